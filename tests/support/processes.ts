@@ -252,6 +252,29 @@ function spawnDaemon(cmd: string, args: string[], logFile: string, user?: string
   return child;
 }
 
+/** Register a foreground child process with its directory: stop() = SIGTERM (then SIGKILL) + remove the dir. */
+function registerDaemon(label: string, child: ChildProcess, dir: string): () => Promise<void> {
+  let stopped = false;
+  const entry: Registered = {
+    label,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await stopChild(child, "SIGTERM");
+      removeDir(dir);
+    },
+    killSync: () => {
+      if (child.pid && child.exitCode === null) process.kill(child.pid, "SIGKILL");
+      removeDir(dir);
+    },
+  };
+  const unregister = register(entry);
+  return async () => {
+    await entry.stop();
+    unregister();
+  };
+}
+
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 15_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -508,21 +531,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
   });
 
   const { port, child } = started;
-  let stopped = false;
-  const entry: Registered = {
-    label: `redis ${name} ${opts.host}:${port}`,
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await stopChild(child, "SIGTERM");
-      removeDir(dir);
-    },
-    killSync: () => {
-      if (child.pid && child.exitCode === null) process.kill(child.pid, "SIGKILL");
-      removeDir(dir);
-    },
-  };
-  const unregister = register(entry);
+  const stop = registerDaemon(`redis ${name} ${opts.host}:${port}`, child, dir);
   return {
     host: opts.host,
     port,
@@ -530,10 +539,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
     logFile,
     password,
     cli: async (...args) => (await run("redis-cli", ["-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
-    stop: async () => {
-      await entry.stop();
-      unregister();
-    },
+    stop,
   };
 }
 
@@ -643,21 +649,7 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
 
   const { port, child, sshArgs } = started;
   const target = `${user}@${opts.host}`;
-  let stopped = false;
-  const entry: Registered = {
-    label: `sshd ${name} ${opts.host}:${port}`,
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await stopChild(child, "SIGTERM");
-      removeDir(dir);
-    },
-    killSync: () => {
-      if (child.pid && child.exitCode === null) process.kill(child.pid, "SIGKILL");
-      removeDir(dir);
-    },
-  };
-  const unregister = register(entry);
+  const stop = registerDaemon(`sshd ${name} ${opts.host}:${port}`, child, dir);
   return {
     host: opts.host,
     port,
@@ -666,9 +658,6 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
     keyFile,
     knownHostsFile,
     exec: (command, input) => runCommand("ssh", [...sshArgs, target, command], { input }),
-    stop: async () => {
-      await entry.stop();
-      unregister();
-    },
+    stop,
   };
 }
