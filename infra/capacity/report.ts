@@ -1,0 +1,158 @@
+/**
+ * The capacity verdict: which rules fired, what to move to and what it costs per month, and what to optimize first.
+ */
+import { TIERS, nextTier, type TierName } from "../tiers";
+import type { CapacityInput } from "./metrics";
+import { optimizeFirst, type OptimizeFinding } from "./optimize";
+import { decideVerdict, evaluateRules, type RuleResult, type Verdict } from "./rules";
+
+export interface Trigger {
+  rule: string;
+  observed: number | boolean | null;
+  threshold: number | boolean;
+  window: string | null;
+}
+
+export interface Recommendation {
+  /** The next tier up, or "scale-out" from the largest single-droplet tier. */
+  tier: TierName | "scale-out";
+  /** USD per month, new minus current; null when the target is not priced yet. */
+  monthlyCostDelta: number | null;
+  note?: string;
+}
+
+export interface CapacityReport {
+  tier: TierName;
+  at: string;
+  verdict: Verdict;
+  triggers: Trigger[];
+  recommendation: Recommendation | null;
+  optimizeFirst: OptimizeFinding[];
+  /** Every rule with its outcome, including the ones that could not be decided. */
+  rules: RuleResult[];
+}
+
+export interface ReportOptions {
+  /**
+   * Monthly cost of the scale-out layout (issue 6: load balancer, managed PostgreSQL and Valkey), when the pricing
+   * table has it. Without it the scale-out recommendation carries monthlyCostDelta null and a note.
+   */
+  scaleOutMonthlyUsd?: number;
+}
+
+export function recommend(tier: TierName, options: ReportOptions = {}): Recommendation {
+  const next = nextTier(tier);
+  if (next) return { tier: next, monthlyCostDelta: TIERS[next].monthlyUsd - TIERS[tier].monthlyUsd };
+  if (options.scaleOutMonthlyUsd !== undefined) {
+    return { tier: "scale-out", monthlyCostDelta: options.scaleOutMonthlyUsd - TIERS[tier].monthlyUsd };
+  }
+  return {
+    tier: "scale-out",
+    monthlyCostDelta: null,
+    note: "the scale-out layout (issue 6) is not priced in infra/pricing.ts yet",
+  };
+}
+
+export function buildReport(input: CapacityInput, options: ReportOptions = {}): CapacityReport {
+  const rules = evaluateRules(input);
+  const verdict = decideVerdict(rules);
+  // Only the rules of the winning level are the reason for the verdict; lower-level ones stay in `rules`.
+  const triggers = rules
+    .filter((r) => r.met && r.level === verdict)
+    .map(({ rule, observed, threshold, window }) => ({ rule, observed, threshold, window }));
+  return {
+    tier: input.tier,
+    at: input.samples[input.samples.length - 1]!.at,
+    verdict,
+    triggers,
+    recommendation: verdict === "none" ? null : recommend(input.tier, options),
+    optimizeFirst: optimizeFirst(input),
+    rules,
+  };
+}
+
+/** The JSON document `npm run capacity -- --json` prints. */
+export function reportJson(report: CapacityReport): Record<string, unknown> {
+  return {
+    verdict: report.verdict,
+    triggers: report.triggers,
+    recommendation: report.recommendation,
+    optimizeFirst: report.optimizeFirst,
+    tier: report.tier,
+    at: report.at,
+    rules: report.rules,
+  };
+}
+
+const FIELD_WORDS: Record<string, string> = { memoryPct: "Memory", cpuPct: "CPU", responseMs: "Response time" };
+
+function windowWords(window: string | null): string {
+  if (window === "24h") return "24 hours";
+  if (window === "6h") return "6 hours";
+  if (window === "1h") return "hour";
+  if (window === "7d") return "7 days";
+  return window ?? "";
+}
+
+/** One sentence per rule result, for people. */
+export function explainRule(r: RuleResult): string {
+  if (r.insufficient) return `${r.rule}: not decided, ${r.insufficient}.`;
+  const d = r.detail ?? {};
+  switch (r.rule) {
+    case "user-complaints":
+      return r.met ? "Users are complaining about the service: that alone means upgrade now." : "No user complaints reported.";
+    case "user-growth-above-20pct":
+      return `Monthly active users went from ${d.from} to ${d.to} (${r.window}), ${
+        r.observed === null ? "growth from zero" : `${r.observed}% growth`
+      }; ${r.met ? "above" : "not above"} the ${r.threshold}% that calls for planning an upgrade.`;
+    case "users-near-tier-band":
+      return `${r.observed} active users against a planning limit of ${r.threshold} (80% of the tier's ${d.planUpgradeAt}); ${
+        r.met ? "the tier's user band is nearly full" : "within the band"
+      }.`;
+    default: {
+      const unit = d.field === "responseMs" ? " ms" : "%";
+      const what = FIELD_WORDS[String(d.field)] ?? String(d.field);
+      return `${what} was above ${r.threshold}${unit} in ${d.sharePct}% of the ${d.samples} samples over the last ${windowWords(r.window)} (median ${
+        r.observed
+      }${unit}); ${r.met ? "that is sustained (more than 90%)" : "not sustained (needs more than 90%)"}.`;
+    }
+  }
+}
+
+export function formatCost(delta: number | null): string {
+  if (delta === null) return "not priced";
+  return `${delta >= 0 ? "+" : "-"}$${Math.abs(delta).toFixed(2)}/month`;
+}
+
+/** The human report: verdict, one sentence per trigger, the recommendation, then optimize-first. */
+export function renderHuman(report: CapacityReport): string {
+  const lines: string[] = [];
+  const headline: Record<Verdict, string> = {
+    "upgrade-now": "UPGRADE NOW",
+    "plan-upgrade": "PLAN AN UPGRADE (schedule it within 2 to 4 weeks)",
+    none: "NO UPGRADE NEEDED",
+  };
+  lines.push(`Tier ${report.tier}, evaluated at ${report.at}: ${headline[report.verdict]}`);
+  if (report.triggers.length > 0) {
+    lines.push("", "Why:");
+    for (const t of report.triggers) {
+      const rule = report.rules.find((r) => r.rule === t.rule)!;
+      lines.push(`  - ${explainRule(rule)}`);
+    }
+  }
+  if (report.recommendation) {
+    const r = report.recommendation;
+    lines.push("", `Recommendation: move to ${r.tier} (${formatCost(r.monthlyCostDelta)})${r.note ? `; ${r.note}` : ""}.`);
+  }
+  const others = report.rules.filter((r) => !report.triggers.some((t) => t.rule === r.rule));
+  if (others.length > 0) {
+    lines.push("", "Other rules:");
+    for (const r of others) lines.push(`  - ${explainRule(r)}`);
+  }
+  lines.push("", "Optimize first:");
+  for (const f of report.optimizeFirst) {
+    lines.push(`  - [${f.worthChecking ? "check" : "ok"}] ${f.check}: ${f.evidence}`);
+    if (f.worthChecking) lines.push(`      ${f.action}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import { parseCapacityInput } from "../../infra/capacity/metrics";
+import { buildReport, recommend, renderHuman, reportJson } from "../../infra/capacity/report";
+import { optimizeFirst } from "../../infra/capacity/optimize";
+import { userPlanningLimit } from "../../infra/capacity/rules";
+import { TIERS, TIER_NAMES, type TierName } from "../../infra/tiers";
+import { DAY, HOUR, MINUTE, series, type SeriesSpec } from "../fixtures/capacity/series";
+
+/** Eight days of samples every 5 minutes: enough history for every window. */
+const week = (spec: Partial<SeriesSpec> = {}) => series({ spanMs: 8 * DAY, stepMs: 5 * MINUTE, ...spec });
+
+function report(extra: Record<string, unknown>, spec: Partial<SeriesSpec> = {}, tier: TierName = "4gb") {
+  return buildReport(parseCapacityInput({ tier, samples: week(spec), ...extra }));
+}
+
+describe("verdict", () => {
+  it.each<[string, Record<string, unknown>, Partial<SeriesSpec>, string, string[]]>([
+    ["quiet droplet", {}, {}, "none", []],
+    ["memory above 90 for a day", {}, { memoryPct: () => 93 }, "upgrade-now", ["memory-above-90pct-24h"]],
+    ["CPU above 85 for six hours", {}, { cpuPct: (_i, t) => (t > Date.parse("2026-11-20T05:00:00Z") ? 92 : 40) }, "upgrade-now", ["cpu-above-85pct-6h"]],
+    ["responses above 2 s for an hour", {}, { responseMs: (_i, t) => (t > Date.parse("2026-11-20T10:50:00Z") ? 2600 : 300) }, "upgrade-now", ["response-above-2000ms-1h"]],
+    ["user complaints", { complaints: true }, {}, "upgrade-now", ["user-complaints"]],
+    ["memory above 80 for a week", {}, { memoryPct: () => 84 }, "plan-upgrade", ["memory-above-80pct-7d"]],
+    ["users grew 25 %", { monthlyActiveUsers: [{ month: "2026-09", users: 500 }, { month: "2026-10", users: 800 }, { month: "2026-11", users: 1000 }] }, {}, "plan-upgrade", ["user-growth-above-20pct"]],
+    ["users grew exactly 20 %", { monthlyActiveUsers: [{ month: "2026-10", users: 1000 }, { month: "2026-11", users: 1200 }] }, {}, "none", []],
+    ["users from zero", { monthlyActiveUsers: [{ month: "2026-10", users: 0 }, { month: "2026-11", users: 5 }] }, {}, "plan-upgrade", ["user-growth-above-20pct"]],
+    ["users shrank", { monthlyActiveUsers: [{ month: "2026-10", users: 900 }, { month: "2026-11", users: 500 }] }, {}, "none", []],
+    ["users at 80 % of the band", { activeUsers: 1200 }, {}, "plan-upgrade", ["users-near-tier-band"]],
+    ["users just below 80 % of the band", { activeUsers: 1199 }, {}, "none", []],
+    ["upgrade-now wins, only its triggers listed", { activeUsers: 1400, complaints: true }, { memoryPct: () => 95 }, "upgrade-now", ["memory-above-90pct-24h", "user-complaints"]],
+    ["complaints false is not a trigger", { complaints: false }, {}, "none", []],
+  ])("%s", (_name, extra, spec, verdict, triggers) => {
+    const r = report(extra, spec);
+    expect(r.verdict).toBe(verdict);
+    expect(r.triggers.map((t) => t.rule)).toEqual(triggers);
+  });
+
+  it("memory above 90 for a day is also above 80, but only for a day: no week-long trigger", () => {
+    const r = report({}, { memoryPct: (_i, t) => (t > Date.parse("2026-11-19T11:00:00Z") ? 95 : 60) });
+    expect(r.rules.find((x) => x.rule === "memory-above-80pct-7d")!.met).toBe(false);
+  });
+
+  it("too little history decides nothing and says so", () => {
+    const r = buildReport(parseCapacityInput({ tier: "4gb", samples: series({ spanMs: 2 * HOUR, stepMs: 5 * MINUTE, memoryPct: () => 99 }) }));
+    expect(r.verdict).toBe("none");
+    expect(r.rules.find((x) => x.rule === "memory-above-90pct-24h")!.insufficient).toBe("history covers 2 h of the 24 h window");
+  });
+
+  it.each(TIER_NAMES.map((t) => [t, userPlanningLimit(t)] as const))("users band for %s: plan from %i", (tier, limit) => {
+    expect(limit).toBe(Math.round(TIERS[tier].users.planUpgradeAt * 0.8));
+    expect(report({ activeUsers: limit }, {}, tier).verdict).toBe("plan-upgrade");
+    expect(report({ activeUsers: limit - 1 }, {}, tier).verdict).toBe("none");
+  });
+
+  it("the JSON has the documented shape with observed, threshold and window", () => {
+    const json = reportJson(report({ activeUsers: 1300 }, { memoryPct: () => 85 }));
+    expect(json).toMatchObject({
+      verdict: "plan-upgrade",
+      triggers: [
+        { rule: "memory-above-80pct-7d", observed: 85, threshold: 80, window: "7d" },
+        { rule: "users-near-tier-band", observed: 1300, threshold: 1200, window: null },
+      ],
+      recommendation: { tier: "8gb", monthlyCostDelta: 24 },
+    });
+    expect(json.optimizeFirst).toHaveLength(4);
+  });
+});
+
+describe("recommendation", () => {
+  it.each<[TierName, string, number]>([
+    ["4gb", "8gb", TIERS["8gb"].monthlyUsd - TIERS["4gb"].monthlyUsd],
+    ["8gb", "16gb", TIERS["16gb"].monthlyUsd - TIERS["8gb"].monthlyUsd],
+  ])("from %s moves to %s for the price difference", (tier, next, delta) => {
+    expect(recommend(tier)).toEqual({ tier: next, monthlyCostDelta: delta });
+    expect(delta).toBeGreaterThan(0);
+  });
+
+  it("from the largest tier recommends scale-out, unpriced until issue 6 prices it", () => {
+    expect(recommend("16gb")).toMatchObject({ tier: "scale-out", monthlyCostDelta: null, note: expect.stringMatching(/not priced/) });
+    expect(recommend("16gb", { scaleOutMonthlyUsd: 150 })).toEqual({ tier: "scale-out", monthlyCostDelta: 150 - TIERS["16gb"].monthlyUsd });
+  });
+
+  it("no recommendation when nothing fired", () => {
+    expect(report({}).recommendation).toBeNull();
+  });
+});
+
+describe("human output", () => {
+  it("explains each trigger in a sentence and names the cost", () => {
+    const text = renderHuman(report({ complaints: true }, { memoryPct: () => 95 }));
+    expect(text).toContain("UPGRADE NOW");
+    expect(text).toMatch(/Memory was above 90% in 100% of the 289 samples over the last 24 hours \(median 95%\); that is sustained/);
+    expect(text).toContain("Users are complaining");
+    expect(text).toContain("Recommendation: move to 8gb (+$24.00/month)");
+  });
+});
+
+describe("optimize first", () => {
+  const base = () => parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 20 }) });
+  const withEvidence = (evidence: Record<string, unknown>) =>
+    optimizeFirst({ ...base(), evidence: evidence as never }).reduce<Record<string, { worthChecking: boolean; evidence: string }>>(
+      (acc, f) => ({ ...acc, [f.check]: f }),
+      {},
+    );
+
+  it("without evidence every check is still worth making, saying there is no data", () => {
+    const all = optimizeFirst(parseCapacityInput({ tier: "4gb", samples: week({ responseMs: null }) }));
+    expect(all.map((f) => [f.check, f.worthChecking])).toEqual([
+      ["slow-queries", true],
+      ["cache-hit-rate", true],
+      ["proxy-tuning", true],
+      ["container-limits", true],
+    ]);
+    expect(all.every((f) => f.evidence.startsWith("no data"))).toBe(true);
+  });
+
+  it.each<[string, Record<string, unknown>, string, boolean, RegExp]>([
+    ["a slow statement", { slowQueries: [{ query: "SELECT * FROM messages WHERE chat_id = $1", calls: 900, meanMs: 340 }] }, "slow-queries", true, /340 ms x 900 calls: SELECT \* FROM messages/],
+    ["fast statements", { slowQueries: [{ query: "SELECT 1", calls: 9, meanMs: 0.1 }] }, "slow-queries", false, /no statement averages above 100 ms/],
+    ["a cold Redis", { redis: { keyspaceHits: 60, keyspaceMisses: 40 } }, "cache-hit-rate", true, /Redis hit rate 60%/],
+    ["a warm Redis", { redis: { keyspaceHits: 95, keyspaceMisses: 5 }, postgresCacheHitRatio: 0.999 }, "cache-hit-rate", false, /95%.*99\.9%/],
+    ["evictions", { redis: { keyspaceHits: 95, keyspaceMisses: 5, evictedKeys: 12 } }, "cache-hit-rate", true, /12 keys evicted/],
+    ["a low PostgreSQL hit ratio", { postgresCacheHitRatio: 0.9 }, "cache-hit-rate", true, /buffer hit ratio 90%/],
+    ["an unbounded container", { hostMemoryTotalBytes: 4e9, containers: [{ name: "app", memUsageBytes: 1e9, memLimitBytes: 4e9 }] }, "container-limits", true, /app has no memory limit/],
+    ["a nearly full limit", { containers: [{ name: "postgres", memUsageBytes: 950e6, memLimitBytes: 1e9 }] }, "container-limits", true, /postgres uses 95% of its 954 MiB limit/],
+    ["comfortable limits", { containers: [{ name: "redis", memUsageBytes: 100e6, memLimitBytes: 1e9 }] }, "container-limits", false, /all 1 containers have limits/],
+  ])("%s", (_name, evidence, check, worth, text) => {
+    const f = withEvidence(evidence)[check]!;
+    expect(f.worthChecking).toBe(worth);
+    expect(f.evidence).toMatch(text);
+  });
+
+  it("slow answers with an idle CPU point at the proxy and workers, busy CPU does not", () => {
+    expect(withEvidence({})["proxy-tuning"]).toMatchObject({ worthChecking: true, evidence: expect.stringMatching(/requests are waiting/) });
+    const busy = optimizeFirst(parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 90 }) }));
+    expect(busy.find((f) => f.check === "proxy-tuning")!.worthChecking).toBe(false);
+  });
+});
