@@ -1,0 +1,111 @@
+/**
+ * `npm run cost`: the monthly cost of a stack, or of a change, from Pulumi's JSON or from two offline plans.
+ *
+ *   npm run cost -- --preview preview.json [--markdown|--json] [--fail-above 50]
+ *   npm run cost -- --base main-dev.json --head pr-dev.json [--base main-prod.json --head pr-prod.json] --markdown
+ *   npm run cost -- --stack-export dev-export.json
+ *   npm run cost -- --per-user [--backups weekly]
+ *
+ * Thin: reads the files, then everything happens in infra/cost.ts and infra/pulumi-json.ts.
+ */
+import { readFileSync } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import {
+  buildCostReport,
+  costPerUser,
+  exceedsLimit,
+  formatUsd,
+  renderJson,
+  renderMarkdown,
+  renderPerUser,
+  renderText,
+  type BackupChoice,
+} from "../infra/cost";
+import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseUsd(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`"${value}" is not an amount in USD (a number, 0 or more)`);
+  }
+  return n;
+}
+
+function load(file: string) {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parsePulumiJson(text, file);
+}
+
+function expect<K extends "plan" | "export" | "preview">(
+  option: string,
+  files: string[],
+  kinds: readonly string[],
+): (K extends "plan" ? ParsedPlan : K extends "export" ? ParsedExport : ParsedPreview)[] {
+  return files.map((file) => {
+    const parsed = load(file);
+    if (!kinds.includes(parsed.kind)) {
+      throw new Error(`${option} ${file}: this is ${parsed.kind === "export" ? "an export" : `a ${parsed.kind}`}, expected ${kinds.join(" or ")}`);
+    }
+    return parsed as never;
+  });
+}
+
+const program = new Command("cost")
+  .description("Monthly DigitalOcean cost of a stack or of a change")
+  .option("--preview <file>", "output of `pulumi preview --json` or the event stream of `pulumi up --json` (repeatable)", collect)
+  .option("--base <plan.json>", "offline plan of the base commit (repeatable, paired with --head by stack)", collect)
+  .option("--head <plan.json>", "offline plan of the head commit (repeatable)", collect)
+  .option("--stack-export <file>", "output of `pulumi stack export`: the deployed stack (repeatable)", collect)
+  .option("--json", "print JSON")
+  .option("--markdown", "print a pull-request comment")
+  .option("--fail-above <usd>", "exit 1 when the monthly increase is above this many USD", parseUsd)
+  .option("--per-user", "print the monthly cost per user for 100, 1,000, 3,000 and 5,000 users on every tier")
+  .addOption(new Option("--backups <plan>", "droplet backups for --per-user").choices(["none", "weekly", "daily"]).default("none"))
+  .action((opts: {
+    preview?: string[];
+    base?: string[];
+    head?: string[];
+    stackExport?: string[];
+    json?: boolean;
+    markdown?: boolean;
+    failAbove?: number;
+    perUser?: boolean;
+    backups: BackupChoice;
+  }) => {
+    if (opts.json && opts.markdown) throw new Error("--json and --markdown: choose one");
+    if (opts.perUser) {
+      const rows = costPerUser({ backups: opts.backups });
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderPerUser(rows, opts.backups));
+      return;
+    }
+    if (opts.base?.length && !opts.head?.length) throw new Error("--base needs --head (the plan to compare with)");
+    const report = buildCostReport({
+      bases: expect<"plan">("--base", opts.base ?? [], ["plan"]),
+      heads: expect<"plan">("--head", opts.head ?? [], ["plan"]),
+      previews: expect<"preview">("--preview", opts.preview ?? [], ["preview", "events"]),
+      exports: expect<"export">("--stack-export", opts.stackExport ?? [], ["export"]),
+    });
+    if (opts.json) process.stdout.write(`${JSON.stringify(renderJson(report), null, 2)}\n`);
+    else if (opts.markdown) process.stdout.write(renderMarkdown(report));
+    else process.stdout.write(renderText(report));
+    if (opts.failAbove !== undefined && exceedsLimit(report, opts.failAbove)) {
+      process.stderr.write(`cost: the monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`);
+      process.exitCode = 1;
+    }
+  });
+
+try {
+  program.parse();
+} catch (e) {
+  process.stderr.write(`cost: ${(e as Error).message}\n`);
+  process.exitCode = 2;
+}
