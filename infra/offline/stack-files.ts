@@ -1,0 +1,59 @@
+/**
+ * Reads a stack's config the way the Pulumi CLI would hand it to the program: Pulumi.yaml's declared defaults,
+ * overlaid with Pulumi.<stack>.yaml. Encrypted (`secure:`) values are not decrypted: they become a placeholder
+ * marked secret, because planning never needs a secret's plain value.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+
+export const SECRET_PLACEHOLDER = "[secret]";
+
+export interface StackFiles {
+  project: string;
+  stack: string;
+  /** Full keys (`project:key`) to the string values Pulumi's runtime would see. */
+  config: Record<string, string>;
+  secretKeys: string[];
+}
+
+interface Declaration {
+  type?: string;
+  default?: unknown;
+  description?: string;
+}
+
+export interface ProjectFile {
+  name: string;
+  main?: string;
+  config?: Record<string, Declaration>;
+}
+
+export function readProjectFile(projectDir: string): ProjectFile {
+  return parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as ProjectFile;
+}
+
+const asConfigString = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+
+export function readStackFiles(projectDir: string, stack: string): StackFiles {
+  const project = readProjectFile(projectDir);
+  const stackPath = join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!existsSync(stackPath)) throw new Error(`no stack file ${stackPath} (stacks are the Pulumi.<name>.yaml files)`);
+  const stackFile = (parse(readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, decl] of Object.entries(project.config ?? {})) {
+    if (decl && typeof decl === "object" && "default" in decl) config[`${project.name}:${key}`] = asConfigString(decl.default);
+  }
+  for (const [rawKey, value] of Object.entries(stackFile.config ?? {})) {
+    const key = rawKey.includes(":") ? rawKey : `${project.name}:${rawKey}`;
+    if (value && typeof value === "object" && "secure" in (value as object)) {
+      config[key] = SECRET_PLACEHOLDER;
+      secretKeys.push(key);
+    } else {
+      config[key] = asConfigString(value);
+    }
+  }
+  return { project: project.name, stack, config, secretKeys };
+}

@@ -1,0 +1,104 @@
+/**
+ * The stack plan: everything the program will build, as plain values, from the parsed config. Components only
+ * wire this into resources, so names, rules and rendered files are tested here without Pulumi.
+ */
+import type { StackConfig } from "./config";
+import { renderCloudInit } from "./render/cloud-init";
+import { type RenderedFile, renderConfigFiles } from "./render/files";
+import { volumeDevice } from "./render/layout";
+import { getTier, type Tier, type TierName } from "./tiers";
+import { type Tuning, tune } from "./tuning";
+
+/** The Ubuntu LTS image app droplets boot (Docker and compose v2 come from its archive). */
+export const DROPLET_IMAGE = "ubuntu-24-04-x64";
+
+export interface ServerPlan {
+  /** Logical name prefix of the server's resources: `app-<tier>`. */
+  name: string;
+  tier: Tier & { name: TierName };
+  dropletName: string;
+  volumeName: string;
+  volumeDevice: string;
+  volumeSizeGiB: number;
+  tuning: Tuning;
+  userData: string;
+  configFiles: RenderedFile[];
+  backups: { enabled: boolean; plan?: "weekly" | "daily" };
+  protect: boolean;
+}
+
+export interface FirewallRule {
+  protocol: "tcp" | "udp" | "icmp";
+  portRange?: string;
+  sourceAddresses?: string[];
+  /** Admit the stack's own droplets (by their tag). */
+  fromStackTag?: boolean;
+  why: string;
+}
+
+export interface StackPlan {
+  config: StackConfig;
+  prefix: string;
+  tag: string;
+  vpcName: string;
+  firewallName: string;
+  projectName: string;
+  active: ServerPlan;
+  firewall: { inbound: FirewallRule[]; outbound: FirewallRule[] };
+  dns: { zone: string; recordName: string; ttl: number; manageZone: boolean };
+}
+
+const WORLD = ["0.0.0.0/0", "::/0"];
+
+export function planServer(config: StackConfig, tierName: TierName, prefix: string): ServerPlan {
+  const tier = getTier(tierName);
+  const tuning = tune(tierName, config);
+  const volumeName = `${prefix}-${tierName}-data`;
+  return {
+    name: `app-${tierName}`,
+    tier,
+    dropletName: `${prefix}-${tierName}`,
+    volumeName,
+    volumeDevice: volumeDevice(volumeName),
+    volumeSizeGiB: config.volumeSizeGiB,
+    tuning,
+    userData: renderCloudInit({ volumeName, swapMiB: tuning.swapMiB }),
+    configFiles: renderConfigFiles(config, tuning),
+    backups: config.backups === "none" ? { enabled: false } : { enabled: true, plan: config.backups },
+    protect: config.protectStateful,
+  };
+}
+
+export function planFirewall(config: StackConfig): StackPlan["firewall"] {
+  return {
+    inbound: [
+      { protocol: "tcp", portRange: "80", sourceAddresses: WORLD, why: "HTTP (ACME challenges, redirect to HTTPS)" },
+      { protocol: "tcp", portRange: "443", sourceAddresses: WORLD, why: "HTTPS" },
+      { protocol: "udp", portRange: "443", sourceAddresses: WORLD, why: "HTTP/3" },
+      { protocol: "tcp", portRange: "22", sourceAddresses: config.sshAllowedCidrs, why: "SSH from the allowlist only" },
+      { protocol: "tcp", portRange: "5432", fromStackTag: true, why: "PostgreSQL replication between the stack's droplets" },
+      { protocol: "tcp", portRange: "6379", fromStackTag: true, why: "Redis replication between the stack's droplets" },
+      { protocol: "icmp", sourceAddresses: WORLD, why: "ping and path MTU discovery" },
+    ],
+    outbound: [
+      { protocol: "tcp", portRange: "1-65535", sourceAddresses: WORLD, why: "package mirrors, image registry, ACME, SMTP relays" },
+      { protocol: "udp", portRange: "1-65535", sourceAddresses: WORLD, why: "DNS, NTP" },
+      { protocol: "icmp", sourceAddresses: WORLD, why: "ping" },
+    ],
+  };
+}
+
+export function planStack(config: StackConfig): StackPlan {
+  const prefix = `${config.project}-${config.stack}`;
+  return {
+    config,
+    prefix,
+    tag: prefix,
+    vpcName: `${prefix}-vpc`,
+    firewallName: `${prefix}-fw`,
+    projectName: prefix,
+    active: planServer(config, config.tier, prefix),
+    firewall: planFirewall(config),
+    dns: { zone: config.dnsZone, recordName: config.dnsRecordName, ttl: config.dnsTtlSeconds, manageZone: config.manageDnsZone },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Reads the stack config from Pulumi's runtime into the plain shape infra/config.ts parses. The only module that
+ * touches Pulumi's config besides infra/index.ts (which creates the `pulumi.Config`).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, parseConfig, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
+
+export interface ConfigSource {
+  config: StackConfig;
+  /** The secret values that are set, as Pulumi secrets. */
+  secret(key: SecretKey): pulumi.Output<string> | undefined;
+}
+
+export function readStackConfig(cfg: pulumi.Config): ConfigSource {
+  const prefix = `${cfg.name}:`;
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith(prefix)) continue;
+    const key = fullKey.slice(prefix.length);
+    values[key] = value;
+    if (pulumi.runtime.isConfigSecret(fullKey)) secretKeys.add(key);
+  }
+  let config: StackConfig;
+  try {
+    config = parseConfig({ values, secretKeys }, { project: cfg.name || PROJECT, stack: pulumi.getStack() });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+  return {
+    config,
+    secret: (key) => ((SECRET_KEYS as readonly string[]).includes(key) && secretKeys.has(key) ? cfg.requireSecret(key) : undefined),
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * The reverse proxy: Caddy obtains and renews the TLS certificate for the domain by itself (ACME HTTP-01/TLS-ALPN
+ * on ports 80/443) and forwards to the app container. Certificates live on the data volume, so a replaced droplet
+ * does not ask the CA again.
+ */
+export interface CaddyInput {
+  domain: string;
+  acmeEmail: string | undefined;
+  /** host:port of the app, as seen from the proxy container. */
+  upstream: string;
+  healthPath: string;
+}
+
+export function renderCaddyfile(input: CaddyInput): string {
+  const global = input.acmeEmail ? ["{", `\temail ${input.acmeEmail}`, "}", ""] : [];
+  return [
+    "# Rendered by infra/render/caddyfile.ts. Do not edit on the droplet: `pulumi up` overwrites it.",
+    ...global,
+    `${input.domain} {`,
+    "\tencode zstd gzip",
+    `\treverse_proxy ${input.upstream} {`,
+    `\t\thealth_uri ${input.healthPath}`,
+    "\t\thealth_interval 10s",
+    "\t}",
+    "\tlog {",
+    "\t\toutput stdout",
+    "\t\tformat json",
+    "\t}",
+    "}",
+    "",
+  ].join("\n");
+}

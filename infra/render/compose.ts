@@ -1,0 +1,97 @@
+/**
+ * compose.yaml for the four containers. Memory limits come from the tier's split (infra/tuning.ts); ports for
+ * PostgreSQL and Redis are published on the droplet's private (VPC) address only, read at boot into
+ * /etc/chatbot/.env as CHATBOT_PRIVATE_IP, so this file does not depend on any droplet output.
+ */
+import { stringify } from "yaml";
+import type { Tuning } from "../tuning";
+import { IMAGES, LAYOUT } from "./layout";
+
+export interface ComposeInput {
+  appImage: string;
+  appPort: number;
+  healthPath: string;
+  /** Extra NAME=value entries for the app (non-secret). */
+  appEnv: string[];
+  tuning: Tuning;
+}
+
+const mb = (mib: number) => `${mib}m`;
+
+export function renderCompose(input: ComposeInput): string {
+  const { tuning: t } = input;
+  const logging = { driver: "json-file", options: { "max-size": "10m", "max-file": "5" } };
+  const appEnvironment: Record<string, string> = {
+    PORT: String(input.appPort),
+    WEB_CONCURRENCY: String(t.app.workers),
+    DB_POOL_SIZE: String(t.app.dbPoolSize),
+    DB_MAX_OVERFLOW: String(t.app.dbMaxOverflow),
+    HEALTH_PATH: input.healthPath,
+  };
+  for (const entry of input.appEnv) {
+    const at = entry.indexOf("=");
+    appEnvironment[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  const doc = {
+    services: {
+      postgres: {
+        image: IMAGES.postgres,
+        command: ["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"],
+        env_file: ["app.env"],
+        environment: { PGDATA: "/var/lib/postgresql/data" },
+        volumes: [
+          `${LAYOUT.postgresData}:/var/lib/postgresql/data`,
+          `${LAYOUT.backups}:/backups`,
+          "./postgresql.conf:/etc/postgresql/postgresql.conf:ro",
+          "./pg_hba.conf:/etc/postgresql/pg_hba.conf:ro",
+          "./initdb:/docker-entrypoint-initdb.d:ro",
+        ],
+        ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:5432:5432"],
+        mem_limit: mb(t.memory.postgresMiB),
+        shm_size: mb(t.postgresShmMiB),
+        stop_signal: "SIGINT",
+        stop_grace_period: `${t.stopGraceSeconds.postgres}s`,
+        healthcheck: { test: ["CMD", "pg_isready", "-U", "postgres"], interval: "5s", timeout: "3s", retries: 10 },
+        restart: "unless-stopped",
+        logging,
+      },
+      redis: {
+        image: IMAGES.redis,
+        command: ["redis-server", "/usr/local/etc/redis/redis.conf"],
+        volumes: [
+          `${LAYOUT.redisData}:/data`,
+          "./redis.conf:/usr/local/etc/redis/redis.conf:ro",
+          "./redis-auth.conf:/usr/local/etc/redis/auth.conf:ro",
+        ],
+        ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:6379:6379"],
+        mem_limit: mb(t.memory.redisMiB),
+        stop_grace_period: `${t.stopGraceSeconds.redis}s`,
+        healthcheck: { test: ["CMD-SHELL", "redis-cli -a \"$$(sed -n 's/^requirepass //p' /usr/local/etc/redis/auth.conf)\" --no-auth-warning ping | grep -q PONG"], interval: "5s", timeout: "3s", retries: 10 },
+        restart: "unless-stopped",
+        logging,
+      },
+      app: {
+        image: input.appImage,
+        env_file: ["app.env"],
+        environment: appEnvironment,
+        expose: [String(input.appPort)],
+        depends_on: { postgres: { condition: "service_healthy" }, redis: { condition: "service_healthy" } },
+        mem_limit: mb(t.memory.appMiB),
+        stop_grace_period: `${t.stopGraceSeconds.app}s`,
+        restart: "unless-stopped",
+        logging,
+      },
+      proxy: {
+        image: IMAGES.proxy,
+        ports: ["80:80", "443:443", "443:443/udp"],
+        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`],
+        depends_on: ["app"],
+        mem_limit: mb(t.memory.proxyMiB),
+        stop_grace_period: `${t.stopGraceSeconds.proxy}s`,
+        restart: "unless-stopped",
+        logging,
+      },
+    },
+  };
+  return "# Rendered by infra/render/compose.ts. Do not edit on the droplet: `pulumi up` overwrites it.\n" + stringify(doc, { lineWidth: 0 });
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Applies the config that `pulumi up` staged in $CONFIG_DIR/.incoming onto a running app droplet, in place:
+# mounts the data volume, installs the files that changed, and restarts only the containers they affect.
+# Idempotent: running it twice with the same files changes nothing and restarts nothing.
+#
+# Environment: CONFIG_DIR (default /etc/chatbot), DATA_DIR (default /var/lib/chatbot), VOLUME_DEVICE (required).
+set -euo pipefail
+
+CONFIG_DIR=${CONFIG_DIR:-/etc/chatbot}
+DATA_DIR=${DATA_DIR:-/var/lib/chatbot}
+: "${VOLUME_DEVICE:?VOLUME_DEVICE is not set}"
+INCOMING="$CONFIG_DIR/.incoming"
+
+log() { printf '[apply-config] %s\n' "$*"; }
+
+# First boot: packages and kernel settings come from cloud-init; wait for it to finish.
+if command -v cloud-init >/dev/null 2>&1; then
+  cloud-init status --wait >/dev/null || log "cloud-init reported a problem; continuing"
+fi
+
+# The volume is attached after the droplet boots: wait for its device, then mount it (fstab has the entry).
+for _ in $(seq 1 60); do
+  [ -e "$VOLUME_DEVICE" ] && break
+  sleep 2
+done
+[ -e "$VOLUME_DEVICE" ] || { log "volume device $VOLUME_DEVICE did not appear"; exit 1; }
+mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
+mountpoint -q "$DATA_DIR" || { log "$DATA_DIR is not mounted"; exit 1; }
+install -d -m 0700 "$DATA_DIR/postgres"
+install -d -m 0750 "$DATA_DIR/redis" "$DATA_DIR/caddy" "$DATA_DIR/backups" "$DATA_DIR/log"
+[ -s "$CONFIG_DIR/.env" ] || /usr/local/sbin/chatbot-private-ip
+
+# Install changed files; remember which services they belong to.
+declare -A restart=()
+changed=0
+while IFS= read -r -d '' staged; do
+  rel=${staged#"$INCOMING"/}
+  target="$CONFIG_DIR/$rel"
+  if [ -f "$target" ] && cmp -s "$staged" "$target"; then
+    continue
+  fi
+  install -D -m "$(stat -c '%a' "$staged")" "$staged" "$target"
+  changed=$((changed + 1))
+  log "updated $rel"
+  case "$rel" in
+    postgresql.conf | pg_hba.conf) restart[postgres]=1 ;;
+    redis.conf | redis-auth.conf) restart[redis]=1 ;;
+    Caddyfile) restart[proxy]=1 ;;
+  esac
+done < <(find "$INCOMING" -type f -print0)
+rm -rf "$INCOMING"
+
+compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")
+# Recreates the containers whose definition (image, environment, limits) changed; leaves the others running.
+"${compose[@]}" up -d --remove-orphans --wait --wait-timeout 300
+for service in "${!restart[@]}"; do
+  if [ "$service" = proxy ]; then
+    "${compose[@]}" exec -T proxy caddy reload --config /etc/caddy/Caddyfile
+  else
+    "${compose[@]}" restart "$service"
+  fi
+done
+[ "${#restart[@]}" -eq 0 ] || "${compose[@]}" up -d --wait --wait-timeout 300
+log "applied: $changed file(s) changed, restarted: ${!restart[*]:-none}"
