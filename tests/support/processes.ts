@@ -301,6 +301,10 @@ export interface PgServer {
   socketDir: string;
   /** The server log. */
   logFile: string;
+  /** pg_hba.conf in use (outside the data directory, so a pg_basebackup into it does not replace it). */
+  hbaFile: string;
+  /** The options pg_ctl passes to the postmaster (-o): address, port, socket dir, hba file. Reuse them to restart. */
+  ctlOptions: string;
   /** Password of the `postgres` superuser (pass it via PGPASSWORD, never argv). */
   password: string;
   /** Run SQL as `postgres` over TCP and return `psql -At` output (trimmed). Throws on any SQL error. */
@@ -345,6 +349,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
   const baseDir = makeTempDir(`pg-${name}`, "postgres");
   const dataDir = opts.existingDataDir ?? path.join(baseDir, "data");
   const logFile = path.join(baseDir, "postgres.log");
+  const hbaFile = path.join(baseDir, "pg_hba.conf");
   const password = randomBytes(12).toString("hex");
   const pgctl = path.join(PG_BINDIR, "pg_ctl");
   try {
@@ -359,24 +364,23 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
         { user: "postgres" },
       );
       fs.rmSync(pwFile);
-      fs.writeFileSync(path.join(dataDir, "pg_hba.conf"), opts.hba ?? DEFAULT_PG_HBA);
       if (opts.conf) fs.appendFileSync(path.join(dataDir, "postgresql.conf"), `\n# --- test conf ---\n${opts.conf}\n`);
-    } else if (opts.hba) {
-      fs.writeFileSync(path.join(dataDir, "pg_hba.conf"), opts.hba);
     }
+    fs.writeFileSync(hbaFile, opts.hba ?? DEFAULT_PG_HBA);
   } catch (e) {
     removeDir(baseDir);
     throw new Error(`startPostgres(${name}): initdb failed: ${(e as Error).message}`);
   }
 
-  const server = await withPortRetry(opts.port, opts.host, async (port) => {
-    const forced = [
+  const forcedOptions = (port: number): string =>
+    [
       `-c listen_addresses=${opts.host}`,
       `-c port=${port}`,
       `-c unix_socket_directories=${baseDir}`,
-      `-c hba_file=${path.join(dataDir, "pg_hba.conf")}`,
-      `-c ident_file=${path.join(dataDir, "pg_ident.conf")}`,
+      `-c hba_file=${hbaFile}`,
     ].join(" ");
+  const server = await withPortRetry(opts.port, opts.host, async (port) => {
+    const forced = forcedOptions(port);
     const r = await runCommand(pgctl, ["start", "-w", "-t", "60", "-D", dataDir, "-l", logFile, "-o", forced], {
       user: "postgres",
     });
@@ -428,6 +432,8 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
     bindir: PG_BINDIR,
     socketDir: baseDir,
     logFile,
+    hbaFile,
+    ctlOptions: forcedOptions(port),
     password,
     env,
     psql: async (sql, db = "postgres") => {

@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# Tier migration steps that run ON a droplet (old or new). One file, one step per call:
+#
+#   migrate.sh <step> [args...]
+#
+# It is sent over ssh as standard input (`bash -s -- <step> args`) by the migration runner
+# (infra/migration/commands.ts builds the exact command lines), so nothing needs to be installed first; everything
+# runs inside main() so no command can swallow the rest of the script from stdin.
+#
+# Output: machine-readable `key=value` lines on stdout, human progress on stderr.
+# Exit codes: 0 ok, 1 error, 3 budget/timeout (nothing changed that a rollback cannot undo), 4 promote refused
+# (the standby had not replayed the fence point: the old server may be restarted), 5 commit point uncertain.
+#
+# Runtime switch, CHATBOT_RUNTIME:
+#   container (default, on droplets): PostgreSQL and Redis are the `postgres` and `redis` services of the compose
+#     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres
+#     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
+#   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
+#     PGPORT, PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
+#     REDIS_HOST, REDIS_PORT and CHATBOT_BACKUP_DIR.
+# Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
+# REPLICATION_PASSWORD, REDIS_PASSWORD. They are exported to the tools' environment (PGPASSWORD, REDISCLI_AUTH),
+# never put on a command line.
+set -euo pipefail
+
+log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S.%3N)" "${STEP:-migrate}" "$*" >&2; }
+die() { log "ERROR: $*"; exit "${2:-1}"; }
+out() { printf '%s=%s\n' "$1" "$2"; }
+now_ms() { date +%s%3N; }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runtime: how to reach PostgreSQL and Redis on this droplet
+# ---------------------------------------------------------------------------------------------------------------
+
+load_env() {
+  RUNTIME="${CHATBOT_RUNTIME:-container}"
+  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
+  ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
+  [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
+  # shellcheck disable=SC1090
+  set -a && . "$ENV_FILE" && set +a
+  COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
+  DB="${CHATBOT_DB:-chatbot}"
+  SLOT="${CHATBOT_SLOT:-chatbot_migration}"
+  if [ "$RUNTIME" = host ]; then
+    : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGDATA:?host runtime needs PGDATA}"
+    : "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
+    : "${REDIS_HOST:?host runtime needs REDIS_HOST}" "${REDIS_PORT:?host runtime needs REDIS_PORT}"
+    PG_OS_USER="${PG_OS_USER:-postgres}"
+    PG_LOGFILE="${PG_LOGFILE:-$PGDATA/../postgres.log}"
+    BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
+    BACKUP_DIR_PG="$BACKUP_DIR"
+    DATA_DIR_HOST="$PGDATA"
+  else
+    PGDATA=/var/lib/postgresql/data
+    BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
+    BACKUP_DIR_PG=/backups
+    DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
+  fi
+}
+
+dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
+
+# Run a PostgreSQL client/server binary as the postgres OS user. PGPASSWORD passes through the environment.
+pg_run() {
+  local bin="$1"
+  shift
+  if [ "$RUNTIME" = container ]; then
+    dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
+  elif [ "$(id -u)" = 0 ]; then
+    runuser -u "$PG_OS_USER" -- "$PG_BINDIR/$bin" "$@"
+  else
+    "$PG_BINDIR/$bin" "$@"
+  fi
+}
+
+# Same, for when the postgres service is stopped (container: a one-off container on the same volumes).
+pg_run_offline() {
+  local bin="$1"
+  shift
+  if [ "$RUNTIME" = container ]; then
+    dc run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
+  else
+    pg_run "$bin" "$@"
+  fi
+}
+
+# psql on the local server as the superuser: psql_local <db> <sql>
+psql_local() {
+  local db="$1" sql="$2"
+  if [ "$RUNTIME" = container ]; then
+    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d "$db" -c "$sql" </dev/null
+  else
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" \
+      -U postgres -d "$db" -c "$sql" </dev/null
+  fi
+}
+
+pg_ready() { psql_local postgres "SELECT 1" >/dev/null 2>&1; }
+
+pg_running() {
+  if [ "$RUNTIME" = container ]; then
+    [ -n "$(dc ps -q --status running postgres 2>/dev/null)" ]
+  else
+    pg_run pg_ctl status -D "$PGDATA" >/dev/null 2>&1
+  fi
+}
+
+pg_start() {
+  if [ "$RUNTIME" = container ]; then
+    dc start postgres >&2
+  else
+    pg_run pg_ctl start -w -t 120 -D "$PGDATA" -l "$PG_LOGFILE" -o "${PG_CTL_OPTS:-}" >&2 </dev/null
+  fi
+  wait_until 120 pg_ready || die "PostgreSQL did not accept connections after start"
+}
+
+# Fast shutdown (the walsender sends all WAL, shutdown checkpoint included, before it exits). In a container the
+# image's stop signal is SIGINT (= fast) and compose's stop_grace_period is raised: never the 10 s default + KILL.
+pg_stop_fast() {
+  if [ "$RUNTIME" = container ]; then
+    dc stop -t "${PG_STOP_TIMEOUT:-300}" postgres >&2
+  else
+    pg_run pg_ctl stop -w -t "${PG_STOP_TIMEOUT:-300}" -D "$PGDATA" -m fast >&2 </dev/null
+  fi
+}
+
+controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
+
+redis_cli() {
+  if [ "$RUNTIME" = container ]; then
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli "$@" </dev/null
+  else
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@" </dev/null
+  fi
+}
+
+redis_info_field() { redis_cli INFO replication | tr -d '\r' | sed -n "s/^$1://p"; }
+
+# wait_until <seconds> <command...>: poll every 50 ms.
+wait_until() {
+  local limit_ms=$(($1 * 1000)) start
+  shift
+  start=$(now_ms)
+  until "$@"; do
+    [ $(($(now_ms) - start)) -lt "$limit_ms" ] || return 1
+    sleep 0.05
+  done
+}
+
+lsn_ge() { [ "$(psql_local postgres "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$1') >= 0")" = t ]; }
+
+fence_marker() { printf '%s/chatbot-fenced' "$DATA_DIR_HOST"; }
+
+# standby.signal in the old data directory: if anything restarts that server, it comes up read-only, never as a
+# primary. Written through the host path (root), owned like the data directory.
+set_standby_signal() {
+  touch "$DATA_DIR_HOST/standby.signal"
+  chown --reference="$DATA_DIR_HOST" "$DATA_DIR_HOST/standby.signal"
+  date -u +%FT%TZ >"$(fence_marker)"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------------------------
+
+# Facts the runner needs to choose a strategy and check budgets.
+step_preflight() {
+  if ! pg_running; then
+    out pg_running 0
+  else
+    out pg_running 1
+    out pg_version_num "$(psql_local postgres "SHOW server_version_num")"
+    out pg_in_recovery "$(psql_local postgres "SELECT pg_is_in_recovery()")"
+    out db_bytes "$(psql_local postgres "SELECT coalesce(pg_database_size('$DB'), 0)")"
+    out cluster_bytes "$(psql_local postgres "SELECT sum(pg_database_size(datname))::bigint FROM pg_database")"
+  fi
+  if [ -f "$(fence_marker)" ]; then out fenced 1; else out fenced 0; fi
+  out redis_role "$(redis_info_field role)"
+  out redis_keys "$(redis_cli DBSIZE)"
+  mkdir -p "$BACKUP_DIR"
+  out backup_free_bytes "$(($(df -Pk "$BACKUP_DIR" | awk 'NR==2 {print $4}') * 1024))"
+}
+
+# Pre-migration backup, kept on this (old) droplet's volume: backup <id>
+step_backup() {
+  local id="${1:?backup needs an id}" file start
+  mkdir -p "$BACKUP_DIR"
+  file="$BACKUP_DIR/pre-migration-$id.dump"
+  start=$(now_ms)
+  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_dump_local -Fc -Z "${BACKUP_COMPRESSION:-1}" >"$file.partial"
+  mv "$file.partial" "$file"
+  out backup_file "$file"
+  out backup_bytes "$(stat -c %s "$file")"
+  out backup_ms $(($(now_ms) - start))
+}
+
+pg_dump_local() {
+  if [ "$RUNTIME" = container ]; then
+    pg_run pg_dump -U postgres -d "$DB" "$@" </dev/null
+  else
+    pg_run pg_dump -h "$PGHOST" -p "$PGPORT" -U postgres -d "$DB" "$@" </dev/null
+  fi
+}
+
+# On the NEW droplet: replace the local cluster with a streaming standby of the old one: standby <old addr> <port>
+step_standby() {
+  local old="${1:?standby needs the old address}" port="${2:-5432}" start
+  [ -n "${REPLICATION_PASSWORD:-}" ] || die "REPLICATION_PASSWORD is not set in $ENV_FILE"
+  if pg_running; then
+    log "stopping the local (empty) PostgreSQL"
+    pg_stop_fast
+  fi
+  log "emptying $DATA_DIR_HOST"
+  find "$DATA_DIR_HOST" -mindepth 1 -delete
+  start=$(now_ms)
+  log "pg_basebackup from $old:$port"
+  # -R writes standby.signal + primary_conninfo; -C -S keeps WAL on the old server until the standby has it.
+  PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup \
+    -h "$old" -p "$port" -U replicator -D "$PGDATA" -R -X stream -c fast -C -S "$SLOT" -P </dev/null
+  out copy_ms $(($(now_ms) - start))
+  out copied_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
+  rm -f "$(fence_marker)"
+  pg_start
+  [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ] || die "the new server is not in recovery"
+  wait_until 60 wal_receiver_streaming || die "the standby is not streaming from $old:$port"
+  out standby 1
+}
+
+wal_receiver_streaming() { [ "$(psql_local postgres "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")" = 1 ]; }
+
+# Drop the migration's replication slot (old droplet; before the copy, and on rollback).
+step_drop_slot() {
+  psql_local postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null
+  out slot_dropped 1
+}
+
+# On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>
+step_redis_replica() {
+  local old="${1:?}" port="${2:-6379}" announce="${3:?redis_replica needs the address this replica announces}"
+  redis_cli CONFIG SET masterauth "${REDIS_PASSWORD:-}" >/dev/null
+  redis_cli CONFIG SET replica-announce-ip "$announce" >/dev/null
+  redis_cli REPLICAOF "$old" "$port" >/dev/null
+  wait_until 300 redis_link_up || die "Redis replication link to $old:$port did not come up"
+  out redis_replica 1
+}
+
+redis_link_up() { [ "$(redis_info_field master_link_status)" = up ] && [ "$(redis_info_field master_sync_in_progress)" = 0 ]; }
+
+# On the NEW droplet: how far behind is it? Prints lag in bytes (primary's last reported WAL end - replayed).
+step_lag() {
+  out pg_lag_bytes "$(pg_lag_bytes)"
+  out pg_replay_lag_ms "$(psql_local postgres "SELECT coalesce((extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint, 0)")"
+  out redis_link "$(redis_info_field master_link_status)"
+  out redis_lag_bytes $(($(redis_info_field master_repl_offset) - $(redis_info_field slave_repl_offset)))
+}
+
+pg_lag_bytes() { psql_local postgres "SELECT coalesce(pg_wal_lsn_diff(latest_end_lsn, pg_last_wal_replay_lsn()), -1)::bigint FROM pg_stat_wal_receiver"; }
+
+caught_up() {
+  local lag
+  lag=$(pg_lag_bytes)
+  [ -n "$lag" ] && [ "$lag" -ge 0 ] && [ "$lag" -le "$1" ] && redis_link_up
+}
+
+# On the NEW droplet: wait until replication lag is at most <max bytes> within <seconds>, else exit 3 (budget).
+step_catchup() {
+  local max="${1:?catchup needs max lag bytes}" seconds="${2:-60}"
+  wait_until "$seconds" caught_up "$max" || { step_lag; die "replication did not catch up to <= $max bytes within ${seconds}s" 3; }
+  step_lag
+}
+
+# On the OLD droplet: the fence. CHECKPOINT (so the shutdown checkpoint is short), fast shutdown, check it was
+# clean, and mark the data directory so nothing restarts it as a primary (standby.signal). Prints the location
+# of the shutdown checkpoint: the standby must replay up to it before it may be promoted.
+step_fence() {
+  local start state lsn
+  start=$(now_ms)
+  psql_local postgres "CHECKPOINT" >/dev/null
+  out checkpoint_ms $(($(now_ms) - start))
+  pg_stop_fast
+  state=$(controldata | sed -n 's/^Database cluster state: *//p')
+  [ "$state" = "shut down" ] || die "PostgreSQL did not shut down cleanly (state '$state')"
+  lsn=$(controldata | sed -n 's/^Latest checkpoint location: *//p')
+  [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
+  set_standby_signal
+  out fence_lsn "$lsn"
+  out fence_ms $(($(now_ms) - start))
+}
+
+# On the NEW droplet: promote <fence lsn> [timeout s]. Exit 4 if it never replayed the fence point (the old server
+# may then be restarted unchanged); after pg_promote() the migration is committed.
+step_promote() {
+  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start
+  start=$(now_ms)
+  wait_until "$seconds" lsn_ge "$lsn" || die "standby did not replay up to $lsn within ${seconds}s" 4
+  out replay_wait_ms $(($(now_ms) - start))
+  out replay_lsn "$(psql_local postgres "SELECT pg_last_wal_replay_lsn()")"
+  [ "$(psql_local postgres "SELECT pg_promote(true, 60)")" = t ] || die "pg_promote did not finish: commit point uncertain" 5
+  out promoted 1
+  out promote_ms $(($(now_ms) - start))
+  # The old primary is gone for good: forget it (this also removes the replication password from the data dir).
+  psql_local postgres "ALTER SYSTEM RESET primary_conninfo" >/dev/null
+  psql_local postgres "ALTER SYSTEM RESET primary_slot_name" >/dev/null
+  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
+# On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms]. Pauses writes, waits for the replica to have
+# everything, swaps roles.
+step_redis_failover() {
+  local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start
+  start=$(now_ms)
+  redis_cli FAILOVER TO "$new" "$port" TIMEOUT "$timeout" | grep -q OK || die "FAILOVER TO $new $port refused"
+  wait_until 30 redis_is_replica_of "$new" || die "Redis did not hand over to $new"
+  out redis_failover_ms $(($(now_ms) - start))
+}
+
+redis_is_replica_of() { [ "$(redis_info_field role)" = slave ] && [ "$(redis_info_field master_host)" = "$1" ]; }
+
+# On the NEW droplet: make local Redis a master without the old one (fallback when FAILOVER cannot run).
+step_redis_promote() {
+  redis_cli REPLICAOF NO ONE >/dev/null
+  out redis_role "$(redis_info_field role)"
+}
+
+# Exact row count of every table in the app database, one `count.<schema.table>=N` line each, and Redis keys.
+step_counts() {
+  psql_local "$DB" "SELECT 'count.' || table_schema || '.' || table_name || '=' ||
+      (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text
+    FROM information_schema.tables
+    WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+    ORDER BY 1"
+  out redis_keys "$(redis_cli DBSIZE)"
+}
+
+# On the NEW droplet: is it serving? health [url]
+step_health() {
+  local url="${1:-${CHATBOT_HEALTH_URL:-}}"
+  [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] || die "PostgreSQL is still read-only"
+  [ "$(redis_info_field role)" = master ] || die "Redis is not a master"
+  if [ -n "$url" ]; then
+    curl -fsS -m 5 -o /dev/null "$url" || die "health check $url failed"
+  fi
+  out healthy 1
+}
+
+# Dump-restore, step 1 on the OLD droplet: stop writes but keep serving reads.
+step_freeze() {
+  local start
+  start=$(now_ms)
+  psql_local postgres "ALTER SYSTEM SET default_transaction_read_only = on" >/dev/null
+  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+  psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
+  out freeze_ms $(($(now_ms) - start))
+}
+
+step_unfreeze() {
+  psql_local postgres "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null
+  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+  out frozen 0
+}
+
+# Dump-restore, step 2 on the NEW droplet: dump_restore <old addr> <old port> <jobs> <id>. pg_dump -Fd -j from the
+# old server over the private network (the newer client dumps the older server), then pg_restore -j locally.
+step_dump_restore() {
+  local old="${1:?}" port="${2:-5432}" jobs="${3:-2}" id="${4:?dump_restore needs an id}" dir start
+  dir="migrate-in-$id"
+  rm -rf "${BACKUP_DIR:?}/$dir"
+  mkdir -p "$BACKUP_DIR/$dir"
+  chown --reference="$DATA_DIR_HOST" "$BACKUP_DIR/$dir"
+  start=$(now_ms)
+  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_dump -h "$old" -p "$port" -U postgres -d "$DB" -Fd -j "$jobs" -Z 0 \
+    -f "$BACKUP_DIR_PG/$dir" </dev/null
+  out dump_ms $(($(now_ms) - start))
+  out dump_bytes "$(du -sb "$BACKUP_DIR/$dir" | cut -f1)"
+  start=$(now_ms)
+  psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" >/dev/null
+  psql_local postgres "DROP DATABASE IF EXISTS $DB" >/dev/null
+  psql_local postgres "CREATE DATABASE $DB" >/dev/null
+  if [ "$RUNTIME" = container ]; then
+    pg_run pg_restore -U postgres -d "$DB" -j "$jobs" "$BACKUP_DIR_PG/$dir" </dev/null
+  else
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_restore -h "$PGHOST" -p "$PGPORT" -U postgres -d "$DB" -j "$jobs" \
+      "$BACKUP_DIR_PG/$dir" </dev/null
+  fi
+  out restore_ms $(($(now_ms) - start))
+  rm -rf "${BACKUP_DIR:?}/$dir"
+}
+
+# On the OLD droplet, before the commit point only: undo whatever the migration did here. Idempotent.
+step_rollback_old() {
+  if [ -f "$(fence_marker)" ]; then
+    log "unfencing: the old server restarts unchanged, as the primary"
+    rm -f "$DATA_DIR_HOST/standby.signal" "$(fence_marker)"
+  fi
+  pg_running || pg_start
+  if [ "$(psql_local postgres "SHOW default_transaction_read_only")" = on ]; then step_unfreeze >/dev/null; fi
+  [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] || die "the old server is not a primary"
+  [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
+  step_drop_slot >/dev/null
+  out rolled_back 1
+}
+
+# On the NEW droplet: stop following the old server (it will be rebuilt by the next run).
+step_rollback_new() {
+  if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then
+    psql_local postgres "ALTER SYSTEM RESET primary_conninfo" >/dev/null
+    psql_local postgres "ALTER SYSTEM RESET primary_slot_name" >/dev/null
+    psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+  fi
+  [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
+  out rolled_back 1
+}
+
+# On the OLD droplet, after the commit point, dump-restore: fence the frozen server for good.
+step_retire() {
+  if pg_running; then pg_stop_fast; fi
+  set_standby_signal
+  out retired 1
+}
+
+main() {
+  STEP="${1:-}"
+  [ -n "$STEP" ] || die "usage: migrate.sh <step> [args]"
+  shift
+  load_env
+  case "$STEP" in
+    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | fence | promote | redis_failover | \
+      redis_promote | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire)
+      "step_$STEP" "$@"
+      ;;
+    *) die "unknown step '$STEP'" ;;
+  esac
+}
+
+main "$@"
