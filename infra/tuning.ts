@@ -101,7 +101,8 @@ export function maxConnections(tier: TierName, pools: PoolSizes): number {
   return appWorkers(tier) * (pools.dbPoolSize + pools.dbMaxOverflow) + ADMIN_CONNECTIONS;
 }
 
-const kb = (kB: number) => `${Math.floor(kB)}kB`;
+/** PostgreSQL memory units: whole MB when exact, kB otherwise. */
+const kb = (kB: number) => (Math.floor(kB) % 1024 === 0 ? `${Math.floor(kB) / 1024}MB` : `${Math.floor(kB)}kB`);
 
 export function tunePostgres(shareMiB: number, vcpus: number, maxConn: number): PostgresSettings {
   const shareKb = shareMiB * MiB;

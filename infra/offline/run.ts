@@ -121,16 +121,16 @@ export async function runOffline(opts: {
     };
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = async (req, cb) => {
-      const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
+      const urn = realUrn(monitor.newUrn(req.getParent(), req.getType(), req.getName()));
       byUrn.set(urn, {
         urn,
         type: req.getType(),
         name: req.getName(),
         custom: req.getCustom(),
-        parent: req.getParent() || undefined,
+        parent: req.getParent() ? realUrn(req.getParent()) : undefined,
         protect: Boolean(req.getProtect()),
         deleteBeforeReplace: Boolean(req.getDeletebeforereplace()),
-        dependencies: req.getDependenciesList(),
+        dependencies: req.getDependenciesList().map(realUrn),
         inputs: (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
       });
       return register(req, cb);
@@ -149,6 +149,11 @@ export async function runOffline(opts: {
   } finally {
     running = false;
   }
+}
+
+/** The mock monitor puts the stack's type at the head of every type chain; the engine does not. */
+function realUrn(urn: string): string {
+  return urn.replace("::pulumi:pulumi:Stack$", "::");
 }
 
 interface RegisterRequest {

@@ -57,3 +57,12 @@ export function readStackFiles(projectDir: string, stack: string): StackFiles {
   }
   return { project: project.name, stack, config, secretKeys };
 }
+
+/** The stack's own keys (without the project prefix) in the shape infra/config.ts parses. */
+export function rawConfigOf(files: StackFiles): { values: Record<string, unknown>; secretKeys: Set<string> } {
+  const prefix = `${files.project}:`;
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(files.config)) if (k.startsWith(prefix)) values[k.slice(prefix.length)] = v;
+  const secretKeys = new Set(files.secretKeys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
+  return { values, secretKeys };
+}
