@@ -382,10 +382,14 @@ export interface StackCost {
   lines: CostLine[];
   warnings: DropletWarning[];
   unpricedTypes: string[];
+  /** Resources of known types that could not be priced, with the reason. */
+  unpriced: { name: string; type: string; note: string }[];
   /** PRICE_SOURCES keys of unconfirmed figures used in this stack. */
   unconfirmed: string[];
   /** Unchanged resources are missing (a preview without --show-sames): totals cover changed resources only. */
   partial: boolean;
+  /** "current": a deployed stack on its own (a stack export), no change to compare. */
+  kind: "change" | "current";
   downtimeBudgetSeconds: number;
 }
 
@@ -439,6 +443,7 @@ export function dropletWarnings(changes: readonly ResourceChange[], downtimeBudg
 export interface PriceChangesOptions {
   downtimeBudgetSeconds?: number;
   partial?: boolean;
+  kind?: StackCost["kind"];
 }
 
 /** Price both sides of a change set (each side as a whole, so reserved-IP assignments are seen) and diff them. */
@@ -468,10 +473,15 @@ export function priceChanges(stack: string, changes: readonly ResourceChange[], 
     if (p.cents) p.unconfirmed?.forEach((k) => unconfirmed.add(k));
     return p;
   };
+  const unpriced: StackCost["unpriced"] = [];
   const lines = changes.map((c, i): CostLine => {
     const pb = side(b, beforeIdx[i]);
     const pa = side(a, afterIdx[i]);
     if (pb?.unknownType || pa?.unknownType) unpricedTypes.add(c.type);
+    else {
+      const missing = [pa, pb].find((p) => p && p.cents === null);
+      if (missing) unpriced.push({ name: c.name, type: c.type, note: missing.note ?? "not priced" });
+    }
     const before = pb === undefined ? 0 : pb.cents;
     const after = pa === undefined ? 0 : pa.cents;
     const diff = before === null || after === null ? null : after - before;
@@ -496,8 +506,10 @@ export function priceChanges(stack: string, changes: readonly ResourceChange[], 
     lines,
     warnings: dropletWarnings(changes, budget),
     unpricedTypes: [...unpricedTypes].sort(),
+    unpriced,
     unconfirmed: [...unconfirmed].sort(),
     partial: options.partial ?? false,
+    kind: options.kind ?? "change",
     downtimeBudgetSeconds: budget,
   };
 }
@@ -568,7 +580,9 @@ export function buildCostReport(sources: CostSources): CostReport {
     }
   }
   for (const [stack, e] of exports) {
-    if (!headStacks.has(stack)) stacks.push(priceChanges(stack, diffResourceSets(e.resources, e.resources)));
+    if (!headStacks.has(stack)) {
+      stacks.push(priceChanges(stack, diffResourceSets(e.resources, e.resources), { kind: "current" }));
+    }
   }
   (sources.previews ?? []).forEach((p, i) => {
     stacks.push(
@@ -610,15 +624,17 @@ export function formatPercent(before: number, diff: number): string {
   return `${pct > 0 ? "+" : ""}${rounded}%`;
 }
 
-function withPercent(before: number, diff: number): string {
-  const pct = formatPercent(before, diff);
+function withPercent(before: number, diff: number, partial = false): string {
+  const pct = partial ? "" : formatPercent(before, diff);
   return pct ? `${formatDiff(diff)} (${pct})` : formatDiff(diff);
 }
 
-export function headline(report: Pick<CostReport, "before" | "diff">): string {
+export function headline(report: CostReport): string {
+  if (report.stacks.every((s) => s.kind === "current")) return `Current monthly cost: ${formatUsd(report.after)}`;
   const cents = Math.round(report.diff * 100);
   if (cents === 0) return "Monthly cost will not change";
-  const pct = formatPercent(report.before, report.diff);
+  // A partial preview has no full "before" to compare with: no percentage.
+  const pct = report.stacks.some((s) => s.partial) ? "" : formatPercent(report.before, report.diff);
   const verb = cents > 0 ? "increase" : "decrease";
   return `Monthly cost will ${verb} by ${formatUsd(Math.abs(report.diff))}${pct ? ` (${pct})` : ""}`;
 }
@@ -656,6 +672,13 @@ export function warningText(w: DropletWarning): string {
   }
 }
 
+const UNCONFIRMED_LABELS: Record<string, string> = {
+  volumes: `volumes (${usd(P.VOLUME_CENTS_PER_GIB_MONTH)}/GiB-month)`,
+  reservedIps: `unassigned reserved IPs (${usd(P.RESERVED_IP_CENTS.unassigned)}/month)`,
+  loadBalancers: `load balancers (${usd(P.LOAD_BALANCER_CENTS_PER_NODE)}/node-month)`,
+  databases: "managed database nodes",
+};
+
 const PLAIN_TABLE = { head: [] as string[], border: [] as string[] };
 
 function isQuietLine(l: CostLine): boolean {
@@ -668,12 +691,17 @@ export function renderMarkdown(report: CostReport): string {
   out.push(`### ${headline(report)}`, "");
   out.push("| Stack | Previous | New | Diff |", "| --- | ---: | ---: | ---: |");
   for (const s of report.stacks) {
-    out.push(`| ${s.stack}${s.partial ? " (changed resources only)" : ""} | ${formatUsd(s.before)} | ${formatUsd(s.after)} | ${withPercent(s.before, s.diff)} |`);
+    out.push(`| ${s.stack}${s.partial ? " (changed resources only)" : ""} | ${formatUsd(s.before)} | ${formatUsd(s.after)} | ${withPercent(s.before, s.diff, s.partial)} |`);
   }
   if (report.stacks.length > 1) {
-    out.push(`| **Total** | ${formatUsd(report.before)} | ${formatUsd(report.after)} | ${withPercent(report.before, report.diff)} |`);
+    const partial = report.stacks.some((s) => s.partial);
+    out.push(`| **Total** | ${formatUsd(report.before)} | ${formatUsd(report.after)} | ${withPercent(report.before, report.diff, partial)} |`);
   }
   out.push("");
+  const unpriced = [...new Set(report.stacks.flatMap((s) => s.unpricedTypes))].sort();
+  const unpricedNames = report.stacks.flatMap((s) => s.unpriced.map((u) => `\`${u.name}\` (${u.note})`));
+  const unpricedAll = [...unpriced.map((t) => `\`${t}\``), ...unpricedNames];
+  if (unpricedAll.length) out.push(`Not priced, left out of the totals: ${unpricedAll.join(", ")}.`, "");
   const warnings = report.stacks.flatMap((s) => s.warnings.map((w) => ({ stack: s.stack, w })));
   for (const { stack, w } of warnings) out.push(`> **Warning (${stack}):** ${warningText(w)}`, ">");
   if (warnings.length) out.splice(out.length - 1, 1, "");
@@ -688,11 +716,10 @@ export function renderMarkdown(report: CostReport): string {
     if (quiet > 0) out.push("", `${quiet} unchanged resource(s) that cost nothing are not listed.`);
     out.push("", "</details>", "");
   }
-  const unpriced = [...new Set(report.stacks.flatMap((s) => s.unpricedTypes))].sort();
-  if (unpriced.length) out.push(`Not priced, left out of the totals: ${unpriced.map((t) => `\`${t}\``).join(", ")}.`, "");
   const unconfirmed = [...new Set(report.stacks.flatMap((s) => s.unconfirmed))].sort();
   if (unconfirmed.length) {
-    out.push(`Prices not confirmed on a current DigitalOcean page: ${unconfirmed.join(", ")} (see infra/pricing.ts).`, "");
+    const labels = unconfirmed.map((k) => UNCONFIRMED_LABELS[k] ?? k);
+    out.push(`Prices not confirmed on a current DigitalOcean page: ${labels.join(", ")} (see infra/pricing.ts).`, "");
   }
   if (report.stacks.some((s) => s.partial)) {
     out.push("The preview lists changed resources only (run `pulumi preview --json --show-sames` for full totals).", "");
@@ -726,6 +753,7 @@ export function renderJson(report: CostReport): unknown {
       diff: { monthly: s.diff },
       partial: s.partial,
       unpricedTypes: s.unpricedTypes,
+      unpriced: s.unpriced,
       unconfirmedPrices: s.unconfirmed,
       warnings: s.warnings.map((w) => ({ ...w, text: warningText(w) })),
     })),
@@ -736,7 +764,9 @@ export function renderJson(report: CostReport): unknown {
 export function renderText(report: CostReport): string {
   const out: string[] = [headline(report)];
   const totals = new Table({ style: PLAIN_TABLE, head: ["Stack", "Previous", "New", "Diff"] });
-  for (const s of report.stacks) totals.push([s.stack, formatUsd(s.before), formatUsd(s.after), withPercent(s.before, s.diff)]);
+  for (const s of report.stacks) {
+    totals.push([s.stack, formatUsd(s.before), formatUsd(s.after), withPercent(s.before, s.diff, s.partial)]);
+  }
   out.push(totals.toString());
   for (const s of report.stacks) {
     const t = new Table({ style: PLAIN_TABLE, head: ["Resource", "Type", "Change", "Previous", "New", "Diff", "Note"] });
@@ -746,6 +776,7 @@ export function renderText(report: CostReport): string {
     out.push(`${s.stack}:`, t.toString());
     for (const w of s.warnings) out.push(`Warning: ${warningText(w)}`);
     if (s.unpricedTypes.length) out.push(`Not priced: ${s.unpricedTypes.join(", ")}`);
+    for (const u of s.unpriced) out.push(`Not priced: ${u.name} (${u.note})`);
   }
   return `${out.join("\n")}\n`;
 }
