@@ -231,9 +231,12 @@ wal_receiver_streaming() { [ "$(psql_local postgres "SELECT count(*) FROM pg_sta
 
 # Drop the migration's replication slot (old droplet; before the copy, and on rollback).
 step_drop_slot() {
-  psql_local postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null
+  wait_until 30 slot_inactive || die "replication slot $SLOT is still in use by a standby"
+  psql_local postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
   out slot_dropped 1
 }
+
+slot_inactive() { [ "$(psql_local postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active")" = 0 ]; }
 
 # On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>
 step_redis_replica() {

@@ -1,0 +1,160 @@
+/**
+ * The migration's shell side effects as data (Kamal style, `lib/kamal/commands/*.rb`): each function returns the
+ * exact command that runs one step of scripts/droplet/migrate.sh on a droplet. One thin layer executes them: `ssh`
+ * in the CLI and the harness (./ssh-executor.ts), `@pulumi/command` (remote.Command: `create` = `remote`, `stdin` =
+ * the script text) in the stack.
+ *
+ * The script travels on standard input (`bash -s -- <step> args`), so droplets need nothing installed first.
+ * Non-secret settings go in an `env` prefix; secrets never do (ps shows argv): the script reads them from the
+ * droplet's env file (/etc/chatbot/app.env, or CHATBOT_ENV_FILE).
+ */
+import * as path from "node:path";
+
+/** Absolute path of the script every step runs. */
+export const MIGRATE_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/migrate.sh");
+
+export const STEP_NAMES = [
+  "preflight",
+  "backup",
+  "drop_slot",
+  "standby",
+  "redis_replica",
+  "lag",
+  "catchup",
+  "fence",
+  "promote",
+  "redis_failover",
+  "redis_promote",
+  "counts",
+  "health",
+  "freeze",
+  "unfreeze",
+  "dump_restore",
+  "rollback_old",
+  "rollback_new",
+  "retire",
+] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+export type Side = "old" | "new";
+
+/** How the scripts reach PostgreSQL and Redis on a droplet (CHATBOT_RUNTIME). */
+export type Runtime = "container" | "host";
+
+/** One droplet as the migration sees it. */
+export interface Droplet {
+  /** ssh destination, e.g. "root@203.0.113.5". */
+  ssh: string;
+  /** Extra ssh options (port, identity, known hosts). @default [] */
+  sshOptions?: readonly string[];
+  /** The address the other droplet reaches this one on (its VPC private address). */
+  privateAddress: string;
+  /** @default 5432 */
+  pgPort?: number;
+  /** @default 6379 */
+  redisPort?: number;
+  /** @default "container" */
+  runtime?: Runtime;
+  /** Non-secret environment for the script (host runtime: PGDATA, PGPORT, ...). Secret-looking names are refused. */
+  env?: Readonly<Record<string, string>>;
+}
+
+export interface StepCommand {
+  side: Side;
+  step: StepName;
+  args: string[];
+  /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
+  remote: string;
+  /** The local argv that runs it over ssh; the script goes to its stdin. */
+  argv: string[];
+  /** Path of the script to feed on stdin. */
+  stdinFile: string;
+}
+
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
+
+/** Quote one word for a POSIX shell (only when needed, so commands stay readable). */
+export function shellQuote(word: string): string {
+  if (word !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function dropletEnv(d: Droplet): Record<string, string> {
+  const env: Record<string, string> = { CHATBOT_RUNTIME: d.runtime ?? "container", ...d.env };
+  for (const key of Object.keys(env)) {
+    if (!ENV_NAME.test(key)) throw new Error(`droplet env: "${key}" is not a valid variable name (A-Z, 0-9, _)`);
+    if (SECRET_NAME.test(key)) {
+      throw new Error(`droplet env: "${key}" looks like a secret; put it in the droplet's env file (CHATBOT_ENV_FILE), not on the command line`);
+    }
+  }
+  return env;
+}
+
+/** The exact command for one step on one droplet. */
+export function stepCommand(side: Side, droplet: Droplet, step: StepName, args: readonly (string | number)[] = []): StepCommand {
+  const env = dropletEnv(droplet);
+  const words = [
+    "env",
+    ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`),
+    "bash",
+    "-s",
+    "--",
+    step,
+    ...args.map((a) => shellQuote(String(a))),
+  ];
+  const remote = words.join(" ");
+  return {
+    side,
+    step,
+    args: args.map(String),
+    remote,
+    argv: ["ssh", ...(droplet.sshOptions ?? []), droplet.ssh, remote],
+    stdinFile: MIGRATE_SCRIPT,
+  };
+}
+
+/** A command as one copy-pasteable line (for --dry-run). */
+export function formatCommand(cmd: StepCommand): string {
+  return `${cmd.argv.map(shellQuote).join(" ")} < ${path.relative(process.cwd(), cmd.stdinFile) || cmd.stdinFile}`;
+}
+
+/** Parse the script's `key=value` stdout lines (later keys win; other lines are ignored). */
+export function parseValues(stdout: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^([a-z_][a-z0-9_.]*)=(.*)$/i.exec(line.trim());
+    if (m && m[1] !== undefined) values[m[1]] = m[2] ?? "";
+  }
+  return values;
+}
+
+/** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
+export function migrationCommands(old: Droplet, next: Droplet) {
+  const pg = (d: Droplet) => d.pgPort ?? 5432;
+  const redis = (d: Droplet) => d.redisPort ?? 6379;
+  return {
+    preflight: (side: Side) => stepCommand(side, side === "old" ? old : next, "preflight"),
+    backup: (id: string) => stepCommand("old", old, "backup", [id]),
+    dropSlot: () => stepCommand("old", old, "drop_slot"),
+    standby: () => stepCommand("new", next, "standby", [old.privateAddress, pg(old)]),
+    redisReplica: () => stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress]),
+    lag: () => stepCommand("new", next, "lag"),
+    catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),
+    fence: () => stepCommand("old", old, "fence"),
+    promote: (fenceLsn: string, seconds: number) => stepCommand("new", next, "promote", [fenceLsn, seconds]),
+    redisFailover: (timeoutMs: number) =>
+      stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs]),
+    redisPromote: () => stepCommand("new", next, "redis_promote"),
+    counts: (side: Side) => stepCommand(side, side === "old" ? old : next, "counts"),
+    health: (url?: string) => stepCommand("new", next, "health", url ? [url] : []),
+    freeze: () => stepCommand("old", old, "freeze"),
+    unfreeze: () => stepCommand("old", old, "unfreeze"),
+    dumpRestore: (jobs: number, id: string) =>
+      stepCommand("new", next, "dump_restore", [old.privateAddress, pg(old), jobs, id]),
+    rollbackOld: () => stepCommand("old", old, "rollback_old"),
+    rollbackNew: () => stepCommand("new", next, "rollback_new"),
+    retire: () => stepCommand("old", old, "retire"),
+  };
+}
+export type MigrationCommands = ReturnType<typeof migrationCommands>;
