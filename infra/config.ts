@@ -6,7 +6,7 @@
  * secret is set, never its plain value, so a stack file holding `secure:` values plans offline.
  */
 import { z } from "zod";
-import { isValidRegion, REGION_SLUGS } from "./regions";
+import { isValidVolumeName, REGION_SLUGS, REGIONS } from "./provider-rules";
 import { TIER_NAMES, type TierName } from "./tiers";
 
 export const PROJECT = "chatbot";
@@ -16,6 +16,11 @@ export const SECRET_KEYS = ["sshPrivateKey", "postgresPassword", "redisPassword"
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 const PRIVATE_RANGES = ["10.", "172.", "192.168."];
+
+/** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules.ts). */
+function isRegionForNewStacks(slug: string): boolean {
+  return Object.prototype.hasOwnProperty.call(REGIONS, slug) && REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted";
+}
 
 const json = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => {
@@ -60,7 +65,9 @@ export const RESERVED_APP_ENV = ["DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCU
 export const configSchema = z.object({
   tier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")}` }),
   environment: z.enum(["dev", "prod"], { error: "must be dev or prod" }).optional(),
-  region: z.string().refine(isValidRegion, { error: `must be a DigitalOcean region slug: ${REGION_SLUGS.join(", ")}` }),
+  region: z.string().refine(isRegionForNewStacks, {
+    error: `must be a DigitalOcean region slug open to new droplets: ${REGION_SLUGS.filter(isRegionForNewStacks).join(", ")}`,
+  }),
   domain: z.hostname({ error: "must be a host name such as chat.example.com" }).refine((d) => d.includes("."), {
     error: "must be a fully qualified host name such as chat.example.com",
   }),
@@ -142,6 +149,10 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   const issues: ConfigIssue[] = [];
   const keyOf = (k: string) => `${project}:${k}`;
 
+  // Resource names derive from <project>-<stack>; volume names are the strictest (lowercase, start with a letter).
+  if (!isValidVolumeName(`${project}-${ctx.stack}-16gb-data`)) {
+    issues.push({ key: "stack", message: `name "${ctx.stack}" must be lowercase letters, digits and hyphens (it names droplets and volumes)` });
+  }
   const known = new Set<string>([...CONFIG_KEYS, ...SECRET_KEYS]);
   for (const k of Object.keys(raw.values)) {
     if (!known.has(k)) issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
@@ -160,7 +171,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   if (!result.success) {
     for (const issue of result.error.issues) {
       const [first, ...rest] = issue.path;
-      const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+      const message = values[String(first)] === undefined ? "is required" : issue.message;
       const where = rest.length ? ` (entry ${rest.join(".")})` : "";
       issues.push({ key: keyOf(String(first ?? "")), message: message + where });
     }

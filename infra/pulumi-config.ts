@@ -11,6 +11,13 @@ export interface ConfigSource {
   secret(key: SecretKey): pulumi.Output<string> | undefined;
 }
 
+/** The runtime's record of which keys the CLI passed as secrets (exported by the SDK, not declared in its types). */
+function isConfigSecret(fullKey: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+  if (typeof runtime.isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exposes runtime.isConfigSecret");
+  return runtime.isConfigSecret(fullKey);
+}
+
 export function readStackConfig(cfg: pulumi.Config): ConfigSource {
   const prefix = `${cfg.name}:`;
   const values: Record<string, unknown> = {};
@@ -19,7 +26,7 @@ export function readStackConfig(cfg: pulumi.Config): ConfigSource {
     if (!fullKey.startsWith(prefix)) continue;
     const key = fullKey.slice(prefix.length);
     values[key] = value;
-    if (pulumi.runtime.isConfigSecret(fullKey)) secretKeys.add(key);
+    if (isConfigSecret(fullKey)) secretKeys.add(key);
   }
   let config: StackConfig;
   try {

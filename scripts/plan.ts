@@ -21,10 +21,11 @@ async function main(): Promise<number> {
     .requiredOption("--stack <name>", "stack name (reads Pulumi.<name>.yaml)")
     .option("--json", "print one JSON document on stdout")
     .option("--out <dir>", "write the rendered artifacts (user data, compose, postgresql.conf, redis.conf, Caddyfile)")
+    .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", ROOT)
     .parse()
-    .opts<{ stack: string; json?: boolean; out?: string }>();
+    .opts<{ stack: string; json?: boolean; out?: string; projectDir: string }>();
 
-  const files = readStackFiles(ROOT, opts.stack);
+  const files = readStackFiles(opts.projectDir, opts.stack);
   let plan;
   try {
     plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack }));
@@ -35,7 +36,7 @@ async function main(): Promise<number> {
     }
     throw e;
   }
-  const run = await runOffline({ projectDir: ROOT, stack: opts.stack, program });
+  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program });
   const doc = buildPlanDocument(run, plan);
   const artifacts = planArtifacts(run, plan);
   if (opts.out) {

@@ -23,6 +23,9 @@ export interface RecordedResource {
   dependencies: string[];
   /** Inputs as registered; secret values are wrapped `{ [SECRET_SIG]: ..., value }`. */
   inputs: Record<string, unknown>;
+  /** The id and state the mocks answered with (custom resources only). */
+  id: string | undefined;
+  outputs: Record<string, unknown>;
 }
 
 export interface OfflineRun {
@@ -100,13 +103,16 @@ export async function runOffline(opts: {
     const secretKeys = [...stack.secretKeys, ...(opts.secretOverrides ?? [])].filter((k) => k in config);
 
     const byUrn = new Map<string, RecordedResource>();
+    const answers = new Map<string, { id: string; state: Record<string, unknown> }>();
     let counter = 0;
     await pulumi.runtime.setMocks(
       {
         newResource: (args) => {
           counter += 1;
           const id = args.type.startsWith("digitalocean:index/droplet") ? String(100000000 + counter) : `${args.name}-id`;
-          return { id, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs, counter) } };
+          const answer = { id, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs, counter) } };
+          answers.set(`${args.type}::${args.name}`, answer);
+          return answer;
         },
         call: () => ({}),
       },
@@ -132,6 +138,8 @@ export async function runOffline(opts: {
         deleteBeforeReplace: Boolean(req.getDeletebeforereplace()),
         dependencies: req.getDependenciesList().map(realUrn),
         inputs: (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+        id: undefined,
+        outputs: {},
       });
       return register(req, cb);
     };
@@ -144,7 +152,10 @@ export async function runOffline(opts: {
 
     const resources = [...byUrn.values()]
       .filter((r) => r.type !== "pulumi:pulumi:Stack")
-      .map((r) => ({ ...r, inputs: decodeSecrets(r.inputs) as Record<string, unknown> }));
+      .map((r) => {
+        const answer = r.custom ? answers.get(`${r.type}::${r.name}`) : undefined;
+        return { ...r, id: answer?.id, outputs: answer?.state ?? {} };
+      });
     return { stack, resources, outputs: resolved };
   } finally {
     running = false;
@@ -165,11 +176,6 @@ interface RegisterRequest {
   getDeletebeforereplace(): boolean;
   getDependenciesList(): string[];
   getObject(): { toJavaScript(): unknown } | undefined;
-}
-
-/** Serialized properties carry secrets as `{ [SECRET_SIG]: "1b47…", value }` already; keep that shape. */
-function decodeSecrets(v: unknown): unknown {
-  return v;
 }
 
 function outputValue<T>(o: pulumi.Output<T>): Promise<T> {

@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+import { CONFIG_KEYS, ConfigError, parseConfig, type RawConfig, SECRET_KEYS } from "../../infra/config";
+
+const valid: Record<string, unknown> = {
+  tier: "4gb",
+  region: "nyc3",
+  domain: "chat.example.com",
+  sshKeys: '["12345678"]',
+  sshAllowedCidrs: '["203.0.113.0/28"]',
+  appImage: "ghcr.io/acme/chatbot:1.4.2",
+};
+
+const raw = (values: Record<string, unknown>, secrets: string[] = []): RawConfig => ({ values, secretKeys: new Set(secrets) });
+
+function issuesOf(values: Record<string, unknown>, stack = "dev", secrets: string[] = []) {
+  try {
+    parseConfig(raw(values, secrets), { stack });
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues;
+    throw e;
+  }
+  return [];
+}
+
+describe("config", () => {
+  it("parses a minimal config with defaults", () => {
+    const c = parseConfig(raw(valid), { stack: "dev" });
+    expect(c).toMatchObject({
+      tier: "4gb",
+      environment: "dev",
+      appPort: 8090,
+      healthPath: "/health",
+      downtimeBudgetSeconds: 300,
+      migrationBudgetMinutes: 30,
+      backups: "weekly",
+      dnsZone: "example.com",
+      dnsRecordName: "chat",
+      sshKeys: ["12345678"],
+      protectStateful: false,
+    });
+  });
+
+  it("accepts already-parsed values and treats empty strings as unset", () => {
+    const c = parseConfig(raw({ ...valid, sshKeys: ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"], appPort: 9000, dnsZone: "", environment: "" }), { stack: "dev" });
+    expect(c.appPort).toBe(9000);
+    expect(c.dnsZone).toBe("example.com");
+  });
+
+  it("serves the apex with record @", () => {
+    expect(parseConfig(raw({ ...valid, domain: "example.com", dnsZone: "example.com" }), { stack: "dev" }).dnsRecordName).toBe("@");
+  });
+
+  // One bad value per key: the error names the key as <project>:<key> and says what is allowed.
+  it.each([
+    ["tier", "2gb", /one of 4gb, 8gb, 16gb/],
+    ["environment", "staging", /dev or prod/],
+    ["region", "mars1", /region slug open to new droplets: nyc1, nyc3/],
+    ["region", "nyc2", /open to new droplets/],
+    ["domain", "not a host", /host name/],
+    ["dnsZone", "other.org", /parent of it/],
+    ["manageDnsZone", "yes", /true or false/],
+    ["dnsTtlSeconds", "5", /at least 30/],
+    ["sshKeys", '["my laptop"]', /SSH key id/],
+    ["sshKeys", "[]", /at least one SSH key/],
+    ["sshAllowedCidrs", '["10.0.0.1"]', /CIDR/],
+    ["sshUser", "Root!", /Unix user/],
+    ["appImage", "chatbot", /tag or digest/],
+    ["appPort", "5432", /must not be 5432/],
+    ["appPort", "80", /at least 1024/],
+    ["healthPath", "health", /starting with \//],
+    ["appEnv", '["DATABASE_URL=x"]', /must not set DATABASE_URL/],
+    ["appEnv", '["lower=x"]', /NAME=value/],
+    ["dbPoolSize", "0", /at least 1/],
+    ["dbMaxOverflow", "1.5", /whole number/],
+    ["volumeSizeGiB", "5", /at least 10/],
+    ["backups", "hourly", /none, weekly or daily/],
+    ["downtimeBudgetSeconds", "0", /at least 1/],
+    ["migrationBudgetMinutes", "abc", /whole number/],
+    ["alertEmails", '["ops"]', /email/],
+    ["acmeEmail", "nobody", /email/],
+    ["slackChannel", "alerts", /channel name/],
+    ["trafficSwitch", "bgp", /reserved-ip or dns/],
+    ["vpcIpRange", "8.8.8.0/24", /private range/],
+  ])("rejects %s = %s", (key, value, message) => {
+    const issues = issuesOf({ ...valid, [key]: value });
+    const issue = issues.find((i) => i.key === `chatbot:${key}`);
+    expect(issue, JSON.stringify(issues)).toBeDefined();
+    expect(issue!.message).toMatch(message);
+  });
+
+  it("covers every key of the schema in the bad-value table above", () => {
+    // Keep this list in step with the table: a new key needs a bad-value case.
+    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange"];
+    expect([...CONFIG_KEYS].sort()).toEqual([...tested].sort());
+  });
+
+  it.each(["domain", "sshKeys", "sshAllowedCidrs", "appImage"])("requires %s", (key) => {
+    const values = { ...valid };
+    delete values[key];
+    expect(issuesOf(values)).toContainEqual({ key: `chatbot:${key}`, message: "is required" });
+  });
+
+  it("reports every problem at once", () => {
+    const issues = issuesOf({ ...valid, tier: "1gb", region: "xx1", appPort: "1", bogus: "1" });
+    expect(issues.map((i) => i.key).sort()).toEqual(["chatbot:appPort", "chatbot:bogus", "chatbot:region", "chatbot:tier"]);
+    expect(() => parseConfig(raw({ ...valid, tier: "1gb" }), { stack: "dev" })).toThrow(/chatbot:tier: must be one of/);
+  });
+
+  it("refuses a secret key set in plain text, and accepts it set as a secret", () => {
+    expect(issuesOf({ ...valid, postgresPassword: "hunter2" })).toContainEqual({
+      key: "chatbot:postgresPassword",
+      message: "is a secret: set it with `pulumi config set --secret postgresPassword`",
+    });
+    const c = parseConfig(raw({ ...valid, postgresPassword: "[secret]" }, ["postgresPassword"]), { stack: "dev" });
+    expect(c.secrets.postgresPassword).toBe(true);
+    expect(JSON.stringify(c)).not.toContain("[secret]");
+    expect(SECRET_KEYS).toContain("sshPrivateKey");
+  });
+
+  it("needs the Slack webhook secret when a Slack channel is set", () => {
+    expect(issuesOf({ ...valid, slackChannel: "#alerts" }).map((i) => i.key)).toEqual(["chatbot:slackWebhookUrl"]);
+    expect(issuesOf({ ...valid, slackChannel: "#alerts", slackWebhookUrl: "[secret]" }, "dev", ["slackWebhookUrl"])).toEqual([]);
+  });
+});
+
+describe("prod guardrails (compliant / non-compliant pairs)", () => {
+  const prod = { ...valid, backups: "daily", alertEmails: '["ops@example.com"]' };
+
+  it("treats stacks named prod or prod-* as prod, and protects stateful resources there", () => {
+    expect(parseConfig(raw(prod), { stack: "prod" })).toMatchObject({ environment: "prod", protectStateful: true });
+    expect(parseConfig(raw(prod), { stack: "prod-eu" }).environment).toBe("prod");
+    expect(parseConfig(raw(prod), { stack: "production-test" }).environment).toBe("dev");
+    expect(parseConfig(raw({ ...prod, environment: "prod" }), { stack: "live" }).protectStateful).toBe(true);
+  });
+
+  it.each([
+    ["sshAllowedCidrs", '["0.0.0.0/0"]', '["203.0.113.0/28"]', /not open SSH to the world/],
+    ["sshAllowedCidrs", '["::/0"]', '["2001:db8::/48"]', /not open SSH to the world/],
+    ["backups", "none", "weekly", /weekly or daily in prod/],
+    ["alertEmails", "[]", '["a@example.com"]', /at least one address/],
+    ["appImage", "ghcr.io/acme/chatbot:latest", "ghcr.io/acme/chatbot@sha256:" + "a".repeat(64), /not :latest/],
+  ])("%s = %s is refused in prod, %s is accepted", (key, bad, good, message) => {
+    const issues = issuesOf({ ...prod, [key]: bad }, "prod");
+    expect(issues.find((i) => i.key === `chatbot:${key}`)?.message).toMatch(message);
+    expect(issuesOf({ ...prod, [key]: good }, "prod")).toEqual([]);
+    expect(issuesOf({ ...prod, [key]: bad }, "dev").filter((i) => i.key === `chatbot:${key}`)).toEqual([]);
+  });
+});
+
+describe("stack names", () => {
+  it("refuses a stack name that cannot name a volume", () => {
+    expect(issuesOf(valid, "Prod_EU")).toContainEqual({ key: "stack", message: expect.stringMatching(/lowercase letters, digits and hyphens/) });
+    expect(issuesOf(valid, "staging-2")).toEqual([]);
+  });
+});
