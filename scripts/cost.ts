@@ -9,7 +9,7 @@
  * Thin: reads the files, then everything happens in infra/cost.ts and infra/pulumi-json.ts.
  */
 import { readFileSync } from "node:fs";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   buildCostReport,
   costPerUser,
@@ -103,9 +103,14 @@ const program = new Command("cost")
     }
   });
 
+program.exitOverride();
 try {
   program.parse();
 } catch (e) {
-  process.stderr.write(`cost: ${(e as Error).message}\n`);
-  process.exitCode = 2;
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode; // commander has printed its message
+  } else {
+    process.stderr.write(`cost: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+  }
 }
