@@ -41,7 +41,7 @@ export function isDropletSlug(value: string): value is DropletSlug {
 
 /**
  * Droplet backups, basic plans: a share of the droplet's monthly price. A droplet with `backups: true` and no
- * `backupPolicy.plan` gets daily backups (pulumi-digitalocean `sdk/nodejs/droplet.ts`, `backupPolicy` doc:
+ * `backupPolicy.plan` gets daily backups (@pulumi/digitalocean 4.80.1 `droplet.d.ts`, `backupPolicy` doc:
  * "If omitted and `backups` is `true`, the backup plan will default to daily").
  */
 export const BACKUP_SHARE_PERCENT = { weekly: 20, daily: 30 } as const;

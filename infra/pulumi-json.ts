@@ -170,17 +170,31 @@ const EventMetadataSchema = z.looseObject({
   keys: z.array(z.string()).nullish(),
 });
 
+interface RawResource {
+  type: string;
+  name: string;
+  urn?: string | undefined;
+  custom?: boolean | undefined;
+  inputs?: Record<string, unknown> | null | undefined;
+  outputs?: Record<string, unknown> | null | undefined;
+}
+
+/** The one place raw resources become PlannedResource: secrets masked, `__defaults` dropped, absent keys left out. */
+function toPlanned(r: RawResource): PlannedResource {
+  return {
+    type: r.type,
+    name: r.name,
+    ...(r.urn === undefined ? {} : { urn: r.urn }),
+    ...(r.custom === undefined ? {} : { custom: r.custom }),
+    inputs: cleanRecord(r.inputs),
+    ...(r.outputs ? { outputs: cleanRecord(r.outputs) } : {}),
+  };
+}
+
 function toResource(urn: string, state: z.infer<typeof StateSchema> | null | undefined): PlannedResource | undefined {
   if (!state || (state.type === undefined && state.inputs === undefined)) return undefined;
   const parts = parseUrn(state.urn ?? urn);
-  return {
-    type: state.type ?? parts.type,
-    name: parts.name,
-    urn: state.urn ?? urn,
-    ...(state.custom === undefined ? {} : { custom: state.custom }),
-    inputs: cleanRecord(state.inputs),
-    ...(state.outputs ? { outputs: cleanRecord(state.outputs) } : {}),
-  };
+  return toPlanned({ ...state, type: state.type ?? parts.type, name: parts.name, urn: state.urn ?? urn });
 }
 
 export function parsePlan(value: unknown, source = "plan"): ParsedPlan {
@@ -193,31 +207,16 @@ export function parsePlan(value: unknown, source = "plan"): ParsedPlan {
     stack: p.stack,
     ...(p.tier === undefined ? {} : { tier: p.tier }),
     ...(p.budgets === undefined ? {} : { budgets: p.budgets }),
-    resources: p.resources.map((r) => ({
-      type: r.type,
-      name: r.name,
-      ...(r.urn === undefined ? {} : { urn: r.urn }),
-      inputs: cleanRecord(r.inputs),
-      ...(r.outputs ? { outputs: cleanRecord(r.outputs) } : {}),
-    })),
+    resources: p.resources.map((r) => toPlanned({ ...r, custom: undefined })),
   };
 }
 
 export function parseStackExport(value: unknown, source = "stack export"): ParsedExport {
   const parsed = ExportSchema.safeParse(value);
   if (!parsed.success) throw formatIssues(source, parsed.error);
-  const resources = (parsed.data.deployment.resources ?? []).map((r) => {
-    const parts = parseUrn(r.urn);
-    return {
-      type: r.type,
-      name: parts.name,
-      urn: r.urn,
-      ...(r.custom === undefined ? {} : { custom: r.custom }),
-      inputs: cleanRecord(r.inputs),
-      ...(r.outputs ? { outputs: cleanRecord(r.outputs) } : {}),
-    };
-  });
-  const first = resources[0] ? parseUrn(resources[0].urn) : undefined;
+  const raw = parsed.data.deployment.resources ?? [];
+  const resources = raw.map((r) => toPlanned({ ...r, name: parseUrn(r.urn).name }));
+  const first = raw[0] ? parseUrn(raw[0].urn) : undefined;
   return { kind: "export", ...(first ? { stack: first.stack, project: first.project } : {}), resources };
 }
 
