@@ -123,30 +123,28 @@ export function parseCapacityInput(raw: unknown): CapacityInput {
   if (!isTierName(data.tier)) problems.push(`tier: "${data.tier}" is not a tier; allowed: ${TIER_NAMES.join(", ")}`);
 
   const samples: TimedSample[] = [];
+  // Order is checked on every sample whose time reads, even if another field is bad, so one run reports it all.
   let previous: { index: number; t: number; at: string } | undefined;
   data.samples.forEach((rawSample, i) => {
     const at = typeof rawSample === "object" && rawSample !== null ? (rawSample as { at?: unknown }).at : undefined;
     const label = `samples[${i}]${typeof at === "string" ? ` (at ${at})` : ""}`;
+    const t = typeof at === "string" ? parseIsoTime(at) : undefined;
+    if (typeof at === "string" && t === undefined) {
+      problems.push(`${label}: at "${at}" is not an ISO 8601 time with a zone (e.g. 2026-11-01T12:00:00Z)`);
+    }
+    if (t !== undefined && typeof at === "string") {
+      if (previous && t === previous.t) problems.push(`${label}: duplicate time, samples[${previous.index}] has the same time`);
+      else if (previous && t < previous.t) {
+        problems.push(`${label}: out of order, earlier than samples[${previous.index}] (at ${previous.at}); sort samples oldest first`);
+      }
+      previous = { index: i, t, at };
+    }
     const parsed = sampleSchema.safeParse(rawSample);
     if (!parsed.success) {
       problems.push(...parsed.error.issues.map((issue) => describeIssue(label, issue)));
-      previous = undefined;
       return;
     }
-    const t = parseIsoTime(parsed.data.at);
-    if (t === undefined) {
-      problems.push(`${label}: at "${parsed.data.at}" is not an ISO 8601 time with a zone (e.g. 2026-11-01T12:00:00Z)`);
-      previous = undefined;
-      return;
-    }
-    if (previous) {
-      if (t === previous.t) problems.push(`${label}: duplicate time, samples[${previous.index}] has the same time`);
-      else if (t < previous.t) {
-        problems.push(`${label}: out of order, earlier than samples[${previous.index}] (at ${previous.at}); sort samples oldest first`);
-      }
-    }
-    previous = { index: i, t, at: parsed.data.at };
-    samples.push({ ...parsed.data, t });
+    if (t !== undefined) samples.push({ ...parsed.data, t });
   });
 
   const months = data.monthlyActiveUsers ?? [];

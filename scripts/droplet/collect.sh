@@ -16,7 +16,8 @@
 #   container (default, on droplets): Redis and PostgreSQL are the `redis` and `postgres` services of the compose
 #     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); secrets come from $CHATBOT_ENV_FILE.
 #   host (the test harness): PG_BINDIR, PGHOST, PGPORT (PostgreSQL), REDIS_HOST, REDIS_PORT (Redis); both optional.
-# Other settings: CHATBOT_HEALTH_URL (the app's health endpoint, required), CHATBOT_HEALTH_RESOLVE (optional curl
+# Settings are read from the environment, then from $CHATBOT_COLLECT_ENV (default /etc/chatbot/collect.env, KEY=value
+# lines written by the config sync) for what the environment does not set: CHATBOT_HEALTH_URL (the app's health endpoint, required), CHATBOT_HEALTH_RESOLVE (optional curl
 # --resolve entry, e.g. chat.example.com:443:127.0.0.1 to go through the local proxy), CHATBOT_DF_PATHS (filesystems
 # to report; default "/ /var/lib/chatbot" in containers, "/" on the host), CHATBOT_CPU_SECONDS (vmstat sampling
 # interval, default 2), CHATBOT_METRICS_DIR (default /var/lib/chatbot/metrics).
@@ -28,6 +29,18 @@ die() { printf 'collect.sh: %s\n' "$*" >&2; exit 1; }
 load_env() {
   RUNTIME="${CHATBOT_RUNTIME:-container}"
   case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
+  # Non-secret settings written by the config sync (CHATBOT_HEALTH_URL, ...); the caller's environment wins.
+  local collect_env="${CHATBOT_COLLECT_ENV:-/etc/chatbot/collect.env}" line key
+  if [ -r "$collect_env" ]; then
+    while IFS= read -r line; do
+      case "$line" in
+        CHATBOT_*=*)
+          key="${line%%=*}"
+          [ -n "${!key:-}" ] || export "${key}=${line#*=}"
+          ;;
+      esac
+    done <"$collect_env"
+  fi
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   if [ -r "$ENV_FILE" ]; then
     # shellcheck disable=SC1090

@@ -1,0 +1,88 @@
+/**
+ * Live mode: collect the metrics of a droplet over ssh. The command line is data (tested exactly); running it goes
+ * through an injectable runner, so the parsing and the verdict are the same code whatever executes the command.
+ *
+ * scripts/droplet/collect.sh is sent as standard input (`bash -s -- history <days>`): the droplet's timer history
+ * plus one fresh full snapshot come back as raw tool output and are parsed here.
+ */
+import { spawn } from "node:child_process";
+import type { TierName } from "../tiers";
+import type { CapacityInput, Evidence } from "./metrics";
+import { parseCapacityInput } from "./metrics";
+import { readCollectorOutput } from "./parsers";
+
+export interface LiveTarget {
+  /** ssh destination, e.g. root@203.0.113.10. */
+  target: string;
+  /** Extra ssh options (-p, -i, -o ...), placed before the target. */
+  sshArgs?: string[];
+  /** Environment for collect.sh on the droplet (never secrets: ps on either end shows it). */
+  env?: Record<string, string>;
+  /** Days of timer history to read back. @default 8 (the 7-day rule needs 7) */
+  historyDays?: number;
+}
+
+export interface CommandLine {
+  cmd: string;
+  args: string[];
+  /** Sent on standard input. */
+  input: string;
+}
+
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
+
+/** POSIX single-quoting for the remote shell. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The ssh command that runs collect.sh (its text passed as `script`) on the droplet. */
+export function collectCommand(t: LiveTarget, script: string): CommandLine {
+  const env = Object.entries(t.env ?? {});
+  for (const [k] of env) {
+    if (!ENV_NAME.test(k)) throw new Error(`env: "${k}" is not an environment variable name`);
+    if (SECRET_NAME.test(k)) throw new Error(`env: ${k} looks like a secret; collect.sh reads secrets from the droplet's env file`);
+  }
+  const days = t.historyDays ?? 8;
+  if (!Number.isInteger(days) || days < 0) throw new Error(`historyDays: ${days} must be a whole number of days`);
+  const remote = [...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []), "bash", "-s", "--", "history", String(days)];
+  return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, remote.join(" ")], input: script };
+}
+
+export type Runner = (cmd: CommandLine) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+export interface LiveOptions extends LiveTarget {
+  tier: TierName;
+  activeUsers?: number;
+  complaints?: boolean;
+}
+
+/** Runs the collector and returns checker input: the droplet's samples and the evidence of its fresh snapshot. */
+export async function collectLive(opts: LiveOptions, script: string, runner: Runner): Promise<CapacityInput> {
+  const command = collectCommand(opts, script);
+  const r = await runner(command);
+  if (r.code !== 0) throw new Error(`collector on ${opts.target} exited ${r.code}: ${r.stderr.trim().slice(-1000)}`);
+  const { samples, evidence } = readCollectorOutput(r.stdout);
+  return parseCapacityInput({
+    tier: opts.tier,
+    samples,
+    evidence: evidence satisfies Evidence,
+    ...(opts.activeUsers !== undefined ? { activeUsers: opts.activeUsers } : {}),
+    ...(opts.complaints !== undefined ? { complaints: opts.complaints } : {}),
+  });
+}
+
+/** Runs a command line with child_process (no shell), feeding `input` on stdin. */
+export const spawnRunner: Runner = (c) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(c.cmd, c.args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(c.input);
+  });
