@@ -1,0 +1,89 @@
+/** `npm run plan` as users run it: a child process, offline, for the repository's stacks and for broken ones. */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { END_MARKER } from "../../infra/render/files";
+import { ROOT } from "./run-stack";
+
+const temp: string[] = [];
+afterAll(() => temp.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "plan-cli-"));
+  temp.push(d);
+  return d;
+};
+
+function plan(...args: string[]) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Doc {
+  project: string;
+  stack: string;
+  tier: string;
+  monthlyCost: number;
+  resources: { type: string; name: string; inputs: Record<string, unknown>; monthlyCost: number | null }[];
+}
+
+describe("npm run plan", () => {
+  it("prints one JSON document for the dev stack", () => {
+    const r = plan("--stack", "dev", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc).toMatchObject({ project: "chatbot", stack: "dev", tier: "4gb" });
+    const droplet = doc.resources.find((x) => x.type === "digitalocean:index/droplet:Droplet");
+    expect(droplet?.inputs.size).toBe("s-2vcpu-4gb");
+    expect(doc.resources.find((x) => x.name === "app-4gb-secrets")?.inputs.stdin).toBe("[secret]");
+    expect(r.stdout).not.toMatch(/mock-password/);
+    expect(doc.monthlyCost).toBeGreaterThanOrEqual(24);
+  });
+
+  it("plans prod, whose stack file holds encrypted values, with no passphrase and no Pulumi CLI", () => {
+    expect(readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8")).toContain("secure: v1:");
+    const out = tempDir();
+    const r = plan("--stack", "prod", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Tier 8gb: droplet s-4vcpu-8gb");
+    expect(r.stdout).toMatch(/Monthly cost: \$\d+\.\d\d/);
+    expect(r.stdout).toContain("shared_buffers");
+    expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "pg_hba.conf", "postgresql.conf", "redis.conf", "user-data.yaml"]);
+  });
+
+  it("writes artifacts byte-identical to the user data and the synced files", () => {
+    const out = tempDir();
+    const r = plan("--stack", "dev", "--json", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    const droplet = doc.resources.find((x) => x.type === "digitalocean:index/droplet:Droplet")!;
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(droplet.inputs.userData);
+    const stdin = String(doc.resources.find((x) => x.name === "app-4gb-config")!.inputs.stdin);
+    for (const f of ["compose.yaml", "postgresql.conf", "pg_hba.conf", "redis.conf", "Caddyfile"]) {
+      expect(stdin, f).toContain(`/${f}' <<'${END_MARKER}'\n${readFileSync(join(out, f), "utf8")}${END_MARKER}\n`);
+    }
+  });
+
+  it("on invalid config: exits non-zero, names every bad key on stderr, prints nothing, writes nothing", () => {
+    const project = tempDir();
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    writeFileSync(
+      join(project, "Pulumi.broken.yaml"),
+      ["config:", "  chatbot:tier: 32gb", "  chatbot:region: moon1", "  chatbot:domain: chat.example.com", "  chatbot:sshKeys: []", "  chatbot:appPort: 22", ""].join("\n"),
+    );
+    const out = join(project, "out");
+    const r = plan("--stack", "broken", "--project-dir", project, "--out", out, "--json");
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe("");
+    for (const key of ["tier", "region", "sshKeys", "appPort", "sshAllowedCidrs", "appImage"]) expect(r.stderr).toContain(`chatbot:${key}:`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("names a stack that has no stack file", () => {
+    const r = plan("--stack", "nope");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("Pulumi.nope.yaml");
+    expect(r.stdout).toBe("");
+  });
+});
