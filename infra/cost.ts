@@ -681,8 +681,16 @@ const UNCONFIRMED_LABELS: Record<string, string> = {
 
 const PLAIN_TABLE = { head: [] as string[], border: [] as string[] };
 
+/** Costs nothing before and after: left out of breakdowns (counted instead). */
 function isQuietLine(l: CostLine): boolean {
-  return l.op === "same" && l.before === 0 && l.after === 0;
+  return l.before === 0 && l.after === 0;
+}
+
+function quietSummary(lines: readonly CostLine[]): string | undefined {
+  const quiet = lines.filter(isQuietLine);
+  if (quiet.length === 0) return undefined;
+  const changing = quiet.filter((l) => l.op !== "same").length;
+  return `${quiet.length} resource(s) that cost nothing are not listed${changing ? ` (${changing} of them change)` : ""}.`;
 }
 
 /** The pull-request comment: headline, per-stack table, warnings, collapsible per-resource breakdown. */
@@ -707,19 +715,19 @@ export function renderMarkdown(report: CostReport): string {
   if (warnings.length) out.splice(out.length - 1, 1, "");
   for (const s of report.stacks) {
     const shown = s.lines.filter((l) => !isQuietLine(l));
-    const quiet = s.lines.length - shown.length;
+    const quiet = quietSummary(s.lines);
     out.push("<details>", `<summary>Cost breakdown per resource: ${s.stack}</summary>`, "");
     out.push("| Resource | Type | Change | Previous | New | Diff |", "| --- | --- | --- | ---: | ---: | ---: |");
     for (const l of shown) {
       out.push(`| ${l.name} | ${shortType(l.type)} | ${l.op} | ${cell(l.before)} | ${cell(l.after)} | ${diffCell(l.diff)} |`);
     }
-    if (quiet > 0) out.push("", `${quiet} unchanged resource(s) that cost nothing are not listed.`);
+    if (quiet) out.push("", quiet);
     out.push("", "</details>", "");
   }
   const unconfirmed = [...new Set(report.stacks.flatMap((s) => s.unconfirmed))].sort();
   if (unconfirmed.length) {
     const labels = unconfirmed.map((k) => UNCONFIRMED_LABELS[k] ?? k);
-    out.push(`Prices not confirmed on a current DigitalOcean page: ${labels.join(", ")} (see infra/pricing.ts).`, "");
+    out.push(`Prices not confirmed on a current DigitalOcean page: ${labels.join(", ")}; see infra/pricing.ts.`, "");
   }
   if (report.stacks.some((s) => s.partial)) {
     out.push("The preview lists changed resources only (run `pulumi preview --json --show-sames` for full totals).", "");
@@ -774,6 +782,8 @@ export function renderText(report: CostReport): string {
       t.push([l.name, shortType(l.type), l.op, cell(l.before), cell(l.after), diffCell(l.diff), l.note ?? ""]);
     }
     out.push(`${s.stack}:`, t.toString());
+    const quiet = quietSummary(s.lines);
+    if (quiet) out.push(quiet);
     for (const w of s.warnings) out.push(`Warning: ${warningText(w)}`);
     if (s.unpricedTypes.length) out.push(`Not priced: ${s.unpricedTypes.join(", ")}`);
     for (const u of s.unpriced) out.push(`Not priced: ${u.name} (${u.note})`);

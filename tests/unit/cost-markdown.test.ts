@@ -83,3 +83,19 @@ describe("markdown for a partial preview", () => {
     expect(markdown).toContain("unassigned reserved IPs ($5.00/month)");
   });
 });
+
+describe("markdown for a tier change recorded from `npm run plan -- --stack dev --json`", () => {
+  // Recorded with the plan command at this commit: dev on 4gb without backups, then on 8gb with weekly backups.
+  const report = buildCostReport({
+    bases: [plan("recorded-plan-dev-4gb.json")],
+    heads: [plan("recorded-plan-dev-8gb-weekly.json")],
+  });
+
+  it("prices it by hand: $24 + 20 GiB volume $2 -> $48 + weekly $9.60 + $2 = +$33.60", () => {
+    expect([report.before, report.after, report.diff]).toEqual([26, 59.6, 33.6]);
+  });
+
+  it("matches the snapshot", () => {
+    expect(renderMarkdown(report)).toMatchSnapshot();
+  });
+});
