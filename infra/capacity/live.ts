@@ -6,6 +6,7 @@
  * plus one fresh full snapshot come back as raw tool output and are parsed here.
  */
 import { spawn } from "node:child_process";
+import { shellQuote } from "../migration/commands";
 import type { TierName } from "../tiers";
 import type { CapacityInput, Evidence } from "./metrics";
 import { parseCapacityInput } from "./metrics";
@@ -31,11 +32,6 @@ export interface CommandLine {
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
-
-/** POSIX single-quoting for the remote shell. */
-export function shellQuote(value: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The ssh command that runs collect.sh (its text passed as `script`) on the droplet. */
 export function collectCommand(t: LiveTarget, script: string): CommandLine {

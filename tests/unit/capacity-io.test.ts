@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { buildChartSpec, renderChart } from "../../infra/capacity/chart";
 import { cpuPercent, diskPercent, fetchDropletSamples, memoryPercent, type FetchLike } from "../../infra/capacity/do-monitoring";
-import { collectCommand, collectLive, shellQuote } from "../../infra/capacity/live";
+import { collectCommand, collectLive } from "../../infra/capacity/live";
 import { parseCapacityInput } from "../../infra/capacity/metrics";
 import { DAY, MINUTE, series } from "../fixtures/capacity/series";
 
@@ -117,12 +117,6 @@ describe("live collector command", () => {
       input: "#!/bin/bash\necho hi\n",
     });
   });
-
-  it.each([
-    ["simple", "simple"],
-    ["it's", `'it'\\''s'`],
-    ["$(rm -rf /)", "'$(rm -rf /)'"],
-  ])("quotes %s for the remote shell", (value, quoted) => expect(shellQuote(value)).toBe(quoted));
 
   it.each([
     [{ POSTGRES_PASSWORD: "x" }, /env: POSTGRES_PASSWORD looks like a secret/],
