@@ -154,6 +154,15 @@ describe("DigitalOcean outputs in the same shapes", () => {
     expect(estimateMonthly(e.resources).monthly).toBe(42.95);
   });
 
+  it("a deployed stack (export) against a head plan: matched by type and name, priced from what is deployed", () => {
+    const deployed = load(OURS, "do-stack-export-dev.json") as ParsedExport;
+    const head = load(OURS, "plan-dev-8gb.json") as ParsedPlan;
+    const report = buildCostReport({ exports: [deployed], heads: [head] });
+    // deployed $42.95 (see above); head: 8gb droplet $48, IP assigned -> +$5.05
+    expect([report.before, report.after, report.diff]).toEqual([42.95, 48, 5.05]);
+    expect(report.stacks).toHaveLength(1);
+  });
+
   it("offline plans read with their budgets", () => {
     const plan = load(OURS, "plan-prod-8gb-daily.json") as ParsedPlan;
     expect(plan).toMatchObject({ kind: "plan", project: "chatbot", stack: "prod", tier: "8gb", budgets: { downtimeSeconds: 120 } });
