@@ -15,6 +15,14 @@ export const PROJECT = "chatbot";
 export const SECRET_KEYS = ["sshPrivateKey", "postgresPassword", "redisPassword", "slackWebhookUrl"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
+/** What each secret key is for (they are documented here, not declared in Pulumi.yaml: see the README). */
+export const SECRET_DOCS: Record<SecretKey, string> = {
+  sshPrivateKey: "Private key `pulumi up` uses to sync config onto droplets. Unset: the SSH agent ($SSH_AUTH_SOCK).",
+  postgresPassword: "Password of PostgreSQL's `postgres` superuser. Unset: generated and kept in the stack state.",
+  redisPassword: "Redis password (requirepass and masterauth). Unset: generated and kept in the stack state.",
+  slackWebhookUrl: "Slack incoming-webhook URL for alerts, with slackChannel.",
+};
+
 const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
 /** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules.ts). */
@@ -63,11 +71,14 @@ const envEntry = z
 export const RESERVED_APP_ENV = ["DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "DB_POOL_SIZE", "DB_MAX_OVERFLOW"];
 
 export const configSchema = z.object({
-  tier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")}` }),
+  tier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")}` }).default("4gb"),
   environment: z.enum(["dev", "prod"], { error: "must be dev or prod" }).optional(),
-  region: z.string().refine(isRegionForNewStacks, {
-    error: `must be a DigitalOcean region slug open to new droplets: ${REGION_SLUGS.filter(isRegionForNewStacks).join(", ")}`,
-  }),
+  region: z
+    .string()
+    .refine(isRegionForNewStacks, {
+      error: `must be a DigitalOcean region slug open to new droplets: ${REGION_SLUGS.filter(isRegionForNewStacks).join(", ")}`,
+    })
+    .default("nyc3"),
   domain: z.hostname({ error: "must be a host name such as chat.example.com" }).refine((d) => d.includes("."), {
     error: "must be a fully qualified host name such as chat.example.com",
   }),

@@ -141,7 +141,7 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
 });
 
 describe("shell scripts", () => {
-  const scripts = execFileSync("git", ["ls-files", "*.sh"], { cwd: join(__dirname, "..", ".."), encoding: "utf8" }).split("\n").filter(Boolean);
+  const scripts = execFileSync("git", ["ls-files", "*.sh", ".ci/run"], { cwd: join(__dirname, "..", ".."), encoding: "utf8" }).split("\n").filter(Boolean);
 
   it("there are droplet scripts to check", () => {
     expect(scripts).toContain("scripts/droplet/apply-config.sh");

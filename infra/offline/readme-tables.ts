@@ -1,0 +1,31 @@
+/** Tables of the README generated from the code, so the README cannot drift from it (tests compare them). */
+import { SECRET_DOCS } from "../config";
+import { TIER_NAMES } from "../tiers";
+import { type PoolSizes, tune } from "../tuning";
+import type { ProjectFile } from "./stack-files";
+
+const cell = (s: string) => s.replace(/\|/g, "\\|");
+
+export function renderConfigReference(project: ProjectFile): string {
+  const rows = ["| key | type | default | description |", "| --- | --- | --- | --- |"];
+  for (const [key, d] of Object.entries(project.config ?? {})) {
+    const def = !("default" in d) ? "required" : d.default === "" ? "(derived)" : `\`${JSON.stringify(d.default)}\``;
+    rows.push(`| \`${key}\` | ${d.type ?? ""} | ${def} | ${cell(d.description ?? "")} |`);
+  }
+  for (const [key, doc] of Object.entries(SECRET_DOCS)) rows.push(`| \`${key}\` | secret | unset | ${cell(doc)} |`);
+  return rows.join("\n") + "\n";
+}
+
+/** The README's tuning table: the memory split and key settings of every tier, with the default pools. */
+export function renderTuningTable(pools: PoolSizes = { dbPoolSize: 5, dbMaxOverflow: 5 }): string {
+  const rows = [
+    "| tier | RAM | reserve | proxy | app | Redis | PostgreSQL | uvicorn workers | max_connections | shared_buffers | work_mem | Redis maxmemory |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const tier of TIER_NAMES) {
+    const t = tune(tier, pools);
+    const m = t.memory;
+    rows.push(`| \`${tier}\` | ${[m.totalMiB, m.reserveMiB, m.proxyMiB, m.appMiB, m.redisMiB, m.postgresMiB].map((x) => `${x} MiB`).join(" | ")} | ${t.app.workers} | ${t.postgres.max_connections} | ${t.postgres.shared_buffers} | ${t.postgres.work_mem} | ${t.redis.maxmemory} |`);
+  }
+  return rows.join("\n") + "\n";
+}
