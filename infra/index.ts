@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AppServer } from "./components/app-server";
 import { Edge } from "./components/edge";
+import { Monitoring } from "./components/monitoring";
 import { Network } from "./components/network";
 import { ProjectGroup } from "./components/project";
 import { StackSecrets } from "./components/secrets";
@@ -37,6 +38,19 @@ export = async () => {
     environment: config.environment,
     resources: [server.droplet.dropletUrn, server.volume.volumeUrn, edge.reservedIp.reservedIpUrn, ...(edge.zone ? [edge.zone.domainUrn] : [])],
   });
+
+  // Alerts need somewhere to go: a stack without alertEmails (allowed in dev only) gets none.
+  if (config.alertEmails.length > 0) {
+    new Monitoring("monitoring", {
+      dropletIds: [server.droplet.id],
+      domain: config.domain,
+      healthPath: config.healthPath,
+      alertEmails: config.alertEmails,
+      slackWebhookUrl: source.secret("slackWebhookUrl"),
+      slackChannel: config.slackChannel,
+      tier: config.tier,
+    });
+  }
 
   return {
     tier: config.tier,

@@ -173,3 +173,16 @@ describe("changes applied in place", () => {
     expect(config.dependencies).toContain(find(prod, T.command, "app-8gb-secrets").urn);
   });
 });
+
+describe("monitoring", () => {
+  it("watches the serving droplet and the health endpoint in prod", () => {
+    const alerts = all(prod, "digitalocean:index/monitorAlert:MonitorAlert");
+    expect(alerts.length).toBeGreaterThan(0);
+    for (const a of alerts) expect(a.inputs.entities).toEqual([String(find(prod, T.droplet).id)]);
+    expect(find(prod, "digitalocean:index/uptimeCheck:UptimeCheck").inputs.target).toBe("https://chat.example.com/health");
+  });
+
+  it("creates no alerts for a stack without alert emails", () => {
+    expect(all(dev, "digitalocean:index/monitorAlert:MonitorAlert")).toHaveLength(0);
+  });
+});
