@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { buildChartSpec, renderChart } from "../infra/capacity/chart";
 import { fetchDropletSamples } from "../infra/capacity/do-monitoring";
-import { collectLive, spawnRunner } from "../infra/capacity/live";
+import { collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { type CapacityInput, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
 import { buildReport, renderHuman, reportJson } from "../infra/capacity/report";
 import { dropletScript } from "../infra/render/files";
@@ -52,13 +52,7 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   if (o.tier === undefined) throw new Error(`--tier is required with --${modes[0]} (allowed: ${TIER_NAMES.join(", ")})`);
   const tier = o.tier as (typeof TIER_NAMES)[number];
   if (o.host !== undefined) {
-    const env = Object.fromEntries(
-      ((o.env as string[] | undefined) ?? []).map((kv) => {
-        const i = kv.indexOf("=");
-        if (i <= 0) throw new Error(`--env: "${kv}" must be KEY=VALUE`);
-        return [kv.slice(0, i), kv.slice(i + 1)];
-      }),
-    );
+    const env = parseEnvPairs((o.env as string[] | undefined) ?? []);
     return collectLive(
       { target: o.host as string, sshArgs: (o.sshArg as string[] | undefined) ?? [], env, historyDays: o.historyDays as number, tier, ...overrides },
       dropletScript("collect.sh"),

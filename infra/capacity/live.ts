@@ -33,17 +33,36 @@ export interface CommandLine {
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
 
-/** The ssh command that runs collect.sh (its text passed as `script`) on the droplet. */
-export function collectCommand(t: LiveTarget, script: string): CommandLine {
+/**
+ * ssh to `target` and run `bash -s -- <args>` with `env` set, the script text on stdin. Secrets are refused in env:
+ * they would show in `ps` on both ends; the droplet scripts read them from the droplet's env file.
+ */
+export function remoteBash(t: { target: string; sshArgs?: string[]; env?: Record<string, string> }, args: string[], script: string): CommandLine {
   const env = Object.entries(t.env ?? {});
   for (const [k] of env) {
     if (!ENV_NAME.test(k)) throw new Error(`env: "${k}" is not an environment variable name`);
-    if (SECRET_NAME.test(k)) throw new Error(`env: ${k} looks like a secret; collect.sh reads secrets from the droplet's env file`);
+    if (SECRET_NAME.test(k)) throw new Error(`env: ${k} looks like a secret; the droplet scripts read secrets from the droplet's env file`);
   }
+  const words = [...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []), "bash", "-s", ...(args.length > 0 ? ["--", ...args.map(shellQuote)] : [])];
+  return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, words.join(" ")], input: script };
+}
+
+/** `KEY=VALUE` command-line pairs to an object (for --env). */
+export function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((kv) => {
+      const i = kv.indexOf("=");
+      if (i <= 0) throw new Error(`--env: "${kv}" must be KEY=VALUE`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
+}
+
+/** The ssh command that runs collect.sh (its text passed as `script`) on the droplet. */
+export function collectCommand(t: LiveTarget, script: string): CommandLine {
   const days = t.historyDays ?? 8;
   if (!Number.isInteger(days) || days < 0) throw new Error(`historyDays: ${days} must be a whole number of days`);
-  const remote = [...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []), "bash", "-s", "--", "history", String(days)];
-  return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, remote.join(" ")], input: script };
+  return remoteBash(t, ["history", String(days)], script);
 }
 
 export type Runner = (cmd: CommandLine) => Promise<{ code: number; stdout: string; stderr: string }>;
