@@ -3,6 +3,7 @@
  * wire this into resources, so names, rules and rendered files are tested here without Pulumi.
  */
 import type { StackConfig } from "./config";
+import { INTERNAL_PORT } from "./render/caddyfile";
 import { renderCloudInit } from "./render/cloud-init";
 import { type RenderedFile, renderConfigFiles } from "./render/files";
 import { volumeDevice } from "./render/layout";
@@ -78,6 +79,7 @@ export function planFirewall(config: StackConfig): StackPlan["firewall"] {
       { protocol: "tcp", portRange: "22", sourceAddresses: config.sshAllowedCidrs, why: "SSH from the allowlist only" },
       { protocol: "tcp", portRange: "5432", fromStackTag: true, why: "PostgreSQL replication between the stack's droplets" },
       { protocol: "tcp", portRange: "6379", fromStackTag: true, why: "Redis replication between the stack's droplets" },
+      { protocol: "tcp", portRange: String(INTERNAL_PORT), fromStackTag: true, why: "cutover forwarding from the old droplet's proxy" },
       { protocol: "icmp", sourceAddresses: WORLD, why: "ping and path MTU discovery" },
     ],
     outbound: [

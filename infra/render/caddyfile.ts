@@ -11,6 +11,13 @@ export interface CaddyInput {
   healthPath: string;
 }
 
+/**
+ * Port of the internal, plain-HTTP listener that serves the app to the stack's other droplets over the VPC. During a
+ * tier migration the old droplet's proxy forwards to the new droplet's listener, so traffic moves the moment the new
+ * server is promoted, before the reserved IP (or DNS) catches up. The firewall admits it from the stack's tag only.
+ */
+export const INTERNAL_PORT = 8081;
+
 export function renderCaddyfile(input: CaddyInput): string {
   const global = input.acmeEmail ? ["{", `\temail ${input.acmeEmail}`, "}", ""] : [];
   return [
@@ -26,6 +33,11 @@ export function renderCaddyfile(input: CaddyInput): string {
     "\t\toutput stdout",
     "\t\tformat json",
     "\t}",
+    "}",
+    "",
+    `# Internal listener for the stack's own droplets (VPC only: the firewall admits ${INTERNAL_PORT} from the stack's tag).`,
+    `http://:${INTERNAL_PORT} {`,
+    `\treverse_proxy ${input.upstream}`,
     "}",
     "",
   ].join("\n");

@@ -5,6 +5,7 @@
  */
 import { stringify } from "yaml";
 import type { Tuning } from "../tuning";
+import { INTERNAL_PORT } from "./caddyfile";
 import { IMAGES, LAYOUT } from "./layout";
 
 export interface ComposeInput {
@@ -83,7 +84,7 @@ export function renderCompose(input: ComposeInput): string {
       },
       proxy: {
         image: IMAGES.proxy,
-        ports: ["80:80", "443:443", "443:443/udp"],
+        ports: ["80:80", "443:443", "443:443/udp", `\${CHATBOT_PRIVATE_IP:?run cloud-init first}:${INTERNAL_PORT}:${INTERNAL_PORT}`],
         volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`],
         depends_on: ["app"],
         mem_limit: mb(t.memory.proxyMiB),

@@ -39,7 +39,13 @@ while IFS= read -r -d '' staged; do
   if [ -f "$target" ] && cmp -s "$staged" "$target"; then
     continue
   fi
-  install -D -m "$(stat -c '%a' "$staged")" "$staged" "$target"
+  if [ -f "$target" ]; then
+    # In place (same inode): containers see single-file bind mounts by inode, a new file would stay invisible.
+    cat "$staged" > "$target"
+    chmod "$(stat -c '%a' "$staged")" "$target"
+  else
+    install -D -m "$(stat -c '%a' "$staged")" "$staged" "$target"
+  fi
   changed=$((changed + 1))
   log "updated $rel"
   case "$rel" in
@@ -61,4 +67,5 @@ for service in "${!restart[@]}"; do
   fi
 done
 [ "${#restart[@]}" -eq 0 ] || "${compose[@]}" up -d --wait --wait-timeout 300
-log "applied: $changed file(s) changed, restarted: ${!restart[*]:-none}"
+restarted="${!restart[*]}"
+log "applied: $changed file(s) changed, restarted: ${restarted:-none}"

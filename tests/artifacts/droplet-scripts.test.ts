@@ -1,0 +1,144 @@
+/**
+ * The config sync and the proxy switch, run for real by bash against a temporary /etc/chatbot, with `docker`,
+ * `mount`, `mountpoint` and `cloud-init` replaced by shims that record their calls (no Docker engine runs here).
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../../infra/config";
+import { planStack } from "../../infra/plan";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
+
+const ROOT = join(__dirname, "..", "..");
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const plan = planStack(
+  parseConfig(
+    {
+      values: { domain: "chat.example.com", sshKeys: ["1"], sshAllowedCidrs: ["203.0.113.0/28"], appImage: "ghcr.io/acme/chatbot:1.0.0" },
+      secretKeys: new Set(),
+    },
+    { stack: "dev" },
+  ),
+);
+const secrets = renderSecretFiles({ postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" }, 8090);
+
+let root: string;
+let bin: string;
+let calls: string;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "droplet-"));
+  dirs.push(root);
+  bin = join(root, "bin");
+  calls = join(root, "calls.log");
+  mkdirSync(bin);
+  mkdirSync(join(root, "etc"));
+  writeFileSync(join(root, "etc", ".env"), "CHATBOT_PRIVATE_IP=10.10.0.5\n");
+  for (const shim of ["docker", "mount", "cloud-init"]) {
+    writeFileSync(join(bin, shim), `#!/bin/sh\necho "${shim} $*" >> "${calls}"\n`);
+    chmodSync(join(bin, shim), 0o755);
+  }
+  writeFileSync(join(bin, "mountpoint"), "#!/bin/sh\nexit 0\n");
+  chmodSync(join(bin, "mountpoint"), 0o755);
+});
+
+function stage(files: RenderedFile[]) {
+  // The staged script writes to /etc/chatbot/.incoming; point it at the temp dir instead.
+  const script = renderStageScript(files).replaceAll("/etc/chatbot/", `${join(root, "etc")}/`);
+  const r = spawnSync("bash", ["-c", script], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+}
+
+function apply() {
+  writeFileSync(calls, "");
+  const r = spawnSync("bash", [join(ROOT, "scripts", "droplet", "apply-config.sh")], {
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), DATA_DIR: join(root, "data"), VOLUME_DEVICE: "/dev/null" },
+  });
+  expect(r.status, r.stderr + r.stdout).toBe(0);
+  return { out: r.stdout, calls: readFileSync(calls, "utf8") };
+}
+
+describe("apply-config.sh", () => {
+  it("installs every file, secrets 0600, and brings the containers up", () => {
+    stage([...plan.active.configFiles, ...secrets]);
+    const r = apply();
+    expect(r.out).toContain(`applied: ${plan.active.configFiles.length + secrets.length} file(s) changed`);
+    expect(readFileSync(join(root, "etc", "compose.yaml"), "utf8")).toBe(plan.active.configFiles[0]!.content);
+    expect(statSync(join(root, "etc", "app.env")).mode & 0o777).toBe(0o600);
+    expect(r.calls).toMatch(/docker compose .* up -d --remove-orphans --wait/);
+  });
+
+  it("is idempotent: the same files change nothing and restart nothing", () => {
+    stage(plan.active.configFiles);
+    apply();
+    stage(plan.active.configFiles);
+    const r = apply();
+    expect(r.out).toContain("applied: 0 file(s) changed, restarted: none");
+    expect(r.calls).not.toMatch(/restart|reload/);
+  });
+
+  it("restarts only PostgreSQL when postgresql.conf changes, keeping the file's inode", () => {
+    stage(plan.active.configFiles);
+    apply();
+    const inode = statSync(join(root, "etc", "postgresql.conf")).ino;
+    stage(plan.active.configFiles.map((f) => (f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f)));
+    const r = apply();
+    expect(r.out).toContain("applied: 1 file(s) changed, restarted: postgres");
+    expect(r.calls).toMatch(/restart postgres/);
+    expect(r.calls).not.toMatch(/restart redis/);
+    expect(statSync(join(root, "etc", "postgresql.conf")).ino).toBe(inode);
+  });
+
+  it("reloads Caddy (no restart) when only the Caddyfile changes", () => {
+    stage(plan.active.configFiles);
+    apply();
+    stage(plan.active.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)));
+    const r = apply();
+    expect(r.calls).toMatch(/exec -T proxy caddy reload/);
+    expect(r.calls).not.toMatch(/ restart /);
+  });
+});
+
+describe("proxy-switch.sh", () => {
+  function run(arg: string) {
+    writeFileSync(calls, "");
+    return spawnSync("bash", [join(ROOT, "scripts", "droplet", "proxy-switch.sh"), arg], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc") },
+    });
+  }
+
+  beforeEach(() => {
+    stage([...plan.active.configFiles, ...secrets]);
+    apply();
+  });
+
+  it("points the public site at the new droplet's internal listener, leaves the internal one, reloads Caddy", () => {
+    const r = run(`10.10.0.9:${INTERNAL_PORT}`);
+    expect(r.status, r.stderr).toBe(0);
+    const caddyfile = readFileSync(join(root, "etc", "Caddyfile"), "utf8");
+    expect(caddyfile).toContain(`\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\thealth_uri /health`);
+    expect(caddyfile).toContain(`http://:${INTERNAL_PORT} {\n\treverse_proxy app:8090\n}`);
+    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload/);
+    const check = spawnSync("caddy", ["validate", "--config", join(root, "etc", "Caddyfile"), "--adapter", "caddyfile"], { encoding: "utf8" });
+    expect(check.status, check.stderr).toBe(0);
+  });
+
+  it("switches back to the local app on --local", () => {
+    run("10.10.0.9:8081");
+    expect(run("--local").status).toBe(0);
+    expect(readFileSync(join(root, "etc", "Caddyfile"), "utf8")).toBe(plan.active.configFiles.find((f) => f.path === "Caddyfile")!.content);
+  });
+
+  it("refuses an upstream that is not host:port", () => {
+    const r = run("10.0.0.1; rm -rf /");
+    expect(r.status).toBe(2);
+    expect(readFileSync(calls, "utf8")).toBe("");
+  });
+});
