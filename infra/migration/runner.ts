@@ -186,6 +186,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const est = estimateMigration("replicate", { clusterBytes: 0, dbBytes: 0, lagBytes: Number(lag.pg_lag_bytes) }, rates);
     budgetGate("before cutover", est.downtimeSeconds + 60, est.downtimeSeconds);
     const oldCounts = tableCounts(await step(cmds.counts("old")));
+    await step(cmds.checkpoint());
     fault("catchup");
 
     phase("cutover");
@@ -197,20 +198,25 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       fault("fence");
     }
     state.promoteAttempted = true;
+    // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
+    // If promotion is refused, the rollback makes the old Redis a master again.
+    const redisSwitched = switchRedis();
     try {
       await step(cmds.promote(fenceLsn, 60));
     } catch (e) {
+      await redisSwitched.catch(() => undefined);
       if (e instanceof StepFailed && e.result.code === 4) throw e; // never promoted: roll back
       report.committed = true; // pg_promote may have run: no automatic rollback past this point
       throw e;
     }
     report.committed = true;
     if (opts.unsafeNoFence) await new Promise((r) => setTimeout(r, 300)); // let the unfenced old acknowledge writes
-    await switchRedis();
+    await redisSwitched;
     await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
     report.writeDowntimeMs = now() - cutoverStart;
 
     phase("verify");
+    await step(cmds.forgetPrimary());
     await step(cmds.health(opts.healthUrl));
     const newCounts = tableCounts(await step(cmds.counts("new")));
     report.countProblems = compareCounts(oldCounts, newCounts, "at-least");
@@ -285,10 +291,12 @@ export function plannedCommands(
       { phase: "copy", cmd: c.redisReplica() },
       { phase: "catchup", cmd: c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120) },
       { phase: "catchup", cmd: c.counts("old") },
+      { phase: "catchup", cmd: c.checkpoint() },
       { phase: "cutover", cmd: c.fence() },
       { phase: "cutover", cmd: c.promote("<fence_lsn>", 60) },
       { phase: "cutover", cmd: c.redisFailover(5000) },
       { phase: "cutover", cmd: "move traffic to the new droplet" },
+      { phase: "verify", cmd: c.forgetPrimary() },
       { phase: "verify", cmd: c.health(opts.healthUrl) },
       { phase: "verify", cmd: c.counts("new") },
     );

@@ -2,15 +2,39 @@
  * The thin layer that executes step commands: runs the command's argv (ssh ...) with the script on stdin, streams
  * stderr to a callback (progress), and returns the exit code and output. No retries: a failed step is reported.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import type { StepCommand } from "./commands";
 import type { Executor, StepResult } from "./runner";
 
-export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) => void } = {}): Executor {
-  return (cmd: StepCommand, hooks) =>
+export interface SshExecutor extends Executor {
+  /** Close the multiplexed ssh connections (no ssh master process outlives the run). */
+  close(): void;
+}
+
+/**
+ * Options ssh needs to reuse one connection per droplet (ControlMaster): a step then costs a channel, not a
+ * handshake, which keeps the cutover's several steps short. The socket dir is private to this run.
+ */
+export function multiplexOptions(controlDir: string): string[] {
+  return ["-o", "ControlMaster=auto", "-o", `ControlPath=${path.join(controlDir, "%C")}`, "-o", "ControlPersist=300"];
+}
+
+export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) => void; multiplex?: boolean } = {}): SshExecutor {
+  const controlDir = options.multiplex === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-ssh-"));
+  const masters = new Map<string, string[]>();
+  const exec = (cmd: StepCommand, hooks?: { onStderr?: (chunk: string) => void }) =>
     new Promise<StepResult>((resolve, reject) => {
-      const [bin, ...args] = cmd.argv;
+      let argv = cmd.argv;
+      if (controlDir && argv[0] === "ssh") {
+        const mux = multiplexOptions(controlDir);
+        argv = ["ssh", ...mux, ...argv.slice(1)];
+        // ssh -O exit needs the same options and destination: the argv without the remote command.
+        masters.set(argv.slice(0, -1).join("\0"), argv.slice(1, -1));
+      }
+      const [bin, ...args] = argv;
       if (!bin) return reject(new Error(`empty command for step ${cmd.step}`));
       const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
@@ -33,4 +57,11 @@ export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) 
       child.stdin.on("error", () => undefined);
       child.stdin.end(fs.readFileSync(cmd.stdinFile));
     });
+  return Object.assign(exec, {
+    close: () => {
+      for (const args of masters.values()) spawnSync("ssh", ["-O", "exit", ...args], { stdio: "ignore", timeout: 10_000 });
+      masters.clear();
+      if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
+    },
+  });
 }

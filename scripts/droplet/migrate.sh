@@ -16,7 +16,7 @@
 #     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres
 #     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
 #   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
-#     PGPORT, PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
+#     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
 #     REDIS_HOST, REDIS_PORT and CHATBOT_BACKUP_DIR.
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
 # REPLICATION_PASSWORD, REDIS_PASSWORD. They are exported to the tools' environment (PGPASSWORD, REDISCLI_AUTH),
@@ -47,6 +47,7 @@ load_env() {
     : "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
     : "${REDIS_HOST:?host runtime needs REDIS_HOST}" "${REDIS_PORT:?host runtime needs REDIS_PORT}"
     PG_OS_USER="${PG_OS_USER:-postgres}"
+    PG_LOCAL_HOST="${PG_SOCKET_DIR:-$PGHOST}" # local tools prefer the Unix socket when its directory is given
     PG_LOGFILE="${PG_LOGFILE:-$PGDATA/../postgres.log}"
     BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
     BACKUP_DIR_PG="$BACKUP_DIR"
@@ -91,8 +92,20 @@ psql_local() {
   if [ "$RUNTIME" = container ]; then
     pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d "$db" -c "$sql" </dev/null
   else
-    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" \
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
       -U postgres -d "$db" -c "$sql" </dev/null
+  fi
+}
+
+# Several statements, each in its own transaction (ALTER SYSTEM cannot run in a transaction block), one connection.
+psql_local_multi() {
+  local args=() sql
+  for sql in "$@"; do args+=(-c "$sql"); done
+  if [ "$RUNTIME" = container ]; then
+    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d postgres "${args[@]}" </dev/null
+  else
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
+      -U postgres -d postgres "${args[@]}" </dev/null
   fi
 }
 
@@ -199,7 +212,7 @@ pg_dump_local() {
   if [ "$RUNTIME" = container ]; then
     pg_run pg_dump -U postgres -d "$DB" "$@" </dev/null
   else
-    pg_run pg_dump -h "$PGHOST" -p "$PGPORT" -U postgres -d "$DB" "$@" </dev/null
+    pg_run pg_dump -h "$PG_LOCAL_HOST" -p "$PGPORT" -U postgres -d "$DB" "$@" </dev/null
   fi
 }
 
@@ -273,39 +286,63 @@ step_catchup() {
   step_lag
 }
 
+# On the OLD droplet, just before the fence: flush dirty buffers now, so the fence's checkpoints have little to do.
+step_checkpoint() {
+  local start
+  start=$(now_ms)
+  psql_local postgres "CHECKPOINT" >/dev/null
+  out checkpoint_ms $(($(now_ms) - start))
+}
+
 # On the OLD droplet: the fence. CHECKPOINT (so the shutdown checkpoint is short), fast shutdown, check it was
 # clean, and mark the data directory so nothing restarts it as a primary (standby.signal). Prints the location
 # of the shutdown checkpoint: the standby must replay up to it before it may be promoted.
 step_fence() {
-  local start state lsn
+  local start control state lsn
   start=$(now_ms)
   psql_local postgres "CHECKPOINT" >/dev/null
   out checkpoint_ms $(($(now_ms) - start))
-  pg_stop_fast
-  state=$(controldata | sed -n 's/^Database cluster state: *//p')
-  [ "$state" = "shut down" ] || die "PostgreSQL did not shut down cleanly (state '$state')"
-  lsn=$(controldata | sed -n 's/^Latest checkpoint location: *//p')
-  [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
+  # Read only at startup: from here on, a restart of this server (by anyone) comes up read-only.
   set_standby_signal
+  start=$(now_ms)
+  pg_stop_fast
+  control=$(controldata)
+  state=$(sed -n 's/^Database cluster state: *//p' <<<"$control")
+  [ "$state" = "shut down" ] || die "PostgreSQL did not shut down cleanly (state '$state')"
+  lsn=$(sed -n 's/^Latest checkpoint location: *//p' <<<"$control")
+  [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
   out fence_lsn "$lsn"
-  out fence_ms $(($(now_ms) - start))
+  out stop_ms $(($(now_ms) - start))
 }
 
 # On the NEW droplet: promote <fence lsn> [timeout s]. Exit 4 if it never replayed the fence point (the old server
 # may then be restarted unchanged); after pg_promote() the migration is committed.
 step_promote() {
-  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start
+  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result
   start=$(now_ms)
-  wait_until "$seconds" lsn_ge "$lsn" || die "standby did not replay up to $lsn within ${seconds}s" 4
-  out replay_wait_ms $(($(now_ms) - start))
-  out replay_lsn "$(psql_local postgres "SELECT pg_last_wal_replay_lsn()")"
-  [ "$(psql_local postgres "SELECT pg_promote(true, 60)")" = t ] || die "pg_promote did not finish: commit point uncertain" 5
+  # One round trip in the usual case: promote only if the fence point has been replayed.
+  until result=$(psql_local postgres "SELECT CASE WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0
+      THEN pg_promote(true, 60)::text ELSE 'behind' END || ' ' || pg_last_wal_replay_lsn()") &&
+    [ "${result%% *}" != behind ]; do
+    [ $(($(now_ms) - start)) -lt $((seconds * 1000)) ] || die "standby did not replay up to $lsn within ${seconds}s" 4
+    sleep 0.05
+  done
+  out replay_lsn "${result#* }"
+  [ "${result%% *}" = true ] || die "pg_promote did not finish: commit point uncertain" 5
   out promoted 1
   out promote_ms $(($(now_ms) - start))
-  # The old primary is gone for good: forget it (this also removes the replication password from the data dir).
-  psql_local postgres "ALTER SYSTEM RESET primary_conninfo" >/dev/null
-  psql_local postgres "ALTER SYSTEM RESET primary_slot_name" >/dev/null
-  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
+# On the NEW droplet, after the cutover: stop pointing at the old server.
+step_forget_primary() {
+  forget_primary
+  out forgot_primary 1
+}
+
+# The old primary is gone for good (or must not be followed any more): drop its connection settings, which also
+# removes the replication password from the data directory.
+forget_primary() {
+  psql_local_multi "ALTER SYSTEM RESET primary_conninfo" "ALTER SYSTEM RESET primary_slot_name" "SELECT pg_reload_conf()" >/dev/null
 }
 
 # On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms]. Pauses writes, waits for the replica to have
@@ -318,7 +355,7 @@ step_redis_failover() {
   out redis_failover_ms $(($(now_ms) - start))
 }
 
-redis_is_replica_of() { [ "$(redis_info_field role)" = slave ] && [ "$(redis_info_field master_host)" = "$1" ]; }
+redis_is_replica_of() { redis_cli INFO replication | tr -d '\r' | grep -qx "master_host:$1"; }
 
 # On the NEW droplet: make local Redis a master without the old one (fallback when FAILOVER cannot run).
 step_redis_promote() {
@@ -351,15 +388,13 @@ step_health() {
 step_freeze() {
   local start
   start=$(now_ms)
-  psql_local postgres "ALTER SYSTEM SET default_transaction_read_only = on" >/dev/null
-  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+  psql_local_multi "ALTER SYSTEM SET default_transaction_read_only = on" "SELECT pg_reload_conf()" >/dev/null
   psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
   out freeze_ms $(($(now_ms) - start))
 }
 
 step_unfreeze() {
-  psql_local postgres "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null
-  psql_local postgres "SELECT pg_reload_conf()" >/dev/null
+  psql_local_multi "ALTER SYSTEM RESET default_transaction_read_only" "SELECT pg_reload_conf()" >/dev/null
   out frozen 0
 }
 
@@ -383,7 +418,7 @@ step_dump_restore() {
   if [ "$RUNTIME" = container ]; then
     pg_run pg_restore -U postgres -d "$DB" -j "$jobs" "$BACKUP_DIR_PG/$dir" </dev/null
   else
-    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_restore -h "$PGHOST" -p "$PGPORT" -U postgres -d "$DB" -j "$jobs" \
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_restore -h "$PG_LOCAL_HOST" -p "$PGPORT" -U postgres -d "$DB" -j "$jobs" \
       "$BACKUP_DIR_PG/$dir" </dev/null
   fi
   out restore_ms $(($(now_ms) - start))
@@ -406,11 +441,7 @@ step_rollback_old() {
 
 # On the NEW droplet: stop following the old server (it will be rebuilt by the next run).
 step_rollback_new() {
-  if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then
-    psql_local postgres "ALTER SYSTEM RESET primary_conninfo" >/dev/null
-    psql_local postgres "ALTER SYSTEM RESET primary_slot_name" >/dev/null
-    psql_local postgres "SELECT pg_reload_conf()" >/dev/null
-  fi
+  if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then forget_primary; fi
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
   out rolled_back 1
 }
@@ -428,8 +459,8 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | fence | promote | redis_failover | \
-      redis_promote | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire)
+    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | \
+      redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire)
       "step_$STEP" "$@"
       ;;
     *) die "unknown step '$STEP'" ;;

@@ -287,6 +287,64 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Any foreground service (e.g. an app under uvicorn)
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ManagedProcess {
+  pid: number;
+  logFile: string;
+  /** SIGTERM, SIGKILL after 15 s; removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a long-running command as `user` (default: the caller), wait until `ready()` is true, register it.
+ * The environment is the given one plus PATH (secrets belong here, never in args).
+ */
+export async function startProcess(opts: {
+  name: string;
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  user?: string;
+  cwd?: string;
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+}): Promise<ManagedProcess> {
+  const dir = makeTempDir(opts.name, opts.user);
+  const logFile = path.join(dir, "output.log");
+  const who = opts.user ? osUser(opts.user) : undefined;
+  const log = fs.openSync(logFile, "a");
+  const child = spawn(opts.cmd, opts.args, {
+    cwd: opts.cwd,
+    stdio: ["ignore", log, log],
+    uid: who?.uid,
+    gid: who?.gid,
+    env: { PATH: process.env.PATH, LANG: "C.UTF-8", ...(who ? { HOME: who.home } : {}), ...opts.env },
+  });
+  fs.closeSync(log);
+  child.on("error", () => undefined);
+  try {
+    await waitFor(
+      opts.name,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${opts.cmd} exited ${child.exitCode}`);
+        return opts.ready();
+      },
+      opts.timeoutMs ?? 30_000,
+      100,
+    );
+  } catch (e) {
+    await stopChild(child, "SIGKILL");
+    const text = tail(logFile);
+    removeDir(dir);
+    throw new Error(`startProcess(${opts.name}): ${(e as Error).message}\n${text}`);
+  }
+  const stop = registerDaemon(`${opts.name} pid ${child.pid}`, child, dir);
+  return { pid: child.pid ?? -1, logFile, stop };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -329,6 +387,8 @@ export interface StartPostgresOptions {
   hba?: string;
   /** Used in the temp dir name and errors. */
   name?: string;
+  /** Password of the `postgres` superuser. @default random */
+  password?: string;
   /**
    * Use an existing data directory instead of running initdb (e.g. a standby made by pg_basebackup). It is owned
    * by the caller and not removed on stop.
@@ -350,7 +410,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
   const dataDir = opts.existingDataDir ?? path.join(baseDir, "data");
   const logFile = path.join(baseDir, "postgres.log");
   const hbaFile = path.join(baseDir, "pg_hba.conf");
-  const password = randomBytes(12).toString("hex");
+  const password = opts.password ?? randomBytes(12).toString("hex");
   const pgctl = path.join(PG_BINDIR, "pg_ctl");
   try {
     if (!opts.existingDataDir) {
@@ -575,21 +635,31 @@ export interface StartSshdOptions {
   name?: string;
   /** Extra sshd_config lines (e.g. `AcceptEnv CHATBOT_*`). */
   config?: string;
+  /**
+   * The OS user the key logs in as. @default the current user (root in CI). A user other than the caller needs
+   * the caller to be root.
+   */
+  user?: string;
 }
 
-/** Start an OpenSSH server on `host` that accepts a fresh key for the current user (root in CI). */
+/** Start an OpenSSH server on `host` that accepts a fresh key for `user` (default: the current user, root in CI). */
 export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
   const name = opts.name ?? `sshd-${opts.host}`;
   const dir = makeTempDir(`sshd-${name}`);
   const hostKey = path.join(dir, "ssh_host_ed25519_key");
   const keyFile = path.join(dir, "id_ed25519");
   const knownHostsFile = path.join(dir, "known_hosts");
-  const user = os.userInfo().username;
+  const user = opts.user ?? os.userInfo().username;
+  if (opts.user) {
+    osUser(opts.user); // throws if it does not exist
+    fs.chmodSync(dir, 0o755); // sshd reads authorized_keys with the user's rights
+  }
   if (isRoot()) fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation directory
   try {
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}-host`, "-f", hostKey]);
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}-client`, "-f", keyFile]);
     fs.copyFileSync(`${keyFile}.pub`, path.join(dir, "authorized_keys"));
+    fs.chmodSync(path.join(dir, "authorized_keys"), 0o644);
   } catch (e) {
     removeDir(dir);
     throw new Error(`startSshd(${name}): ssh-keygen failed: ${(e as Error).message}`);
@@ -610,7 +680,8 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
         "PubkeyAuthentication yes",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
-        "UsePAM no",
+        // Without PAM, sshd refuses accounts whose password is locked ("!"), as system users like postgres are.
+        `UsePAM ${opts.user ? "yes" : "no"}`,
         "StrictModes no",
         "PrintMotd no",
         "LogLevel ERROR",

@@ -1,0 +1,395 @@
+/**
+ * The migration harness: two "droplets" on loopback (127.0.0.2 = old, 127.0.0.3 = new), each with its own sshd,
+ * PostgreSQL 15 (as postgres), Redis 7 (as redis) and the app (tests/migration/app.py under uvicorn, as nobody);
+ * a front door standing in for the reserved IP; a load generator that writes through the front door for the whole
+ * migration; and the read-back that feeds the checker.
+ *
+ * The migration runs for real: infra/migration/runner.ts, over ssh, with scripts/droplet/migrate.sh in the host
+ * runtime (CHATBOT_RUNTIME=host), exactly the commands the CLI prints.
+ *
+ * Used by tests/migration/*.test.ts and scripts/bench-migration.ts (so it imports ../support/processes, which does
+ * not depend on vitest).
+ */
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Droplet } from "../../infra/migration/commands";
+import { type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
+import { sshExecutor } from "../../infra/migration/ssh-executor";
+import {
+  type ManagedProcess,
+  type PgServer,
+  type RedisServer,
+  type SshServer,
+  freePort,
+  makeTempDir,
+  osUser,
+  PG_BINDIR,
+  run,
+  sleep,
+  startPostgres,
+  startProcess,
+  startRedis,
+  startSshd,
+  waitFor,
+} from "../support/processes";
+import { type CheckResult, type WriteRecord, checkWrites } from "./checker";
+
+export const OLD_HOST = "127.0.0.2";
+export const NEW_HOST = "127.0.0.3";
+const APP_DIR = __dirname;
+const PYTHON = "/usr/bin/python3";
+const SSH_USER = "postgres"; // Debian's python3, where python3-fastapi & co. are installed
+
+export interface Secrets {
+  POSTGRES_PASSWORD: string;
+  REPLICATION_PASSWORD: string;
+  REDIS_PASSWORD: string;
+}
+
+export interface HarnessDroplet {
+  name: string;
+  host: string;
+  ssh: SshServer;
+  pg: PgServer;
+  redis: RedisServer;
+  app: ManagedProcess;
+  appPort: number;
+  /** The droplet as the migration runner sees it (host runtime). */
+  droplet: Droplet;
+  backupDir: string;
+  stop(): Promise<void>;
+}
+
+const PG_HBA = [
+  "local all all trust",
+  "host replication replicator 127.0.0.0/8 scram-sha-256",
+  "host all all 127.0.0.0/8 scram-sha-256",
+  "",
+].join("\n");
+
+const PG_CONF = ["max_connections = 100", "shared_buffers = 128MB", "max_wal_size = 1GB", ""].join("\n");
+
+async function startDroplet(name: string, host: string, secrets: Secrets): Promise<HarnessDroplet> {
+  // The steps log in as `postgres` (on a droplet: root, which then runs the tools as postgres). Root's shell
+  // startup on this machine is slow (pyenv), and this keeps every file the steps touch owned by postgres.
+  const dir = makeTempDir(`droplet-${name}`, SSH_USER);
+  const envFile = path.join(dir, "app.env");
+  fs.writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(""), { mode: 0o600 });
+  const backupDir = path.join(dir, "backups");
+  fs.mkdirSync(backupDir);
+  const who = osUser(SSH_USER);
+  if (who) for (const p of [envFile, backupDir]) fs.chownSync(p, who.uid, who.gid);
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    const ssh = await startSshd({ host, name: `${name}-sshd`, user: osUser(SSH_USER) ? SSH_USER : undefined });
+    started.push(ssh);
+    const pg = await startPostgres({ host, name: `${name}-pg`, hba: PG_HBA, conf: PG_CONF, password: secrets.POSTGRES_PASSWORD });
+    started.push(pg);
+    await pg.psql(
+      [
+        `CREATE ROLE replicator LOGIN REPLICATION PASSWORD '${secrets.REPLICATION_PASSWORD}';`,
+        "CREATE DATABASE chatbot;",
+      ].join("\n"),
+    );
+    await pg.psql("CREATE TABLE writes (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());", "chatbot");
+    const redis = await startRedis({
+      host,
+      name: `${name}-redis`,
+      conf: [`requirepass ${secrets.REDIS_PASSWORD}`, `masterauth ${secrets.REDIS_PASSWORD}`, 'save ""', "appendonly no", ""].join("\n"),
+    });
+    started.push(redis);
+    const appPort = await freePort(host);
+    const app = await startProcess({
+      name: `${name}-app`,
+      cmd: PYTHON,
+      args: ["-m", "uvicorn", "app:app", "--host", host, "--port", String(appPort), "--log-level", "warning", "--no-access-log"],
+      cwd: APP_DIR,
+      user: "nobody",
+      env: {
+        PGHOST: host,
+        PGPORT: String(pg.port),
+        PGUSER: "postgres",
+        PGPASSWORD: secrets.POSTGRES_PASSWORD,
+        PGDATABASE: "chatbot",
+        REDIS_HOST: host,
+        REDIS_PORT: String(redis.port),
+        REDIS_PASSWORD: secrets.REDIS_PASSWORD,
+      },
+      ready: async () => (await httpRequest("GET", `http://${host}:${appPort}/health`, 2000)).status === 200,
+    });
+    started.push(app);
+    const droplet: Droplet = {
+      ssh: ssh.target,
+      sshOptions: ssh.sshArgs,
+      privateAddress: host,
+      pgPort: pg.port,
+      redisPort: redis.port,
+      runtime: "host",
+      env: {
+        CHATBOT_ENV_FILE: envFile,
+        CHATBOT_BACKUP_DIR: backupDir,
+        PG_BINDIR,
+        PGDATA: pg.dataDir,
+        PGHOST: host,
+        PGPORT: String(pg.port),
+        PG_SOCKET_DIR: pg.socketDir,
+        PG_CTL_OPTS: pg.ctlOptions,
+        PG_LOGFILE: pg.logFile,
+        REDIS_HOST: host,
+        REDIS_PORT: String(redis.port),
+      },
+    };
+    const stop = async () => {
+      for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    return { name, host, ssh, pg, redis, app, appPort, droplet, backupDir, stop };
+  } catch (e) {
+    for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP: the front door (reserved IP) and the client
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface HttpResult {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+  /** Set when no response arrived (connection refused, reset, timeout). */
+  error?: string;
+}
+
+export function httpRequest(method: string, url: string, timeoutMs: number): Promise<HttpResult> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method, agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on("error", (e) => resolve({ status: 0, body, headers: res.headers, error: e.message }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", headers: {}, error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+/** A reverse proxy on 127.0.0.1 whose upstream the traffic step switches (the reserved IP's stand-in). */
+export class FrontDoor {
+  private server?: http.Server;
+  port = 0;
+  constructor(private upstream: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      const up = this.upstream;
+      const fwd = http.request(
+        { host: up.host, port: up.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
+      fwd.on("error", (e: NodeJS.ErrnoException) => {
+        if (res.headersSent) return res.destroy();
+        // Refused = the request never reached the app: certainly not applied.
+        const unreachable = e.code === "ECONNREFUSED";
+        res.writeHead(unreachable ? 502 : 504, { "x-front-door": unreachable ? "unreachable" : "upstream-error" });
+        res.end(e.code ?? e.message);
+      });
+      req.pipe(fwd);
+    });
+    this.port = await freePort("127.0.0.1");
+    await new Promise<void>((r) => this.server?.listen(this.port, "127.0.0.1", r));
+  }
+
+  switchTo(host: string, port: number): void {
+    this.upstream = { host, port };
+  }
+
+  get target(): string {
+    return `${this.upstream.host}:${this.upstream.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+  }
+}
+
+/** Sends writes with unique ids through the front door, `workers` at a time, never retrying. */
+export class LoadGenerator {
+  readonly records: WriteRecord[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  readonly runId = randomBytes(4).toString("hex");
+  private seq = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly workers = 4,
+    private readonly pauseMs = 5,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = Array.from({ length: this.workers }, () => this.loop());
+  }
+
+  async stop(): Promise<WriteRecord[]> {
+    this.running = false;
+    await Promise.all(this.loops);
+    return this.records;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const id = `${this.runId}-${this.seq++}`;
+      const startMs = Date.now();
+      const r = await httpRequest("POST", `${this.url}/write/${id}`, 5000);
+      this.records.push({ id, startMs, endMs: Date.now(), ...classify(r) });
+      if (this.pauseMs) await sleep(this.pauseMs);
+    }
+  }
+}
+
+/** What a response says about the write (see app.py); anything unexplained is unknown. */
+export function classify(r: HttpResult): Pick<WriteRecord, "pg" | "redis"> {
+  if (r.status === 502 && r.headers["x-front-door"] === "unreachable") return { pg: "fail", redis: "none" };
+  if (r.status === 200 || r.status === 503 || r.status === 500) {
+    try {
+      const body = JSON.parse(r.body) as { pg?: string; redis?: string };
+      const pg = body.pg === "ok" || body.pg === "fail" ? body.pg : "unknown";
+      const redis = body.redis === "ok" || body.redis === "fail" || body.redis === "unknown" ? body.redis : "none";
+      if (r.status === 200 && pg === "ok") return { pg, redis };
+      if (r.status === 503 && pg === "fail") return { pg, redis: "none" };
+    } catch {
+      // not the app's answer
+    }
+  }
+  return { pg: "unknown", redis: "none" };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The harness
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Harness {
+  old: HarnessDroplet;
+  next: HarnessDroplet;
+  frontDoor: FrontDoor;
+  secrets: Secrets;
+  /** Run the migration (the same runner the CLI uses) with traffic moved by the front door. */
+  migrate(opts?: Partial<RunnerOptions>): Promise<MigrationReport>;
+  /** Start load, run `during`, stop load, read back from `readFrom` (default: whichever the front door points at). */
+  withLoad<T>(during: () => Promise<T>, opts?: { settleMs?: number; workers?: number }): Promise<{ result: T; records: WriteRecord[] }>;
+  /** Read back every write from a droplet's PostgreSQL and Redis and check them. */
+  check(records: WriteRecord[], from: HarnessDroplet): Promise<CheckResult>;
+  /** The droplet the front door currently sends traffic to. */
+  serving(): HarnessDroplet;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const secrets: Secrets = {
+    POSTGRES_PASSWORD: randomBytes(12).toString("hex"),
+    REPLICATION_PASSWORD: randomBytes(12).toString("hex"),
+    REDIS_PASSWORD: randomBytes(12).toString("hex"),
+  };
+  const settled = await Promise.allSettled([startDroplet("old", OLD_HOST, secrets), startDroplet("new", NEW_HOST, secrets)]);
+  const [o, n] = settled;
+  if (o?.status !== "fulfilled" || n?.status !== "fulfilled") {
+    for (const s of settled) if (s.status === "fulfilled") await s.value.stop();
+    const reason = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
+    throw reason?.reason ?? new Error("harness failed to start");
+  }
+  const old = o.value;
+  const next = n.value;
+  const frontDoor = new FrontDoor({ host: old.host, port: old.appPort });
+  await frontDoor.start();
+
+  const harness: Harness = {
+    old,
+    next,
+    frontDoor,
+    secrets,
+    serving: () => (frontDoor.target === `${next.host}:${next.appPort}` ? next : old),
+    migrate: async (opts = {}) => {
+      const exec = sshExecutor();
+      try {
+        return await runMigration({
+          old: old.droplet,
+          next: next.droplet,
+          exec,
+          moveTraffic: async () => frontDoor.switchTo(next.host, next.appPort),
+          healthUrl: `http://${next.host}:${next.appPort}/health`,
+          ...opts,
+        });
+      } finally {
+        exec.close();
+      }
+    },
+    withLoad: async (during, opts = {}) => {
+      const load = new LoadGenerator(`http://127.0.0.1:${frontDoor.port}`, opts.workers ?? 3, 10);
+      load.start();
+      await sleep(opts.settleMs ?? 500);
+      try {
+        const result = await during();
+        await sleep(opts.settleMs ?? 500);
+        return { result, records: await load.stop() };
+      } catch (e) {
+        await load.stop();
+        throw e;
+      }
+    },
+    check: async (records, from) => {
+      const rows = await from.pg.psql("SELECT id || ' ' || (extract(epoch FROM at) * 1000)::bigint FROM writes", "chatbot");
+      const pgPresent = new Map<string, number>();
+      for (const line of rows.split("\n")) {
+        const [id, at] = line.split(" ");
+        if (id) pgPresent.set(id, Number(at));
+      }
+      const lua = "local r={} for _,k in ipairs(redis.call('KEYS','w:*')) do r[#r+1]=k..' '..redis.call('GET',k) end return r";
+      const keys = await from.redis.cli("EVAL", lua, "0");
+      const redisPresent = new Map<string, number>();
+      for (const line of keys.split("\n")) {
+        const [k, v] = line.split(" ");
+        if (k?.startsWith("w:")) redisPresent.set(k.slice(2), Number(v));
+      }
+      return checkWrites(records, pgPresent, redisPresent);
+    },
+    stop: async () => {
+      await frontDoor.stop();
+      await Promise.all([old.stop(), next.stop()]);
+    },
+  };
+  return harness;
+}
+
+/** Fill the old droplet's `chatbot` database to about `bytes` with pgbench tables (server-side generation). */
+export async function seedDatabase(pg: PgServer, bytes: number): Promise<number> {
+  const scale = Math.max(1, Math.round(bytes / (15 * 1024 * 1024))); // pgbench: ~15 MB per scale unit
+  await run(path.join(PG_BINDIR, "pgbench"), ["-i", "-q", "-I", "dtGvp", "-s", String(scale), "chatbot"], {
+    env: pg.env(),
+    timeoutMs: 30 * 60_000,
+  });
+  return Number(await pg.psql("SELECT pg_database_size('chatbot')"));
+}
+
+/** Time a plain copy of a data directory (tar pipe + sync), the yardstick for the migration's copy throughput. */
+export async function rawCopy(dataDir: string): Promise<{ bytes: number; ms: number }> {
+  const dest = makeTempDir("raw-copy");
+  const bytes = Number((await run("du", ["-sb", dataDir])).split("\t")[0]);
+  const t0 = Date.now();
+  await run("bash", ["-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf - && sync', "raw-copy", dataDir, dest], { timeoutMs: 30 * 60_000 });
+  const ms = Date.now() - t0;
+  fs.rmSync(dest, { recursive: true, force: true });
+  return { bytes, ms };
+}
+
+export { waitFor };
