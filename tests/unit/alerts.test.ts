@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { AlertConfigError, LATENCY_ALERT_MS, planAlerts, type AlertConfig } from "../../infra/alerts";
 import { TIERS, TIER_NAMES } from "../../infra/tiers";
+import { problemsOf } from "../fixtures/capacity/problems";
 
 const good: AlertConfig = { tier: "4gb", domain: "chat.example.com", healthPath: "/healthz", alertEmails: ["ops@example.com"], slackConfigured: false };
 
-function problems(cfg: Partial<AlertConfig>): string[] {
-  try {
-    planAlerts({ ...good, ...cfg });
-  } catch (err) {
-    if (err instanceof AlertConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = (cfg: Partial<AlertConfig>) => problemsOf(AlertConfigError, () => planAlerts({ ...good, ...cfg }));
 
 describe("planAlerts", () => {
   it("probes https://<domain><healthPath> with a latency alert above 2000 ms and a down alert", () => {

@@ -1,16 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { MetricsError, parseCapacityFile, parseCapacityInput } from "../../infra/capacity/metrics";
+import { problemsOf } from "../fixtures/capacity/problems";
 
 const ok = (at: string, extra: Record<string, unknown> = {}) => ({ at, memoryPct: 50, cpuPct: 20, ...extra });
 
-function problemsOf(raw: unknown): string[] {
-  try {
-    parseCapacityInput(raw);
-  } catch (err) {
-    if (err instanceof MetricsError) return err.problems;
-    throw err;
-  }
-  throw new Error("expected a MetricsError");
+function problemsIn(raw: unknown): string[] {
+  const found = problemsOf(MetricsError, () => parseCapacityInput(raw));
+  if (found.length === 0) throw new Error("expected a MetricsError");
+  return found;
 }
 
 describe("parseCapacityInput", () => {
@@ -38,13 +35,13 @@ describe("parseCapacityInput", () => {
     ["a misspelt field", [ok("2026-11-01T00:00:00Z", { memPct: 3 })], /^samples\[0\] .*Unrecognized key: "memPct"/],
     ["a non-object sample", [42], /^samples\[0\]: Invalid input: expected object/],
   ])("rejects %s, naming the sample", (_name, samples, message) => {
-    const problems = problemsOf({ tier: "4gb", samples });
+    const problems = problemsIn({ tier: "4gb", samples });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
   });
 
   it("reports every problem at once", () => {
-    const problems = problemsOf({
+    const problems = problemsIn({
       tier: "2gb",
       samples: [ok("2026-11-01T00:00:00Z", { memoryPct: 120 }), ok("2026-11-01T00:05:00Z"), ok("2026-11-01T00:01:00Z")],
     });
@@ -66,7 +63,7 @@ describe("parseCapacityInput", () => {
     ["fractional users", { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], activeUsers: 10.5 }, /^activeUsers: Invalid input: expected int/],
     ["complaints as a string", { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], complaints: "yes" }, /^complaints: Invalid input: expected boolean/],
   ])("rejects %s, naming the field", (_name, raw, message) => {
-    expect(problemsOf(raw)[0]).toMatch(message);
+    expect(problemsIn(raw)[0]).toMatch(message);
   });
 
   it("says when the file is not JSON", () => {

@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { problemsOf } from "../fixtures/capacity/problems";
 import { Day2ConfigError, type Day2Options, day2ActivationCommands, loadDay2Scripts, renderDay2Files } from "../../infra/render/day2";
 
 const base: Day2Options = { domain: "chat.example.com", healthPath: "/healthz" };
 const byPath = (o: Day2Options = base) => Object.fromEntries(renderDay2Files(o).map((f) => [f.path, f]));
 
-function problems(o: Partial<Day2Options>): string[] {
-  try {
-    renderDay2Files({ ...base, ...o });
-  } catch (err) {
-    if (err instanceof Day2ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = (o: Partial<Day2Options>) => problemsOf(Day2ConfigError, () => renderDay2Files({ ...base, ...o }));
 
 describe("renderDay2Files", () => {
   it("installs the committed scripts, executable, with the shared helper readable", () => {
