@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { checkMonitorAlert, checkUptimeAlert, checkUptimeCheck } from "../../infra/provider-rules";
 
 interface Created {
   type: string;
@@ -138,6 +139,28 @@ describe("Monitoring component", () => {
     expect(down.inputs.comparison).toBeUndefined();
     const outputs = await outputValue(pulumi.all(m.uptimeAlertIds));
     expect(outputs).toEqual(["slk-latency-id", "slk-down-id"]);
+  });
+
+  it("what reaches the provider passes its validation (infra/provider-rules.ts)", async () => {
+    created.length = 0;
+    const m = new Monitoring("chk", {
+      dropletIds: ["777"],
+      domain: "chat.example.com",
+      healthPath: "/healthz",
+      alertEmails: ["ops@example.com"],
+      slackWebhookUrl: pulumi.secret("https://hooks.slack.com/services/T/B/X"),
+      slackChannel: "#ops",
+      tier: "16gb",
+    });
+    await outputValue(pulumi.all([...m.monitorAlertIds, m.uptimeCheckId, ...m.uptimeAlertIds]));
+    await settle();
+    const unwrap = (v: unknown) => (isSecretWrapped(v) ? v.value : v);
+    const inputs = (type: string) => created.filter((c) => c.type === type).map((c) => Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, unwrap(v)])));
+    const monitors = inputs("digitalocean:index/monitorAlert:MonitorAlert");
+    expect(monitors).toHaveLength(5);
+    for (const a of monitors) expect(checkMonitorAlert(a)).toEqual([]);
+    for (const a of inputs("digitalocean:index/uptimeAlert:UptimeAlert")) expect(checkUptimeAlert(a)).toEqual([]);
+    for (const c of inputs("digitalocean:index/uptimeCheck:UptimeCheck")) expect(checkUptimeCheck(c)).toEqual([]);
   });
 
   it("rejects a bad configuration before creating anything", () => {

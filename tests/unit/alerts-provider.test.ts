@@ -5,44 +5,26 @@
  */
 import { describe, expect, it } from "vitest";
 import { dropletEntityId, planAlerts } from "../../infra/alerts";
+import { MONITOR_ALERT, UPTIME_ALERT, UPTIME_CHECK, checkMonitorAlert, checkUptimeAlert, checkUptimeCheck } from "../../infra/provider-rules";
 import { TIER_NAMES } from "../../infra/tiers";
 
-// digitalocean/terraform-provider-digitalocean digitalocean/monitoring/resource_monitor_alert.go:
-// "window" ValidateFunc StringInSlice{"5m", "10m", "30m", "1h"}; "compare" StringInSlice{godo.GreaterThan, godo.LessThan};
-// "value" FloatAtLeast(0); "entities" TypeSet of TypeString; "alerts" MaxItems 1, slack {channel, url} both required
-// and non-empty. The type list is godo's constants (digitalocean/godo monitoring.go):
-const PROVIDER_MONITOR = {
-  windows: ["5m", "10m", "30m", "1h"],
-  compares: ["GreaterThan", "LessThan"], // godo monitoring.go: GreaterThan AlertPolicyComp = "GreaterThan", LessThan = "LessThan"
-  types: [
-    "v1/insights/droplet/cpu",
-    "v1/insights/droplet/memory_utilization_percent",
-    "v1/insights/droplet/disk_utilization_percent",
-    "v1/insights/droplet/public_outbound_bandwidth",
-    "v1/insights/droplet/public_inbound_bandwidth",
-    "v1/insights/droplet/private_outbound_bandwidth",
-    "v1/insights/droplet/private_inbound_bandwidth",
-    "v1/insights/droplet/disk_read",
-    "v1/insights/droplet/disk_write",
-    "v1/insights/droplet/load_1",
-    "v1/insights/droplet/load_5",
-    "v1/insights/droplet/load_15",
-  ],
-};
-
-// digitalocean/terraform-provider-digitalocean digitalocean/uptime/resource_uptime_alert.go:
-// "type" StringInSlice{"latency", "down", "down_global", "ssl_expiry"}; "comparison" {"greater_than", "less_than"};
-// "period" {"2m", "3m", "5m", "10m", "15m", "30m", "1h"}; "threshold" TypeInt; "notifications" is a list of which only
-// element [0] is read (expandNotifications: config[0]).
-const PROVIDER_UPTIME_ALERT = {
-  types: ["latency", "down", "down_global", "ssl_expiry"],
-  comparisons: ["greater_than", "less_than"],
-  periods: ["2m", "3m", "5m", "10m", "15m", "30m", "1h"],
-};
-
-// digitalocean/terraform-provider-digitalocean digitalocean/uptime/resource_uptime_check.go: "type" StringInSlice
-// {"ping", "http", "https"}; regions per docs/resources/uptime_check.md: "us_east", "us_west", "eu_west", "se_asia".
-const PROVIDER_UPTIME_CHECK = { types: ["ping", "http", "https"], regions: ["us_east", "us_west", "eu_west", "se_asia"] };
+// The provider's validation lives in infra/provider-rules.ts, copied from:
+//   digitalocean/terraform-provider-digitalocean digitalocean/monitoring/resource_monitor_alert.go (window
+//     StringInSlice{"5m","10m","30m","1h"}, compare {godo.GreaterThan, godo.LessThan} = "GreaterThan"/"LessThan" in
+//     digitalocean/godo monitoring.go, value FloatAtLeast(0), entities a set of strings, alerts MaxItems 1);
+//   digitalocean/uptime/resource_uptime_alert.go (type {"latency","down","down_global","ssl_expiry"}, comparison
+//     {"greater_than","less_than"}, period {"2m","3m","5m","10m","15m","30m","1h"}, threshold TypeInt; only
+//     notifications[0] is read);
+//   digitalocean/uptime/resource_uptime_check.go (type {"ping","http","https"}; regions per docs/resources/uptime_check.md).
+// These tests hold the alert plan to those rules, and pin the facts the plan depends on.
+it("the provider facts the alert plan relies on", () => {
+  expect(MONITOR_ALERT.windows).toEqual(["5m", "10m", "30m", "1h"]);
+  expect(MONITOR_ALERT.compares).toEqual(["GreaterThan", "LessThan"]);
+  expect(UPTIME_ALERT.comparisons).toEqual(["greater_than", "less_than"]);
+  expect(UPTIME_ALERT.types).toContain("latency");
+  expect(UPTIME_ALERT.types).toContain("down");
+  expect(UPTIME_CHECK.types).toContain("https");
+});
 
 const plans = TIER_NAMES.map((tier) => [
   tier,
@@ -50,24 +32,27 @@ const plans = TIER_NAMES.map((tier) => [
 ] as const);
 
 describe.each(plans)("alert plan for %s", (_tier, plan) => {
-  it.each(plan.monitorAlerts.map((a) => [a.key, a] as const))("monitor alert %s uses provider values", (_key, a) => {
-    expect(PROVIDER_MONITOR.windows).toContain(a.window);
-    expect(PROVIDER_MONITOR.compares).toContain(a.compare);
-    expect(PROVIDER_MONITOR.types).toContain(a.type);
-    expect(a.value).toBeGreaterThanOrEqual(0);
-    expect(a.description.length).toBeGreaterThan(0);
+  it.each(plan.monitorAlerts.map((a) => [a.key, a] as const))("monitor alert %s passes the provider's validation", (_key, a) => {
+    expect(checkMonitorAlert({ ...a, entities: ["123456"] })).toEqual([]);
   });
 
-  it.each(plan.uptimeAlerts.map((a) => [a.key, a] as const))("uptime alert %s uses provider values", (_key, a) => {
-    expect(PROVIDER_UPTIME_ALERT.types).toContain(a.type);
-    expect(PROVIDER_UPTIME_ALERT.periods).toContain(a.period);
-    if (a.comparison !== undefined) expect(PROVIDER_UPTIME_ALERT.comparisons).toContain(a.comparison);
-    if (a.threshold !== undefined) expect(Number.isInteger(a.threshold)).toBe(true);
+  it.each(plan.uptimeAlerts.map((a) => [a.key, a] as const))("uptime alert %s passes the provider's validation", (_key, a) => {
+    expect(checkUptimeAlert(a)).toEqual([]);
   });
 
-  it("uptime check uses provider values", () => {
-    expect(PROVIDER_UPTIME_CHECK.types).toContain(plan.uptimeCheck.type);
-    for (const r of plan.uptimeCheck.regions) expect(PROVIDER_UPTIME_CHECK.regions).toContain(r);
+  it("uptime check passes the provider's validation", () => {
+    expect(checkUptimeCheck(plan.uptimeCheck)).toEqual([]);
+  });
+});
+
+describe("the checks can fail", () => {
+  it.each<[string, string[]]>([
+    ["a 24h window (DigitalOcean has none)", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "GreaterThan", window: "24h", value: 85, description: "x" })],
+    ["a snake_case compare on a monitor alert", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "greater_than", window: "1h", value: 85, description: "x" })],
+    ["a numeric droplet id as entity", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "GreaterThan", window: "1h", value: 85, description: "x", entities: [123] })],
+    ["a camelCase uptime comparison (as the SDK docs print it)", checkUptimeAlert({ type: "latency", comparison: "greaterThan", period: "5m", threshold: 2000 })],
+  ])("%s is rejected", (_name, problems) => {
+    expect(problems.length).toBeGreaterThan(0);
   });
 });
 
