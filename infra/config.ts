@@ -110,6 +110,9 @@ export const configSchema = z.object({
   acmeEmail: z.email({ error: "must be an email address" }).optional(),
   slackChannel: z.string().regex(/^#[a-z0-9_-]+$/, "must be a channel name such as #alerts").optional(),
   trafficSwitch: z.enum(["reserved-ip", "dns"], { error: "must be reserved-ip or dns" }).default("reserved-ip"),
+  previousTier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")} (the tier being migrated from)` }).optional(),
+  previousTierRetainUntil: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time such as 2026-12-01T12:00:00Z" }).optional(),
+  migrationStrategy: z.enum(["auto", "replicate", "dump-restore"], { error: "must be auto, replicate or dump-restore" }).default("auto"),
   vpcIpRange: z
     .cidrv4({ error: "must be an IPv4 CIDR" })
     .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), { error: "must be a private range (10/8, 172.16/12, 192.168/16)" })
@@ -197,6 +200,20 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   }
   if (c.slackChannel !== undefined && !raw.secretKeys.has("slackWebhookUrl")) {
     issues.push({ key: keyOf("slackWebhookUrl"), message: "must be set (as a secret) when slackChannel is set" });
+  }
+  if (c.previousTier !== undefined) {
+    if (c.previousTier === c.tier) issues.push({ key: keyOf("previousTier"), message: `must differ from tier (${c.tier}): it names the server being migrated from` });
+    if (c.previousTierRetainUntil === undefined) {
+      issues.push({ key: keyOf("previousTierRetainUntil"), message: "must be set with previousTier: until when the old server is kept as the rollback target" });
+    }
+    if (c.trafficSwitch === "dns" && c.dnsTtlSeconds > 60) {
+      issues.push({
+        key: keyOf("dnsTtlSeconds"),
+        message: `must be 60 or less before a DNS-mode migration: lower it in an earlier \`pulumi up\` and wait one old TTL (${c.dnsTtlSeconds} s) before setting previousTier`,
+      });
+    }
+  } else if (c.previousTierRetainUntil !== undefined) {
+    issues.push({ key: keyOf("previousTierRetainUntil"), message: "is only meaningful with previousTier" });
   }
   if (environment === "prod") {
     const open = c.sshAllowedCidrs.filter((r) => r.endsWith("/0"));

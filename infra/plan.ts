@@ -26,6 +26,19 @@ export interface ServerPlan {
   configFiles: RenderedFile[];
   backups: { enabled: boolean; plan?: "weekly" | "daily" };
   protect: boolean;
+  /** Leave the volume at DigitalOcean when the stack drops it (a migrated-from prod server's data, kept as a copy). */
+  retainVolumeOnDelete: boolean;
+}
+
+export interface MigrationPlan {
+  from: TierName;
+  to: TierName;
+  /** Until when the old server is kept as the rollback target. */
+  retainUntil: string;
+  strategy: "auto" | "replicate" | "dump-restore";
+  downtimeBudgetSeconds: number;
+  migrationBudgetMinutes: number;
+  trafficSwitch: "reserved-ip" | "dns";
 }
 
 export interface FirewallRule {
@@ -44,7 +57,11 @@ export interface StackPlan {
   vpcName: string;
   firewallName: string;
   projectName: string;
+  /** The server that serves (after a migration, the new tier's). */
   active: ServerPlan;
+  /** During a tier migration's retention window: the server migrated from. */
+  previous: ServerPlan | undefined;
+  migration: MigrationPlan | undefined;
   firewall: { inbound: FirewallRule[]; outbound: FirewallRule[] };
   dns: { zone: string; recordName: string; ttl: number; manageZone: boolean };
 }
@@ -67,6 +84,7 @@ export function planServer(config: StackConfig, tierName: TierName, prefix: stri
     configFiles: renderConfigFiles(config, tuning),
     backups: config.backups === "none" ? { enabled: false } : { enabled: true, plan: config.backups },
     protect: config.protectStateful,
+    retainVolumeOnDelete: false,
   };
 }
 
@@ -90,8 +108,28 @@ export function planFirewall(config: StackConfig): StackPlan["firewall"] {
   };
 }
 
-export function planStack(config: StackConfig): StackPlan {
+/**
+ * The stack plan. With `previousTier` set and its retention time not yet passed, the old tier's server stays in the
+ * stack beside the new one and a migration moves data and traffic across; once the time has passed, the old server
+ * drops out of the plan and the next `pulumi up` destroys it (a prod volume is left at DigitalOcean as a copy).
+ */
+export function planStack(config: StackConfig, now: Date = new Date()): StackPlan {
   const prefix = `${config.project}-${config.stack}`;
+  const retained = config.previousTier !== undefined && config.previousTierRetainUntil !== undefined && now < new Date(config.previousTierRetainUntil);
+  const previous = retained
+    ? { ...planServer(config, config.previousTier!, prefix), protect: false, retainVolumeOnDelete: config.protectStateful }
+    : undefined;
+  const migration: MigrationPlan | undefined = retained
+    ? {
+        from: config.previousTier!,
+        to: config.tier,
+        retainUntil: config.previousTierRetainUntil!,
+        strategy: config.migrationStrategy,
+        downtimeBudgetSeconds: config.downtimeBudgetSeconds,
+        migrationBudgetMinutes: config.migrationBudgetMinutes,
+        trafficSwitch: config.trafficSwitch,
+      }
+    : undefined;
   return {
     config,
     prefix,
@@ -100,6 +138,8 @@ export function planStack(config: StackConfig): StackPlan {
     firewallName: `${prefix}-fw`,
     projectName: prefix,
     active: planServer(config, config.tier, prefix),
+    previous,
+    migration,
     firewall: planFirewall(config),
     dns: { zone: config.dnsZone, recordName: config.dnsRecordName, ttl: config.dnsTtlSeconds, manageZone: config.manageDnsZone },
   };

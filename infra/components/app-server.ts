@@ -49,7 +49,7 @@ export class AppServer extends pulumi.ComponentResource {
         initialFilesystemType: "ext4",
         description: `PostgreSQL, Redis and Caddy data of ${server.dropletName}`,
       },
-      { parent: this, protect: server.protect },
+      { parent: this, protect: server.protect, retainOnDelete: server.retainVolumeOnDelete },
     );
 
     this.droplet = new digitalocean.Droplet(

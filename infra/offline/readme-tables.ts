@@ -9,7 +9,7 @@ const cell = (s: string) => s.replace(/\|/g, "\\|");
 export function renderConfigReference(project: ProjectFile): string {
   const rows = ["| key | type | default | description |", "| --- | --- | --- | --- |"];
   for (const [key, d] of Object.entries(project.config ?? {})) {
-    const def = !("default" in d) ? "required" : d.default === "" ? "(derived)" : `\`${JSON.stringify(d.default)}\``;
+    const def = !("default" in d) ? "required" : d.default === "" ? "unset" : `\`${JSON.stringify(d.default)}\``;
     rows.push(`| \`${key}\` | ${d.type ?? ""} | ${def} | ${cell(d.description ?? "")} |`);
   }
   for (const [key, doc] of Object.entries(SECRET_DOCS)) rows.push(`| \`${key}\` | secret | unset | ${cell(doc)} |`);
@@ -28,4 +28,18 @@ export function renderTuningTable(pools: PoolSizes = { dbPoolSize: 5, dbMaxOverf
     rows.push(`| \`${tier}\` | ${[m.totalMiB, m.reserveMiB, m.proxyMiB, m.appMiB, m.redisMiB, m.postgresMiB].map((x) => `${x} MiB`).join(" | ")} | ${t.app.workers} | ${t.postgres.max_connections} | ${t.postgres.shared_buffers} | ${t.postgres.work_mem} | ${t.redis.maxmemory} |`);
   }
   return rows.join("\n") + "\n";
+}
+
+/** Replaces each `<!-- name:start -->`…`<!-- name:end -->` block of a markdown text with the named table. */
+export function replaceGenerated(markdown: string, tables: Record<string, string>): string {
+  let out = markdown;
+  for (const [name, table] of Object.entries(tables)) {
+    const start = `<!-- ${name}:start -->\n`;
+    const end = `<!-- ${name}:end -->`;
+    const a = out.indexOf(start);
+    const b = out.indexOf(end, a);
+    if (a < 0 || b < 0) throw new Error(`README has no ${name} markers`);
+    out = out.slice(0, a + start.length) + table + out.slice(b);
+  }
+  return out;
 }

@@ -18,6 +18,7 @@ export interface RecordedResource {
   custom: boolean;
   parent: string | undefined;
   protect: boolean;
+  retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
   /** URNs this resource depends on (explicit dependsOn and those carried by its inputs). */
   dependencies: string[];
@@ -135,6 +136,7 @@ export async function runOffline(opts: {
         custom: req.getCustom(),
         parent: req.getParent() ? realUrn(req.getParent()) : undefined,
         protect: Boolean(req.getProtect()),
+        retainOnDelete: Boolean(req.getRetainondelete?.()),
         deleteBeforeReplace: Boolean(req.getDeletebeforereplace()),
         dependencies: req.getDependenciesList().map(realUrn),
         inputs: (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
@@ -173,6 +175,7 @@ interface RegisterRequest {
   getParent(): string;
   getCustom(): boolean;
   getProtect(): boolean | undefined;
+  getRetainondelete?(): boolean | undefined;
   getDeletebeforereplace(): boolean;
   getDependenciesList(): string[];
   getObject(): { toJavaScript(): unknown } | undefined;

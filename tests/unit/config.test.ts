@@ -81,6 +81,10 @@ describe("config", () => {
     ["slackChannel", "alerts", /channel name/],
     ["trafficSwitch", "bgp", /reserved-ip or dns/],
     ["vpcIpRange", "8.8.8.0/24", /private range/],
+    ["previousTier", "1gb", /the tier being migrated from/],
+    ["previousTier", "4gb", /must differ from tier/],
+    ["previousTierRetainUntil", "next tuesday", /ISO 8601/],
+    ["migrationStrategy", "rsync", /auto, replicate or dump-restore/],
   ])("rejects %s = %s", (key, value, message) => {
     const issues = issuesOf({ ...valid, [key]: value });
     const issue = issues.find((i) => i.key === `chatbot:${key}`);
@@ -90,7 +94,7 @@ describe("config", () => {
 
   it("covers every key of the schema in the bad-value table above", () => {
     // Keep this list in step with the table: a new key needs a bad-value case.
-    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange"];
+    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "migrationStrategy"];
     expect([...CONFIG_KEYS].sort()).toEqual([...tested].sort());
   });
 
@@ -144,6 +148,20 @@ describe("prod guardrails (compliant / non-compliant pairs)", () => {
     expect(issues.find((i) => i.key === `chatbot:${key}`)?.message).toMatch(message);
     expect(issuesOf({ ...prod, [key]: good }, "prod")).toEqual([]);
     expect(issuesOf({ ...prod, [key]: bad }, "dev").filter((i) => i.key === `chatbot:${key}`)).toEqual([]);
+  });
+});
+
+describe("tier migration keys", () => {
+  it("needs a retention time with previousTier, and previousTier with a retention time", () => {
+    expect(issuesOf({ ...valid, tier: "8gb", previousTier: "4gb" }).map((i) => i.key)).toEqual(["chatbot:previousTierRetainUntil"]);
+    expect(issuesOf({ ...valid, previousTierRetainUntil: "2026-12-01T00:00:00Z" }).map((i) => i.key)).toEqual(["chatbot:previousTierRetainUntil"]);
+    expect(issuesOf({ ...valid, tier: "8gb", previousTier: "4gb", previousTierRetainUntil: "2026-12-01T00:00:00Z" })).toEqual([]);
+  });
+
+  it("refuses a DNS-mode migration until the record's TTL was lowered in an earlier update", () => {
+    const dns = { ...valid, trafficSwitch: "dns", tier: "8gb", previousTier: "4gb", previousTierRetainUntil: "2026-12-01T00:00:00Z" };
+    expect(issuesOf(dns).find((i) => i.key === "chatbot:dnsTtlSeconds")?.message).toMatch(/lower it in an earlier `pulumi up` and wait one old TTL \(300 s\)/);
+    expect(issuesOf({ ...dns, dnsTtlSeconds: "30" })).toEqual([]);
   });
 });
 

@@ -1,0 +1,77 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { resolve } from "node:path";
+import type { MigrationPlan } from "../plan";
+import type { AppServer } from "./app-server";
+
+export interface TierMigrationArgs {
+  migration: MigrationPlan;
+  /** The server migrated from: it keeps serving until the cutover. */
+  old: AppServer;
+  /** The new tier's server: a replica of the old one until the cutover, the primary after. */
+  next: AppServer;
+  sshUser: string;
+  /** The private key `pulumi up` uses (else the SSH agent); it reaches the migration through the environment. */
+  sshPrivateKey?: pulumi.Output<string>;
+  healthPath: string;
+}
+
+const REPO_ROOT = resolve(__dirname, "..", "..");
+
+/** The `npm run migrate` command line the stack runs (no secrets: those stay on the droplets and in the env). */
+export function migrateCommandLine(m: MigrationPlan, hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string }, healthPath: string): string {
+  return [
+    "node --import tsx scripts/migrate.ts",
+    `--from ${hosts.user}@${hosts.oldIp}`,
+    `--to ${hosts.user}@${hosts.newIp}`,
+    `--from-private ${hosts.oldPrivate}`,
+    `--to-private ${hosts.newPrivate}`,
+    `--strategy ${m.strategy}`,
+    `--downtime-budget ${m.downtimeBudgetSeconds}`,
+    `--migration-budget ${m.migrationBudgetMinutes}`,
+    "--switch-proxy",
+    `--health-path ${healthPath}`,
+    "--json",
+  ].join(" ");
+}
+
+/**
+ * Moves the stack from one tier's server to another's with its data, inside the downtime budget.
+ *
+ * Which server is old is explicit: config `previousTier` names it, so the program declares both servers and this
+ * component between them. The order is the resource graph's: both servers are provisioned and their config synced
+ * (dependsOn), then `-run` replicates, backs up, cuts over and verifies (scripts/droplet/migrate.sh over SSH, with
+ * rollback before the commit point), and only its output lets the reserved IP assignment move to the new droplet
+ * (see index.ts). `triggers` holds both droplet ids: the migration runs once per pair of servers, never again on
+ * later updates.
+ */
+export class TierMigration extends pulumi.ComponentResource {
+  readonly run: command.local.Command;
+  /** The new droplet's id and public address, available only once the migration has committed. */
+  readonly cutoverDropletId: pulumi.Output<number>;
+  readonly cutoverDropletIp: pulumi.Output<string>;
+
+  constructor(name: string, args: TierMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("chatbot:migration:TierMigration", name, {}, opts);
+    const { old, next, migration } = args;
+    const create = pulumi
+      .all([old.droplet.ipv4Address, next.droplet.ipv4Address, old.droplet.ipv4AddressPrivate, next.droplet.ipv4AddressPrivate])
+      .apply(([oldIp, newIp, oldPrivate, newPrivate]) =>
+        migrateCommandLine(migration, { user: args.sshUser, oldIp, newIp, oldPrivate, newPrivate }, args.healthPath),
+      );
+    this.run = new command.local.Command(
+      `${name}-run`,
+      {
+        create,
+        dir: REPO_ROOT,
+        environment: args.sshPrivateKey ? { CHATBOT_SSH_PRIVATE_KEY: args.sshPrivateKey } : undefined,
+        triggers: [old.droplet.id, next.droplet.id],
+        logging: "stdoutAndStderr",
+      },
+      { parent: this, dependsOn: [old.configSync, next.configSync], customTimeouts: { create: `${migration.migrationBudgetMinutes + 5}m` } },
+    );
+    this.cutoverDropletId = pulumi.all([this.run.stdout, next.dropletIdNumber]).apply(([, id]) => id);
+    this.cutoverDropletIp = pulumi.all([this.run.stdout, next.droplet.ipv4Address]).apply(([, ip]) => ip);
+    this.registerOutputs({ report: this.run.stdout });
+  }
+}
