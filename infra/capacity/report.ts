@@ -1,7 +1,9 @@
 /**
  * The capacity verdict: which rules fired, what to move to and what it costs per month, and what to optimize first.
  */
+import { DATABASE_NODE_MONTHLY_USD, LOAD_BALANCER_CENTS_PER_NODE, type DatabaseSlug } from "../pricing";
 import { TIERS, nextTier, type TierName } from "../tiers";
+import { splitMemory } from "../tuning";
 import type { CapacityInput } from "./metrics";
 import { optimizeFirst, type OptimizeFinding } from "./optimize";
 import { decideVerdict, evaluateRules, type RuleResult, type Verdict } from "./rules";
@@ -34,10 +36,38 @@ export interface CapacityReport {
 
 export interface ReportOptions {
   /**
-   * Monthly cost of the scale-out layout (issue 6: load balancer, managed PostgreSQL and Valkey), when the pricing
-   * table has it. Without it the scale-out recommendation carries monthlyCostDelta null and a note.
+   * Monthly cost of the scale-out layout (issue 6: load balancer, managed PostgreSQL and Valkey) once it is planned.
+   * @default scaleOutEstimate(tier)
    */
   scaleOutMonthlyUsd?: number;
+}
+
+/** The smallest managed database node with at least `mib` of memory (slugs like db-s-4vcpu-8gb). */
+function managedNodeFor(engine: "pg" | "valkey", mib: number): { slug: DatabaseSlug; usd: number } | undefined {
+  const nodes = Object.entries(DATABASE_NODE_MONTHLY_USD[engine]) as [DatabaseSlug, number][];
+  return nodes
+    .map(([slug, usd]) => ({ slug, usd, gib: Number(/-(\d+)gb$/.exec(slug)?.[1] ?? 0) }))
+    .filter((n) => n.gib * 1024 >= mib)
+    .sort((a, b) => a.usd - b.usd)[0];
+}
+
+/**
+ * The first step of the scale-out path, priced from infra/pricing.ts: a load balancer node in front, and PostgreSQL
+ * and Redis moved to managed nodes at least as large as the memory this tier gives them (infra/tuning.ts), with the
+ * current droplet kept as the app server. An estimate of the entry cost until issue 6 fixes the layout.
+ */
+export function scaleOutEstimate(tier: TierName): { monthlyUsd: number; note: string } | undefined {
+  const split = splitMemory(tier);
+  const pg = managedNodeFor("pg", split.postgresMiB);
+  const valkey = managedNodeFor("valkey", split.redisMiB);
+  if (!pg || !valkey) return undefined;
+  const lb = LOAD_BALANCER_CENTS_PER_NODE / 100;
+  return {
+    monthlyUsd: TIERS[tier].monthlyUsd + lb + pg.usd + valkey.usd,
+    note:
+      `estimate: 1 load balancer node ($${lb}) + managed PostgreSQL ${pg.slug} ($${pg.usd}) + managed Valkey ${valkey.slug} ` +
+      `($${valkey.usd}), keeping this droplet for the app; the scale-out layout (issue 6) decides the rest`,
+  };
 }
 
 export function recommend(tier: TierName, options: ReportOptions = {}): Recommendation {
@@ -46,11 +76,9 @@ export function recommend(tier: TierName, options: ReportOptions = {}): Recommen
   if (options.scaleOutMonthlyUsd !== undefined) {
     return { tier: "scale-out", monthlyCostDelta: options.scaleOutMonthlyUsd - TIERS[tier].monthlyUsd };
   }
-  return {
-    tier: "scale-out",
-    monthlyCostDelta: null,
-    note: "the scale-out layout (issue 6) is not priced in infra/pricing.ts yet",
-  };
+  const estimate = scaleOutEstimate(tier);
+  if (estimate) return { tier: "scale-out", monthlyCostDelta: estimate.monthlyUsd - TIERS[tier].monthlyUsd, note: estimate.note };
+  return { tier: "scale-out", monthlyCostDelta: null, note: "the scale-out layout (issue 6) is not priced in infra/pricing.ts" };
 }
 
 export function buildReport(input: CapacityInput, options: ReportOptions = {}): CapacityReport {

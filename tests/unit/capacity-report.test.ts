@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCapacityInput } from "../../infra/capacity/metrics";
-import { buildReport, recommend, renderHuman, reportJson } from "../../infra/capacity/report";
+import { buildReport, recommend, renderHuman, reportJson, scaleOutEstimate } from "../../infra/capacity/report";
+import { DATABASE_NODE_MONTHLY_USD, LOAD_BALANCER_CENTS_PER_NODE } from "../../infra/pricing";
 import { optimizeFirst } from "../../infra/capacity/optimize";
 import { userPlanningLimit } from "../../infra/capacity/rules";
 import { TIERS, TIER_NAMES, type TierName } from "../../infra/tiers";
@@ -75,8 +76,17 @@ describe("recommendation", () => {
     expect(delta).toBeGreaterThan(0);
   });
 
-  it("from the largest tier recommends scale-out, unpriced until issue 6 prices it", () => {
-    expect(recommend("16gb")).toMatchObject({ tier: "scale-out", monthlyCostDelta: null, note: expect.stringMatching(/not priced/) });
+  it("from the largest tier recommends scale-out, priced from the pricing table", () => {
+    // 16gb gives PostgreSQL ~9.9 GiB and Redis 2 GiB (infra/tuning.ts): the smallest managed nodes that hold them.
+    const lb = LOAD_BALANCER_CENTS_PER_NODE / 100;
+    const pg = DATABASE_NODE_MONTHLY_USD.pg["db-s-6vcpu-16gb"];
+    const valkey = DATABASE_NODE_MONTHLY_USD.valkey["db-s-1vcpu-2gb"];
+    expect(recommend("16gb")).toEqual({
+      tier: "scale-out",
+      monthlyCostDelta: lb + pg + valkey,
+      note: expect.stringMatching(/^estimate: 1 load balancer node .* managed PostgreSQL db-s-6vcpu-16gb .* managed Valkey db-s-1vcpu-2gb/),
+    });
+    expect(scaleOutEstimate("16gb")!.monthlyUsd).toBe(TIERS["16gb"].monthlyUsd + lb + pg + valkey);
     expect(recommend("16gb", { scaleOutMonthlyUsd: 150 })).toEqual({ tier: "scale-out", monthlyCostDelta: 150 - TIERS["16gb"].monthlyUsd });
   });
 
