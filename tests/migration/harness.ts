@@ -97,7 +97,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
     const redis = await startRedis({
       host,
       name: `${name}-redis`,
-      conf: [`requirepass ${secrets.REDIS_PASSWORD}`, `masterauth ${secrets.REDIS_PASSWORD}`, 'save ""', "appendonly no", ""].join("\n"),
+      conf: [`requirepass ${secrets.REDIS_PASSWORD}`, `masterauth ${secrets.REDIS_PASSWORD}`, 'save ""', "appendonly no", "repl-diskless-sync-delay 0", ""].join("\n"),
     });
     started.push(redis);
     const appPort = await freePort(host);
