@@ -1,0 +1,138 @@
+/** Pure migration planning: commands as data, strategy choice, budgets, LSNs and count comparison. */
+import { describe, expect, it } from "vitest";
+import { ASSUMED_RATES, DEFAULT_BUDGETS, checkBudgets, estimateMigration, maxLagBytesForCutover, validateBudgets } from "../../infra/migration/budget";
+import { compareCounts, lsnDiff, parseLsn, tableCounts } from "../../infra/migration/checks";
+import { MIGRATE_SCRIPT, type Droplet, formatCommand, migrationCommands, parseValues, shellQuote, stepCommand } from "../../infra/migration/commands";
+import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
+
+const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
+const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", sshOptions: ["-p", "2222"] };
+
+describe("step commands", () => {
+  it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
+    const cmd = migrationCommands(old, next).standby();
+    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
+    expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.remote]);
+    expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
+    expect(cmd.side).toBe("new");
+  });
+
+  it.each([
+    ["preflight old", (c: ReturnType<typeof migrationCommands>) => c.preflight("old"), "preflight"],
+    ["fence", (c: ReturnType<typeof migrationCommands>) => c.fence(), "fence"],
+    ["promote", (c: ReturnType<typeof migrationCommands>) => c.promote("0/3000148", 60), "promote 0/3000148 60"],
+    ["redis failover", (c: ReturnType<typeof migrationCommands>) => c.redisFailover(5000), "redis_failover 10.10.0.3 6379 5000"],
+    ["redis replica", (c: ReturnType<typeof migrationCommands>) => c.redisReplica(), "redis_replica 10.10.0.2 6379 10.10.0.3"],
+    ["dump restore", (c: ReturnType<typeof migrationCommands>) => c.dumpRestore(4, "m1"), "dump_restore 10.10.0.2 5432 4 m1"],
+    ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
+  ])("%s runs `%s`", (_name, build, expected) => {
+    expect(build(migrationCommands(old, next)).remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${expected}`);
+  });
+
+  it("passes host-runtime settings as an env prefix, quoted", () => {
+    const host: Droplet = { ...old, runtime: "host", env: { PGDATA: "/tmp/pg data", PG_CTL_OPTS: "-c port=5" } };
+    expect(stepCommand("old", host, "fence").remote).toBe(
+      "env CHATBOT_RUNTIME=host PGDATA='/tmp/pg data' PG_CTL_OPTS='-c port=5' bash -s -- fence",
+    );
+  });
+
+  it("refuses secrets and bad names on the command line", () => {
+    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence")).toThrow(/REDIS_PASSWORD.*secret.*env file/);
+    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence")).toThrow(/"bad-name" is not a valid variable name/);
+  });
+
+  it("quotes for a POSIX shell and formats a copy-pasteable line", () => {
+    expect(shellQuote("plain-1.2/x")).toBe("plain-1.2/x");
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    expect(shellQuote("")).toBe("''");
+    expect(formatCommand(migrationCommands(old, next).fence())).toBe(
+      "ssh root@203.0.113.10 'env CHATBOT_RUNTIME=container bash -s -- fence' < scripts/droplet/migrate.sh",
+    );
+  });
+
+  it("parses key=value output and ignores other lines", () => {
+    expect(parseValues("noise\nfence_lsn=0/3000148\ncount.public.writes=12\n  a=b=c \n")).toEqual({
+      fence_lsn: "0/3000148",
+      "count.public.writes": "12",
+      a: "b=c",
+    });
+  });
+});
+
+describe("strategy choice", () => {
+  it.each([
+    [150010, 150004, "auto", "replicate", /same PostgreSQL major version \(15\)/],
+    [150010, 160002, "auto", "dump-restore", /15 -> 16 crosses a major version/],
+    [150010, 150010, "dump-restore", "dump-restore", /dump-restore requested/],
+  ] as const)("old %i, new %i, %s -> %s", (o, n, requested, strategy, reason) => {
+    const choice = chooseStrategy({ oldVersionNum: o, newVersionNum: n, requested });
+    expect(choice.strategy).toBe(strategy);
+    expect(choice.reason).toMatch(reason);
+  });
+
+  it("rejects replicate across major versions, downgrades and unknown names", () => {
+    expect(() => chooseStrategy({ oldVersionNum: 150010, newVersionNum: 160000, requested: "replicate" })).toThrow(/same PostgreSQL major version \(old 15, new 16\)/);
+    expect(() => chooseStrategy({ oldVersionNum: 160000, newVersionNum: 150010 })).toThrow(/downgrades are not supported/);
+    expect(() => parseStrategyRequest("rsync")).toThrow(/strategy must be one of auto, replicate, dump-restore; got "rsync"/);
+    expect(() => majorVersion(90624)).toThrow(/server_version_num must be an integer >= 100000/);
+  });
+});
+
+describe("budgets", () => {
+  it("validates every field, naming it", () => {
+    expect(validateBudgets({})).toEqual(DEFAULT_BUDGETS);
+    expect(validateBudgets({ downtimeBudgetSeconds: "60" })).toEqual({ ...DEFAULT_BUDGETS, downtimeBudgetSeconds: 60 });
+    expect(() => validateBudgets({ downtimeBudgetSeconds: 0, migrationBudgetMinutes: "soon" })).toThrow(
+      /downtimeBudgetSeconds: must be a positive number, got 0\n\s+migrationBudgetMinutes: must be a positive number, got "soon"/,
+    );
+  });
+
+  it("replicate downtime does not grow with size; dump-restore downtime does", () => {
+    const GB = 1024 ** 3;
+    const small = estimateMigration("replicate", { clusterBytes: 0.1 * GB, dbBytes: 0.1 * GB });
+    const big = estimateMigration("replicate", { clusterBytes: 10 * GB, dbBytes: 10 * GB });
+    expect(big.downtimeSeconds).toBe(small.downtimeSeconds);
+    expect(big.beforeCutoverSeconds).toBeGreaterThan(small.beforeCutoverSeconds * 50);
+    const dr = estimateMigration("dump-restore", { clusterBytes: GB, dbBytes: GB });
+    expect(dr.downtimeSeconds).toBeCloseTo(ASSUMED_RATES.switchoverSeconds + 1024 / ASSUMED_RATES.dumpRestoreMBps);
+  });
+
+  it("aborts when the downtime or the migration budget cannot hold (compliant and non-compliant pairs)", () => {
+    const b = { downtimeBudgetSeconds: 30, migrationBudgetMinutes: 10 };
+    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 30 })).toEqual({ ok: true });
+    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 31 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/estimated write downtime 31.0 s exceeds downtimeBudgetSeconds 30/),
+    });
+    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 300, remainingSeconds: 301, downtimeSeconds: 1 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/exceeds migrationBudgetMinutes 10 \(600 s\)/),
+    });
+  });
+
+  it("allows at most 64 MB of lag at cutover, less with a tight downtime budget", () => {
+    expect(maxLagBytesForCutover(DEFAULT_BUDGETS)).toBe(64 * 1024 * 1024);
+    expect(maxLagBytesForCutover({ ...DEFAULT_BUDGETS, downtimeBudgetSeconds: 10 })).toBe(Math.floor(ASSUMED_RATES.replayMBps * 1024 * 1024));
+  });
+});
+
+describe("LSNs and counts", () => {
+  it("parses LSNs and measures distance", () => {
+    expect(parseLsn("0/3000148")).toBe(0x3000148n);
+    expect(parseLsn("16/B374D848")).toBe((0x16n << 32n) + 0xb374d848n);
+    expect(lsnDiff("1/0", "0/FFFFFF00")).toBe(256);
+    expect(() => parseLsn("3000148")).toThrow(/not a PostgreSQL LSN/);
+  });
+
+  it("compares per-table counts exactly or as at-least", () => {
+    const o = tableCounts({ "count.public.a": "10", "count.public.b": "5", other: "1" });
+    expect([...o]).toEqual([["public.a", 10], ["public.b", 5]]);
+    const n = new Map([["public.a", 12], ["public.b", 5]]);
+    expect(compareCounts(o, n, "at-least")).toEqual([]);
+    expect(compareCounts(o, n, "exact")).toEqual(["public.a: 10 rows on the old server, 12 on the new"]);
+    expect(compareCounts(o, new Map([["public.a", 9]]), "at-least")).toEqual([
+      "public.a: 10 rows on the old server, 9 on the new",
+      "public.b: missing on the new server",
+    ]);
+  });
+});
