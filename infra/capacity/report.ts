@@ -25,6 +25,8 @@ export interface Recommendation {
 
 export interface CapacityReport {
   tier: TierName;
+  /** What the live collector saw (host and container memory, top processes), for the human report. */
+  evidence?: CapacityInput["evidence"];
   at: string;
   verdict: Verdict;
   triggers: Trigger[];
@@ -90,6 +92,7 @@ export function buildReport(input: CapacityInput, options: ReportOptions = {}): 
     .map(({ rule, observed, threshold, window }) => ({ rule, observed, threshold, window }));
   return {
     tier: input.tier,
+    ...(input.evidence ? { evidence: input.evidence } : {}),
     at: input.samples[input.samples.length - 1]!.at,
     verdict,
     triggers,
@@ -109,6 +112,7 @@ export function reportJson(report: CapacityReport): Record<string, unknown> {
     tier: report.tier,
     at: report.at,
     rules: report.rules,
+    ...(report.evidence ? { evidence: report.evidence } : {}),
   };
 }
 
@@ -152,6 +156,22 @@ export function formatCost(delta: number | null): string {
   return `${delta >= 0 ? "+" : "-"}$${Math.abs(delta).toFixed(2)}/month`;
 }
 
+const mib = (bytes: number) => `${Math.round(bytes / 1048576)} MiB`;
+
+/** Host and container memory, and the biggest processes, when the live collector provided them. */
+function renderMemory(report: CapacityReport): string[] {
+  const ev = report.evidence;
+  if (!ev?.containers && !ev?.topProcesses) return [];
+  const lines = ["", "Memory now:"];
+  if (ev.hostMemoryTotalBytes !== undefined) lines.push(`  host: ${mib(ev.hostMemoryTotalBytes)} total`);
+  for (const c of ev.containers ?? []) {
+    const unbounded = ev.hostMemoryTotalBytes !== undefined && c.memLimitBytes >= ev.hostMemoryTotalBytes * 0.98;
+    lines.push(`  container ${c.name}: ${mib(c.memUsageBytes)} of ${unbounded ? "no limit" : mib(c.memLimitBytes)}`);
+  }
+  for (const p of (ev.topProcesses ?? []).slice(0, 5)) lines.push(`  process ${p.command}: ${mib(p.rssBytes)} resident, ${p.cpuPct}% CPU`);
+  return lines;
+}
+
 /** The human report: verdict, one sentence per trigger, the recommendation, then optimize-first. */
 export function renderHuman(report: CapacityReport): string {
   const lines: string[] = [];
@@ -177,6 +197,7 @@ export function renderHuman(report: CapacityReport): string {
     lines.push("", "Other rules:");
     for (const r of others) lines.push(`  - ${explainRule(r)}`);
   }
+  lines.push(...renderMemory(report));
   lines.push("", "Optimize first:");
   for (const f of report.optimizeFirst) {
     lines.push(`  - [${f.worthChecking ? "check" : "ok"}] ${f.check}: ${f.evidence}`);

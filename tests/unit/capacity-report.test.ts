@@ -105,6 +105,26 @@ describe("human output", () => {
   });
 });
 
+describe("human output with live evidence", () => {
+  it("shows host and container memory and the biggest processes", () => {
+    const input = parseCapacityInput({
+      tier: "4gb",
+      samples: week(),
+      evidence: {
+        hostMemoryTotalBytes: 4096 * 1048576,
+        containers: [
+          { name: "chatbot-postgres-1", memUsageBytes: 900 * 1048576, memLimitBytes: 1536 * 1048576 },
+          { name: "chatbot-app-1", memUsageBytes: 700 * 1048576, memLimitBytes: 4096 * 1048576 },
+        ],
+        topProcesses: [{ command: "postgres", rssBytes: 300 * 1048576, cpuPct: 4.5 }],
+      },
+    });
+    const text = renderHuman(buildReport(input));
+    expect(text).toContain("Memory now:\n  host: 4096 MiB total\n  container chatbot-postgres-1: 900 MiB of 1536 MiB\n  container chatbot-app-1: 700 MiB of no limit\n  process postgres: 300 MiB resident, 4.5% CPU");
+    expect(text).toContain("[check] container-limits: chatbot-app-1 has no memory limit");
+  });
+});
+
 describe("optimize first", () => {
   const base = () => parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 20 }) });
   const withEvidence = (evidence: Record<string, unknown>) =>
