@@ -162,3 +162,22 @@ export function migrationCommands(old: Droplet, next: Droplet) {
   };
 }
 export type MigrationCommands = ReturnType<typeof migrationCommands>;
+
+/** A droplet from an ssh target ("root@203.0.113.5" or "root@host:2222"); the private address defaults to its host. */
+export function dropletFromTarget(
+  field: string,
+  target: string,
+  opts: { privateAddress?: string; runtime?: Runtime; sshOptions?: readonly string[] } = {},
+): Droplet {
+  const m = /^(?:([a-z_][a-z0-9_-]*)@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d+))?$/.exec(target);
+  if (!m || !m[2]) throw new Error(`${field}: "${target}" is not an ssh target (user@host or user@host:port)`);
+  const port = m[3] ? ["-p", m[3]] : [];
+  const runtime = opts.runtime ?? "container";
+  if (runtime !== "container" && runtime !== "host") throw new Error(`runtime must be container or host, got "${String(runtime)}"`);
+  return {
+    ssh: `${m[1] ?? "root"}@${m[2]}`,
+    sshOptions: [...port, ...(opts.sshOptions ?? [])],
+    privateAddress: opts.privateAddress ?? m[2].replace(/^\[|\]$/g, ""),
+    runtime,
+  };
+}
