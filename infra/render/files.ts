@@ -10,13 +10,14 @@ import type { Tuning } from "../tuning";
 import { type AppSecrets, renderAppEnv } from "./app-env";
 import { renderCaddyfile } from "./caddyfile";
 import { renderCompose } from "./compose";
+import { renderDay2Files } from "./day2";
 import { LAYOUT } from "./layout";
 import { renderPgHba } from "./pg-hba";
 import { renderPostgresqlConf } from "./postgresql-conf";
 import { renderRedisAuth, renderRedisConf } from "./redis-conf";
 
 export interface RenderedFile {
-  /** Path relative to the config dir (/etc/chatbot). */
+  /** Path relative to the config dir (/etc/chatbot); `root/<path>` for a file elsewhere (installed at `/<path>`). */
   path: string;
   content: string;
   /** Octal file mode. */
@@ -32,7 +33,14 @@ export function dropletScript(name: string): string {
 
 export type ServerConfigInput = Pick<StackConfig, "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail">;
 
-/** The non-secret config files. */
+/** A file at an absolute path, placed where the config sync installs it from. */
+function fromAbsolute(f: { path: string; content: string; mode: string }): RenderedFile {
+  const prefix = `${LAYOUT.configDir}/`;
+  const path = f.path.startsWith(prefix) ? f.path.slice(prefix.length) : `root${f.path}`;
+  return { path, content: f.content, mode: f.mode as RenderedFile["mode"] };
+}
+
+/** The non-secret config files, and the day-2 jobs (backups, vacuum, cleanup, metrics) with their timers. */
 export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): RenderedFile[] {
   return [
     { path: "compose.yaml", mode: "0644", content: renderCompose({ ...config, tuning }) },
@@ -46,6 +54,7 @@ export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): Re
     },
     { path: "initdb/10-roles.sh", mode: "0755", content: dropletScript("initdb-roles.sh") },
     { path: "bin/apply-config.sh", mode: "0755", content: dropletScript("apply-config.sh") },
+    ...renderDay2Files({ domain: config.domain, healthPath: config.healthPath }).map(fromAbsolute),
   ];
 }
 

@@ -3,10 +3,12 @@
 # mounts the data volume, installs the files that changed, and restarts only the containers they affect.
 # Idempotent: running it twice with the same files changes nothing and restarts nothing.
 #
-# Environment: CONFIG_DIR (default /etc/chatbot), DATA_DIR (default /var/lib/chatbot), VOLUME_DEVICE (required).
+# Environment: CONFIG_DIR (default /etc/chatbot), DATA_DIR (default /var/lib/chatbot), VOLUME_DEVICE (required),
+# ROOT_DIR (default /: where staged `root/<path>` files go, e.g. systemd units and the day-2 scripts).
 set -euo pipefail
 
 CONFIG_DIR=${CONFIG_DIR:-/etc/chatbot}
+ROOT_DIR=${ROOT_DIR:-}
 DATA_DIR=${DATA_DIR:-/var/lib/chatbot}
 : "${VOLUME_DEVICE:?VOLUME_DEVICE is not set}"
 INCOMING="$CONFIG_DIR/.incoming"
@@ -27,15 +29,23 @@ done
 mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
 mountpoint -q "$DATA_DIR" || { log "$DATA_DIR is not mounted"; exit 1; }
 install -d -m 0700 "$DATA_DIR/postgres"
-install -d -m 0750 "$DATA_DIR/redis" "$DATA_DIR/caddy" "$DATA_DIR/backups" "$DATA_DIR/log"
+install -d -m 0750 "$DATA_DIR/redis" "$DATA_DIR/caddy" "$DATA_DIR/log"
+# pg_dump runs as the container's postgres user (uid 999) and writes to /backups.
+install -d -m 0750 -o 999 -g 999 "$DATA_DIR/backups"
 [ -s "$CONFIG_DIR/.env" ] || /usr/local/sbin/chatbot-private-ip
 
 # Install changed files; remember which services they belong to.
 declare -A restart=()
 changed=0
+units_changed=0
+timers=()
 while IFS= read -r -d '' staged; do
   rel=${staged#"$INCOMING"/}
-  target="$CONFIG_DIR/$rel"
+  case "$rel" in
+    root/*) target="$ROOT_DIR/${rel#root/}" ;;
+    *) target="$CONFIG_DIR/$rel" ;;
+  esac
+  case "$rel" in root/etc/systemd/system/*.timer) timers+=("$(basename "$rel")") ;; esac
   if [ -f "$target" ] && cmp -s "$staged" "$target"; then
     continue
   fi
@@ -52,9 +62,17 @@ while IFS= read -r -d '' staged; do
     postgresql.conf | pg_hba.conf) restart[postgres]=1 ;;
     redis.conf | redis-auth.conf) restart[redis]=1 ;;
     Caddyfile) restart[proxy]=1 ;;
+    root/etc/systemd/system/*) units_changed=1 ;;
   esac
 done < <(find "$INCOMING" -type f -print0)
 rm -rf "$INCOMING"
+
+# Day-2 jobs: systemd timers delivered with the config.
+if [ "$units_changed" = 1 ]; then
+  systemctl daemon-reload
+  systemctl enable --now "${timers[@]}"
+  log "timers enabled: ${timers[*]}"
+fi
 
 compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")
 # Recreates the containers whose definition (image, environment, limits) changed; leaves the others running.

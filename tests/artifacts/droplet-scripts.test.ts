@@ -39,7 +39,7 @@ beforeEach(() => {
   mkdirSync(bin);
   mkdirSync(join(root, "etc"));
   writeFileSync(join(root, "etc", ".env"), "CHATBOT_PRIVATE_IP=10.10.0.5\n");
-  for (const shim of ["docker", "mount", "cloud-init"]) {
+  for (const shim of ["docker", "mount", "cloud-init", "systemctl"]) {
     writeFileSync(join(bin, shim), `#!/bin/sh\necho "${shim} $*" >> "${calls}"\n`);
     chmodSync(join(bin, shim), 0o755);
   }
@@ -58,7 +58,7 @@ function apply() {
   writeFileSync(calls, "");
   const r = spawnSync("bash", [join(ROOT, "scripts", "droplet", "apply-config.sh")], {
     encoding: "utf8",
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), DATA_DIR: join(root, "data"), VOLUME_DEVICE: "/dev/null" },
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), DATA_DIR: join(root, "data"), ROOT_DIR: join(root, "fsroot"), VOLUME_DEVICE: "/dev/null" },
   });
   expect(r.status, r.stderr + r.stdout).toBe(0);
   return { out: r.stdout, calls: readFileSync(calls, "utf8") };
@@ -72,6 +72,10 @@ describe("apply-config.sh", () => {
     expect(readFileSync(join(root, "etc", "compose.yaml"), "utf8")).toBe(plan.active.configFiles[0]!.content);
     expect(statSync(join(root, "etc", "app.env")).mode & 0o777).toBe(0o600);
     expect(r.calls).toMatch(/docker compose .* up -d --remove-orphans --wait/);
+    // The day-2 jobs land outside /etc/chatbot and their timers are enabled.
+    expect(statSync(join(root, "fsroot", "etc", "systemd", "system", "chatbot-backup.timer")).isFile()).toBe(true);
+    expect(r.calls).toMatch(/systemctl daemon-reload\nsystemctl enable --now .*chatbot-backup\.timer/);
+    expect(statSync(join(root, "data", "backups")).uid).toBe(999);
   });
 
   it("is idempotent: the same files change nothing and restart nothing", () => {
@@ -80,7 +84,7 @@ describe("apply-config.sh", () => {
     stage(plan.active.configFiles);
     const r = apply();
     expect(r.out).toContain("applied: 0 file(s) changed, restarted: none");
-    expect(r.calls).not.toMatch(/restart|reload/);
+    expect(r.calls).not.toMatch(/restart|reload|systemctl/);
   });
 
   it("restarts only PostgreSQL when postgresql.conf changes, keeping the file's inode", () => {
