@@ -9,7 +9,7 @@ packages=(
   redis-server redis-tools
   openssh-server openssh-client
   python3-fastapi python3-uvicorn
-  rsync procps curl iproute2 ca-certificates
+  rsync procps curl iproute2 ca-certificates systemd
 )
 
 as_root=()
