@@ -94,7 +94,8 @@ export class AppServer extends pulumi.ComponentResource {
         connection,
         create: "bash -s",
         stdin: pulumi.secret(secretFiles.apply(renderStageScript)),
-        triggers: [pulumi.secret(secretFiles.apply(hashFiles))],
+        // A new droplet (or a new attachment) needs its files again: changing `connection` alone would not re-run.
+        triggers: [pulumi.secret(secretFiles.apply(hashFiles)), this.droplet.id, this.attachment.id],
       },
       { parent: this, dependsOn: [this.attachment] },
     );
@@ -106,7 +107,7 @@ export class AppServer extends pulumi.ComponentResource {
         connection,
         create: "bash -s",
         stdin: renderStageScript(server.configFiles) + applyCommand(server.volumeDevice) + "\n",
-        triggers: [configHash, this.secretsSync.id],
+        triggers: [configHash, this.droplet.id, this.attachment.id, this.secretsSync.id],
       },
       { parent: this, dependsOn: [this.attachment, this.secretsSync] },
     );

@@ -167,6 +167,13 @@ describe("changes applied in place", () => {
     expect(find(bigger, T.droplet).inputs.userData).not.toBe(find(dev, T.droplet).inputs.userData);
   });
 
+  it("both syncs re-run on a replaced droplet (a connection change alone would not re-run them)", () => {
+    const droplet = find(prod, T.droplet);
+    for (const name of ["app-8gb-secrets", "app-8gb-config"]) {
+      expect(find(prod, T.command, name).inputs.triggers).toEqual(expect.arrayContaining([droplet.id, find(prod, T.attachment).id]));
+    }
+  });
+
   it("the config sync runs after the volume is attached and the secrets are written", () => {
     const config = find(prod, T.command, "app-8gb-config");
     expect(config.dependencies).toContain(find(prod, T.attachment).urn);
