@@ -89,6 +89,12 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   lines.push(`Stack ${doc.project}/${doc.stack} (${plan.config.environment}), region ${plan.config.region}`);
   lines.push(`Tier ${doc.tier}: droplet ${s.tier.slug} (${s.tier.vcpus} vCPU, ${s.tier.memoryMiB / 1024} GiB), for up to about ${s.tier.users.comfortable.toLocaleString("en-US")} active users`);
   lines.push(`Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`);
+  const m = plan.migration;
+  if (m) {
+    lines.push(
+      `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${m.retainUntil}`,
+    );
+  }
   lines.push("");
 
   const resources = new Table({ head: ["Type", "Name", "Monthly"], style: { head: [], border: [], compact: true } });

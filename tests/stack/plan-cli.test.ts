@@ -87,3 +87,20 @@ describe("npm run plan", () => {
     expect(r.stdout).toBe("");
   });
 });
+
+describe("npm run plan during a tier migration", () => {
+  it("says which server is migrated from, the budgets and until when the old one is kept", () => {
+    const project = tempDir();
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    const until = new Date(Date.now() + 48 * 3600_000).toISOString();
+    writeFileSync(
+      join(project, "Pulumi.mig.yaml"),
+      readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("chatbot:tier: 4gb", `chatbot:tier: 8gb\n  chatbot:previousTier: 4gb\n  chatbot:previousTierRetainUntil: "${until}"`),
+    );
+    const r = plan("--stack", "mig", "--project-dir", project);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Tier migration 4gb -> 8gb (strategy auto, traffic by reserved-ip): write downtime budget 300 s, whole migration 30 min; the 4gb server is kept as the rollback target until ${until}`);
+    expect(r.stdout).toMatch(/app-4gb-droplet[\s\S]*app-8gb-droplet|app-8gb-droplet[\s\S]*app-4gb-droplet/);
+    expect(r.stdout).toContain("migration-run");
+  });
+});
