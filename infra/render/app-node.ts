@@ -8,7 +8,7 @@
  * secrets are synced onto the running droplet by `pulumi up`, so changing them never replaces a droplet.
  *
  * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves `:80` only (no
- * ACME), trusts X-Forwarded-For from private ranges, and answers the health path with 503 while the droplet is
+ * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
  */
 import { stringify } from "yaml";
@@ -116,9 +116,6 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     "# TLS ends at the load balancer; this droplet serves plain HTTP on the VPC. No ACME here.",
     "{",
     "\tauto_https off",
-    "\tservers {",
-    "\t\ttrusted_proxies static private_ranges",
-    "\t}",
     "}",
     "",
     ":80 {",
@@ -132,6 +129,8 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     "\t}",
     '\trespond @draining "draining" 503',
     `\treverse_proxy app:${input.appPort} {`,
+    "\t\t# Keep the client address the load balancer put in X-Forwarded-For (it reaches us from the VPC).",
+    "\t\ttrusted_proxies private_ranges",
     `\t\thealth_uri ${input.healthPath}`,
     "\t\thealth_interval 5s",
     "\t}",
