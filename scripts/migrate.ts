@@ -10,11 +10,15 @@ import { execSync } from "node:child_process";
 import { Command, Option } from "commander";
 import { SingleBar } from "cli-progress";
 import { validateBudgets } from "../infra/migration/budget";
-import { dropletFromTarget, formatCommand } from "../infra/migration/commands";
+import { dropletFromTarget, formatCommand, parseEnvList, parsePorts } from "../infra/migration/commands";
 import { plannedCommands, runMigration } from "../infra/migration/runner";
 import { sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
 import { formatTimeline } from "../infra/migration/timeline";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 const program = new Command("migrate")
   .description("Move the app's data from one droplet to another with a short write downtime")
@@ -22,11 +26,15 @@ const program = new Command("migrate")
   .requiredOption("--to <target>", "ssh target of the new droplet (user@host[:port])")
   .option("--from-private <address>", "old droplet's private (VPC) address, as the new one reaches it (default: --from host)")
   .option("--to-private <address>", "new droplet's private (VPC) address (default: --to host)")
+  .option("--from-ports <pg,redis>", "old droplet's PostgreSQL and Redis ports on its private address", "5432,6379")
+  .option("--to-ports <pg,redis>", "new droplet's PostgreSQL and Redis ports on its private address", "5432,6379")
   .option("--strategy <name>", "auto | replicate | dump-restore", "auto")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .addOption(new Option("--runtime <runtime>", "how the scripts reach PostgreSQL/Redis on the droplets").choices(["container", "host"]).default("container"))
-  .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", collect, [] as string[])
+  .option("--from-env <K=V>", "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable", collect, [] as string[])
+  .option("--to-env <K=V>", "same for the new droplet", collect, [] as string[])
   .option("--traffic-command <command>", "local shell command that moves traffic to the new droplet at cutover (e.g. reserved IP assignment)")
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
@@ -37,15 +45,15 @@ const program = new Command("migrate")
 async function main(): Promise<number> {
   const o = program.parse().opts<{
     from: string; to: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
-    migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; trafficCommand?: string; healthUrl?: string;
+    migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; fromEnv: string[]; toEnv: string[]; fromPorts: string; toPorts: string; trafficCommand?: string; healthUrl?: string;
     dumpJobs: string; skipBackup?: boolean; id?: string; dryRun?: boolean;
   }>();
   const strategy = parseStrategyRequest(o.strategy);
   const budgets = validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget });
   const dumpJobs = Number(o.dumpJobs);
   if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new Error(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
-  const old = dropletFromTarget("--from", o.from, { privateAddress: o.fromPrivate, runtime: o.runtime, sshOptions: o.sshOption });
-  const next = dropletFromTarget("--to", o.to, { privateAddress: o.toPrivate, runtime: o.runtime, sshOptions: o.sshOption });
+  const old = { ...dropletFromTarget("--from", o.from, { privateAddress: o.fromPrivate, runtime: o.runtime, sshOptions: o.sshOption }), env: parseEnvList("--from-env", o.fromEnv), ...parsePorts("--from-ports", o.fromPorts) };
+  const next = { ...dropletFromTarget("--to", o.to, { privateAddress: o.toPrivate, runtime: o.runtime, sshOptions: o.sshOption }), env: parseEnvList("--to-env", o.toEnv), ...parsePorts("--to-ports", o.toPorts) };
   const id = o.id ?? new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): move the reserved IP / DNS yourself";
 

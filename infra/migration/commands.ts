@@ -181,3 +181,24 @@ export function dropletFromTarget(
     runtime,
   };
 }
+
+/** ["K=V", ...] from repeated command-line options -> a record; names are checked when a command is built. */
+export function parseEnvList(field: string, items: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of items) {
+    const at = item.indexOf("=");
+    if (at <= 0) throw new Error(`${field}: "${item}" is not NAME=value`);
+    env[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return env;
+}
+
+/** "5432,6379" -> { pgPort, redisPort }, each a TCP port. */
+export function parsePorts(field: string, text: string): { pgPort: number; redisPort: number } {
+  const parts = text.split(",").map((p) => Number(p.trim()));
+  const valid = (n: number | undefined): n is number => n !== undefined && Number.isInteger(n) && n > 0 && n < 65536;
+  if (parts.length !== 2 || !valid(parts[0]) || !valid(parts[1])) {
+    throw new Error(`${field}: "${text}" must be two TCP ports, PostgreSQL then Redis (e.g. 5432,6379)`);
+  }
+  return { pgPort: parts[0], redisPort: parts[1] };
+}
