@@ -1,0 +1,136 @@
+/**
+ * The scale-out migration's shell side effects as data: each function returns the exact command that runs one step
+ * of scripts/droplet/logical.sh on the single droplet (the logical-replication publisher). Like the tier
+ * migration's builders (infra/migration/commands.ts, whose droplet model, quoting and secret-name guard this
+ * reuses), the script travels on standard input (`bash -s -- <step> args`), non-secret settings go in an `env`
+ * prefix, and secrets stay in the droplet's env files (CHATBOT_ENV_FILE, CHATBOT_TARGET_ENV_FILE).
+ */
+import * as path from "node:path";
+import { type Droplet, dropletEnv, shellQuote } from "../migration/commands";
+
+export const LOGICAL_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/logical.sh");
+
+export const LOGICAL_STEPS = [
+  "preflight",
+  "schema",
+  "publish",
+  "subscribe",
+  "sync",
+  "lag",
+  "fence",
+  "catchup",
+  "sequences",
+  "counts",
+  "finish",
+  "rollback_target",
+  "unfence",
+  "traffic",
+  "cache_warm",
+] as const;
+export type LogicalStep = (typeof LOGICAL_STEPS)[number];
+
+export interface LogicalCommand {
+  /** Every step runs on the source droplet ("old" in the tier migration's terms). */
+  side: "old";
+  step: LogicalStep;
+  args: string[];
+  /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
+  remote: string;
+  /** The local argv that runs it over ssh; the script goes to its stdin. */
+  argv: string[];
+  stdinFile: string;
+}
+
+/** Ids name the fence marker: letters, digits, "_" and "-" only (they end up in SQL). */
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const HOST_PORT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$/;
+
+export function logicalCommand(source: Droplet, step: LogicalStep, args: readonly (string | number)[] = []): LogicalCommand {
+  const env = dropletEnv(source);
+  const words = ["env", ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`), "bash", "-s", "--", step, ...args.map((a) => shellQuote(String(a)))];
+  const remote = words.join(" ");
+  return { side: "old", step, args: args.map(String), remote, argv: ["ssh", ...(source.sshOptions ?? []), source.ssh, remote], stdinFile: LOGICAL_SCRIPT };
+}
+
+/** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
+export function logicalCommands(source: Droplet) {
+  const id = (value: string) => {
+    if (!ID.test(value)) throw new Error(`id: "${value}" must be 1-64 letters, digits, "_" or "-"`);
+    return value;
+  };
+  const seconds = (name: string, value: number) => {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: ${value} must be a whole number of seconds >= 1`);
+    return value;
+  };
+  return {
+    preflight: () => logicalCommand(source, "preflight"),
+    schema: () => logicalCommand(source, "schema"),
+    publish: () => logicalCommand(source, "publish"),
+    /** The managed cluster connects to the droplet's PostgreSQL on its VPC address. */
+    subscribe: () => logicalCommand(source, "subscribe", [source.privateAddress, source.pgPort ?? 5432]),
+    sync: (timeoutSeconds: number) => logicalCommand(source, "sync", [seconds("sync timeout", timeoutSeconds)]),
+    lag: () => logicalCommand(source, "lag"),
+    fence: (fenceId: string) => logicalCommand(source, "fence", [id(fenceId)]),
+    catchup: (fenceId: string, timeoutSeconds: number) => logicalCommand(source, "catchup", [id(fenceId), seconds("catchup timeout", timeoutSeconds)]),
+    sequences: () => logicalCommand(source, "sequences"),
+    counts: () => logicalCommand(source, "counts"),
+    finish: () => logicalCommand(source, "finish"),
+    rollbackTarget: () => logicalCommand(source, "rollback_target"),
+    unfence: () => logicalCommand(source, "unfence"),
+    traffic: (upstreams: readonly string[]) => {
+      if (upstreams.length === 0) throw new Error("traffic: at least one upstream host:port");
+      for (const u of upstreams) if (!HOST_PORT.test(u)) throw new Error(`traffic: "${u}" must be host:port`);
+      return logicalCommand(source, "traffic", upstreams);
+    },
+    cacheWarm: () => logicalCommand(source, "cache_warm"),
+  };
+}
+export type LogicalCommands = ReturnType<typeof logicalCommands>;
+
+/** The counts step's `source.<table>=N` / `target.<table>=N` lines, as two maps for compareCounts. */
+export function splitCounts(values: Record<string, string>): { source: Map<string, number>; target: Map<string, number> } {
+  const source = new Map<string, number>();
+  const target = new Map<string, number>();
+  for (const [k, v] of Object.entries(values)) {
+    if (k.startsWith("source.")) source.set(k.slice("source.".length), Number(v));
+    else if (k.startsWith("target.")) target.set(k.slice("target.".length), Number(v));
+  }
+  return { source, target };
+}
+
+/** The sequences step's `seq.<schema>.<name>=value` lines. */
+export function sequenceValues(values: Record<string, string>): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).filter(([k]) => k.startsWith("seq.")).map(([k, v]) => [k.slice(4), Number(v)]));
+}
+
+/**
+ * The target env file the stack writes onto the droplet (mode 0600) before the migration: where the managed
+ * cluster and Valkey are. Secret. Values must be single-line.
+ */
+export interface TargetEndpoints {
+  pg: { host: string; port: number; user: string; password: string; database: string; sslmode: "require" | "disable"; appUser: string };
+  redis: { host: string; port: number; user: string; password: string; tls: boolean };
+}
+
+export function renderTargetEnv(t: TargetEndpoints): string {
+  const entries: Record<string, string | number> = {
+    TARGET_PGHOST: t.pg.host,
+    TARGET_PGPORT: t.pg.port,
+    TARGET_PGUSER: t.pg.user,
+    TARGET_PGPASSWORD: t.pg.password,
+    TARGET_PGDATABASE: t.pg.database,
+    TARGET_PGSSLMODE: t.pg.sslmode,
+    TARGET_APP_USER: t.pg.appUser,
+    TARGET_REDIS_HOST: t.redis.host,
+    TARGET_REDIS_PORT: t.redis.port,
+    TARGET_REDIS_USER: t.redis.user,
+    TARGET_REDIS_PASSWORD: t.redis.password,
+    TARGET_REDIS_TLS: t.redis.tls ? 1 : 0,
+  };
+  const lines = Object.entries(entries).map(([k, v]) => {
+    const s = String(v);
+    if (/[\n\r'"\\$`]/.test(s)) throw new Error(`${k}: must not contain newlines, quotes, backslashes, $ or backticks`);
+    return `${k}='${s}'`;
+  });
+  return ["# Rendered by infra/scale-out-migration/commands.ts. Secret: mode 0600.", ...lines, ""].join("\n");
+}
