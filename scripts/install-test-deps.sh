@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-client-15
   redis-server redis-tools
   openssh-server openssh-client
-  python3-fastapi python3-uvicorn
+  python3-fastapi python3-uvicorn python3-psycopg2 python3-redis
   rsync procps curl iproute2 ca-certificates systemd
 )
 

@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { resolve } from "node:path";
 import type { MigrationPlan } from "../plan";
+import { INTERNAL_PORT } from "../render/caddyfile";
 import type { AppServer } from "./app-server";
 
 export interface TierMigrationArgs {
@@ -18,21 +19,43 @@ export interface TierMigrationArgs {
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 
-/** The `npm run migrate` command line the stack runs (no secrets: those stay on the droplets and in the env). */
-export function migrateCommandLine(m: MigrationPlan, hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string }, healthPath: string): string {
+/**
+ * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets,
+ * moving traffic at the cutover by pointing the old droplet's proxy at the new droplet's internal listener
+ * (scripts/droplet/proxy-switch.sh; the reserved IP or DNS record follows once this command has succeeded). SSH uses
+ * the key in $CHATBOT_SSH_PRIVATE_KEY when set (written to a 0600 temp file), else the agent; new droplets' host keys
+ * are accepted on first use. No secret is on this line: the database passwords never leave the droplets.
+ */
+export function migrateCommandLine(
+  m: MigrationPlan,
+  hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string },
+  healthPath: string,
+): string {
+  const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
+  const traffic = `ssh ${sshOpts.join(" ")} \${KEY_OPTS} ${hosts.user}@${hosts.oldIp} 'bash -s -- ${upstream}' < scripts/droplet/proxy-switch.sh`;
   return [
-    "node --import tsx scripts/migrate.ts",
-    `--from ${hosts.user}@${hosts.oldIp}`,
-    `--to ${hosts.user}@${hosts.newIp}`,
-    `--from-private ${hosts.oldPrivate}`,
-    `--to-private ${hosts.newPrivate}`,
-    `--strategy ${m.strategy}`,
-    `--downtime-budget ${m.downtimeBudgetSeconds}`,
-    `--migration-budget ${m.migrationBudgetMinutes}`,
-    "--switch-proxy",
-    `--health-path ${healthPath}`,
-    "--json",
-  ].join(" ");
+    "set -eu",
+    "KEY_OPTS=''",
+    'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
+    '  key=$(mktemp) && trap \'rm -f "$key"\' EXIT && chmod 600 "$key" && printf \'%s\\n\' "$CHATBOT_SSH_PRIVATE_KEY" > "$key"',
+    '  KEY_OPTS="-i $key"',
+    "fi",
+    [
+      "node --import tsx scripts/migrate.ts",
+      `--from ${hosts.user}@${hosts.oldIp}`,
+      `--to ${hosts.user}@${hosts.newIp}`,
+      `--from-private ${hosts.oldPrivate}`,
+      `--to-private ${hosts.newPrivate}`,
+      `--strategy ${m.strategy}`,
+      `--downtime-budget ${m.downtimeBudgetSeconds}`,
+      `--migration-budget ${m.migrationBudgetMinutes}`,
+      ...sshOpts.map((o) => `--ssh-option=${o}`),
+      '${KEY_OPTS:+--ssh-option=-i --ssh-option="$key"}',
+      `--health-url http://${upstream}${healthPath}`,
+      `--traffic-command "${traffic.replace(/"/g, '\\"')}"`,
+    ].join(" "),
+  ].join("\n");
 }
 
 /**

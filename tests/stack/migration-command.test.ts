@@ -1,0 +1,47 @@
+/** The command the stack's TierMigration runs: valid shell, and every flag it passes is one `npm run migrate` has. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { migrateCommandLine } from "../../infra/components/migration";
+import type { MigrationPlan } from "../../infra/plan";
+import { ROOT } from "./run-stack";
+
+const plan: MigrationPlan = { from: "8gb", to: "16gb", retainUntil: "2026-12-05T12:00:00Z", strategy: "auto", downtimeBudgetSeconds: 120, migrationBudgetMinutes: 20, trafficSwitch: "reserved-ip" };
+const line = migrateCommandLine(plan, { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11" }, "/health");
+const dir = mkdtempSync(join(tmpdir(), "migrate-cmd-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("the stack's migration command", () => {
+  it("is valid POSIX shell that passes shellcheck", () => {
+    writeFileSync(join(dir, "run.sh"), line + "\n");
+    expect(spawnSync("sh", ["-n", join(dir, "run.sh")]).status).toBe(0);
+    const sc = spawnSync("shellcheck", ["-s", "sh", join(dir, "run.sh")], { encoding: "utf8" });
+    expect(sc.stdout).toBe("");
+  });
+
+  it("passes the budgets and the strategy, and moves traffic through the old droplet's proxy", () => {
+    expect(line).toContain("--from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11");
+    expect(line).toContain("--strategy auto --downtime-budget 120 --migration-budget 20");
+    expect(line).toMatch(/--traffic-command "ssh .* root@203\.0\.113\.10 'bash -s -- 10\.10\.0\.11:8081' < scripts\/droplet\/proxy-switch\.sh"/);
+    expect(line).toContain("--health-url http://10.10.0.11:8081/health");
+    expect(line).not.toMatch(/PASSWORD|BEGIN OPENSSH/);
+  });
+
+  it("uses only flags that `npm run migrate` accepts", () => {
+    const help = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "migrate.ts"), "--help"], { cwd: ROOT, encoding: "utf8" }).stdout;
+    const migrateArgs = line.slice(line.indexOf("scripts/migrate.ts"));
+    const used = [...new Set([...migrateArgs.matchAll(/ (--[a-z-]+)[ =]/g)].map((m) => m[1]!))];
+    expect(used.length).toBeGreaterThan(8);
+    for (const flag of used) expect(help, flag).toContain(`${flag} `);
+  });
+
+  it("runs the dry run of `npm run migrate` with these flags", () => {
+    const args = line.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
+    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("root@203.0.113.11");
+    expect(r.stdout).toMatch(/standby/);
+  });
+});
