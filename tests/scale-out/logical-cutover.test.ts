@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
+import { formatTimeline } from "../../infra/migration/timeline";
 import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import { fromStepExecutor, type LogicalReport, type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import type { WriteRecord } from "../migration/checker";
@@ -89,7 +90,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     h = await startHarness();
     const targetEnv = await prepare(h);
     const { report, records, switchedAt } = await cutover(h, targetEnv);
-    console.log(`[scale-out] safe cutover: ${summary(report)}`);
+    console.log(`[scale-out] safe cutover: ${summary(report)}\n${formatTimeline(report.timeline, report.startedAt)}`);
     expect(report.aborted).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.committed).toBe(true);

@@ -1,0 +1,117 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { resolve } from "node:path";
+import { APP_DB, APP_DB_USER } from "../scale-out";
+import { renderTargetEnv } from "../scale-out-migration/commands";
+import type { AppServer } from "./app-server";
+import type { ScaleOut } from "./scale-out";
+
+export interface ScaleOutMigrationArgs {
+  /** The single-droplet server whose data moves into the managed cluster; it serves until the cutover. */
+  source: AppServer;
+  /** The scale-out tier, planned with `migrating: true` (its databases admit the stack's tag meanwhile). */
+  scaleOut: ScaleOut;
+  sshUser: string;
+  /** The private key `pulumi up` uses (else the SSH agent); it reaches the migration through the environment. */
+  sshPrivateKey?: pulumi.Output<string>;
+  downtimeBudgetSeconds: number;
+  migrationBudgetMinutes: number;
+}
+
+const REPO_ROOT = resolve(__dirname, "..", "..");
+/** Where the stack writes the managed endpoints on the source droplet (mode 0600; logical.sh reads it). */
+export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
+
+/**
+ * The command line `pulumi up` runs: `scripts/scale-out-migrate.ts` against the source droplet, which moves traffic
+ * by pointing the droplet's proxy at the app droplets. SSH uses $CHATBOT_SSH_PRIVATE_KEY when set (a 0600 temp
+ * file), else the agent. No secret on this line: the managed endpoints are in the target env file on the droplet.
+ */
+export function scaleOutMigrateCommandLine(
+  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[] },
+  budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
+): string {
+  const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  return [
+    "set -eu",
+    'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
+    '  key=$(mktemp) && trap \'rm -f "$key"\' EXIT && chmod 600 "$key" && printf \'%s\\n\' "$CHATBOT_SSH_PRIVATE_KEY" > "$key"',
+    "fi",
+    [
+      "node --import tsx scripts/scale-out-migrate.ts",
+      `--source ${hosts.user}@${hosts.sourceIp}`,
+      `--source-private ${hosts.sourcePrivate}`,
+      `--upstreams ${hosts.upstreams.join(",")}`,
+      `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
+      `--migration-budget ${budgets.migrationBudgetMinutes}`,
+      ...sshOpts.map((o) => `--ssh-option=${o}`),
+      '${key:+--ssh-option=-i --ssh-option="$key"}',
+      "--json",
+    ].join(" "),
+  ].join("\n");
+}
+
+/**
+ * Moves a single-droplet stack onto the scale-out tier: the managed endpoints are written onto the droplet
+ * (`-target-env`, secret stdin), then `-run` replicates its PostgreSQL into the managed cluster, fences it, sets
+ * the sequences, moves traffic to the app droplets and warms Valkey (infra/scale-out-migration/runner.ts, with
+ * rollback before the commit point). It starts only once the droplet's and every app droplet's config is synced,
+ * and runs once per (droplet, cluster) pair (`triggers`). `cutoverAddress` (the load balancer's IP) resolves only
+ * after it has committed: point the domain's A record at it, so DNS moves only after the data has.
+ */
+export class ScaleOutMigration extends pulumi.ComponentResource {
+  readonly targetEnv: command.remote.Command;
+  readonly run: command.local.Command;
+  readonly cutoverAddress: pulumi.Output<string>;
+
+  constructor(name: string, args: ScaleOutMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("chatbot:scaleout:ScaleOutMigration", name, {}, opts);
+    const { source, scaleOut } = args;
+    const pg = scaleOut.postgres;
+    const valkey = scaleOut.valkey;
+    const targetEnv = pulumi
+      .all([pg.privateHost, pg.port, pg.user, pg.password, valkey.privateHost, valkey.port, valkey.user, valkey.password])
+      .apply(([pgHost, pgPort, pgUser, pgPassword, redisHost, redisPort, redisUser, redisPassword]) =>
+        renderTargetEnv({
+          pg: { host: pgHost, port: pgPort, user: pgUser, password: pgPassword, database: APP_DB, sslmode: "require", appUser: APP_DB_USER },
+          redis: { host: redisHost, port: redisPort, user: redisUser, password: redisPassword, tls: true },
+        }),
+      );
+    this.targetEnv = new command.remote.Command(
+      `${name}-target-env`,
+      {
+        connection: { host: source.droplet.ipv4Address, user: args.sshUser, privateKey: args.sshPrivateKey, dialErrorLimit: 60, perDialTimeout: 10 },
+        create: `umask 077 && cat > ${TARGET_ENV_PATH}`,
+        delete: `rm -f ${TARGET_ENV_PATH}`,
+        stdin: pulumi.secret(targetEnv),
+        triggers: [pulumi.secret(targetEnv)],
+      },
+      { parent: this, dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database] },
+    );
+    const create = pulumi
+      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps])
+      .apply(([sourceIp, sourcePrivate, ips]) =>
+        scaleOutMigrateCommandLine(
+          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:80`) },
+          { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
+        ),
+      );
+    this.run = new command.local.Command(
+      `${name}-run`,
+      {
+        create,
+        dir: REPO_ROOT,
+        environment: args.sshPrivateKey ? { CHATBOT_SSH_PRIVATE_KEY: args.sshPrivateKey } : undefined,
+        triggers: [source.droplet.id, pg.id],
+        logging: "stdoutAndStderr",
+      },
+      {
+        parent: this,
+        dependsOn: [this.targetEnv, ...scaleOut.configSyncs],
+        customTimeouts: { create: `${args.migrationBudgetMinutes + 5}m` },
+      },
+    );
+    this.cutoverAddress = pulumi.all([this.run.stdout, scaleOut.address]).apply(([, ip]) => ip);
+    this.registerOutputs({ report: this.run.stdout });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Wiring of the ScaleOutMigration component under mocks (infra/offline/run.ts with a small program of our own): a
+ * 16gb single-droplet server, the scale-out tier planned with `migrating: true`, and the migration between them.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../infra/config";
+import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
+import { planServer } from "../../infra/plan";
+import { planScaleOut } from "../../infra/scale-out";
+
+const projectDir = mkdtempSync(join(tmpdir(), "scale-out-migration-stack-"));
+writeFileSync(join(projectDir, "Pulumi.yaml"), "name: chatbot\nruntime: nodejs\n");
+writeFileSync(join(projectDir, "Pulumi.test.yaml"), "config: {}\n");
+afterAll(() => rmSync(projectDir, { recursive: true, force: true }));
+
+const config = parseConfig(
+  {
+    values: {
+      tier: "16gb",
+      region: "nyc3",
+      domain: "chat.example.com",
+      sshKeys: ["12345678"],
+      sshAllowedCidrs: ["203.0.113.0/28"],
+      appImage: "ghcr.io/acme/chatbot:1.4.2",
+      alertEmails: ["ops@example.com"],
+    },
+    secretKeys: new Set(),
+  },
+  { stack: "prod" },
+);
+
+let run: OfflineRun;
+beforeAll(async () => {
+  const { AppServer } = await import("../../infra/components/app-server");
+  const { ScaleOut } = await import("../../infra/components/scale-out");
+  const { ScaleOutMigration } = await import("../../infra/components/scale-out-migration");
+  run = await runOffline({
+    projectDir,
+    stack: "test",
+    program: async () => {
+      const server = new AppServer("app-16gb", {
+        server: planServer(config, "16gb", "chatbot-prod"),
+        region: "nyc3",
+        vpcId: "vpc-uuid-1",
+        tag: "chatbot-prod",
+        sshKeys: config.sshKeys,
+        ssh: { user: "root" },
+        secrets: pulumi.secret({ postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" }),
+        appPort: 8090,
+      });
+      const scaleOut = new ScaleOut("scaleout", {
+        plan: planScaleOut({
+          prefix: "chatbot-prod", region: "nyc3", domain: "chat.example.com", healthPath: "/health", appPort: 8090, appImage: "ghcr.io/acme/chatbot:1.4.2",
+          appEnv: [], environment: "prod", sshKeys: ["12345678"], sshAllowedCidrs: ["203.0.113.0/28"], stackTag: "chatbot-prod", appCount: 2,
+          appDropletSize: "s-4vcpu-8gb", dbSize: "db-s-2vcpu-4gb", dbNodeCount: 2, valkeySize: "db-s-1vcpu-2gb", dbPoolSize: 5, dbMaxOverflow: 5, migrating: true,
+        }),
+        vpcId: "vpc-uuid-1",
+        tag: "chatbot-prod",
+        ssh: { user: "root" },
+      });
+      new ScaleOutMigration("scaleout-migration", {
+        source: server,
+        scaleOut,
+        sshUser: "root",
+        sshPrivateKey: pulumi.secret("KEY"),
+        downtimeBudgetSeconds: 300,
+        migrationBudgetMinutes: 30,
+      });
+      return {};
+    },
+  });
+});
+
+function one(type: string, name: string): RecordedResource {
+  const r = run.resources.find((x) => x.type === type && x.name === name);
+  if (!r) throw new Error(`no ${type} ${name}`);
+  return r;
+}
+const REMOTE = "command:remote:Command";
+const LOCAL = "command:local:Command";
+
+describe("ScaleOutMigration component", () => {
+  it("writes the managed endpoints onto the droplet through a secret stdin only", () => {
+    const t = one(REMOTE, "scaleout-migration-target-env");
+    expect(isSecret(t.inputs.stdin)).toBe(true);
+    const text = String(revealSecrets(t.inputs.stdin));
+    expect(text).toContain("TARGET_PGSSLMODE='require'");
+    expect(text).toContain("TARGET_PGDATABASE='chatbot'");
+    expect(text).toContain("TARGET_APP_USER='chatbot'");
+    expect(text).toContain("TARGET_REDIS_TLS='1'");
+    expect(t.inputs.create).toBe("umask 077 && cat > /etc/chatbot/scale-out-target.env");
+    expect(t.dependencies).toEqual(expect.arrayContaining([one(REMOTE, "app-16gb-config").urn, one("digitalocean:index/databaseFirewall:DatabaseFirewall", "scaleout-pg-firewall").urn]));
+  });
+
+  it("runs the cutover after the endpoints and every app droplet's config are in place, once per droplet and cluster", () => {
+    const r = one(LOCAL, "scaleout-migration-run");
+    expect(r.dependencies).toEqual(expect.arrayContaining([one(REMOTE, "scaleout-migration-target-env").urn, one(REMOTE, "scaleout-app-1-config").urn, one(REMOTE, "scaleout-app-2-config").urn]));
+    expect(r.inputs.triggers).toEqual([one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").id, one("digitalocean:index/databaseCluster:DatabaseCluster", "scaleout-pg").id]);
+  });
+
+  it("names the droplet, its VPC address and the app droplets' port 80 on the command line, and no secret", () => {
+    const r = one(LOCAL, "scaleout-migration-run");
+    const create = String(r.inputs.create);
+    const src = one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").outputs;
+    const a1 = one("digitalocean:index/droplet:Droplet", "scaleout-app-1").outputs;
+    const a2 = one("digitalocean:index/droplet:Droplet", "scaleout-app-2").outputs;
+    expect(create).toContain(`--source root@${src.ipv4Address} --source-private ${src.ipv4AddressPrivate}`);
+    expect(create).toContain(`--upstreams ${a1.ipv4AddressPrivate}:80,${a2.ipv4AddressPrivate}:80`);
+    expect(create).toContain("--downtime-budget 300 --migration-budget 30");
+    expect(create).not.toMatch(/PASSWORD|KEY=/);
+    expect(isSecret(r.inputs.create)).toBe(false);
+    expect(isSecret((r.inputs.environment as Record<string, unknown>).CHATBOT_SSH_PRIVATE_KEY)).toBe(true);
+  });
+
+  it("lets the stack's tag reach both clusters while migrating", () => {
+    for (const n of ["scaleout-pg-firewall", "scaleout-valkey-firewall"]) {
+      expect(one("digitalocean:index/databaseFirewall:DatabaseFirewall", n).inputs.rules).toEqual([
+        { type: "tag", value: "chatbot-prod-app" },
+        { type: "tag", value: "chatbot-prod" },
+      ]);
+    }
+  });
+});
