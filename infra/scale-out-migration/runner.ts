@@ -8,7 +8,8 @@
  *   copy        schema -> managed cluster, publication, subscription (copies the data), wait for the initial sync
  *   catchup     streaming lag small enough for the downtime budget
  *   cutover     fence the source (read-only, sessions ended, marker row), wait for the marker on the subscriber,
- *               setval every sequence, exact row counts on both sides, then move traffic  <- commit point
+ *               setval every sequence, exact row counts on both sides, then move traffic (the commit point
+ *               is its success)
  *   verify      warm the cache (keys the new app already wrote win), drop the subscription and publication
  *
  * Before the commit point, a failure or a budget abort rolls back: the subscription and slot go, the source takes
@@ -36,7 +37,10 @@ export interface LogicalRunnerOptions {
   /** The single droplet: the publisher, and where every step runs. */
   source: Droplet;
   exec: LogicalExecutor;
-  /** Send user traffic to the app droplets (fast; throws on failure). */
+  /**
+   * Send user traffic to the app droplets: fast, and atomic: it throws only when no request reached them (a Caddy
+   * reload that fails keeps the running config), so a failure can still roll back.
+   */
   moveTraffic: () => Promise<void>;
   budgets?: Budgets;
   /** Names the fence marker. @default a timestamp */
@@ -163,8 +167,9 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
       if (report.countProblems.length) throw new Error(`row counts differ after the fence: ${report.countProblems.join("; ")}`);
       fault("sequences");
       gate("traffic switch", 0, (now() - cutoverStart) / 1000);
-      report.committed = true;
+      // The commit point: once traffic has moved, the managed cluster takes writes the source never sees.
       await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
+      report.committed = true;
       report.writeDowntimeMs = now() - cutoverStart;
       phase("verify");
       await step(cmds.finish());
