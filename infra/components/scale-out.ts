@@ -104,23 +104,34 @@ export class ScaleOut extends pulumi.ComponentResource {
     return plan.databaseFirewall.map((r) => ({ type: r.type, value: r.value === plan.app.tag ? this.appTag.name : stackTag }));
   }
 
-  private createPostgres(name: string, plan: ScaleOutPlan, vpcId: pulumi.Input<string>, protect: boolean) {
-    const pg = plan.postgres;
-    const postgres = new digitalocean.DatabaseCluster(
-      `${name}-pg`,
+  /** A managed cluster in the stack's VPC, tagged like the app droplets; its URIs and password are secret outputs. */
+  private createCluster(
+    resourceName: string,
+    plan: ScaleOutPlan,
+    spec: { name: string; engine: string; version: string; size: string; nodeCount: number; maintenanceWindow: { day: string; hour: string } },
+    vpcId: pulumi.Input<string>,
+    protect: boolean,
+  ): digitalocean.DatabaseCluster {
+    return new digitalocean.DatabaseCluster(
+      resourceName,
       {
-        name: pg.name,
-        engine: pg.engine,
-        version: pg.version,
-        size: pg.size,
+        name: spec.name,
+        engine: spec.engine,
+        version: spec.version,
+        size: spec.size,
         region: plan.input.region,
-        nodeCount: pg.nodeCount,
+        nodeCount: spec.nodeCount,
         privateNetworkUuid: vpcId,
-        maintenanceWindows: [pg.maintenanceWindow],
+        maintenanceWindows: [spec.maintenanceWindow],
         tags: [this.appTag.name],
       },
       { parent: this, protect, additionalSecretOutputs: ["password", "uri", "privateUri"] },
     );
+  }
+
+  private createPostgres(name: string, plan: ScaleOutPlan, vpcId: pulumi.Input<string>, protect: boolean) {
+    const pg = plan.postgres;
+    const postgres = this.createCluster(`${name}-pg`, plan, pg, vpcId, protect);
     const database = new digitalocean.DatabaseDb(`${name}-pg-db`, { clusterId: postgres.id, name: pg.dbName }, { parent: this, protect });
     const user = new digitalocean.DatabaseUser(`${name}-pg-user`, { clusterId: postgres.id, name: pg.user }, { parent: this, additionalSecretOutputs: ["password"] });
     const pool = new digitalocean.DatabaseConnectionPool(
@@ -133,21 +144,7 @@ export class ScaleOut extends pulumi.ComponentResource {
 
   private createValkey(name: string, plan: ScaleOutPlan, vpcId: pulumi.Input<string>, protect: boolean) {
     const v = plan.valkey;
-    const valkey = new digitalocean.DatabaseCluster(
-      `${name}-valkey`,
-      {
-        name: v.name,
-        engine: v.engine,
-        version: v.version,
-        size: v.size,
-        region: plan.input.region,
-        nodeCount: v.nodeCount,
-        privateNetworkUuid: vpcId,
-        maintenanceWindows: [v.maintenanceWindow],
-        tags: [this.appTag.name],
-      },
-      { parent: this, protect, additionalSecretOutputs: ["password", "uri", "privateUri"] },
-    );
+    const valkey = this.createCluster(`${name}-valkey`, plan, v, vpcId, protect);
     // The maxmemory policy goes through the engine's config resource (TF docs digitalocean_database_valkey_config:
     // maxmemory_policy = "allkeys-lru"), not the cluster's evictionPolicy (redis-only at the stored provider commit).
     const config = new digitalocean.DatabaseValkeyConfig(`${name}-valkey-config`, { clusterId: valkey.id, valkeyMaxmemoryPolicy: v.maxmemoryPolicy }, { parent: this });

@@ -9,30 +9,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderAppNodeSecretFiles } from "../../infra/render/app-node";
 import { appDropletSizes, planScaleOut, type ScaleOutInput } from "../../infra/scale-out";
+import { DEV_INPUT } from "../scale-out/input";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const BASE: ScaleOutInput = {
-  prefix: "chatbot-dev",
-  region: "nyc3",
-  domain: "chat.example.com",
-  healthPath: "/health",
-  appPort: 8090,
-  appImage: "ghcr.io/acme/chatbot:1.4.2",
-  appEnv: ["LOG_LEVEL=info"],
-  environment: "dev",
-  sshKeys: ["12345678"],
-  sshAllowedCidrs: ["203.0.113.0/28"],
-  stackTag: "chatbot-dev",
-  appCount: 2,
-  appDropletSize: "s-2vcpu-4gb",
-  dbSize: "db-s-16vcpu-64gb",
-  dbNodeCount: 1,
-  valkeySize: "db-s-1vcpu-1gb",
-  dbPoolSize: 5,
-  dbMaxOverflow: 5,
-};
+const BASE: ScaleOutInput = { ...DEV_INPUT, healthPath: "/health", appCount: 2, appDropletSize: "s-2vcpu-4gb", dbSize: "db-s-16vcpu-64gb", valkeySize: "db-s-1vcpu-1gb" };
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "scale-out-artifacts-"));

@@ -11,6 +11,7 @@ import { parseConfig } from "../../infra/config";
 import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
 import { planServer } from "../../infra/plan";
 import { planScaleOut } from "../../infra/scale-out";
+import { PROD_INPUT } from "../scale-out/input";
 
 const projectDir = mkdtempSync(join(tmpdir(), "scale-out-migration-stack-"));
 writeFileSync(join(projectDir, "Pulumi.yaml"), "name: chatbot\nruntime: nodejs\n");
@@ -53,11 +54,7 @@ beforeAll(async () => {
         appPort: 8090,
       });
       const scaleOut = new ScaleOut("scaleout", {
-        plan: planScaleOut({
-          prefix: "chatbot-prod", region: "nyc3", domain: "chat.example.com", healthPath: "/health", appPort: 8090, appImage: "ghcr.io/acme/chatbot:1.4.2",
-          appEnv: [], environment: "prod", sshKeys: ["12345678"], sshAllowedCidrs: ["203.0.113.0/28"], stackTag: "chatbot-prod", appCount: 2,
-          appDropletSize: "s-4vcpu-8gb", dbSize: "db-s-2vcpu-4gb", dbNodeCount: 2, valkeySize: "db-s-1vcpu-2gb", dbPoolSize: 5, dbMaxOverflow: 5, migrating: true,
-        }),
+        plan: planScaleOut({ ...PROD_INPUT, healthPath: "/health", appEnv: [], appCount: 2, migrating: true }),
         vpcId: "vpc-uuid-1",
         tag: "chatbot-prod",
         ssh: { user: "root" },

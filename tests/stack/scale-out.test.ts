@@ -12,27 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
 import { checkInputTypes } from "../../infra/provider-rules";
 import { planScaleOut, type ScaleOutInput } from "../../infra/scale-out";
+import { PROD_INPUT } from "../scale-out/input";
 
-const PROD: ScaleOutInput = {
-  prefix: "chatbot-prod",
-  region: "nyc3",
-  domain: "chat.example.com",
-  healthPath: "/healthz",
-  appPort: 8090,
-  appImage: "ghcr.io/acme/chatbot:1.4.2",
-  appEnv: [],
-  environment: "prod",
-  sshKeys: ["12345678"],
-  sshAllowedCidrs: ["203.0.113.0/28"],
-  stackTag: "chatbot-prod",
-  appCount: 3,
-  appDropletSize: "s-2vcpu-4gb",
-  dbSize: "db-s-2vcpu-4gb",
-  dbNodeCount: 2,
-  valkeySize: "db-s-1vcpu-2gb",
-  dbPoolSize: 5,
-  dbMaxOverflow: 5,
-};
+const PROD: ScaleOutInput = { ...PROD_INPUT, appEnv: [], appCount: 3, appDropletSize: "s-2vcpu-4gb" };
 
 const T = {
   component: "chatbot:scaleout:ScaleOut",

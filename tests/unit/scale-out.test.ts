@@ -17,27 +17,9 @@ import {
   ScaleOutError,
 } from "../../infra/scale-out";
 import { APP_MIB_PER_WORKER } from "../../infra/tuning";
+import { PROD_INPUT } from "../scale-out/input";
 
-const BASE: ScaleOutInput = {
-  prefix: "chatbot-prod",
-  region: "nyc3",
-  domain: "chat.example.com",
-  healthPath: "/healthz",
-  appPort: 8090,
-  appImage: "ghcr.io/acme/chatbot:1.4.2",
-  appEnv: ["LOG_LEVEL=info"],
-  environment: "prod",
-  sshKeys: ["12345678"],
-  sshAllowedCidrs: ["203.0.113.0/28"],
-  stackTag: "chatbot-prod",
-  appCount: 3,
-  appDropletSize: "s-4vcpu-8gb",
-  dbSize: "db-s-2vcpu-4gb",
-  dbNodeCount: 2,
-  valkeySize: "db-s-1vcpu-2gb",
-  dbPoolSize: 5,
-  dbMaxOverflow: 5,
-};
+const BASE: ScaleOutInput = PROD_INPUT;
 
 function problemsOf(input: ScaleOutInput): string[] {
   try {
