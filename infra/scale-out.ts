@@ -24,7 +24,8 @@
  * max_overflow bursts queue in PgBouncer (transaction mode) instead of failing. Every worker must get at least one.
  */
 import { createHash } from "node:crypto";
-import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, type DatabaseSlug, isDropletSlug } from "./pricing";
+import { estimateMonthly, type MonthlyEstimate, type PlannedResource } from "./cost";
+import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
   checkCertificate,
   checkConnectionPool,
@@ -401,8 +402,28 @@ export function checkAgainstProvider(plan: ScaleOutPlan): string[] {
   ];
 }
 
-/** Monthly list price of a managed database node of this size (infra/pricing.ts), for summaries. */
-export function databaseNodeUsd(engine: "pg" | "valkey", size: string): number | undefined {
-  const table = DATABASE_NODE_MONTHLY_USD[engine] as Record<string, number>;
-  return table[size as DatabaseSlug];
+/**
+ * The priced resources of the plan, in the shape infra/cost.ts reads (type token and the inputs the component
+ * registers), so the tier's monthly cost comes from the one price table before anything is deployed: for the
+ * capacity report's scale-out recommendation and for summaries. The load balancer, droplets and clusters cost money;
+ * the certificate, pool, database, user and firewalls are listed free in infra/pricing.ts.
+ */
+export function scaleOutResources(plan: ScaleOutPlan): PlannedResource[] {
+  const cluster = (name: string, c: { engine: string; size: string; nodeCount: number }) => ({
+    type: "digitalocean:index/databaseCluster:DatabaseCluster",
+    name,
+    inputs: { engine: c.engine, size: c.size, nodeCount: c.nodeCount },
+  });
+  return [
+    { type: "digitalocean:index/loadBalancer:LoadBalancer", name: "lb", inputs: { sizeUnit: plan.loadBalancer.sizeUnit } },
+    ...plan.app.droplets.map((d) => ({ type: "digitalocean:index/droplet:Droplet", name: d.key, inputs: { size: plan.app.size, backups: false } })),
+    cluster("pg", plan.postgres),
+    cluster("valkey", plan.valkey),
+    { type: "digitalocean:index/certificate:Certificate", name: "cert", inputs: {} },
+    { type: "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool", name: "pool", inputs: {} },
+  ];
+}
+
+export function scaleOutMonthly(plan: ScaleOutPlan): MonthlyEstimate {
+  return estimateMonthly(scaleOutResources(plan));
 }

@@ -13,6 +13,7 @@ import {
   dropletShape,
   LB_HEALTHCHECK,
   planScaleOut,
+  scaleOutMonthly,
   type ScaleOutInput,
   ScaleOutError,
 } from "../../infra/scale-out";
@@ -246,5 +247,27 @@ describe("provider compatibility of what the plan asks for (infra/provider-rules
     const lb = { sizeUnit: 1, region: "nyc3", dropletTag: plan.app.tag, forwardingRules: rules, healthcheck: plan.loadBalancer.healthcheck };
     expect(checkLoadBalancer(lb)).toEqual([]);
     expect(checkLoadBalancer({ ...lb, forwardingRules: [{ ...rules[0]!, entryProtocol: "HTTPS", entryPort: "443" }] })).toHaveLength(2);
+  });
+});
+
+describe("monthly cost of the tier, from the one price table (infra/cost.ts)", () => {
+  it("prices the load balancer, every app droplet and every database node; nothing is left unpriced", () => {
+    // By hand from infra/pricing.ts: 1 LB node $12 + 3 x s-4vcpu-8gb $48 + PostgreSQL 2 x db-s-2vcpu-4gb $60
+    // + Valkey 2 x db-s-1vcpu-2gb $30 = 12 + 144 + 120 + 60 = $336.
+    const est = scaleOutMonthly(planScaleOut(BASE));
+    expect(est.monthly).toBe(336);
+    expect(est.unpriced).toEqual([]);
+    expect(est.unpricedTypes).toEqual([]);
+  });
+
+  it("a dev stack with one PostgreSQL node and one Valkey node costs less", () => {
+    // 12 + 3 x 48 + 60 + 30 = 246
+    expect(scaleOutMonthly(planScaleOut({ ...BASE, environment: "dev", prefix: "chatbot-dev", stackTag: "chatbot-dev", dbNodeCount: 1 })).monthly).toBe(246);
+  });
+
+  it("the smallest prod layout costs as much as the 16gb droplet alone ($96 before backups), the default one more", () => {
+    const smallest = scaleOutMonthly(planScaleOut({ ...BASE, appCount: 2, appDropletSize: "s-1vcpu-2gb", dbSize: "db-s-1vcpu-1gb", valkeySize: "db-s-1vcpu-1gb" })).monthly;
+    expect(smallest).toBe(12 + 2 * 12 + 2 * 15 + 2 * 15); // 96: the same as 16gb's droplet alone
+    expect(scaleOutMonthly(planScaleOut(BASE)).monthly).toBeGreaterThan(96);
   });
 });
