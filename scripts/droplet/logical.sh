@@ -123,11 +123,15 @@ step_schema() {
     PGHOST="$PG_LOCAL_HOST" PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" PGSSLMODE=disable \
       pg_tool pg_dump --schema-only --clean --if-exists --no-owner --no-privileges --no-publications --no-subscriptions </dev/null
   fi | psql_target -f - >/dev/null
+  # The app's role owns its tables again (its own schema migrations ALTER them), as on the droplet; the migration
+  # user joins that role so the subscription can still write into them. Serial sequences follow their tables.
   if [ -n "${TARGET_APP_USER:-}" ] && [ "$TARGET_APP_USER" != "$TARGET_PGUSER" ]; then
     safe_word "$TARGET_APP_USER"
-    psql_target -c "GRANT USAGE ON SCHEMA public TO \"$TARGET_APP_USER\"" \
-      -c "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public TO \"$TARGET_APP_USER\"" \
-      -c "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO \"$TARGET_APP_USER\"" </dev/null
+    psql_target -c "GRANT \"$TARGET_APP_USER\" TO CURRENT_USER" \
+      -c "GRANT USAGE, CREATE ON SCHEMA public TO \"$TARGET_APP_USER\"" \
+      -c "DO \$\$DECLARE s text; BEGIN
+            FOR s IN SELECT format('ALTER TABLE %I.%I OWNER TO %I', schemaname, tablename, '$TARGET_APP_USER')
+              FROM pg_tables WHERE schemaname = 'public' LOOP EXECUTE s; END LOOP; END\$\$" </dev/null
   fi
   out tables "$(qt "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")"
   out schema_ms "$(($(now_ms) - t0))"
@@ -219,12 +223,14 @@ step_sequences() {
 }
 
 # counts: exact row counts of every published table, on both sides (the source is fenced: they must be equal).
+# One query per side: the cutover waits for this step.
 step_counts() {
-  local t
-  for t in $(qs "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = '$PUB' ORDER BY 1"); do
-    out "source.$t" "$(qs "SELECT count(*) FROM $t")"
-    out "target.$t" "$(qt "SELECT count(*) FROM $t")"
-  done
+  local sql
+  sql=$(qs "SELECT string_agg(format('SELECT %L || ''='' || count(*) FROM %I.%I', schemaname || '.' || tablename,
+      schemaname, tablename), ' UNION ALL ') FROM pg_publication_tables WHERE pubname = '$PUB'")
+  [ -n "$sql" ] || die "publication $PUB has no tables"
+  qs "$sql" | sed 's/^/source./'
+  qt "$sql" | sed 's/^/target./'
 }
 
 # finish: stop replicating (drops the slot on the source) and clean up; after the traffic has moved.

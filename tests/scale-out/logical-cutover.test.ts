@@ -34,13 +34,15 @@ async function prepare(harness: Harness): Promise<string> {
   await run(path.join(PG_BINDIR, "pg_ctl"), ["restart", "-w", "-t", "60", "-m", "fast", "-D", old.pg.dataDir, "-l", old.pg.logFile, "-o", old.pg.ctlOptions], { user: "postgres" });
   expect(await old.pg.psql("SHOW wal_level")).toBe("logical");
   await old.pg.psql("ALTER TABLE writes ADD COLUMN seq bigserial UNIQUE;", "chatbot");
-  await next.pg.psql("DROP TABLE writes;", "chatbot"); // a fresh managed cluster has only the empty database
+  // A fresh managed cluster has only the empty database and the app's role (DatabaseDb, DatabaseUser).
+  await next.pg.psql("DROP TABLE writes;", "chatbot");
+  await next.pg.psql("CREATE ROLE chatbot LOGIN;");
   const dir = makeTempDir("scale-out-target", "postgres");
   const file = path.join(dir, "target.env");
   fs.writeFileSync(
     file,
     renderTargetEnv({
-      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "disable", appUser: "postgres" },
+      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "disable", appUser: "chatbot" },
       redis: { host: NEW_HOST, port: next.redis.port, user: "", password: harness.secrets.REDIS_PASSWORD, tls: false },
     }),
     { mode: 0o600 },
@@ -113,6 +115,8 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(report.cache?.keys).toBeGreaterThan(0);
     expect(report.writeDowntimeMs).toBeLessThan(60_000);
 
+    // The app's role owns its tables on the cluster, as on the droplet.
+    expect(await h.next.pg.psql("SELECT string_agg(tableowner, ',') FROM pg_tables WHERE schemaname = 'public'", "chatbot")).toBe("chatbot");
     // The source stays read-only: a write straight to it is refused.
     await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(/read-only/);
     expect(await h.next.pg.psql("SELECT count(*) FROM pg_subscription", "chatbot")).toBe("0");
