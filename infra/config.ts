@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { isValidVolumeName, REGION_SLUGS, REGIONS } from "./provider-rules";
-import { TIER_NAMES, type TierName } from "./tiers";
+import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } from "./tiers";
 
 export const PROJECT = "chatbot";
 
@@ -71,7 +71,7 @@ const envEntry = z
 export const RESERVED_APP_ENV = ["DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "DB_POOL_SIZE", "DB_MAX_OVERFLOW"];
 
 export const configSchema = z.object({
-  tier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")}` }).default("4gb"),
+  tier: z.enum(STACK_TIERS as [StackTier, ...StackTier[]], { error: `must be one of ${STACK_TIERS.join(", ")}` }).default("4gb"),
   environment: z.enum(["dev", "prod"], { error: "must be dev or prod" }).optional(),
   region: z
     .string()
@@ -113,6 +113,11 @@ export const configSchema = z.object({
   previousTier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")} (the tier being migrated from)` }).optional(),
   previousTierRetainUntil: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time such as 2026-12-01T12:00:00Z" }).optional(),
   migrationStrategy: z.enum(["auto", "replicate", "dump-restore"], { error: "must be auto, replicate or dump-restore" }).default("auto"),
+  appCount: intIn(2, 20).default(2),
+  appDropletSize: z.string().regex(/^s-\d+vcpu-\d+gb$/, "must be a Basic droplet slug such as s-2vcpu-4gb").default("s-2vcpu-4gb"),
+  dbSize: z.string().regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-2vcpu-4gb").default("db-s-2vcpu-4gb"),
+  dbNodeCount: intIn(1, 3).default(1),
+  valkeySize: z.string().regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-1vcpu-2gb").default("db-s-1vcpu-2gb"),
   vpcIpRange: z
     .cidrv4({ error: "must be an IPv4 CIDR" })
     .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), { error: "must be a private range (10/8, 172.16/12, 192.168/16)" })
@@ -202,11 +207,14 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     issues.push({ key: keyOf("slackWebhookUrl"), message: "must be set (as a secret) when slackChannel is set" });
   }
   if (c.previousTier !== undefined) {
+    if (c.tier === SCALE_OUT && c.previousTier !== TIER_NAMES[TIER_NAMES.length - 1]) {
+      issues.push({ key: keyOf("previousTier"), message: `must be ${TIER_NAMES[TIER_NAMES.length - 1]} to move onto scale-out (the largest single droplet; migrate up to it first)` });
+    }
     if (c.previousTier === c.tier) issues.push({ key: keyOf("previousTier"), message: `must differ from tier (${c.tier}): it names the server being migrated from` });
     if (c.previousTierRetainUntil === undefined) {
       issues.push({ key: keyOf("previousTierRetainUntil"), message: "must be set with previousTier: until when the old server is kept as the rollback target" });
     }
-    if (c.trafficSwitch === "dns" && c.dnsTtlSeconds > 60) {
+    if (c.tier !== SCALE_OUT && c.trafficSwitch === "dns" && c.dnsTtlSeconds > 60) {
       issues.push({
         key: keyOf("dnsTtlSeconds"),
         message: `must be 60 or less before a DNS-mode migration: lower it in an earlier \`pulumi up\` and wait one old TTL (${c.dnsTtlSeconds} s) before setting previousTier`,
@@ -220,6 +228,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (open.length) issues.push({ key: keyOf("sshAllowedCidrs"), message: `must not open SSH to the world in prod (${open.join(", ")})` });
     if (c.backups === "none") issues.push({ key: keyOf("backups"), message: "must be weekly or daily in prod" });
     if (c.alertEmails.length === 0) issues.push({ key: keyOf("alertEmails"), message: "must list at least one address in prod" });
+    if (c.tier === SCALE_OUT && c.dbNodeCount < 2) issues.push({ key: keyOf("dbNodeCount"), message: "must be at least 2 in prod (a primary and a standby)" });
     if (/:latest$/.test(c.appImage)) issues.push({ key: keyOf("appImage"), message: "must be pinned to a version or digest in prod, not :latest" });
   }
   if (issues.length) throw new ConfigError(issues);

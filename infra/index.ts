@@ -5,10 +5,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AppServer } from "./components/app-server";
 import { Edge } from "./components/edge";
-import { Monitoring } from "./components/monitoring";
 import { TierMigration } from "./components/migration";
+import { Monitoring } from "./components/monitoring";
 import { Network } from "./components/network";
 import { ProjectGroup } from "./components/project";
+import { ScaleOut } from "./components/scale-out";
+import { ScaleOutMigration } from "./components/scale-out-migration";
 import { StackSecrets } from "./components/secrets";
 import { planStack, type ServerPlan } from "./plan";
 import { readStackConfig } from "./pulumi-config";
@@ -17,71 +19,81 @@ export = async () => {
   const source = readStackConfig(new pulumi.Config());
   const plan = planStack(source.config);
   const { config } = plan;
+  const ssh = { user: config.sshUser, privateKey: source.secret("sshPrivateKey") };
 
+  // Passwords of the droplets' own PostgreSQL and Redis (the scale-out tier's managed engines have their own).
   const secrets = new StackSecrets("secrets", {
     postgresPassword: source.secret("postgresPassword"),
     redisPassword: source.secret("redisPassword"),
   });
   const network = new Network("network", { plan });
-  const newServer = (server: ServerPlan) =>
+  const appServer = (server: ServerPlan) =>
     new AppServer(server.name, {
       server,
       region: config.region,
       vpcId: network.vpc.id,
       tag: network.tag.name,
       sshKeys: config.sshKeys,
-      ssh: { user: config.sshUser, privateKey: source.secret("sshPrivateKey") },
+      ssh,
       secrets: secrets.values,
       appPort: config.appPort,
     });
-  const server = newServer(plan.active);
-  const previous = plan.previous && newServer(plan.previous);
+
+  // Serving: one droplet of the tier, or the scale-out tier. During a migration, the previous server too.
+  const server = plan.active && appServer(plan.active);
+  const previous = plan.previous && appServer(plan.previous);
+  const scaleOut =
+    plan.scaleOut && new ScaleOut("scale-out", { plan: plan.scaleOut, vpcId: network.vpc.id, tag: network.tag.name, ssh, protect: config.protectStateful });
+
   const migration =
-    plan.migration && previous
-      ? new TierMigration("migration", {
-          migration: plan.migration,
-          old: previous,
-          next: server,
-          sshUser: config.sshUser,
-          sshPrivateKey: source.secret("sshPrivateKey"),
-          healthPath: config.healthPath,
-        })
+    plan.migration && previous && server
+      ? new TierMigration("migration", { migration: plan.migration, old: previous, next: server, sshUser: ssh.user, sshPrivateKey: ssh.privateKey, healthPath: config.healthPath })
       : undefined;
-  // During a migration the reserved IP moves to the new droplet only once the migration has committed.
+  const scaleOutMigration =
+    plan.scaleOutMigration && previous && scaleOut
+      ? new ScaleOutMigration("scale-out-migration", { source: previous, scaleOut, sshUser: ssh.user, sshPrivateKey: ssh.privateKey, ...plan.scaleOutMigration })
+      : undefined;
+
+  // Traffic reaches the new server only through a migration's result (it resolves once the migration committed).
+  const serving = server
+    ? { dropletId: migration?.cutoverDropletId ?? server.dropletIdNumber, address: migration?.cutoverDropletIp ?? server.droplet.ipv4Address }
+    : { dropletId: undefined, address: scaleOutMigration?.cutoverAddress ?? scaleOut!.address };
+  const reservedIpDroplet = plan.edge.reservedIp === "serving" ? serving.dropletId : plan.edge.reservedIp === "previous" ? previous?.dropletIdNumber : undefined;
   const edge = new Edge("edge", {
     plan,
-    dropletId: migration ? migration.cutoverDropletId : server.dropletIdNumber,
-    dropletIp: migration ? migration.cutoverDropletIp : server.droplet.ipv4Address,
+    reservedIp: reservedIpDroplet === undefined ? undefined : { dropletId: reservedIpDroplet, protect: config.protectStateful && plan.edge.reservedIp === "serving" },
+    recordValue: plan.edge.record === "serving" ? serving.address : undefined,
     protect: config.protectStateful,
   });
+
+  const servers = [server, previous].filter((s): s is AppServer => s !== undefined);
   new ProjectGroup("group", {
     name: plan.projectName,
     environment: config.environment,
     resources: [
-      ...[server, ...(previous ? [previous] : [])].flatMap((s) => [s.droplet.dropletUrn, s.volume.volumeUrn]),
+      ...servers.flatMap((s) => [s.droplet.dropletUrn, s.volume.volumeUrn]),
+      ...(scaleOut ? scaleOut.projectResources : []),
       ...(edge.reservedIp ? [edge.reservedIp.reservedIpUrn] : []),
       ...(edge.zone ? [edge.zone.domainUrn] : []),
     ],
   });
 
-  // Alerts need somewhere to go: a stack without alertEmails (allowed in dev only) gets none.
-  if (config.alertEmails.length > 0) {
+  if (plan.monitoring) {
     new Monitoring("monitoring", {
-      dropletIds: [server.droplet.id, ...(previous ? [previous.droplet.id] : [])],
+      dropletIds: [...servers.map((s) => s.droplet.id), ...(scaleOut ? scaleOut.droplets.map((d) => d.id) : [])],
       domain: config.domain,
       healthPath: config.healthPath,
       alertEmails: config.alertEmails,
       slackWebhookUrl: source.secret("slackWebhookUrl"),
       slackChannel: config.slackChannel,
-      tier: config.tier,
+      tier: plan.monitoring.tier,
     });
   }
 
   return {
     tier: config.tier,
-    dropletSize: plan.active.tier.slug,
+    dropletSize: plan.active ? plan.active.tier.slug : config.appDropletSize,
     publicIp: edge.address,
     url: `https://${config.domain}`,
-    dropletId: server.droplet.id,
   };
 };

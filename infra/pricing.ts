@@ -185,6 +185,10 @@ export const FREE_RESOURCE_TYPES: Record<string, PriceSource> = {
     "https://docs.digitalocean.com/products/databases/",
     "included in the cluster price",
   ),
+  "digitalocean:index/databaseValkeyConfig:DatabaseValkeyConfig": FREE_SOURCE(
+    "https://docs.digitalocean.com/products/databases/valkey/",
+    "settings of a cluster, included in the cluster price",
+  ),
   "command:remote:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),
   "command:remote:CopyToRemote": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "copies files, no cloud resource"),
   "command:local:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),

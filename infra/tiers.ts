@@ -42,6 +42,14 @@ export type Tier = (typeof TIERS)[TierName];
 
 export const TIER_NAMES = Object.keys(TIERS) as TierName[];
 
+/**
+ * Beyond the largest droplet: a load balancer in front of several app droplets, with DigitalOcean's managed
+ * PostgreSQL and Valkey (infra/scale-out.ts). Not a droplet size, so not in TIERS.
+ */
+export const SCALE_OUT = "scale-out";
+export type StackTier = TierName | typeof SCALE_OUT;
+export const STACK_TIERS: StackTier[] = [...TIER_NAMES, SCALE_OUT];
+
 export function isTierName(value: string): value is TierName {
   return Object.prototype.hasOwnProperty.call(TIERS, value);
 }

@@ -4,18 +4,18 @@ import type { StackPlan } from "../plan";
 
 export interface EdgeArgs {
   plan: Pick<StackPlan, "dns" | "config">;
-  /** The droplet that receives traffic, as the number `dropletId` requires. */
-  dropletId: pulumi.Input<number>;
-  /** Its public address (used by the DNS traffic switch, where the record points at the droplet itself). */
-  dropletIp: pulumi.Input<string>;
+  /** A reserved IP assigned to this droplet (`dropletId` is a number). @default no reserved IP */
+  reservedIp?: { dropletId: pulumi.Input<number>; protect: boolean };
+  /** What the A record points at. @default the reserved IP */
+  recordValue?: pulumi.Input<string>;
   protect: boolean;
 }
 
 /**
- * The stack's public address. With `trafficSwitch: reserved-ip` (the default): a reserved IP assigned to the serving
- * droplet and the domain's A record pointing at it; moving traffic is a change of the assignment only. With
- * `trafficSwitch: dns`: no reserved IP, the A record points at the serving droplet and moving traffic changes the
- * record (its TTL must have been lowered one old TTL ahead: config refuses a DNS-mode migration otherwise).
+ * The stack's public address (what goes where is the plan's `edge`). With `trafficSwitch: reserved-ip` (the
+ * default): a reserved IP assigned to the serving droplet and the domain's A record pointing at it; moving traffic
+ * is a change of the assignment only. With `trafficSwitch: dns`, and on scale-out (a load balancer has its own
+ * address): the A record points at the serving droplet or load balancer and moving traffic changes the record.
  */
 export class Edge extends pulumi.ComponentResource {
   readonly reservedIp: digitalocean.ReservedIp | undefined;
@@ -28,15 +28,16 @@ export class Edge extends pulumi.ComponentResource {
   constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("chatbot:edge:Edge", name, {}, opts);
     const { dns, config } = args.plan;
-    if (config.trafficSwitch === "reserved-ip") {
-      this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: config.region }, { parent: this, protect: args.protect });
+    if (args.reservedIp) {
+      this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: config.region }, { parent: this, protect: args.reservedIp.protect });
       this.assignment = new digitalocean.ReservedIpAssignment(
         `${name}-ip-assignment`,
-        { ipAddress: this.reservedIp.ipAddress, dropletId: args.dropletId },
+        { ipAddress: this.reservedIp.ipAddress, dropletId: args.reservedIp.dropletId },
         { parent: this },
       );
     }
-    const address = this.reservedIp ? this.reservedIp.ipAddress : args.dropletIp;
+    const address = args.recordValue ?? this.reservedIp?.ipAddress;
+    if (address === undefined) throw new Error("Edge: neither a record value nor a reserved IP");
     this.zone = dns.manageZone
       ? new digitalocean.Domain(`${name}-zone`, { name: dns.zone }, { parent: this, protect: args.protect })
       : undefined;

@@ -33,7 +33,7 @@ export class Network extends pulumi.ComponentResource {
     const toInbound = (r: FirewallRule): digitalocean.types.input.FirewallInboundRule => ({
       protocol: r.protocol,
       portRange: r.portRange,
-      sourceAddresses: r.sourceAddresses,
+      sourceAddresses: r.fromVpc ? [this.vpc.ipRange] : r.sourceAddresses,
       sourceTags: r.fromStackTag ? [this.tag.name] : undefined,
     });
     this.firewall = new digitalocean.Firewall(

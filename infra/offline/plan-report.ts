@@ -59,36 +59,49 @@ function recorded(run: OfflineRun, type: string, name: string): Record<string, u
 
 /** The rendered files, each checked against what the program registered. */
 export function planArtifacts(run: OfflineRun, plan: StackPlan): Artifact[] {
-  const server = plan.active;
-  const userData = recorded(run, "digitalocean:index/droplet:Droplet", `${server.name}-droplet`).userData;
+  // A single droplet, or (scale-out) the first app droplet: every app droplet gets the same files.
+  const target = plan.active
+    ? { droplet: `${plan.active.name}-droplet`, sync: `${plan.active.name}-config`, files: plan.active.configFiles }
+    : plan.scaleOut
+      ? { droplet: `scale-out-${plan.scaleOut.app.droplets[0]!.key}`, sync: `scale-out-${plan.scaleOut.app.droplets[0]!.key}-config`, files: plan.scaleOut.app.configFiles }
+      : undefined;
+  if (!target) throw new Error("the plan has neither a droplet tier nor a scale-out tier");
+  const userData = recorded(run, "digitalocean:index/droplet:Droplet", target.droplet).userData;
   if (typeof userData !== "string") throw new Error("the droplet's userData is not a plain string");
-  const stdin = recorded(run, "command:remote:Command", `${server.name}-config`).stdin;
+  const stdin = recorded(run, "command:remote:Command", target.sync).stdin;
   if (typeof stdin !== "string") throw new Error("the config sync's stdin is not a plain string");
-  const synced = (path: string, file = path): Artifact => {
-    const f = server.configFiles.find((x) => x.path === path);
-    if (!f) throw new Error(`no rendered ${path}`);
-    if (!stdin.includes(`<<'${END_MARKER}'\n${f.content}${END_MARKER}\n`)) throw new Error(`${path} differs from what the config sync writes`);
-    return { file, content: f.content };
-  };
-  return [
-    { file: "user-data.yaml", content: userData },
-    synced("compose.yaml"),
-    synced("postgresql.conf"),
-    synced("pg_hba.conf"),
-    synced("redis.conf"),
-    synced("Caddyfile"),
-  ];
+  const artifacts: Artifact[] = [{ file: "user-data.yaml", content: userData }];
+  for (const file of ["compose.yaml", "postgresql.conf", "pg_hba.conf", "redis.conf", "Caddyfile"]) {
+    const f = target.files.find((x) => x.path === file);
+    if (!f) continue; // app droplets of the scale-out tier run no PostgreSQL or Redis
+    if (!stdin.includes(`<<'${END_MARKER}'\n${f.content}${END_MARKER}\n`)) throw new Error(`${file} differs from what the config sync writes`);
+    artifacts.push({ file, content: f.content });
+  }
+  return artifacts;
 }
 
 const usd = (n: number | null) => (n === null ? "not priced" : `$${n.toFixed(2)}`);
 
 export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
-  const s = plan.active;
-  const t = s.tuning;
   const lines: string[] = [];
   lines.push(`Stack ${doc.project}/${doc.stack} (${plan.config.environment}), region ${plan.config.region}`);
-  lines.push(`Tier ${doc.tier}: droplet ${s.tier.slug} (${s.tier.vcpus} vCPU, ${s.tier.memoryMiB / 1024} GiB), for up to about ${s.tier.users.comfortable.toLocaleString("en-US")} active users`);
+  if (plan.active) {
+    const s = plan.active;
+    lines.push(`Tier ${doc.tier}: droplet ${s.tier.slug} (${s.tier.vcpus} vCPU, ${s.tier.memoryMiB / 1024} GiB), for up to about ${s.tier.users.comfortable.toLocaleString("en-US")} active users`);
+  } else if (plan.scaleOut) {
+    const o = plan.scaleOut;
+    lines.push(
+      `Tier scale-out: load balancer (${o.loadBalancer.sizeUnit} node) -> ${o.app.count} x ${o.app.size} app droplets (${o.app.workers} workers each); ` +
+        `managed PostgreSQL ${o.postgres.version} ${o.postgres.size} x ${o.postgres.nodeCount} with a ${o.postgres.pool.mode} pool of ${o.postgres.pool.size}; managed Valkey ${o.valkey.size} x ${o.valkey.nodeCount}`,
+    );
+  }
   lines.push(`Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`);
+  if (plan.scaleOutMigration) {
+    const m = plan.scaleOutMigration;
+    lines.push(
+      `Moving ${m.from} -> scale-out (logical replication into managed PostgreSQL): write downtime budget ${m.downtimeBudgetSeconds} s, whole move ${m.migrationBudgetMinutes} min; the ${m.from} droplet forwards to the app droplets until ${m.retainUntil}`,
+    );
+  }
   const m = plan.migration;
   if (m) {
     lines.push(
@@ -101,6 +114,15 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   for (const r of doc.resources) resources.push([r.type, r.name, r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost)]);
   lines.push(`Resources (${doc.resources.length})`, resources.toString(), "");
 
+  if (plan.scaleOut) {
+    const a = plan.scaleOut.app;
+    const memory = new Table({ head: ["App droplet (MiB)", "Reserve", "Proxy", "App", "Total"], style: { head: [], border: [], compact: true } });
+    memory.push([a.size, a.memory.reserveMiB, a.memory.proxyMiB, a.memory.appMiB, a.memoryMiB]);
+    lines.push(memory.toString(), `Per worker: pool ${a.dbPoolSize} + overflow ${a.dbMaxOverflow} against the managed pool of ${plan.scaleOut.postgres.pool.size}`);
+    return lines.join("\n") + "\n";
+  }
+  const s = plan.active!;
+  const t = s.tuning;
   const memory = new Table({ head: ["Memory (MiB)", "Reserve", "Proxy", "App", "Redis", "PostgreSQL", "Total"], style: { head: [], border: [], compact: true } });
   memory.push([s.tier.slug, t.memory.reserveMiB, t.memory.proxyMiB, t.memory.appMiB, t.memory.redisMiB, t.memory.postgresMiB, t.memory.totalMiB]);
   lines.push(memory.toString(), "");

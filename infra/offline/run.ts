@@ -75,7 +75,37 @@ function fakeOutputs(type: string, name: string, inputs: Record<string, unknown>
     case "random:index/randomPassword:RandomPassword":
       return { result: `mock-password-${name}` };
     case "command:remote:Command":
+    case "command:local:Command":
       return { stdout: "", stderr: "" };
+    case "digitalocean:index/databaseCluster:DatabaseCluster": {
+      const host = `${name}.db.mock.invalid`;
+      const privateHost = `private-${host}`;
+      const port = inputs.engine === "pg" ? 25060 : 25061;
+      const scheme = inputs.engine === "pg" ? "postgresql" : "rediss";
+      return {
+        host,
+        privateHost,
+        port,
+        user: "doadmin",
+        password: `mock-password-${name}`,
+        database: "defaultdb",
+        uri: `${scheme}://doadmin:mock-password-${name}@${host}:${port}`,
+        privateUri: `${scheme}://doadmin:mock-password-${name}@${privateHost}:${port}`,
+        clusterUrn: `do:dbaas:mock-${n}`,
+      };
+    }
+    case "digitalocean:index/databaseUser:DatabaseUser":
+      return { password: `mock-password-${name}` };
+    case "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool":
+      return {
+        host: `${name}.pool.mock.invalid`,
+        privateHost: `private-${name}.pool.mock.invalid`,
+        port: 25061,
+        uri: `postgresql://chatbot:mock-password-${name}@${name}.pool.mock.invalid:25061/chatbot`,
+        privateUri: `postgresql://chatbot:mock-password-${name}@private-${name}.pool.mock.invalid:25061/chatbot`,
+      };
+    case "digitalocean:index/loadBalancer:LoadBalancer":
+      return { ip: `192.0.2.${n % 250}`, loadBalancerUrn: `do:loadbalancer:mock-${n}` };
     default:
       return {};
   }

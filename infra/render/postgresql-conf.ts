@@ -11,8 +11,9 @@ export const POSTGRES_FIXED_SETTINGS = {
   port: 5432,
   hba_file: "/etc/postgresql/pg_hba.conf",
   password_encryption: "scram-sha-256",
-  // Streaming replication for tier migration (a replica of the old droplet on the new one).
-  wal_level: "replica",
+  // Streaming replication for tier migration (a replica of the old droplet on the new one), and logical
+  // replication for the move onto managed PostgreSQL (scale-out); `logical` covers both.
+  wal_level: "logical",
   max_wal_senders: 10,
   max_replication_slots: 10,
   wal_keep_size: "1GB",

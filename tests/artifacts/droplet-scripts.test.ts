@@ -66,10 +66,10 @@ function apply() {
 
 describe("apply-config.sh", () => {
   it("installs every file, secrets 0600, and brings the containers up", () => {
-    stage([...plan.active.configFiles, ...secrets]);
+    stage([...plan.active!.configFiles, ...secrets]);
     const r = apply();
-    expect(r.out).toContain(`applied: ${plan.active.configFiles.length + secrets.length} file(s) changed`);
-    expect(readFileSync(join(root, "etc", "compose.yaml"), "utf8")).toBe(plan.active.configFiles[0]!.content);
+    expect(r.out).toContain(`applied: ${plan.active!.configFiles.length + secrets.length} file(s) changed`);
+    expect(readFileSync(join(root, "etc", "compose.yaml"), "utf8")).toBe(plan.active!.configFiles[0]!.content);
     expect(statSync(join(root, "etc", "app.env")).mode & 0o777).toBe(0o600);
     expect(r.calls).toMatch(/docker compose .* up -d --remove-orphans --wait/);
     // The day-2 jobs land outside /etc/chatbot and their timers are enabled.
@@ -79,19 +79,19 @@ describe("apply-config.sh", () => {
   });
 
   it("is idempotent: the same files change nothing and restart nothing", () => {
-    stage(plan.active.configFiles);
+    stage(plan.active!.configFiles);
     apply();
-    stage(plan.active.configFiles);
+    stage(plan.active!.configFiles);
     const r = apply();
     expect(r.out).toContain("applied: 0 file(s) changed, restarted: none");
     expect(r.calls).not.toMatch(/restart|reload|systemctl/);
   });
 
   it("restarts only PostgreSQL when postgresql.conf changes, keeping the file's inode", () => {
-    stage(plan.active.configFiles);
+    stage(plan.active!.configFiles);
     apply();
     const inode = statSync(join(root, "etc", "postgresql.conf")).ino;
-    stage(plan.active.configFiles.map((f) => (f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f)));
+    stage(plan.active!.configFiles.map((f) => (f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f)));
     const r = apply();
     expect(r.out).toContain("applied: 1 file(s) changed, restarted: postgres");
     expect(r.calls).toMatch(/restart postgres/);
@@ -100,9 +100,9 @@ describe("apply-config.sh", () => {
   });
 
   it("reloads Caddy (no restart) when only the Caddyfile changes", () => {
-    stage(plan.active.configFiles);
+    stage(plan.active!.configFiles);
     apply();
-    stage(plan.active.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)));
+    stage(plan.active!.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)));
     const r = apply();
     expect(r.calls).toMatch(/exec -T proxy caddy reload/);
     expect(r.calls).not.toMatch(/ restart /);
@@ -119,7 +119,7 @@ describe("proxy-switch.sh", () => {
   }
 
   beforeEach(() => {
-    stage([...plan.active.configFiles, ...secrets]);
+    stage([...plan.active!.configFiles, ...secrets]);
     apply();
   });
 
@@ -137,7 +137,7 @@ describe("proxy-switch.sh", () => {
   it("switches back to the local app on --local", () => {
     run("10.10.0.9:8081");
     expect(run("--local").status).toBe(0);
-    expect(readFileSync(join(root, "etc", "Caddyfile"), "utf8")).toBe(plan.active.configFiles.find((f) => f.path === "Caddyfile")!.content);
+    expect(readFileSync(join(root, "etc", "Caddyfile"), "utf8")).toBe(plan.active!.configFiles.find((f) => f.path === "Caddyfile")!.content);
   });
 
   it("refuses an upstream that is not host:port", () => {

@@ -39,7 +39,7 @@ function planFor(tier: TierName) {
 }
 
 function file(plan: ReturnType<typeof planFor>, path: string): string {
-  const f = plan.active.configFiles.find((x) => x.path === path);
+  const f = plan.active!.configFiles.find((x) => x.path === path);
   if (!f) throw new Error(`no ${path}`);
   return f.content;
 }
@@ -67,7 +67,7 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
 
   it("user data passes `cloud-init schema`", () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "user-data.yaml"), plan.active.userData);
+    writeFileSync(join(dir, "user-data.yaml"), plan.active!.userData);
     const r = tool("cloud-init", ["schema", "--config-file", join(dir, "user-data.yaml")]);
     expect(r.out).toContain("Valid cloud-config");
     expect(r.status).toBe(0);
@@ -80,7 +80,7 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
     writeFileSync(join(dir, ".env"), "CHATBOT_PRIVATE_IP=10.10.0.5\n");
     const r = tool("docker-compose", ["-f", "compose.yaml", "--project-directory", ".", "config"], dir);
     expect(r.status, r.out).toBe(0);
-    const m = plan.active.tuning.memory;
+    const m = plan.active!.tuning.memory;
     // docker-compose prints the resolved file: limits in bytes, ports bound to the private address only.
     for (const [service, mib] of [["postgres", m.postgresMiB], ["redis", m.redisMiB], ["app", m.appMiB], ["proxy", m.proxyMiB]] as const) {
       expect(r.out, service).toMatch(new RegExp(`${service}:[\\s\\S]*?mem_limit: '?${mib}m'?`));
@@ -103,7 +103,7 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
     try {
       const rows = await pg.psql("SELECT name, setting, coalesce(unit, '') FROM pg_settings");
       const settings = new Map(rows.split("\n").map((l) => { const [n, s, u] = l.split("|"); return [n!, { setting: s!, unit: u! }]; }));
-      const planned = plan.active.tuning.postgres;
+      const planned = plan.active!.tuning.postgres;
       for (const [name, value] of Object.entries(planned)) {
         const actual = settings.get(name);
         expect(actual, name).toBeDefined();
@@ -130,7 +130,7 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
     const conf = rendered.replace("dir /data\n", "").replace(`include ${REDIS_AUTH_INCLUDE}`, renderRedisAuth("test-password").trim());
     const redis = await startRedis({ host: "127.0.0.2", conf, name: `tuning-${tier}` });
     try {
-      const mib = Number(/^(\d+)mb$/.exec(plan.active.tuning.redis.maxmemory)![1]);
+      const mib = Number(/^(\d+)mb$/.exec(plan.active!.tuning.redis.maxmemory)![1]);
       expect(await redis.cli("CONFIG", "GET", "maxmemory")).toBe(`maxmemory\n${mib * 1024 * 1024}`);
       expect(await redis.cli("CONFIG", "GET", "maxmemory-policy")).toBe("maxmemory-policy\nallkeys-lru");
       expect(await redis.cli("CONFIG", "GET", "appendonly")).toBe("appendonly\nno");
@@ -154,7 +154,7 @@ describe("shell scripts", () => {
   });
 
   it("the config sync's staged script is valid bash", () => {
-    const stage = planFor("4gb").active.configFiles;
+    const stage = planFor("4gb").active!.configFiles;
     const dir = tempDir();
     writeFileSync(join(dir, "stage.sh"), renderStageScript(stage));
     expect(tool("bash", ["-n", join(dir, "stage.sh")]).status).toBe(0);

@@ -85,6 +85,11 @@ describe("config", () => {
     ["previousTier", "4gb", /must differ from tier/],
     ["previousTierRetainUntil", "next tuesday", /ISO 8601/],
     ["migrationStrategy", "rsync", /auto, replicate or dump-restore/],
+    ["appCount", "1", /at least 2/],
+    ["appDropletSize", "large", /Basic droplet slug/],
+    ["dbSize", "db-large", /managed database size slug/],
+    ["dbNodeCount", "4", /at most 3/],
+    ["valkeySize", "s-1vcpu-1gb", /managed database size slug/],
   ])("rejects %s = %s", (key, value, message) => {
     const issues = issuesOf({ ...valid, [key]: value });
     const issue = issues.find((i) => i.key === `chatbot:${key}`);
@@ -94,7 +99,7 @@ describe("config", () => {
 
   it("covers every key of the schema in the bad-value table above", () => {
     // Keep this list in step with the table: a new key needs a bad-value case.
-    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "migrationStrategy"];
+    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "migrationStrategy", "appCount", "appDropletSize", "dbSize", "dbNodeCount", "valkeySize"];
     expect([...CONFIG_KEYS].sort()).toEqual([...tested].sort());
   });
 
@@ -162,6 +167,22 @@ describe("tier migration keys", () => {
     const dns = { ...valid, trafficSwitch: "dns", tier: "8gb", previousTier: "4gb", previousTierRetainUntil: "2026-12-01T00:00:00Z" };
     expect(issuesOf(dns).find((i) => i.key === "chatbot:dnsTtlSeconds")?.message).toMatch(/lower it in an earlier `pulumi up` and wait one old TTL \(300 s\)/);
     expect(issuesOf({ ...dns, dnsTtlSeconds: "30" })).toEqual([]);
+  });
+});
+
+describe("scale-out keys", () => {
+  it("moves onto scale-out only from the largest droplet", () => {
+    const until = "2026-12-01T00:00:00Z";
+    expect(issuesOf({ ...valid, tier: "scale-out", previousTier: "8gb", previousTierRetainUntil: until }).map((i) => i.message)).toEqual([
+      "must be 16gb to move onto scale-out (the largest single droplet; migrate up to it first)",
+    ]);
+    expect(issuesOf({ ...valid, tier: "scale-out", previousTier: "16gb", previousTierRetainUntil: until })).toEqual([]);
+  });
+
+  it("needs a standby database node in prod", () => {
+    const prod = { ...valid, tier: "scale-out", backups: "daily", alertEmails: '["ops@example.com"]' };
+    expect(issuesOf(prod, "prod").map((i) => i.key)).toEqual(["chatbot:dbNodeCount"]);
+    expect(issuesOf({ ...prod, dbNodeCount: "2" }, "prod")).toEqual([]);
   });
 });
 
