@@ -1,9 +1,9 @@
 /**
  * The capacity verdict: which rules fired, what to move to and what it costs per month, and what to optimize first.
  */
-import { DATABASE_NODE_MONTHLY_USD, LOAD_BALANCER_CENTS_PER_NODE, type DatabaseSlug } from "../pricing";
+import { configSchema } from "../config";
+import { planScaleOut, scaleOutMonthly } from "../scale-out";
 import { TIERS, nextTier, type TierName } from "../tiers";
-import { splitMemory } from "../tuning";
 import type { CapacityInput } from "./metrics";
 import { optimizeFirst, type OptimizeFinding } from "./optimize";
 import { decideVerdict, evaluateRules, type RuleResult, type Verdict } from "./rules";
@@ -44,31 +44,40 @@ export interface ReportOptions {
   scaleOutMonthlyUsd?: number;
 }
 
-/** The smallest managed database node with at least `mib` of memory (slugs like db-s-4vcpu-8gb). */
-function managedNodeFor(engine: "pg" | "valkey", mib: number): { slug: DatabaseSlug; usd: number } | undefined {
-  const nodes = Object.entries(DATABASE_NODE_MONTHLY_USD[engine]) as [DatabaseSlug, number][];
-  return nodes
-    .map(([slug, usd]) => ({ slug, usd, gib: Number(/-(\d+)gb$/.exec(slug)?.[1] ?? 0) }))
-    .filter((n) => n.gib * 1024 >= mib)
-    .sort((a, b) => a.usd - b.usd)[0];
-}
-
 /**
- * The first step of the scale-out path, priced from infra/pricing.ts: a load balancer node in front, and PostgreSQL
- * and Redis moved to managed nodes at least as large as the memory this tier gives them (infra/tuning.ts), with the
- * current droplet kept as the app server. An estimate of the entry cost until issue 6 fixes the layout.
+ * The scale-out tier's monthly cost, as the stack would plan it for a production move with the config defaults
+ * (infra/scale-out.ts and infra/pricing.ts): 2 app droplets behind a load balancer, managed PostgreSQL with a
+ * standby, managed Valkey. The droplet tier it replaces is left out (it is removed after the move).
  */
-export function scaleOutEstimate(tier: TierName): { monthlyUsd: number; note: string } | undefined {
-  const split = splitMemory(tier);
-  const pg = managedNodeFor("pg", split.postgresMiB);
-  const valkey = managedNodeFor("valkey", split.redisMiB);
-  if (!pg || !valkey) return undefined;
-  const lb = LOAD_BALANCER_CENTS_PER_NODE / 100;
+export function scaleOutEstimate(): { monthlyUsd: number; note: string } {
+  const d = <K extends keyof typeof configSchema.shape>(key: K) => configSchema.shape[key].parse(undefined) as never;
+  const plan = planScaleOut({
+    prefix: "chatbot-capacity",
+    region: d("region"),
+    domain: "chat.example.com",
+    healthPath: d("healthPath"),
+    appPort: d("appPort"),
+    appImage: "ghcr.io/example/chatbot:1.0.0",
+    appEnv: [],
+    environment: "prod",
+    sshKeys: ["1"],
+    sshAllowedCidrs: ["10.0.0.0/8"],
+    stackTag: "chatbot-capacity",
+    appCount: d("appCount"),
+    appDropletSize: d("appDropletSize"),
+    dbSize: d("dbSize"),
+    dbNodeCount: 2,
+    valkeySize: d("valkeySize"),
+    dbPoolSize: d("dbPoolSize"),
+    dbMaxOverflow: d("dbMaxOverflow"),
+  });
+  const o = plan;
   return {
-    monthlyUsd: TIERS[tier].monthlyUsd + lb + pg.usd + valkey.usd,
+    monthlyUsd: scaleOutMonthly(plan).monthly,
     note:
-      `estimate: 1 load balancer node ($${lb}) + managed PostgreSQL ${pg.slug} ($${pg.usd}) + managed Valkey ${valkey.slug} ` +
-      `($${valkey.usd}), keeping this droplet for the app; the scale-out layout (issue 6) decides the rest`,
+      `the default scale-out layout: ${o.app.count} x ${o.app.size} app droplets behind a load balancer, managed PostgreSQL ` +
+      `${o.postgres.size} x ${o.postgres.nodeCount} (a standby), managed Valkey ${o.valkey.size} x ${o.valkey.nodeCount}; ` +
+      "`npm run plan` on a scale-out stack prices your own choice",
   };
 }
 
@@ -78,9 +87,8 @@ export function recommend(tier: TierName, options: ReportOptions = {}): Recommen
   if (options.scaleOutMonthlyUsd !== undefined) {
     return { tier: "scale-out", monthlyCostDelta: options.scaleOutMonthlyUsd - TIERS[tier].monthlyUsd };
   }
-  const estimate = scaleOutEstimate(tier);
-  if (estimate) return { tier: "scale-out", monthlyCostDelta: estimate.monthlyUsd - TIERS[tier].monthlyUsd, note: estimate.note };
-  return { tier: "scale-out", monthlyCostDelta: null, note: "the scale-out layout (issue 6) is not priced in infra/pricing.ts" };
+  const estimate = scaleOutEstimate();
+  return { tier: "scale-out", monthlyCostDelta: Math.round((estimate.monthlyUsd - TIERS[tier].monthlyUsd) * 100) / 100, note: estimate.note };
 }
 
 export function buildReport(input: CapacityInput, options: ReportOptions = {}): CapacityReport {

@@ -76,17 +76,18 @@ describe("recommendation", () => {
     expect(delta).toBeGreaterThan(0);
   });
 
-  it("from the largest tier recommends scale-out, priced from the pricing table", () => {
-    // 16gb gives PostgreSQL ~9.9 GiB and Redis 2 GiB (infra/tuning.ts): the smallest managed nodes that hold them.
+  it("from the largest tier recommends scale-out, priced as the stack would plan its default layout", () => {
+    // By hand: 2 app droplets s-2vcpu-4gb, 1 load balancer node, PostgreSQL db-s-2vcpu-4gb x 2, Valkey db-s-1vcpu-2gb x 2.
     const lb = LOAD_BALANCER_CENTS_PER_NODE / 100;
-    const pg = DATABASE_NODE_MONTHLY_USD.pg["db-s-6vcpu-16gb"];
+    const pg = DATABASE_NODE_MONTHLY_USD.pg["db-s-2vcpu-4gb"];
     const valkey = DATABASE_NODE_MONTHLY_USD.valkey["db-s-1vcpu-2gb"];
+    const layout = 2 * TIERS["4gb"].monthlyUsd + lb + 2 * pg + 2 * valkey;
+    expect(scaleOutEstimate().monthlyUsd).toBe(layout);
     expect(recommend("16gb")).toEqual({
       tier: "scale-out",
-      monthlyCostDelta: lb + pg + valkey,
-      note: expect.stringMatching(/^estimate: 1 load balancer node .* managed PostgreSQL db-s-6vcpu-16gb .* managed Valkey db-s-1vcpu-2gb/),
+      monthlyCostDelta: layout - TIERS["16gb"].monthlyUsd,
+      note: expect.stringMatching(/^the default scale-out layout: 2 x s-2vcpu-4gb app droplets .* PostgreSQL db-s-2vcpu-4gb x 2/),
     });
-    expect(scaleOutEstimate("16gb")!.monthlyUsd).toBe(TIERS["16gb"].monthlyUsd + lb + pg + valkey);
     expect(recommend("16gb", { scaleOutMonthlyUsd: 150 })).toEqual({ tier: "scale-out", monthlyCostDelta: 150 - TIERS["16gb"].monthlyUsd });
   });
 
