@@ -96,3 +96,23 @@ describe("moving from 16gb onto scale-out", () => {
     expect(spawnSync("shellcheck", ["-s", "sh", join(dir, "run.sh")], { encoding: "utf8" }).stdout).toBe("");
   });
 });
+
+describe("the cost of moving from 16gb to scale-out", () => {
+  it("shows in the pull-request comment from two offline plans", () => {
+    const dir = mkdtempSync(join(tmpdir(), "so-cost-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "Pulumi.yaml"), readFileSync(join(ROOT, "Pulumi.yaml")));
+    writeFileSync(join(dir, "Pulumi.scale.yaml"), readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace("chatbot:tier: scale-out", "chatbot:tier: 16gb"));
+    const plan = (...args: string[]) => spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--json", ...args], { cwd: ROOT, encoding: "utf8" }).stdout;
+    writeFileSync(join(dir, "base.json"), plan("--project-dir", dir));
+    writeFileSync(join(dir, "head.json"), plan());
+    const base = JSON.parse(readFileSync(join(dir, "base.json"), "utf8")) as { monthlyCost: number };
+    const head = JSON.parse(readFileSync(join(dir, "head.json"), "utf8")) as { monthlyCost: number };
+    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/cost.ts", "--base", join(dir, "base.json"), "--head", join(dir, "head.json"), "--markdown"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const diff = head.monthlyCost - base.monthlyCost;
+    expect(diff).toBeGreaterThan(0);
+    expect(r.stdout).toContain(`Monthly cost will increase by $${diff.toFixed(2)}`);
+    expect(r.stdout).toMatch(/droplet `app-16gb-droplet` \(s-8vcpu-16gb\) will be replaced/);
+  });
+});
