@@ -11,6 +11,7 @@
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
  */
+import { appEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
 import { IMAGES, LAYOUT } from "./layout";
@@ -66,17 +67,7 @@ export interface AppNodeComposeInput {
 
 export function renderAppNodeCompose(input: AppNodeComposeInput): string {
   const logging = { driver: "json-file", options: { "max-size": "10m", "max-file": "5" } };
-  const environment: Record<string, string> = {
-    PORT: String(input.appPort),
-    WEB_CONCURRENCY: String(input.workers),
-    DB_POOL_SIZE: String(input.dbPoolSize),
-    DB_MAX_OVERFLOW: String(input.dbMaxOverflow),
-    HEALTH_PATH: input.healthPath,
-  };
-  for (const entry of input.appEnv) {
-    const at = entry.indexOf("=");
-    environment[entry.slice(0, at)] = entry.slice(at + 1);
-  }
+  const environment = appEnvironment(input);
   const doc = {
     services: {
       app: {

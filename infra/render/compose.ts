@@ -19,20 +19,25 @@ export interface ComposeInput {
 
 const mb = (mib: number) => `${mib}m`;
 
-export function renderCompose(input: ComposeInput): string {
-  const { tuning: t } = input;
-  const logging = { driver: "json-file", options: { "max-size": "10m", "max-file": "5" } };
-  const appEnvironment: Record<string, string> = {
+/** The app container's environment: what the stack sets from tuning, then the user's NAME=value entries. */
+export function appEnvironment(input: { appPort: number; workers: number; dbPoolSize: number; dbMaxOverflow: number; healthPath: string; appEnv: string[] }): Record<string, string> {
+  const environment: Record<string, string> = {
     PORT: String(input.appPort),
-    WEB_CONCURRENCY: String(t.app.workers),
-    DB_POOL_SIZE: String(t.app.dbPoolSize),
-    DB_MAX_OVERFLOW: String(t.app.dbMaxOverflow),
+    WEB_CONCURRENCY: String(input.workers),
+    DB_POOL_SIZE: String(input.dbPoolSize),
+    DB_MAX_OVERFLOW: String(input.dbMaxOverflow),
     HEALTH_PATH: input.healthPath,
   };
   for (const entry of input.appEnv) {
     const at = entry.indexOf("=");
-    appEnvironment[entry.slice(0, at)] = entry.slice(at + 1);
+    environment[entry.slice(0, at)] = entry.slice(at + 1);
   }
+  return environment;
+}
+
+export function renderCompose(input: ComposeInput): string {
+  const { tuning: t } = input;
+  const logging = { driver: "json-file", options: { "max-size": "10m", "max-file": "5" } };
   const doc = {
     services: {
       postgres: {
@@ -74,7 +79,7 @@ export function renderCompose(input: ComposeInput): string {
       app: {
         image: input.appImage,
         env_file: ["app.env"],
-        environment: appEnvironment,
+        environment: appEnvironment({ ...input, ...t.app }),
         expose: [String(input.appPort)],
         depends_on: { postgres: { condition: "service_healthy" }, redis: { condition: "service_healthy" } },
         mem_limit: mb(t.memory.appMiB),
