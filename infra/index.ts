@@ -22,12 +22,11 @@ export = async () => {
   const ssh = { user: config.sshUser, privateKey: source.secret("sshPrivateKey") };
 
   // Passwords of the droplets' own PostgreSQL and Redis (the scale-out tier's managed engines have their own).
-  const secrets = new StackSecrets("secrets", {
-    postgresPassword: source.secret("postgresPassword"),
-    redisPassword: source.secret("redisPassword"),
-  });
+  const secrets =
+    (plan.active || plan.previous) &&
+    new StackSecrets("secrets", { postgresPassword: source.secret("postgresPassword"), redisPassword: source.secret("redisPassword") });
   const network = new Network("network", { plan });
-  const appServer = (server: ServerPlan) =>
+  const appServer = (server: ServerPlan, passwords: StackSecrets) =>
     new AppServer(server.name, {
       server,
       region: config.region,
@@ -35,13 +34,13 @@ export = async () => {
       tag: network.tag.name,
       sshKeys: config.sshKeys,
       ssh,
-      secrets: secrets.values,
+      secrets: passwords.values,
       appPort: config.appPort,
     });
 
   // Serving: one droplet of the tier, or the scale-out tier. During a migration, the previous server too.
-  const server = plan.active && appServer(plan.active);
-  const previous = plan.previous && appServer(plan.previous);
+  const server = plan.active && secrets && appServer(plan.active, secrets);
+  const previous = plan.previous && secrets && appServer(plan.previous, secrets);
   const scaleOut =
     plan.scaleOut && new ScaleOut("scale-out", { plan: plan.scaleOut, vpcId: network.vpc.id, tag: network.tag.name, ssh, protect: config.protectStateful });
 
