@@ -1,0 +1,122 @@
+/**
+ * Container mode (CHATBOT_RUNTIME=container) on the harness's loopback droplets: the same real PostgreSQL and Redis,
+ * but the droplet scripts reach them through `docker compose` as on a real droplet, with the docker shim
+ * (tests/support/docker-shim/docker) first on PATH mapping each compose call onto the host processes.
+ *
+ * What it proves and what it cannot: see the shim's header and the README's "Verified where" section.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Droplet } from "../../infra/migration/commands";
+import { renderCompose } from "../../infra/render/compose";
+import { tune } from "../../infra/tuning";
+import { makeTempDir, osUser, PG_BINDIR, type PgServer, type RedisServer } from "../support/processes";
+
+export const SHIM_DIR = path.resolve(__dirname, "../support/docker-shim");
+export const SHIM = path.join(SHIM_DIR, "docker");
+
+/** The host side of one droplet's containers. */
+export interface ContainerSide {
+  pg: PgServer;
+  redis: RedisServer;
+  /** The droplet's /var/lib/chatbot/backups. */
+  backupDir: string;
+  /** The droplet's /etc/chatbot/app.env stand-in (secrets). */
+  envFile: string;
+}
+
+export interface ContainerDroplet {
+  /** The droplet as the migration runner sees it: runtime container, shim first on PATH. */
+  droplet: Droplet;
+  /** Environment for running a droplet script on it directly (what `droplet.env` holds, plus CHATBOT_RUNTIME). */
+  env: Record<string, string>;
+  /** Every docker argv the scripts produced, one shell-quoted line each (shim `%q` format). */
+  calls(): string[];
+  /** The rendered compose.yaml the scripts are pointed at. */
+  composeFile: string;
+  /** Directory holding the compose file, the call log and scratch containers; removed by cleanup(). */
+  dir: string;
+  cleanup(): void;
+}
+
+/** The real compose file, rendered for the 4gb tier (the scripts read service names from it; the shim checks them). */
+export function renderComposeFile(dir: string): string {
+  const file = path.join(dir, "compose.yaml");
+  fs.writeFileSync(
+    file,
+    renderCompose({
+      appImage: "ghcr.io/example/chatbot:test",
+      appPort: 8000,
+      healthPath: "/health",
+      appEnv: [],
+      tuning: tune("4gb", { dbPoolSize: 5, dbMaxOverflow: 5 }),
+    }),
+  );
+  return file;
+}
+
+/** Environment that maps a droplet's containers onto its host processes (all non-secret). */
+export function shimEnv(side: ContainerSide, dir: string): Record<string, string> {
+  return {
+    PATH: `${SHIM_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    SHIM_PG_BINDIR: PG_BINDIR,
+    SHIM_PGDATA: side.pg.dataDir,
+    SHIM_PG_SOCKET_DIR: side.pg.socketDir,
+    SHIM_PGPORT: String(side.pg.port),
+    SHIM_PG_CTL_OPTS: side.pg.ctlOptions,
+    SHIM_PG_LOG: side.pg.logFile,
+    SHIM_BACKUPS: side.backupDir,
+    SHIM_REDIS_HOST: side.redis.host,
+    SHIM_REDIS_PORT: String(side.redis.port),
+    SHIM_LOG: path.join(dir, "docker-calls.log"),
+    SHIM_STATE_DIR: path.join(dir, "state"),
+  };
+}
+
+/** Put a harness droplet into container mode. `name` labels its temp dir. */
+export function containerDroplet(name: string, side: ContainerSide, base: Droplet): ContainerDroplet {
+  const dir = makeTempDir(`container-${name}`, "postgres");
+  const composeFile = renderComposeFile(dir);
+  const shim = shimEnv(side, dir);
+  fs.mkdirSync(shim.SHIM_STATE_DIR!);
+  fs.writeFileSync(shim.SHIM_LOG!, "");
+  const who = osUser("postgres");
+  if (who) for (const p of [shim.SHIM_STATE_DIR!, shim.SHIM_LOG!, composeFile]) fs.chownSync(p, who.uid, who.gid);
+  const env: Record<string, string> = {
+    ...shim,
+    CHATBOT_ENV_FILE: side.envFile,
+    CHATBOT_COMPOSE_FILE: composeFile,
+    CHATBOT_BACKUP_DIR: side.backupDir,
+    CHATBOT_PGDATA_HOST: side.pg.dataDir,
+  };
+  return {
+    droplet: { ...base, runtime: "container", env },
+    env: { CHATBOT_RUNTIME: "container", ...env },
+    composeFile,
+    dir,
+    calls: () =>
+      fs
+        .readFileSync(shim.SHIM_LOG!, "utf8")
+        .split("\n")
+        .filter((l) => l !== ""),
+    cleanup: () => {
+      stopScratchContainers(shim.SHIM_STATE_DIR!);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A scratch server the restore drill left behind (it must not: the test asserts there is none) is stopped here. */
+export function stopScratchContainers(stateDir: string): string[] {
+  const root = path.join(stateDir, "containers");
+  const left = fs.existsSync(root) ? fs.readdirSync(root) : [];
+  const who = osUser("postgres");
+  for (const name of left) {
+    const data = path.join(root, name, "data");
+    if (fs.existsSync(path.join(data, "postmaster.pid"))) {
+      spawnSync(path.join(PG_BINDIR, "pg_ctl"), ["stop", "-w", "-t", "30", "-m", "immediate", "-D", data], { uid: who?.uid, gid: who?.gid, stdio: "ignore" });
+    }
+  }
+  return left;
+}
