@@ -140,11 +140,14 @@ pg_stop_fast() {
 
 controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
 
-redis_cli() {
+redis_cli() { redis_cli_stdin "$@" </dev/null; }
+
+# redis-cli with the caller's stdin (never the script's: callers pipe into it), e.g. -x for a secret argument.
+redis_cli_stdin() {
   if [ "$RUNTIME" = container ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli "$@" </dev/null
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli "$@"
   else
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@" </dev/null
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
   fi
 }
 
@@ -254,7 +257,8 @@ slot_inactive() { [ "$(psql_local postgres "SELECT count(*) FROM pg_replication_
 # On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>
 step_redis_replica() {
   local old="${1:?}" port="${2:-6379}" announce="${3:?redis_replica needs the address this replica announces}"
-  redis_cli CONFIG SET masterauth "${REDIS_PASSWORD:-}" >/dev/null
+  # The password travels on stdin (-x: last argument from stdin), never in argv (ps, docker's own logs).
+  printf '%s' "${REDIS_PASSWORD:-}" | redis_cli_stdin -x CONFIG SET masterauth >/dev/null
   redis_cli CONFIG SET replica-announce-ip "$announce" >/dev/null
   redis_cli REPLICAOF "$old" "$port" >/dev/null
   wait_until 300 redis_link_up || die "Redis replication link to $old:$port did not come up"

@@ -1,0 +1,338 @@
+/**
+ * The droplet scripts in their real mode, CHATBOT_RUNTIME=container, without a Docker engine: the docker shim
+ * (tests/support/docker-shim/docker, first on PATH in the ssh command's environment) maps each `docker compose`
+ * call onto the harness's real PostgreSQL and Redis, and logs the exact argv. So the scripts' container branches
+ * (compose exec/run/ps/start/stop, container paths, -u postgres, -e pass-through) run for real; Docker's own
+ * behaviour (stop grace clock, bind mounts, networking, images) does not: see the shim's header.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { drillCommand, judgeDrill } from "../../infra/capacity/restore-drill";
+import { remoteBash } from "../../infra/capacity/live";
+import { parseValues } from "../../infra/migration/commands";
+import { runCommand, runningServers } from "../support/servers";
+import { type ContainerDroplet, containerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
+import { type Harness, type HarnessDroplet, httpRequest, startHarness } from "./harness";
+
+const TIMEOUT = 300_000;
+const root = path.resolve(__dirname, "../..");
+const script = (name: string) => fs.readFileSync(path.join(root, "scripts/droplet", name), "utf8");
+
+interface ContainerHarness {
+  h: Harness;
+  old: ContainerDroplet;
+  next: ContainerDroplet;
+}
+
+function toContainer(name: string, d: HarnessDroplet): ContainerDroplet {
+  const envFile = d.droplet.env?.CHATBOT_ENV_FILE;
+  if (!envFile) throw new Error("harness droplet has no CHATBOT_ENV_FILE");
+  const c = containerDroplet(name, { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile }, d.droplet);
+  d.droplet = c.droplet; // the harness's migrate() reads old.droplet / next.droplet at call time
+  return c;
+}
+
+async function withContainerHarness<T>(body: (c: ContainerHarness) => Promise<T>): Promise<T> {
+  const h = await startHarness();
+  const c = { h, old: toContainer("old", h.old), next: toContainer("new", h.next) };
+  try {
+    return await body(c);
+  } finally {
+    c.old.cleanup();
+    c.next.cleanup();
+    await h.stop();
+  }
+}
+
+/** No secret may appear in any docker argv the scripts produced (ps on the droplet shows it; so would this log). */
+function expectNoSecrets(c: ContainerHarness): void {
+  const calls = [...c.old.calls(), ...c.next.calls()].join("\n");
+  for (const [key, secret] of Object.entries(c.h.secrets)) expect(calls.includes(secret), `${key} in a docker argv`).toBe(false);
+}
+
+/** The compose prefix every call must start with (`dc` in the scripts). */
+const dc = (d: ContainerDroplet) => `docker compose -p chatbot -f ${d.composeFile}`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The shim itself: it must refuse what it does not know, and what compose v2 does not have
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("docker shim", () => {
+  let dir: string;
+  let compose: string;
+  let env: Record<string, string>;
+  const shim = (...args: string[]) => runCommand(SHIM, args, { env });
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "docker-shim-"));
+    compose = renderComposeFile(dir);
+    for (const d of ["pgdata", "backups", "state"]) fs.mkdirSync(path.join(dir, d));
+    env = {
+      SHIM_PGDATA: path.join(dir, "pgdata"),
+      SHIM_BACKUPS: path.join(dir, "backups"),
+      SHIM_PG_SOCKET_DIR: path.join(dir, "socket"),
+      SHIM_PGPORT: "5999",
+      SHIM_STATE_DIR: path.join(dir, "state"),
+      SHIM_LOG: path.join(dir, "calls.log"),
+      FOO_PASSED: "passed-through",
+      BAR_NOT_PASSED: "must-not-leak",
+    };
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("passes shellcheck", async () => {
+    const r = await runCommand("shellcheck", [SHIM]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it.each([
+    ["exec --rm (exec has no --rm in compose v2)", ["exec", "--rm", "-T", "postgres", "psql"], /has no --rm/],
+    ["stop --time (compose v2 spells it -t/--timeout)", ["stop", "--time", "5", "postgres"], /has no flag --time/],
+    ["ps --status up (not a documented status)", ["ps", "-q", "--status", "up", "postgres"], /not one of paused, restarting/],
+    ["exec --no-deps", ["exec", "--no-deps", "-T", "postgres", "true"], /has no --no-deps/],
+  ])("rejects a flag compose v2 does not have: %s", async (_label, args, message) => {
+    const r = await shim("compose", "-p", "chatbot", "-f", compose, ...args);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(`argv: docker compose -p chatbot -f ${compose} ${args[0]}`);
+  });
+
+  it.each([
+    ["a subcommand it does not emulate", ["compose", "-p", "chatbot", "-f", "COMPOSE", "restart", "postgres"], /subcommand 'restart' is not emulated/],
+    ["a service other than postgres/redis", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload"], /service 'proxy' is not emulated/],
+    ["exec without -T (compose would want a TTY)", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "postgres", "true"], /exec without -T/],
+    ["run without --rm", ["compose", "-p", "chatbot", "-f", "COMPOSE", "run", "--no-deps", "-T", "postgres", "true"], /without --rm/],
+    ["another project name", ["compose", "-p", "other", "-f", "COMPOSE", "ps", "-q", "--status", "running", "postgres"], /project 'other'/],
+    ["stop without -t", ["compose", "-p", "chatbot", "-f", "COMPOSE", "stop", "postgres"], /stop without -t N/],
+    ["docker stats", ["stats", "--no-stream"], /docker stats is not emulated/],
+    ["a redis-cli that picks its own server", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-h", "10.0.0.9", "PING"], /redis-cli -h/],
+  ])("fails loudly (125) on %s, and logs it", async (_label, args, message) => {
+    const r = await shim(...args.map((a) => (a === "COMPOSE" ? compose : a)));
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(message);
+    const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
+    expect(log.at(-1)).toMatch(/^UNSUPPORTED docker /);
+  });
+
+  it("refuses a service the compose file does not define", async () => {
+    const partial = path.join(dir, "no-redis.yaml");
+    fs.writeFileSync(partial, fs.readFileSync(compose, "utf8").replace(/^ {2}redis:$/m, "  cache:"));
+    const r = await shim("compose", "-p", "chatbot", "-f", partial, "exec", "-T", "redis", "redis-cli", "PING");
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/not defined in/);
+  });
+
+  it("a missing compose file fails like compose (no silent pass)", async () => {
+    const r = await shim("compose", "-p", "chatbot", "-f", path.join(dir, "nope.yaml"), "ps", "-q", "--status", "running", "postgres");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no such file/);
+  });
+
+  it("rewrites container paths to host paths, passes only the -e variables, and logs the argv", async () => {
+    const r = await shim(
+      "compose", "-p", "chatbot", "-f", compose, "run", "--rm", "--no-deps", "-T", "-e", "FOO_PASSED", "-e", "UNSET_VAR", "postgres",
+      "bash", "-c", 'echo "$1 $2 $3"; echo "foo=${FOO_PASSED:-} bar=${BAR_NOT_PASSED:-} unset=${UNSET_VAR-none} pgdata=$PGDATA pghost=$PGHOST pgport=$PGPORT"',
+      "x", "/var/lib/postgresql/data/pg_wal", "--file=/backups/a.dump", "/backupsX",
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [paths, vars] = r.stdout.trim().split("\n");
+    expect(paths).toBe(`${env.SHIM_PGDATA}/pg_wal --file=${env.SHIM_BACKUPS}/a.dump /backupsX`);
+    expect(vars).toBe(`foo=passed-through bar= unset=none pgdata=${env.SHIM_PGDATA} pghost=${env.SHIM_PG_SOCKET_DIR} pgport=5999`);
+    const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
+    expect(log.at(-1)).toContain(`docker compose -p chatbot -f ${compose} run --rm --no-deps -T -e FOO_PASSED -e UNSET_VAR postgres bash -c`);
+    expect(log.at(-1)).toContain("/var/lib/postgresql/data/pg_wal"); // the log holds what the script wrote, untranslated
+  });
+
+  it("exec into a stopped postgres fails like compose (service not running)", async () => {
+    const r = await shim("compose", "-p", "chatbot", "-f", compose, "exec", "-T", "-u", "postgres", "postgres", "psql", "-c", "SELECT 1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/service "postgres" is not running/);
+    const ps = await shim("compose", "-p", "chatbot", "-f", compose, "ps", "-q", "--status", "running", "postgres");
+    expect(ps.code).toBe(0);
+    expect(ps.stdout).toBe("");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tier migration in container mode
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("tier migration, container runtime (docker shim)", () => {
+  it("replicate under load: nothing acknowledged is lost, through the exact compose commands", { timeout: TIMEOUT }, () =>
+    withContainerHarness(async (c) => {
+      const { h } = c;
+      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto" }));
+      expect(report.aborted).toBeUndefined();
+      expect(report.strategy?.strategy).toBe("replicate");
+      expect(report.committed).toBe(true);
+      expect(report.countProblems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
+      expect(h.serving()).toBe(h.next);
+
+      const check = await h.check(records, h.next);
+      expect(check.acknowledged).toBeGreaterThan(50);
+      expect(check.lost).toEqual([]);
+      expect(check.failedButPresent).toEqual([]);
+      expect(check.redisLost).toEqual([]);
+
+      // Old side: fenced through compose (stop with the long timeout, controldata in a one-off container).
+      const oldCalls = c.old.calls();
+      expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
+      expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
+      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
+      expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
+      expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
+
+      // New side: stop, base backup into the container's data path, compose start.
+      const newCalls = c.next.calls();
+      const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
+      const stop = at(`${dc(c.next)} stop -t 300 postgres`);
+      const basebackup = at(
+        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
+      );
+      const start = at(`${dc(c.next)} start postgres`);
+      expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
+      expect(newCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+      expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+      expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+      expectNoSecrets(c);
+    }),
+  );
+
+  it("fault after the fence: rolls back through compose start, the old server serves, a second run completes", { timeout: TIMEOUT }, () =>
+    withContainerHarness(async (c) => {
+      const { h } = c;
+      const { result, records } = await h.withLoad(async () => {
+        const first = await h.migrate({ strategy: "replicate", faultAfter: "fence", skipBackup: true });
+        const servingAfterFault = h.serving();
+        const probe = await httpRequest("POST", `http://127.0.0.1:${h.frontDoor.port}/write/probe-fence`, 5000);
+        const second = await h.migrate({ strategy: "replicate", skipBackup: true });
+        return { first, second, servingAfterFault, probe };
+      });
+      expect(result.first.aborted).toMatch(/fault injected after fence/);
+      expect(result.first.committed).toBe(false);
+      expect(result.first.rolledBack).toBe(true);
+      expect(result.servingAfterFault).toBe(h.old);
+      expect(result.probe.status).toBe(200);
+      expect(result.second.ok).toBe(true);
+      expect(h.serving()).toBe(h.next);
+      const check = await h.check(records, h.next);
+      expect(check.lost).toEqual([]);
+      expect(check.failedButPresent).toEqual([]);
+      expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'probe-fence'", "chatbot")).toBe("1");
+      // The rollback restarted the fenced old server with `compose start`, between the two fences.
+      const oldCalls = c.old.calls();
+      const stops = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} stop -t 300 postgres` ? [i] : []));
+      const starts = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} start postgres` ? [i] : []));
+      expect(stops.length).toBe(2);
+      expect(starts.length).toBe(1);
+      expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
+      expectNoSecrets(c);
+    }),
+  );
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Day-2 jobs in container mode: backup, restore drill (scratch `docker run`), vacuum, collect
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("day-2 jobs, container runtime (docker shim)", () => {
+  let c: ContainerHarness;
+  const ssh = (d: HarnessDroplet, cd: ContainerDroplet, text: string, args: string[] = []) => {
+    const cmd = remoteBash({ target: d.ssh.target, sshArgs: d.ssh.sshArgs, env: cd.env }, args, text);
+    return runCommand(cmd.cmd, cmd.args, { input: cmd.input, timeoutMs: 120_000 });
+  };
+
+  beforeAll(async () => {
+    const h = await startHarness();
+    c = { h, old: toContainer("old", h.old), next: toContainer("new", h.next) };
+    await h.old.pg.psql(
+      `INSERT INTO writes (id) SELECT 'seed-' || g FROM generate_series(1, 1234) g;
+       CREATE TABLE notes (id serial PRIMARY KEY, body text);
+       INSERT INTO notes (body) SELECT repeat('n', 50) FROM generate_series(1, 321);
+       DELETE FROM notes WHERE id % 3 = 0;`,
+      "chatbot",
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (!c) return;
+    c.old.cleanup();
+    c.next.cleanup();
+    await c.h.stop();
+  });
+
+  it("backup.sh: pg_dump inside the container to /backups, listed back, checksummed", { timeout: TIMEOUT }, async () => {
+    const r = await ssh(c.h.old, c.old, `${script("backup-common.sh")}\n${script("backup.sh")}`);
+    expect(r.code, r.stderr).toBe(0);
+    const v = parseValues(r.stdout);
+    const file = v.backup!;
+    expect(path.dirname(file)).toBe(c.h.old.backupDir);
+    expect(Number(v.bytes)).toBe(fs.statSync(file).size);
+    const name = path.basename(file);
+    const calls = c.old.calls();
+    expect(calls).toContain(`${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -U postgres -Fc -d chatbot -f /backups/${name}.partial`);
+    expect(calls).toContain(`${dc(c.old)} exec -T -u postgres postgres pg_restore --list /backups/${name}.partial`);
+    expect(fs.readdirSync(c.h.old.backupDir).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expectNoSecrets(c);
+  });
+
+  it("restore-drill.sh: restores the latest backup into a scratch container and every count matches", { timeout: TIMEOUT }, async () => {
+    const cmd = drillCommand({ target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env: c.old.env }, script("backup-common.sh"), script("restore-drill.sh"));
+    const r = await runCommand(cmd.cmd, cmd.args, { input: cmd.input, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const report = judgeDrill(r.stdout);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    const byTable = Object.fromEntries(report.tables.map((t) => [t.table, t.restored]));
+    expect(byTable["public.writes"]).toBe(1234);
+    expect(byTable["public.notes"]).toBe(321 - 107);
+    const calls = c.old.calls();
+    expect(calls.some((l) => /^docker run -d --rm --name chatbot-restore-drill-\d+ --network none -v .*:\/backups:ro -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=drill postgres:15-bookworm$/.test(l))).toBe(true);
+    expect(calls.some((l) => /^docker exec -i -u postgres chatbot-restore-drill-\d+ pg_restore -U postgres -d drill .* \/backups\/chatbot-.*\.dump$/.test(l))).toBe(true);
+    expect(calls.some((l) => /^docker rm -f chatbot-restore-drill-\d+$/.test(l))).toBe(true);
+    // The scratch server is gone (the trap removed it): nothing left to stop.
+    expect(stopScratchContainers(path.join(c.old.dir, "state"))).toEqual([]);
+  });
+
+  it("vacuum.sh: vacuumdb inside the container; dead tuples go down", { timeout: TIMEOUT }, async () => {
+    const r = await ssh(c.h.old, c.old, `${script("backup-common.sh")}\n${script("vacuum.sh")}`);
+    expect(r.code, r.stderr).toBe(0);
+    const v = parseValues(r.stdout);
+    expect(Number(v.dead_tuples_after)).toBeLessThan(Number(v.dead_tuples_before));
+    expect(c.old.calls()).toContain(`${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres vacuumdb -U postgres --all --analyze --quiet`);
+  });
+
+  it("collect.sh: Redis and PostgreSQL sections through compose exec; docker stats is not emulated (empty section)", { timeout: TIMEOUT }, async () => {
+    const env = { ...c.old.env, CHATBOT_HEALTH_URL: `http://${c.h.old.host}:${c.h.old.appPort}/health`, CHATBOT_CPU_SECONDS: "1", CHATBOT_COLLECT_ENV: "/nonexistent" };
+    const cmd = remoteBash({ target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env }, ["snapshot"], script("collect.sh"));
+    const r = await runCommand(cmd.cmd, cmd.args, { input: cmd.input, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split("\n");
+    const section = (name: string) => {
+      const from = lines.indexOf(`--- ${name}`);
+      expect(from, `section ${name}`).toBeGreaterThanOrEqual(0);
+      const to = lines.findIndex((l, i) => i > from && /^(---|===) /.test(l));
+      return lines.slice(from + 1, to < 0 ? undefined : to).join("\n");
+    };
+    expect(section("redis-info")).toMatch(/total_connections_received:\d+/);
+    expect(section("pg-cache")).toMatch(/^\d+\t\d+/);
+    expect(section("curl")).toMatch(/^200 /);
+    expect(section("docker-stats").trim()).toBe("");
+    const calls = c.old.calls();
+    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli INFO stats`);
+    expect(calls.some((l) => l.startsWith("UNSUPPORTED docker stats --no-stream"))).toBe(true);
+  });
+});
+
+describe("container mode", () => {
+  it("leaves no server running", () => {
+    expect(runningServers()).toEqual([]);
+  });
+});
