@@ -207,6 +207,19 @@ describe("tier migration, container runtime (docker shim)", () => {
     }),
   );
 
+  it("dump-restore under load: pg_dump -Fd into /backups and pg_restore inside the container, nothing lost", { timeout: TIMEOUT }, () =>
+    withContainerHarness(async (c) => {
+      const { h } = c;
+      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "dump-restore", skipBackup: true }));
+      expect({ aborted: report.aborted, ok: report.ok }).toEqual({ aborted: undefined, ok: true });
+      await expectNothingLost(h, records, 50);
+      const calls = c.next.calls();
+      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d chatbot -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
+      expect(calls.some((l) => /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(l))).toBe(true);
+      expectNoSecrets(c);
+    }),
+  );
+
   it("fault after the fence: rolls back through compose start, the old server serves, a second run completes", { timeout: TIMEOUT }, () =>
     withContainerHarness(async (c) => {
       const { h } = c;
