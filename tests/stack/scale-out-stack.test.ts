@@ -116,3 +116,16 @@ describe("the cost of moving from 16gb to scale-out", () => {
     expect(r.stdout).toMatch(/droplet `app-16gb-droplet` \(s-8vcpu-16gb\) will be replaced/);
   });
 });
+
+describe("scale-out config problems", () => {
+  it("come back from the plan with their chatbot:<key>, nothing printed on stdout", () => {
+    const dir = mkdtempSync(join(tmpdir(), "so-bad-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "Pulumi.yaml"), readFileSync(join(ROOT, "Pulumi.yaml")));
+    writeFileSync(join(dir, "Pulumi.bad.yaml"), readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace("appDropletSize: s-2vcpu-4gb", "appDropletSize: s-1vcpu-1gb"));
+    const r = spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "bad", "--project-dir", dir], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/chatbot:appDropletSize: "s-1vcpu-1gb" cannot hold 1 worker/);
+  });
+});
