@@ -66,6 +66,9 @@ while IFS= read -r -d '' staged; do
   esac
 done < <(find "$INCOMING" -type f -print0)
 rm -rf "$INCOMING"
+# Redis reads its password include as the image's redis user (uid 999), not as root: a root-owned 0600 file would
+# stop it from starting. app.env stays root-only (docker compose reads it on the host).
+[ ! -f "$CONFIG_DIR/redis-auth.conf" ] || chown 999:999 "$CONFIG_DIR/redis-auth.conf"
 
 # Day-2 jobs: systemd timers delivered with the config.
 if [ "$units_changed" = 1 ]; then

@@ -71,6 +71,10 @@ describe("apply-config.sh", () => {
     expect(r.out).toContain(`applied: ${plan.active!.configFiles.length + secrets.length} file(s) changed`);
     expect(readFileSync(join(root, "etc", "compose.yaml"), "utf8")).toBe(plan.active!.configFiles[0]!.content);
     expect(statSync(join(root, "etc", "app.env")).mode & 0o777).toBe(0o600);
+    // Redis reads its include as uid 999 inside the container; app.env is read by compose on the host, as root.
+    expect(statSync(join(root, "etc", "redis-auth.conf"))).toMatchObject({ uid: 999, gid: 999 });
+    expect(statSync(join(root, "etc", "redis-auth.conf")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(root, "etc", "app.env")).uid).toBe(0);
     expect(r.calls).toMatch(/docker compose .* up -d --remove-orphans --wait/);
     // The day-2 jobs land outside /etc/chatbot and their timers are enabled.
     expect(statSync(join(root, "fsroot", "etc", "systemd", "system", "chatbot-backup.timer")).isFile()).toBe(true);
