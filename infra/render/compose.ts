@@ -72,7 +72,8 @@ export function renderCompose(input: ComposeInput): string {
         ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:6379:6379"],
         mem_limit: mb(t.memory.redisMiB),
         stop_grace_period: `${t.stopGraceSeconds.redis}s`,
-        healthcheck: { test: ["CMD-SHELL", "redis-cli -a \"$$(sed -n 's/^requirepass //p' /usr/local/etc/redis/auth.conf)\" --no-auth-warning ping | grep -q PONG"], interval: "5s", timeout: "3s", retries: 10 },
+        // The password goes through REDISCLI_AUTH, not `-a`: a command line shows in `ps` on the droplet.
+        healthcheck: { test: ["CMD-SHELL", "REDISCLI_AUTH=\"$$(sed -n 's/^requirepass //p' /usr/local/etc/redis/auth.conf)\" redis-cli ping | grep -q PONG"], interval: "5s", timeout: "3s", retries: 10 },
         restart: "unless-stopped",
         logging,
       },

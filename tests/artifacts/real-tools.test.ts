@@ -134,6 +134,18 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
       expect(await redis.cli("CONFIG", "GET", "maxmemory")).toBe(`maxmemory\n${mib * 1024 * 1024}`);
       expect(await redis.cli("CONFIG", "GET", "maxmemory-policy")).toBe("maxmemory-policy\nallkeys-lru");
       expect(await redis.cli("CONFIG", "GET", "appendonly")).toBe("appendonly\nno");
+
+      // The compose healthcheck, as the container's shell runs it ($$ unescaped), pointed at this server.
+      const compose = file(plan, "compose.yaml");
+      const line = /- (REDISCLI_AUTH=.*redis-cli ping.*)$/m.exec(compose)![1]!;
+      const dir = tempDir();
+      writeFileSync(join(dir, "auth.conf"), renderRedisAuth("test-password"));
+      const check = (authFile: string) =>
+        spawnSync("sh", ["-c", line.replaceAll("$$", "$").replace(REDIS_AUTH_INCLUDE, authFile).replace("redis-cli ping", `redis-cli -h ${redis.host} -p ${redis.port} ping`)]).status;
+      expect(line).not.toMatch(/ -a /);
+      expect(check(join(dir, "auth.conf"))).toBe(0);
+      writeFileSync(join(dir, "wrong.conf"), renderRedisAuth("not-the-password"));
+      expect(check(join(dir, "wrong.conf"))).not.toBe(0);
     } finally {
       await redis.stop();
     }
