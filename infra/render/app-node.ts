@@ -11,6 +11,7 @@
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
  */
+import { CADDY_JSON_LOG } from "./caddyfile";
 import { appEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
@@ -125,10 +126,7 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     `\t\thealth_uri ${input.healthPath}`,
     "\t\thealth_interval 5s",
     "\t}",
-    "\tlog {",
-    "\t\toutput stdout",
-    "\t\tformat json",
-    "\t}",
+    ...CADDY_JSON_LOG,
     "}",
     "",
   ].join("\n");

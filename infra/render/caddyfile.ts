@@ -18,6 +18,9 @@ export interface CaddyInput {
  */
 export const INTERNAL_PORT = 8081;
 
+/** Caddy's access log as JSON on stdout (Docker's log rotation keeps it bounded), indented for a site block. */
+export const CADDY_JSON_LOG = ["\tlog {", "\t\toutput stdout", "\t\tformat json", "\t}"];
+
 export function renderCaddyfile(input: CaddyInput): string {
   const global = input.acmeEmail ? ["{", `\temail ${input.acmeEmail}`, "}", ""] : [];
   return [
@@ -29,10 +32,7 @@ export function renderCaddyfile(input: CaddyInput): string {
     `\t\thealth_uri ${input.healthPath}`,
     "\t\thealth_interval 10s",
     "\t}",
-    "\tlog {",
-    "\t\toutput stdout",
-    "\t\tformat json",
-    "\t}",
+    ...CADDY_JSON_LOG,
     "}",
     "",
     `# Internal listener for the stack's own droplets (VPC only: the firewall admits ${INTERNAL_PORT} from the stack's tag).`,

@@ -7,24 +7,16 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { parseConfig } from "../../infra/config";
 import { planStack } from "../../infra/plan";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
+import { sampleConfig } from "../support/sample-config";
 
 const ROOT = join(__dirname, "..", "..");
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const plan = planStack(
-  parseConfig(
-    {
-      values: { domain: "chat.example.com", sshKeys: ["1"], sshAllowedCidrs: ["203.0.113.0/28"], appImage: "ghcr.io/acme/chatbot:1.0.0" },
-      secretKeys: new Set(),
-    },
-    { stack: "dev" },
-  ),
-);
+const plan = planStack(sampleConfig({ sshKeys: ["1"], appImage: "ghcr.io/acme/chatbot:1.0.0", alertEmails: [] }));
 const secrets = renderSecretFiles({ postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" }, 8090);
 
 let root: string;

@@ -7,35 +7,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../infra/config";
 import { planStack } from "../../infra/plan";
 import { renderStageScript } from "../../infra/render/files";
 import { POSTGRES_FIXED_SETTINGS } from "../../infra/render/postgresql-conf";
 import { REDIS_AUTH_INCLUDE, renderRedisAuth } from "../../infra/render/redis-conf";
 import { TIER_NAMES, type TierName } from "../../infra/tiers";
+import { sampleConfig } from "../support/sample-config";
 import { startPostgres, startRedis } from "../support/servers";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function planFor(tier: TierName) {
-  const config = parseConfig(
-    {
-      values: {
-        tier,
-        region: "nyc3",
-        domain: "chat.example.com",
-        sshKeys: ["12345678"],
-        sshAllowedCidrs: ["203.0.113.0/28"],
-        appImage: "ghcr.io/acme/chatbot:1.4.2",
-        alertEmails: ["ops@example.com"],
-        appEnv: ["LOG_LEVEL=info"],
-      },
-      secretKeys: new Set(),
-    },
-    { stack: "dev" },
-  );
-  return planStack(config);
+  return planStack(sampleConfig({ tier, appEnv: ["LOG_LEVEL=info"] }));
 }
 
 function file(plan: ReturnType<typeof planFor>, path: string): string {

@@ -7,32 +7,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../infra/config";
 import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
 import { planServer } from "../../infra/plan";
 import { planScaleOut } from "../../infra/scale-out";
 import { PROD_INPUT } from "../scale-out/input";
+import { sampleConfig } from "../support/sample-config";
 
 const projectDir = mkdtempSync(join(tmpdir(), "scale-out-migration-stack-"));
 writeFileSync(join(projectDir, "Pulumi.yaml"), "name: chatbot\nruntime: nodejs\n");
 writeFileSync(join(projectDir, "Pulumi.test.yaml"), "config: {}\n");
 afterAll(() => rmSync(projectDir, { recursive: true, force: true }));
 
-const config = parseConfig(
-  {
-    values: {
-      tier: "16gb",
-      region: "nyc3",
-      domain: "chat.example.com",
-      sshKeys: ["12345678"],
-      sshAllowedCidrs: ["203.0.113.0/28"],
-      appImage: "ghcr.io/acme/chatbot:1.4.2",
-      alertEmails: ["ops@example.com"],
-    },
-    secretKeys: new Set(),
-  },
-  { stack: "prod" },
-);
+const config = sampleConfig({ tier: "16gb" }, "prod");
 
 let run: OfflineRun;
 beforeAll(async () => {
