@@ -112,6 +112,8 @@ export const configSchema = z.object({
   trafficSwitch: z.enum(["reserved-ip", "dns"], { error: "must be reserved-ip or dns" }).default("reserved-ip"),
   previousTier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")} (the tier being migrated from)` }).optional(),
   previousTierRetainUntil: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time such as 2026-12-01T12:00:00Z" }).optional(),
+  previousTierRetainHours: intIn(0, 8760).default(24),
+  allowDataLoss: bool().default(false),
   migrationStrategy: z.enum(["auto", "replicate", "dump-restore"], { error: "must be auto, replicate or dump-restore" }).default("auto"),
   appCount: intIn(2, 20).default(2),
   appDropletSize: z.string().regex(/^s-\d+vcpu-\d+gb$/, "must be a Basic droplet slug such as s-2vcpu-4gb").default("s-2vcpu-4gb"),
@@ -214,12 +216,6 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (c.previousTierRetainUntil === undefined) {
       issues.push({ key: keyOf("previousTierRetainUntil"), message: "must be set with previousTier: until when the old server is kept as the rollback target" });
     }
-    if (c.tier !== SCALE_OUT && c.trafficSwitch === "dns" && c.dnsTtlSeconds > 60) {
-      issues.push({
-        key: keyOf("dnsTtlSeconds"),
-        message: `must be 60 or less before a DNS-mode migration: lower it in an earlier \`pulumi up\` and wait one old TTL (${c.dnsTtlSeconds} s) before setting previousTier`,
-      });
-    }
   } else if (c.previousTierRetainUntil !== undefined) {
     issues.push({ key: keyOf("previousTierRetainUntil"), message: "is only meaningful with previousTier" });
   }
@@ -228,6 +224,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (open.length) issues.push({ key: keyOf("sshAllowedCidrs"), message: `must not open SSH to the world in prod (${open.join(", ")})` });
     if (c.backups === "none") issues.push({ key: keyOf("backups"), message: "must be weekly or daily in prod" });
     if (c.alertEmails.length === 0) issues.push({ key: keyOf("alertEmails"), message: "must list at least one address in prod" });
+    if (c.allowDataLoss) issues.push({ key: keyOf("allowDataLoss"), message: "must be false in prod: data volumes are never dropped or replaced there" });
     if (c.tier === SCALE_OUT && c.dbNodeCount < 2) issues.push({ key: keyOf("dbNodeCount"), message: "must be at least 2 in prod (a primary and a standby)" });
     if (/:latest$/.test(c.appImage)) issues.push({ key: keyOf("appImage"), message: "must be pinned to a version or digest in prod, not :latest" });
   }

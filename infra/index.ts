@@ -12,12 +12,13 @@ import { ProjectGroup } from "./components/project";
 import { ScaleOut } from "./components/scale-out";
 import { ScaleOutMigration } from "./components/scale-out-migration";
 import { StackSecrets } from "./components/secrets";
-import { planStack, type ServerPlan } from "./plan";
-import { readStackConfig } from "./pulumi-config";
+import { deploymentAfter, planStack, type ServerPlan } from "./plan";
+import { readDeployedState, readStackConfig } from "./pulumi-config";
+import { parseMigrationResult } from "./migration/result";
 
 export = async () => {
   const source = readStackConfig(new pulumi.Config());
-  const plan = planStack(source.config);
+  const plan = planStack(source.config, await readDeployedState(source.config));
   const { config } = plan;
   const ssh = { user: config.sshUser, privateKey: source.secret("sshPrivateKey") };
 
@@ -89,7 +90,12 @@ export = async () => {
     });
   }
 
+  // What the next `pulumi up` reads as deployed. A migration run by this update contributes its commit time.
+  const moveReport = plan.migration?.running ? migration?.run.stdout : plan.scaleOutMigration?.running ? scaleOutMigration?.run.stdout : undefined;
+  const deployment = pulumi.output(moveReport).apply((stdout) => deploymentAfter(plan, parseMigrationResult(stdout)));
+
   return {
+    deployment,
     tier: config.tier,
     dropletSize: plan.active ? plan.active.tier.slug : config.appDropletSize,
     publicIp: edge.address,

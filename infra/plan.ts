@@ -2,44 +2,73 @@
  * The stack plan: everything the program will build, as plain values, from the parsed config. Components only
  * wire this into resources, so names, rules and rendered files are tested here without Pulumi.
  */
-import { ConfigError, type StackConfig } from "./config";
+import { type ConfigIssue, ConfigError, type StackConfig } from "./config";
+import type { MigrationResult } from "./migration/result";
+import { type DeploymentRecord, firstServerNames, type MigrationRecord, newServerNames, RECORD_VERSION, retainUntilOf, type ServerRecord } from "./deployed";
 import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import { renderCloudInit } from "./render/cloud-init";
 import { type RenderedFile, renderConfigFiles } from "./render/files";
 import { volumeDevice } from "./render/layout";
-import { getTier, SCALE_OUT, type Tier, type TierName, TIERS } from "./tiers";
+import { getTier, SCALE_OUT, type Tier, TIER_NAMES, type TierName, TIERS } from "./tiers";
 import { type Tuning, tune } from "./tuning";
 
 /** The Ubuntu LTS image app droplets boot (Docker and compose v2 come from its archive). */
 export const DROPLET_IMAGE = "ubuntu-24-04-x64";
 
 export interface ServerPlan {
-  /** Logical name prefix of the server's resources: `app-<tier>`. */
+  /** Logical name prefix of the server's resources: `app-<tier>` (a later server of a reused tier: `app-<tier>-g<n>`). */
   name: string;
+  /** Its names as recorded in the stack's `deployment` output: they never change once created. */
+  record: ServerRecord;
+  /** serving: the server users reach; target: receiving the data in this migration; previous: migrated from. */
+  role: "serving" | "target" | "previous";
   tier: Tier & { name: TierName };
   dropletName: string;
   volumeName: string;
+  volumeDescription: string;
   volumeDevice: string;
   volumeSizeGiB: number;
   tuning: Tuning;
   userData: string;
   configFiles: RenderedFile[];
   backups: { enabled: boolean; plan?: "weekly" | "daily" };
+  /** Droplet and volume protected from deletion and replacement. */
   protect: boolean;
-  /** Leave the volume at DigitalOcean when the stack drops it (a migrated-from prod server's data, kept as a copy). */
+  /** Leave the volume at DigitalOcean when the stack drops it: always, unless `allowDataLoss` (dev stacks only). */
   retainVolumeOnDelete: boolean;
 }
 
 export interface MigrationPlan {
   from: TierName;
   to: TierName;
-  /** Until when the old server is kept as the rollback target. */
-  retainUntil: string;
+  fromKey: string;
+  toKey: string;
+  /** True when this `pulumi up` runs it; false once it has run (kept in the stack while the old server is). */
+  running: boolean;
+  /** The commit time, once a successful `pulumi up` has recorded it. */
+  committedAt: string | undefined;
+  /** Hours the old server is kept after the commit (previousTierRetainHours). */
+  retainHours: number;
+  /** When the old server goes, once known (commit time + retainHours, or an explicit previousTierRetainUntil). */
+  retainUntil: string | undefined;
+  /** The new tier is smaller: the migration's preflight checks that the data fits before touching anything. */
+  down: boolean;
   strategy: "auto" | "replicate" | "dump-restore";
   downtimeBudgetSeconds: number;
   migrationBudgetMinutes: number;
   trafficSwitch: "reserved-ip" | "dns";
+}
+
+export interface ScaleOutMigrationPlan {
+  from: TierName;
+  fromKey: string;
+  running: boolean;
+  committedAt: string | undefined;
+  retainHours: number;
+  retainUntil: string | undefined;
+  downtimeBudgetSeconds: number;
+  migrationBudgetMinutes: number;
 }
 
 export interface FirewallRule {
@@ -65,10 +94,16 @@ export interface StackPlan {
   /** The scale-out tier (load balancer, app droplets, managed PostgreSQL and Valkey), when `tier` is scale-out. */
   scaleOut: ScaleOutPlan | undefined;
   /** Moving from the previous single droplet onto scale-out (logical replication into managed PostgreSQL). */
-  scaleOutMigration: { from: TierName; retainUntil: string; downtimeBudgetSeconds: number; migrationBudgetMinutes: number } | undefined;
-  /** During a tier migration's retention window: the server migrated from. */
+  scaleOutMigration: ScaleOutMigrationPlan | undefined;
+  /** During a tier migration and its retention window: the server migrated from. */
   previous: ServerPlan | undefined;
   migration: MigrationPlan | undefined;
+  /** What the stack's last outputs say is deployed (undefined: a stack never deployed). */
+  deployed: DeploymentRecord | undefined;
+  /** Highest server generation after this `pulumi up`. */
+  generation: number;
+  /** A previous server this `pulumi up` drops (its retention has passed); its volume stays at DigitalOcean. */
+  dropped: ServerRecord | undefined;
   firewall: { inbound: FirewallRule[]; outbound: FirewallRule[] };
   dns: { zone: string; recordName: string; ttl: number; manageZone: boolean };
   /**
@@ -84,23 +119,27 @@ export interface StackPlan {
 
 const WORLD = ["0.0.0.0/0", "::/0"];
 
-export function planServer(config: StackConfig, tierName: TierName, prefix: string): ServerPlan {
-  const tier = getTier(tierName);
-  const tuning = tune(tierName, config);
-  const volumeName = `${prefix}-${tierName}-data`;
+export function planServer(config: StackConfig, record: ServerRecord, role: ServerPlan["role"]): ServerPlan {
+  const tier = getTier(record.tier);
+  const tuning = tune(record.tier, config);
   return {
-    name: `app-${tierName}`,
+    name: record.key,
+    record,
+    role,
     tier,
-    dropletName: `${prefix}-${tierName}`,
-    volumeName,
-    volumeDevice: volumeDevice(volumeName),
+    dropletName: record.dropletName,
+    volumeName: record.volumeName,
+    volumeDescription: record.volumeDescription,
+    volumeDevice: volumeDevice(record.volumeName),
     volumeSizeGiB: config.volumeSizeGiB,
     tuning,
-    userData: renderCloudInit({ volumeName, swapMiB: tuning.swapMiB }),
+    userData: renderCloudInit({ volumeName: record.volumeName, swapMiB: tuning.swapMiB }),
     configFiles: renderConfigFiles(config, tuning),
     backups: config.backups === "none" ? { enabled: false } : { enabled: true, plan: config.backups },
-    protect: config.protectStateful,
-    retainVolumeOnDelete: false,
+    // The server serving in prod, and any server receiving data until its migration has succeeded, cannot be
+    // deleted by a plan; the one migrated from must be droppable once its retention has passed.
+    protect: role === "serving" ? config.protectStateful : role === "target" ? !config.allowDataLoss : false,
+    retainVolumeOnDelete: !config.allowDataLoss,
   };
 }
 
@@ -129,29 +168,115 @@ export function planFirewall(config: StackConfig, movingToScaleOut = false): Sta
 }
 
 /**
- * The stack plan. With `previousTier` set and its retention time not yet passed, the old tier's server stays in the
- * stack beside the new one and a migration moves data and traffic across; once the time has passed, the old server
- * drops out of the plan and the next `pulumi up` destroys it (a prod volume is left at DigitalOcean as a copy).
+ * The stack plan, from the config and what is deployed (the stack's last `deployment` output).
+ *
+ * - Nothing deployed: the config's tier, one server.
+ * - The deployed tier is the config's: the same server(s), with the names they were created with. A previous server
+ *   (migrated from) stays as the rollback target until its retention has passed (counted from the recorded commit
+ *   time), then drops out of the plan; its volume stays at DigitalOcean.
+ * - The config names another tier: a new server, a migration from the serving one to it, traffic moved only by the
+ *   migration's result, and the old server kept as the rollback target.
+ *
+ * Anything that would lose data (a volume replaced by a region change, a shrink, a new migration while the last
+ * one's old server is still the rollback target) is refused as a config problem naming the key.
  */
-export function planStack(config: StackConfig, now: Date = new Date()): StackPlan {
+export function planStack(config: StackConfig, deployed?: DeploymentRecord, now: Date = new Date()): StackPlan {
   const prefix = `${config.project}-${config.stack}`;
-  const retained = config.previousTier !== undefined && config.previousTierRetainUntil !== undefined && now < new Date(config.previousTierRetainUntil);
-  const previous = retained
-    ? { ...planServer(config, config.previousTier!, prefix), protect: false, retainVolumeOnDelete: config.protectStateful }
-    : undefined;
-  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined) : undefined;
-  const migration: MigrationPlan | undefined =
-    retained && config.tier !== SCALE_OUT
-    ? {
-        from: config.previousTier!,
-        to: config.tier as TierName,
-        retainUntil: config.previousTierRetainUntil!,
-        strategy: config.migrationStrategy,
-        downtimeBudgetSeconds: config.downtimeBudgetSeconds,
-        migrationBudgetMinutes: config.migrationBudgetMinutes,
-        trafficSwitch: config.trafficSwitch,
+  const issues: ConfigIssue[] = [];
+  const problem = (key: string, message: string) => issues.push({ key: `${config.project}:${key}`, message });
+  // The keys of the version before the record describe a migration that has run: the config's tier serves.
+  const legacy = config.previousTier !== undefined && (!deployed || (deployed.legacy && deployed.tier === config.tier));
+  const d = legacy ? legacyOverride(config, prefix) : deployed;
+  checkAgainstDeployed(config, d, problem);
+
+  let generation = d?.generation ?? 1;
+  let previousRecord = d?.previous;
+  let migrationRecord = d?.migration;
+  let dropped: ServerRecord | undefined;
+  // An explicit previousTierRetainUntil overrides the retention counted from the commit time.
+  const until = previousRecord && config.previousTierRetainUntil ? new Date(config.previousTierRetainUntil) : d ? retainUntilOf(d, config.previousTierRetainHours) : undefined;
+  if (previousRecord && until && now >= until) {
+    dropped = previousRecord;
+    previousRecord = undefined;
+    migrationRecord = undefined;
+  }
+  const retainUntil = until && previousRecord ? until.toISOString() : undefined;
+  const committedAt = migrationRecord?.committedAt;
+  const budgets = { downtimeBudgetSeconds: config.downtimeBudgetSeconds, migrationBudgetMinutes: config.migrationBudgetMinutes };
+
+  let active: ServerPlan | undefined;
+  let previous: ServerPlan | undefined;
+  let migration: MigrationPlan | undefined;
+  let scaleOutMigration: ScaleOutMigrationPlan | undefined;
+  const tierMigration = (from: ServerRecord, to: ServerRecord, running: boolean): MigrationPlan => ({
+    from: from.tier,
+    to: to.tier,
+    fromKey: from.key,
+    toKey: to.key,
+    running,
+    committedAt: running ? undefined : committedAt,
+    retainHours: config.previousTierRetainHours,
+    retainUntil: running ? undefined : retainUntil,
+    down: TIER_NAMES.indexOf(to.tier) < TIER_NAMES.indexOf(from.tier),
+    strategy: config.migrationStrategy,
+    ...budgets,
+    trafficSwitch: config.trafficSwitch,
+  });
+  const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => ({
+    from: from.tier,
+    fromKey: from.key,
+    running,
+    committedAt: running ? undefined : committedAt,
+    retainHours: config.previousTierRetainHours,
+    retainUntil: running ? undefined : retainUntil,
+    ...budgets,
+  });
+
+  if (!d) {
+    if (config.tier !== SCALE_OUT) active = planServer(config, firstServerNames(prefix, config.tier), "serving");
+  } else if (d.tier === config.tier) {
+    // Same tier: what is deployed stays as it is; a retained previous server with the migration that made it so.
+    if (d.serving) active = planServer(config, d.serving, "serving");
+    if (previousRecord) {
+      previous = planServer(config, previousRecord, "previous");
+      if (d.serving) migration = tierMigration(previousRecord, d.serving, false);
+      else scaleOutMigration = scaleOutMove(previousRecord, false);
+    }
+  } else if (previousRecord) {
+    problem(
+      "tier",
+      `cannot change to ${config.tier} yet: the ${previousRecord.tier} server migrated from` +
+        (committedAt ? ` at ${committedAt}` : "") +
+        ` is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (the next \`pulumi up\` then drops it; its volume stays at DigitalOcean)`,
+    );
+  } else if (d.tier === SCALE_OUT) {
+    problem("tier", `cannot change from scale-out back to ${config.tier}: moving off the managed engines is not supported`);
+  } else if (!d.serving) {
+    problem("tier", `the deployed state names no serving server for tier ${d.tier}`);
+  } else if (config.tier === SCALE_OUT) {
+    const largest = TIER_NAMES[TIER_NAMES.length - 1]!;
+    if (d.tier !== largest) problem("tier", `must be ${largest} before scale-out (deployed: ${d.tier}): migrate up to the largest single droplet first`);
+    else {
+      previous = planServer(config, d.serving, "previous");
+      scaleOutMigration = scaleOutMove(d.serving, true);
+    }
+  } else {
+    generation += 1;
+    const taken = [d.serving.key, ...(dropped ? [dropped.key] : [])];
+    const target = newServerNames(prefix, config.tier, generation, taken);
+    active = planServer(config, target, "target");
+    previous = planServer(config, d.serving, "previous");
+    migration = tierMigration(d.serving, target, true);
+    if (config.trafficSwitch === "dns") {
+      const ttl = d.dnsTtlSeconds || config.dnsTtlSeconds;
+      if (ttl > 60 || config.dnsTtlSeconds > 60) {
+        problem("dnsTtlSeconds", `must be 60 or less, deployed for at least one old TTL, before a DNS-mode migration: lower it in an earlier \`pulumi up\` (deployed: ${ttl} s) and wait ${ttl} s before changing the tier`);
       }
-    : undefined;
+    }
+  }
+  if (issues.length) throw new ConfigError(issues);
+
+  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined) : undefined;
   return {
     config,
     prefix,
@@ -159,19 +284,58 @@ export function planStack(config: StackConfig, now: Date = new Date()): StackPla
     vpcName: `${prefix}-vpc`,
     firewallName: `${prefix}-fw`,
     projectName: prefix,
-    active: config.tier === SCALE_OUT ? undefined : planServer(config, config.tier, prefix),
+    active,
     scaleOut,
-    scaleOutMigration:
-      scaleOut && previous
-        ? { from: previous.tier.name, retainUntil: config.previousTierRetainUntil!, downtimeBudgetSeconds: config.downtimeBudgetSeconds, migrationBudgetMinutes: config.migrationBudgetMinutes }
-        : undefined,
+    scaleOutMigration,
     previous,
     migration,
+    deployed,
+    generation,
+    dropped,
     firewall: planFirewall(config, scaleOut !== undefined && previous !== undefined),
     edge: planEdge(config, scaleOut !== undefined, previous !== undefined),
     monitoring: planMonitoring(config),
     dns: { zone: config.dnsZone, recordName: config.dnsRecordName, ttl: config.dnsTtlSeconds, manageZone: config.manageDnsZone },
   };
+}
+
+/**
+ * The keys of the version before the deployed record (`previousTier`, `previousTierRetainUntil`): honoured only as
+ * the description of a migration that has already run, on a stack whose outputs carry no record. They say the
+ * config's tier serves and the previous tier's server is kept until the given time.
+ */
+function legacyOverride(config: StackConfig, prefix: string): DeploymentRecord | undefined {
+  if (config.previousTier === undefined) return undefined;
+  return {
+    version: RECORD_VERSION,
+    tier: config.tier,
+    region: "",
+    volumeSizeGiB: 0,
+    dnsTtlSeconds: 0,
+    generation: 2,
+    serving: config.tier === SCALE_OUT ? undefined : firstServerNames(prefix, config.tier),
+    previous: { ...firstServerNames(prefix, config.previousTier), retainUntil: config.previousTierRetainUntil },
+    legacy: true,
+  };
+}
+
+function checkAgainstDeployed(config: StackConfig, d: DeploymentRecord | undefined, problem: (key: string, message: string) => void): void {
+  const consistent = d?.legacy ? d.tier === config.tier : d?.previous?.tier === config.previousTier;
+  if (config.previousTier !== undefined && d && !consistent) {
+    problem(
+      "previousTier",
+      d.legacy
+        ? `must be removed (\`pulumi config rm previousTier previousTierRetainUntil\`): the deployed tier is ${d.tier}, and a tier change plans its own migration from it`
+        : `must be removed (\`pulumi config rm previousTier previousTierRetainUntil\`): the stack records its servers and migrations in its \`deployment\` output, and its previous server is ${d.previous ? d.previous.tier : "gone"}`,
+    );
+  }
+  if (!d || d.legacy) return;
+  if (d.region !== config.region && !config.allowDataLoss) {
+    problem("region", `must stay ${d.region}: a droplet's volume cannot move between regions, so a new region replaces every data volume (empty). Move regions by a migration to a new stack, or set allowDataLoss on a throw-away dev stack`);
+  }
+  if (config.volumeSizeGiB < d.volumeSizeGiB) {
+    problem("volumeSizeGiB", `must be at least ${d.volumeSizeGiB} (deployed): DigitalOcean volumes grow but never shrink`);
+  }
 }
 
 /** The scale-out tier from the stack config; its own checks come back as config problems with their keys. */
@@ -222,4 +386,37 @@ function planMonitoring(config: StackConfig): StackPlan["monitoring"] {
   if (config.tier !== SCALE_OUT) return { tier: config.tier };
   const tier = (Object.keys(TIERS) as TierName[]).find((t) => TIERS[t].slug === config.appDropletSize);
   return tier ? { tier } : undefined;
+}
+
+/**
+ * The `deployment` output a successful `pulumi up` of this plan leaves: what the next plan reads as deployed. A
+ * migration run by this update must have printed its result (the commit time starts the old server's retention).
+ */
+export function deploymentAfter(plan: StackPlan, result: MigrationResult | undefined): DeploymentRecord {
+  const c = plan.config;
+  const move = plan.migration ?? plan.scaleOutMigration;
+  let migration: MigrationRecord | undefined;
+  if (move?.running) {
+    if (!result) {
+      throw new Error(
+        "the migration finished without printing its result line (chatbot-migration-result: ...), so the old server's retention cannot start; run `pulumi up` again: a finished migration prints it again without touching anything",
+      );
+    }
+    migration = { id: result.id, from: move.fromKey, to: plan.migration?.toKey ?? SCALE_OUT, strategy: result.strategy, committedAt: result.committedAt };
+  } else if (move && plan.deployed?.migration) {
+    migration = plan.deployed.migration;
+  }
+  const previous = plan.previous?.record;
+  return {
+    version: RECORD_VERSION,
+    tier: c.tier,
+    region: c.region,
+    volumeSizeGiB: c.volumeSizeGiB,
+    dnsTtlSeconds: c.dnsTtlSeconds,
+    generation: plan.generation,
+    ...(plan.active ? { serving: plan.active.record } : {}),
+    // A previous server known only from the legacy keys keeps their explicit time (there is no recorded commit).
+    ...(previous ? { previous: migration ? previous : { ...previous, ...(move?.retainUntil ? { retainUntil: move.retainUntil } : {}) } } : {}),
+    ...(migration ? { migration } : {}),
+  };
 }

@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
+import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
 
 export interface ConfigSource {
   config: StackConfig;
@@ -39,4 +40,24 @@ export function readStackConfig(cfg: pulumi.Config): ConfigSource {
     config,
     secret: (key) => ((SECRET_KEYS as readonly string[]).includes(key) && secretKeys.has(key) ? cfg.requireSecret(key) : undefined),
   };
+}
+
+/**
+ * What the stack's last successful `pulumi up` left, read through a StackReference to the stack itself (it works
+ * with every backend: `organization` is the DIY backends' organization name). A stack never deployed has no
+ * outputs. Secret outputs are not used: the record holds names, tiers and times only.
+ */
+export async function readDeployedState(config: StackConfig): Promise<DeploymentRecord | undefined> {
+  const self = new pulumi.StackReference("deployed", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+  const outputs: Record<string, unknown> = {};
+  for (const name of DEPLOYED_OUTPUTS) {
+    const details = await self.getOutputDetails(name);
+    if (details.value !== undefined) outputs[name] = details.value;
+  }
+  try {
+    return readDeployed(outputs, `${config.project}-${config.stack}`);
+  } catch (e) {
+    if (e instanceof DeployedStateError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
 }

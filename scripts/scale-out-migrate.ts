@@ -9,6 +9,7 @@
 import { Command } from "commander";
 import { validateBudgets } from "../infra/migration/budget";
 import { scaleOutMigrate } from "../infra/scale-out-migration/cli-core";
+import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -37,7 +38,25 @@ async function main(): Promise<number> {
   });
   if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
   else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped: ${report.aborted ?? report.error}`}\n`);
-  if (report.ok) return 0;
+  if (report.ok) {
+    // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
+    const moved = report.timeline.find((e) => e.step === "move traffic" && e.status === "ok");
+    const at = (ms: number) => new Date(ms).toISOString();
+    process.stdout.write(
+      formatMigrationResult({
+        id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
+        state: "done",
+        from: o.source,
+        to: "scale-out",
+        strategy: "logical",
+        committedAt: at(moved?.endMs ?? report.startedAt + report.totalMs),
+        finishedAt: at(report.startedAt + report.totalMs),
+        resumed: false,
+        ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
+      }) + "\n",
+    );
+    return 0;
+  }
   return report.committed ? 2 : 1;
 }
 

@@ -22,7 +22,11 @@ export interface AppServerArgs {
  * One app droplet with its data volume, running the FastAPI app, PostgreSQL, Redis and Caddy in containers.
  *
  * - Caution: the droplet is replaced when its user data, image, region, SSH keys or VPC change. Its data lives on
- *   the volume, which survives a replacement; changing the tier goes through a migration, not a replacement.
+ *   the volume, which survives a replacement; changing the tier goes through a migration, not a replacement. A
+ *   protected droplet (the serving one in prod, a migration's target until it has succeeded) cannot be replaced:
+ *   the update stops at that step instead.
+ * - The volume's name and description are fixed when it is created (both replace it when changed) and it is left
+ *   at DigitalOcean when the stack drops it (`retainOnDelete`), unless the stack allows data loss (dev only).
  * - Tuning, the app image and its environment are synced onto the running droplet by the `-config` command,
  *   re-run when the rendered files change (their hash is the trigger): no replacement, only the affected
  *   containers restart.
@@ -47,7 +51,7 @@ export class AppServer extends pulumi.ComponentResource {
         region: args.region,
         size: server.volumeSizeGiB,
         initialFilesystemType: "ext4",
-        description: `PostgreSQL, Redis and Caddy data of ${server.dropletName}`,
+        description: server.volumeDescription,
       },
       { parent: this, protect: server.protect, retainOnDelete: server.retainVolumeOnDelete },
     );
@@ -69,7 +73,7 @@ export class AppServer extends pulumi.ComponentResource {
         backupPolicy: server.backups.enabled ? { plan: server.backups.plan, hour: 4, ...(server.backups.plan === "weekly" ? { weekday: "SUN" } : {}) } : undefined,
         gracefulShutdown: true,
       },
-      { parent: this },
+      { parent: this, protect: server.protect },
     );
     this.dropletIdNumber = this.droplet.id.apply((id) => Number(id));
 

@@ -8,7 +8,10 @@ import { migrateCommandLine } from "../../infra/components/migration";
 import type { MigrationPlan } from "../../infra/plan";
 import { ROOT } from "./run-stack";
 
-const plan: MigrationPlan = { from: "8gb", to: "16gb", retainUntil: "2026-12-05T12:00:00Z", strategy: "auto", downtimeBudgetSeconds: 120, migrationBudgetMinutes: 20, trafficSwitch: "reserved-ip" };
+const plan: MigrationPlan = {
+  from: "8gb", to: "16gb", fromKey: "app-8gb", toKey: "app-16gb-g2", running: true, committedAt: undefined, retainHours: 24, retainUntil: undefined,
+  down: false, strategy: "auto", downtimeBudgetSeconds: 120, migrationBudgetMinutes: 20, trafficSwitch: "reserved-ip",
+};
 const line = migrateCommandLine(plan, { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11" }, "/health");
 const dir = mkdtempSync(join(tmpdir(), "migrate-cmd-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
+import { firstServerNames } from "../../infra/deployed";
 import { planServer } from "../../infra/plan";
 import { planScaleOut } from "../../infra/scale-out";
 import { PROD_INPUT } from "../scale-out/input";
@@ -30,7 +31,7 @@ beforeAll(async () => {
     stack: "test",
     program: async () => {
       const server = new AppServer("app-16gb", {
-        server: planServer(config, "16gb", "chatbot-prod"),
+        server: planServer(config, firstServerNames("chatbot-prod", "16gb"), "previous"),
         region: "nyc3",
         vpcId: "vpc-uuid-1",
         tag: "chatbot-prod",

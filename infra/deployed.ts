@@ -1,0 +1,143 @@
+/**
+ * What is deployed: the record the program exports as the stack output `deployment` after every successful
+ * `pulumi up`, and reads back (a StackReference to the stack itself) before planning the next one. It is how a
+ * one-key tier change becomes a migration from the server that really serves, and how the old server's retention
+ * is counted from the migration's commit time instead of the moment of planning.
+ *
+ * Pure: plain values in and out. Stacks deployed before the record existed exported only `tier`; they are read as
+ * one server of that tier with the names that version gave it, so they upgrade without any replacement.
+ */
+import { z } from "zod";
+import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } from "./tiers";
+
+export const DEPLOYMENT_OUTPUT = "deployment";
+export const RECORD_VERSION = 1;
+/** The outputs read back: the record, and `tier` for stacks deployed before it existed. */
+export const DEPLOYED_OUTPUTS = [DEPLOYMENT_OUTPUT, "tier"] as const;
+
+/** One single-droplet server of the stack, with the names it was created with (they never change after). */
+export interface ServerRecord {
+  /** Logical name prefix of its resources, such as `app-4gb`. */
+  key: string;
+  tier: TierName;
+  generation: number;
+  dropletName: string;
+  volumeName: string;
+  volumeDescription: string;
+}
+
+export interface MigrationRecord {
+  id: string;
+  /** Server keys; `to` is "scale-out" for the move onto the managed engines. */
+  from: string;
+  to: string;
+  strategy: string;
+  /** The commit point (ISO 8601): the old server's retention counts from here. */
+  committedAt: string;
+}
+
+export interface DeploymentRecord {
+  version: typeof RECORD_VERSION;
+  /** The tier that serves. */
+  tier: StackTier;
+  region: string;
+  volumeSizeGiB: number;
+  dnsTtlSeconds: number;
+  /** Highest server generation created so far (names of new servers never repeat an old one's). */
+  generation: number;
+  /** The single-droplet server that serves; absent on scale-out. */
+  serving?: ServerRecord;
+  /** The server migrated from, kept as the rollback target for a while. */
+  previous?: ServerRecord & { retainUntil?: string };
+  /** The migration that made `previous` previous. */
+  migration?: MigrationRecord;
+  /** True when read from a stack deployed before the record existed (only `tier` was exported). */
+  legacy?: boolean;
+}
+
+const iso = z.iso.datetime({ offset: true });
+const tierName = z.enum(TIER_NAMES as [TierName, ...TierName[]]);
+const server = z.object({
+  key: z.string().regex(/^app-[a-z0-9-]+$/),
+  tier: tierName,
+  generation: z.number().int().min(1),
+  dropletName: z.string().min(1),
+  volumeName: z.string().min(1),
+  volumeDescription: z.string().min(1),
+});
+const recordSchema = z.object({
+  version: z.literal(RECORD_VERSION),
+  tier: z.enum(STACK_TIERS as [StackTier, ...StackTier[]]),
+  region: z.string().min(1),
+  volumeSizeGiB: z.number().int().min(1),
+  dnsTtlSeconds: z.number().int().min(1),
+  generation: z.number().int().min(1),
+  serving: server.optional(),
+  previous: server.extend({ retainUntil: iso.optional() }).optional(),
+  migration: z.object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso }).optional(),
+});
+
+export class DeployedStateError extends Error {
+  constructor(message: string) {
+    super(`the stack's deployed state (its last outputs) cannot be read: ${message}`);
+    this.name = "DeployedStateError";
+  }
+}
+
+/** Names the version before the record gave a tier's server (and that a stack's first server still gets). */
+export function firstServerNames(prefix: string, tier: TierName): ServerRecord {
+  const dropletName = `${prefix}-${tier}`;
+  return {
+    key: `app-${tier}`,
+    tier,
+    generation: 1,
+    dropletName,
+    volumeName: `${prefix}-${tier}-data`,
+    volumeDescription: `PostgreSQL, Redis and Caddy data of ${dropletName}`,
+  };
+}
+
+/**
+ * Names of a server created at `generation`: the first keeps the names the stack always gave; later ones carry
+ * their generation in the volume name (a retained volume of an earlier server of the same tier may still exist at
+ * DigitalOcean, and volume names are unique per region) and in the key when the plain key is taken.
+ */
+export function newServerNames(prefix: string, tier: TierName, generation: number, takenKeys: readonly string[]): ServerRecord {
+  const first = firstServerNames(prefix, tier);
+  if (generation === 1) return first;
+  const key = takenKeys.includes(first.key) ? `${first.key}-g${generation}` : first.key;
+  return { ...first, key, generation, volumeName: `${prefix}-${tier}-data-g${generation}` };
+}
+
+/**
+ * The deployed state from the stack's last outputs: undefined for a stack never deployed (no outputs), the record
+ * when present, or the legacy reading (only `tier`). Throws DeployedStateError when the outputs are not one of these.
+ */
+export function readDeployed(outputs: Record<string, unknown> | undefined, prefix: string): DeploymentRecord | undefined {
+  if (!outputs || Object.keys(outputs).length === 0) return undefined;
+  const raw = outputs[DEPLOYMENT_OUTPUT];
+  if (raw !== undefined) {
+    const parsed = recordSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0]!;
+      throw new DeployedStateError(`output ${DEPLOYMENT_OUTPUT}.${first.path.join(".")}: ${first.message}`);
+    }
+    return parsed.data as DeploymentRecord;
+  }
+  const tier = outputs.tier;
+  if (typeof tier !== "string" || !(STACK_TIERS as readonly string[]).includes(tier)) {
+    throw new DeployedStateError(`no \`${DEPLOYMENT_OUTPUT}\` output and no known \`tier\` output (got ${JSON.stringify(tier)})`);
+  }
+  const serving = tier === SCALE_OUT ? undefined : firstServerNames(prefix, tier as TierName);
+  // Region, volume size and TTL were not exported then: the checks that need them are skipped (0 = unknown).
+  return { version: RECORD_VERSION, tier: tier as StackTier, region: "", volumeSizeGiB: 0, dnsTtlSeconds: 0, generation: 1, serving, legacy: true };
+}
+
+/** When the previous server may go: its explicit time, else the commit time plus the retention hours. */
+export function retainUntilOf(record: DeploymentRecord, retainHours: number): Date | undefined {
+  const p = record.previous;
+  if (!p) return undefined;
+  if (p.retainUntil) return new Date(p.retainUntil);
+  if (!record.migration) return undefined;
+  return new Date(new Date(record.migration.committedAt).getTime() + retainHours * 3600_000);
+}
