@@ -61,12 +61,16 @@ export function migrateCommandLine(
 /**
  * Moves the stack from one tier's server to another's with its data, inside the downtime budget.
  *
- * Which server is old is explicit: config `previousTier` names it, so the program declares both servers and this
- * component between them. The order is the resource graph's: both servers are provisioned and their config synced
- * (dependsOn), then `-run` replicates, backs up, cuts over and verifies (scripts/droplet/migrate.sh over SSH, with
- * rollback before the commit point), and only its output lets the reserved IP assignment move to the new droplet
- * (see index.ts). `triggers` holds both droplet ids: the migration runs once per pair of servers, never again on
- * later updates.
+ * Which server is old comes from what is deployed (the stack's `deployment` output): changing `tier` alone makes the
+ * program declare the new server beside the serving one and this component between them. The order is the resource
+ * graph's: both servers are provisioned and their config synced (dependsOn), then `-run` replicates, backs up, cuts
+ * over and verifies (scripts/droplet/migrate.sh over SSH, with rollback before the commit point and a journal on the
+ * old droplet after it), and only its output lets the reserved IP assignment or the A record move to the new droplet
+ * (see index.ts). `triggers` holds both droplet ids: the command is created once per pair of servers. If a `pulumi
+ * up` stops during the migration, the command was never created, so the next `pulumi up` runs it again and the
+ * journal makes that run resume (forward after the commit point, rollback then a fresh start before it); a later
+ * change of its inputs re-runs it, which finds the journal finished and only prints the result again. The result
+ * line on stdout carries the commit time that starts the old server's retention.
  */
 export class TierMigration extends pulumi.ComponentResource {
   readonly run: command.local.Command;
