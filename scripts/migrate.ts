@@ -1,18 +1,22 @@
 /**
  * npm run migrate -- --from <ssh target> --to <ssh target> [--strategy auto|replicate|dump-restore] [--dry-run]
+ *                    [--overwrite-target] [--resume | --rollback | --status [--json]]
  *
- * Runs the tier migration by hand (to rehearse, or for a server this stack did not create): the same droplet steps
- * the stack runs, over ssh, with a timeline of phases and a progress bar while data is copied. --dry-run prints the
- * exact commands without running them. Exit code: 0 done, 1 aborted and rolled back (old server still serving),
- * 2 failed after the commit point (needs an operator).
+ * Runs the tier migration by hand (to rehearse, or for a server this stack did not create), and is the command the
+ * stack's TierMigration runs: the same droplet steps, over ssh, with a timeline of phases and a progress bar while
+ * data is copied. Every run ends in a known state recorded in the journal on the old droplet; a re-run finishes
+ * what a stopped run left (see --help for the exit codes). On success the last stdout line is the result line the
+ * stack reads (infra/migration/result.ts).
  */
-import { execSync } from "node:child_process";
-import { Command, Option } from "commander";
+import { spawn } from "node:child_process";
+import { Command, CommanderError, Option } from "commander";
 import { SingleBar } from "cli-progress";
 import { validateBudgets } from "../infra/migration/budget";
-import { dropletFromTarget, formatCommand, parseEnvList, parsePorts } from "../infra/migration/commands";
-import { plannedCommands, runMigration } from "../infra/migration/runner";
-import { sshExecutor } from "../infra/migration/ssh-executor";
+import { type Droplet, dropletFromTarget, formatCommand, migrationCommands, parseEnvList, parsePorts, parseValues } from "../infra/migration/commands";
+import { type DropletState, type RunMode, formatJournal, formatLock, nextAction, parseDropletState } from "../infra/migration/journal";
+import { formatMigrationResult } from "../infra/migration/result";
+import { type MigrationReport, exitCodeFor, migrationResult, plannedCommands, runMigration, whatNext } from "../infra/migration/runner";
+import { type SshExecutor, sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
 import { formatTimeline } from "../infra/migration/timeline";
 
@@ -20,10 +24,39 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+const HELP = `
+What a run does:
+  It reads the migration journal on the old droplet (/var/lib/chatbot/migration/journal.json) and takes a lock on
+  both droplets. A migration of this pair already done: nothing is touched, the result line is printed. Stopped
+  before its commit point: it is rolled back, then migrated afresh. Stopped after it: it is finished (never
+  repeating a finished step). Another migration unfinished on either droplet, a fresh lock, the same PostgreSQL
+  cluster on both sides, a target holding data (without --overwrite-target) or data that does not fit the target:
+  refused, nothing touched. SIGINT/SIGTERM before the commit point roll back; after it they leave the journal for
+  --resume.
+
+Exit codes:
+  0  done: the migration finished (now, or earlier: then nothing was touched); the last stdout line is
+     "chatbot-migration-result: {...}". With --rollback: rolled back. With --status: printed.
+  1  ran and did not migrate; the old server serves with all its data: aborted and rolled back (budget, failure,
+     SIGINT/SIGTERM before the commit point), or refused (lock held, same server on both sides, target holds data
+     or is too small, another migration unfinished). With --status: the journal could not be read.
+  2  usage or config error (bad flags or values); --resume or --rollback with nothing to act on; --rollback of a
+     finished migration.
+  3  a human is needed: stopped after the commit point (re-run, or --resume, finishes it), rollback incomplete,
+     lock lost, or --rollback after the commit point (the way back is a migration the other way).
+
+Examples:
+  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11
+  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status
+  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --resume
+  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --rollback
+  npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --overwrite-target   # back, after a commit
+`;
+
 const program = new Command("migrate")
   .description("Move the app's data from one droplet to another with a short write downtime")
   .requiredOption("--from <target>", "ssh target of the old droplet (user@host[:port])")
-  .requiredOption("--to <target>", "ssh target of the new droplet (user@host[:port])")
+  .option("--to <target>", "ssh target of the new droplet (user@host[:port]); required except with --status")
   .option("--from-private <address>", "old droplet's private (VPC) address, as the new one reaches it (default: --from host)")
   .option("--to-private <address>", "new droplet's private (VPC) address (default: --to host)")
   .option("--from-ports <pg,redis>", "old droplet's PostgreSQL and Redis ports on its private address", "5432,6379")
@@ -35,91 +68,231 @@ const program = new Command("migrate")
   .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", collect, [] as string[])
   .option("--from-env <K=V>", "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable", collect, [] as string[])
   .option("--to-env <K=V>", "same for the new droplet", collect, [] as string[])
-  .option("--traffic-command <command>", "local shell command that moves traffic to the new droplet at cutover (e.g. reserved IP assignment)")
+  .option("--traffic-command <command>", "local shell command that moves traffic to the new droplet at cutover (e.g. reserved IP assignment); must be safe to run twice")
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
-  .option("--id <id>", "names the backup file (default: a timestamp)")
-  .option("--dry-run", "print the exact commands and exit");
+  .option("--id <id>", "the migration id: journal, backup file (default: a timestamp)")
+  .option("--overwrite-target", "replace a target that holds data (rows in a user table, Redis keys, a fenced former primary)")
+  .addOption(new Option("--resume", "continue this pair's unfinished (or rolled-back) migration; exit 2 if there is none").conflicts(["rollback", "status"]))
+  .addOption(new Option("--rollback", "roll back this pair's migration stopped before its commit point").conflicts(["status"]))
+  .option("--status", "print the migration journal and the locks, change nothing")
+  .option("--json", "with --status: print JSON")
+  .option("--dry-run", "print the exact commands and exit")
+  .addHelpText("after", HELP)
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text) });
 
-async function main(): Promise<number> {
-  const o = program.parse().opts<{
-    from: string; to: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
-    migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; fromEnv: string[]; toEnv: string[]; fromPorts: string; toPorts: string; trafficCommand?: string; healthUrl?: string;
-    dumpJobs: string; skipBackup?: boolean; id?: string; dryRun?: boolean;
-  }>();
-  const strategy = parseStrategyRequest(o.strategy);
-  const budgets = validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget });
-  const dumpJobs = Number(o.dumpJobs);
-  if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new Error(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
-  const old = { ...dropletFromTarget("--from", o.from, { privateAddress: o.fromPrivate, runtime: o.runtime, sshOptions: o.sshOption }), env: parseEnvList("--from-env", o.fromEnv), ...parsePorts("--from-ports", o.fromPorts) };
-  const next = { ...dropletFromTarget("--to", o.to, { privateAddress: o.toPrivate, runtime: o.runtime, sshOptions: o.sshOption }), env: parseEnvList("--to-env", o.toEnv), ...parsePorts("--to-ports", o.toPorts) };
-  const id = o.id ?? new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
-  const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): move the reserved IP / DNS yourself";
+interface Options {
+  from: string; to?: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
+  migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; fromEnv: string[]; toEnv: string[];
+  fromPorts: string; toPorts: string; trafficCommand?: string; healthUrl?: string; dumpJobs: string; skipBackup?: boolean;
+  id?: string; dryRun?: boolean; overwriteTarget?: boolean; resume?: boolean; rollback?: boolean; status?: boolean; json?: boolean;
+}
 
-  if (o.dryRun) {
-    const shown = strategy === "auto" ? (["replicate", "dump-restore"] as const) : ([strategy] as const);
-    for (const s of shown) {
-      console.log(`# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`);
-      for (const { phase, cmd } of plannedCommands(old, next, s, { id, budgets, dumpJobs, healthUrl: o.healthUrl, skipBackup: o.skipBackup })) {
-        console.log(`[${phase}] ${typeof cmd === "string" ? `# ${cmd}: ${traffic}` : formatCommand(cmd)}`);
-      }
-      console.log("");
-    }
+class UsageError extends Error {}
+
+function droplet(field: "from" | "to", o: Options): Droplet {
+  const target = field === "from" ? o.from : o.to;
+  if (!target) throw new UsageError("--to is required (except with --status)");
+  return {
+    ...dropletFromTarget(`--${field}`, target, {
+      privateAddress: field === "from" ? o.fromPrivate : o.toPrivate,
+      runtime: o.runtime,
+      sshOptions: o.sshOption,
+    }),
+    env: parseEnvList(`--${field}-env`, field === "from" ? o.fromEnv : o.toEnv),
+    ...parsePorts(`--${field}-ports`, field === "from" ? o.fromPorts : o.toPorts),
+  };
+}
+
+/** A local shell command, asynchronously (signals keep being handled meanwhile); throws unless it exits 0. */
+function runLocal(command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sh", ["-c", command], { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`traffic command exited ${code}`))));
+  });
+}
+
+async function status(o: Options, exec: SshExecutor): Promise<number> {
+  const old = droplet("from", o);
+  const next = o.to ? droplet("to", o) : undefined;
+  const cmds = migrationCommands(old, next ?? old);
+  const read = async (side: "old" | "new"): Promise<DropletState> => {
+    const r = await exec(cmds.journalRead(side));
+    if (r.code !== 0) throw new Error(`journal_read on the ${side} droplet exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+    return parseDropletState(parseValues(r.stdout));
+  };
+  const oldState = await read("old");
+  const newState = next ? await read("new") : undefined;
+  if (o.json) {
+    console.log(JSON.stringify({ from: { target: o.from, ...oldState }, ...(next ? { to: { target: o.to, ...newState } } : {}) }, null, 2));
     return 0;
   }
+  const j = oldState.journal;
+  console.log(j ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}` : `no migration journal on ${o.from}`);
+  console.log(formatLock("old", oldState.lock));
+  if (newState) {
+    console.log(formatLock("new", newState.lock));
+    if (newState.journal) console.log(`migration journal on ${o.to} (a migration from there):\n${formatJournal(newState.journal)}`);
+  }
+  return 0;
+}
 
-  const bar = new SingleBar({ format: "  copy [{bar}] {percentage}% {done}/{total} MB", hideCursor: true });
-  let barOn = false;
+function printReport(report: MigrationReport, mode: RunMode): void {
+  console.log(formatTimeline(report.timeline, report.startedAt));
+  if (report.writeDowntimeMs !== undefined) console.log(`write downtime (fence to traffic moved): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
+  console.log(`total: ${(report.totalMs / 1000).toFixed(1)} s`);
+  if (report.backupFile) console.log(`pre-migration backup on the old droplet: ${report.backupFile}`);
+  if (report.countProblems?.length) console.log(`row count differences:\n  ${report.countProblems.join("\n  ")}`);
+  const stopped = report.interruptedBy ? ` (stopped by ${report.interruptedBy})` : "";
+  switch (report.outcome) {
+    case "refused":
+      console.error(`REFUSED: ${report.refused}`);
+      break;
+    case "nothing":
+      console.error(report.refused);
+      break;
+    case "aborted":
+      console.error(`ABORTED before anything changed${stopped}: ${report.aborted}`);
+      break;
+    case "rolled-back":
+      if (mode === "rollback") console.log("rolled back: the old droplet serves with all its data");
+      else console.error(`ABORTED before the commit point${stopped}: ${report.aborted ?? report.journal?.lastError}\nrolled back: the old droplet serves with all its data`);
+      break;
+    case "rollback-incomplete":
+      console.error(`ABORTED before the commit point${stopped}: ${report.aborted ?? ""}\nROLLBACK INCOMPLETE: ${report.error}`);
+      break;
+    case "rollback-refused":
+      console.error(`REFUSED: ${report.error}`);
+      break;
+    case "stopped-after-commit":
+      console.error(`STOPPED after the commit point${stopped} (the new droplet is the primary): ${report.error}`);
+      break;
+    case "lock-lost":
+      console.error(`STOPPED: ${report.error}`);
+      break;
+    default:
+      break;
+  }
+  const next = whatNext(report);
+  if (next && report.outcome !== "rolled-back") console.error(`next: ${next}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = program.parse(argv).opts<Options>();
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  const mode: RunMode = o.resume ? "resume" : o.rollback ? "rollback" : "run";
+  let old: Droplet;
+  let next: Droplet | undefined;
+  let strategy: ReturnType<typeof parseStrategyRequest>;
+  let budgets: ReturnType<typeof validateBudgets>;
+  const dumpJobs = Number(o.dumpJobs);
+  try {
+    strategy = parseStrategyRequest(o.strategy);
+    budgets = validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget });
+    if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
+    if (o.json && !o.status) throw new UsageError("--json goes with --status");
+    if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
+    old = droplet("from", o);
+    next = o.status && !o.to ? undefined : droplet("to", o);
+  } catch (e) {
+    console.error(`migrate: ${(e as Error).message}`);
+    return 2;
+  }
+
   const exec = sshExecutor();
   try {
-    const report = await runMigration({
-      old, next, exec, strategy, budgets, id, dumpJobs, healthUrl: o.healthUrl, skipBackup: o.skipBackup,
-      moveTraffic: async () => {
-        if (o.trafficCommand) execSync(o.trafficCommand, { stdio: "inherit" });
-        else console.log("  >> cutover: move traffic to the new droplet now (no --traffic-command given)");
-      },
-      onEvent: (e) => {
-        if (e.kind === "progress") {
-          const mb = (b: number) => Math.round(b / 1048576);
-          if (!barOn) bar.start(mb(e.totalBytes), 0, { done: 0, total: mb(e.totalBytes) });
-          barOn = true;
-          bar.update(mb(e.doneBytes), { done: mb(e.doneBytes), total: mb(e.totalBytes) });
-          return;
-        }
-        if (barOn) {
-          bar.stop();
-          barOn = false;
-        }
-        if (e.kind === "phase") console.log(`== ${e.phase}`);
-        else if (e.kind === "step") console.log(`   ${e.step} (${e.side})`);
-        else console.log(`   ${e.message}`);
-      },
-    });
-    if (barOn) bar.stop();
-    console.log(formatTimeline(report.timeline, report.startedAt));
-    if (report.writeDowntimeMs !== undefined) console.log(`write downtime (fence to traffic moved): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
-    console.log(`total: ${(report.totalMs / 1000).toFixed(1)} s`);
-    if (report.backupFile) console.log(`pre-migration backup on the old droplet: ${report.backupFile}`);
-    if (report.countProblems?.length) console.log(`row count differences:\n  ${report.countProblems.join("\n  ")}`);
-    if (report.aborted) {
-      console.error(`ABORTED before the commit point: ${report.aborted}\n${report.rolledBack ? "rolled back: the old droplet is serving" : "ROLLBACK INCOMPLETE: check the old droplet"}`);
-      return 1;
+    if (o.status) {
+      return await status(o, exec).catch((e: Error) => {
+        console.error(`migrate --status: ${e.message}`);
+        return 1;
+      });
     }
-    if (report.error) {
-      console.error(`FAILED after the commit point (the new droplet is the primary): ${report.error}`);
-      return 2;
+    if (!next) return 2;
+    const id = o.id;
+    const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): move the reserved IP / DNS yourself";
+    if (o.dryRun) {
+      const shown = strategy === "auto" ? (["replicate", "dump-restore"] as const) : ([strategy] as const);
+      for (const s of shown) {
+        console.log(`# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`);
+        for (const { phase, cmd } of plannedCommands(old, next, s, { id: id ?? "<id>", budgets, dumpJobs, healthUrl: o.healthUrl, skipBackup: o.skipBackup })) {
+          console.log(`[${phase}] ${typeof cmd === "string" ? `# ${cmd}: ${traffic}` : formatCommand(cmd)}`);
+        }
+        console.log("");
+      }
+      return 0;
     }
-    return report.ok ? 0 : 2;
+    return await migrate(o, mode, old, next, exec, { strategy, budgets, dumpJobs });
   } finally {
     exec.close();
   }
 }
 
-main().then(
+async function migrate(
+  o: Options,
+  mode: RunMode,
+  old: Droplet,
+  next: Droplet,
+  exec: SshExecutor,
+  settings: { strategy: ReturnType<typeof parseStrategyRequest>; budgets: ReturnType<typeof validateBudgets>; dumpJobs: number },
+): Promise<number> {
+  // SIGINT/SIGTERM: the runner rolls back (before the commit point) or leaves the journal (after it); a second
+  // signal only repeats that it is stopping.
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) return console.error(`migrate: ${signal} again: still stopping, please wait`);
+    console.error(`migrate: ${signal}: stopping (before the commit point: rolling back; after it: the journal is kept for --resume)`);
+    stop.abort(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const bar = new SingleBar({ format: "  copy [{bar}] {percentage}% {done}/{total} MB", hideCursor: true });
+  let barOn = false;
+  const report = await runMigration({
+    old, next, exec, mode, strategy: settings.strategy, budgets: settings.budgets, id: o.id, dumpJobs: settings.dumpJobs,
+    healthUrl: o.healthUrl, skipBackup: o.skipBackup, overwriteTarget: o.overwriteTarget, signal: stop.signal,
+    moveTraffic: async () => {
+      if (o.trafficCommand) await runLocal(o.trafficCommand);
+      else console.log("  >> cutover: move traffic to the new droplet now (no --traffic-command given)");
+    },
+    onEvent: (e) => {
+      if (e.kind === "progress") {
+        const mb = (b: number) => Math.round(b / 1048576);
+        if (!barOn) bar.start(mb(e.totalBytes), 0, { done: 0, total: mb(e.totalBytes) });
+        barOn = true;
+        bar.update(mb(e.doneBytes), { done: mb(e.doneBytes), total: mb(e.totalBytes) });
+        return;
+      }
+      if (barOn) {
+        bar.stop();
+        barOn = false;
+      }
+      if (e.kind === "phase") console.log(`== ${e.phase}`);
+      else if (e.kind === "step") console.log(`   ${e.step} (${e.side})`);
+      else console.log(`   ${e.message}`);
+    },
+  });
+  if (barOn) bar.stop();
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  printReport(report, mode);
+  const result = migrationResult(report);
+  if (result) console.log(formatMigrationResult(result)); // the last stdout line: the stack reads it
+  return exitCodeFor(report, mode);
+}
+
+main(process.argv).then(
   (code) => process.exit(code),
   (e: Error) => {
-    console.error(`migrate: ${e.message}`);
-    process.exit(1);
+    // Not a refusal or a rollback the runner reported: the state of the droplets is unknown.
+    console.error(`migrate: ${e.stack ?? e.message}`);
+    process.exit(3);
   },
 );

@@ -39,3 +39,76 @@ export function compareCounts(
   }
   return problems;
 }
+
+/**
+ * Tables that record which schema migrations ran (Alembic, Rails-style tools), not user data: a fresh app writes
+ * them at start, so they do not make a target "hold data".
+ */
+export const BOOKKEEPING_TABLES = ["public.alembic_version", "public.schema_migrations"] as const;
+
+export type TargetVerdict =
+  | { ok: true; ours: boolean; notes: string[] }
+  | { ok: false; reason: string };
+
+/**
+ * May the migration replace what the target holds? From both sides' preflight values. The target is refused when it
+ * is the same PostgreSQL cluster as the source (same system identifier: compared, not the addresses) unless it is a
+ * copy this source's migration made (its replica marker names the source's system identifier), and when it holds
+ * data (a row in any user table of the app database, or a Redis key) unless `overwrite`.
+ */
+export function judgeTarget(source: Record<string, string>, target: Record<string, string>, opts: { overwrite: boolean }): TargetVerdict {
+  const sourceId = source.system_identifier;
+  if (!sourceId) return { ok: false, reason: "the old server did not report its PostgreSQL system identifier" };
+  if (target.replica_of === sourceId) {
+    return { ok: true, ours: true, notes: [`the target is a copy of this source from an earlier attempt (replica marker, system identifier ${sourceId}): it is rebuilt`] };
+  }
+  const overwriteHint = "Nothing was changed. --overwrite-target replaces it (everything on it is lost).";
+  if (target.pg_running !== "1") {
+    if (target.fenced !== "1") return { ok: false, reason: "PostgreSQL is not running on the new server" };
+    if (!opts.overwrite) return { ok: false, reason: `the target holds data: it is a fenced former primary (its PostgreSQL is stopped). ${overwriteHint}` };
+    return { ok: true, ours: false, notes: ["overwriting the target: a fenced former primary"] };
+  }
+  if (target.system_identifier === sourceId && target.fenced !== "1") {
+    return {
+      ok: false,
+      reason: `the same server on both sides: --from and --to reach the same PostgreSQL cluster (system identifier ${sourceId}), or a copy of it that this migration did not make. Nothing was changed.`,
+    };
+  }
+  const tables = Object.entries(target)
+    .filter(([k, v]) => k.startsWith("table_rows.") && v === "true")
+    .map(([k]) => k.slice("table_rows.".length))
+    .filter((t) => !(BOOKKEEPING_TABLES as readonly string[]).includes(t));
+  const keys = Number(target.redis_keys_total ?? target.redis_keys ?? 0);
+  const held = [
+    ...(tables.length ? [`rows in ${tables.join(", ")}`] : []),
+    ...(keys > 0 ? [`${keys} Redis key${keys === 1 ? "" : "s"}`] : []),
+    ...(target.fenced === "1" ? ["a fenced former primary"] : []),
+  ];
+  if (!held.length) return { ok: true, ours: false, notes: ["the target holds no data (no rows in any user table, no Redis keys)"] };
+  if (!opts.overwrite) return { ok: false, reason: `the target holds data: ${held.join("; ")}. ${overwriteHint}` };
+  return { ok: true, ours: false, notes: [`overwriting the target's data: ${held.join("; ")}`] };
+}
+
+const GIB = 1024 ** 3;
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= GIB) return `${(bytes / GIB).toFixed(1)} GiB`;
+  return `${(bytes / 1024 ** 2).toFixed(bytes >= 100 * 1024 ** 2 ? 0 : 1)} MiB`;
+}
+
+/**
+ * Does the source's data fit on the target's volume? What the move writes (the whole cluster for replicate, the app
+ * database for dump-restore) plus headroom for WAL and growth during the move (20 %, at least 1 GiB), against the
+ * volume's free space plus what the move replaces there. The reason is printed either way (a tier change down needs it).
+ */
+export function checkRoom(input: { sourceBytes: number; freeBytes: number; replacedBytes: number }): { ok: boolean; reason: string } {
+  const headroom = Math.max(input.sourceBytes * 0.2, GIB);
+  const needed = input.sourceBytes + headroom;
+  const available = input.freeBytes + input.replacedBytes;
+  const what = `data ${formatBytes(input.sourceBytes)}`;
+  const room = `${formatBytes(available)} free on the target volume${input.replacedBytes > 0 ? ` (counting ${formatBytes(input.replacedBytes)} it replaces)` : ""}`;
+  if (!Number.isFinite(needed) || !Number.isFinite(available)) return { ok: false, reason: "the preflight did not report data sizes" };
+  return needed <= available
+    ? { ok: true, reason: `${what} fits: ${room}, needs ${formatBytes(needed)} with headroom` }
+    : { ok: false, reason: `${what} does not fit: ${room}, needs ${formatBytes(needed)} with headroom (WAL, growth). Nothing was changed.` };
+}

@@ -6,7 +6,8 @@
  *
  * The script travels on standard input (`bash -s -- <step> args`), so droplets need nothing installed first.
  * Non-secret settings go in an `env` prefix; secrets never do (ps shows argv): the script reads them from the
- * droplet's env file (/etc/chatbot/app.env, or CHATBOT_ENV_FILE).
+ * droplet's env file (/etc/chatbot/app.env, or CHATBOT_ENV_FILE). Data a step reads (the journal) follows the script
+ * on standard input, never on the command line.
  */
 import * as path from "node:path";
 
@@ -35,6 +36,11 @@ export const STEP_NAMES = [
   "rollback_old",
   "rollback_new",
   "retire",
+  "journal_read",
+  "journal_write",
+  "lock_acquire",
+  "lock_heartbeat",
+  "lock_release",
 ] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
@@ -71,6 +77,8 @@ export interface StepCommand {
   argv: string[];
   /** Path of the script to feed on stdin. */
   stdinFile: string;
+  /** Data that follows the script on stdin, read by the step itself (journal_write). */
+  stdinData?: string;
 }
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -94,7 +102,13 @@ export function dropletEnv(d: Droplet): Record<string, string> {
 }
 
 /** The exact command for one step on one droplet. */
-export function stepCommand(side: Side, droplet: Droplet, step: StepName, args: readonly (string | number)[] = []): StepCommand {
+export function stepCommand(
+  side: Side,
+  droplet: Droplet,
+  step: StepName,
+  args: readonly (string | number)[] = [],
+  stdinData?: string,
+): StepCommand {
   const env = dropletEnv(droplet);
   const words = [
     "env",
@@ -113,12 +127,14 @@ export function stepCommand(side: Side, droplet: Droplet, step: StepName, args: 
     remote,
     argv: ["ssh", ...(droplet.sshOptions ?? []), droplet.ssh, remote],
     stdinFile: MIGRATE_SCRIPT,
+    ...(stdinData === undefined ? {} : { stdinData }),
   };
 }
 
 /** A command as one copy-pasteable line (for --dry-run). */
 export function formatCommand(cmd: StepCommand): string {
-  return `${cmd.argv.map(shellQuote).join(" ")} < ${path.relative(process.cwd(), cmd.stdinFile) || cmd.stdinFile}`;
+  const script = path.relative(process.cwd(), cmd.stdinFile) || cmd.stdinFile;
+  return `${cmd.argv.map(shellQuote).join(" ")} < ${script}${cmd.stdinData === undefined ? "" : " (then the journal JSON on the same stdin)"}`;
 }
 
 /** Parse the script's `key=value` stdout lines (later keys win; other lines are ignored). */
@@ -135,11 +151,13 @@ export function parseValues(stdout: string): Record<string, string> {
 export function migrationCommands(old: Droplet, next: Droplet) {
   const pg = (d: Droplet) => d.pgPort ?? 5432;
   const redis = (d: Droplet) => d.redisPort ?? 6379;
+  const on = (side: Side) => (side === "old" ? old : next);
   return {
-    preflight: (side: Side) => stepCommand(side, side === "old" ? old : next, "preflight"),
+    preflight: (side: Side) => stepCommand(side, on(side), "preflight"),
     backup: (id: string) => stepCommand("old", old, "backup", [id]),
     dropSlot: () => stepCommand("old", old, "drop_slot"),
-    standby: () => stepCommand("new", next, "standby", [old.privateAddress, pg(old)]),
+    /** The source's system identifier and the migration id go into the new droplet's replica marker. */
+    standby: (sourceSystemId: string, id: string) => stepCommand("new", next, "standby", [old.privateAddress, pg(old), sourceSystemId, id]),
     redisReplica: () => stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress]),
     lag: () => stepCommand("new", next, "lag"),
     catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),
@@ -150,7 +168,7 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs]),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),
-    counts: (side: Side) => stepCommand(side, side === "old" ? old : next, "counts"),
+    counts: (side: Side) => stepCommand(side, on(side), "counts"),
     health: (url?: string) => stepCommand("new", next, "health", url ? [url] : []),
     freeze: () => stepCommand("old", old, "freeze"),
     unfreeze: () => stepCommand("old", old, "unfreeze"),
@@ -159,6 +177,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     rollbackOld: () => stepCommand("old", old, "rollback_old"),
     rollbackNew: () => stepCommand("new", next, "rollback_new"),
     retire: () => stepCommand("old", old, "retire"),
+    journalRead: (side: Side) => stepCommand(side, on(side), "journal_read"),
+    /** The journal lives on the old droplet; `archive` names the finished journal it replaces (moved to history/). */
+    journalWrite: (runId: string, json: string, archive?: string) =>
+      stepCommand("old", old, "journal_write", archive ? [runId, archive] : [runId], json),
+    lockAcquire: (side: Side, lock: { runId: string; holder: string; startedAt: string; staleSeconds: number }) =>
+      stepCommand(side, on(side), "lock_acquire", [lock.runId, lock.holder, lock.startedAt, lock.staleSeconds]),
+    lockHeartbeat: (side: Side, runId: string) => stepCommand(side, on(side), "lock_heartbeat", [runId]),
+    lockRelease: (side: Side, runId: string) => stepCommand(side, on(side), "lock_release", [runId]),
   };
 }
 export type MigrationCommands = ReturnType<typeof migrationCommands>;

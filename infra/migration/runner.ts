@@ -1,19 +1,46 @@
 /**
- * The migration, step by step: which droplet step runs when, what each result decides (strategy, budgets, abort,
- * rollback, commit), and the timeline. It executes nothing itself: every step goes through the injected `exec`
- * (ssh in the CLI and harness), and moving traffic through the injected `moveTraffic` (front door in the harness,
- * reserved IP or proxy on DigitalOcean). Unit tests drive it with a scripted executor.
+ * The migration, step by step: which droplet step runs when, what each result decides (strategy, budgets, refusal,
+ * abort, rollback, commit, resume), and the timeline. It executes nothing itself: every step goes through the
+ * injected `exec` (ssh in the CLI and harness), and moving traffic through the injected `moveTraffic` (front door in
+ * the harness, the old droplet's proxy on DigitalOcean). Unit tests drive it with a scripted executor; fault
+ * injection and the negative control wrap that executor (tests/migration/seams.ts), never flags of this runner.
  *
- * The commit point is `pg_promote()` on the new server (replicate) or the traffic switch (dump-restore). Before
- * it, any failure or budget abort rolls back: the old server is restarted unchanged (if it was fenced) or unfrozen,
- * the new one stops following it, and the next run starts over. After it there is no rollback: failures are
- * reported for an operator.
+ * Every run ends in a known state, recorded in the journal on the old droplet (./journal.ts):
+ * - it reads both droplets' journals first: a migration of this pair already done is a no-op; another migration
+ *   still unfinished on either droplet refuses the run;
+ * - it takes the lock on both droplets (mkdir, with a heartbeat every `heartbeatMs`); a fresh lock refuses the run,
+ *   a stale one (no heartbeat for `lockStaleSeconds`, by the droplet's clock) is taken over;
+ * - this pair's migration stopped before its commit point is rolled back (old server unfenced and serving with all
+ *   its data, new one no longer following), then a new migration starts; stopped after it, the run goes forward
+ *   from the first after-commit step not yet done;
+ * - preflight refuses, touching nothing, the same cluster on both sides, a target that holds data (unless
+ *   `overwriteTarget`) and data that does not fit the target's volume;
+ * - the commit point is `pg_promote()` on the new server (replicate) or the go decision after a verified restore
+ *   (dump-restore). It is written to the journal before anything that follows it. Before it, a failure, a budget
+ *   abort or the abort signal rolls back; after it, they leave a journal a re-run finishes.
  */
+import { randomBytes } from "node:crypto";
+import * as os from "node:os";
 import { type Budgets, DEFAULT_BUDGETS, type Rates, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
-import { compareCounts, tableCounts } from "./checks";
-import { type Droplet, type StepCommand, migrationCommands, parseValues } from "./commands";
+import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
+import { type Droplet, type Side, type StepCommand, migrationCommands, parseValues } from "./commands";
+import {
+  type AfterCommitStep,
+  type Decision,
+  type DropletState,
+  type Journal,
+  JOURNAL_VERSION,
+  type RunMode,
+  decide,
+  describeJournal,
+  journalEnd,
+  nextAction,
+  parseDropletState,
+  serializeJournal,
+} from "./journal";
+import type { MigrationResult } from "./result";
 import { type StrategyChoice, type StrategyRequest, chooseStrategy } from "./strategy";
-import { type FaultPoint, type Phase, Timeline, type TimelineEntry } from "./timeline";
+import { type Phase, Timeline, type TimelineEntry } from "./timeline";
 
 export interface StepResult {
   code: number;
@@ -21,7 +48,13 @@ export interface StepResult {
   stderr: string;
 }
 
-export type Executor = (cmd: StepCommand, hooks?: { onStderr?: (chunk: string) => void }) => Promise<StepResult>;
+export interface StepHooks {
+  onStderr?: (chunk: string) => void;
+  /** Set for steps that may be cut short (long copies and waits): on abort the executor ends the step (code 130). */
+  signal?: AbortSignal;
+}
+
+export type Executor = (cmd: StepCommand, hooks?: StepHooks) => Promise<StepResult>;
 
 export type RunnerEvent =
   | { kind: "phase"; phase: Phase }
@@ -33,13 +66,18 @@ export interface RunnerOptions {
   old: Droplet;
   next: Droplet;
   exec: Executor;
-  /** Switch user traffic to the new droplet (must be fast and must throw on failure). */
+  /** Switch user traffic to the new droplet (must be fast, idempotent, and must throw on failure). */
   moveTraffic: () => Promise<void>;
+  /**
+   * run: a migration, or the end of this pair's unfinished one. resume: the same, but only when this pair has a
+   * journal. rollback: undo this pair's migration stopped before its commit point. @default "run"
+   */
+  mode?: RunMode;
   /** @default "auto" */
   strategy?: StrategyRequest;
   budgets?: Budgets;
   rates?: Rates;
-  /** Names the backup file and dump directory. @default a timestamp */
+  /** The migration id (journal, backup file, dump directory). @default a timestamp */
   id?: string;
   /** URL the new droplet's health step checks (from the droplet). */
   healthUrl?: string;
@@ -47,31 +85,63 @@ export interface RunnerOptions {
   dumpJobs?: number;
   /** @default false */
   skipBackup?: boolean;
-  /** Test hook: stop with an error right after this point (always before the commit point). */
-  faultAfter?: FaultPoint;
-  /**
-   * NEGATIVE CONTROL ONLY: promote the new server without fencing the old one (no shutdown, no replay wait). The
-   * old keeps acknowledging writes that the new never sees; the harness must report them as lost.
-   */
-  unsafeNoFence?: boolean;
+  /** Replace a target that holds data (rows in a user table, Redis keys, a fenced former primary). @default false */
+  overwriteTarget?: boolean;
+  /** Stops the run (SIGINT/SIGTERM in the CLI): before the commit point it rolls back, after it the journal stays. */
+  signal?: AbortSignal;
+  /** Who runs this, recorded in the lock and journal. @default "<hostname>:<pid>" */
+  holder?: string;
+  /** @default 10000 */
+  heartbeatMs?: number;
+  /** A lock without heartbeat for longer than this (droplet clock) belongs to a dead run. @default 60 */
+  lockStaleSeconds?: number;
   onEvent?: (e: RunnerEvent) => void;
   now?: () => number;
 }
 
+/**
+ * done: finished by this run. already-done: finished earlier, nothing touched. rolled-back: undone before the commit
+ * point (the old server serves with all its data). refused: a check said no, nothing touched. aborted: stopped before
+ * anything changed. nothing: --resume/--rollback found nothing to act on. rollback-refused: --rollback after the
+ * commit point. stopped-after-commit, rollback-incomplete, lock-lost: an operator is needed.
+ */
+export type RunOutcome =
+  | "done"
+  | "already-done"
+  | "rolled-back"
+  | "refused"
+  | "aborted"
+  | "nothing"
+  | "rollback-refused"
+  | "stopped-after-commit"
+  | "rollback-incomplete"
+  | "lock-lost";
+
 export interface MigrationReport {
+  outcome: RunOutcome;
   ok: boolean;
   committed: boolean;
+  /** This run continued (or found finished) a migration an earlier run had started. */
+  resumed: boolean;
   strategy?: StrategyChoice;
-  /** Why the migration stopped before the commit point (budget or failure), if it did. */
+  /** Why a check refused the run (nothing touched). */
+  refused?: string;
+  /** Why the migration stopped before the commit point (budget, failure, signal), if it did. */
   aborted?: string;
   rolledBack?: boolean;
-  /** Failure after the commit point (needs an operator). */
+  /** Failure after the commit point, or an incomplete rollback (needs an operator). */
   error?: string;
-  /** Fence (or freeze) start to traffic moved, as the runner saw it. */
+  /** The signal that stopped the run. */
+  interruptedBy?: string;
+  /** Fence (or freeze) start to traffic moved. */
   writeDowntimeMs?: number;
   copy?: { bytes: number; ms: number };
   backupFile?: string;
   countProblems?: string[];
+  /** Preflight findings worth printing (target verdict, room on the target volume, a lock taken over). */
+  notes: string[];
+  /** The journal as this run last wrote or read it. */
+  journal?: Journal;
   timeline: TimelineEntry[];
   startedAt: number;
   totalMs: number;
@@ -87,35 +157,71 @@ export class StepFailed extends Error {
   }
 }
 
+/** A check said no before anything changed. */
+class Refused extends Error {}
+/** A budget says the migration cannot hold. */
 class Abort extends Error {}
+/** The abort signal (or a lost lock) stopped the run. */
+class Interrupted extends Error {}
+class LockLost extends Error {}
 
 const PROGRESS = /(\d+)\/(\d+) kB/g;
+/** Steps the abort signal may cut short: long copies and waits, all before the commit point. */
+const INTERRUPTIBLE = new Set(["backup", "standby", "redis_replica", "catchup", "dump_restore"]);
+const iso = (ms: number) => new Date(ms).toISOString();
+const word = (s: string) => s.replace(/[^A-Za-z0-9._:@+-]/g, "_");
+
+export function defaultMigrationId(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+}
 
 export async function runMigration(opts: RunnerOptions): Promise<MigrationReport> {
   const now = opts.now ?? Date.now;
+  const mode = opts.mode ?? "run";
   const budgets = opts.budgets ?? DEFAULT_BUDGETS;
   const rates = opts.rates ?? ASSUMED_RATES;
-  const id = opts.id ?? new Date(now()).toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   const cmds = migrationCommands(opts.old, opts.next);
   const timeline = new Timeline(now);
   const emit = (e: RunnerEvent) => opts.onEvent?.(e);
-  const report: MigrationReport = { ok: false, committed: false, timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
-  const state = { copyStarted: false, fenced: false, frozen: false, promoteAttempted: false };
+  const info = (message: string) => emit({ kind: "info", message });
+  const report: MigrationReport = { outcome: "aborted", ok: false, committed: false, resumed: false, notes: [], timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
+  const runId = `${defaultMigrationId(timeline.startedAt)}-${randomBytes(3).toString("hex")}`;
+  const holder = word(opts.holder ?? `${os.hostname()}:${process.pid}`);
+  const pair = { from: journalEnd(opts.old), to: journalEnd(opts.next) };
+  const held: Side[] = [];
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(opts.signal?.reason ?? "abort");
+  if (opts.signal?.aborted) onSignal();
+  opts.signal?.addEventListener("abort", onSignal, { once: true });
+  let lockLost: string | undefined;
+  let journal: Journal | undefined;
+  const journalRuns = new WeakSet<Journal>();
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
 
   let currentPhase: Phase = "preflight";
   const phase = (p: Phase) => {
     currentPhase = p;
     emit({ kind: "phase", phase: p });
   };
-  const step = async (cmd: StepCommand, onStderr?: (chunk: string) => void) =>
-    timeline.time(currentPhase, cmd.step, cmd.side, async () => {
-      emit({ kind: "step", phase: currentPhase, step: cmd.step, side: cmd.side });
-      const result = await opts.exec(cmd, onStderr ? { onStderr } : undefined);
-      if (result.code !== 0) throw new StepFailed(cmd, result);
-      return parseValues(result.stdout);
+  const checkStop = () => {
+    if (lockLost) throw new LockLost(lockLost);
+    if (stop.signal.aborted) throw new Interrupted(`interrupted by ${String(stop.signal.reason)}`);
+  };
+  /** Run a step, timed; `quiet` steps (journal, lock) are not announced. Returns the raw result. */
+  const run = async (cmd: StepCommand, o: { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean } = {}) => {
+    if (!o.always) checkStop();
+    return timeline.time(currentPhase, cmd.step, cmd.side, async () => {
+      if (!o.quiet) emit({ kind: "step", phase: currentPhase, step: cmd.step, side: cmd.side });
+      const interruptible = INTERRUPTIBLE.has(cmd.step) && !o.always;
+      const result = await opts.exec(cmd, { ...(o.onStderr ? { onStderr: o.onStderr } : {}), ...(interruptible ? { signal: stop.signal } : {}) });
+      if (interruptible && stop.signal.aborted) checkStop();
+      return result;
     });
-  const fault = (point: FaultPoint) => {
-    if (opts.faultAfter === point) throw new Error(`fault injected after ${point}`);
+  };
+  const step = async (cmd: StepCommand, o: { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean } = {}) => {
+    const result = await run(cmd, o);
+    if (result.code !== 0) throw new StepFailed(cmd, result);
+    return parseValues(result.stdout);
   };
   const budgetGate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
     const verdict = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
@@ -123,154 +229,460 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     if (!verdict.ok) throw new Abort(verdict.reason);
   };
 
+  // ---- journal and lock
+  const writeJournal = async (j: Journal, archive?: string) => {
+    if (!journalRuns.has(j)) {
+      journalRuns.add(j);
+      j.runs += 1;
+    }
+    j.holder = holder;
+    j.updatedAt = iso(now());
+    const r = await run(cmds.journalWrite(runId, serializeJournal(j), archive), { quiet: true, always: true });
+    if (r.code === 6) throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
+    if (r.code !== 0) throw new StepFailed(cmds.journalWrite(runId, "", archive), r);
+    report.journal = j;
+  };
+  /** Enter a phase: the journal records the one left as done (the first write of a migration may archive another). */
+  const enter = async (p: Phase, archive?: string) => {
+    phase(p);
+    const j = journal!;
+    if (j.phase !== p && j.phase !== "done") {
+      if (!j.phasesDone.includes(j.phase)) j.phasesDone.push(j.phase);
+      j.phase = p;
+    }
+    await writeJournal(j, archive);
+  };
+  const done = (s: AfterCommitStep) => journal!.stepsDone.includes(s);
+  const mark = (s: AfterCommitStep) => {
+    if (!done(s)) journal!.stepsDone.push(s);
+  };
+  const readState = async (side: Side): Promise<DropletState> => parseDropletState(await step(cmds.journalRead(side), { quiet: true }));
+  const decideNow = async (): Promise<Decision> => {
+    const [o, n] = await Promise.all([readState("old"), readState("new")]);
+    return decide(mode, pair, o.journal, n.journal);
+  };
+  const acquireLocks = async () => {
+    for (const side of ["old", "new"] as const) {
+      const cmd = cmds.lockAcquire(side, { runId, holder, startedAt: iso(timeline.startedAt), staleSeconds: opts.lockStaleSeconds ?? 60 });
+      const r = await run(cmd, { quiet: true });
+      const v = parseValues(r.stdout);
+      const target = side === "old" ? pair.from.target : pair.to.target;
+      if (r.code === 6) {
+        throw new Refused(
+          `another migration holds the lock on the ${side} droplet (${target}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
+        );
+      }
+      if (r.code !== 0) throw new StepFailed(cmd, r);
+      held.push(side);
+      if (v.lock === "taken-over") {
+        note(`took over a stale lock on the ${side} droplet: ${v.previous_holder ?? "?"}, run ${v.previous_run ?? "?"}, started ${v.previous_started ?? "?"}, no heartbeat for ${v.previous_age_s ?? "?"} s`);
+      }
+    }
+    heartbeat = setInterval(beat, opts.heartbeatMs ?? 10_000);
+    heartbeat.unref?.();
+  };
+  let beating = false;
+  const beat = () => {
+    if (beating) return;
+    beating = true;
+    Promise.all(
+      held.map(async (side) => {
+        const r = await opts.exec(cmds.lockHeartbeat(side, runId));
+        if (r.code === 6 && !lockLost) {
+          lockLost = `this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`;
+          stop.abort("a lost lock");
+        }
+      }),
+    )
+      .catch(() => undefined) // a missed heartbeat is not a failure: the steps themselves will fail if the droplet is gone
+      .finally(() => (beating = false));
+  };
+  const releaseLocks = async () => {
+    if (heartbeat) clearInterval(heartbeat);
+    for (const side of held.splice(0).reverse()) {
+      await run(cmds.lockRelease(side, runId), { quiet: true, always: true }).catch((e: Error) => note(`the lock on the ${side} droplet was not released: ${e.message}`));
+    }
+  };
+  const note = (message: string) => {
+    report.notes.push(message);
+    info(message);
+  };
+
   try {
-    // ---- preflight: versions, sizes, strategy, first budget check
     phase("preflight");
-    const [pre, preNew] = [await step(cmds.preflight("old")), await step(cmds.preflight("new"))];
-    if (pre.pg_running !== "1") throw new Error("PostgreSQL is not running on the old server");
-    if (pre.pg_in_recovery !== "f") throw new Error("the old server's PostgreSQL is not a primary (already migrated?)");
-    if (preNew.pg_running !== "1") throw new Error("PostgreSQL is not running on the new server");
-    const choice = chooseStrategy({
-      oldVersionNum: Number(pre.pg_version_num),
-      newVersionNum: Number(preNew.pg_version_num),
-      requested: opts.strategy ?? "auto",
-    });
-    report.strategy = choice;
-    emit({ kind: "info", message: `strategy: ${choice.strategy} (${choice.reason})` });
-    const sizes = { clusterBytes: Number(pre.cluster_bytes), dbBytes: Number(pre.db_bytes) };
-    const est = estimateMigration(choice.strategy, sizes, rates);
-    budgetGate("preflight", est.totalSeconds, est.downtimeSeconds);
-    fault("preflight");
-
-    // ---- backup: pg_dump kept on the old droplet's volume
-    phase("backup");
-    if (!opts.skipBackup) {
-      const b = await step(cmds.backup(id));
-      report.backupFile = b.backup_file;
+    let decision = await decideNow();
+    if (decision.kind === "fresh" || decision.kind === "rollback" || decision.kind === "forward") {
+      await acquireLocks();
+      decision = await decideNow(); // again, under the lock: another run may have moved on meanwhile
     }
-    fault("backup");
-
-    if (choice.strategy === "replicate") {
-      await replicate();
-    } else {
-      await dumpRestore();
+    switch (decision.kind) {
+      case "noop":
+        settleDone(decision.journal);
+        break;
+      case "refuse":
+        report.outcome = "refused";
+        report.refused = decision.reason;
+        break;
+      case "nothing":
+        report.outcome = "nothing";
+        report.refused = decision.reason;
+        break;
+      case "past-commit":
+        report.outcome = "rollback-refused";
+        report.committed = true;
+        report.journal = decision.journal;
+        report.error = decision.reason;
+        break;
+      case "forward":
+        journal = decision.journal;
+        report.resumed = true;
+        report.committed = true;
+        info(`resuming ${describeJournal(journal)}: going forward`);
+        await forward();
+        break;
+      case "rollback":
+        journal = decision.journal;
+        report.resumed = true;
+        info(`${describeJournal(journal)} stopped before its commit point: rolling it back`);
+        await rollback(journal.lastError ?? "an earlier run stopped before the commit point");
+        if (decision.thenFresh && report.rolledBack) {
+          checkStop();
+          info("starting the migration afresh");
+          const previous = journal;
+          journal = undefined;
+          report.aborted = undefined;
+          await fresh(previous);
+        }
+        break;
+      case "fresh":
+        await fresh(decision.archive);
+        break;
     }
-    report.ok = !report.countProblems?.length && !report.error;
   } catch (e) {
-    if (report.committed) {
-      report.error = (e as Error).message;
-    } else {
-      report.aborted = (e as Error).message;
-      await rollback();
-    }
+    await failed(e as Error);
+  } finally {
+    await releaseLocks();
+    opts.signal?.removeEventListener("abort", onSignal);
+    report.totalMs = now() - timeline.startedAt;
   }
-  report.totalMs = now() - timeline.startedAt;
   return report;
 
-  async function replicate(): Promise<void> {
-    phase("copy");
+  function settleDone(j: Journal): void {
+    report.outcome = "already-done";
+    report.ok = true;
+    report.committed = true;
+    report.resumed = true;
+    report.journal = j;
+    report.writeDowntimeMs = journalDowntime(j);
+    info(`${describeJournal(j)}: finished at ${j.finishedAt ?? "?"}, nothing to do`);
+  }
+
+  async function failed(e: Error): Promise<void> {
+    if (e instanceof Interrupted) report.interruptedBy = String(stop.signal.reason);
+    if (e instanceof LockLost) {
+      report.outcome = "lock-lost";
+      report.error = e.message;
+      return;
+    }
+    if (!journal) {
+      // Nothing changed on either droplet (no journal yet): nothing to undo.
+      report.outcome = e instanceof Refused ? "refused" : "aborted";
+      if (e instanceof Refused) report.refused = e.message;
+      else report.aborted = e.message;
+      return;
+    }
+    if (!journal.committed) {
+      report.aborted = e.message;
+      await rollback(e.message);
+      return;
+    }
+    report.outcome = "stopped-after-commit";
+    report.error = e.message;
+    journal.outcome = "failed-after-commit";
+    journal.lastError = e.message;
+    await writeJournal(journal).catch((w: Error) => (report.error += `; the journal could not be updated: ${w.message}`));
+  }
+
+  /** Undo a migration stopped before its commit point: the new server stops following, the old serves. */
+  async function rollback(reason: string): Promise<void> {
+    const j = journal!;
+    phase("rollback");
+    const errors: string[] = [];
+    const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
+    if (touchedNew) await step(cmds.rollbackNew(), { always: true }).catch((e: Error) => errors.push(e.message));
+    await step(cmds.rollbackOld(), { always: true }).catch((e: Error) => errors.push(e.message));
+    report.rolledBack = errors.length === 0;
+    j.outcome = report.rolledBack ? "rolled-back" : "rollback-failed";
+    j.lastError = reason;
+    if (report.rolledBack) j.finishedAt = iso(now());
+    await writeJournal(j).catch((e: Error) => errors.push(`journal: ${e.message}`));
+    report.outcome = errors.length ? "rollback-incomplete" : "rolled-back";
+    if (errors.length) report.error = `rollback incomplete: ${errors.join("; ")}`;
+  }
+
+  async function fresh(archive?: Journal): Promise<void> {
+    phase("preflight");
+    const pre = await step(cmds.preflight("old"));
+    const preNew = await step(cmds.preflight("new"));
+    if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
+    if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
+    const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
+    if (!verdict.ok) throw new Refused(verdict.reason);
+    for (const n of verdict.notes) note(n);
+    let choice: StrategyChoice;
+    try {
+      choice = chooseStrategy({
+        oldVersionNum: Number(pre.pg_version_num),
+        newVersionNum: Number(preNew.pg_version_num ?? preNew.pg_binary_version_num),
+        requested: opts.strategy ?? "auto",
+      });
+    } catch (e) {
+      throw new Refused((e as Error).message);
+    }
+    report.strategy = choice;
+    info(`strategy: ${choice.strategy} (${choice.reason})`);
+    if (preNew.pg_running !== "1" && choice.strategy !== "replicate") {
+      throw new Refused("the target's PostgreSQL is stopped: only the replicate strategy rebuilds a stopped server");
+    }
+    const sizes = { clusterBytes: Number(pre.cluster_bytes), dbBytes: Number(pre.db_bytes) };
+    const room = checkRoom({
+      sourceBytes: choice.strategy === "replicate" ? sizes.clusterBytes : sizes.dbBytes,
+      freeBytes: Number(preNew.data_free_bytes),
+      replacedBytes: choice.strategy === "replicate" ? Number(preNew.data_bytes) : 0,
+    });
+    if (!room.ok) throw new Refused(room.reason);
+    note(room.reason);
+    const est = estimateMigration(choice.strategy, sizes, rates);
+    budgetGate("preflight", est.totalSeconds, est.downtimeSeconds);
+
+    const id = opts.id ?? defaultMigrationId(timeline.startedAt);
+    const j: Journal = {
+      version: JOURNAL_VERSION,
+      id,
+      from: pair.from,
+      to: pair.to,
+      strategy: choice.strategy,
+      phase: "preflight",
+      phasesDone: [],
+      stepsDone: [],
+      committed: false,
+      startedAt: iso(timeline.startedAt),
+      updatedAt: iso(now()),
+      outcome: "running",
+      holder,
+      runs: 0,
+    };
+    journal = j;
+    // The first write moves the journal of an earlier migration (finished, or rolled back) to history/.
+    await enter("backup", archive && archive.id !== id ? archive.id : undefined);
+    if (!opts.skipBackup) {
+      const b = await step(cmds.backup(id));
+      report.backupFile = j.backupFile = b.backup_file;
+    }
+    if (choice.strategy === "replicate") await replicate(pre.system_identifier ?? "", id);
+    else await dumpRestore(id);
+  }
+
+  async function replicate(sourceSystemId: string, id: string): Promise<void> {
+    const j = journal!;
+    await enter("copy");
     await step(cmds.dropSlot());
-    state.copyStarted = true;
-    const copied = await step(cmds.standby(), (chunk) => {
-      for (const m of chunk.matchAll(PROGRESS)) {
-        emit({ kind: "progress", doneBytes: Number(m[1]) * 1024, totalBytes: Number(m[2]) * 1024 });
-      }
+    const copied = await step(cmds.standby(sourceSystemId, id), {
+      onStderr: (chunk) => {
+        for (const m of chunk.matchAll(PROGRESS)) emit({ kind: "progress", doneBytes: Number(m[1]) * 1024, totalBytes: Number(m[2]) * 1024 });
+      },
     });
     report.copy = { bytes: Number(copied.copied_bytes), ms: Number(copied.copy_ms) };
     await step(cmds.redisReplica());
-    fault("copy");
 
-    phase("catchup");
-    const maxLag = maxLagBytesForCutover(budgets, rates);
-    const lag = await step(cmds.catchup(maxLag, 120));
+    await enter("catchup");
+    const lag = await step(cmds.catchup(maxLagBytesForCutover(budgets, rates), 120));
     const est = estimateMigration("replicate", { clusterBytes: 0, dbBytes: 0, lagBytes: Number(lag.pg_lag_bytes) }, rates);
     budgetGate("before cutover", est.downtimeSeconds + 60, est.downtimeSeconds);
-    const oldCounts = tableCounts(await step(cmds.counts("old")));
+    j.oldCounts = Object.fromEntries(tableCounts(await step(cmds.counts("old"))));
     await step(cmds.checkpoint());
-    fault("catchup");
 
-    phase("cutover");
+    await enter("cutover");
     const cutoverStart = now();
-    let fenceLsn = "0/0";
-    if (!opts.unsafeNoFence) {
-      state.fenced = true;
-      fenceLsn = (await step(cmds.fence())).fence_lsn ?? "";
-      fault("fence");
-    }
-    state.promoteAttempted = true;
+    const fenceLsn = (await step(cmds.fence())).fence_lsn ?? "";
     // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
     // If promotion is refused, the rollback makes the old Redis a master again.
     const redisSwitched = switchRedis();
+    const commit = (certain: boolean) => {
+      j.committed = report.committed = true;
+      j.committedAt = iso(now());
+      j.fenceLsn = fenceLsn;
+      j.cutoverStartedAt = iso(cutoverStart);
+      if (certain) mark("promote");
+    };
     try {
       await step(cmds.promote(fenceLsn, 60));
     } catch (e) {
       await redisSwitched.catch(() => undefined);
-      if (e instanceof StepFailed && e.result.code === 4) throw e; // never promoted: roll back
-      report.committed = true; // pg_promote may have run: no automatic rollback past this point
+      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4)) throw e; // never promoted: roll back
+      commit(false); // pg_promote may have run: past the commit point (a resumed run promotes if it did not)
       throw e;
     }
-    report.committed = true;
-    if (opts.unsafeNoFence) await new Promise((r) => setTimeout(r, 300)); // let the unfenced old acknowledge writes
-    await redisSwitched;
-    await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
-    report.writeDowntimeMs = now() - cutoverStart;
-
-    phase("verify");
-    await step(cmds.forgetPrimary());
-    await step(cmds.health(opts.healthUrl));
-    const newCounts = tableCounts(await step(cmds.counts("new")));
-    report.countProblems = compareCounts(oldCounts, newCounts, "at-least");
+    commit(true);
+    // The commit point is on record before traffic moves (Redis finishes its handover meanwhile).
+    const [recorded, redis] = await Promise.allSettled([writeJournal(j), redisSwitched]);
+    if (recorded.status === "rejected") throw recorded.reason;
+    if (redis.status === "rejected") throw redis.reason;
+    mark("redis");
+    await afterCommit();
   }
 
-  async function dumpRestore(): Promise<void> {
-    phase("copy");
-    state.copyStarted = true;
+  async function dumpRestore(id: string): Promise<void> {
+    const j = journal!;
+    await enter("copy");
     await step(cmds.redisReplica());
-    fault("copy");
 
-    phase("cutover");
+    await enter("cutover");
     const cutoverStart = now();
-    state.frozen = true;
     await step(cmds.freeze());
     const oldCounts = tableCounts(await step(cmds.counts("old")));
-    fault("freeze");
     const restored = await step(cmds.dumpRestore(opts.dumpJobs ?? 2, id));
     report.copy = { bytes: Number(restored.dump_bytes), ms: Number(restored.dump_ms) + Number(restored.restore_ms) };
     const newCounts = tableCounts(await step(cmds.counts("new")));
     report.countProblems = compareCounts(oldCounts, newCounts, "exact");
     if (report.countProblems.length) throw new Error(`restored data differs: ${report.countProblems.join("; ")}`);
-    fault("restore");
     const elapsedDowntime = (now() - cutoverStart) / 1000;
     budgetGate("before traffic switch", rates.switchoverSeconds, elapsedDowntime + rates.switchoverSeconds);
-    report.committed = true;
+    checkStop();
+    j.committed = report.committed = true;
+    j.committedAt = iso(now());
+    j.cutoverStartedAt = iso(cutoverStart);
+    j.oldCounts = Object.fromEntries(oldCounts);
+    mark("counts");
+    await writeJournal(j);
     await switchRedis();
-    await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
-    report.writeDowntimeMs = now() - cutoverStart;
-    await step(cmds.retire());
+    mark("redis");
+    await afterCommit();
+  }
 
-    phase("verify");
-    await step(cmds.health(opts.healthUrl));
+  /** Resume past the commit point: the after-commit steps not yet done, in order. */
+  async function forward(): Promise<void> {
+    const j = journal!;
+    report.strategy = { strategy: j.strategy, reason: `resumed from the journal of migration ${j.id}` };
+    phase(j.phase === "verify" ? "verify" : "cutover");
+    if (j.outcome !== "running") {
+      j.outcome = "running";
+      await writeJournal(j);
+    }
+    if (j.strategy === "replicate" && !done("promote")) {
+      await step(cmds.promote(j.fenceLsn ?? "0/0", 60));
+      mark("promote");
+      await writeJournal(j);
+    }
+    if (!done("redis")) {
+      await switchRedis();
+      mark("redis");
+    }
+    await afterCommit();
+  }
+
+  async function afterCommit(): Promise<void> {
+    const j = journal!;
+    if (!done("traffic")) {
+      checkStop();
+      await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
+      j.trafficMovedAt = iso(now());
+      mark("traffic");
+    }
+    report.writeDowntimeMs = journalDowntime(j);
+    await enter("verify");
+    const verifyStep = async (s: AfterCommitStep, cmd: StepCommand) => {
+      if (done(s)) return;
+      await step(cmd);
+      mark(s);
+      await writeJournal(j);
+    };
+    if (j.strategy === "replicate") await verifyStep("forget_primary", cmds.forgetPrimary());
+    else await verifyStep("retire", cmds.retire());
+    await verifyStep("health", cmds.health(opts.healthUrl));
+    if (!done("counts")) {
+      const newCounts = tableCounts(await step(cmds.counts("new")));
+      report.countProblems = compareCounts(new Map(Object.entries(j.oldCounts ?? {})), newCounts, "at-least");
+      if (report.countProblems.length) throw new Error(`row counts after the cutover: ${report.countProblems.join("; ")}`);
+      mark("counts");
+    }
+    report.countProblems ??= [];
+    if (!j.phasesDone.includes("verify")) j.phasesDone.push("verify");
+    j.phase = "done";
+    j.outcome = "done";
+    j.finishedAt = iso(now());
+    j.lastError = undefined;
+    await writeJournal(j);
+    report.outcome = "done";
+    report.ok = true;
   }
 
   async function switchRedis(): Promise<void> {
     try {
-      await step(cmds.redisFailover(5000));
+      await step(cmds.redisFailover(5000), { always: true });
     } catch {
-      await step(cmds.redisPromote()); // the old master is unreachable or refused: promote the replica directly
+      await step(cmds.redisPromote(), { always: true }); // the old master is unreachable or refused: promote the replica directly
     }
-  }
-
-  async function rollback(): Promise<void> {
-    phase("rollback");
-    const errors: string[] = [];
-    if (state.copyStarted) await step(cmds.rollbackNew()).catch((e: Error) => errors.push(e.message));
-    await step(cmds.rollbackOld()).catch((e: Error) => errors.push(e.message));
-    report.rolledBack = errors.length === 0;
-    if (errors.length) report.aborted = `${report.aborted}; rollback incomplete: ${errors.join("; ")}`;
   }
 }
 
-/** The steps a run would take, in order, with placeholders for values only known at run time (for --dry-run). */
+function journalDowntime(j: Journal): number | undefined {
+  if (!j.cutoverStartedAt || !j.trafficMovedAt) return undefined;
+  return Date.parse(j.trafficMovedAt) - Date.parse(j.cutoverStartedAt);
+}
+
+/**
+ * The exit code of `npm run migrate` for a report: 0 done (or, with --rollback, rolled back); 1 did not migrate and
+ * the old server serves with all its data (refused, aborted, rolled back); 2 nothing to act on (--resume, --rollback)
+ * or --rollback of a finished migration; 3 an operator is needed (stopped after the commit point, rollback
+ * incomplete, lock lost).
+ */
+export function exitCodeFor(report: MigrationReport, mode: RunMode = "run"): 0 | 1 | 2 | 3 {
+  switch (report.outcome) {
+    case "done":
+    case "already-done":
+      return 0;
+    case "rolled-back":
+      return mode === "rollback" ? 0 : 1;
+    case "refused":
+    case "aborted":
+      return 1;
+    case "nothing":
+      return 2;
+    case "rollback-refused":
+      return report.journal?.outcome === "done" ? 2 : 3;
+    default:
+      return 3;
+  }
+}
+
+/** The result line's content for a finished migration (from its journal), or undefined. */
+export function migrationResult(report: MigrationReport): MigrationResult | undefined {
+  const j = report.journal;
+  if (!report.ok || !j || j.outcome !== "done" || !j.committedAt || !j.finishedAt) return undefined;
+  const downtime = report.writeDowntimeMs ?? journalDowntime(j);
+  return {
+    id: j.id,
+    state: "done",
+    from: j.from.target,
+    to: j.to.target,
+    strategy: j.strategy,
+    committedAt: j.committedAt,
+    finishedAt: j.finishedAt,
+    resumed: report.resumed,
+    ...(downtime === undefined ? {} : { writeDowntimeMs: downtime }),
+  };
+}
+
+/** What to tell the operator after a run that did not finish (for the CLI). */
+export function whatNext(report: MigrationReport): string | undefined {
+  return report.journal && report.outcome !== "done" && report.outcome !== "already-done" ? nextAction(report.journal) : undefined;
+}
+
+/**
+ * The steps a fresh run takes (no journal on record), in order, with placeholders for values only known at run time
+ * (for --dry-run). The journal, lock and heartbeat steps are droplet steps too, and are listed.
+ */
 export function plannedCommands(
   old: Droplet,
   next: Droplet,
@@ -279,39 +691,24 @@ export function plannedCommands(
 ): Array<{ phase: Phase; cmd: StepCommand | string }> {
   const c = migrationCommands(old, next);
   const budgets = opts.budgets ?? DEFAULT_BUDGETS;
-  const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [
-    { phase: "preflight", cmd: c.preflight("old") },
-    { phase: "preflight", cmd: c.preflight("new") },
-  ];
-  if (!opts.skipBackup) steps.push({ phase: "backup", cmd: c.backup(opts.id) });
+  const run = "<run-id>";
+  const journal = c.journalWrite(run, "<journal JSON>");
+  const lock = { runId: run, holder: "<host:pid>", startedAt: "<started>", staleSeconds: 60 };
+  const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [];
+  const add = (phase: Phase, ...cmds: Array<StepCommand | string>) => steps.push(...cmds.map((cmd) => ({ phase, cmd })));
+  const read = [c.journalRead("old"), c.journalRead("new")];
+  add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
+  add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    steps.push(
-      { phase: "copy", cmd: c.dropSlot() },
-      { phase: "copy", cmd: c.standby() },
-      { phase: "copy", cmd: c.redisReplica() },
-      { phase: "catchup", cmd: c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120) },
-      { phase: "catchup", cmd: c.counts("old") },
-      { phase: "catchup", cmd: c.checkpoint() },
-      { phase: "cutover", cmd: c.fence() },
-      { phase: "cutover", cmd: c.promote("<fence_lsn>", 60) },
-      { phase: "cutover", cmd: c.redisFailover(5000) },
-      { phase: "cutover", cmd: "move traffic to the new droplet" },
-      { phase: "verify", cmd: c.forgetPrimary() },
-      { phase: "verify", cmd: c.health(opts.healthUrl) },
-      { phase: "verify", cmd: c.counts("new") },
-    );
+    add("copy", journal, c.dropSlot(), c.standby("<old system_identifier>", opts.id), c.redisReplica());
+    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
+    add("cutover", journal, c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, "move traffic to the new droplet");
+    add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
-    steps.push(
-      { phase: "copy", cmd: c.redisReplica() },
-      { phase: "cutover", cmd: c.freeze() },
-      { phase: "cutover", cmd: c.counts("old") },
-      { phase: "cutover", cmd: c.dumpRestore(opts.dumpJobs ?? 2, opts.id) },
-      { phase: "cutover", cmd: c.counts("new") },
-      { phase: "cutover", cmd: c.redisFailover(5000) },
-      { phase: "cutover", cmd: "move traffic to the new droplet" },
-      { phase: "cutover", cmd: c.retire() },
-      { phase: "verify", cmd: c.health(opts.healthUrl) },
-    );
+    add("copy", journal, c.redisReplica());
+    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), "move traffic to the new droplet");
+    add("verify", journal, c.retire(), journal, c.health(opts.healthUrl), journal, journal);
   }
+  add("verify", c.lockRelease("new", run), c.lockRelease("old", run));
   return steps;
 }

@@ -1,13 +1,15 @@
 /**
- * The thin layer that executes step commands: runs the command's argv (ssh ...) with the script on stdin, streams
- * stderr to a callback (progress), and returns the exit code and output. No retries: a failed step is reported.
+ * The thin layer that executes step commands: runs the command's argv (ssh ...) with the script (then the step's
+ * data, if any) on stdin, streams stderr to a callback (progress), and returns the exit code and output. An abort
+ * signal ends the local ssh process (the step then answers code 130); the runner decides what that means for the
+ * droplet. No retries: a failed step is reported.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { StepCommand } from "./commands";
-import type { Executor, StepResult } from "./runner";
+import type { Executor, StepHooks, StepResult } from "./runner";
 
 export interface SshExecutor extends Executor {
   /** Close the multiplexed ssh connections (no ssh master process outlives the run). */
@@ -25,7 +27,7 @@ export function multiplexOptions(controlDir: string): string[] {
 export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) => void; multiplex?: boolean } = {}): SshExecutor {
   const controlDir = options.multiplex === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-ssh-"));
   const masters = new Map<string, string[]>();
-  const exec = (cmd: StepCommand, hooks?: { onStderr?: (chunk: string) => void }) =>
+  const exec = (cmd: StepCommand, hooks?: StepHooks) =>
     new Promise<StepResult>((resolve, reject) => {
       let argv = cmd.argv;
       if (controlDir && argv[0] === "ssh") {
@@ -46,16 +48,24 @@ export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) 
         if (options.log) for (const line of d.split(/[\r\n]+/)) if (line.trim() && !/ kB \(/.test(line)) options.log(line);
       });
       const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30 * 60_000);
-      child.on("error", (e) => {
+      const abort = () => child.kill("SIGTERM");
+      if (hooks?.signal?.aborted) abort();
+      hooks?.signal?.addEventListener("abort", abort, { once: true });
+      const done = () => {
         clearTimeout(timer);
+        hooks?.signal?.removeEventListener("abort", abort);
+      };
+      child.on("error", (e) => {
+        done();
         reject(e);
       });
       child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr });
+        done();
+        resolve({ code: hooks?.signal?.aborted ? 130 : (code ?? 1), stdout, stderr });
       });
       child.stdin.on("error", () => undefined);
-      child.stdin.end(fs.readFileSync(cmd.stdinFile));
+      const script = fs.readFileSync(cmd.stdinFile);
+      child.stdin.end(cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]));
     });
   return Object.assign(exec, {
     close: () => {

@@ -7,13 +7,6 @@ import Table from "cli-table3";
 export const PHASES = ["preflight", "backup", "copy", "catchup", "cutover", "verify", "rollback"] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** Where a fault can be injected (the migration stops right after this point, before the commit point). */
-export const FAULT_POINTS = {
-  replicate: ["preflight", "backup", "copy", "catchup", "fence"],
-  "dump-restore": ["preflight", "backup", "copy", "freeze", "restore"],
-} as const;
-export type FaultPoint = (typeof FAULT_POINTS)[keyof typeof FAULT_POINTS][number];
-
 export interface TimelineEntry {
   phase: Phase;
   /** The droplet step (or runner action) inside the phase. */

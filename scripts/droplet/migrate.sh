@@ -9,7 +9,19 @@
 #
 # Output: machine-readable `key=value` lines on stdout, human progress on stderr.
 # Exit codes: 0 ok, 1 error, 3 budget/timeout (nothing changed that a rollback cannot undo), 4 promote refused
-# (the standby had not replayed the fence point: the old server may be restarted), 5 commit point uncertain.
+# (the standby had not replayed the fence point: the old server may be restarted), 5 commit point uncertain,
+# 6 the migration lock is held by another run (or no longer by this one).
+#
+# Migration state lives on the droplet's data volume, in $CHATBOT_MIGRATION_DIR (container runtime default
+# /var/lib/chatbot/migration; the host runtime must set it):
+#   journal.json   (old droplet) where the migration stands; written only by journal_write: the JSON arrives on
+#                  standard input after this script, goes to a temp file, is synced and renamed into place
+#   history/       earlier, finished journals
+#   lock/          (both droplets) owner (run=, holder=, started=) and heartbeat (its mtime: the droplet's clock
+#                  judges staleness); created with mkdir (atomic), under flock on the directory
+#   replica-of     (new droplet) written by standby before it replaces the data directory: this server is a copy
+#                  of the named source cluster (system_identifier=, migration=, source=); forget_primary removes it
+#   step.pgid      (new droplet) the process group of a long step in progress, so a rollback can stop one left behind
 #
 # Runtime switch, CHATBOT_RUNTIME:
 #   container (default, on droplets): PostgreSQL and Redis are the `postgres` and `redis` services of the compose
@@ -19,8 +31,8 @@
 #     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
 #     REDIS_HOST, REDIS_PORT and CHATBOT_BACKUP_DIR.
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
-# REPLICATION_PASSWORD, REDIS_PASSWORD. They are exported to the tools' environment (PGPASSWORD, REDISCLI_AUTH),
-# never put on a command line.
+# REPLICATION_PASSWORD, REDIS_PASSWORD. The file is data, read as KEY=value lines (never sourced as shell); the
+# values reach the tools through their environment (PGPASSWORD, REDISCLI_AUTH), never a command line.
 set -euo pipefail
 
 log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S.%3N)" "${STEP:-migrate}" "$*" >&2; }
@@ -37,8 +49,7 @@ load_env() {
   case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
-  # shellcheck disable=SC1090
-  set -a && . "$ENV_FILE" && set +a
+  read_secrets
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   DB="${CHATBOT_DB:-chatbot}"
   SLOT="${CHATBOT_SLOT:-chatbot_migration}"
@@ -52,12 +63,29 @@ load_env() {
     BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
     BACKUP_DIR_PG="$BACKUP_DIR"
     DATA_DIR_HOST="$PGDATA"
+    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:?host runtime needs CHATBOT_MIGRATION_DIR}"
   else
     PGDATA=/var/lib/postgresql/data
     BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
     BACKUP_DIR_PG=/backups
     DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
+    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:-/var/lib/chatbot/migration}"
   fi
+  JOURNAL="$MIGRATION_DIR/journal.json"
+  LOCK_DIR="$MIGRATION_DIR/lock"
+  REPLICA_MARKER="$MIGRATION_DIR/replica-of"
+}
+
+# The secrets file is data: KEY=value lines, of which only the three keys the steps need are kept (not exported:
+# each tool gets its value through its own variable).
+read_secrets() {
+  local line key
+  while IFS= read -r line || [ -n "$line" ]; do
+    key="${line%%=*}"
+    case "$key" in
+      POSTGRES_PASSWORD | REPLICATION_PASSWORD | REDIS_PASSWORD) printf -v "$key" '%s' "${line#*=}" ;;
+    esac
+  done <"$ENV_FILE"
 }
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
@@ -180,22 +208,50 @@ set_standby_signal() {
 # Steps
 # ---------------------------------------------------------------------------------------------------------------
 
-# Facts the runner needs to choose a strategy and check budgets.
+# Facts the runner needs to choose a strategy, check budgets and judge the target (which cluster this is, whether
+# it is a copy this migration made, whether it holds data, whether the data fits). Reads only.
 step_preflight() {
   if ! pg_running; then
     out pg_running 0
+    out pg_binary_version_num "$(binary_version_num)"
+    if [ -f "$DATA_DIR_HOST/global/pg_control" ]; then
+      out system_identifier "$(controldata | sed -n 's/^Database system identifier: *//p')"
+    fi
   else
     out pg_running 1
     out pg_version_num "$(psql_local postgres "SHOW server_version_num")"
     out pg_in_recovery "$(psql_local postgres "SELECT pg_is_in_recovery()")"
     out db_bytes "$(psql_local postgres "SELECT coalesce(pg_database_size('$DB'), 0)")"
     out cluster_bytes "$(psql_local postgres "SELECT sum(pg_database_size(datname))::bigint FROM pg_database")"
+    out system_identifier "$(psql_local postgres "SELECT system_identifier FROM pg_control_system()")"
+    if [ "$(psql_local postgres "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 1 ]; then
+      # One `table_rows.<schema.table>=true|false` line per user table: does it hold at least one row?
+      psql_local "$DB" "SELECT 'table_rows.' || table_schema || '.' || table_name || '=' ||
+          (xpath('/row/e/text()', query_to_xml(format('SELECT EXISTS (SELECT 1 FROM %I.%I) AS e', table_schema, table_name), false, true, '')))[1]::text
+        FROM information_schema.tables
+        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+        ORDER BY 1"
+    fi
   fi
   if [ -f "$(fence_marker)" ]; then out fenced 1; else out fenced 0; fi
+  if [ -f "$REPLICA_MARKER" ]; then out replica_of "$(sed -n 's/^system_identifier=//p' "$REPLICA_MARKER")"; fi
   out redis_role "$(redis_info_field role)"
   out redis_keys "$(redis_cli DBSIZE)"
+  out redis_keys_total "$(redis_cli INFO keyspace | tr -d '\r' | sed -n 's/^db[0-9]*:keys=\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')"
+  out data_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
+  out data_free_bytes "$(free_bytes "$DATA_DIR_HOST")"
   mkdir -p "$BACKUP_DIR"
-  out backup_free_bytes "$(($(df -Pk "$BACKUP_DIR" | awk 'NR==2 {print $4}') * 1024))"
+  out backup_free_bytes "$(free_bytes "$BACKUP_DIR")"
+}
+
+free_bytes() { echo $(($(df -Pk "$1" | awk 'NR==2 {print $4}') * 1024)); }
+
+# server_version_num of the installed binaries (for a stopped server): "pg_controldata (PostgreSQL) 15.10" -> 150010.
+binary_version_num() {
+  local v
+  v=$(pg_run_offline pg_controldata -V </dev/null | sed -n 's/.*(PostgreSQL) \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  [ -n "$v" ] || die "could not read the PostgreSQL version of the installed binaries"
+  echo $((${v% *} * 10000 + ${v#* }))
 }
 
 # Pre-migration backup, kept on this (old) droplet's volume: backup <id>
@@ -219,10 +275,15 @@ pg_dump_local() {
   fi
 }
 
-# On the NEW droplet: replace the local cluster with a streaming standby of the old one: standby <old addr> <port>
+# On the NEW droplet: replace the local cluster with a streaming standby of the old one:
+#   standby <old addr> <port> <old system identifier> <migration id>
+# The replica marker goes down first, so a copy stopped half-way is still known as this migration's.
 step_standby() {
-  local old="${1:?standby needs the old address}" port="${2:-5432}" start
+  local old="${1:?standby needs the old address}" port="${2:-5432}" sysid="${3:?standby needs the source system identifier}"
+  local id="${4:?standby needs the migration id}" start
   [ -n "${REPLICATION_PASSWORD:-}" ] || die "REPLICATION_PASSWORD is not set in $ENV_FILE"
+  register_step
+  write_file "$REPLICA_MARKER" "$(printf 'system_identifier=%s\nmigration=%s\nsource=%s:%s' "$sysid" "$id" "$old" "$port")"
   if pg_running; then
     log "stopping the local (empty) PostgreSQL"
     pg_stop_fast
@@ -257,6 +318,7 @@ slot_inactive() { [ "$(psql_local postgres "SELECT count(*) FROM pg_replication_
 # On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>
 step_redis_replica() {
   local old="${1:?}" port="${2:-6379}" announce="${3:?redis_replica needs the address this replica announces}"
+  register_step
   # The password travels on stdin (-x: last argument from stdin), never in argv (ps, docker's own logs).
   printf '%s' "${REDIS_PASSWORD:-}" | redis_cli_stdin -x CONFIG SET masterauth >/dev/null
   redis_cli CONFIG SET replica-announce-ip "$announce" >/dev/null
@@ -320,10 +382,16 @@ step_fence() {
 }
 
 # On the NEW droplet: promote <fence lsn> [timeout s]. Exit 4 if it never replayed the fence point (the old server
-# may then be restarted unchanged); after pg_promote() the migration is committed.
+# may then be restarted unchanged); after pg_promote() the migration is committed. A server already promoted (a
+# resumed migration) answers promoted=1 without doing anything.
 step_promote() {
   local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result
   start=$(now_ms)
+  if [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ]; then
+    out already_promoted 1
+    out promoted 1
+    return
+  fi
   # One round trip in the usual case: promote only if the fence point has been replayed.
   until result=$(psql_local postgres "SELECT CASE WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0
       THEN pg_promote(true, 60)::text ELSE 'behind' END || ' ' || pg_last_wal_replay_lsn()") &&
@@ -337,9 +405,11 @@ step_promote() {
   out promote_ms $(($(now_ms) - start))
 }
 
-# On the NEW droplet, after the cutover: stop pointing at the old server.
+# On the NEW droplet, after the cutover: stop pointing at the old server. From here it is a server of its own, no
+# longer this migration's copy: the replica marker goes.
 step_forget_primary() {
   forget_primary
+  rm -f "$REPLICA_MARKER"
   out forgot_primary 1
 }
 
@@ -406,6 +476,7 @@ step_unfreeze() {
 # old server over the private network (the newer client dumps the older server), then pg_restore -j locally.
 step_dump_restore() {
   local old="${1:?}" port="${2:-5432}" jobs="${3:-2}" id="${4:?dump_restore needs an id}" dir start
+  register_step
   dir="migrate-in-$id"
   rm -rf "${BACKUP_DIR:?}/$dir"
   mkdir -p "$BACKUP_DIR/$dir"
@@ -439,12 +510,16 @@ step_rollback_old() {
   if [ "$(psql_local postgres "SHOW default_transaction_read_only")" = on ]; then step_unfreeze >/dev/null; fi
   [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] || die "the old server is not a primary"
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
+  # A copy still running (its runner gone) holds the slot: end the replication connections, then drop it.
+  psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" >/dev/null
   step_drop_slot >/dev/null
   out rolled_back 1
 }
 
-# On the NEW droplet: stop following the old server (it will be rebuilt by the next run).
+# On the NEW droplet: stop following the old server (it will be rebuilt by the next run). A long step a lost runner
+# left running (a copy, a Redis sync) is stopped first.
 step_rollback_new() {
+  stop_registered_step
   if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then forget_primary; fi
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
   out rolled_back 1
@@ -457,6 +532,153 @@ step_retire() {
   out retired 1
 }
 
+# ---------------------------------------------------------------------------------------------------------------
+# Migration state: journal, lock, long steps in progress (see the header)
+# ---------------------------------------------------------------------------------------------------------------
+
+# write_file <path> <content>: temp file, synced, renamed into place (a reader sees the old or the new, whole).
+write_file() {
+  local tmp="$1.tmp.$$"
+  mkdir -p "$(dirname "$1")"
+  printf '%s\n' "$2" >"$tmp"
+  sync "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+# Values the runner sends (run ids, holders, times) are single words: refuse anything else before writing it.
+check_word() { [[ "$2" =~ ^[A-Za-z0-9._:@+-]+$ ]] || die "$1 '$2' may only hold letters, digits and ._:@+-"; }
+
+register_step() {
+  local pgid
+  mkdir -p "$MIGRATION_DIR"
+  # Field 5 of /proc/PID/stat is the process group: ssh started this shell as a session (and group) leader.
+  read -r _ _ _ _ pgid _ <"/proc/$$/stat"
+  printf '%s %s\n' "$pgid" "$STEP" >"$MIGRATION_DIR/step.pgid"
+  trap 'rm -f "$MIGRATION_DIR/step.pgid"' EXIT
+}
+
+group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+
+# Stop the long step recorded in step.pgid if its process group still runs that step (the group leader's command
+# line names it: a recycled group id is left alone).
+stop_registered_step() {
+  local file="$MIGRATION_DIR/step.pgid" pgid="" step=""
+  [ -f "$file" ] || return 0
+  read -r pgid step <"$file" || true
+  if [[ "$pgid" =~ ^[0-9]+$ ]] && group_alive "$pgid" &&
+    tr '\0' ' ' <"/proc/$pgid/cmdline" 2>/dev/null | grep -q -- " $step"; then
+    log "stopping the $step step still running (process group $pgid)"
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    wait_until 30 not group_alive "$pgid" || kill -KILL -- "-$pgid" 2>/dev/null || true
+    out stopped_step "$step"
+  fi
+  rm -f "$file"
+}
+
+not() { ! "$@"; }
+
+lock_fields() { sed -n 's/^\(run\|holder\|started\)=/lock_\1=/p' "$LOCK_DIR/owner" 2>/dev/null || true; }
+
+# Seconds since the lock's last heartbeat, by this droplet's clock.
+lock_age() { echo $(($(date +%s) - $(stat -c %Y "$LOCK_DIR/heartbeat" 2>/dev/null || stat -c %Y "$LOCK_DIR"))); }
+
+own_lock() { [ -d "$LOCK_DIR" ] && [ "$(sed -n 's/^run=//p' "$LOCK_DIR/owner" 2>/dev/null)" = "$1" ]; }
+
+# Serialise lock changes on this droplet: flock on the migration directory itself (no extra file left behind).
+guard() {
+  mkdir -p "$MIGRATION_DIR"
+  exec 9<"$MIGRATION_DIR"
+  flock -w 30 9 || die "could not lock $MIGRATION_DIR within 30 s"
+}
+
+# lock_acquire <run id> <holder host:pid> <started ISO> <stale seconds>. Exit 6 with the holder if another run
+# holds a fresh lock; a lock whose heartbeat is older than <stale seconds> is taken over (its runner is gone).
+step_lock_acquire() {
+  local run="${1:?}" holder="${2:?}" started="${3:?}" stale="${4:-60}" age
+  check_word run "$run"
+  check_word holder "$holder"
+  check_word started "$started"
+  guard
+  if mkdir "$LOCK_DIR" 2>/dev/null; then
+    out lock acquired
+  elif own_lock "$run"; then
+    touch "$LOCK_DIR/heartbeat"
+    out lock held-by-this-run
+    return
+  else
+    age=$(lock_age)
+    if [ "$age" -le "$stale" ]; then
+      lock_fields
+      out lock_age_s "$age"
+      die "the migration lock on this droplet is held by $(sed -n 's/^holder=//p' "$LOCK_DIR/owner" 2>/dev/null) (heartbeat ${age}s ago)" 6
+    fi
+    lock_fields | sed 's/^lock_/previous_/'
+    out previous_age_s "$age"
+    out lock taken-over
+  fi
+  write_file "$LOCK_DIR/owner" "$(printf 'run=%s\nholder=%s\nstarted=%s' "$run" "$holder" "$started")"
+  touch "$LOCK_DIR/heartbeat"
+}
+
+# lock_heartbeat <run id>: refresh the lock's heartbeat; exit 6 if this run no longer holds it.
+step_lock_heartbeat() {
+  guard
+  own_lock "${1:?}" || { lock_fields; die "the migration lock is no longer held by run $1" 6; }
+  touch "$LOCK_DIR/heartbeat"
+  out heartbeat 1
+}
+
+# lock_release <run id>: remove the lock if this run holds it; the directory goes too when nothing else is in it.
+step_lock_release() {
+  if [ ! -d "$MIGRATION_DIR" ]; then
+    out lock_released 0
+    return
+  fi
+  guard
+  if own_lock "${1:?}"; then
+    rm -rf "$LOCK_DIR"
+    out lock_released 1
+  else
+    out lock_released 0
+  fi
+  rmdir "$MIGRATION_DIR" 2>/dev/null || true
+}
+
+# journal_read: the journal (one JSON line) and the lock, for the runner's decisions and --status.
+step_journal_read() {
+  if [ -f "$JOURNAL" ]; then
+    out journal_present 1
+    out journal "$(tr -d '\n' <"$JOURNAL")"
+  else
+    out journal_present 0
+  fi
+  if [ -d "$LOCK_DIR" ]; then
+    out lock_present 1
+    lock_fields
+    out lock_age_s "$(lock_age)"
+  else
+    out lock_present 0
+  fi
+}
+
+# journal_write <run id> [<id of the journal to archive>]: the JSON comes on standard input (after this script).
+# Only the run holding this droplet's lock may write; a finished journal of another migration moves to history/.
+step_journal_write() {
+  local run="${1:?journal_write needs the run id}" archive="${2:-}" json
+  check_word run "$run"
+  own_lock "$run" || die "run $run does not hold the migration lock here: journal not written" 6
+  json=$(cat)
+  [[ "$json" == "{"*"}" ]] || die "journal_write expects one JSON object on standard input"
+  if [ -n "$archive" ] && [ -f "$JOURNAL" ]; then
+    check_word archive "$archive"
+    mkdir -p "$MIGRATION_DIR/history"
+    mv -f "$JOURNAL" "$MIGRATION_DIR/history/$archive.json"
+  fi
+  write_file "$JOURNAL" "$json"
+  sync "$MIGRATION_DIR"
+  out journal_written 1
+}
+
 main() {
   STEP="${1:-}"
   [ -n "$STEP" ] || die "usage: migrate.sh <step> [args]"
@@ -464,11 +686,14 @@ main() {
   load_env
   case "$STEP" in
     preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | \
-      redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire)
+      redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire | \
+      journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
       "step_$STEP" "$@"
       ;;
     *) die "unknown step '$STEP'" ;;
   esac
 }
 
+# bash reads this script from standard input; what follows it there (only for journal_write: the journal) is read
+# by that step to the end, or the step dies first: it is never run as commands.
 main "$@"

@@ -4,8 +4,10 @@
  * the set check. Run by scripts/bench-migration.ts; figures, not assertions.
  */
 import Table from "cli-table3";
+import type { Executor } from "../../infra/migration/runner";
 import type { Strategy } from "../../infra/migration/strategy";
 import { rawCopy, seedDatabase, startHarness } from "./harness";
+import { unfenced } from "./seams";
 
 export interface BenchRow {
   strategy: Strategy | "replicate (unfenced: negative control)";
@@ -43,7 +45,8 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
     log(`[${sizeLabel} ${strategy}] database ${(dbBytes / MB).toFixed(0)} MB; raw copy of the data directory`);
     const raw = await rawCopy(h.old.pg.dataDir);
     log(`[${sizeLabel} ${strategy}] migrating under load`);
-    const { result: report, records } = await h.withLoad(() => h.migrate({ strategy, unsafeNoFence }), { settleMs: 1000 });
+    const control = unsafeNoFence ? { wrap: (exec: Executor) => unfenced(exec) } : {};
+    const { result: report, records } = await h.withLoad(() => h.migrate({ strategy, ...control }), { settleMs: 1000 });
     const check = await h.check(records, h.serving());
     const copyMBps = report.copy && report.copy.ms > 0 ? report.copy.bytes / MB / (report.copy.ms / 1000) : 0;
     return {

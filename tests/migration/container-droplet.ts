@@ -89,6 +89,8 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     CHATBOT_COMPOSE_FILE: composeFile,
     CHATBOT_BACKUP_DIR: side.backupDir,
     CHATBOT_PGDATA_HOST: side.pg.dataDir,
+    // The droplet's /var/lib/chatbot/migration (journal, lock, replica marker): the harness droplet's own.
+    ...(base.env?.CHATBOT_MIGRATION_DIR ? { CHATBOT_MIGRATION_DIR: base.env.CHATBOT_MIGRATION_DIR } : {}),
   };
   return {
     droplet: { ...base, runtime: "container", env },

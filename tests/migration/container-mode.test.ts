@@ -15,7 +15,8 @@ import { parseValues } from "../../infra/migration/commands";
 import { runCommand, runningServers } from "../support/servers";
 import { type ContainerDroplet, containerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
 import type { WriteRecord } from "./checker";
-import { type Harness, type HarnessDroplet, httpRequest, startHarness } from "./harness";
+import { type Harness, type HarnessDroplet, httpRequest, migrationFiles, readJournal, startHarness } from "./harness";
+import { FAULT_POINTS, failAfter } from "./seams";
 
 const TIMEOUT = 300_000;
 const root = path.resolve(__dirname, "../..");
@@ -181,6 +182,10 @@ describe("tier migration, container runtime (docker shim)", () => {
       expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
       expect(h.serving()).toBe(h.next);
       await expectNothingLost(h, records, 50);
+      // The journal and locks live on the host (the data volume), not in a container: done, and no lock left.
+      expect({ journal: readJournal(h.old)?.outcome, old: migrationFiles(h.old), next: migrationFiles(h.next) }).toEqual({
+        journal: "done", old: ["journal.json"], next: [],
+      });
 
       // Old side: fenced through compose (stop with the long timeout, controldata in a one-off container).
       const oldCalls = c.old.calls();
@@ -224,7 +229,7 @@ describe("tier migration, container runtime (docker shim)", () => {
     withContainerHarness(async (c) => {
       const { h } = c;
       const { result, records } = await h.withLoad(async () => {
-        const first = await h.migrate({ strategy: "replicate", faultAfter: "fence", skipBackup: true });
+        const first = await h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => failAfter(exec, FAULT_POINTS.replicate.fence) });
         const servingAfterFault = h.serving();
         const probe = await httpRequest("POST", `http://127.0.0.1:${h.frontDoor.port}/write/probe-fence`, 5000);
         const second = await h.migrate({ strategy: "replicate", skipBackup: true });

@@ -15,7 +15,8 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Droplet } from "../../infra/migration/commands";
-import { type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
+import { type Journal, parseJournal } from "../../infra/migration/journal";
+import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
 import {
   type ManagedProcess,
@@ -59,6 +60,8 @@ export interface HarnessDroplet {
   /** The droplet as the migration runner sees it (host runtime). */
   droplet: Droplet;
   backupDir: string;
+  /** CHATBOT_MIGRATION_DIR: journal (old), lock (both), replica marker (new). Created by the steps. */
+  migrationDir: string;
   stop(): Promise<void>;
 }
 
@@ -79,6 +82,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
   fs.writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(""), { mode: 0o600 });
   const backupDir = path.join(dir, "backups");
   fs.mkdirSync(backupDir);
+  const migrationDir = path.join(dir, "migration");
   const who = osUser(SSH_USER);
   if (who) for (const p of [envFile, backupDir]) fs.chownSync(p, who.uid, who.gid);
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -130,6 +134,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
       env: {
         CHATBOT_ENV_FILE: envFile,
         CHATBOT_BACKUP_DIR: backupDir,
+        CHATBOT_MIGRATION_DIR: migrationDir,
         PG_BINDIR,
         PGDATA: pg.dataDir,
         PGHOST: host,
@@ -145,7 +150,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
       for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     };
-    return { name, host, ssh, pg, redis, app, appPort, droplet, backupDir, stop };
+    return { name, host, ssh, pg, redis, app, appPort, droplet, backupDir, migrationDir, stop };
   } catch (e) {
     for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -284,8 +289,11 @@ export interface Harness {
   next: HarnessDroplet;
   frontDoor: FrontDoor;
   secrets: Secrets;
-  /** Run the migration (the same runner the CLI uses) with traffic moved by the front door. */
-  migrate(opts?: Partial<RunnerOptions>): Promise<MigrationReport>;
+  /**
+   * Run the migration (the same runner the CLI uses) with traffic moved by the front door. `wrap` wraps the ssh
+   * executor (the test seam: faults, the negative control, recording; see ./seams.ts).
+   */
+  migrate(opts?: Partial<RunnerOptions> & { wrap?: (exec: Executor) => Executor }): Promise<MigrationReport>;
   /** Start load, run `during`, stop load, read back from `readFrom` (default: whichever the front door points at). */
   withLoad<T>(during: () => Promise<T>, opts?: { settleMs?: number; workers?: number }): Promise<{ result: T; records: WriteRecord[] }>;
   /** Read back every write from a droplet's PostgreSQL and Redis and check them. */
@@ -319,19 +327,19 @@ export async function startHarness(): Promise<Harness> {
     frontDoor,
     secrets,
     serving: () => (frontDoor.target === `${next.host}:${next.appPort}` ? next : old),
-    migrate: async (opts = {}) => {
-      const exec = sshExecutor();
+    migrate: async ({ wrap, ...opts } = {}) => {
+      const ssh = sshExecutor();
       try {
         return await runMigration({
           old: old.droplet,
           next: next.droplet,
-          exec,
+          exec: wrap ? wrap(ssh) : ssh,
           moveTraffic: async () => frontDoor.switchTo(next.host, next.appPort),
           healthUrl: `http://${next.host}:${next.appPort}/health`,
           ...opts,
         });
       } finally {
-        exec.close();
+        ssh.close();
       }
     },
     withLoad: async (during, opts = {}) => {
@@ -369,6 +377,40 @@ export async function startHarness(): Promise<Harness> {
     },
   };
   return harness;
+}
+
+/** Every file under a droplet's migration directory (journal, lock, marker), relative, sorted; [] when absent. */
+export function migrationFiles(d: HarnessDroplet): string[] {
+  if (!fs.existsSync(d.migrationDir)) return [];
+  return (fs.readdirSync(d.migrationDir, { recursive: true }) as string[]).sort();
+}
+
+/** The droplet's migration journal, parsed, or undefined. */
+export function readJournal(d: HarnessDroplet): Journal | undefined {
+  const file = path.join(d.migrationDir, "journal.json");
+  return fs.existsSync(file) ? parseJournal(fs.readFileSync(file, "utf8")) : undefined;
+}
+
+/**
+ * What a migration could have changed on a droplet: PostgreSQL up or down, fence and standby marks, role, row
+ * counts, replication slots, Redis role and keys, the migration directory. Equal before and after = untouched.
+ */
+export async function fingerprint(d: HarnessDroplet): Promise<Record<string, unknown>> {
+  const up = fs.existsSync(path.join(d.pg.dataDir, "postmaster.pid"));
+  const has = (f: string) => fs.existsSync(path.join(d.pg.dataDir, f));
+  return {
+    pgUp: up,
+    standbySignal: has("standby.signal"),
+    fenced: has("chatbot-fenced"),
+    inRecovery: up ? await d.pg.psql("SELECT pg_is_in_recovery()") : null,
+    systemIdentifier: up ? await d.pg.psql("SELECT system_identifier FROM pg_control_system()") : null,
+    writes: up ? await d.pg.psql("SELECT count(*) || ' ' || coalesce(max(id), '') FROM writes", "chatbot") : null,
+    slots: up ? await d.pg.psql("SELECT string_agg(slot_name, ',') FROM pg_replication_slots") : null,
+    followsPrimary: up ? await d.pg.psql("SELECT current_setting('primary_conninfo') <> ''") : null, // not the value: it holds a password
+    redisRole: (await d.redis.cli("ROLE")).split("\n")[0],
+    redisKeys: await d.redis.cli("DBSIZE"),
+    migrationFiles: migrationFiles(d),
+  };
 }
 
 /** Fill the old droplet's `chatbot` database to about `bytes` with pgbench tables (server-side generation). */

@@ -1,115 +1,490 @@
-/** The runner's decisions (strategy, budgets, abort, rollback, commit point), driven by a scripted executor. */
+/**
+ * The runner's decisions (strategy, budgets, refusals, abort, rollback, commit, journal, lock, resume, signals),
+ * driven by a scripted executor that keeps what the droplets would hold: the journal on the old droplet, a lock on
+ * each, and the steps asked for.
+ */
 import { describe, expect, it } from "vitest";
-import type { Droplet, StepCommand, StepName } from "../../infra/migration/commands";
-import { type RunnerOptions, type StepResult, plannedCommands, runMigration } from "../../infra/migration/runner";
+import type { Droplet, Side, StepCommand, StepName } from "../../infra/migration/commands";
+import { type Journal, parseJournal } from "../../infra/migration/journal";
+import { type RunnerOptions, type StepHooks, type StepResult, exitCodeFor, migrationResult, plannedCommands, runMigration } from "../../infra/migration/runner";
+import { FAULT_POINTS, failAfter } from "../migration/seams";
 
 const old: Droplet = { ssh: "root@old", privateAddress: "10.0.0.2" };
 const next: Droplet = { ssh: "root@new", privateAddress: "10.0.0.3" };
+const GIB = 1024 ** 3;
 
-type Script = Partial<Record<StepName, (side: "old" | "new") => Partial<StepResult> | string>>;
+type Output = Partial<StepResult> | string;
+type Script = Partial<Record<StepName, (side: Side, cmd: StepCommand, hooks?: StepHooks) => Output | Promise<Output>>>;
+
+const preflight = (side: Side) =>
+  [
+    "pg_running=1",
+    "pg_version_num=150010",
+    "pg_in_recovery=f",
+    "db_bytes=1000000",
+    "cluster_bytes=2000000",
+    `system_identifier=${side === "old" ? "7001" : "7002"}`,
+    `table_rows.public.writes=${side === "old" ? "true" : "false"}`,
+    `redis_keys_total=${side === "old" ? 3 : 0}`,
+    "data_bytes=40000000",
+    `data_free_bytes=${50 * GIB}`,
+    "",
+  ].join("\n");
 
 const DEFAULT_OUTPUT: Script = {
-  preflight: () => "pg_running=1\npg_version_num=150010\npg_in_recovery=f\ndb_bytes=1000000\ncluster_bytes=2000000\n",
+  preflight,
   backup: () => "backup_file=/var/lib/chatbot/backups/pre-migration-t.dump\n",
   standby: () => "copied_bytes=2000000\ncopy_ms=100\n",
   catchup: () => "pg_lag_bytes=0\n",
   counts: () => "count.public.writes=5\n",
   fence: () => "fence_lsn=0/3000148\n",
+  promote: () => "promoted=1\n",
   dump_restore: () => "dump_bytes=10\ndump_ms=5\nrestore_ms=5\n",
 };
 
-function fakeRun(script: Script = {}, extra: Partial<RunnerOptions> = {}) {
-  const calls: string[] = [];
-  let traffic = 0;
-  const exec = async (cmd: StepCommand): Promise<StepResult> => {
-    calls.push(`${cmd.side}:${cmd.step}`);
-    const out = (script[cmd.step] ?? DEFAULT_OUTPUT[cmd.step])?.(cmd.side) ?? "";
-    return typeof out === "string" ? { code: 0, stdout: out, stderr: "" } : { code: 0, stdout: "", stderr: "", ...out };
-  };
-  const done = runMigration({ old, next, exec, moveTraffic: async () => void traffic++, id: "t", ...extra });
-  return { calls, done, traffic: () => traffic };
+interface Lock {
+  run: string;
+  holder: string;
+  started: string;
+  age: number;
 }
 
-describe("migration runner", () => {
-  it("replicate: runs the planned steps in order, commits, moves traffic once", async () => {
-    const run = fakeRun();
-    const report = await run.done;
-    expect(report).toMatchObject({ ok: true, committed: true, strategy: { strategy: "replicate" } });
-    expect(run.traffic()).toBe(1);
+/** Two droplets' migration state, and the steps asked of them. `sameDroplet`: --from and --to reach one server. */
+class Droplets {
+  journal?: string;
+  journalOnNew?: string;
+  history: string[] = [];
+  locks: Partial<Record<Side, Lock>> = {};
+  calls: string[] = [];
+  traffic = 0;
+  stealLock = false;
+  constructor(
+    private readonly script: Script = {},
+    private readonly sameDroplet = false,
+  ) {}
+
+  private key = (side: Side): Side => (this.sameDroplet ? "old" : side);
+
+  exec = async (cmd: StepCommand, hooks?: StepHooks): Promise<StepResult> => {
+    if (cmd.step !== "lock_heartbeat") this.calls.push(`${cmd.side}:${cmd.step}`);
+    const own = this.script[cmd.step];
+    if (own) return result(await own(cmd.side, cmd, hooks));
+    return result(this.state(cmd) ?? (await DEFAULT_OUTPUT[cmd.step]?.(cmd.side, cmd, hooks)) ?? "");
+  };
+
+  /** The journal and lock steps, as migrate.sh implements them. */
+  private state(cmd: StepCommand): Output | undefined {
+    const side = this.key(cmd.side);
+    const lock = this.locks[side];
+    const fields = (l: Lock, prefix: string) => `${prefix}_run=${l.run}\n${prefix}_holder=${l.holder}\n${prefix}_started=${l.started}\n${prefix}_age_s=${l.age}\n`;
+    const [run = "", a2, a3, a4] = cmd.args;
+    switch (cmd.step) {
+      case "journal_read": {
+        const j = cmd.side === "old" || this.sameDroplet ? this.journal : this.journalOnNew;
+        return `${j ? `journal_present=1\njournal=${j}\n` : "journal_present=0\n"}${lock ? `lock_present=1\n${fields(lock, "lock")}` : "lock_present=0\n"}`;
+      }
+      case "journal_write":
+        if (lock?.run !== run) return { code: 6, stderr: "not the lock holder" };
+        if (a2 && this.journal) this.history.push(this.journal);
+        this.journal = cmd.stdinData;
+        return "journal_written=1\n";
+      case "lock_acquire":
+        if (!lock) {
+          this.locks[side] = { run, holder: a2!, started: a3!, age: 0 };
+          return "lock=acquired\n";
+        }
+        if (lock.run === run) return "lock=held-by-this-run\n";
+        if (lock.age <= Number(a4)) return { code: 6, stdout: fields(lock, "lock"), stderr: "held" };
+        this.locks[side] = { run, holder: a2!, started: a3!, age: 0 };
+        return `${fields(lock, "previous")}lock=taken-over\n`;
+      case "lock_heartbeat":
+        if (this.stealLock || lock?.run !== run) return { code: 6, stderr: "lost" };
+        return "heartbeat=1\n";
+      case "lock_release":
+        if (lock?.run === run) delete this.locks[side];
+        return "lock_released=1\n";
+      default:
+        return undefined;
+    }
+  }
+
+  get parsed(): Journal | undefined {
+    return this.journal ? parseJournal(this.journal) : undefined;
+  }
+
+  run(extra: Partial<RunnerOptions> = {}) {
+    return runMigration({ old, next, exec: this.exec, moveTraffic: async () => void this.traffic++, id: "t", holder: "ci:1", ...extra });
+  }
+
+  /** The droplet steps only (no journal/lock bookkeeping). */
+  get steps(): string[] {
+    return this.calls.filter((c) => !/journal_|lock_/.test(c));
+  }
+}
+
+function result(out: Output): StepResult {
+  return typeof out === "string" ? { code: 0, stdout: out, stderr: "" } : { code: 0, stdout: "", stderr: "", ...out };
+}
+
+/** A journal as a run would have left it. */
+function journal(overrides: Partial<Journal> = {}): string {
+  const j: Journal = {
+    version: 1,
+    id: "m0",
+    from: { target: "root@old", privateAddress: "10.0.0.2", pgPort: 5432, redisPort: 6379 },
+    to: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 },
+    strategy: "replicate",
+    phase: "copy",
+    phasesDone: ["preflight", "backup"],
+    stepsDone: [],
+    committed: false,
+    startedAt: "2026-12-01T10:00:00.000Z",
+    updatedAt: "2026-12-01T10:01:00.000Z",
+    outcome: "running",
+    holder: "gone:99",
+    runs: 1,
+    ...overrides,
+  };
+  return JSON.stringify(j);
+}
+
+const committedJournal = (overrides: Partial<Journal> = {}) =>
+  journal({ phase: "cutover", phasesDone: ["preflight", "backup", "copy", "catchup"], committed: true, committedAt: "2026-12-01T10:05:00.000Z", fenceLsn: "0/3000148", cutoverStartedAt: "2026-12-01T10:04:59.500Z", stepsDone: ["promote", "redis"], oldCounts: { "public.writes": 5 }, outcome: "failed-after-commit", ...overrides });
+
+describe("migration runner: a fresh migration", () => {
+  it("replicate: runs the planned steps, commits, moves traffic once, journals every phase, releases both locks", async () => {
+    const d = new Droplets();
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "done", ok: true, committed: true, resumed: false, strategy: { strategy: "replicate" } });
+    expect(exitCodeFor(report)).toBe(0);
+    expect(d.traffic).toBe(1);
     const planned = plannedCommands(old, next, "replicate", { id: "t" }).flatMap(({ cmd }) => (typeof cmd === "string" ? [] : [`${cmd.side}:${cmd.step}`]));
-    expect([...run.calls].sort()).toEqual([...planned].sort());
-    expect(run.calls.indexOf("old:fence")).toBeLessThan(run.calls.indexOf("new:promote"));
-    expect(run.calls.indexOf("new:promote")).toBeLessThan(run.calls.indexOf("new:health"));
+    expect([...d.calls].sort()).toEqual([...planned].sort());
+    const at = (c: string) => d.calls.indexOf(c);
+    expect(at("old:lock_acquire")).toBeLessThan(at("old:preflight"));
+    expect(at("old:fence")).toBeLessThan(at("new:promote"));
+    expect(at("new:promote")).toBeLessThan(at("new:health"));
+    // The commit point is written to the journal before traffic moves (moveTraffic is not a step: check the journal order).
+    const j = d.parsed!;
+    expect(j).toMatchObject({ id: "t", outcome: "done", phase: "done", committed: true, fenceLsn: "0/3000148", holder: "ci:1", runs: 1, oldCounts: { "public.writes": 5 } });
+    expect(j.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
+    expect(j.stepsDone).toEqual(["promote", "redis", "traffic", "forget_primary", "health", "counts"]);
+    expect(Date.parse(j.committedAt!)).toBeLessThanOrEqual(Date.parse(j.trafficMovedAt!));
+    expect(d.locks).toEqual({});
     expect(report.writeDowntimeMs).toBeGreaterThanOrEqual(0);
+    expect(migrationResult(report)).toEqual({ id: "t", state: "done", from: "root@old", to: "root@new", strategy: "replicate", committedAt: j.committedAt, finishedAt: j.finishedAt, resumed: false, writeDowntimeMs: report.writeDowntimeMs });
   });
 
-  it("promote refused (standby behind, exit 4): rolls back both sides, traffic stays", async () => {
-    const run = fakeRun({ promote: () => ({ code: 4, stderr: "standby did not replay up to 0/3000148" }) });
-    const report = await run.done;
-    expect(report).toMatchObject({ ok: false, committed: false, rolledBack: true });
+  it("records the commit in the journal before the traffic switch, and the traffic switch before verification", async () => {
+    const d = new Droplets();
+    const journalsAtTraffic: Journal[] = [];
+    await d.run({ moveTraffic: async () => void journalsAtTraffic.push(d.parsed!) });
+    expect(journalsAtTraffic[0]).toMatchObject({ committed: true, phase: "cutover", stepsDone: ["promote"] });
+  });
+
+  it("a finished migration re-run touches nothing: two journal reads, the same result, resumed", async () => {
+    const d = new Droplets();
+    const first = await d.run();
+    d.calls = [];
+    const again = await d.run();
+    expect(again.outcome).toBe("already-done");
+    expect(exitCodeFor(again)).toBe(0);
+    expect(d.calls).toEqual(["old:journal_read", "new:journal_read"]);
+    expect(migrationResult(again)).toEqual({ ...migrationResult(first), resumed: true });
+  });
+
+  it("promote refused (standby behind, exit 4): rolls back both sides, journal rolled-back, traffic stays", async () => {
+    const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay up to 0/3000148" }) });
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "rolled-back", ok: false, committed: false, rolledBack: true });
+    expect(exitCodeFor(report)).toBe(1);
     expect(report.aborted).toMatch(/promote on new exited 4: standby did not replay/);
-    expect(run.calls).toContain("new:rollback_new");
-    expect(run.calls).toContain("old:rollback_old");
-    expect(run.traffic()).toBe(0);
+    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(d.traffic).toBe(0);
+    expect(d.parsed).toMatchObject({ outcome: "rolled-back", committed: false, lastError: expect.stringMatching(/exited 4/) });
+    expect(d.locks).toEqual({});
   });
 
-  it("promote uncertain (exit 5): past the commit point, no automatic rollback", async () => {
-    const run = fakeRun({ promote: () => ({ code: 5, stderr: "commit point uncertain" }) });
-    const report = await run.done;
-    expect(report).toMatchObject({ ok: false, committed: true });
+  it("promote uncertain (exit 5): past the commit point, journal resumable, no rollback, exit 3", async () => {
+    const d = new Droplets({ promote: () => ({ code: 5, stderr: "commit point uncertain" }) });
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "stopped-after-commit", ok: false, committed: true });
     expect(report.error).toMatch(/commit point uncertain/);
-    expect(run.calls).not.toContain("old:rollback_old");
+    expect(exitCodeFor(report)).toBe(3);
+    expect(d.steps).not.toContain("old:rollback_old");
+    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", committed: true, stepsDone: [] });
+    expect(d.locks).toEqual({});
   });
 
-  it("aborts at preflight when the estimate breaks the migration budget, before any backup or copy", async () => {
-    const huge = "pg_running=1\npg_version_num=150010\npg_in_recovery=f\ndb_bytes=1e12\ncluster_bytes=1000000000000\n";
-    const run = fakeRun({ preflight: () => huge });
-    const report = await run.done;
+  it("aborts at preflight when the estimate breaks the migration budget: nothing written, nothing to roll back", async () => {
+    const huge = preflight("old").replace("cluster_bytes=2000000", "cluster_bytes=1000000000000");
+    const d = new Droplets({ preflight: (side) => (side === "old" ? huge : preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${5000 * GIB}`)) });
+    const report = await d.run();
+    expect(report.outcome).toBe("aborted");
     expect(report.aborted).toMatch(/preflight: .* exceeds migrationBudgetMinutes 30/);
-    expect(run.calls).not.toContain("old:backup");
-    expect(run.calls).not.toContain("new:standby");
-    expect(run.calls).toContain("old:rollback_old");
+    expect(exitCodeFor(report)).toBe(1);
+    expect(d.steps).toEqual(["old:preflight", "new:preflight"]);
+    expect(d.journal).toBeUndefined();
+    expect(d.locks).toEqual({});
   });
 
-  it("aborts before the fence when replication lag says the downtime budget cannot hold", async () => {
-    const run = fakeRun({ catchup: () => "pg_lag_bytes=99999999999\n" }, { budgets: { downtimeBudgetSeconds: 20, migrationBudgetMinutes: 30 } });
-    const report = await run.done;
+  it("aborts before the fence when replication lag says the downtime budget cannot hold, and rolls back", async () => {
+    const d = new Droplets({ catchup: () => "pg_lag_bytes=99999999999\n" });
+    const report = await d.run({ budgets: { downtimeBudgetSeconds: 20, migrationBudgetMinutes: 30 } });
     expect(report.aborted).toMatch(/before cutover: estimated write downtime .* exceeds downtimeBudgetSeconds 20/);
-    expect(run.calls).not.toContain("old:fence");
-    expect(run.calls).toContain("new:rollback_new");
-    expect(report.committed).toBe(false);
+    expect(d.steps).not.toContain("old:fence");
+    expect(d.steps).toContain("new:rollback_new");
+    expect(report).toMatchObject({ outcome: "rolled-back", committed: false });
   });
 
-  it("chooses dump-restore across major versions and says why; refuses replicate there", async () => {
-    const pre = (side: "old" | "new") => `pg_running=1\npg_in_recovery=f\ndb_bytes=1000\ncluster_bytes=1000\npg_version_num=${side === "old" ? 150010 : 160002}\n`;
-    const auto = await fakeRun({ preflight: pre }).done;
+  it("chooses dump-restore across major versions and says why; a forced replicate is refused before anything changes", async () => {
+    const pre = (side: Side) => preflight(side).replace("pg_version_num=150010", `pg_version_num=${side === "old" ? 150010 : 160002}`);
+    const auto = await new Droplets({ preflight: pre }).run();
     expect(auto.strategy).toEqual({ strategy: "dump-restore", reason: expect.stringMatching(/15 -> 16 crosses a major version/) });
-    expect(auto.committed).toBe(true);
-    const forced = await fakeRun({ preflight: pre }, { strategy: "replicate" }).done;
-    expect(forced.aborted).toMatch(/strategy replicate needs the same PostgreSQL major version/);
+    expect(auto.outcome).toBe("done");
+    const d = new Droplets({ preflight: pre });
+    const forced = await d.run({ strategy: "replicate" });
+    expect(forced.outcome).toBe("refused");
+    expect(forced.refused).toMatch(/strategy replicate needs the same PostgreSQL major version/);
+    expect(d.journal).toBeUndefined();
   });
 
   it("dump-restore: a count mismatch after restore rolls back (old unfrozen), traffic stays", async () => {
     let n = 0;
-    const run = fakeRun({ counts: () => `count.public.writes=${n++ === 0 ? 5 : 4}\n` }, { strategy: "dump-restore" });
-    const report = await run.done;
+    const d = new Droplets({ counts: () => `count.public.writes=${n++ === 0 ? 5 : 4}\n` });
+    const report = await d.run({ strategy: "dump-restore" });
     expect(report.aborted).toMatch(/restored data differs: public.writes: 5 rows on the old server, 4 on the new/);
-    expect(run.calls).toContain("old:rollback_old");
-    expect(run.traffic()).toBe(0);
+    expect(d.steps).toContain("old:rollback_old");
+    expect(d.traffic).toBe(0);
   });
 
   it("falls back to promoting the Redis replica when FAILOVER fails", async () => {
-    const run = fakeRun({ redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }) });
-    const report = await run.done;
+    const d = new Droplets({ redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }) });
+    const report = await d.run();
     expect(report.ok).toBe(true);
-    expect(run.calls).toContain("new:redis_promote");
+    expect(d.steps).toContain("new:redis_promote");
   });
 
-  it("fault injection stops right after the named point and rolls back", async () => {
-    const run = fakeRun({}, { faultAfter: "fence" });
-    const report = await run.done;
-    expect(report.aborted).toBe("fault injected after fence");
-    expect(run.calls).not.toContain("new:promote");
-    expect(run.calls.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+  it("a fault injected through the executor seam after the fence rolls back", async () => {
+    const d = new Droplets();
+    const report = await runMigration({ old, next, exec: failAfter(d.exec, FAULT_POINTS.replicate.fence), moveTraffic: async () => undefined, id: "t" });
+    expect(report.aborted).toMatch(/fence on old exited 1: .*fault injected after fence/);
+    expect(d.steps).not.toContain("new:promote");
+    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+  });
+});
+
+describe("migration runner: preflight refusals touch nothing", () => {
+  const refusedCleanly = (d: Droplets) => {
+    expect(d.journal).toBeUndefined();
+    expect(d.locks).toEqual({});
+    expect(d.steps).toEqual(["old:preflight", "new:preflight"]);
+  };
+
+  it("the same cluster on both sides (same system identifier, whatever the addresses) is refused", async () => {
+    const d = new Droplets({ preflight: (side) => preflight(side).replace("system_identifier=7002", "system_identifier=7001") });
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "refused" });
+    expect(report.refused).toMatch(/the same server on both sides: .*system identifier 7001/);
+    expect(exitCodeFor(report)).toBe(1);
+    refusedCleanly(d);
+  });
+
+  it("one droplet named twice: the shared lock is taken and released once, then the same-server refusal", async () => {
+    const d = new Droplets({ preflight: () => preflight("old") }, true);
+    const report = await d.run();
+    expect(report.refused).toMatch(/the same server on both sides/);
+    refusedCleanly(d);
+  });
+
+  it.each([
+    ["rows in a user table", "table_rows.public.writes=false", "table_rows.public.writes=true", /the target holds data: rows in public\.writes\./],
+    ["Redis keys", "redis_keys_total=0", "redis_keys_total=7", /the target holds data: 7 Redis keys\./],
+  ])("a target that holds data (%s) is refused unless --overwrite-target", async (_label, from, to, message) => {
+    const pre = (side: Side) => (side === "new" ? preflight("new").replace(from, to) : preflight("old"));
+    const d = new Droplets({ preflight: pre });
+    const report = await d.run();
+    expect(report.refused).toMatch(message);
+    expect(report.refused).toMatch(/Nothing was changed\. --overwrite-target replaces it/);
+    refusedCleanly(d);
+    const over = await new Droplets({ preflight: pre }).run({ overwriteTarget: true });
+    expect(over.outcome).toBe("done");
+    expect(over.notes.join("\n")).toMatch(/overwriting the target's data/);
+  });
+
+  it("schema-migration bookkeeping rows (alembic_version) do not count as data", async () => {
+    const d = new Droplets({ preflight: (side) => (side === "new" ? `${preflight("new")}table_rows.public.alembic_version=true\n` : preflight("old")) });
+    expect((await d.run()).outcome).toBe("done");
+  });
+
+  it("a copy this source's migration made (replica marker) is rebuilt without --overwrite-target, even stopped", async () => {
+    const stopped = "pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nreplica_of=7001\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n";
+    const d = new Droplets({ preflight: (side) => (side === "new" ? stopped : preflight("old")) });
+    const report = await d.run();
+    expect(report.outcome).toBe("done");
+    expect(report.notes[0]).toMatch(/a copy of this source from an earlier attempt/);
+  });
+
+  it("a fenced former primary (the way back) needs --overwrite-target", async () => {
+    const fenced = "pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n";
+    const pre = (side: Side) => (side === "new" ? fenced : preflight("old"));
+    const d = new Droplets({ preflight: pre });
+    expect((await d.run()).refused).toMatch(/a fenced former primary/);
+    refusedCleanly(d);
+    expect((await new Droplets({ preflight: pre }).run({ overwriteTarget: true })).outcome).toBe("done");
+  });
+
+  it("a tier change down is refused when the data does not fit the target volume, with the reason; allowed when it fits", async () => {
+    const small = (side: Side) => (side === "new" ? preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${1.5 * GIB}`) : preflight("old").replace("cluster_bytes=2000000", `cluster_bytes=${2 * GIB}`));
+    const d = new Droplets({ preflight: small });
+    const report = await d.run();
+    expect(report.refused).toMatch(/data 2\.0 GiB does not fit: 1\.5 GiB free on the target volume .*needs 3\.0 GiB/);
+    refusedCleanly(d);
+    const fits = await new Droplets().run();
+    expect(fits.notes.join("\n")).toMatch(/data 1\.9 MiB fits: 50\.0 GiB free on the target volume \(counting 38\.1 MiB it replaces\), needs 1\.0 GiB/);
+  });
+});
+
+describe("migration runner: journal, lock and resume", () => {
+  it("a fresh lock held by another run refuses the migration with its holder and start time, touching nothing", async () => {
+    const d = new Droplets();
+    d.locks.new = { run: "other", holder: "ci-7:4242", started: "2026-12-01T09:59:00.000Z", age: 3 };
+    const report = await d.run();
+    expect(report.outcome).toBe("refused");
+    expect(report.refused).toBe(
+      "another migration holds the lock on the new droplet (root@new): ci-7:4242, run other, started 2026-12-01T09:59:00.000Z, last heartbeat 3 s ago",
+    );
+    expect(exitCodeFor(report)).toBe(1);
+    expect(d.steps).toEqual([]);
+    expect(d.locks).toEqual({ new: { run: "other", holder: "ci-7:4242", started: "2026-12-01T09:59:00.000Z", age: 3 } }); // ours on old released
+    expect(d.journal).toBeUndefined();
+  });
+
+  it("a killed run (journal running before the commit point, stale lock): a plain run takes the lock over, rolls back, then migrates afresh", async () => {
+    const d = new Droplets();
+    d.journal = journal({ id: "m0", phase: "copy" });
+    d.locks.old = { run: "dead", holder: "gone:99", started: "2026-12-01T10:00:00.000Z", age: 600 };
+    const report = await d.run({ id: "m1" });
+    expect(report.outcome).toBe("done");
+    expect(report.notes[0]).toMatch(/took over a stale lock on the old droplet: gone:99, run dead, started 2026-12-01T10:00:00.000Z, no heartbeat for 600 s/);
+    expect(d.steps.slice(0, 3)).toEqual(["new:rollback_new", "old:rollback_old", "old:preflight"]);
+    expect(parseJournal(d.history[0]!)).toMatchObject({ id: "m0", outcome: "rolled-back" });
+    expect(d.parsed).toMatchObject({ id: "m1", outcome: "done" });
+  });
+
+  it("another pair's unfinished migration on either droplet refuses, naming it and its phase", async () => {
+    const other = journal({ id: "m9", to: { target: "root@elsewhere", privateAddress: "10.0.0.9", pgPort: 5432, redisPort: 6379 }, phase: "catchup" });
+    const d = new Droplets();
+    d.journal = other;
+    const report = await d.run();
+    expect(report.outcome).toBe("refused");
+    expect(report.refused).toMatch(/unfinished migration m9 \(root@old -> root@elsewhere, replicate; running, phase catchup, before the commit point\)/);
+    expect(d.calls).toEqual(["old:journal_read", "new:journal_read"]);
+    const onNew = new Droplets();
+    onNew.journalOnNew = journal({ id: "m8", from: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 }, committed: true, outcome: "failed-after-commit", phase: "verify" });
+    expect((await onNew.run()).refused).toMatch(/the target is the old server of an unfinished migration m8 .*phase verify, after the commit point/);
+  });
+
+  it("after the commit point a run goes forward from the first step not done, and never repeats one", async () => {
+    const d = new Droplets();
+    d.journal = committedJournal();
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "done", resumed: true, ok: true });
+    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]);
+    expect(d.traffic).toBe(1);
+    expect(d.parsed).toMatchObject({ id: "m0", outcome: "done", committedAt: "2026-12-01T10:05:00.000Z", runs: 2 });
+    expect(migrationResult(report)).toMatchObject({ id: "m0", committedAt: "2026-12-01T10:05:00.000Z", resumed: true });
+  });
+
+  it("an uncertain promote is resumed by promoting (idempotent on the droplet), then the rest", async () => {
+    const d = new Droplets();
+    d.journal = committedJournal({ stepsDone: [] });
+    await d.run();
+    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:forget_primary", "new:health", "new:counts"]);
+  });
+
+  it("--resume: nothing to resume without this pair's journal (exit 2); a rolled-back one starts again", async () => {
+    const none = await new Droplets().run({ mode: "resume" });
+    expect(none.outcome).toBe("nothing");
+    expect(none.refused).toMatch(/nothing to resume: no migration journal for root@old -> root@new/);
+    expect(exitCodeFor(none, "resume")).toBe(2);
+    const d = new Droplets();
+    d.journal = journal({ outcome: "rolled-back" });
+    expect((await d.run({ mode: "resume" })).outcome).toBe("done");
+  });
+
+  it("--rollback before the commit point undoes it (exit 0); after it refuses and names the way back (exit 3); done: exit 2", async () => {
+    const before = new Droplets();
+    before.journal = journal({ outcome: "rollback-failed", phase: "cutover" });
+    const rb = await before.run({ mode: "rollback" });
+    expect(rb.outcome).toBe("rolled-back");
+    expect(exitCodeFor(rb, "rollback")).toBe(0);
+    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(before.parsed?.outcome).toBe("rolled-back");
+
+    const after = new Droplets();
+    after.journal = committedJournal();
+    const refused = await after.run({ mode: "rollback" });
+    expect(refused.outcome).toBe("rollback-refused");
+    expect(exitCodeFor(refused, "rollback")).toBe(3);
+    expect(refused.error).toMatch(/passed its commit point at 2026-12-01T10:05:00.000Z.*npm run migrate -- --from root@new --to root@old --overwrite-target/);
+    expect(after.calls).toEqual(["old:journal_read", "new:journal_read"]);
+
+    const finished = new Droplets();
+    finished.journal = committedJournal({ outcome: "done", phase: "done" });
+    expect(exitCodeFor(await finished.run({ mode: "rollback" }), "rollback")).toBe(2);
+  });
+});
+
+describe("migration runner: signals and the lock heartbeat", () => {
+  it("an abort during the copy rolls back (exit 1), journal rolled-back, locks released", async () => {
+    const stop = new AbortController();
+    const d = new Droplets({
+      standby: (_side, _cmd, hooks) =>
+        new Promise<Output>((resolve) => {
+          hooks?.signal?.addEventListener("abort", () => resolve({ code: 130 }));
+          stop.abort("SIGTERM");
+        }),
+    });
+    const report = await d.run({ signal: stop.signal });
+    expect(report).toMatchObject({ outcome: "rolled-back", interruptedBy: "SIGTERM", aborted: "interrupted by SIGTERM" });
+    expect(exitCodeFor(report)).toBe(1);
+    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(d.parsed).toMatchObject({ outcome: "rolled-back", phase: "copy", lastError: "interrupted by SIGTERM" });
+    expect(d.locks).toEqual({});
+  });
+
+  it("an abort after the commit point stops at the next step: journal failed-after-commit, exit 3; a run then finishes", async () => {
+    const stop = new AbortController();
+    const d = new Droplets();
+    const report = await d.run({ signal: stop.signal, moveTraffic: async () => void stop.abort("SIGINT") });
+    expect(report).toMatchObject({ outcome: "stopped-after-commit", interruptedBy: "SIGINT", committed: true });
+    expect(exitCodeFor(report)).toBe(3);
+    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "redis", "traffic"], lastError: "interrupted by SIGINT" });
+    expect(d.steps).not.toContain("new:forget_primary");
+    expect(d.locks).toEqual({});
+    d.calls = [];
+    expect((await d.run()).outcome).toBe("done");
+    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]);
+  });
+
+  it("heartbeats refresh both locks during a long step; a lock taken over stops the run without touching anything more (exit 3)", async () => {
+    let beats = 0;
+    const d = new Droplets({
+      standby: (_side, _cmd, hooks) =>
+        new Promise<Output>((resolve) => {
+          hooks?.signal?.addEventListener("abort", () => resolve({ code: 130 }));
+        }),
+    });
+    const exec = async (cmd: StepCommand, hooks?: StepHooks) => {
+      if (cmd.step === "lock_heartbeat" && ++beats === 4) d.stealLock = true;
+      return d.exec(cmd, hooks);
+    };
+    const report = await runMigration({ old, next, exec, moveTraffic: async () => undefined, id: "t", heartbeatMs: 5 });
+    expect(beats).toBeGreaterThanOrEqual(4);
+    expect(report.outcome).toBe("lock-lost");
+    expect(exitCodeFor(report)).toBe(3);
+    expect(d.steps).not.toContain("new:rollback_new");
+    expect(d.steps.at(-1)).toBe("new:standby");
   });
 });

@@ -10,8 +10,8 @@ const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", s
 
 describe("step commands", () => {
   it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
-    const cmd = migrationCommands(old, next).standby();
-    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
+    const cmd = migrationCommands(old, next).standby("7312345678901234567", "m1");
+    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432 7312345678901234567 m1");
     expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.remote]);
     expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
     expect(cmd.side).toBe("new");
@@ -27,6 +27,21 @@ describe("step commands", () => {
     ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
   ])("%s runs `%s`", (_name, build, expected) => {
     expect(build(migrationCommands(old, next)).remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${expected}`);
+  });
+
+  it("journal_write carries the journal on stdin after the script, never in argv; lock steps name the run", () => {
+    const c = migrationCommands(old, next);
+    const json = JSON.stringify({ id: "m1", note: "a 'quoted' value" });
+    const write = c.journalWrite("run-1", json, "m0");
+    expect(write.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
+    expect(write.stdinData).toBe(json);
+    expect(write.argv.join(" ")).not.toContain("quoted");
+    expect(formatCommand(write)).toMatch(/< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/);
+    expect(c.lockAcquire("new", { runId: "run-1", holder: "ci:42", startedAt: "2026-12-01T10:00:00.000Z", staleSeconds: 60 }).remote).toBe(
+      "env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60",
+    );
+    expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain("root@203.0.113.11");
+    expect(c.journalRead("old").side).toBe("old");
   });
 
   it("passes host-runtime settings as an env prefix, quoted", () => {

@@ -1,0 +1,104 @@
+/**
+ * `npm run migrate` as a real process against the harness's droplets: the arguments that reach them (host runtime),
+ * and a handle that watches the output (to act at a given step: never a fixed sleep) and sends signals. The
+ * process is `node --import tsx scripts/migrate.ts`, as the stack runs it: one process, so a signal reaches the CLI.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import * as path from "node:path";
+import { type MigrationResult, parseMigrationResult } from "../../infra/migration/result";
+import type { HarnessDroplet } from "./harness";
+
+const ROOT = path.resolve(__dirname, "../..");
+const CLI = path.join(ROOT, "scripts/migrate.ts");
+
+/** --from/--to and everything the host runtime needs, for a migration from `old` to `next`. */
+export function cliArgs(old: HarnessDroplet, next: HarnessDroplet): string[] {
+  const target = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;
+  const envArgs = (flag: string, d: HarnessDroplet) => Object.entries(d.droplet.env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
+  return [
+    "--from", target(old), "--to", target(next), "--runtime", "host",
+    `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`, `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,
+    `--ssh-option=-oUserKnownHostsFile=${old.ssh.knownHostsFile} ${next.ssh.knownHostsFile}`,
+    "--ssh-option=-oBatchMode=yes", "--ssh-option=-oIdentitiesOnly=yes",
+    ...envArgs("--from-env", old), ...envArgs("--to-env", next), "--skip-backup",
+    "--from-ports", `${old.pg.port},${old.redis.port}`, "--to-ports", `${next.pg.port},${next.redis.port}`,
+  ];
+}
+
+export interface CliExit {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The result line, when the last stdout line is one. */
+  result?: MigrationResult;
+  lastLine: string;
+}
+
+export interface CliProcess {
+  pid: number;
+  stdout(): string;
+  /** Resolves when stdout matches; rejects when the process exits first, or after `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+  exited: Promise<CliExit>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kill every CLI process a test left running (afterEach), by its own pid. */
+export function killLeftoverClis(): void {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  running.clear();
+}
+
+export function startCli(args: string[], timeoutMs = 300_000): CliProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  let stdout = "";
+  let stderr = "";
+  const watchers = new Set<() => void>();
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+    for (const w of watchers) w();
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const exited = new Promise<CliExit>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      for (const w of watchers) w();
+      const lastLine = stdout.trimEnd().split("\n").at(-1) ?? "";
+      resolve({ code: code ?? 128, signal, stdout, stderr, lastLine, result: parseMigrationResult(lastLine) });
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    stdout: () => stdout,
+    kill: (signal) => child.kill(signal),
+    exited,
+    waitForOutput: (pattern, waitMs = 240_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(stdout)) return finish(resolve);
+          if (child.exitCode !== null || child.signalCode !== null) {
+            finish(() => reject(new Error(`the CLI exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${stdout}\n${stderr}`)));
+          }
+        };
+        const deadline = setTimeout(() => finish(() => reject(new Error(`no ${pattern} in the CLI output after ${waitMs} ms:\n${stdout}`))), waitMs);
+        const finish = (then: () => void) => {
+          clearTimeout(deadline);
+          watchers.delete(check);
+          then();
+        };
+        watchers.add(check);
+        check();
+      }),
+  };
+}
+
+export function runCli(args: string[], timeoutMs?: number): Promise<CliExit> {
+  return startCli(args, timeoutMs).exited;
+}

@@ -1,0 +1,76 @@
+/**
+ * Test seams for the migration runner. Faults and the negative control enter by wrapping the injected `Executor`
+ * (the runner's only way to reach a droplet), never through options of the production runner:
+ *
+ * - `failAfter`: the step runs for real, then its answer is replaced by a failure (a step that did its work and
+ *   then lost its connection, or reported an error); with `skip`, it never reaches the droplet;
+ * - `unfenced`: the NEGATIVE CONTROL. The `fence` step is answered without running it (fence LSN 0/0), so the new
+ *   server is promoted while the old one keeps acknowledging writes the new never sees; the checker must report
+ *   them lost.
+ * - `recorder`: every step the runner asked for, as "side:step".
+ *
+ * Used by the in-process tests and the benchmark (no vitest import here).
+ */
+import type { Side, StepName } from "../../infra/migration/commands";
+import type { Executor } from "../../infra/migration/runner";
+import { sleep } from "../support/processes";
+
+export interface FaultSpec {
+  /** The step after which the fault happens. */
+  after: StepName;
+  /** Only on this side. */
+  side?: Side;
+  /** The nth matching call (1-based). @default 1 */
+  nth?: number;
+  /** The exit code the runner sees (255: ssh lost the connection). @default 1 */
+  code?: number;
+  /** The step never reaches the droplet (the connection was already gone). @default false: it runs, then fails */
+  skip?: boolean;
+}
+
+/** Where a named fault of the old `faultAfter` points happens, as a step (always before the commit point). */
+export const FAULT_POINTS = {
+  replicate: {
+    preflight: { after: "preflight", side: "new" },
+    backup: { after: "backup" },
+    copy: { after: "redis_replica" },
+    catchup: { after: "checkpoint" },
+    fence: { after: "fence" },
+  },
+  "dump-restore": {
+    freeze: { after: "counts", side: "old" },
+    restore: { after: "counts", side: "new" },
+  },
+} as const satisfies Record<string, Record<string, FaultSpec>>;
+
+export function failAfter(exec: Executor, spec: FaultSpec): Executor {
+  let seen = 0;
+  return async (cmd, hooks) => {
+    const hit = cmd.step === spec.after && (!spec.side || cmd.side === spec.side) && ++seen === (spec.nth ?? 1);
+    if (hit && spec.skip) return { code: spec.code ?? 1, stdout: "", stderr: `fault injected: ${spec.after} never ran` };
+    const result = await exec(cmd, hooks);
+    return hit ? { code: spec.code ?? 1, stdout: result.stdout, stderr: `${result.stderr}\nfault injected after ${spec.after}` } : result;
+  };
+}
+
+/** NEGATIVE CONTROL ONLY: promote without fencing; `holdMs` lets the unfenced old acknowledge writes after it. */
+export function unfenced(exec: Executor, holdMs = 300): Executor {
+  return async (cmd, hooks) => {
+    if (cmd.step === "fence") return { code: 0, stdout: "fence_lsn=0/0\n", stderr: "fence skipped (negative control)\n" };
+    const result = await exec(cmd, hooks);
+    if (cmd.step === "promote") await sleep(holdMs);
+    return result;
+  };
+}
+
+/** Records every step the runner asks for, as "side:step": `h.migrate({ wrap: rec.wrap })`, then `rec.calls`. */
+export function recorder(): { calls: string[]; wrap: (exec: Executor) => Executor } {
+  const calls: string[] = [];
+  return {
+    calls,
+    wrap: (exec) => (cmd, hooks) => {
+      calls.push(`${cmd.side}:${cmd.step}`);
+      return exec(cmd, hooks);
+    },
+  };
+}
