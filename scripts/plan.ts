@@ -1,42 +1,91 @@
 /**
- * npm run plan -- --stack <name> [--json] [--out <dir>]
+ * npm run plan -- --stack <name> [--state <export.json>] [--write-state <file>] [--json] [--out <dir>]
  * Runs the real Pulumi program offline (under mocks) for Pulumi.<name>.yaml: no Pulumi CLI, no credentials.
+ * With --state, against a deployed state: the operations `pulumi preview` would show, and a data-loss check.
  */
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig } from "../infra/config";
-import { buildPlanDocument, planArtifacts, renderPlanText } from "../infra/offline/plan-report";
+import { buildPlanDocument, planArtifacts, renderPlanText, stateAfterUp } from "../infra/offline/plan-report";
 import { runOffline } from "../infra/offline/run";
+import { checkStateIsFor, readStateFile, StateFileError } from "../infra/offline/state-file";
 import { rawConfigOf, readStackFiles } from "../infra/offline/stack-files";
 import { planStack } from "../infra/plan";
 import program = require("../infra/index");
 
 const ROOT = resolve(__dirname, "..");
 
-async function main(): Promise<number> {
-  const opts = new Command()
+/** Exit codes: the contract with CI (.github/workflows/cost.yml). */
+export const EXIT = { done: 0, dataLoss: 1, usage: 2, failed: 3 } as const;
+
+const HELP = `
+Exit codes:
+  0  done
+  1  the data-loss check says no: with --state, an operation would lose data (a volume deleted or replaced,
+     traffic sent to a server that received no data); the resources are named on stderr
+  2  usage or config error: unknown option, no such stack, invalid config, a --state file that is not a
+     \`pulumi stack export\` (deployment version 3) of this stack
+  3  the program failed for another reason (a bug: the message says where)
+
+Examples:
+  npm run plan -- --stack dev
+  npm run plan -- --stack prod --json --out /tmp/prod
+  pulumi stack export --stack prod > prod.json && npm run plan -- --stack prod --state prod.json
+  npm run plan -- --stack dev --write-state /tmp/dev-4gb.json       # the state a successful \`pulumi up\` leaves
+  npm run plan -- --stack dev --state /tmp/dev-4gb.json --write-state /tmp/dev-next.json
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+  stack: string;
+  json?: boolean;
+  out?: string;
+  state?: string;
+  writeState?: string;
+  projectDir: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const cli = new Command()
     .name("plan")
-    .description("Show what `pulumi up` would build for a stack, offline")
+    .description("Show what `pulumi up` would build for a stack, offline; with --state, what `pulumi preview` would do to a deployed stack")
     .requiredOption("--stack <name>", "stack name (reads Pulumi.<name>.yaml)")
     .option("--json", "print one JSON document on stdout")
     .option("--out <dir>", "write the rendered artifacts (user data, compose, postgresql.conf, redis.conf, Caddyfile)")
+    .option("--state <file>", "plan against this deployed state: the output of `pulumi stack export` (deployment version 3)")
+    .option("--write-state <file>", "write the `pulumi stack export` a successful `pulumi up` of this plan would leave")
     .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", ROOT)
-    .parse()
-    .opts<{ stack: string; json?: boolean; out?: string; projectDir: string }>();
+    .addHelpText("after", HELP)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  cli.parse(argv);
+  return cli.opts<Options>();
+}
 
-  const files = readStackFiles(opts.projectDir, opts.stack);
-  let plan;
+async function main(argv: string[]): Promise<number> {
+  let opts: Options;
   try {
-    plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack }));
+    opts = parseArgs(argv);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(e.message + "\n");
-      return 2;
-    }
+    if (e instanceof CommanderError) return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? EXIT.done : EXIT.usage;
     throw e;
   }
-  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program });
+
+  const files = (() => {
+    try {
+      return readStackFiles(opts.projectDir, opts.stack);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  })();
+  const plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack }));
+  const state = opts.state === undefined ? undefined : readStateFile(opts.state);
+  if (state) checkStateIsFor(state, files.project, opts.stack);
+
+  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program, ...(state ? { state } : {}), now: new Date() });
   const doc = buildPlanDocument(run, plan);
   const artifacts = planArtifacts(run, plan);
   if (opts.out) {
@@ -45,13 +94,34 @@ async function main(): Promise<number> {
   }
   process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + "\n" : renderPlanText(doc, plan));
   if (opts.out && !opts.json) process.stdout.write(`\nWrote ${artifacts.map((a) => a.file).join(", ")} to ${opts.out}\n`);
-  return 0;
+
+  const loss = doc.dataLoss ?? [];
+  for (const d of loss) process.stderr.write(`plan: data loss: ${d.type} ${d.name} (${d.op}): ${d.reason}\n`);
+  if (opts.writeState) {
+    if (loss.length) {
+      process.stderr.write(`plan: ${opts.writeState} not written: the plan would lose data\n`);
+    } else {
+      mkdirSync(dirname(opts.writeState), { recursive: true });
+      writeFileSync(opts.writeState, JSON.stringify(stateAfterUp(run), null, 2) + "\n");
+      if (!opts.json) process.stdout.write(`\nWrote the state after \`pulumi up\` to ${opts.writeState}\n`);
+    }
+  }
+  return loss.length ? EXIT.dataLoss : EXIT.done;
 }
 
-main().then(
+function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError || e instanceof ConfigError || e instanceof StateFileError) return EXIT.usage;
+  // The program reports config and deployed-state problems as RunError (a user error, not a bug).
+  if (pulumi.RunError.isInstance(e)) return EXIT.usage;
+  return EXIT.failed;
+}
+
+main(process.argv).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`plan: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
+    const code = exitCodeOf(e);
+    if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`); // one line per key, as always
+    else process.stderr.write(`plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(code);
   },
 );

@@ -8,6 +8,8 @@ import { estimateMonthly } from "../cost";
 import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
 import { type OfflineRun, redactSecrets } from "./run";
+import { blockedByProtect, checkDataLoss, countOps, type DataLoss, type Op, type Operation, planOperations } from "./state-diff";
+import { buildStateExport, stackUrn } from "./state-file";
 
 export interface PlanResource {
   type: string;
@@ -25,9 +27,63 @@ export interface PlanDocument {
   monthlyCost: number;
   unpricedTypes: string[];
   resources: PlanResource[];
+  /** What `pulumi preview` would do to each resource: against the state given with --state, else against nothing. */
+  operations: PlanOperation[];
+  /** Only with --state: the file, and what could not be compared exactly. */
+  state?: { file: string; notes: string[] };
+  /** Only with --state: operations that would lose data (the plan exits 1 when there is any). */
+  dataLoss?: DataLoss[];
+}
+
+export interface PlanOperation {
+  urn: string;
+  type: string;
+  name: string;
+  op: Op;
+  /** For `replace`: the inputs that force it (empty otherwise). */
+  replaceKeys: string[];
+  /** For `update` and `replace`: every changed input. */
+  diffKeys?: string[];
+  parent?: string;
+  protect?: true;
+  retainOnDelete?: true;
+  /** The state URN this resource continues through an alias. */
+  previousUrn?: string;
+}
+
+function toPlanOperation(o: Operation): PlanOperation {
+  return {
+    urn: o.urn,
+    type: o.type,
+    name: o.name,
+    op: o.op,
+    replaceKeys: o.replaceKeys,
+    ...(o.diffKeys.length ? { diffKeys: o.diffKeys } : {}),
+    ...(o.parent ? { parent: o.parent } : {}),
+    ...(o.protect ? { protect: true as const } : {}),
+    ...(o.retainOnDelete ? { retainOnDelete: true as const } : {}),
+    ...(o.previousUrn ? { previousUrn: o.previousUrn } : {}),
+  };
+}
+
+/** What the comparison with the state could not see, said plainly. */
+function stateNotes(run: OfflineRun, ops: readonly Operation[]): string[] {
+  const notes: string[] = [];
+  const state = run.state!;
+  if (state.undecryptedOutputs.length) {
+    notes.push(`stack outputs ${state.undecryptedOutputs.join(", ")} are encrypted secrets in ${state.file}: they cannot be decrypted offline, so the program saw them as absent`);
+  }
+  const secret = ops.filter((o) => o.secretKeys.length && o.op !== "create" && o.op !== "delete");
+  if (secret.length) {
+    notes.push(`secret inputs are compared by presence only (a changed secret value shows as unchanged): ${secret.map((o) => `${o.name} (${o.secretKeys.join(", ")})`).join("; ")}`);
+  }
+  for (const r of run.stackReferences.filter((x) => x.source === "other")) notes.push(`StackReference ${r.name} is another stack: answered with no outputs`);
+  for (const o of blockedByProtect(ops)) notes.push(`${o.name} is protected and this plan would ${o.op} it: \`pulumi up\` fails at that step, after the steps before it ran`);
+  return notes;
 }
 
 export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocument {
+  const ops = planOperations(run.resources, run.state);
   const estimate = estimateMonthly(run.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, custom: r.custom, inputs: redactSecrets(r.inputs) as Record<string, unknown> })));
   return {
     project: run.stack.project,
@@ -43,7 +99,22 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       inputs: redactSecrets(r.inputs),
       monthlyCost: estimate.resources[i]?.monthly ?? null,
     })),
+    operations: ops.map(toPlanOperation),
+    ...(run.state ? { state: { file: run.state.file, notes: stateNotes(run, ops) }, dataLoss: checkDataLoss(ops, run.resources, run.state) } : {}),
   };
+}
+
+/** The `pulumi stack export` a successful `pulumi up` of this run would leave (secrets never in plain text). */
+export function stateAfterUp(run: OfflineRun): ReturnType<typeof buildStateExport> {
+  return buildStateExport({
+    project: run.stack.project,
+    stack: run.stack.stack,
+    now: run.now,
+    outputs: run.outputs,
+    secretOutputs: run.secretOutputs,
+    resources: run.resources,
+    secretsProviders: run.state?.secretsProviders,
+  });
 }
 
 export interface Artifact {
@@ -110,9 +181,13 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   }
   lines.push("");
 
-  const resources = new Table({ head: ["Type", "Name", "Monthly"], style: { head: [], border: [], compact: true } });
-  for (const r of doc.resources) resources.push([r.type, r.name, r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost)]);
-  lines.push(`Resources (${doc.resources.length})`, resources.toString(), "");
+  if (doc.state) {
+    lines.push(...renderPreview(doc), "");
+  } else {
+    const resources = new Table({ head: ["Type", "Name", "Monthly"], style: { head: [], border: [], compact: true } });
+    for (const r of doc.resources) resources.push([r.type, r.name, r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost)]);
+    lines.push(`Resources (${doc.resources.length})`, resources.toString(), "");
+  }
 
   if (plan.scaleOut) {
     const a = plan.scaleOut.app;
@@ -142,4 +217,56 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   );
   lines.push(tuning.toString());
   return lines.join("\n") + "\n";
+}
+
+const SYMBOL: Record<Op, string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };
+
+function info(o: PlanOperation): string {
+  const parts: string[] = [];
+  if (o.op === "replace") parts.push(`[replace: ${o.replaceKeys.join(", ")}]`);
+  if (o.diffKeys?.length) parts.push(`[diff: ${o.diffKeys.map((k) => `~${k}`).join(", ")}]`);
+  if (o.previousUrn) parts.push(`[was ${o.previousUrn.split("::").pop()}]`);
+  if (o.protect) parts.push("protected");
+  if (o.retainOnDelete) parts.push("retainOnDelete");
+  return parts.join(" ");
+}
+
+/**
+ * The operations as `pulumi preview` groups them: a tree by parent under the stack, a symbol per operation, the
+ * changed inputs, protect and retainOnDelete, then the counts and what would lose data.
+ */
+export function renderPreview(doc: PlanDocument): string[] {
+  const root = stackUrn(doc.project, doc.stack);
+  const known = new Set(doc.operations.map((o) => o.urn));
+  const children = new Map<string, PlanOperation[]>();
+  for (const o of doc.operations) {
+    const parent = o.parent && known.has(o.parent) ? o.parent : root;
+    children.set(parent, [...(children.get(parent) ?? []), o]);
+  }
+  const rows: [string, string, string, string, string][] = [["  ", "pulumi:pulumi:Stack", `${doc.project}-${doc.stack}`, "", ""]];
+  const walk = (urn: string, prefix: string) => {
+    const list = children.get(urn) ?? [];
+    list.forEach((o, i) => {
+      const last = i === list.length - 1;
+      rows.push([SYMBOL[o.op], `${prefix}${last ? "└─ " : "├─ "}${o.type}`, o.name, o.op, info(o)]);
+      walk(o.urn, `${prefix}${last ? "   " : "│  "}`);
+    });
+  };
+  walk(root, "");
+  const width = (i: number) => Math.max(...rows.map((r) => r[i]!.length));
+  const [w1, w2, w3] = [width(1), width(2), width(3)];
+  const out = [`Preview against ${doc.state?.file ?? "no state"} (what \`pulumi preview\` would show)`, ` ${"".padEnd(3)}${"Type".padEnd(w1)}  ${"Name".padEnd(w2)}  ${"Plan".padEnd(w3)}  Info`];
+  for (const r of rows) out.push(` ${r[0]} ${r[1].padEnd(w1)}  ${r[2].padEnd(w2)}  ${r[3].padEnd(w3)}  ${r[4]}`.trimEnd());
+  const n = countOps(doc.operations);
+  out.push("", "Resources:");
+  for (const [op, label] of [["create", "to create"], ["update", "to update"], ["replace", "to replace"], ["delete", "to delete"]] as const) {
+    if (n[op]) out.push(`    ${SYMBOL[op]}${n[op]} ${label}`);
+  }
+  out.push(`    ${n.same} unchanged`);
+  for (const note of doc.state?.notes ?? []) out.push("", `Note: ${note}`);
+  if (doc.dataLoss?.length) {
+    out.push("", `Data loss: this plan would lose data (exit 1):`);
+    for (const d of doc.dataLoss) out.push(`  - ${d.type} ${d.name} (${d.op}): ${d.reason}`);
+  }
+  return out;
 }
