@@ -12,7 +12,10 @@ beforeAll(async () => {
   run = await runStack("prod", migrating);
 });
 
-describe("a tier change with previousTier set", () => {
+// The keys of the version before the deployment record: on a stack planned without its state (or deployed by that
+// version), previousTier + previousTierRetainUntil describe a migration to the config's tier. The one-key change
+// against the deployed state is in tier-change.test.ts.
+describe("a tier migration described by the legacy keys (previousTier)", () => {
   it("keeps the old tier's server and adds the new one, each with its own volume, in the same region and VPC", () => {
     const droplets = all(run, T.droplet);
     expect(droplets.map((d) => d.name).sort()).toEqual(["app-16gb-droplet", "app-8gb-droplet"]);
@@ -39,9 +42,11 @@ describe("a tier change with previousTier set", () => {
     expect(assignment.dependencies).toContain(find(run, LOCAL, "migration-run").urn);
   });
 
-  it("keeps the old server deletable, its prod volume left at DigitalOcean as a copy, and protects the new one", () => {
+  it("keeps the old server deletable, every volume left at DigitalOcean when dropped, and protects the serving one", () => {
     expect(find(run, T.volume, "app-8gb-volume")).toMatchObject({ protect: false, retainOnDelete: true });
-    expect(find(run, T.volume, "app-16gb-volume")).toMatchObject({ protect: true, retainOnDelete: false });
+    expect(find(run, T.droplet, "app-8gb-droplet")).toMatchObject({ protect: false });
+    expect(find(run, T.volume, "app-16gb-volume")).toMatchObject({ protect: true, retainOnDelete: true });
+    expect(find(run, T.droplet, "app-16gb-droplet")).toMatchObject({ protect: true });
   });
 
   it("drops the old server and the migration once the retention time has passed", async () => {
@@ -51,7 +56,7 @@ describe("a tier change with previousTier set", () => {
     expect(find(after, T.assignment).inputs.dropletId).toBe(Number(find(after, T.droplet).id));
   });
 
-  it("without previousTier, a tier change is a plain new server (and the cost comment warns about it)", async () => {
+  it("without previousTier and without a deployed state, the config is planned as a stack never deployed", async () => {
     const plain = await runStack("prod", { "chatbot:tier": "16gb" });
     expect(all(plain, T.droplet).map((d) => d.name)).toEqual(["app-16gb-droplet"]);
     expect(all(plain, LOCAL)).toHaveLength(0);
