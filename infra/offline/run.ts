@@ -11,7 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { FakeCloud } from "./fake-cloud";
 import { isSecret, wrapSecret } from "./secret-values";
-import { diffResource, matchDeployed, type Registration } from "./state-diff";
+import { diffDeployed, matchDeployed, type Registration } from "./state-diff";
 import { type DeployedResource, type DeployedState, STACK_REFERENCE_TYPE, STACK_TYPE } from "./state-file";
 import { readStackFiles, type StackFiles } from "./stack-files";
 
@@ -106,7 +106,7 @@ export async function runOffline(opts: {
             throw new Error(`offline run: unexpected registration of ${args.type} ${args.name}`);
           }
           const { record, deployed } = current;
-          const diff = deployed ? diffResource(record.type, deployed.inputs, record.inputs, record) : undefined;
+          const diff = deployed ? diffDeployed(deployed, record) : undefined;
           const answer = cloud.answer({ urn: record.urn, type: record.type, name: record.name, inputs: args.inputs }, deployed && diff ? { resource: deployed, op: diff.op } : undefined);
           answers.set(record.urn, answer);
           return answer;

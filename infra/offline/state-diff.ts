@@ -27,6 +27,7 @@ const T = {
   localCommand: "command:local:Command",
   remoteCommand: "command:remote:Command",
   password: "random:index/randomPassword:RandomPassword",
+  randomString: "random:index/randomString:RandomString",
 } as const;
 
 /** The tier migration's command: a `command:local:Command` whose name ends in `migration-run`. */
@@ -63,13 +64,14 @@ export interface Operation {
 
 /**
  * Inputs other providers force a replacement on, beyond infra/provider-rules.ts (which covers DigitalOcean):
- * - random:RandomPassword: every argument has a RequiresReplace plan modifier (hashicorp/terraform-provider-random
- *   internal/provider/resource_password.go@c054b476, passwordSchemaV3), so any change regenerates the password.
+ * - random:RandomPassword and RandomString: every argument has a RequiresReplace plan modifier
+ *   (hashicorp/terraform-provider-random internal/provider/resource_password.go@c054b476, passwordSchemaV3; the
+ *   preview fixture 03 shows a RandomString replaced on `length` and `special`), so any change regenerates it.
  * - command:*:Command: a change of `triggers` replaces (re-runs `create`) unless an `update` command is given
  *   (@pulumi/command 1.2.1 local/command.d.ts and remote/command.d.ts, `triggers`); other changes are updates.
  */
 function otherReplaceKeys(type: string, changed: readonly string[], after: Record<string, unknown>): string[] {
-  if (type === T.password) return [...changed];
+  if (type === T.password || type === T.randomString) return [...changed];
   if ((type === T.localCommand || type === T.remoteCommand) && changed.includes("triggers") && after.update === undefined) return ["triggers"];
   return [];
 }
@@ -138,8 +140,13 @@ export function diffResource(
   type: string,
   before: Record<string, unknown>,
   after: Record<string, unknown>,
-  options: { replaceOnChanges?: readonly string[]; ignoreChanges?: readonly string[] } = {},
+  options: { replaceOnChanges?: readonly string[]; ignoreChanges?: readonly string[]; beforeOutputs?: Record<string, unknown> } = {},
 ): ResourceDiff {
+  // A bridged provider diffs the new inputs against the old state: an input set now but not before is no change
+  // when the deployed outputs already hold that value (a provider default, such as a key's size).
+  const olds = { ...before };
+  for (const k of Object.keys(after)) if (!(k in before) && options.beforeOutputs && k in options.beforeOutputs) olds[k] = options.beforeOutputs[k];
+  before = olds;
   const secretKeys = new Set<string>();
   const ignored = new Set(options.ignoreChanges ?? []);
   const keep = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !ignored.has(k)));
@@ -150,6 +157,11 @@ export function diffResource(
     : diffKeys.filter((k) => (options.replaceOnChanges ?? []).some((p) => p === k || p.startsWith(`${k}.`) || p.startsWith(`${k}[`)));
   const replaceKeys = [...new Set([...replacingChanges(type, b, a).filter((k) => diffKeys.includes(k)), ...otherReplaceKeys(type, diffKeys, after), ...byOption])];
   return { op: replaceKeys.length ? "replace" : diffKeys.length ? "update" : "same", diffKeys, replaceKeys, secretKeys: [...secretKeys] };
+}
+
+/** A registration against the state resource it continues. */
+export function diffDeployed(deployed: DeployedResource, r: Pick<Registration, "type" | "inputs" | "replaceOnChanges" | "ignoreChanges">): ResourceDiff {
+  return diffResource(r.type, deployed.inputs, r.inputs, { replaceOnChanges: r.replaceOnChanges, ignoreChanges: r.ignoreChanges, beforeOutputs: deployed.outputs });
 }
 
 /** Resources of the state the engine would delete when nothing registers them. */
@@ -176,7 +188,7 @@ export function planOperations(registered: readonly Registration[], state: Deplo
     const before = r.deployedUrn ? deployed.get(r.deployedUrn) : undefined;
     if (before) continued.add(before.urn);
     const diff: ResourceDiff = before
-      ? diffResource(r.type, before.inputs, r.inputs, { replaceOnChanges: r.replaceOnChanges, ignoreChanges: r.ignoreChanges })
+      ? diffDeployed(before, r)
       : { op: "same", diffKeys: [], replaceKeys: [], secretKeys: [] };
     return {
       urn: r.urn,

@@ -74,7 +74,7 @@ describe("npm run plan", () => {
     );
     const out = join(project, "out");
     const r = plan("--stack", "broken", "--project-dir", project, "--out", out, "--json");
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
     for (const key of ["tier", "region", "sshKeys", "appPort", "sshAllowedCidrs", "appImage"]) expect(r.stderr).toContain(`chatbot:${key}:`);
     expect(existsSync(out)).toBe(false);
@@ -82,7 +82,7 @@ describe("npm run plan", () => {
 
   it("names a stack that has no stack file", () => {
     const r = plan("--stack", "nope");
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(2);
     expect(r.stderr).toContain("Pulumi.nope.yaml");
     expect(r.stdout).toBe("");
   });
@@ -102,5 +102,91 @@ describe("npm run plan during a tier migration", () => {
     expect(r.stdout).toContain(`Tier migration 4gb -> 8gb (strategy auto, traffic by reserved-ip): write downtime budget 300 s, whole migration 30 min; the 4gb server is kept as the rollback target until ${until}`);
     expect(r.stdout).toMatch(/app-4gb-droplet[\s\S]*app-8gb-droplet|app-8gb-droplet[\s\S]*app-4gb-droplet/);
     expect(r.stdout).toContain("migration-run");
+  });
+});
+
+describe("npm run plan: usage errors exit 2, --help says the convention", () => {
+  it("an unknown option exits 2, naming it", () => {
+    const r = plan("--stack", "dev", "--bogus");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("unknown option '--bogus'");
+    expect(r.stdout).toBe("");
+  });
+
+  it("--help exits 0 with the exit codes and examples", () => {
+    const r = plan("--help");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Exit codes:\n  0  done\n  1  the data-loss check says no/);
+    expect(r.stdout).toContain("--state <file>");
+    expect(r.stdout).toContain("npm run plan -- --stack dev --state");
+  });
+
+  it("a --state file that is not a version 3 export exits 2, naming the file and what is expected", () => {
+    const file = join(tempDir(), "old.json");
+    writeFileSync(file, JSON.stringify({ version: 2, deployment: { resources: [] } }));
+    const r = plan("--stack", "dev", "--state", file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${file}: deployment version 2; expected a \`pulumi stack export\` of deployment version 3`);
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("npm run plan --state / --write-state", () => {
+  interface Op {
+    urn: string;
+    type: string;
+    name: string;
+    op: string;
+    replaceKeys: string[];
+  }
+  const dir = tempDir();
+  const state = join(dir, "dev.json");
+
+  it("writes the state after `pulumi up`; planning against it shows only `same` and exits 0", () => {
+    const w = plan("--stack", "dev", "--write-state", state);
+    expect(w.status, w.stderr).toBe(0);
+    expect(w.stdout).toContain(`Wrote the state after \`pulumi up\` to ${state}`);
+    const exported = JSON.parse(readFileSync(state, "utf8")) as { version: number; deployment: { resources: { type: string }[] } };
+    expect(exported.version).toBe(3);
+    expect(exported.deployment.resources[0]?.type).toBe("pulumi:pulumi:Stack");
+    expect(readFileSync(state, "utf8")).not.toMatch(/mock-password/);
+
+    const r = plan("--stack", "dev", "--state", state, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { operations: Op[]; dataLoss: unknown[]; state: { file: string } };
+    expect(doc.operations.length).toBeGreaterThan(10);
+    expect(doc.operations.filter((o) => o.op !== "same")).toEqual([]);
+    for (const o of doc.operations) expect(o).toMatchObject({ urn: expect.stringMatching(/^urn:pulumi:dev::chatbot::/), type: expect.any(String), name: expect.any(String), op: "same", replaceKeys: [] });
+    expect(doc.dataLoss).toEqual([]);
+    expect(doc.state.file).toBe(state);
+
+    const text = plan("--stack", "dev", "--state", state);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`Preview against ${state}`);
+    expect(text.stdout).toMatch(/├─ digitalocean:index\/volume:Volume +app-4gb-volume +same/);
+    expect(text.stdout).toMatch(/Resources:\n +\d+ unchanged/);
+  });
+
+  it("a volume renamed in the state: `replace` on name, exit 1, the volume named on stderr, no state written", () => {
+    const renamed = join(dir, "renamed.json");
+    const exported = JSON.parse(readFileSync(state, "utf8")) as { deployment: { resources: { type: string; inputs: Record<string, unknown> }[] } };
+    const volume = exported.deployment.resources.find((x) => x.type === "digitalocean:index/volume:Volume")!;
+    volume.inputs.name = "renamed-by-hand";
+    writeFileSync(renamed, JSON.stringify(exported));
+    const next = join(dir, "next.json");
+    const r = plan("--stack", "dev", "--state", renamed, "--write-state", next, "--json");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/plan: data loss: digitalocean:index\/volume:Volume app-4gb-volume \(replace\): volume replaced \(name cannot change in place\)/);
+    expect(r.stderr).toContain(`${next} not written: the plan would lose data`);
+    expect(existsSync(next)).toBe(false);
+    const doc = JSON.parse(r.stdout) as { operations: Op[]; dataLoss: { name: string }[] };
+    expect(doc.operations.find((o) => o.name === "app-4gb-volume")).toMatchObject({ op: "replace", replaceKeys: ["name"] });
+    expect(doc.dataLoss.map((d) => d.name)).toEqual(["app-4gb-volume"]);
+  });
+
+  it("refuses the state of another stack (exit 2)", () => {
+    const r = plan("--stack", "prod", "--state", state);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${state}: an export of stack dev of project chatbot; expected stack prod of project chatbot`);
   });
 });
