@@ -3,10 +3,10 @@
  * context availability) and its shell steps by shellcheck. Negative controls show the validator can fail.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 
 const ROOT = join(__dirname, "../..");
@@ -86,9 +86,17 @@ describe("cost.yml", () => {
     expect(steps.filter((s) => s.run?.trim() === "npm ci")).toHaveLength(2);
     const plan = step(/Plan every stack/).run ?? "";
     expect(plan).toContain("for file in head/Pulumi.*.yaml");
-    expect(plan).toContain('(cd head && npm run --silent plan -- --stack "$stack" --json)');
-    expect(plan).toContain('(cd base && npm run --silent plan -- --stack "$stack" --json)');
+    expect(plan).toContain('(cd base && npm run --silent plan -- --stack "$stack" --json --write-state "$out/base-$stack.state.json")');
+    expect(plan).toContain('head_args+=(--state "$base_state")');
+    expect(plan).toContain('(cd head && npm run --silent plan -- "${head_args[@]}")');
     expect(plan).toContain('npm run --silent cost -- "${args[@]}" --markdown');
+  });
+
+  it("fails on data loss only after the comment is posted, whatever the fork", () => {
+    const names = steps.map((s) => s.name ?? "");
+    const fail = names.findIndex((n) => /lose data/.test(n));
+    expect(fail).toBeGreaterThan(names.findIndex((n) => /comment/i.test(n)));
+    expect(steps[fail]?.if).toBeUndefined();
   });
 
   it("runs pulumi preview --json only when both cloud secrets exist", () => {
@@ -126,4 +134,84 @@ describe("cost.yml", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+/**
+ * The plan step and the data-loss step run for real (bash, npm, jq, the head's plan and cost) in a sandbox: `head` is
+ * a copy of this repository with the dev stack only; `base` is a stand-in whose `npm run plan` prints the dev plan
+ * and, for --write-state, copies a prepared state (as a base commit with the state-writing plan would), or refuses
+ * --write-state (as a base commit from before it).
+ */
+describe("cost.yml against a base state", () => {
+  const work = mkdtempSync(join(tmpdir(), "cost-wf-run-"));
+  const script = (pattern: RegExp) => step(pattern).run as string;
+  let basePlan = "";
+  let baseState: { deployment: { resources: { type: string; inputs: Record<string, unknown> }[] } };
+
+  beforeAll(() => {
+    const head = join(work, "head");
+    mkdirSync(head);
+    for (const f of ["infra", "scripts", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.dev.yaml"]) cpSync(join(ROOT, f), join(head, f), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(head, "node_modules"));
+    const state = join(work, "dev-state.json");
+    const r = spawnSync("npm", ["run", "--silent", "plan", "--", "--stack", "dev", "--json", "--write-state", state], { cwd: head, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`plan failed: ${r.stderr}`);
+    basePlan = r.stdout;
+    baseState = JSON.parse(readFileSync(state, "utf8"));
+  }, 120_000);
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  function runWorkflow(name: string, base: { state?: unknown; writesState: boolean }) {
+    const dir = join(work, name);
+    const baseDir = join(dir, "base");
+    mkdirSync(baseDir, { recursive: true });
+    symlinkSync(join(work, "head"), join(dir, "head"));
+    writeFileSync(join(baseDir, "Pulumi.dev.yaml"), "");
+    writeFileSync(join(baseDir, "plan.json"), basePlan);
+    if (base.state) writeFileSync(join(baseDir, "state.json"), JSON.stringify(base.state));
+    writeFileSync(join(baseDir, "package.json"), JSON.stringify({ scripts: { plan: "node fake-plan.js" } }));
+    writeFileSync(
+      join(baseDir, "fake-plan.js"),
+      `const fs = require("node:fs");
+const i = process.argv.indexOf("--write-state");
+if (i >= 0 && !${base.writesState}) { console.error("error: unknown option '--write-state'"); process.exit(1); }
+if (i >= 0) fs.copyFileSync("state.json", process.argv[i + 1]);
+process.stdout.write(fs.readFileSync("plan.json", "utf8"));
+`,
+    );
+    const env = { ...process.env, RUNNER_TEMP: join(dir, "tmp"), BASE_INSTALL: "success" };
+    const bash = (pattern: RegExp) => spawnSync("bash", ["-c", script(pattern)], { cwd: dir, env, encoding: "utf8" });
+    const plan = bash(/Plan every stack/);
+    const comment = plan.status === 0 ? readFileSync(join(dir, "tmp", "cost", "comment.md"), "utf8") : "";
+    return { plan, comment, fail: bash(/lose data/) };
+  }
+
+  it("a base state the head keeps as it is: the cost comment alone, the check passes", () => {
+    const r = runWorkflow("clean", { state: baseState, writesState: true });
+    expect(r.plan.status, r.plan.stderr).toBe(0);
+    expect(r.comment).toMatch(/^### /);
+    expect(r.comment).not.toContain("lose data");
+    expect(r.comment).toContain("| dev |");
+    expect(r.fail.status).toBe(0);
+  }, 120_000);
+
+  it("a base whose volume the head would replace: the volume named at the top of the comment, the check fails", () => {
+    const state = structuredClone(baseState);
+    state.deployment.resources.find((x) => x.type === "digitalocean:index/volume:Volume")!.inputs.name = "renamed-by-hand";
+    const r = runWorkflow("loss", { state, writesState: true });
+    expect(r.plan.status, r.plan.stderr).toBe(0);
+    expect(r.comment).toMatch(/^### This change would lose data\n\n> \*\*Data loss \(dev\):\*\* `app-4gb-volume` \(`digitalocean:index\/volume:Volume`\) would be replaced: volume replaced \(name cannot change in place\)/);
+    expect(r.comment).toContain("| dev |"); // the cost report follows
+    expect(r.fail.status).toBe(1);
+    expect(r.fail.stdout).toMatch(/^::error title=Data loss \(dev\)::app-4gb-volume \(digitalocean:index\/volume:Volume\) would be replaced: /m);
+  }, 120_000);
+
+  it("a base from before --write-state: priced as before, not checked, and says so", () => {
+    const r = runWorkflow("old", { writesState: false });
+    expect(r.plan.status, r.plan.stderr).toBe(0);
+    expect(r.plan.stdout).toContain("::notice::stack dev has no state from the base commit: not checked for data loss");
+    expect(r.comment).toContain("| dev |");
+    expect(r.comment).not.toContain("lose data");
+    expect(r.fail.status).toBe(0);
+  }, 120_000);
 });
