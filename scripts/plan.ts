@@ -116,12 +116,15 @@ function exitCodeOf(e: unknown): number {
   return EXIT.failed;
 }
 
-main(process.argv).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    const code = exitCodeOf(e);
-    if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`); // one line per key, as always
-    else process.stderr.write(`plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(code);
-  },
-);
+function fail(e: unknown): never {
+  const code = exitCodeOf(e);
+  if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`); // one line per key, as always
+  else process.stderr.write(`plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(code);
+}
+
+// An error thrown inside the program's `apply` callbacks surfaces as an unhandled rejection: Node's default would
+// exit 1, which CI reads as "data loss".
+process.on("unhandledRejection", fail);
+process.on("uncaughtException", fail);
+main(process.argv).then((code) => process.exit(code), fail);

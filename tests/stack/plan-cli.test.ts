@@ -129,6 +129,16 @@ describe("npm run plan: usage errors exit 2, --help says the convention", () => 
     expect(r.stderr).toContain(`${file}: deployment version 2; expected a \`pulumi stack export\` of deployment version 3`);
     expect(r.stdout).toBe("");
   });
+
+  it("a --state file whose stack outputs the program cannot read exits 2 (the program's error, not a crash)", () => {
+    const file = join(tempDir(), "bad-record.json");
+    const stackUrn = "urn:pulumi:dev::chatbot::pulumi:pulumi:Stack::chatbot-dev";
+    writeFileSync(file, JSON.stringify({ version: 3, deployment: { resources: [{ urn: stackUrn, custom: false, type: "pulumi:pulumi:Stack", outputs: { deployment: { version: 99 } } }] } }));
+    const r = plan("--stack", "dev", "--state", file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^plan: .*deployment/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
 });
 
 describe("npm run plan --state / --write-state", () => {
