@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig } from "../infra/config";
+import { DEPLOYED_OUTPUTS, DeployedStateError, readDeployed } from "../infra/deployed";
 import { buildPlanDocument, planArtifacts, renderPlanText, stateAfterUp } from "../infra/offline/plan-report";
 import { runOffline } from "../infra/offline/run";
 import { checkStateIsFor, readStateFile, StateFileError } from "../infra/offline/state-file";
@@ -81,11 +82,16 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError((e as Error).message);
     }
   })();
-  const plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack }));
   const state = opts.state === undefined ? undefined : readStateFile(opts.state);
   if (state) checkStateIsFor(state, files.project, opts.stack);
+  const now = new Date();
+  // The plan the program makes: from the config and what the state's outputs say is deployed (the program reads
+  // them through its StackReference; the header and the artifacts need the same plan).
+  const config = parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack });
+  const deployedOutputs = Object.fromEntries(DEPLOYED_OUTPUTS.filter((k) => state?.stackOutputs[k] !== undefined).map((k) => [k, state!.stackOutputs[k]]));
+  const plan = planStack(config, readDeployed(deployedOutputs, `${files.project}-${opts.stack}`), now);
 
-  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program, ...(state ? { state } : {}), now: new Date() });
+  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program, ...(state ? { state } : {}), now });
   const doc = buildPlanDocument(run, plan);
   const artifacts = planArtifacts(run, plan);
   if (opts.out) {
@@ -110,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function exitCodeOf(e: unknown): number {
-  if (e instanceof UsageError || e instanceof ConfigError || e instanceof StateFileError) return EXIT.usage;
+  if (e instanceof UsageError || e instanceof ConfigError || e instanceof StateFileError || e instanceof DeployedStateError) return EXIT.usage;
   // The program reports config and deployed-state problems as RunError (a user error, not a bug).
   if (pulumi.RunError.isInstance(e)) return EXIT.usage;
   return EXIT.failed;

@@ -167,16 +167,23 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
     );
   }
   lines.push(`Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`);
+  // Retention counts from the commit: known once a `pulumi up` has recorded it (or set explicitly).
+  const until = (m: { retainUntil: string | undefined; retainHours: number }) => m.retainUntil ?? `${m.retainHours} h after the commit`;
+  const done = (m: { running: boolean; committedAt: string | undefined }) => (m.running ? "" : ` done (committed ${m.committedAt ?? "earlier"})`);
   if (plan.scaleOutMigration) {
     const m = plan.scaleOutMigration;
     lines.push(
-      `Moving ${m.from} -> scale-out (logical replication into managed PostgreSQL): write downtime budget ${m.downtimeBudgetSeconds} s, whole move ${m.migrationBudgetMinutes} min; the ${m.from} droplet forwards to the app droplets until ${m.retainUntil}`,
+      m.running
+        ? `Moving ${m.from} -> scale-out (logical replication into managed PostgreSQL): write downtime budget ${m.downtimeBudgetSeconds} s, whole move ${m.migrationBudgetMinutes} min; the ${m.from} droplet forwards to the app droplets until ${until(m)}`
+        : `Move ${m.from} -> scale-out${done(m)}: the ${m.from} droplet forwards to the app droplets until ${until(m)}`,
     );
   }
   const m = plan.migration;
   if (m) {
     lines.push(
-      `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${m.retainUntil}`,
+      m.running
+        ? `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${until(m)}`
+        : `Tier migration ${m.from} -> ${m.to}${done(m)}: the ${m.from} server is kept as the rollback target until ${until(m)}`,
     );
   }
   lines.push("");
