@@ -177,6 +177,24 @@ describe("npm run plan --state / --write-state", () => {
     expect(text.stdout).toMatch(/Resources:\n +\d+ unchanged/);
   });
 
+  it("chains: the tier changed to 8gb against the 4gb state plans the migration, then the state it writes plans only `same`", () => {
+    const project = tempDir();
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    writeFileSync(join(project, "Pulumi.dev.yaml"), readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("chatbot:tier: 4gb", "chatbot:tier: 8gb"));
+    const next = join(dir, "dev-8gb.json");
+    const r = plan("--stack", "dev", "--project-dir", project, "--state", state, "--write-state", next);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Tier migration 4gb -> 8gb (strategy auto, traffic by reserved-ip)");
+    expect(r.stdout).toContain("the 4gb server is kept as the rollback target until 24 h after the commit");
+    expect(r.stdout).toMatch(/^ \+  [│ ]+└─ command:local:Command +migration-run +create/m);
+    expect(r.stdout).toMatch(/^ \+- [│ ]+└─ digitalocean:index\/reservedIpAssignment:ReservedIpAssignment +edge-ip-assignment +replace +\[replace: dropletId\]/m);
+    expect(r.stdout).not.toMatch(/Data loss/);
+    const again = plan("--stack", "dev", "--project-dir", project, "--state", next);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/Tier migration 4gb -> 8gb done \(committed \S+\): the 4gb server is kept as the rollback target until \S+Z/);
+    expect(again.stdout).toMatch(/Resources:\n +\d+ unchanged\n/);
+  });
+
   it("a volume renamed in the state: `replace` on name, exit 1, the volume named on stderr, no state written", () => {
     const renamed = join(dir, "renamed.json");
     const exported = JSON.parse(readFileSync(state, "utf8")) as { deployment: { resources: { type: string; inputs: Record<string, unknown> }[] } };
