@@ -53,14 +53,15 @@ export type TargetVerdict =
 /**
  * May the migration replace what the target holds? From both sides' preflight values. The target is refused when it
  * is the same PostgreSQL cluster as the source (same system identifier: compared, not the addresses) unless it is a
- * copy this source's migration made (its replica marker names the source's system identifier), and when it holds
+ * copy this source's migration made (its replica-of marker, written by claim_target, names the source's system
+ * identifier), and when it holds
  * data (a row in any user table of the app database, or a Redis key) unless `overwrite`.
  */
 export function judgeTarget(source: Record<string, string>, target: Record<string, string>, opts: { overwrite: boolean }): TargetVerdict {
   const sourceId = source.system_identifier;
   if (!sourceId) return { ok: false, reason: "the old server did not report its PostgreSQL system identifier" };
   if (target.replica_of === sourceId) {
-    return { ok: true, ours: true, notes: [`the target is a copy of this source from an earlier attempt (replica marker, system identifier ${sourceId}): it is rebuilt`] };
+    return { ok: true, ours: true, notes: [`the target is a copy of this source from an earlier attempt (marker replica-of, system identifier ${sourceId}): it is replaced again`] };
   }
   const overwriteHint = "Nothing was changed. --overwrite-target replaces it (everything on it is lost).";
   if (target.pg_running !== "1") {

@@ -36,6 +36,7 @@ export const STEP_NAMES = [
   "rollback_old",
   "rollback_new",
   "retire",
+  "claim_target",
   "journal_read",
   "journal_write",
   "lock_acquire",
@@ -156,8 +157,10 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     preflight: (side: Side) => stepCommand(side, on(side), "preflight"),
     backup: (id: string) => stepCommand("old", old, "backup", [id]),
     dropSlot: () => stepCommand("old", old, "drop_slot"),
-    /** The source's system identifier and the migration id go into the new droplet's replica marker. */
-    standby: (sourceSystemId: string, id: string) => stepCommand("new", next, "standby", [old.privateAddress, pg(old), sourceSystemId, id]),
+    /** Mark the new droplet as being replaced by this source (migration/replica-of), before anything changes there. */
+    claimTarget: (sourceSystemId: string, id: string) =>
+      stepCommand("new", next, "claim_target", [sourceSystemId, id, `${old.privateAddress}:${pg(old)}`]),
+    standby: () => stepCommand("new", next, "standby", [old.privateAddress, pg(old)]),
     redisReplica: () => stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress]),
     lag: () => stepCommand("new", next, "lag"),
     catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),

@@ -198,8 +198,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const journalRuns = new WeakSet<Journal>();
   let heartbeat: ReturnType<typeof setInterval> | undefined;
 
-  let currentPhase: Phase = "preflight";
+  let currentPhase: Phase | undefined;
   const phase = (p: Phase) => {
+    if (p === currentPhase) return;
     currentPhase = p;
     emit({ kind: "phase", phase: p });
   };
@@ -210,8 +211,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   /** Run a step, timed; `quiet` steps (journal, lock) are not announced. Returns the raw result. */
   const run = async (cmd: StepCommand, o: { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean } = {}) => {
     if (!o.always) checkStop();
-    return timeline.time(currentPhase, cmd.step, cmd.side, async () => {
-      if (!o.quiet) emit({ kind: "step", phase: currentPhase, step: cmd.step, side: cmd.side });
+    return timeline.time(currentPhase ?? "preflight", cmd.step, cmd.side, async () => {
+      if (!o.quiet) emit({ kind: "step", phase: currentPhase ?? "preflight", step: cmd.step, side: cmd.side });
       const interruptible = INTERRUPTIBLE.has(cmd.step) && !o.always;
       const result = await opts.exec(cmd, { ...(o.onStderr ? { onStderr: o.onStderr } : {}), ...(interruptible ? { signal: stop.signal } : {}) });
       if (interruptible && stop.signal.aborted) checkStop();
@@ -225,7 +226,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   };
   const budgetGate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
     const verdict = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
-    timeline.record({ phase: currentPhase, step: `budget check (${where})`, side: "local", startMs: now(), status: verdict.ok ? "ok" : "aborted", detail: verdict.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s, remaining est. ${remainingSeconds.toFixed(0)} s` : verdict.reason });
+    timeline.record({ phase: currentPhase ?? "preflight", step: `budget check (${where})`, side: "local", startMs: now(), status: verdict.ok ? "ok" : "aborted", detail: verdict.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s, remaining est. ${remainingSeconds.toFixed(0)} s` : verdict.reason });
     if (!verdict.ok) throw new Abort(verdict.reason);
   };
 
@@ -479,15 +480,16 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       const b = await step(cmds.backup(id));
       report.backupFile = j.backupFile = b.backup_file;
     }
-    if (choice.strategy === "replicate") await replicate(pre.system_identifier ?? "", id);
+    await enter("copy");
+    await step(cmds.claimTarget(pre.system_identifier ?? "", id));
+    if (choice.strategy === "replicate") await replicate();
     else await dumpRestore(id);
   }
 
-  async function replicate(sourceSystemId: string, id: string): Promise<void> {
+  async function replicate(): Promise<void> {
     const j = journal!;
-    await enter("copy");
     await step(cmds.dropSlot());
-    const copied = await step(cmds.standby(sourceSystemId, id), {
+    const copied = await step(cmds.standby(), {
       onStderr: (chunk) => {
         for (const m of chunk.matchAll(PROGRESS)) emit({ kind: "progress", doneBytes: Number(m[1]) * 1024, totalBytes: Number(m[2]) * 1024 });
       },
@@ -534,7 +536,6 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
   async function dumpRestore(id: string): Promise<void> {
     const j = journal!;
-    await enter("copy");
     await step(cmds.redisReplica());
 
     await enter("cutover");
@@ -597,8 +598,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       mark(s);
       await writeJournal(j);
     };
-    if (j.strategy === "replicate") await verifyStep("forget_primary", cmds.forgetPrimary());
-    else await verifyStep("retire", cmds.retire());
+    if (j.strategy === "dump-restore") await verifyStep("retire", cmds.retire());
+    await verifyStep("forget_primary", cmds.forgetPrimary());
     await verifyStep("health", cmds.health(opts.healthUrl));
     if (!done("counts")) {
       const newCounts = tableCounts(await step(cmds.counts("new")));
@@ -700,14 +701,14 @@ export function plannedCommands(
   add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
   add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    add("copy", journal, c.dropSlot(), c.standby("<old system_identifier>", opts.id), c.redisReplica());
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.dropSlot(), c.standby(), c.redisReplica());
     add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
     add("cutover", journal, c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
-    add("copy", journal, c.redisReplica());
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica());
     add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), "move traffic to the new droplet");
-    add("verify", journal, c.retire(), journal, c.health(opts.healthUrl), journal, journal);
+    add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
   }
   add("verify", c.lockRelease("new", run), c.lockRelease("old", run));
   return steps;

@@ -19,8 +19,9 @@
 #   history/       earlier, finished journals
 #   lock/          (both droplets) owner (run=, holder=, started=) and heartbeat (its mtime: the droplet's clock
 #                  judges staleness); created with mkdir (atomic), under flock on the directory
-#   replica-of     (new droplet) written by standby before it replaces the data directory: this server is a copy
-#                  of the named source cluster (system_identifier=, migration=, source=); forget_primary removes it
+#   replica-of     (new droplet) written by claim_target before the migration changes anything there: this
+#                  server is being replaced by a copy of the named source cluster (system_identifier=, migration=,
+#                  source=); forget_primary removes it once the migration has committed
 #   step.pgid      (new droplet) the process group of a long step in progress, so a rollback can stop one left behind
 #
 # Runtime switch, CHATBOT_RUNTIME:
@@ -275,15 +276,23 @@ pg_dump_local() {
   fi
 }
 
-# On the NEW droplet: replace the local cluster with a streaming standby of the old one:
-#   standby <old addr> <port> <old system identifier> <migration id>
-# The replica marker goes down first, so a copy stopped half-way is still known as this migration's.
+# On the NEW droplet, before the migration changes anything there: claim_target <source system identifier>
+# <migration id> <source addr:port>. A copy stopped half-way (or a Redis that replicated, a database restored) is
+# then known as this source's, and the next attempt replaces it without --overwrite-target.
+step_claim_target() {
+  local sysid="${1:?claim_target needs the source system identifier}" id="${2:?claim_target needs the migration id}" source="${3:?}"
+  check_word "system identifier" "$sysid"
+  check_word "migration id" "$id"
+  check_word source "$source"
+  write_file "$REPLICA_MARKER" "$(printf 'system_identifier=%s\nmigration=%s\nsource=%s' "$sysid" "$id" "$source")"
+  out claimed 1
+}
+
+# On the NEW droplet: replace the local cluster with a streaming standby of the old one: standby <old addr> <port>
 step_standby() {
-  local old="${1:?standby needs the old address}" port="${2:-5432}" sysid="${3:?standby needs the source system identifier}"
-  local id="${4:?standby needs the migration id}" start
+  local old="${1:?standby needs the old address}" port="${2:-5432}" start
   [ -n "${REPLICATION_PASSWORD:-}" ] || die "REPLICATION_PASSWORD is not set in $ENV_FILE"
   register_step
-  write_file "$REPLICA_MARKER" "$(printf 'system_identifier=%s\nmigration=%s\nsource=%s:%s' "$sysid" "$id" "$old" "$port")"
   if pg_running; then
     log "stopping the local (empty) PostgreSQL"
     pg_stop_fast
@@ -405,8 +414,8 @@ step_promote() {
   out promote_ms $(($(now_ms) - start))
 }
 
-# On the NEW droplet, after the cutover: stop pointing at the old server. From here it is a server of its own, no
-# longer this migration's copy: the replica marker goes.
+# On the NEW droplet, after the commit point: stop pointing at the old server (a no-op on a restored primary). From
+# here it is a server of its own, no longer this migration's copy: the replica marker goes.
 step_forget_primary() {
   forget_primary
   rm -f "$REPLICA_MARKER"
@@ -687,7 +696,7 @@ main() {
   case "$STEP" in
     preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | \
       redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire | \
-      journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
+      claim_target | journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
       "step_$STEP" "$@"
       ;;
     *) die "unknown step '$STEP'" ;;

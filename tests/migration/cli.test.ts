@@ -9,24 +9,19 @@ import { afterEach, describe, expect, it } from "vitest";
 import { RESULT_PREFIX } from "../../infra/migration/result";
 import { runningServers } from "../support/servers";
 import { cliArgs, killLeftoverClis, runCli, startCli } from "./cli-process";
-import { type Harness, fingerprint, migrationFiles, readJournal, seedDatabase, startHarness, waitFor } from "./harness";
+import { type Harness, fingerprint, migrationFiles, readJournal, seedDatabase, waitFor, withHarness as withHarnessThen } from "./harness";
 import { failAfter } from "./seams";
 
 const TIMEOUT = 400_000;
 
-async function withHarness<T>(body: (h: Harness) => Promise<T>): Promise<T> {
-  const h = await startHarness();
-  try {
-    return await body(h);
-  } finally {
-    killLeftoverClis();
-    await h.stop();
-  }
-}
+const withHarness = <T>(body: (h: Harness) => Promise<T>) => withHarnessThen(body, killLeftoverClis);
 
 afterEach(killLeftoverClis);
 
 const target = (d: Harness["old"]) => `${d.ssh.target}:${d.ssh.port}`;
+/** The timeline's table without its colour codes. */
+// eslint-disable-next-line no-control-regex
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 describe("npm run migrate", () => {
   it("--dry-run runs nothing; a real run prints the timeline and, last, the result line; a re-run is a no-op; --status reads the journal", { timeout: TIMEOUT }, () =>
@@ -35,8 +30,9 @@ describe("npm run migrate", () => {
       const dry = await runCli([...args, "--dry-run", "--strategy", "replicate", "--id", "x"]);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toContain(`[copy] ssh -p ${h.next.ssh.port} -oIdentityFile=`);
-      expect(dry.stdout).toMatch(new RegExp(`bash -s -- standby ${h.old.host.replace(/\./g, "\\.")} ${h.old.pg.port} '<old system_identifier>' x'`));
-      expect(dry.stdout).toMatch(/\[preflight\] .* lock_acquire '<run-id>'/);
+      expect(dry.stdout).toMatch(new RegExp(`bash -s -- standby ${h.old.host.replace(/\./g, "\\.")} ${h.old.pg.port}'`));
+      expect(dry.stdout).toMatch(/\[copy\] .* claim_target \S*<old system_identifier>\S* x /);
+      expect(dry.stdout).toMatch(/\[preflight\] .* lock_acquire \S*<run-id>/);
       expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f"); // nothing ran
       expect([migrationFiles(h.old), migrationFiles(h.next)]).toEqual([[], []]);
 
@@ -124,7 +120,7 @@ describe("npm run migrate", () => {
       expect(stopped.code).toBe(1);
       expect(stopped.stderr).toMatch(/migrate: SIGTERM: stopping/);
       expect(stopped.stderr).toMatch(/ABORTED before the commit point \(stopped by SIGTERM\): interrupted by SIGTERM\nrolled back: the old droplet serves with all its data/);
-      expect(stopped.stdout).toMatch(/│ copy +│ standby +│ new +│ +[\d.]+ +│ failed +│ interrupted by SIGTERM/); // the copy stopped
+      expect(plain(stopped.stdout)).toMatch(/│ copy +│ standby +│ new +│ +[\d.]+ +│ failed +│ interrupted by SIGTERM/); // the copy stopped
       expect(stopped.result).toBeUndefined();
       // The old server serves, as a primary, with all its data; the new one follows nobody; no lock is left.
       expect(await h.old.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");

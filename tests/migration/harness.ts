@@ -379,6 +379,17 @@ export async function startHarness(): Promise<Harness> {
   return harness;
 }
 
+/** Start a harness, run `body`, always stop it (after `beforeStop`, e.g. killing CLI processes a test left). */
+export async function withHarness<T>(body: (h: Harness) => Promise<T>, beforeStop?: () => void): Promise<T> {
+  const h = await startHarness();
+  try {
+    return await body(h);
+  } finally {
+    beforeStop?.();
+    await h.stop();
+  }
+}
+
 /** Every file under a droplet's migration directory (journal, lock, marker), relative, sorted; [] when absent. */
 export function migrationFiles(d: HarnessDroplet): string[] {
   if (!fs.existsSync(d.migrationDir)) return [];

@@ -10,8 +10,8 @@ const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", s
 
 describe("step commands", () => {
   it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
-    const cmd = migrationCommands(old, next).standby("7312345678901234567", "m1");
-    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432 7312345678901234567 m1");
+    const cmd = migrationCommands(old, next).standby();
+    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
     expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.remote]);
     expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
     expect(cmd.side).toBe("new");
@@ -42,6 +42,7 @@ describe("step commands", () => {
     );
     expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain("root@203.0.113.11");
     expect(c.journalRead("old").side).toBe("old");
+    expect(c.claimTarget("7312345678901234567", "m1").remote).toBe("env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432");
   });
 
   it("passes host-runtime settings as an env prefix, quoted", () => {
