@@ -1,6 +1,5 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { resolve } from "node:path";
 import type { MigrationPlan } from "../plan";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import type { AppServer } from "./app-server";
@@ -17,7 +16,6 @@ export interface TierMigrationArgs {
   healthPath: string;
 }
 
-const REPO_ROOT = resolve(__dirname, "..", "..");
 
 /**
  * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets,
@@ -90,7 +88,8 @@ export class TierMigration extends pulumi.ComponentResource {
       `${name}-run`,
       {
         create,
-        dir: REPO_ROOT,
+        // No `dir`: the command runs where `pulumi up` runs the program (the project directory). An absolute path
+        // here would differ between checkouts and make a later `pulumi up` from elsewhere re-run the command.
         environment: args.sshPrivateKey ? { CHATBOT_SSH_PRIVATE_KEY: args.sshPrivateKey } : undefined,
         triggers: [old.droplet.id, next.droplet.id],
         logging: "stdoutAndStderr",

@@ -1,6 +1,5 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { resolve } from "node:path";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { renderTargetEnv } from "../scale-out-migration/commands";
 import type { AppServer } from "./app-server";
@@ -18,7 +17,6 @@ export interface ScaleOutMigrationArgs {
   migrationBudgetMinutes: number;
 }
 
-const REPO_ROOT = resolve(__dirname, "..", "..");
 /** Where the stack writes the managed endpoints on the source droplet (mode 0600; logical.sh reads it). */
 export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
 
@@ -100,7 +98,8 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       `${name}-run`,
       {
         create,
-        dir: REPO_ROOT,
+        // No `dir`: the command runs where `pulumi up` runs the program (the project directory). An absolute path
+        // here would differ between checkouts and make a later `pulumi up` from elsewhere re-run the command.
         environment: args.sshPrivateKey ? { CHATBOT_SSH_PRIVATE_KEY: args.sshPrivateKey } : undefined,
         triggers: [source.droplet.id, pg.id],
         logging: "stdoutAndStderr",
