@@ -185,6 +185,14 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
         ? `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${until(m)}`
         : `Tier migration ${m.from} -> ${m.to}${done(m)}: the ${m.from} server is kept as the rollback target until ${until(m)}`,
     );
+    if (m.running && m.down) {
+      lines.push(`A tier change down: the migration's preflight checks that the data fits on the ${m.to} server and stops, touching nothing, if it does not`);
+    }
+  }
+  if (plan.dropped) {
+    lines.push(
+      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet; its volume ${plan.dropped.volumeName} stays at DigitalOcean (retainOnDelete, billed per GiB) until you delete it (\`doctl compute volume list\`, \`doctl compute volume delete <id>\`)`,
+    );
   }
   lines.push("");
 
