@@ -189,7 +189,9 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
       lines.push(`A tier change down: the migration's preflight checks that the data fits on the ${m.to} server and stops, touching nothing, if it does not`);
     }
   }
-  if (plan.dropped) {
+  if (plan.dropped && plan.config.allowDataLoss) {
+    lines.push(`The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`);
+  } else if (plan.dropped) {
     lines.push(
       `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet; its volume ${plan.dropped.volumeName} stays at DigitalOcean (retainOnDelete, billed per GiB) until you delete it (\`doctl compute volume list\`, \`doctl compute volume delete <id>\`)`,
     );
