@@ -3,12 +3,13 @@
  * offline plan's --write-state / --state): a migration planned by itself, no volume deleted or replaced, traffic
  * moved only through the migration's output, the old server kept for its retention counted from the recorded commit.
  */
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DeploymentRecord } from "../../infra/deployed";
 import { stateAfterUp } from "../../infra/offline/plan-report";
 import { type OfflineRun, type Program, runOffline } from "../../infra/offline/run";
 import { checkDataLoss, type Operation, planOperations } from "../../infra/offline/state-diff";
-import { type DeployedState, parseStateExport } from "../../infra/offline/state-file";
+import { type DeployedState, parseStateExport, readStateFile } from "../../infra/offline/state-file";
 import { ROOT, T } from "./run-stack";
 
 const LOCAL = "command:local:Command";
@@ -104,6 +105,30 @@ describe.each([
     // A shorter retention, set by one key, drops it sooner.
     const shorter = await plan(stack, { "chatbot:tier": to, "chatbot:previousTierRetainHours": "2" }, committedHoursAgo(change.after, 3));
     expect(opsOf(shorter, "delete")).toContain(`app-${from}-droplet`);
+  });
+});
+
+describe("stacks deployed by the version before the deployment record", () => {
+  const legacy = (file: string) => readStateFile(join(ROOT, "tests", "fixtures", "state", file));
+
+  it.each([
+    ["dev", "4gb", "v0-dev-4gb.json"],
+    ["prod", "8gb", "v0-prod-8gb.json"],
+  ])("%s at %s upgrades with no replacement and no delete", { timeout: 120_000 }, async (stack, tier, file) => {
+    const p = await plan(stack, { "chatbot:tier": tier }, legacy(file));
+    expect(p.ops.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([]);
+    expect(recordOf(p.after)).toMatchObject({ tier, serving: { key: `app-${tier}`, volumeName: `chatbot-${stack}-${tier}-data` } });
+    // What changes is state only: the serving prod droplet becomes protected, every data volume retained.
+    expect(byName(p, `app-${tier}-droplet`).protect).toBe(stack === "prod");
+    expect(byName(p, `app-${tier}-volume`).retainOnDelete).toBe(true);
+  });
+
+  it("a one-key tier change on such a stack migrates from the deployed server", { timeout: 120_000 }, async () => {
+    const p = await plan("prod", { "chatbot:tier": "16gb" }, legacy("v0-prod-8gb.json"));
+    expect(opsOf(p, "delete")).toEqual([]);
+    expect(p.dataLoss).toEqual([]);
+    expect(opsOf(p, "create")).toContain("migration-run");
+    expect(String(byName(p, "migration-run").inputs.create)).toContain(`--from root@${byName(p, "app-8gb-droplet").outputs.ipv4Address}`);
   });
 });
 
