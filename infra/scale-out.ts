@@ -24,7 +24,7 @@
  * max_overflow bursts queue in PgBouncer (transaction mode) instead of failing. Every worker must get at least one.
  */
 import { createHash } from "node:crypto";
-import { estimateMonthly, type MonthlyEstimate, type PlannedResource } from "./cost";
+import { estimateMonthly, type MonthlyEstimate } from "./cost";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
   checkCertificate,
@@ -40,6 +40,7 @@ import {
 } from "./provider-rules";
 import { type AppNodeComposeInput, appNodeApplyCommand, renderAppNodeCloudInit, renderAppNodeFiles } from "./render/app-node";
 import type { RenderedFile } from "./render/files";
+import type { PlannedResource } from "./resource-shapes";
 import { APP_MIB_PER_WORKER, PROXY_MIB } from "./tuning";
 
 /** Managed PostgreSQL's major version: the droplets run postgres:15, and logical replication moves the data in. */
