@@ -25,7 +25,7 @@ export const SECRET_DOCS: Record<SecretKey, string> = {
 
 const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
-/** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules.ts). */
+/** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules/regions.ts). */
 function isRegionForNewStacks(slug: string): boolean {
   return Object.prototype.hasOwnProperty.call(REGIONS, slug) && REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted";
 }

@@ -8,11 +8,10 @@ import Table from "cli-table3";
 import * as P from "./pricing";
 import { TIERS, TIER_NAMES, type TierName } from "./tiers";
 import type { ParsedExport, ParsedPlan, ParsedPreview } from "./pulumi-json";
+import { SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./resource-shapes";
 
 /** Pulumi's unknown-value sentinel (pulumi/pulumi `sdk/go/common/resource/plugin/rpc.go`, UnknownStringValue). */
 export const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-/** How the CLI (and our offline plan) prints a secret. */
-export const SECRET_VALUE = "[secret]";
 export const DEFAULT_DOWNTIME_BUDGET_SECONDS = 300;
 export const DOWNTIME_BUDGET_CONFIG_KEY = "chatbot:downtimeBudgetSeconds";
 
@@ -33,17 +32,6 @@ export const TYPES = {
  * See /work/shared/GUIDE.md, "Facts we rely on".
  */
 export const DROPLET_REPLACE_INPUTS = ["userData", "image", "region", "sshKeys", "vpcUuid", "monitoring", "dropletAgent"];
-
-/** One planned (or deployed) resource: the shape shared by plans, previews and stack exports. */
-export interface PlannedResource {
-  type: string;
-  name: string;
-  urn?: string;
-  /** false for component resources (they cost nothing). */
-  custom?: boolean;
-  inputs: Record<string, unknown>;
-  outputs?: Record<string, unknown>;
-}
 
 export interface ResourceCost {
   type: string;
@@ -275,20 +263,6 @@ export function estimateMonthly(resources: readonly PlannedResource[]): MonthlyE
 
 // ---------------------------------------------------------------------------------------------------------------
 // Changes between two resource sets
-
-export type ChangeOp = "same" | "create" | "update" | "replace" | "delete";
-
-export interface ResourceChange {
-  key: string;
-  type: string;
-  name: string;
-  urn?: string;
-  op: ChangeOp;
-  before?: PlannedResource;
-  after?: PlannedResource;
-  /** Inputs whose change forces a replacement, when known. */
-  replaceReasons?: string[];
-}
 
 /** `type::name`; a URN's name is its last `::` segment. */
 export function resourceKey(r: Pick<PlannedResource, "type" | "name">): string {

@@ -1,5 +1,6 @@
 /**
- * Parsers for the Pulumi CLI's JSON outputs, to the plain resource shapes of infra/cost.ts. Pure: text in, values out.
+ * Parsers for the Pulumi CLI's JSON outputs, to the plain resource shapes of infra/resource-shapes.ts. Pure: text in,
+ * values out.
  *
  * Formats (pulumi/pulumi `pkg/backend/display/json.go`, `sdk/go/common/display/json.go`; real samples in
  * /work/shared/fixtures/pulumi-json):
@@ -13,7 +14,7 @@
  * export becomes "[secret]" too); unknown values are the sentinel UNKNOWN_VALUE.
  */
 import { z } from "zod";
-import { SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./cost";
+import { SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./resource-shapes";
 
 /** Pulumi's secret signature key and value (pulumi/pulumi `sdk/go/common/resource/sig`). */
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";

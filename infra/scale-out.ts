@@ -18,13 +18,13 @@
  *                                                         manage-connection-pools/, checked 2026-11-28)
  *   pool     = backend - 10                             10 direct: migration subscription, psql, monitoring
  * The pool size depends on the database size only: adding app droplets never replaces the pool (a pool has no
- * update: any change recreates it and drops its clients, see DATABASE_CONNECTION_POOL in provider-rules.ts).
+ * update: any change recreates it and drops its clients, see DATABASE_CONNECTION_POOL in provider-rules/databases.ts).
  * Each uvicorn worker's SQLAlchemy pool_size is the configured dbPoolSize capped at its fair share of the pool
  * (pool / all workers), so the connections the app keeps open never outnumber the server connections PgBouncer has;
  * max_overflow bursts queue in PgBouncer (transaction mode) instead of failing. Every worker must get at least one.
  */
 import { createHash } from "node:crypto";
-import { estimateMonthly, type MonthlyEstimate, type PlannedResource } from "./cost";
+import { estimateMonthly, type MonthlyEstimate } from "./cost";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
   checkCertificate,
@@ -40,6 +40,7 @@ import {
 } from "./provider-rules";
 import { type AppNodeComposeInput, appNodeApplyCommand, renderAppNodeCloudInit, renderAppNodeFiles } from "./render/app-node";
 import type { RenderedFile } from "./render/files";
+import type { PlannedResource } from "./resource-shapes";
 import { APP_MIB_PER_WORKER, PROXY_MIB } from "./tuning";
 
 /** Managed PostgreSQL's major version: the droplets run postgres:15, and logical replication moves the data in. */
@@ -256,7 +257,7 @@ function validateInput(i: ScaleOutInput): string[] {
   return p;
 }
 
-/** A short, stable hash: certificate names must change when their domains do (see CERTIFICATE in provider-rules). */
+/** A short, stable hash: certificate names must change when their domains do (see CERTIFICATE in provider-rules/load-balancer.ts). */
 function shortHash(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 8);
 }
@@ -375,7 +376,7 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
   return plan;
 }
 
-/** The plan's resources through the provider's own rules (infra/provider-rules.ts): what a mock would accept. */
+/** The plan's resources through the provider's own rules (infra/provider-rules/): what a mock would accept. */
 export function checkAgainstProvider(plan: ScaleOutPlan): string[] {
   const { input } = plan;
   const at = (what: string, problems: string[]) => problems.map((x) => `${what} ${x}`);

@@ -12,7 +12,7 @@ import { fetchDropletSamples } from "../infra/capacity/do-monitoring";
 import { collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { type CapacityInput, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
 import { buildReport, renderHuman, reportJson } from "../infra/capacity/report";
-import { dropletScript } from "../infra/render/files";
+import { dropletScript } from "../infra/render/droplet-scripts";
 import { TIER_NAMES } from "../infra/tiers";
 
 const int = (name: string) => (v: string) => {

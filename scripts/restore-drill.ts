@@ -8,7 +8,7 @@ import Table from "cli-table3";
 import { Command } from "commander";
 import { parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { runDrill } from "../infra/capacity/restore-drill";
-import { dropletScript } from "../infra/render/files";
+import { dropletScript } from "../infra/render/droplet-scripts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const formatBytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);

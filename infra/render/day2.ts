@@ -10,7 +10,7 @@
  * Timers, not cron: Persistent=true catches up a run missed while the droplet was off (a resize powers it off), and
  * `systemctl list-timers` / `journalctl -u chatbot-backup` show what ran.
  */
-import { dropletScript } from "./files";
+import { dropletScript } from "./droplet-scripts";
 import { LAYOUT } from "./layout";
 
 export interface Day2File {

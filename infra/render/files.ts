@@ -3,14 +3,13 @@
  * contents go to `npm run plan -- --out`, so what a user inspects is byte for byte what the droplet gets.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { StackConfig } from "../config";
 import type { Tuning } from "../tuning";
 import { type AppSecrets, renderAppEnv } from "./app-env";
 import { renderCaddyfile } from "./caddyfile";
 import { renderCompose } from "./compose";
 import { renderDay2Files } from "./day2";
+import { dropletScript } from "./droplet-scripts";
 import { LAYOUT } from "./layout";
 import { renderPgHba } from "./pg-hba";
 import { renderPostgresqlConf } from "./postgresql-conf";
@@ -22,13 +21,6 @@ export interface RenderedFile {
   content: string;
   /** Octal file mode. */
   mode: "0644" | "0600" | "0755";
-}
-
-const SCRIPTS_DIR = join(__dirname, "..", "..", "scripts", "droplet");
-
-/** A droplet script's text, as committed under scripts/droplet/. */
-export function dropletScript(name: string): string {
-  return readFileSync(join(SCRIPTS_DIR, name), "utf8");
 }
 
 export type ServerConfigInput = Pick<StackConfig, "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail">;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLive, spawnRunner } from "../../infra/capacity/live";
 import { parseDf, parseFree } from "../../infra/capacity/parsers";
 import { buildReport } from "../../infra/capacity/report";
-import { dropletScript } from "../../infra/render/files";
+import { dropletScript } from "../../infra/render/droplet-scripts";
 import { PG_BINDIR, type PgServer, type RedisServer, type SshServer, run, runCommand, startPostgres, startRedis, startSshd } from "../support/servers";
 
 const HOST = "127.0.0.2";

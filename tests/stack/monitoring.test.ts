@@ -141,7 +141,7 @@ describe("Monitoring component", () => {
     expect(outputs).toEqual(["slk-latency-id", "slk-down-id"]);
   });
 
-  it("what reaches the provider passes its validation (infra/provider-rules.ts)", async () => {
+  it("what reaches the provider passes its validation (infra/provider-rules/)", async () => {
     created.length = 0;
     const m = new Monitoring("chk", {
       dropletIds: ["777"],

@@ -1,6 +1,6 @@
 /**
  * Mocks accept anything. Every input the program registers is checked here against what the DigitalOcean provider
- * really validates: infra/provider-rules.ts encodes those rules, each citing the provider source file it comes from
+ * really validates: infra/provider-rules/ encodes those rules, each citing the provider source file it comes from
  * (digitalocean/terraform-provider-digitalocean and the pulumi-digitalocean SDK types).
  */
 import { beforeAll, describe, expect, it } from "vitest";

@@ -8,7 +8,7 @@ import { dropletEntityId, planAlerts } from "../../infra/alerts";
 import { MONITOR_ALERT, UPTIME_ALERT, UPTIME_CHECK, checkMonitorAlert, checkUptimeAlert, checkUptimeCheck } from "../../infra/provider-rules";
 import { TIER_NAMES } from "../../infra/tiers";
 
-// The provider's validation lives in infra/provider-rules.ts, copied from:
+// The provider's validation lives in infra/provider-rules/monitoring.ts, copied from:
 //   digitalocean/terraform-provider-digitalocean digitalocean/monitoring/resource_monitor_alert.go (window
 //     StringInSlice{"5m","10m","30m","1h"}, compare {godo.GreaterThan, godo.LessThan} = "GreaterThan"/"LessThan" in
 //     digitalocean/godo monitoring.go, value FloatAtLeast(0), entities a set of strings, alerts MaxItems 1);

@@ -18,8 +18,8 @@ import {
   headline,
   priceChanges,
   combineStacks,
-  type PlannedResource,
 } from "../../infra/cost";
+import type { PlannedResource } from "../../infra/resource-shapes";
 import type { TierName } from "../../infra/tiers";
 
 const SLUG: Record<TierName, string> = { "4gb": "s-2vcpu-4gb", "8gb": "s-4vcpu-8gb", "16gb": "s-8vcpu-16gb" };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as P from "../../infra/pricing";
 import { TIERS, TIER_NAMES } from "../../infra/tiers";
+import { DO_SIZES, doSize } from "../support/digitalocean-sizes";
 
 describe("price table", () => {
   it.each(Object.entries(P.PRICE_SOURCES))("%s names an https source and an ISO check date", (_key, source) => {
@@ -29,9 +30,12 @@ describe("price table", () => {
     expect(TIERS[tier].monthlyUsd).toBe(P.DROPLET_MONTHLY_USD[TIERS[tier].slug]);
   });
 
-  it("keeps the list prices the guide cites", () => {
-    expect(P.DROPLET_MONTHLY_USD["s-2vcpu-4gb"]).toBe(24);
-    expect(P.DROPLET_MONTHLY_USD["s-4vcpu-8gb"]).toBe(48);
+  it("prices exactly the Basic sizes of DigitalOcean's /v2/sizes record, each at its price_monthly", () => {
+    expect(Object.keys(P.DROPLET_MONTHLY_USD).sort()).toEqual(DO_SIZES.map((s) => s.slug).sort());
+    for (const [slug, usd] of Object.entries(P.DROPLET_MONTHLY_USD)) expect(usd, slug).toBe(doSize(slug).price_monthly);
+  });
+
+  it("keeps the backup, snapshot and reserved IP figures the guide cites", () => {
     expect(P.BACKUP_SHARE_PERCENT).toEqual({ weekly: 20, daily: 30 });
     expect(P.DEFAULT_BACKUP_PLAN).toBe("daily");
     expect(P.SNAPSHOT_CENTS_PER_GIB_MONTH).toBe(6);

@@ -217,7 +217,7 @@ describe("bad input names the field and what is allowed", () => {
   });
 });
 
-describe("provider compatibility of what the plan asks for (infra/provider-rules.ts; sources cited there)", () => {
+describe("provider compatibility of what the plan asks for (infra/provider-rules/; sources cited there)", () => {
   const plan = planScaleOut(BASE);
 
   it("managed PostgreSQL is engine \"pg\" with a string version; \"postgres\" and a numeric version are refused", () => {

@@ -1,21 +1,64 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DROPLET_MONTHLY_USD } from "../../infra/pricing";
-import { getTier, isTierName, nextTier, TIER_NAMES, TIERS } from "../../infra/tiers";
+import { getTier, isTierName, nextTier, SCALE_OUT, TIER_NAMES, TIERS } from "../../infra/tiers";
+import { doSize } from "../support/digitalocean-sizes";
+
+const README = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+
+interface ReadmeTierRow {
+  slug: string;
+  vcpus: number;
+  memoryGb: number;
+  monthlyUsd: number;
+  forWhom: string;
+}
+
+/** The README's tier table (written by hand, not generated): `| tier | droplet | price | for |`. */
+function readmeTierRows(readme: string): Map<string, ReadmeTierRow> {
+  const rows = new Map<string, ReadmeTierRow>();
+  for (const m of readme.matchAll(/^\| `([^`]+)` \| `([a-z0-9-]+)` \((\d+) vCPU, (\d+) GB\) \| \$(\d+)\/month \| (.*) \|$/gm)) {
+    rows.set(m[1]!, { slug: m[2]!, vcpus: Number(m[3]), memoryGb: Number(m[4]), monthlyUsd: Number(m[5]), forWhom: m[6]! });
+  }
+  return rows;
+}
+
+const users = (text: string, before: string) => {
+  const m = new RegExp(`${before} ([\\d,]+)`).exec(text);
+  return m ? Number(m[1]!.replace(/,/g, "")) : undefined;
+};
 
 describe("tier catalog", () => {
-  it.each([
-    ["4gb", "s-2vcpu-4gb", 2, 4096, 24],
-    ["8gb", "s-4vcpu-8gb", 4, 8192, 48],
-    ["16gb", "s-8vcpu-16gb", 8, 16384, 96],
-  ] as const)("%s is %s with %i vCPUs, %i MiB, $%i a month", (name, slug, vcpus, mib, usd) => {
+  it.each(TIER_NAMES)("%s has the vCPUs, memory and monthly price DigitalOcean's /v2/sizes gives for its slug", (name) => {
     const t = getTier(name);
-    expect(t).toMatchObject({ name, slug, vcpus, memoryMiB: mib, monthlyUsd: usd });
-    expect(DROPLET_MONTHLY_USD[t.slug]).toBe(usd);
+    const size = doSize(t.slug);
+    expect(t).toMatchObject({ name, vcpus: size.vcpus, memoryMiB: size.memory, monthlyUsd: size.price_monthly });
+    expect(size.description).toBe("Basic");
   });
 
-  it("carries the user bands of the plan we started from", () => {
-    expect(TIERS["4gb"].users).toEqual({ comfortable: 1000, planUpgradeAt: 1500 });
-    expect(TIERS["8gb"].users.comfortable).toBe(5000);
+  it.each(TIER_NAMES)("%s has the disk /v2/sizes gives for its slug (an unconfirmed figure above 25 GB: see the fixture)", (name) => {
+    expect(TIERS[name].diskGiB).toBe(doSize(TIERS[name].slug).disk);
+  });
+
+  const readme = readmeTierRows(README);
+  it("is the README's tier table, row for row (plus the scale-out row)", () => {
+    expect([...readme.keys()]).toEqual(TIER_NAMES);
+    expect(README).toMatch(new RegExp(`^\\| \`${SCALE_OUT}\` \\|`, "m"));
+  });
+
+  it.each(TIER_NAMES)("%s has the README's droplet, price and user band", (name) => {
+    const row = readme.get(name)!;
+    const t = TIERS[name];
+    expect({ slug: t.slug, vcpus: t.vcpus, memoryMiB: t.memoryMiB, monthlyUsd: t.monthlyUsd }).toEqual({
+      slug: row.slug,
+      vcpus: row.vcpus,
+      memoryMiB: row.memoryGb * 1024,
+      monthlyUsd: row.monthlyUsd,
+    });
+    // "up to about 1,000 active users; plan the upgrade by 1,500"; a row without "by" names no upgrade point.
+    expect(t.users.comfortable).toBe(users(row.forWhom, "about"));
+    const upgradeBy = users(row.forWhom, "by");
+    if (upgradeBy !== undefined) expect(t.users.planUpgradeAt).toBe(upgradeBy);
   });
 
   it("is sorted by cost, and price and capacity rise together", () => {
