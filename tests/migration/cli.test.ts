@@ -160,7 +160,7 @@ describe("npm run migrate", () => {
     }),
   );
 
-  it("--rollback: before the commit point it rolls back (exit 0); after it, it refuses and names the way back (exit 3); --resume then finishes", { timeout: TIMEOUT }, () =>
+  it("--rollback before the commit point rolls back (exit 0); SIGTERM after it exits 3, --rollback then refuses naming the way back (exit 3), --resume finishes", { timeout: TIMEOUT }, () =>
     withHarness(async (h) => {
       const args = cliArgs(h.old, h.next);
       // A run stopped after the fence whose own rollback could not reach the old droplet: unfinished before the
@@ -178,9 +178,15 @@ describe("npm run migrate", () => {
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(false);
       expect(readJournal(h.old)?.outcome).toBe("rolled-back");
 
-      // Past the commit point: the traffic switch fails, the journal stays.
-      const second = await h.migrate({ strategy: "replicate", skipBackup: true, moveTraffic: async () => Promise.reject(new Error("no traffic switch (injected)")) });
-      expect(second.outcome).toBe("stopped-after-commit");
+      // SIGTERM past the commit point, delivered by the traffic command itself (to its parent, the CLI): the run
+      // stops at the next step, leaves the journal for --resume and exits 3.
+      const second = await runCli([...args, "--traffic-command", "kill -TERM $PPID"]);
+      expect(second.code).toBe(3);
+      expect(second.stderr).toMatch(/STOPPED after the commit point \(stopped by SIGTERM\) \(the new droplet is the primary\): interrupted by SIGTERM/);
+      expect(second.stderr).toMatch(/next: npm run migrate -- --from .* --resume +\(goes forward/);
+      expect(second.result).toBeUndefined();
+      expect(readJournal(h.old)).toMatchObject({ outcome: "failed-after-commit", committed: true, stepsDone: ["promote", "redis", "traffic"] });
+      expect(migrationFiles(h.next)).toEqual(["replica-of"]); // forget_primary has not run: no lock left either
       const before = [await fingerprint(h.old), await fingerprint(h.next)];
       const refused = await runCli([...args, "--rollback"]);
       expect(refused.code).toBe(3);
