@@ -11,17 +11,15 @@ import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } fro
 
 export const PROJECT = "chatbot";
 
-/** Keys whose values are secrets: only their presence is checked; the program reads them as Pulumi secrets. */
+/**
+ * Keys whose values are secrets: only their presence is checked; the program reads them with `getSecret`. Pulumi.yaml
+ * declares them `secret: true` with their descriptions (in `template.config`: a test keeps both lists equal).
+ */
 export const SECRET_KEYS = ["sshPrivateKey", "postgresPassword", "redisPassword", "slackWebhookUrl"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
-/** What each secret key is for (they are documented here, not declared in Pulumi.yaml: see the README). */
-export const SECRET_DOCS: Record<SecretKey, string> = {
-  sshPrivateKey: "Private key `pulumi up` uses to sync config onto droplets. Unset: the SSH agent ($SSH_AUTH_SOCK).",
-  postgresPassword: "Password of PostgreSQL's `postgres` superuser. Unset: generated and kept in the stack state.",
-  redisPassword: "Redis password (requirepass and masterauth). Unset: generated and kept in the stack state.",
-  slackWebhookUrl: "Slack incoming-webhook URL for alerts, with slackChannel.",
-};
+/** Stacks named like this are prod unless `environment` says otherwise (the policy pack uses the same default). */
+export const PROD_STACK_PATTERN = /^prod(-|$)/;
 
 const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
@@ -200,7 +198,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   if (!result.success) throw new ConfigError(issues);
 
   const c = result.data;
-  const environment = c.environment ?? (/^prod(-|$)/.test(ctx.stack) ? "prod" : "dev");
+  const environment = c.environment ?? (PROD_STACK_PATTERN.test(ctx.stack) ? "prod" : "dev");
   const dnsZone = c.dnsZone ?? c.domain.split(".").slice(-2).join(".");
   if (c.domain !== dnsZone && !c.domain.endsWith(`.${dnsZone}`)) {
     issues.push({ key: keyOf("dnsZone"), message: `must be ${c.domain} or a parent of it` });

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
 import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
+import { plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
 
 export interface ConfigSource {
   config: StackConfig;
@@ -12,33 +13,45 @@ export interface ConfigSource {
   secret(key: SecretKey): pulumi.Output<string> | undefined;
 }
 
-/** The runtime's record of which keys the CLI passed as secrets (exported by the SDK, not declared in its types). */
-function isConfigSecret(fullKey: string): boolean {
-  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
-  if (typeof runtime.isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exposes runtime.isConfigSecret");
-  return runtime.isConfigSecret(fullKey);
+/** Where the program reads its stack file from: the project's root and the stack (the runtime's, by default). */
+export interface StackLocation {
+  rootDirectory: string;
+  stack: string;
 }
 
-export function readStackConfig(cfg: pulumi.Config): ConfigSource {
+/**
+ * Reads the config through the SDK's public API only. Secret keys (SECRET_KEYS, declared `secret: true` in
+ * Pulumi.yaml) are read with `getSecret`, so their values are secrets whatever the stack file holds, and never enter
+ * planning (it only learns which are set). A secret key the stack file holds in plain text is refused with the
+ * `pulumi config set --secret` command to run: the SDK does not say whether a value arrived encrypted, the stack
+ * file does.
+ */
+export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDirectory: pulumi.runtime.getRootDirectory(), stack: pulumi.getStack() }): ConfigSource {
   const prefix = `${cfg.name}:`;
+  const secretNames: readonly string[] = SECRET_KEYS;
   const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
+  const setSecrets = new Set<string>();
   for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith(prefix)) continue;
     const key = fullKey.slice(prefix.length);
-    values[key] = value;
-    if (isConfigSecret(fullKey)) secretKeys.add(key);
+    if (secretNames.includes(key)) {
+      values[key] = SECRET_PLACEHOLDER;
+      setSecrets.add(key);
+    } else {
+      values[key] = value;
+    }
   }
+  const plain = new Set(plainSecretsInStackFile(at.rootDirectory, at.stack, [...setSecrets]));
   let config: StackConfig;
   try {
-    config = parseConfig({ values, secretKeys }, { project: cfg.name || PROJECT, stack: pulumi.getStack() });
+    config = parseConfig({ values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))) }, { project: cfg.name || PROJECT, stack: at.stack });
   } catch (e) {
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
   }
   return {
     config,
-    secret: (key) => ((SECRET_KEYS as readonly string[]).includes(key) && secretKeys.has(key) ? cfg.requireSecret(key) : undefined),
+    secret: (key) => (setSecrets.has(key) ? cfg.getSecret(key) : undefined),
   };
 }
 

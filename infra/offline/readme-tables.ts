@@ -1,5 +1,4 @@
 /** Tables of the README generated from the code, so the README cannot drift from it (tests compare them). */
-import { SECRET_DOCS } from "../config";
 import { TIER_NAMES } from "../tiers";
 import { type PoolSizes, tune } from "../tuning";
 import type { ProjectFile } from "./stack-files";
@@ -12,7 +11,9 @@ export function renderConfigReference(project: ProjectFile): string {
     const def = !("default" in d) ? "required" : d.default === "" ? "unset" : `\`${JSON.stringify(d.default)}\``;
     rows.push(`| \`${key}\` | ${d.type ?? ""} | ${def} | ${cell(d.description ?? "")} |`);
   }
-  for (const [key, doc] of Object.entries(SECRET_DOCS)) rows.push(`| \`${key}\` | secret | unset | ${cell(doc)} |`);
+  for (const [key, d] of Object.entries(project.template?.config ?? {})) {
+    if (d?.secret === true) rows.push(`| \`${key}\` | secret | unset | ${cell(d.description ?? "")} |`);
+  }
   return rows.join("\n") + "\n";
 }
 

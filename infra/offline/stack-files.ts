@@ -27,6 +27,8 @@ export interface ProjectFile {
   name: string;
   main?: string;
   config?: Record<string, Declaration>;
+  /** The secret keys are declared here (optional keys cannot be `secret: true` under `config:`; see Pulumi.yaml). */
+  template?: { config?: Record<string, Declaration & { secret?: boolean }> };
 }
 
 export function readProjectFile(projectDir: string): ProjectFile {
@@ -56,6 +58,23 @@ export function readStackFiles(projectDir: string, stack: string): StackFiles {
     }
   }
   return { project: project.name, stack, config, secretKeys };
+}
+
+/** The keys Pulumi.yaml declares `secret: true` (in its `template.config`), without the project prefix. */
+export function declaredSecretKeys(project: ProjectFile): string[] {
+  return Object.entries(project.template?.config ?? {})
+    .filter(([, d]) => d?.secret === true)
+    .map(([k]) => (k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k));
+}
+
+/**
+ * Keys of `secretKeys` that the stack file `Pulumi.<stack>.yaml` in `projectDir` holds in plain text (not `secure:`);
+ * none when there is no such file (config from elsewhere, such as an ESC environment, is not judged here).
+ */
+export function plainSecretsInStackFile(projectDir: string, stack: string, secretKeys: readonly string[]): string[] {
+  if (!existsSync(join(projectDir, "Pulumi.yaml")) || !existsSync(join(projectDir, `Pulumi.${stack}.yaml`))) return [];
+  const raw = rawConfigOf(readStackFiles(projectDir, stack));
+  return secretKeys.filter((k) => raw.values[k] !== undefined && !raw.secretKeys.has(k));
 }
 
 /** The stack's own keys (without the project prefix) in the shape infra/config.ts parses. */

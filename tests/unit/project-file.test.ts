@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CONFIG_KEYS, configSchema, SECRET_KEYS } from "../../infra/config";
 import { renderConfigReference, renderTuningTable } from "../../infra/offline/readme-tables";
-import { readProjectFile } from "../../infra/offline/stack-files";
+import { declaredSecretKeys, readProjectFile } from "../../infra/offline/stack-files";
 
 const ROOT = join(__dirname, "..", "..");
 const project = readProjectFile(ROOT);
@@ -16,9 +16,16 @@ describe("Pulumi.yaml", () => {
     expect(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")).toMatch(/runtime:\n\s+name: nodejs\n\s+options:\n\s+typescript: true/);
   });
 
-  it("declares exactly the schema's keys (secrets are left out: declared without a default they would be required)", () => {
+  it("declares exactly the schema's keys under config (secrets are left out: declared without a default they would be required)", () => {
     expect(Object.keys(declared).sort()).toEqual([...CONFIG_KEYS].sort());
     for (const s of SECRET_KEYS) expect(declared[s]).toBeUndefined();
+  });
+
+  it("declares exactly the secret keys `secret: true`, with no default, in template.config (optional, unlike config)", () => {
+    expect(declaredSecretKeys(project).sort()).toEqual([...SECRET_KEYS].sort());
+    for (const [key, d] of Object.entries(project.template?.config ?? {})) {
+      expect(d, key).toEqual({ description: expect.stringMatching(/.{20}/), secret: true });
+    }
   });
 
   it.each(CONFIG_KEYS)("declares %s with a description, a Pulumi type matching the schema, and the schema's default", (key) => {

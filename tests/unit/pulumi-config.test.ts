@@ -1,0 +1,73 @@
+/**
+ * infra/pulumi-config.ts reads the config through the SDK's public API only (`allConfig`, `getSecret`): secret keys are
+ * secrets whatever the stack file holds, their values never reach planning, and a secret key the stack file holds in
+ * plain text is refused with the command to run.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { afterAll, describe, expect, it } from "vitest";
+import { declaredSecretKeys, plainSecretsInStackFile, readProjectFile } from "../../infra/offline/stack-files";
+import { readStackConfig } from "../../infra/pulumi-config";
+
+const ROOT = join(__dirname, "..", "..");
+const dir = mkdtempSync(join(tmpdir(), "pulumi-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = {
+  "chatbot:domain": "chat.example.com",
+  "chatbot:sshKeys": '["12345678"]',
+  "chatbot:sshAllowedCidrs": '["203.0.113.0/28"]',
+  "chatbot:appImage": "ghcr.io/acme/chatbot:1.4.2",
+};
+
+function stackFile(stack: string, lines: string[]) {
+  writeFileSync(join(dir, "Pulumi.yaml"), "name: chatbot\nruntime: nodejs\n");
+  writeFileSync(join(dir, `Pulumi.${stack}.yaml`), ["config:", ...lines.map((l) => `  ${l}`)].join("\n") + "\n");
+}
+
+async function valueOf(o: pulumi.Output<string> | undefined): Promise<{ value: string | undefined; secret: boolean }> {
+  if (!o) return { value: undefined, secret: false };
+  const value = await new Promise<string>((resolve) => o.apply((v) => (resolve(v), v)));
+  return { value, secret: await pulumi.isSecret(o) };
+}
+
+describe("readStackConfig", () => {
+  it("reads a secret key encrypted in the stack file with getSecret: set, secret, and absent from the parsed config", async () => {
+    stackFile("enc", ["chatbot:postgresPassword:", "    secure: v1:AAAA:BBBB"]);
+    pulumi.runtime.setAllConfig({ ...base, "chatbot:postgresPassword": "decrypted-by-the-cli" });
+    const source = readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "enc" });
+    expect(source.config.secrets).toMatchObject({ postgresPassword: true, redisPassword: false });
+    expect(JSON.stringify(source.config)).not.toContain("decrypted-by-the-cli");
+    expect(await valueOf(source.secret("postgresPassword"))).toEqual({ value: "decrypted-by-the-cli", secret: true });
+    expect(source.secret("redisPassword")).toBeUndefined();
+  });
+
+  it("refuses a secret key the stack file holds in plain text, naming the command to run", () => {
+    stackFile("plain", ["chatbot:redisPassword: hunter2"]);
+    pulumi.runtime.setAllConfig({ ...base, "chatbot:redisPassword": "hunter2" });
+    expect(() => readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "plain" })).toThrow(
+      /chatbot:redisPassword: is a secret: set it with `pulumi config set --secret redisPassword`/,
+    );
+  });
+
+  it("treats a secret key with no stack file to judge by (config from an ESC environment, a test) as a secret", async () => {
+    pulumi.runtime.setAllConfig({ ...base, "chatbot:slackWebhookUrl": "https://hooks.slack.com/services/T/B/X", "chatbot:slackChannel": "#alerts" });
+    const source = readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: join(dir, "missing"), stack: "none" });
+    expect(source.config.slackChannel).toBe("#alerts");
+    expect((await valueOf(source.secret("slackWebhookUrl"))).secret).toBe(true);
+  });
+});
+
+describe("the stack files of this repository", () => {
+  it("hold every secret key encrypted (prod's `secure:` placeholders)", () => {
+    const secrets = declaredSecretKeys(readProjectFile(ROOT));
+    for (const stack of ["dev", "prod", "scale"]) expect(plainSecretsInStackFile(ROOT, stack, secrets), stack).toEqual([]);
+  });
+
+  it("a plain value is found (negative control)", () => {
+    stackFile("ctl", ["chatbot:sshPrivateKey: not-encrypted"]);
+    expect(plainSecretsInStackFile(dir, "ctl", ["sshPrivateKey", "redisPassword"])).toEqual(["sshPrivateKey"]);
+  });
+});
