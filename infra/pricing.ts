@@ -4,7 +4,7 @@
  * Every entry names where the figure comes from and when it was checked. `confirmed: false` marks a figure that
  * could not be read on a current DigitalOcean page when it was checked (the search index held only an older page
  * or none): the estimator still uses it, and every report lists the resources priced with it. A resource this table
- * does not know is "not priced", never $0: see infra/cost.ts.
+ * does not know is "not priced", never $0: see infra/cost/price-resources.ts.
  *
  * Prices are kept in whole cents so that totals are exact to the cent.
  */

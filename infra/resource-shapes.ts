@@ -1,6 +1,6 @@
 /**
  * The plain resource shapes shared by the parsers of Pulumi's JSON (infra/pulumi-json.ts) and the cost of a plan
- * or a change (infra/cost.ts). Types and one constant only: both sides import this, neither imports the other back.
+ * or a change (infra/cost/). Types and one constant only: both sides import this, neither imports the other back.
  */
 
 /** How the CLI (and our offline plan) prints a secret. */

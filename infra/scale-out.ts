@@ -404,7 +404,7 @@ export function checkAgainstProvider(plan: ScaleOutPlan): string[] {
 }
 
 /**
- * The priced resources of the plan, in the shape infra/cost.ts reads (type token and the inputs the component
+ * The priced resources of the plan, in the shape infra/cost/ reads (type token and the inputs the component
  * registers), so the tier's monthly cost comes from the one price table before anything is deployed: for the
  * capacity report's scale-out recommendation and for summaries. The load balancer, droplets and clusters cost money;
  * the certificate, pool, database, user and firewalls are listed free in infra/pricing.ts.

@@ -6,7 +6,7 @@
  *   npm run cost -- --stack-export dev-export.json
  *   npm run cost -- --per-user [--backups weekly]
  *
- * Thin: reads the files, then everything happens in infra/cost.ts and infra/pulumi-json.ts.
+ * Thin: reads the files, then everything happens in infra/cost/ and infra/pulumi-json.ts.
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";

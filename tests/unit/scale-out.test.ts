@@ -250,7 +250,7 @@ describe("provider compatibility of what the plan asks for (infra/provider-rules
   });
 });
 
-describe("monthly cost of the tier, from the one price table (infra/cost.ts)", () => {
+describe("monthly cost of the tier, from the one price table (infra/cost/)", () => {
   it("prices the load balancer, every app droplet and every database node; nothing is left unpriced", () => {
     // By hand from infra/pricing.ts: 1 LB node $12 + 3 x s-4vcpu-8gb $48 + PostgreSQL 2 x db-s-2vcpu-4gb $60
     // + Valkey 2 x db-s-1vcpu-2gb $30 = 12 + 144 + 120 + 60 = $336.

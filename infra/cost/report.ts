@@ -1,0 +1,262 @@
+/**
+ * What a change costs: both sides of a change set priced (each side as a whole), per resource and per stack, the
+ * droplets it replaces, resizes or moves with the downtime budget their migration must meet, and one report from any
+ * mix of sources (offline plans, previews, stack exports). Pure.
+ */
+import type { ParsedExport, ParsedPlan, ParsedPreview } from "../pulumi-json";
+import type { ChangeOp, PlannedResource, ResourceChange } from "../resource-shapes";
+import { diffResourceSets } from "./diff";
+import { readNumber, TYPES } from "./inputs";
+import { estimateCents, type Priced } from "./price-resources";
+
+export const DEFAULT_DOWNTIME_BUDGET_SECONDS = 300;
+export const DOWNTIME_BUDGET_CONFIG_KEY = "chatbot:downtimeBudgetSeconds";
+
+export interface CostLine {
+  key: string;
+  type: string;
+  name: string;
+  urn?: string;
+  op: ChangeOp;
+  /** USD per month; 0 when the resource does not exist on that side; null when not priced. */
+  before: number | null;
+  after: number | null;
+  diff: number | null;
+  note?: string;
+}
+
+export interface DropletWarning {
+  kind: "replace" | "resize" | "move";
+  name: string;
+  from?: string;
+  to?: string;
+  /** For `move`: the droplet that takes over. */
+  toName?: string;
+  reasons?: string[];
+  downtimeBudgetSeconds: number;
+}
+
+export interface StackCost {
+  stack: string;
+  /** USD per month, priced resources only. */
+  before: number;
+  after: number;
+  diff: number;
+  lines: CostLine[];
+  warnings: DropletWarning[];
+  unpricedTypes: string[];
+  /** Resources of known types that could not be priced, with the reason. */
+  unpriced: { name: string; type: string; note: string }[];
+  /** PRICE_SOURCES keys of unconfirmed figures used in this stack. */
+  unconfirmed: string[];
+  /** Unchanged resources are missing (a preview without --show-sames): totals cover changed resources only. */
+  partial: boolean;
+  /** "current": a deployed stack on its own (a stack export), no change to compare. */
+  kind: "change" | "current";
+  downtimeBudgetSeconds: number;
+}
+
+export interface CostReport {
+  before: number;
+  after: number;
+  diff: number;
+  stacks: StackCost[];
+}
+
+function dropletSize(r: PlannedResource | undefined): string | undefined {
+  const size = r?.inputs.size;
+  return typeof size === "string" ? size : undefined;
+}
+
+/** A warning for every droplet replaced, resized, or removed while another one is created (a move between tiers). */
+export function dropletWarnings(changes: readonly ResourceChange[], downtimeBudgetSeconds: number): DropletWarning[] {
+  const warnings: DropletWarning[] = [];
+  const droplets = changes.filter((c) => c.type === TYPES.droplet);
+  for (const c of droplets) {
+    const from = dropletSize(c.before);
+    const to = dropletSize(c.after);
+    const sizes = { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+    if (c.op === "replace") {
+      const reasons = c.replaceReasons ?? [];
+      warnings.push({ kind: "replace", name: c.name, ...sizes, ...(reasons.length ? { reasons } : {}), downtimeBudgetSeconds });
+    } else if (c.op === "update" && from !== to) {
+      warnings.push({ kind: "resize", name: c.name, ...sizes, downtimeBudgetSeconds });
+    }
+  }
+  const created = droplets.filter((c) => c.op === "create");
+  droplets
+    .filter((c) => c.op === "delete")
+    .forEach((gone, i) => {
+      const next = created[i];
+      if (!next) return;
+      const from = dropletSize(gone.before);
+      const to = dropletSize(next.after);
+      warnings.push({
+        kind: "move",
+        name: gone.name,
+        toName: next.name,
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+        downtimeBudgetSeconds,
+      });
+    });
+  return warnings;
+}
+
+export interface PriceChangesOptions {
+  downtimeBudgetSeconds?: number;
+  partial?: boolean;
+  kind?: StackCost["kind"];
+}
+
+/** Price both sides of a change set (each side as a whole, so reserved-IP assignments are seen) and diff them. */
+export function priceChanges(stack: string, changes: readonly ResourceChange[], options: PriceChangesOptions = {}): StackCost {
+  const budget = options.downtimeBudgetSeconds ?? DEFAULT_DOWNTIME_BUDGET_SECONDS;
+  const beforeIdx: number[] = [];
+  const afterIdx: number[] = [];
+  const beforeSet: PlannedResource[] = [];
+  const afterSet: PlannedResource[] = [];
+  changes.forEach((c, i) => {
+    if (c.before) {
+      beforeIdx[i] = beforeSet.length;
+      beforeSet.push(c.before);
+    }
+    if (c.after) {
+      afterIdx[i] = afterSet.length;
+      afterSet.push(c.after);
+    }
+  });
+  const b = estimateCents(beforeSet);
+  const a = estimateCents(afterSet);
+  const unpricedTypes = new Set<string>();
+  const unconfirmed = new Set<string>();
+  const side = (est: { priced: Priced[] }, idx: number | undefined): Priced | undefined => {
+    if (idx === undefined) return undefined;
+    const p = est.priced[idx] as Priced;
+    if (p.cents) p.unconfirmed?.forEach((k) => unconfirmed.add(k));
+    return p;
+  };
+  const unpriced: StackCost["unpriced"] = [];
+  const lines = changes.map((c, i): CostLine => {
+    const pb = side(b, beforeIdx[i]);
+    const pa = side(a, afterIdx[i]);
+    if (pb?.unknownType || pa?.unknownType) unpricedTypes.add(c.type);
+    else {
+      const missing = [pa, pb].find((p) => p && p.cents === null);
+      if (missing) unpriced.push({ name: c.name, type: c.type, note: missing.note ?? "not priced" });
+    }
+    const before = pb === undefined ? 0 : pb.cents;
+    const after = pa === undefined ? 0 : pa.cents;
+    const diff = before === null || after === null ? null : after - before;
+    const note = pa?.note ?? pb?.note;
+    return {
+      key: c.key,
+      type: c.type,
+      name: c.name,
+      ...(c.urn ? { urn: c.urn } : {}),
+      op: c.op,
+      before: before === null ? null : before / 100,
+      after: after === null ? null : after / 100,
+      diff: diff === null ? null : diff / 100,
+      ...(note ? { note } : {}),
+    };
+  });
+  return {
+    stack,
+    before: b.total / 100,
+    after: a.total / 100,
+    diff: (a.total - b.total) / 100,
+    lines,
+    warnings: dropletWarnings(changes, budget),
+    unpricedTypes: [...unpricedTypes].sort(),
+    unpriced,
+    unconfirmed: [...unconfirmed].sort(),
+    partial: options.partial ?? false,
+    kind: options.kind ?? "change",
+    downtimeBudgetSeconds: budget,
+  };
+}
+
+function sumCents(values: number[]): number {
+  return values.reduce((s, v) => s + Math.round(v * 100), 0) / 100;
+}
+
+export function combineStacks(stacks: StackCost[]): CostReport {
+  return {
+    before: sumCents(stacks.map((s) => s.before)),
+    after: sumCents(stacks.map((s) => s.after)),
+    diff: sumCents(stacks.map((s) => s.diff)),
+    stacks,
+  };
+}
+
+export interface CostSources {
+  bases?: ParsedPlan[];
+  heads?: ParsedPlan[];
+  previews?: ParsedPreview[];
+  exports?: ParsedExport[];
+}
+
+/** The downtime budget from a preview's config, checked: a positive whole number of seconds. */
+export function downtimeBudgetFromConfig(config: Record<string, unknown>): number {
+  const raw = config[DOWNTIME_BUDGET_CONFIG_KEY];
+  if (raw === undefined) return DEFAULT_DOWNTIME_BUDGET_SECONDS;
+  const value = readNumber(raw);
+  if (value === undefined || !Number.isInteger(value) || value <= 0) {
+    throw new Error(`${DOWNTIME_BUDGET_CONFIG_KEY}: "${String(raw)}" is not a positive whole number of seconds`);
+  }
+  return value;
+}
+
+function planBudget(plan: ParsedPlan | undefined): number {
+  return plan?.budgets?.downtimeSeconds ?? DEFAULT_DOWNTIME_BUDGET_SECONDS;
+}
+
+/**
+ * Build one report from any mix of sources. Heads are paired with bases (or stack exports) by stack name; a head
+ * with neither is a new stack (before = $0). A stack export alone reports its current cost (no change). Each preview
+ * is its own stack entry.
+ */
+export function buildCostReport(sources: CostSources): CostReport {
+  const stacks: StackCost[] = [];
+  const bases = new Map<string, ParsedPlan>();
+  for (const b of sources.bases ?? []) {
+    if (bases.has(b.stack)) throw new Error(`--base: two plans for stack "${b.stack}"`);
+    bases.set(b.stack, b);
+  }
+  const exports = new Map<string, ParsedExport>();
+  (sources.exports ?? []).forEach((e, i) => exports.set(e.stack ?? `export-${i + 1}`, e));
+  const heads = sources.heads ?? [];
+  const headStacks = new Set(heads.map((h) => h.stack));
+  for (const head of heads) {
+    const base = bases.get(head.stack);
+    const deployed = exports.get(head.stack);
+    const before = base?.resources ?? deployed?.resources ?? [];
+    stacks.push(priceChanges(head.stack, diffResourceSets(before, head.resources), { downtimeBudgetSeconds: planBudget(head) }));
+  }
+  for (const [stack, base] of bases) {
+    if (!headStacks.has(stack)) {
+      stacks.push(priceChanges(stack, diffResourceSets(base.resources, []), { downtimeBudgetSeconds: planBudget(base) }));
+    }
+  }
+  for (const [stack, e] of exports) {
+    if (!headStacks.has(stack)) {
+      stacks.push(priceChanges(stack, diffResourceSets(e.resources, e.resources), { kind: "current" }));
+    }
+  }
+  (sources.previews ?? []).forEach((p, i) => {
+    stacks.push(
+      priceChanges(p.stack ?? `preview-${i + 1}`, p.changes, {
+        downtimeBudgetSeconds: downtimeBudgetFromConfig(p.config),
+        partial: p.partial,
+      }),
+    );
+  });
+  if (stacks.length === 0) throw new Error("nothing to price: give --preview, --base/--head or --stack-export");
+  return combineStacks(stacks);
+}
+
+/** True when the monthly increase is above the limit (USD). */
+export function exceedsLimit(report: CostReport, limitUsd: number): boolean {
+  return report.diff > limitUsd;
+}
