@@ -12,11 +12,13 @@ import { ProjectGroup } from "./components/project";
 import { ScaleOut } from "./components/scale-out";
 import { ScaleOutMigration } from "./components/scale-out-migration";
 import { StackSecrets } from "./components/secrets";
+import { operatorOutputs, trackResourcesForCost } from "./exports";
 import { deploymentAfter, planStack, type ServerPlan } from "./plan";
 import { readDeployedState, readStackConfig } from "./pulumi-config";
 import { parseMigrationResult } from "./migration/result";
 
 export = async () => {
+  const cost = trackResourcesForCost();
   const source = readStackConfig(new pulumi.Config());
   const plan = planStack(source.config, await readDeployedState(source.config));
   const { config } = plan;
@@ -100,5 +102,17 @@ export = async () => {
     dropletSize: plan.active ? plan.active.tier.slug : config.appDropletSize,
     publicIp: edge.address,
     url: `https://${config.domain}`,
+    ...operatorOutputs({
+      plan,
+      deployment,
+      servers: [
+        ...(plan.active && server ? [{ plan: plan.active, server }] : []),
+        ...(plan.previous && previous ? [{ plan: plan.previous, server: previous }] : []),
+      ],
+      scaleOut,
+      edge,
+      sshUser: ssh.user,
+      monthlyCost: cost.monthlyCost(),
+    }),
   };
 };

@@ -8,6 +8,7 @@ import { estimateMonthly } from "../cost";
 import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
 import { type OfflineRun, redactSecrets } from "./run";
+import { SECRET_PLACEHOLDER } from "./stack-files";
 import { blockedByProtect, checkDataLoss, countOps, type DataLoss, type Op, type Operation, planOperations } from "./state-diff";
 import { buildStateExport, stackUrn } from "./state-file";
 
@@ -15,6 +16,12 @@ export interface PlanResource {
   type: string;
   name: string;
   urn: string;
+  /** The parent's URN (the stack's for the components at the top). */
+  parent?: string;
+  /** Resource options `pulumi preview` shows: a protected resource cannot be deleted or replaced; a retained one is
+   * left at the provider when the stack drops it. */
+  protect: boolean;
+  retainOnDelete: boolean;
   inputs: unknown;
   monthlyCost: number | null;
 }
@@ -27,6 +34,10 @@ export interface PlanDocument {
   monthlyCost: number;
   unpricedTypes: string[];
   resources: PlanResource[];
+  /** The stack outputs a successful `pulumi up` leaves (`pulumi stack output --json`); secret ones print "[secret]". */
+  outputs: Record<string, unknown>;
+  /** Names of the secret outputs. */
+  secretOutputs: string[];
   /** What `pulumi preview` would do to each resource: against the state given with --state, else against nothing. */
   operations: PlanOperation[];
   /** Only with --state: the file, and what could not be compared exactly. */
@@ -96,9 +107,14 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       type: r.type,
       name: r.name,
       urn: r.urn,
+      ...(r.parent ? { parent: r.parent } : {}),
+      protect: r.protect,
+      retainOnDelete: r.retainOnDelete,
       inputs: redactSecrets(r.inputs),
       monthlyCost: estimate.resources[i]?.monthly ?? null,
     })),
+    outputs: Object.fromEntries(Object.entries(run.outputs).map(([k, v]) => [k, run.secretOutputs.includes(k) ? SECRET_PLACEHOLDER : redactSecrets(v)])),
+    secretOutputs: [...run.secretOutputs],
     operations: ops.map(toPlanOperation),
     ...(run.state ? { state: { file: run.state.file, notes: stateNotes(run, ops) }, dataLoss: checkDataLoss(ops, run.resources, run.state) } : {}),
   };
@@ -198,13 +214,7 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   }
   lines.push("");
 
-  if (doc.state) {
-    lines.push(...renderPreview(doc), "");
-  } else {
-    const resources = new Table({ head: ["Type", "Name", "Monthly"], style: { head: [], border: [], compact: true } });
-    for (const r of doc.resources) resources.push([r.type, r.name, r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost)]);
-    lines.push(`Resources (${doc.resources.length})`, resources.toString(), "");
-  }
+  lines.push(...(doc.state ? renderPreview(doc) : renderResourceTree(doc)), "", ...renderOutputs(doc), "");
 
   if (plan.scaleOut) {
     const a = plan.scaleOut.app;
@@ -243,9 +253,71 @@ function info(o: PlanOperation): string {
   if (o.op === "replace") parts.push(`[replace: ${o.replaceKeys.join(", ")}]`);
   if (o.diffKeys?.length) parts.push(`[diff: ${o.diffKeys.map((k) => `~${k}`).join(", ")}]`);
   if (o.previousUrn) parts.push(`[was ${o.previousUrn.split("::").pop()}]`);
-  if (o.protect) parts.push("protected");
-  if (o.retainOnDelete) parts.push("retainOnDelete");
-  return parts.join(" ");
+  return [...parts, ...options(o)].join(" ");
+}
+
+interface TreeItem {
+  urn: string;
+  parent?: string;
+  type: string;
+  name: string;
+  symbol: string;
+  cells: string[];
+}
+
+/** Rows under the stack, indented by parent as `pulumi preview` draws them (an unknown parent counts as the stack). */
+function renderTree(doc: Pick<PlanDocument, "project" | "stack">, columns: string[], items: readonly TreeItem[]): string[] {
+  const root = stackUrn(doc.project, doc.stack);
+  const known = new Set(items.map((o) => o.urn));
+  const children = new Map<string, TreeItem[]>();
+  for (const o of items) {
+    const parent = o.parent && known.has(o.parent) ? o.parent : root;
+    children.set(parent, [...(children.get(parent) ?? []), o]);
+  }
+  const rows: string[][] = [["  ", "pulumi:pulumi:Stack", `${doc.project}-${doc.stack}`, ...columns.map(() => "")]];
+  const walk = (urn: string, prefix: string) => {
+    const list = children.get(urn) ?? [];
+    list.forEach((o, i) => {
+      const last = i === list.length - 1;
+      rows.push([o.symbol, `${prefix}${last ? "└─ " : "├─ "}${o.type}`, o.name, ...o.cells]);
+      walk(o.urn, `${prefix}${last ? "   " : "│  "}`);
+    });
+  };
+  walk(root, "");
+  const width = (i: number) => Math.max(...rows.map((r) => r[i]!.length));
+  const widths = rows[0]!.map((_, i) => width(i));
+  const line = (r: string[]) => ` ${r[0]} ${r.slice(1, -1).map((c, i) => c.padEnd(widths[i + 1]!)).join("  ")}  ${r[r.length - 1]}`.trimEnd();
+  return [line(["".padEnd(2), "Type", "Name", ...columns]), ...rows.map(line)];
+}
+
+/** Protect and retainOnDelete, as `pulumi preview` marks them. */
+function options(o: { protect?: boolean; retainOnDelete?: boolean }): string[] {
+  return [...(o.protect ? ["protected"] : []), ...(o.retainOnDelete ? ["retainOnDelete"] : [])];
+}
+
+/** Without a state: every resource a `pulumi up` of a new stack creates, as a tree by parent, with its monthly price. */
+export function renderResourceTree(doc: PlanDocument): string[] {
+  const items = doc.resources.map((r) => ({
+    urn: r.urn,
+    ...(r.parent ? { parent: r.parent } : {}),
+    type: r.type,
+    name: r.name,
+    symbol: "+ ",
+    cells: [r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost), options(r).join(" ")],
+  }));
+  return [`Resources (${doc.resources.length}), as \`pulumi preview\` of a new stack shows them:`, ...renderTree(doc, ["Monthly", "Info"], items)];
+}
+
+/** The stack outputs as `pulumi preview` lists them: objects spread over lines, secrets as "[secret]". */
+export function renderOutputs(doc: PlanDocument): string[] {
+  const names = Object.keys(doc.outputs).sort();
+  const width = Math.max(0, ...names.map((n) => n.length));
+  const out = ["Outputs:"];
+  for (const n of names) {
+    const text = JSON.stringify(doc.outputs[n], null, 2).replace(/\n/g, `\n    ${"".padEnd(width)}  `);
+    out.push(`    ${n.padEnd(width)}: ${text}`);
+  }
+  return out;
 }
 
 /**
@@ -253,27 +325,8 @@ function info(o: PlanOperation): string {
  * changed inputs, protect and retainOnDelete, then the counts and what would lose data.
  */
 export function renderPreview(doc: PlanDocument): string[] {
-  const root = stackUrn(doc.project, doc.stack);
-  const known = new Set(doc.operations.map((o) => o.urn));
-  const children = new Map<string, PlanOperation[]>();
-  for (const o of doc.operations) {
-    const parent = o.parent && known.has(o.parent) ? o.parent : root;
-    children.set(parent, [...(children.get(parent) ?? []), o]);
-  }
-  const rows: [string, string, string, string, string][] = [["  ", "pulumi:pulumi:Stack", `${doc.project}-${doc.stack}`, "", ""]];
-  const walk = (urn: string, prefix: string) => {
-    const list = children.get(urn) ?? [];
-    list.forEach((o, i) => {
-      const last = i === list.length - 1;
-      rows.push([SYMBOL[o.op], `${prefix}${last ? "└─ " : "├─ "}${o.type}`, o.name, o.op, info(o)]);
-      walk(o.urn, `${prefix}${last ? "   " : "│  "}`);
-    });
-  };
-  walk(root, "");
-  const width = (i: number) => Math.max(...rows.map((r) => r[i]!.length));
-  const [w1, w2, w3] = [width(1), width(2), width(3)];
-  const out = [`Preview against ${doc.state?.file ?? "no state"} (what \`pulumi preview\` would show)`, ` ${"".padEnd(3)}${"Type".padEnd(w1)}  ${"Name".padEnd(w2)}  ${"Plan".padEnd(w3)}  Info`];
-  for (const r of rows) out.push(` ${r[0]} ${r[1].padEnd(w1)}  ${r[2].padEnd(w2)}  ${r[3].padEnd(w3)}  ${r[4]}`.trimEnd());
+  const items = doc.operations.map((o) => ({ urn: o.urn, ...(o.parent ? { parent: o.parent } : {}), type: o.type, name: o.name, symbol: SYMBOL[o.op], cells: [o.op, info(o)] }));
+  const out = [`Preview against ${doc.state?.file ?? "no state"} (what \`pulumi preview\` would show)`, ...renderTree(doc, ["Plan", "Info"], items)];
   const n = countOps(doc.operations);
   out.push("", "Resources:");
   for (const [op, label] of [["create", "to create"], ["update", "to update"], ["replace", "to replace"], ["delete", "to delete"]] as const) {

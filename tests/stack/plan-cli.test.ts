@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { PlanResource } from "../../infra/offline/plan-report";
 import { END_MARKER } from "../../infra/render/files";
 import { ROOT } from "./run-stack";
 
@@ -85,6 +86,45 @@ describe("npm run plan", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("Pulumi.nope.yaml");
     expect(r.stdout).toBe("");
+  });
+});
+
+describe("npm run plan: the resource tree, protect / retainOnDelete and the outputs", () => {
+  it("--json: every resource carries protect and retainOnDelete as booleans, and its parent; the outputs and which are secret", () => {
+    const r = plan("--stack", "prod", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { resources: PlanResource[]; outputs: Record<string, unknown>; secretOutputs: string[] };
+    for (const x of doc.resources) {
+      expect(typeof x.protect, x.name).toBe("boolean");
+      expect(typeof x.retainOnDelete, x.name).toBe("boolean");
+    }
+    const by = (name: string) => doc.resources.find((x) => x.name === name)!;
+    expect(by("app-8gb-volume")).toMatchObject({ protect: true, retainOnDelete: true, parent: by("app-8gb").urn });
+    expect(by("app-8gb-droplet")).toMatchObject({ protect: true, retainOnDelete: false });
+    expect(by("edge-record")).toMatchObject({ protect: false, retainOnDelete: false });
+    expect(by("app-8gb").parent).toBe("urn:pulumi:prod::chatbot::pulumi:pulumi:Stack::chatbot-prod");
+    expect(doc.outputs).toMatchObject({ tier: "8gb", servingServer: "app-8gb", migration: { state: "none" }, monthlyCost: expect.any(Number) });
+    expect(doc.secretOutputs).toEqual([]);
+  });
+
+  it("--json on scale-out: secret outputs print [secret]", () => {
+    const r = plan("--stack", "scale", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { outputs: Record<string, unknown>; secretOutputs: string[] };
+    expect(doc.secretOutputs.sort()).toEqual(["databaseUrl", "redisUrl"]);
+    expect(doc.outputs).toMatchObject({ databaseUrl: "[secret]", redisUrl: "[secret]" });
+    expect(r.stdout).not.toContain("mock-password");
+  });
+
+  it("text without a state: the resources as a tree by parent with their monthly price and options, then the outputs", () => {
+    const r = plan("--stack", "prod");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {4}pulumi:pulumi:Stack +chatbot-prod$/m);
+    expect(r.stdout).toMatch(/^ \+  ├─ chatbot:server:AppServer +app-8gb *$/m);
+    expect(r.stdout).toMatch(/^ \+  │  ├─ digitalocean:index\/volume:Volume +app-8gb-volume +\$10\.00 +protected retainOnDelete$/m);
+    expect(r.stdout).toMatch(/^ \+  │  ├─ digitalocean:index\/droplet:Droplet +app-8gb-droplet +\$\d+\.\d\d +protected$/m);
+    expect(r.stdout).toMatch(/^Outputs:\n(.*\n)* {4}servingDropletId *: "\d+"$/m);
+    expect(r.stdout).toMatch(/^ {4}sshTarget *: "root@[\d.]+"$/m);
   });
 });
 

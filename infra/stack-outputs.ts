@@ -1,0 +1,78 @@
+/**
+ * The stack outputs operators read with `pulumi stack output`, as plain values: which server serves, every server's
+ * ids and addresses, and the state of the last tier migration, all from the `deployment` record a `pulumi up` leaves.
+ * Pure: infra/exports.ts wires the resources' outputs into these functions.
+ */
+import { type DeploymentRecord, retainUntilOf } from "./deployed";
+import { SCALE_OUT } from "./tiers";
+
+/** One droplet of the stack, as `pulumi stack output servers` shows it. */
+export interface ServerOutput {
+  /** serving: reached by users; previous: the server migrated from, kept as the rollback target; app: a scale-out app droplet. */
+  role: "serving" | "previous" | "app";
+  /** The single-droplet tier (absent for scale-out app droplets). */
+  tier?: string;
+  /** DigitalOcean's droplet id (`npm run capacity -- --droplet-id`). */
+  dropletId: string;
+  dropletName: string;
+  publicIp: string;
+  privateIp: string;
+  /** The data volume's id (single-droplet servers). */
+  volumeId?: string;
+  volumeName?: string;
+}
+
+/** A droplet's resolved values, keyed by the server's name in the plan (`app-8gb`, `scale-out-app-1`). */
+export type DropletValues = Omit<ServerOutput, "role"> & { key: string };
+
+/** The tier migration as the deployed record tells it. */
+export type MigrationStatus =
+  | { state: "none" }
+  | {
+      /** done: the migration committed and finished; the old server is kept as the rollback target until `rollbackUntil`. */
+      state: "done";
+      id?: string;
+      from: string;
+      to: string;
+      strategy?: string;
+      committedAt?: string;
+      /** The server migrated from (its key in `servers`). */
+      rollbackTarget: string;
+      /** When the first `pulumi up` after it drops the old server (its volume stays at DigitalOcean). */
+      rollbackUntil?: string;
+    };
+
+/** The server that serves: its key in `servers`, or `scale-out` (the load balancer). */
+export function servingServer(record: DeploymentRecord): string {
+  return record.serving?.key ?? SCALE_OUT;
+}
+
+/** Every droplet with its role, from the record (the serving and previous servers) and the droplets' values. */
+export function serverOutputs(record: DeploymentRecord, droplets: readonly DropletValues[]): Record<string, ServerOutput> {
+  const out: Record<string, ServerOutput> = {};
+  for (const d of droplets) {
+    const { key, ...values } = d;
+    const role = key === record.serving?.key ? "serving" : key === record.previous?.key ? "previous" : "app";
+    out[key] = { role, ...values };
+  }
+  return out;
+}
+
+/**
+ * The migration's state: `none` when no server migrated from is kept, else `done` with the commit and until when the
+ * old server stays (an explicit `previousTierRetainUntil` wins over the commit time plus the retention hours).
+ */
+export function migrationStatus(record: DeploymentRecord, retain: { hours: number; until?: string }): MigrationStatus {
+  const previous = record.previous;
+  if (!previous) return { state: "none" };
+  const m = record.migration;
+  const until = retain.until ? new Date(retain.until) : retainUntilOf(record, retain.hours);
+  return {
+    state: "done",
+    ...(m ? { id: m.id, strategy: m.strategy, committedAt: m.committedAt } : {}),
+    from: m?.from ?? previous.key,
+    to: m?.to ?? servingServer(record),
+    rollbackTarget: previous.key,
+    ...(until ? { rollbackUntil: until.toISOString() } : {}),
+  };
+}
