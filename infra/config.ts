@@ -54,12 +54,119 @@ const sshKey = z
     "each entry must be a DigitalOcean SSH key id (digits) or an MD5 fingerprint (aa:bb:...:ff)",
   );
 
-const imageRef = z
-  .string()
-  .regex(
-    /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/,
-    "must be an image reference with a tag or digest, such as ghcr.io/acme/chatbot:1.4.2",
-  );
+/** `name[:tag][@sha256:<64 hex>]`, at least a tag or a digest. With both, the digest decides what runs. */
+const IMAGE_REF = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$/;
+const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;
+
+const imageRef = z.string().superRefine((image, ctx) => {
+  if (IMAGE_REF.test(image)) return;
+  ctx.addIssue({
+    code: "custom",
+    message: image.includes("@")
+      ? "the digest must be sha256: and 64 lowercase hex digits, such as ghcr.io/acme/chatbot:1.4.2@sha256:<digest>"
+      : "must be an image reference with a tag or digest, such as ghcr.io/acme/chatbot:1.4.2 or ghcr.io/acme/chatbot:1.4.2@sha256:<digest>",
+  });
+});
+
+/**
+ * Host names as every later consumer takes them (the day-2 renderer, the scale-out plan, DigitalOcean DNS, Caddy):
+ * lowercase labels of letters, digits and inner hyphens, a letter TLD, no trailing dot. zod's hostname() alone
+ * accepts "chat.example.com.", upper case and IP addresses, which then failed during planning without the key.
+ */
+export const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+const hostName = (example: string) =>
+  z.string().superRefine((name, ctx) => {
+    const problem = name.endsWith(".")
+      ? `must not end with a dot: write ${name.replace(/\.+$/, "") || example}`
+      : /[A-Z]/.test(name)
+        ? `must be lowercase, such as ${name.toLowerCase()}`
+        : HOST_NAME.test(name)
+          ? undefined
+          : `must be a fully qualified host name such as ${example} (letters, digits and hyphens, a letter TLD)`;
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/**
+ * Prod's SSH allowlist is judged by the addresses its ranges admit together, per family, not range by range
+ * (0.0.0.0/1 + 128.0.0.0/1 is the whole IPv4 Internet). 256 IPv4 addresses is one /24: an office's or a VPN's egress
+ * range, or a handful of single addresses; anything wider is a provider's range, and anyone renting from that
+ * provider reaches port 22. IPv6: a /56, what an ISP delegates to one home or small office (RIPE-690), so one site's
+ * addresses fit whatever its prefix; a /48 is a whole organisation.
+ */
+export const PROD_SSH_LIMITS = { ipv4Addresses: 256n, ipv6Prefix: 56 } as const;
+
+/** Strict-Transport-Security max-age ceiling: two years, the value hstspreload.org asks for; longer adds nothing. */
+export const HSTS_MAX_AGE_LIMIT = 63072000;
+
+/** An address as a number (IPv6 with an embedded IPv4 tail too); the input was validated as a CIDR already. */
+function addressValue(address: string, family: 4 | 6): bigint {
+  if (family === 4) return address.split(".").reduce((n, octet) => (n << 8n) | BigInt(Number(octet)), 0n);
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const n = addressValue(v4[1]!, 4);
+    text = `${text.slice(0, v4.index)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const parts = (x: string) => (x === "" ? [] : x.split(":"));
+  const groups = tail === undefined ? parts(head) : [...parts(head), ...Array(8 - parts(head).length - parts(tail).length).fill("0"), ...parts(tail)];
+  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** The first and last address a CIDR admits (host bits ignored, as a firewall does). */
+function cidrRange(cidr: string): { family: 4 | 6; first: bigint; last: bigint } {
+  const [address, prefix] = cidr.split("/") as [string, string];
+  const family = address.includes(":") ? 6 : 4;
+  const hostBits = BigInt((family === 4 ? 32 : 128) - Number(prefix));
+  const first = (addressValue(address, family) >> hostBits) << hostBits;
+  return { family, first, last: first + (1n << hostBits) - 1n };
+}
+
+/** How many addresses of each family the CIDRs admit together (overlaps counted once). */
+export function countAddresses(cidrs: readonly string[]): { ipv4: bigint; ipv6: bigint } {
+  const total = { ipv4: 0n, ipv6: 0n };
+  for (const family of [4, 6] as const) {
+    const ranges = cidrs.map(cidrRange).filter((r) => r.family === family).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+    let end = -1n;
+    let count = 0n;
+    for (const r of ranges) {
+      if (r.last <= end) continue;
+      count += r.last - (r.first > end ? r.first : end + 1n) + 1n;
+      end = r.last;
+    }
+    total[family === 4 ? "ipv4" : "ipv6"] = count;
+  }
+  return total;
+}
+
+/** ::ffff:0:0/96: IPv4 addresses written as IPv6. */
+const IPV4_MAPPED = cidrRange("::ffff:0:0/96");
+
+/** What is wrong with an SSH allowlist in prod, one message per problem (empty: within the limits). */
+export function prodSshAllowlistProblems(cidrs: readonly string[]): string[] {
+  const problems: string[] = [];
+  const of = (family: 4 | 6) => cidrs.filter((c) => cidrRange(c).family === family);
+  const admit = (list: string[]) => `${list.join(", ")} ${list.length === 1 ? "admits" : "admit"}`;
+  const { ipv4, ipv6 } = countAddresses(cidrs);
+  if (ipv4 > PROD_SSH_LIMITS.ipv4Addresses) {
+    problems.push(`must admit at most ${PROD_SSH_LIMITS.ipv4Addresses} IPv4 addresses (a /24) in prod; ${admit(of(4))} ${ipv4.toLocaleString("en-US")} IPv4 addresses`);
+  }
+  const ipv6Limit = 1n << BigInt(128 - PROD_SSH_LIMITS.ipv6Prefix);
+  if (ipv6 > ipv6Limit) {
+    const bits = ipv6.toString(2).length - 1;
+    const exact = ipv6 === 1n << BigInt(bits);
+    problems.push(
+      `must admit at most a /${PROD_SSH_LIMITS.ipv6Prefix} of IPv6 (2^${128 - PROD_SSH_LIMITS.ipv6Prefix} addresses) in prod; ${admit(of(6))} ${exact ? `2^${bits} (a /${128 - bits})` : `more than 2^${bits}`}`,
+    );
+  }
+  const mapped = of(6).filter((c) => {
+    const r = cidrRange(c);
+    return r.first <= IPV4_MAPPED.last && r.last >= IPV4_MAPPED.first;
+  });
+  if (mapped.length) problems.push(`must not hold IPv4-mapped IPv6 ranges (::ffff:0:0/96) in prod (${mapped.join(", ")}): write them as IPv4`);
+  return problems;
+}
 
 const envEntry = z
   .string()
@@ -77,10 +184,8 @@ export const configSchema = z.object({
       error: `must be a DigitalOcean region slug open to new droplets: ${REGION_SLUGS.filter(isRegionForNewStacks).join(", ")}`,
     })
     .default("nyc3"),
-  domain: z.hostname({ error: "must be a host name such as chat.example.com" }).refine((d) => d.includes("."), {
-    error: "must be a fully qualified host name such as chat.example.com",
-  }),
-  dnsZone: z.hostname({ error: "must be a DNS zone such as example.com" }).optional(),
+  domain: hostName("chat.example.com"),
+  dnsZone: hostName("example.com").optional(),
   manageDnsZone: bool().default(true),
   dnsTtlSeconds: intIn(30, 86400).default(300),
   sshKeys: list(sshKey).refine((keys) => keys.length > 0, { error: "must list at least one SSH key" }),
@@ -122,6 +227,8 @@ export const configSchema = z.object({
     .cidrv4({ error: "must be an IPv4 CIDR" })
     .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), { error: "must be a private range (10/8, 172.16/12, 192.168/16)" })
     .optional(),
+  hstsMaxAgeSeconds: intIn(0, HSTS_MAX_AGE_LIMIT).default(31536000),
+  allowDevOnProdStack: bool().default(false),
 });
 
 export type ConfigKey = keyof typeof configSchema.shape;
@@ -141,6 +248,8 @@ export interface StackConfig extends Omit<Parsed, "environment" | "dnsZone" | "a
   secrets: Record<SecretKey, boolean>;
   /** Stateful resources (volume, reserved IP, DNS zone) are protected from deletion. */
   protectStateful: boolean;
+  /** What the program prints as warnings on every plan and `pulumi up` (the config is valid, but risky). */
+  warnings: string[];
 }
 
 export interface ConfigIssue {
@@ -198,7 +307,18 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   if (!result.success) throw new ConfigError(issues);
 
   const c = result.data;
-  const environment = c.environment ?? (PROD_STACK_PATTERN.test(ctx.stack) ? "prod" : "dev");
+  const prodNamed = PROD_STACK_PATTERN.test(ctx.stack);
+  // A stack named prod or prod-* keeps the prod guardrails unless it says, in a second key, that it means dev.
+  const environment = prodNamed && c.environment === "dev" && !c.allowDevOnProdStack ? "prod" : (c.environment ?? (prodNamed ? "prod" : "dev"));
+  if (prodNamed && c.environment === "dev" && !c.allowDevOnProdStack) {
+    issues.push({
+      key: keyOf("environment"),
+      message: `must not be dev on stack "${ctx.stack}": stacks named prod or prod-* keep the prod guardrails and protection; to run it as dev anyway, also set chatbot:allowDevOnProdStack: true (every plan and pulumi up then warns)`,
+    });
+  }
+  if (c.allowDevOnProdStack && !(prodNamed && environment === "dev")) {
+    issues.push({ key: keyOf("allowDevOnProdStack"), message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it` });
+  }
   const dnsZone = c.dnsZone ?? c.domain.split(".").slice(-2).join(".");
   if (c.domain !== dnsZone && !c.domain.endsWith(`.${dnsZone}`)) {
     issues.push({ key: keyOf("dnsZone"), message: `must be ${c.domain} or a parent of it` });
@@ -218,8 +338,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     issues.push({ key: keyOf("previousTierRetainUntil"), message: "is only meaningful with previousTier" });
   }
   if (environment === "prod") {
-    const open = c.sshAllowedCidrs.filter((r) => r.endsWith("/0"));
-    if (open.length) issues.push({ key: keyOf("sshAllowedCidrs"), message: `must not open SSH to the world in prod (${open.join(", ")})` });
+    for (const message of prodSshAllowlistProblems(c.sshAllowedCidrs)) issues.push({ key: keyOf("sshAllowedCidrs"), message });
     if (c.backups === "none") issues.push({ key: keyOf("backups"), message: "must be weekly or daily in prod" });
     if (c.alertEmails.length === 0) issues.push({ key: keyOf("alertEmails"), message: "must list at least one address in prod" });
     if (c.allowDataLoss) issues.push({ key: keyOf("allowDataLoss"), message: "must be false in prod: data volumes are never dropped or replaced there" });
@@ -227,6 +346,16 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (/:latest$/.test(c.appImage)) issues.push({ key: keyOf("appImage"), message: "must be pinned to a version or digest in prod, not :latest" });
   }
   if (issues.length) throw new ConfigError(issues);
+
+  const warnings: string[] = [];
+  if (prodNamed && environment === "dev") {
+    warnings.push(
+      `GUARDRAILS OFF on stack "${ctx.stack}": chatbot:environment is dev and chatbot:allowDevOnProdStack is true, so this stack named like production plans without the prod checks (SSH allowlist size, backups, alert emails, allowDataLoss, image pinning, a database standby) and its volume, droplet, reserved IP and DNS zone are not protected from deletion`,
+    );
+  }
+  if (environment === "prod" && !IMAGE_DIGEST.test(c.appImage)) {
+    warnings.push(`chatbot:appImage ${c.appImage} is pinned by tag only: in prod, pin it by digest (${c.appImage}@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs`);
+  }
 
   const secrets = Object.fromEntries(SECRET_KEYS.map((k) => [k, raw.secretKeys.has(k)])) as Record<SecretKey, boolean>;
   const dnsRecordName = c.domain === dnsZone ? "@" : c.domain.slice(0, -(dnsZone.length + 1));
@@ -240,5 +369,6 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     acmeEmail: c.acmeEmail ?? c.alertEmails[0],
     secrets,
     protectStateful: environment === "prod",
+    warnings,
   };
 }

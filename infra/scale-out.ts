@@ -24,6 +24,7 @@
  * max_overflow bursts queue in PgBouncer (transaction mode) instead of failing. Every worker must get at least one.
  */
 import { createHash } from "node:crypto";
+import { prodSshAllowlistProblems } from "./config";
 import { estimateMonthly, type MonthlyEstimate } from "./cost";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
@@ -238,7 +239,7 @@ function validateInput(i: ScaleOutInput): string[] {
   if (i.sshKeys.length === 0) p.push("sshKeys: must list at least one SSH key");
   for (const k of i.sshKeys) if (!isValidSshKeyRef(k)) p.push(`sshKeys: "${k}" is neither a numeric key id nor an MD5 fingerprint`);
   if (i.sshAllowedCidrs.length === 0) p.push("sshAllowedCidrs: must list at least one CIDR");
-  if (i.environment === "prod" && i.sshAllowedCidrs.some((c) => c.endsWith("/0"))) p.push("sshAllowedCidrs: must not open SSH to the world in prod");
+  if (i.environment === "prod") for (const problem of prodSshAllowlistProblems(i.sshAllowedCidrs)) p.push(`sshAllowedCidrs: ${problem}`);
   if (!isValidTagName(i.stackTag)) p.push(`stackTag: "${i.stackTag}" is not a valid tag name`);
   int("appCount", 2, 50);
   const shape = dropletShape(i.appDropletSize);

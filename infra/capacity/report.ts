@@ -61,7 +61,7 @@ export function scaleOutEstimate(): { monthlyUsd: number; note: string } {
     appEnv: [],
     environment: "prod",
     sshKeys: ["1"],
-    sshAllowedCidrs: ["10.0.0.0/8"],
+    sshAllowedCidrs: ["10.0.0.0/24"],
     stackTag: "chatbot-capacity",
     appCount: d("appCount"),
     appDropletSize: d("appDropletSize"),

@@ -19,6 +19,10 @@ export class Network extends pulumi.ComponentResource {
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("chatbot:network:Network", name, {}, opts);
     const { plan } = args;
+    // The config's warnings (guardrails turned off on a prod-named stack, a prod image without a digest), printed
+    // by `pulumi preview`/`up` as the stack's diagnostics and by `npm run plan` on stderr. Here because every stack
+    // builds its network first, from the parsed config.
+    for (const warning of plan.config.warnings) void pulumi.log.warn(warning);
     this.vpc = new digitalocean.Vpc(
       `${name}-vpc`,
       {

@@ -46,6 +46,20 @@ describe("config", () => {
     expect(c.dnsZone).toBe("example.com");
   });
 
+  it.each([
+    ["a tag", "ghcr.io/acme/chatbot:1.4.2"],
+    ["a digest", "ghcr.io/acme/chatbot@sha256:" + "0123456789abcdef".repeat(4)],
+    ["a tag and a digest (the digest decides what runs)", "ghcr.io/acme/chatbot:1.4.2@sha256:" + "0123456789abcdef".repeat(4)],
+    ["a registry port", "registry.example.com:5000/acme/chatbot:1.4.2"],
+  ])("accepts appImage with %s", (_what, image) => {
+    expect(parseConfig(raw({ ...valid, appImage: image }), { stack: "dev" }).appImage).toBe(image);
+  });
+
+  it("defaults Strict-Transport-Security to one year, and takes 0 (the header that clears it)", () => {
+    expect(parseConfig(raw(valid), { stack: "dev" }).hstsMaxAgeSeconds).toBe(31536000);
+    expect(parseConfig(raw({ ...valid, hstsMaxAgeSeconds: "0" }), { stack: "dev" }).hstsMaxAgeSeconds).toBe(0);
+  });
+
   it("serves the apex with record @", () => {
     expect(parseConfig(raw({ ...valid, domain: "example.com", dnsZone: "example.com" }), { stack: "dev" }).dnsRecordName).toBe("@");
   });
@@ -57,6 +71,10 @@ describe("config", () => {
     ["region", "mars1", /region slug open to new droplets: nyc1, nyc3/],
     ["region", "nyc2", /open to new droplets/],
     ["domain", "not a host", /host name/],
+    ["domain", "chat.example.com.", /must not end with a dot: write chat\.example\.com/],
+    ["domain", "Chat.Example.com", /lowercase/],
+    ["domain", "203.0.113.7", /host name/],
+    ["dnsZone", "example.com.", /must not end with a dot: write example\.com/],
     ["dnsZone", "other.org", /parent of it/],
     ["manageDnsZone", "yes", /true or false/],
     ["dnsTtlSeconds", "5", /at least 30/],
@@ -65,6 +83,8 @@ describe("config", () => {
     ["sshAllowedCidrs", '["10.0.0.1"]', /CIDR/],
     ["sshUser", "Root!", /Unix user/],
     ["appImage", "chatbot", /tag or digest/],
+    ["appImage", "ghcr.io/acme/chatbot@sha256:ABC", /digest must be sha256: and 64 lowercase hex digits/],
+    ["appImage", "ghcr.io/acme/chatbot:1.4.2@sha512:" + "a".repeat(128), /digest must be sha256:/],
     ["appPort", "5432", /must not be 5432/],
     ["appPort", "80", /at least 1024/],
     ["healthPath", "health", /starting with \//],
@@ -92,6 +112,11 @@ describe("config", () => {
     ["dbSize", "db-large", /managed database size slug/],
     ["dbNodeCount", "4", /at most 3/],
     ["valkeySize", "s-1vcpu-1gb", /managed database size slug/],
+    ["hstsMaxAgeSeconds", "-1", /at least 0/],
+    ["hstsMaxAgeSeconds", "1.5", /whole number/],
+    ["hstsMaxAgeSeconds", "63072001", /at most 63072000/],
+    ["allowDevOnProdStack", "yes", /true or false/],
+    ["allowDevOnProdStack", "true", /only for a stack named prod or prod-\* that sets environment: dev/],
   ])("rejects %s = %s", (key, value, message) => {
     const issues = issuesOf({ ...valid, [key]: value });
     const issue = issues.find((i) => i.key === `chatbot:${key}`);
@@ -101,7 +126,7 @@ describe("config", () => {
 
   it("covers every key of the schema in the bad-value table above", () => {
     // Keep this list in step with the table: a new key needs a bad-value case.
-    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "previousTierRetainHours", "allowDataLoss", "migrationStrategy", "appCount", "appDropletSize", "dbSize", "dbNodeCount", "valkeySize"];
+    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "previousTierRetainHours", "allowDataLoss", "migrationStrategy", "appCount", "appDropletSize", "dbSize", "dbNodeCount", "valkeySize", "hstsMaxAgeSeconds", "allowDevOnProdStack"];
     expect([...CONFIG_KEYS].sort()).toEqual([...tested].sort());
   });
 
@@ -145,8 +170,18 @@ describe("prod guardrails (compliant / non-compliant pairs)", () => {
   });
 
   it.each([
-    ["sshAllowedCidrs", '["0.0.0.0/0"]', '["203.0.113.0/28"]', /not open SSH to the world/],
-    ["sshAllowedCidrs", '["::/0"]', '["2001:db8::/48"]', /not open SSH to the world/],
+    ["sshAllowedCidrs", '["0.0.0.0/0"]', '["203.0.113.0/28"]', /at most 256 IPv4 addresses \(a \/24\) in prod; 0\.0\.0\.0\/0 admits 4,294,967,296/],
+    ["sshAllowedCidrs", '["::/0"]', '["2001:db8::/56"]', /at most a \/56 of IPv6 \(2\^72 addresses\) in prod; ::\/0 admits 2\^128/],
+    // The union is judged, not each range: two halves of the Internet are the Internet.
+    ["sshAllowedCidrs", '["0.0.0.0/1", "128.0.0.0/1"]', '["203.0.113.0/25", "203.0.113.128/25"]', /0\.0\.0\.0\/1, 128\.0\.0\.0\/1 admit 4,294,967,296/],
+    ["sshAllowedCidrs", '["::/1", "8000::/1"]', '["2001:db8::/57", "2001:db8:0:80::/57"]', /::\/1, 8000::\/1 admit 2\^128/],
+    // One address over the limit is refused; overlapping ranges count once (the sum would be 257).
+    ["sshAllowedCidrs", '["203.0.113.0/24", "198.51.100.7/32"]', '["203.0.113.0/24", "203.0.113.7/32"]', /admit 257 IPv4 addresses/],
+    ["sshAllowedCidrs", '["203.0.112.0/23"]', '["203.0.113.0/24"]', /203\.0\.112\.0\/23 admits 512/],
+    ["sshAllowedCidrs", '["2001:db8::/55"]', '["2001:db8::/56", "2001:db8::1/128"]', /2001:db8::\/55 admits 2\^73 \(a \/55\)/],
+    // Host bits set: the range is what the firewall admits, not the address written.
+    ["sshAllowedCidrs", '["203.0.113.77/16"]', '["203.0.113.77/24"]', /admits 65,536/],
+    ["sshAllowedCidrs", '["::ffff:0:0/96"]', '["2001:db8::7/128"]', /IPv4-mapped/],
     ["backups", "none", "weekly", /weekly or daily in prod/],
     ["alertEmails", "[]", '["a@example.com"]', /at least one address/],
     ["appImage", "ghcr.io/acme/chatbot:latest", "ghcr.io/acme/chatbot@sha256:" + "a".repeat(64), /not :latest/],
@@ -155,6 +190,60 @@ describe("prod guardrails (compliant / non-compliant pairs)", () => {
     expect(issues.find((i) => i.key === `chatbot:${key}`)?.message).toMatch(message);
     expect(issuesOf({ ...prod, [key]: good }, "prod")).toEqual([]);
     expect(issuesOf({ ...prod, [key]: bad }, "dev").filter((i) => i.key === `chatbot:${key}`)).toEqual([]);
+  });
+});
+
+describe("guardrails follow the stack's name", () => {
+  const prod = { ...valid, backups: "daily", alertEmails: '["ops@example.com"]' };
+  const wide = { ...valid, sshAllowedCidrs: '["0.0.0.0/0"]', backups: "none" };
+
+  it.each(["prod", "prod-eu"])("stack %s cannot declare itself dev (non-compliant), and keeps the guardrails", (stack) => {
+    const issues = issuesOf({ ...wide, environment: "dev" }, stack);
+    expect(issues.find((i) => i.key === "chatbot:environment")?.message).toMatch(
+      new RegExp(`must not be dev on stack "${stack}": stacks named prod or prod-\\* keep the prod guardrails and protection; to run it as dev anyway, also set chatbot:allowDevOnProdStack: true`),
+    );
+    // The prod checks still ran: every problem at once.
+    expect(issues.map((i) => i.key)).toEqual(expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups", "chatbot:alertEmails"]));
+  });
+
+  it("stack prod with environment dev and the explicit override (compliant): dev, unprotected, and a loud warning", () => {
+    const c = parseConfig(raw({ ...wide, environment: "dev", allowDevOnProdStack: "true" }), { stack: "prod" });
+    expect(c).toMatchObject({ environment: "dev", protectStateful: false });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toMatch(/^GUARDRAILS OFF on stack "prod": chatbot:environment is dev and chatbot:allowDevOnProdStack is true/);
+    expect(c.warnings[0]).toMatch(/not protected from deletion/);
+  });
+
+  it("the override is refused where it would mean nothing (a stale key must not wait for the next mistake)", () => {
+    expect(issuesOf({ ...prod, allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
+    expect(issuesOf({ ...prod, environment: "prod", allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
+    expect(issuesOf({ ...valid, environment: "dev", allowDevOnProdStack: "true" }, "staging").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
+    expect(issuesOf({ ...valid, allowDevOnProdStack: "false" }, "dev")).toEqual([]);
+  });
+
+  it("other stacks keep choosing: production-test is dev by default, and any stack may declare itself prod", () => {
+    expect(parseConfig(raw({ ...valid, environment: "dev" }), { stack: "production-test" })).toMatchObject({ environment: "dev", warnings: [] });
+    expect(issuesOf({ ...wide, environment: "prod" }, "live").map((i) => i.key)).toEqual(expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups"]));
+  });
+});
+
+describe("appImage pinning in prod", () => {
+  const prod = { ...valid, backups: "daily", alertEmails: '["ops@example.com"]' };
+  const digest = "sha256:" + "0123456789abcdef".repeat(4);
+
+  it("a tag-only image plans in prod with a warning that says how to pin it by digest", () => {
+    const c = parseConfig(raw(prod), { stack: "prod" });
+    expect(c.warnings).toEqual([
+      "chatbot:appImage ghcr.io/acme/chatbot:1.4.2 is pinned by tag only: in prod, pin it by digest (ghcr.io/acme/chatbot:1.4.2@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs",
+    ]);
+  });
+
+  it.each([`ghcr.io/acme/chatbot:1.4.2@${digest}`, `ghcr.io/acme/chatbot@${digest}`])("%s: no warning", (image) => {
+    expect(parseConfig(raw({ ...prod, appImage: image }), { stack: "prod" }).warnings).toEqual([]);
+  });
+
+  it("dev stacks are not warned", () => {
+    expect(parseConfig(raw(valid), { stack: "dev" }).warnings).toEqual([]);
   });
 });
 
