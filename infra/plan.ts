@@ -360,6 +360,7 @@ function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolea
       valkeySize: config.valkeySize,
       dbPoolSize: config.dbPoolSize,
       dbMaxOverflow: config.dbMaxOverflow,
+      hstsMaxAgeSeconds: config.hstsMaxAgeSeconds,
       migrating,
     });
   } catch (e) {

@@ -24,7 +24,7 @@
  * max_overflow bursts queue in PgBouncer (transaction mode) instead of failing. Every worker must get at least one.
  */
 import { createHash } from "node:crypto";
-import { prodSshAllowlistProblems } from "./config";
+import { HSTS_MAX_AGE_LIMIT, prodSshAllowlistProblems } from "./config";
 import { estimateMonthly, type MonthlyEstimate } from "./cost";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
@@ -93,6 +93,8 @@ export interface ScaleOutInput {
   dbMaxOverflow: number;
   /** Load balancer nodes. @default 1 */
   lbSizeUnit?: number;
+  /** Strict-Transport-Security max-age the app droplets send (0: max-age=0, clearing it in browsers). */
+  hstsMaxAgeSeconds: number;
   /**
    * A single-droplet server still serves and its data is being moved in: the databases also admit the stack's tag
    * (the old droplet copies the schema, subscribes the cluster and warms the cache) and the app droplets accept
@@ -255,6 +257,7 @@ function validateInput(i: ScaleOutInput): string[] {
   int("dbPoolSize", 1, 100);
   int("dbMaxOverflow", 0, 100);
   if (i.lbSizeUnit !== undefined) int("lbSizeUnit", 1, 100);
+  int("hstsMaxAgeSeconds", 0, HSTS_MAX_AGE_LIMIT);
   return p;
 }
 
@@ -294,6 +297,7 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
     appMemoryMiB: memory.appMiB,
     proxyMemoryMiB: memory.proxyMiB,
     stopGraceSeconds: 30,
+    hstsMaxAgeSeconds: input.hstsMaxAgeSeconds,
   };
   const swapMiB = shape.memoryMiB > 8192 ? 2048 : 1024;
   const migrating = input.migrating === true;

@@ -68,6 +68,7 @@ export function scaleOutEstimate(): { monthlyUsd: number; note: string } {
     dbSize: d("dbSize"),
     dbNodeCount: 2,
     valkeySize: d("valkeySize"),
+    hstsMaxAgeSeconds: d("hstsMaxAgeSeconds"),
     dbPoolSize: d("dbPoolSize"),
     dbMaxOverflow: d("dbMaxOverflow"),
   });

@@ -11,8 +11,8 @@
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
  */
-import { CADDY_JSON_LOG } from "./caddyfile";
-import { appEnvironment } from "./compose";
+import { CADDY_JSON_LOG, hstsHeader } from "./caddyfile";
+import { appEnvironment, composeEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
 import { IMAGES, LAYOUT } from "./layout";
@@ -64,11 +64,13 @@ export interface AppNodeComposeInput {
   appMemoryMiB: number;
   proxyMemoryMiB: number;
   stopGraceSeconds: number;
+  /** Strict-Transport-Security max-age the app droplets' Caddy sends (the load balancer passes it on over HTTPS). */
+  hstsMaxAgeSeconds: number;
 }
 
 export function renderAppNodeCompose(input: AppNodeComposeInput): string {
   const logging = { driver: "json-file", options: { "max-size": "10m", "max-file": "5" } };
-  const environment = appEnvironment(input);
+  const environment = composeEnvironment(appEnvironment(input));
   const doc = {
     services: {
       app: {
@@ -100,6 +102,7 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
 export interface AppNodeCaddyInput {
   appPort: number;
   healthPath: string;
+  hstsMaxAgeSeconds: number;
 }
 
 export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
@@ -120,6 +123,7 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     "\t\t}",
     "\t}",
     '\trespond @draining "draining" 503',
+    ...hstsHeader(input.hstsMaxAgeSeconds),
     `\treverse_proxy app:${input.appPort} {`,
     "\t\t# Keep the client address the load balancer put in X-Forwarded-For (it reaches us from the VPC).",
     "\t\ttrusted_proxies private_ranges",
@@ -159,7 +163,7 @@ export const APP_NODE_APPLY_SCRIPT = "bin/apply-app-node.sh";
 export function renderAppNodeFiles(compose: AppNodeComposeInput): RenderedFile[] {
   return [
     { path: "compose.yaml", mode: "0644", content: renderAppNodeCompose(compose) },
-    { path: "Caddyfile", mode: "0644", content: renderAppNodeCaddyfile({ appPort: compose.appPort, healthPath: compose.healthPath }) },
+    { path: "Caddyfile", mode: "0644", content: renderAppNodeCaddyfile({ appPort: compose.appPort, healthPath: compose.healthPath, hstsMaxAgeSeconds: compose.hstsMaxAgeSeconds }) },
     { path: APP_NODE_APPLY_SCRIPT, mode: "0755", content: renderAppNodeApplyScript() },
   ];
 }

@@ -9,6 +9,8 @@ export interface CaddyInput {
   /** host:port of the app, as seen from the proxy container. */
   upstream: string;
   healthPath: string;
+  /** Strict-Transport-Security max-age in seconds; 0 sends max-age=0, which clears an earlier one in browsers. */
+  hstsMaxAgeSeconds: number;
 }
 
 /**
@@ -17,6 +19,16 @@ export interface CaddyInput {
  * server is promoted, before the reserved IP (or DNS) catches up. The firewall admits it from the stack's tag only.
  */
 export const INTERNAL_PORT = 8081;
+
+/**
+ * The Strict-Transport-Security header, indented for a site block. Deferred: set when the response is written, so
+ * it replaces any value the app sends instead of adding a second header (RFC 6797 6.1: a browser reads only the
+ * first). No includeSubDomains: the stack owns one host name, not the names below it.
+ */
+export function hstsHeader(maxAgeSeconds: number): string[] {
+  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0) throw new Error(`hstsMaxAgeSeconds: ${maxAgeSeconds} must be a whole number >= 0`);
+  return ["\theader {", `\t\tStrict-Transport-Security "max-age=${maxAgeSeconds}"`, "\t\tdefer", "\t}"];
+}
 
 /** Caddy's access log as JSON on stdout (Docker's log rotation keeps it bounded), indented for a site block. */
 export const CADDY_JSON_LOG = ["\tlog {", "\t\toutput stdout", "\t\tformat json", "\t}"];
@@ -28,6 +40,7 @@ export function renderCaddyfile(input: CaddyInput): string {
     ...global,
     `${input.domain} {`,
     "\tencode zstd gzip",
+    ...hstsHeader(input.hstsMaxAgeSeconds),
     `\treverse_proxy ${input.upstream} {`,
     `\t\thealth_uri ${input.healthPath}`,
     "\t\thealth_interval 10s",

@@ -19,6 +19,19 @@ export interface ComposeInput {
 
 const mb = (mib: number) => `${mib}m`;
 
+/**
+ * A value as written in a compose file: Compose interpolates `$` everywhere in the file (`$X`, `${X:?message}`), and
+ * `$$` is a literal `$`. Without this, `a${X:?boom}b` fails on the droplet and `it$sme` arrives as `it`.
+ */
+export function composeLiteral(value: string): string {
+  return value.replaceAll("$", () => "$$");
+}
+
+/** An environment map as written in a compose file (values taken literally). */
+export function composeEnvironment(environment: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, composeLiteral(v)]));
+}
+
 /** The app container's environment: what the stack sets from tuning, then the user's NAME=value entries. */
 export function appEnvironment(input: { appPort: number; workers: number; dbPoolSize: number; dbMaxOverflow: number; healthPath: string; appEnv: string[] }): Record<string, string> {
   const environment: Record<string, string> = {
@@ -80,7 +93,7 @@ export function renderCompose(input: ComposeInput): string {
       app: {
         image: input.appImage,
         env_file: ["app.env"],
-        environment: appEnvironment({ ...input, ...t.app }),
+        environment: composeEnvironment(appEnvironment({ ...input, ...t.app })),
         expose: [String(input.appPort)],
         depends_on: { postgres: { condition: "service_healthy" }, redis: { condition: "service_healthy" } },
         mem_limit: mb(t.memory.appMiB),

@@ -23,7 +23,7 @@ export interface RenderedFile {
   mode: "0644" | "0600" | "0755";
 }
 
-export type ServerConfigInput = Pick<StackConfig, "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail">;
+export type ServerConfigInput = Pick<StackConfig, "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail" | "hstsMaxAgeSeconds">;
 
 /** A file at an absolute path, placed where the config sync installs it from. */
 function fromAbsolute(f: { path: string; content: string; mode: string }): RenderedFile {
@@ -42,7 +42,13 @@ export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): Re
     {
       path: "Caddyfile",
       mode: "0644",
-      content: renderCaddyfile({ domain: config.domain, acmeEmail: config.acmeEmail, upstream: `app:${config.appPort}`, healthPath: config.healthPath }),
+      content: renderCaddyfile({
+        domain: config.domain,
+        acmeEmail: config.acmeEmail,
+        upstream: `app:${config.appPort}`,
+        healthPath: config.healthPath,
+        hstsMaxAgeSeconds: config.hstsMaxAgeSeconds,
+      }),
     },
     { path: "initdb/10-roles.sh", mode: "0755", content: dropletScript("initdb-roles.sh") },
     { path: "bin/apply-config.sh", mode: "0755", content: dropletScript("apply-config.sh") },

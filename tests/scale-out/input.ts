@@ -20,6 +20,7 @@ export const PROD_INPUT: ScaleOutInput = {
   valkeySize: "db-s-1vcpu-2gb",
   dbPoolSize: 5,
   dbMaxOverflow: 5,
+  hstsMaxAgeSeconds: 31536000,
 };
 
 /** The same stack as a dev stack. */

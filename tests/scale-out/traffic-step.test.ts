@@ -18,7 +18,7 @@ function setup() {
   const config = join(dir, `etc-${Math.random().toString(16).slice(2)}`);
   const bin = join(config, "bin");
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(config, "Caddyfile"), renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", healthPath: "/health" }));
+  writeFileSync(join(config, "Caddyfile"), renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", healthPath: "/health", hstsMaxAgeSeconds: 31536000 }));
   writeFileSync(join(config, "app.env"), "POSTGRES_PASSWORD=x\nREPLICATION_PASSWORD=y\nREDIS_PASSWORD=z\n", { mode: 0o600 });
   writeFileSync(join(config, "target.env"), "TARGET_PGHOST='db'\nTARGET_PGPORT='25060'\nTARGET_PGUSER='doadmin'\nTARGET_PGDATABASE='chatbot'\n", { mode: 0o600 });
   writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> '${join(config, "docker.log")}'\n`);

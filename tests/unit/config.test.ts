@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { CONFIG_KEYS, ConfigError, parseConfig, type RawConfig, SECRET_KEYS } from "../../infra/config";
+import { planStack } from "../../infra/plan";
+import { DEV_INPUT } from "../scale-out/input";
+import { planScaleOut } from "../../infra/scale-out";
 
 const valid: Record<string, unknown> = {
   tier: "4gb",
@@ -59,6 +62,20 @@ describe("config", () => {
     expect(parseConfig(raw(valid), { stack: "dev" }).hstsMaxAgeSeconds).toBe(31536000);
     expect(parseConfig(raw({ ...valid, hstsMaxAgeSeconds: "0" }), { stack: "dev" }).hstsMaxAgeSeconds).toBe(0);
   });
+
+  // A domain the config accepts must not fail later, during planning, in an error that does not name chatbot:domain
+  // (the day-2 renderer and the scale-out plan check host names too).
+  it.each(["chat.example.com", "chat.example.com.", "Chat.Example.com", "203.0.113.7", "a.b", "localhost", "x-1.chat-bot.example.io", "chat..example.com", "-chat.example.com", "chat.example.c0m"])(
+    "domain %s: refused naming chatbot:domain, or planned by every tier",
+    (domain) => {
+      const issues = issuesOf({ ...valid, domain });
+      if (issues.some((i) => i.key === "chatbot:domain")) return;
+      expect(issues).toEqual([]);
+      const config = parseConfig(raw({ ...valid, domain }), { stack: "dev" });
+      expect(() => planStack(config)).not.toThrow();
+      expect(() => planScaleOut({ ...DEV_INPUT, domain: config.domain })).not.toThrow();
+    },
+  );
 
   it("serves the apex with record @", () => {
     expect(parseConfig(raw({ ...valid, domain: "example.com", dnsZone: "example.com" }), { stack: "dev" }).dnsRecordName).toBe("@");
