@@ -1,5 +1,5 @@
 /**
- * npm run capacity -- --metrics <file> [--json] [--chart <file.svg|.png>]
+ * npm run capacity -- --metrics <file> [--json] [--chart <file.svg|.png>] [--check]
  * npm run capacity -- --host <ssh target> --tier <tier> [--ssh-arg=<arg> ...] [--env KEY=VALUE ...]
  * npm run capacity -- --days <N> --droplet-id <id> --tier <tier>      (token: DIGITALOCEAN_TOKEN)
  *
@@ -8,12 +8,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { buildChartSpec, renderChart } from "../infra/capacity/chart";
-import { fetchDropletSamples } from "../infra/capacity/do-monitoring";
-import { collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
-import { type CapacityInput, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
+import { fetchDropletSamples, MonitoringRequestError } from "../infra/capacity/do-monitoring";
+import { collectCommand, collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
+import { type CapacityInput, MetricsError, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
 import { buildReport, renderHuman, reportJson } from "../infra/capacity/report";
 import { dropletScript } from "../infra/render/droplet-scripts";
 import { TIER_NAMES } from "../infra/tiers";
+import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -35,56 +36,73 @@ const program = new Command("capacity")
   .option("--complaints", "users are complaining (overrides the file)")
   .option("--save-metrics <file>", "also write the collected input as a metrics file")
   .option("--json", "print the verdict as JSON")
-  .option("--chart <file>", "draw memory, CPU and latency with the thresholds (.svg or .png)");
+  .option("--chart <file>", "draw memory, CPU and latency with the thresholds (.svg or .png)")
+  .option("--check", "exit 1 when the verdict asks for action (upgrade-now or plan-upgrade), for CI and cron");
 
 async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   const modes = ["metrics", "host", "days"].filter((m) => o[m] !== undefined);
-  if (modes.length !== 1) throw new Error("give exactly one of --metrics <file>, --host <target>, --days <n>");
+  if (modes.length !== 1) throw new UsageError("give exactly one of --metrics <file>, --host <target>, --days <n>");
   const overrides = {
     ...(o.activeUsers !== undefined ? { activeUsers: o.activeUsers as number } : {}),
     ...(o.complaints ? { complaints: true } : {}),
   };
   if (o.metrics !== undefined) {
     const file = o.metrics as string;
-    const input = parseCapacityFile(readFileSync(file, "utf8"), file);
+    const text = asUsage(() => readFileSync(file, "utf8"));
+    const input = parseCapacityFile(text, file);
     return { ...input, ...overrides };
   }
-  if (o.tier === undefined) throw new Error(`--tier is required with --${modes[0]} (allowed: ${TIER_NAMES.join(", ")})`);
+  if (o.tier === undefined) throw new UsageError(`--tier is required with --${modes[0]} (allowed: ${TIER_NAMES.join(", ")})`);
   const tier = o.tier as (typeof TIER_NAMES)[number];
   if (o.host !== undefined) {
-    const env = parseEnvPairs((o.env as string[] | undefined) ?? []);
-    return collectLive(
-      { target: o.host as string, sshArgs: (o.sshArg as string[] | undefined) ?? [], env, historyDays: o.historyDays as number, tier, ...overrides },
-      dropletScript("collect.sh"),
-      spawnRunner,
-    );
+    const env = asUsage(() => parseEnvPairs((o.env as string[] | undefined) ?? []));
+    const target = { target: o.host as string, sshArgs: (o.sshArg as string[] | undefined) ?? [], env, historyDays: o.historyDays as number };
+    asUsage(() => collectCommand(target, "")); // refuses a secret in --env before ssh
+    return collectLive({ ...target, tier, ...overrides }, dropletScript("collect.sh"), spawnRunner);
   }
   const samples = await fetchDropletSamples({
     token: process.env.DIGITALOCEAN_TOKEN ?? "",
     dropletId: String(o.dropletId ?? ""),
     days: o.days as number,
     fetch: (url, init) => fetch(url, init),
+    log: (line) => process.stderr.write(`capacity: ${line}\n`),
   });
   return parseCapacityInput({ tier, samples, ...overrides });
 }
 
-async function main(): Promise<void> {
-  const o = program.parse().opts();
-  const input = await loadInput(o);
-  if (o.saveMetrics) {
-    const { samples, ...rest } = input;
-    writeFileSync(o.saveMetrics, `${JSON.stringify({ ...rest, samples: samples.map(({ t: _t, ...s }) => s) }, null, 2)}\n`);
-  }
-  const report = buildReport(input);
-  console.log(o.json ? JSON.stringify(reportJson(report), null, 2) : renderHuman(report));
-  if (o.chart) {
-    const out = await renderChart(buildChartSpec(input.samples, `Capacity of the ${input.tier} droplet, verdict: ${report.verdict}`), o.chart);
-    writeFileSync(o.chart, out);
-    if (!o.json) console.log(`\nChart written to ${o.chart}`);
-  }
-}
+const ACTION = new Set(["upgrade-now", "plan-upgrade"]);
 
-main().catch((err: Error) => {
-  console.error(`capacity: ${err.message}`);
-  process.exit(2);
+void runCli<Record<string, unknown>>(program, {
+  help: {
+    no: "--check and the verdict asks for action (upgrade-now or plan-upgrade); the report is printed first",
+    usage: "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
+    human: "the metrics could not be collected (ssh to --host failed, the monitoring API kept failing)",
+    examples: [
+      "npm run capacity -- --metrics metrics.json --check",
+      "npm run capacity -- --host root@203.0.113.10 --tier 4gb --json",
+      "DIGITALOCEAN_TOKEN=... npm run capacity -- --days 7 --tier 4gb --droplet-id 123456789 --check",
+    ],
+  },
+  // Reading the metrics from a droplet or the API can fail half way for reasons a person must look at.
+  otherErrors: "human",
+  classify: (e) => (e instanceof MetricsError || e instanceof MonitoringRequestError ? EXIT.usage : undefined),
+  main: async (o) => {
+    const input = await loadInput(o);
+    if (o.saveMetrics) {
+      const { samples, ...rest } = input;
+      writeFileSync(o.saveMetrics as string, `${JSON.stringify({ ...rest, samples: samples.map(({ t: _t, ...s }) => s) }, null, 2)}\n`);
+    }
+    const report = buildReport(input);
+    console.log(o.json ? JSON.stringify(reportJson(report), null, 2) : renderHuman(report));
+    if (o.chart) {
+      const out = await renderChart(buildChartSpec(input.samples, `Capacity of the ${input.tier} droplet, verdict: ${report.verdict}`), o.chart as string);
+      writeFileSync(o.chart as string, out);
+      if (!o.json) console.log(`\nChart written to ${o.chart as string}`);
+    }
+    if (o.check && ACTION.has(report.verdict)) {
+      process.stderr.write(`capacity: --check: the verdict is ${report.verdict}\n`);
+      return EXIT.no;
+    }
+    return EXIT.done;
+  },
 });

@@ -9,7 +9,7 @@
  * Thin: reads the files, then everything happens in infra/cost/ and infra/pulumi-json.ts.
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   buildCostReport,
   costPerUser,
@@ -22,6 +22,7 @@ import {
   type BackupChoice,
 } from "../infra/cost";
 import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
+import { EXIT, runCli, UsageError } from "./cli-exit";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -59,6 +60,18 @@ function expect<K extends "plan" | "export" | "preview">(
   });
 }
 
+interface Options {
+  preview?: string[];
+  base?: string[];
+  head?: string[];
+  stackExport?: string[];
+  json?: boolean;
+  markdown?: boolean;
+  failAbove?: number;
+  perUser?: boolean;
+  backups: BackupChoice;
+}
+
 const program = new Command("cost")
   .description("Monthly DigitalOcean cost of a stack or of a change")
   .option("--preview <file>", "output of `pulumi preview --json` or the event stream of `pulumi up --json` (repeatable)", collect)
@@ -69,25 +82,29 @@ const program = new Command("cost")
   .option("--markdown", "print a pull-request comment")
   .option("--fail-above <usd>", "exit 1 when the monthly increase is above this many USD", parseUsd)
   .option("--per-user", "print the monthly cost per user for 100, 1,000, 3,000 and 5,000 users on every tier")
-  .addOption(new Option("--backups <plan>", "droplet backups for --per-user").choices(["none", "weekly", "daily"]).default("none"))
-  .action((opts: {
-    preview?: string[];
-    base?: string[];
-    head?: string[];
-    stackExport?: string[];
-    json?: boolean;
-    markdown?: boolean;
-    failAbove?: number;
-    perUser?: boolean;
-    backups: BackupChoice;
-  }) => {
-    if (opts.json && opts.markdown) throw new Error("--json and --markdown: choose one");
+  .addOption(new Option("--backups <plan>", "droplet backups for --per-user").choices(["none", "weekly", "daily"]).default("none"));
+
+void runCli<Options>(program, {
+  help: {
+    no: "--fail-above <usd> and the monthly increase is above it (the report is printed first)",
+    usage: "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price",
+    examples: [
+      "npm run cost -- --base main-dev.json --head pr-dev.json --markdown --fail-above 50",
+      "npm run cost -- --preview preview.json --json",
+      "npm run cost -- --stack-export dev-export.json",
+      "npm run cost -- --per-user --backups weekly",
+    ],
+  },
+  // Everything cost throws is about its inputs: it reads files and prints, nothing else.
+  otherErrors: "usage",
+  main: (opts) => {
+    if (opts.json && opts.markdown) throw new UsageError("--json and --markdown: choose one");
     if (opts.perUser) {
       const rows = costPerUser({ backups: opts.backups });
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderPerUser(rows, opts.backups));
-      return;
+      return EXIT.done;
     }
-    if (opts.base?.length && !opts.head?.length) throw new Error("--base needs --head (the plan to compare with)");
+    if (opts.base?.length && !opts.head?.length) throw new UsageError("--base needs --head (the plan to compare with)");
     const report = buildCostReport({
       bases: expect<"plan">("--base", opts.base ?? [], ["plan"]),
       heads: expect<"plan">("--head", opts.head ?? [], ["plan"]),
@@ -99,18 +116,8 @@ const program = new Command("cost")
     else process.stdout.write(renderText(report));
     if (opts.failAbove !== undefined && exceedsLimit(report, opts.failAbove)) {
       process.stderr.write(`cost: the monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`);
-      process.exitCode = 1;
+      return EXIT.no;
     }
-  });
-
-program.exitOverride();
-try {
-  program.parse();
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode; // commander has printed its message
-  } else {
-    process.stderr.write(`cost: ${(e as Error).message}\n`);
-    process.exitCode = 2;
-  }
-}
+    return EXIT.done;
+  },
+});

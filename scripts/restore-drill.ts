@@ -2,16 +2,24 @@
  * npm run restore-drill -- --host <ssh target> [--ssh-arg=<arg> ...] [--env KEY=VALUE ...] [--json]
  *
  * Restores the droplet's latest backup into a scratch PostgreSQL there, checks every table's row count against the
- * dump and prints how long the restore took. Exit 0 when the drill passes, 1 when it does not, 2 on errors.
+ * dump and prints how long the restore took. Exit codes: see --help (scripts/cli-exit.ts).
  */
 import Table from "cli-table3";
 import { Command } from "commander";
 import { parseEnvPairs, spawnRunner } from "../infra/capacity/live";
-import { runDrill } from "../infra/capacity/restore-drill";
+import { DrillFailedError, drillCommand, runDrill } from "../infra/capacity/restore-drill";
 import { dropletScript } from "../infra/render/droplet-scripts";
+import { asUsage, EXIT, runCli } from "./cli-exit";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const formatBytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+
+interface Options {
+  host: string;
+  sshArg?: string[];
+  env?: string[];
+  json?: boolean;
+}
 
 const program = new Command("restore-drill")
   .description("Restore the latest backup into a scratch PostgreSQL on the droplet and check tables and row counts")
@@ -20,31 +28,34 @@ const program = new Command("restore-drill")
   .option("--env <KEY=VALUE>", "settings for the script on the droplet, repeatable (no secrets)", collect)
   .option("--json", "print the report as JSON");
 
-async function main(): Promise<number> {
-  const o = program.parse().opts();
-  const env = parseEnvPairs((o.env as string[] | undefined) ?? []);
-  const report = await runDrill(
-    { target: o.host, sshArgs: o.sshArg ?? [], env },
-    { common: dropletScript("backup-common.sh"), drill: dropletScript("restore-drill.sh") },
-    spawnRunner,
-  );
-  if (o.json) {
-    console.log(JSON.stringify(report, null, 2));
-  } else {
-    console.log(`Backup ${report.backup} (${formatBytes(report.backupBytes)}, ${report.backupAgeHours} h old, checksum ${report.checksum})`);
-    const table = new Table({ head: ["table", "rows in dump", "rows restored", ""], style: { head: [], border: [] } });
-    for (const t of report.tables) table.push([t.table, t.expected, t.restored ?? "missing", t.ok ? "ok" : "MISMATCH"]);
-    console.log(table.toString());
-    console.log(`Restore took ${report.restoreSeconds.toFixed(2)} s (drill total ${report.totalSeconds.toFixed(2)} s).`);
-    console.log(report.ok ? "Restore drill PASSED." : `Restore drill FAILED:\n  - ${report.problems.join("\n  - ")}`);
-  }
-  return report.ok ? 0 : 1;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    console.error(`restore-drill: ${err.message}`);
-    process.exit(2);
+void runCli<Options>(program, {
+  help: {
+    no: "the drill says the backup does not restore: no backup, checksum mismatch, pg_restore refuses the dump, a table's rows differ, or the latest backup is more than 36 h old",
+    usage: "an --env that is not KEY=VALUE or names a secret",
+    human: "the droplet cannot be reached over ssh (the drill did not run)",
+    examples: [
+      "npm run restore-drill -- --host root@203.0.113.10",
+      "npm run restore-drill -- --host root@203.0.113.10 --ssh-arg=-p --ssh-arg=2222 --json",
+      "npm run restore-drill -- --host root@203.0.113.10 --env CHATBOT_BACKUP_DIR=/mnt/chatbot/backups",
+    ],
   },
-);
+  otherErrors: "human",
+  classify: (e) => (e instanceof DrillFailedError ? EXIT.no : undefined),
+  main: async (o) => {
+    const target = { target: o.host, sshArgs: o.sshArg ?? [], env: asUsage(() => parseEnvPairs(o.env ?? [])) };
+    const scripts = { common: dropletScript("backup-common.sh"), drill: dropletScript("restore-drill.sh") };
+    asUsage(() => drillCommand(target, scripts.common, scripts.drill)); // refuses a secret in --env before ssh
+    const report = await runDrill(target, scripts, spawnRunner);
+    if (o.json) {
+      console.log(JSON.stringify(report, null, 2));
+    } else {
+      console.log(`Backup ${report.backup} (${formatBytes(report.backupBytes)}, ${report.backupAgeHours} h old, checksum ${report.checksum})`);
+      const table = new Table({ head: ["table", "rows in dump", "rows restored", ""], style: { head: [], border: [] } });
+      for (const t of report.tables) table.push([t.table, t.expected, t.restored ?? "missing", t.ok ? "ok" : "MISMATCH"]);
+      console.log(table.toString());
+      console.log(`Restore took ${report.restoreSeconds.toFixed(2)} s (drill total ${report.totalSeconds.toFixed(2)} s).`);
+      console.log(report.ok ? "Restore drill PASSED." : `Restore drill FAILED:\n  - ${report.problems.join("\n  - ")}`);
+    }
+    return report.ok ? EXIT.done : EXIT.no;
+  },
+});

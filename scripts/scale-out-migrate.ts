@@ -4,17 +4,29 @@
  * Moves a single-droplet stack's data into the managed PostgreSQL of the scale-out tier by logical replication,
  * warms Valkey, and points the droplet's proxy at the app droplets (infra/scale-out-migration/). The managed
  * endpoints are read on the droplet from /etc/chatbot/scale-out-target.env, written there by the stack.
- * Exit code: 0 done, 1 aborted and rolled back (the droplet still serving), 2 failed after the commit point.
+ * Exit codes: see --help (scripts/cli-exit.ts).
  */
 import { Command } from "commander";
 import { validateBudgets } from "../infra/migration/budget";
-import { scaleOutMigrate } from "../infra/scale-out-migration/cli-core";
+import { logicalCommands } from "../infra/scale-out-migration/commands";
+import { logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
+import { asUsage, EXIT, runCli, type ExitCode } from "./cli-exit";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-const o = new Command("scale-out-migrate")
+interface Options {
+  source: string;
+  sourcePrivate: string;
+  upstreams: string;
+  downtimeBudget: string;
+  migrationBudget: string;
+  sshOption: string[];
+  json?: boolean;
+}
+
+const program = new Command("scale-out-migrate")
   .description("Move a droplet's PostgreSQL and Redis data onto the managed engines of the scale-out tier")
   .requiredOption("--source <target>", "ssh target of the single droplet (user@host)")
   .requiredOption("--source-private <address>", "its VPC address (the managed cluster subscribes there)")
@@ -22,48 +34,56 @@ const o = new Command("scale-out-migrate")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .option("--ssh-option <option>", "extra ssh option, repeatable", collect, [] as string[])
-  .option("--json", "print the report as JSON")
-  .parse()
-  .opts<{ source: string; sourcePrivate: string; upstreams: string; downtimeBudget: string; migrationBudget: string; sshOption: string[]; json?: boolean }>();
+  .option("--json", "print the report as JSON");
 
-async function main(): Promise<number> {
-  const budgets = validateBudgets({ downtimeBudgetSeconds: Number(o.downtimeBudget), migrationBudgetMinutes: Number(o.migrationBudget) });
-  const report = await scaleOutMigrate({
-    source: o.source,
-    sourcePrivate: o.sourcePrivate,
-    upstreams: o.upstreams.split(",").filter(Boolean),
-    ...budgets,
-    sshOptions: o.sshOption,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
-  else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped: ${report.aborted ?? report.error}`}\n`);
-  if (report.ok) {
-    // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
-    const moved = report.timeline.find((e) => e.step === "move traffic" && e.status === "ok");
-    const at = (ms: number) => new Date(ms).toISOString();
-    process.stdout.write(
-      formatMigrationResult({
-        id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
-        state: "done",
-        from: o.source,
-        to: "scale-out",
-        strategy: "logical",
-        committedAt: at(moved?.endMs ?? report.startedAt + report.totalMs),
-        finishedAt: at(report.startedAt + report.totalMs),
-        resumed: false,
-        ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
-      }) + "\n",
-    );
-    return 0;
-  }
-  return report.committed ? 2 : 1;
-}
+const EXIT_OF = { done: EXIT.done, "rolled-back": EXIT.no, "rollback-incomplete": EXIT.human, "failed-after-commit": EXIT.human } as const;
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(`scale-out-migrate: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
+void runCli<Options>(program, {
+  help: {
+    no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
+    usage: "a bad --source, --source-private, --upstreams or budget (checked before anything runs)",
+    human:
+      "the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
+    examples: [
+      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:80,10.10.0.22:80",
+      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:80 --downtime-budget 120 --json",
+    ],
   },
-);
+  // Past the checks below, a thrown error may have left the droplet half way.
+  otherErrors: "human",
+  main: async (o): Promise<ExitCode> => {
+    const upstreams = o.upstreams.split(",").filter(Boolean);
+    const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: Number(o.downtimeBudget), migrationBudgetMinutes: Number(o.migrationBudget) }));
+    asUsage(() => logicalCommands(sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate })).traffic(upstreams));
+    const report = await scaleOutMigrate({
+      source: o.source,
+      sourcePrivate: o.sourcePrivate,
+      upstreams,
+      ...budgets,
+      sshOptions: o.sshOption,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    const outcome = logicalOutcome(report);
+    if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
+    else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);
+    if (outcome === "done") {
+      // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
+      const moved = report.timeline.find((e) => e.step === "move traffic" && e.status === "ok");
+      const at = (ms: number) => new Date(ms).toISOString();
+      process.stdout.write(
+        formatMigrationResult({
+          id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
+          state: "done",
+          from: o.source,
+          to: "scale-out",
+          strategy: "logical",
+          committedAt: at(moved?.endMs ?? report.startedAt + report.totalMs),
+          finishedAt: at(report.startedAt + report.totalMs),
+          resumed: false,
+          ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
+        }) + "\n",
+      );
+    }
+    return EXIT_OF[outcome];
+  },
+});

@@ -78,8 +78,20 @@ export function judgeDrill(stdout: string): DrillReport {
   };
 }
 
+/**
+ * The drill ran on the droplet and stopped on what it checks: no backup, an unreadable one, a checksum mismatch, a
+ * dump pg_restore refuses (the script's `die`). Not thrown when ssh itself fails (exit 255): the drill never ran.
+ */
+export class DrillFailedError extends Error {}
+
+/** ssh's own exit status for a connection or authentication failure (ssh(1), EXIT STATUS). */
+const SSH_FAILED = 255;
+
 export async function runDrill(t: DrillTarget, scripts: { common: string; drill: string }, runner: Runner): Promise<DrillReport> {
   const r = await runner(drillCommand(t, scripts.common, scripts.drill));
-  if (r.code !== 0) throw new Error(`restore drill on ${t.target} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join("\n")}`);
+  if (r.code !== 0) {
+    const message = `restore drill on ${t.target} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join("\n")}`;
+    throw r.code === SSH_FAILED ? new Error(message) : new DrillFailedError(message);
+  }
   return judgeDrill(r.stdout);
 }

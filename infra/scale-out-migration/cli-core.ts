@@ -47,3 +47,11 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
     ssh.close();
   }
 }
+
+/** How a run ended, for the command's exit code and the person reading it. */
+export type LogicalOutcome = "done" | "rolled-back" | "rollback-incomplete" | "failed-after-commit";
+
+export function logicalOutcome(report: Pick<LogicalReport, "ok" | "committed" | "rolledBack">): LogicalOutcome {
+  if (report.committed) return report.ok ? "done" : "failed-after-commit";
+  return report.rolledBack === false ? "rollback-incomplete" : "rolled-back";
+}

@@ -129,19 +129,19 @@ describe("npm run restore-drill", () => {
     expect(r.stdout).toContain("Restore drill PASSED.");
   });
 
-  it("fails on a corrupted backup: checksum mismatch", async () => {
+  it("fails on a corrupted backup: checksum mismatch (exit 1: the drill ran and says no)", async () => {
     const latest = fs.readdirSync(backupDir).filter((f) => f.endsWith(".dump")).sort().pop()!;
     const file = path.join(backupDir, latest);
     const good = fs.readFileSync(file);
     fs.writeFileSync(file, good.subarray(0, Math.floor(good.length / 2)));
     try {
       const r = await drill();
-      expect(r.code).toBe(2);
+      expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/checksum of chatbot-.*\.dump does not match/);
       // Without the checksum file, pg_restore itself catches the truncated archive.
       fs.renameSync(`${file}.sha256`, `${file}.sha256.bak`);
       const r2 = await drill();
-      expect(r2.code).toBe(2);
+      expect(r2.code).toBe(1);
       expect(r2.stderr).toMatch(/pg_restore|restore drill on .* failed/);
     } finally {
       fs.writeFileSync(file, good);
@@ -150,13 +150,13 @@ describe("npm run restore-drill", () => {
     expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual([]);
   });
 
-  it("fails when there is no backup at all", async () => {
+  it("fails when there is no backup at all (exit 1)", async () => {
     const empty = path.join(dir, "empty");
     fs.mkdirSync(empty);
     const args = ["tsx", "scripts/restore-drill.ts", "--host", ssh.target, ...ssh.sshArgs.map((a) => `--ssh-arg=${a}`)];
     for (const [k, v] of Object.entries({ ...env, CHATBOT_BACKUP_DIR: empty })) args.push("--env", `${k}=${v}`);
     const r = await runCommand("npx", args, { cwd: root });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no chatbot-\*\.dump in .*empty: has the backup timer run\?/);
   });
 });

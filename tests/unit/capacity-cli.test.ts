@@ -62,9 +62,9 @@ describe("npm run capacity", () => {
     [["--host", "root@x"], /--tier is required with --host/],
     [["--days", "7", "--tier", "4gb", "--droplet-id", "1"], /DIGITALOCEAN_TOKEN: a DigitalOcean API token is required/],
     [["--metrics", "x.json", "--tier", "2gb"], /option '--tier <tier>' argument '2gb' is invalid. Allowed choices are 4gb, 8gb, 16gb/],
-  ])("usage error %j", async (args, message) => {
+  ])("usage error %j: exit 2", async (args, message) => {
     const r = await capacity(...args);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
 });

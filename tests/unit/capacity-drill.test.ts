@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseEnvPairs } from "../../infra/capacity/live";
-import { MAX_BACKUP_AGE_HOURS, drillCommand, judgeDrill, runDrill } from "../../infra/capacity/restore-drill";
+import { DrillFailedError, MAX_BACKUP_AGE_HOURS, drillCommand, judgeDrill, runDrill } from "../../infra/capacity/restore-drill";
 
 const output = (lines: Record<string, string | number>) =>
   `noise line\n${Object.entries({ backup: "/var/lib/chatbot/backups/chatbot-20261120T031500Z.dump", backup_bytes: 2048, backup_age_hours: 9.5, checksum: "ok", expected_seconds: 0.1, restore_seconds: 1.25, total_seconds: 4.5, ...lines })
@@ -43,6 +43,15 @@ describe("drill command", () => {
   it("surfaces the script's error", async () => {
     const runner = async () => ({ code: 1, stdout: "", stderr: "[01:00:00 restore-drill] ERROR: no chatbot-*.dump in /x\n" });
     await expect(runDrill({ target: "t" }, { common: "", drill: "" }, runner)).rejects.toThrow(/restore drill on t failed \(exit 1\): .*no chatbot-\*\.dump/);
+    await expect(runDrill({ target: "t" }, { common: "", drill: "" }, runner)).rejects.toBeInstanceOf(DrillFailedError);
+  });
+
+  it("an ssh failure (exit 255) is not the drill's verdict: the drill never ran", async () => {
+    const runner = async () => ({ code: 255, stdout: "", stderr: "ssh: connect to host t port 22: Connection refused\n" });
+    const failure = await runDrill({ target: "t" }, { common: "", drill: "" }, runner).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(DrillFailedError);
+    expect((failure as Error).message).toBe("restore drill on t failed (exit 255): ssh: connect to host t port 22: Connection refused");
   });
 
   it("parses --env pairs, keeping '=' in values", () => {

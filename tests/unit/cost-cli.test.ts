@@ -61,9 +61,9 @@ describe("npm run cost", () => {
     [["--preview", f("missing.json")], /missing.json: cannot read \(ENOENT\)/],
     [["--per-user", "--backups", "hourly"], /Allowed choices are none, weekly, daily/],
     [[], /nothing to price/],
-  ])("%j fails with a clear message", (args, message) => {
+  ])("%j fails with a clear message, exit 2 (usage)", (args, message) => {
     const r = cost(...args);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
 });

@@ -1,0 +1,163 @@
+/**
+ * One exit-code convention for the project's commands, and the commander setup that keeps to it:
+ *
+ *   0  done
+ *   1  the command ran and its check says no (over the cost limit, a capacity verdict that asks for action, a
+ *      restore drill that fails, a migration rolled back)
+ *   2  usage or config error: an unknown or misspelled option (with a "did you mean"), a missing or bad value, an
+ *      input file that cannot be read; nothing was changed
+ *   3  a human is needed: rollback incomplete, failed after a commit point, or an unexpected failure (the stack trace
+ *      is printed)
+ *
+ * A command builds its commander `Command` as usual, then hands it to `runCli` with its own lines for each code and
+ * its examples; `runCli` adds them to `--help`, parses, runs `main`, maps what it throws to a code, and exits once
+ * stdout and stderr are flushed (a piped `--json` is never cut short). Node's own exit code for a crash (1) would
+ * read as "the check says no": unhandled rejections and exceptions exit 3 instead.
+ */
+import { type Command, CommanderError } from "commander";
+
+export const EXIT = { done: 0, no: 1, usage: 2, human: 3 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** Bad flags, values, files or config: exit 2. Throw it before anything is changed. */
+export class UsageError extends Error {}
+
+/** The command stopped in a state a person must look at (rollback incomplete, after a commit point): exit 3. */
+export class NeedsHumanError extends Error {}
+
+export interface ExitCodeHelp {
+  /** When the command exits 1 ("its check says no"); omitted: it never does. */
+  no?: string;
+  /** What else counts as a usage or config error for this command, beyond bad flags and values. */
+  usage?: string;
+  /** When the command exits 3 besides an unexpected failure. */
+  human?: string;
+  examples: string[];
+}
+
+const HELP_WIDTH = 100;
+
+/** The `Exit codes:` and `Examples:` blocks every command's `--help` ends with. */
+export function exitCodeHelp(h: ExitCodeHelp): string {
+  const wrap = (code: number, text: string) => {
+    const lines = [`  ${code} `];
+    for (const word of text.split(" ")) {
+      if (`${lines.at(-1)} ${word}`.length > HELP_WIDTH) lines.push(`   ${" ".repeat(String(code).length)}`);
+      lines[lines.length - 1] += ` ${word}`;
+    }
+    return lines.join("\n");
+  };
+  return [
+    "",
+    "Exit codes (the same convention for every command of this project):",
+    wrap(EXIT.done, "done"),
+    wrap(EXIT.no, h.no ? `ran, and its check says no: ${h.no}` : "ran, and its check says no (this command has no such check: never)"),
+    wrap(EXIT.usage, `usage or config error, nothing changed: an unknown option (with a "did you mean"), a missing or bad value${h.usage ? `, ${h.usage}` : ""}`),
+    wrap(EXIT.human, `a human is needed: ${h.human ? `${h.human}; or ` : ""}an unexpected failure (the stack trace is printed)`),
+    "",
+    "Examples:",
+    ...h.examples.map((e) => `  ${e}`),
+    "",
+  ].join("\n");
+}
+
+export interface CliSpec<O> {
+  help: ExitCodeHelp;
+  /**
+   * The exit code of an `Error` thrown by `main` that is neither a UsageError nor a NeedsHumanError: `usage` for a
+   * command that only reads inputs and prints (it throws on bad input, before acting), `human` for a command that
+   * acts on servers (the failure may have left something half done). TypeError, ReferenceError and RangeError (bugs,
+   * and `fetch` failing to connect) are always 3.
+   */
+  otherErrors: "usage" | "human";
+  /** Maps an error to a code before the defaults do (an error class of infra/ the command knows); undefined: default. */
+  classify?: (e: unknown) => ExitCode | undefined;
+  main: (opts: O, cmd: Command) => Promise<ExitCode> | ExitCode;
+}
+
+const BUGS = [TypeError, ReferenceError, RangeError];
+
+/** What a thrown value means for the exit code. */
+export function exitCodeOf(e: unknown, spec: Pick<CliSpec<unknown>, "otherErrors" | "classify">): ExitCode {
+  const classified = spec.classify?.(e);
+  if (classified !== undefined) return classified;
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.done : EXIT.usage;
+  if (e instanceof UsageError) return EXIT.usage;
+  if (e instanceof NeedsHumanError) return EXIT.human;
+  if (BUGS.some((kind) => e instanceof kind)) return EXIT.human;
+  if (e instanceof Error) return spec.otherErrors === "usage" ? EXIT.usage : EXIT.human;
+  return EXIT.human;
+}
+
+/**
+ * Commander parses required options before it looks for unknown ones, so `--hots x` for `--host x` would say
+ * "required option '--host' not specified". Required options are therefore checked here, after parsing (which has
+ * already refused unknown options with its suggestion).
+ */
+function deferRequiredOptions(cmd: Command): () => void {
+  const required = cmd.options.filter((o) => o.mandatory);
+  for (const o of required) o.mandatory = false;
+  return () => {
+    for (const o of required) {
+      if (cmd.getOptionValue(o.attributeName()) === undefined) {
+        cmd.error(`error: required option '${o.flags}' not specified`, { code: "commander.missingMandatoryOptionValue", exitCode: EXIT.usage });
+      }
+    }
+  };
+}
+
+function exitWhenFlushed(code: ExitCode): never {
+  process.exitCode = code;
+  let pending = 2;
+  const done = () => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+  // Never returns to the caller: the writes' callbacks exit. Anything still running (timers, children) is cut there.
+  return undefined as never;
+}
+
+function report(name: string, e: unknown, code: ExitCode): void {
+  if (e instanceof CommanderError) return; // commander has printed its message (or the help)
+  const bug = code === EXIT.human && BUGS.some((kind) => e instanceof kind);
+  const text = e instanceof Error ? (bug && e.stack ? e.stack : e.message) : String(e);
+  process.stderr.write(`${name}: ${text}\n`);
+}
+
+/**
+ * Parse `argv` with `cmd`, run `main`, exit with the convention's code. `cmd` must not have an action handler:
+ * `main` is the action. Never returns.
+ */
+export async function runCli<O>(cmd: Command, spec: CliSpec<O>, argv: readonly string[] = process.argv): Promise<never> {
+  const name = cmd.name();
+  const fail = (e: unknown): never => {
+    const code = exitCodeOf(e, spec);
+    report(name, e, code);
+    return exitWhenFlushed(code);
+  };
+  process.on("unhandledRejection", fail);
+  process.on("uncaughtException", fail);
+  cmd
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .addHelpText("after", exitCodeHelp(spec.help));
+  const checkRequired = deferRequiredOptions(cmd);
+  try {
+    cmd.parse([...argv]);
+    checkRequired();
+    return exitWhenFlushed(await spec.main(cmd.opts() as O, cmd));
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+/** Runs `f`, turning what it throws into a UsageError (for validation that lives in infra/ as plain errors). */
+export function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+}
