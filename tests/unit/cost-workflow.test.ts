@@ -3,54 +3,14 @@
  * context availability) and its shell steps by shellcheck. Negative controls show the validator can fail.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse as parseYaml } from "yaml";
+import { PINNED, readWorkflow, ROOT, shellcheckSteps, type Step, validateWorkflow as validate } from "../support/workflows";
 
-const ROOT = join(__dirname, "../..");
-const TSX = join(ROOT, "node_modules/.bin/tsx");
-const FILE = join(ROOT, ".github/workflows/cost.yml");
-const CONTENT = readFileSync(FILE, "utf8");
-
-/**
- * The parser ships JSON imported without an import attribute, which Node's ESM loader (and so vitest's external
- * loader) rejects; tsx loads it. So the validator runs in a tsx subprocess: the workflow on stdin, errors as JSON.
- */
-const VALIDATOR = `
-import { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } from "@actions/workflow-parser";
-import { readFileSync } from "node:fs";
-const parsed = parseWorkflow({ name: "cost.yml", content: readFileSync(0, "utf8") }, new NoOperationTraceWriter());
-let errors = parsed.context.errors.getErrors().map((e) => e.message);
-if (!errors.length && parsed.value) {
-  const template = await convertWorkflowTemplate(parsed.context, parsed.value);
-  errors = (template.errors ?? []).map((e) => String(e.Message ?? e));
-}
-process.stdout.write(JSON.stringify(errors));
-`;
-
-function validate(content: string): string[] {
-  const r = spawnSync(TSX, ["--input-type=module", "--eval", VALIDATOR], { cwd: ROOT, input: content, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`validator failed to run: ${r.stderr}`);
-  return JSON.parse(r.stdout) as string[];
-}
-
-interface Step {
-  name?: string;
-  uses?: string;
-  run?: string;
-  if?: string;
-  env?: Record<string, string>;
-  with?: Record<string, unknown>;
-}
-const workflow = parseYaml(CONTENT) as {
-  on: Record<string, unknown>;
-  permissions: Record<string, string>;
-  jobs: Record<string, { env?: Record<string, string>; steps: Step[] }>;
-};
-const job = Object.values(workflow.jobs)[0] as { env?: Record<string, string>; steps: Step[] };
-const steps = job.steps;
+const { content: CONTENT, workflow, steps } = readWorkflow("cost.yml");
+const job = Object.values(workflow.jobs)[0]!;
 const step = (pattern: RegExp) => steps.find((s) => pattern.test(s.name ?? "")) as Step;
 
 describe("cost.yml", () => {
@@ -74,7 +34,7 @@ describe("cost.yml", () => {
   it("pins every action to a full commit SHA", () => {
     const uses = steps.filter((s) => s.uses).map((s) => s.uses as string);
     expect(uses.length).toBeGreaterThanOrEqual(5);
-    for (const u of uses) expect(u).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+    for (const u of uses) expect(u).toMatch(PINNED);
     expect(CONTENT).toMatch(/pulumi\/actions@[0-9a-f]{40} # v\d/);
     expect(CONTENT).toMatch(/marocchino\/sticky-pull-request-comment@[0-9a-f]{40} # v\d/);
   });
@@ -99,14 +59,20 @@ describe("cost.yml", () => {
     expect(steps[fail]?.if).toBeUndefined();
   });
 
-  it("runs pulumi preview --json only when both cloud secrets exist", () => {
+  it("runs pulumi preview --json with the policy pack only when both cloud secrets exist, with prod's passphrase from a secret", () => {
     expect(job.env?.HAS_CLOUD_SECRETS).toBe("${{ secrets.PULUMI_ACCESS_TOKEN != '' && secrets.DIGITALOCEAN_TOKEN != '' }}");
     const install = steps.find((s) => s.uses?.startsWith("pulumi/actions@")) as Step;
     const preview = step(/Preview every stack/);
-    for (const s of [install, preview]) expect(s.if).toBe("env.HAS_CLOUD_SECRETS == 'true'");
-    expect(preview.run).toContain('pulumi preview --stack "$stack" --json --show-sames');
+    for (const s of [install, preview, step(/real preview failed/)]) expect(s.if).toBe("env.HAS_CLOUD_SECRETS == 'true'");
+    expect(preview.run).toContain('pulumi preview --stack "$stack" --json --show-sames --non-interactive --policy-pack policy');
     expect(preview.run).toContain('npm run --silent cost -- "${previews[@]}" --markdown');
-    expect(Object.keys(preview.env ?? {}).sort()).toEqual(["DIGITALOCEAN_TOKEN", "PULUMI_ACCESS_TOKEN"]);
+    expect(preview.env).toEqual({
+      PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+      DIGITALOCEAN_TOKEN: "${{ secrets.DIGITALOCEAN_TOKEN }}",
+      PULUMI_CONFIG_PASSPHRASE: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+    });
+    // prod is encrypted with the passphrase provider: without the passphrase its preview cannot decrypt a secret.
+    expect(readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8")).toMatch(/^encryptionsalt: v1:/m);
   });
 
   it("posts or updates one sticky comment from the report file", () => {
@@ -120,19 +86,7 @@ describe("cost.yml", () => {
   });
 
   it("every shell step passes shellcheck (bash)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cost-wf-"));
-    try {
-      steps
-        .filter((s) => s.run)
-        .forEach((s, i) => {
-          const file = join(dir, `step-${i}.sh`);
-          writeFileSync(file, `#!/usr/bin/env bash\n${s.run}`);
-          const r = spawnSync("shellcheck", ["--shell=bash", file], { encoding: "utf8" });
-          expect(r.status, `${s.name}:\n${r.stdout}${r.stderr}`).toBe(0);
-        });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    expect(shellcheckSteps(steps)).toEqual([]);
   });
 });
 
@@ -214,4 +168,65 @@ process.stdout.write(fs.readFileSync("plan.json", "utf8"));
     expect(r.comment).not.toContain("lose data");
     expect(r.fail.status).toBe(0);
   }, 120_000);
+});
+
+/**
+ * The real-preview step runs for real (bash, jq, the head's cost command) with a stand-in `pulumi` on PATH: dev's
+ * preview succeeds (a recorded `pulumi preview --json`), prod's fails as it does without the passphrase. The comment
+ * still gets the priced dev preview and says prod's failed, with its diagnostics; the check fails afterwards.
+ */
+describe("cost.yml when a real preview fails", () => {
+  const work = mkdtempSync(join(tmpdir(), "cost-wf-preview-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const run = (pattern: RegExp, cwd: string, env: Record<string, string>) => spawnSync("bash", ["-c", step(pattern).run as string], { cwd, env: { ...process.env, ...env }, encoding: "utf8" });
+
+  it("posts the comment saying which preview failed, then fails the check", () => {
+    const head = join(work, "head");
+    mkdirSync(head);
+    for (const f of ["infra", "scripts", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]) cpSync(join(ROOT, f), join(head, f), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(head, "node_modules"));
+    const bin = join(work, "bin");
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, "pulumi"),
+      `#!/usr/bin/env bash
+echo "$*" >> "${work}/pulumi-calls.log"
+stack=""; while [ $# -gt 0 ]; do case "$1" in --stack) stack="$2"; shift 2;; *) shift;; esac; done
+if [ "$stack" = dev ]; then cat "${join(ROOT, "tests/fixtures/cost/do-preview-resize-show-sames.json")}"; exit 0; fi
+echo '{"diagnostics":[{"severity":"error","message":"getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE"}]}'
+echo "error: preview failed" >&2
+exit 255
+`,
+    );
+    chmodSync(join(bin, "pulumi"), 0o755);
+    const temp = join(work, "tmp");
+    mkdirSync(join(temp, "cost"), { recursive: true });
+    writeFileSync(join(temp, "cost", "comment.md"), "### The offline report\n");
+    const env = { RUNNER_TEMP: temp, PATH: `${bin}:${process.env.PATH}`, PULUMI_CONFIG_PASSPHRASE: "" };
+
+    const preview = run(/Preview every stack/, head, env);
+    expect(preview.status, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain("::error title=pulumi preview failed (prod)::exit 255");
+    expect(readFileSync(join(work, "pulumi-calls.log"), "utf8").trim().split("\n")).toEqual([
+      "preview --stack dev --json --show-sames --non-interactive --policy-pack policy",
+      "preview --stack prod --json --show-sames --non-interactive --policy-pack policy",
+    ]);
+    const comment = readFileSync(join(temp, "cost", "comment.md"), "utf8");
+    expect(comment).toMatch(/^### The offline report\n\n---\n\n#### From pulumi preview, against the deployed stacks\n\n> \*\*pulumi preview failed for stack `prod`\*\*/);
+    expect(comment).toContain("error: getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE\nerror: preview failed\n```");
+    expect(comment).toMatch(/\| (dev|do-dev|[^|]*dev[^|]*) \|/); // the priced dev preview follows
+
+    const fail = run(/real preview failed/, work, env);
+    expect(fail.status).toBe(1);
+    expect(fail.stdout).toContain("::error title=pulumi preview failed (prod)::exit 255");
+    const names = steps.map((s) => s.name ?? "");
+    expect(names.findIndex((n) => /real preview failed/.test(n))).toBeGreaterThan(names.findIndex((n) => /Post or update the cost comment/.test(n)));
+  }, 120_000);
+
+  it("passes when every real preview succeeds", () => {
+    const temp = join(work, "tmp-ok");
+    mkdirSync(join(temp, "cost"), { recursive: true });
+    writeFileSync(join(temp, "cost", "preview-failed.txt"), "");
+    expect(run(/real preview failed/, work, { RUNNER_TEMP: temp }).status).toBe(0);
+  });
 });
