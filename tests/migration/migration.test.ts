@@ -83,6 +83,7 @@ describe("tier migration between loopback droplets", () => {
     withHarness(async (h) => {
       const { records } = await h.withLoad(() => h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => unfenced(exec) }));
       const check = await h.check(records, h.next);
+      console.log(`negative control: ${check.acknowledged} acknowledged, ${check.lost.length} lost`);
       expect(check.lost.length).toBeGreaterThan(0);
     }),
   );
@@ -180,6 +181,7 @@ describe("tier migration between loopback droplets", () => {
         expect(h.serving()).toBe(h.next);
 
         const check = await h.check(records, h.next);
+        console.log(`${_label}: ${check.acknowledged} acknowledged, ${check.failed} refused, ${check.unknown} unknown, ${check.lost.length} lost`);
         expect(check.acknowledged).toBeGreaterThan(20);
         expect(check.lost).toEqual([]);
         expect(check.failedButPresent).toEqual([]);
