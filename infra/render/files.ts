@@ -14,6 +14,7 @@ import { LAYOUT } from "./layout";
 import { renderPgHba } from "./pg-hba";
 import { renderPostgresqlConf } from "./postgresql-conf";
 import { renderRedisAuth, renderRedisConf } from "./redis-conf";
+import { renderVolumeGuardFiles } from "./volume-guard";
 
 export interface RenderedFile {
   /** Path relative to the config dir (/etc/chatbot); `root/<path>` for a file elsewhere (installed at `/<path>`). */
@@ -32,7 +33,10 @@ function fromAbsolute(f: { path: string; content: string; mode: string }): Rende
   return { path, content: f.content, mode: f.mode as RenderedFile["mode"] };
 }
 
-/** The non-secret config files, and the day-2 jobs (backups, vacuum, cleanup, metrics) with their timers. */
+/**
+ * The non-secret config files, the day-2 jobs (backups, vacuum, cleanup, metrics) with their timers, and the data
+ * volume's guard (docker.service waits for the volume and checks its marker).
+ */
 export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): RenderedFile[] {
   return [
     { path: "compose.yaml", mode: "0644", content: renderCompose({ ...config, tuning }) },
@@ -53,6 +57,7 @@ export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): Re
     { path: "initdb/10-roles.sh", mode: "0755", content: dropletScript("initdb-roles.sh") },
     { path: "bin/apply-config.sh", mode: "0755", content: dropletScript("apply-config.sh") },
     ...renderDay2Files({ domain: config.domain, healthPath: config.healthPath }).map(fromAbsolute),
+    ...renderVolumeGuardFiles().map(fromAbsolute),
   ];
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Applies the config that `pulumi up` staged in $CONFIG_DIR/.incoming onto a running app droplet, in place:
-# mounts the data volume, installs the files that changed, and restarts only the containers they affect.
+# mounts the data volume (refusing to go on without it: volume-guard.sh), installs the files that changed, and
+# restarts only the containers they affect.
 # Idempotent: running it twice with the same files changes nothing and restarts nothing.
 #
 # Environment: CONFIG_DIR (default /etc/chatbot), DATA_DIR (default /var/lib/chatbot), VOLUME_DEVICE (required),
@@ -27,7 +28,10 @@ for _ in $(seq 1 60); do
 done
 [ -e "$VOLUME_DEVICE" ] || { log "volume device $VOLUME_DEVICE did not appear"; exit 1; }
 mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
-mountpoint -q "$DATA_DIR" || { log "$DATA_DIR is not mounted"; exit 1; }
+# The guard, staged with the config (installed at the same path under $ROOT_DIR): the volume must be mounted and
+# carry its marker; a fresh volume gets the marker here. The data directories are made on the marked volume only.
+GUARD=usr/local/lib/chatbot/volume-guard.sh
+DATA_DIR="$DATA_DIR" bash "$INCOMING/root/$GUARD" init
 install -d -m 0700 "$DATA_DIR/postgres"
 install -d -m 0750 "$DATA_DIR/redis" "$DATA_DIR/caddy" "$DATA_DIR/log"
 # pg_dump runs as the container's postgres user (uid 999) and writes to /backups.
@@ -75,6 +79,15 @@ if [ "$units_changed" = 1 ]; then
   systemctl daemon-reload
   systemctl enable --now "${timers[@]}"
   log "timers enabled: ${timers[*]}"
+fi
+
+# Again right before the containers start. dockerd itself refuses to start without the volume (its drop-in,
+# infra/render/volume-guard.ts):
+# if it did not start at boot for that reason, start it now that the volume is there.
+DATA_DIR="$DATA_DIR" bash "$ROOT_DIR/$GUARD" check
+if ! docker info >/dev/null 2>&1; then
+  systemctl reset-failed docker.socket docker.service >/dev/null 2>&1 || true
+  systemctl start docker.service
 fi
 
 compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")

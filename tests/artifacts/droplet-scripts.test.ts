@@ -1,15 +1,19 @@
 /**
- * The config sync and the proxy switch, run for real by bash against a temporary /etc/chatbot, with `docker`,
- * `mount`, `mountpoint` and `cloud-init` replaced by shims that record their calls (no Docker engine runs here).
+ * The config sync, the data volume's guard and the proxy switch, run for real by bash against a temporary
+ * /etc/chatbot, with `docker`, `mount`, `mountpoint`, `systemctl` and `cloud-init` replaced by shims that record
+ * their calls (no Docker engine runs here). `mountpoint` answers from a flag file: the volume is "mounted" while
+ * <root>/mounted exists.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
+import { LAYOUT } from "../../infra/render/layout";
+import { DOCKER_DROP_IN, VOLUME_GUARD, VOLUME_MARKER } from "../../infra/render/volume-guard";
 import { sampleConfig } from "../support/sample-config";
 
 const ROOT = join(__dirname, "..", "..");
@@ -35,8 +39,11 @@ beforeEach(() => {
     writeFileSync(join(bin, shim), `#!/bin/sh\necho "${shim} $*" >> "${calls}"\n`);
     chmodSync(join(bin, shim), 0o755);
   }
-  writeFileSync(join(bin, "mountpoint"), "#!/bin/sh\nexit 0\n");
+  writeFileSync(join(bin, "mountpoint"), `#!/bin/sh\n[ -e "${join(root, "mounted")}" ]\n`);
   chmodSync(join(bin, "mountpoint"), 0o755);
+  // A freshly formatted volume, mounted.
+  mkdirSync(join(root, "data", "lost+found"), { recursive: true });
+  writeFileSync(join(root, "mounted"), "");
 });
 
 function stage(files: RenderedFile[]) {
@@ -46,14 +53,19 @@ function stage(files: RenderedFile[]) {
   expect(r.status, r.stderr).toBe(0);
 }
 
-function apply() {
+function runApply() {
   writeFileSync(calls, "");
   const r = spawnSync("bash", [join(ROOT, "scripts", "droplet", "apply-config.sh")], {
     encoding: "utf8",
     env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), DATA_DIR: join(root, "data"), ROOT_DIR: join(root, "fsroot"), VOLUME_DEVICE: "/dev/null" },
   });
-  expect(r.status, r.stderr + r.stdout).toBe(0);
-  return { out: r.stdout, calls: readFileSync(calls, "utf8") };
+  return { status: r.status, out: r.stdout, err: r.stderr, calls: readFileSync(calls, "utf8") };
+}
+
+function apply() {
+  const r = runApply();
+  expect(r.status, r.err + r.out).toBe(0);
+  return r;
 }
 
 describe("apply-config.sh", () => {
@@ -102,6 +114,90 @@ describe("apply-config.sh", () => {
     const r = apply();
     expect(r.calls).toMatch(/exec -T proxy caddy reload/);
     expect(r.calls).not.toMatch(/ restart /);
+  });
+});
+
+describe("the data volume's guard", () => {
+  const marker = () => join(root, "data", VOLUME_MARKER.slice(LAYOUT.dataDir.length + 1));
+  const guard = (mode: string) =>
+    spawnSync("bash", [join(root, "fsroot", VOLUME_GUARD), mode], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, DATA_DIR: join(root, "data") } });
+
+  it("a fresh volume: apply marks it, makes the data directories on it, installs docker.service's drop-in, then starts the containers", () => {
+    stage(plan.active!.configFiles);
+    const r = apply();
+    expect(r.out).toContain(`[volume-guard] marked ${join(root, "data")} as the data volume: a fresh volume`);
+    expect(readFileSync(marker(), "utf8")).toMatch(/^chatbot data volume\nmarked=\d{4}-\d\d-\d\dT/);
+    for (const dir of ["postgres", "redis", "caddy", "backups", "log"]) expect(statSync(join(root, "data", dir)).isDirectory()).toBe(true);
+    const dropIn = readFileSync(join(root, "fsroot", DOCKER_DROP_IN), "utf8");
+    expect(dropIn).toContain(`RequiresMountsFor=${LAYOUT.dataDir}\n`);
+    expect(dropIn).toContain(`ExecStartPre=${VOLUME_GUARD} check\n`);
+    expect(statSync(join(root, "fsroot", VOLUME_GUARD)).mode & 0o777).toBe(0o755);
+    // The unit change is loaded (no restart of dockerd: the drop-in matters at its next start, at boot).
+    expect(r.calls).toMatch(/systemctl daemon-reload\n/);
+    expect(r.calls).not.toMatch(/systemctl (re)?start docker/);
+    expect(r.calls).toMatch(/docker info\ndocker compose .* up -d/);
+  });
+
+  it("the volume missing (mount does not make it a mount point): apply refuses before installing anything, makes no data directory, starts nothing", () => {
+    rmSync(join(root, "mounted"));
+    stage(plan.active!.configFiles);
+    const r = runApply();
+    expect(r.status).toBe(1);
+    expect(r.err).toContain(`[volume-guard] refusing to start the containers: ${join(root, "data")} is not mounted`);
+    expect(r.calls).toContain(`mount ${join(root, "data")}`);
+    expect(r.calls).not.toMatch(/docker|systemctl/);
+    expect(existsSync(join(root, "data", "postgres"))).toBe(false);
+    expect(existsSync(marker())).toBe(false);
+    expect(existsSync(join(root, "etc", "compose.yaml"))).toBe(false);
+  });
+
+  it("a volume set up before the marker (data directories, no marker): marked once, data untouched", () => {
+    mkdirSync(join(root, "data", "postgres"), { recursive: true });
+    writeFileSync(join(root, "data", "postgres", "PG_VERSION"), "15\n");
+    mkdirSync(join(root, "data", "backups"));
+    stage(plan.active!.configFiles);
+    expect(apply().out).toContain("as the data volume: data from before the marker (");
+    expect(readFileSync(join(root, "data", "postgres", "PG_VERSION"), "utf8")).toBe("15\n");
+    stage(plan.active!.configFiles);
+    expect(apply().out).not.toContain("[volume-guard]");
+  });
+
+  it("a mounted volume holding something the stack does not write, and no marker: refused, nothing marked", () => {
+    writeFileSync(join(root, "data", "dump.sql"), "");
+    stage(plan.active!.configFiles);
+    const r = runApply();
+    expect(r.status).toBe(1);
+    expect(r.err).toContain("has no marker and holds dump.sql, which this stack does not write");
+    expect(existsSync(marker())).toBe(false);
+    expect(r.calls).not.toMatch(/docker/);
+  });
+
+  it("`volume-guard.sh check` (docker.service's ExecStartPre): refuses a missing mount and an unmarked volume, passes a marked one", () => {
+    stage(plan.active!.configFiles);
+    apply();
+    expect(guard("check")).toMatchObject({ status: 0, stderr: "" });
+    rmSync(marker());
+    expect(guard("check")).toMatchObject({ status: 1, stderr: expect.stringContaining("is mounted but has no marker") });
+    // `check` never marks: only the config sync, after mounting the volume itself, initialises one.
+    expect(existsSync(marker())).toBe(false);
+    expect(guard("init")).toMatchObject({ status: 0, stdout: expect.stringContaining("data from before the marker") });
+    expect(guard("check").status).toBe(0);
+    rmSync(join(root, "mounted"));
+    expect(guard("check")).toMatchObject({ status: 1, stderr: expect.stringContaining("is not mounted: the data volume is missing") });
+    expect(guard("init").status).toBe(1);
+    expect(guard("bogus").status).toBe(2);
+  });
+
+  it("dockerd not running (it refused to start at boot without the volume): apply starts it once the volume is there", () => {
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> "${calls}"\n[ "$1" != info ]\n`);
+    stage(plan.active!.configFiles);
+    const r = apply();
+    expect(r.calls).toMatch(/docker info\nsystemctl reset-failed docker\.socket docker\.service\nsystemctl start docker\.service\ndocker compose .* up -d/);
+  });
+
+  it("the guard's default data directory is the layout's, where the drop-in and the fstab entry point", () => {
+    expect(readFileSync(join(ROOT, "scripts", "droplet", "volume-guard.sh"), "utf8")).toContain(`DATA_DIR=\${DATA_DIR:-${LAYOUT.dataDir}}`);
+    expect(VOLUME_MARKER.startsWith(`${LAYOUT.dataDir}/`)).toBe(true);
   });
 });
 
