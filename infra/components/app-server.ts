@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
+import { DROPLET_IGNORE_CHANGES } from "../droplet-options";
 import { DROPLET_IMAGE, type ServerPlan } from "../plan";
 import type { AppSecrets } from "../render/app-env";
 import { applyCommand, hashFiles, renderSecretFiles, renderStageScript } from "../render/files";
@@ -21,10 +22,11 @@ export interface AppServerArgs {
 /**
  * One app droplet with its data volume, running the FastAPI app, PostgreSQL, Redis and Caddy in containers.
  *
- * - Caution: the droplet is replaced when its user data, image, region, SSH keys or VPC change. Its data lives on
- *   the volume, which survives a replacement; changing the tier goes through a migration, not a replacement. A
- *   protected droplet (the serving one in prod, a migration's target until it has succeeded) cannot be replaced:
- *   the update stops at that step instead.
+ * - Caution: the droplet is replaced when its user data, image, region or VPC change. Its data lives on the volume,
+ *   which survives a replacement; changing the tier goes through a migration, not a replacement. A protected droplet
+ *   (the serving one in prod, a migration's target until it has succeeded) cannot be replaced: the update stops at
+ *   that step instead. `sshKeys` is ignored once the droplet exists (DROPLET_IGNORE_CHANGES): a key rotation
+ *   reaches new droplets only, never replacing a running one.
  * - The volume's name and description are fixed when it is created (both replace it when changed) and it is left
  *   at DigitalOcean when the stack drops it (`retainOnDelete`), unless the stack allows data loss (dev only).
  * - Tuning, the app image and its environment are synced onto the running droplet by the `-config` command,
@@ -73,7 +75,7 @@ export class AppServer extends pulumi.ComponentResource {
         backupPolicy: server.backups.enabled ? { plan: server.backups.plan, hour: 4, ...(server.backups.plan === "weekly" ? { weekday: "SUN" } : {}) } : undefined,
         gracefulShutdown: true,
       },
-      { parent: this, protect: server.protect },
+      { parent: this, protect: server.protect, ignoreChanges: [...DROPLET_IGNORE_CHANGES] },
     );
     this.dropletIdNumber = this.droplet.id.apply((id) => Number(id));
 

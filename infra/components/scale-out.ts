@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
+import { DROPLET_IGNORE_CHANGES } from "../droplet-options";
 import { DROPLET_IMAGE } from "../plan";
 import { renderAppNodeSecretFiles } from "../render/app-node";
 import { hashFiles, renderStageScript } from "../render/files";
@@ -171,7 +172,8 @@ export class ScaleOut extends pulumi.ComponentResource {
             backups: false,
             gracefulShutdown: true,
           },
-          { parent: this },
+          // A key rotation must not replace the app droplets (every one of them at once).
+          { parent: this, ignoreChanges: [...DROPLET_IGNORE_CHANGES] },
         ),
     );
   }

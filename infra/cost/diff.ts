@@ -2,8 +2,11 @@
  * The change between two resource sets (two offline plans, or a stack export and a plan), resource by resource,
  * matched by type and name. Pure; what the change costs is ./report.ts.
  */
+import { DROPLET_IGNORE_CHANGES } from "../droplet-options";
 import type { ChangeOp, PlannedResource, ResourceChange } from "../resource-shapes";
 import { DROPLET_REPLACE_INPUTS, isPlainObject, TYPES } from "./inputs";
+
+const IGNORED_DROPLET_INPUTS: readonly string[] = DROPLET_IGNORE_CHANGES;
 
 /** `type::name`; a URN's name is its last `::` segment. */
 export function resourceKey(r: Pick<PlannedResource, "type" | "name">): string {
@@ -50,7 +53,8 @@ export function diffResourceSets(before: readonly PlannedResource[], after: read
       changes.push({ ...base, op: "delete", before: b });
       continue;
     }
-    const changed = changedInputs(b.inputs, a.inputs);
+    // The program declares these droplet inputs in `ignoreChanges`: Pulumi keeps the deployed value.
+    const changed = changedInputs(b.inputs, a.inputs).filter((k) => b.type !== TYPES.droplet || !IGNORED_DROPLET_INPUTS.includes(k));
     const replaceReasons = b.type === TYPES.droplet ? changed.filter((k) => DROPLET_REPLACE_INPUTS.includes(k)) : [];
     const op: ChangeOp = changed.length === 0 ? "same" : replaceReasons.length > 0 ? "replace" : "update";
     changes.push({ ...base, op, before: b, after: a, ...(replaceReasons.length ? { replaceReasons } : {}) });

@@ -176,6 +176,19 @@ describe("changes between two plans", () => {
     expect(change?.replaceReasons).toEqual(["userData"]);
   });
 
+  it("a droplet whose sshKeys alone change stays (the program declares them in ignoreChanges); other inputs still count", () => {
+    const a = { ...droplet("s-2vcpu-4gb"), inputs: { ...droplet("s-2vcpu-4gb").inputs, sshKeys: ["111"] } };
+    const rotated = { ...a, inputs: { ...a.inputs, sshKeys: ["222"] } };
+    const [same] = diffResourceSets([a], [rotated]);
+    expect(same).toMatchObject({ op: "same" });
+    expect(dropletWarnings(diffResourceSets([a], [rotated]), 300)).toEqual([]);
+    const [replaced] = diffResourceSets([a], [{ ...rotated, inputs: { ...rotated.inputs, userData: "#cloud-config\n" } }]);
+    expect(replaced).toMatchObject({ op: "replace", replaceReasons: ["userData"] });
+    // Only droplets: a key list elsewhere is an ordinary input.
+    const [other] = diffResourceSets([r(TYPES.dropletAutoscale, "pool", { sshKeys: ["111"] })], [r(TYPES.dropletAutoscale, "pool", { sshKeys: ["222"] })]);
+    expect(other?.op).toBe("update");
+  });
+
   it("changedInputs compares nested values structurally", () => {
     expect(changedInputs({ p: { a: 1, b: 2 } }, { p: { b: 2, a: 1 } })).toEqual([]);
     expect(changedInputs({ p: { a: 1 } }, { p: { a: 2 }, q: 1 })).toEqual(["p", "q"]);
