@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { backoffMs, fetchDropletSamples, retryAfterMs, type RetryClock } from "../../infra/capacity/do-monitoring";
+import { fetchDropletSamples } from "../../infra/capacity/do-monitoring";
+import { backoffMs, retryAfterMs, type RetryClock } from "../../infra/do-api";
 
 const T0 = 1_763_640_000;
 const NOW_MS = (T0 + 600) * 1000;

@@ -251,7 +251,7 @@ describe("npm run bench:plan and bench:migration", () => {
 });
 
 describe("--help of every command states the convention with examples", () => {
-  it.concurrent.each(["cost", "capacity", "restore-drill", "scale-out-migrate", "bench-plan", "bench-migration"])("%s --help", async (name) => {
+  it.concurrent.each(["cost", "capacity", "restore-drill", "scale-out-migrate", "bench-plan", "bench-migration", "prices-check"])("%s --help", async (name) => {
     const r = await cli(`scripts/${name}.ts`, ["--help"]);
     expect(r.code, r.stderr).toBe(EXIT.done);
     expect(r.stdout).toContain("Exit codes (the same convention for every command of this project):");
