@@ -9,7 +9,7 @@
  * stack reads (infra/migration/result.ts).
  */
 import { spawn } from "node:child_process";
-import { Command, CommanderError, Option } from "commander";
+import { Command, Option } from "commander";
 import { SingleBar } from "cli-progress";
 import { validateBudgets } from "../infra/migration/budget";
 import { type Droplet, dropletFromTarget, formatCommand, migrationCommands, parseEnvList, parsePorts, parseValues } from "../infra/migration/commands";
@@ -19,39 +19,22 @@ import { type MigrationReport, exitCodeFor, migrationResult, plannedCommands, ru
 import { type SshExecutor, sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
 import { formatTimeline } from "../infra/migration/timeline";
+import { type ExitCode, UsageError, asUsage, runCli } from "./cli-exit";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const HELP = `
+const WHAT_A_RUN_DOES = `
 What a run does:
   It reads the migration journal on the old droplet (/var/lib/chatbot/migration/journal.json) and takes a lock on
-  both droplets. A migration of this pair already done: nothing is touched, the result line is printed. Stopped
-  before its commit point: it is rolled back, then migrated afresh. Stopped after it: it is finished (never
+  both droplets. A migration of this pair already done: nothing is touched, the result line is printed again (exit 0).
+  Stopped before its commit point: it is rolled back, then migrated afresh. Stopped after it: it is finished (never
   repeating a finished step). Another migration unfinished on either droplet, a fresh lock, the same PostgreSQL
   cluster on both sides, a target holding data (without --overwrite-target) or data that does not fit the target:
   refused, nothing touched. SIGINT/SIGTERM before the commit point roll back; after it they leave the journal for
-  --resume.
-
-Exit codes:
-  0  done: the migration finished (now, or earlier: then nothing was touched); the last stdout line is
-     "chatbot-migration-result: {...}". With --rollback: rolled back. With --status: printed.
-  1  ran and did not migrate; the old server serves with all its data: aborted and rolled back (budget, failure,
-     SIGINT/SIGTERM before the commit point), or refused (lock held, same server on both sides, target holds data
-     or is too small, another migration unfinished). With --status: the journal could not be read.
-  2  usage or config error (bad flags or values); --resume or --rollback with nothing to act on; --rollback of a
-     finished migration.
-  3  a human is needed: stopped after the commit point (re-run, or --resume, finishes it), rollback incomplete,
-     lock lost, or --rollback after the commit point (the way back is a migration the other way).
-
-Examples:
-  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11
-  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status
-  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --resume
-  npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --rollback
-  npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --overwrite-target   # back, after a commit
-`;
+  --resume. On success the last stdout line is "chatbot-migration-result: {...}" (infra/migration/result.ts).
+  --rollback that rolls back and --status that reads the journal exit 0 too.`;
 
 const program = new Command("migrate")
   .description("Move the app's data from one droplet to another with a short write downtime")
@@ -79,9 +62,7 @@ const program = new Command("migrate")
   .option("--status", "print the migration journal and the locks, change nothing")
   .option("--json", "with --status: print JSON")
   .option("--dry-run", "print the exact commands and exit")
-  .addHelpText("after", HELP)
-  .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .addHelpText("after", WHAT_A_RUN_DOES);
 
 interface Options {
   from: string; to?: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
@@ -89,8 +70,6 @@ interface Options {
   fromPorts: string; toPorts: string; trafficCommand?: string; healthUrl?: string; dumpJobs: string; skipBackup?: boolean;
   id?: string; dryRun?: boolean; overwriteTarget?: boolean; resume?: boolean; rollback?: boolean; status?: boolean; json?: boolean;
 }
-
-class UsageError extends Error {}
 
 function droplet(field: "from" | "to", o: Options): Droplet {
   const target = field === "from" ? o.from : o.to;
@@ -115,7 +94,7 @@ function runLocal(command: string): Promise<void> {
   });
 }
 
-async function status(o: Options, exec: SshExecutor): Promise<number> {
+async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
   const old = droplet("from", o);
   const next = o.to ? droplet("to", o) : undefined;
   const cmds = migrationCommands(old, next ?? old);
@@ -180,42 +159,26 @@ function printReport(report: MigrationReport, mode: RunMode): void {
   if (next && report.outcome !== "rolled-back") console.error(`next: ${next}`);
 }
 
-async function main(argv: string[]): Promise<number> {
-  let o: Options;
-  try {
-    o = program.parse(argv).opts<Options>();
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    throw e;
-  }
+async function main(o: Options): Promise<ExitCode> {
   const mode: RunMode = o.resume ? "resume" : o.rollback ? "rollback" : "run";
-  let old: Droplet;
-  let next: Droplet | undefined;
-  let strategy: ReturnType<typeof parseStrategyRequest>;
-  let budgets: ReturnType<typeof validateBudgets>;
+  const strategy = asUsage(() => parseStrategyRequest(o.strategy));
+  const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget }));
   const dumpJobs = Number(o.dumpJobs);
-  try {
-    strategy = parseStrategyRequest(o.strategy);
-    budgets = validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget });
-    if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
-    if (o.json && !o.status) throw new UsageError("--json goes with --status");
-    if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
-    old = droplet("from", o);
-    next = o.status && !o.to ? undefined : droplet("to", o);
-  } catch (e) {
-    console.error(`migrate: ${(e as Error).message}`);
-    return 2;
-  }
+  if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
+  if (o.json && !o.status) throw new UsageError("--json goes with --status");
+  if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
+  const old = asUsage(() => droplet("from", o));
+  const next = o.status && !o.to ? undefined : asUsage(() => droplet("to", o));
 
   const exec = sshExecutor();
   try {
     if (o.status) {
-      return await status(o, exec).catch((e: Error) => {
+      return await status(o, exec).catch((e: Error): ExitCode => {
         console.error(`migrate --status: ${e.message}`);
         return 1;
       });
     }
-    if (!next) return 2;
+    if (!next) throw new UsageError("--to is required (except with --status)");
     const id = o.id;
     const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): move the reserved IP / DNS yourself";
     if (o.dryRun) {
@@ -242,7 +205,7 @@ async function migrate(
   next: Droplet,
   exec: SshExecutor,
   settings: { strategy: ReturnType<typeof parseStrategyRequest>; budgets: ReturnType<typeof validateBudgets>; dumpJobs: number },
-): Promise<number> {
+): Promise<ExitCode> {
   // SIGINT/SIGTERM: the runner rolls back (before the commit point) or leaves the journal (after it); a second
   // signal only repeats that it is stopping.
   const stop = new AbortController();
@@ -288,11 +251,22 @@ async function migrate(
   return exitCodeFor(report, mode);
 }
 
-main(process.argv).then(
-  (code) => process.exit(code),
-  (e: Error) => {
-    // Not a refusal or a rollback the runner reported: the state of the droplets is unknown.
-    console.error(`migrate: ${e.stack ?? e.message}`);
-    process.exit(3);
-  },
-);
+if (require.main === module) {
+  void runCli<Options>(program, {
+    help: {
+      no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small); with --status: the journal could not be read",
+      usage: "--to missing (required except with --status), --json without --status; --resume or --rollback with nothing to act on; --rollback of a finished migration",
+      human: "stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
+      examples: [
+        "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11",
+        "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status",
+        "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --resume",
+        "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --rollback",
+        "npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --overwrite-target   # back, after a commit",
+      ],
+    },
+    // A failure the runner did not report (it reports every refusal and rollback): the droplets' state is unknown.
+    otherErrors: "human",
+    main,
+  });
+}
