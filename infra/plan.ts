@@ -208,29 +208,25 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   let previous: ServerPlan | undefined;
   let migration: MigrationPlan | undefined;
   let scaleOutMigration: ScaleOutMigrationPlan | undefined;
-  const tierMigration = (from: ServerRecord, to: ServerRecord, running: boolean): MigrationPlan => ({
+  // What both kinds of move share: where from, whether this update runs it, and the old server's retention.
+  const move = (from: ServerRecord, running: boolean) => ({
     from: from.tier,
-    to: to.tier,
     fromKey: from.key,
-    toKey: to.key,
     running,
     committedAt: running ? undefined : committedAt,
     retainHours: config.previousTierRetainHours,
     retainUntil: running ? undefined : retainUntil,
+    ...budgets,
+  });
+  const tierMigration = (from: ServerRecord, to: ServerRecord, running: boolean): MigrationPlan => ({
+    ...move(from, running),
+    to: to.tier,
+    toKey: to.key,
     down: TIER_NAMES.indexOf(to.tier) < TIER_NAMES.indexOf(from.tier),
     strategy: config.migrationStrategy,
-    ...budgets,
     trafficSwitch: config.trafficSwitch,
   });
-  const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => ({
-    from: from.tier,
-    fromKey: from.key,
-    running,
-    committedAt: running ? undefined : committedAt,
-    retainHours: config.previousTierRetainHours,
-    retainUntil: running ? undefined : retainUntil,
-    ...budgets,
-  });
+  const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => move(from, running);
 
   if (!d) {
     if (config.tier !== SCALE_OUT) active = planServer(config, firstServerNames(prefix, config.tier), "serving");
