@@ -15,6 +15,7 @@ import { checkStateIsFor, readStateFile, StateFileError } from "../infra/offline
 import { rawConfigOf, readStackFiles } from "../infra/offline/stack-files";
 import { planStack } from "../infra/plan";
 import program = require("../infra/index");
+import { exitWhenFlushed } from "./cli-exit";
 
 const ROOT = resolve(__dirname, "..");
 
@@ -53,7 +54,8 @@ function parseArgs(argv: string[]): Options {
   const cli = new Command()
     .name("plan")
     .description("Show what `pulumi up` would build for a stack, offline; with --state, what `pulumi preview` would do to a deployed stack")
-    .requiredOption("--stack <name>", "stack name (reads Pulumi.<name>.yaml)")
+    // Checked after parsing, so an unknown flag is named (with a suggestion) before a missing --stack.
+    .option("--stack <name>", "stack name (reads Pulumi.<name>.yaml), required")
     .option("--json", "print one JSON document on stdout")
     .option("--out <dir>", "write the rendered artifacts (user data, compose, postgresql.conf, redis.conf, Caddyfile)")
     .option("--state <file>", "plan against this deployed state: the output of `pulumi stack export` (deployment version 3)")
@@ -61,9 +63,12 @@ function parseArgs(argv: string[]): Options {
     .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", ROOT)
     .addHelpText("after", HELP)
     .exitOverride()
+    .showSuggestionAfterError(true)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   cli.parse(argv);
-  return cli.opts<Options>();
+  const opts = cli.opts<Options>();
+  if (opts.stack === undefined) cli.error("error: required option '--stack <name>' not specified", { code: "commander.missingMandatoryOptionValue" });
+  return opts;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -126,11 +131,11 @@ function fail(e: unknown): never {
   const code = exitCodeOf(e);
   if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`); // one line per key, as always
   else process.stderr.write(`plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(code);
+  return exitWhenFlushed(code);
 }
 
 // An error thrown inside the program's `apply` callbacks surfaces as an unhandled rejection: Node's default would
 // exit 1, which CI reads as "data loss".
 process.on("unhandledRejection", fail);
 process.on("uncaughtException", fail);
-main(process.argv).then((code) => process.exit(code), fail);
+main(process.argv).then((code) => exitWhenFlushed(code), fail);

@@ -154,6 +154,17 @@ describe("npm run plan: usage errors exit 2, --help says the convention", () => 
     expect(r.stdout).toBe("");
   });
 
+  it("a misspelt --stack is named with a suggestion, not reported as a missing option; a missing one exits 2", () => {
+    const r = plan("--stak", "dev");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("unknown option '--stak'");
+    expect(r.stderr).toContain("Did you mean --stack?");
+    expect(r.stderr).not.toContain("required option");
+    const missing = plan("--json");
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("required option '--stack <name>' not specified");
+  });
+
   it("--help exits 0 with the exit codes and examples", () => {
     const r = plan("--help");
     expect(r.status).toBe(0);
