@@ -21,141 +21,17 @@
  */
 import { randomBytes } from "node:crypto";
 import * as os from "node:os";
-import { type Budgets, DEFAULT_BUDGETS, type Rates, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
+import { DEFAULT_BUDGETS, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
 import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
-import { type Droplet, type Side, type StepCommand, migrationCommands, parseValues } from "./commands";
-import {
-  type AfterCommitStep,
-  type Decision,
-  type DropletState,
-  type Journal,
-  JOURNAL_VERSION,
-  type RunMode,
-  decide,
-  describeJournal,
-  journalEnd,
-  nextAction,
-  parseDropletState,
-  serializeJournal,
-} from "./journal";
-import type { MigrationResult } from "./result";
-import { type StrategyChoice, type StrategyRequest, chooseStrategy } from "./strategy";
-import { type Phase, Timeline, type TimelineEntry } from "./timeline";
+import { type Side, type StepCommand, migrationCommands, parseValues } from "./commands";
+import { type AfterCommitStep, type Decision, type DropletState, type Journal, JOURNAL_VERSION, decide, describeJournal, journalEnd, parseDropletState, serializeJournal } from "./journal";
+import { type StrategyChoice, chooseStrategy } from "./strategy";
+import { type Phase, Timeline } from "./timeline";
 
-export interface StepResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { defaultMigrationId, journalDowntime, type MigrationReport, type RunnerEvent, type RunnerOptions, StepFailed } from "./runner-types";
 
-export interface StepHooks {
-  onStderr?: (chunk: string) => void;
-  /** Set for steps that may be cut short (long copies and waits): on abort the executor ends the step (code 130). */
-  signal?: AbortSignal;
-}
-
-export type Executor = (cmd: StepCommand, hooks?: StepHooks) => Promise<StepResult>;
-
-export type RunnerEvent =
-  | { kind: "phase"; phase: Phase }
-  | { kind: "step"; phase: Phase; step: string; side: string }
-  | { kind: "progress"; doneBytes: number; totalBytes: number }
-  | { kind: "info"; message: string };
-
-export interface RunnerOptions {
-  old: Droplet;
-  next: Droplet;
-  exec: Executor;
-  /** Switch user traffic to the new droplet (must be fast, idempotent, and must throw on failure). */
-  moveTraffic: () => Promise<void>;
-  /**
-   * run: a migration, or the end of this pair's unfinished one. resume: the same, but only when this pair has a
-   * journal. rollback: undo this pair's migration stopped before its commit point. @default "run"
-   */
-  mode?: RunMode;
-  /** @default "auto" */
-  strategy?: StrategyRequest;
-  budgets?: Budgets;
-  rates?: Rates;
-  /** The migration id (journal, backup file, dump directory). @default a timestamp */
-  id?: string;
-  /** URL the new droplet's health step checks (from the droplet). */
-  healthUrl?: string;
-  /** pg_dump/pg_restore -j. @default 2 */
-  dumpJobs?: number;
-  /** @default false */
-  skipBackup?: boolean;
-  /** Replace a target that holds data (rows in a user table, Redis keys, a fenced former primary). @default false */
-  overwriteTarget?: boolean;
-  /** Stops the run (SIGINT/SIGTERM in the CLI): before the commit point it rolls back, after it the journal stays. */
-  signal?: AbortSignal;
-  /** Who runs this, recorded in the lock and journal. @default "<hostname>:<pid>" */
-  holder?: string;
-  /** @default 10000 */
-  heartbeatMs?: number;
-  /** A lock without heartbeat for longer than this (droplet clock) belongs to a dead run. @default 60 */
-  lockStaleSeconds?: number;
-  onEvent?: (e: RunnerEvent) => void;
-  now?: () => number;
-}
-
-/**
- * done: finished by this run. already-done: finished earlier, nothing touched. rolled-back: undone before the commit
- * point (the old server serves with all its data). refused: a check said no, nothing touched. aborted: stopped before
- * anything changed. nothing: --resume/--rollback found nothing to act on. rollback-refused: --rollback after the
- * commit point. stopped-after-commit, rollback-incomplete, lock-lost: an operator is needed.
- */
-export type RunOutcome =
-  | "done"
-  | "already-done"
-  | "rolled-back"
-  | "refused"
-  | "aborted"
-  | "nothing"
-  | "rollback-refused"
-  | "stopped-after-commit"
-  | "rollback-incomplete"
-  | "lock-lost";
-
-export interface MigrationReport {
-  outcome: RunOutcome;
-  ok: boolean;
-  committed: boolean;
-  /** This run continued (or found finished) a migration an earlier run had started. */
-  resumed: boolean;
-  strategy?: StrategyChoice;
-  /** Why a check refused the run (nothing touched). */
-  refused?: string;
-  /** Why the migration stopped before the commit point (budget, failure, signal), if it did. */
-  aborted?: string;
-  rolledBack?: boolean;
-  /** Failure after the commit point, or an incomplete rollback (needs an operator). */
-  error?: string;
-  /** The signal that stopped the run. */
-  interruptedBy?: string;
-  /** Fence (or freeze) start to traffic moved. */
-  writeDowntimeMs?: number;
-  copy?: { bytes: number; ms: number };
-  backupFile?: string;
-  countProblems?: string[];
-  /** Preflight findings worth printing (target verdict, room on the target volume, a lock taken over). */
-  notes: string[];
-  /** The journal as this run last wrote or read it. */
-  journal?: Journal;
-  timeline: TimelineEntry[];
-  startedAt: number;
-  totalMs: number;
-}
-
-export class StepFailed extends Error {
-  constructor(
-    readonly cmd: StepCommand,
-    readonly result: StepResult,
-  ) {
-    const tail = (result.stderr || result.stdout).trim().split("\n").slice(-3).join(" | ");
-    super(`${cmd.step} on ${cmd.side} exited ${result.code}: ${tail}`);
-  }
-}
+export * from "./runner-types";
+export { exitCodeFor, migrationResult, plannedCommands, whatNext } from "./outcome";
 
 /** A check said no before anything changed. */
 class Refused extends Error {}
@@ -170,10 +46,6 @@ const PROGRESS = /(\d+)\/(\d+) kB/g;
 const INTERRUPTIBLE = new Set(["backup", "standby", "redis_replica", "catchup", "dump_restore"]);
 const iso = (ms: number) => new Date(ms).toISOString();
 const word = (s: string) => s.replace(/[^A-Za-z0-9._:@+-]/g, "_");
-
-export function defaultMigrationId(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
-}
 
 export async function runMigration(opts: RunnerOptions): Promise<MigrationReport> {
   const now = opts.now ?? Date.now;
@@ -625,91 +497,4 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       await step(cmds.redisPromote(), { always: true }); // the old master is unreachable or refused: promote the replica directly
     }
   }
-}
-
-function journalDowntime(j: Journal): number | undefined {
-  if (!j.cutoverStartedAt || !j.trafficMovedAt) return undefined;
-  return Date.parse(j.trafficMovedAt) - Date.parse(j.cutoverStartedAt);
-}
-
-/**
- * The exit code of `npm run migrate` for a report: 0 done (or, with --rollback, rolled back); 1 did not migrate and
- * the old server serves with all its data (refused, aborted, rolled back); 2 nothing to act on (--resume, --rollback)
- * or --rollback of a finished migration; 3 an operator is needed (stopped after the commit point, rollback
- * incomplete, lock lost).
- */
-export function exitCodeFor(report: MigrationReport, mode: RunMode = "run"): 0 | 1 | 2 | 3 {
-  switch (report.outcome) {
-    case "done":
-    case "already-done":
-      return 0;
-    case "rolled-back":
-      return mode === "rollback" ? 0 : 1;
-    case "refused":
-    case "aborted":
-      return 1;
-    case "nothing":
-      return 2;
-    case "rollback-refused":
-      return report.journal?.outcome === "done" ? 2 : 3;
-    default:
-      return 3;
-  }
-}
-
-/** The result line's content for a finished migration (from its journal), or undefined. */
-export function migrationResult(report: MigrationReport): MigrationResult | undefined {
-  const j = report.journal;
-  if (!report.ok || !j || j.outcome !== "done" || !j.committedAt || !j.finishedAt) return undefined;
-  const downtime = report.writeDowntimeMs ?? journalDowntime(j);
-  return {
-    id: j.id,
-    state: "done",
-    from: j.from.target,
-    to: j.to.target,
-    strategy: j.strategy,
-    committedAt: j.committedAt,
-    finishedAt: j.finishedAt,
-    resumed: report.resumed,
-    ...(downtime === undefined ? {} : { writeDowntimeMs: downtime }),
-  };
-}
-
-/** What to tell the operator after a run that did not finish (for the CLI). */
-export function whatNext(report: MigrationReport): string | undefined {
-  return report.journal && report.outcome !== "done" && report.outcome !== "already-done" ? nextAction(report.journal) : undefined;
-}
-
-/**
- * The steps a fresh run takes (no journal on record), in order, with placeholders for values only known at run time
- * (for --dry-run). The journal, lock and heartbeat steps are droplet steps too, and are listed.
- */
-export function plannedCommands(
-  old: Droplet,
-  next: Droplet,
-  strategy: "replicate" | "dump-restore",
-  opts: { id: string; budgets?: Budgets; rates?: Rates; dumpJobs?: number; healthUrl?: string; skipBackup?: boolean },
-): Array<{ phase: Phase; cmd: StepCommand | string }> {
-  const c = migrationCommands(old, next);
-  const budgets = opts.budgets ?? DEFAULT_BUDGETS;
-  const run = "<run-id>";
-  const journal = c.journalWrite(run, "<journal JSON>");
-  const lock = { runId: run, holder: "<host:pid>", startedAt: "<started>", staleSeconds: 60 };
-  const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [];
-  const add = (phase: Phase, ...cmds: Array<StepCommand | string>) => steps.push(...cmds.map((cmd) => ({ phase, cmd })));
-  const read = [c.journalRead("old"), c.journalRead("new")];
-  add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
-  add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
-  if (strategy === "replicate") {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.dropSlot(), c.standby(), c.redisReplica());
-    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
-    add("cutover", journal, c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, "move traffic to the new droplet");
-    add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
-  } else {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica());
-    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), "move traffic to the new droplet");
-    add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
-  }
-  add("verify", c.lockRelease("new", run), c.lockRelease("old", run));
-  return steps;
 }

@@ -1,0 +1,92 @@
+/**
+ * What a finished run means: the exit code of `npm run migrate`, the result line the stack reads, what to tell the
+ * operator, and (for --dry-run) the steps a fresh run takes.
+ */
+import { type Budgets, DEFAULT_BUDGETS, type Rates, maxLagBytesForCutover } from "./budget";
+import { type Droplet, type StepCommand, migrationCommands } from "./commands";
+import { type RunMode, nextAction } from "./journal";
+import type { MigrationResult } from "./result";
+import { journalDowntime, type MigrationReport } from "./runner-types";
+import type { Phase } from "./timeline";
+
+/**
+ * The exit code of `npm run migrate` for a report: 0 done (or, with --rollback, rolled back); 1 did not migrate and
+ * the old server serves with all its data (refused, aborted, rolled back); 2 nothing to act on (--resume, --rollback)
+ * or --rollback of a finished migration; 3 an operator is needed (stopped after the commit point, rollback
+ * incomplete, lock lost).
+ */
+export function exitCodeFor(report: MigrationReport, mode: RunMode = "run"): 0 | 1 | 2 | 3 {
+  switch (report.outcome) {
+    case "done":
+    case "already-done":
+      return 0;
+    case "rolled-back":
+      return mode === "rollback" ? 0 : 1;
+    case "refused":
+    case "aborted":
+      return 1;
+    case "nothing":
+      return 2;
+    case "rollback-refused":
+      return report.journal?.outcome === "done" ? 2 : 3;
+    default:
+      return 3;
+  }
+}
+
+/** The result line's content for a finished migration (from its journal), or undefined. */
+export function migrationResult(report: MigrationReport): MigrationResult | undefined {
+  const j = report.journal;
+  if (!report.ok || !j || j.outcome !== "done" || !j.committedAt || !j.finishedAt) return undefined;
+  const downtime = report.writeDowntimeMs ?? journalDowntime(j);
+  return {
+    id: j.id,
+    state: "done",
+    from: j.from.target,
+    to: j.to.target,
+    strategy: j.strategy,
+    committedAt: j.committedAt,
+    finishedAt: j.finishedAt,
+    resumed: report.resumed,
+    ...(downtime === undefined ? {} : { writeDowntimeMs: downtime }),
+  };
+}
+
+/** What to tell the operator after a run that did not finish (for the CLI). */
+export function whatNext(report: MigrationReport): string | undefined {
+  return report.journal && report.outcome !== "done" && report.outcome !== "already-done" ? nextAction(report.journal) : undefined;
+}
+
+/**
+ * The steps a fresh run takes (no journal on record), in order, with placeholders for values only known at run time
+ * (for --dry-run). The journal, lock and heartbeat steps are droplet steps too, and are listed.
+ */
+export function plannedCommands(
+  old: Droplet,
+  next: Droplet,
+  strategy: "replicate" | "dump-restore",
+  opts: { id: string; budgets?: Budgets; rates?: Rates; dumpJobs?: number; healthUrl?: string; skipBackup?: boolean },
+): Array<{ phase: Phase; cmd: StepCommand | string }> {
+  const c = migrationCommands(old, next);
+  const budgets = opts.budgets ?? DEFAULT_BUDGETS;
+  const run = "<run-id>";
+  const journal = c.journalWrite(run, "<journal JSON>");
+  const lock = { runId: run, holder: "<host:pid>", startedAt: "<started>", staleSeconds: 60 };
+  const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [];
+  const add = (phase: Phase, ...cmds: Array<StepCommand | string>) => steps.push(...cmds.map((cmd) => ({ phase, cmd })));
+  const read = [c.journalRead("old"), c.journalRead("new")];
+  add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
+  add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
+  if (strategy === "replicate") {
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.dropSlot(), c.standby(), c.redisReplica());
+    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
+    add("cutover", journal, c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, "move traffic to the new droplet");
+    add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
+  } else {
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica());
+    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), "move traffic to the new droplet");
+    add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
+  }
+  add("verify", c.lockRelease("new", run), c.lockRelease("old", run));
+  return steps;
+}

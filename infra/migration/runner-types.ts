@@ -1,0 +1,134 @@
+/**
+ * The migration runner's public shapes: the executor it drives, its options and events, and the report a run ends
+ * with (./runner.ts runs it; ./outcome.ts turns a report into an exit code, a result line and advice).
+ */
+import type { Budgets, Rates } from "./budget";
+import type { Droplet, StepCommand } from "./commands";
+import type { Journal, RunMode } from "./journal";
+import type { StrategyChoice, StrategyRequest } from "./strategy";
+import type { Phase, TimelineEntry } from "./timeline";
+
+export interface StepResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StepHooks {
+  onStderr?: (chunk: string) => void;
+  /** Set for steps that may be cut short (long copies and waits): on abort the executor ends the step (code 130). */
+  signal?: AbortSignal;
+}
+
+export type Executor = (cmd: StepCommand, hooks?: StepHooks) => Promise<StepResult>;
+
+export type RunnerEvent =
+  | { kind: "phase"; phase: Phase }
+  | { kind: "step"; phase: Phase; step: string; side: string }
+  | { kind: "progress"; doneBytes: number; totalBytes: number }
+  | { kind: "info"; message: string };
+
+export interface RunnerOptions {
+  old: Droplet;
+  next: Droplet;
+  exec: Executor;
+  /** Switch user traffic to the new droplet (must be fast, idempotent, and must throw on failure). */
+  moveTraffic: () => Promise<void>;
+  /**
+   * run: a migration, or the end of this pair's unfinished one. resume: the same, but only when this pair has a
+   * journal. rollback: undo this pair's migration stopped before its commit point. @default "run"
+   */
+  mode?: RunMode;
+  /** @default "auto" */
+  strategy?: StrategyRequest;
+  budgets?: Budgets;
+  rates?: Rates;
+  /** The migration id (journal, backup file, dump directory). @default a timestamp */
+  id?: string;
+  /** URL the new droplet's health step checks (from the droplet). */
+  healthUrl?: string;
+  /** pg_dump/pg_restore -j. @default 2 */
+  dumpJobs?: number;
+  /** @default false */
+  skipBackup?: boolean;
+  /** Replace a target that holds data (rows in a user table, Redis keys, a fenced former primary). @default false */
+  overwriteTarget?: boolean;
+  /** Stops the run (SIGINT/SIGTERM in the CLI): before the commit point it rolls back, after it the journal stays. */
+  signal?: AbortSignal;
+  /** Who runs this, recorded in the lock and journal. @default "<hostname>:<pid>" */
+  holder?: string;
+  /** @default 10000 */
+  heartbeatMs?: number;
+  /** A lock without heartbeat for longer than this (droplet clock) belongs to a dead run. @default 60 */
+  lockStaleSeconds?: number;
+  onEvent?: (e: RunnerEvent) => void;
+  now?: () => number;
+}
+
+/**
+ * done: finished by this run. already-done: finished earlier, nothing touched. rolled-back: undone before the commit
+ * point (the old server serves with all its data). refused: a check said no, nothing touched. aborted: stopped before
+ * anything changed. nothing: --resume/--rollback found nothing to act on. rollback-refused: --rollback after the
+ * commit point. stopped-after-commit, rollback-incomplete, lock-lost: an operator is needed.
+ */
+export type RunOutcome =
+  | "done"
+  | "already-done"
+  | "rolled-back"
+  | "refused"
+  | "aborted"
+  | "nothing"
+  | "rollback-refused"
+  | "stopped-after-commit"
+  | "rollback-incomplete"
+  | "lock-lost";
+
+export interface MigrationReport {
+  outcome: RunOutcome;
+  ok: boolean;
+  committed: boolean;
+  /** This run continued (or found finished) a migration an earlier run had started. */
+  resumed: boolean;
+  strategy?: StrategyChoice;
+  /** Why a check refused the run (nothing touched). */
+  refused?: string;
+  /** Why the migration stopped before the commit point (budget, failure, signal), if it did. */
+  aborted?: string;
+  rolledBack?: boolean;
+  /** Failure after the commit point, or an incomplete rollback (needs an operator). */
+  error?: string;
+  /** The signal that stopped the run. */
+  interruptedBy?: string;
+  /** Fence (or freeze) start to traffic moved. */
+  writeDowntimeMs?: number;
+  copy?: { bytes: number; ms: number };
+  backupFile?: string;
+  countProblems?: string[];
+  /** Preflight findings worth printing (target verdict, room on the target volume, a lock taken over). */
+  notes: string[];
+  /** The journal as this run last wrote or read it. */
+  journal?: Journal;
+  timeline: TimelineEntry[];
+  startedAt: number;
+  totalMs: number;
+}
+
+export class StepFailed extends Error {
+  constructor(
+    readonly cmd: StepCommand,
+    readonly result: StepResult,
+  ) {
+    const tail = (result.stderr || result.stdout).trim().split("\n").slice(-3).join(" | ");
+    super(`${cmd.step} on ${cmd.side} exited ${result.code}: ${tail}`);
+  }
+}
+
+export function defaultMigrationId(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+}
+
+/** Fence (or freeze) start to traffic moved, as the journal recorded them. */
+export function journalDowntime(j: Journal): number | undefined {
+  if (!j.cutoverStartedAt || !j.trafficMovedAt) return undefined;
+  return Date.parse(j.trafficMovedAt) - Date.parse(j.cutoverStartedAt);
+}
