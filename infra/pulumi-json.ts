@@ -14,11 +14,9 @@
  * export becomes "[secret]" too); unknown values are the sentinel UNKNOWN_VALUE.
  */
 import { z } from "zod";
-import { SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./resource-shapes";
+import { PULUMI_SECRET_MARK, PULUMI_SECRET_SIG, SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./resource-shapes";
 
 /** Pulumi's secret signature key and value (pulumi/pulumi `sdk/go/common/resource/sig`). */
-const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 export interface ParsedPlan {
   kind: "plan";
@@ -82,7 +80,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function cleanValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(cleanValue);
   if (!isPlainObject(value)) return value;
-  if (value[SECRET_SIG_KEY] === SECRET_SIG_VALUE) return SECRET_VALUE;
+  if (value[PULUMI_SECRET_SIG] === PULUMI_SECRET_MARK) return SECRET_VALUE;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) if (k !== "__defaults") out[k] = cleanValue(v);
   return out;

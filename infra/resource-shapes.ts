@@ -6,6 +6,10 @@
 /** How the CLI (and our offline plan) prints a secret. */
 export const SECRET_VALUE = "[secret]";
 
+/** Pulumi's marker on a secret in serialized properties and exports: `{ [PULUMI_SECRET_SIG]: PULUMI_SECRET_MARK, ... }`. */
+export const PULUMI_SECRET_SIG = "4dabf18193072939515e22adb298388d";
+export const PULUMI_SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270";
+
 /** One planned (or deployed) resource: the shape shared by plans, previews and stack exports. */
 export interface PlannedResource {
   type: string;

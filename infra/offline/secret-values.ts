@@ -7,8 +7,8 @@
  */
 import { SECRET_PLACEHOLDER } from "./stack-files";
 
-export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-export const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+export { PULUMI_SECRET_MARK as SECRET_VALUE, PULUMI_SECRET_SIG as SECRET_SIG } from "../resource-shapes";
+import { PULUMI_SECRET_MARK as SECRET_VALUE, PULUMI_SECRET_SIG as SECRET_SIG } from "../resource-shapes";
 
 /** The ciphertext written for every secret of a state this tool writes: it never holds the plain value. */
 export const PLACEHOLDER_CIPHERTEXT = "v1:offline-plan:not-encrypted-the-value-is-not-here";

@@ -9,6 +9,7 @@ import { CERTIFICATE, LOAD_BALANCER } from "./load-balancer";
 import { MONITOR_ALERT, UPTIME_ALERT, UPTIME_CHECK } from "./monitoring";
 import { FIREWALL, TAG, VPC } from "./network";
 import { PROJECT, PROJECT_RESOURCES } from "./project";
+import { PULUMI_SECRET_MARK, PULUMI_SECRET_SIG } from "../resource-shapes";
 
 export type InputKind = "string" | "number" | "boolean" | "string[]" | "number[]";
 
@@ -67,11 +68,9 @@ export const INPUT_KINDS: Record<string, Record<string, InputKind>> = {
 };
 
 /** Pulumi secret marker as it reaches mocks: `{[SECRET_SIG]: SECRET_VALUE, value}`. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 function unwrapSecret(v: unknown): unknown {
-  if (v !== null && typeof v === "object" && (v as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE) return (v as { value?: unknown }).value;
+  if (v !== null && typeof v === "object" && (v as Record<string, unknown>)[PULUMI_SECRET_SIG] === PULUMI_SECRET_MARK) return (v as { value?: unknown }).value;
   return v;
 }
 
