@@ -1,29 +1,179 @@
 #!/usr/bin/env bash
-# Points this droplet's public proxy (Caddy) at another upstream and reloads it without dropping connections:
-#   proxy-switch.sh <host:port>    forward the site to another droplet's internal listener (tier migration cutover)
-#   proxy-switch.sh --local        back to this droplet's own app (rollback)
-# The Caddyfile is rewritten in place (same inode): Docker's single-file bind mount would otherwise keep showing the
-# container the old file.
+# The droplet's public proxy (Caddy) during a tier migration. Runs ON a droplet, sent over ssh as standard input
+# (`bash -s -- <action> [args]`) by the migration runner (infra/migration/commands.ts builds the lines):
+#
+#   hold <host:port> <hold seconds> [drain seconds]
+#       OLD droplet, at the cutover, before the fence. The public site forwards to <host:port> (the new droplet's
+#       internal listener, still closed by `gate close`): Caddy cannot connect, and a request it could not even
+#       connect for was certainly not applied, so Caddy retries it every 100 ms for up to <hold seconds> (the
+#       downtime budget) instead of failing it; past that it answers 502, never hangs. Caddy retries a failed
+#       connection for any method, but not a request that reached an upstream unless it is a GET (Caddy's
+#       reverse_proxy `lb_try_duration`, `lb_retry_match`): a write is never applied twice. Then it waits up to
+#       [drain seconds] (default 5) until no request is in flight to the local app (Caddy's admin API,
+#       /reverse_proxy/upstreams), so the fence that follows cuts no request short. The rendered Caddyfile is kept
+#       as Caddyfile.serving, which `local` puts back.
+#   local
+#       OLD droplet, rollback: the rendered Caddyfile back (the local app serves again). Nothing to do without a hold.
+#   gate close | gate open
+#       NEW droplet. `close` (before the copy) takes its internal listener away, so the old proxy's connections to
+#       it are refused and held; `open` (right after the promotion) brings it back and the held requests go through.
+#
+# Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
+# back: the file and the running proxy agree), 2 usage.
+#
+# Runtime, CHATBOT_RUNTIME: container (default, on droplets): Caddy is the `proxy` service of the compose project in
+# $CONFIG_DIR (/etc/chatbot), its admin API on localhost:2019 inside the container; host (the test harness): a host
+# `caddy` process whose admin API is $CADDY_ADMIN (host:port). The Caddyfile is rewritten in place (same inode):
+# Docker's single-file bind mount would otherwise keep showing the container the old file.
 set -euo pipefail
 
 CONFIG_DIR=${CONFIG_DIR:-/etc/chatbot}
 CADDYFILE="$CONFIG_DIR/Caddyfile"
-target=${1:?usage: proxy-switch.sh <host:port> | --local}
+SAVED="$CONFIG_DIR/Caddyfile.serving"
+RUNTIME=${CHATBOT_RUNTIME:-container}
+GATE_MARK='#gate-closed# '
+TMP=$(mktemp)
+trap 'rm -f "$TMP"' EXIT
 
-app_port=$(sed -n 's/^APP_PORT=//p' "$CONFIG_DIR/app.env")
-[ -n "$app_port" ] || { echo "APP_PORT is not set in $CONFIG_DIR/app.env" >&2; exit 1; }
-[ "$target" = --local ] && target="app:$app_port"
-case "$target" in
-  *[!A-Za-z0-9.:_-]* | "") echo "upstream must be host:port, got '$target'" >&2; exit 2 ;;
+out() { printf '%s=%s\n' "$1" "$2"; }
+die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
+now_ms() { date +%s%3N; }
+usage() { die "usage: proxy-switch.sh hold <host:port> <hold seconds> [drain seconds] | local | gate close|open" 2; }
+
+case "$RUNTIME" in
+  container) ;;
+  host) [ -n "${CADDY_ADMIN:-}" ] || die "the host runtime needs CADDY_ADMIN (host:port of Caddy's admin API)" 2 ;;
+  *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" 2 ;;
 esac
+[ -f "$CADDYFILE" ] || die "no Caddyfile at $CADDYFILE"
 
-# Only the public site's upstream (the first reverse_proxy, with its health-check block) changes; the internal
-# listener keeps serving the local app.
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-awk -v up="$target" '!done && /^\treverse_proxy [^ ]+ \{$/ { print "\treverse_proxy " up " {"; done = 1; next } { print }' "$CADDYFILE" > "$tmp"
-grep -q "reverse_proxy $target {" "$tmp" || { echo "no public reverse_proxy block found in $CADDYFILE" >&2; exit 1; }
-cat "$tmp" > "$CADDYFILE"
-docker compose -p chatbot --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml" exec -T proxy \
-  caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile
-echo "upstream=$target"
+dc() { docker compose -p chatbot --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml" "$@"; }
+
+caddy_reload() {
+  if [ "$RUNTIME" = container ]; then
+    dc exec -T proxy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile
+  else
+    caddy reload --config "$CADDYFILE" --adapter caddyfile --address "$CADDY_ADMIN"
+  fi
+}
+
+# install <file>: its content becomes the Caddyfile (in place) and Caddy reloads it; if the reload fails, the
+# previous content goes back (Caddy keeps running the previous config when a reload is refused).
+install() {
+  local before start
+  before=$(mktemp)
+  cat "$CADDYFILE" >"$before"
+  cat "$1" >"$CADDYFILE"
+  start=$(now_ms)
+  if ! caddy_reload >&2; then
+    cat "$before" >"$CADDYFILE"
+    rm -f "$before"
+    die "caddy reload failed: the previous Caddyfile is back in place and still served"
+  fi
+  rm -f "$before"
+  out reload_ms $(($(now_ms) - start))
+}
+
+# The upstream of the public site (its first `reverse_proxy <upstream> {` block) in a Caddyfile.
+public_upstream() { sed -n 's/^\treverse_proxy \([^ ]*\) {$/\1/p' "$1" | head -n 1; }
+
+check_upstream() { [[ "$1" =~ ^[A-Za-z0-9._-]+:[0-9]{1,5}$ ]] || die "upstream must be host:port, got '$1'" 2; }
+
+check_seconds() { [[ "$2" =~ ^[1-9][0-9]{0,4}$ ]] || die "$1 must be a whole number of seconds (1-99999), got '$2'" 2; }
+
+# Waits (polling every 20 ms, at most <seconds>) until Caddy reports no request in flight to <upstream>; an
+# upstream Caddy no longer lists has none. Runs where the admin API is reachable: inside the proxy container
+# (busybox wget) or on the host (curl).
+drain() {
+  local upstream="$1" seconds="$2" fetch loop
+  if [ "$RUNTIME" = container ]; then fetch='wget -qO- http://localhost:2019/reverse_proxy/upstreams'; else fetch="curl -fsS http://$CADDY_ADMIN/reverse_proxy/upstreams"; fi
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  loop='n=0; max=$(($2 * 50)); while [ "$n" -lt "$max" ]; do
+    body=$('"$fetch"') || exit 2
+    case "$body" in *"\"address\":\"$1\","*) ;; *) exit 0 ;; esac
+    printf "%s" "$body" | grep -q "\"address\":\"$1\",\"num_requests\":0[,}]" && exit 0
+    n=$((n + 1)); sleep 0.02
+  done; exit 1'
+  if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$upstream" "$seconds"; else sh -c "$loop" sh "$upstream" "$seconds"; fi
+}
+
+hold() {
+  local target="${1:-}" hold_s="${2:-}" drain_s="${3:-5}" local_up start rc=0
+  check_upstream "$target"
+  check_seconds "hold seconds" "$hold_s"
+  check_seconds "drain seconds" "$drain_s"
+  [ -f "$SAVED" ] || cat "$CADDYFILE" >"$SAVED"
+  local_up=$(public_upstream "$SAVED")
+  [ -n "$local_up" ] || die "no public reverse_proxy block in $SAVED"
+  # The public site's block only; the internal listener keeps serving the local app.
+  awk -v up="$target" -v hold="$hold_s" '
+    !done && /^\treverse_proxy [^ ]+ \{$/ {
+      print "\treverse_proxy " up " {"
+      print "\t\tlb_try_duration " hold "s"
+      print "\t\tlb_try_interval 100ms"
+      print "\t}"
+      skip = 1; done = 1; next
+    }
+    skip { if ($0 == "\t}") skip = 0; next }
+    { print }' "$SAVED" >"$TMP"
+  grep -q "^	reverse_proxy $target {" "$TMP" || die "no public reverse_proxy block found in $CADDYFILE"
+  install "$TMP"
+  out upstream "$target"
+  out hold_s "$hold_s"
+  start=$(now_ms)
+  drain "$local_up" "$drain_s" || rc=$?
+  out drained_ms $(($(now_ms) - start))
+  case "$rc" in
+    0) out drained 1 ;;
+    1) out drained 0; echo "proxy-switch: requests to $local_up still in flight after ${drain_s}s; the fence goes ahead" >&2 ;;
+    *) die "could not read Caddy's upstreams from its admin API" ;;
+  esac
+}
+
+back_local() {
+  if [ ! -f "$SAVED" ]; then
+    out upstream "$(public_upstream "$CADDYFILE")"
+    out changed 0
+    return
+  fi
+  install "$SAVED"
+  rm -f "$SAVED"
+  out upstream "$(public_upstream "$CADDYFILE")"
+  out changed 1
+}
+
+# The internal listener's site block: from `http://:<port> {` to the next `}` at the start of a line.
+gate() {
+  case "${1:-}" in
+    close)
+      if grep -q "^${GATE_MARK}http://:" "$CADDYFILE" && ! grep -q '^http://:[0-9]* {$' "$CADDYFILE"; then
+        cat "$CADDYFILE" >"$TMP" # already closed
+      else
+          awk -v mark="$GATE_MARK" '/^http:\/\/:[0-9]+ \{$/ { inside = 1 } inside { print mark $0; if ($0 == "}") inside = 0; next } { print }' "$CADDYFILE" >"$TMP"
+        grep -q "^${GATE_MARK}http://:" "$TMP" || die "no internal listener (http://:<port> block) in $CADDYFILE"
+      fi
+      ;;
+    open) sed "s/^${GATE_MARK}//" "$CADDYFILE" >"$TMP" ;;
+    *) usage ;;
+  esac
+  if cmp -s "$TMP" "$CADDYFILE"; then
+    out changed 0
+  else
+    install "$TMP"
+    out changed 1
+  fi
+  out gate "$1"
+}
+
+main() {
+  local action="${1:-}"
+  shift || true
+  case "$action" in
+    hold) hold "$@" ;;
+    local) back_local ;;
+    gate) gate "$@" ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

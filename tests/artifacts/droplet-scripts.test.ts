@@ -202,39 +202,76 @@ describe("the data volume's guard", () => {
 });
 
 describe("proxy-switch.sh", () => {
-  function run(arg: string) {
+  // File-level behaviour with a recording `docker` (here `docker ... exec` exits 0, so the drain ends at once); the
+  // real Caddy reloads, holds and drains in the migration harness (tests/migration/front-door.test.ts).
+  const caddyfile = () => readFileSync(join(root, "etc", "Caddyfile"), "utf8");
+  const rendered = () => plan.active!.configFiles.find((f) => f.path === "Caddyfile")!.content;
+  function run(...args: string[]) {
     writeFileSync(calls, "");
-    return spawnSync("bash", [join(ROOT, "scripts", "droplet", "proxy-switch.sh"), arg], {
+    return spawnSync("bash", [join(ROOT, "scripts", "droplet", "proxy-switch.sh"), ...args], {
       encoding: "utf8",
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc") },
     });
   }
+  const validate = () => spawnSync("caddy", ["validate", "--config", join(root, "etc", "Caddyfile"), "--adapter", "caddyfile"], { encoding: "utf8" });
 
   beforeEach(() => {
     stage([...plan.active!.configFiles, ...secrets]);
     apply();
+    rmSync(join(root, "etc", "Caddyfile.serving"), { force: true });
   });
 
-  it("points the public site at the new droplet's internal listener, leaves the internal one, reloads Caddy", () => {
-    const r = run(`10.10.0.9:${INTERNAL_PORT}`);
+  it("hold: the public site forwards to the new droplet's internal listener with a retry window, the internal one stays, Caddy reloads", () => {
+    const r = run("hold", `10.10.0.9:${INTERNAL_PORT}`, "300");
     expect(r.status, r.stderr).toBe(0);
-    const caddyfile = readFileSync(join(root, "etc", "Caddyfile"), "utf8");
-    expect(caddyfile).toContain(`\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\thealth_uri /health`);
-    expect(caddyfile).toContain(`http://:${INTERNAL_PORT} {\n\treverse_proxy app:8090\n}`);
-    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload/);
-    const check = spawnSync("caddy", ["validate", "--config", join(root, "etc", "Caddyfile"), "--adapter", "caddyfile"], { encoding: "utf8" });
-    expect(check.status, check.stderr).toBe(0);
+    expect(caddyfile()).toContain(`\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n\t}\n`);
+    expect(caddyfile()).not.toContain("health_uri"); // an upstream marked unhealthy would not be retried for a POST
+    expect(caddyfile()).toContain(`http://:${INTERNAL_PORT} {\n\treverse_proxy app:8090\n}`);
+    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload --config \/etc\/caddy\/Caddyfile/);
+    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy sh -c .* app:8090 5\n/s); // the drain, inside the container
+    expect(r.stdout).toMatch(/^drained=1$/m);
+    expect(validate().status, validate().stderr).toBe(0);
   });
 
-  it("switches back to the local app on --local", () => {
-    run("10.10.0.9:8081");
-    expect(run("--local").status).toBe(0);
-    expect(readFileSync(join(root, "etc", "Caddyfile"), "utf8")).toBe(plan.active!.configFiles.find((f) => f.path === "Caddyfile")!.content);
-  });
-
-  it("refuses an upstream that is not host:port", () => {
-    const r = run("10.0.0.1; rm -rf /");
-    expect(r.status).toBe(2);
+  it("local puts the rendered Caddyfile back after a hold, and does nothing without one", () => {
+    run("hold", "10.10.0.9:8081", "30");
+    expect(run("local").stdout).toMatch(/^changed=1$/m);
+    expect(caddyfile()).toBe(rendered());
+    const again = run("local");
+    expect(again.stdout).toMatch(/^changed=0$/m);
     expect(readFileSync(calls, "utf8")).toBe("");
   });
+
+  it("gate close takes the internal listener away (twice is the same), gate open brings it back", () => {
+    expect(run("gate", "close").status).toBe(0);
+    const closed = caddyfile();
+    expect(closed).not.toMatch(/^http:\/\/:/m);
+    expect(validate().status, validate().stderr).toBe(0);
+    expect(run("gate", "close").stdout).toMatch(/^changed=0$/m);
+    expect(caddyfile()).toBe(closed);
+    expect(run("gate", "open").stdout).toMatch(/^changed=1$/m);
+    expect(caddyfile()).toBe(rendered());
+  });
+
+  it("a failed reload puts the previous Caddyfile back and exits 1", () => {
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> "${calls}"\nexit 1\n`);
+    try {
+      const r = run("hold", "10.10.0.9:8081", "30");
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/caddy reload failed/);
+      expect(caddyfile()).toBe(rendered());
+    } finally {
+      writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> "${calls}"\n`);
+    }
+  });
+
+  it.each([["hold", "10.0.0.1; rm -rf /", "30"], ["hold", "10.0.0.1:8081", "0"], ["hold", "10.0.0.1:8081", "$(id)"], ["gate", "ajar"], ["sideways"]])(
+    "refuses %s %s %s with exit 2, touching nothing",
+    (...args) => {
+      const r = run(...args);
+      expect(r.status).toBe(2);
+      expect(readFileSync(calls, "utf8")).toBe("");
+      expect(caddyfile()).toBe(rendered());
+    },
+  );
 });
