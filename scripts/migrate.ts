@@ -51,7 +51,7 @@ const program = new Command("migrate")
   .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", collect, [] as string[])
   .option("--from-env <K=V>", "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable", collect, [] as string[])
   .option("--to-env <K=V>", "same for the new droplet", collect, [] as string[])
-  .option("--traffic-command <command>", "local shell command that moves traffic to the new droplet at cutover (e.g. reserved IP assignment); must be safe to run twice")
+  .option("--traffic-command <command>", "local shell command run after the cutover, once the old droplet's proxy forwards to the new one (e.g. reserved IP assignment); must be safe to run twice")
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
@@ -121,7 +121,7 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
 
 function printReport(report: MigrationReport, mode: RunMode): void {
   console.log(formatTimeline(report.timeline, report.startedAt));
-  if (report.writeDowntimeMs !== undefined) console.log(`write downtime (fence to traffic moved): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
+  if (report.writeDowntimeMs !== undefined) console.log(`write downtime (requests held to gate open): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
   console.log(`total: ${(report.totalMs / 1000).toFixed(1)} s`);
   if (report.backupFile) console.log(`pre-migration backup on the old droplet: ${report.backupFile}`);
   if (report.countProblems?.length) console.log(`row count differences:\n  ${report.countProblems.join("\n  ")}`);
@@ -180,7 +180,7 @@ async function main(o: Options): Promise<ExitCode> {
     }
     if (!next) throw new UsageError("--to is required (except with --status)");
     const id = o.id;
-    const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): move the reserved IP / DNS yourself";
+    const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): the old proxy forwards; move the reserved IP / DNS afterwards";
     if (o.dryRun) {
       const shown = strategy === "auto" ? (["replicate", "dump-restore"] as const) : ([strategy] as const);
       for (const s of shown) {
@@ -223,7 +223,7 @@ async function migrate(
     healthUrl: o.healthUrl, skipBackup: o.skipBackup, overwriteTarget: o.overwriteTarget, signal: stop.signal,
     moveTraffic: async () => {
       if (o.trafficCommand) await runLocal(o.trafficCommand);
-      else console.log("  >> cutover: move traffic to the new droplet now (no --traffic-command given)");
+      else console.log("  >> the old droplet's proxy forwards to the new one: move the reserved IP / DNS to it (no --traffic-command given)");
     },
     onEvent: (e) => {
       if (e.kind === "progress") {

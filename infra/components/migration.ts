@@ -18,9 +18,10 @@ export interface TierMigrationArgs {
 
 
 /**
- * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets,
- * moving traffic at the cutover by pointing the old droplet's proxy at the new droplet's internal listener
- * (scripts/droplet/proxy-switch.sh; the reserved IP or DNS record follows once this command has succeeded). SSH uses
+ * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets.
+ * The migration itself moves traffic at the cutover: the old droplet's proxy holds requests and then forwards them
+ * to the new droplet's internal listener (scripts/droplet/proxy-switch.sh); the reserved IP or DNS record follows
+ * once this command has succeeded. SSH uses
  * the key in $CHATBOT_SSH_PRIVATE_KEY when set (written to a 0600 temp file), else the agent; new droplets' host keys
  * are accepted on first use. No secret is on this line: the database passwords never leave the droplets.
  */
@@ -31,7 +32,6 @@ export function migrateCommandLine(
 ): string {
   const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
   const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
-  const traffic = `ssh ${sshOpts.join(" ")} \${KEY_OPTS} ${hosts.user}@${hosts.oldIp} 'bash -s -- ${upstream}' < scripts/droplet/proxy-switch.sh`;
   return [
     "set -eu",
     "KEY_OPTS=''",
@@ -51,7 +51,6 @@ export function migrateCommandLine(
       ...sshOpts.map((o) => `--ssh-option=${o}`),
       '${KEY_OPTS:+--ssh-option=-i --ssh-option="$key"}',
       `--health-url http://${upstream}${healthPath}`,
-      `--traffic-command "${traffic.replace(/"/g, '\\"')}"`,
     ].join(" "),
   ].join("\n");
 }

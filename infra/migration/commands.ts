@@ -10,9 +10,16 @@
  * on standard input, never on the command line.
  */
 import * as path from "node:path";
+import { INTERNAL_PORT } from "../render/caddyfile";
 
-/** Absolute path of the script every step runs. */
+/** Absolute path of the script every database step runs. */
 export const MIGRATE_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/migrate.sh");
+/** Absolute path of the script of the proxy steps (Caddy: hold, back to local, the internal listener's gate). */
+export const PROXY_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/proxy-switch.sh");
+
+/** Steps of proxy-switch.sh, with the action each runs there. */
+export const PROXY_STEPS = { proxy_hold: "hold", proxy_local: "local", gate_close: "gate close", gate_open: "gate open" } as const;
+export type ProxyStepName = keyof typeof PROXY_STEPS;
 
 export const STEP_NAMES = [
   "preflight",
@@ -43,7 +50,7 @@ export const STEP_NAMES = [
   "lock_heartbeat",
   "lock_release",
 ] as const;
-export type StepName = (typeof STEP_NAMES)[number];
+export type StepName = (typeof STEP_NAMES)[number] | ProxyStepName;
 
 export type Side = "old" | "new";
 
@@ -64,6 +71,8 @@ export interface Droplet {
   redisPort?: number;
   /** @default "container" */
   runtime?: Runtime;
+  /** Port of the droplet's internal listener (its Caddy's VPC-only site, where the old droplet forwards at the cutover). @default 8081 */
+  internalPort?: number;
   /** Non-secret environment for the script (host runtime: PGDATA, PGPORT, ...). Secret-looking names are refused. */
   env?: Readonly<Record<string, string>>;
 }
@@ -102,7 +111,7 @@ export function dropletEnv(d: Droplet): Record<string, string> {
   return env;
 }
 
-/** The exact command for one step on one droplet. */
+/** The exact command for one step on one droplet (a proxy step runs proxy-switch.sh, every other migrate.sh). */
 export function stepCommand(
   side: Side,
   droplet: Droplet,
@@ -111,13 +120,14 @@ export function stepCommand(
   stdinData?: string,
 ): StepCommand {
   const env = dropletEnv(droplet);
+  const proxy = (PROXY_STEPS as Record<string, string>)[step];
   const words = [
     "env",
     ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`),
     "bash",
     "-s",
     "--",
-    step,
+    ...(proxy ? proxy.split(" ") : [step]),
     ...args.map((a) => shellQuote(String(a))),
   ];
   const remote = words.join(" ");
@@ -127,7 +137,7 @@ export function stepCommand(
     args: args.map(String),
     remote,
     argv: ["ssh", ...(droplet.sshOptions ?? []), droplet.ssh, remote],
-    stdinFile: MIGRATE_SCRIPT,
+    stdinFile: proxy ? PROXY_SCRIPT : MIGRATE_SCRIPT,
     ...(stdinData === undefined ? {} : { stdinData }),
   };
 }
@@ -180,6 +190,16 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     rollbackOld: () => stepCommand("old", old, "rollback_old"),
     rollbackNew: () => stepCommand("new", next, "rollback_new"),
     retire: () => stepCommand("old", old, "retire"),
+    /**
+     * The old proxy forwards to the new droplet's internal listener (closed by `gateClose`): requests it cannot
+     * connect for are held up to `holdSeconds`, then the requests still in flight to the old app are waited for.
+     */
+    proxyHold: (holdSeconds: number) =>
+      stepCommand("old", old, "proxy_hold", [`${next.privateAddress}:${next.internalPort ?? INTERNAL_PORT}`, Math.max(1, Math.ceil(holdSeconds))]),
+    /** The old proxy back to its own app (rollback; nothing to do without a hold). */
+    proxyLocal: () => stepCommand("old", old, "proxy_local"),
+    gateClose: () => stepCommand("new", next, "gate_close"),
+    gateOpen: () => stepCommand("new", next, "gate_open"),
     journalRead: (side: Side) => stepCommand(side, on(side), "journal_read"),
     /** The journal lives on the old droplet; `archive` names the finished journal it replaces (moved to history/). */
     journalWrite: (runId: string, json: string, archive?: string) =>

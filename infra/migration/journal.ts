@@ -22,7 +22,7 @@ export const OUTCOMES = ["running", "rolled-back", "rollback-failed", "failed-af
 export type JournalOutcome = (typeof OUTCOMES)[number];
 
 /** Steps after the commit point, each recorded once done, so a resumed run never repeats one. */
-export const AFTER_COMMIT_STEPS = ["promote", "redis", "traffic", "retire", "forget_primary", "health", "counts"] as const;
+export const AFTER_COMMIT_STEPS = ["promote", "redis", "gate", "traffic", "retire", "forget_primary", "health", "counts"] as const;
 export type AfterCommitStep = (typeof AFTER_COMMIT_STEPS)[number];
 
 /** One side of a migration, as the journal names it. */

@@ -78,13 +78,13 @@ export function plannedCommands(
   add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
   add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.dropSlot(), c.standby(), c.redisReplica());
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.dropSlot(), c.standby(), c.redisReplica());
     add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
-    add("cutover", journal, c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, "move traffic to the new droplet");
+    add("cutover", journal, c.proxyHold(budgets.downtimeBudgetSeconds), c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, c.gateOpen(), "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica());
-    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), "move traffic to the new droplet");
+    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000), c.proxyHold(budgets.downtimeBudgetSeconds), "move traffic to the new droplet");
     add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
   }
   add("verify", c.lockRelease("new", run), c.lockRelease("old", run));

@@ -32,8 +32,12 @@ export interface RunnerOptions {
   old: Droplet;
   next: Droplet;
   exec: Executor;
-  /** Switch user traffic to the new droplet (must be fast, idempotent, and must throw on failure). */
-  moveTraffic: () => Promise<void>;
+  /**
+   * After the commit point, once the old droplet's proxy forwards to the new one: the caller's own traffic move
+   * (e.g. the reserved IP), idempotent, throwing on failure. Without it the caller moves the reserved IP or DNS
+   * afterwards (`pulumi up` does, from the migration's output).
+   */
+  moveTraffic?: () => Promise<void>;
   /**
    * run: a migration, or the end of this pair's unfinished one. resume: the same, but only when this pair has a
    * journal. rollback: undo this pair's migration stopped before its commit point. @default "run"

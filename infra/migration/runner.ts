@@ -269,11 +269,16 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       await rollback(e.message);
       return;
     }
+    await stoppedAfterCommit(e);
+  }
+
+  async function stoppedAfterCommit(e: Error): Promise<void> {
+    const j = journal!;
     report.outcome = "stopped-after-commit";
     report.error = e.message;
-    journal.outcome = "failed-after-commit";
-    journal.lastError = e.message;
-    await writeJournal(journal).catch((w: Error) => (report.error += `; the journal could not be updated: ${w.message}`));
+    j.outcome = "failed-after-commit";
+    j.lastError = e.message;
+    await writeJournal(j).catch((w: Error) => (report.error += `; the journal could not be updated: ${w.message}`));
   }
 
   /** Undo a migration stopped before its commit point: the new server stops following, the old serves. */
@@ -282,8 +287,15 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     phase("rollback");
     const errors: string[] = [];
     const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
-    if (touchedNew) await step(cmds.rollbackNew(), { always: true }).catch((e: Error) => errors.push(e.message));
+    if (touchedNew) {
+      const r = await run(cmds.rollbackNew(), { always: true });
+      if (r.code === 7) return pastCommit();
+      if (r.code !== 0) errors.push(new StepFailed(cmds.rollbackNew(), r).message);
+    }
     await step(cmds.rollbackOld(), { always: true }).catch((e: Error) => errors.push(e.message));
+    // The old app serves again (its held requests fail cleanly as the proxy reloads); the gate opens as it was.
+    if (j.phase === "cutover") await step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
+    if (touchedNew && j.strategy === "replicate") await step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;
     j.outcome = report.rolledBack ? "rolled-back" : "rollback-failed";
     j.lastError = reason;
@@ -291,6 +303,25 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     await writeJournal(j).catch((e: Error) => errors.push(`journal: ${e.message}`));
     report.outcome = errors.length ? "rollback-incomplete" : "rolled-back";
     if (errors.length) report.error = `rollback incomplete: ${errors.join("; ")}`;
+  }
+
+  /** A rollback found the copy promoted: the commit point was passed (the journal had not recorded it yet). */
+  async function pastCommit(): Promise<void> {
+    const j = journal!;
+    j.committed = report.committed = true;
+    j.committedAt ??= iso(now());
+    mark("promote");
+    note("the new server was already promoted: past the commit point, so nothing is rolled back; the migration goes forward");
+    report.aborted = undefined;
+    try {
+      await writeJournal(j);
+      await forward();
+    } catch (e) {
+      if (e instanceof LockLost) {
+        report.outcome = "lock-lost";
+        report.error = e.message;
+      } else await stoppedAfterCommit(e as Error);
+    }
   }
 
   async function fresh(archive?: Journal): Promise<void> {
@@ -360,6 +391,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
   async function replicate(): Promise<void> {
     const j = journal!;
+    // The new droplet's internal listener closes until its promotion: the old proxy's held requests wait for it.
+    await step(cmds.gateClose());
     await step(cmds.dropSlot());
     const copied = await step(cmds.standby(), {
       onStderr: (chunk) => {
@@ -378,6 +411,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
     await enter("cutover");
     const cutoverStart = now();
+    // From here no request reaches the old app and none fails: the old proxy holds them (it forwards to the closed
+    // gate and Caddy retries a refused connection) until the new server opens it, at most the downtime budget.
+    const held = await step(cmds.proxyHold(budgets.downtimeBudgetSeconds));
+    if (held.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may cut them short`);
     const fenceLsn = (await step(cmds.fence())).fence_lsn ?? "";
     // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
     // If promotion is refused, the rollback makes the old Redis a master again.
@@ -398,11 +435,15 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       throw e;
     }
     commit(true);
-    // The commit point is on record before traffic moves (Redis finishes its handover meanwhile).
-    const [recorded, redis] = await Promise.allSettled([writeJournal(j), redisSwitched]);
+    // The held requests go through once Redis has handed over and the gate opens, while the journal records the
+    // commit point (a run that stops in between is not rolled back: rollback_new finds the copy promoted).
+    const release = redisSwitched.then(async () => {
+      mark("redis");
+      await openGate();
+    });
+    const [recorded, released] = await Promise.allSettled([writeJournal(j), release]);
     if (recorded.status === "rejected") throw recorded.reason;
-    if (redis.status === "rejected") throw redis.reason;
-    mark("redis");
+    if (released.status === "rejected") throw released.reason;
     await afterCommit();
   }
 
@@ -454,12 +495,23 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     await afterCommit();
   }
 
+  /** The old proxy's requests reach the new server: its gate opens (replicate), or the old proxy forwards there. */
+  async function openGate(): Promise<void> {
+    const j = journal!;
+    if (done("gate")) return;
+    await step(j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds), { always: true });
+    j.trafficMovedAt = iso(now());
+    mark("gate");
+  }
+
   async function afterCommit(): Promise<void> {
     const j = journal!;
+    await openGate();
     if (!done("traffic")) {
       checkStop();
-      await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
-      j.trafficMovedAt = iso(now());
+      // The caller's part (the reserved IP or DNS record, when it is not left to `pulumi up`): the old proxy
+      // already forwards every request, so this is no longer in the write downtime.
+      if (opts.moveTraffic) await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
       mark("traffic");
     }
     report.writeDowntimeMs = journalDowntime(j);

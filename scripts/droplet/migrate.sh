@@ -10,7 +10,8 @@
 # Output: machine-readable `key=value` lines on stdout, human progress on stderr.
 # Exit codes: 0 ok, 1 error, 3 budget/timeout (nothing changed that a rollback cannot undo), 4 promote refused
 # (the standby had not replayed the fence point: the old server may be restarted), 5 commit point uncertain,
-# 6 the migration lock is held by another run (or no longer by this one).
+# 6 the migration lock is held by another run (or no longer by this one), 7 rollback refused: this droplet's copy
+# was already promoted (the commit point was passed even if the journal did not record it).
 #
 # Migration state lives on the droplet's data volume, in $CHATBOT_MIGRATION_DIR (container runtime default
 # /var/lib/chatbot/migration; the host runtime must set it):
@@ -529,6 +530,14 @@ step_rollback_old() {
 # left running (a copy, a Redis sync) is stopped first.
 step_rollback_new() {
   stop_registered_step
+  # pg_promote() is the commit point. The journal records it one round trip later, and the new server may already
+  # take writes by then (its proxy gate opens right after the promotion): a copy of the old cluster that is no
+  # longer in recovery was promoted, and rolling back now would lose what it acknowledged. The runner goes forward.
+  if pg_running && [ -f "$REPLICA_MARKER" ] && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] &&
+    [ "$(psql_local postgres "SELECT system_identifier FROM pg_control_system()")" = "$(sed -n 's/^system_identifier=//p' "$REPLICA_MARKER")" ]; then
+    out promoted 1
+    die "this server is the migration's copy and it was promoted: past the commit point, nothing rolled back" 7
+  fi
   if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then forget_primary; fi
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
   out rolled_back 1

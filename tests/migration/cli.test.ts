@@ -43,7 +43,7 @@ describe("npm run migrate", () => {
       expect(real.stdout).toMatch(/strategy: replicate \(same PostgreSQL major version/);
       expect(real.stdout).toMatch(/data \d+(\.\d)? MiB fits: \d+(\.\d)? GiB free on the target volume/);
       expect(real.stdout).toMatch(/ cutover +\S* fence +\S* old /);
-      expect(real.stdout).toMatch(/write downtime \(fence to traffic moved\): \d+\.\d\d s/);
+      expect(real.stdout).toMatch(/write downtime \(requests held to gate open\): \d+\.\d\d s/);
       expect(real.lastLine.startsWith(RESULT_PREFIX)).toBe(true);
       const journal = readJournal(h.old)!;
       expect(real.result).toEqual({

@@ -24,10 +24,10 @@ describe("the stack's migration command", () => {
     expect(sc.stdout).toBe("");
   });
 
-  it("passes the budgets and the strategy, and moves traffic through the old droplet's proxy", () => {
+  it("passes the budgets and the strategy; the traffic switch is the runner's own (proxy hold and gate)", () => {
     expect(line).toContain("--from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11");
     expect(line).toContain("--strategy auto --downtime-budget 120 --migration-budget 20");
-    expect(line).toMatch(/--traffic-command "ssh .* root@203\.0\.113\.10 'bash -s -- 10\.10\.0\.11:8081' < scripts\/droplet\/proxy-switch\.sh"/);
+    expect(line).not.toContain("--traffic-command"); // the runner's proxy steps move traffic; the reserved IP follows in pulumi up
     expect(line).toContain("--health-url http://10.10.0.11:8081/health");
     expect(line).not.toMatch(/PASSWORD|BEGIN OPENSSH/);
   });

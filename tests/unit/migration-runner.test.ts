@@ -162,13 +162,17 @@ describe("migration runner: a fresh migration", () => {
     expect([...d.calls].sort()).toEqual([...planned].sort());
     const at = (c: string) => d.calls.indexOf(c);
     expect(at("old:lock_acquire")).toBeLessThan(at("old:preflight"));
+    expect(at("new:gate_close")).toBeLessThan(at("new:standby"));
+    expect(at("old:proxy_hold")).toBeLessThan(at("old:fence")); // requests are held before writes stop
     expect(at("old:fence")).toBeLessThan(at("new:promote"));
+    expect(at("new:promote")).toBeLessThan(at("new:gate_open"));
+    expect(at("new:redis_failover") === -1 ? at("old:redis_failover") : at("new:redis_failover")).toBeLessThan(at("new:gate_open"));
     expect(at("new:promote")).toBeLessThan(at("new:health"));
     // The commit point is written to the journal before traffic moves (moveTraffic is not a step: check the journal order).
     const j = d.parsed!;
     expect(j).toMatchObject({ id: "t", outcome: "done", phase: "done", committed: true, fenceLsn: "0/3000148", holder: "ci:1", runs: 1, oldCounts: { "public.writes": 5 } });
     expect(j.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-    expect(j.stepsDone).toEqual(["promote", "redis", "traffic", "forget_primary", "health", "counts"]);
+    expect(j.stepsDone).toEqual(["promote", "redis", "gate", "traffic", "forget_primary", "health", "counts"]);
     expect(Date.parse(j.committedAt!)).toBeLessThanOrEqual(Date.parse(j.trafficMovedAt!));
     expect(d.locks).toEqual({});
     expect(report.writeDowntimeMs).toBeGreaterThanOrEqual(0);
@@ -193,13 +197,13 @@ describe("migration runner: a fresh migration", () => {
     expect(migrationResult(again)).toEqual({ ...migrationResult(first), resumed: true });
   });
 
-  it("promote refused (standby behind, exit 4): rolls back both sides, journal rolled-back, traffic stays", async () => {
+  it("promote refused (standby behind, exit 4): rolls back both sides and the proxy, journal rolled-back, traffic stays", async () => {
     const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay up to 0/3000148" }) });
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "rolled-back", ok: false, committed: false, rolledBack: true });
     expect(exitCodeFor(report)).toBe(1);
     expect(report.aborted).toMatch(/promote on new exited 4: standby did not replay/);
-    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(d.steps.slice(-4)).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
     expect(d.traffic).toBe(0);
     expect(d.parsed).toMatchObject({ outcome: "rolled-back", committed: false, lastError: expect.stringMatching(/exited 4/) });
     expect(d.locks).toEqual({});
@@ -270,7 +274,7 @@ describe("migration runner: a fresh migration", () => {
     const report = await runMigration({ old, next, exec: failAfter(d.exec, FAULT_POINTS.replicate.fence), moveTraffic: async () => undefined, id: "t" });
     expect(report.aborted).toMatch(/fence on old exited 1: .*fault injected after fence/);
     expect(d.steps).not.toContain("new:promote");
-    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(d.steps.slice(-4)).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
   });
 });
 
@@ -367,7 +371,7 @@ describe("migration runner: journal, lock and resume", () => {
     const report = await d.run({ id: "m1" });
     expect(report.outcome).toBe("done");
     expect(report.notes[0]).toMatch(/took over a stale lock on the old droplet: gone:99, run dead, started 2026-12-01T10:00:00.000Z, no heartbeat for 600 s/);
-    expect(d.steps.slice(0, 3)).toEqual(["new:rollback_new", "old:rollback_old", "old:preflight"]);
+    expect(d.steps.slice(0, 4)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_open", "old:preflight"]);
     expect(parseJournal(d.history[0]!)).toMatchObject({ id: "m0", outcome: "rolled-back" });
     expect(d.parsed).toMatchObject({ id: "m1", outcome: "done" });
   });
@@ -390,17 +394,30 @@ describe("migration runner: journal, lock and resume", () => {
     d.journal = committedJournal();
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "done", resumed: true, ok: true });
-    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]);
+    expect(d.steps).toEqual(["new:gate_open", "new:forget_primary", "new:health", "new:counts"]); // gate: not in the journal's stepsDone
     expect(d.traffic).toBe(1);
     expect(d.parsed).toMatchObject({ id: "m0", outcome: "done", committedAt: "2026-12-01T10:05:00.000Z", runs: 2 });
     expect(migrationResult(report)).toMatchObject({ id: "m0", committedAt: "2026-12-01T10:05:00.000Z", resumed: true });
+  });
+
+  it("a run stopped between the promotion and its journal entry is not rolled back: rollback_new finds the copy promoted (exit 7), the run goes forward", async () => {
+    const d = new Droplets({ rollback_new: () => ({ code: 7, stdout: "promoted=1\n", stderr: "past the commit point" }) });
+    d.journal = journal({ phase: "cutover", phasesDone: ["preflight", "backup", "copy", "catchup"], fenceLsn: undefined });
+    const report = await d.run();
+    expect(report).toMatchObject({ outcome: "done", ok: true, committed: true, resumed: true });
+    expect(report.notes.join("\n")).toMatch(/already promoted: past the commit point/);
+    expect(d.steps).not.toContain("old:rollback_old");
+    expect(d.steps).not.toContain("old:proxy_local");
+    expect(d.steps).not.toContain("new:promote");
+    expect(d.steps.slice(0, 3)).toEqual(["new:rollback_new", "old:redis_failover", "new:gate_open"]);
+    expect(d.parsed).toMatchObject({ outcome: "done", committed: true });
   });
 
   it("an uncertain promote is resumed by promoting (idempotent on the droplet), then the rest", async () => {
     const d = new Droplets();
     d.journal = committedJournal({ stepsDone: [] });
     await d.run();
-    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:forget_primary", "new:health", "new:counts"]);
+    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]);
   });
 
   it("--resume: nothing to resume without this pair's journal (exit 2); a rolled-back one starts again", async () => {
@@ -419,7 +436,7 @@ describe("migration runner: journal, lock and resume", () => {
     const rb = await before.run({ mode: "rollback" });
     expect(rb.outcome).toBe("rolled-back");
     expect(exitCodeFor(rb, "rollback")).toBe(0);
-    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
     expect(before.parsed?.outcome).toBe("rolled-back");
 
     const after = new Droplets();
@@ -449,7 +466,7 @@ describe("migration runner: signals and the lock heartbeat", () => {
     const report = await d.run({ signal: stop.signal });
     expect(report).toMatchObject({ outcome: "rolled-back", interruptedBy: "SIGTERM", aborted: "interrupted by SIGTERM" });
     expect(exitCodeFor(report)).toBe(1);
-    expect(d.steps.slice(-2)).toEqual(["new:rollback_new", "old:rollback_old"]);
+    expect(d.steps.slice(-3)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_open"]);
     expect(d.parsed).toMatchObject({ outcome: "rolled-back", phase: "copy", lastError: "interrupted by SIGTERM" });
     expect(d.locks).toEqual({});
   });
@@ -460,12 +477,12 @@ describe("migration runner: signals and the lock heartbeat", () => {
     const report = await d.run({ signal: stop.signal, moveTraffic: async () => void stop.abort("SIGINT") });
     expect(report).toMatchObject({ outcome: "stopped-after-commit", interruptedBy: "SIGINT", committed: true });
     expect(exitCodeFor(report)).toBe(3);
-    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "redis", "traffic"], lastError: "interrupted by SIGINT" });
+    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "redis", "gate", "traffic"], lastError: "interrupted by SIGINT" });
     expect(d.steps).not.toContain("new:forget_primary");
     expect(d.locks).toEqual({});
     d.calls = [];
     expect((await d.run()).outcome).toBe("done");
-    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]);
+    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]); // the gate is on record: not opened again
   });
 
   it("heartbeats refresh both locks during a long step; a lock taken over stops the run without touching anything more (exit 3)", async () => {
