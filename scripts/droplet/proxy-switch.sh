@@ -98,13 +98,14 @@ drain() {
 }
 
 hold() {
-  local target="${1:-}" hold_s="${2:-}" drain_s="${3:-5}" local_up start rc=0
+  local target="${1:-}" hold_s="${2:-}" drain_s="${3:-5}" serving local_up start rc=0
   check_upstream "$target"
   check_seconds "hold seconds" "$hold_s"
   check_seconds "drain seconds" "$drain_s"
-  [ -f "$SAVED" ] || cat "$CADDYFILE" >"$SAVED"
-  local_up=$(public_upstream "$SAVED")
-  [ -n "$local_up" ] || die "no public reverse_proxy block in $SAVED"
+  # The rendered file: the copy an earlier hold kept, else the Caddyfile now (kept once the reload succeeded).
+  if [ -f "$SAVED" ]; then serving="$SAVED"; else serving=$(mktemp) && cat "$CADDYFILE" >"$serving"; fi
+  local_up=$(public_upstream "$serving")
+  [ -n "$local_up" ] || die "no public reverse_proxy block in $serving"
   # The public site's block only; the internal listener keeps serving the local app.
   awk -v up="$target" -v hold="$hold_s" '
     !done && /^\treverse_proxy [^ ]+ \{$/ {
@@ -115,9 +116,10 @@ hold() {
       skip = 1; done = 1; next
     }
     skip { if ($0 == "\t}") skip = 0; next }
-    { print }' "$SAVED" >"$TMP"
+    { print }' "$serving" >"$TMP"
   grep -q "^	reverse_proxy $target {" "$TMP" || die "no public reverse_proxy block found in $CADDYFILE"
   install "$TMP"
+  if [ "$serving" != "$SAVED" ]; then mv "$serving" "$SAVED"; fi
   out upstream "$target"
   out hold_s "$hold_s"
   start=$(now_ms)

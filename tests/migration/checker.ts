@@ -12,6 +12,8 @@ export interface WriteRecord {
   pg: Outcome;
   /** Redis is attempted only after PostgreSQL acknowledged; "none" when it was not attempted. */
   redis: Outcome | "none";
+  /** The HTTP status the client received (0: no response). */
+  status?: number;
 }
 
 export interface CheckResult {

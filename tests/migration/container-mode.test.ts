@@ -15,7 +15,7 @@ import { parseValues } from "../../infra/migration/commands";
 import { runCommand, runningServers } from "../support/servers";
 import { type ContainerDroplet, containerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
 import type { WriteRecord } from "./checker";
-import { type Harness, type HarnessDroplet, httpRequest, migrationFiles, readJournal, startHarness } from "./harness";
+import { type Harness, type HarnessDroplet, migrationFiles, readJournal, startHarness } from "./harness";
 import { FAULT_POINTS, failAfter } from "./seams";
 
 const TIMEOUT = 300_000;
@@ -231,7 +231,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const { result, records } = await h.withLoad(async () => {
         const first = await h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => failAfter(exec, FAULT_POINTS.replicate.fence) });
         const servingAfterFault = h.serving();
-        const probe = await httpRequest("POST", `http://127.0.0.1:${h.frontDoor.port}/write/probe-fence`, 5000);
+        const probe = await h.request("POST", "/write/probe-fence", 5000);
         const second = await h.migrate({ strategy: "replicate", skipBackup: true });
         return { first, second, servingAfterFault, probe };
       });

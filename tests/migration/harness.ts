@@ -1,8 +1,10 @@
 /**
  * The migration harness: two "droplets" on loopback (127.0.0.2 = old, 127.0.0.3 = new), each with its own sshd,
- * PostgreSQL 15 (as postgres), Redis 7 (as redis) and the app (tests/migration/app.py under uvicorn, as nobody);
- * a front door standing in for the reserved IP; a load generator that writes through the front door for the whole
- * migration; and the read-back that feeds the checker.
+ * PostgreSQL 15 (as postgres), Redis 7 (as redis), the app (tests/migration/app.py under uvicorn, as nobody) and
+ * the real Caddy with the rendered Caddyfile (./front-door.ts); a front address standing in for the reserved IP; a
+ * load generator that writes over HTTPS through it for the whole migration; and the read-back for the checker.
+ * The cutover's traffic switch is production's: scripts/droplet/proxy-switch.sh over ssh (host runtime), reloading
+ * the droplets' Caddy; after the commit point the front address moves to the new droplet.
  *
  * The migration runs for real: infra/migration/runner.ts, over ssh, with scripts/droplet/migrate.sh in the host
  * runtime (CHATBOT_RUNTIME=host), exactly the commands the CLI prints.
@@ -18,6 +20,7 @@ import type { Droplet } from "../../infra/migration/commands";
 import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import {
   type ManagedProcess,
   type PgServer,
@@ -36,6 +39,7 @@ import {
   waitFor,
 } from "../support/processes";
 import { type CheckResult, type WriteRecord, checkWrites } from "./checker";
+import { type DropletCaddy, FrontAddress, type HttpResult, startCaddy } from "./front-door";
 
 export const OLD_HOST = "127.0.0.2";
 export const NEW_HOST = "127.0.0.3";
@@ -57,6 +61,10 @@ export interface HarnessDroplet {
   redis: RedisServer;
   app: ManagedProcess;
   appPort: number;
+  /** The droplet's Caddy (public site over HTTPS, internal listener on :8081), started from `configDir`/Caddyfile. */
+  caddy: DropletCaddy;
+  /** The droplet's /etc/chatbot stand-in: the Caddyfile proxy-switch.sh rewrites. */
+  configDir: string;
   /** The droplet as the migration runner sees it (host runtime). */
   droplet: Droplet;
   backupDir: string;
@@ -124,6 +132,12 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
       ready: async () => (await httpRequest("GET", `http://${host}:${appPort}/health`, 2000)).status === 200,
     });
     started.push(app);
+    const configDir = path.join(dir, "etc");
+    fs.mkdirSync(configDir);
+    const caddy = await startCaddy(name, host, appPort, configDir);
+    started.push(caddy.process);
+    // proxy-switch.sh runs as the ssh user: it rewrites the Caddyfile in place and keeps a copy beside it.
+    if (who) for (const p of [configDir, caddy.caddyfile]) fs.chownSync(p, who.uid, who.gid);
     const droplet: Droplet = {
       ssh: ssh.target,
       sshOptions: ssh.sshArgs,
@@ -144,13 +158,15 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         PG_LOGFILE: pg.logFile,
         REDIS_HOST: host,
         REDIS_PORT: String(redis.port),
+        CONFIG_DIR: configDir,
+        CADDY_ADMIN: caddy.admin,
       },
     };
     const stop = async () => {
       for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     };
-    return { name, host, ssh, pg, redis, app, appPort, droplet, backupDir, migrationDir, stop };
+    return { name, host, ssh, pg, redis, app, appPort, caddy, configDir, droplet, backupDir, migrationDir, stop };
   } catch (e) {
     for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -159,75 +175,29 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// HTTP: the front door (reserved IP) and the client
+// HTTP: a plain request (health checks on a droplet's own listeners) and the load through the front address
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface HttpResult {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-  /** Set when no response arrived (connection refused, reset, timeout). */
-  error?: string;
-}
+export type { HttpResult };
 
 export function httpRequest(method: string, url: string, timeoutMs: number): Promise<HttpResult> {
   return new Promise((resolve) => {
     const req = http.request(url, { method, agent: false, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on("error", (e) => resolve({ status: 0, body, headers: res.headers, error: e.message }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", (e) => resolve({ status: 0, body, error: e.message }));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", headers: {}, error: e.code ?? e.message }));
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", error: e.code ?? e.message }));
     req.end();
   });
 }
 
-/** A reverse proxy on 127.0.0.1 whose upstream the traffic step switches (the reserved IP's stand-in). */
-export class FrontDoor {
-  private server?: http.Server;
-  port = 0;
-  constructor(private upstream: { host: string; port: number }) {}
+/** The client's patience: well above any hold, so a held request is measured, not cut short by the client. */
+export const CLIENT_TIMEOUT_MS = 60_000;
 
-  async start(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      const up = this.upstream;
-      const fwd = http.request(
-        { host: up.host, port: up.port, method: req.method, path: req.url, headers: req.headers, agent: false },
-        (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-        },
-      );
-      fwd.on("error", (e: NodeJS.ErrnoException) => {
-        if (res.headersSent) return res.destroy();
-        // Refused = the request never reached the app: certainly not applied.
-        const unreachable = e.code === "ECONNREFUSED";
-        res.writeHead(unreachable ? 502 : 504, { "x-front-door": unreachable ? "unreachable" : "upstream-error" });
-        res.end(e.code ?? e.message);
-      });
-      req.pipe(fwd);
-    });
-    this.port = await freePort("127.0.0.1");
-    await new Promise<void>((r) => this.server?.listen(this.port, "127.0.0.1", r));
-  }
-
-  switchTo(host: string, port: number): void {
-    this.upstream = { host, port };
-  }
-
-  get target(): string {
-    return `${this.upstream.host}:${this.upstream.port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeAllConnections();
-  }
-}
-
-/** Sends writes with unique ids through the front door, `workers` at a time, never retrying. */
+/** Sends writes with unique ids through `send`, `workers` at a time, never retrying; records what the client saw. */
 export class LoadGenerator {
   readonly records: WriteRecord[] = [];
   private running = false;
@@ -236,7 +206,7 @@ export class LoadGenerator {
   private seq = 0;
 
   constructor(
-    private readonly url: string,
+    private readonly send: (id: string) => Promise<HttpResult>,
     private readonly workers = 4,
     private readonly pauseMs = 5,
   ) {}
@@ -256,23 +226,25 @@ export class LoadGenerator {
     while (this.running) {
       const id = `${this.runId}-${this.seq++}`;
       const startMs = Date.now();
-      const r = await httpRequest("POST", `${this.url}/write/${id}`, 5000);
-      this.records.push({ id, startMs, endMs: Date.now(), ...classify(r) });
+      const r = await this.send(id);
+      this.records.push({ id, startMs, endMs: Date.now(), status: r.status, ...classify(r) });
       if (this.pauseMs) await sleep(this.pauseMs);
     }
   }
 }
 
-/** What a response says about the write (see app.py); anything unexplained is unknown. */
+/**
+ * What a response says about the write, from what any client sees (status and body; see app.py): 200 with
+ * pg "ok" is acknowledged, 503 with pg "fail" certainly not applied; anything else (a proxy's 502, a timeout, a
+ * reset) is unknown.
+ */
 export function classify(r: HttpResult): Pick<WriteRecord, "pg" | "redis"> {
-  if (r.status === 502 && r.headers["x-front-door"] === "unreachable") return { pg: "fail", redis: "none" };
-  if (r.status === 200 || r.status === 503 || r.status === 500) {
+  if (r.status === 200 || r.status === 503) {
     try {
       const body = JSON.parse(r.body) as { pg?: string; redis?: string };
-      const pg = body.pg === "ok" || body.pg === "fail" ? body.pg : "unknown";
       const redis = body.redis === "ok" || body.redis === "fail" || body.redis === "unknown" ? body.redis : "none";
-      if (r.status === 200 && pg === "ok") return { pg, redis };
-      if (r.status === 503 && pg === "fail") return { pg, redis: "none" };
+      if (r.status === 200 && body.pg === "ok") return { pg: "ok", redis };
+      if (r.status === 503 && body.pg === "fail") return { pg: "fail", redis: "none" };
     } catch {
       // not the app's answer
     }
@@ -287,18 +259,22 @@ export function classify(r: HttpResult): Pick<WriteRecord, "pg" | "redis"> {
 export interface Harness {
   old: HarnessDroplet;
   next: HarnessDroplet;
-  frontDoor: FrontDoor;
+  /** The reserved IP's stand-in: which droplet's Caddy clients reach. */
+  front: FrontAddress;
   secrets: Secrets;
+  /** A request to https://<domain><path> through the front address, as a user's browser would send it. */
+  request(method: string, pathName: string, timeoutMs?: number): Promise<HttpResult>;
   /**
-   * Run the migration (the same runner the CLI uses) with traffic moved by the front door. `wrap` wraps the ssh
-   * executor (the test seam: faults, the negative control, recording; see ./seams.ts).
+   * Run the migration (the same runner the CLI uses): the droplets' proxies are switched by the runner's steps, and
+   * the front address moves to the new droplet after the commit point. `wrap` wraps the ssh executor (the test
+   * seam: faults, the negative control, recording; see ./seams.ts).
    */
   migrate(opts?: Partial<RunnerOptions> & { wrap?: (exec: Executor) => Executor }): Promise<MigrationReport>;
   /** Start load, run `during`, stop load, read back from `readFrom` (default: whichever the front door points at). */
   withLoad<T>(during: () => Promise<T>, opts?: { settleMs?: number; workers?: number }): Promise<{ result: T; records: WriteRecord[] }>;
   /** Read back every write from a droplet's PostgreSQL and Redis and check them. */
   check(records: WriteRecord[], from: HarnessDroplet): Promise<CheckResult>;
-  /** The droplet the front door currently sends traffic to. */
+  /** The droplet the front address points at. */
   serving(): HarnessDroplet;
   stop(): Promise<void>;
 }
@@ -318,15 +294,15 @@ export async function startHarness(): Promise<Harness> {
   }
   const old = o.value;
   const next = n.value;
-  const frontDoor = new FrontDoor({ host: old.host, port: old.appPort });
-  await frontDoor.start();
+  const front = new FrontAddress(old.host, [old.caddy.rootCert, next.caddy.rootCert]);
 
   const harness: Harness = {
     old,
     next,
-    frontDoor,
+    front,
     secrets,
-    serving: () => (frontDoor.target === `${next.host}:${next.appPort}` ? next : old),
+    request: (method, pathName, timeoutMs = CLIENT_TIMEOUT_MS) => front.request(method, pathName, timeoutMs),
+    serving: () => (front.address === next.host ? next : old),
     migrate: async ({ wrap, ...opts } = {}) => {
       const ssh = sshExecutor();
       try {
@@ -334,8 +310,8 @@ export async function startHarness(): Promise<Harness> {
           old: old.droplet,
           next: next.droplet,
           exec: wrap ? wrap(ssh) : ssh,
-          moveTraffic: async () => frontDoor.switchTo(next.host, next.appPort),
-          healthUrl: `http://${next.host}:${next.appPort}/health`,
+          moveTraffic: async () => front.moveTo(next.host),
+          healthUrl: `http://${next.host}:${next.droplet.internalPort ?? INTERNAL_PORT}/health`,
           ...opts,
         });
       } finally {
@@ -343,7 +319,7 @@ export async function startHarness(): Promise<Harness> {
       }
     },
     withLoad: async (during, opts = {}) => {
-      const load = new LoadGenerator(`http://127.0.0.1:${frontDoor.port}`, opts.workers ?? 3, 10);
+      const load = new LoadGenerator((id) => harness.request("POST", `/write/${id}`), opts.workers ?? 3, 10);
       load.start();
       await sleep(opts.settleMs ?? 500);
       try {
@@ -372,7 +348,6 @@ export async function startHarness(): Promise<Harness> {
       return checkWrites(records, pgPresent, redisPresent);
     },
     stop: async () => {
-      await frontDoor.stop();
       await Promise.all([old.stop(), next.stop()]);
     },
   };

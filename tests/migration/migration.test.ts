@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Executor, exitCodeFor, migrationResult } from "../../infra/migration/runner";
 import { runningServers } from "../support/servers";
-import { type Harness, httpRequest, migrationFiles, readJournal, withHarness } from "./harness";
+import { migrationFiles, readJournal, withHarness } from "./harness";
 import { FAULT_POINTS, type FaultSpec, failAfter, recorder, unfenced } from "./seams";
 
 const TIMEOUT = 300_000;
@@ -46,7 +46,7 @@ describe("tier migration between loopback droplets", () => {
       const journal = readJournal(h.old)!;
       expect(journal).toMatchObject({ outcome: "done", phase: "done", committed: true, strategy: "replicate", runs: 1 });
       expect(journal.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-      expect(journal.stepsDone).toEqual(["promote", "redis", "traffic", "forget_primary", "health", "counts"]);
+      expect(journal.stepsDone).toEqual(["promote", "redis", "gate", "traffic", "forget_primary", "health", "counts"]);
       expect(migrationFiles(h.old)).toEqual(["journal.json"]);
       expect(migrationFiles(h.next)).toEqual([]);
       const result = migrationResult(report)!;
@@ -101,7 +101,7 @@ describe("tier migration between loopback droplets", () => {
           const first = await h.migrate({ strategy, skipBackup: point !== "backup", wrap: (exec) => failAfter(exec, spec) });
           const servingAfterFault = h.serving();
           const journalAfterFault = readJournal(h.old);
-          const probe = await httpRequest("POST", `http://127.0.0.1:${h.frontDoor.port}/write/probe-${point}`, 5000);
+          const probe = await h.request("POST", `/write/probe-${point}`, 5000);
           const second = await h.migrate({ strategy, skipBackup: true });
           return { first, second, servingAfterFault, journalAfterFault, probe };
         });
@@ -152,7 +152,7 @@ describe("tier migration between loopback droplets", () => {
                 failTraffic = false;
                 throw new Error("traffic switch failed (injected)");
               }
-              h.frontDoor.switchTo(h.next.host, h.next.appPort);
+              h.front.moveTo(h.next.host);
             },
           });
           const journalAfterFault = readJournal(h.old);

@@ -62,7 +62,7 @@ async function cutover(harness: Harness, targetEnv: string, extra: Partial<Logic
           source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv } },
           exec: fromStepExecutor(exec),
           moveTraffic: async () => {
-            harness.frontDoor.switchTo(harness.next.host, harness.next.appPort);
+            harness.front.moveTo(harness.next.host);
             switchedAt = Date.now();
           },
           budgets: { downtimeBudgetSeconds: 60, migrationBudgetMinutes: 10 },

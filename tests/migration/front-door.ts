@@ -1,0 +1,123 @@
+/**
+ * The harness's front door, as in production: each harness droplet runs the real `caddy` binary with the Caddyfile
+ * the program renders (infra/render/caddyfile.ts) for its domain, app and internal listener, and clients reach it
+ * over HTTPS through a front address standing in for the reserved IP.
+ *
+ * What the harness adds to the rendered file, in a global options block (production has none, or only `email`):
+ * the droplet's own loopback address as the bind address of every site (`default_bind`: two droplets on one
+ * machine), its admin API on that address, and certificates from Caddy's local CA (`local_certs`: no ACME here)
+ * kept in the droplet's directory. The site blocks are the rendered ones, byte for byte.
+ *
+ * The front address: a reserved IP is an address the cloud routes to one droplet at a time. Here every droplet has
+ * its own loopback address and the front address is which of them clients connect to, read for each new connection
+ * (the clients do not keep connections alive). Moving it is the reserved IP's reassignment; what a real reassignment
+ * does to connections already open is not reproduced (unverified here).
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as path from "node:path";
+import { renderCaddyfile } from "../../infra/render/caddyfile";
+import { type ManagedProcess, startProcess, waitFor } from "../support/processes";
+
+/** The domain the harness's Caddy serves (reserved for testing by RFC 2606: `.test`). */
+export const DOMAIN = "chat.harness.test";
+/** Caddy's admin API port on each droplet's address. */
+export const ADMIN_PORT = 2019;
+
+export interface HttpResult {
+  status: number;
+  body: string;
+  /** Set when no response arrived (connection refused, reset, timeout). */
+  error?: string;
+}
+
+/** The rendered Caddyfile for a droplet whose app listens on host:appPort, with the harness's global options. */
+export function harnessCaddyfile(host: string, appPort: number, storageDir: string): string {
+  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, healthPath: "/health", hstsMaxAgeSeconds: 0 });
+  const global = ["{", `\tadmin ${host}:${ADMIN_PORT}`, `\tdefault_bind ${host}`, "\tlocal_certs", "\tskip_install_trust", `\tstorage file_system ${storageDir}`, "}", ""];
+  return [...global, rendered].join("\n");
+}
+
+export interface DropletCaddy {
+  process: ManagedProcess;
+  /** The Caddyfile Caddy was started with; proxy-switch.sh rewrites it in place. */
+  caddyfile: string;
+  /** host:port of the admin API (CADDY_ADMIN for proxy-switch.sh's host runtime). */
+  admin: string;
+  /** The root certificate of this Caddy's local CA (PEM). */
+  rootCert: string;
+}
+
+/** Start the droplet's Caddy (as root: ports 80 and 443) from `configDir`/Caddyfile; ready once it serves HTTPS. */
+export async function startCaddy(name: string, host: string, appPort: number, configDir: string): Promise<DropletCaddy> {
+  const storage = path.join(configDir, "caddy-data");
+  const caddyfile = path.join(configDir, "Caddyfile");
+  fs.writeFileSync(caddyfile, harnessCaddyfile(host, appPort, storage));
+  const rootFile = path.join(storage, "pki", "authorities", "local", "root.crt");
+  const env = { HOME: configDir, XDG_DATA_HOME: configDir, XDG_CONFIG_HOME: configDir };
+  const proc = await startProcess({
+    name: `${name}-caddy`,
+    cmd: "caddy",
+    args: ["run", "--config", caddyfile, "--adapter", "caddyfile"],
+    env,
+    ready: async () => fs.existsSync(rootFile) && (await frontRequest(host, [fs.readFileSync(rootFile, "utf8")], "GET", "/health", 2000)).status > 0,
+  });
+  return { process: proc, caddyfile, admin: `${host}:${ADMIN_PORT}`, rootCert: fs.readFileSync(rootFile, "utf8") };
+}
+
+/** `caddy version`'s first line (the benchmark's `frontDoor` field). */
+export function caddyVersion(): string {
+  const r = spawnSync("caddy", ["version"], { encoding: "utf8" });
+  return `caddy ${(r.stdout || r.stderr || "?").split("\n")[0]?.trim()}`;
+}
+
+/** An HTTPS request to https://DOMAIN/... connecting to `address`, trusting the given CA roots only. */
+export function frontRequest(address: string, ca: string[], method: string, pathName: string, timeoutMs: number): Promise<HttpResult> {
+  return new Promise((resolve) => {
+    const req = https.request(
+      { host: address, port: 443, servername: DOMAIN, path: pathName, method, headers: { host: DOMAIN }, ca, agent: false, timeout: timeoutMs },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("error", (e) => resolve({ status: 0, body, error: e.message }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+/** The reserved IP's stand-in: the droplet address clients connect to. */
+export class FrontAddress {
+  constructor(
+    private current: string,
+    private readonly ca: string[],
+  ) {}
+
+  get address(): string {
+    return this.current;
+  }
+
+  /** The reserved IP's reassignment: new connections go to `host`. */
+  moveTo(host: string): void {
+    this.current = host;
+  }
+
+  request(method: string, pathName: string, timeoutMs: number): Promise<HttpResult> {
+    return frontRequest(this.current, this.ca, method, pathName, timeoutMs);
+  }
+}
+
+/** Caddy's view of its upstreams (admin API): address, requests in flight, recent failures. */
+export async function caddyUpstreams(admin: string): Promise<Array<{ address: string; num_requests: number; fails: number }>> {
+  const res = await fetch(`http://${admin}/reverse_proxy/upstreams`);
+  return (await res.json()) as Array<{ address: string; num_requests: number; fails: number }>;
+}
+
+/** Wait until Caddy's admin API answers (after a restart). */
+export async function waitForAdmin(admin: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`caddy admin ${admin}`, async () => (await fetch(`http://${admin}/config/`).catch(() => undefined))?.ok === true, timeoutMs);
+}
