@@ -9,6 +9,7 @@
  * droplet's env file (/etc/chatbot/app.env, or CHATBOT_ENV_FILE). Data a step reads (the journal) follows the script
  * on standard input, never on the command line.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { INTERNAL_PORT } from "../render/caddyfile";
 
@@ -16,6 +17,9 @@ import { INTERNAL_PORT } from "../render/caddyfile";
 export const MIGRATE_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/migrate.sh");
 /** Absolute path of the script of the proxy steps (Caddy: hold, back to local, the internal listener's gate). */
 export const PROXY_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/proxy-switch.sh");
+
+const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
+const proxyScript = () => fs.readFileSync(PROXY_SCRIPT, "utf8");
 
 /** Steps of proxy-switch.sh, with the action each runs there. */
 export const PROXY_STEPS = { proxy_hold: "hold", proxy_local: "local", gate_close: "gate close", gate_open: "gate open" } as const;
@@ -87,8 +91,10 @@ export interface StepCommand {
   argv: string[];
   /** Path of the script to feed on stdin. */
   stdinFile: string;
-  /** Data that follows the script on stdin, read by the step itself (journal_write). */
+  /** Data that follows the script on stdin, read by the step itself (journal_write; fence and promote: the proxy script). */
   stdinData?: string;
+  /** What `stdinData` is, for --dry-run. */
+  stdinLabel?: string;
 }
 
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -118,6 +124,7 @@ export function stepCommand(
   step: StepName,
   args: readonly (string | number)[] = [],
   stdinData?: string,
+  stdinLabel = "the journal JSON",
 ): StepCommand {
   const env = dropletEnv(droplet);
   const proxy = (PROXY_STEPS as Record<string, string>)[step];
@@ -138,14 +145,14 @@ export function stepCommand(
     remote,
     argv: ["ssh", ...(droplet.sshOptions ?? []), droplet.ssh, remote],
     stdinFile: proxy ? PROXY_SCRIPT : MIGRATE_SCRIPT,
-    ...(stdinData === undefined ? {} : { stdinData }),
+    ...(stdinData === undefined ? {} : { stdinData, stdinLabel }),
   };
 }
 
 /** A command as one copy-pasteable line (for --dry-run). */
 export function formatCommand(cmd: StepCommand): string {
   const script = path.relative(process.cwd(), cmd.stdinFile) || cmd.stdinFile;
-  return `${cmd.argv.map(shellQuote).join(" ")} < ${script}${cmd.stdinData === undefined ? "" : " (then the journal JSON on the same stdin)"}`;
+  return `${cmd.argv.map(shellQuote).join(" ")} < ${script}${cmd.stdinData === undefined ? "" : ` (then ${cmd.stdinLabel ?? "the journal JSON"} on the same stdin)`}`;
 }
 
 /** Parse the script's `key=value` stdout lines (later keys win; other lines are ignored). */
@@ -163,6 +170,7 @@ export function migrationCommands(old: Droplet, next: Droplet) {
   const pg = (d: Droplet) => d.pgPort ?? 5432;
   const redis = (d: Droplet) => d.redisPort ?? 6379;
   const on = (side: Side) => (side === "old" ? old : next);
+  const holdTarget = () => `${next.privateAddress}:${next.internalPort ?? INTERNAL_PORT}`;
   return {
     preflight: (side: Side) => stepCommand(side, on(side), "preflight"),
     backup: (id: string) => stepCommand("old", old, "backup", [id]),
@@ -175,8 +183,16 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     lag: () => stepCommand("new", next, "lag"),
     catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),
     checkpoint: () => stepCommand("old", old, "checkpoint"),
-    fence: () => stepCommand("old", old, "fence"),
-    promote: (fenceLsn: string, seconds: number) => stepCommand("new", next, "promote", [fenceLsn, seconds]),
+    /** The fence; with `holdSeconds`, the old proxy's hold first, in the same round trip (see proxyHold). */
+    fence: (holdSeconds?: number) =>
+      holdSeconds === undefined
+        ? stepCommand("old", old, "fence")
+        : stepCommand("old", old, "fence", ["hold", holdTarget(), Math.max(1, Math.ceil(holdSeconds))], proxyScript(), PROXY_LABEL),
+    /** The promotion; with `gate`, the new droplet's gate opens in the same round trip once its Redis is the master. */
+    promote: (fenceLsn: string, seconds: number, gate?: { redisSeconds: number }) =>
+      gate
+        ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds], proxyScript(), PROXY_LABEL)
+        : stepCommand("new", next, "promote", [fenceLsn, seconds]),
     redisFailover: (timeoutMs: number) =>
       stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs]),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
@@ -194,8 +210,7 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * The old proxy forwards to the new droplet's internal listener (closed by `gateClose`): requests it cannot
      * connect for are held up to `holdSeconds`, then the requests still in flight to the old app are waited for.
      */
-    proxyHold: (holdSeconds: number) =>
-      stepCommand("old", old, "proxy_hold", [`${next.privateAddress}:${next.internalPort ?? INTERNAL_PORT}`, Math.max(1, Math.ceil(holdSeconds))]),
+    proxyHold: (holdSeconds: number) => stepCommand("old", old, "proxy_hold", [holdTarget(), Math.max(1, Math.ceil(holdSeconds))]),
     /** The old proxy back to its own app (rollback; nothing to do without a hold). */
     proxyLocal: () => stepCommand("old", old, "proxy_local"),
     gateClose: () => stepCommand("new", next, "gate_close"),

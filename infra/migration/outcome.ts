@@ -80,7 +80,7 @@ export function plannedCommands(
   if (strategy === "replicate") {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.dropSlot(), c.standby(), c.redisReplica());
     add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
-    add("cutover", journal, c.proxyHold(budgets.downtimeBudgetSeconds), c.fence(), c.promote("<fence_lsn>", 60), c.redisFailover(5000), journal, c.gateOpen(), "move traffic to the new droplet");
+    add("cutover", journal, c.fence(budgets.downtimeBudgetSeconds), c.promote("<fence_lsn>", 60, { redisSeconds: 5 }), c.redisFailover(5000), journal, "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica());

@@ -413,9 +413,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const cutoverStart = now();
     // From here no request reaches the old app and none fails: the old proxy holds them (it forwards to the closed
     // gate and Caddy retries a refused connection) until the new server opens it, at most the downtime budget.
-    const held = await step(cmds.proxyHold(budgets.downtimeBudgetSeconds));
-    if (held.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may cut them short`);
-    const fenceLsn = (await step(cmds.fence())).fence_lsn ?? "";
+    // One round trip: the hold, the drain, then the fence.
+    const fenced = await step(cmds.fence(budgets.downtimeBudgetSeconds));
+    if (fenced.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
+    const fenceLsn = fenced.fence_lsn ?? "";
     // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
     // If promotion is refused, the rollback makes the old Redis a master again.
     const redisSwitched = switchRedis();
@@ -426,8 +427,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       j.cutoverStartedAt = iso(cutoverStart);
       if (certain) mark("promote");
     };
+    let gate: string | undefined;
     try {
-      await step(cmds.promote(fenceLsn, 60));
+      // One round trip: the promotion, then (once Redis here is the master) the gate opens for the held requests.
+      gate = (await step(cmds.promote(fenceLsn, 60, { redisSeconds: 5 }))).gate;
     } catch (e) {
       await redisSwitched.catch(() => undefined);
       if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4)) throw e; // never promoted: roll back
@@ -435,15 +438,16 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       throw e;
     }
     commit(true);
-    // The held requests go through once Redis has handed over and the gate opens, while the journal records the
-    // commit point (a run that stops in between is not rolled back: rollback_new finds the copy promoted).
-    const release = redisSwitched.then(async () => {
-      mark("redis");
-      await openGate();
-    });
-    const [recorded, released] = await Promise.allSettled([writeJournal(j), release]);
+    if (gate === "open") {
+      j.trafficMovedAt = iso(now());
+      mark("gate");
+    }
+    // The held requests are going through already; the journal records the commit point meanwhile (a run that
+    // stops before it is written is not rolled back: rollback_new finds the copy promoted).
+    const [recorded, redis] = await Promise.allSettled([writeJournal(j), redisSwitched]);
     if (recorded.status === "rejected") throw recorded.reason;
-    if (released.status === "rejected") throw released.reason;
+    if (redis.status === "rejected") throw redis.reason;
+    mark("redis");
     await afterCommit();
   }
 

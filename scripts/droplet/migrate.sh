@@ -370,11 +370,27 @@ step_checkpoint() {
   out checkpoint_ms $(($(now_ms) - start))
 }
 
-# On the OLD droplet: the fence. CHECKPOINT (so the shutdown checkpoint is short), fast shutdown, check it was
-# clean, and mark the data directory so nothing restarts it as a primary (standby.signal). Prints the location
-# of the shutdown checkpoint: the standby must replay up to it before it may be promoted.
+# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence and promote
+# with their proxy action): read whole before the step does anything else, then run with bash, never sourced.
+read_proxy_script() {
+  PROXY_SCRIPT=$(mktemp)
+  cat >"$PROXY_SCRIPT"
+  [ -s "$PROXY_SCRIPT" ] || die "the proxy script must follow this script on standard input"
+}
+proxy() { bash "$PROXY_SCRIPT" "$@"; }
+
+# On the OLD droplet: the fence [hold <new internal host:port> <hold seconds>]. With `hold` (one round trip), first
+# the proxy holds new requests and waits for those in flight to the local app (proxy-switch.sh hold): nothing
+# writes here any more when the server stops, and nothing is fenced if the proxy did not take the hold. Then
+# CHECKPOINT (so the shutdown checkpoint is short), fast shutdown, check it was clean, and mark the data directory
+# so nothing restarts it as a primary (standby.signal). Prints the location of the shutdown checkpoint: the
+# standby must replay up to it before it may be promoted.
 step_fence() {
   local start control state lsn
+  if [ "${1:-}" = hold ]; then
+    read_proxy_script
+    proxy hold "${2:?fence hold needs host:port}" "${3:?fence hold needs seconds}" || die "the proxy did not take the hold: nothing fenced"
+  fi
   start=$(now_ms)
   psql_local postgres "CHECKPOINT" >/dev/null
   out checkpoint_ms $(($(now_ms) - start))
@@ -391,15 +407,20 @@ step_fence() {
   out stop_ms $(($(now_ms) - start))
 }
 
-# On the NEW droplet: promote <fence lsn> [timeout s]. Exit 4 if it never replayed the fence point (the old server
-# may then be restarted unchanged); after pg_promote() the migration is committed. A server already promoted (a
-# resumed migration) answers promoted=1 without doing anything.
+# On the NEW droplet: promote <fence lsn> [timeout s] [gate <redis seconds>]. Exit 4 if it never replayed the fence
+# point (the old server may then be restarted unchanged); after pg_promote() the migration is committed. A server
+# already promoted (a resumed migration) answers promoted=1 without doing anything. With `gate` (same round trip),
+# once Redis here is the master too (the old droplet's FAILOVER runs meanwhile; at most <redis seconds>), the
+# internal listener opens (proxy-switch.sh gate open) and the requests the old proxy holds go through; gate=closed
+# when Redis had not handed over, and the runner opens it after its own Redis fallback.
 step_promote() {
   local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result
+  if [ "${3:-}" = gate ]; then read_proxy_script; fi
   start=$(now_ms)
   if [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ]; then
     out already_promoted 1
     out promoted 1
+    open_gate_after_redis "${3:-}" "${4:-5}"
     return
   fi
   # One round trip in the usual case: promote only if the fence point has been replayed.
@@ -413,7 +434,15 @@ step_promote() {
   [ "${result%% *}" = true ] || die "pg_promote did not finish: commit point uncertain" 5
   out promoted 1
   out promote_ms $(($(now_ms) - start))
+  open_gate_after_redis "${3:-}" "${4:-5}"
 }
+
+open_gate_after_redis() {
+  [ "$1" = gate ] || return 0
+  if wait_until "$2" redis_is_master; then proxy gate open; else out gate closed; fi
+}
+
+redis_is_master() { [ "$(redis_info_field role)" = master ]; }
 
 # On the NEW droplet, after the commit point: stop pointing at the old server (a no-op on a restored primary). From
 # here it is a server of its own, no longer this migration's copy: the replica marker goes.
@@ -712,6 +741,7 @@ main() {
   esac
 }
 
-# bash reads this script from standard input; what follows it there (only for journal_write: the journal) is read
-# by that step to the end, or the step dies first: it is never run as commands.
+# bash reads this script from standard input; what follows it there (journal_write: the journal; fence and promote
+# with their proxy action: proxy-switch.sh) is read by that step to the end, or the step dies first: it is never run
+# as commands.
 main "$@"

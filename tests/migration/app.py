@@ -54,7 +54,10 @@ def _drop(conn) -> None:
 
 
 @app.post("/write/{wid}")
-def write(wid: str):
+def write(wid: str, delay_ms: int = 0):
+    """`delay_ms` keeps the request in the app that long before it writes (a slow request in flight)."""
+    if delay_ms > 0:
+        time.sleep(min(delay_ms, 30_000) / 1000)
     try:
         conn = _pg()
     except psycopg2.Error as e:

@@ -46,7 +46,7 @@ describe("tier migration between loopback droplets", () => {
       const journal = readJournal(h.old)!;
       expect(journal).toMatchObject({ outcome: "done", phase: "done", committed: true, strategy: "replicate", runs: 1 });
       expect(journal.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-      expect(journal.stepsDone).toEqual(["promote", "redis", "gate", "traffic", "forget_primary", "health", "counts"]);
+      expect(journal.stepsDone).toEqual(["promote", "gate", "redis", "traffic", "forget_primary", "health", "counts"]);
       expect(migrationFiles(h.old)).toEqual(["journal.json"]);
       expect(migrationFiles(h.next)).toEqual([]);
       const result = migrationResult(report)!;

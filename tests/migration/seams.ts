@@ -4,9 +4,9 @@
  *
  * - `failAfter`: the step runs for real, then its answer is replaced by a failure (a step that did its work and
  *   then lost its connection, or reported an error); with `skip`, it never reaches the droplet;
- * - `unfenced`: the NEGATIVE CONTROL. The `fence` step is answered without running it (fence LSN 0/0), so the new
- *   server is promoted while the old one keeps acknowledging writes the new never sees; the checker must report
- *   them lost.
+ * - `unfenced`: the NEGATIVE CONTROL. The `fence` step (with the proxy hold it starts with) is answered without
+ *   running it (fence LSN 0/0), so the old proxy keeps sending requests to the old app and the new server is
+ *   promoted while the old one keeps acknowledging writes the new never sees; the checker must report them lost.
  * - `recorder`: every step the runner asked for, as "side:step".
  *
  * Used by the in-process tests and the benchmark (no vitest import here).

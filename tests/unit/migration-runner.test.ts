@@ -38,7 +38,8 @@ const DEFAULT_OUTPUT: Script = {
   catchup: () => "pg_lag_bytes=0\n",
   counts: () => "count.public.writes=5\n",
   fence: () => "fence_lsn=0/3000148\n",
-  promote: () => "promoted=1\n",
+  // With `gate`, the droplet opens its internal listener in the same step (proxy-switch.sh prints gate=open).
+  promote: (_side, cmd) => (cmd.args.includes("gate") ? "promoted=1\ngate=open\n" : "promoted=1\n"),
   dump_restore: () => "dump_bytes=10\ndump_ms=5\nrestore_ms=5\n",
 };
 
@@ -163,16 +164,15 @@ describe("migration runner: a fresh migration", () => {
     const at = (c: string) => d.calls.indexOf(c);
     expect(at("old:lock_acquire")).toBeLessThan(at("old:preflight"));
     expect(at("new:gate_close")).toBeLessThan(at("new:standby"));
-    expect(at("old:proxy_hold")).toBeLessThan(at("old:fence")); // requests are held before writes stop
     expect(at("old:fence")).toBeLessThan(at("new:promote"));
-    expect(at("new:promote")).toBeLessThan(at("new:gate_open"));
-    expect(at("new:redis_failover") === -1 ? at("old:redis_failover") : at("new:redis_failover")).toBeLessThan(at("new:gate_open"));
+    // The hold travels with the fence, the gate with the promotion: one round trip each, no separate proxy step.
+    expect(d.calls.filter((c) => /proxy_|gate_open/.test(c))).toEqual([]);
     expect(at("new:promote")).toBeLessThan(at("new:health"));
     // The commit point is written to the journal before traffic moves (moveTraffic is not a step: check the journal order).
     const j = d.parsed!;
     expect(j).toMatchObject({ id: "t", outcome: "done", phase: "done", committed: true, fenceLsn: "0/3000148", holder: "ci:1", runs: 1, oldCounts: { "public.writes": 5 } });
     expect(j.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-    expect(j.stepsDone).toEqual(["promote", "redis", "gate", "traffic", "forget_primary", "health", "counts"]);
+    expect(j.stepsDone).toEqual(["promote", "gate", "redis", "traffic", "forget_primary", "health", "counts"]);
     expect(Date.parse(j.committedAt!)).toBeLessThanOrEqual(Date.parse(j.trafficMovedAt!));
     expect(d.locks).toEqual({});
     expect(report.writeDowntimeMs).toBeGreaterThanOrEqual(0);
@@ -183,7 +183,7 @@ describe("migration runner: a fresh migration", () => {
     const d = new Droplets();
     const journalsAtTraffic: Journal[] = [];
     await d.run({ moveTraffic: async () => void journalsAtTraffic.push(d.parsed!) });
-    expect(journalsAtTraffic[0]).toMatchObject({ committed: true, phase: "cutover", stepsDone: ["promote"] });
+    expect(journalsAtTraffic[0]).toMatchObject({ committed: true, phase: "cutover", stepsDone: ["promote", "gate"] });
   });
 
   it("a finished migration re-run touches nothing: two journal reads, the same result, resumed", async () => {
@@ -417,7 +417,7 @@ describe("migration runner: journal, lock and resume", () => {
     const d = new Droplets();
     d.journal = committedJournal({ stepsDone: [] });
     await d.run();
-    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]);
+    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]); // resumed: the promote without its gate
   });
 
   it("--resume: nothing to resume without this pair's journal (exit 2); a rolled-back one starts again", async () => {
@@ -477,7 +477,7 @@ describe("migration runner: signals and the lock heartbeat", () => {
     const report = await d.run({ signal: stop.signal, moveTraffic: async () => void stop.abort("SIGINT") });
     expect(report).toMatchObject({ outcome: "stopped-after-commit", interruptedBy: "SIGINT", committed: true });
     expect(exitCodeFor(report)).toBe(3);
-    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "redis", "gate", "traffic"], lastError: "interrupted by SIGINT" });
+    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "gate", "redis", "traffic"], lastError: "interrupted by SIGINT" });
     expect(d.steps).not.toContain("new:forget_primary");
     expect(d.locks).toEqual({});
     d.calls = [];

@@ -1,0 +1,140 @@
+/**
+ * The cutover as users see it, through the real front door: the droplets' Caddy with the rendered Caddyfile, the
+ * switch by scripts/droplet/proxy-switch.sh and real reloads, HTTPS clients that never retry and are judged only by
+ * what they receive (status and body). See ./front-door.ts and ./harness.ts.
+ */
+import * as fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import { migrationCommands, parseValues } from "../../infra/migration/commands";
+import { sshExecutor } from "../../infra/migration/ssh-executor";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { runningServers } from "../support/servers";
+import { sleep, waitFor } from "../support/processes";
+import type { WriteRecord } from "./checker";
+import { caddyUpstreams } from "./front-door";
+import { type Harness, CLIENT_TIMEOUT_MS, withHarness } from "./harness";
+
+const TIMEOUT = 300_000;
+const latency = (r: WriteRecord) => r.endMs - r.startMs;
+const statuses = (records: readonly WriteRecord[]) => [...new Set(records.map((r) => r.status))].sort();
+const ids = (h: Harness, list: readonly string[]) =>
+  list.length ? h.next.pg.psql(`SELECT count(*) FROM writes WHERE id IN (${list.map((id) => `'${id}'`).join(",")})`, "chatbot") : Promise.resolve("0");
+
+describe("cutover through the real Caddy", () => {
+  it("replicate under load: every request sent during the migration succeeds, each write once; the old proxy forwards to the new droplet", { timeout: TIMEOUT }, () =>
+    withHarness(async (h) => {
+      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "replicate", skipBackup: true }), { workers: 4 });
+      expect(report.outcome, report.aborted ?? report.error).toBe("done");
+      const check = await h.check(records, h.next);
+      const worst = Math.max(...records.map(latency));
+      console.log(`front door: ${records.length} requests, ${check.acknowledged} ok, ${check.failed} failed, ${check.unknown} unknown, ${check.lost.length} lost, max latency ${worst} ms, PG write gap ${check.pgGapMs} ms`);
+      expect(statuses(records)).toEqual([200]);
+      expect({ failed: check.failed, unknown: check.unknown, lost: check.lost.length }).toEqual({ failed: 0, unknown: 0, lost: 0 });
+      expect(check.acknowledged).toBeGreaterThan(50);
+      // Once each: the ids are the primary key, so a write applied twice would have answered 503 (duplicate key);
+      // and every row of the run is one the client saw acknowledged.
+      expect(await h.next.pg.psql(`SELECT count(*) FROM writes WHERE id LIKE '${records[0]!.id.split("-")[0]}-%'`, "chatbot")).toBe(String(check.acknowledged));
+
+      // The old droplet's Caddy forwards to the new droplet's internal listener: a client still reaching the old
+      // address (a stale DNS answer, the reserved IP not moved yet) is served by the new primary.
+      const oldCaddyfile = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
+      expect(oldCaddyfile).toContain(`\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n`);
+      expect((await caddyUpstreams(h.old.caddy.admin)).map((u) => u.address)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
+      h.front.moveTo(h.old.host);
+      expect((await h.request("POST", "/write/late-through-old", 10_000)).status).toBe(200);
+      expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'late-through-old'", "chatbot")).toBe("1");
+      // The new droplet's internal listener is open again (the gate), as rendered.
+      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("#gate-closed#");
+    }),
+  );
+
+  it("requests in flight when the hold reloads Caddy complete, and the drain waits for them before the fence", { timeout: TIMEOUT }, () =>
+    withHarness(async (h) => {
+      const cmds = migrationCommands(h.old.droplet, h.next.droplet);
+      const ssh = sshExecutor();
+      try {
+        // Three slow writes (1.5 s in the app) are in flight to the old app when the hold reloads the old Caddy.
+        const slow = ["slow-1", "slow-2", "slow-3"].map((id) => h.request("POST", `/write/${id}?delay_ms=1500`));
+        const local = `${h.old.host}:${h.old.appPort}`;
+        await waitFor("three requests in flight", async () => (await caddyUpstreams(h.old.caddy.admin)).some((u) => u.address === local && u.num_requests === 3), 10_000);
+        expect(parseValues((await ssh(cmds.gateClose())).stdout).gate).toBe("close");
+        const hold = await ssh(cmds.proxyHold(30));
+        expect(hold.code, hold.stderr).toBe(0);
+        const v = parseValues(hold.stdout);
+        const answers = await Promise.all(slow);
+        expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+        expect(v.drained).toBe("1");
+        expect(Number(v.drained_ms)).toBeGreaterThan(200); // it waited for them
+        expect(await h.old.pg.psql("SELECT count(*) FROM writes WHERE id LIKE 'slow-%'", "chatbot")).toBe("3");
+        // A request sent now is held (the new droplet's gate is closed), and goes through when the gate opens.
+        const held = h.request("POST", "/write/held-1");
+        await sleep(300);
+        expect(parseValues((await ssh(cmds.gateOpen())).stdout).gate).toBe("open");
+        const r = await held;
+        expect(r.status).toBe(200); // the new app answered: its database is still the empty target, not in recovery
+        expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'held-1'", "chatbot")).toBe("1");
+        // Back to local: the old app serves again.
+        expect(parseValues((await ssh(cmds.proxyLocal())).stdout).changed).toBe("1");
+        expect((await h.request("POST", "/write/after-local", 10_000)).status).toBe(200);
+        expect(await h.old.pg.psql("SELECT count(*) FROM writes WHERE id = 'after-local'", "chatbot")).toBe("1");
+      } finally {
+        ssh.close();
+      }
+    }),
+  );
+
+  it("a Caddy reload that fails (an invalid Caddyfile on the old droplet): rolled back before the commit point, the old server keeps serving, nothing lost", { timeout: TIMEOUT }, () =>
+    withHarness(async (h) => {
+      // A second site with the same address: `caddy reload` refuses to adapt it; the running config stays.
+      const broken = `${fs.readFileSync(h.old.caddy.caddyfile, "utf8")}\nhttp://:${INTERNAL_PORT} {\n\trespond "duplicate"\n}\n`;
+      fs.writeFileSync(h.old.caddy.caddyfile, broken);
+      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "replicate", skipBackup: true }));
+      expect(report.outcome).toBe("rolled-back");
+      expect(report.committed).toBe(false);
+      expect(report.aborted).toMatch(/fence on old exited 1: [\s\S]*caddy reload failed[\s\S]*nothing fenced/);
+      expect(h.serving()).toBe(h.old);
+      expect(await h.old.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(fs.readFileSync(h.old.caddy.caddyfile, "utf8")).toBe(broken); // as it was
+      expect(fs.existsSync(`${h.old.configDir}/Caddyfile.serving`)).toBe(false);
+      const check = await h.check(records, h.old);
+      expect(statuses(records)).toEqual([200]);
+      expect({ failed: check.failed, unknown: check.unknown, lost: check.lost.length }).toEqual({ failed: 0, unknown: 0, lost: 0 });
+      expect((await h.request("POST", "/write/after-rollback", 10_000)).status).toBe(200);
+    }),
+  );
+
+  it("the hold has an upper bound: past the downtime budget a held request gets a clean 502 (never applied), not a hang; the migration still completes", { timeout: TIMEOUT }, () =>
+    withHarness(async (h) => {
+      const budgetSeconds = 11; // above the preflight estimate's floor (10 s)
+      const { result: report, records } = await h.withLoad(() =>
+        h.migrate({
+          strategy: "replicate",
+          skipBackup: true,
+          budgets: { downtimeBudgetSeconds: budgetSeconds, migrationBudgetMinutes: 30 },
+          // The promotion takes longer than the budget (a slow disk, a stuck replay): held requests time out.
+          wrap: (exec) => async (cmd, hooks) => {
+            if (cmd.step === "promote") await sleep((budgetSeconds + 3) * 1000);
+            return exec(cmd, hooks);
+          },
+        }),
+      );
+      expect(report.outcome, report.aborted ?? report.error).toBe("done");
+      const timedOut = records.filter((r) => r.status === 502);
+      console.log(`hold bound: ${timedOut.length} requests answered 502 after ${timedOut.map(latency).join(", ")} ms`);
+      expect(timedOut.length).toBeGreaterThan(0);
+      for (const r of timedOut) {
+        expect(latency(r)).toBeGreaterThanOrEqual(budgetSeconds * 1000 - 100);
+        expect(latency(r)).toBeLessThan(budgetSeconds * 1000 + 5_000);
+      }
+      expect(Math.max(...records.map(latency))).toBeLessThan(CLIENT_TIMEOUT_MS);
+      expect(records.filter((r) => r.status === 0)).toEqual([]); // no client gave up: every request got an answer
+      expect(await ids(h, timedOut.map((r) => r.id))).toBe("0"); // never applied: Caddy could not connect
+      const check = await h.check(records, h.next);
+      expect(check.lost).toEqual([]);
+    }),
+  );
+
+  it("leaves no server running", () => {
+    expect(runningServers()).toEqual([]);
+  });
+});
