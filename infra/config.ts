@@ -18,6 +18,61 @@ export const PROJECT = "chatbot";
 export const SECRET_KEYS = ["sshPrivateKey", "postgresPassword", "redisPassword", "slackWebhookUrl"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
+/**
+ * The stack's own passwords, set in config or generated, and where they go as written, with no quoting around them:
+ *   - app.env (render/app-env.ts), a docker compose `env_file`. Compose reads it with a dotenv parser, not a shell, and
+ *     that parser changes a value: it drops quotes around it and the spaces around it, cuts an unquoted value at ` #`
+ *     (older compose-go releases at any `#`), and interpolates `${VAR}` in it (compose v2 also `$VAR`). Sources:
+ *     docs.docker.com/compose/env-file/ ("Syntax for environment files in Docker Compose"),
+ *     compose-spec/compose-go dotenv/parser.go (extractVarValue) and godotenv.go (ExpandVariables, through
+ *     template.Substitute). Measured here with docker-compose 1.29 (python-dotenv): `'q'` gives q, `a #b` gives a,
+ *     `x ` gives x, `${X:-y}` gives y.
+ *   - the Redis include (render/redis-conf.ts): `requirepass <password>` and `masterauth <password>`. Redis splits a
+ *     config line at spaces and reads quotes, with backslash escapes inside double quotes
+ *     (redis.io/docs/latest/operate/oss_and_stack/management/config/; src/sds.c sdssplitargs). Measured with
+ *     redis-server 7.0.15: a space fails with "wrong number of arguments", a lone quote with "Unbalanced quotes", and
+ *     a quoted or space-terminated password starts a server whose password is something else (AUTH with the
+ *     configured string fails).
+ *   - the droplet scripts, which read app.env as KEY=value lines (the rest of the line after the first `=`): a newline
+ *     would end the value.
+ *   - the tools, which get it in their environment (PGPASSWORD, REDISCLI_AUTH, the postgres image's POSTGRES_PASSWORD),
+ *     and REDIS_URL, which holds it percent-encoded: they take it as it is. No libpq connection string is built from it.
+ * So rather than quoting for each consumer (compose and Redis quote differently, and the scripts would have to
+ * unquote), a password keeps to what all of them carry unchanged: printable ASCII without space, quotes, backtick,
+ * backslash, `$` or `#`. At least 16 characters: Redis answers about a million guesses a second (redis.conf's SECURITY
+ * section), and these are machine secrets nobody types. Generated passwords fit (components/secrets.ts: RandomPassword
+ * with special: false, 32 characters of A-Z a-z 0-9: hashicorp/terraform-provider-random's upper, lower and numeric
+ * sets; its default special set holds # and $).
+ */
+export const PASSWORD_KEYS = ["postgresPassword", "redisPassword"] as const satisfies readonly SecretKey[];
+export type PasswordKey = (typeof PASSWORD_KEYS)[number];
+export const PASSWORD_MIN_LENGTH = 16;
+export const PASSWORD_CHARACTERS = "A-Z a-z 0-9 ! % & ( ) * + , - . / : ; < = > ? @ [ ] ^ _ { | } ~";
+const PASSWORD_CHARACTER = /^[A-Za-z0-9!%&()*+,\-./:;<=>?@[\]^_{|}~]$/;
+
+/** The characters of a password that app.env, the Redis include or the scripts cannot carry unchanged, each once. */
+export function unsafePasswordCharacters(password: string): string[] {
+  return [...new Set([...password].filter((c) => !PASSWORD_CHARACTER.test(c)))];
+}
+
+/** What is wrong with a password set in config (undefined: nothing). It names characters, never the password. */
+export function passwordProblem(password: string): string | undefined {
+  const length = [...password].length;
+  const unsafe = unsafePasswordCharacters(password);
+  const found = [
+    ...(length < PASSWORD_MIN_LENGTH ? [`it has ${length} character${length === 1 ? "" : "s"}`] : []),
+    ...(unsafe.length ? [`it holds ${unsafe.map((c) => JSON.stringify(c)).join(", ")}`] : []),
+  ];
+  if (!found.length) return undefined;
+  return `must be at least ${PASSWORD_MIN_LENGTH} characters of ${PASSWORD_CHARACTERS} (no spaces, quotes, backslash, $ or #: it is written unquoted into app.env for docker compose and into Redis' requirepass line); ${found.join(" and ")}`;
+}
+
+/** For the renderers: throws, naming the value, when it holds a character its file cannot carry unchanged. */
+export function assertPasswordCharacters(name: string, password: string): void {
+  const unsafe = unsafePasswordCharacters(password);
+  if (unsafe.length) throw new Error(`${name}: holds ${unsafe.map((c) => JSON.stringify(c)).join(", ")}; a password may hold only ${PASSWORD_CHARACTERS}`);
+}
+
 /** Stacks named like this are prod unless `environment` says otherwise (the policy pack uses the same default). */
 export const PROD_STACK_PATTERN = /^prod(-|$)/;
 
@@ -269,6 +324,11 @@ export interface RawConfig {
   values: Record<string, unknown>;
   /** Secret keys that are set, by key (without the project prefix). */
   secretKeys: ReadonlySet<string>;
+  /**
+   * The plain values of the password keys that are set, when the caller has them (`pulumi preview` and `up` do; the
+   * offline plan, which cannot decrypt, does not): checked against the password rule, never kept.
+   */
+  passwords?: Partial<Record<PasswordKey, string>>;
 }
 
 /** Parse and check the whole config; throws one ConfigError listing every problem. */
@@ -289,6 +349,11 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (raw.values[k] !== undefined && !raw.secretKeys.has(k)) {
       issues.push({ key: keyOf(k), message: `is a secret: set it with \`pulumi config set --secret ${k}\`` });
     }
+  }
+  for (const k of PASSWORD_KEYS) {
+    const password = raw.passwords?.[k];
+    const problem = password === undefined ? undefined : passwordProblem(password);
+    if (problem) issues.push({ key: keyOf(k), message: problem });
   }
 
   // Pulumi.yaml declares optional keys with an empty default ("" means unset: derive it).

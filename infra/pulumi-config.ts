@@ -3,7 +3,7 @@
  * touches Pulumi's config besides infra/index.ts (which creates the `pulumi.Config`).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseConfig, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
+import { ConfigError, parseConfig, PASSWORD_KEYS, type PasswordKey, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
 import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
 import { plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
 
@@ -24,19 +24,22 @@ export interface StackLocation {
  * Pulumi.yaml) are read with `getSecret`, so their values are secrets whatever the stack file holds, and never enter
  * planning (it only learns which are set). A secret key the stack file holds in plain text is refused with the
  * `pulumi config set --secret` command to run: the SDK does not say whether a value arrived encrypted, the stack
- * file does.
+ * file does. The passwords' plain values are handed to the parse only to be checked against the password rule.
  */
 export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDirectory: pulumi.runtime.getRootDirectory(), stack: pulumi.getStack() }): ConfigSource {
   const prefix = `${cfg.name}:`;
   const secretNames: readonly string[] = SECRET_KEYS;
   const values: Record<string, unknown> = {};
   const setSecrets = new Set<string>();
+  const passwords: Partial<Record<PasswordKey, string>> = {};
   for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith(prefix)) continue;
     const key = fullKey.slice(prefix.length);
     if (secretNames.includes(key)) {
       values[key] = SECRET_PLACEHOLDER;
       setSecrets.add(key);
+      // The offline plan cannot decrypt and hands the placeholder: then there is no password to check.
+      if ((PASSWORD_KEYS as readonly string[]).includes(key) && value !== SECRET_PLACEHOLDER) passwords[key as PasswordKey] = value;
     } else {
       values[key] = value;
     }
@@ -44,7 +47,7 @@ export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDi
   const plain = new Set(plainSecretsInStackFile(at.rootDirectory, at.stack, [...setSecrets]));
   let config: StackConfig;
   try {
-    config = parseConfig({ values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))) }, { project: cfg.name || PROJECT, stack: at.stack });
+    config = parseConfig({ values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))), passwords }, { project: cfg.name || PROJECT, stack: at.stack });
   } catch (e) {
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;

@@ -1,8 +1,11 @@
 /**
  * app.env: the one file on the droplet that holds secrets (mode 0600). PostgreSQL's image reads POSTGRES_PASSWORD
  * from it on first start; the initdb script creates the app and replication roles from APP_DB_PASSWORD and
- * REPLICATION_PASSWORD; the app reads DATABASE_URL and REDIS_URL.
+ * REPLICATION_PASSWORD; the app reads DATABASE_URL and REDIS_URL. Compose and the droplet scripts read the values
+ * unquoted, so a password must keep to the characters of infra/config.ts's password rule.
  */
+import { assertPasswordCharacters } from "../config";
+
 export interface AppSecrets {
   postgresPassword: string;
   appDbPassword: string;
@@ -11,6 +14,7 @@ export interface AppSecrets {
 }
 
 export function renderAppEnv(s: AppSecrets, appPort: number): string {
+  for (const [name, password] of Object.entries(s)) assertPasswordCharacters(name, password);
   return [
     "# Rendered by infra/render/app-env.ts. Secret: mode 0600.",
     `POSTGRES_PASSWORD=${s.postgresPassword}`,

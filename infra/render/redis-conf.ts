@@ -2,6 +2,7 @@
  * redis.conf for the cache. The password lives in a separate, secret file (`auth.conf`) that this one includes,
  * so this file holds no secret and can be shown in plans and diffs.
  */
+import { assertPasswordCharacters } from "../config";
 import type { RedisSettings } from "../tuning";
 
 export const REDIS_AUTH_INCLUDE = "/usr/local/etc/redis/auth.conf";
@@ -31,7 +32,11 @@ export function renderRedisConf(tuned: RedisSettings, opts: { dataDir: string; a
   ].join("\n");
 }
 
-/** The secret part: requirepass and masterauth (the same password on every server of the stack). */
+/**
+ * The secret part: requirepass and masterauth (the same password on every server of the stack), unquoted: Redis would
+ * split a space and read quotes, so the password keeps to the characters of infra/config.ts's password rule.
+ */
 export function renderRedisAuth(password: string): string {
+  assertPasswordCharacters("redisPassword", password);
   return `requirepass ${password}\nmasterauth ${password}\n`;
 }

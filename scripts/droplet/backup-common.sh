@@ -9,8 +9,9 @@
 #     mounted at /backups in the container.
 #   host (the test harness): PG_BINDIR, PGHOST, PGPORT name a PostgreSQL server on this machine, CHATBOT_BACKUP_DIR
 #     the backup directory.
-# Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD (and SPACES_*
-# keys for off-site copies). They reach the tools through the environment (PGPASSWORD), never the command line.
+# Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD (and the
+# SPACES_ACCESS_KEY_ID / SPACES_SECRET_ACCESS_KEY of off-site copies). The file is data, read as KEY=value lines (never
+# sourced as shell). The values reach the tools through the environment (PGPASSWORD), never the command line.
 # Output: machine-readable `key=value` lines on stdout, human progress on stderr.
 CHATBOT_DAY2_COMMON=1
 
@@ -20,13 +21,22 @@ out() { printf '%s=%s\n' "$1" "$2"; }
 now_ms() { date +%s%3N; }
 seconds_since() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.3f", (b - a) / 1000 }'; }
 
+# The secrets file as data: of its KEY=value lines (split at the first =), only the keys these jobs use are kept.
+read_secrets() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      POSTGRES_PASSWORD=* | SPACES_ACCESS_KEY_ID=* | SPACES_SECRET_ACCESS_KEY=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
+    esac
+  done <"$ENV_FILE"
+}
+
 load_env() {
   RUNTIME="${CHATBOT_RUNTIME:-container}"
   case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   if [ -r "$ENV_FILE" ]; then
-    # shellcheck disable=SC1090
-    set -a && . "$ENV_FILE" && set +a
+    read_secrets
   elif [ "$RUNTIME" = container ]; then
     die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
   fi

@@ -21,10 +21,21 @@
 # --resolve entry, e.g. chat.example.com:443:127.0.0.1 to go through the local proxy), CHATBOT_DF_PATHS (filesystems
 # to report; default "/ /var/lib/chatbot" in containers, "/" on the host), CHATBOT_CPU_SECONDS (vmstat sampling
 # interval, default 2), CHATBOT_METRICS_DIR (default /var/lib/chatbot/metrics).
-# Secrets (POSTGRES_PASSWORD, REDIS_PASSWORD) reach the tools through the environment, never the command line.
+# Secrets (POSTGRES_PASSWORD, REDIS_PASSWORD) are read from $CHATBOT_ENV_FILE as data (KEY=value lines, never sourced
+# as shell) and reach the tools through the environment, never the command line.
 set -euo pipefail
 
 die() { printf 'collect.sh: %s\n' "$*" >&2; exit 1; }
+
+# The secrets file as data: of its KEY=value lines (split at the first =), only the keys the snapshots use are kept.
+read_secrets() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      POSTGRES_PASSWORD=* | REDIS_PASSWORD=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
+    esac
+  done <"$ENV_FILE"
+}
 
 load_env() {
   RUNTIME="${CHATBOT_RUNTIME:-container}"
@@ -43,8 +54,7 @@ load_env() {
   fi
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   if [ -r "$ENV_FILE" ]; then
-    # shellcheck disable=SC1090
-    set -a && . "$ENV_FILE" && set +a
+    read_secrets
   fi
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   DB="${CHATBOT_DB:-chatbot}"

@@ -32,6 +32,16 @@ PUB=chatbot_scaleout
 SUB=chatbot_scaleout
 MARKER=chatbot_cutover_marker
 
+# The secrets file as data: of its KEY=value lines (split at the first =), only the keys the steps use are kept.
+read_secrets() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      POSTGRES_PASSWORD=* | REPLICATION_PASSWORD=* | REDIS_PASSWORD=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
+    esac
+  done <"$ENV_FILE"
+}
+
 load_env() {
   RUNTIME="${CHATBOT_RUNTIME:-container}"
   case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
@@ -39,8 +49,10 @@ load_env() {
   TARGET_ENV_FILE="${CHATBOT_TARGET_ENV_FILE:-/etc/chatbot/scale-out-target.env}"
   [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
   [ -r "$TARGET_ENV_FILE" ] || die "target file $TARGET_ENV_FILE is not readable (set CHATBOT_TARGET_ENV_FILE)"
+  read_secrets
+  # The target file is the stack's own (renderTargetEnv): single-quoted values that hold no quote, $, ` or newline.
   # shellcheck disable=SC1090
-  set -a && . "$ENV_FILE" && . "$TARGET_ENV_FILE" && set +a
+  set -a && . "$TARGET_ENV_FILE" && set +a
   : "${TARGET_PGHOST:?TARGET_PGHOST is not set}" "${TARGET_PGPORT:?TARGET_PGPORT is not set}"
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
   TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"

@@ -9,7 +9,7 @@
  *     planned max-age, replacing the app's own.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
 import { renderAppNodeSecretFiles } from "../../infra/render/app-node";
 import { planScaleOut } from "../../infra/scale-out";
+import { composeEnvironment } from "../support/compose";
 import { sampleConfig } from "../support/sample-config";
 import { freePort, makeTempDir, type ManagedProcess, startProcess } from "../support/servers";
 import { DEV_INPUT } from "../scale-out/input";
@@ -37,21 +38,6 @@ function tool(cmd: string, args: string[], cwd?: string) {
 // Values Compose would read as interpolation: a required variable, a variable, `$$`, a lone `$`, an unclosed `${`.
 const HOSTILE_ENV = ["REQUIRED=a${X:?boom}b", "GREETING=it$sme", "DOUBLE=$$", "PRICE=100$", "OPEN=${", "PLAIN=hello world"];
 const expected = Object.fromEntries(HOSTILE_ENV.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
-
-/** The environment Compose 1.29 loads for a service, through its own loader (python, the interpreter docker-compose runs on). */
-function composeEnvironment(dir: string, service: string): Record<string, string> {
-  const which = spawnSync("sh", ["-c", "command -v docker-compose"], { encoding: "utf8" }).stdout.trim();
-  const python = /^#!\s*(\S+)/.exec(readFileSync(which, "utf8"))![1]!;
-  const script = [
-    "import json, sys",
-    "from compose.cli.command import get_config_from_options",
-    "cfg = get_config_from_options('.', {'--file': ['compose.yaml']}, {})",
-    `print(json.dumps(next(s for s in cfg.services if s['name'] == '${service}')['environment']))`,
-  ].join("\n");
-  const r = spawnSync(python, ["-c", script], { cwd: dir, encoding: "utf8" });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Record<string, string>;
-}
 
 describe("appEnv values reach the app verbatim through Compose", () => {
   it("single droplet: docker-compose config accepts the file, with no interpolation warning, and the loader yields each value as written", () => {

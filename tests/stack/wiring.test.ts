@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { PASSWORD_MIN_LENGTH } from "../../infra/config";
 import { isSecret, type OfflineRun, revealSecrets } from "../../infra/offline/run";
 import { all, find, runStack, T } from "./run-stack";
 
@@ -126,9 +127,21 @@ describe("secrets", () => {
   });
 
   it("reads postgresPassword from config instead of generating it", async () => {
-    const run = await runStack("dev", { "chatbot:postgresPassword": "from-config-pw" }, ["chatbot:postgresPassword"]);
+    const run = await runStack("dev", { "chatbot:postgresPassword": "from-config-password" }, ["chatbot:postgresPassword"]);
     expect(all(run, T.password).map((p) => p.name)).not.toContain("secrets-postgres");
-    expect(revealSecrets(find(run, T.command, "app-4gb-secrets").inputs.stdin)).toContain("POSTGRES_PASSWORD=from-config-pw");
+    expect(revealSecrets(find(run, T.command, "app-4gb-secrets").inputs.stdin)).toContain("POSTGRES_PASSWORD=from-config-password");
+  });
+
+  it("generates passwords that keep to the password rule: 32 letters and digits, no special characters", () => {
+    // hashicorp/terraform-provider-random: special: false leaves the upper, lower and numeric sets (A-Z a-z 0-9); its
+    // default special set (!@#$%&*()-_=+[]{}<>:?) holds # and $, which app.env and the Redis include cannot carry.
+    const generated = all(dev, T.password);
+    expect(generated.map((p) => p.name).sort()).toEqual(["secrets-app-db", "secrets-postgres", "secrets-redis", "secrets-replication"]);
+    for (const p of generated) {
+      expect(p.inputs, p.name).toMatchObject({ length: 32, special: false });
+      expect(p.inputs.length as number).toBeGreaterThanOrEqual(PASSWORD_MIN_LENGTH);
+      for (const set of ["upper", "lower", "numeric", "overrideSpecial", "minSpecial"]) expect(p.inputs[set], `${p.name} ${set}`).toBeUndefined();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CONFIG_KEYS, ConfigError, parseConfig, type RawConfig, SECRET_KEYS } from "../../infra/config";
+import { CONFIG_KEYS, ConfigError, PASSWORD_KEYS, type PasswordKey, parseConfig, type RawConfig, SECRET_KEYS } from "../../infra/config";
 import { planStack } from "../../infra/plan";
 import { DEV_INPUT } from "../scale-out/input";
 import { planScaleOut } from "../../infra/scale-out";
@@ -173,6 +173,64 @@ describe("config", () => {
   it("needs the Slack webhook secret when a Slack channel is set", () => {
     expect(issuesOf({ ...valid, slackChannel: "#alerts" }).map((i) => i.key)).toEqual(["chatbot:slackWebhookUrl"]);
     expect(issuesOf({ ...valid, slackChannel: "#alerts", slackWebhookUrl: "[secret]" }, "dev", ["slackWebhookUrl"])).toEqual([]);
+  });
+});
+
+describe("postgresPassword and redisPassword (compliant / non-compliant pairs)", () => {
+  /** The issues for one password set as a secret, its plain value at hand as under `pulumi preview` and `up`. */
+  function passwordIssues(key: PasswordKey, password: string, more: Record<string, unknown> = {}) {
+    try {
+      parseConfig({ values: { ...valid, ...more, [key]: "[secret]" }, secretKeys: new Set([key]), passwords: { [key]: password } }, { stack: "dev" });
+    } catch (e) {
+      if (e instanceof ConfigError) return e.issues;
+      throw e;
+    }
+    return [];
+  }
+
+  const hostile: [string, string, string][] = [
+    ["shell code", "$(touch /tmp/somefile)", 'it holds "$", " "'],
+    ["a space", "a b", 'it has 3 characters and it holds " "'],
+    ["a second command", "x;id", "it has 4 characters"],
+    ["a variable", "${HOME}-and-16-characters", 'it holds "$"'],
+    ["a comment", "sixteen-characters#comment", 'it holds "#"'],
+    ["single quotes", "'sixteen-characters'", `it holds "'"`],
+    ["double quotes", '"sixteen-characters"', 'it holds "\\""'],
+    ["a backtick", "`sixteen-characters`", 'it holds "`"'],
+    ["a backslash", "sixteen\\characters-x", 'it holds "\\\\"'],
+    ["a newline (a second Redis config line)", "sixteen-characters\nmaxmemory 1", 'it holds "\\n", " "'],
+    ["a trailing space", "sixteen-characters ", 'it holds " "'],
+    ["a tab", "sixteen\tcharacters", 'it holds "\\t"'],
+    ["a letter outside ASCII", "sixteen-charactèrs", 'it holds "è"'],
+    ["15 characters", "fifteen-chars-x", "it has 15 characters"],
+  ];
+
+  describe.each(PASSWORD_KEYS)("%s", (key) => {
+    it.each(hostile)("refuses one with %s, naming the key and the allowed set, not the value", (_what, password, found) => {
+      const issues = passwordIssues(key, password);
+      expect(issues).toEqual([{ key: `chatbot:${key}`, message: expect.stringMatching(/^must be at least 16 characters of A-Z a-z 0-9 ! % & \( \) \* \+ , - \. \/ : ; < = > \? @ \[ \] \^ _ \{ \| \} ~ /) }]);
+      expect(issues[0]!.message.endsWith(`; ${found}`), issues[0]!.message).toBe(true);
+      if (password.length > 4) expect(issues[0]!.message).not.toContain(password);
+    });
+
+    it.each([
+      ["16 letters", "abcdefghijklmnop"],
+      ["every allowed punctuation mark", "Aa0!%&()*+,-./:;<=>?@[]^_{|}~"],
+      ["= signs (the reader splits at the first)", "=starts=with=equals="],
+      ["32 letters and digits, like a generated one", "Q7fJ2kLmN9pR4sT6vW8xY0zA1bC3dE5g"],
+    ])("accepts one of %s", (_what, password) => {
+      expect(passwordIssues(key, password)).toEqual([]);
+    });
+  });
+
+  it("reports a bad password with every other problem at once", () => {
+    expect(passwordIssues("redisPassword", "a b", { tier: "1gb" }).map((i) => i.key).sort()).toEqual(["chatbot:redisPassword", "chatbot:tier"]);
+  });
+
+  it("judges nothing when the value is not at hand (the offline plan cannot decrypt), only that it is set", () => {
+    const c = parseConfig(raw({ ...valid, postgresPassword: "[secret]", redisPassword: "[secret]" }, ["postgresPassword", "redisPassword"]), { stack: "dev" });
+    expect(c.secrets).toMatchObject({ postgresPassword: true, redisPassword: true });
+    expect(JSON.stringify(c)).not.toContain("passwords");
   });
 });
 

@@ -52,6 +52,25 @@ describe("readStackConfig", () => {
     );
   });
 
+  it("checks the decrypted passwords: one that is shell code is refused naming the key, not the value", () => {
+    stackFile("hostile", ["chatbot:redisPassword:", "    secure: v1:AAAA:BBBB", "chatbot:postgresPassword:", "    secure: v1:CCCC:DDDD"]);
+    pulumi.runtime.setAllConfig({ ...base, "chatbot:redisPassword": "$(touch /tmp/somefile)", "chatbot:postgresPassword": "long-enough-and-plain" });
+    let message = "";
+    try {
+      readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "hostile" });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^Invalid stack config \(1 problem\):\n {2}chatbot:redisPassword: must be at least 16 characters of A-Z a-z 0-9 .*; it holds "\$", " "$/);
+    expect(message).not.toContain("touch");
+  });
+
+  it("does not judge the offline plan's placeholder for a password it cannot decrypt", () => {
+    stackFile("offline", ["chatbot:redisPassword:", "    secure: v1:AAAA:BBBB"]);
+    pulumi.runtime.setAllConfig({ ...base, "chatbot:redisPassword": "[secret]" });
+    expect(readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "offline" }).config.secrets.redisPassword).toBe(true);
+  });
+
   it("treats a secret key with no stack file to judge by (config from an ESC environment, a test) as a secret", async () => {
     pulumi.runtime.setAllConfig({ ...base, "chatbot:slackWebhookUrl": "https://hooks.slack.com/services/T/B/X", "chatbot:slackChannel": "#alerts" });
     const source = readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: join(dir, "missing"), stack: "none" });
