@@ -84,8 +84,8 @@ read_secrets() {
   local line key
   while IFS= read -r line || [ -n "$line" ]; do
     key="${line%%=*}"
-    case "$key" in
-      POSTGRES_PASSWORD | REPLICATION_PASSWORD | REDIS_PASSWORD) printf -v "$key" '%s' "${line#*=}" ;;
+    case "$line" in
+      POSTGRES_PASSWORD=* | REPLICATION_PASSWORD=* | REDIS_PASSWORD=*) printf -v "$key" '%s' "${line#*=}" ;;
     esac
   done <"$ENV_FILE"
 }
