@@ -3,27 +3,56 @@
  * with pgbench tables, a raw copy of its data directory timed as the yardstick, then a migration under load and
  * the set check. Run by scripts/bench-migration.ts; figures, not assertions.
  */
+import * as os from "node:os";
 import Table from "cli-table3";
 import type { Executor } from "../../infra/migration/runner";
 import type { Strategy } from "../../infra/migration/strategy";
+import type { WriteRecord } from "./checker";
+import { caddyVersion } from "./front-door";
 import { rawCopy, seedDatabase, startHarness } from "./harness";
 import { unfenced } from "./seams";
 
-export interface BenchRow {
+/**
+ * The fields every benchmark run reports (tier migration and scale-out alike), from what the clients saw and what
+ * the new primary holds. `writeGapMs`: the longest time in which no write committed (commit times on the new
+ * primary); `frontDoor`: the front door's program and version; `loadAvg1`: the machine's 1-minute load average at
+ * the start of the run.
+ */
+export interface CutoverFigures {
+  strategy: string;
+  size: string;
+  requests: number;
+  ok: number;
+  failed: number;
+  unknown: number;
+  lost: number;
+  maxLatencyMs: number;
+  p99LatencyMs: number;
+  writeGapMs: number;
+  totalSeconds: number;
+  frontDoor: string;
+  loadAvg1: number;
+}
+
+/** The client-side figures of a run: requests sent, outcomes, latencies (ms, from send to answer). */
+export function clientFigures(records: readonly WriteRecord[]): Pick<CutoverFigures, "requests" | "maxLatencyMs" | "p99LatencyMs"> {
+  const latencies = records.map((r) => r.endMs - r.startMs).sort((a, b) => a - b);
+  const p99 = latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)]! : 0;
+  return { requests: records.length, maxLatencyMs: latencies.at(-1) ?? 0, p99LatencyMs: p99 };
+}
+
+export interface BenchRow extends CutoverFigures {
   strategy: Strategy | "replicate (unfenced: negative control)";
   sizeLabel: string;
   dbBytes: number;
-  totalSeconds: number;
   copyMBps: number;
   rawCopyMBps: number;
   frontDoorGapMs: number;
-  pgGapMs: number;
   redisGapMs: number;
   runnerDowntimeMs: number;
-  acknowledged: number;
-  lost: number;
   failedButPresent: number;
-  ok: boolean;
+  /** The migration finished (outcome done). */
+  completed: boolean;
   note?: string;
 }
 
@@ -37,6 +66,7 @@ export function parseSize(text: string): number {
 }
 
 export async function benchOne(sizeLabel: string, bytes: number, strategy: Strategy, unsafeNoFence = false, log = console.error): Promise<BenchRow> {
+  const loadAvg1 = Number(os.loadavg()[0]!.toFixed(2));
   const h = await startHarness();
   try {
     log(`[${sizeLabel} ${strategy}${unsafeNoFence ? " unfenced" : ""}] seeding ~${sizeLabel}`);
@@ -44,26 +74,32 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
     await h.old.pg.psql("CHECKPOINT");
     log(`[${sizeLabel} ${strategy}] database ${(dbBytes / MB).toFixed(0)} MB; raw copy of the data directory`);
     const raw = await rawCopy(h.old.pg.dataDir);
-    log(`[${sizeLabel} ${strategy}] migrating under load`);
+    log(`[${sizeLabel} ${strategy}] migrating under load through Caddy`);
     const control = unsafeNoFence ? { wrap: (exec: Executor) => unfenced(exec) } : {};
     const { result: report, records } = await h.withLoad(() => h.migrate({ strategy, ...control }), { settleMs: 1000 });
     const check = await h.check(records, h.serving());
     const copyMBps = report.copy && report.copy.ms > 0 ? report.copy.bytes / MB / (report.copy.ms / 1000) : 0;
     return {
       strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy,
+      size: sizeLabel,
       sizeLabel,
+      ...clientFigures(records),
+      ok: check.acknowledged,
+      failed: check.failed,
+      unknown: check.unknown,
+      lost: check.lost.length,
+      writeGapMs: check.pgGapMs,
+      totalSeconds: Number((report.totalMs / 1000).toFixed(1)),
+      frontDoor: caddyVersion(),
+      loadAvg1,
       dbBytes,
-      totalSeconds: report.totalMs / 1000,
       copyMBps,
       rawCopyMBps: raw.bytes / MB / (raw.ms / 1000),
       frontDoorGapMs: check.frontDoorGapMs,
-      pgGapMs: check.pgGapMs,
       redisGapMs: check.redisGapMs,
       runnerDowntimeMs: report.writeDowntimeMs ?? 0,
-      acknowledged: check.acknowledged,
-      lost: check.lost.length,
       failedButPresent: check.failedButPresent.length,
-      ok: report.ok,
+      completed: report.ok,
       note: report.aborted ?? report.error,
     };
   } finally {
@@ -72,26 +108,27 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
 }
 
 const HEAD = [
-  "strategy", "size", "db MB", "total s", "copy MB/s", "raw copy MB/s", "copy/raw", "front-door gap ms", "PG gap ms",
-  "Redis gap ms", "acked writes", "lost", "fail present",
+  "strategy", "size", "requests", "ok", "failed", "unknown", "lost", "max latency ms", "p99 ms", "write gap ms",
+  "total s", "copy MB/s (raw)", "load avg",
 ];
 
-function cells(r: BenchRow): string[] {
+function cells(r: CutoverFigures & Partial<Pick<BenchRow, "copyMBps" | "rawCopyMBps">>): string[] {
+  const copy = r.copyMBps ? `${r.copyMBps.toFixed(0)} (${(r.rawCopyMBps ?? 0).toFixed(0)})` : "-";
   return [
-    r.strategy, r.sizeLabel, (r.dbBytes / MB).toFixed(0), r.totalSeconds.toFixed(1), r.copyMBps.toFixed(0),
-    r.rawCopyMBps.toFixed(0), r.rawCopyMBps ? `${Math.round((100 * r.copyMBps) / r.rawCopyMBps)} %` : "-",
-    String(r.frontDoorGapMs), String(r.pgGapMs), String(r.redisGapMs), String(r.acknowledged), String(r.lost),
-    String(r.failedButPresent),
+    r.strategy, r.size, String(r.requests), String(r.ok), String(r.failed), String(r.unknown), String(r.lost),
+    String(r.maxLatencyMs), String(r.p99LatencyMs), String(r.writeGapMs), r.totalSeconds.toFixed(1), copy, r.loadAvg1.toFixed(2),
   ];
 }
 
-export function formatBenchTable(rows: readonly BenchRow[]): string {
+/** The rows as a terminal table. */
+export function formatBenchTable(rows: readonly CutoverFigures[]): string {
   const t = new Table({ head: HEAD, style: { head: [] } });
   for (const r of rows) t.push(cells(r));
   return t.toString();
 }
 
-export function formatBenchMarkdown(rows: readonly BenchRow[]): string {
+/** The rows as the README's markdown table. */
+export function formatBenchMarkdown(rows: readonly CutoverFigures[]): string {
   const line = (c: string[]) => `| ${c.join(" | ")} |`;
   return [line(HEAD), line(HEAD.map(() => "---")), ...rows.map((r) => line(cells(r)))].join("\n");
 }

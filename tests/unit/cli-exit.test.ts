@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
 import { EXIT, exitCodeHelp, exitCodeOf, NeedsHumanError, UsageError } from "../../scripts/cli-exit";
-import { benchMigrationProblems } from "../../scripts/bench-migration";
+import { benchMigrationProblems, benchTargetsMissed } from "../../scripts/bench-migration";
 import { logicalOutcome } from "../../infra/scale-out-migration/cli-core";
 import { runCommand } from "../support/processes";
 
@@ -238,15 +238,26 @@ describe("npm run bench:plan and bench:migration", () => {
   }, TIMEOUT);
 
   it("bench:migration's check: a lost write, an unfinished run, a negative control that lost nothing", () => {
-    const row = { sizeLabel: "100MB", ok: true, lost: 0, failedButPresent: 0 };
+    const row = { size: "100MB", completed: true, lost: 0, failedButPresent: 0 };
     const control = { ...row, strategy: "replicate (unfenced: negative control)" as const };
     expect(benchMigrationProblems([{ ...row, strategy: "replicate" }, { ...control, lost: 15 }])).toEqual([]);
-    expect(benchMigrationProblems([{ ...row, strategy: "replicate", lost: 2 }, { ...row, strategy: "dump-restore", ok: false, note: "budget" }, control])).toEqual([
+    expect(benchMigrationProblems([{ ...row, strategy: "replicate", lost: 2 }, { ...row, strategy: "dump-restore", completed: false, note: "budget" }, control])).toEqual([
       "replicate 100MB: 2 acknowledged write(s) lost",
       "dump-restore 100MB: did not complete (budget)",
       'replicate (unfenced: negative control) 100MB: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing',
     ]);
     expect(benchMigrationProblems([{ ...row, strategy: "replicate", failedButPresent: 1 }])).toEqual(["replicate 100MB: 1 write(s) recorded as failed are present"]);
+  });
+
+  it("bench:migration names each quiet-machine target a run missed, with its load average", () => {
+    const fine = { strategy: "replicate", size: "1GB", requests: 900, ok: 900, failed: 0, unknown: 0, lost: 0, maxLatencyMs: 1900, p99LatencyMs: 40, writeGapMs: 950, totalSeconds: 60, frontDoor: "caddy v2.6.2", loadAvg1: 0.4 };
+    expect(benchTargetsMissed([fine])).toEqual([]);
+    expect(benchTargetsMissed([{ ...fine, failed: 1, unknown: 2, maxLatencyMs: 2001, writeGapMs: 1001 }])).toEqual([
+      "replicate 1GB (load 0.4): 1 failed and 2 unknown requests (target 0)",
+      "replicate 1GB (load 0.4): max latency 2001 ms (target <= 2000)",
+      "replicate 1GB (load 0.4): write gap 1001 ms (target <= 1000)",
+    ]);
+    expect(benchTargetsMissed([{ ...fine, strategy: "dump-restore", writeGapMs: 9000 }])).toEqual([]); // its writes stop for the restore
   });
 });
 
