@@ -26,6 +26,7 @@ import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
 import { type Side, type StepCommand, migrationCommands, parseValues } from "./commands";
 import { type AfterCommitStep, type Decision, type DropletState, type Journal, JOURNAL_VERSION, decide, describeJournal, journalEnd, parseDropletState, serializeJournal } from "./journal";
 import { type StrategyChoice, chooseStrategy } from "./strategy";
+import { LockHeld, MigrationLocks } from "./locks";
 import { type Phase, Timeline } from "./timeline";
 
 import { defaultMigrationId, journalDowntime, type MigrationReport, type RunnerEvent, type RunnerOptions, StepFailed } from "./runner-types";
@@ -60,7 +61,6 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const runId = `${defaultMigrationId(timeline.startedAt)}-${randomBytes(3).toString("hex")}`;
   const holder = word(opts.holder ?? `${os.hostname()}:${process.pid}`);
   const pair = { from: journalEnd(opts.old), to: journalEnd(opts.next) };
-  const held: Side[] = [];
   const stop = new AbortController();
   const onSignal = () => stop.abort(opts.signal?.reason ?? "abort");
   if (opts.signal?.aborted) onSignal();
@@ -68,7 +68,6 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   let lockLost: string | undefined;
   let journal: Journal | undefined;
   const journalRuns = new WeakSet<Journal>();
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
 
   let currentPhase: Phase | undefined;
   const phase = (p: Phase) => {
@@ -134,48 +133,23 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const [o, n] = await Promise.all([readState("old"), readState("new")]);
     return decide(mode, pair, o.journal, n.journal);
   };
-  const acquireLocks = async () => {
-    for (const side of ["old", "new"] as const) {
-      const cmd = cmds.lockAcquire(side, { runId, holder, startedAt: iso(timeline.startedAt), staleSeconds: opts.lockStaleSeconds ?? 60 });
-      const r = await run(cmd, { quiet: true });
-      const v = parseValues(r.stdout);
-      const target = side === "old" ? pair.from.target : pair.to.target;
-      if (r.code === 6) {
-        throw new Refused(
-          `another migration holds the lock on the ${side} droplet (${target}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
-        );
-      }
-      if (r.code !== 0) throw new StepFailed(cmd, r);
-      held.push(side);
-      if (v.lock === "taken-over") {
-        note(`took over a stale lock on the ${side} droplet: ${v.previous_holder ?? "?"}, run ${v.previous_run ?? "?"}, started ${v.previous_started ?? "?"}, no heartbeat for ${v.previous_age_s ?? "?"} s`);
-      }
-    }
-    heartbeat = setInterval(beat, opts.heartbeatMs ?? 10_000);
-    heartbeat.unref?.();
-  };
-  let beating = false;
-  const beat = () => {
-    if (beating) return;
-    beating = true;
-    Promise.all(
-      held.map(async (side) => {
-        const r = await opts.exec(cmds.lockHeartbeat(side, runId));
-        if (r.code === 6 && !lockLost) {
-          lockLost = `this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`;
-          stop.abort("a lost lock");
-        }
-      }),
-    )
-      .catch(() => undefined) // a missed heartbeat is not a failure: the steps themselves will fail if the droplet is gone
-      .finally(() => (beating = false));
-  };
-  const releaseLocks = async () => {
-    if (heartbeat) clearInterval(heartbeat);
-    for (const side of held.splice(0).reverse()) {
-      await run(cmds.lockRelease(side, runId), { quiet: true, always: true }).catch((e: Error) => note(`the lock on the ${side} droplet was not released: ${e.message}`));
-    }
-  };
+  const locks = new MigrationLocks({
+    cmds,
+    exec: opts.exec,
+    run: (cmd, o) => run(cmd, o),
+    runId,
+    holder,
+    startedAt: iso(timeline.startedAt),
+    staleSeconds: opts.lockStaleSeconds ?? 60,
+    heartbeatMs: opts.heartbeatMs ?? 10_000,
+    targets: { old: pair.from.target, new: pair.to.target },
+    note: (m) => note(m),
+    onLost: (m) => {
+      lockLost ??= m;
+      stop.abort("a lost lock");
+    },
+  });
+  const acquireLocks = () => locks.acquire().catch((e: Error) => Promise.reject(e instanceof LockHeld ? new Refused(e.message) : e));
   const note = (message: string) => {
     report.notes.push(message);
     info(message);
@@ -234,7 +208,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   } catch (e) {
     await failed(e as Error);
   } finally {
-    await releaseLocks();
+    await locks.release();
     opts.signal?.removeEventListener("abort", onSignal);
     report.totalMs = now() - timeline.startedAt;
   }

@@ -185,7 +185,7 @@ describe("npm run migrate", () => {
       expect(second.stderr).toMatch(/STOPPED after the commit point \(stopped by SIGTERM\) \(the new droplet is the primary\): interrupted by SIGTERM/);
       expect(second.stderr).toMatch(/next: npm run migrate -- --from .* --resume +\(goes forward/);
       expect(second.result).toBeUndefined();
-      expect(readJournal(h.old)).toMatchObject({ outcome: "failed-after-commit", committed: true, stepsDone: ["promote", "redis", "traffic"] });
+      expect(readJournal(h.old)).toMatchObject({ outcome: "failed-after-commit", committed: true, stepsDone: ["promote", "gate", "redis", "traffic"] });
       expect(migrationFiles(h.next)).toEqual(["replica-of"]); // forget_primary has not run: no lock left either
       const before = [await fingerprint(h.old), await fingerprint(h.next)];
       const refused = await runCli([...args, "--rollback"]);
