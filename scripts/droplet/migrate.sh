@@ -381,9 +381,9 @@ proxy() { bash "$PROXY_SCRIPT" "$@"; }
 
 # On the OLD droplet: the fence [hold <new internal host:port> <hold seconds>]. With `hold` (one round trip), first
 # the proxy holds new requests and waits for those in flight to the local app (proxy-switch.sh hold): nothing
-# writes here any more when the server stops, and nothing is fenced if the proxy did not take the hold. Then
-# CHECKPOINT (so the shutdown checkpoint is short), fast shutdown, check it was clean, and mark the data directory
-# so nothing restarts it as a primary (standby.signal). Prints the location of the shutdown checkpoint: the
+# writes here any more when the server stops, and nothing is fenced if the proxy did not take the hold. Then a
+# fast shutdown, a check that it was clean, and a mark on the data directory so nothing restarts it as a primary
+# (standby.signal). Prints the location of the shutdown checkpoint: the
 # standby must replay up to it before it may be promoted.
 step_fence() {
   local start control state lsn
@@ -391,9 +391,8 @@ step_fence() {
     read_proxy_script
     proxy hold "${2:?fence hold needs host:port}" "${3:?fence hold needs seconds}" || die "the proxy did not take the hold: nothing fenced"
   fi
-  start=$(now_ms)
-  psql_local postgres "CHECKPOINT" >/dev/null
-  out checkpoint_ms $(($(now_ms) - start))
+  # No CHECKPOINT of its own: the `checkpoint` step ran just before the cutover, so the shutdown checkpoint has
+  # only the last moment's writes to flush, and a CHECKPOINT here would sit inside the write downtime.
   # Read only at startup: from here on, a restart of this server (by anyone) comes up read-only.
   set_standby_signal
   start=$(now_ms)
