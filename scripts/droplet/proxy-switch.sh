@@ -16,7 +16,8 @@
 #       OLD droplet, rollback: the rendered Caddyfile back (the local app serves again). Nothing to do without a hold.
 #   gate close | gate open
 #       NEW droplet. `close` (before the copy) takes its internal listener away, so the old proxy's connections to
-#       it are refused and held; `open` (right after the promotion) brings it back and the held requests go through.
+#       it are refused and held (and puts back its own public site if an earlier migration from here left it
+#       forwarding elsewhere); `open` (right after the promotion) brings it back and the held requests go through.
 #
 # Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
 # back: the file and the running proxy agree), 2 usage.
@@ -148,6 +149,13 @@ back_local() {
 gate() {
   case "${1:-}" in
     close)
+      # A droplet that was a migration's source and is now its target again (a migration back) still forwards its
+      # public site to the other droplet: it serves its own app again once it is promoted.
+      if [ -f "$SAVED" ]; then
+        cat "$SAVED" >"$CADDYFILE"
+        rm -f "$SAVED"
+        out public local
+      fi
       if grep -q "^${GATE_MARK}http://:" "$CADDYFILE" && ! grep -q '^http://:[0-9]* {$' "$CADDYFILE"; then
         cat "$CADDYFILE" >"$TMP" # already closed
       else

@@ -253,6 +253,18 @@ describe("proxy-switch.sh", () => {
     expect(caddyfile()).toBe(rendered());
   });
 
+  it("gate close on a droplet that was a migration's source (a migration back to it) puts its own public site back first", () => {
+    run("hold", "10.10.0.9:8081", "30");
+    const r = run("gate", "close");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^public=local$/m);
+    expect(caddyfile()).toContain("\treverse_proxy app:8090 {\n\t\thealth_uri /health");
+    expect(caddyfile()).not.toMatch(/^http:\/\/:/m);
+    expect(existsSync(join(root, "etc", "Caddyfile.serving"))).toBe(false);
+    expect(run("gate", "open").status).toBe(0);
+    expect(caddyfile()).toBe(rendered());
+  });
+
   it("a failed reload puts the previous Caddyfile back and exits 1", () => {
     writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> "${calls}"\nexit 1\n`);
     try {
