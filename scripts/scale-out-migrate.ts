@@ -8,7 +8,7 @@
  */
 import { Command } from "commander";
 import { validateBudgets } from "../infra/migration/budget";
-import { logicalCommands } from "../infra/scale-out-migration/commands";
+import { checkUpstreams } from "../infra/scale-out-migration/commands";
 import { logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
@@ -54,7 +54,8 @@ void runCli<Options>(program, {
   main: async (o): Promise<ExitCode> => {
     const upstreams = o.upstreams.split(",").filter(Boolean);
     const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: Number(o.downtimeBudget), migrationBudgetMinutes: Number(o.migrationBudget) }));
-    asUsage(() => logicalCommands(sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate })).traffic(upstreams));
+    asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
+    asUsage(() => checkUpstreams(upstreams));
     const report = await scaleOutMigrate({
       source: o.source,
       sourcePrivate: o.sourcePrivate,
@@ -68,7 +69,7 @@ void runCli<Options>(program, {
     else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);
     if (outcome === "done") {
       // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
-      const moved = report.timeline.find((e) => e.step === "move traffic" && e.status === "ok");
+      const moved = report.timeline.find((e) => e.step === "switch" && e.status === "ok");
       const at = (ms: number) => new Date(ms).toISOString();
       process.stdout.write(
         formatMigrationResult({

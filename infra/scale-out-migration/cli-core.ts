@@ -1,11 +1,11 @@
 /**
  * What `scripts/scale-out-migrate.ts` runs once it has parsed its arguments: the logical cutover from a droplet in
- * the container runtime, over ssh, moving traffic with the droplet's own proxy (logical.sh `traffic`: its Caddy
- * forwards to the app droplets until DNS points at the load balancer). No argument parsing here.
+ * the container runtime, over ssh; the droplet's own proxy moves the traffic (logical.sh `switch`: its Caddy forwards
+ * to the app droplets until DNS points at the load balancer, which the stack does). No argument parsing here.
  */
 import type { Droplet } from "../migration/commands";
 import { sshExecutor } from "../migration/ssh-executor";
-import { logicalCommands } from "./commands";
+import { checkUpstreams } from "./commands";
 import { fromStepExecutor, type LogicalReport, runLogicalCutover } from "./runner";
 
 export interface ScaleOutMigrateOptions {
@@ -29,7 +29,7 @@ export function sourceDroplet(o: Pick<ScaleOutMigrateOptions, "source" | "source
 
 export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<LogicalReport> {
   const source = sourceDroplet(o);
-  const traffic = logicalCommands(source).traffic(o.upstreams); // validates the upstreams before anything runs
+  const upstreams = checkUpstreams(o.upstreams); // before anything runs
   const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
   const exec = fromStepExecutor(ssh);
   try {
@@ -37,10 +37,7 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
       source,
       exec,
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
-      moveTraffic: async () => {
-        const r = await exec(traffic);
-        if (r.code !== 0) throw new Error(`traffic exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`);
-      },
+      upstreams,
       ...(o.log ? { onEvent: (e) => o.log?.(e.kind === "phase" ? `== ${e.phase}` : e.kind === "step" ? `-> ${e.step}` : e.message) } : {}),
     });
   } finally {

@@ -5,8 +5,10 @@
  * reuses), the script travels on standard input (`bash -s -- <step> args`), non-secret settings go in an `env`
  * prefix, and secrets stay in the droplet's env files (CHATBOT_ENV_FILE, CHATBOT_TARGET_ENV_FILE).
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Droplet, dropletEnv, shellQuote } from "../migration/commands";
+import { type Droplet, dropletEnv, PROXY_SCRIPT, shellQuote } from "../migration/commands";
+import { INTERNAL_PORT } from "../render/caddyfile";
 
 export const LOGICAL_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/logical.sh");
 
@@ -18,13 +20,10 @@ export const LOGICAL_STEPS = [
   "sync",
   "lag",
   "fence",
-  "catchup",
-  "sequences",
-  "counts",
+  "switch",
   "finish",
   "rollback_target",
   "unfence",
-  "traffic",
   "cache_warm",
 ] as const;
 export type LogicalStep = (typeof LOGICAL_STEPS)[number];
@@ -39,17 +38,47 @@ export interface LogicalCommand {
   /** The local argv that runs it over ssh; the script goes to its stdin. */
   argv: string[];
   stdinFile: string;
+  /** What follows the script on stdin, read by the step itself (fence, switch, unfence: proxy-switch.sh). */
+  stdinData?: string;
+  stdinLabel?: string;
 }
 
 /** Ids name the fence marker: letters, digits, "_" and "-" only (they end up in SQL). */
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$/;
 
-export function logicalCommand(source: Droplet, step: LogicalStep, args: readonly (string | number)[] = []): LogicalCommand {
+const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
+
+export function logicalCommand(source: Droplet, step: LogicalStep, args: readonly (string | number)[] = [], withProxy = false): LogicalCommand {
   const env = dropletEnv(source);
   const words = ["env", ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`), "bash", "-s", "--", step, ...args.map((a) => shellQuote(String(a)))];
   const remote = words.join(" ");
-  return { side: "old", step, args: args.map(String), remote, argv: ["ssh", ...(source.sshOptions ?? []), source.ssh, remote], stdinFile: LOGICAL_SCRIPT };
+  return {
+    side: "old",
+    step,
+    args: args.map(String),
+    remote,
+    argv: ["ssh", ...(source.sshOptions ?? []), source.ssh, remote],
+    stdinFile: LOGICAL_SCRIPT,
+    ...(withProxy ? { stdinData: fs.readFileSync(PROXY_SCRIPT, "utf8"), stdinLabel: PROXY_LABEL } : {}),
+  };
+}
+
+/** The app droplets' `<private ip>:<port>` the droplet's proxy forwards to after the switch (checked before any step). */
+export function checkUpstreams(upstreams: readonly string[]): string[] {
+  if (upstreams.length === 0) throw new Error("traffic: at least one upstream host:port");
+  for (const u of upstreams) if (!HOST_PORT.test(u)) throw new Error(`traffic: "${u}" must be host:port`);
+  return [...upstreams];
+}
+
+/**
+ * The droplet's own internal listener as its Caddy dials it: the public site forwards there while the listener is
+ * closed (the hold) and after it opens to the app droplets. Inside the proxy container that is localhost; a host
+ * Caddy (the harness) binds the droplet's address.
+ */
+export function internalListener(source: Droplet): string {
+  const port = source.internalPort ?? INTERNAL_PORT;
+  return `${source.runtime === "host" ? source.privateAddress : "localhost"}:${port}`;
 }
 
 /** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
@@ -70,18 +99,22 @@ export function logicalCommands(source: Droplet) {
     subscribe: () => logicalCommand(source, "subscribe", [source.privateAddress, source.pgPort ?? 5432]),
     sync: (timeoutSeconds: number) => logicalCommand(source, "sync", [seconds("sync timeout", timeoutSeconds)]),
     lag: () => logicalCommand(source, "lag"),
-    fence: (fenceId: string) => logicalCommand(source, "fence", [id(fenceId)]),
-    catchup: (fenceId: string, timeoutSeconds: number) => logicalCommand(source, "catchup", [id(fenceId), seconds("catchup timeout", timeoutSeconds)]),
-    sequences: () => logicalCommand(source, "sequences"),
-    counts: () => logicalCommand(source, "counts"),
+    /**
+     * One round trip: the internal listener closes, the public site holds requests on it (Caddy retries a refused
+     * connection for up to `holdSeconds`, the downtime budget) and drains the local app, then the fence.
+     */
+    fence: (fenceId: string, holdSeconds: number) =>
+      logicalCommand(source, "fence", [id(fenceId), "hold", internalListener(source), seconds("hold", Math.ceil(holdSeconds))], true),
+    /**
+     * One round trip: marker wait (at most `catchupSeconds`), setval, exact counts, then the internal listener opens,
+     * forwarding to the app droplets: the held requests go through. Exit 0 is the commit point.
+     */
+    switch: (fenceId: string, catchupSeconds: number, upstreams: readonly string[]) =>
+      logicalCommand(source, "switch", [id(fenceId), seconds("catchup timeout", catchupSeconds), ...checkUpstreams(upstreams)], true),
     finish: () => logicalCommand(source, "finish"),
     rollbackTarget: () => logicalCommand(source, "rollback_target"),
-    unfence: () => logicalCommand(source, "unfence"),
-    traffic: (upstreams: readonly string[]) => {
-      if (upstreams.length === 0) throw new Error("traffic: at least one upstream host:port");
-      for (const u of upstreams) if (!HOST_PORT.test(u)) throw new Error(`traffic: "${u}" must be host:port`);
-      return logicalCommand(source, "traffic", upstreams);
-    },
+    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the switch had committed. */
+    unfence: () => logicalCommand(source, "unfence", [], true),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
   };
 }

@@ -1,20 +1,23 @@
 /**
  * Moving a single-droplet stack onto the managed engines, step by step. Like the tier migration's runner
  * (infra/migration/runner.ts) it executes nothing itself: every step goes through the injected `exec` (ssh in the
- * harness and the CLI), traffic through the injected `moveTraffic` (the harness's front door; on DigitalOcean the
- * old droplet's proxy forwarding to the app droplets, then DNS to the load balancer).
+ * harness and the CLI); the droplet's own proxy moves the traffic to the app droplets at the commit point, and the
+ * injected `moveTraffic` (DNS to the load balancer; the harness's front address) runs after it.
  *
  *   preflight   wal_level = logical, versions, sizes, tables without a primary key, first budget check
  *   copy        schema -> managed cluster, publication, subscription (copies the data), wait for the initial sync
  *   catchup     streaming lag small enough for the downtime budget
- *   cutover     fence the source (read-only, sessions ended, marker row), wait for the marker on the subscriber,
- *               setval every sequence, exact row counts on both sides, then move traffic (the commit point
- *               is its success)
+ *   cutover     two round trips, no request failed: `fence` (the droplet's proxy holds requests on its closed
+ *               internal listener and drains the local app; the source read-only, sessions ended, marker row), then
+ *               `switch` (marker wait, setval every sequence, exact row counts, then the internal listener opens
+ *               forwarding to the app droplets and the held requests go through: the commit point is its success)
  *   verify      warm the cache (keys the new app already wrote win), drop the subscription and publication
  *
- * Before the commit point, a failure or a budget abort rolls back: the subscription and slot go, the source takes
- * writes again, and nothing acknowledged by the source is lost (it never stopped being the primary). After it, the
- * managed cluster is the primary and the source stays read-only forever: never write to it again.
+ * Before the commit point, a failure or a budget abort rolls back: the source takes writes again and its proxy serves
+ * the local app (the held requests reach it), the subscription and slot go, and nothing acknowledged by the source is
+ * lost (it never stopped being the primary). A rollback that finds the switch done (unfence exit 7: the ssh answer
+ * was lost) goes forward instead. After the commit point, the managed cluster is the primary and the source stays
+ * read-only forever: never write to it again.
  */
 import { type Budgets, DEFAULT_BUDGETS, checkBudgets } from "../migration/budget";
 import { compareCounts } from "../migration/checks";
@@ -30,18 +33,17 @@ export function fromStepExecutor(exec: Executor): LogicalExecutor {
   return (cmd) => exec(cmd as unknown as StepCommand);
 }
 
-export const LOGICAL_FAULT_POINTS = ["preflight", "copy", "fence", "catchup", "sequences"] as const;
-export type LogicalFaultPoint = (typeof LOGICAL_FAULT_POINTS)[number];
-
 export interface LogicalRunnerOptions {
   /** The single droplet: the publisher, and where every step runs. */
   source: Droplet;
   exec: LogicalExecutor;
+  /** The app droplets' `<private ip>:<port>`: the droplet's proxy forwards there from the commit point on. */
+  upstreams: readonly string[];
   /**
-   * Send user traffic to the app droplets: fast, and atomic: it throws only when no request reached them (a Caddy
-   * reload that fails keeps the running config), so a failure can still roll back.
+   * After the commit point (users already reach the app droplets through the droplet's proxy): point the domain at
+   * the load balancer. A failure is reported, never rolled back. @default nothing (DNS is the stack's part)
    */
-  moveTraffic: () => Promise<void>;
+  moveTraffic?: () => Promise<void>;
   budgets?: Budgets;
   /** Names the fence marker. @default a timestamp */
   id?: string;
@@ -51,13 +53,6 @@ export interface LogicalRunnerOptions {
   maxLagBytes?: number;
   /** Copy the droplet's Redis keys into Valkey after the cutover. @default true */
   warmCache?: boolean;
-  /** Test hook: fail right after this point (always before the commit point). */
-  faultAfter?: LogicalFaultPoint;
-  /**
-   * NEGATIVE CONTROL ONLY: no fence, no marker wait, no setval: the subscription is dropped and traffic moved while
-   * the source still acknowledges writes. The harness must report lost writes and stale sequences for it.
-   */
-  unsafeNoFence?: boolean;
   onEvent?: (e: { kind: "phase"; phase: Phase } | { kind: "step"; step: string } | { kind: "info"; message: string }) => void;
   now?: () => number;
 }
@@ -71,9 +66,12 @@ export interface LogicalReport {
   preflight?: Record<string, string>;
   syncMs?: number;
   lagBytes?: number;
-  /** Fence start to traffic moved. */
+  /** Fence start to the switch's answer (the held requests go through just before it). */
   writeDowntimeMs?: number;
   catchupMs?: number;
+  /** The fence step's own timings (drain of the local app, fence SQL). */
+  fenceMs?: number;
+  drainedMs?: number;
   sequences?: Record<string, number>;
   countProblems?: string[];
   cache?: { keys: number; skipped: number; ms: number };
@@ -88,6 +86,8 @@ const APPLY_BYTES_PER_SECOND = 5 * 1024 * 1024;
 const CUTOVER_FIXED_SECONDS = 5;
 
 class Abort extends Error {}
+/** unfence's exit code when it finds the switch done (committed). */
+const SWITCHED = 7;
 
 export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<LogicalReport> {
   const now = opts.now ?? Date.now;
@@ -106,15 +106,9 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     timeline.time(current, cmd.step, "old", async () => {
       opts.onEvent?.({ kind: "step", step: cmd.step });
       const r = await opts.exec(cmd);
-      if (r.code !== 0) {
-        const tail = (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ");
-        throw new Error(`${cmd.step} exited ${r.code}: ${tail}`);
-      }
+      if (r.code !== 0) throw new StepFailed(cmd.step, r.code, r.stderr || r.stdout);
       return parseValues(r.stdout);
     });
-  const fault = (p: LogicalFaultPoint) => {
-    if (opts.faultAfter === p) throw new Error(`fault injected after ${p}`);
-  };
   const gate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
     const v = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
     timeline.record({ phase: current, step: `budget check (${where})`, side: "local", startMs: now(), status: v.ok ? "ok" : "aborted", detail: v.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s` : v.reason });
@@ -130,7 +124,6 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
       throw new Error(`the managed cluster runs PostgreSQL ${pre.target_version_num}, older than the source's ${pre.source_version_num}`);
     }
     gate("preflight", Number(pre.db_bytes) / APPLY_BYTES_PER_SECOND + CUTOVER_FIXED_SECONDS, CUTOVER_FIXED_SECONDS);
-    fault("preflight");
 
     phase("copy");
     await step(cmds.schema());
@@ -139,7 +132,6 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     await step(cmds.subscribe());
     const sync = await step(cmds.sync(opts.syncTimeoutSeconds ?? budgets.migrationBudgetMinutes * 60));
     report.syncMs = Number(sync.sync_ms);
-    fault("copy");
 
     phase("catchup");
     const lag = Number((await step(cmds.lag())).lag_bytes);
@@ -149,54 +141,76 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
 
     phase("cutover");
     const cutoverStart = now();
-    if (opts.unsafeNoFence) {
-      await step(cmds.finish());
-      report.committed = true;
-      await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
-      report.writeDowntimeMs = now() - cutoverStart;
-    } else {
-      state.fenced = true;
-      await step(cmds.fence(id));
-      fault("fence");
-      const caught = await step(cmds.catchup(id, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2))));
-      report.catchupMs = Number(caught.catchup_ms);
-      fault("catchup");
-      report.sequences = sequenceValues(await step(cmds.sequences()));
-      const counts = splitCounts(await step(cmds.counts()));
-      report.countProblems = compareCounts(counts.source, counts.target, "exact");
-      if (report.countProblems.length) throw new Error(`row counts differ after the fence: ${report.countProblems.join("; ")}`);
-      fault("sequences");
-      gate("traffic switch", 0, (now() - cutoverStart) / 1000);
-      // The commit point: once traffic has moved, the managed cluster takes writes the source never sees.
-      await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
-      report.committed = true;
-      report.writeDowntimeMs = now() - cutoverStart;
-      phase("verify");
-      await step(cmds.finish());
-    }
-
-    phase("verify");
-    if (opts.warmCache !== false) {
-      const warm = await step(cmds.cacheWarm());
-      report.cache = { keys: Number(warm.warm_keys), skipped: Number(warm.warm_skipped), ms: Number(warm.warm_ms) };
-    }
-    report.ok = !report.countProblems?.length;
+    // From here no request fails: the droplet's proxy holds them (Caddy retries its closed internal listener) for
+    // up to the downtime budget, until the switch opens that listener towards the app droplets (or a rollback
+    // sends them to the local app again).
+    state.fenced = true;
+    const fenced = await step(cmds.fence(id, budgets.downtimeBudgetSeconds));
+    report.fenceMs = Number(fenced.fence_ms);
+    report.drainedMs = Number(fenced.drained_ms);
+    if (fenced.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
+    const switched = await step(cmds.switch(id, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2)), opts.upstreams));
+    // The commit point: the app droplets take writes the source never sees.
+    report.committed = true;
+    report.writeDowntimeMs = now() - cutoverStart;
+    takeChecks(switched);
+    await afterCommit();
   } catch (e) {
     if (report.committed) report.error = (e as Error).message;
     else {
       report.aborted = (e as Error).message;
-      await rollback();
+      if (await rollback()) {
+        // The switch had opened the gate (its answer was lost): past the commit point, so forward, not back.
+        report.committed = true;
+        opts.onEvent?.({ kind: "info", message: "the switch was found done: committed, the migration goes forward" });
+        await afterCommit().catch((err: Error) => (report.error = err.message));
+      }
     }
   }
   report.totalMs = now() - timeline.startedAt;
   return report;
 
-  async function rollback(): Promise<void> {
+  function takeChecks(values: Record<string, string>): void {
+    if (values.catchup_ms !== undefined) report.catchupMs = Number(values.catchup_ms);
+    report.sequences = sequenceValues(values);
+    const counts = splitCounts(values);
+    report.countProblems = compareCounts(counts.source, counts.target, "exact");
+  }
+
+  async function afterCommit(): Promise<void> {
+    if (opts.moveTraffic) await timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
+    phase("verify");
+    await step(cmds.finish());
+    if (opts.warmCache !== false) {
+      const warm = await step(cmds.cacheWarm());
+      report.cache = { keys: Number(warm.warm_keys), skipped: Number(warm.warm_skipped), ms: Number(warm.warm_ms) };
+    }
+    report.ok = !report.countProblems?.length;
+  }
+
+  /** Undo what this run did; true when unfence found the switch done (committed: nothing else is touched). */
+  async function rollback(): Promise<boolean> {
     phase("rollback");
     const errors: string[] = [];
+    // The source first: the held requests reach the local app again as soon as it is writable.
+    if (state.fenced) {
+      const r = await step(cmds.unfence()).catch((e: Error) => e);
+      if (r instanceof StepFailed && r.code === SWITCHED) return true;
+      if (r instanceof Error) errors.push(r.message);
+    }
     if (state.subscribed) await step(cmds.rollbackTarget()).catch((e: Error) => errors.push(e.message));
-    if (state.fenced) await step(cmds.unfence()).catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;
     if (errors.length) report.aborted = `${report.aborted}; rollback incomplete: ${errors.join("; ")}`;
+    return false;
+  }
+}
+
+class StepFailed extends Error {
+  constructor(
+    step: string,
+    readonly code: number,
+    output: string,
+  ) {
+    super(`${step} exited ${code}: ${output.trim().split("\n").slice(-3).join(" | ")}`);
   }
 }

@@ -9,8 +9,21 @@
 # from here with psql, so it needs no ssh. Everything runs inside main(), so no command can read the rest of the
 # script from stdin.
 #
+# The cutover keeps every request: the droplet's proxy (Caddy, scripts/droplet/proxy-switch.sh, which follows this
+# script on standard input for `fence`, `switch` and `unfence` and is run with bash, never sourced) holds them while
+# the source is fenced and the subscriber catches up, then lets them through to the app droplets:
+#   fence     (one round trip) the internal listener closes (proxy-switch.sh gate close), the public site forwards to
+#             it (proxy-switch.sh hold: Caddy retries a refused connection every 100 ms, drains the local app), then
+#             the fence, over a psql session started before the hold.
+#   switch    (one round trip) marker wait, setval and exact counts in one session on the subscriber (fed by one
+#             session on the frozen source, started together), then the internal listener, now forwarding to the app
+#             droplets, opens (proxy-switch.sh gate open): the held requests go through. Its success is the commit point.
+#   unfence   (rollback) the source takes writes again, the public site forwards to the local app again
+#             (proxy-switch.sh local) and the internal listener reopens to it; exit 7 if the switch had already
+#             opened the gate to the app droplets (committed: nothing is rolled back).
+#
 # Output: `key=value` lines on stdout, human progress on stderr.
-# Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo).
+# Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo), 7 unfence found the switch done.
 #
 # Runtime (CHATBOT_RUNTIME), as in migrate.sh:
 #   container (default, on droplets): PostgreSQL is the `postgres` service of the compose project in
@@ -57,6 +70,8 @@ load_env() {
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
   TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
+  CADDYFILE="${CONFIG_DIR:-/etc/chatbot}/Caddyfile"
+  SAVED_CADDYFILE="${CONFIG_DIR:-/etc/chatbot}/Caddyfile.serving"
   DB="${CHATBOT_DB:-chatbot}"
   if [ "$RUNTIME" = host ]; then
     : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
@@ -100,6 +115,17 @@ psql_target() {
 # read-only default off for themselves: the migration's own statements must work on a fenced source.
 qs() { psql_source -c "SET default_transaction_read_only = off" -c "$1" </dev/null; }
 qt() { psql_target -c "$1" </dev/null; }
+
+# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence, switch and
+# unfence): read whole before the step does anything else, then run with bash, never sourced.
+read_proxy_script() {
+  PROXY_SCRIPT=$(mktemp)
+  cat >"$PROXY_SCRIPT"
+  [ -s "$PROXY_SCRIPT" ] || die "the proxy script must follow this script on standard input"
+}
+proxy() { bash "$PROXY_SCRIPT" "$@"; }
+
+check_upstream() { [[ "$1" =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || die "upstream must be host:port, got '$1'"; }
 
 safe_word() { [[ "$1" =~ ^[A-Za-z0-9_.-]+$ ]] || die "'$1' must be letters, digits, '.', '_' or '-'"; }
 
@@ -190,59 +216,122 @@ step_sync() {
 
 step_lag() { out lag_bytes "$(lag_bytes)"; }
 
-# fence <id>: no new writes on the source (read-only by default, every client session ended), then a marker row
-# committed after every acknowledged write: once the subscriber has it, it has everything before it.
+# fence <id> [hold <internal host:port> <hold seconds>]: no new writes on the source (read-only by default, every
+# client session ended), then a marker row committed after every acknowledged write: once the subscriber has it, it
+# has everything before it. With `hold` (the cutover, one round trip): the psql session starts first, then this
+# droplet's internal listener closes and its public site forwards there (held, see the header) and drains the local
+# app; nothing is fenced if the proxy did not take the hold.
 step_fence() {
-  local id="${1:?fence needs an id}" t0
+  local id="${1:?fence needs an id}" t0 fifo pid rc=0 out_file
   safe_word "$id"
+  if [ "${2:-}" = hold ]; then
+    read_proxy_script
+    check_upstream "${3:?fence hold needs host:port}"
+    [[ "${4:?fence hold needs seconds}" =~ ^[1-9][0-9]{0,4}$ ]] || die "hold seconds must be a whole number, got '$4'"
+  fi
+  # The session connects now (before the hold) and runs the fence as soon as its SQL arrives.
+  fifo=$(mktemp -u) && mkfifo -m 600 "$fifo"
+  out_file=$(mktemp)
+  exec 3<>"$fifo"
+  psql_source -f - <"$fifo" >"$out_file" 3>&- &
+  pid=$!
+  if [ "${2:-}" = hold ]; then
+    proxy gate close >/dev/null 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the internal listener did not close: nothing fenced"; }
+    proxy hold "$3" "$4" 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the proxy did not take the hold: nothing fenced"; }
+  fi
   t0=$(now_ms)
-  qs "ALTER DATABASE $DB SET default_transaction_read_only = on" >/dev/null
   # Twice: a session that was starting while the setting changed is caught by the second pass.
-  for _ in 1 2; do
-    qs "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE datname = '$DB'
-      AND backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
-    sleep 0.2
-  done
-  psql_source -c "SET default_transaction_read_only = off" -c "INSERT INTO public.$MARKER (id) VALUES ('$id')" </dev/null
-  out fence_lsn "$(qs "SELECT pg_current_wal_lsn()")"
+  cat >&3 <<SQL
+SET default_transaction_read_only = off;
+ALTER DATABASE $DB SET default_transaction_read_only = on;
+SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity WHERE datname = '$DB'
+  AND backend_type = 'client backend' AND pid <> pg_backend_pid() \gset
+SELECT pg_sleep(0.05) \gset
+SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity WHERE datname = '$DB'
+  AND backend_type = 'client backend' AND pid <> pg_backend_pid() \gset
+INSERT INTO public.$MARKER (id) VALUES ('$id');
+SELECT 'fence_lsn=' || pg_current_wal_lsn();
+SQL
+  exec 3>&-
+  wait "$pid" || rc=$?
+  cat "$out_file"
+  rm -f "$out_file" "$fifo"
+  [ "$rc" = 0 ] || die "the fence failed (psql exit $rc)"
   out fence_ms "$(($(now_ms) - t0))"
 }
 
-# catchup <id> <seconds>: wait for the marker on the subscriber.
-step_catchup() {
-  local id="${1:?catchup needs an id}" seconds="${2:-60}" t0
+# The setval lines and exact row counts of the (fenced) source, as SQL for the subscriber: it prints the values the
+# runner reads (seq.*, source.*, target.*). Counted in one statement (query_to_xml runs each count).
+target_checks_sql() {
+  psql_source -c "SET default_transaction_read_only = off" \
+    -c "SELECT string_agg(format('SELECT setval(%L, %s, %s) \gset', format('%I.%I', schemaname, sequencename),
+      coalesce(last_value, start_value), CASE WHEN last_value IS NULL THEN 'false' ELSE 'true' END), E'\n') FROM pg_sequences" \
+    -c "SELECT format('SELECT ''sequences=%s'';', count(*)) FROM pg_sequences" \
+    -c "SELECT format('SELECT %L || ''='' || count(*) FROM %I.%I; SELECT %L;', 'target.' || schemaname || '.' || tablename,
+      schemaname, tablename, 'source.' || schemaname || '.' || tablename || '=' ||
+      (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename), false, true, '')))[1]::text)
+    FROM pg_publication_tables WHERE pubname = '$PUB' ORDER BY 1" </dev/null
+  echo "SELECT format('seq.%s.%s=%s', schemaname, sequencename, coalesce(last_value, 0)) FROM pg_sequences ORDER BY 1;"
+  echo "SELECT 'checked=1';"
+}
+
+# The internal listener's upstream (the first reverse_proxy in its `http://:<port> {` block, open or gated) in a file.
+internal_upstream() {
+  sed -e 's/^#gate-closed# //' "$1" | awk '/^http:\/\/:[0-9]+ \{$/ { inside = 1; next } inside && /^}$/ { exit }
+    inside && /^\treverse_proxy / { sub(/^\treverse_proxy /, ""); sub(/ \{$/, ""); print; exit }'
+}
+
+# The switch done: a hold is in place (its saved Caddyfile), the internal listener is open, and it forwards elsewhere
+# than the local app.
+switched() {
+  [ -f "$SAVED_CADDYFILE" ] && grep -q '^http://:[0-9]* {$' "$CADDYFILE" &&
+    [ "$(internal_upstream "$CADDYFILE")" != "$(internal_upstream "$SAVED_CADDYFILE")" ]
+}
+
+# switch <id> <catchup seconds> <upstream host:port>...: the rest of the cutover in one round trip, on the fenced
+# source whose proxy holds requests. One subscriber session (started at once) waits for the marker, then runs the
+# setval and count statements one source session produces meanwhile; the counts must be equal. Then the internal
+# listener (closed, the held requests wait for it) forwards to the app droplets and opens: the commit point.
+step_switch() {
+  local id="${1:?switch needs an id}" seconds="${2:?switch needs the catchup seconds}" t0 result u
+  shift 2
   safe_word "$id"
+  [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "catchup seconds must be a whole number, got '$seconds'"
+  [ "$#" -gt 0 ] || die "switch needs at least one upstream host:port"
+  for u in "$@"; do check_upstream "$u"; done
+  read_proxy_script
+  grep -q '^#gate-closed# http://:' "$CADDYFILE" || die "the internal listener is not closed: fence with its hold first"
   t0=$(now_ms)
-  until [ "$(qt "SELECT count(*) FROM public.$MARKER WHERE id = '$id'")" = 1 ]; do
-    [ $(($(now_ms) - t0)) -lt $((seconds * 1000)) ] || die "the subscriber has not applied the fence marker after ${seconds}s" 3
-    sleep 0.05
-  done
-  out catchup_ms "$(($(now_ms) - t0))"
-}
-
-# sequences: logical replication does not carry sequence values; copy every one from the (fenced) source.
-step_sequences() {
-  local sql n
-  sql=$(qs "SELECT string_agg(format('SELECT setval(%L, %s, %s);', format('%I.%I', schemaname, sequencename),
-      coalesce(last_value, start_value), CASE WHEN last_value IS NULL THEN 'false' ELSE 'true' END), E'\n') FROM pg_sequences")
-  n=0
-  if [ -n "$sql" ]; then
-    printf '%s\n' "$sql" | psql_target -f - >/dev/null
-    n=$(printf '%s\n' "$sql" | grep -c setval)
-  fi
-  out sequences "$n"
-  qt "SELECT format('seq.%s.%s=%s', schemaname, sequencename, coalesce(last_value, 0)) FROM pg_sequences ORDER BY 1"
-}
-
-# counts: exact row counts of every published table, on both sides (the source is fenced: they must be equal).
-# One query per side: the cutover waits for this step.
-step_counts() {
-  local sql
-  sql=$(qs "SELECT string_agg(format('SELECT %L || ''='' || count(*) FROM %I.%I', schemaname || '.' || tablename,
-      schemaname, tablename), ' UNION ALL ') FROM pg_publication_tables WHERE pubname = '$PUB'")
-  [ -n "$sql" ] || die "publication $PUB has no tables"
-  qs "$sql" | sed 's/^/source./'
-  qt "$sql" | sed 's/^/target./'
+  result=$({
+    cat <<SQL
+SELECT clock_timestamp() AS t0 \gset
+DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM public.$MARKER WHERE id = '$id') LOOP
+    IF clock_timestamp() - t0 > interval '$seconds seconds' THEN
+      RAISE EXCEPTION 'the subscriber has not applied the fence marker after ${seconds}s';
+    END IF;
+    PERFORM pg_sleep(0.005);
+  END LOOP; END\$\$;
+SELECT 'catchup_ms=' || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000);
+SQL
+    target_checks_sql
+  } | psql_target -f -) || die "catchup, sequences or counts failed on the subscriber: the gate stays closed"
+  printf '%s\n' "$result"
+  grep -qx 'checked=1' <<<"$result" || die "the subscriber did not run every check: the gate stays closed"
+  grep -q '^source\.' <<<"$result" || die "publication $PUB has no tables"
+  [ "$(grep '^source\.' <<<"$result" | sed 's/^source\.//')" = "$(grep '^target\.' <<<"$result" | sed 's/^target\.//')" ] ||
+    die "row counts differ after the fence: the gate stays closed"
+  out checks_ms "$(($(now_ms) - t0))"
+  # The gated internal block forwards to the app droplets (in place: a bind mount sees the same inode).
+  awk -v up="$*" '/^#gate-closed# http:\/\/:[0-9]+ \{$/ { inside = 1 } inside && /^#gate-closed# \treverse_proxy / && !done {
+      print "#gate-closed# \treverse_proxy " up " {"; print "#gate-closed# \t\tlb_try_duration 5s"; print "#gate-closed# \t}"; done = 1; next }
+    inside && /^#gate-closed# }$/ { inside = 0 } { print }' "$CADDYFILE" >"$PROXY_SCRIPT.caddy"
+  grep -q "^#gate-closed# 	reverse_proxy $* {" "$PROXY_SCRIPT.caddy" || die "no internal listener block in $CADDYFILE"
+  cat "$PROXY_SCRIPT.caddy" >"$CADDYFILE"
+  rm -f "$PROXY_SCRIPT.caddy"
+  proxy gate open || die "the internal listener did not open: the gate stays closed"
+  out upstreams "$*"
+  out switch_ms "$(($(now_ms) - t0))"
 }
 
 # finish: stop replicating (drops the slot on the source) and clean up; after the traffic has moved.
@@ -271,27 +360,19 @@ step_rollback_target() {
   out rolled_back_target 1
 }
 
-# unfence: the source takes writes again (rollback before the commit point).
+# unfence: the source takes writes again (rollback before the commit point); then its proxy serves the local app
+# again (proxy-switch.sh local, if it holds) and its internal listener reopens to it. Exit 7, touching nothing, when
+# the switch already opened the gate to the app droplets: past the commit point.
 step_unfence() {
+  read_proxy_script
+  if switched; then
+    out switched 1
+    die "the internal listener already forwards to $(internal_upstream "$CADDYFILE"): committed, nothing rolled back" 7
+  fi
   qs "ALTER DATABASE $DB RESET default_transaction_read_only" >/dev/null
   out unfenced 1
-}
-
-# traffic <host:port>...: this droplet's proxy forwards its site to the app droplets (until DNS has moved to the
-# load balancer). Container runtime only; the harness moves traffic with its front door.
-step_traffic() {
-  [ "$#" -gt 0 ] || die "traffic needs at least one upstream host:port"
-  [ "$RUNTIME" = container ] || die "traffic: only on a droplet (container runtime)"
-  local u caddyfile="${CHATBOT_CONFIG_DIR:-/etc/chatbot}/Caddyfile" tmp
-  for u in "$@"; do [[ "$u" =~ ^[A-Za-z0-9.-]+:[0-9]+$ ]] || die "upstream must be host:port, got '$u'"; done
-  tmp=$(mktemp)
-  awk -v up="$*" '!done && /^\treverse_proxy [^{]+ \{$/ { print "\treverse_proxy " up " {"; done = 1; next } { print }' \
-    "$caddyfile" >"$tmp"
-  grep -q "reverse_proxy $* {" "$tmp" || { rm -f "$tmp"; die "no public reverse_proxy block in $caddyfile"; }
-  cat "$tmp" >"$caddyfile" # same inode: the container's single-file bind mount sees it
-  rm -f "$tmp"
-  dc exec -T proxy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile >&2
-  out upstreams "$*"
+  proxy local
+  proxy gate open
 }
 
 # cache_warm: copy every key of the droplet's Redis into managed Valkey (DUMP/RESTORE, TTLs kept). Keys that already
@@ -389,10 +470,12 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | schema | publish | subscribe | sync | lag | fence | catchup | sequences | counts | finish | \
-      rollback_target | unfence | traffic | cache_warm) "step_$STEP" "$@" ;;
+    preflight | schema | publish | subscribe | sync | lag | fence | switch | finish | \
+      rollback_target | unfence | cache_warm) "step_$STEP" "$@" ;;
     *) die "unknown step '$STEP'" ;;
   esac
 }
 
+# bash reads this script from standard input; what follows it there (fence with its hold, switch and unfence:
+# proxy-switch.sh) is read by that step to the end, or the step dies first: it is never run as commands.
 main "$@"

@@ -2,9 +2,11 @@
  * The scale-out migration's command builders (exact command lines), the target env file, and the runner's
  * decisions (order, budget aborts, rollback, commit point) driven by a scripted executor.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Droplet } from "../../infra/migration/commands";
-import { LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints } from "../../infra/scale-out-migration/commands";
+import { PROXY_SCRIPT } from "../../infra/migration/commands";
+import { checkUpstreams, internalListener, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints } from "../../infra/scale-out-migration/commands";
 import { sourceDroplet } from "../../infra/scale-out-migration/cli-core";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
@@ -24,19 +26,33 @@ describe("logical.sh command lines", () => {
   it.each([
     [() => c.preflight(), "preflight"],
     [() => c.sync(1800), "sync 1800"],
-    [() => c.fence("c20261128"), "fence c20261128"],
-    [() => c.catchup("c20261128", 150), "catchup c20261128 150"],
-    [() => c.traffic(["10.10.0.7:80", "10.10.0.8:80"]), "traffic 10.10.0.7:80 10.10.0.8:80"],
+    [() => c.fence("c20261128", 299.5), "fence c20261128 hold localhost:8081 300"],
+    [() => c.switch("c20261128", 150, ["10.10.0.7:80", "10.10.0.8:80"]), "switch c20261128 150 10.10.0.7:80 10.10.0.8:80"],
+    [() => c.unfence(), "unfence"],
     [() => c.rollbackTarget(), "rollback_target"],
     [() => c.cacheWarm(), "cache_warm"],
   ])("%#: %s", (build, tail) => {
     expect(build().remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${tail}`);
   });
 
+  it("sends proxy-switch.sh after the script to the steps that switch the droplet's proxy, and only to those", () => {
+    for (const cmd of [c.fence("c1", 60), c.switch("c1", 30, ["10.10.0.7:80"]), c.unfence()]) {
+      expect(cmd.stdinData).toBe(readFileSync(PROXY_SCRIPT, "utf8"));
+      expect(cmd.stdinLabel).toBe("scripts/droplet/proxy-switch.sh");
+    }
+    for (const cmd of [c.preflight(), c.finish(), c.rollbackTarget(), c.cacheWarm()]) expect(cmd.stdinData).toBeUndefined();
+  });
+
+  it("holds on the droplet's own internal listener: localhost inside the proxy container, its address for a host Caddy", () => {
+    expect(internalListener(SOURCE)).toBe("localhost:8081");
+    expect(internalListener({ ...SOURCE, runtime: "host", privateAddress: "127.0.0.2", internalPort: 9081 })).toBe("127.0.0.2:9081");
+  });
+
   it("refuses ids and upstreams that would reach SQL or the Caddyfile unchecked", () => {
-    expect(() => c.fence("x'; DROP TABLE writes; --")).toThrow(/^id: .* must be 1-64 letters/);
-    expect(() => c.traffic(["10.0.0.1"])).toThrow(/must be host:port/);
-    expect(() => c.traffic([])).toThrow(/at least one upstream/);
+    expect(() => c.fence("x'; DROP TABLE writes; --", 60)).toThrow(/^id: .* must be 1-64 letters/);
+    expect(() => c.switch("c1", 30, ["10.0.0.1"])).toThrow(/must be host:port/);
+    expect(() => checkUpstreams(["10.0.0.1:80", "evil; rm -rf /"])).toThrow(/^traffic: "evil; rm -rf \/" must be host:port/);
+    expect(() => checkUpstreams([])).toThrow(/at least one upstream/);
     expect(() => c.sync(0)).toThrow(/sync timeout: 0 must be a whole number of seconds/);
   });
 
@@ -99,35 +115,53 @@ const HAPPY = {
   preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n" },
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
-  catchup: { out: "catchup_ms=120\n" },
-  sequences: { out: "sequences=1\nseq.public.writes_seq_seq=42\n" },
-  counts: { out: "source.public.writes=42\ntarget.public.writes=42\n" },
+  fence: { out: "upstream=localhost:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\n" },
+  switch: { out: "catchup_ms=120\nsequences=1\nsource.public.writes=42\ntarget.public.writes=42\nseq.public.writes_seq_seq=42\nchecked=1\ngate=open\n" },
   cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=3\n" },
 };
 
+const UPSTREAMS = ["10.10.0.7:80", "10.10.0.8:80"];
+const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) => runLogicalCutover({ source: SOURCE, exec, upstreams: UPSTREAMS, ...extra });
+
 describe("the runner", () => {
-  it("runs the steps in order and moves traffic once, after the counts match", async () => {
+  it("runs the steps in order: the cutover in two round trips, the DNS move once, after the commit point", async () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "fence", "catchup", "sequences", "counts", "finish", "cache_warm"]);
+    const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
+    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "fence", "switch", "finish", "cache_warm"]);
     expect(moved).toBe(1);
-    expect(r).toMatchObject({ ok: true, committed: true, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
+    expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
+    expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "switch")?.endMs ?? Infinity);
   });
 
-  it("rolls back (target, then the fence) and never moves traffic when the counts differ", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, counts: { out: "source.public.writes=42\ntarget.public.writes=41\n" } });
+  it("a switch that fails (counts differ, catchup too slow: the gate stays closed) rolls back, the source first", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, switch: { code: 1, out: "source.public.writes=42\ntarget.public.writes=41\n" } });
     let moved = 0;
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => void moved++ });
+    const r = await run(exec, { moveTraffic: async () => void moved++ });
     expect(moved).toBe(0);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
-    expect(r.aborted).toMatch(/row counts differ after the fence: public.writes: 42 rows on the old server, 41 on the new/);
-    expect(calls.slice(-2)).toEqual(["rollback_target", "unfence"]);
+    expect(r.aborted).toMatch(/^switch exited 1/);
+    expect(calls.slice(-2)).toEqual(["unfence", "rollback_target"]);
+  });
+
+  it("a rollback that finds the switch done (unfence exit 7: the answer was lost) goes forward instead", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, switch: { code: 255 }, unfence: { code: 7 } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: true, ok: true });
+    expect(r.rolledBack).toBeUndefined();
+    expect(calls.slice(-4)).toEqual(["switch", "unfence", "finish", "cache_warm"]);
+  });
+
+  it("a fence that fails is undone (unfence puts the proxy back) with the subscription", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, fence: { code: 1 } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: false, rolledBack: true });
+    expect(calls.slice(-3)).toEqual(["fence", "unfence", "rollback_target"]);
   });
 
   it("aborts before the fence when the lag is above the limit, without unfencing what was never fenced", async () => {
     const { calls, exec } = scripted({ ...HAPPY, lag: { out: "lag_bytes=999999999\n" } });
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => undefined });
+    const r = await run(exec);
     expect(r.aborted).toMatch(/streaming lag 999999999 bytes/);
     expect(calls).not.toContain("fence");
     expect(calls.slice(-1)).toEqual(["rollback_target"]);
@@ -135,7 +169,7 @@ describe("the runner", () => {
 
   it("aborts at preflight when the database cannot be copied within the migration budget", async () => {
     const { calls, exec } = scripted({ ...HAPPY, preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=100000000000\n" } });
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => undefined, budgets: { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 } });
+    const r = await run(exec, { budgets: { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 } });
     expect(r.aborted).toMatch(/exceeds migrationBudgetMinutes 30/);
     expect(calls).toEqual(["preflight"]);
     expect(r.rolledBack).toBe(true);
@@ -143,23 +177,21 @@ describe("the runner", () => {
 
   it("refuses a managed cluster older than the source", async () => {
     const { exec } = scripted({ ...HAPPY, preflight: { out: "wal_level=logical\nsource_version_num=160002\ntarget_version_num=150008\ndb_bytes=1\n" } });
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => undefined });
+    const r = await run(exec);
     expect(r.aborted).toMatch(/older than the source/);
   });
 
-  it("after the commit point, a failure is reported for an operator, not rolled back", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, finish: { code: 1 } });
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => undefined });
-    expect(r.committed).toBe(true);
-    expect(r.error).toMatch(/finish exited 1/);
-    expect(calls).not.toContain("rollback_target");
-  });
-
-  it("a traffic switch that fails (and so moved nothing) rolls back: the source takes writes again", async () => {
-    const { calls, exec } = scripted(HAPPY);
-    const r = await runLogicalCutover({ source: SOURCE, exec, moveTraffic: async () => { throw new Error("proxy reload failed"); } });
-    expect(r).toMatchObject({ committed: false, rolledBack: true });
-    expect(r.aborted).toBe("proxy reload failed");
-    expect(calls.slice(-2)).toEqual(["rollback_target", "unfence"]);
+  it("after the commit point, a failure (finish, the DNS move) is reported for an operator, not rolled back", async () => {
+    for (const [answers, move, message] of [
+      [{ ...HAPPY, finish: { code: 1 } }, undefined, /finish exited 1/],
+      [HAPPY, async () => { throw new Error("dns update failed"); }, /dns update failed/],
+    ] as const) {
+      const { calls, exec } = scripted(answers);
+      const r = await run(exec, move ? { moveTraffic: move } : {});
+      expect(r.committed).toBe(true);
+      expect(r.error).toMatch(message);
+      expect(calls).not.toContain("rollback_target");
+      expect(calls).not.toContain("unfence");
+    }
   });
 });

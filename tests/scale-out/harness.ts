@@ -1,0 +1,55 @@
+/**
+ * The scale-out cutover on the migration harness (tests/migration/harness.ts): the old droplet as the logical
+ * publisher, the new one's PostgreSQL as the managed cluster, its Caddy's internal listener and app as the app
+ * droplets. Shared by the cutover test and the benchmark (no vitest import here).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
+import type { LogicalRunnerOptions } from "../../infra/scale-out-migration/runner";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { type Harness, NEW_HOST } from "../migration/harness";
+import { makeTempDir, osUser, PG_BINDIR, run } from "../support/servers";
+
+/** The droplet as a logical publisher (wal_level = logical, a sequence on the app's table); the target empty. */
+export async function prepare(harness: Harness): Promise<string> {
+  const { old, next } = harness;
+  await old.pg.psql("ALTER SYSTEM SET wal_level = logical;");
+  await run(path.join(PG_BINDIR, "pg_ctl"), ["restart", "-w", "-t", "60", "-m", "fast", "-D", old.pg.dataDir, "-l", old.pg.logFile, "-o", old.pg.ctlOptions], { user: "postgres" });
+  const wal = await old.pg.psql("SHOW wal_level");
+  if (wal !== "logical") throw new Error(`wal_level is ${wal} after the restart`);
+  await old.pg.psql("ALTER TABLE writes ADD COLUMN seq bigserial UNIQUE;", "chatbot");
+  // A fresh managed cluster has only the empty database and the app's role (DatabaseDb, DatabaseUser).
+  await next.pg.psql("DROP TABLE writes;", "chatbot");
+  await next.pg.psql("CREATE ROLE chatbot LOGIN;");
+  const dir = makeTempDir("scale-out-target", "postgres");
+  const file = path.join(dir, "target.env");
+  fs.writeFileSync(
+    file,
+    renderTargetEnv({
+      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "disable", appUser: "chatbot" },
+      redis: { host: NEW_HOST, port: next.redis.port, user: "", password: harness.secrets.REDIS_PASSWORD, tls: false },
+    }),
+    { mode: 0o600 },
+  );
+  const who = osUser("postgres");
+  if (who) fs.chownSync(file, who.uid, who.gid);
+  return file;
+}
+
+/** The runner's options for the harness: the droplet as the source, the target's internal listener as the app droplets. */
+export function harnessCutover(harness: Harness, targetEnv: string): Pick<LogicalRunnerOptions, "source" | "upstreams" | "moveTraffic" | "budgets"> & { switchedAt: () => number } {
+  let switchedAt = Number.POSITIVE_INFINITY;
+  return {
+    source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv } },
+    upstreams: [`${harness.next.host}:${harness.next.droplet.internalPort ?? INTERNAL_PORT}`],
+    // The later DNS move: clients reach the target directly.
+    moveTraffic: async () => {
+      harness.front.moveTo(harness.next.host);
+      switchedAt = Date.now();
+    },
+    budgets: { downtimeBudgetSeconds: 60, migrationBudgetMinutes: 10 },
+    switchedAt: () => switchedAt,
+  };
+}
+

@@ -1,0 +1,38 @@
+/**
+ * Test seams for the scale-out runner, as tests/migration/seams.ts for the tier migration: faults and the negative
+ * control enter by wrapping the injected executor, never through options of the production runner.
+ *
+ * - `failAfter`: the step runs for real, then its answer is replaced by a failure (the work done, the answer lost);
+ *   with `skip`, it never reaches the droplet.
+ * - `unfenced`: the NEGATIVE CONTROL. `fence` (with its hold) is answered without running, and `switch` runs
+ *   `finish` instead (the subscription dropped: no marker wait, no setval, no gate), then waits `holdMs` while the
+ *   unfenced droplet keeps acknowledging writes the managed cluster never sees; the checker must report them lost.
+ *
+ * Used by the cutover test and the benchmark (no vitest import here).
+ */
+import type { Droplet } from "../../infra/migration/commands";
+import { type LogicalStep, logicalCommands } from "../../infra/scale-out-migration/commands";
+import type { LogicalExecutor } from "../../infra/scale-out-migration/runner";
+import { sleep } from "../support/processes";
+
+export function failAfter(exec: LogicalExecutor, spec: { after: LogicalStep; code?: number; skip?: boolean }): LogicalExecutor {
+  let hit = false;
+  return async (cmd) => {
+    if (cmd.step !== spec.after || hit) return exec(cmd);
+    hit = true;
+    if (spec.skip) return { code: spec.code ?? 1, stdout: "", stderr: `fault injected: ${spec.after} never ran` };
+    const result = await exec(cmd);
+    return { code: spec.code ?? 1, stdout: result.stdout, stderr: `${result.stderr}\nfault injected after ${spec.after}` };
+  };
+}
+
+/** NEGATIVE CONTROL ONLY: traffic moves without the hold, the fence, the marker wait or setval. */
+export function unfenced(exec: LogicalExecutor, source: Droplet, holdMs = 300): LogicalExecutor {
+  return async (cmd) => {
+    if (cmd.step === "fence") return { code: 0, stdout: "", stderr: "fence skipped (negative control)\n" };
+    if (cmd.step !== "switch") return exec(cmd);
+    const result = await exec(logicalCommands(source).finish());
+    await sleep(holdMs);
+    return result;
+  };
+}
