@@ -24,6 +24,12 @@ export interface ContainerSide {
   backupDir: string;
   /** The droplet's /etc/chatbot/app.env stand-in (secrets). */
   envFile: string;
+  /** The droplet's /etc/chatbot stand-in (CONFIG_DIR): holds the Caddyfile; compose.yaml is rendered beside it. */
+  configDir: string;
+  /** The droplet Caddy's Caddyfile: the proxy container's /etc/caddy/Caddyfile (compose's ./Caddyfile bind mount). */
+  caddyfile: string;
+  /** host:port of the droplet Caddy's admin API: the proxy container's localhost:2019. */
+  admin: string;
 }
 
 export interface ContainerDroplet {
@@ -33,9 +39,9 @@ export interface ContainerDroplet {
   env: Record<string, string>;
   /** Every docker argv the scripts produced, one shell-quoted line each (shim `%q` format). */
   calls(): string[];
-  /** The rendered compose.yaml the scripts are pointed at. */
+  /** The rendered compose.yaml the scripts are pointed at, in the side's configDir; removed by cleanup(). */
   composeFile: string;
-  /** Directory holding the compose file, the call log and scratch containers; removed by cleanup(). */
+  /** Directory holding the call log and scratch containers; removed by cleanup(). */
   dir: string;
   cleanup(): void;
 }
@@ -69,6 +75,8 @@ export function shimEnv(side: ContainerSide, dir: string): Record<string, string
     SHIM_BACKUPS: side.backupDir,
     SHIM_REDIS_HOST: side.redis.host,
     SHIM_REDIS_PORT: String(side.redis.port),
+    SHIM_CADDYFILE: side.caddyfile,
+    SHIM_CADDY_ADMIN: side.admin,
     SHIM_LOG: path.join(dir, "docker-calls.log"),
     SHIM_STATE_DIR: path.join(dir, "state"),
   };
@@ -77,7 +85,8 @@ export function shimEnv(side: ContainerSide, dir: string): Record<string, string
 /** Put a harness droplet into container mode. `name` labels its temp dir. */
 export function containerDroplet(name: string, side: ContainerSide, base: Droplet): ContainerDroplet {
   const dir = makeTempDir(`container-${name}`, "postgres");
-  const composeFile = renderComposeFile(dir);
+  // /etc/chatbot on a droplet: compose.yaml beside the Caddyfile its proxy service mounts (proxy-switch.sh's CONFIG_DIR).
+  const composeFile = renderComposeFile(side.configDir);
   const shim = shimEnv(side, dir);
   fs.mkdirSync(shim.SHIM_STATE_DIR!);
   fs.writeFileSync(shim.SHIM_LOG!, "");
@@ -89,6 +98,7 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     CHATBOT_COMPOSE_FILE: composeFile,
     CHATBOT_BACKUP_DIR: side.backupDir,
     CHATBOT_PGDATA_HOST: side.pg.dataDir,
+    CONFIG_DIR: side.configDir,
     // The droplet's /var/lib/chatbot/migration (journal, lock, replica marker): the harness droplet's own.
     ...(base.env?.CHATBOT_MIGRATION_DIR ? { CHATBOT_MIGRATION_DIR: base.env.CHATBOT_MIGRATION_DIR } : {}),
   };
@@ -105,6 +115,7 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     cleanup: () => {
       stopScratchContainers(shim.SHIM_STATE_DIR!);
       fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(composeFile, { force: true });
     },
   };
 }

@@ -3,15 +3,21 @@
  * (tests/support/docker-shim/docker, first on PATH in the ssh command's environment) maps each `docker compose`
  * call onto the harness's real PostgreSQL and Redis, and logs the exact argv. So the scripts' container branches
  * (compose exec/run/ps/start/stop, container paths, -u postgres, -e pass-through) run for real; Docker's own
- * behaviour (stop grace clock, bind mounts, networking, images) does not: see the shim's header.
+ * behaviour (stop grace clock, bind mounts, networking, images) does not: see the shim's header. The proxy steps
+ * (proxy-switch.sh) reach the droplet's real Caddy through the `proxy` service: `caddy reload` of the Caddyfile the
+ * compose file mounts, and the drain loop whose `wget` reads the admin API.
  */
 import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { drillCommand, judgeDrill } from "../../infra/capacity/restore-drill";
 import { remoteBash } from "../../infra/capacity/live";
 import { parseValues } from "../../infra/migration/commands";
+import type { Executor } from "../../infra/migration/runner-types";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { runCommand, runningServers } from "../support/servers";
 import { type ContainerDroplet, containerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
 import type { WriteRecord } from "./checker";
@@ -31,7 +37,8 @@ interface ContainerHarness {
 function toContainer(name: string, d: HarnessDroplet): ContainerDroplet {
   const envFile = d.droplet.env?.CHATBOT_ENV_FILE;
   if (!envFile) throw new Error("harness droplet has no CHATBOT_ENV_FILE");
-  const c = containerDroplet(name, { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile }, d.droplet);
+  const side = { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile, configDir: d.configDir, caddyfile: d.caddy.caddyfile, admin: d.caddy.admin };
+  const c = containerDroplet(name, side, d.droplet);
   d.droplet = c.droplet; // the harness's migrate() reads old.droplet / next.droplet at call time
   return c;
 }
@@ -64,6 +71,37 @@ async function expectNothingLost(h: Harness, records: WriteRecord[], minAcknowle
 /** The compose prefix every call must start with (`dc` in the scripts). */
 const dc = (d: ContainerDroplet) => `docker compose -p chatbot -f ${d.composeFile}`;
 
+/** proxy-switch.sh's calls into the proxy service (its `dc` names the project directory, CONFIG_DIR). */
+const inProxy = (d: ContainerDroplet) => {
+  const configDir = path.dirname(d.composeFile);
+  return `docker compose -p chatbot --project-directory ${configDir} -f ${configDir}/compose.yaml exec -T proxy`;
+};
+const reload = (d: ContainerDroplet) => `${inProxy(d)} caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile`;
+/** The drain loop: `sh -c <loop> sh <local app> <seconds>` in the proxy container. */
+const isDrain = (d: ContainerDroplet, h: HarnessDroplet) => (l: string) =>
+  l.startsWith(`${inProxy(d)} sh -c `) && new RegExp(` sh ${h.host.replace(/\./g, "\\.")}:${h.appPort} \\d+$`).test(l);
+const ADMIN_FETCH = "wget -qO- http://localhost:2019/reverse_proxy/upstreams";
+const indexes = (calls: string[], match: (l: string) => boolean) => calls.flatMap((l, i) => (match(l) ? [i] : []));
+
+/** Each step's key=value answer, by "side:step" (the last run of it): what proxy-switch.sh reported. */
+function stepValues(): { values: Map<string, Record<string, string>>; wrap: (exec: Executor) => Executor } {
+  const values = new Map<string, Record<string, string>>();
+  return {
+    values,
+    wrap: (exec) => async (cmd, hooks) => {
+      const r = await exec(cmd, hooks);
+      values.set(`${cmd.side}:${cmd.step}`, parseValues(r.stdout));
+      return r;
+    },
+  };
+}
+
+/** The upstreams of the config a droplet's Caddy runs now (its admin API): what a reload really applied. */
+async function runningDials(admin: string): Promise<string[]> {
+  const config = await (await fetch(`http://${admin}/config/apps/http/servers`)).text();
+  return [...config.matchAll(/"dial":"([^"]+)"/g)].map((m) => m[1]!);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The shim itself: it must refuse what it does not know, and what compose v2 does not have
 // ---------------------------------------------------------------------------------------------------------------
@@ -72,12 +110,23 @@ describe("docker shim", () => {
   let dir: string;
   let compose: string;
   let env: Record<string, string>;
+  let admin: http.Server;
+  const adminPaths: string[] = [];
   const shim = (...args: string[]) => runCommand(SHIM, args, { env });
+  const lastLogLine = () => fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n").at(-1);
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "docker-shim-"));
     compose = renderComposeFile(dir);
+    fs.writeFileSync(path.join(dir, "Caddyfile"), ":80 {\n}\n");
     for (const d of ["pgdata", "backups", "state"]) fs.mkdirSync(path.join(dir, d));
+    // The proxy container's localhost:2019: a stand-in admin API answering one path.
+    admin = http.createServer((req, res) => {
+      adminPaths.push(req.url ?? "");
+      if (req.url === "/reverse_proxy/upstreams") res.end('[{"address":"10.0.0.1:8000","num_requests":0,"fails":0}]');
+      else res.writeHead(404).end("not found");
+    });
+    await new Promise<void>((resolve) => admin.listen(0, "127.0.0.1", resolve));
     env = {
       SHIM_PGDATA: path.join(dir, "pgdata"),
       SHIM_BACKUPS: path.join(dir, "backups"),
@@ -85,14 +134,20 @@ describe("docker shim", () => {
       SHIM_PGPORT: "5999",
       SHIM_STATE_DIR: path.join(dir, "state"),
       SHIM_LOG: path.join(dir, "calls.log"),
+      SHIM_CADDYFILE: path.join(dir, "Caddyfile"),
+      SHIM_CADDY_ADMIN: `127.0.0.1:${(admin.address() as AddressInfo).port}`,
       FOO_PASSED: "passed-through",
       BAR_NOT_PASSED: "must-not-leak",
     };
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    await new Promise((resolve) => admin.close(resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
-  it("passes shellcheck", async () => {
-    const r = await runCommand("shellcheck", [SHIM]);
+  it("passes shellcheck (the docker shim and the proxy service's tools)", async () => {
+    const proxyBin = path.join(path.dirname(SHIM), "proxy-bin");
+    const r = await runCommand("shellcheck", [SHIM, ...fs.readdirSync(proxyBin).map((f) => path.join(proxyBin, f))]);
     expect(r.stdout + r.stderr).toBe("");
     expect(r.code).toBe(0);
   });
@@ -111,7 +166,12 @@ describe("docker shim", () => {
 
   it.each([
     ["a subcommand it does not emulate", ["compose", "-p", "chatbot", "-f", "COMPOSE", "restart", "postgres"], /subcommand 'restart' is not emulated/],
-    ["a service other than postgres/redis", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload"], /service 'proxy' is not emulated/],
+    ["a service other than postgres/redis/proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "app", "true"], /service 'app' is not emulated/],
+    ["a caddy subcommand other than reload", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "stop"], /only 'caddy reload --config \/etc\/caddy\/Caddyfile/],
+    ["a reload of another file", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Other", "--adapter", "caddyfile"], /only 'caddy reload/],
+    ["a reload with more flags", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile", "--force"], /only 'caddy reload/],
+    ["another command in the proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "cat", "/etc/caddy/Caddyfile"], /only 'caddy reload' and 'sh -c'/],
+    ["exec -u in the proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "-u", "root", "proxy", "caddy", "version"], /-u in the proxy service/],
     ["exec without -T (compose would want a TTY)", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "postgres", "true"], /exec without -T/],
     ["run without --rm", ["compose", "-p", "chatbot", "-f", "COMPOSE", "run", "--no-deps", "-T", "postgres", "true"], /without --rm/],
     ["another project name", ["compose", "-p", "other", "-f", "COMPOSE", "ps", "-q", "--status", "running", "postgres"], /project 'other'/],
@@ -124,6 +184,49 @@ describe("docker shim", () => {
     expect(r.stderr).toMatch(message);
     const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
     expect(log.at(-1)).toMatch(/^UNSUPPORTED docker /);
+  });
+
+  it("proxy sh -c: wget -qO- http://localhost:2019/<path> reads the droplet Caddy's admin API; other wget forms and curl refused", async () => {
+    const dcProxy = ["compose", "-p", "chatbot", "--project-directory", dir, "-f", compose, "exec", "-T", "proxy", "sh", "-c"];
+    const ok = await shim(...dcProxy, 'wget -qO- http://localhost:2019/reverse_proxy/upstreams && echo " $1"', "sh", "arg1");
+    expect(ok.stderr).toBe("");
+    expect({ code: ok.code, stdout: ok.stdout, paths: adminPaths.splice(0) }).toEqual({
+      code: 0, stdout: '[{"address":"10.0.0.1:8000","num_requests":0,"fails":0}] arg1\n', paths: ["/reverse_proxy/upstreams"],
+    });
+    const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
+    expect(log.at(-2)).toMatch(new RegExp(`^docker compose -p chatbot --project-directory ${dir} -f ${compose} exec -T proxy sh -c \\S.* sh arg1$`));
+    expect(log.at(-1)).toBe(ADMIN_FETCH);
+    // An HTTP error fails like busybox wget (exit 1), so the drain loop's `|| exit 2` sees it.
+    const missing = await shim(...dcProxy, "wget -qO- http://localhost:2019/nope", "sh");
+    expect({ code: missing.code, paths: adminPaths.splice(0) }).toEqual({ code: 1, paths: ["/nope"] });
+    for (const [script, message] of [
+      ["wget -q -O - http://localhost:2019/config/", /only wget -qO- http:\/\/localhost:2019/],
+      ["wget -qO- http://127.0.0.1:2019/config/", /only wget -qO- http:\/\/localhost:2019/],
+      ["wget -qO /tmp/x http://localhost:2019/config/", /only wget -qO-/],
+      ["curl -fsS http://localhost:2019/config/", /the caddy image has no curl/],
+    ] as const) {
+      const r = await shim(...dcProxy, script, "sh");
+      expect({ script, code: r.code }).toEqual({ script, code: 125 });
+      expect(r.stderr).toMatch(message);
+      expect(lastLogLine()).toMatch(/^UNSUPPORTED (wget|curl) /);
+    }
+    expect(adminPaths).toEqual([]);
+  });
+
+  it("proxy: refuses a Caddyfile other than the project directory's (compose mounts ./Caddyfile) and sh without -c", async () => {
+    const other = fs.mkdtempSync(path.join(dir, "other-"));
+    const moved = await shim("compose", "-p", "chatbot", "--project-directory", other, "-f", compose, "exec", "-T", "proxy", "sh", "-c", "true");
+    expect(moved.code).toBe(125);
+    expect(moved.stderr).toMatch(/is .*other-.*\/Caddyfile \(\.\/Caddyfile in the project directory\), not SHIM_CADDYFILE=/);
+    const noMount = path.join(dir, "no-mount.yaml");
+    fs.writeFileSync(noMount, fs.readFileSync(compose, "utf8").replace("./Caddyfile:/etc/caddy/Caddyfile", "./Caddyfile:/srv/Caddyfile"));
+    const r = await shim("compose", "-p", "chatbot", "-f", noMount, "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile");
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/does not mount \.\/Caddyfile at \/etc\/caddy\/Caddyfile/);
+    const noC = await shim("compose", "-p", "chatbot", "-f", compose, "exec", "-T", "proxy", "sh", "/tmp/script.sh");
+    expect(noC.code).toBe(125);
+    expect(noC.stderr).toMatch(/only 'sh -c SCRIPT/);
+    expect(lastLogLine()).toMatch(/^UNSUPPORTED docker /);
   });
 
   it("refuses a service the compose file does not define", async () => {
@@ -174,7 +277,8 @@ describe("tier migration, container runtime (docker shim)", () => {
   it("replicate under load: nothing acknowledged is lost, through the exact compose commands", { timeout: TIMEOUT }, () =>
     withContainerHarness(async (c) => {
       const { h } = c;
-      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto" }));
+      const steps = stepValues();
+      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto", wrap: steps.wrap }));
       const { aborted, committed, countProblems, ok } = report;
       expect({ aborted, strategy: report.strategy?.strategy, committed, countProblems, ok }).toEqual({
         aborted: undefined, strategy: "replicate", committed: true, countProblems: [], ok: true,
@@ -208,6 +312,24 @@ describe("tier migration, container runtime (docker shim)", () => {
       expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
       expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
       expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+
+      // The proxy steps, through the proxy service. Old: the hold's reload, the drain (its wget read the admin API),
+      // then the fence's stop. New: the gate closes before the copy and opens after the promotion's start.
+      const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
+      const drains = indexes(oldCalls, isDrain(c.old, h.old));
+      const fetches = indexes(oldCalls, (l) => l === ADMIN_FETCH);
+      const fence = oldCalls.indexOf(`${dc(c.old)} stop -t 300 postgres`);
+      expect({ reloads: oldReloads.length, drains: drains.length, fetched: fetches.length > 0 }).toEqual({ reloads: 1, drains: 1, fetched: true });
+      expect([oldReloads[0]! < drains[0]!, drains[0]! < fetches[0]!, fetches.at(-1)! < fence]).toEqual([true, true, true]);
+      const newReloads = indexes(newCalls, (l) => l === reload(c.next));
+      expect(newReloads.length).toBe(2);
+      expect([newReloads[0]! < stop, newReloads[1]! > start]).toEqual([true, true]);
+      expect(steps.values.get("old:fence")).toMatchObject({ upstream: `${h.next.host}:${INTERNAL_PORT}`, drained: "1", reload_ms: expect.stringMatching(/^\d+$/) });
+      expect(steps.values.get("new:gate_close")).toMatchObject({ changed: "1", gate: "close" });
+      expect(steps.values.get("new:promote")).toMatchObject({ gate: "open" });
+      // What the reloads applied is what the Caddys run: the old one forwards to the new one's internal listener.
+      expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
+      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toMatch(/#gate-closed#/);
       expectNoSecrets(c);
     }),
   );
@@ -218,7 +340,15 @@ describe("tier migration, container runtime (docker shim)", () => {
       const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "dump-restore", skipBackup: true }));
       expect({ aborted: report.aborted, ok: report.ok }).toEqual({ aborted: undefined, ok: true });
       await expectNothingLost(h, records, 50);
+      // After the commit, the old proxy forwards to the new droplet (hold: reload, then the drain); the new one's
+      // gate never closed.
+      const oldCalls = c.old.calls();
+      const [oldReload, drain] = [oldCalls.indexOf(reload(c.old)), oldCalls.findIndex(isDrain(c.old, h.old))];
+      expect([oldReload >= 0, drain > oldReload, oldCalls.includes(ADMIN_FETCH)]).toEqual([true, true, true]);
+      expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
       const calls = c.next.calls();
+      expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
+      expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
       expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d chatbot -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
       expect(calls.some((l) => /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(l))).toBe(true);
       expectNoSecrets(c);
@@ -250,6 +380,14 @@ describe("tier migration, container runtime (docker shim)", () => {
       expect(stops.length).toBe(2);
       expect(starts.length).toBe(1);
       expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
+      // The proxy through the proxy service: old, hold (reload + drain) before each fence and the rollback's
+      // `local` reload between them; new, gate close / open (rollback) / close / open (promotion).
+      const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
+      const drains = indexes(oldCalls, isDrain(c.old, h.old));
+      expect({ reloads: oldReloads.length, drains: drains.length }).toEqual({ reloads: 3, drains: 2 });
+      expect([oldReloads[0]! < stops[0]!, oldReloads[1]! > stops[0]! && oldReloads[1]! < oldReloads[2]!, drains[1]! < stops[1]!]).toEqual([true, true, true]);
+      expect(indexes(c.next.calls(), (l) => l === reload(c.next)).length).toBe(4);
+      expect([...oldCalls, ...c.next.calls()].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
       expectNoSecrets(c);
     }),
   );
