@@ -41,8 +41,20 @@ import {
 import { type CheckResult, type WriteRecord, checkWrites } from "./checker";
 import { type DropletCaddy, FrontAddress, type HttpResult, startCaddy } from "./front-door";
 
-export const OLD_HOST = "127.0.0.2";
-export const NEW_HOST = "127.0.0.3";
+/**
+ * The droplets' loopback addresses. Every droplet binds fixed ports on its address (Caddy 80/443/2019/8081, sshd),
+ * so two harnesses on one machine need different addresses: HARNESS_NET=127.0.N (N from 1 to 254) moves this one
+ * to 127.0.N.2 and 127.0.N.3 (a second checkout running its tests beside this one). Default 127.0.0.
+ */
+const HARNESS_NET = harnessNet(process.env.HARNESS_NET);
+export const OLD_HOST = `${HARNESS_NET}.2`;
+export const NEW_HOST = `${HARNESS_NET}.3`;
+
+function harnessNet(value: string | undefined): string {
+  if (value === undefined || value === "") return "127.0.0";
+  if (!/^127\.0\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4])$/.test(value)) throw new Error(`HARNESS_NET: "${value}" is not 127.0.N with N from 1 to 254`);
+  return value;
+}
 const APP_DIR = __dirname;
 const PYTHON = "/usr/bin/python3";
 const SSH_USER = "postgres"; // Debian's python3, where python3-fastapi & co. are installed
