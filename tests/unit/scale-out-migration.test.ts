@@ -107,8 +107,8 @@ describe("the CLI's inputs and the stack's command line", () => {
   });
 
   it("puts hosts and budgets on the line, the key only in the environment", () => {
-    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.7:80"] }, { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 });
-    expect(line).toContain("node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:80 --downtime-budget 120 --migration-budget 45");
+    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.7:8081"], appIps: ["203.0.113.7"] }, { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 });
+    expect(line).toContain("node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:8081 --app-nodes root@203.0.113.7 --downtime-budget 120 --migration-budget 45");
     expect(line).toContain('"$CHATBOT_SSH_PRIVATE_KEY" > "$key"');
   });
 });
