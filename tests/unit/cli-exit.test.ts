@@ -223,7 +223,7 @@ describe("npm run bench:plan and bench:migration", () => {
     ["scripts/bench-plan.ts", ["--stak", "dev"], "error: unknown option '--stak'\n(Did you mean --stack?)"],
     ["scripts/bench-plan.ts", ["--stack", "nope", "--runs", "1"], "no stack file"],
     ["scripts/bench-migration.ts", ["--sizes", "1XB"], '--sizes: "1XB" is not a size like 100MB or 1GB'],
-    ["scripts/bench-migration.ts", ["--strategies", "rsync"], '--strategies: "rsync" is not one of replicate, dump-restore'],
+    ["scripts/bench-migration.ts", ["--strategies", "rsync"], '--strategies: "rsync" is not one of replicate, dump-restore, scale-out'],
     ["scripts/bench-migration.ts", ["--size", "1GB"], "error: unknown option '--size'\n(Did you mean --sizes?)"],
   ])("%s %j: usage error", async (script, args, stderr) => {
     const r = await cli(script, args);
@@ -247,6 +247,10 @@ describe("npm run bench:plan and bench:migration", () => {
       'replicate (unfenced: negative control) 100MB: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing',
     ]);
     expect(benchMigrationProblems([{ ...row, strategy: "replicate", failedButPresent: 1 }])).toEqual(["replicate 100MB: 1 write(s) recorded as failed are present"]);
+    expect(benchMigrationProblems([{ ...row, strategy: "scale-out", lost: 1 }, { ...row, strategy: "scale-out", size: "1GB", completed: false, note: "switch exited 1" }])).toEqual([
+      "scale-out 100MB: 1 acknowledged write(s) lost",
+      "scale-out 1GB: did not complete (switch exited 1)",
+    ]);
   });
 
   it("bench:migration names each quiet-machine target a run missed, with its load average", () => {
@@ -258,6 +262,10 @@ describe("npm run bench:plan and bench:migration", () => {
       "replicate 1GB (load 0.4): write gap 1001 ms (target <= 1000)",
     ]);
     expect(benchTargetsMissed([{ ...fine, strategy: "dump-restore", writeGapMs: 9000 }])).toEqual([]); // its writes stop for the restore
+    expect(benchTargetsMissed([{ ...fine, strategy: "scale-out", size: "100MB", unknown: 4, writeGapMs: 2300 }])).toEqual([
+      "scale-out 100MB (load 0.4): 0 failed and 4 unknown requests (target 0)",
+      "scale-out 100MB (load 0.4): write gap 2300 ms (target <= 1000)",
+    ]);
   });
 });
 
