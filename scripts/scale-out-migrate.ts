@@ -75,7 +75,7 @@ void runCli<Options>(program, {
     else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);
     if (outcome === "done") {
       // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
-      const moved = report.timeline.find((e) => e.step === "switch" && e.status === "ok");
+      const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");
       const at = (ms: number) => new Date(ms).toISOString();
       process.stdout.write(
         formatMigrationResult({

@@ -18,8 +18,7 @@ export const LOGICAL_STEPS = [
   "subscribe",
   "sync",
   "lag",
-  "fence",
-  "switch",
+  "cutover",
   "finish",
   "rollback_target",
   "unfence",
@@ -39,7 +38,7 @@ export interface LogicalCommand {
   /** The local argv that runs it over ssh; the script goes to its stdin. */
   argv: string[];
   stdinFile: string;
-  /** What follows the script on stdin, read by the step itself (fence, unfence: proxy-switch.sh). */
+  /** What follows the script on stdin, read by the step itself (cutover, unfence: proxy-switch.sh). */
   stdinData?: string;
   stdinLabel?: string;
 }
@@ -101,19 +100,21 @@ export function logicalCommands(source: Droplet) {
     sync: (timeoutSeconds: number) => logicalCommand(source, "sync", [seconds("sync timeout", timeoutSeconds)]),
     lag: () => logicalCommand(source, "lag"),
     /**
-     * One round trip: the public site forwards to the app droplets' `upstreams` (their gates closed: Caddy retries a
-     * refused connection for up to `holdSeconds`, the downtime budget) and drains the local app, then the fence.
-     */
-    fence: (fenceId: string, holdSeconds: number, upstreams: readonly string[]) =>
-      logicalCommand(source, "fence", [id(fenceId), "hold", checkUpstreams(upstreams).join(","), seconds("hold", Math.ceil(holdSeconds))], true),
-    /**
-     * One round trip: marker wait (at most `catchupSeconds`), setval, exact counts, then the commit record on the
+     * The whole cutover in one round trip: the public site forwards to the app droplets' `upstreams` (their gates
+     * closed: Caddy retries a refused connection for up to `holdSeconds`, the downtime budget) and drains the local
+     * app, the fence, marker wait (at most `catchupSeconds`), setval, exact counts, then the commit record on the
      * droplet. Exit 0 is the commit point; the app droplets' gates open next (appGateCommand).
      */
-    switch: (fenceId: string, catchupSeconds: number) => logicalCommand(source, "switch", [id(fenceId), seconds("catchup timeout", catchupSeconds)]),
+    cutover: (fenceId: string, upstreams: readonly string[], holdSeconds: number, catchupSeconds: number) =>
+      logicalCommand(
+        source,
+        "cutover",
+        [id(fenceId), checkUpstreams(upstreams).join(","), seconds("hold", Math.ceil(holdSeconds)), seconds("catchup timeout", catchupSeconds)],
+        true,
+      ),
     finish: () => logicalCommand(source, "finish"),
     rollbackTarget: () => logicalCommand(source, "rollback_target"),
-    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the switch had committed. */
+    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. */
     unfence: () => logicalCommand(source, "unfence", [], true),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
   };

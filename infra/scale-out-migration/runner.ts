@@ -8,10 +8,10 @@
  *   copy        schema -> managed cluster, publication, subscription (copies the data), wait for the initial sync
  *   catchup     streaming lag small enough for the downtime budget; the app droplets' gates close (their Caddy's
  *               internal listener refuses connections: proxy-switch.sh `gate close`, over ssh to each)
- *   cutover     no request failed: `fence` (the droplet's proxy forwards to the app droplets, whose closed gates
- *               make Caddy hold the requests, and drains the local app; the source read-only, sessions ended, marker
- *               row), `switch` (marker wait, setval every sequence, exact row counts, the commit record: its success
- *               is the commit point), then the app droplets' gates open and the held requests go through
+ *   cutover     one round trip, no request failed: the droplet's proxy forwards to the app droplets, whose closed
+ *               gates make Caddy hold the requests, and drains the local app; the source read-only, sessions ended,
+ *               marker row; marker wait, setval every sequence, exact row counts, the commit record (its success is
+ *               the commit point); then the app droplets' gates open and the held requests go through
  *   verify      warm the cache (keys the new app already wrote win), drop the subscription and publication
  *
  * Why the gate is on the app droplets (as in the tier migration, where the new droplet's gate opens): a Caddy reload
@@ -21,7 +21,7 @@
  * Before the commit point, a failure or a budget abort rolls back: the source takes writes again and its proxy serves
  * the local app again (that reload answers the requests it held with Caddy's 502: a refused connection only, never
  * applied), the subscription and slot go, the app droplets' gates reopen, and nothing acknowledged by the source is
- * lost (it never stopped being the primary). A rollback that finds the switch done (unfence exit 7: the ssh answer
+ * lost (it never stopped being the primary). A rollback that finds the cutover done (unfence exit 7: the ssh answer
  * was lost) goes forward instead, gates first. After the commit point, the managed cluster is the primary and the
  * source stays read-only forever: never write to it again.
  */
@@ -80,7 +80,7 @@ export interface LogicalReport {
   /** Fence start to the last app droplet's gate open (the held requests go through then). */
   writeDowntimeMs?: number;
   catchupMs?: number;
-  /** The fence step's own timings (drain of the local app, fence SQL). */
+  /** The cutover step's own timings (drain of the local app, fence SQL). */
   fenceMs?: number;
   drainedMs?: number;
   sequences?: Record<string, number>;
@@ -161,14 +161,13 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     // From here no request fails: the droplet's proxy holds them (Caddy retries the app droplets' closed listeners)
     // for up to the downtime budget, until their gates open (or a rollback sends them to the local app again).
     state.fenced = true;
-    const fenced = await step(cmds.fence(id, budgets.downtimeBudgetSeconds, opts.upstreams));
-    report.fenceMs = Number(fenced.fence_ms);
-    report.drainedMs = Number(fenced.drained_ms);
-    if (fenced.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
-    const switched = await step(cmds.switch(id, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2))));
+    const cut = await step(cmds.cutover(id, opts.upstreams, budgets.downtimeBudgetSeconds, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2))));
     // The commit point: the managed cluster is the primary; the app droplets take writes the source never sees.
     report.committed = true;
-    takeChecks(switched);
+    report.fenceMs = Number(cut.fence_ms);
+    report.drainedMs = Number(cut.drained_ms);
+    if (cut.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
+    takeChecks(cut);
     await gates("open");
     report.writeDowntimeMs = now() - cutoverStart;
     await afterCommit();
@@ -177,9 +176,9 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     else {
       report.aborted = (e as Error).message;
       if (await rollback()) {
-        // The switch had written its commit record (its answer was lost): past the commit point, so forward.
+        // The cutover had written its commit record (its answer was lost): past the commit point, so forward.
         report.committed = true;
-        opts.onEvent?.({ kind: "info", message: "the switch was found done: committed, the migration goes forward" });
+        opts.onEvent?.({ kind: "info", message: "the cutover was found done: committed, the migration goes forward" });
         await gates("open")
           .then(afterCommit)
           .catch((err: Error) => (report.error = err.message));
@@ -214,7 +213,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     report.ok = !report.countProblems?.length;
   }
 
-  /** Undo what this run did; true when unfence found the switch done (committed: nothing else is touched). */
+  /** Undo what this run did; true when unfence found the cutover done (committed: nothing else is touched). */
   async function rollback(): Promise<boolean> {
     phase("rollback");
     const errors: string[] = [];

@@ -10,18 +10,17 @@
 # script from stdin.
 #
 # The cutover keeps every request: the droplet's proxy (Caddy, scripts/droplet/proxy-switch.sh, which follows this
-# script on standard input for `fence` and `unfence` and is run with bash, never sourced) holds them while the source
+# script on standard input for `cutover` and `unfence` and is run with bash, never sourced) holds them while the source
 # is fenced and the subscriber catches up. The gate is on the app droplets' side, as in the tier migration: the
 # runner closes their internal listeners (proxy-switch.sh gate close, over ssh to each) before the fence, and opens
-# them right after the switch. So the Caddy that holds the requests is never reloaded at the commit point (a reload
+# them right after the cutover step. So the Caddy that holds the requests is never reloaded at the commit point (a reload
 # ends the old config's retry loop: the held requests would get a 502).
-#   fence     (one round trip) the public site forwards to the app droplets' closed listeners (proxy-switch.sh hold:
-#             Caddy retries a refused connection every 100 ms, drains the local app), then the fence, over a psql
-#             session started before the hold.
-#   switch    (one round trip) marker wait, setval and exact counts in one session on the subscriber (fed by one
-#             session on the frozen source, started together), then the commit record ($CONFIG_DIR/scale-out-switched).
-#             Its success is the commit point: the runner opens the app droplets' gates next.
-#   unfence   (rollback) exit 7, touching nothing, if the switch wrote its commit record; else the source takes
+#   cutover   (one round trip) a subscriber session and a source session connect first; then the public site forwards
+#             to the app droplets' closed listeners (proxy-switch.sh hold: Caddy retries a refused connection every
+#             100 ms, drains the local app), the fence, the marker wait, setval and exact counts, then the commit
+#             record ($CONFIG_DIR/scale-out-switched). Its success is the commit point: the runner opens the app
+#             droplets' gates next.
+#   unfence   (rollback) exit 7, touching nothing, if the cutover wrote its commit record; else the source takes
 #             writes again and the public site forwards to the local app again (proxy-switch.sh local: a reload, so
 #             the requests it holds then get Caddy's 502, never applied: a refused connection only).
 #
@@ -73,7 +72,6 @@ load_env() {
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
   TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
-  SAVED_CADDYFILE="${CONFIG_DIR:-/etc/chatbot}/Caddyfile.serving"
   SWITCHED_FILE="${CONFIG_DIR:-/etc/chatbot}/scale-out-switched"
   DB="${CHATBOT_DB:-chatbot}"
   if [ "$RUNTIME" = host ]; then
@@ -119,7 +117,8 @@ psql_target() {
 qs() { psql_source -c "SET default_transaction_read_only = off" -c "$1" </dev/null; }
 qt() { psql_target -c "$1" </dev/null; }
 
-# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence and unfence): read whole before the step does anything else, then run with bash, never sourced.
+# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (cutover and unfence):
+# read whole before the step does anything else, then run with bash, never sourced.
 read_proxy_script() {
   PROXY_SCRIPT=$(mktemp)
   cat >"$PROXY_SCRIPT"
@@ -223,28 +222,20 @@ step_sync() {
 
 step_lag() { out lag_bytes "$(lag_bytes)"; }
 
-# fence <id> [hold <upstream host:port>[,...] <hold seconds>]: no new writes on the source (read-only by default,
-# every client session ended), then a marker row committed after every acknowledged write: once the subscriber has
-# it, it has everything before it. With `hold` (the cutover, one round trip): the psql session starts first, then
-# this droplet's public site forwards to the app droplets' closed listeners (held, see the header) and drains the
-# local app; nothing is fenced if the proxy did not take the hold.
-step_fence() {
-  local id="${1:?fence needs an id}" t0 fifo pid rc=0 out_file
-  safe_word "$id"
-  if [ "${2:-}" = hold ]; then
-    read_proxy_script
-    check_upstreams "${3:?fence hold needs host:port}"
-    [[ "${4:?fence hold needs seconds}" =~ ^[1-9][0-9]{0,4}$ ]] || die "hold seconds must be a whole number, got '$4'"
-  fi
+# fence <id> <upstream host:port>[,...] <hold seconds> (part of `cutover`): this droplet's public site forwards to
+# the app droplets' closed listeners (held, see the header) and drains the local app, then no new writes on the
+# source (read-only by default, every client session ended), then a marker row committed after every acknowledged
+# write: once the subscriber has it, it has everything before it. The psql session connects before the hold;
+# nothing is fenced if the proxy did not take the hold.
+fence() {
+  local id="$1" t0 fifo pid rc=0 out_file
   # The session connects now (before the hold) and runs the fence as soon as its SQL arrives.
   fifo=$(mktemp -u) && mkfifo -m 600 "$fifo"
   out_file=$(mktemp)
   exec 3<>"$fifo"
   psql_source -f - <"$fifo" >"$out_file" 3>&- &
   pid=$!
-  if [ "${2:-}" = hold ]; then
-    proxy hold "$3" "$4" 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the proxy did not take the hold: nothing fenced"; }
-  fi
+  proxy hold "$2" "$3" 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the proxy did not take the hold: nothing fenced"; }
   t0=$(now_ms)
   # Every session is signalled at once, then waited for (5 ms polls, a fresh activity snapshot each time): a session
   # still committing must be gone before the marker. pg_terminate_backend(pid, timeout) would wait in 100 ms steps,
@@ -300,17 +291,27 @@ target_checks_sql() {
   echo "SELECT 'checked=1';"
 }
 
-# switch <id> <catchup seconds>: the rest of the cutover in one round trip, on the fenced source whose proxy holds
-# requests towards the app droplets' closed listeners. One subscriber session (started at once) waits for the
-# marker, then runs the setval and count statements one source session produces meanwhile; the counts must be
-# equal. Then the commit record: its success is the commit point (the runner opens the app droplets' gates next).
-step_switch() {
-  local id="${1:?switch needs an id}" seconds="${2:?switch needs the catchup seconds}" t0 result
+# cutover <id> <upstream host:port>[,...] <hold seconds> <catchup seconds>: the whole cutover in one round trip.
+# One subscriber session connects first (before the hold, so its start-up is outside the write gap); after the
+# fence it waits for the marker, then runs the setval and count statements one source session produces meanwhile;
+# the counts must be equal. Then the commit record: its success is the commit point.
+step_cutover() {
+  local id="${1:?cutover needs an id}" upstreams="${2:?cutover needs the upstreams}" hold_s="${3:?cutover needs the hold seconds}"
+  local seconds="${4:?cutover needs the catchup seconds}" t0 tfifo tpid result_file result rc=0
   safe_word "$id"
+  check_upstreams "$upstreams"
+  [[ "$hold_s" =~ ^[1-9][0-9]{0,4}$ ]] || die "hold seconds must be a whole number, got '$hold_s'"
   [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "catchup seconds must be a whole number, got '$seconds'"
-  [ -f "$SAVED_CADDYFILE" ] || die "the proxy holds no requests ($SAVED_CADDYFILE missing): fence with its hold first"
+  read_proxy_script
+  tfifo=$(mktemp -u) && mkfifo -m 600 "$tfifo"
+  result_file=$(mktemp)
+  exec 4<>"$tfifo"
+  psql_target -f - <"$tfifo" >"$result_file" 4>&- &
+  tpid=$!
+  # Should the fence die, this shell's exit closes fd 4: the subscriber session ends with nothing run.
+  fence "$id" "$upstreams" "$hold_s" 4>&-
   t0=$(now_ms)
-  result=$({
+  {
     cat <<SQL
 SELECT clock_timestamp() AS t0 \gset
 DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
@@ -322,8 +323,13 @@ DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
   END LOOP; END\$\$;
 SELECT 'catchup_ms=' || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000);
 SQL
-    target_checks_sql
-  } | psql_target -f -) || die "catchup, sequences or counts failed on the subscriber: not switched"
+    target_checks_sql 4>&-
+  } >&4
+  exec 4>&-
+  wait "$tpid" || rc=$?
+  result=$(cat "$result_file")
+  rm -f "$result_file" "$tfifo"
+  [ "$rc" = 0 ] || die "catchup, sequences or counts failed on the subscriber (psql exit $rc): not switched"
   printf '%s\n' "$result"
   grep -qx 'checked=1' <<<"$result" || die "the subscriber did not run every check: not switched"
   grep -q '^source\.' <<<"$result" || die "publication $PUB has no tables"
@@ -334,7 +340,6 @@ SQL
   printf 'id=%s\nat=%s\n' "$id" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" >"$SWITCHED_FILE.tmp"
   mv -f "$SWITCHED_FILE.tmp" "$SWITCHED_FILE"
   out switched "$id"
-  out switch_ms "$(($(now_ms) - t0))"
 }
 
 # finish: stop replicating (drops the slot on the source) and clean up; after the traffic has moved.
@@ -472,12 +477,12 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | schema | publish | subscribe | sync | lag | fence | switch | finish | \
+    preflight | schema | publish | subscribe | sync | lag | cutover | finish | \
       rollback_target | unfence | cache_warm) "step_$STEP" "$@" ;;
     *) die "unknown step '$STEP'" ;;
   esac
 }
 
-# bash reads this script from standard input; what follows it there (fence with its hold, switch and unfence:
-# proxy-switch.sh) is read by that step to the end, or the step dies first: it is never run as commands.
+# bash reads this script from standard input; what follows it there (cutover and unfence: proxy-switch.sh) is
+# read by that step to the end, or the step dies first: it is never run as commands.
 main "$@"

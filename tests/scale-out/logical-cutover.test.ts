@@ -25,7 +25,7 @@ import type { WriteRecord } from "../migration/checker";
 import { type Harness, NEW_HOST, startHarness } from "../migration/harness";
 import { makeTempDir, osUser, PG_BINDIR, run, runningServers, stopAll } from "../support/servers";
 import { harnessCutover, prepare } from "./harness";
-import { failAfter, unfenced } from "./seams";
+import { failAfter, strayRow, unfenced } from "./seams";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -113,7 +113,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_replication_slots")).toBe("0");
   }, 240_000);
 
-  it("negative control: without the fence, the marker wait and setval, the checker reports lost writes and the sequence refuses new ones", async () => {
+  it("negative control: without the hold, the fence, the marker wait and setval, the checker reports lost writes and the sequence refuses new ones", async () => {
     h = await startHarness();
     const targetEnv = await prepare(h);
     const { report, records, switchedAt } = await cutover(h, targetEnv, { wrap: (exec) => unfenced(exec, harnessCutover(h!, targetEnv).source), warmCache: false });
@@ -129,11 +129,13 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     h = await startHarness();
     const targetEnv = await prepare(h);
     const rendered = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
-    // The switch never ran (its connection was lost): the droplet was held and fenced.
-    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => failAfter(exec, { after: "switch", skip: true, code: 255 }) });
+    // The cutover holds and fences the droplet, then finds a row only the managed cluster has: the counts differ and
+    // it does not commit.
+    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => strayRow(exec, () => h!.next.pg.psql("INSERT INTO writes (id, seq) VALUES ('stray', -1);", "chatbot")) });
     console.log(`[scale-out] rollback: ${summary(report)}`);
     expect(report.committed).toBe(false);
-    expect(report.aborted).toMatch(/fault injected: switch never ran/);
+    expect(report.aborted).toMatch(/^cutover exited 1: .*row counts differ after the fence: not switched/);
+    expect(report.timeline.map((e) => e.step)).toEqual(expect.arrayContaining(["unfence", "rollback_target", `gate_open ${h.next.droplet.ssh}`]));
     expect(report.rolledBack).toBe(true);
     expect(h.serving()).toBe(h.old);
     expect(fs.readFileSync(h.old.caddy.caddyfile, "utf8")).toBe(rendered);
@@ -157,10 +159,10 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_publication", "chatbot")).toBe("0");
   }, 240_000);
 
-  it("a switch whose answer was lost is found done by the rollback, which goes forward: nothing lost, nothing refused", async () => {
+  it("a cutover whose answer was lost is found done by the rollback, which goes forward: nothing lost, nothing refused", async () => {
     h = await startHarness();
     const targetEnv = await prepare(h);
-    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => failAfter(exec, { after: "switch", code: 255 }), warmCache: false });
+    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => failAfter(exec, { after: "cutover", code: 255 }), warmCache: false });
     console.log(`[scale-out] lost answer: ${summary(report)}`);
     expect(report.committed).toBe(true);
     expect(report.rolledBack).toBeUndefined();

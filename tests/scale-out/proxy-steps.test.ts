@@ -95,20 +95,11 @@ describe("logical.sh unfence (rollback) on a droplet", () => {
 
   it("refuses a hold towards an upstream that is not host:port, touching nothing", () => {
     const d = droplet(RENDERED);
-    const r = d.run("fence", "c1", "hold", "10.10.0.7:8081,evil; rm -rf /", "60");
+    const r = d.run("cutover", "c1", "10.10.0.7:8081,evil; rm -rf /", "60", "30");
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/upstream must be host:port, got 'evil; rm -rf \/'/);
     expect(d.calls()).toBe("");
     expect(d.caddyfile()).toBe(RENDERED);
-  });
-
-  it("refuses a switch while the proxy holds nothing (no fence with its hold), touching nothing", () => {
-    const d = droplet(RENDERED);
-    const r = d.run("switch", "c1", "30");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/the proxy holds no requests/);
-    expect(d.calls()).toBe("");
-    expect(existsSync(join(d.config, "scale-out-switched"))).toBe(false);
   });
 });
 
