@@ -9,7 +9,7 @@ import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import type { LogicalRunnerOptions } from "../../infra/scale-out-migration/runner";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { type Harness, NEW_HOST } from "../migration/harness";
-import { makeTempDir, osUser, PG_BINDIR, run } from "../support/servers";
+import { makeTempDir, osUser, PG_BINDIR, run } from "../support/processes";
 
 /** The droplet as a logical publisher (wal_level = logical, a sequence on the app's table); the target empty. */
 export async function prepare(harness: Harness): Promise<string> {

@@ -172,15 +172,13 @@ describe("npm run restore-drill", () => {
 });
 
 describe("npm run scale-out-migrate", () => {
-  const args = ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "10.10.0.7:80,10.10.0.8:80"];
+  const args = ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "10.10.0.7:8081,10.10.0.8:8081", "--app-nodes", "root@app1,root@app2"];
   /** What logical.sh prints for each step of a run that goes through. */
   const happy = {
     preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
     sync: { out: "sync_ms=12\n" },
     lag: { out: "lag_bytes=0\n" },
-    catchup: { out: "catchup_ms=3\n" },
-    sequences: { out: "seq.public.users_id_seq=501\n" },
-    counts: { out: "source.public.users=500\ntarget.public.users=500\n" },
+    cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\nsource.public.users=500\ntarget.public.users=500\nchecked=1\nswitched=c1\n" },
     cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=4\n" },
   };
 
@@ -195,11 +193,14 @@ describe("npm run scale-out-migrate", () => {
     expect(r.stderr).toContain(stderr);
     expect(r.stdout).toContain(stdout);
     expect(r.calls[0]).toBe("preflight");
+    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "cutover", "gate", "gate", "finish", "cache_warm"]);
   }, TIMEOUT);
 
   it.concurrent.each([
     [["--sourc", "root@droplet"], "error: unknown option '--sourc'\n(Did you mean --source?)"],
-    [["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1"], 'traffic: "app1" must be host:port'],
+    [["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1", "--app-nodes", "root@app1"], 'upstreams: "app1" must be host:port'],
+    [[...args.slice(0, 6), "--app-nodes", "root@app1"], "appNodes: 1 ssh destination(s) for 2 upstream(s)"],
+    [[...args.slice(0, 6)], "error: required option '--app-nodes <list>' not specified"],
     [[...args, "--downtime-budget", "0"], "downtimeBudgetSeconds: must be a positive number"],
     [[...args.slice(0, 4)], "error: required option '--upstreams <list>' not specified"],
   ])("%j: usage error, nothing touched", async (argv, stderr) => {
