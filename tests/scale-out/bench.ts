@@ -32,6 +32,13 @@ export async function benchScaleOut(sizeLabel: string, bytes: number, log: (s: s
     const { switchedAt: _, ...options } = harnessCutover(h, targetEnv);
     const { result: report, records } = await h.withLoad(() => runLogicalCutover({ ...options, exec: fromStepExecutor(ssh) }), { settleMs: 1000 });
     const check = await h.check(records, report.committed ? h.next : h.old);
+    // What the clients saw for the writes not acknowledged, grouped (status and the start of the answer).
+    const seen = new Map<string, number>();
+    for (const r of records.filter((x) => x.pg !== "ok")) {
+      const what = `${r.pg} ${r.status}: ${r.detail?.slice(0, 80)}`;
+      seen.set(what, (seen.get(what) ?? 0) + 1);
+    }
+    for (const [what, n] of seen) log(`[${sizeLabel} scale-out] ${n} x ${what}`);
     const note = report.aborted ?? report.error;
     return {
       ...cutoverFigures({ strategy: "scale-out", size: sizeLabel, records, check, totalMs: report.totalMs, loadAvg1 }),
