@@ -1,8 +1,9 @@
 /**
  * Moving a single-droplet stack onto the managed engines, step by step. Like the tier migration's runner
  * (infra/migration/runner.ts) it executes nothing itself: every step goes through the injected `exec` (ssh in the
- * harness and the CLI); the droplet's own proxy moves the traffic to the app droplets at the commit point, and the
- * injected `moveTraffic` (DNS to the load balancer; the harness's front address) runs after it.
+ * harness and the CLI); the droplet's own proxy moves the traffic to the app droplets (it forwards there from the
+ * cutover on, held until their gates open right after the commit point), and the injected `moveTraffic` (DNS to the
+ * load balancer; the harness's front address) runs after it.
  *
  *   preflight   wal_level = logical, versions, sizes, tables without a primary key, first budget check
  *   copy        schema -> managed cluster, publication, subscription (copies the data), wait for the initial sync
