@@ -305,7 +305,7 @@ step_cutover() {
   read_proxy_script
   tfifo=$(mktemp -u) && mkfifo -m 600 "$tfifo"
   result_file=$(mktemp)
-  trap 'rm -f "$tfifo" "$result_file"' EXIT
+  trap 'rm -f "${tfifo:-}" "${result_file:-}"' EXIT
   exec 4<>"$tfifo"
   psql_target -f - <"$tfifo" >"$result_file" 4>&- &
   tpid=$!
