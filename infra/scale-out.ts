@@ -40,6 +40,7 @@ import {
   isValidTagName,
 } from "./provider-rules";
 import { type AppNodeComposeInput, appNodeApplyCommand, renderAppNodeCloudInit, renderAppNodeFiles } from "./render/app-node";
+import { INTERNAL_PORT } from "./render/caddyfile";
 import type { RenderedFile } from "./render/files";
 import type { PlannedResource } from "./resource-shapes";
 import { APP_MIB_PER_WORKER, PROXY_MIB } from "./tuning";
@@ -98,7 +99,7 @@ export interface ScaleOutInput {
   /**
    * A single-droplet server still serves and its data is being moved in: the databases also admit the stack's tag
    * (the old droplet copies the schema, subscribes the cluster and warms the cache) and the app droplets accept
-   * port 80 from it (its proxy forwards to them at cutover). @default false
+   * their internal listener's port (8081) from it (its proxy forwards to them from the cutover on). @default false
    */
   migrating?: boolean;
 }
@@ -325,7 +326,7 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
       firewall: {
         inbound: [
           { protocol: "tcp", portRange: "80", fromLoadBalancer: true, why: "HTTP from the load balancer (TLS ends there)" },
-          ...(migrating ? [{ protocol: "tcp" as const, portRange: "80", sourceTags: [input.stackTag], why: "cutover: the old droplet's proxy forwards here until DNS has moved" }] : []),
+          ...(migrating ? [{ protocol: "tcp" as const, portRange: String(INTERNAL_PORT), sourceTags: [input.stackTag], why: "cutover: the old droplet's proxy forwards to the internal listener until DNS has moved" }] : []),
           { protocol: "tcp", portRange: "22", sourceAddresses: input.sshAllowedCidrs, why: "SSH from the allowlist only (config sync)" },
           { protocol: "icmp", sourceAddresses: WORLD, why: "ping and path MTU discovery" },
         ],

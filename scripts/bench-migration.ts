@@ -1,15 +1,17 @@
 /**
- * npm run bench:migration -- [--sizes 100MB,1GB] [--json] [--strategies replicate,dump-restore] [--no-control]
+ * npm run bench:migration -- [--sizes 100MB,1GB] [--json] [--strategies replicate,dump-restore,scale-out] [--no-control]
  *
- * Runs both strategies at each size on the loopback harness (tests/migration/harness.ts) and prints, per run:
- * strategy, database size, total seconds, copy throughput next to a raw copy of the same data directory measured
- * in the same run, the largest write gaps (front door, PostgreSQL, Redis), acknowledged and lost writes; then the
- * same table in markdown for the README. A negative control (replicate without fencing) runs at the first size.
- * Exit codes: see --help (scripts/cli-exit.ts); the check is benchMigrationProblems below.
+ * Runs each strategy at each size on the loopback harness (tests/migration/harness.ts): the tier migration's two
+ * strategies, and `scale-out`, the logical cutover into the managed cluster (tests/scale-out/bench.ts). Prints, per
+ * run: strategy, database size, requests and their outcomes, lost writes, latencies, the write gap, total seconds,
+ * the front door and the load average (plus, for the tier migration, copy throughput next to a raw copy of the same
+ * data directory); then the same table in markdown for the README. A negative control (replicate without fencing)
+ * runs at the first size. Exit codes: see --help (scripts/cli-exit.ts); the check is benchMigrationProblems below.
  */
 import { Command } from "commander";
 import { STRATEGIES, type Strategy } from "../infra/migration/strategy";
 import { type BenchRow, benchOne, type CutoverFigures, formatBenchMarkdown, formatBenchTable, parseSize } from "../tests/migration/bench";
+import { benchScaleOut, type ScaleOutBenchRow } from "../tests/scale-out/bench";
 import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
 
 interface Options {
@@ -20,12 +22,16 @@ interface Options {
 }
 
 const CONTROL = "replicate (unfenced: negative control)";
+/** What --strategies accepts: the tier migration's strategies and the scale-out cutover. */
+const BENCH_STRATEGIES = [...STRATEGIES, "scale-out"] as const;
+type BenchStrategy = (typeof BENCH_STRATEGIES)[number];
+type Row = BenchRow | ScaleOutBenchRow;
 
 /**
  * What the benchmark's own targets say is wrong: a real run that did not finish, lost an acknowledged write or found
  * a write recorded as failed; a negative control that lost nothing (then the checker proves nothing).
  */
-export function benchMigrationProblems(rows: readonly Pick<BenchRow, "strategy" | "size" | "completed" | "lost" | "failedButPresent" | "note">[]): string[] {
+export function benchMigrationProblems(rows: readonly Pick<Row, "strategy" | "size" | "completed" | "lost" | "failedButPresent" | "note">[]): string[] {
   return rows.flatMap((r) => {
     const run = `${r.strategy} ${r.size}`;
     if (r.strategy === CONTROL) return r.lost > 0 ? [] : [`${run}: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing`];
@@ -55,9 +61,9 @@ export function benchTargetsMissed(rows: readonly CutoverFigures[]): string[] {
 }
 
 const program = new Command("bench:migration")
-  .description("Time both migration strategies at each size on the loopback harness, with the no-loss check")
+  .description("Time the tier migration's strategies and the scale-out cutover at each size on the loopback harness, with the no-loss check")
   .option("--sizes <list>", "database sizes, comma-separated", "100MB,1GB")
-  .option("--strategies <list>", "strategies, comma-separated", STRATEGIES.join(","))
+  .option("--strategies <list>", "comma-separated: replicate and dump-restore (tier migration), scale-out (logical cutover into the managed cluster)", BENCH_STRATEGIES.join(","))
   .option("--no-control", "skip the negative control")
   .option("--json", "print the rows as JSON only");
 
@@ -67,18 +73,25 @@ if (require.main === module) {
       no: "a real run did not complete, lost an acknowledged write or found a write recorded as failed, or the negative control lost none (the rows are printed first, the problems on stderr)",
       usage: "a size that is not like 100MB or 1GB, an unknown strategy",
       human: "the harness failed (servers that do not start, missing Debian packages: run scripts/install-test-deps.sh)",
-      examples: ["npm run bench:migration", "npm run bench:migration -- --sizes 100MB --strategies replicate --json", "npm run bench:migration -- --sizes 1GB --no-control"],
+      examples: [
+        "npm run bench:migration",
+        "npm run bench:migration -- --sizes 100MB --strategies replicate --json",
+        "npm run bench:migration -- --sizes 100MB,1GB --strategies scale-out --no-control --json",
+        "npm run bench:migration -- --sizes 1GB --no-control",
+      ],
     },
     otherErrors: "human",
     main: async (o) => {
       const sizes = asUsage(() => o.sizes.split(",").map((s) => ({ label: s.trim(), bytes: parseSize(s) })));
       const strategies = o.strategies.split(",").map((s) => {
-        if (!(STRATEGIES as readonly string[]).includes(s.trim())) throw new UsageError(`--strategies: "${s}" is not one of ${STRATEGIES.join(", ")}`);
-        return s.trim() as Strategy;
+        if (!(BENCH_STRATEGIES as readonly string[]).includes(s.trim())) throw new UsageError(`--strategies: "${s}" is not one of ${BENCH_STRATEGIES.join(", ")}`);
+        return s.trim() as BenchStrategy;
       });
-      const rows: BenchRow[] = [];
+      const rows: Row[] = [];
       for (const size of sizes) {
-        for (const strategy of strategies) rows.push(await benchOne(size.label, size.bytes, strategy));
+        for (const strategy of strategies) {
+          rows.push(strategy === "scale-out" ? await benchScaleOut(size.label, size.bytes) : await benchOne(size.label, size.bytes, strategy as Strategy));
+        }
       }
       const first = sizes[0];
       if (o.control && first) rows.push(await benchOne(first.label, first.bytes, "replicate", true));

@@ -1,15 +1,16 @@
 /**
- * npm run scale-out-migrate -- --source root@<droplet> --source-private <ip> --upstreams <ip:80,...> [--json]
+ * npm run scale-out-migrate -- --source root@<droplet> --source-private <ip> --upstreams <ip:8081,...> --app-nodes <root@ip,...> [--json]
  *
  * Moves a single-droplet stack's data into the managed PostgreSQL of the scale-out tier by logical replication,
- * warms Valkey, and points the droplet's proxy at the app droplets (infra/scale-out-migration/). The managed
+ * warms Valkey, and points the droplet's proxy at the app droplets, whose gates (their Caddy's internal listener) it
+ * closes before the cutover and opens at its commit point, over ssh (infra/scale-out-migration/). The managed
  * endpoints are read on the droplet from /etc/chatbot/scale-out-target.env, written there by the stack.
  * Exit codes: see --help (scripts/cli-exit.ts).
  */
 import { Command } from "commander";
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
-import { logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
+import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, runCli, type ExitCode } from "./cli-exit";
@@ -20,6 +21,7 @@ interface Options {
   source: string;
   sourcePrivate: string;
   upstreams: string;
+  appNodes: string;
   downtimeBudget: string;
   migrationBudget: string;
   sshOption: string[];
@@ -30,7 +32,8 @@ const program = new Command("scale-out-migrate")
   .description("Move a droplet's PostgreSQL and Redis data onto the managed engines of the scale-out tier")
   .requiredOption("--source <target>", "ssh target of the single droplet (user@host)")
   .requiredOption("--source-private <address>", "its VPC address (the managed cluster subscribes there)")
-  .requiredOption("--upstreams <list>", "the app droplets' <private ip>:80, comma-separated")
+  .requiredOption("--upstreams <list>", "the app droplets' internal listeners, <private ip>:8081, comma-separated")
+  .requiredOption("--app-nodes <list>", "the app droplets' ssh targets (user@host), comma-separated, in the order of --upstreams")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .option("--ssh-option <option>", "extra ssh option, repeatable", collect, [] as string[])
@@ -41,25 +44,28 @@ const EXIT_OF = { done: EXIT.done, "rolled-back": EXIT.no, "rollback-incomplete"
 void runCli<Options>(program, {
   help: {
     no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
-    usage: "a bad --source, --source-private, --upstreams or budget (checked before anything runs)",
+    usage: "a bad --source, --source-private, --upstreams, --app-nodes or budget (checked before anything runs)",
     human:
       "the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
     examples: [
-      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:80,10.10.0.22:80",
-      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:80 --downtime-budget 120 --json",
+      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081,10.10.0.22:8081 --app-nodes root@203.0.113.21,root@203.0.113.22",
+      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081 --app-nodes root@203.0.113.21 --downtime-budget 120 --json",
     ],
   },
   // Past the checks below, a thrown error may have left the droplet half way.
   otherErrors: "human",
   main: async (o): Promise<ExitCode> => {
     const upstreams = o.upstreams.split(",").filter(Boolean);
+    const appNodes = o.appNodes.split(",").filter(Boolean);
     const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: Number(o.downtimeBudget), migrationBudgetMinutes: Number(o.migrationBudget) }));
     asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
     asUsage(() => checkUpstreams(upstreams));
+    asUsage(() => appNodeDroplets({ appNodes, upstreams }));
     const report = await scaleOutMigrate({
       source: o.source,
       sourcePrivate: o.sourcePrivate,
       upstreams,
+      appNodes,
       ...budgets,
       sshOptions: o.sshOption,
       log: (line) => process.stderr.write(`${line}\n`),
@@ -69,7 +75,7 @@ void runCli<Options>(program, {
     else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);
     if (outcome === "done") {
       // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
-      const moved = report.timeline.find((e) => e.step === "switch" && e.status === "ok");
+      const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");
       const at = (ms: number) => new Date(ms).toISOString();
       process.stdout.write(
         formatMigrationResult({

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { APP_DB, APP_DB_USER } from "../scale-out";
+import { INTERNAL_PORT } from "../render/caddyfile";
 import { renderTargetEnv } from "../scale-out-migration/commands";
 import type { AppServer } from "./app-server";
 import type { ScaleOut } from "./scale-out";
@@ -22,11 +23,11 @@ export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
 
 /**
  * The command line `pulumi up` runs: `scripts/scale-out-migrate.ts` against the source droplet, which moves traffic
- * by pointing the droplet's proxy at the app droplets. SSH uses $CHATBOT_SSH_PRIVATE_KEY when set (a 0600 temp
+ * by pointing the droplet's proxy at the app droplets' internal listeners, whose gates it opens over ssh. SSH uses $CHATBOT_SSH_PRIVATE_KEY when set (a 0600 temp
  * file), else the agent. No secret on this line: the managed endpoints are in the target env file on the droplet.
  */
 export function scaleOutMigrateCommandLine(
-  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[] },
+  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[]; appIps: string[] },
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
   const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
@@ -40,6 +41,7 @@ export function scaleOutMigrateCommandLine(
       `--source ${hosts.user}@${hosts.sourceIp}`,
       `--source-private ${hosts.sourcePrivate}`,
       `--upstreams ${hosts.upstreams.join(",")}`,
+      `--app-nodes ${hosts.appIps.map((ip) => `${hosts.user}@${ip}`).join(",")}`,
       `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
       `--migration-budget ${budgets.migrationBudgetMinutes}`,
       ...sshOpts.map((o) => `--ssh-option=${o}`),
@@ -87,10 +89,10 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       { parent: this, dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database] },
     );
     const create = pulumi
-      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps])
-      .apply(([sourceIp, sourcePrivate, ips]) =>
+      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps, scaleOut.publicIps])
+      .apply(([sourceIp, sourcePrivate, ips, appIps]) =>
         scaleOutMigrateCommandLine(
-          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:80`) },
+          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`), appIps },
           { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
         ),
       );

@@ -53,8 +53,10 @@ export class ScaleOut extends pulumi.ComponentResource {
   readonly configSyncs: command.remote.Command[];
   /** The load balancer's public address (the domain's A record points here once traffic has moved). */
   readonly address: pulumi.Output<string>;
-  /** The app droplets' VPC addresses (the old droplet's proxy forwards to `<ip>:80` during a cutover). */
+  /** The app droplets' VPC addresses (the old droplet's proxy forwards to `<ip>:8081` from a cutover on). */
   readonly privateIps: pulumi.Output<string[]>;
+  /** The app droplets' public addresses (a cutover opens their gates over ssh), in the order of `privateIps`. */
+  readonly publicIps: pulumi.Output<string[]>;
   /** Secret: what the app uses (pool, transaction mode) and what migrations and admins use (the cluster itself). */
   readonly databaseUrl: pulumi.Output<string>;
   readonly redisUrl: pulumi.Output<string>;
@@ -85,6 +87,7 @@ export class ScaleOut extends pulumi.ComponentResource {
 
     this.address = this.loadBalancer.ip;
     this.privateIps = pulumi.all(this.droplets.map((d) => d.ipv4AddressPrivate));
+    this.publicIps = pulumi.all(this.droplets.map((d) => d.ipv4Address));
     this.projectResources = [
       this.loadBalancer.loadBalancerUrn,
       this.postgres.clusterUrn,

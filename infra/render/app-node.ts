@@ -10,8 +10,10 @@
  * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves `:80` only (no
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
+ * Its internal listener (`http://:8081`, as on a single droplet) is where a single droplet's proxy forwards during
+ * the scale-out cutover; scripts/droplet/proxy-switch.sh `gate close|open` closes and opens it.
  */
-import { CADDY_JSON_LOG, hstsHeader } from "./caddyfile";
+import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT } from "./caddyfile";
 import { appEnvironment, composeEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
@@ -85,7 +87,7 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
       },
       proxy: {
         image: IMAGES.proxy,
-        ports: ["80:80"],
+        ports: ["80:80", `${INTERNAL_PORT}:${INTERNAL_PORT}`],
         volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", "./state:/srv/state:ro", "caddy-data:/data"],
         depends_on: ["app"],
         mem_limit: `${input.proxyMemoryMiB}m`,
@@ -131,6 +133,13 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     "\t\thealth_interval 5s",
     "\t}",
     ...CADDY_JSON_LOG,
+    "}",
+    "",
+    `# Internal listener for a single droplet's proxy during the scale-out cutover (VPC only: the firewall admits ${INTERNAL_PORT}`,
+    "# from the stack's tag while migrating). The cutover closes it (proxy-switch.sh gate close: the droplet's Caddy holds",
+    "# its requests) until the managed cluster has every write, then opens it.",
+    `http://:${INTERNAL_PORT} {`,
+    `\treverse_proxy app:${input.appPort}`,
     "}",
     "",
   ].join("\n");

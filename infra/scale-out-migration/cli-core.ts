@@ -1,7 +1,8 @@
 /**
  * What `scripts/scale-out-migrate.ts` runs once it has parsed its arguments: the logical cutover from a droplet in
- * the container runtime, over ssh; the droplet's own proxy moves the traffic (logical.sh `switch`: its Caddy forwards
- * to the app droplets until DNS points at the load balancer, which the stack does). No argument parsing here.
+ * the container runtime, over ssh; the droplet's own proxy moves the traffic (from the fence on its Caddy forwards
+ * to the app droplets, held until their gates open right after the switch; it keeps forwarding until DNS points at
+ * the load balancer, which the stack does). No argument parsing here.
  */
 import type { Droplet } from "../migration/commands";
 import { sshExecutor } from "../migration/ssh-executor";
@@ -13,8 +14,10 @@ export interface ScaleOutMigrateOptions {
   source: string;
   /** Its VPC address: the managed cluster subscribes to its PostgreSQL there. */
   sourcePrivate: string;
-  /** The app droplets' `<private ip>:80`, where the droplet's proxy forwards at the cutover. */
+  /** The app droplets' internal listeners, `<private ip>:8081`, where the droplet's proxy forwards at the cutover. */
   upstreams: string[];
+  /** The app droplets' ssh destinations (`root@203.0.113.21`), in the order of `upstreams`: their gates open there. */
+  appNodes: string[];
   downtimeBudgetSeconds: number;
   migrationBudgetMinutes: number;
   sshOptions?: string[];
@@ -27,9 +30,20 @@ export function sourceDroplet(o: Pick<ScaleOutMigrateOptions, "source" | "source
   return { ssh: o.source, sshOptions: o.sshOptions ?? [], privateAddress: o.sourcePrivate, runtime: "container" };
 }
 
+/** The app droplets as the runner reaches them (container runtime), one per upstream, in the same order. */
+export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions">): Droplet[] {
+  const upstreams = checkUpstreams(o.upstreams);
+  if (o.appNodes.length !== upstreams.length) throw new Error(`appNodes: ${o.appNodes.length} ssh destination(s) for ${upstreams.length} upstream(s): one per app droplet, in the same order`);
+  return o.appNodes.map((ssh, i) => {
+    if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(ssh)) throw new Error(`appNodes: "${ssh}" must be user@host`);
+    return { ssh, sshOptions: o.sshOptions ?? [], privateAddress: upstreams[i]!.replace(/:\d+$/, ""), runtime: "container" };
+  });
+}
+
 export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<LogicalReport> {
   const source = sourceDroplet(o);
   const upstreams = checkUpstreams(o.upstreams); // before anything runs
+  const appNodes = appNodeDroplets(o);
   const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
   const exec = fromStepExecutor(ssh);
   try {
@@ -38,6 +52,7 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
       exec,
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
       upstreams,
+      appNodes,
       ...(o.log ? { onEvent: (e) => o.log?.(e.kind === "phase" ? `== ${e.phase}` : e.kind === "step" ? `-> ${e.step}` : e.message) } : {}),
     });
   } finally {

@@ -7,8 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Droplet, dropletEnv, PROXY_SCRIPT, shellQuote } from "../migration/commands";
-import { INTERNAL_PORT } from "../render/caddyfile";
+import { type Droplet, dropletEnv, PROXY_SCRIPT, shellQuote, stepCommand } from "../migration/commands";
 
 export const LOGICAL_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/logical.sh");
 
@@ -19,26 +18,27 @@ export const LOGICAL_STEPS = [
   "subscribe",
   "sync",
   "lag",
-  "fence",
-  "switch",
+  "cutover",
   "finish",
   "rollback_target",
   "unfence",
   "cache_warm",
 ] as const;
 export type LogicalStep = (typeof LOGICAL_STEPS)[number];
+/** The app droplets' gate (scripts/droplet/proxy-switch.sh `gate close|open` on each app droplet's Caddy). */
+export type AppGateStep = "gate_close" | "gate_open";
 
 export interface LogicalCommand {
-  /** Every step runs on the source droplet ("old" in the tier migration's terms). */
-  side: "old";
-  step: LogicalStep;
+  /** logical.sh's steps run on the source droplet ("old" in the tier migration's terms), the gates on app droplets. */
+  side: "old" | "app";
+  step: LogicalStep | AppGateStep;
   args: string[];
   /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
   remote: string;
   /** The local argv that runs it over ssh; the script goes to its stdin. */
   argv: string[];
   stdinFile: string;
-  /** What follows the script on stdin, read by the step itself (fence, switch, unfence: proxy-switch.sh). */
+  /** What follows the script on stdin, read by the step itself (cutover, unfence: proxy-switch.sh). */
   stdinData?: string;
   stdinLabel?: string;
 }
@@ -64,21 +64,21 @@ export function logicalCommand(source: Droplet, step: LogicalStep, args: readonl
   };
 }
 
-/** The app droplets' `<private ip>:<port>` the droplet's proxy forwards to after the switch (checked before any step). */
+/** The app droplets' `<private ip>:<port>` the droplet's proxy forwards to from the fence on (checked before any step). */
 export function checkUpstreams(upstreams: readonly string[]): string[] {
-  if (upstreams.length === 0) throw new Error("traffic: at least one upstream host:port");
-  for (const u of upstreams) if (!HOST_PORT.test(u)) throw new Error(`traffic: "${u}" must be host:port`);
+  if (upstreams.length === 0) throw new Error("upstreams: at least one upstream host:port");
+  for (const u of upstreams) if (!HOST_PORT.test(u)) throw new Error(`upstreams: "${u}" must be host:port`);
   return [...upstreams];
 }
 
 /**
- * The droplet's own internal listener as its Caddy dials it: the public site forwards there while the listener is
- * closed (the hold) and after it opens to the app droplets. Inside the proxy container that is localhost; a host
- * Caddy (the harness) binds the droplet's address.
+ * An app droplet's gate: proxy-switch.sh `gate close|open` on its Caddy (container runtime: the `proxy` service),
+ * over ssh. Closed, its internal listener refuses connections, so the droplet's proxy holds requests for it; open,
+ * they go through. The Caddy that holds the requests (the droplet's) is never the one reloaded.
  */
-export function internalListener(source: Droplet): string {
-  const port = source.internalPort ?? INTERNAL_PORT;
-  return `${source.runtime === "host" ? source.privateAddress : "localhost"}:${port}`;
+export function appGateCommand(node: Droplet, action: "close" | "open"): LogicalCommand {
+  const cmd = stepCommand("new", node, action === "close" ? "gate_close" : "gate_open");
+  return { ...cmd, side: "app", step: action === "close" ? "gate_close" : "gate_open" };
 }
 
 /** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
@@ -100,20 +100,21 @@ export function logicalCommands(source: Droplet) {
     sync: (timeoutSeconds: number) => logicalCommand(source, "sync", [seconds("sync timeout", timeoutSeconds)]),
     lag: () => logicalCommand(source, "lag"),
     /**
-     * One round trip: the internal listener closes, the public site holds requests on it (Caddy retries a refused
-     * connection for up to `holdSeconds`, the downtime budget) and drains the local app, then the fence.
+     * The whole cutover in one round trip: the public site forwards to the app droplets' `upstreams` (their gates
+     * closed: Caddy retries a refused connection for up to `holdSeconds`, the downtime budget) and drains the local
+     * app, the fence, marker wait (at most `catchupSeconds`), setval, exact counts, then the commit record on the
+     * droplet. Exit 0 is the commit point; the app droplets' gates open next (appGateCommand).
      */
-    fence: (fenceId: string, holdSeconds: number) =>
-      logicalCommand(source, "fence", [id(fenceId), "hold", internalListener(source), seconds("hold", Math.ceil(holdSeconds))], true),
-    /**
-     * One round trip: marker wait (at most `catchupSeconds`), setval, exact counts, then the internal listener opens,
-     * forwarding to the app droplets: the held requests go through. Exit 0 is the commit point.
-     */
-    switch: (fenceId: string, catchupSeconds: number, upstreams: readonly string[]) =>
-      logicalCommand(source, "switch", [id(fenceId), seconds("catchup timeout", catchupSeconds), ...checkUpstreams(upstreams)], true),
+    cutover: (fenceId: string, upstreams: readonly string[], holdSeconds: number, catchupSeconds: number) =>
+      logicalCommand(
+        source,
+        "cutover",
+        [id(fenceId), checkUpstreams(upstreams).join(","), seconds("hold", Math.ceil(holdSeconds)), seconds("catchup timeout", catchupSeconds)],
+        true,
+      ),
     finish: () => logicalCommand(source, "finish"),
     rollbackTarget: () => logicalCommand(source, "rollback_target"),
-    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the switch had committed. */
+    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. */
     unfence: () => logicalCommand(source, "unfence", [], true),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
   };

@@ -1,30 +1,37 @@
 /**
  * Moving a single-droplet stack onto the managed engines, step by step. Like the tier migration's runner
  * (infra/migration/runner.ts) it executes nothing itself: every step goes through the injected `exec` (ssh in the
- * harness and the CLI); the droplet's own proxy moves the traffic to the app droplets at the commit point, and the
- * injected `moveTraffic` (DNS to the load balancer; the harness's front address) runs after it.
+ * harness and the CLI); the droplet's own proxy moves the traffic to the app droplets (it forwards there from the
+ * cutover on, held until their gates open right after the commit point), and the injected `moveTraffic` (DNS to the
+ * load balancer; the harness's front address) runs after it.
  *
  *   preflight   wal_level = logical, versions, sizes, tables without a primary key, first budget check
  *   copy        schema -> managed cluster, publication, subscription (copies the data), wait for the initial sync
- *   catchup     streaming lag small enough for the downtime budget
- *   cutover     two round trips, no request failed: `fence` (the droplet's proxy holds requests on its closed
- *               internal listener and drains the local app; the source read-only, sessions ended, marker row), then
- *               `switch` (marker wait, setval every sequence, exact row counts, then the internal listener opens
- *               forwarding to the app droplets and the held requests go through: the commit point is its success)
+ *   catchup     streaming lag small enough for the downtime budget; the app droplets' gates close (their Caddy's
+ *               internal listener refuses connections: proxy-switch.sh `gate close`, over ssh to each)
+ *   cutover     one round trip, no request failed: the droplet's proxy forwards to the app droplets, whose closed
+ *               gates make Caddy hold the requests, and drains the local app; the source read-only, sessions ended,
+ *               marker row; marker wait, setval every sequence, exact row counts, the commit record (its success is
+ *               the commit point); then the app droplets' gates open and the held requests go through
  *   verify      warm the cache (keys the new app already wrote win), drop the subscription and publication
  *
+ * Why the gate is on the app droplets (as in the tier migration, where the new droplet's gate opens): a Caddy reload
+ * ends the retry loop of the requests the old config holds (they get a 502). The droplet's Caddy holds them, so it
+ * is never reloaded at the commit point; the app droplets' Caddy is, and it holds nothing.
+ *
  * Before the commit point, a failure or a budget abort rolls back: the source takes writes again and its proxy serves
- * the local app (the held requests reach it), the subscription and slot go, and nothing acknowledged by the source is
- * lost (it never stopped being the primary). A rollback that finds the switch done (unfence exit 7: the ssh answer
- * was lost) goes forward instead. After the commit point, the managed cluster is the primary and the source stays
- * read-only forever: never write to it again.
+ * the local app again (that reload answers the requests it held with Caddy's 502: a refused connection only, never
+ * applied), the subscription and slot go, the app droplets' gates reopen, and nothing acknowledged by the source is
+ * lost (it never stopped being the primary). A rollback that finds the cutover done (unfence exit 7: the ssh answer
+ * was lost) goes forward instead, gates first. After the commit point, the managed cluster is the primary and the
+ * source stays read-only forever: never write to it again.
  */
 import { type Budgets, DEFAULT_BUDGETS, checkBudgets } from "../migration/budget";
 import { compareCounts } from "../migration/checks";
 import { type Droplet, parseValues, type StepCommand } from "../migration/commands";
 import type { Executor, StepResult } from "../migration/runner";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
-import { type LogicalCommand, logicalCommands, sequenceValues, splitCounts } from "./commands";
+import { appGateCommand, type LogicalCommand, logicalCommands, sequenceValues, splitCounts } from "./commands";
 
 export type LogicalExecutor = (cmd: LogicalCommand) => Promise<StepResult>;
 
@@ -37,8 +44,13 @@ export interface LogicalRunnerOptions {
   /** The single droplet: the publisher, and where every step runs. */
   source: Droplet;
   exec: LogicalExecutor;
-  /** The app droplets' `<private ip>:<port>`: the droplet's proxy forwards there from the commit point on. */
+  /**
+   * The app droplets' internal listeners as the droplet's proxy dials them (`<private ip>:<port>`): it forwards there
+   * from the fence on, held until their gates open.
+   */
   upstreams: readonly string[];
+  /** The app droplets over ssh (their Caddy runs proxy-switch.sh `gate close|open`): every gate of `upstreams`. */
+  appNodes: readonly Droplet[];
   /**
    * After the commit point (users already reach the app droplets through the droplet's proxy): point the domain at
    * the load balancer. A failure is reported, never rolled back. @default nothing (DNS is the stack's part)
@@ -66,10 +78,10 @@ export interface LogicalReport {
   preflight?: Record<string, string>;
   syncMs?: number;
   lagBytes?: number;
-  /** Fence start to the switch's answer (the held requests go through just before it). */
+  /** Fence start to the last app droplet's gate open (the held requests go through then). */
   writeDowntimeMs?: number;
   catchupMs?: number;
-  /** The fence step's own timings (drain of the local app, fence SQL). */
+  /** The cutover step's own timings (drain of the local app, fence SQL). */
   fenceMs?: number;
   drainedMs?: number;
   sequences?: Record<string, number>;
@@ -96,19 +108,22 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   const cmds = logicalCommands(opts.source);
   const timeline = new Timeline(now);
   const report: LogicalReport = { ok: false, committed: false, timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
-  const state = { subscribed: false, fenced: false };
+  const state = { subscribed: false, fenced: false, gatesClosed: false };
   let current: Phase = "preflight";
   const phase = (p: Phase) => {
     current = p;
     opts.onEvent?.({ kind: "phase", phase: p });
   };
-  const step = (cmd: LogicalCommand) =>
-    timeline.time(current, cmd.step, "old", async () => {
-      opts.onEvent?.({ kind: "step", step: cmd.step });
+  const step = (cmd: LogicalCommand) => {
+    // An app droplet's gate is named with its ssh destination (several run side by side).
+    const label = cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2) ?? ""}`.trim() : cmd.step;
+    return timeline.time(current, label, cmd.side === "app" ? "new" : "old", async () => {
+      opts.onEvent?.({ kind: "step", step: label });
       const r = await opts.exec(cmd);
-      if (r.code !== 0) throw new StepFailed(cmd.step, r.code, r.stderr || r.stdout);
+      if (r.code !== 0) throw new StepFailed(label, r.code, r.stderr || r.stdout);
       return parseValues(r.stdout);
     });
+  };
   const gate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
     const v = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
     timeline.record({ phase: current, step: `budget check (${where})`, side: "local", startMs: now(), status: v.ok ? "ok" : "aborted", detail: v.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s` : v.reason });
@@ -138,37 +153,48 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     report.lagBytes = lag;
     if (lag > (opts.maxLagBytes ?? DEFAULT_MAX_LAG)) throw new Abort(`streaming lag ${lag} bytes is above the ${opts.maxLagBytes ?? DEFAULT_MAX_LAG} bytes the cutover starts with`);
     gate("before cutover", CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND, CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND);
+    // Outside the write gap: nothing reaches the app droplets yet.
+    state.gatesClosed = true;
+    await gates("close");
 
     phase("cutover");
     const cutoverStart = now();
-    // From here no request fails: the droplet's proxy holds them (Caddy retries its closed internal listener) for
-    // up to the downtime budget, until the switch opens that listener towards the app droplets (or a rollback
-    // sends them to the local app again).
+    // From here no request fails: the droplet's proxy holds them (Caddy retries the app droplets' closed listeners)
+    // for up to the downtime budget, until their gates open (or a rollback sends them to the local app again).
     state.fenced = true;
-    const fenced = await step(cmds.fence(id, budgets.downtimeBudgetSeconds));
-    report.fenceMs = Number(fenced.fence_ms);
-    report.drainedMs = Number(fenced.drained_ms);
-    if (fenced.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
-    const switched = await step(cmds.switch(id, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2)), opts.upstreams));
-    // The commit point: the app droplets take writes the source never sees.
+    const cut = await step(cmds.cutover(id, opts.upstreams, budgets.downtimeBudgetSeconds, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2))));
+    // The commit point: the managed cluster is the primary; the app droplets take writes the source never sees.
     report.committed = true;
+    report.fenceMs = Number(cut.fence_ms);
+    report.drainedMs = Number(cut.drained_ms);
+    if (cut.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
+    takeChecks(cut);
+    await gates("open");
     report.writeDowntimeMs = now() - cutoverStart;
-    takeChecks(switched);
     await afterCommit();
   } catch (e) {
     if (report.committed) report.error = (e as Error).message;
     else {
       report.aborted = (e as Error).message;
       if (await rollback()) {
-        // The switch had opened the gate (its answer was lost): past the commit point, so forward, not back.
+        // The cutover had written its commit record (its answer was lost): past the commit point, so forward.
         report.committed = true;
-        opts.onEvent?.({ kind: "info", message: "the switch was found done: committed, the migration goes forward" });
-        await afterCommit().catch((err: Error) => (report.error = err.message));
+        opts.onEvent?.({ kind: "info", message: "the cutover was found done: committed, the migration goes forward" });
+        await gates("open")
+          .then(afterCommit)
+          .catch((err: Error) => (report.error = err.message));
       }
     }
   }
   report.totalMs = now() - timeline.startedAt;
   return report;
+
+  /** Every app droplet's gate at once (one round trip each, side by side); all are tried, then any failure throws. */
+  async function gates(action: "close" | "open"): Promise<void> {
+    const results = await Promise.allSettled(opts.appNodes.map((node) => step(appGateCommand(node, action))));
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`${failed.length} of ${opts.appNodes.length} app droplet gate(s) did not ${action}: ${failed.join("; ")}`);
+  }
 
   function takeChecks(values: Record<string, string>): void {
     if (values.catchup_ms !== undefined) report.catchupMs = Number(values.catchup_ms);
@@ -188,7 +214,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     report.ok = !report.countProblems?.length;
   }
 
-  /** Undo what this run did; true when unfence found the switch done (committed: nothing else is touched). */
+  /** Undo what this run did; true when unfence found the cutover done (committed: nothing else is touched). */
   async function rollback(): Promise<boolean> {
     phase("rollback");
     const errors: string[] = [];
@@ -199,6 +225,8 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
       if (r instanceof Error) errors.push(r.message);
     }
     if (state.subscribed) await step(cmds.rollbackTarget()).catch((e: Error) => errors.push(e.message));
+    // The app droplets' listeners back as they were, once the source's proxy surely no longer forwards to them.
+    if (state.gatesClosed && errors.length === 0) await gates("open").catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;
     if (errors.length) report.aborted = `${report.aborted}; rollback incomplete: ${errors.join("; ")}`;
     return false;

@@ -10,17 +10,19 @@
 # script from stdin.
 #
 # The cutover keeps every request: the droplet's proxy (Caddy, scripts/droplet/proxy-switch.sh, which follows this
-# script on standard input for `fence`, `switch` and `unfence` and is run with bash, never sourced) holds them while
-# the source is fenced and the subscriber catches up, then lets them through to the app droplets:
-#   fence     (one round trip) the internal listener closes (proxy-switch.sh gate close), the public site forwards to
-#             it (proxy-switch.sh hold: Caddy retries a refused connection every 100 ms, drains the local app), then
-#             the fence, over a psql session started before the hold.
-#   switch    (one round trip) marker wait, setval and exact counts in one session on the subscriber (fed by one
-#             session on the frozen source, started together), then the internal listener, now forwarding to the app
-#             droplets, opens (proxy-switch.sh gate open): the held requests go through. Its success is the commit point.
-#   unfence   (rollback) the source takes writes again, the public site forwards to the local app again
-#             (proxy-switch.sh local) and the internal listener reopens to it; exit 7 if the switch had already
-#             opened the gate to the app droplets (committed: nothing is rolled back).
+# script on standard input for `cutover` and `unfence` and is run with bash, never sourced) holds them while the source
+# is fenced and the subscriber catches up. The gate is on the app droplets' side, as in the tier migration: the
+# runner closes their internal listeners (proxy-switch.sh gate close, over ssh to each) before the fence, and opens
+# them right after the cutover step. So the Caddy that holds the requests is never reloaded at the commit point (a reload
+# ends the old config's retry loop: the held requests would get a 502).
+#   cutover   (one round trip) a subscriber session and a source session connect first; then the public site forwards
+#             to the app droplets' closed listeners (proxy-switch.sh hold: Caddy retries a refused connection every
+#             100 ms, drains the local app), the fence, the marker wait, setval and exact counts, then the commit
+#             record ($CONFIG_DIR/scale-out-switched). Its success is the commit point: the runner opens the app
+#             droplets' gates next.
+#   unfence   (rollback) exit 7, touching nothing, if the cutover wrote its commit record; else the source takes
+#             writes again and the public site forwards to the local app again (proxy-switch.sh local: a reload, so
+#             the requests it holds then get Caddy's 502, never applied: a refused connection only).
 #
 # Output: `key=value` lines on stdout, human progress on stderr.
 # Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo), 7 unfence found the switch done.
@@ -70,8 +72,7 @@ load_env() {
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
   TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
-  CADDYFILE="${CONFIG_DIR:-/etc/chatbot}/Caddyfile"
-  SAVED_CADDYFILE="${CONFIG_DIR:-/etc/chatbot}/Caddyfile.serving"
+  SWITCHED_FILE="${CONFIG_DIR:-/etc/chatbot}/scale-out-switched"
   DB="${CHATBOT_DB:-chatbot}"
   if [ "$RUNTIME" = host ]; then
     : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
@@ -116,8 +117,8 @@ psql_target() {
 qs() { psql_source -c "SET default_transaction_read_only = off" -c "$1" </dev/null; }
 qt() { psql_target -c "$1" </dev/null; }
 
-# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence, switch and
-# unfence): read whole before the step does anything else, then run with bash, never sourced.
+# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (cutover and unfence):
+# read whole before the step does anything else, then run with bash, never sourced.
 read_proxy_script() {
   PROXY_SCRIPT=$(mktemp)
   cat >"$PROXY_SCRIPT"
@@ -125,7 +126,12 @@ read_proxy_script() {
 }
 proxy() { bash "$PROXY_SCRIPT" "$@"; }
 
-check_upstream() { [[ "$1" =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || die "upstream must be host:port, got '$1'"; }
+check_upstreams() {
+  local u ups
+  IFS=, read -r -a ups <<<"$1"
+  [ "${#ups[@]}" -gt 0 ] || die "at least one upstream host:port"
+  for u in "${ups[@]}"; do [[ "$u" =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || die "upstream must be host:port, got '$u'"; done
+}
 
 safe_word() { [[ "$1" =~ ^[A-Za-z0-9_.-]+$ ]] || die "'$1' must be letters, digits, '.', '_' or '-'"; }
 
@@ -216,39 +222,35 @@ step_sync() {
 
 step_lag() { out lag_bytes "$(lag_bytes)"; }
 
-# fence <id> [hold <internal host:port> <hold seconds>]: no new writes on the source (read-only by default, every
-# client session ended), then a marker row committed after every acknowledged write: once the subscriber has it, it
-# has everything before it. With `hold` (the cutover, one round trip): the psql session starts first, then this
-# droplet's internal listener closes and its public site forwards there (held, see the header) and drains the local
-# app; nothing is fenced if the proxy did not take the hold.
-step_fence() {
-  local id="${1:?fence needs an id}" t0 fifo pid rc=0 out_file
-  safe_word "$id"
-  if [ "${2:-}" = hold ]; then
-    read_proxy_script
-    check_upstream "${3:?fence hold needs host:port}"
-    [[ "${4:?fence hold needs seconds}" =~ ^[1-9][0-9]{0,4}$ ]] || die "hold seconds must be a whole number, got '$4'"
-  fi
+# fence <id> <upstream host:port>[,...] <hold seconds> (part of `cutover`): this droplet's public site forwards to
+# the app droplets' closed listeners (held, see the header) and drains the local app, then no new writes on the
+# source (read-only by default, every client session ended), then a marker row committed after every acknowledged
+# write: once the subscriber has it, it has everything before it. The psql session connects before the hold;
+# nothing is fenced if the proxy did not take the hold.
+fence() {
+  local id="$1" t0 fifo pid rc=0 out_file
   # The session connects now (before the hold) and runs the fence as soon as its SQL arrives.
   fifo=$(mktemp -u) && mkfifo -m 600 "$fifo"
   out_file=$(mktemp)
   exec 3<>"$fifo"
   psql_source -f - <"$fifo" >"$out_file" 3>&- &
   pid=$!
-  if [ "${2:-}" = hold ]; then
-    proxy gate close >/dev/null 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the internal listener did not close: nothing fenced"; }
-    proxy hold "$3" "$4" 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the proxy did not take the hold: nothing fenced"; }
-  fi
+  proxy hold "$2" "$3" 3>&- || { exec 3>&-; wait "$pid" || true; rm -f "$fifo"; die "the proxy did not take the hold: nothing fenced"; }
   t0=$(now_ms)
-  # Twice: a session that was starting while the setting changed is caught by the second pass.
+  # Every session is signalled at once, then waited for (5 ms polls, a fresh activity snapshot each time): a session
+  # still committing must be gone before the marker. pg_terminate_backend(pid, timeout) would wait in 100 ms steps,
+  # one session after the other. Twice: a session that was starting while the setting changed is caught by the
+  # second pass.
   cat >&3 <<SQL
 SET default_transaction_read_only = off;
 ALTER DATABASE $DB SET default_transaction_read_only = on;
-SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity WHERE datname = '$DB'
+SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = '$DB'
   AND backend_type = 'client backend' AND pid <> pg_backend_pid() \gset
+$(ended_sql)
 SELECT pg_sleep(0.05) \gset
-SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity WHERE datname = '$DB'
+SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = '$DB'
   AND backend_type = 'client backend' AND pid <> pg_backend_pid() \gset
+$(ended_sql)
 INSERT INTO public.$MARKER (id) VALUES ('$id');
 SELECT 'fence_lsn=' || pg_current_wal_lsn();
 SQL
@@ -258,6 +260,20 @@ SQL
   rm -f "$out_file" "$fifo"
   [ "$rc" = 0 ] || die "the fence failed (psql exit $rc)"
   out fence_ms "$(($(now_ms) - t0))"
+}
+
+# SQL: wait (at most 5 s) until no other client session of the database is left.
+ended_sql() {
+  cat <<SQL
+DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+  LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid());
+    IF clock_timestamp() - t0 > interval '5 seconds' THEN RAISE EXCEPTION 'client sessions still open 5 s after they were ended'; END IF;
+    PERFORM pg_sleep(0.005);
+  END LOOP; END\$\$;
+SQL
 }
 
 # The setval lines and exact row counts of the (fenced) source, as SQL for the subscriber: it prints the values the
@@ -275,34 +291,28 @@ target_checks_sql() {
   echo "SELECT 'checked=1';"
 }
 
-# The internal listener's upstream (the first reverse_proxy in its `http://:<port> {` block, open or gated) in a file.
-internal_upstream() {
-  sed -e 's/^#gate-closed# //' "$1" | awk '/^http:\/\/:[0-9]+ \{$/ { inside = 1; next } inside && /^}$/ { exit }
-    inside && /^\treverse_proxy / { sub(/^\treverse_proxy /, ""); sub(/ \{$/, ""); print; exit }'
-}
-
-# The switch done: a hold is in place (its saved Caddyfile), the internal listener is open, and it forwards elsewhere
-# than the local app.
-switched() {
-  [ -f "$SAVED_CADDYFILE" ] && grep -q '^http://:[0-9]* {$' "$CADDYFILE" &&
-    [ "$(internal_upstream "$CADDYFILE")" != "$(internal_upstream "$SAVED_CADDYFILE")" ]
-}
-
-# switch <id> <catchup seconds> <upstream host:port>...: the rest of the cutover in one round trip, on the fenced
-# source whose proxy holds requests. One subscriber session (started at once) waits for the marker, then runs the
-# setval and count statements one source session produces meanwhile; the counts must be equal. Then the internal
-# listener (closed, the held requests wait for it) forwards to the app droplets and opens: the commit point.
-step_switch() {
-  local id="${1:?switch needs an id}" seconds="${2:?switch needs the catchup seconds}" t0 result u
-  shift 2
+# cutover <id> <upstream host:port>[,...] <hold seconds> <catchup seconds>: the whole cutover in one round trip.
+# One subscriber session connects first (before the hold, so its start-up is outside the write gap); after the
+# fence it waits for the marker, then runs the setval and count statements one source session produces meanwhile;
+# the counts must be equal. Then the commit record: its success is the commit point.
+step_cutover() {
+  local id="${1:?cutover needs an id}" upstreams="${2:?cutover needs the upstreams}" hold_s="${3:?cutover needs the hold seconds}"
+  local seconds="${4:?cutover needs the catchup seconds}" t0 tfifo tpid result_file result rc=0
   safe_word "$id"
+  check_upstreams "$upstreams"
+  [[ "$hold_s" =~ ^[1-9][0-9]{0,4}$ ]] || die "hold seconds must be a whole number, got '$hold_s'"
   [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "catchup seconds must be a whole number, got '$seconds'"
-  [ "$#" -gt 0 ] || die "switch needs at least one upstream host:port"
-  for u in "$@"; do check_upstream "$u"; done
   read_proxy_script
-  grep -q '^#gate-closed# http://:' "$CADDYFILE" || die "the internal listener is not closed: fence with its hold first"
+  tfifo=$(mktemp -u) && mkfifo -m 600 "$tfifo"
+  result_file=$(mktemp)
+  trap 'rm -f "${tfifo:-}" "${result_file:-}"' EXIT
+  exec 4<>"$tfifo"
+  psql_target -f - <"$tfifo" >"$result_file" 4>&- &
+  tpid=$!
+  # Should the fence die, this shell's exit closes fd 4: the subscriber session ends with nothing run.
+  fence "$id" "$upstreams" "$hold_s" 4>&-
   t0=$(now_ms)
-  result=$({
+  {
     cat <<SQL
 SELECT clock_timestamp() AS t0 \gset
 DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
@@ -314,24 +324,23 @@ DO \$\$DECLARE t0 timestamptz := clock_timestamp(); BEGIN
   END LOOP; END\$\$;
 SELECT 'catchup_ms=' || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000);
 SQL
-    target_checks_sql
-  } | psql_target -f -) || die "catchup, sequences or counts failed on the subscriber: the gate stays closed"
+    target_checks_sql 4>&-
+  } >&4
+  exec 4>&-
+  wait "$tpid" || rc=$?
+  result=$(cat "$result_file")
+  rm -f "$result_file" "$tfifo"
+  [ "$rc" = 0 ] || die "catchup, sequences or counts failed on the subscriber (psql exit $rc): not switched"
   printf '%s\n' "$result"
-  grep -qx 'checked=1' <<<"$result" || die "the subscriber did not run every check: the gate stays closed"
+  grep -qx 'checked=1' <<<"$result" || die "the subscriber did not run every check: not switched"
   grep -q '^source\.' <<<"$result" || die "publication $PUB has no tables"
   [ "$(grep '^source\.' <<<"$result" | sed 's/^source\.//')" = "$(grep '^target\.' <<<"$result" | sed 's/^target\.//')" ] ||
-    die "row counts differ after the fence: the gate stays closed"
+    die "row counts differ after the fence: not switched"
   out checks_ms "$(($(now_ms) - t0))"
-  # The gated internal block forwards to the app droplets (in place: a bind mount sees the same inode).
-  awk -v up="$*" '/^#gate-closed# http:\/\/:[0-9]+ \{$/ { inside = 1 } inside && /^#gate-closed# \treverse_proxy / && !done {
-      print "#gate-closed# \treverse_proxy " up " {"; print "#gate-closed# \t\tlb_try_duration 5s"; print "#gate-closed# \t}"; done = 1; next }
-    inside && /^#gate-closed# }$/ { inside = 0 } { print }' "$CADDYFILE" >"$PROXY_SCRIPT.caddy"
-  grep -q "^#gate-closed# 	reverse_proxy $* {" "$PROXY_SCRIPT.caddy" || die "no internal listener block in $CADDYFILE"
-  cat "$PROXY_SCRIPT.caddy" >"$CADDYFILE"
-  rm -f "$PROXY_SCRIPT.caddy"
-  proxy gate open || die "the internal listener did not open: the gate stays closed"
-  out upstreams "$*"
-  out switch_ms "$(($(now_ms) - t0))"
+  # The commit record, written whole (rename): from here the managed cluster is the primary.
+  printf 'id=%s\nat=%s\n' "$id" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" >"$SWITCHED_FILE.tmp"
+  mv -f "$SWITCHED_FILE.tmp" "$SWITCHED_FILE"
+  out switched "$id"
 }
 
 # finish: stop replicating (drops the slot on the source) and clean up; after the traffic has moved.
@@ -361,18 +370,17 @@ step_rollback_target() {
 }
 
 # unfence: the source takes writes again (rollback before the commit point); then its proxy serves the local app
-# again (proxy-switch.sh local, if it holds) and its internal listener reopens to it. Exit 7, touching nothing, when
-# the switch already opened the gate to the app droplets: past the commit point.
+# again (proxy-switch.sh local, if it holds; the requests it held get Caddy's 502 at that reload, never applied).
+# Exit 7, touching nothing, when the switch wrote its commit record: past the commit point.
 step_unfence() {
   read_proxy_script
-  if switched; then
+  if [ -f "$SWITCHED_FILE" ]; then
     out switched 1
-    die "the internal listener already forwards to $(internal_upstream "$CADDYFILE"): committed, nothing rolled back" 7
+    die "the switch is done ($(tr '\n' ' ' <"$SWITCHED_FILE")in $SWITCHED_FILE): committed, nothing rolled back" 7
   fi
   qs "ALTER DATABASE $DB RESET default_transaction_read_only" >/dev/null
   out unfenced 1
   proxy local
-  proxy gate open
 }
 
 # cache_warm: copy every key of the droplet's Redis into managed Valkey (DUMP/RESTORE, TTLs kept). Keys that already
@@ -470,12 +478,12 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | schema | publish | subscribe | sync | lag | fence | switch | finish | \
+    preflight | schema | publish | subscribe | sync | lag | cutover | finish | \
       rollback_target | unfence | cache_warm) "step_$STEP" "$@" ;;
     *) die "unknown step '$STEP'" ;;
   esac
 }
 
-# bash reads this script from standard input; what follows it there (fence with its hold, switch and unfence:
-# proxy-switch.sh) is read by that step to the end, or the step dies first: it is never run as commands.
+# bash reads this script from standard input; what follows it there (cutover and unfence: proxy-switch.sh) is
+# read by that step to the end, or the step dies first: it is never run as commands.
 main "$@"

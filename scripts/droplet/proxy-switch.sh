@@ -2,9 +2,10 @@
 # The droplet's public proxy (Caddy) during a tier migration. Runs ON a droplet, sent over ssh as standard input
 # (`bash -s -- <action> [args]`) by the migration runner (infra/migration/commands.ts builds the lines):
 #
-#   hold <host:port> <hold seconds> [drain seconds]
+#   hold <host:port>[,<host:port>...] <hold seconds> [drain seconds]
 #       OLD droplet, at the cutover, before the fence. The public site forwards to <host:port> (the new droplet's
-#       internal listener, still closed by `gate close`): Caddy cannot connect, and a request it could not even
+#       internal listener, still closed by `gate close`; in the scale-out cutover, the app droplets' internal
+#       listeners, all closed): Caddy cannot connect, and a request it could not even
 #       connect for was certainly not applied, so Caddy retries it every 100 ms for up to <hold seconds> (the
 #       downtime budget) instead of failing it; past that it answers 502, never hangs. Caddy retries a failed
 #       connection for any method, but not a request that reached an upstream unless it is a GET (Caddy's
@@ -39,7 +40,7 @@ trap 'rm -f "$TMP"' EXIT
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh hold <host:port> <hold seconds> [drain seconds] | local | gate close|open" 2; }
+usage() { die "usage: proxy-switch.sh hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open" 2; }
 
 case "$RUNTIME" in
   container) ;;
@@ -99,8 +100,11 @@ drain() {
 }
 
 hold() {
-  local target="${1:-}" hold_s="${2:-}" drain_s="${3:-5}" serving local_up start rc=0
-  check_upstream "$target"
+  local target hold_s="${2:-}" drain_s="${3:-5}" serving local_up start rc=0 u ups
+  IFS=, read -r -a ups <<<"${1:-}"
+  [ "${#ups[@]}" -gt 0 ] || usage
+  for u in "${ups[@]}"; do check_upstream "$u"; done
+  target="${ups[*]}"
   check_seconds "hold seconds" "$hold_s"
   check_seconds "drain seconds" "$drain_s"
   # The rendered file: the copy an earlier hold kept, else the Caddyfile now (kept once the reload succeeded).

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import Table from "cli-table3";
 import type { Executor } from "../../infra/migration/runner";
 import type { Strategy } from "../../infra/migration/strategy";
-import type { WriteRecord } from "./checker";
+import type { CheckResult, WriteRecord } from "./checker";
 import { caddyVersion } from "./front-door";
 import { rawCopy, seedDatabase, startHarness } from "./harness";
 import { unfenced } from "./seams";
@@ -41,6 +41,28 @@ export function clientFigures(records: readonly WriteRecord[]): Pick<CutoverFigu
   return { requests: records.length, maxLatencyMs: latencies.at(-1) ?? 0, p99LatencyMs: p99 };
 }
 
+/** The fields of a run from what its clients saw and what the set check found (both benchmarks build rows with it). */
+export function cutoverFigures(run: { strategy: string; size: string; records: readonly WriteRecord[]; check: CheckResult; totalMs: number; loadAvg1: number }): CutoverFigures {
+  return {
+    strategy: run.strategy,
+    size: run.size,
+    ...clientFigures(run.records),
+    ok: run.check.acknowledged,
+    failed: run.check.failed,
+    unknown: run.check.unknown,
+    lost: run.check.lost.length,
+    writeGapMs: run.check.pgGapMs,
+    totalSeconds: Number((run.totalMs / 1000).toFixed(1)),
+    frontDoor: caddyVersion(),
+    loadAvg1: run.loadAvg1,
+  };
+}
+
+/** The 1-minute load average now, as the rows carry it. */
+export function loadAverage(): number {
+  return Number(os.loadavg()[0]!.toFixed(2));
+}
+
 export interface BenchRow extends CutoverFigures {
   strategy: Strategy | "replicate (unfenced: negative control)";
   sizeLabel: string;
@@ -66,7 +88,7 @@ export function parseSize(text: string): number {
 }
 
 export async function benchOne(sizeLabel: string, bytes: number, strategy: Strategy, unsafeNoFence = false, log = console.error): Promise<BenchRow> {
-  const loadAvg1 = Number(os.loadavg()[0]!.toFixed(2));
+  const loadAvg1 = loadAverage();
   const h = await startHarness();
   try {
     log(`[${sizeLabel} ${strategy}${unsafeNoFence ? " unfenced" : ""}] seeding ~${sizeLabel}`);
@@ -80,18 +102,9 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
     const check = await h.check(records, h.serving());
     const copyMBps = report.copy && report.copy.ms > 0 ? report.copy.bytes / MB / (report.copy.ms / 1000) : 0;
     return {
+      ...cutoverFigures({ strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy, size: sizeLabel, records, check, totalMs: report.totalMs, loadAvg1 }),
       strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy,
-      size: sizeLabel,
       sizeLabel,
-      ...clientFigures(records),
-      ok: check.acknowledged,
-      failed: check.failed,
-      unknown: check.unknown,
-      lost: check.lost.length,
-      writeGapMs: check.pgGapMs,
-      totalSeconds: Number((report.totalMs / 1000).toFixed(1)),
-      frontDoor: caddyVersion(),
-      loadAvg1,
       dbBytes,
       copyMBps,
       rawCopyMBps: raw.bytes / MB / (raw.ms / 1000),

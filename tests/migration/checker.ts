@@ -14,6 +14,8 @@ export interface WriteRecord {
   redis: Outcome | "none";
   /** The HTTP status the client received (0: no response). */
   status?: number;
+  /** What a client saw when the write was not acknowledged: the start of the body, or the connection error. */
+  detail?: string;
 }
 
 export interface CheckResult {

@@ -239,7 +239,8 @@ export class LoadGenerator {
       const id = `${this.runId}-${this.seq++}`;
       const startMs = Date.now();
       const r = await this.send(id);
-      this.records.push({ id, startMs, endMs: Date.now(), status: r.status, ...classify(r) });
+      const outcome = classify(r);
+      this.records.push({ id, startMs, endMs: Date.now(), status: r.status, ...outcome, ...(outcome.pg === "ok" ? {} : { detail: (r.error ?? r.body).slice(0, 160) }) });
       if (this.pauseMs) await sleep(this.pauseMs);
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The scale-out cutover on the migration harness (tests/migration/harness.ts): the old droplet as the logical
- * publisher, the new one's PostgreSQL as the managed cluster, its Caddy's internal listener and app as the app
- * droplets. Shared by the cutover test and the benchmark (no vitest import here).
+ * publisher, the new one's PostgreSQL as the managed cluster, its Caddy's internal listener (gated by
+ * proxy-switch.sh over ssh, as on an app droplet) and app as the app droplets. Shared by the cutover test and the benchmark (no vitest import here).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -9,7 +9,7 @@ import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import type { LogicalRunnerOptions } from "../../infra/scale-out-migration/runner";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { type Harness, NEW_HOST } from "../migration/harness";
-import { makeTempDir, osUser, PG_BINDIR, run } from "../support/servers";
+import { makeTempDir, osUser, PG_BINDIR, run } from "../support/processes";
 
 /** The droplet as a logical publisher (wal_level = logical, a sequence on the app's table); the target empty. */
 export async function prepare(harness: Harness): Promise<string> {
@@ -38,11 +38,12 @@ export async function prepare(harness: Harness): Promise<string> {
 }
 
 /** The runner's options for the harness: the droplet as the source, the target's internal listener as the app droplets. */
-export function harnessCutover(harness: Harness, targetEnv: string): Pick<LogicalRunnerOptions, "source" | "upstreams" | "moveTraffic" | "budgets"> & { switchedAt: () => number } {
+export function harnessCutover(harness: Harness, targetEnv: string): Pick<LogicalRunnerOptions, "source" | "upstreams" | "appNodes" | "moveTraffic" | "budgets"> & { switchedAt: () => number } {
   let switchedAt = Number.POSITIVE_INFINITY;
   return {
     source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv } },
     upstreams: [`${harness.next.host}:${harness.next.droplet.internalPort ?? INTERNAL_PORT}`],
+    appNodes: [harness.next.droplet],
     // The later DNS move: clients reach the target directly.
     moveTraffic: async () => {
       harness.front.moveTo(harness.next.host);

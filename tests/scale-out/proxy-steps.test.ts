@@ -1,9 +1,10 @@
 /**
  * logical.sh's proxy steps on a droplet (container runtime), with proxy-switch.sh following the script on stdin as
- * the runner sends them: `unfence` puts the rendered Caddyfile back (public site to the local app, internal listener
- * open) and reloads Caddy through docker compose, or, when the switch already opened the internal listener towards
- * the app droplets, refuses with exit 7 and touches nothing. A stand-in `docker` on PATH records the calls (no engine
- * runs here); `caddy validate` checks the files. The steps against a real Caddy: tests/scale-out/logical-cutover.test.ts.
+ * the runner sends them: `unfence` puts the rendered Caddyfile back (public site to the local app) and reloads Caddy
+ * through docker compose, or, when the switch already wrote its commit record, refuses with exit 7 and touches
+ * nothing. And the app droplets' gate: proxy-switch.sh `gate close|open` on the rendered app-droplet Caddyfile. A
+ * stand-in `docker` on PATH records the calls (no engine runs here); `caddy validate` checks the files. The steps
+ * against a real Caddy: tests/scale-out/logical-cutover.test.ts.
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PROXY_SCRIPT } from "../../infra/migration/commands";
+import { renderAppNodeCaddyfile } from "../../infra/render/app-node";
 import { renderCaddyfile } from "../../infra/render/caddyfile";
 import { LOGICAL_SCRIPT } from "../../infra/scale-out-migration/commands";
 
@@ -18,8 +20,10 @@ const dir = mkdtempSync(join(tmpdir(), "scale-out-proxy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const RENDERED = renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
+const APP_NODE = renderAppNodeCaddyfile({ appPort: 8090, healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
 const closed = (text: string) => text.replace(/^http:\/\/:8081 \{\n\treverse_proxy (.*)\n\}$/m, "#gate-closed# http://:8081 {\n#gate-closed# \treverse_proxy $1\n#gate-closed# }");
-const held = (text: string) => text.replace(/\treverse_proxy app:8090 \{\n(\t\t.*\n)*\t\}/, "\treverse_proxy localhost:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n\t}");
+/** The droplet's public site held towards the app droplets' internal listeners (proxy-switch.sh hold). */
+const held = (text: string) => text.replace(/\treverse_proxy app:8090 \{\n(\t\t.*\n)*\t\}/, "\treverse_proxy 10.10.0.7:8081 10.10.0.8:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n\t}");
 
 function droplet(caddyfile: string, serving?: string) {
   const config = join(dir, `etc-${Math.random().toString(16).slice(2)}`);
@@ -54,31 +58,30 @@ function validate(config: string): string {
 }
 
 describe("logical.sh unfence (rollback) on a droplet", () => {
-  it("held and fenced: the source writable, then the rendered Caddyfile back and the internal listener open", () => {
-    const d = droplet(held(closed(RENDERED)), closed(RENDERED));
+  it("held and fenced: the source writable, then the rendered Caddyfile back", () => {
+    const d = droplet(held(RENDERED), RENDERED);
     expect(validate(d.config)).toContain("Valid configuration");
     const r = d.run("unfence");
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("unfenced=1\n");
-    expect(r.stdout).toContain("gate=open\n");
+    expect(r.stdout).toContain("changed=1\n");
     expect(d.caddyfile()).toBe(RENDERED);
     expect(existsSync(join(d.config, "Caddyfile.serving"))).toBe(false);
     const calls = d.calls().split("\n");
-    // The database first (psql in the postgres container), then two reloads (local, gate open).
+    // The database first (psql in the postgres container), then one reload (local).
     expect(calls[0]).toMatch(/exec -T -u postgres .* postgres psql .*ALTER DATABASE chatbot RESET default_transaction_read_only/);
-    expect(calls.filter((c) => c.includes("exec -T proxy caddy reload"))).toHaveLength(2);
+    expect(calls.filter((c) => c.includes("exec -T proxy caddy reload"))).toHaveLength(1);
   });
 
-  it("switched (the internal listener open towards the app droplets): exit 7, nothing touched", () => {
-    const switched = held(RENDERED).replace("\treverse_proxy app:8090\n}", "\treverse_proxy 10.10.0.7:80 10.10.0.8:80 {\n\t\tlb_try_duration 5s\n\t}\n}");
-    const d = droplet(switched, closed(RENDERED));
-    expect(validate(d.config)).toContain("Valid configuration");
+  it("switched (the commit record written): exit 7, nothing touched", () => {
+    const d = droplet(held(RENDERED), RENDERED);
+    writeFileSync(join(d.config, "scale-out-switched"), "id=c1\nat=2026-12-03T07:00:00.000Z\n");
     const r = d.run("unfence");
     expect(r.status).toBe(7);
     expect(r.stdout).toBe("switched=1\n");
-    expect(r.stderr).toMatch(/already forwards to 10.10.0.7:80 10.10.0.8:80: committed/);
-    expect(d.caddyfile()).toBe(switched);
+    expect(r.stderr).toMatch(/the switch is done \(id=c1 at=2026-12-03T07:00:00.000Z in .*scale-out-switched\): committed/);
+    expect(d.caddyfile()).toBe(held(RENDERED));
     expect(d.calls()).toBe("");
   });
 
@@ -90,11 +93,33 @@ describe("logical.sh unfence (rollback) on a droplet", () => {
     expect(d.calls()).not.toContain("caddy reload");
   });
 
-  it("refuses a switch to an upstream that is not host:port, touching nothing", () => {
-    const d = droplet(held(closed(RENDERED)), closed(RENDERED));
-    const r = d.run("switch", "c1", "30", "10.10.0.7:80", "evil; rm -rf /");
+  it("refuses a hold towards an upstream that is not host:port, touching nothing", () => {
+    const d = droplet(RENDERED);
+    const r = d.run("cutover", "c1", "10.10.0.7:8081,evil; rm -rf /", "60", "30");
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/upstream must be host:port/);
+    expect(r.stderr).toMatch(/upstream must be host:port, got 'evil; rm -rf \/'/);
     expect(d.calls()).toBe("");
+    expect(d.caddyfile()).toBe(RENDERED);
+  });
+});
+
+describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", () => {
+  it("closes only the internal listener (the load balancer's site stays) and opens it back byte for byte", () => {
+    const d = droplet(APP_NODE);
+    const gate = (action: string) =>
+      spawnSync("bash", ["-s", "--", "gate", action], {
+        input: readFileSync(PROXY_SCRIPT),
+        encoding: "utf8",
+        env: { PATH: `${join(d.config, "bin")}:${process.env.PATH}`, CHATBOT_RUNTIME: "container", CONFIG_DIR: d.config },
+      });
+    const close = gate("close");
+    expect(close.status, close.stderr).toBe(0);
+    expect(d.caddyfile()).toBe(closed(APP_NODE));
+    expect(d.caddyfile()).toMatch(/^:80 \{$/m);
+    expect(validate(d.config)).toContain("Valid configuration");
+    const open = gate("open");
+    expect(open.status, open.stderr).toBe(0);
+    expect(d.caddyfile()).toBe(APP_NODE);
+    expect(d.calls().split("\n").filter((c) => c.includes("exec -T proxy caddy reload"))).toHaveLength(2);
   });
 });

@@ -4,9 +4,11 @@
  *
  * - `failAfter`: the step runs for real, then its answer is replaced by a failure (the work done, the answer lost);
  *   with `skip`, it never reaches the droplet.
- * - `unfenced`: the NEGATIVE CONTROL. `fence` (with its hold) is answered without running, and `switch` runs
- *   `finish` instead (the subscription dropped: no marker wait, no setval, no gate), then waits `holdMs` while the
- *   unfenced droplet keeps acknowledging writes the managed cluster never sees; the checker must report them lost.
+ * - `unfenced`: the NEGATIVE CONTROL. `cutover` runs `finish` instead (the subscription dropped: no hold, no fence,
+ *   no marker wait, no setval, no commit record), then waits `holdMs` while the unfenced droplet keeps acknowledging
+ *   writes the managed cluster never sees; the checker must report them lost.
+ * - `strayRow`: a real fault inside the cutover, after the hold and the fence: a row only the managed cluster has, so
+ *   the exact counts differ and the cutover refuses to commit.
  *
  * Used by the cutover test and the benchmark (no vitest import here).
  */
@@ -29,10 +31,17 @@ export function failAfter(exec: LogicalExecutor, spec: { after: LogicalStep; cod
 /** NEGATIVE CONTROL ONLY: traffic moves without the hold, the fence, the marker wait or setval. */
 export function unfenced(exec: LogicalExecutor, source: Droplet, holdMs = 300): LogicalExecutor {
   return async (cmd) => {
-    if (cmd.step === "fence") return { code: 0, stdout: "", stderr: "fence skipped (negative control)\n" };
-    if (cmd.step !== "switch") return exec(cmd);
+    if (cmd.step !== "cutover") return exec(cmd);
     const result = await exec(logicalCommands(source).finish());
     await sleep(holdMs);
     return result;
+  };
+}
+
+/** Before the cutover runs, `insert` puts a row into the managed cluster only (the counts will differ). */
+export function strayRow(exec: LogicalExecutor, insert: () => Promise<unknown>): LogicalExecutor {
+  return async (cmd) => {
+    if (cmd.step === "cutover") await insert();
+    return exec(cmd);
   };
 }

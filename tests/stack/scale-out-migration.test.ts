@@ -86,14 +86,14 @@ describe("ScaleOutMigration component", () => {
     expect(r.inputs.triggers).toEqual([one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").id, one("digitalocean:index/databaseCluster:DatabaseCluster", "scaleout-pg").id]);
   });
 
-  it("names the droplet, its VPC address and the app droplets' port 80 on the command line, and no secret", () => {
+  it("names the droplet, its VPC address, the app droplets' internal listeners and ssh destinations on the command line, and no secret", () => {
     const r = one(LOCAL, "scaleout-migration-run");
     const create = String(r.inputs.create);
     const src = one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").outputs;
     const a1 = one("digitalocean:index/droplet:Droplet", "scaleout-app-1").outputs;
     const a2 = one("digitalocean:index/droplet:Droplet", "scaleout-app-2").outputs;
     expect(create).toContain(`--source root@${src.ipv4Address} --source-private ${src.ipv4AddressPrivate}`);
-    expect(create).toContain(`--upstreams ${a1.ipv4AddressPrivate}:80,${a2.ipv4AddressPrivate}:80`);
+    expect(create).toContain(`--upstreams ${a1.ipv4AddressPrivate}:8081,${a2.ipv4AddressPrivate}:8081 --app-nodes root@${a1.ipv4Address},root@${a2.ipv4Address}`);
     expect(create).toContain("--downtime-budget 300 --migration-budget 30");
     expect(create).not.toMatch(/PASSWORD|KEY=/);
     expect(isSecret(r.inputs.create)).toBe(false);

@@ -85,7 +85,7 @@ describe("moving from 16gb onto scale-out", () => {
   });
 
   it("runs a command whose flags `npm run scale-out-migrate` accepts", () => {
-    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.6:80", "10.10.0.7:80"] }, { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 });
+    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.6:8081", "10.10.0.7:8081"], appIps: ["203.0.113.6", "203.0.113.7"] }, { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 });
     const help = spawnSync(process.execPath, ["--import", "tsx", "scripts/scale-out-migrate.ts", "--help"], { cwd: ROOT, encoding: "utf8" }).stdout;
     const flags = [...new Set([...line.slice(line.indexOf("scale-out-migrate.ts")).matchAll(/ (--[a-z-]+)[ =]/g)].map((m) => m[1]!))];
     expect(flags.length).toBeGreaterThan(4);

@@ -172,15 +172,13 @@ describe("npm run restore-drill", () => {
 });
 
 describe("npm run scale-out-migrate", () => {
-  const args = ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "10.10.0.7:80,10.10.0.8:80"];
+  const args = ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "10.10.0.7:8081,10.10.0.8:8081", "--app-nodes", "root@app1,root@app2"];
   /** What logical.sh prints for each step of a run that goes through. */
   const happy = {
     preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
     sync: { out: "sync_ms=12\n" },
     lag: { out: "lag_bytes=0\n" },
-    catchup: { out: "catchup_ms=3\n" },
-    sequences: { out: "seq.public.users_id_seq=501\n" },
-    counts: { out: "source.public.users=500\ntarget.public.users=500\n" },
+    cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\nsource.public.users=500\ntarget.public.users=500\nchecked=1\nswitched=c1\n" },
     cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=4\n" },
   };
 
@@ -195,11 +193,14 @@ describe("npm run scale-out-migrate", () => {
     expect(r.stderr).toContain(stderr);
     expect(r.stdout).toContain(stdout);
     expect(r.calls[0]).toBe("preflight");
+    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "cutover", "gate", "gate", "finish", "cache_warm"]);
   }, TIMEOUT);
 
   it.concurrent.each([
     [["--sourc", "root@droplet"], "error: unknown option '--sourc'\n(Did you mean --source?)"],
-    [["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1"], 'traffic: "app1" must be host:port'],
+    [["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1", "--app-nodes", "root@app1"], 'upstreams: "app1" must be host:port'],
+    [[...args.slice(0, 6), "--app-nodes", "root@app1"], "appNodes: 1 ssh destination(s) for 2 upstream(s)"],
+    [[...args.slice(0, 6)], "error: required option '--app-nodes <list>' not specified"],
     [[...args, "--downtime-budget", "0"], "downtimeBudgetSeconds: must be a positive number"],
     [[...args.slice(0, 4)], "error: required option '--upstreams <list>' not specified"],
   ])("%j: usage error, nothing touched", async (argv, stderr) => {
@@ -223,7 +224,7 @@ describe("npm run bench:plan and bench:migration", () => {
     ["scripts/bench-plan.ts", ["--stak", "dev"], "error: unknown option '--stak'\n(Did you mean --stack?)"],
     ["scripts/bench-plan.ts", ["--stack", "nope", "--runs", "1"], "no stack file"],
     ["scripts/bench-migration.ts", ["--sizes", "1XB"], '--sizes: "1XB" is not a size like 100MB or 1GB'],
-    ["scripts/bench-migration.ts", ["--strategies", "rsync"], '--strategies: "rsync" is not one of replicate, dump-restore'],
+    ["scripts/bench-migration.ts", ["--strategies", "rsync"], '--strategies: "rsync" is not one of replicate, dump-restore, scale-out'],
     ["scripts/bench-migration.ts", ["--size", "1GB"], "error: unknown option '--size'\n(Did you mean --sizes?)"],
   ])("%s %j: usage error", async (script, args, stderr) => {
     const r = await cli(script, args);
@@ -247,6 +248,10 @@ describe("npm run bench:plan and bench:migration", () => {
       'replicate (unfenced: negative control) 100MB: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing',
     ]);
     expect(benchMigrationProblems([{ ...row, strategy: "replicate", failedButPresent: 1 }])).toEqual(["replicate 100MB: 1 write(s) recorded as failed are present"]);
+    expect(benchMigrationProblems([{ ...row, strategy: "scale-out", lost: 1 }, { ...row, strategy: "scale-out", size: "1GB", completed: false, note: "switch exited 1" }])).toEqual([
+      "scale-out 100MB: 1 acknowledged write(s) lost",
+      "scale-out 1GB: did not complete (switch exited 1)",
+    ]);
   });
 
   it("bench:migration names each quiet-machine target a run missed, with its load average", () => {
@@ -258,6 +263,10 @@ describe("npm run bench:plan and bench:migration", () => {
       "replicate 1GB (load 0.4): write gap 1001 ms (target <= 1000)",
     ]);
     expect(benchTargetsMissed([{ ...fine, strategy: "dump-restore", writeGapMs: 9000 }])).toEqual([]); // its writes stop for the restore
+    expect(benchTargetsMissed([{ ...fine, strategy: "scale-out", size: "100MB", unknown: 4, writeGapMs: 2300 }])).toEqual([
+      "scale-out 100MB (load 0.4): 0 failed and 4 unknown requests (target 0)",
+      "scale-out 100MB (load 0.4): write gap 2300 ms (target <= 1000)",
+    ]);
   });
 });
 

@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Droplet } from "../../infra/migration/commands";
 import { PROXY_SCRIPT } from "../../infra/migration/commands";
-import { checkUpstreams, internalListener, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints } from "../../infra/scale-out-migration/commands";
-import { sourceDroplet } from "../../infra/scale-out-migration/cli-core";
+import { appGateCommand, checkUpstreams, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints } from "../../infra/scale-out-migration/commands";
+import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/cli-core";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 
@@ -26,8 +26,7 @@ describe("logical.sh command lines", () => {
   it.each([
     [() => c.preflight(), "preflight"],
     [() => c.sync(1800), "sync 1800"],
-    [() => c.fence("c20261128", 299.5), "fence c20261128 hold localhost:8081 300"],
-    [() => c.switch("c20261128", 150, ["10.10.0.7:80", "10.10.0.8:80"]), "switch c20261128 150 10.10.0.7:80 10.10.0.8:80"],
+    [() => c.cutover("c20261128", ["10.10.0.7:8081", "10.10.0.8:8081"], 299.5, 150), "cutover c20261128 10.10.0.7:8081,10.10.0.8:8081 300 150"],
     [() => c.unfence(), "unfence"],
     [() => c.rollbackTarget(), "rollback_target"],
     [() => c.cacheWarm(), "cache_warm"],
@@ -35,23 +34,28 @@ describe("logical.sh command lines", () => {
     expect(build().remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${tail}`);
   });
 
-  it("sends proxy-switch.sh after the script to the steps that switch the droplet's proxy, and only to those", () => {
-    for (const cmd of [c.fence("c1", 60), c.switch("c1", 30, ["10.10.0.7:80"]), c.unfence()]) {
+  it("sends proxy-switch.sh after the script to the steps that move the droplet's proxy, and only to those", () => {
+    for (const cmd of [c.cutover("c1", ["10.10.0.7:8081"], 60, 30), c.unfence()]) {
       expect(cmd.stdinData).toBe(readFileSync(PROXY_SCRIPT, "utf8"));
       expect(cmd.stdinLabel).toBe("scripts/droplet/proxy-switch.sh");
     }
     for (const cmd of [c.preflight(), c.finish(), c.rollbackTarget(), c.cacheWarm()]) expect(cmd.stdinData).toBeUndefined();
   });
 
-  it("holds on the droplet's own internal listener: localhost inside the proxy container, its address for a host Caddy", () => {
-    expect(internalListener(SOURCE)).toBe("localhost:8081");
-    expect(internalListener({ ...SOURCE, runtime: "host", privateAddress: "127.0.0.2", internalPort: 9081 })).toBe("127.0.0.2:9081");
+  it("opens and closes an app droplet's gate with proxy-switch.sh over ssh to it, never touching the source", () => {
+    const node: Droplet = { ssh: "root@203.0.113.21", privateAddress: "10.10.0.7", runtime: "container" };
+    for (const action of ["close", "open"] as const) {
+      const cmd = appGateCommand(node, action);
+      expect(cmd).toMatchObject({ side: "app", step: `gate_${action}`, stdinFile: PROXY_SCRIPT });
+      expect(cmd.argv).toEqual(["ssh", "root@203.0.113.21", `env CHATBOT_RUNTIME=container bash -s -- gate ${action}`]);
+    }
   });
 
   it("refuses ids and upstreams that would reach SQL or the Caddyfile unchecked", () => {
-    expect(() => c.fence("x'; DROP TABLE writes; --", 60)).toThrow(/^id: .* must be 1-64 letters/);
-    expect(() => c.switch("c1", 30, ["10.0.0.1"])).toThrow(/must be host:port/);
-    expect(() => checkUpstreams(["10.0.0.1:80", "evil; rm -rf /"])).toThrow(/^traffic: "evil; rm -rf \/" must be host:port/);
+    expect(() => c.cutover("x'; DROP TABLE writes; --", ["10.0.0.1:8081"], 60, 30)).toThrow(/^id: .* must be 1-64 letters/);
+    expect(() => c.cutover("c1", ["10.0.0.1"], 60, 30)).toThrow(/must be host:port/);
+    expect(() => c.cutover("c1", ["10.0.0.1:8081"], 60, 0)).toThrow(/catchup timeout: 0 must be a whole number/);
+    expect(() => checkUpstreams(["10.0.0.1:80", "evil; rm -rf /"])).toThrow(/^upstreams: "evil; rm -rf \/" must be host:port/);
     expect(() => checkUpstreams([])).toThrow(/at least one upstream/);
     expect(() => c.sync(0)).toThrow(/sync timeout: 0 must be a whole number of seconds/);
   });
@@ -93,9 +97,18 @@ describe("the CLI's inputs and the stack's command line", () => {
     expect(() => sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "x" })).toThrow(/^sourcePrivate/);
   });
 
+  it("pairs every upstream with its app droplet's ssh destination", () => {
+    expect(appNodeDroplets({ appNodes: ["root@203.0.113.21", "root@203.0.113.22"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"], sshOptions: ["-p", "22"] })).toEqual([
+      { ssh: "root@203.0.113.21", sshOptions: ["-p", "22"], privateAddress: "10.10.0.7", runtime: "container" },
+      { ssh: "root@203.0.113.22", sshOptions: ["-p", "22"], privateAddress: "10.10.0.8", runtime: "container" },
+    ]);
+    expect(() => appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"] })).toThrow(/^appNodes: 1 ssh destination\(s\) for 2 upstream\(s\)/);
+    expect(() => appNodeDroplets({ appNodes: ["203.0.113.21"], upstreams: ["10.10.0.7:8081"] })).toThrow(/^appNodes: "203.0.113.21" must be user@host/);
+  });
+
   it("puts hosts and budgets on the line, the key only in the environment", () => {
-    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.7:80"] }, { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 });
-    expect(line).toContain("node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:80 --downtime-budget 120 --migration-budget 45");
+    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.7:8081"], appIps: ["203.0.113.7"] }, { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 });
+    expect(line).toContain("node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:8081 --app-nodes root@203.0.113.7 --downtime-budget 120 --migration-budget 45");
     expect(line).toContain('"$CHATBOT_SSH_PRIVATE_KEY" > "$key"');
   });
 });
@@ -104,7 +117,7 @@ describe("the CLI's inputs and the stack's command line", () => {
 function scripted(answers: Partial<Record<string, { code?: number; out?: string }>>) {
   const calls: string[] = [];
   const exec: LogicalRunnerOptions["exec"] = async (cmd) => {
-    calls.push(cmd.step);
+    calls.push(cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2)}` : cmd.step);
     const a = answers[cmd.step] ?? {};
     return { code: a.code ?? 0, stdout: a.out ?? "", stderr: a.code ? `boom in ${cmd.step}` : "" };
   };
@@ -115,55 +128,82 @@ const HAPPY = {
   preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n" },
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
-  fence: { out: "upstream=localhost:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\n" },
-  switch: { out: "catchup_ms=120\nsequences=1\nsource.public.writes=42\ntarget.public.writes=42\nseq.public.writes_seq_seq=42\nchecked=1\ngate=open\n" },
+  cutover: {
+    out: "upstream=10.10.0.7:8081 10.10.0.8:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\ncatchup_ms=120\nsequences=1\nsource.public.writes=42\ntarget.public.writes=42\nseq.public.writes_seq_seq=42\nchecked=1\nchecks_ms=150\nswitched=t1\n",
+  },
   cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=3\n" },
 };
 
-const UPSTREAMS = ["10.10.0.7:80", "10.10.0.8:80"];
-const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) => runLogicalCutover({ source: SOURCE, exec, upstreams: UPSTREAMS, ...extra });
+const UPSTREAMS = ["10.10.0.7:8081", "10.10.0.8:8081"];
+const APP_NODES: Droplet[] = [
+  { ssh: "root@a1", privateAddress: "10.10.0.7", runtime: "container" },
+  { ssh: "root@a2", privateAddress: "10.10.0.8", runtime: "container" },
+];
+const CLOSE = ["gate_close root@a1", "gate_close root@a2"];
+const OPEN = ["gate_open root@a1", "gate_open root@a2"];
+const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) => runLogicalCutover({ source: SOURCE, exec, upstreams: UPSTREAMS, appNodes: APP_NODES, ...extra });
 
 describe("the runner", () => {
-  it("runs the steps in order: the cutover in two round trips, the DNS move once, after the commit point", async () => {
+  it("runs the steps in order: the app gates closed before the cutover (one round trip) and opened right after it, the DNS move once, after the commit point", async () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "fence", "switch", "finish", "cache_warm"]);
+    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "cutover", ...OPEN, "finish", "cache_warm"]);
     expect(moved).toBe(1);
     expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
-    expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "switch")?.endMs ?? Infinity);
+    expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity);
   });
 
-  it("a switch that fails (counts differ, catchup too slow: the gate stays closed) rolls back, the source first", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, switch: { code: 1, out: "source.public.writes=42\ntarget.public.writes=41\n" } });
+  it("a cutover that fails (counts differ, catchup too slow, the fence: no commit record) rolls back, the source first, the app gates last", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 1, out: "source.public.writes=42\ntarget.public.writes=41\n" } });
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++ });
     expect(moved).toBe(0);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
-    expect(r.aborted).toMatch(/^switch exited 1/);
-    expect(calls.slice(-2)).toEqual(["unfence", "rollback_target"]);
+    expect(r.aborted).toMatch(/^cutover exited 1/);
+    expect(calls.slice(-5)).toEqual(["cutover", "unfence", "rollback_target", ...OPEN]);
   });
 
-  it("a rollback that finds the switch done (unfence exit 7: the answer was lost) goes forward instead", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, switch: { code: 255 }, unfence: { code: 7 } });
+  it("a rollback whose unfence fails leaves the app gates closed (the droplet's proxy may still forward to them)", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 1 }, unfence: { code: 1 } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: false, rolledBack: false });
+    expect(calls.slice(-3)).toEqual(["cutover", "unfence", "rollback_target"]);
+    expect(r.aborted).toMatch(/rollback incomplete: unfence exited 1/);
+  });
+
+  it("a rollback that finds the cutover done (unfence exit 7: the answer was lost) goes forward instead, gates first", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 255 }, unfence: { code: 7 } });
     const r = await run(exec);
     expect(r).toMatchObject({ committed: true, ok: true });
     expect(r.rolledBack).toBeUndefined();
-    expect(calls.slice(-4)).toEqual(["switch", "unfence", "finish", "cache_warm"]);
+    expect(calls.slice(-6)).toEqual(["cutover", "unfence", ...OPEN, "finish", "cache_warm"]);
   });
 
-  it("a fence that fails is undone (unfence puts the proxy back) with the subscription", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, fence: { code: 1 } });
+  it("a gate that does not open after the commit point is reported for an operator, never rolled back", async () => {
+    const exec: LogicalRunnerOptions["exec"] = async (cmd) =>
+      cmd.step === "gate_open" && cmd.argv.at(-2) === "root@a2" ? { code: 1, stdout: "", stderr: "caddy reload failed" } : scripted(HAPPY).exec(cmd);
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: true, ok: false });
+    expect(r.error).toMatch(/1 of 2 app droplet gate\(s\) did not open: gate_open root@a2 exited 1/);
+    expect(r.rolledBack).toBeUndefined();
+  });
+
+  it("a gate that does not close stops the run before the cutover; the gates are reopened", async () => {
+    const exec: LogicalRunnerOptions["exec"] = async (cmd) => (cmd.step === "gate_close" ? { code: 1, stdout: "", stderr: "no internal listener" } : scripted(HAPPY).exec(cmd));
     const r = await run(exec);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
-    expect(calls.slice(-3)).toEqual(["fence", "unfence", "rollback_target"]);
+    expect(r.aborted).toMatch(/2 of 2 app droplet gate\(s\) did not close/);
+    expect(r.timeline.map((e) => e.step)).not.toContain("cutover");
+    expect(r.timeline.map((e) => e.step).slice(-2)).toEqual(OPEN);
   });
 
-  it("aborts before the fence when the lag is above the limit, without unfencing what was never fenced", async () => {
+  it("aborts before the cutover when the lag is above the limit, without unfencing what was never fenced", async () => {
     const { calls, exec } = scripted({ ...HAPPY, lag: { out: "lag_bytes=999999999\n" } });
     const r = await run(exec);
     expect(r.aborted).toMatch(/streaming lag 999999999 bytes/);
-    expect(calls).not.toContain("fence");
+    expect(calls).not.toContain("cutover");
+    expect(calls).not.toContain("gate_close root@a1");
     expect(calls.slice(-1)).toEqual(["rollback_target"]);
   });
 

@@ -174,8 +174,11 @@ describe("managed clusters", () => {
     expect(http[0]!.sourceAddresses).toBeUndefined();
     expect(inbound.find((r) => r.portRange === "22")!.sourceAddresses).toEqual(["203.0.113.0/28"]);
     expect(inbound.some((r) => ["443", "5432", "6379"].includes(r.portRange ?? ""))).toBe(false);
-    const migrating = planScaleOut({ ...BASE, migrating: true }).app.firewall.inbound.filter((r) => r.portRange === "80");
-    expect(migrating.map((r) => r.sourceTags ?? "lb")).toEqual(["lb", ["chatbot-prod"]]);
+    expect(inbound.some((r) => r.portRange === "8081")).toBe(false);
+    // While a droplet's data moves in, its proxy reaches their internal listener (the cutover's gate), not port 80.
+    const migrating = planScaleOut({ ...BASE, migrating: true }).app.firewall.inbound;
+    expect(migrating.filter((r) => r.portRange === "80").map((r) => r.sourceTags ?? "lb")).toEqual(["lb"]);
+    expect(migrating.filter((r) => r.portRange === "8081").map((r) => r.sourceTags)).toEqual([["chatbot-prod"]]);
   });
 });
 
