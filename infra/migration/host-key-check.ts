@@ -1,0 +1,83 @@
+/**
+ * Host keys for the migration's ssh: a droplet whose key the stack pinned is reached with only that key accepted (a
+ * known_hosts file written for this run, `StrictHostKeyChecking=yes`), one whose key is not pinned (a server created
+ * before pinning) with trust on first use (`accept-new`) and a warning. Before anything runs, each pinned droplet is
+ * asked for its key once: a mismatch stops the run, naming the server and what to check, before any step touches
+ * either droplet.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { hostKeyMismatchMessage, isHostKeyRejection, knownHostsLine, pinnedSshOptions, UNPINNED_SSH_OPTIONS, unpinnedHostKeyWarning } from "../host-keys";
+import type { Droplet } from "./commands";
+
+export class HostKeyMismatchError extends Error {}
+
+export interface HostKeyPin {
+  /** How the operator knows the server: "the old droplet", "the new droplet". */
+  label: string;
+  /** The pinned key, `ssh-ed25519 <base64>`; undefined: not pinned. */
+  hostKey: string | undefined;
+}
+
+/** The known_hosts alias of a droplet: its role and address, so ssh's own messages name it. */
+export function hostKeyAlias(role: "old" | "new", droplet: Droplet): string {
+  return `${role}-droplet.${droplet.ssh.replace(/^.*@/, "").replace(/^\[|\]$/g, "").replace(/:/g, "_")}`;
+}
+
+/**
+ * The droplet with its host key options first (ssh takes the first value given for an option, so they win over any
+ * `--ssh-option` the caller passed). Pinned: the alias's line is appended to `knownHostsFile` (0600).
+ * Unpinned: accept-new after the caller's options (a caller's own StrictHostKeyChecking still wins), and a warning.
+ */
+export function withHostKey(droplet: Droplet, role: "old" | "new", pin: HostKeyPin, knownHostsFile: string, warn: (line: string) => void): Droplet {
+  const rest = droplet.sshOptions ?? [];
+  if (!pin.hostKey) {
+    warn(`warning: ${unpinnedHostKeyWarning(`${pin.label} (${droplet.ssh})`)}`);
+    return { ...droplet, sshOptions: [...rest, ...UNPINNED_SSH_OPTIONS] };
+  }
+  const alias = hostKeyAlias(role, droplet);
+  fs.appendFileSync(knownHostsFile, `${knownHostsLine(alias, pin.hostKey)}\n`, { mode: 0o600 });
+  return { ...droplet, sshOptions: [...pinnedSshOptions(alias, knownHostsFile), ...rest] };
+}
+
+/** A private directory for this run's known_hosts file. */
+export function knownHostsFileIn(dir: string): string {
+  fs.chmodSync(dir, 0o700);
+  return path.join(dir, "known_hosts");
+}
+
+/** Runs `ssh <options> <target> true` and returns its exit code and stderr. */
+function sshProbe(droplet: Droplet, timeoutMs: number): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ssh", ["-o", "BatchMode=yes", ...(droplet.sshOptions ?? []), droplet.ssh, "true"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 255, stderr });
+    });
+  });
+}
+
+/**
+ * Connects once to each pinned droplet. Throws HostKeyMismatchError (the CLI exits 3: a human must look) when ssh
+ * refuses the droplet's host key; any other outcome is left to the migration's own steps to report.
+ */
+export async function verifyPinnedHostKeys(
+  droplets: readonly { droplet: Droplet; role: "old" | "new"; pin: HostKeyPin }[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  for (const { droplet, role, pin } of droplets) {
+    if (!pin.hostKey) continue;
+    const r = await sshProbe(droplet, timeoutMs);
+    if (r.code !== 0 && isHostKeyRejection(r.stderr)) {
+      throw new HostKeyMismatchError(`${hostKeyMismatchMessage(pin.label, droplet.ssh, hostKeyAlias(role, droplet))}\nssh said: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    }
+  }
+}
