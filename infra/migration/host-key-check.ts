@@ -77,7 +77,9 @@ export async function verifyPinnedHostKeys(
     if (!pin.hostKey) continue;
     const r = await sshProbe(droplet, timeoutMs);
     if (r.code !== 0 && isHostKeyRejection(r.stderr)) {
-      throw new HostKeyMismatchError(`${hostKeyMismatchMessage(pin.label, droplet.ssh, hostKeyAlias(role, droplet))}\nssh said: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      // ssh's own lines about the key (not its advice to delete the known_hosts entry: this run's file is pinned).
+      const said = r.stderr.split("\n").filter((l) => isHostKeyRejection(l) || /offending|Their offer|key for/i.test(l)).map((l) => l.trim());
+      throw new HostKeyMismatchError(`${hostKeyMismatchMessage(pin.label, droplet.ssh, hostKeyAlias(role, droplet))}\nssh said: ${said.join(" | ")}`);
     }
   }
 }
