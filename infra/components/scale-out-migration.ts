@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { pinnedHostKey } from "../host-keys";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { renderTargetEnv } from "../scale-out-migration/commands";
 import type { AppServer } from "./app-server";
@@ -26,10 +27,11 @@ export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
  * file), else the agent. No secret on this line: the managed endpoints are in the target env file on the droplet.
  */
 export function scaleOutMigrateCommandLine(
-  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[] },
+  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[]; sourceHostKey?: string },
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
-  const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key); else accepted on first use.
+  const sshOpts = hosts.sourceHostKey === undefined ? ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"] : ["-o", "BatchMode=yes"];
   return [
     "set -eu",
     'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
@@ -42,6 +44,7 @@ export function scaleOutMigrateCommandLine(
       `--upstreams ${hosts.upstreams.join(",")}`,
       `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
       `--migration-budget ${budgets.migrationBudgetMinutes}`,
+      ...(hosts.sourceHostKey === undefined ? [] : [`--source-host-key '${pinnedHostKey(hosts.sourceHostKey)}'`]),
       ...sshOpts.map((o) => `--ssh-option=${o}`),
       '${key:+--ssh-option=-i --ssh-option="$key"}',
       "--json",
@@ -78,7 +81,14 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
     this.targetEnv = new command.remote.Command(
       `${name}-target-env`,
       {
-        connection: { host: source.droplet.ipv4Address, user: args.sshUser, privateKey: args.sshPrivateKey, dialErrorLimit: 60, perDialTimeout: 10 },
+        connection: {
+          host: source.droplet.ipv4Address,
+          user: args.sshUser,
+          privateKey: args.sshPrivateKey,
+          ...(source.hostPublicKey ? { hostKey: source.hostPublicKey } : {}),
+          dialErrorLimit: 60,
+          perDialTimeout: 10,
+        },
         create: `umask 077 && cat > ${TARGET_ENV_PATH}`,
         delete: `rm -f ${TARGET_ENV_PATH}`,
         stdin: pulumi.secret(targetEnv),
@@ -87,10 +97,10 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       { parent: this, dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database] },
     );
     const create = pulumi
-      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps])
-      .apply(([sourceIp, sourcePrivate, ips]) =>
+      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps, source.hostPublicKey])
+      .apply(([sourceIp, sourcePrivate, ips, sourceHostKey]) =>
         scaleOutMigrateCommandLine(
-          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:80`) },
+          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:80`), sourceHostKey },
           { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
         ),
       );
