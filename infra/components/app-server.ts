@@ -73,7 +73,8 @@ export class AppServer extends pulumi.ComponentResource {
     // Generated once and kept in the state: the droplet's identity for as long as the droplet lives.
     this.hostKey = server.pinHostKey ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this, protect: server.protect }) : undefined;
     this.hostPublicKey = this.hostKey?.publicKeyOpenssh.apply(pinnedHostKey);
-    if (!this.hostKey) void pulumi.log.warn(unpinnedHostKeyWarning(`${name} (${server.dropletName})`), this);
+    // The server migrated from goes with its retention: the warning is for one that stays.
+    if (!this.hostKey && server.role !== "previous") void pulumi.log.warn(unpinnedHostKeyWarning(`${name} (${server.dropletName})`), this);
     const userData = this.hostKey
       ? pulumi.secret(
           pulumi

@@ -120,3 +120,17 @@ describe("a stack deployed before pinned host keys (its record has no hostKey)",
     expect((run.outputs.deployment as DeploymentRecord).previous).not.toHaveProperty("hostKey");
   });
 });
+
+describe("the move onto scale-out from a pinned server", () => {
+  it("the target-env command's connection pins the droplet's key and scale-out-migrate is passed it", { timeout: 180_000 }, async () => {
+    const at16 = await plan("prod", { "chatbot:tier": "16gb" });
+    const { run } = await plan("prod", { "chatbot:tier": "scale-out", "chatbot:dbNodeCount": "2" }, at16.after);
+    const pinned = pinnedHostKey(String(byName(at16.run, "app-16gb-host-key").outputs.publicKeyOpenssh));
+    const connection = byName(run, "scale-out-migration-target-env").inputs.connection;
+    expect(((isSecret(connection) ? connection.value : connection) as Record<string, unknown>).hostKey).toBe(pinned);
+    const create = String(run.resources.find((r) => r.type === LOCAL && r.name === "scale-out-migration-run")!.inputs.create);
+    expect(create).toContain(`--source-host-key '${pinned}'`);
+    expect(create).not.toContain("StrictHostKeyChecking");
+  });
+});
+
