@@ -7,11 +7,15 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { hostKeyMismatchMessage, isHostKeyRejection, knownHostsLine, pinnedSshOptions, UNPINNED_SSH_OPTIONS, unpinnedHostKeyWarning } from "../host-keys";
 import type { Droplet } from "./commands";
 
 export class HostKeyMismatchError extends Error {}
+
+/** Which droplet, for the known_hosts alias: a migration's two, or the one a single-droplet command reaches. */
+export type HostRole = "old" | "new" | "serving";
 
 export interface HostKeyPin {
   /** How the operator knows the server: "the old droplet", "the new droplet". */
@@ -21,7 +25,7 @@ export interface HostKeyPin {
 }
 
 /** The known_hosts alias of a droplet: its role and address, so ssh's own messages name it. */
-export function hostKeyAlias(role: "old" | "new", droplet: Droplet): string {
+export function hostKeyAlias(role: HostRole, droplet: Pick<Droplet, "ssh">): string {
   return `${role}-droplet.${droplet.ssh.replace(/^.*@/, "").replace(/^\[|\]$/g, "").replace(/:/g, "_")}`;
 }
 
@@ -30,7 +34,7 @@ export function hostKeyAlias(role: "old" | "new", droplet: Droplet): string {
  * `--ssh-option` the caller passed). Pinned: the alias's line is appended to `knownHostsFile` (0600).
  * Unpinned: accept-new after the caller's options (a caller's own StrictHostKeyChecking still wins), and a warning.
  */
-export function withHostKey(droplet: Droplet, role: "old" | "new", pin: HostKeyPin, knownHostsFile: string, warn: (line: string) => void): Droplet {
+export function withHostKey(droplet: Droplet, role: HostRole, pin: HostKeyPin, knownHostsFile: string, warn: (line: string) => void): Droplet {
   const rest = droplet.sshOptions ?? [];
   if (!pin.hostKey) {
     warn(`warning: ${unpinnedHostKeyWarning(`${pin.label} (${droplet.ssh})`)}`);
@@ -70,7 +74,7 @@ function sshProbe(droplet: Droplet, timeoutMs: number): Promise<{ code: number; 
  * refuses the droplet's host key; any other outcome is left to the migration's own steps to report.
  */
 export async function verifyPinnedHostKeys(
-  droplets: readonly { droplet: Droplet; role: "old" | "new"; pin: HostKeyPin }[],
+  droplets: readonly { droplet: Droplet; role: HostRole; pin: HostKeyPin }[],
   timeoutMs = 60_000,
 ): Promise<void> {
   for (const { droplet, role, pin } of droplets) {
@@ -83,3 +87,25 @@ export async function verifyPinnedHostKeys(
     }
   }
 }
+
+/**
+ * For a command that reaches one droplet with plain ssh arguments (capacity, restore drill): the arguments with its
+ * host key pinned, a check to run before anything (HostKeyMismatchError on another key), and the cleanup of the run's
+ * known_hosts file. Without a key the arguments are left as they were (ssh's own known_hosts and defaults decide, as
+ * before), with a warning that says how to pin.
+ */
+export function pinSingleTarget(target: string, sshArgs: readonly string[], hostKey: string | undefined, warn: (line: string) => void) {
+  if (!hostKey) {
+    warn(`warning: ${target}: its SSH host key is not pinned here: pass --host-key "$(pulumi stack output servers --json | jq -r '.<server>.hostKey')" (servers the stack created with a pinned key) to accept only that key`);
+    return { sshArgs: [...sshArgs], verify: async () => undefined, cleanup: () => undefined };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
+  const pin = { label: `the droplet ${target}`, hostKey };
+  const droplet = withHostKey({ ssh: target, sshOptions: sshArgs, privateAddress: "" }, "serving", pin, knownHostsFileIn(dir), warn);
+  return {
+    sshArgs: [...(droplet.sshOptions ?? [])],
+    verify: () => verifyPinnedHostKeys([{ droplet, role: "serving", pin }]),
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+

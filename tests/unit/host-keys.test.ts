@@ -78,7 +78,7 @@ describe("the pinned host key's form (the @pulumi/command connection's hostKey, 
       "-o", "HostKeyAlgorithms=ssh-ed25519",
       "-o", "UpdateHostKeys=no",
     ]);
-    expect(hostKeyAlias("new", { ssh: "root@[2001:db8::1]", privateAddress: "x" })).toBe("new-droplet.2001_db8__1");
+    expect(hostKeyAlias("new", { ssh: "root@[2001:db8::1]" })).toBe("new-droplet.2001_db8__1");
   });
 
   it("recognises ssh's refusals of a host key, and nothing else", () => {
