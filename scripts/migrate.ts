@@ -176,13 +176,16 @@ async function main(o: Options): Promise<ExitCode> {
   if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
   const fromKey = o.fromHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.fromHostKey!));
   const toKey = o.toHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.toHostKey!));
+  const oldTarget = asUsage(() => droplet("from", o));
+  const nextTarget = o.status && !o.to ? undefined : asUsage(() => droplet("to", o));
+  // This run's known_hosts: the pinned keys only (removed when the run ends).
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
   const knownHosts = knownHostsFileIn(keysDir);
   const warn = (line: string) => console.error(line);
   const fromPin = { label: `the old droplet ${o.from}`, hostKey: fromKey };
   const toPin = { label: `the new droplet ${o.to ?? ""}`, hostKey: toKey };
-  const old = withHostKey(asUsage(() => droplet("from", o)), "old", fromPin, knownHosts, warn);
-  const next = o.status && !o.to ? undefined : withHostKey(asUsage(() => droplet("to", o)), "new", toPin, knownHosts, warn);
+  const old = withHostKey(oldTarget, "old", fromPin, knownHosts, warn);
+  const next = nextTarget && withHostKey(nextTarget, "new", toPin, knownHosts, warn);
 
   const exec = sshExecutor();
   try {
