@@ -24,7 +24,16 @@ export interface ServerRecord {
   dropletName: string;
   volumeName: string;
   volumeDescription: string;
+  /**
+   * "pinned": created by a version that generates the droplet's SSH host key in the stack and hands it to cloud-init
+   * (infra/host-keys.ts). Absent on servers created before: their user data stays as it was (a change would replace
+   * the droplet) and their host key is not pinned; the next tier migration creates a pinned server.
+   */
+  hostKey?: typeof HOST_KEY_PINNED;
 }
+
+/** The ServerRecord.hostKey of a server whose host key the stack generated and pins. */
+export const HOST_KEY_PINNED = "pinned";
 
 export interface MigrationRecord {
   id: string;
@@ -64,6 +73,7 @@ const server = z.object({
   dropletName: z.string().min(1),
   volumeName: z.string().min(1),
   volumeDescription: z.string().min(1),
+  hostKey: z.literal(HOST_KEY_PINNED).optional(),
 });
 const recordSchema = z.object({
   version: z.literal(RECORD_VERSION),
@@ -107,6 +117,11 @@ export function newServerNames(prefix: string, tier: TierName, generation: numbe
   if (generation === 1) return first;
   const key = takenKeys.includes(first.key) ? `${first.key}-g${generation}` : first.key;
   return { ...first, key, generation, volumeName: `${prefix}-${tier}-data-g${generation}` };
+}
+
+/** A server created by this version: the stack generates its host key and pins it (see ServerRecord.hostKey). */
+export function withPinnedHostKey(record: ServerRecord): ServerRecord {
+  return { ...record, hostKey: HOST_KEY_PINNED };
 }
 
 /**

@@ -10,7 +10,7 @@ import { estimateMonthly } from "./cost";
 import type { DeploymentRecord } from "./deployed";
 import type { ServerPlan, StackPlan } from "./plan";
 import { type PlannedResource, SECRET_VALUE } from "./resource-shapes";
-import { type DropletValues, migrationStatus, serverOutputs, servingServer } from "./stack-outputs";
+import { type DropletValues, knownHostsOf, migrationStatus, serverOutputs, servingServer } from "./stack-outputs";
 
 interface Registered {
   type: string;
@@ -66,16 +66,19 @@ export interface OperatorOutputArgs {
 export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Output<unknown>> {
   const droplets: pulumi.Output<DropletValues>[] = [
     ...a.servers.map(({ plan, server }) =>
-      pulumi.all([server.droplet.id, server.droplet.ipv4Address, server.droplet.ipv4AddressPrivate, server.volume.id]).apply(([dropletId, publicIp, privateIp, volumeId]) => ({
-        key: plan.name,
-        tier: plan.tier.name,
-        dropletId,
-        dropletName: plan.dropletName,
-        publicIp,
-        privateIp,
-        volumeId,
-        volumeName: plan.volumeName,
-      })),
+      pulumi
+        .all([server.droplet.id, server.droplet.ipv4Address, server.droplet.ipv4AddressPrivate, server.volume.id, server.hostPublicKey])
+        .apply(([dropletId, publicIp, privateIp, volumeId, hostKey]) => ({
+          key: plan.name,
+          tier: plan.tier.name,
+          dropletId,
+          dropletName: plan.dropletName,
+          publicIp,
+          privateIp,
+          volumeId,
+          volumeName: plan.volumeName,
+          ...(hostKey ? { hostKey } : {}),
+        })),
     ),
     ...(a.scaleOut && a.plan.scaleOut
       ? a.scaleOut.droplets.map((d, i) => {
@@ -94,6 +97,8 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
       ? { servingDropletId: serving.apply((s) => s?.dropletId ?? ""), sshTarget: serving.apply((s) => (s ? `${a.sshUser}@${s.publicIp}` : "")) }
       : {}),
     ...(a.edge.reservedIp ? { reservedIp: a.edge.reservedIp.ipAddress } : {}),
+    // Only when a server is pinned: a stack of unpinned servers keeps exactly the outputs it had.
+    ...(a.servers.some(({ server }) => server.hostPublicKey) ? { knownHosts: servers.apply(knownHostsOf) } : {}),
     migration: a.deployment.apply((record) => migrationStatus(record, retain)),
     monthlyCost: a.monthlyCost,
     ...(a.scaleOut ? { databaseUrl: a.scaleOut.databaseUrl, redisUrl: a.scaleOut.redisUrl } : {}),

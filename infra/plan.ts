@@ -4,10 +4,10 @@
  */
 import { type ConfigIssue, ConfigError, type StackConfig } from "./config";
 import type { MigrationResult } from "./migration/result";
-import { type DeploymentRecord, firstServerNames, type MigrationRecord, newServerNames, RECORD_VERSION, retainUntilOf, type ServerRecord } from "./deployed";
+import { type DeploymentRecord, firstServerNames, HOST_KEY_PINNED, type MigrationRecord, newServerNames, RECORD_VERSION, retainUntilOf, type ServerRecord, withPinnedHostKey } from "./deployed";
 import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
 import { INTERNAL_PORT } from "./render/caddyfile";
-import { renderCloudInit } from "./render/cloud-init";
+import { type CloudInitInput, renderCloudInit } from "./render/cloud-init";
 import { type RenderedFile, renderConfigFiles } from "./render/files";
 import { volumeDevice } from "./render/layout";
 import { getTier, SCALE_OUT, type Tier, TIER_NAMES, type TierName, TIERS } from "./tiers";
@@ -30,6 +30,14 @@ export interface ServerPlan {
   volumeDevice: string;
   volumeSizeGiB: number;
   tuning: Tuning;
+  /**
+   * The stack generates this server's SSH host key, hands it to cloud-init and pins it (record `hostKey: "pinned"`:
+   * created by this version). False for servers created before: their user data is `userData` as it always was.
+   */
+  pinHostKey: boolean;
+  /** What the user data is rendered from; a pinned server's droplet gets it rendered with its host key. */
+  cloudInit: CloudInitInput;
+  /** The user data without a host key: the droplet's for an unpinned server (a pinned one adds its key, a secret). */
   userData: string;
   configFiles: RenderedFile[];
   backups: { enabled: boolean; plan?: "weekly" | "daily" };
@@ -122,6 +130,7 @@ const WORLD = ["0.0.0.0/0", "::/0"];
 export function planServer(config: StackConfig, record: ServerRecord, role: ServerPlan["role"]): ServerPlan {
   const tier = getTier(record.tier);
   const tuning = tune(record.tier, config);
+  const cloudInit = { volumeName: record.volumeName, swapMiB: tuning.swapMiB };
   return {
     name: record.key,
     record,
@@ -133,7 +142,9 @@ export function planServer(config: StackConfig, record: ServerRecord, role: Serv
     volumeDevice: volumeDevice(record.volumeName),
     volumeSizeGiB: config.volumeSizeGiB,
     tuning,
-    userData: renderCloudInit({ volumeName: record.volumeName, swapMiB: tuning.swapMiB }),
+    pinHostKey: record.hostKey === HOST_KEY_PINNED,
+    cloudInit,
+    userData: renderCloudInit(cloudInit),
     configFiles: renderConfigFiles(config, tuning),
     backups: config.backups === "none" ? { enabled: false } : { enabled: true, plan: config.backups },
     // The server serving in prod, and any server receiving data until its migration has succeeded, cannot be
@@ -229,7 +240,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => move(from, running);
 
   if (!d) {
-    if (config.tier !== SCALE_OUT) active = planServer(config, firstServerNames(prefix, config.tier), "serving");
+    if (config.tier !== SCALE_OUT) active = planServer(config, withPinnedHostKey(firstServerNames(prefix, config.tier)), "serving");
   } else if (d.tier === config.tier) {
     // Same tier: what is deployed stays as it is; a retained previous server with the migration that made it so.
     if (d.serving) active = planServer(config, d.serving, "serving");
@@ -259,7 +270,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   } else {
     generation += 1;
     const taken = [d.serving.key, ...(dropped ? [dropped.key] : [])];
-    const target = newServerNames(prefix, config.tier, generation, taken);
+    const target = withPinnedHostKey(newServerNames(prefix, config.tier, generation, taken));
     active = planServer(config, target, "target");
     previous = planServer(config, d.serving, "previous");
     migration = tierMigration(d.serving, target, true);

@@ -192,6 +192,7 @@ export const FREE_RESOURCE_TYPES: Record<string, PriceSource> = {
   "command:remote:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),
   "command:remote:CopyToRemote": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "copies files, no cloud resource"),
   "command:local:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),
+  "tls:index/privateKey:PrivateKey": FREE_SOURCE("https://www.pulumi.com/registry/packages/tls/", "generated locally (a droplet's SSH host key), no cloud resource"),
   "random:index/randomPassword:RandomPassword": FREE_SOURCE(
     "https://www.pulumi.com/registry/packages/random/",
     "generated locally, no cloud resource",

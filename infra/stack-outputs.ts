@@ -20,6 +20,11 @@ export interface ServerOutput {
   /** The data volume's id (single-droplet servers). */
   volumeId?: string;
   volumeName?: string;
+  /**
+   * The SSH host key the stack generated and pins, `ssh-ed25519 <base64>` (not secret); absent for a server created
+   * before pinned host keys (see infra/host-keys.ts).
+   */
+  hostKey?: string;
 }
 
 /** A droplet's resolved values, keyed by the server's name in the plan (`app-8gb`, `scale-out-app-1`). */
@@ -56,6 +61,17 @@ export function serverOutputs(record: DeploymentRecord, droplets: readonly Dropl
     out[key] = { role, ...values };
   }
   return out;
+}
+
+/**
+ * A known_hosts file for the servers whose host key is pinned: `<public address> <key>` a line, so that
+ * `ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=<file> root@<address>` accepts exactly the pinned key.
+ */
+export function knownHostsOf(servers: Record<string, ServerOutput>): string {
+  return Object.values(servers)
+    .filter((s) => s.hostKey)
+    .map((s) => `${s.publicIp} ${s.hostKey}\n`)
+    .join("");
 }
 
 /**

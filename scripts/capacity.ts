@@ -12,9 +12,11 @@ import { fetchDropletSamples, MonitoringRequestError } from "../infra/capacity/d
 import { collectCommand, collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { type CapacityInput, MetricsError, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
 import { buildReport, renderHuman, reportJson } from "../infra/capacity/report";
+import { pinnedHostKey } from "../infra/host-keys";
+import { HostKeyMismatchError, pinSingleTarget } from "../infra/migration/host-key-check";
 import { dropletScript } from "../infra/render/droplet-scripts";
 import { TIER_NAMES } from "../infra/tiers";
-import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
+import { asUsage, EXIT, NeedsHumanError, runCli, UsageError } from "./cli-exit";
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -32,6 +34,7 @@ const program = new Command("capacity")
   .option("--ssh-arg <arg>", "extra ssh option, repeatable (e.g. --ssh-arg=-p --ssh-arg=2222)", collect)
   .option("--env <KEY=VALUE>", "environment for collect.sh on the droplet, repeatable (no secrets)", collect)
   .option("--history-days <n>", "days of droplet history to read with --host", int("--history-days"), 8)
+  .option("--host-key <key>", "with --host: the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey); another key stops before collecting (exit 3)")
   .option("--active-users <n>", "current active users (overrides the file)", int("--active-users"))
   .option("--complaints", "users are complaining (overrides the file)")
   .option("--save-metrics <file>", "also write the collected input as a metrics file")
@@ -56,9 +59,17 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   const tier = o.tier as (typeof TIER_NAMES)[number];
   if (o.host !== undefined) {
     const env = asUsage(() => parseEnvPairs((o.env as string[] | undefined) ?? []));
-    const target = { target: o.host as string, sshArgs: (o.sshArg as string[] | undefined) ?? [], env, historyDays: o.historyDays as number };
+    const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey as string));
+    const pin = pinSingleTarget(o.host as string, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) => process.stderr.write(`capacity: ${line}\n`));
+    const target = { target: o.host as string, sshArgs: pin.sshArgs, env, historyDays: o.historyDays as number };
     asUsage(() => collectCommand(target, "")); // refuses a secret in --env before ssh
-    return collectLive({ ...target, tier, ...overrides }, dropletScript("collect.sh"), spawnRunner);
+    return pin
+      .verify()
+      .catch((e: unknown) => {
+        throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
+      })
+      .then(() => collectLive({ ...target, tier, ...overrides }, dropletScript("collect.sh"), spawnRunner))
+      .finally(pin.cleanup);
   }
   const samples = await fetchDropletSamples({
     token: process.env.DIGITALOCEAN_TOKEN ?? "",
@@ -76,7 +87,7 @@ void runCli<Record<string, unknown>>(program, {
   help: {
     no: "--check and the verdict asks for action (upgrade-now or plan-upgrade); the report is printed first",
     usage: "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
-    human: "the metrics could not be collected (ssh to --host failed, the monitoring API kept failing)",
+    human: "the metrics could not be collected (ssh to --host failed, the droplet offered another host key than --host-key, the monitoring API kept failing)",
     examples: [
       "npm run capacity -- --metrics metrics.json --check",
       "npm run capacity -- --host root@203.0.113.10 --tier 4gb --json",

@@ -9,17 +9,22 @@
  * stack reads (infra/migration/result.ts).
  */
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Command, Option } from "commander";
 import { SingleBar } from "cli-progress";
 import { validateBudgets } from "../infra/migration/budget";
 import { type Droplet, dropletFromTarget, formatCommand, migrationCommands, parseEnvList, parsePorts, parseValues } from "../infra/migration/commands";
 import { type DropletState, type RunMode, formatJournal, formatLock, nextAction, parseDropletState } from "../infra/migration/journal";
+import { pinnedHostKey } from "../infra/host-keys";
+import { HostKeyMismatchError, knownHostsFileIn, verifyPinnedHostKeys, withHostKey } from "../infra/migration/host-key-check";
 import { formatMigrationResult } from "../infra/migration/result";
 import { type MigrationReport, exitCodeFor, migrationResult, plannedCommands, runMigration, whatNext } from "../infra/migration/runner";
 import { type SshExecutor, sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
 import { formatTimeline } from "../infra/migration/timeline";
-import { type ExitCode, UsageError, asUsage, runCli } from "./cli-exit";
+import { type ExitCode, NeedsHumanError, UsageError, asUsage, runCli } from "./cli-exit";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -49,6 +54,8 @@ const program = new Command("migrate")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .addOption(new Option("--runtime <runtime>", "how the scripts reach PostgreSQL/Redis on the droplets").choices(["container", "host"]).default("container"))
   .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", collect, [] as string[])
+  .option("--from-host-key <key>", "the old droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning")
+  .option("--to-host-key <key>", "the new droplet's pinned SSH host key (as --from-host-key)")
   .option("--from-env <K=V>", "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable", collect, [] as string[])
   .option("--to-env <K=V>", "same for the new droplet", collect, [] as string[])
   .option("--traffic-command <command>", "local shell command run after the cutover, once the old droplet's proxy forwards to the new one (e.g. reserved IP assignment); must be safe to run twice")
@@ -67,7 +74,7 @@ const program = new Command("migrate")
 interface Options {
   from: string; to?: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
   migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; fromEnv: string[]; toEnv: string[];
-  fromPorts: string; toPorts: string; trafficCommand?: string; healthUrl?: string; dumpJobs: string; skipBackup?: boolean;
+  fromPorts: string; toPorts: string; fromHostKey?: string; toHostKey?: string; trafficCommand?: string; healthUrl?: string; dumpJobs: string; skipBackup?: boolean;
   id?: string; dryRun?: boolean; overwriteTarget?: boolean; resume?: boolean; rollback?: boolean; status?: boolean; json?: boolean;
 }
 
@@ -167,11 +174,27 @@ async function main(o: Options): Promise<ExitCode> {
   if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
   if (o.json && !o.status) throw new UsageError("--json goes with --status");
   if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
-  const old = asUsage(() => droplet("from", o));
-  const next = o.status && !o.to ? undefined : asUsage(() => droplet("to", o));
+  const fromKey = o.fromHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.fromHostKey!));
+  const toKey = o.toHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.toHostKey!));
+  const oldTarget = asUsage(() => droplet("from", o));
+  const nextTarget = o.status && !o.to ? undefined : asUsage(() => droplet("to", o));
+  // This run's known_hosts: the pinned keys only (removed when the run ends).
+  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
+  const knownHosts = knownHostsFileIn(keysDir);
+  const warn = (line: string) => console.error(line);
+  const fromPin = { label: `the old droplet ${o.from}`, hostKey: fromKey };
+  const toPin = { label: `the new droplet ${o.to ?? ""}`, hostKey: toKey };
+  const old = withHostKey(oldTarget, "old", fromPin, knownHosts, warn);
+  const next = nextTarget && withHostKey(nextTarget, "new", toPin, knownHosts, warn);
 
   const exec = sshExecutor();
   try {
+    // A pinned droplet that offers another host key: stop before any step runs on either droplet (exit 3).
+    if (!o.dryRun) {
+      await verifyPinnedHostKeys([{ droplet: old, role: "old", pin: fromPin }, ...(next ? [{ droplet: next, role: "new" as const, pin: toPin }] : [])]).catch((e: unknown) => {
+        throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
+      });
+    }
     if (o.status) {
       return await status(o, exec).catch((e: Error): ExitCode => {
         console.error(`migrate --status: ${e.message}`);
@@ -195,6 +218,7 @@ async function main(o: Options): Promise<ExitCode> {
     return await migrate(o, mode, old, next, exec, { strategy, budgets, dumpJobs });
   } finally {
     exec.close();
+    fs.rmSync(keysDir, { recursive: true, force: true });
   }
 }
 
@@ -256,7 +280,7 @@ if (require.main === module) {
     help: {
       no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small); with --status: the journal could not be read",
       usage: "--to missing (required except with --status), --json without --status; --resume or --rollback with nothing to act on; --rollback of a finished migration",
-      human: "stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
+      human: "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
       examples: [
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11",
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status",

@@ -8,8 +8,10 @@ import Table from "cli-table3";
 import { Command } from "commander";
 import { parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { DrillFailedError, drillCommand, runDrill } from "../infra/capacity/restore-drill";
+import { pinnedHostKey } from "../infra/host-keys";
+import { HostKeyMismatchError, pinSingleTarget } from "../infra/migration/host-key-check";
 import { dropletScript } from "../infra/render/droplet-scripts";
-import { asUsage, EXIT, runCli } from "./cli-exit";
+import { asUsage, EXIT, NeedsHumanError, runCli } from "./cli-exit";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const formatBytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
@@ -17,6 +19,7 @@ const formatBytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} 
 interface Options {
   host: string;
   sshArg?: string[];
+  hostKey?: string;
   env?: string[];
   json?: boolean;
 }
@@ -26,13 +29,14 @@ const program = new Command("restore-drill")
   .requiredOption("--host <target>", "ssh target (user@host)")
   .option("--ssh-arg <arg>", "extra ssh option, repeatable (e.g. --ssh-arg=-p --ssh-arg=2222)", collect)
   .option("--env <KEY=VALUE>", "settings for the script on the droplet, repeatable (no secrets)", collect)
+  .option("--host-key <key>", "the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted, another stops the drill before it runs (exit 3)")
   .option("--json", "print the report as JSON");
 
 void runCli<Options>(program, {
   help: {
     no: "the drill says the backup does not restore: no backup, checksum mismatch, pg_restore refuses the dump, a table's rows differ, or the latest backup is more than 36 h old",
     usage: "an --env that is not KEY=VALUE or names a secret",
-    human: "the droplet cannot be reached over ssh (the drill did not run)",
+    human: "the droplet cannot be reached over ssh, or offered another host key than --host-key (the drill did not run)",
     examples: [
       "npm run restore-drill -- --host root@203.0.113.10",
       "npm run restore-drill -- --host root@203.0.113.10 --ssh-arg=-p --ssh-arg=2222 --json",
@@ -42,10 +46,18 @@ void runCli<Options>(program, {
   otherErrors: "human",
   classify: (e) => (e instanceof DrillFailedError ? EXIT.no : undefined),
   main: async (o) => {
-    const target = { target: o.host, sshArgs: o.sshArg ?? [], env: asUsage(() => parseEnvPairs(o.env ?? [])) };
+    const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey!));
+    const pin = pinSingleTarget(o.host, o.sshArg ?? [], hostKey, (line) => console.error(line));
+    const target = { target: o.host, sshArgs: pin.sshArgs, env: asUsage(() => parseEnvPairs(o.env ?? [])) };
     const scripts = { common: dropletScript("backup-common.sh"), drill: dropletScript("restore-drill.sh") };
     asUsage(() => drillCommand(target, scripts.common, scripts.drill)); // refuses a secret in --env before ssh
-    const report = await runDrill(target, scripts, spawnRunner);
+    const report = await pin
+      .verify()
+      .catch((e: unknown) => {
+        throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
+      })
+      .then(() => runDrill(target, scripts, spawnRunner))
+      .finally(pin.cleanup);
     if (o.json) {
       console.log(JSON.stringify(report, null, 2));
     } else {

@@ -7,13 +7,18 @@
  * endpoints are read on the droplet from /etc/chatbot/scale-out-target.env, written there by the stack.
  * Exit codes: see --help (scripts/cli-exit.ts).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Command } from "commander";
+import { pinnedHostKey, UNPINNED_SSH_OPTIONS } from "../infra/host-keys";
+import { HostKeyMismatchError, knownHostsFileIn, verifyPinnedHostKeys, withHostKey } from "../infra/migration/host-key-check";
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
 import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
-import { asUsage, EXIT, runCli, type ExitCode } from "./cli-exit";
+import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -25,6 +30,7 @@ interface Options {
   downtimeBudget: string;
   migrationBudget: string;
   sshOption: string[];
+  sourceHostKey?: string;
   json?: boolean;
 }
 
@@ -37,6 +43,7 @@ const program = new Command("scale-out-migrate")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .option("--ssh-option <option>", "extra ssh option, repeatable", collect, [] as string[])
+  .option("--source-host-key <key>", "the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning")
   .option("--json", "print the report as JSON");
 
 const EXIT_OF = { done: EXIT.done, "rolled-back": EXIT.no, "rollback-incomplete": EXIT.human, "failed-after-commit": EXIT.human } as const;
@@ -46,7 +53,7 @@ void runCli<Options>(program, {
     no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
     usage: "a bad --source, --source-private, --upstreams, --app-nodes or budget (checked before anything runs)",
     human:
-      "the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
+      "the droplet offered another SSH host key than --source-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
     examples: [
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081,10.10.0.22:8081 --app-nodes root@203.0.113.21,root@203.0.113.22",
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081 --app-nodes root@203.0.113.21 --downtime-budget 120 --json",
@@ -61,15 +68,32 @@ void runCli<Options>(program, {
     asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
     asUsage(() => checkUpstreams(upstreams));
     asUsage(() => appNodeDroplets({ appNodes, upstreams }));
-    const report = await scaleOutMigrate({
-      source: o.source,
-      sourcePrivate: o.sourcePrivate,
-      upstreams,
-      appNodes,
-      ...budgets,
-      sshOptions: o.sshOption,
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
+    // The droplet's host key: pinned (only that key, checked once before anything runs: exit 3 on another), or
+    // accepted on first use with a warning (a server created before pinning).
+    const hostKey = o.sourceHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.sourceHostKey!));
+    const warn = (line: string) => process.stderr.write(`${line}\n`);
+    const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
+    const pin = { label: `the droplet ${o.source}`, hostKey };
+    const source = withHostKey(sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate, sshOptions: o.sshOption }), "old", pin, knownHostsFileIn(keysDir), warn);
+    // The app droplets have no per-droplet record to pin from (see the README's host keys): accepted on first use.
+    warn(`warning: the app droplets' SSH host keys are not pinned (accepted on first use): ${appNodes.join(", ")}`);
+    const report = await verifyPinnedHostKeys([{ droplet: source, role: "old", pin }])
+      .catch((e: unknown) => {
+        throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
+      })
+      .then(() =>
+        scaleOutMigrate({
+          source: o.source,
+          sourcePrivate: o.sourcePrivate,
+          upstreams,
+          appNodes,
+          ...budgets,
+          sourceSshOptions: [...(source.sshOptions ?? [])],
+          sshOptions: [...o.sshOption, ...UNPINNED_SSH_OPTIONS],
+          log: warn,
+        }),
+      )
+      .finally(() => fs.rmSync(keysDir, { recursive: true, force: true }));
     const outcome = logicalOutcome(report);
     if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
     else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);

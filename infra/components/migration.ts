@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { pinnedHostKey } from "../host-keys";
 import type { MigrationPlan } from "../plan";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import type { AppServer } from "./app-server";
@@ -22,15 +23,21 @@ export interface TierMigrationArgs {
  * The migration itself moves traffic at the cutover: the old droplet's proxy holds requests and then forwards them
  * to the new droplet's internal listener (scripts/droplet/proxy-switch.sh); the reserved IP or DNS record follows
  * once this command has succeeded. SSH uses
- * the key in $CHATBOT_SSH_PRIVATE_KEY when set (written to a 0600 temp file), else the agent; new droplets' host keys
- * are accepted on first use. No secret is on this line: the database passwords never leave the droplets.
+ * the key in $CHATBOT_SSH_PRIVATE_KEY when set (written to a 0600 temp file), else the agent. A droplet whose host key
+ * the stack pinned is passed with it (`--from-host-key` / `--to-host-key`): the migration accepts only that key and
+ * stops (exit 3) on another. A droplet created before pinning is accepted on first use (accept-new); when neither is
+ * pinned the line is exactly what the version before pinning ran. No secret is on this line: the database passwords
+ * never leave the droplets, and public host keys are not secret.
  */
 export function migrateCommandLine(
   m: MigrationPlan,
-  hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string },
+  hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string; oldHostKey?: string; newHostKey?: string },
   healthPath: string,
 ): string {
-  const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
+  // With a pinned side, the CLI sets each droplet's host key options itself (accept-new only for an unpinned one).
+  const sshOpts = pinned ? ["-o", "BatchMode=yes"] : ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  const keyFlag = (flag: string, key: string | undefined) => (key === undefined ? [] : [`${flag} '${pinnedHostKey(key)}'`]);
   const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
   return [
     "set -eu",
@@ -48,6 +55,8 @@ export function migrateCommandLine(
       `--strategy ${m.strategy}`,
       `--downtime-budget ${m.downtimeBudgetSeconds}`,
       `--migration-budget ${m.migrationBudgetMinutes}`,
+      ...keyFlag("--from-host-key", hosts.oldHostKey),
+      ...keyFlag("--to-host-key", hosts.newHostKey),
       ...sshOpts.map((o) => `--ssh-option=${o}`),
       '${KEY_OPTS:+--ssh-option=-i --ssh-option="$key"}',
       `--health-url http://${upstream}${healthPath}`,
@@ -79,9 +88,9 @@ export class TierMigration extends pulumi.ComponentResource {
     super("chatbot:migration:TierMigration", name, {}, opts);
     const { old, next, migration } = args;
     const create = pulumi
-      .all([old.droplet.ipv4Address, next.droplet.ipv4Address, old.droplet.ipv4AddressPrivate, next.droplet.ipv4AddressPrivate])
-      .apply(([oldIp, newIp, oldPrivate, newPrivate]) =>
-        migrateCommandLine(migration, { user: args.sshUser, oldIp, newIp, oldPrivate, newPrivate }, args.healthPath),
+      .all([old.droplet.ipv4Address, next.droplet.ipv4Address, old.droplet.ipv4AddressPrivate, next.droplet.ipv4AddressPrivate, old.hostPublicKey, next.hostPublicKey])
+      .apply(([oldIp, newIp, oldPrivate, newPrivate, oldHostKey, newHostKey]) =>
+        migrateCommandLine(migration, { user: args.sshUser, oldIp, newIp, oldPrivate, newPrivate, oldHostKey, newHostKey }, args.healthPath),
       );
     this.run = new command.local.Command(
       `${name}-run`,

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { pinnedHostKey } from "../host-keys";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import { renderTargetEnv } from "../scale-out-migration/commands";
@@ -27,10 +28,11 @@ export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
  * file), else the agent. No secret on this line: the managed endpoints are in the target env file on the droplet.
  */
 export function scaleOutMigrateCommandLine(
-  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[]; appIps: string[] },
+  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[]; appIps: string[]; sourceHostKey?: string },
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
-  const sshOpts = ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key); else accepted on first use.
+  const sshOpts = hosts.sourceHostKey === undefined ? ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"] : ["-o", "BatchMode=yes"];
   return [
     "set -eu",
     'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
@@ -44,6 +46,7 @@ export function scaleOutMigrateCommandLine(
       `--app-nodes ${hosts.appIps.map((ip) => `${hosts.user}@${ip}`).join(",")}`,
       `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
       `--migration-budget ${budgets.migrationBudgetMinutes}`,
+      ...(hosts.sourceHostKey === undefined ? [] : [`--source-host-key '${pinnedHostKey(hosts.sourceHostKey)}'`]),
       ...sshOpts.map((o) => `--ssh-option=${o}`),
       '${key:+--ssh-option=-i --ssh-option="$key"}',
       "--json",
@@ -80,7 +83,14 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
     this.targetEnv = new command.remote.Command(
       `${name}-target-env`,
       {
-        connection: { host: source.droplet.ipv4Address, user: args.sshUser, privateKey: args.sshPrivateKey, dialErrorLimit: 60, perDialTimeout: 10 },
+        connection: {
+          host: source.droplet.ipv4Address,
+          user: args.sshUser,
+          privateKey: args.sshPrivateKey,
+          ...(source.hostPublicKey ? { hostKey: source.hostPublicKey } : {}),
+          dialErrorLimit: 60,
+          perDialTimeout: 10,
+        },
         create: `umask 077 && cat > ${TARGET_ENV_PATH}`,
         delete: `rm -f ${TARGET_ENV_PATH}`,
         stdin: pulumi.secret(targetEnv),
@@ -89,10 +99,10 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       { parent: this, dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database] },
     );
     const create = pulumi
-      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps, scaleOut.publicIps])
-      .apply(([sourceIp, sourcePrivate, ips, appIps]) =>
+      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps, scaleOut.publicIps, source.hostPublicKey])
+      .apply(([sourceIp, sourcePrivate, ips, appIps, sourceHostKey]) =>
         scaleOutMigrateCommandLine(
-          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`), appIps },
+          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`), appIps, sourceHostKey },
           { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
         ),
       );

@@ -5,10 +5,12 @@
  *   (updated inputs overlaid on an update); a replaced one gets a new id.
  * - A new resource gets a fake id and plausible outputs (documentation address ranges) derived from its URN, never
  *   from a counter, so adding a resource does not shift the others'. Droplet ids are numeric strings.
+ * - A host key (tls.PrivateKey, ED25519) answers with a real ED25519 public key derived from the URN, and a private
+ *   key that is only a marked placeholder: the offline plan never holds a usable private host key.
  * - The tier migration's command answers with the result line a successful run prints (infra/migration/result.ts),
  *   committed at the plan's clock.
  */
-import { createHash } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { formatMigrationResult } from "../migration/result";
 import { secretsFromExport } from "./secret-values";
 import type { DeployedResource } from "./state-file";
@@ -40,6 +42,19 @@ class AddressPool {
     }
     throw new Error(`fake cloud: no free address left in ${this.prefix}${this.first}-${this.first + this.size - 1}`);
   }
+}
+
+/** The offline plan's stand-in for a private host key: cloud-init accepts the string, nothing can use it. */
+export const FAKE_PRIVATE_HOST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n(placeholder of the offline plan: the stack generates the real key)\n-----END OPENSSH PRIVATE KEY-----\n";
+
+/** An ED25519 key pair's outputs as the tls provider names them, the public half real and derived from `seed`. */
+function fakeHostKey(seed: string): Record<string, unknown> {
+  const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), createHash("sha256").update(seed).digest()]);
+  const jwk = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "jwk" });
+  const raw = Buffer.from(String(jwk.x), "base64url");
+  const wire = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  const blob = Buffer.concat([wire(Buffer.from("ssh-ed25519")), wire(raw)]);
+  return { algorithm: "ED25519", publicKeyOpenssh: `ssh-ed25519 ${blob.toString("base64")}\n`, privateKeyOpenssh: FAKE_PRIVATE_HOST_KEY };
 }
 
 export interface Answer {
@@ -98,6 +113,8 @@ export class FakeCloud {
         return { result: `mock-password-${name}` };
       case "command:remote:Command":
         return { stdout: "", stderr: "" };
+      case "tls:index/privateKey:PrivateKey":
+        return fakeHostKey(seed);
       case "command:local:Command":
         return { stdout: isMigrationCommand(type, name) ? this.migrationResult(inputs, seed) : "", stderr: "" };
       case "digitalocean:index/databaseCluster:DatabaseCluster": {

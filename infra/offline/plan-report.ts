@@ -11,6 +11,7 @@ import { type OfflineRun, redactSecrets } from "./run";
 import { SECRET_PLACEHOLDER } from "./stack-files";
 import { blockedByProtect, checkDataLoss, countOps, type DataLoss, type Op, type Operation, planOperations } from "./state-diff";
 import { buildStateExport, stackUrn } from "./state-file";
+import { isSecret } from "./secret-values";
 
 export interface PlanResource {
   type: string;
@@ -153,8 +154,11 @@ export function planArtifacts(run: OfflineRun, plan: StackPlan): Artifact[] {
       ? { droplet: `scale-out-${plan.scaleOut.app.droplets[0]!.key}`, sync: `scale-out-${plan.scaleOut.app.droplets[0]!.key}-config`, files: plan.scaleOut.app.configFiles }
       : undefined;
   if (!target) throw new Error("the plan has neither a droplet tier nor a scale-out tier");
-  const userData = recorded(run, "digitalocean:index/droplet:Droplet", target.droplet).userData;
-  if (typeof userData !== "string") throw new Error("the droplet's userData is not a plain string");
+  // A pinned server's user data is a secret (it holds the host key): offline, its private key is the fake cloud's
+  // placeholder (FAKE_PRIVATE_HOST_KEY), so the artifact is what the droplet gets but for that key.
+  const registered = recorded(run, "digitalocean:index/droplet:Droplet", target.droplet).userData;
+  const userData = isSecret(registered) ? registered.value : registered;
+  if (typeof userData !== "string") throw new Error("the droplet's userData is not a string");
   const stdin = recorded(run, "command:remote:Command", target.sync).stdin;
   if (typeof stdin !== "string") throw new Error("the config sync's stdin is not a plain string");
   const artifacts: Artifact[] = [{ file: "user-data.yaml", content: userData }];

@@ -3,6 +3,11 @@
  * log rotation, the volume's mount point and the private address for compose. No tuning, no image, no secret:
  * those are synced onto the running droplet (infra/render/sync.ts), so changing them never replaces the droplet.
  * Any change to this output replaces the droplet (DigitalOcean treats user_data as ForceNew).
+ *
+ * One exception to "no secret": a server created with a pinned host key (infra/deployed.ts `hostKey: "pinned"`)
+ * gets its SSH host key here, the private half included, so that the stack knows the droplet's host key before the
+ * first connection. The droplet's `userData` is then a Pulumi secret (infra/components/app-server.ts). Servers
+ * without the flag render byte-identically to the version before it.
  */
 import { stringify } from "yaml";
 import { LAYOUT, volumeDevice } from "./layout";
@@ -10,6 +15,31 @@ import { LAYOUT, volumeDevice } from "./layout";
 export interface CloudInitInput {
   volumeName: string;
   swapMiB: number;
+  /** The droplet's SSH host key (OpenSSH formats); absent: cloud-init generates host keys as it always did. */
+  hostKey?: HostKeyPair;
+}
+
+/** An ED25519 host key in OpenSSH formats: `-----BEGIN OPENSSH PRIVATE KEY-----...` and `ssh-ed25519 AAAA...`. */
+export interface HostKeyPair {
+  privateKeyOpenssh: string;
+  publicKeyOpenssh: string;
+}
+
+/** sshd offers only the pinned key, whatever else may appear in /etc/ssh (Ubuntu's sshd_config includes this dir first). */
+export const HOST_KEY_SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-chatbot-host-key.conf";
+
+/**
+ * cloud-init's cc_ssh: `ssh_deletekeys` removes every /etc/ssh/ssh_host_*key* of the image; with `ssh_keys` present
+ * it writes exactly those keys and generates none (`ssh_genkeytypes` is read only without `ssh_keys`; it is set to
+ * ed25519 alone anyway). Source: cloud-init `cloudinit/config/cc_ssh.py` (handle) and its schema
+ * (`^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$`), checked with cloud-init 22.4.2 here.
+ */
+function hostKeyConfig(key: HostKeyPair) {
+  return {
+    ssh_deletekeys: true,
+    ssh_genkeytypes: ["ed25519"],
+    ssh_keys: { ed25519_private: key.privateKeyOpenssh, ed25519_public: key.publicKeyOpenssh.trim() },
+  };
 }
 
 const THP_UNIT = `[Unit]
@@ -39,6 +69,7 @@ export function renderCloudInit(input: CloudInitInput): string {
     package_upgrade: false,
     packages: ["docker.io", "docker-compose-v2", "postgresql-client", "redis-tools", "jq", "curl"],
     ssh_pwauth: false,
+    ...(input.hostKey ? hostKeyConfig(input.hostKey) : {}),
     swap: { filename: "/swapfile", size: input.swapMiB * 1024 * 1024, maxsize: input.swapMiB * 1024 * 1024 },
     mounts: [[volumeDevice(input.volumeName), LAYOUT.dataDir, "ext4", "defaults,nofail,discard,noatime,x-systemd.device-timeout=60s", "0", "2"]],
     write_files: [
@@ -47,6 +78,7 @@ export function renderCloudInit(input: CloudInitInput): string {
       { path: "/etc/docker/daemon.json", permissions: "0644", content: JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "5" } }, null, 2) + "\n" },
       { path: "/etc/logrotate.d/chatbot", permissions: "0644", content: `${LAYOUT.dataDir}/log/*.log {\n  weekly\n  rotate 8\n  compress\n  missingok\n  notifempty\n  copytruncate\n}\n` },
       { path: "/usr/local/sbin/chatbot-private-ip", permissions: "0755", content: PRIVATE_IP_SCRIPT },
+      ...(input.hostKey ? [{ path: HOST_KEY_SSHD_DROPIN, permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }] : []),
     ],
     runcmd: [
       ["sysctl", "--system"],

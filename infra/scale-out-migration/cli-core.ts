@@ -20,14 +20,17 @@ export interface ScaleOutMigrateOptions {
   appNodes: string[];
   downtimeBudgetSeconds: number;
   migrationBudgetMinutes: number;
+  /** ssh options of every connection (the app droplets'). */
   sshOptions?: string[];
+  /** ssh options of the droplet's connections instead of `sshOptions` (its pinned host key). @default sshOptions */
+  sourceSshOptions?: string[];
   log?: (line: string) => void;
 }
 
-export function sourceDroplet(o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions">): Droplet {
+export function sourceDroplet(o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions">): Droplet {
   if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(o.source)) throw new Error(`source: "${o.source}" must be user@host`);
   if (!/^[0-9.]+$/.test(o.sourcePrivate)) throw new Error(`sourcePrivate: "${o.sourcePrivate}" must be an IPv4 address`);
-  return { ssh: o.source, sshOptions: o.sshOptions ?? [], privateAddress: o.sourcePrivate, runtime: "container" };
+  return { ssh: o.source, sshOptions: o.sourceSshOptions ?? o.sshOptions ?? [], privateAddress: o.sourcePrivate, runtime: "container" };
 }
 
 /** The app droplets as the runner reaches them (container runtime), one per upstream, in the same order. */

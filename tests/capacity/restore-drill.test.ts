@@ -121,6 +121,25 @@ describe("npm run restore-drill", () => {
     expect(ps).not.toMatch(/chatbot-restore-drill\.\w+\/data/);
   });
 
+  it("with --host-key: the droplet's own key runs the drill; another key stops before it runs (exit 3, what to check)", async () => {
+    const own = fs.readFileSync(ssh.knownHostsFile, "utf8").trim().split(/\s+/).slice(1, 3).join(" ");
+    const ok = await drill("--host-key", own, "--json");
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).not.toMatch(/not pinned/);
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "other-host-key-"));
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(keyDir, "k")]);
+    const other = fs.readFileSync(path.join(keyDir, "k.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    fs.rmSync(keyDir, { recursive: true, force: true });
+    const before = fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."));
+    const bad = await drill("--host-key", other);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toContain(`HOST KEY MISMATCH: the droplet ${ssh.target} (${ssh.target}) did not present the host key the stack pinned`);
+    expect(bad.stdout).toBe("");
+    expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual(before);
+    const unpinned = await drill("--json");
+    expect(unpinned.stderr).toMatch(/its SSH host key is not pinned here: pass --host-key/);
+  });
+
   it("prints a table and the restore time for people", async () => {
     const r = await drill();
     expect(r.code, r.stderr).toBe(0);

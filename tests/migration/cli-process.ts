@@ -4,6 +4,7 @@
  * process is `node --import tsx scripts/migrate.ts`, as the stack runs it: one process, so a signal reaches the CLI.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { type MigrationResult, parseMigrationResult } from "../../infra/migration/result";
 import type { HarnessDroplet } from "./harness";
@@ -11,12 +12,21 @@ import type { HarnessDroplet } from "./harness";
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "scripts/migrate.ts");
 
-/** --from/--to and everything the host runtime needs, for a migration from `old` to `next`. */
-export function cliArgs(old: HarnessDroplet, next: HarnessDroplet): string[] {
+/** The harness sshd's own host key, `ssh-ed25519 <base64>` (the second and third fields of its known_hosts line). */
+export function hostKeyOf(d: HarnessDroplet): string {
+  return fs.readFileSync(d.ssh.knownHostsFile, "utf8").trim().split(/\s+/).slice(1, 3).join(" ");
+}
+
+/**
+ * --from/--to and everything the host runtime needs, for a migration from `old` to `next`. Both droplets' host keys
+ * are pinned, as the stack pins those of the servers it creates (`pinned: false`: neither, as for older servers).
+ */
+export function cliArgs(old: HarnessDroplet, next: HarnessDroplet, opts: { pinned?: boolean } = {}): string[] {
   const target = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;
   const envArgs = (flag: string, d: HarnessDroplet) => Object.entries(d.droplet.env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
+  const pins = opts.pinned === false ? [] : ["--from-host-key", hostKeyOf(old), "--to-host-key", hostKeyOf(next)];
   return [
-    "--from", target(old), "--to", target(next), "--runtime", "host",
+    "--from", target(old), "--to", target(next), "--runtime", "host", ...pins,
     `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`, `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,
     `--ssh-option=-oUserKnownHostsFile=${old.ssh.knownHostsFile} ${next.ssh.knownHostsFile}`,
     "--ssh-option=-oBatchMode=yes", "--ssh-option=-oIdentitiesOnly=yes",

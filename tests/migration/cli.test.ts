@@ -29,7 +29,9 @@ describe("npm run migrate", () => {
       const args = cliArgs(h.old, h.next);
       const dry = await runCli([...args, "--dry-run", "--strategy", "replicate", "--id", "x"]);
       expect(dry.code).toBe(0);
-      expect(dry.stdout).toContain(`[copy] ssh -p ${h.next.ssh.port} -oIdentityFile=`);
+      // The pinned host key's options come first (ssh takes the first value of an option), then the target's.
+      expect(dry.stdout).toContain(`[copy] ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=`);
+      expect(dry.stdout).toMatch(new RegExp(`\\[copy\\] ssh .* -o HostKeyAlias=new-droplet\\.${h.next.host.replace(/\./g, "\\.")} .* -p ${h.next.ssh.port} -oIdentityFile=`));
       expect(dry.stdout).toMatch(new RegExp(`bash -s -- standby ${h.old.host.replace(/\./g, "\\.")} ${h.old.pg.port}'`));
       expect(dry.stdout).toMatch(/\[copy\] .* claim_target \S*<old system_identifier>\S* x /);
       expect(dry.stdout).toMatch(/\[preflight\] .* lock_acquire \S*<run-id>/);

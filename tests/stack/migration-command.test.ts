@@ -1,10 +1,11 @@
 /** The command the stack's TierMigration runs: valid shell, and every flag it passes is one `npm run migrate` has. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { migrateCommandLine } from "../../infra/components/migration";
+import { pinnedHostKey } from "../../infra/host-keys";
 import type { MigrationPlan } from "../../infra/plan";
 import { ROOT } from "./run-stack";
 
@@ -46,5 +47,42 @@ describe("the stack's migration command", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("root@203.0.113.11");
     expect(r.stdout).toMatch(/standby/);
+  });
+});
+
+describe("the stack's migration command with a pinned target (a server created by this version)", () => {
+  // A real ED25519 public key, as the tls provider's publicKeyOpenssh gives it (with its newline).
+  const keyFile = join(dir, "host");
+  spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+  const publicKey = readFileSync(`${keyFile}.pub`, "utf8");
+  const pinnedLine = migrateCommandLine(
+    plan,
+    { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11", newHostKey: publicKey },
+    "/health",
+  );
+
+  it("passes the new droplet's key, no global StrictHostKeyChecking, and stays valid shell", () => {
+    expect(pinnedLine).toContain(`--to-host-key '${pinnedHostKey(publicKey)}'`);
+    expect(pinnedLine).not.toContain("--from-host-key");
+    expect(pinnedLine).not.toContain("StrictHostKeyChecking");
+    writeFileSync(join(dir, "pinned.sh"), pinnedLine + "\n");
+    expect(spawnSync("shellcheck", ["-s", "sh", join(dir, "pinned.sh")], { encoding: "utf8" }).stdout).toBe("");
+  });
+
+  it("its dry run pins the new droplet (only its key accepted) and accepts the old one on first use, with the warning", () => {
+    const args = pinnedLine.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
+    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const toNew = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.11 "))!;
+    expect(toNew).toMatch(/^\[\w+\] ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\S+ -o GlobalKnownHostsFile=\/dev\/null -o HostKeyAlias=new-droplet\.203\.0\.113\.11 /);
+    const toOld = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.10 "))!;
+    expect(toOld).toContain("StrictHostKeyChecking=accept-new");
+    expect(toOld).not.toContain("StrictHostKeyChecking=yes");
+    expect(r.stderr).toMatch(/warning: the old droplet root@203\.0\.113\.10 \(root@203\.0\.113\.10\): its SSH host key is not pinned/);
+    expect(r.stderr).not.toMatch(/the new droplet.*not pinned/);
+  });
+
+  it("refuses a key that is not an ED25519 public key", () => {
+    expect(() => migrateCommandLine(plan, { user: "root", oldIp: "a", newIp: "b", oldPrivate: "c", newPrivate: "d", newHostKey: "ssh-rsa AAAA" }, "/health")).toThrow(/must be ssh-ed25519/);
   });
 });

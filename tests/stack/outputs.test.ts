@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../infra/config";
 import { readDeployed } from "../../infra/deployed";
+import { pinnedHostKey } from "../../infra/host-keys";
 import { buildPlanDocument, stateAfterUp } from "../../infra/offline/plan-report";
 import { type OfflineRun, type Program, runOffline } from "../../infra/offline/run";
 import { type DeployedState, parseStateExport } from "../../infra/offline/state-file";
@@ -34,7 +35,7 @@ beforeAll(async () => {
 
 describe("outputs of a single-droplet stack", () => {
   it("keeps the original outputs, in name and shape, and adds the operator outputs", () => {
-    expect(Object.keys(prod.outputs).sort()).toEqual([...ORIGINAL, ...OPERATOR, "servingDropletId", "sshTarget", "reservedIp"].sort());
+    expect(Object.keys(prod.outputs).sort()).toEqual([...ORIGINAL, ...OPERATOR, "servingDropletId", "sshTarget", "reservedIp", "knownHosts"].sort());
     expect(prod.outputs).toMatchObject({ tier: "8gb", dropletSize: "s-4vcpu-8gb", url: "https://chat.example.com" });
     expect(prod.outputs.publicIp).toBe(find(prod, T.reservedIp).outputs.ipAddress);
     expect(readDeployed(prod.outputs, "chatbot-prod")).toMatchObject({ tier: "8gb", serving: { key: "app-8gb" } });
@@ -53,6 +54,8 @@ describe("outputs of a single-droplet stack", () => {
         privateIp: droplet.outputs.ipv4AddressPrivate,
         volumeId: volume.id,
         volumeName: "chatbot-prod-8gb-data",
+        // A new stack's server is pinned: its public host key, from the stack's key resource.
+        hostKey: pinnedHostKey(String(find(prod, "tls:index/privateKey:PrivateKey", "app-8gb-host-key").outputs.publicKeyOpenssh)),
       },
     });
     expect(droplet.id).toMatch(/^\d+$/); // what `capacity --droplet-id` and DigitalOcean's API take

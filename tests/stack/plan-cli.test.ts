@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PlanResource } from "../../infra/offline/plan-report";
 import { END_MARKER } from "../../infra/render/files";
-import { ROOT } from "./run-stack";
+import { FAKE_PRIVATE_HOST_KEY } from "../../infra/offline/fake-cloud";
+import { isSecret } from "../../infra/offline/secret-values";
+import { find, ROOT, runStack, T } from "./run-stack";
 
 const temp: string[] = [];
 afterAll(() => temp.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -53,13 +55,19 @@ describe("npm run plan", () => {
     expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "pg_hba.conf", "postgresql.conf", "redis.conf", "user-data.yaml"]);
   });
 
-  it("writes artifacts byte-identical to the user data and the synced files", () => {
+  it("writes artifacts byte-identical to the user data and the synced files", async () => {
     const out = tempDir();
     const r = plan("--stack", "dev", "--json", "--out", out);
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as Doc;
     const droplet = doc.resources.find((x) => x.type === "digitalocean:index/droplet:Droplet")!;
-    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(droplet.inputs.userData);
+    // A new stack's server is pinned: its user data holds the host key, so the document shows it as a secret, and
+    // the artifact is the registered user data (the offline plan's private key is only a placeholder).
+    expect(droplet.inputs.userData).toBe("[secret]");
+    const registered = find(await runStack("dev"), T.droplet).inputs.userData;
+    expect(isSecret(registered)).toBe(true);
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe((registered as { value: string }).value);
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toContain(FAKE_PRIVATE_HOST_KEY.split("\n")[1]);
     const stdin = String(doc.resources.find((x) => x.name === "app-4gb-config")!.inputs.stdin);
     for (const f of ["compose.yaml", "postgresql.conf", "pg_hba.conf", "redis.conf", "Caddyfile"]) {
       expect(stdin, f).toContain(`/${f}' <<'${END_MARKER}'\n${readFileSync(join(out, f), "utf8")}${END_MARKER}\n`);

@@ -168,7 +168,7 @@ describe("changes applied in place", () => {
     ["health path and port", { "chatbot:healthPath": "/ready", "chatbot:appPort": "8000" }],
   ])("a %s change leaves the droplet's user data byte-identical and re-runs the config sync", async (_what, overrides) => {
     const changed = await runStack("dev", overrides);
-    expect(find(changed, T.droplet).inputs.userData).toBe(find(dev, T.droplet).inputs.userData);
+    expect(find(changed, T.droplet).inputs.userData).toEqual(find(dev, T.droplet).inputs.userData);
     const before = find(dev, T.command, "app-4gb-config").inputs;
     const after = find(changed, T.command, "app-4gb-config").inputs;
     expect(after.triggers).not.toEqual(before.triggers);
@@ -177,7 +177,7 @@ describe("changes applied in place", () => {
 
   it("a tier change renders different user data (a new machine: the migration's job)", async () => {
     const bigger = await runStack("dev", { "chatbot:tier": "8gb" });
-    expect(find(bigger, T.droplet).inputs.userData).not.toBe(find(dev, T.droplet).inputs.userData);
+    expect(find(bigger, T.droplet).inputs.userData).not.toEqual(find(dev, T.droplet).inputs.userData);
   });
 
   it("both syncs re-run on a replaced droplet (a connection change alone would not re-run them)", () => {

@@ -140,10 +140,10 @@ describe("estimateMonthly: what it cannot price is not priced, never $0", () => 
     const est = estimateMonthly([
       r("aws:s3/bucket:Bucket", "a"),
       r("aws:s3/bucket:Bucket", "b"),
-      r("tls:index/privateKey:PrivateKey", "k"),
+      r("tls:index/selfSignedCert:SelfSignedCert", "k"),
       r(TYPES.volume, "v", { size: UNKNOWN_VALUE }),
     ]);
-    expect(est.unpricedTypes).toEqual(["aws:s3/bucket:Bucket", "tls:index/privateKey:PrivateKey"]);
+    expect(est.unpricedTypes).toEqual(["aws:s3/bucket:Bucket", "tls:index/selfSignedCert:SelfSignedCert"]);
     expect(est.unpriced).toEqual([{ type: TYPES.volume, name: "v", note: "size unknown until apply" }]);
     expect(est.monthly).toBe(0);
   });

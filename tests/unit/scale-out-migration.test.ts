@@ -97,6 +97,14 @@ describe("the CLI's inputs and the stack's command line", () => {
     expect(() => sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "x" })).toThrow(/^sourcePrivate/);
   });
 
+  it("a pinned droplet's ssh options stay its own: the app droplets get the general ones", () => {
+    const pinned = ["-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=old"];
+    const general = ["-o", "StrictHostKeyChecking=accept-new"];
+    expect(sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "10.0.0.1", sshOptions: general, sourceSshOptions: pinned }).sshOptions).toEqual(pinned);
+    expect(sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "10.0.0.1", sshOptions: general }).sshOptions).toEqual(general);
+    expect(appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081"], sshOptions: general }).map((d) => d.sshOptions)).toEqual([general]);
+  });
+
   it("pairs every upstream with its app droplet's ssh destination", () => {
     expect(appNodeDroplets({ appNodes: ["root@203.0.113.21", "root@203.0.113.22"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"], sshOptions: ["-p", "22"] })).toEqual([
       { ssh: "root@203.0.113.21", sshOptions: ["-p", "22"], privateAddress: "10.10.0.7", runtime: "container" },
