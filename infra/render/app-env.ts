@@ -1,7 +1,7 @@
 /**
  * app.env: the one file on the droplet that holds secrets (mode 0600). PostgreSQL's image reads POSTGRES_PASSWORD
  * from it on first start; the initdb script creates the app and replication roles from APP_DB_PASSWORD and
- * REPLICATION_PASSWORD; the app reads DATABASE_URL and REDIS_URL. Compose and the droplet scripts read the values
+ * REPLICATION_PASSWORD; the app reads DATABASE_URL and REDIS_URL (both over TLS). Compose and the droplet scripts read the values
  * unquoted, so a password must keep to the characters of infra/config.ts's password rule.
  */
 import { assertPasswordCharacters } from "../config";
@@ -21,7 +21,9 @@ export function renderAppEnv(s: AppSecrets, appPort: number): string {
     `APP_DB_PASSWORD=${s.appDbPassword}`,
     `REPLICATION_PASSWORD=${s.replicationPassword}`,
     `REDIS_PASSWORD=${s.redisPassword}`,
-    `DATABASE_URL=postgresql://chatbot:${encodeURIComponent(s.appDbPassword)}@postgres:5432/chatbot`,
+    // TLS required: pg_hba.conf refuses clear-text TCP. `require` encrypts without checking the certificate (libpq:
+    // postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS), which every libpq-style client reads.
+    `DATABASE_URL=postgresql://chatbot:${encodeURIComponent(s.appDbPassword)}@postgres:5432/chatbot?sslmode=require`,
     `REDIS_URL=redis://:${encodeURIComponent(s.redisPassword)}@redis:6379/0`,
     `APP_PORT=${appPort}`,
     "",

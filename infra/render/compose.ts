@@ -7,6 +7,7 @@ import { stringify } from "yaml";
 import type { Tuning } from "../tuning";
 import { INTERNAL_PORT } from "./caddyfile";
 import { IMAGES, LAYOUT } from "./layout";
+import { POSTGRES_TLS_DIR } from "./postgresql-conf";
 
 export interface ComposeInput {
   appImage: string;
@@ -63,6 +64,7 @@ export function renderCompose(input: ComposeInput): string {
           `${LAYOUT.backups}:/backups`,
           "./postgresql.conf:/etc/postgresql/postgresql.conf:ro",
           "./pg_hba.conf:/etc/postgresql/pg_hba.conf:ro",
+          `${LAYOUT.postgresTls}:${POSTGRES_TLS_DIR}:ro`,
           "./initdb:/docker-entrypoint-initdb.d:ro",
         ],
         ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:5432:5432"],

@@ -74,6 +74,16 @@ rm -rf "$INCOMING"
 # stop it from starting. app.env stays root-only (docker compose reads it on the host).
 [ ! -f "$CONFIG_DIR/redis-auth.conf" ] || chown 999:999 "$CONFIG_DIR/redis-auth.conf"
 
+# The private services' TLS certificates: made here, on the droplet, the first time (never in the stack or the user
+# data), kept on the data volume, owned by the uid each server runs as in its container (999). A new one (the first,
+# or one close to expiry) restarts its service. tls-cert.sh says more.
+tls_cert() {
+  local state
+  state=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$DATA_DIR/tls/$1" 999:999 "$1")
+  [ "$state" = tls_cert=kept ] || { log "TLS certificate for $1: ${state#tls_cert=}"; restart[$1]=1; }
+}
+tls_cert postgres
+
 # Day-2 jobs: systemd timers delivered with the config.
 if [ "$units_changed" = 1 ]; then
   systemctl daemon-reload

@@ -92,6 +92,12 @@ read_secrets() {
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 
+# Connections to the other droplet's PostgreSQL go over TLS: its pg_hba.conf refuses clear-text TCP, and `require`
+# makes the client refuse a server that would not encrypt. The certificate is not checked (each droplet makes its
+# own, self-signed): encrypted against listening on the private network, not proof of the peer; the ssh channel the
+# runner uses is what authenticates the droplets. libpq sslmode: postgresql.org/docs/15/libpq-ssl.html.
+PG_REMOTE_TLS="sslmode=require"
+
 # Run a PostgreSQL client/server binary as the postgres OS user. PGPASSWORD passes through the environment.
 pg_run() {
   local bin="$1"
@@ -303,7 +309,9 @@ step_standby() {
   start=$(now_ms)
   log "pg_basebackup from $old:$port"
   # -R writes standby.signal + primary_conninfo; -C -S keeps WAL on the old server until the standby has it.
-  PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup \
+  # Over TLS (the old server's pg_hba refuses clear text): -d's sslmode=require goes into primary_conninfo with
+  # the rest of the connection's settings, so the streaming that follows is encrypted too.
+  PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup -d "$PG_REMOTE_TLS" \
     -h "$old" -p "$port" -U replicator -D "$PGDATA" -R -X stream -c fast -C -S "$SLOT" -P </dev/null
   out copy_ms $(($(now_ms) - start))
   out copied_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
@@ -520,7 +528,7 @@ step_dump_restore() {
   mkdir -p "$BACKUP_DIR/$dir"
   chown --reference="$DATA_DIR_HOST" "$BACKUP_DIR/$dir"
   start=$(now_ms)
-  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_dump -h "$old" -p "$port" -U postgres -d "$DB" -Fd -j "$jobs" -Z 0 \
+  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_dump -h "$old" -p "$port" -U postgres -d "dbname=$DB $PG_REMOTE_TLS" -Fd -j "$jobs" -Z 0 \
     -f "$BACKUP_DIR_PG/$dir" </dev/null
   out dump_ms $(($(now_ms) - start))
   out dump_bytes "$(du -sb "$BACKUP_DIR/$dir" | cut -f1)"

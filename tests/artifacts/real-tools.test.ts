@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
 import { renderStageScript } from "../../infra/render/files";
-import { POSTGRES_FIXED_SETTINGS } from "../../infra/render/postgresql-conf";
+import { POSTGRES_FIXED_SETTINGS, POSTGRES_TLS_DIR } from "../../infra/render/postgresql-conf";
 import { REDIS_AUTH_INCLUDE, renderRedisAuth } from "../../infra/render/redis-conf";
 import { TIER_NAMES, type TierName } from "../../infra/tiers";
 import { sampleConfig } from "../support/sample-config";
-import { startPostgres, startRedis } from "../support/servers";
+import { makeTlsCert, makeTempDir, startPostgres, startRedis } from "../support/servers";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -83,7 +83,13 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
   });
 
   it("PostgreSQL 15 starts with the rendered postgresql.conf and SHOWs the planned values", async () => {
-    const pg = await startPostgres({ host: "127.0.0.2", conf: file(plan, "postgresql.conf"), name: `tuning-${tier}` });
+    // The certificate's directory is the container's path: a certificate made by the droplet's script stands in.
+    const base = makeTempDir(`tls-${tier}`, "postgres");
+    dirs.push(base);
+    const tls = join(base, "postgres");
+    await makeTlsCert(tls, "postgres", "postgres");
+    const conf = file(plan, "postgresql.conf").replaceAll(`${POSTGRES_TLS_DIR}/`, `${tls}/`);
+    const pg = await startPostgres({ host: "127.0.0.2", conf, name: `tuning-${tier}` });
     try {
       const rows = await pg.psql("SELECT name, setting, coalesce(unit, '') FROM pg_settings");
       const settings = new Map(rows.split("\n").map((l) => { const [n, s, u] = l.split("|"); return [n!, { setting: s!, unit: u! }]; }));

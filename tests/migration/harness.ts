@@ -21,6 +21,8 @@ import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { renderPgHba } from "../../infra/render/pg-hba";
+import { postgresTlsSettings } from "../../infra/render/postgresql-conf";
 import {
   type ManagedProcess,
   type PgServer,
@@ -28,6 +30,7 @@ import {
   type SshServer,
   freePort,
   makeTempDir,
+  makeTlsCert,
   osUser,
   PG_BINDIR,
   run,
@@ -85,12 +88,8 @@ export interface HarnessDroplet {
   stop(): Promise<void>;
 }
 
-const PG_HBA = [
-  "local all all trust",
-  "host replication replicator 127.0.0.0/8 scram-sha-256",
-  "host all all 127.0.0.0/8 scram-sha-256",
-  "",
-].join("\n");
+/** The droplet's pg_hba.conf as rendered (TLS only over TCP), for clients from the loopback range. */
+const PG_HBA = renderPgHba({ clientCidrs: ["127.0.0.0/8"] });
 
 const PG_CONF = ["max_connections = 100", "shared_buffers = 128MB", "max_wal_size = 1GB", ""].join("\n");
 
@@ -109,7 +108,18 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
   try {
     const ssh = await startSshd({ host, name: `${name}-sshd`, user: osUser(SSH_USER) ? SSH_USER : undefined });
     started.push(ssh);
-    const pg = await startPostgres({ host, name: `${name}-pg`, hba: PG_HBA, conf: PG_CONF, password: secrets.POSTGRES_PASSWORD });
+    // The droplet's certificate, made by its own script (on a droplet: on the data volume, by the config sync).
+    const pgTls = path.join(dir, "tls", "postgres");
+    await makeTlsCert(pgTls, "postgres", "postgres");
+    const pg = await startPostgres({
+      host,
+      name: `${name}-pg`,
+      hba: PG_HBA,
+      conf: PG_CONF,
+      // Outside the data directory, as on a droplet (/etc/postgresql): a copy made by pg_basebackup keeps its own.
+      serverSettings: postgresTlsSettings(pgTls),
+      password: secrets.POSTGRES_PASSWORD,
+    });
     started.push(pg);
     await pg.psql(
       [
@@ -137,6 +147,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         PGUSER: "postgres",
         PGPASSWORD: secrets.POSTGRES_PASSWORD,
         PGDATABASE: "chatbot",
+        PGSSLMODE: "require", // as the droplet's DATABASE_URL (infra/render/app-env.ts)
         REDIS_HOST: host,
         REDIS_PORT: String(redis.port),
         REDIS_PASSWORD: secrets.REDIS_PASSWORD,

@@ -345,6 +345,22 @@ export async function startProcess(opts: {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// TLS certificates, made the way a droplet makes them
+// ---------------------------------------------------------------------------------------------------------------
+
+const TLS_CERT_SCRIPT = path.join(__dirname, "..", "..", "scripts", "droplet", "tls-cert.sh");
+
+/**
+ * Run the droplet's own scripts/droplet/tls-cert.sh: `dir`/server.key and server.crt for service `name`, owned by
+ * the OS user `owner` (the server's user; the caller when not root). Returns what the script printed.
+ */
+export async function makeTlsCert(dir: string, owner: string, name: string): Promise<string> {
+  const who = osUser(owner);
+  const uidGid = who ? `${who.uid}:${who.gid}` : `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+  return (await run("bash", [TLS_CERT_SCRIPT, dir, uidGid, name])).trim();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -389,6 +405,11 @@ export interface StartPostgresOptions {
   name?: string;
   /** Password of the `postgres` superuser. @default random */
   password?: string;
+  /**
+   * Settings given on the postmaster's command line (part of `ctlOptions`), like the files a droplet keeps outside
+   * its data directory: a copy made by pg_basebackup does not carry them along.
+   */
+  serverSettings?: Readonly<Record<string, string | number>>;
   /**
    * Use an existing data directory instead of running initdb (e.g. a standby made by pg_basebackup). It is owned
    * by the caller and not removed on stop.
@@ -438,6 +459,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
       `-c port=${port}`,
       `-c unix_socket_directories=${baseDir}`,
       `-c hba_file=${hbaFile}`,
+      ...Object.entries(opts.serverSettings ?? {}).map(([k, v]) => `-c ${k}=${v}`),
     ].join(" ");
   const server = await withPortRetry(opts.port, opts.host, async (port) => {
     const forced = forcedOptions(port);
