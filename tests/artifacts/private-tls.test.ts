@@ -10,9 +10,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
 import { renderSecretFiles } from "../../infra/render/files";
+import { APP_REDIS_CA } from "../../infra/render/app-env";
+import { LAYOUT } from "../../infra/render/layout";
 import { POSTGRES_TLS_DIR } from "../../infra/render/postgresql-conf";
+import { REDIS_AUTH_INCLUDE, REDIS_TLS_DIR, renderRedisAuth } from "../../infra/render/redis-conf";
 import { sampleConfig } from "../support/sample-config";
-import { makeTempDir, makeTlsCert, osUser, PG_BINDIR, runCommand, startPostgres } from "../support/servers";
+import { makeTempDir, makeTlsCert, osUser, PG_BINDIR, runCommand, startPostgres, startRedis } from "../support/servers";
 
 /** Not the harness's addresses (127.0.N.2/.3): these tests may run beside a migration test. */
 const HOST = "127.0.8.20";
@@ -102,5 +105,46 @@ describe("PostgreSQL 15 with the rendered postgresql.conf and pg_hba.conf", () =
     } finally {
       await pg.stop();
     }
+  });
+});
+
+describe("redis-server with the rendered redis.conf", () => {
+  it("has no clear-text port: a plain redis-cli gets no answer, one over TLS checked against the droplet's certificate does", async () => {
+    const base = makeTempDir("private-tls-redis", "redis");
+    dirs.push(base);
+    const dir = join(base, "tls");
+    await makeTlsCert(dir, "redis", "redis");
+    const conf = rendered("redis.conf")
+      .replace("dir /data\n", "")
+      .replace(`include ${REDIS_AUTH_INCLUDE}`, renderRedisAuth("p".repeat(16)).trim())
+      .replaceAll(`${REDIS_TLS_DIR}/`, `${dir}/`);
+    expect(conf).toMatch(/^port 0$/m);
+    expect(conf).toMatch(/^tls-port 6379$/m);
+    expect(conf).toMatch(/^tls-replication yes$/m);
+    const redis = await startRedis({ host: HOST, conf, name: "private-tls", tls: { caFile: join(dir, "server.crt") } });
+    try {
+      expect(await redis.cli("PING")).toBe("PONG");
+      const auth = { REDISCLI_AUTH: "p".repeat(16) };
+      const plain = await runCommand("redis-cli", ["-h", HOST, "-p", String(redis.port), "PING"], { env: auth });
+      expect(`${plain.stdout}${plain.stderr}`).not.toContain("PONG");
+      // A certificate it was not told to trust is refused: the check is real.
+      const other = join(tlsDir("redis"), "x");
+      await makeTlsCert(other, "redis", "redis");
+      const untrusted = await runCommand("redis-cli", ["--tls", "--cacert", join(other, "server.crt"), "-h", HOST, "-p", String(redis.port), "PING"], { env: auth });
+      expect(`${untrusted.stdout}${untrusted.stderr}`).toMatch(/certificate verify failed/i);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it("the app's REDIS_URL is rediss:// checked against the mounted certificate, the compose file mounts it read-only", () => {
+    const env = renderSecretFiles({ postgresPassword: "p".repeat(16), appDbPassword: "a".repeat(16), replicationPassword: "r".repeat(16), redisPassword: "s".repeat(16) }, 8090);
+    expect(env.find((f) => f.path === "app.env")!.content).toMatch(
+      new RegExp(`^REDIS_URL=rediss://:s{16}@redis:6379/0\\?ssl_ca_certs=${encodeURIComponent(APP_REDIS_CA)}$`, "m"),
+    );
+    const compose = rendered("compose.yaml");
+    expect(compose).toContain(`- ${LAYOUT.redisTls}/server.crt:${APP_REDIS_CA}:ro`);
+    expect(compose).toContain(`- ${LAYOUT.redisTls}:${REDIS_TLS_DIR}:ro`);
+    expect(compose).toContain(`- ${LAYOUT.postgresTls}:${POSTGRES_TLS_DIR}:ro`);
   });
 });

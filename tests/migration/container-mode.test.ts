@@ -295,7 +295,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const oldCalls = c.old.calls();
       expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
       expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
-      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
+      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
 
@@ -481,7 +481,7 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(section("curl")).toMatch(/^200 /);
     expect(section("docker-stats").trim()).toBe("");
     const calls = c.old.calls();
-    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli INFO stats`);
+    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats`);
     expect(calls.some((l) => l.startsWith("UNSUPPORTED docker stats --no-stream"))).toBe(true);
   });
 });

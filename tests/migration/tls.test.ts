@@ -17,10 +17,11 @@ const TCP_SESSIONS = `SELECT a.backend_type || ' ' || coalesce(a.usename, '') ||
   WHERE a.client_addr IS NOT NULL AND a.pid <> pg_backend_pid() ORDER BY 1`;
 
 describe("tier migration with TLS on the private connections", () => {
-  it("replication and the app use TLS on both droplets; a clear-text client is refused", { timeout: TIMEOUT }, () =>
+  it("PostgreSQL (replication, the app) and Redis (the replica link both ways, clients) use TLS on both droplets; clear-text clients are refused", { timeout: TIMEOUT }, () =>
     withHarness(async (h) => {
       let oldSessions = "";
       let receiver = "";
+      let replicaLink = "";
       const { result: report } = await h.withLoad(async () => {
         const r = await h.migrate({
           strategy: "replicate",
@@ -29,6 +30,7 @@ describe("tier migration with TLS on the private connections", () => {
             afterStep(exec, "checkpoint", async () => {
               oldSessions = await h.old.pg.psql(TCP_SESSIONS);
               receiver = await h.next.pg.psql("SELECT status || ' ' || conninfo FROM pg_stat_wal_receiver");
+              replicaLink = await h.next.redis.cli("INFO", "replication");
             }),
         });
         // After the cutover the app writes to the new server: over TLS too.
@@ -46,10 +48,21 @@ describe("tier migration with TLS on the private connections", () => {
       expect(after.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
       expect(after.filter((row) => !row.endsWith(" true"))).toEqual([]);
 
-      // Negative control on the same servers: clear text is refused, so the rows above could not have been plain.
+      // Redis: the new one was a replica of the old one's only port, which speaks TLS alone; after the cutover the
+      // old one follows the new one (FAILOVER TO) the same way.
+      expect(replicaLink).toMatch(new RegExp(`master_host:${h.old.host}\\s+master_port:${h.old.redis.port}\\s+master_link_status:up`));
+      for (const d of [h.old, h.next]) expect(await d.redis.cli("CONFIG", "GET", "port")).toBe("port\n0");
+      expect(await h.old.redis.cli("INFO", "replication")).toMatch(new RegExp(`role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`));
+      expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+
+      // Negative controls on the same servers: clear text is refused, so what is above could not have been plain.
       const clear = await runCommand(`${PG_BINDIR}/psql`, ["-X", "-At", "-c", "SELECT 1"], { env: { ...h.next.pg.env(), PGSSLMODE: "disable" } });
       expect(clear.code).not.toBe(0);
       expect(clear.stderr).toMatch(/no encryption/);
+      for (const d of [h.old, h.next]) {
+        const plain = await runCommand("redis-cli", ["-h", d.host, "-p", String(d.redis.port), "PING"], { env: { REDISCLI_AUTH: h.secrets.REDIS_PASSWORD } });
+        expect(`${plain.stdout}${plain.stderr}`).not.toMatch(/PONG/);
+      }
     }));
 
   it("leaves no server running", () => {

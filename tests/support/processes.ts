@@ -545,6 +545,8 @@ export interface RedisServer {
   logFile: string;
   /** The requirepass found in the conf, if any. */
   password: string | undefined;
+  /** Set when the server is TLS only: the certificate clients check it against. */
+  tls?: { caFile: string };
   /** Run redis-cli against this server (password via REDISCLI_AUTH, never argv); returns trimmed output. */
   cli(...args: string[]): Promise<string>;
   /** Stop it (SIGTERM, then SIGKILL after 15 s) and remove its directory. */
@@ -557,6 +559,11 @@ export interface StartRedisOptions {
   /** redis.conf text; bind, port, dir, daemonize, pidfile and logfile are forced after it. */
   conf?: string;
   name?: string;
+  /**
+   * TLS only, as on a droplet: the port is `tls-port` and the clear-text one is closed (`port 0`); the conf must hold
+   * the certificate settings. redis-cli (readiness, `cli`) connects with `--tls --cacert caFile`.
+   */
+  tls?: { caFile: string };
 }
 
 /** The last `requirepass` in a redis.conf text. */
@@ -577,6 +584,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
   const confFile = path.join(dir, "redis.conf");
   const password = redisPasswordFromConf(opts.conf);
   const authEnv = password ? { REDISCLI_AUTH: password } : {};
+  const tlsArgs = opts.tls ? ["--tls", "--cacert", opts.tls.caFile] : [];
 
   const started = await withPortRetry(opts.port, opts.host, async (port) => {
     fs.writeFileSync(
@@ -585,7 +593,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
         opts.conf ?? "",
         "# --- forced by the test harness ---",
         `bind ${opts.host}`,
-        `port ${port}`,
+        ...(opts.tls ? ["port 0", `tls-port ${port}`] : [`port ${port}`]),
         `dir ${dir}`,
         "daemonize no",
         `pidfile ${path.join(dir, "redis.pid")}`,
@@ -602,7 +610,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
         `redis ${name} on ${opts.host}:${port}`,
         async () => {
           if (child.exitCode !== null) throw new Error(`redis-server exited ${child.exitCode}`);
-          const r = await runCommand("redis-cli", ["-h", opts.host, "-p", String(port), "ping"], { env: authEnv });
+          const r = await runCommand("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), "ping"], { env: authEnv });
           return r.stdout.trim() === "PONG";
         },
         15_000,
@@ -626,7 +634,8 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
     dir,
     logFile,
     password,
-    cli: async (...args) => (await run("redis-cli", ["-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    cli: async (...args) => (await run("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
     stop,
   };
 }
