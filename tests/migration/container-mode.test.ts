@@ -304,7 +304,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
       const stop = at(`${dc(c.next)} stop -t 300 postgres`);
       const basebackup = at(
-        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
+        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=require -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
       );
       const start = at(`${dc(c.next)} start postgres`);
       expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
@@ -349,7 +349,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const calls = c.next.calls();
       expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
       expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d chatbot -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
+      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=require -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
       expect(calls.some((l) => /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(l))).toBe(true);
       expectNoSecrets(c);
     }),
