@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need: the real consumers of every rendered artifact and the real servers
-# the migration, backup and capacity tests run (PostgreSQL 15, Redis 7, OpenSSH). Run as root (or with sudo).
+# the migration, backup and capacity tests run (PostgreSQL 15, Redis 7, OpenSSH), and openssl (the droplet's
+# certificate script, scripts/droplet/tls-cert.sh). Run as root (or with sudo).
 set -euo pipefail
 
 packages=(
@@ -9,7 +10,7 @@ packages=(
   redis-server redis-tools
   openssh-server openssh-client
   python3-fastapi python3-uvicorn python3-psycopg2 python3-redis
-  rsync procps curl iproute2 ca-certificates systemd
+  rsync procps curl iproute2 ca-certificates openssl systemd
 )
 
 as_root=()

@@ -179,7 +179,9 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     claimTarget: (sourceSystemId: string, id: string) =>
       stepCommand("new", next, "claim_target", [sourceSystemId, id, `${old.privateAddress}:${pg(old)}`]),
     standby: () => stepCommand("new", next, "standby", [old.privateAddress, pg(old)]),
-    redisReplica: () => stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress]),
+    /** `oldCert`: the old droplet's Redis certificate (its preflight's redis_tls_cert), trusted for the TLS link. */
+    redisReplica: (oldCert: string) =>
+      stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress], oldCert, "the old droplet's Redis certificate"),
     lag: () => stepCommand("new", next, "lag"),
     catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),
     checkpoint: () => stepCommand("old", old, "checkpoint"),
@@ -193,8 +195,9 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       gate
         ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds], proxyScript(), PROXY_LABEL)
         : stepCommand("new", next, "promote", [fenceLsn, seconds]),
-    redisFailover: (timeoutMs: number) =>
-      stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs]),
+    /** `newCert`: the new droplet's Redis certificate: the old Redis becomes its replica over TLS. */
+    redisFailover: (timeoutMs: number, newCert: string) =>
+      stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs], newCert, "the new droplet's Redis certificate"),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),
     counts: (side: Side) => stepCommand(side, on(side), "counts"),

@@ -128,6 +128,19 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const mark = (s: AfterCommitStep) => {
     if (!done(s)) journal!.stepsDone.push(s);
   };
+  // Each droplet's Redis certificate (public), as its preflight reported it over ssh: the other droplet's Redis trusts
+  // it for the TLS replica link (migrate.sh trust_redis_peer). A resumed run that skipped the preflight reads it
+  // again (the preflight only reads).
+  const redisCerts: Partial<Record<Side, string>> = {};
+  const keepRedisCert = (side: Side, values: Record<string, string>) => {
+    if (values.redis_tls_cert) redisCerts[side] = Buffer.from(values.redis_tls_cert, "base64").toString("utf8");
+  };
+  const redisCert = async (side: Side): Promise<string> => {
+    if (!redisCerts[side]) keepRedisCert(side, await step(cmds.preflight(side), { quiet: true }));
+    const pem = redisCerts[side];
+    if (!pem?.includes("BEGIN CERTIFICATE")) throw new Error(`the ${side} droplet's preflight reported no Redis certificate (redis_tls_cert)`);
+    return pem;
+  };
   const readState = async (side: Side): Promise<DropletState> => parseDropletState(await step(cmds.journalRead(side), { quiet: true }));
   const decideNow = async (): Promise<Decision> => {
     const [o, n] = await Promise.all([readState("old"), readState("new")]);
@@ -302,6 +315,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     phase("preflight");
     const pre = await step(cmds.preflight("old"));
     const preNew = await step(cmds.preflight("new"));
+    keepRedisCert("old", pre);
+    keepRedisCert("new", preNew);
     if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
     if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
     const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
@@ -374,7 +389,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       },
     });
     report.copy = { bytes: Number(copied.copied_bytes), ms: Number(copied.copy_ms) };
-    await step(cmds.redisReplica());
+    await step(cmds.redisReplica(await redisCert("old")));
 
     await enter("catchup");
     const lag = await step(cmds.catchup(maxLagBytesForCutover(budgets, rates), 120));
@@ -427,7 +442,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
   async function dumpRestore(id: string): Promise<void> {
     const j = journal!;
-    await step(cmds.redisReplica());
+    await step(cmds.redisReplica(await redisCert("old")));
 
     await enter("cutover");
     const cutoverStart = now();
@@ -522,7 +537,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
   async function switchRedis(): Promise<void> {
     try {
-      await step(cmds.redisFailover(5000), { always: true });
+      await step(cmds.redisFailover(5000, await redisCert("new")), { always: true });
     } catch {
       await step(cmds.redisPromote(), { always: true }); // the old master is unreachable or refused: promote the replica directly
     }

@@ -7,6 +7,9 @@ import { stringify } from "yaml";
 import type { Tuning } from "../tuning";
 import { INTERNAL_PORT } from "./caddyfile";
 import { IMAGES, LAYOUT } from "./layout";
+import { APP_REDIS_CA } from "./app-env";
+import { POSTGRES_TLS_DIR } from "./postgresql-conf";
+import { REDIS_AUTH_INCLUDE, REDIS_TLS_DIR } from "./redis-conf";
 
 export interface ComposeInput {
   appImage: string;
@@ -63,6 +66,7 @@ export function renderCompose(input: ComposeInput): string {
           `${LAYOUT.backups}:/backups`,
           "./postgresql.conf:/etc/postgresql/postgresql.conf:ro",
           "./pg_hba.conf:/etc/postgresql/pg_hba.conf:ro",
+          `${LAYOUT.postgresTls}:${POSTGRES_TLS_DIR}:ro`,
           "./initdb:/docker-entrypoint-initdb.d:ro",
         ],
         ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:5432:5432"],
@@ -80,13 +84,20 @@ export function renderCompose(input: ComposeInput): string {
         volumes: [
           `${LAYOUT.redisData}:/data`,
           "./redis.conf:/usr/local/etc/redis/redis.conf:ro",
-          "./redis-auth.conf:/usr/local/etc/redis/auth.conf:ro",
+          `./redis-auth.conf:${REDIS_AUTH_INCLUDE}:ro`,
+          `${LAYOUT.redisTls}:${REDIS_TLS_DIR}:ro`,
         ],
         ports: ["${CHATBOT_PRIVATE_IP:?run cloud-init first}:6379:6379"],
         mem_limit: mb(t.memory.redisMiB),
         stop_grace_period: `${t.stopGraceSeconds.redis}s`,
-        // The password goes through REDISCLI_AUTH, not `-a`: a command line shows in `ps` on the droplet.
-        healthcheck: { test: ["CMD-SHELL", "REDISCLI_AUTH=\"$$(sed -n 's/^requirepass //p' /usr/local/etc/redis/auth.conf)\" redis-cli ping | grep -q PONG"], interval: "5s", timeout: "3s", retries: 10 },
+        // The password goes through REDISCLI_AUTH, not `-a`: a command line shows in `ps` on the droplet. TLS only
+        // (the clear-text port is closed), checked against the server's own certificate.
+        healthcheck: {
+          test: ["CMD-SHELL", `REDISCLI_AUTH="$$(sed -n 's/^requirepass //p' ${REDIS_AUTH_INCLUDE})" redis-cli --tls --cacert ${REDIS_TLS_DIR}/server.crt ping | grep -q PONG`],
+          interval: "5s",
+          timeout: "3s",
+          retries: 10,
+        },
         restart: "unless-stopped",
         logging,
       },
@@ -95,6 +106,8 @@ export function renderCompose(input: ComposeInput): string {
         env_file: ["app.env"],
         environment: composeEnvironment(appEnvironment({ ...input, ...t.app })),
         expose: [String(input.appPort)],
+        // The Redis certificate only (never the directory: the key is beside it), for REDIS_URL's ssl_ca_certs.
+        volumes: [`${LAYOUT.redisTls}/server.crt:${APP_REDIS_CA}:ro`],
         depends_on: { postgres: { condition: "service_healthy" }, redis: { condition: "service_healthy" } },
         mem_limit: mb(t.memory.appMiB),
         stop_grace_period: `${t.stopGraceSeconds.app}s`,

@@ -56,6 +56,7 @@ export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): Re
     },
     { path: "initdb/10-roles.sh", mode: "0755", content: dropletScript("initdb-roles.sh") },
     { path: "bin/apply-config.sh", mode: "0755", content: dropletScript("apply-config.sh") },
+    { path: "bin/tls-cert.sh", mode: "0755", content: dropletScript("tls-cert.sh") },
     ...renderDay2Files({ domain: config.domain, healthPath: config.healthPath }).map(fromAbsolute),
     ...renderVolumeGuardFiles().map(fromAbsolute),
   ];

@@ -9,6 +9,9 @@ export const LAYOUT = {
   redisData: "/var/lib/chatbot/redis",
   caddyData: "/var/lib/chatbot/caddy",
   backups: "/var/lib/chatbot/backups",
+  /** The droplet's own TLS certificates for its private services, made on the droplet (scripts/droplet/tls-cert.sh). */
+  postgresTls: "/var/lib/chatbot/tls/postgres",
+  redisTls: "/var/lib/chatbot/tls/redis",
   /** Rendered config, synced by `pulumi up`. */
   configDir: "/etc/chatbot",
   composeProject: "chatbot",

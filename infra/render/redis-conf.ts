@@ -7,11 +7,44 @@ import type { RedisSettings } from "../tuning";
 
 export const REDIS_AUTH_INCLUDE = "/usr/local/etc/redis/auth.conf";
 
-export function renderRedisConf(tuned: RedisSettings, opts: { dataDir: string; authInclude: string } = { dataDir: "/data", authInclude: REDIS_AUTH_INCLUDE }): string {
+/**
+ * Where Redis finds the droplet's certificate in its container: the data volume's tls/redis directory
+ * (LAYOUT.redisTls), made on the droplet by scripts/droplet/tls-cert.sh, mounted read-only.
+ */
+export const REDIS_TLS_DIR = "/usr/local/etc/redis/tls";
+/** The one port, TLS only. */
+export const REDIS_PORT = 6379;
+
+/**
+ * TLS for clients and replication (redis.io/docs/latest/operate/oss_and_stack/management/security/encryption/;
+ * redis/redis TLS.md and redis.conf). The certificate is self-signed, so it is also what this server trusts for its
+ * own outgoing connections: a replica verifies its master's certificate against `tls-ca-cert-file` (a replica that
+ * does not trust it logs "certificate verify failed" and never syncs). A migration adds the other droplet's
+ * certificate to that trust at run time (scripts/droplet/migrate.sh, trust_redis_peer). Clients prove themselves
+ * with the password, not a certificate: `tls-auth-clients no`.
+ */
+export function renderRedisTls(dir: string = REDIS_TLS_DIR): string[] {
+  return [
+    `tls-cert-file ${dir}/server.crt`,
+    `tls-key-file ${dir}/server.key`,
+    `tls-ca-cert-file ${dir}/server.crt`,
+    "tls-auth-clients no",
+    "tls-replication yes",
+    'tls-protocols "TLSv1.2 TLSv1.3"',
+  ];
+}
+
+export function renderRedisConf(
+  tuned: RedisSettings,
+  opts: { dataDir: string; authInclude: string; tlsDir?: string } = { dataDir: "/data", authInclude: REDIS_AUTH_INCLUDE },
+): string {
   return [
     "# Rendered by infra/render/redis-conf.ts. Do not edit on the droplet: `pulumi up` overwrites it.",
     "bind 0.0.0.0",
-    "port 6379",
+    "# TLS only: the clear-text port is closed; clients and replication use TLS with the droplet's own certificate.",
+    "port 0",
+    `tls-port ${REDIS_PORT}`,
+    ...renderRedisTls(opts.tlsDir),
     "protected-mode yes",
     `dir ${opts.dataDir}`,
     "tcp-keepalive 300",

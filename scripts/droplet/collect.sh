@@ -15,7 +15,9 @@
 # Runtime switch, CHATBOT_RUNTIME (same convention as migrate.sh):
 #   container (default, on droplets): Redis and PostgreSQL are the `redis` and `postgres` services of the compose
 #     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); secrets come from $CHATBOT_ENV_FILE.
-#   host (the test harness): PG_BINDIR, PGHOST, PGPORT (PostgreSQL), REDIS_HOST, REDIS_PORT (Redis); both optional.
+#   host (the test harness): PG_BINDIR, PGHOST, PGPORT (PostgreSQL), REDIS_HOST, REDIS_PORT (Redis); both optional;
+#     REDIS_TLS_CA (optional): Redis speaks TLS only, checked against this certificate.
+# The droplet's Redis has no clear-text port: redis-cli goes over TLS, checked against the droplet's own certificate.
 # Settings are read from the environment, then from $CHATBOT_COLLECT_ENV (default /etc/chatbot/collect.env, KEY=value
 # lines written by the config sync) for what the environment does not set: CHATBOT_HEALTH_URL (the app's health endpoint, required), CHATBOT_HEALTH_RESOLVE (optional curl
 # --resolve entry, e.g. chat.example.com:443:127.0.0.1 to go through the local proxy), CHATBOT_DF_PATHS (filesystems
@@ -91,9 +93,11 @@ health() {
 
 redis_stats() {
   if [ "$RUNTIME" = container ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli INFO stats
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats
   elif [ -n "${REDIS_PORT:-}" ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli -h "${REDIS_HOST:-127.0.0.1}" -p "$REDIS_PORT" INFO stats
+    local tls=()
+    [ -z "${REDIS_TLS_CA:-}" ] || tls=(--tls --cacert "$REDIS_TLS_CA")
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli "${tls[@]}" -h "${REDIS_HOST:-127.0.0.1}" -p "$REDIS_PORT" INFO stats
   fi
 }
 

@@ -80,6 +80,7 @@ load_env() {
   else
     REDIS_HOST="${REDIS_HOST:-$(sed -n 's/^CHATBOT_PRIVATE_IP=//p' /etc/chatbot/.env 2>/dev/null || true)}"
     REDIS_PORT="${REDIS_PORT:-6379}"
+    REDIS_TLS_CA="${REDIS_TLS_CA:-/var/lib/chatbot/tls/redis/server.crt}" # the droplet's Redis is TLS only
   fi
 }
 
@@ -388,7 +389,7 @@ step_unfence() {
 step_cache_warm() {
   : "${TARGET_REDIS_HOST:?TARGET_REDIS_HOST is not set}" "${TARGET_REDIS_PORT:?TARGET_REDIS_PORT is not set}"
   : "${REDIS_HOST:?REDIS_HOST is not set}" "${REDIS_PORT:?REDIS_PORT is not set}"
-  export REDIS_HOST REDIS_PORT REDIS_PASSWORD TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS
+  export REDIS_HOST REDIS_PORT REDIS_PASSWORD REDIS_TLS_CA TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS
   python3 - <<'PY'
 import os, socket, ssl, time
 
@@ -398,7 +399,8 @@ class RespError(Exception):
 def connect(host, port, user, password, tls):
     s = socket.create_connection((host, int(port)), timeout=30)
     if tls:
-        s = ssl.create_default_context().wrap_socket(s, server_hostname=host)
+        ctx = tls if isinstance(tls, ssl.SSLContext) else ssl.create_default_context()
+        s = ctx.wrap_socket(s, server_hostname=host)
     c = (s, s.makefile("rb"))
     if password:
         call(c, [b"AUTH"] + ([user.encode()] if user else []) + [password.encode()])
@@ -441,7 +443,11 @@ def call(c, args):
     return r
 
 env = os.environ.get
-src = connect(env("REDIS_HOST"), env("REDIS_PORT"), None, env("REDIS_PASSWORD"), False)
+src_tls = False
+if env("REDIS_TLS_CA"):  # the droplet's own certificate, reached on its private address (not a name it carries)
+    src_tls = ssl.create_default_context(cafile=env("REDIS_TLS_CA"))
+    src_tls.check_hostname = False
+src = connect(env("REDIS_HOST"), env("REDIS_PORT"), None, env("REDIS_PASSWORD"), src_tls)
 dst = connect(env("TARGET_REDIS_HOST"), env("TARGET_REDIS_PORT"), env("TARGET_REDIS_USER") or None,
               env("TARGET_REDIS_PASSWORD"), env("TARGET_REDIS_TLS") == "1")
 t0 = time.time()

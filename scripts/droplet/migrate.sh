@@ -31,7 +31,9 @@
 #     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
 #   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
 #     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
-#     REDIS_HOST, REDIS_PORT and CHATBOT_BACKUP_DIR.
+#     REDIS_HOST, REDIS_PORT, REDIS_TLS_DIR (the Redis certificate's directory) and CHATBOT_BACKUP_DIR.
+# Private connections are TLS only: PostgreSQL's pg_hba.conf refuses clear text over TCP, Redis has no clear-text
+# port. Each droplet's certificates are its own (scripts/droplet/tls-cert.sh, on the data volume).
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
 # REPLICATION_PASSWORD, REDIS_PASSWORD. The file is data, read as KEY=value lines (never sourced as shell); the
 # values reach the tools through their environment (PGPASSWORD, REDISCLI_AUTH), never a command line.
@@ -66,12 +68,17 @@ load_env() {
     BACKUP_DIR_PG="$BACKUP_DIR"
     DATA_DIR_HOST="$PGDATA"
     MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:?host runtime needs CHATBOT_MIGRATION_DIR}"
+    REDIS_TLS_DIR="${REDIS_TLS_DIR:?host runtime needs REDIS_TLS_DIR}"
+    REDIS_TLS_DIR_HOST="$REDIS_TLS_DIR"
   else
     PGDATA=/var/lib/postgresql/data
     BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
     BACKUP_DIR_PG=/backups
     DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
     MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:-/var/lib/chatbot/migration}"
+    # The volume's tls/redis directory, mounted read-only in the redis container (infra/render/compose.ts).
+    REDIS_TLS_DIR=/usr/local/etc/redis/tls
+    REDIS_TLS_DIR_HOST="${CHATBOT_REDIS_TLS_DIR_HOST:-/var/lib/chatbot/tls/redis}"
   fi
   JOURNAL="$MIGRATION_DIR/journal.json"
   LOCK_DIR="$MIGRATION_DIR/lock"
@@ -91,6 +98,12 @@ read_secrets() {
 }
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
+
+# Connections to the other droplet's PostgreSQL go over TLS: its pg_hba.conf refuses clear-text TCP, and `require`
+# makes the client refuse a server that would not encrypt. The certificate is not checked (each droplet makes its
+# own, self-signed): encrypted against listening on the private network, not proof of the peer; the ssh channel the
+# runner uses is what authenticates the droplets. libpq sslmode: postgresql.org/docs/15/libpq-ssl.html.
+PG_REMOTE_TLS="sslmode=require"
 
 # Run a PostgreSQL client/server binary as the postgres OS user. PGPASSWORD passes through the environment.
 pg_run() {
@@ -173,12 +186,31 @@ controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
 redis_cli() { redis_cli_stdin "$@" </dev/null; }
 
 # redis-cli with the caller's stdin (never the script's: callers pipe into it), e.g. -x for a secret argument.
+# Over TLS (the only port), checking the server's certificate against itself: it is this droplet's own.
 redis_cli_stdin() {
   if [ "$RUNTIME" = container ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli "$@"
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" "$@"
   else
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
   fi
+}
+
+# The other droplet's Redis certificate follows this script on standard input (the runner read it from that
+# droplet's preflight, over its own ssh connection). A replica checks its master's certificate against
+# tls-ca-cert-file: this server trusts its own and, from now on, that one. Both go in a bundle beside its own
+# certificate, named after the peer's fingerprint; CONFIG SET loads it (a restart goes back to the rendered trust).
+trust_redis_peer() {
+  local pem fingerprint bundle
+  pem=$(cat)
+  [ -n "$pem" ] || die "the other droplet's Redis certificate must follow this script on standard input"
+  fingerprint=$(openssl x509 -noout -fingerprint -sha256 <<<"$pem" 2>/dev/null | sed 's/.*=//; s/://g') ||
+    die "what follows on standard input is not a PEM certificate"
+  [ -n "$fingerprint" ] || die "what follows on standard input is not a PEM certificate"
+  bundle="trusted-${fingerprint:0:16}.crt"
+  { cat "$REDIS_TLS_DIR_HOST/server.crt" && printf '%s\n' "$pem"; } >"$REDIS_TLS_DIR_HOST/$bundle.tmp"
+  chmod 0644 "$REDIS_TLS_DIR_HOST/$bundle.tmp"
+  mv -f "$REDIS_TLS_DIR_HOST/$bundle.tmp" "$REDIS_TLS_DIR_HOST/$bundle"
+  redis_cli CONFIG SET tls-ca-cert-file "$REDIS_TLS_DIR/$bundle" | grep -q OK || die "Redis did not load $bundle as its trust"
 }
 
 redis_info_field() { redis_cli INFO replication | tr -d '\r' | sed -n "s/^$1://p"; }
@@ -238,6 +270,8 @@ step_preflight() {
   if [ -f "$(fence_marker)" ]; then out fenced 1; else out fenced 0; fi
   if [ -f "$REPLICA_MARKER" ]; then out replica_of "$(sed -n 's/^system_identifier=//p' "$REPLICA_MARKER")"; fi
   out redis_role "$(redis_info_field role)"
+  # Public: the other droplet's Redis trusts it for the replica link (trust_redis_peer). One line, base64.
+  out redis_tls_cert "$(base64 -w0 "$REDIS_TLS_DIR_HOST/server.crt")"
   out redis_keys "$(redis_cli DBSIZE)"
   out redis_keys_total "$(redis_cli INFO keyspace | tr -d '\r' | sed -n 's/^db[0-9]*:keys=\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')"
   out data_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
@@ -303,7 +337,9 @@ step_standby() {
   start=$(now_ms)
   log "pg_basebackup from $old:$port"
   # -R writes standby.signal + primary_conninfo; -C -S keeps WAL on the old server until the standby has it.
-  PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup \
+  # Over TLS (the old server's pg_hba refuses clear text): -d's sslmode=require goes into primary_conninfo with
+  # the rest of the connection's settings, so the streaming that follows is encrypted too.
+  PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup -d "$PG_REMOTE_TLS" \
     -h "$old" -p "$port" -U replicator -D "$PGDATA" -R -X stream -c fast -C -S "$SLOT" -P </dev/null
   out copy_ms $(($(now_ms) - start))
   out copied_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
@@ -325,10 +361,12 @@ step_drop_slot() {
 
 slot_inactive() { [ "$(psql_local postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active")" = 0 ]; }
 
-# On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>
+# On the NEW droplet: make Redis a replica of the old one: redis_replica <old addr> <old port> <announce ip>, the old
+# droplet's Redis certificate on standard input (after this script). The link is TLS (tls-replication yes).
 step_redis_replica() {
   local old="${1:?}" port="${2:-6379}" announce="${3:?redis_replica needs the address this replica announces}"
   register_step
+  trust_redis_peer
   # The password travels on stdin (-x: last argument from stdin), never in argv (ps, docker's own logs).
   printf '%s' "${REDIS_PASSWORD:-}" | redis_cli_stdin -x CONFIG SET masterauth >/dev/null
   redis_cli CONFIG SET replica-announce-ip "$announce" >/dev/null
@@ -457,11 +495,13 @@ forget_primary() {
   psql_local_multi "ALTER SYSTEM RESET primary_conninfo" "ALTER SYSTEM RESET primary_slot_name" "SELECT pg_reload_conf()" >/dev/null
 }
 
-# On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms]. Pauses writes, waits for the replica to have
-# everything, swaps roles.
+# On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms], the new droplet's Redis certificate on standard
+# input (this server becomes its replica, over TLS). Pauses writes, waits for the replica to have everything, swaps
+# roles.
 step_redis_failover() {
   local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start
   start=$(now_ms)
+  trust_redis_peer
   redis_cli FAILOVER TO "$new" "$port" TIMEOUT "$timeout" | grep -q OK || die "FAILOVER TO $new $port refused"
   wait_until 30 redis_is_replica_of "$new" || die "Redis did not hand over to $new"
   out redis_failover_ms $(($(now_ms) - start))
@@ -520,7 +560,7 @@ step_dump_restore() {
   mkdir -p "$BACKUP_DIR/$dir"
   chown --reference="$DATA_DIR_HOST" "$BACKUP_DIR/$dir"
   start=$(now_ms)
-  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_dump -h "$old" -p "$port" -U postgres -d "$DB" -Fd -j "$jobs" -Z 0 \
+  PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_dump -h "$old" -p "$port" -U postgres -d "dbname=$DB $PG_REMOTE_TLS" -Fd -j "$jobs" -Z 0 \
     -f "$BACKUP_DIR_PG/$dir" </dev/null
   out dump_ms $(($(now_ms) - start))
   out dump_bytes "$(du -sb "$BACKUP_DIR/$dir" | cut -f1)"

@@ -17,7 +17,7 @@ set -euo pipefail
 DATA_DIR=${DATA_DIR:-/var/lib/chatbot}
 MARKER="$DATA_DIR/.chatbot-volume"
 # What the stack itself writes on the volume (infra/render/layout.ts, the day-2 jobs, the migration's journal).
-KNOWN="postgres redis caddy backups log metrics migration"
+KNOWN="postgres redis caddy backups log metrics migration tls"
 
 refuse() {
   printf '[volume-guard] refusing to start the containers: %s\n' "$*" >&2

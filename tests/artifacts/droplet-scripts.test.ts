@@ -107,6 +107,23 @@ describe("apply-config.sh", () => {
     expect(statSync(join(root, "etc", "postgresql.conf")).ino).toBe(inode);
   });
 
+  it("makes PostgreSQL's TLS certificate on the data volume the first time (key 0600, uid 999), then keeps it", () => {
+    stage(plan.active!.configFiles);
+    const first = apply();
+    const key = join(root, "data", "tls", "postgres", "server.key");
+    expect(statSync(key)).toMatchObject({ uid: 999, gid: 999 });
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    expect(statSync(join(root, "data", "tls", "postgres", "server.crt")).uid).toBe(999);
+    expect(first.out).toContain("TLS certificate for postgres: created");
+    expect(first.calls).toMatch(/restart postgres/);
+    const keyBytes = readFileSync(key);
+    stage(plan.active!.configFiles);
+    const second = apply();
+    expect(readFileSync(key)).toEqual(keyBytes);
+    expect(second.out).not.toContain("TLS certificate");
+    expect(second.calls).not.toMatch(/restart/);
+  });
+
   it("reloads Caddy (no restart) when only the Caddyfile changes", () => {
     stage(plan.active!.configFiles);
     apply();

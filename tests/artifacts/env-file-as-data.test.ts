@@ -109,7 +109,7 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
     }, readFileSync(join(SCRIPTS, "collect.sh"), "utf8"));
     expect(r.status, r.stderr).toBe(0);
     expectNothingRan(r);
-    const redis = r.calls.filter((c) => c.argv.endsWith("exec -T -e REDISCLI_AUTH redis redis-cli INFO stats"));
+    const redis = r.calls.filter((c) => c.argv.endsWith("exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats"));
     expect(redis).toHaveLength(1);
     expect(redis[0]!.rediscliAuth).toBe(value());
   });

@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
 import { renderStageScript } from "../../infra/render/files";
-import { POSTGRES_FIXED_SETTINGS } from "../../infra/render/postgresql-conf";
-import { REDIS_AUTH_INCLUDE, renderRedisAuth } from "../../infra/render/redis-conf";
+import { POSTGRES_FIXED_SETTINGS, POSTGRES_TLS_DIR } from "../../infra/render/postgresql-conf";
+import { REDIS_AUTH_INCLUDE, REDIS_TLS_DIR, renderRedisAuth } from "../../infra/render/redis-conf";
 import { TIER_NAMES, type TierName } from "../../infra/tiers";
 import { sampleConfig } from "../support/sample-config";
-import { startPostgres, startRedis } from "../support/servers";
+import { makeTlsCert, makeTempDir, startPostgres, startRedis } from "../support/servers";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -83,7 +83,13 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
   });
 
   it("PostgreSQL 15 starts with the rendered postgresql.conf and SHOWs the planned values", async () => {
-    const pg = await startPostgres({ host: "127.0.0.2", conf: file(plan, "postgresql.conf"), name: `tuning-${tier}` });
+    // The certificate's directory is the container's path: a certificate made by the droplet's script stands in.
+    const base = makeTempDir(`tls-${tier}`, "postgres");
+    dirs.push(base);
+    const tls = join(base, "postgres");
+    await makeTlsCert(tls, "postgres", "postgres");
+    const conf = file(plan, "postgresql.conf").replaceAll(`${POSTGRES_TLS_DIR}/`, `${tls}/`);
+    const pg = await startPostgres({ host: "127.0.0.2", conf, name: `tuning-${tier}` });
     try {
       const rows = await pg.psql("SELECT name, setting, coalesce(unit, '') FROM pg_settings");
       const settings = new Map(rows.split("\n").map((l) => { const [n, s, u] = l.split("|"); return [n!, { setting: s!, unit: u! }]; }));
@@ -107,12 +113,20 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
   });
 
   it("redis-server starts with the rendered redis.conf and CONFIG GET returns the planned values", async () => {
-    // Two lines name container paths: the data dir (redis chdirs to it while parsing) and the secret include, which
-    // is inlined here. Every other line is as rendered.
+    // Lines that name container paths: the data dir (redis chdirs to it while parsing), the secret include, which
+    // is inlined here, and the certificate's directory (a certificate made by the droplet's script stands in).
+    // Every other line is as rendered.
     const rendered = file(plan, "redis.conf");
     expect(rendered).toContain("dir /data\n");
-    const conf = rendered.replace("dir /data\n", "").replace(`include ${REDIS_AUTH_INCLUDE}`, renderRedisAuth("test-password").trim());
-    const redis = await startRedis({ host: "127.0.0.2", conf, name: `tuning-${tier}` });
+    const base = makeTempDir(`redis-tls-${tier}`, "redis");
+    dirs.push(base);
+    const tls = join(base, "redis");
+    await makeTlsCert(tls, "redis", "redis");
+    const conf = rendered
+      .replace("dir /data\n", "")
+      .replace(`include ${REDIS_AUTH_INCLUDE}`, renderRedisAuth("test-password").trim())
+      .replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`);
+    const redis = await startRedis({ host: "127.0.0.2", conf, name: `tuning-${tier}`, tls: { caFile: join(tls, "server.crt") } });
     try {
       const mib = Number(/^(\d+)mb$/.exec(plan.active!.tuning.redis.maxmemory)![1]);
       expect(await redis.cli("CONFIG", "GET", "maxmemory")).toBe(`maxmemory\n${mib * 1024 * 1024}`);
@@ -121,11 +135,11 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
 
       // The compose healthcheck, as the container's shell runs it ($$ unescaped), pointed at this server.
       const compose = file(plan, "compose.yaml");
-      const line = /- (REDISCLI_AUTH=.*redis-cli ping.*)$/m.exec(compose)![1]!;
+      const line = /- (REDISCLI_AUTH=.*redis-cli .*ping.*)$/m.exec(compose)![1]!;
       const dir = tempDir();
       writeFileSync(join(dir, "auth.conf"), renderRedisAuth("test-password"));
       const check = (authFile: string) =>
-        spawnSync("sh", ["-c", line.replaceAll("$$", "$").replace(REDIS_AUTH_INCLUDE, authFile).replace("redis-cli ping", `redis-cli -h ${redis.host} -p ${redis.port} ping`)]).status;
+        spawnSync("sh", ["-c", line.replaceAll("$$", "$").replace(REDIS_AUTH_INCLUDE, authFile).replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`).replace("redis-cli ", `redis-cli -h ${redis.host} -p ${redis.port} `)]).status;
       expect(line).not.toMatch(/ -a /);
       expect(check(join(dir, "auth.conf"))).toBe(0);
       writeFileSync(join(dir, "wrong.conf"), renderRedisAuth("not-the-password"));

@@ -2,8 +2,8 @@
 
 Run with Debian's python3-fastapi + python3-uvicorn + python3-psycopg2 + python3-redis:
     /usr/bin/python3 -m uvicorn app:app --host 127.0.0.2 --port 8000
-Connection settings come from the environment (libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE; REDIS_HOST,
-REDIS_PORT, REDIS_PASSWORD), never from argv.
+Connection settings come from the environment, never from argv: DATABASE_URL and REDIS_URL, spelled as the
+droplet's app.env spells them (infra/render/app-env.ts: sslmode=require; rediss:// with ssl_ca_certs).
 
 POST /write/{id} answers with what it knows about each write, so the load generator can record it honestly:
   pg    "ok"      committed (COMMIT acknowledged)
@@ -23,13 +23,7 @@ from fastapi.responses import JSONResponse
 
 app = FastAPI()
 _local = threading.local()
-_redis_client = redis.Redis(
-    host=os.environ["REDIS_HOST"],
-    port=int(os.environ["REDIS_PORT"]),
-    password=os.environ.get("REDIS_PASSWORD") or None,
-    socket_timeout=2,
-    socket_connect_timeout=2,
-)
+_redis_client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
 
 
 def _redis() -> "redis.Redis":
@@ -40,7 +34,7 @@ def _pg():
     """One connection per worker thread, opened on demand; dropped after any error (see _drop)."""
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
-        conn = psycopg2.connect(connect_timeout=2)
+        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=2)
         _local.conn = conn
     return conn
 
@@ -89,7 +83,7 @@ def write(wid: str, delay_ms: int = 0):
 @app.get("/health")
 def health():
     try:
-        conn = psycopg2.connect(connect_timeout=2)
+        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=2)
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_is_in_recovery()")

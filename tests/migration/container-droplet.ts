@@ -75,6 +75,7 @@ export function shimEnv(side: ContainerSide, dir: string): Record<string, string
     SHIM_BACKUPS: side.backupDir,
     SHIM_REDIS_HOST: side.redis.host,
     SHIM_REDIS_PORT: String(side.redis.port),
+    ...(side.redis.tls ? { SHIM_REDIS_TLS_DIR: path.dirname(side.redis.tls.caFile) } : {}),
     SHIM_CADDYFILE: side.caddyfile,
     SHIM_CADDY_ADMIN: side.admin,
     SHIM_LOG: path.join(dir, "docker-calls.log"),
@@ -98,6 +99,8 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     CHATBOT_COMPOSE_FILE: composeFile,
     CHATBOT_BACKUP_DIR: side.backupDir,
     CHATBOT_PGDATA_HOST: side.pg.dataDir,
+    // The droplet's /var/lib/chatbot/tls/redis (the redis container's /usr/local/etc/redis/tls).
+    ...(side.redis.tls ? { CHATBOT_REDIS_TLS_DIR_HOST: path.dirname(side.redis.tls.caFile) } : {}),
     CONFIG_DIR: side.configDir,
     // The droplet's /var/lib/chatbot/migration (journal, lock, replica marker): the harness droplet's own.
     ...(base.env?.CHATBOT_MIGRATION_DIR ? { CHATBOT_MIGRATION_DIR: base.env.CHATBOT_MIGRATION_DIR } : {}),

@@ -295,7 +295,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const oldCalls = c.old.calls();
       expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
       expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
-      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
+      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
 
@@ -304,7 +304,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
       const stop = at(`${dc(c.next)} stop -t 300 postgres`);
       const basebackup = at(
-        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
+        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=require -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
       );
       const start = at(`${dc(c.next)} start postgres`);
       expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
@@ -349,7 +349,7 @@ describe("tier migration, container runtime (docker shim)", () => {
       const calls = c.next.calls();
       expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
       expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d chatbot -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
+      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=require -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
       expect(calls.some((l) => /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(l))).toBe(true);
       expectNoSecrets(c);
     }),
@@ -481,7 +481,7 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(section("curl")).toMatch(/^200 /);
     expect(section("docker-stats").trim()).toBe("");
     const calls = c.old.calls();
-    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli INFO stats`);
+    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats`);
     expect(calls.some((l) => l.startsWith("UNSUPPORTED docker stats --no-stream"))).toBe(true);
   });
 });

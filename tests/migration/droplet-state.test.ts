@@ -29,6 +29,7 @@ beforeEach(() => {
     PGPORT: "1",
     REDIS_HOST: "127.0.0.1",
     REDIS_PORT: "1",
+    REDIS_TLS_DIR: path.join(dir, "tls"),
   };
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -21,6 +21,10 @@ import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { databaseUrl, redisUrl } from "../../infra/render/app-env";
+import { renderPgHba } from "../../infra/render/pg-hba";
+import { postgresTlsSettings } from "../../infra/render/postgresql-conf";
+import { renderRedisTls } from "../../infra/render/redis-conf";
 import {
   type ManagedProcess,
   type PgServer,
@@ -28,6 +32,7 @@ import {
   type SshServer,
   freePort,
   makeTempDir,
+  makeTlsCert,
   osUser,
   PG_BINDIR,
   run,
@@ -85,12 +90,8 @@ export interface HarnessDroplet {
   stop(): Promise<void>;
 }
 
-const PG_HBA = [
-  "local all all trust",
-  "host replication replicator 127.0.0.0/8 scram-sha-256",
-  "host all all 127.0.0.0/8 scram-sha-256",
-  "",
-].join("\n");
+/** The droplet's pg_hba.conf as rendered (TLS only over TCP), for clients from the loopback range. */
+const PG_HBA = renderPgHba({ clientCidrs: ["127.0.0.0/8"] });
 
 const PG_CONF = ["max_connections = 100", "shared_buffers = 128MB", "max_wal_size = 1GB", ""].join("\n");
 
@@ -109,7 +110,18 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
   try {
     const ssh = await startSshd({ host, name: `${name}-sshd`, user: osUser(SSH_USER) ? SSH_USER : undefined });
     started.push(ssh);
-    const pg = await startPostgres({ host, name: `${name}-pg`, hba: PG_HBA, conf: PG_CONF, password: secrets.POSTGRES_PASSWORD });
+    // The droplet's certificate, made by its own script (on a droplet: on the data volume, by the config sync).
+    const pgTls = path.join(dir, "tls", "postgres");
+    await makeTlsCert(pgTls, "postgres", "postgres");
+    const pg = await startPostgres({
+      host,
+      name: `${name}-pg`,
+      hba: PG_HBA,
+      conf: PG_CONF,
+      // Outside the data directory, as on a droplet (/etc/postgresql): a copy made by pg_basebackup keeps its own.
+      serverSettings: postgresTlsSettings(pgTls),
+      password: secrets.POSTGRES_PASSWORD,
+    });
     started.push(pg);
     await pg.psql(
       [
@@ -118,28 +130,46 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
       ].join("\n"),
     );
     await pg.psql("CREATE TABLE writes (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());", "chatbot");
+    // Redis's certificate, by the same script; the steps' user (root on a droplet) may add the other droplet's
+    // certificate beside it (migrate.sh trust_redis_peer), the server's user reads it (group).
+    const redisTls = path.join(dir, "tls", "redis");
+    await makeTlsCert(redisTls, "redis", "redis");
+    const redisUser = osUser("redis");
+    if (who && redisUser) {
+      fs.chownSync(redisTls, who.uid, redisUser.gid);
+      fs.chmodSync(dir, 0o711); // redis and the app (nobody) reach their files below; nothing here is listed
+    }
+    const redisCa = path.join(redisTls, "server.crt");
     const redis = await startRedis({
       host,
       name: `${name}-redis`,
-      conf: [`requirepass ${secrets.REDIS_PASSWORD}`, `masterauth ${secrets.REDIS_PASSWORD}`, 'save ""', "appendonly no", "repl-diskless-sync-delay 0", ""].join("\n"),
+      conf: [
+        `requirepass ${secrets.REDIS_PASSWORD}`,
+        `masterauth ${secrets.REDIS_PASSWORD}`,
+        ...renderRedisTls(redisTls),
+        'save ""',
+        "appendonly no",
+        "repl-diskless-sync-delay 0",
+        "",
+      ].join("\n"),
+      tls: { caFile: redisCa },
     });
     started.push(redis);
     const appPort = await freePort(host);
+    // The app's copy of Redis's certificate (on a droplet: a read-only mount of that one file, infra/render/compose.ts).
+    const appRedisCa = path.join(dir, "app-redis-ca.crt");
+    fs.copyFileSync(redisCa, appRedisCa);
+    fs.chmodSync(appRedisCa, 0o644);
     const app = await startProcess({
       name: `${name}-app`,
       cmd: PYTHON,
       args: ["-m", "uvicorn", "app:app", "--host", host, "--port", String(appPort), "--log-level", "warning", "--no-access-log"],
       cwd: APP_DIR,
       user: "nobody",
+      // The URLs as the droplet's app.env spells them (infra/render/app-env.ts), to this droplet's servers.
       env: {
-        PGHOST: host,
-        PGPORT: String(pg.port),
-        PGUSER: "postgres",
-        PGPASSWORD: secrets.POSTGRES_PASSWORD,
-        PGDATABASE: "chatbot",
-        REDIS_HOST: host,
-        REDIS_PORT: String(redis.port),
-        REDIS_PASSWORD: secrets.REDIS_PASSWORD,
+        DATABASE_URL: databaseUrl({ user: "postgres", password: secrets.POSTGRES_PASSWORD, host, port: pg.port, db: "chatbot" }),
+        REDIS_URL: redisUrl({ password: secrets.REDIS_PASSWORD, host, port: redis.port, caFile: appRedisCa }),
       },
       ready: async () => (await httpRequest("GET", `http://${host}:${appPort}/health`, 2000)).status === 200,
     });
@@ -170,6 +200,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         PG_LOGFILE: pg.logFile,
         REDIS_HOST: host,
         REDIS_PORT: String(redis.port),
+        REDIS_TLS_DIR: redisTls,
         CONFIG_DIR: configDir,
         CADDY_ADMIN: caddy.admin,
       },

@@ -74,3 +74,12 @@ export function recorder(): { calls: string[]; wrap: (exec: Executor) => Executo
     },
   };
 }
+
+/** Runs `look` after the named step has run for real (an observation point; the step's answer is unchanged). */
+export function afterStep(exec: Executor, step: StepName, look: () => Promise<void>): Executor {
+  return async (cmd, hooks) => {
+    const result = await exec(cmd, hooks);
+    if (cmd.step === step) await look();
+    return result;
+  };
+}

@@ -345,6 +345,22 @@ export async function startProcess(opts: {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// TLS certificates, made the way a droplet makes them
+// ---------------------------------------------------------------------------------------------------------------
+
+const TLS_CERT_SCRIPT = path.join(__dirname, "..", "..", "scripts", "droplet", "tls-cert.sh");
+
+/**
+ * Run the droplet's own scripts/droplet/tls-cert.sh: `dir`/server.key and server.crt for service `name`, owned by
+ * the OS user `owner` (the server's user; the caller when not root). Returns what the script printed.
+ */
+export async function makeTlsCert(dir: string, owner: string, name: string): Promise<string> {
+  const who = osUser(owner);
+  const uidGid = who ? `${who.uid}:${who.gid}` : `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+  return (await run("bash", [TLS_CERT_SCRIPT, dir, uidGid, name])).trim();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -389,6 +405,11 @@ export interface StartPostgresOptions {
   name?: string;
   /** Password of the `postgres` superuser. @default random */
   password?: string;
+  /**
+   * Settings given on the postmaster's command line (part of `ctlOptions`), like the files a droplet keeps outside
+   * its data directory: a copy made by pg_basebackup does not carry them along.
+   */
+  serverSettings?: Readonly<Record<string, string | number>>;
   /**
    * Use an existing data directory instead of running initdb (e.g. a standby made by pg_basebackup). It is owned
    * by the caller and not removed on stop.
@@ -438,6 +459,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
       `-c port=${port}`,
       `-c unix_socket_directories=${baseDir}`,
       `-c hba_file=${hbaFile}`,
+      ...Object.entries(opts.serverSettings ?? {}).map(([k, v]) => `-c ${k}=${v}`),
     ].join(" ");
   const server = await withPortRetry(opts.port, opts.host, async (port) => {
     const forced = forcedOptions(port);
@@ -523,6 +545,8 @@ export interface RedisServer {
   logFile: string;
   /** The requirepass found in the conf, if any. */
   password: string | undefined;
+  /** Set when the server is TLS only: the certificate clients check it against. */
+  tls?: { caFile: string };
   /** Run redis-cli against this server (password via REDISCLI_AUTH, never argv); returns trimmed output. */
   cli(...args: string[]): Promise<string>;
   /** Stop it (SIGTERM, then SIGKILL after 15 s) and remove its directory. */
@@ -535,6 +559,11 @@ export interface StartRedisOptions {
   /** redis.conf text; bind, port, dir, daemonize, pidfile and logfile are forced after it. */
   conf?: string;
   name?: string;
+  /**
+   * TLS only, as on a droplet: the port is `tls-port` and the clear-text one is closed (`port 0`); the conf must hold
+   * the certificate settings. redis-cli (readiness, `cli`) connects with `--tls --cacert caFile`.
+   */
+  tls?: { caFile: string };
 }
 
 /** The last `requirepass` in a redis.conf text. */
@@ -555,6 +584,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
   const confFile = path.join(dir, "redis.conf");
   const password = redisPasswordFromConf(opts.conf);
   const authEnv = password ? { REDISCLI_AUTH: password } : {};
+  const tlsArgs = opts.tls ? ["--tls", "--cacert", opts.tls.caFile] : [];
 
   const started = await withPortRetry(opts.port, opts.host, async (port) => {
     fs.writeFileSync(
@@ -563,7 +593,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
         opts.conf ?? "",
         "# --- forced by the test harness ---",
         `bind ${opts.host}`,
-        `port ${port}`,
+        ...(opts.tls ? ["port 0", `tls-port ${port}`] : [`port ${port}`]),
         `dir ${dir}`,
         "daemonize no",
         `pidfile ${path.join(dir, "redis.pid")}`,
@@ -580,7 +610,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
         `redis ${name} on ${opts.host}:${port}`,
         async () => {
           if (child.exitCode !== null) throw new Error(`redis-server exited ${child.exitCode}`);
-          const r = await runCommand("redis-cli", ["-h", opts.host, "-p", String(port), "ping"], { env: authEnv });
+          const r = await runCommand("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), "ping"], { env: authEnv });
           return r.stdout.trim() === "PONG";
         },
         15_000,
@@ -604,7 +634,8 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
     dir,
     logFile,
     password,
-    cli: async (...args) => (await run("redis-cli", ["-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    cli: async (...args) => (await run("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
     stop,
   };
 }

@@ -28,6 +28,7 @@ const preflight = (side: Side) =>
     `redis_keys_total=${side === "old" ? 3 : 0}`,
     "data_bytes=40000000",
     `data_free_bytes=${50 * GIB}`,
+    `redis_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side}\n-----END CERTIFICATE-----\n`).toString("base64")}`,
     "",
   ].join("\n");
 
@@ -409,7 +410,8 @@ describe("migration runner: journal, lock and resume", () => {
     expect(d.steps).not.toContain("old:rollback_old");
     expect(d.steps).not.toContain("old:proxy_local");
     expect(d.steps).not.toContain("new:promote");
-    expect(d.steps.slice(0, 3)).toEqual(["new:rollback_new", "old:redis_failover", "new:gate_open"]);
+    // The new droplet's Redis certificate is read again first (a resumed run has no preflight of its own).
+    expect(d.steps.slice(0, 4)).toEqual(["new:rollback_new", "new:preflight", "old:redis_failover", "new:gate_open"]);
     expect(d.parsed).toMatchObject({ outcome: "done", committed: true });
   });
 
@@ -417,7 +419,8 @@ describe("migration runner: journal, lock and resume", () => {
     const d = new Droplets();
     d.journal = committedJournal({ stepsDone: [] });
     await d.run();
-    expect(d.steps).toEqual(["new:promote", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]); // resumed: the promote without its gate
+    // Resumed: the promote without its gate; the new droplet's Redis certificate is read (preflight) for FAILOVER TO.
+    expect(d.steps).toEqual(["new:promote", "new:preflight", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]);
   });
 
   it("--resume: nothing to resume without this pair's journal (exit 2); a rolled-back one starts again", async () => {
