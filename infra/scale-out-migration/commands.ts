@@ -143,7 +143,8 @@ export function sequenceValues(values: Record<string, string>): Record<string, n
  */
 export interface TargetEndpoints {
   pg: { host: string; port: number; user: string; password: string; database: string; sslmode: "require" | "disable"; appUser: string };
-  redis: { host: string; port: number; user: string; password: string; tls: boolean };
+  /** `ca`: a CA file on the droplet Valkey's certificate is checked against. @default the system's trust store */
+  redis: { host: string; port: number; user: string; password: string; tls: boolean; ca?: string };
 }
 
 export function renderTargetEnv(t: TargetEndpoints): string {
@@ -160,6 +161,7 @@ export function renderTargetEnv(t: TargetEndpoints): string {
     TARGET_REDIS_USER: t.redis.user,
     TARGET_REDIS_PASSWORD: t.redis.password,
     TARGET_REDIS_TLS: t.redis.tls ? 1 : 0,
+    ...(t.redis.ca === undefined ? {} : { TARGET_REDIS_CA: t.redis.ca }),
   };
   const lines = Object.entries(entries).map(([k, v]) => {
     const s = String(v);

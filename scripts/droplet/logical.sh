@@ -35,7 +35,8 @@
 #   $CHATBOT_ENV_FILE (default /etc/chatbot/app.env): POSTGRES_PASSWORD, REPLICATION_PASSWORD, REDIS_PASSWORD.
 #   $CHATBOT_TARGET_ENV_FILE (default /etc/chatbot/scale-out-target.env, mode 0600, written by the stack):
 #     TARGET_PGHOST TARGET_PGPORT TARGET_PGUSER TARGET_PGPASSWORD TARGET_PGDATABASE TARGET_PGSSLMODE TARGET_APP_USER
-#     TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS (1 = TLS).
+#     TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS (1 = TLS)
+#     TARGET_REDIS_CA (optional: a CA file Valkey's certificate is checked against instead of the system's store).
 set -euo pipefail
 
 log() { printf '[%s logical %s] %s\n' "$(date +%H:%M:%S.%3N)" "${STEP:-}" "$*" >&2; }
@@ -57,6 +58,24 @@ read_secrets() {
   done <"$ENV_FILE"
 }
 
+# The target file (the stack's own, renderTargetEnv: KEY='value' lines) as data too: it holds the managed cluster's
+# passwords, so it is read, never sourced; only the TARGET_* keys below are kept (and exported for the tools).
+read_target() {
+  local line key value
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      TARGET_PGHOST=* | TARGET_PGPORT=* | TARGET_PGUSER=* | TARGET_PGPASSWORD=* | TARGET_PGDATABASE=* | TARGET_PGSSLMODE=* | \
+        TARGET_APP_USER=* | TARGET_REDIS_HOST=* | TARGET_REDIS_PORT=* | TARGET_REDIS_USER=* | TARGET_REDIS_PASSWORD=* | \
+        TARGET_REDIS_TLS=* | TARGET_REDIS_CA=*)
+        key="${line%%=*}" value="${line#*=}"
+        if [[ "$value" == \'*\' ]]; then value="${value:1:${#value}-2}"; fi
+        printf -v "$key" '%s' "$value"
+        export "${key?}"
+        ;;
+    esac
+  done <"$TARGET_ENV_FILE"
+}
+
 load_env() {
   RUNTIME="${CHATBOT_RUNTIME:-container}"
   case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
@@ -65,9 +84,7 @@ load_env() {
   [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
   [ -r "$TARGET_ENV_FILE" ] || die "target file $TARGET_ENV_FILE is not readable (set CHATBOT_TARGET_ENV_FILE)"
   read_secrets
-  # The target file is the stack's own (renderTargetEnv): single-quoted values that hold no quote, $, ` or newline.
-  # shellcheck disable=SC1090
-  set -a && . "$TARGET_ENV_FILE" && set +a
+  read_target
   : "${TARGET_PGHOST:?TARGET_PGHOST is not set}" "${TARGET_PGPORT:?TARGET_PGPORT is not set}"
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
   TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"
@@ -389,7 +406,7 @@ step_unfence() {
 step_cache_warm() {
   : "${TARGET_REDIS_HOST:?TARGET_REDIS_HOST is not set}" "${TARGET_REDIS_PORT:?TARGET_REDIS_PORT is not set}"
   : "${REDIS_HOST:?REDIS_HOST is not set}" "${REDIS_PORT:?REDIS_PORT is not set}"
-  export REDIS_HOST REDIS_PORT REDIS_PASSWORD REDIS_TLS_CA TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS
+  export REDIS_HOST REDIS_PORT REDIS_PASSWORD REDIS_TLS_CA
   python3 - <<'PY'
 import os, socket, ssl, time
 
@@ -448,8 +465,12 @@ if env("REDIS_TLS_CA"):  # the droplet's own certificate, reached on its private
     src_tls = ssl.create_default_context(cafile=env("REDIS_TLS_CA"))
     src_tls.check_hostname = False
 src = connect(env("REDIS_HOST"), env("REDIS_PORT"), None, env("REDIS_PASSWORD"), src_tls)
+dst_tls = env("TARGET_REDIS_TLS") == "1"
+if dst_tls and env("TARGET_REDIS_CA"):  # a private CA pinned by file (its certificates need not name the address)
+    dst_tls = ssl.create_default_context(cafile=env("TARGET_REDIS_CA"))
+    dst_tls.check_hostname = False
 dst = connect(env("TARGET_REDIS_HOST"), env("TARGET_REDIS_PORT"), env("TARGET_REDIS_USER") or None,
-              env("TARGET_REDIS_PASSWORD"), env("TARGET_REDIS_TLS") == "1")
+              env("TARGET_REDIS_PASSWORD"), dst_tls)
 t0 = time.time()
 copied = skipped = 0
 cursor = b"0"

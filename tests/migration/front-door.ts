@@ -84,11 +84,18 @@ export function frontRequest(address: string, ca: string[], method: string, path
         res.on("error", (e) => resolve({ status: 0, body, error: e.message }));
       },
     );
+    // Whether the TLS handshake finished: before it, the request cannot have left the client (a reset then means the
+    // server never saw it).
+    let secured = false;
+    req.on("socket", (socket) => socket.once("secureConnect", () => (secured = true)));
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", error: e.code ?? e.message }));
+    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", error: `${e.code ?? e.message}${secured ? "" : BEFORE_TLS}` }));
     req.end();
   });
 }
+
+/** Appended to a client error that came before the TLS handshake finished (the request was never sent). */
+export const BEFORE_TLS = " before TLS";
 
 /** The reserved IP's stand-in: the droplet address clients connect to. */
 export class FrontAddress {

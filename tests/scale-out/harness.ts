@@ -27,8 +27,9 @@ export async function prepare(harness: Harness): Promise<string> {
   fs.writeFileSync(
     file,
     renderTargetEnv({
-      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "disable", appUser: "chatbot" },
-      redis: { host: NEW_HOST, port: next.redis.port, user: "", password: harness.secrets.REDIS_PASSWORD, tls: false },
+      // The target's servers are TLS only, as the managed engines are (and as every harness droplet is).
+      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "require", appUser: "chatbot" },
+      redis: { host: NEW_HOST, port: next.redis.port, user: "", password: harness.secrets.REDIS_PASSWORD, tls: true, ca: redisCertificate(next) },
     }),
     { mode: 0o600 },
   );
@@ -41,7 +42,8 @@ export async function prepare(harness: Harness): Promise<string> {
 export function harnessCutover(harness: Harness, targetEnv: string): Pick<LogicalRunnerOptions, "source" | "upstreams" | "appNodes" | "moveTraffic" | "budgets"> & { switchedAt: () => number } {
   let switchedAt = Number.POSITIVE_INFINITY;
   return {
-    source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv } },
+    // REDIS_TLS_CA: the droplet's own Redis certificate (the container runtime's default path is the volume's).
+    source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv, REDIS_TLS_CA: redisCertificate(harness.old) } },
     upstreams: [`${harness.next.host}:${harness.next.droplet.internalPort ?? INTERNAL_PORT}`],
     appNodes: [harness.next.droplet],
     // The later DNS move: clients reach the target directly.
@@ -54,3 +56,9 @@ export function harnessCutover(harness: Harness, targetEnv: string): Pick<Logica
   };
 }
 
+/** A harness droplet's Redis certificate (made by tls-cert.sh, as on a droplet). */
+function redisCertificate(d: Harness["old"]): string {
+  const dir = d.droplet.env?.REDIS_TLS_DIR;
+  if (!dir) throw new Error(`${d.name}: the harness droplet has no REDIS_TLS_DIR`);
+  return path.join(dir, "server.crt");
+}
