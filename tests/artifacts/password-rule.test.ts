@@ -12,10 +12,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../infra/config";
 import { planStack } from "../../infra/plan";
 import { renderAppEnv } from "../../infra/render/app-env";
-import { REDIS_AUTH_INCLUDE, renderRedisAuth } from "../../infra/render/redis-conf";
+import { REDIS_AUTH_INCLUDE, REDIS_TLS_DIR, renderRedisAuth } from "../../infra/render/redis-conf";
 import { composeEnvironment } from "../support/compose";
 import { SAMPLE_VALUES } from "../support/sample-config";
-import { makeTempDir, run, startRedis } from "../support/servers";
+import { makeTempDir, makeTlsCert, run, startRedis } from "../support/servers";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts", "droplet");
 const dirs: string[] = [];
@@ -55,10 +55,26 @@ function composeProject(appEnv: string): string {
 }
 
 /** redis.conf as rendered, with the secret include inlined (redis parses an included file's lines the same way). */
-function redisConf(authLines: string): string {
+/**
+ * redis-server with the rendered redis.conf, the auth include replaced by `authLines` and its TLS files made by the
+ * droplet's certificate script; `cli` runs redis-cli over TLS against it with REDISCLI_AUTH.
+ */
+async function startRenderedRedis(authLines: string, name: string) {
   const conf = rendered("redis.conf");
   expect(conf).toContain(`include ${REDIS_AUTH_INCLUDE}\n`);
-  return conf.replace("dir /data\n", "").replace(`include ${REDIS_AUTH_INCLUDE}`, authLines.trim());
+  const base = makeTempDir(name, "redis");
+  dirs.push(base);
+  const tls = join(base, "tls");
+  await makeTlsCert(tls, "redis", "redis");
+  const caFile = join(tls, "server.crt");
+  const redis = await startRedis({
+    host: "127.0.0.2",
+    conf: conf.replace("dir /data\n", "").replace(`include ${REDIS_AUTH_INCLUDE}`, authLines.trim()).replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`),
+    name,
+    tls: { caFile },
+  });
+  const cli = (auth: string, ...args: string[]) => spawnSync("redis-cli", ["--tls", "--cacert", caFile, "-h", redis.host, "-p", String(redis.port), ...args], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: auth } });
+  return { redis, cli };
 }
 
 const PUNCTUATION = "!%&()*+,-./:;<=>?@[]^_{|}~";
@@ -92,10 +108,9 @@ describe.each(ACCEPTED)("a password config accepts: %s", (_what, password) => {
   });
 
   it("redis-server starts with the rendered include, and AUTH with the same string passes (a wrong one does not)", async () => {
-    const redis = await startRedis({ host: "127.0.0.2", conf: redisConf(renderRedisAuth(password)), name: "password-rule" });
+    const { redis, cli: tlsCli } = await startRenderedRedis(renderRedisAuth(password), "password-rule");
     try {
-      const cli = (auth: string, ...args: string[]) =>
-        spawnSync("redis-cli", ["-h", redis.host, "-p", String(redis.port), ...args], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: auth } }).stdout.trim();
+      const cli = (auth: string, ...args: string[]) => tlsCli(auth, ...args).stdout.trim();
       expect(cli(password, "PING")).toBe("PONG");
       expect(cli(password, "CONFIG", "GET", "masterauth")).toBe(`masterauth\n${password}`);
       expect(cli(`${password}x`, "PING")).not.toBe("PONG");
@@ -135,9 +150,9 @@ describe("passwords the rule refuses, and what their consumers would make of the
     const password = '"double-quoted-0123"';
     expect(passwordIssues({ redisPassword: password }).map((i) => i.key)).toEqual(["chatbot:redisPassword"]);
     expect(() => renderRedisAuth(password)).toThrow(/^redisPassword: holds "\\""; a password may hold only A-Z/);
-    const redis = await startRedis({ host: "127.0.0.2", conf: redisConf(`requirepass ${password}\nmasterauth ${password}`), name: "password-rule-quoted" });
+    const { redis, cli } = await startRenderedRedis(`requirepass ${password}\nmasterauth ${password}`, "password-rule-quoted");
     try {
-      const r = spawnSync("redis-cli", ["-h", redis.host, "-p", String(redis.port), "PING"], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: password } });
+      const r = cli(password, "PING");
       expect(`${r.stdout}${r.stderr}`).toMatch(/WRONGPASS|NOAUTH/);
     } finally {
       await redis.stop();

@@ -73,10 +73,10 @@ export function caddyVersion(): string {
 }
 
 /** An HTTPS request to https://DOMAIN/... connecting to `address`, trusting the given CA roots only. */
-export function frontRequest(address: string, ca: string[], method: string, pathName: string, timeoutMs: number): Promise<HttpResult> {
+export function frontRequest(address: string, ca: string[], method: string, pathName: string, timeoutMs: number, port = 443): Promise<HttpResult> {
   return new Promise((resolve) => {
     const req = https.request(
-      { host: address, port: 443, servername: DOMAIN, path: pathName, method, headers: { host: DOMAIN }, ca, agent: false, timeout: timeoutMs },
+      { host: address, port, servername: DOMAIN, path: pathName, method, headers: { host: DOMAIN }, ca, agent: false, timeout: timeoutMs },
       (res) => {
         let body = "";
         res.setEncoding("utf8").on("data", (d: string) => (body += d));

@@ -22,7 +22,7 @@ import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { fromStepExecutor, type LogicalExecutor, type LogicalReport, type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { clientFigures } from "../migration/bench";
 import type { WriteRecord } from "../migration/checker";
-import { BEFORE_TLS } from "../migration/front-door";
+import { expectNowhere, MAX_NEVER_SENT, neverSent } from "../migration/never-sent";
 import { type Harness, NEW_HOST, startHarness } from "../migration/harness";
 import { makeTempDir, osUser, PG_BINDIR, run, runningServers, stopAll } from "../support/servers";
 import { harnessCutover, prepare } from "./harness";
@@ -49,16 +49,6 @@ async function cutover(harness: Harness, targetEnv: string, extra: Partial<Logic
   } finally {
     ssh.close();
   }
-}
-
-/** A request reset before its TLS handshake finished: it never left the client (tests/migration/front-door.ts). */
-const neverSent = (r: WriteRecord) => r.pg === "unknown" && r.status === 0 && (r.detail ?? "").endsWith(BEFORE_TLS);
-
-/** None of these writes reached an app: their rows are on neither side. */
-async function expectNowhere(harness: Harness, records: WriteRecord[]): Promise<void> {
-  if (!records.length) return;
-  const ids = records.map((r) => `'${r.id}'`).join(",");
-  for (const side of [harness.old, harness.next]) expect(await side.pg.psql(`SELECT count(*) FROM writes WHERE id IN (${ids})`, "chatbot")).toBe("0");
 }
 
 const afterSwitch = (records: WriteRecord[], at: number) => records.filter((r) => r.startMs > at);
@@ -100,7 +90,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     // sent (the client had not finished TLS), so it is not applied: asserted below. Anything else unknown fails.
     const unsent = records.filter(neverSent);
     expect(records.filter((r) => r.pg === "unknown" && !neverSent(r))).toEqual([]);
-    expect(unsent.length).toBeLessThanOrEqual(2);
+    expect(unsent.length).toBeLessThanOrEqual(MAX_NEVER_SENT);
     await expectNowhere(h, unsent);
     expect(check.lost).toEqual([]);
     expect(check.failedButPresent).toEqual([]);
@@ -194,7 +184,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(check.failed).toBe(0);
     for (const r of records.filter((x) => x.pg !== "ok")) console.log(`[scale-out] lost answer, not acknowledged: ${r.pg} status ${r.status}: ${r.detail}`);
     expect(records.filter((r) => r.pg === "unknown" && !neverSent(r))).toEqual([]);
-    expect(records.filter(neverSent).length).toBeLessThanOrEqual(2);
+    expect(records.filter(neverSent).length).toBeLessThanOrEqual(MAX_NEVER_SENT);
     await expectNowhere(h, records.filter(neverSent));
     expect(check.lost).toEqual([]);
     await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(/read-only/);

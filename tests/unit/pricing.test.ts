@@ -53,7 +53,7 @@ describe("price table", () => {
 
   it("lists only free types that the stack can create, each with a source", () => {
     for (const [type, source] of Object.entries(P.FREE_RESOURCE_TYPES)) {
-      expect(type).toMatch(/^(digitalocean:index\/|command:|random:index\/)/);
+      expect(type).toMatch(/^(digitalocean:index\/|command:|random:index\/|tls:index\/)/);
       expect(source.url).toMatch(/^https:\/\//);
     }
     expect(P.FREE_RESOURCE_TYPES["digitalocean:index/droplet:Droplet"]).toBeUndefined();
