@@ -62,6 +62,10 @@ export async function startCaddy(name: string, host: string, appPort: number, co
     args: ["run", "--config", caddyfile, "--adapter", "caddyfile"],
     env,
     ready: async () => fs.existsSync(rootFile) && (await frontRequest(host, [fs.readFileSync(rootFile, "utf8")], "GET", "/health", 2000)).status > 0,
+    // Caddy 2.6.2's storage cleaner, run at start, can delete the site certificate the first obtain is writing
+    // ("Deleting ... because key is empty", then "saving assets: ... no such file"); the obtain retries 60 s later.
+    // Seen once in CI: wait past that retry instead of failing the harness.
+    timeoutMs: 120_000,
   });
   return { process: proc, caddyfile, admin: `${host}:${ADMIN_PORT}`, rootCert: fs.readFileSync(rootFile, "utf8") };
 }
