@@ -22,7 +22,7 @@ const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
 const proxyScript = () => fs.readFileSync(PROXY_SCRIPT, "utf8");
 
 /** Steps of proxy-switch.sh, with the action each runs there. */
-export const PROXY_STEPS = { proxy_hold: "hold", proxy_local: "local", gate_close: "gate close", gate_open: "gate open" } as const;
+export const PROXY_STEPS = { proxy_trust: "trust", proxy_hold: "hold", proxy_local: "local", gate_close: "gate close", gate_open: "gate open" } as const;
 export type ProxyStepName = keyof typeof PROXY_STEPS;
 
 export const STEP_NAMES = [
@@ -214,6 +214,8 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * connect for are held up to `holdSeconds`, then the requests still in flight to the old app are waited for.
      */
     proxyHold: (holdSeconds: number) => stepCommand("old", old, "proxy_hold", [holdTarget(), Math.max(1, Math.ceil(holdSeconds))]),
+    /** `newCert`: the new droplet's internal listener certificate (its preflight's proxy_tls_cert), the only root the old proxy's hold trusts. */
+    proxyTrust: (newCert: string) => stepCommand("old", old, "proxy_trust", [], newCert, "the new droplet's internal listener certificate"),
     /** The old proxy back to its own app (rollback; nothing to do without a hold). */
     proxyLocal: () => stepCommand("old", old, "proxy_local"),
     gateClose: () => stepCommand("new", next, "gate_close"),

@@ -12,6 +12,7 @@ import type { Phase } from "./timeline";
 /** What the plan shows for the certificates the runner reads from each droplet's preflight. */
 const OLD_REDIS_CERT = "<the old droplet's Redis certificate, from its preflight>";
 const NEW_REDIS_CERT = "<the new droplet's Redis certificate, from its preflight>";
+const NEW_PROXY_CERT = "<the new droplet's internal listener certificate, from its preflight>";
 
 /**
  * The exit code of `npm run migrate` for a report: 0 done (or, with --rollback, rolled back); 1 did not migrate and
@@ -82,13 +83,13 @@ export function plannedCommands(
   add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
   add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.dropSlot(), c.standby(), c.redisReplica(OLD_REDIS_CERT));
+    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.proxyTrust(NEW_PROXY_CERT), c.dropSlot(), c.standby(), c.redisReplica(OLD_REDIS_CERT));
     add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
     add("cutover", journal, c.fence(budgets.downtimeBudgetSeconds), c.promote("<fence_lsn>", 60, { redisSeconds: 5 }), c.redisFailover(5000, NEW_REDIS_CERT), journal, "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));
-    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000, NEW_REDIS_CERT), c.proxyHold(budgets.downtimeBudgetSeconds), "move traffic to the new droplet");
+    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000, NEW_REDIS_CERT), c.proxyTrust(NEW_PROXY_CERT), c.proxyHold(budgets.downtimeBudgetSeconds), "move traffic to the new droplet");
     add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
   }
   add("verify", c.lockRelease("new", run), c.lockRelease("old", run));

@@ -36,6 +36,10 @@ export { exitCodeFor, migrationResult, plannedCommands, whatNext } from "./outco
 
 /** A check said no before anything changed. */
 class Refused extends Error {}
+/** The certificates a droplet's preflight reports (base64 PEM), and what each is. */
+const CERTS = { redis_tls_cert: "Redis certificate (redis_tls_cert)", proxy_tls_cert: "certificate for its internal listener (proxy_tls_cert)" } as const;
+type CertKey = keyof typeof CERTS;
+
 /** A budget says the migration cannot hold. */
 class Abort extends Error {}
 /** The abort signal (or a lost lock) stopped the run. */
@@ -128,19 +132,20 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const mark = (s: AfterCommitStep) => {
     if (!done(s)) journal!.stepsDone.push(s);
   };
-  // Each droplet's Redis certificate (public), as its preflight reported it over ssh: the other droplet's Redis trusts
-  // it for the TLS replica link (migrate.sh trust_redis_peer). A resumed run that skipped the preflight reads it
-  // again (the preflight only reads).
-  const redisCerts: Partial<Record<Side, string>> = {};
-  const keepRedisCert = (side: Side, values: Record<string, string>) => {
-    if (values.redis_tls_cert) redisCerts[side] = Buffer.from(values.redis_tls_cert, "base64").toString("utf8");
-  };
-  const redisCert = async (side: Side): Promise<string> => {
-    if (!redisCerts[side]) keepRedisCert(side, await step(cmds.preflight(side), { quiet: true }));
-    const pem = redisCerts[side];
-    if (!pem?.includes("BEGIN CERTIFICATE")) throw new Error(`the ${side} droplet's preflight reported no Redis certificate (redis_tls_cert)`);
+  // Each droplet's certificates (public), as its preflight reported them over ssh: the other droplet's Redis trusts
+  // its Redis one for the TLS replica link (migrate.sh trust_redis_peer), the old droplet's Caddy the new one's
+  // internal listener certificate for the forward (proxy-switch.sh trust). A resumed run that skipped the preflight
+  // reads them again (the preflight only reads).
+  const preflights: Partial<Record<Side, Record<string, string>>> = {};
+  const certOf = async (side: Side, key: CertKey): Promise<string> => {
+    if (!preflights[side]?.[key]) preflights[side] = await step(cmds.preflight(side), { quiet: true });
+    const pem = Buffer.from(preflights[side]?.[key] ?? "", "base64").toString("utf8");
+    if (!pem.includes("BEGIN CERTIFICATE")) throw new Error(`the ${side} droplet's preflight reported no ${CERTS[key]}`);
     return pem;
   };
+  const redisCert = (side: Side) => certOf(side, "redis_tls_cert");
+  /** The old proxy trusts the new droplet's internal listener: before any hold forwards there (over TLS). */
+  const trustNew = async () => void (await step(cmds.proxyTrust(await certOf("new", "proxy_tls_cert"))));
   const readState = async (side: Side): Promise<DropletState> => parseDropletState(await step(cmds.journalRead(side), { quiet: true }));
   const decideNow = async (): Promise<Decision> => {
     const [o, n] = await Promise.all([readState("old"), readState("new")]);
@@ -315,9 +320,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     phase("preflight");
     const pre = await step(cmds.preflight("old"));
     const preNew = await step(cmds.preflight("new"));
-    keepRedisCert("old", pre);
-    keepRedisCert("new", preNew);
+    preflights.old = pre;
+    preflights.new = preNew;
     if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
+    if (!preNew.proxy_tls_cert) throw new Refused(`the new server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`);
     if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
     const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
     if (!verdict.ok) throw new Refused(verdict.reason);
@@ -382,6 +388,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const j = journal!;
     // The new droplet's internal listener closes until its promotion: the old proxy's held requests wait for it.
     await step(cmds.gateClose());
+    await trustNew();
     await step(cmds.dropSlot());
     const copied = await step(cmds.standby(), {
       onStderr: (chunk) => {
@@ -492,6 +499,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   async function openGate(): Promise<void> {
     const j = journal!;
     if (done("gate")) return;
+    if (j.strategy !== "replicate") await trustNew();
     await step(j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds), { always: true });
     j.trafficMovedAt = iso(now());
     mark("gate");

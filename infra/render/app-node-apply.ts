@@ -1,3 +1,5 @@
+import { LAYOUT } from "./layout";
+
 /**
  * apply-app-node.sh: installs the config that `pulumi up` staged in /etc/chatbot/.incoming on an app droplet of the
  * scale-out tier, in place. When the app container must be recreated (compose.yaml or app.env changed), the droplet
@@ -52,6 +54,11 @@ while IFS= read -r -d '' staged; do
   esac
 done < <(find "$INCOMING" -type f -print0)
 rm -rf "$INCOMING"
+
+# The internal listener's certificate (bin/tls-cert.sh): made here the first time, never in the stack; Caddy
+# (root in its container) reads it at a reload.
+cert=$(bash "$CONFIG_DIR/bin/tls-cert.sh" ${LAYOUT.proxyTls} 0:0 proxy)
+[ "$cert" = tls_cert=kept ] || { log "TLS certificate for the proxy: \${cert#tls_cert=}"; reload_proxy=1; }
 
 compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")
 running=$("\${compose[@]}" ps -q --status running app 2>/dev/null || true)

@@ -10,15 +10,16 @@
  * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves `:80` only (no
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
- * Its internal listener (`http://:8081`, as on a single droplet) is where a single droplet's proxy forwards during
+ * Its internal listener (`https://:8081`, with its own certificate, as on a single droplet) is where a single droplet's proxy forwards during
  * the scale-out cutover; scripts/droplet/proxy-switch.sh `gate close|open` closes and opens it.
  */
-import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT } from "./caddyfile";
+import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT, INTERNAL_TLS_DIR, internalListener } from "./caddyfile";
 import { appEnvironment, composeEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
 import { IMAGES, LAYOUT } from "./layout";
 import { renderAppNodeApplyScript } from "./app-node-apply";
+import { dropletScript } from "./droplet-scripts";
 
 export interface AppNodeCloudInitInput {
   swapMiB: number;
@@ -88,7 +89,7 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
       proxy: {
         image: IMAGES.proxy,
         ports: ["80:80", `${INTERNAL_PORT}:${INTERNAL_PORT}`],
-        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", "./state:/srv/state:ro", "caddy-data:/data"],
+        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", "./state:/srv/state:ro", "caddy-data:/data", `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
         depends_on: ["app"],
         mem_limit: `${input.proxyMemoryMiB}m`,
         stop_grace_period: "10s",
@@ -105,12 +106,15 @@ export interface AppNodeCaddyInput {
   appPort: number;
   healthPath: string;
   hstsMaxAgeSeconds: number;
+  /** Directory of the internal listener's certificate as Caddy sees it. @default INTERNAL_TLS_DIR */
+  internalTlsDir?: string;
 }
 
 export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
   return [
     "# Rendered by infra/render/app-node.ts. Do not edit on the droplet: `pulumi up` overwrites it.",
-    "# TLS ends at the load balancer; this droplet serves plain HTTP on the VPC. No ACME here.",
+    "# TLS ends at the load balancer; this droplet serves plain HTTP to it on the VPC. No ACME here: the internal",
+    "# listener's certificate is the droplet's own (scripts/droplet/tls-cert.sh).",
     "{",
     "\tauto_https off",
     "}",
@@ -138,9 +142,7 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     `# Internal listener for a single droplet's proxy during the scale-out cutover (VPC only: the firewall admits ${INTERNAL_PORT}`,
     "# from the stack's tag while migrating). The cutover closes it (proxy-switch.sh gate close: the droplet's Caddy holds",
     "# its requests) until the managed cluster has every write, then opens it.",
-    `http://:${INTERNAL_PORT} {`,
-    `\treverse_proxy app:${input.appPort}`,
-    "}",
+    ...internalListener(`app:${input.appPort}`, input.internalTlsDir),
     "",
   ].join("\n");
 }
@@ -174,6 +176,7 @@ export function renderAppNodeFiles(compose: AppNodeComposeInput): RenderedFile[]
     { path: "compose.yaml", mode: "0644", content: renderAppNodeCompose(compose) },
     { path: "Caddyfile", mode: "0644", content: renderAppNodeCaddyfile({ appPort: compose.appPort, healthPath: compose.healthPath, hstsMaxAgeSeconds: compose.hstsMaxAgeSeconds }) },
     { path: APP_NODE_APPLY_SCRIPT, mode: "0755", content: renderAppNodeApplyScript() },
+    { path: "bin/tls-cert.sh", mode: "0755", content: dropletScript("tls-cert.sh") },
   ];
 }
 

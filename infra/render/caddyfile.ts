@@ -11,14 +11,30 @@ export interface CaddyInput {
   healthPath: string;
   /** Strict-Transport-Security max-age in seconds; 0 sends max-age=0, which clears an earlier one in browsers. */
   hstsMaxAgeSeconds: number;
+  /** Directory of the internal listener's certificate as Caddy sees it. @default INTERNAL_TLS_DIR */
+  internalTlsDir?: string;
 }
 
 /**
- * Port of the internal, plain-HTTP listener that serves the app to the stack's other droplets over the VPC. During a
+ * Port of the internal listener that serves the app to the stack's other droplets over the VPC, over TLS. During a
  * tier migration the old droplet's proxy forwards to the new droplet's listener, so traffic moves the moment the new
  * server is promoted, before the reserved IP (or DNS) catches up. The firewall admits it from the stack's tag only.
  */
 export const INTERNAL_PORT = 8081;
+
+/**
+ * The internal listener's certificate: made on the droplet by scripts/droplet/tls-cert.sh (self-signed, for the name
+ * INTERNAL_TLS_NAME), kept in LAYOUT.proxyTls and mounted read-only here in the proxy container. The droplet that
+ * forwards to this listener trusts exactly that certificate (scripts/droplet/proxy-switch.sh `trust`, handed over
+ * ssh by the migration) and asks for that name, whatever address it dials.
+ */
+export const INTERNAL_TLS_DIR = "/etc/caddy/tls";
+export const INTERNAL_TLS_NAME = "proxy";
+
+/** The internal listener's site block (TLS with the droplet's own certificate) in front of `upstream`. */
+export function internalListener(upstream: string, tlsDir: string = INTERNAL_TLS_DIR): string[] {
+  return [`https://:${INTERNAL_PORT} {`, `\ttls ${tlsDir}/server.crt ${tlsDir}/server.key`, `\treverse_proxy ${upstream}`, "}"];
+}
 
 /**
  * The Strict-Transport-Security header, indented for a site block. Deferred: set when the response is written, so
@@ -49,9 +65,7 @@ export function renderCaddyfile(input: CaddyInput): string {
     "}",
     "",
     `# Internal listener for the stack's own droplets (VPC only: the firewall admits ${INTERNAL_PORT} from the stack's tag).`,
-    `http://:${INTERNAL_PORT} {`,
-    `\treverse_proxy ${input.upstream}`,
-    "}",
+    ...internalListener(input.upstream, input.internalTlsDir),
     "",
   ].join("\n");
 }

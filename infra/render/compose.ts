@@ -5,7 +5,7 @@
  */
 import { stringify } from "yaml";
 import type { Tuning } from "../tuning";
-import { INTERNAL_PORT } from "./caddyfile";
+import { INTERNAL_PORT, INTERNAL_TLS_DIR } from "./caddyfile";
 import { IMAGES, LAYOUT } from "./layout";
 import { APP_REDIS_CA } from "./app-env";
 import { POSTGRES_TLS_DIR } from "./postgresql-conf";
@@ -117,7 +117,8 @@ export function renderCompose(input: ComposeInput): string {
       proxy: {
         image: IMAGES.proxy,
         ports: ["80:80", "443:443", "443:443/udp", `\${CHATBOT_PRIVATE_IP:?run cloud-init first}:${INTERNAL_PORT}:${INTERNAL_PORT}`],
-        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`],
+        // The internal listener's certificate, and the other droplet's that a migration's hold trusts (written here).
+        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`, `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
         depends_on: ["app"],
         mem_limit: mb(t.memory.proxyMiB),
         stop_grace_period: `${t.stopGraceSeconds.proxy}s`,

@@ -12,6 +12,8 @@ export const LAYOUT = {
   /** The droplet's own TLS certificates for its private services, made on the droplet (scripts/droplet/tls-cert.sh). */
   postgresTls: "/var/lib/chatbot/tls/postgres",
   redisTls: "/var/lib/chatbot/tls/redis",
+  /** The proxy's: its internal listener serves it to the stack's other droplets (their Caddy pins it during a move). */
+  proxyTls: "/var/lib/chatbot/tls/proxy",
   /** Rendered config, synced by `pulumi up`. */
   configDir: "/etc/chatbot",
   composeProject: "chatbot",

@@ -27,11 +27,13 @@ export const LOGICAL_STEPS = [
 export type LogicalStep = (typeof LOGICAL_STEPS)[number];
 /** The app droplets' gate (scripts/droplet/proxy-switch.sh `gate close|open` on each app droplet's Caddy). */
 export type AppGateStep = "gate_close" | "gate_open";
+/** proxy-switch.sh `trust` on the source: its Caddy's hold trusts the app droplets' internal listener certificates. */
+export type SourceProxyStep = "proxy_trust";
 
 export interface LogicalCommand {
   /** logical.sh's steps run on the source droplet ("old" in the tier migration's terms), the gates on app droplets. */
   side: "old" | "app";
-  step: LogicalStep | AppGateStep;
+  step: LogicalStep | AppGateStep | SourceProxyStep;
   args: string[];
   /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
   remote: string;
@@ -117,6 +119,14 @@ export function logicalCommands(source: Droplet) {
     /** Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. */
     unfence: () => logicalCommand(source, "unfence", [], true),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
+    /**
+     * The droplet's proxy trusts the app droplets' internal listener certificates (as their `gate close` printed
+     * them, PEM, concatenated) and nothing else: the hold forwards users' requests to them over TLS.
+     */
+    trust: (pems: string): LogicalCommand => {
+      const cmd = stepCommand("old", source, "proxy_trust", [], pems, "the app droplets' internal listener certificates");
+      return { ...cmd, side: "old", step: "proxy_trust" };
+    },
   };
 }
 export type LogicalCommands = ReturnType<typeof logicalCommands>;

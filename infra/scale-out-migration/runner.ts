@@ -155,7 +155,9 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     gate("before cutover", CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND, CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND);
     // Outside the write gap: nothing reaches the app droplets yet.
     state.gatesClosed = true;
-    await gates("close");
+    const closed = await gates("close");
+    // The droplet's proxy will forward to exactly these listeners, over TLS: it trusts their certificates only.
+    await step(cmds.trust(closed.map((v, i) => appCertificate(v, i)).join("")));
 
     phase("cutover");
     const cutoverStart = now();
@@ -190,10 +192,18 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   return report;
 
   /** Every app droplet's gate at once (one round trip each, side by side); all are tried, then any failure throws. */
-  async function gates(action: "close" | "open"): Promise<void> {
+  async function gates(action: "close" | "open"): Promise<Array<Record<string, string>>> {
     const results = await Promise.allSettled(opts.appNodes.map((node) => step(appGateCommand(node, action))));
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
     if (failed.length) throw new Error(`${failed.length} of ${opts.appNodes.length} app droplet gate(s) did not ${action}: ${failed.join("; ")}`);
+    return results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  }
+
+  /** An app droplet's internal listener certificate, as its gate printed it (tls_cert, base64 PEM). */
+  function appCertificate(values: Record<string, string>, i: number): string {
+    const pem = Buffer.from(values.tls_cert ?? "", "base64").toString("utf8");
+    if (!pem.includes("BEGIN CERTIFICATE")) throw new Error(`app droplet ${opts.appNodes[i]?.ssh ?? i} printed no certificate for its internal listener (tls_cert): its config sync predates TLS there (run \`pulumi up\` first)`);
+    return pem.endsWith("\n") ? pem : `${pem}\n`;
   }
 
   function takeChecks(values: Record<string, string>): void {

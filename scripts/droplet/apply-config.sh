@@ -75,19 +75,22 @@ rm -rf "$INCOMING"
 [ ! -f "$CONFIG_DIR/redis-auth.conf" ] || chown 999:999 "$CONFIG_DIR/redis-auth.conf"
 
 # The private services' TLS certificates: made here, on the droplet, the first time (never in the stack or the user
-# data), kept on the data volume, owned by the uid each server runs as in its container (999). A new one (the first,
-# or one close to expiry) restarts its service and the services named after it. tls-cert.sh says more.
+# data), kept on the data volume, owned by the uid each server runs as in its container (999 for PostgreSQL and
+# Redis, root for Caddy). A new one (the first, or one close to expiry) restarts its service (Caddy: a reload) and
+# the services named after it. tls-cert.sh says more.
 tls_cert() {
-  local name="$1" state service
-  shift
-  state=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$DATA_DIR/tls/$name" 999:999 "$name")
+  local name="$1" owner="$2" state service
+  shift 2
+  state=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$DATA_DIR/tls/$name" "$owner" "$name")
   [ "$state" != tls_cert=kept ] || return 0
   log "TLS certificate for $name: ${state#tls_cert=}"
   for service in "$name" "$@"; do restart[$service]=1; done
 }
-tls_cert postgres
+tls_cert postgres 999:999
 # The app mounts Redis's certificate (REDIS_URL's ssl_ca_certs): a new file is seen once its container starts again.
-tls_cert redis app
+tls_cert redis 999:999 app
+# The proxy's internal listener (the other droplet's Caddy forwards to it during a migration, over TLS).
+tls_cert proxy 0:0
 
 # Day-2 jobs: systemd timers delivered with the config.
 if [ "$units_changed" = 1 ]; then

@@ -2,10 +2,16 @@
 # The droplet's public proxy (Caddy) during a tier migration. Runs ON a droplet, sent over ssh as standard input
 # (`bash -s -- <action> [args]`) by the migration runner (infra/migration/commands.ts builds the lines):
 #
+#   trust
+#       OLD droplet, before the hold. The certificates of the internal listeners it will forward to (PEM, one or
+#       more, following this script on standard input: the runner read them from those droplets over their own ssh
+#       connections) become the only roots the hold trusts, in $PROXY_TLS_DIR_HOST/peers.crt.
 #   hold <host:port>[,<host:port>...] <hold seconds> [drain seconds]
 #       OLD droplet, at the cutover, before the fence. The public site forwards to <host:port> (the new droplet's
 #       internal listener, still closed by `gate close`; in the scale-out cutover, the app droplets' internal
-#       listeners, all closed): Caddy cannot connect, and a request it could not even
+#       listeners, all closed) over TLS, checking the certificate against peers.crt and asking for the name
+#       "proxy" (the name tls-cert.sh gives it), so users' requests cross the VPC encrypted to the droplet that
+#       was trusted. Caddy cannot connect while the gate is closed, and a request it could not even
 #       connect for was certainly not applied, so Caddy retries it every 100 ms for up to <hold seconds> (the
 #       downtime budget) instead of failing it; past that it answers 502, never hangs. Caddy retries a failed
 #       connection for any method, but not a request that reached an upstream unless it is a GET (Caddy's
@@ -19,6 +25,7 @@
 #       NEW droplet. `close` (before the copy) takes its internal listener away, so the old proxy's connections to
 #       it are refused and held (and puts back its own public site if an earlier migration from here left it
 #       forwarding elsewhere); `open` (right after the promotion) brings it back and the held requests go through.
+#       Both print the listener's certificate (tls_cert=<base64 PEM>, public), for the forwarding droplet's `trust`.
 #
 # Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
 # back: the file and the running proxy agree), 2 usage.
@@ -27,6 +34,8 @@
 # $CONFIG_DIR (/etc/chatbot), its admin API on localhost:2019 inside the container; host (the test harness): a host
 # `caddy` process whose admin API is $CADDY_ADMIN (host:port). The Caddyfile is rewritten in place (same inode):
 # Docker's single-file bind mount would otherwise keep showing the container the old file.
+# The internal listener's certificate directory: /etc/caddy/tls as Caddy sees it in its container, mounted from
+# /var/lib/chatbot/tls/proxy (CHATBOT_PROXY_TLS_DIR_HOST); on the host runtime one directory, $PROXY_TLS_DIR.
 set -euo pipefail
 
 CONFIG_DIR=${CONFIG_DIR:-/etc/chatbot}
@@ -40,13 +49,23 @@ trap 'rm -f "$TMP"' EXIT
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open" 2; }
 
 case "$RUNTIME" in
-  container) ;;
-  host) [ -n "${CADDY_ADMIN:-}" ] || die "the host runtime needs CADDY_ADMIN (host:port of Caddy's admin API)" 2 ;;
+  container)
+    PROXY_TLS_DIR=/etc/caddy/tls
+    PROXY_TLS_DIR_HOST=${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}
+    ;;
+  host)
+    [ -n "${CADDY_ADMIN:-}" ] || die "the host runtime needs CADDY_ADMIN (host:port of Caddy's admin API)" 2
+    [ -n "${PROXY_TLS_DIR:-}" ] || die "the host runtime needs PROXY_TLS_DIR (the internal listener's certificate directory)" 2
+    PROXY_TLS_DIR_HOST="$PROXY_TLS_DIR"
+    ;;
   *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" 2 ;;
 esac
+PEERS="$PROXY_TLS_DIR_HOST/peers.crt"
+# The name in the internal listeners' certificates (tls-cert.sh <dir> <owner> proxy).
+PEER_NAME=proxy
 [ -f "$CADDYFILE" ] || die "no Caddyfile at $CADDYFILE"
 
 dc() { docker compose -p chatbot --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml" "$@"; }
@@ -99,6 +118,22 @@ drain() {
   if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$upstream" "$seconds"; else sh -c "$loop" sh "$upstream" "$seconds"; fi
 }
 
+# The certificates on standard input (after this script) become the hold's trusted roots. Only the certificate
+# blocks are kept, each checked by openssl; anything else fails before peers.crt changes.
+trust() {
+  local n checked
+  sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' >"$TMP"
+  n=$(grep -c '^-----BEGIN CERTIFICATE-----$' "$TMP" || true)
+  [ "$n" -gt 0 ] || die "trust: no PEM certificate on standard input"
+  checked=$(openssl crl2pkcs7 -nocrl -certfile "$TMP" 2>/dev/null | openssl pkcs7 -print_certs -noout 2>/dev/null | grep -c '^subject=' || true)
+  [ "$checked" = "$n" ] || die "trust: $n certificate block(s) on standard input, $checked readable by openssl"
+  mkdir -p "$PROXY_TLS_DIR_HOST"
+  cat "$TMP" >"$PEERS.new"
+  chmod 0644 "$PEERS.new"
+  mv -f "$PEERS.new" "$PEERS"
+  out trusted "$n"
+}
+
 hold() {
   local target hold_s="${2:-}" drain_s="${3:-5}" serving local_up start rc=0 u ups
   IFS=, read -r -a ups <<<"${1:-}"
@@ -107,16 +142,22 @@ hold() {
   target="${ups[*]}"
   check_seconds "hold seconds" "$hold_s"
   check_seconds "drain seconds" "$drain_s"
+  [ -s "$PEERS" ] || die "no trusted certificate for the upstream in $PEERS: run \`trust\` first (the new droplet's internal listener certificate)"
   # The rendered file: the copy an earlier hold kept, else the Caddyfile now (kept once the reload succeeded).
   if [ -f "$SAVED" ]; then serving="$SAVED"; else serving=$(mktemp) && cat "$CADDYFILE" >"$serving"; fi
   local_up=$(public_upstream "$serving")
   [ -n "$local_up" ] || die "no public reverse_proxy block in $serving"
   # The public site's block only; the internal listener keeps serving the local app.
-  awk -v up="$target" -v hold="$hold_s" '
+  awk -v up="$target" -v hold="$hold_s" -v peers="$PROXY_TLS_DIR/peers.crt" -v name="$PEER_NAME" '
     !done && /^\treverse_proxy [^ ]+ \{$/ {
       print "\treverse_proxy " up " {"
       print "\t\tlb_try_duration " hold "s"
       print "\t\tlb_try_interval 100ms"
+      print "\t\ttransport http {"
+      print "\t\t\ttls"
+      print "\t\t\ttls_trusted_ca_certs " peers
+      print "\t\t\ttls_server_name " name
+      print "\t\t}"
       print "\t}"
       skip = 1; done = 1; next
     }
@@ -149,8 +190,10 @@ back_local() {
   out changed 1
 }
 
-# The internal listener's site block: from `http://:<port> {` to the next `}` at the start of a line.
+# The internal listener's site block: from `https://:<port> {` (`http://` before TLS) to the next `}` at the start of
+# a line.
 gate() {
+  [ -s "$PROXY_TLS_DIR_HOST/server.crt" ] || die "no certificate for the internal listener in $PROXY_TLS_DIR_HOST (the config sync makes it)"
   case "${1:-}" in
     close)
       # A droplet that was a migration's source and is now its target again (a migration back) still forwards its
@@ -160,11 +203,11 @@ gate() {
         rm -f "$SAVED"
         out public local
       fi
-      if grep -q "^${GATE_MARK}http://:" "$CADDYFILE" && ! grep -q '^http://:[0-9]* {$' "$CADDYFILE"; then
+      if grep -q "^${GATE_MARK}https\?://:" "$CADDYFILE" && ! grep -q '^https\?://:[0-9]* {$' "$CADDYFILE"; then
         cat "$CADDYFILE" >"$TMP" # already closed
       else
-          awk -v mark="$GATE_MARK" '/^http:\/\/:[0-9]+ \{$/ { inside = 1 } inside { print mark $0; if ($0 == "}") inside = 0; next } { print }' "$CADDYFILE" >"$TMP"
-        grep -q "^${GATE_MARK}http://:" "$TMP" || die "no internal listener (http://:<port> block) in $CADDYFILE"
+        awk -v mark="$GATE_MARK" '/^https?:\/\/:[0-9]+ \{$/ { inside = 1 } inside { print mark $0; if ($0 == "}") inside = 0; next } { print }' "$CADDYFILE" >"$TMP"
+        grep -q "^${GATE_MARK}https\?://:" "$TMP" || die "no internal listener (https://:<port> block) in $CADDYFILE"
       fi
       ;;
     open) sed "s/^${GATE_MARK}//" "$CADDYFILE" >"$TMP" ;;
@@ -177,12 +220,14 @@ gate() {
     out changed 1
   fi
   out gate "$1"
+  out tls_cert "$(base64 -w0 "$PROXY_TLS_DIR_HOST/server.crt")"
 }
 
 main() {
   local action="${1:-}"
   shift || true
   case "$action" in
+    trust) trust ;;
     hold) hold "$@" ;;
     local) back_local ;;
     gate) gate "$@" ;;

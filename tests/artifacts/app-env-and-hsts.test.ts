@@ -21,6 +21,7 @@ import { composeEnvironment } from "../support/compose";
 import { sampleConfig } from "../support/sample-config";
 import { freePort, makeTempDir, type ManagedProcess, startProcess } from "../support/servers";
 import { DEV_INPUT } from "../scale-out/input";
+import { caddyWithMounts } from "../support/caddy";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -92,10 +93,10 @@ describe("Strict-Transport-Security", () => {
     const dir = tempDir();
     const file = join(dir, "Caddyfile");
     writeFileSync(file, caddyfileOf(hsts));
-    const check = tool("caddy", ["validate", "--config", file, "--adapter", "caddyfile"]);
-    expect(check.out).toContain("Valid configuration");
-    const adapted = tool("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"]);
-    expect(adapted.status, adapted.out).toBe(0);
+    const check = caddyWithMounts("validate", file);
+    expect(`${check.stdout}${check.stderr}`).toContain("Valid configuration");
+    const adapted = caddyWithMounts("adapt", file);
+    expect(adapted.status, adapted.stderr).toBe(0);
     const json = JSON.parse(adapted.stdout) as { apps: { http: { servers: Record<string, { listen: string[] }> } } };
     const servers = Object.values(json.apps.http.servers);
     const publicSite = JSON.stringify(servers.find((s) => s.listen.includes(":443")));
@@ -110,8 +111,9 @@ describe("Strict-Transport-Security", () => {
     const dir = tempDir();
     const file = join(dir, "Caddyfile");
     writeFileSync(file, plan.app.configFiles.find((f) => f.path === "Caddyfile")!.content);
-    expect(tool("caddy", ["validate", "--config", file, "--adapter", "caddyfile"]).out).toContain("Valid configuration");
-    expect(tool("caddy", ["adapt", "--config", file, "--adapter", "caddyfile"]).stdout).toContain('"Strict-Transport-Security":["max-age=600"]');
+    const check = caddyWithMounts("validate", file);
+    expect(`${check.stdout}${check.stderr}`).toContain("Valid configuration");
+    expect(caddyWithMounts("adapt", file).stdout).toContain('"Strict-Transport-Security":["max-age=600"]');
   });
 
   describe("a real Caddy with the rendered public site block", () => {

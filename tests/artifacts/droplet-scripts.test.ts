@@ -4,17 +4,18 @@
  * their calls (no Docker engine runs here). `mountpoint` answers from a flag file: the volume is "mounted" while
  * <root>/mounted exists.
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
-import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { INTERNAL_PORT, INTERNAL_TLS_DIR, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
 import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
 import { LAYOUT } from "../../infra/render/layout";
 import { DOCKER_DROP_IN, VOLUME_GUARD, VOLUME_MARKER } from "../../infra/render/volume-guard";
 import { sampleConfig } from "../support/sample-config";
+import { caddyWithMounts, proxyTlsDir } from "../support/caddy";
 
 const ROOT = join(__dirname, "..", "..");
 const dirs: string[] = [];
@@ -223,27 +224,40 @@ describe("proxy-switch.sh", () => {
   // real Caddy reloads, holds and drains in the migration harness (tests/migration/front-door.test.ts).
   const caddyfile = () => readFileSync(join(root, "etc", "Caddyfile"), "utf8");
   const rendered = () => plan.active!.configFiles.find((f) => f.path === "Caddyfile")!.content;
+  // The internal listener's certificate directory (on a droplet /var/lib/chatbot/tls/proxy), made by tls-cert.sh.
+  const proxyTls = () => join(root, "tls-proxy");
   function run(...args: string[]) {
+    return runWithInput("", ...args);
+  }
+  function runWithInput(input: string, ...args: string[]) {
     writeFileSync(calls, "");
     return spawnSync("bash", [join(ROOT, "scripts", "droplet", "proxy-switch.sh"), ...args], {
       encoding: "utf8",
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc") },
+      input,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), CHATBOT_PROXY_TLS_DIR_HOST: proxyTls() },
     });
   }
-  const validate = () => spawnSync("caddy", ["validate", "--config", join(root, "etc", "Caddyfile"), "--adapter", "caddyfile"], { encoding: "utf8" });
+  const peerCert = () => readFileSync(join(proxyTlsDir(join(root, "peer")), "server.crt"), "utf8");
+  const validate = () => caddyWithMounts("validate", join(root, "etc", "Caddyfile"));
 
   beforeEach(() => {
     stage([...plan.active!.configFiles, ...secrets]);
     apply();
     rmSync(join(root, "etc", "Caddyfile.serving"), { force: true });
+    rmSync(proxyTls(), { recursive: true, force: true });
+    execFileSync("bash", [join(ROOT, "scripts", "droplet", "tls-cert.sh"), proxyTls(), `${process.getuid!()}:${process.getgid!()}`, INTERNAL_TLS_NAME]);
+    expect(runWithInput(peerCert(), "trust").stdout).toMatch(/^trusted=1$/m);
   });
 
-  it("hold: the public site forwards to the new droplet's internal listener with a retry window, the internal one stays, Caddy reloads", () => {
+  it("hold: the public site forwards to the new droplet's internal listener over TLS (its certificate pinned) with a retry window, the internal one stays, Caddy reloads", () => {
     const r = run("hold", `10.10.0.9:${INTERNAL_PORT}`, "300");
     expect(r.status, r.stderr).toBe(0);
-    expect(caddyfile()).toContain(`\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n\t}\n`);
+    expect(caddyfile()).toContain(
+      `\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n` +
+        `\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n`,
+    );
     expect(caddyfile()).not.toContain("health_uri"); // an upstream marked unhealthy would not be retried for a POST
-    expect(caddyfile()).toContain(`http://:${INTERNAL_PORT} {\n\treverse_proxy app:8090\n}`);
+    expect(caddyfile()).toContain(`https://:${INTERNAL_PORT} {\n\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy app:8090\n}`);
     expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload --config \/etc\/caddy\/Caddyfile/);
     expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy sh -c .* app:8090 5\n/s); // the drain, inside the container
     expect(r.stdout).toMatch(/^drained=1$/m);
@@ -262,7 +276,7 @@ describe("proxy-switch.sh", () => {
   it("gate close takes the internal listener away (twice is the same), gate open brings it back", () => {
     expect(run("gate", "close").status).toBe(0);
     const closed = caddyfile();
-    expect(closed).not.toMatch(/^http:\/\/:/m);
+    expect(closed).not.toMatch(/^https?:\/\/:/m);
     expect(validate().status, validate().stderr).toBe(0);
     expect(run("gate", "close").stdout).toMatch(/^changed=0$/m);
     expect(caddyfile()).toBe(closed);
@@ -276,10 +290,44 @@ describe("proxy-switch.sh", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^public=local$/m);
     expect(caddyfile()).toContain("\treverse_proxy app:8090 {\n\t\thealth_uri /health");
-    expect(caddyfile()).not.toMatch(/^http:\/\/:/m);
+    expect(caddyfile()).not.toMatch(/^https?:\/\/:/m);
     expect(existsSync(join(root, "etc", "Caddyfile.serving"))).toBe(false);
     expect(run("gate", "open").status).toBe(0);
     expect(caddyfile()).toBe(rendered());
+  });
+
+  it("gate close and open print the internal listener's certificate (for the forwarding droplet's trust)", () => {
+    const own = readFileSync(join(proxyTls(), "server.crt"), "utf8");
+    for (const action of ["close", "open"]) {
+      const r = run("gate", action);
+      expect(r.status, r.stderr).toBe(0);
+      expect(Buffer.from(/^tls_cert=(.*)$/m.exec(r.stdout)![1]!, "base64").toString("utf8")).toBe(own);
+    }
+  });
+
+  it("trust keeps only the certificate blocks (several: the scale-out's app droplets), and refuses input with none or a broken one, peers.crt unchanged", () => {
+    const a = peerCert();
+    rmSync(join(root, "peer"), { recursive: true, force: true });
+    const b = peerCert();
+    const two = runWithInput(`junk before\n${a}${b}trailing junk\n`, "trust");
+    expect(two.status, two.stderr).toBe(0);
+    expect(two.stdout).toMatch(/^trusted=2$/m);
+    expect(readFileSync(join(proxyTls(), "peers.crt"), "utf8")).toBe(a + b);
+    for (const [input, why] of [["", /no PEM certificate/], ["not a certificate\n", /no PEM certificate/], [a.replace(/\n[A-Za-z0-9+/]{20}/, "\n!!!!"), /readable by openssl/]] as const) {
+      const r = runWithInput(input, "trust");
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(why);
+      expect(readFileSync(join(proxyTls(), "peers.crt"), "utf8")).toBe(a + b);
+    }
+  });
+
+  it("hold refuses to forward without a trusted certificate, touching nothing", () => {
+    rmSync(join(proxyTls(), "peers.crt"));
+    const r = run("hold", "10.10.0.9:8081", "30");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no trusted certificate .*run `trust` first/);
+    expect(caddyfile()).toBe(rendered());
+    expect(readFileSync(calls, "utf8")).toBe("");
   });
 
   it("a failed reload puts the previous Caddyfile back and exits 1", () => {

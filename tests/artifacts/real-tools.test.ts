@@ -14,6 +14,7 @@ import { REDIS_AUTH_INCLUDE, REDIS_TLS_DIR, renderRedisAuth } from "../../infra/
 import { TIER_NAMES, type TierName } from "../../infra/tiers";
 import { sampleConfig } from "../support/sample-config";
 import { makeTlsCert, makeTempDir, startPostgres, startRedis } from "../support/servers";
+import { caddyWithMounts } from "../support/caddy";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -77,8 +78,8 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
   it("the Caddyfile passes `caddy validate`", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "Caddyfile"), file(plan, "Caddyfile"));
-    const r = tool("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"]);
-    expect(r.out).toContain("Valid configuration");
+    const r = caddyWithMounts("validate", join(dir, "Caddyfile"));
+    expect(`${r.stdout}${r.stderr}`).toContain("Valid configuration");
     expect(r.status).toBe(0);
   });
 

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { renderAppNodeSecretFiles } from "../../infra/render/app-node";
 import { appDropletSizes, planScaleOut, type ScaleOutInput } from "../../infra/scale-out";
 import { DEV_INPUT } from "../scale-out/input";
+import { caddyWithMounts } from "../support/caddy";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -67,8 +68,8 @@ describe("app droplet proxy and apply script", () => {
   const { dir } = writeConfigDir("s-2vcpu-4gb");
 
   it("the Caddyfile passes `caddy validate`", () => {
-    const r = tool("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
-    expect(r.out).toContain("Valid configuration");
+    const r = caddyWithMounts("validate", join(dir, "Caddyfile"));
+    expect(`${r.stdout}${r.stderr}`).toContain("Valid configuration");
     expect(r.status).toBe(0);
   });
 

@@ -30,6 +30,8 @@ export interface ContainerSide {
   caddyfile: string;
   /** host:port of the droplet Caddy's admin API: the proxy container's localhost:2019. */
   admin: string;
+  /** The droplet's /var/lib/chatbot/tls/proxy: the proxy container's /etc/caddy/tls. */
+  proxyTlsDir?: string;
 }
 
 export interface ContainerDroplet {
@@ -78,6 +80,7 @@ export function shimEnv(side: ContainerSide, dir: string): Record<string, string
     ...(side.redis.tls ? { SHIM_REDIS_TLS_DIR: path.dirname(side.redis.tls.caFile) } : {}),
     SHIM_CADDYFILE: side.caddyfile,
     SHIM_CADDY_ADMIN: side.admin,
+    ...(side.proxyTlsDir ? { SHIM_PROXY_TLS_DIR: side.proxyTlsDir } : {}),
     SHIM_LOG: path.join(dir, "docker-calls.log"),
     SHIM_STATE_DIR: path.join(dir, "state"),
   };
@@ -101,6 +104,8 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     CHATBOT_PGDATA_HOST: side.pg.dataDir,
     // The droplet's /var/lib/chatbot/tls/redis (the redis container's /usr/local/etc/redis/tls).
     ...(side.redis.tls ? { CHATBOT_REDIS_TLS_DIR_HOST: path.dirname(side.redis.tls.caFile) } : {}),
+    // The droplet's /var/lib/chatbot/tls/proxy (the proxy container's /etc/caddy/tls).
+    ...(side.proxyTlsDir ? { CHATBOT_PROXY_TLS_DIR_HOST: side.proxyTlsDir } : {}),
     CONFIG_DIR: side.configDir,
     // The droplet's /var/lib/chatbot/migration (journal, lock, replica marker): the harness droplet's own.
     ...(base.env?.CHATBOT_MIGRATION_DIR ? { CHATBOT_MIGRATION_DIR: base.env.CHATBOT_MIGRATION_DIR } : {}),

@@ -37,7 +37,7 @@ interface ContainerHarness {
 function toContainer(name: string, d: HarnessDroplet): ContainerDroplet {
   const envFile = d.droplet.env?.CHATBOT_ENV_FILE;
   if (!envFile) throw new Error("harness droplet has no CHATBOT_ENV_FILE");
-  const side = { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile, configDir: d.configDir, caddyfile: d.caddy.caddyfile, admin: d.caddy.admin };
+  const side = { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile, configDir: d.configDir, caddyfile: d.caddy.caddyfile, admin: d.caddy.admin, proxyTlsDir: d.droplet.env?.PROXY_TLS_DIR };
   const c = containerDroplet(name, side, d.droplet);
   d.droplet = c.droplet; // the harness's migrate() reads old.droplet / next.droplet at call time
   return c;

@@ -7,13 +7,14 @@ import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { migrationCommands, parseValues } from "../../infra/migration/commands";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
-import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import * as path from "node:path";
+import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
 import { runningServers } from "../support/servers";
-import { sleep, waitFor } from "../support/processes";
+import { makeTempDir, makeTlsCert, run, sleep, waitFor } from "../support/processes";
 import type { WriteRecord } from "./checker";
 import { caddyUpstreams } from "./front-door";
 import { expectNowhere, MAX_NEVER_SENT, neverSent } from "./never-sent";
-import { type Harness, CLIENT_TIMEOUT_MS, withHarness } from "./harness";
+import { type Harness, CLIENT_TIMEOUT_MS, httpRequest, withHarness } from "./harness";
 
 const TIMEOUT = 300_000;
 const latency = (r: WriteRecord) => r.endMs - r.startMs;
@@ -51,6 +52,25 @@ describe("cutover through the real Caddy", () => {
       expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'late-through-old'", "chatbot")).toBe("1");
       // The new droplet's internal listener is open again (the gate), as rendered.
       expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("#gate-closed#");
+
+      // That forward is TLS to the new droplet's own certificate and nothing else. Plain HTTP gets no service there
+      // (Caddy's 400 for HTTP on its TLS port); the old droplet trusts exactly the new one's certificate, and with
+      // another one in its place the old Caddy refuses to forward (502: not applied), then forwards again.
+      expect((await httpRequest("POST", `http://${h.next.host}:${INTERNAL_PORT}/write/plain-http`, 10_000)).status).toBe(400);
+      const peers = path.join(h.old.droplet.env!.PROXY_TLS_DIR!, "peers.crt");
+      const trusted = fs.readFileSync(peers, "utf8");
+      expect(trusted).toBe(fs.readFileSync(path.join(h.next.droplet.env!.PROXY_TLS_DIR!, "server.crt"), "utf8"));
+      const reloadOld = () => run("caddy", ["reload", "--config", h.old.caddy.caddyfile, "--adapter", "caddyfile", "--address", h.old.caddy.admin, "--force"]);
+      const other = makeTempDir("other-proxy-cert");
+      await makeTlsCert(other, "root", INTERNAL_TLS_NAME);
+      fs.writeFileSync(peers, fs.readFileSync(path.join(other, "server.crt")));
+      await reloadOld();
+      expect((await h.request("POST", "/write/untrusted-peer", 10_000)).status).toBe(502);
+      fs.writeFileSync(peers, trusted);
+      await reloadOld();
+      expect((await h.request("POST", "/write/trusted-peer", 10_000)).status).toBe(200);
+      expect(await h.next.pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM writes WHERE id IN ('plain-http', 'untrusted-peer', 'trusted-peer')", "chatbot")).toBe("trusted-peer");
+      fs.rmSync(other, { recursive: true, force: true });
     }),
   );
 
@@ -64,7 +84,10 @@ describe("cutover through the real Caddy", () => {
         const slow = ["slow-1", "slow-2", "slow-3"].map((id) => h.request("POST", `/write/${id}?delay_ms=4000`).then((r) => ({ ...r, at: Date.now() })));
         const local = `${h.old.host}:${h.old.appPort}`;
         await waitFor("three requests in flight", async () => (await caddyUpstreams(h.old.caddy.admin)).some((u) => u.address === local && u.num_requests === 3), 10_000);
-        expect(parseValues((await ssh(cmds.gateClose())).stdout).gate).toBe("close");
+        const closed = parseValues((await ssh(cmds.gateClose())).stdout);
+        expect(closed.gate).toBe("close");
+        // As the runner does: the old proxy trusts the new listener's certificate (which its gate printed too).
+        expect((await ssh(cmds.proxyTrust(Buffer.from(closed.tls_cert!, "base64").toString("utf8")))).code).toBe(0);
         const hold = await ssh(cmds.proxyHold(30));
         const holdReturned = Date.now();
         expect(hold.code, hold.stderr).toBe(0);

@@ -32,9 +32,12 @@ export interface HttpResult {
   error?: string;
 }
 
-/** The rendered Caddyfile for a droplet whose app listens on host:appPort, with the harness's global options. */
-export function harnessCaddyfile(host: string, appPort: number, storageDir: string): string {
-  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, healthPath: "/health", hstsMaxAgeSeconds: 0 });
+/**
+ * The rendered Caddyfile for a droplet whose app listens on host:appPort, with the harness's global options. Its
+ * internal listener's certificate is in `internalTlsDir` (the proxy container's mount, infra/render/compose.ts).
+ */
+export function harnessCaddyfile(host: string, appPort: number, storageDir: string, internalTlsDir: string): string {
+  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, healthPath: "/health", hstsMaxAgeSeconds: 0, internalTlsDir });
   const global = ["{", `\tadmin ${host}:${ADMIN_PORT}`, `\tdefault_bind ${host}`, "\tlocal_certs", "\tskip_install_trust", `\tstorage file_system ${storageDir}`, "}", ""];
   return [...global, rendered].join("\n");
 }
@@ -49,11 +52,14 @@ export interface DropletCaddy {
   rootCert: string;
 }
 
-/** Start the droplet's Caddy (as root: ports 80 and 443) from `configDir`/Caddyfile; ready once it serves HTTPS. */
-export async function startCaddy(name: string, host: string, appPort: number, configDir: string): Promise<DropletCaddy> {
+/**
+ * Start the droplet's Caddy (as root: ports 80 and 443) from `configDir`/Caddyfile; ready once it serves HTTPS.
+ * `internalTlsDir` holds the internal listener's certificate (made by tls-cert.sh, as the config sync does).
+ */
+export async function startCaddy(name: string, host: string, appPort: number, configDir: string, internalTlsDir: string): Promise<DropletCaddy> {
   const storage = path.join(configDir, "caddy-data");
   const caddyfile = path.join(configDir, "Caddyfile");
-  fs.writeFileSync(caddyfile, harnessCaddyfile(host, appPort, storage));
+  fs.writeFileSync(caddyfile, harnessCaddyfile(host, appPort, storage, internalTlsDir));
   const rootFile = path.join(storage, "pki", "authorities", "local", "root.crt");
   const env = { HOME: configDir, XDG_DATA_HOME: configDir, XDG_CONFIG_HOME: configDir };
   const proc = await startProcess({

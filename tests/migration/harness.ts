@@ -20,7 +20,7 @@ import type { Droplet } from "../../infra/migration/commands";
 import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
-import { INTERNAL_PORT } from "../../infra/render/caddyfile";
+import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
 import { databaseUrl, redisUrl } from "../../infra/render/app-env";
 import { renderPgHba } from "../../infra/render/pg-hba";
 import { postgresTlsSettings } from "../../infra/render/postgresql-conf";
@@ -176,7 +176,11 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
     started.push(app);
     const configDir = path.join(dir, "etc");
     fs.mkdirSync(configDir);
-    const caddy = await startCaddy(name, host, appPort, configDir);
+    // The internal listener's certificate, by the same script (on a droplet: the config sync, into the proxy's mount);
+    // the steps' user writes the trusted peers beside it (proxy-switch.sh trust).
+    const proxyTls = path.join(dir, "tls", "proxy");
+    await makeTlsCert(proxyTls, SSH_USER, INTERNAL_TLS_NAME);
+    const caddy = await startCaddy(name, host, appPort, configDir, proxyTls);
     started.push(caddy.process);
     // proxy-switch.sh runs as the ssh user: it rewrites the Caddyfile in place and keeps a copy beside it.
     if (who) for (const p of [configDir, caddy.caddyfile]) fs.chownSync(p, who.uid, who.gid);
@@ -203,6 +207,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         REDIS_TLS_DIR: redisTls,
         CONFIG_DIR: configDir,
         CADDY_ADMIN: caddy.admin,
+        PROXY_TLS_DIR: proxyTls,
       },
     };
     const stop = async () => {
@@ -355,7 +360,7 @@ export async function startHarness(): Promise<Harness> {
           next: next.droplet,
           exec: wrap ? wrap(ssh) : ssh,
           moveTraffic: async () => front.moveTo(next.host),
-          healthUrl: `http://${next.host}:${next.droplet.internalPort ?? INTERNAL_PORT}/health`,
+          healthUrl: `http://${next.host}:${next.appPort}/health`,
           ...opts,
         });
       } finally {

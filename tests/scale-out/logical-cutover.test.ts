@@ -112,7 +112,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     const caddyfile = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
     expect(caddyfile).toContain(`\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n`);
     expect(caddyfile).not.toContain("#gate-closed#");
-    expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).toMatch(new RegExp(`^http://:${INTERNAL_PORT} \\{$`, "m"));
+    expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).toMatch(new RegExp(`^https://:${INTERNAL_PORT} \\{$`, "m"));
     expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("#gate-closed#");
     // The source stays read-only: a write straight to it is refused.
     await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(/read-only/);

@@ -13,17 +13,23 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PROXY_SCRIPT } from "../../infra/migration/commands";
 import { renderAppNodeCaddyfile } from "../../infra/render/app-node";
-import { renderCaddyfile } from "../../infra/render/caddyfile";
+import { INTERNAL_TLS_DIR, INTERNAL_TLS_NAME, renderCaddyfile } from "../../infra/render/caddyfile";
 import { LOGICAL_SCRIPT } from "../../infra/scale-out-migration/commands";
+import { caddyWithMounts, proxyTlsDir } from "../support/caddy";
 
 const dir = mkdtempSync(join(tmpdir(), "scale-out-proxy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const RENDERED = renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
 const APP_NODE = renderAppNodeCaddyfile({ appPort: 8090, healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
-const closed = (text: string) => text.replace(/^http:\/\/:8081 \{\n\treverse_proxy (.*)\n\}$/m, "#gate-closed# http://:8081 {\n#gate-closed# \treverse_proxy $1\n#gate-closed# }");
-/** The droplet's public site held towards the app droplets' internal listeners (proxy-switch.sh hold). */
-const held = (text: string) => text.replace(/\treverse_proxy app:8090 \{\n(\t\t.*\n)*\t\}/, "\treverse_proxy 10.10.0.7:8081 10.10.0.8:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n\t}");
+/** The internal listener's block, every line marked (proxy-switch.sh gate close). */
+const closed = (text: string) => text.replace(/^https:\/\/:8081 \{\n(?:\t.*\n)*\}$/m, (block) => block.replace(/^/gm, "#gate-closed# "));
+/** The droplet's public site held towards the app droplets' internal listeners over TLS (proxy-switch.sh hold). */
+const held = (text: string) =>
+  text.replace(
+    /\treverse_proxy app:8090 \{\n(\t\t.*\n)*\t\}/,
+    `\treverse_proxy 10.10.0.7:8081 10.10.0.8:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}`,
+  );
 
 function droplet(caddyfile: string, serving?: string) {
   const config = join(dir, `etc-${Math.random().toString(16).slice(2)}`);
@@ -35,6 +41,8 @@ function droplet(caddyfile: string, serving?: string) {
   writeFileSync(join(config, "target.env"), "TARGET_PGHOST='db'\nTARGET_PGPORT='25060'\nTARGET_PGUSER='doadmin'\nTARGET_PGDATABASE='chatbot'\n", { mode: 0o600 });
   writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> '${join(config, "docker.log")}'\n`);
   chmodSync(join(bin, "docker"), 0o755);
+  // The proxy's certificate directory (/var/lib/chatbot/tls/proxy): its own certificate and a trusted peer.
+  const tls = proxyTlsDir(config);
   const run = (...args: string[]) =>
     spawnSync("bash", ["-s", "--", ...args], {
       input: Buffer.concat([readFileSync(LOGICAL_SCRIPT), readFileSync(PROXY_SCRIPT)]),
@@ -46,14 +54,15 @@ function droplet(caddyfile: string, serving?: string) {
         CHATBOT_TARGET_ENV_FILE: join(config, "target.env"),
         CONFIG_DIR: config,
         CHATBOT_COMPOSE_FILE: join(config, "compose.yaml"),
+        CHATBOT_PROXY_TLS_DIR_HOST: tls,
       },
     });
   const calls = () => (existsSync(join(config, "docker.log")) ? readFileSync(join(config, "docker.log"), "utf8") : "");
-  return { config, run, calls, caddyfile: () => readFileSync(join(config, "Caddyfile"), "utf8") };
+  return { config, tls, run, calls, caddyfile: () => readFileSync(join(config, "Caddyfile"), "utf8") };
 }
 
 function validate(config: string): string {
-  const v = spawnSync("caddy", ["validate", "--config", join(config, "Caddyfile"), "--adapter", "caddyfile"], { encoding: "utf8", env: { ...process.env, HOME: config, XDG_DATA_HOME: config, XDG_CONFIG_HOME: config } });
+  const v = caddyWithMounts("validate", join(config, "Caddyfile"));
   return `${v.stdout}${v.stderr}`;
 }
 
@@ -110,7 +119,7 @@ describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", ()
       spawnSync("bash", ["-s", "--", "gate", action], {
         input: readFileSync(PROXY_SCRIPT),
         encoding: "utf8",
-        env: { PATH: `${join(d.config, "bin")}:${process.env.PATH}`, CHATBOT_RUNTIME: "container", CONFIG_DIR: d.config },
+        env: { PATH: `${join(d.config, "bin")}:${process.env.PATH}`, CHATBOT_RUNTIME: "container", CONFIG_DIR: d.config, CHATBOT_PROXY_TLS_DIR_HOST: d.tls },
       });
     const close = gate("close");
     expect(close.status, close.stderr).toBe(0);

@@ -176,6 +176,8 @@ describe("npm run scale-out-migrate", () => {
   /** What logical.sh prints for each step of a run that goes through. */
   const happy = {
     preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
+    // An app droplet's gate (close and open alike) prints its internal listener's certificate.
+    gate: { out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n` },
     sync: { out: "sync_ms=12\n" },
     lag: { out: "lag_bytes=0\n" },
     cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\nsource.public.users=500\ntarget.public.users=500\nchecked=1\nswitched=c1\n" },
@@ -193,7 +195,7 @@ describe("npm run scale-out-migrate", () => {
     expect(r.stderr).toContain(stderr);
     expect(r.stdout).toContain(stdout);
     expect(r.calls[0]).toBe("preflight");
-    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "cutover", "gate", "gate", "finish", "cache_warm"]);
+    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cutover", "gate", "gate", "finish", "cache_warm"]);
   }, TIMEOUT);
 
   it.concurrent.each([

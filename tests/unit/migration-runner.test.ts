@@ -29,8 +29,11 @@ const preflight = (side: Side) =>
     "data_bytes=40000000",
     `data_free_bytes=${50 * GIB}`,
     `redis_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side}\n-----END CERTIFICATE-----\n`).toString("base64")}`,
+    `proxy_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side} proxy\n-----END CERTIFICATE-----\n`).toString("base64")}`,
     "",
   ].join("\n");
+
+const proxyCertLine = preflight("new").split("\n").find((l) => l.startsWith("proxy_tls_cert="))! + "\n";
 
 const DEFAULT_OUTPUT: Script = {
   preflight,
@@ -166,8 +169,11 @@ describe("migration runner: a fresh migration", () => {
     expect(at("old:lock_acquire")).toBeLessThan(at("old:preflight"));
     expect(at("new:gate_close")).toBeLessThan(at("new:standby"));
     expect(at("old:fence")).toBeLessThan(at("new:promote"));
-    // The hold travels with the fence, the gate with the promotion: one round trip each, no separate proxy step.
-    expect(d.calls.filter((c) => /proxy_|gate_open/.test(c))).toEqual([]);
+    // The hold travels with the fence, the gate with the promotion: one round trip each, no separate proxy step but
+    // the trust, before the copy: the old proxy will forward over TLS to the new droplet's certificate only.
+    expect(d.calls.filter((c) => /proxy_|gate_open/.test(c))).toEqual(["old:proxy_trust"]);
+    expect(at("new:gate_close")).toBeLessThan(at("old:proxy_trust"));
+    expect(at("old:proxy_trust")).toBeLessThan(at("new:standby"));
     expect(at("new:promote")).toBeLessThan(at("new:health"));
     // The commit point is written to the journal before traffic moves (moveTraffic is not a step: check the journal order).
     const j = d.parsed!;
@@ -254,6 +260,23 @@ describe("migration runner: a fresh migration", () => {
     expect(d.journal).toBeUndefined();
   });
 
+  it("the old proxy trusts exactly the new droplet's internal listener certificate (from its preflight) before it forwards there", async () => {
+    for (const strategy of ["replicate", "dump-restore"] as const) {
+      const trusted: string[] = [];
+      const d = new Droplets({ proxy_trust: (_side, cmd) => {
+          trusted.push(cmd.stdinData ?? "");
+          return "trusted=1\n";
+        },
+      });
+      expect((await d.run({ strategy })).outcome).toBe("done");
+      expect(trusted).toEqual(["-----BEGIN CERTIFICATE-----\nnew proxy\n-----END CERTIFICATE-----\n"]);
+      const at = (c: string) => d.calls.indexOf(c);
+      const forward = strategy === "replicate" ? "old:fence" : "old:proxy_hold";
+      expect(at("old:proxy_trust")).toBeGreaterThan(-1);
+      expect(at("old:proxy_trust")).toBeLessThan(at(forward));
+    }
+  });
+
   it("dump-restore: a count mismatch after restore rolls back (old unfrozen), traffic stays", async () => {
     let n = 0;
     const d = new Droplets({ counts: () => `count.public.writes=${n++ === 0 ? 5 : 4}\n` });
@@ -323,15 +346,22 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it("a copy this source's migration made (replica marker) is rebuilt without --overwrite-target, even stopped", async () => {
-    const stopped = "pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nreplica_of=7001\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n";
+    const stopped = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nreplica_of=7001\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${proxyCertLine}`;
     const d = new Droplets({ preflight: (side) => (side === "new" ? stopped : preflight("old")) });
     const report = await d.run();
     expect(report.outcome).toBe("done");
     expect(report.notes[0]).toMatch(/a copy of this source from an earlier attempt/);
   });
 
+  it("a target whose config sync predates TLS on the internal listener (no proxy_tls_cert) is refused, naming the fix", async () => {
+    const d = new Droplets({ preflight: (side) => preflight(side).replace(/^proxy_tls_cert=.*\n/m, side === "new" ? "" : "$&") });
+    const report = await d.run();
+    expect(report.refused).toMatch(/the new server has no certificate for its internal listener \(proxy_tls_cert\).*run `pulumi up` first/);
+    refusedCleanly(d);
+  });
+
   it("a fenced former primary (the way back) needs --overwrite-target", async () => {
-    const fenced = "pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n";
+    const fenced = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${proxyCertLine}`;
     const pre = (side: Side) => (side === "new" ? fenced : preflight("old"));
     const d = new Droplets({ preflight: pre });
     expect((await d.run()).refused).toMatch(/a fenced former primary/);

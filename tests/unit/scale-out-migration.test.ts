@@ -132,7 +132,9 @@ function scripted(answers: Partial<Record<string, { code?: number; out?: string 
   return { calls, exec };
 }
 
+const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`;
 const HAPPY = {
+  gate_close: { out: `gate=close\ntls_cert=${Buffer.from(pem("app")).toString("base64")}\n` },
   preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n" },
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
@@ -156,7 +158,7 @@ describe("the runner", () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "cutover", ...OPEN, "finish", "cache_warm"]);
+    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "cutover", ...OPEN, "finish", "cache_warm"]);
     expect(moved).toBe(1);
     expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
     expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity);
@@ -186,6 +188,27 @@ describe("the runner", () => {
     expect(r).toMatchObject({ committed: true, ok: true });
     expect(r.rolledBack).toBeUndefined();
     expect(calls.slice(-6)).toEqual(["cutover", "unfence", ...OPEN, "finish", "cache_warm"]);
+  });
+
+  it("the droplet's proxy trusts exactly the app droplets' internal listener certificates, as their gates printed them, before the cutover", async () => {
+    const trusted: string[] = [];
+    const exec: LogicalRunnerOptions["exec"] = async (cmd) => {
+      if (cmd.step === "gate_close") return { code: 0, stdout: `tls_cert=${Buffer.from(pem(cmd.argv.at(-2)!)).toString("base64")}\n`, stderr: "" };
+      if (cmd.step === "proxy_trust") trusted.push(cmd.stdinData ?? "");
+      return scripted(HAPPY).exec(cmd);
+    };
+    expect((await run(exec)).ok).toBe(true);
+    expect(trusted).toEqual([pem("root@a1") + pem("root@a2")]);
+  });
+
+  it("an app droplet whose gate prints no certificate (config synced before TLS) stops the run before the cutover, gates reopened", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, gate_close: { out: "gate=close\n" } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: false, rolledBack: true });
+    expect(r.aborted).toMatch(/app droplet root@a1 printed no certificate for its internal listener \(tls_cert\).*run `pulumi up` first/);
+    expect(calls).not.toContain("cutover");
+    expect(calls).not.toContain("proxy_trust");
+    expect(calls.slice(-2)).toEqual(OPEN);
   });
 
   it("a gate that does not open after the commit point is reported for an operator, never rolled back", async () => {

@@ -62,7 +62,7 @@ describe("app droplets", () => {
     const compose = plan.app.configFiles.find((f) => f.path === "compose.yaml")!.content;
     expect(compose).not.toMatch(/postgres|redis:/);
     expect(plan.app.userData).not.toMatch(/postgres|redis|overcommit/);
-    expect(plan.app.configFiles.map((f) => f.path).sort()).toEqual(["Caddyfile", "bin/apply-app-node.sh", "compose.yaml"]);
+    expect(plan.app.configFiles.map((f) => f.path).sort()).toEqual(["Caddyfile", "bin/apply-app-node.sh", "bin/tls-cert.sh", "compose.yaml"]);
   });
 
   it("changes only synced files, never the user data, when the image, environment or pools change", () => {
