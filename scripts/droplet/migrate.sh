@@ -31,8 +31,8 @@
 #     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
 #   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
 #     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
-#     REDIS_HOST, REDIS_PORT, REDIS_TLS_DIR (the Redis certificate's directory), PROXY_TLS_DIR (the Caddy internal
-#     listener's) and CHATBOT_BACKUP_DIR.
+#     REDIS_HOST, REDIS_PORT, REDIS_TLS_DIR (the Redis certificate's directory), PROXY_TLS_DIR (optional: the Caddy
+#     internal listener's) and CHATBOT_BACKUP_DIR.
 # Private connections are TLS only: PostgreSQL's pg_hba.conf refuses clear text over TCP, Redis has no clear-text
 # port. Each droplet's certificates are its own (scripts/droplet/tls-cert.sh, on the data volume).
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
@@ -71,7 +71,7 @@ load_env() {
     MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:?host runtime needs CHATBOT_MIGRATION_DIR}"
     REDIS_TLS_DIR="${REDIS_TLS_DIR:?host runtime needs REDIS_TLS_DIR}"
     REDIS_TLS_DIR_HOST="$REDIS_TLS_DIR"
-    PROXY_TLS_DIR_HOST="${PROXY_TLS_DIR:?host runtime needs PROXY_TLS_DIR}"
+    PROXY_TLS_DIR_HOST="${PROXY_TLS_DIR:-}" # only the preflight reads it (a droplet without it reports none)
   else
     PGDATA=/var/lib/postgresql/data
     BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
@@ -277,7 +277,7 @@ step_preflight() {
   out redis_tls_cert "$(base64 -w0 "$REDIS_TLS_DIR_HOST/server.crt")"
   # Public: the other droplet's Caddy trusts it when it forwards to this one's internal listener (proxy-switch.sh
   # trust). Absent on a droplet whose config sync predates it.
-  if [ -s "$PROXY_TLS_DIR_HOST/server.crt" ]; then out proxy_tls_cert "$(base64 -w0 "$PROXY_TLS_DIR_HOST/server.crt")"; fi
+  if [ -n "$PROXY_TLS_DIR_HOST" ] && [ -s "$PROXY_TLS_DIR_HOST/server.crt" ]; then out proxy_tls_cert "$(base64 -w0 "$PROXY_TLS_DIR_HOST/server.crt")"; fi
   out redis_keys "$(redis_cli DBSIZE)"
   out redis_keys_total "$(redis_cli INFO keyspace | tr -d '\r' | sed -n 's/^db[0-9]*:keys=\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')"
   out data_bytes "$(du -sb "$DATA_DIR_HOST" | cut -f1)"
