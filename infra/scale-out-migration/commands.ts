@@ -19,6 +19,7 @@ export const LOGICAL_STEPS = [
   "sync",
   "lag",
   "cutover",
+  "counts",
   "finish",
   "rollback_target",
   "unfence",
@@ -104,8 +105,8 @@ export function logicalCommands(source: Droplet) {
     /**
      * The whole cutover in one round trip: the public site forwards to the app droplets' `upstreams` (their gates
      * closed: Caddy retries a refused connection for up to `holdSeconds`, the downtime budget) and drains the local
-     * app, the fence, marker wait (at most `catchupSeconds`), setval, exact counts, then the commit record on the
-     * droplet. Exit 0 is the commit point; the app droplets' gates open next (appGateCommand).
+     * app, the fence, marker wait (at most `catchupSeconds`) and setval, then the commit record on the droplet. Exit
+     * 0 is the commit point; the app droplets' gates open next (appGateCommand).
      */
     cutover: (fenceId: string, upstreams: readonly string[], holdSeconds: number, catchupSeconds: number) =>
       logicalCommand(
@@ -114,6 +115,8 @@ export function logicalCommands(source: Droplet) {
         [id(fenceId), checkUpstreams(upstreams).join(","), seconds("hold", Math.ceil(holdSeconds)), seconds("catchup timeout", catchupSeconds)],
         true,
       ),
+    /** After the commit point: every published table's exact row count on the source and on the cluster. */
+    counts: () => logicalCommand(source, "counts"),
     finish: () => logicalCommand(source, "finish"),
     rollbackTarget: () => logicalCommand(source, "rollback_target"),
     /** Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. */

@@ -26,7 +26,7 @@ import { expectNowhere, MAX_NEVER_SENT, neverSent } from "../migration/never-sen
 import { type Harness, NEW_HOST, startHarness } from "../migration/harness";
 import { makeTempDir, osUser, PG_BINDIR, run, runningServers, stopAll } from "../support/servers";
 import { harnessCutover, prepare } from "./harness";
-import { failAfter, strayRow, unfenced } from "./seams";
+import { beforeCutover, failAfter, unfenced } from "./seams";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -136,12 +136,12 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     h = await startHarness();
     const targetEnv = await prepare(h);
     const rendered = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
-    // The cutover holds and fences the droplet, then finds a row only the managed cluster has: the counts differ and
-    // it does not commit.
-    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => strayRow(exec, () => h!.next.pg.psql("INSERT INTO writes (id, seq) VALUES ('stray', -1);", "chatbot")) });
+    // The cutover holds and fences the droplet, then the cluster refuses its setval (the sequence is not where the
+    // droplet's is): it does not commit.
+    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => beforeCutover(exec, () => h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot")) });
     console.log(`[scale-out] rollback: ${summary(report)}`);
     expect(report.committed).toBe(false);
-    expect(report.aborted).toMatch(/^cutover exited 1: .*row counts differ after the fence: not switched/);
+    expect(report.aborted).toMatch(/^cutover exited 1: .*catchup or sequences failed on the subscriber .*: not switched/);
     expect(report.timeline.map((e) => e.step)).toEqual(expect.arrayContaining(["unfence", "rollback_target", `gate_open ${h.next.droplet.ssh}`]));
     expect(report.rolledBack).toBe(true);
     expect(h.serving()).toBe(h.old);

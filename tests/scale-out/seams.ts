@@ -7,8 +7,9 @@
  * - `unfenced`: the NEGATIVE CONTROL. `cutover` runs `finish` instead (the subscription dropped: no hold, no fence,
  *   no marker wait, no setval, no commit record), then waits `holdMs` while the unfenced droplet keeps acknowledging
  *   writes the managed cluster never sees; the checker must report them lost.
- * - `strayRow`: a real fault inside the cutover, after the hold and the fence: a row only the managed cluster has, so
- *   the exact counts differ and the cutover refuses to commit.
+ * - `beforeCutover`: runs an action (on the harness's servers) right before the cutover step reaches the droplet,
+ *   e.g. a real fault inside the cutover: the cluster's sequence renamed, so `setval` fails after the hold and the
+ *   fence and the cutover does not commit.
  *
  * Used by the cutover test and the benchmark (no vitest import here).
  */
@@ -38,10 +39,10 @@ export function unfenced(exec: LogicalExecutor, source: Droplet, holdMs = 300): 
   };
 }
 
-/** Before the cutover runs, `insert` puts a row into the managed cluster only (the counts will differ). */
-export function strayRow(exec: LogicalExecutor, insert: () => Promise<unknown>): LogicalExecutor {
+/** `act` runs right before the cutover step reaches the droplet. */
+export function beforeCutover(exec: LogicalExecutor, act: () => Promise<unknown>): LogicalExecutor {
   return async (cmd) => {
-    if (cmd.step === "cutover") await insert();
+    if (cmd.step === "cutover") await act();
     return exec(cmd);
   };
 }

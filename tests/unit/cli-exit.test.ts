@@ -180,7 +180,8 @@ describe("npm run scale-out-migrate", () => {
     gate: { out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n` },
     sync: { out: "sync_ms=12\n" },
     lag: { out: "lag_bytes=0\n" },
-    cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\nsource.public.users=500\ntarget.public.users=500\nchecked=1\nswitched=c1\n" },
+    cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\ntables=1\nchecked=1\nswitched=c1\n" },
+    counts: { out: "source.public.users=500\ntarget.public.users=500\n" },
     cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=4\n" },
   };
 
@@ -195,7 +196,7 @@ describe("npm run scale-out-migrate", () => {
     expect(r.stderr).toContain(stderr);
     expect(r.stdout).toContain(stdout);
     expect(r.calls[0]).toBe("preflight");
-    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cutover", "gate", "gate", "finish", "cache_warm"]);
+    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cutover", "gate", "gate", "counts", "finish", "cache_warm"]);
   }, TIMEOUT);
 
   it.concurrent.each([

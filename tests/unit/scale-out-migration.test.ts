@@ -139,8 +139,9 @@ const HAPPY = {
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
   cutover: {
-    out: "upstream=10.10.0.7:8081 10.10.0.8:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\ncatchup_ms=120\nsequences=1\nsource.public.writes=42\ntarget.public.writes=42\nseq.public.writes_seq_seq=42\nchecked=1\nchecks_ms=150\nswitched=t1\n",
+    out: "upstream=10.10.0.7:8081 10.10.0.8:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\ncatchup_ms=120\nsequences=1\ntables=1\nseq.public.writes_seq_seq=42\nchecked=1\nchecks_ms=150\nswitched=t1\n",
   },
+  counts: { out: "source.public.writes=42\ntarget.public.writes=45\n" },
   cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=3\n" },
 };
 
@@ -158,14 +159,23 @@ describe("the runner", () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "cutover", ...OPEN, "finish", "cache_warm"]);
+    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "cutover", ...OPEN, "counts", "finish", "cache_warm"]);
     expect(moved).toBe(1);
     expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
     expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity);
   });
 
-  it("a cutover that fails (counts differ, catchup too slow, the fence: no commit record) rolls back, the source first, the app gates last", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 1, out: "source.public.writes=42\ntarget.public.writes=41\n" } });
+  it("row counts are compared after the commit point (the cluster at least as many): a shortfall is reported for an operator, never rolled back", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, counts: { out: "source.public.writes=42\ntarget.public.writes=41\n" } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: true, ok: false, countProblems: ["public.writes: 42 rows on the old server, 41 on the new"] });
+    expect(r.rolledBack).toBeUndefined();
+    expect(calls).not.toContain("unfence");
+    expect(calls.indexOf("counts")).toBeGreaterThan(calls.indexOf("gate_open root@a2"));
+  });
+
+  it("a cutover that fails (catchup too slow, the fence: no commit record) rolls back, the source first, the app gates last", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 1, out: "" } });
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++ });
     expect(moved).toBe(0);
@@ -187,7 +197,7 @@ describe("the runner", () => {
     const r = await run(exec);
     expect(r).toMatchObject({ committed: true, ok: true });
     expect(r.rolledBack).toBeUndefined();
-    expect(calls.slice(-6)).toEqual(["cutover", "unfence", ...OPEN, "finish", "cache_warm"]);
+    expect(calls.slice(-7)).toEqual(["cutover", "unfence", ...OPEN, "counts", "finish", "cache_warm"]);
   });
 
   it("the droplet's proxy trusts exactly the app droplets' internal listener certificates, as their gates printed them, before the cutover", async () => {
