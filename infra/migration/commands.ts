@@ -37,6 +37,7 @@ export const STEP_NAMES = [
   "fence",
   "promote",
   "redis_failover",
+  "redis_trust",
   "redis_promote",
   "forget_primary",
   "counts",
@@ -195,9 +196,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       gate
         ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds], proxyScript(), PROXY_LABEL)
         : stepCommand("new", next, "promote", [fenceLsn, seconds]),
-    /** `newCert`: the new droplet's Redis certificate: the old Redis becomes its replica over TLS. */
-    redisFailover: (timeoutMs: number, newCert: string) =>
+    /**
+     * `newCert`: the new droplet's Redis certificate: the old Redis becomes its replica over TLS. Without it, the
+     * old Redis must trust it already (redisTrust, before the cutover: the trust then stays out of the write gap).
+     */
+    redisFailover: (timeoutMs: number, newCert?: string) =>
       stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs], newCert, "the new droplet's Redis certificate"),
+    /** Before the cutover: the old Redis trusts `newCert` (the new droplet's Redis certificate) for the FAILOVER's replica link. */
+    redisTrust: (newCert: string) => stepCommand("old", old, "redis_trust", [], newCert, "the new droplet's Redis certificate"),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),
     counts: (side: Side) => stepCommand(side, on(side), "counts"),

@@ -84,8 +84,8 @@ export function plannedCommands(
   add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.proxyTrust(NEW_PROXY_CERT), c.dropSlot(), c.standby(), c.redisReplica(OLD_REDIS_CERT));
-    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint());
-    add("cutover", journal, c.fence(budgets.downtimeBudgetSeconds), c.promote("<fence_lsn>", 60, { redisSeconds: 5 }), c.redisFailover(5000, NEW_REDIS_CERT), journal, "move traffic to the new droplet");
+    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint(), c.redisTrust(NEW_REDIS_CERT));
+    add("cutover", journal, c.fence(budgets.downtimeBudgetSeconds), c.promote("<fence_lsn>", 60, { redisSeconds: 5 }), c.redisFailover(5000), journal, "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));

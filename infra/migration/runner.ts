@@ -404,6 +404,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     budgetGate("before cutover", est.downtimeSeconds + 60, est.downtimeSeconds);
     j.oldCounts = Object.fromEntries(tableCounts(await step(cmds.counts("old"))));
     await step(cmds.checkpoint());
+    // The old Redis trusts the new one's certificate now: the FAILOVER in the write gap has nothing else to do.
+    await step(cmds.redisTrust(await redisCert("new")));
 
     await enter("cutover");
     const cutoverStart = now();
@@ -415,7 +417,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const fenceLsn = fenced.fence_lsn ?? "";
     // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
     // If promotion is refused, the rollback makes the old Redis a master again.
-    const redisSwitched = switchRedis();
+    const redisSwitched = switchRedis({ trusted: true });
     const commit = (certain: boolean) => {
       j.committed = report.committed = true;
       j.committedAt = iso(now());
@@ -543,9 +545,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     report.ok = true;
   }
 
-  async function switchRedis(): Promise<void> {
+  /** The old Redis hands over (FAILOVER); else the new one is promoted alone. `trusted`: redisTrust ran this run. */
+  async function switchRedis(o: { trusted?: boolean } = {}): Promise<void> {
     try {
-      await step(cmds.redisFailover(5000, await redisCert("new")), { always: true });
+      await step(cmds.redisFailover(5000, o.trusted ? undefined : await redisCert("new")), { always: true });
     } catch {
       await step(cmds.redisPromote(), { always: true }); // the old master is unreachable or refused: promote the replica directly
     }

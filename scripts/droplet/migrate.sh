@@ -502,18 +502,26 @@ forget_primary() {
 }
 
 # On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms], the new droplet's Redis certificate on standard
-# input (this server becomes its replica, over TLS). Pauses writes, waits for the replica to have everything, swaps
-# roles.
+# input (this server becomes its replica, over TLS), or nothing there when redis_trust ran before (the cutover: the
+# trust is then outside the write gap). Pauses writes, waits for the replica to have everything, swaps roles.
 step_redis_failover() {
-  local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start
+  local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start pem
   start=$(now_ms)
-  trust_redis_peer
+  pem=$(cat)
+  if [ -n "$pem" ]; then trust_redis_peer <<<"$pem"; fi
   redis_cli FAILOVER TO "$new" "$port" TIMEOUT "$timeout" | grep -q OK || die "FAILOVER TO $new $port refused"
   wait_until 30 redis_is_replica_of "$new" || die "Redis did not hand over to $new"
   out redis_failover_ms $(($(now_ms) - start))
 }
 
 redis_is_replica_of() { redis_cli INFO replication | tr -d '\r' | grep -qx "master_host:$1"; }
+
+# On the OLD droplet, before the cutover: trust the new droplet's Redis certificate (on standard input) for the
+# replica link the FAILOVER will make.
+step_redis_trust() {
+  trust_redis_peer
+  out redis_trusted 1
+}
 
 # On the NEW droplet: make local Redis a master without the old one (fallback when FAILOVER cannot run).
 step_redis_promote() {
@@ -777,7 +785,7 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | \
+    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | redis_trust | \
       redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire | \
       claim_target | journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
       "step_$STEP" "$@"

@@ -33,7 +33,7 @@ const preflight = (side: Side) =>
     "",
   ].join("\n");
 
-const proxyCertLine = preflight("new").split("\n").find((l) => l.startsWith("proxy_tls_cert="))! + "\n";
+const certLines = preflight("new").split("\n").filter((l) => /^(proxy|redis)_tls_cert=/.test(l)).join("\n") + "\n";
 
 const DEFAULT_OUTPUT: Script = {
   preflight,
@@ -277,6 +277,19 @@ describe("migration runner: a fresh migration", () => {
     }
   });
 
+  it("replicate: the old Redis trusts the new one's certificate before the cutover, so the FAILOVER in the write gap carries none", async () => {
+    const stdin: Record<string, string | undefined> = {};
+    const record = (cmd: StepCommand) => void (stdin[cmd.step] = cmd.stdinData);
+    const d = new Droplets({ redis_trust: (_s, cmd) => (record(cmd), "redis_trusted=1\n"), redis_failover: (_s, cmd) => (record(cmd), "redis_failover_ms=5\n") });
+    expect((await d.run()).outcome).toBe("done");
+    const at = (c: string) => d.calls.indexOf(c);
+    expect(at("old:redis_trust")).toBeGreaterThan(-1);
+    expect(at("old:redis_trust")).toBeLessThan(at("old:fence"));
+    expect(stdin.redis_trust).toBe("-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n");
+    expect(at("old:redis_failover")).toBeGreaterThan(at("old:fence"));
+    expect(stdin.redis_failover).toBeUndefined();
+  });
+
   it("dump-restore: a count mismatch after restore rolls back (old unfrozen), traffic stays", async () => {
     let n = 0;
     const d = new Droplets({ counts: () => `count.public.writes=${n++ === 0 ? 5 : 4}\n` });
@@ -346,7 +359,7 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it("a copy this source's migration made (replica marker) is rebuilt without --overwrite-target, even stopped", async () => {
-    const stopped = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nreplica_of=7001\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${proxyCertLine}`;
+    const stopped = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nreplica_of=7001\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${certLines}`;
     const d = new Droplets({ preflight: (side) => (side === "new" ? stopped : preflight("old")) });
     const report = await d.run();
     expect(report.outcome).toBe("done");
@@ -361,7 +374,7 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it("a fenced former primary (the way back) needs --overwrite-target", async () => {
-    const fenced = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${proxyCertLine}`;
+    const fenced = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${certLines}`;
     const pre = (side: Side) => (side === "new" ? fenced : preflight("old"));
     const d = new Droplets({ preflight: pre });
     expect((await d.run()).refused).toMatch(/a fenced former primary/);
