@@ -14,12 +14,15 @@ import { LAYOUT } from "./layout";
 export function renderAppNodeApplyScript(): string {
   return `#!/usr/bin/env bash
 # Rendered by infra/render/app-node-apply.ts. Applies staged config on a scale-out app droplet (see that file).
-# Environment: CONFIG_DIR (default /etc/chatbot), DRAIN_SECONDS (default 12), HEALTH_PATH (default /health).
+# Environment: CONFIG_DIR (default /etc/chatbot), DRAIN_SECONDS (default 12), HEALTH_PATH (default /health),
+# PROXY_TLS_DIR (where the internal listener's certificate is kept, default ${LAYOUT.proxyTls}, the directory
+# compose.yaml mounts at /etc/caddy/tls: the tests point it elsewhere, as apply-config.sh's DATA_DIR).
 set -euo pipefail
 
 CONFIG_DIR=\${CONFIG_DIR:-/etc/chatbot}
 DRAIN_SECONDS=\${DRAIN_SECONDS:-12}
 HEALTH_PATH=\${HEALTH_PATH:-/health}
+PROXY_TLS_DIR=\${PROXY_TLS_DIR:-${LAYOUT.proxyTls}}
 INCOMING="$CONFIG_DIR/.incoming"
 FLAG="$CONFIG_DIR/state/draining"
 
@@ -57,7 +60,7 @@ rm -rf "$INCOMING"
 
 # The internal listener's certificate (bin/tls-cert.sh): made here the first time, never in the stack; Caddy
 # (root in its container) reads it at a reload.
-cert=$(bash "$CONFIG_DIR/bin/tls-cert.sh" ${LAYOUT.proxyTls} 0:0 proxy)
+cert=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$PROXY_TLS_DIR" 0:0 proxy)
 [ "$cert" = tls_cert=kept ] || { log "TLS certificate for the proxy: \${cert#tls_cert=}"; reload_proxy=1; }
 
 compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")

@@ -3,7 +3,7 @@
  * shellcheck (Debian packages). Every app droplet size gets its own files.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -83,5 +83,48 @@ describe("app droplet proxy and apply script", () => {
     const r = tool("shellcheck", ["-S", "style", join(dir, "bin/apply-app-node.sh")]);
     expect(r.out).toBe("");
     expect(r.status).toBe(0);
+  });
+
+  it("apply-app-node.sh makes the internal listener's certificate the first time (key 0600), keeps it after, and reloads Caddy for a new one", () => {
+    // The config sync's way: the files staged in .incoming, the script run from there; a `docker` that logs its
+    // calls (no engine here: `ps` finds no running app, the health check answers).
+    const { dir: etc, plan } = writeConfigDir("s-2vcpu-4gb");
+    const incoming = join(etc, ".incoming");
+    const stage = () => {
+      for (const f of [...plan.app.configFiles, ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://x", redisUrl: "rediss://y" }, 8090)]) {
+        mkdirSync(join(incoming, f.path, ".."), { recursive: true });
+        writeFileSync(join(incoming, f.path), f.content, { mode: parseInt(f.mode, 8) });
+      }
+    };
+    const bin = join(etc, "fake-bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> '${join(etc, "docker.log")}'\n`, { mode: 0o755 });
+    // cloud-init has finished on a droplet by the time the config syncs; here it never ran (`status --wait` would wait).
+    writeFileSync(join(bin, "cloud-init"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const tls = join(etc, "tls-proxy");
+    const apply = () => {
+      writeFileSync(join(etc, "docker.log"), "");
+      stage();
+      const r = tool("bash", [join(incoming, "bin/apply-app-node.sh")], { env: { PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: etc, PROXY_TLS_DIR: tls, DRAIN_SECONDS: "0" } });
+      return { ...r, calls: readFileSync(join(etc, "docker.log"), "utf8") };
+    };
+    const first = apply();
+    expect(first.status, first.out).toBe(0);
+    expect(first.out).toContain("TLS certificate for the proxy: created");
+    expect(statSync(join(tls, "server.key")).mode & 0o777).toBe(0o600);
+    const cert = readFileSync(join(tls, "server.crt"), "utf8");
+    expect(tool("openssl", ["x509", "-noout", "-ext", "subjectAltName", "-in", join(tls, "server.crt")]).out).toContain("DNS:proxy");
+
+    const again = apply();
+    expect(again.status, again.out).toBe(0);
+    expect(again.out).not.toContain("TLS certificate");
+    expect(again.calls).not.toContain("caddy reload");
+    expect(readFileSync(join(tls, "server.crt"), "utf8")).toBe(cert);
+
+    rmSync(join(tls, "server.key"));
+    const renewed = apply();
+    expect(renewed.status, renewed.out).toBe(0);
+    expect(renewed.out).toContain("TLS certificate for the proxy: created");
+    expect(renewed.calls).toMatch(/exec -T proxy caddy reload --config \/etc\/caddy\/Caddyfile/);
   });
 });
