@@ -7,7 +7,7 @@
  * (packages, sysctl, swap, Docker's log settings). The compose file, the proxy config, the apply script and the
  * secrets are synced onto the running droplet by `pulumi up`, so changing them never replaces a droplet.
  *
- * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves `:80` only (no
+ * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves the load balancer on `:80` (no
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
  * draining (a file under ./state), so a config sync takes the droplet out of the pool before restarting the app.
  * Its internal listener (`https://:8081`, with its own certificate, as on a single droplet) is where a single droplet's proxy forwards during
