@@ -323,7 +323,11 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     preflights.old = pre;
     preflights.new = preNew;
     if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
-    if (!preNew.proxy_tls_cert) throw new Refused(`the new server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`);
+    // Both: the new one's listener is what the old one trusts; the old one's proxy container mounts the directory
+    // the hold's trust is read from (both come with the same config sync).
+    for (const [side, values] of [["old", pre], ["new", preNew]] as const) {
+      if (!values.proxy_tls_cert) throw new Refused(`the ${side} server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`);
+    }
     if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
     const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
     if (!verdict.ok) throw new Refused(verdict.reason);

@@ -366,10 +366,10 @@ describe("migration runner: preflight refusals touch nothing", () => {
     expect(report.notes[0]).toMatch(/a copy of this source from an earlier attempt/);
   });
 
-  it("a target whose config sync predates TLS on the internal listener (no proxy_tls_cert) is refused, naming the fix", async () => {
-    const d = new Droplets({ preflight: (side) => preflight(side).replace(/^proxy_tls_cert=.*\n/m, side === "new" ? "" : "$&") });
+  it.each(["old", "new"] as const)("a %s server whose config sync predates TLS on the internal listener (no proxy_tls_cert) is refused, naming the fix", async (stale) => {
+    const d = new Droplets({ preflight: (side) => preflight(side).replace(/^proxy_tls_cert=.*\n/m, side === stale ? "" : "$&") });
     const report = await d.run();
-    expect(report.refused).toMatch(/the new server has no certificate for its internal listener \(proxy_tls_cert\).*run `pulumi up` first/);
+    expect(report.refused).toMatch(new RegExp(`the ${stale} server has no certificate for its internal listener \\(proxy_tls_cert\\).*run \`pulumi up\` first`));
     refusedCleanly(d);
   });
 
