@@ -1,3 +1,4 @@
+import { INTERNAL_TLS_NAME } from "./caddyfile";
 import { LAYOUT } from "./layout";
 
 /**
@@ -60,7 +61,7 @@ rm -rf "$INCOMING"
 
 # The internal listener's certificate (bin/tls-cert.sh): made here the first time, never in the stack; Caddy
 # (root in its container) reads it at a reload.
-cert=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$PROXY_TLS_DIR" 0:0 proxy)
+cert=$(bash "$CONFIG_DIR/bin/tls-cert.sh" "$PROXY_TLS_DIR" 0:0 ${INTERNAL_TLS_NAME})
 [ "$cert" = tls_cert=kept ] || { log "TLS certificate for the proxy: \${cert#tls_cert=}"; reload_proxy=1; }
 
 compose=(docker compose --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml")
