@@ -22,7 +22,14 @@ const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
 const proxyScript = () => fs.readFileSync(PROXY_SCRIPT, "utf8");
 
 /** Steps of proxy-switch.sh, with the action each runs there. */
-export const PROXY_STEPS = { proxy_trust: "trust", proxy_hold: "hold", proxy_local: "local", gate_close: "gate close", gate_open: "gate open" } as const;
+export const PROXY_STEPS = {
+  proxy_trust: "trust",
+  proxy_hold: "hold",
+  proxy_local: "local",
+  gate_close: "gate close",
+  gate_open: "gate open",
+  gate_bounce: "gate bounce",
+} as const;
 export type ProxyStepName = keyof typeof PROXY_STEPS;
 
 export const STEP_NAMES = [
@@ -226,6 +233,12 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     proxyLocal: () => stepCommand("old", old, "proxy_local"),
     gateClose: () => stepCommand("new", next, "gate_close"),
     gateOpen: () => stepCommand("new", next, "gate_open"),
+    /**
+     * Rollback of a cutover: the new droplet's internal listener forwards to the old droplet's (over TLS, `oldCert`
+     * its certificate), so the requests the old proxy holds reach the old app again instead of failing.
+     */
+    gateBounce: (oldCert: string) =>
+      stepCommand("new", next, "gate_bounce", [`${old.privateAddress}:${old.internalPort ?? INTERNAL_PORT}`], oldCert, "the old droplet's internal listener certificate"),
     journalRead: (side: Side) => stepCommand(side, on(side), "journal_read"),
     /** The journal lives on the old droplet; `archive` names the finished journal it replaces (moved to history/). */
     journalWrite: (runId: string, json: string, archive?: string) =>

@@ -284,8 +284,19 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       if (r.code === 7) return pastCommit();
       if (r.code !== 0) errors.push(new StepFailed(cmds.rollbackNew(), r).message);
     }
-    await step(cmds.rollbackOld(), { always: true }).catch((e: Error) => errors.push(e.message));
-    // The old app serves again (its held requests fail cleanly as the proxy reloads); the gate opens as it was.
+    const oldBack = await step(cmds.rollbackOld(), { always: true }).then(
+      () => true,
+      (e: Error) => (errors.push(e.message), false),
+    );
+    if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
+      // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)
+      // would fail when that proxy reloads: the gate opens onto the old droplet's internal listener first, so they
+      // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
+      await certOf("old", "proxy_tls_cert")
+        .then((pem) => step(cmds.gateBounce(pem), { always: true }))
+        .catch((e: Error) => note(`held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`));
+    }
+    // The old app serves again; the gate opens as it was (which ends a bounce).
     if (j.phase === "cutover") await step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
     if (touchedNew && j.strategy === "replicate") await step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;

@@ -466,15 +466,25 @@ step_promote() {
     open_gate_after_redis "${3:-}" "${4:-5}"
     return
   fi
-  # One round trip in the usual case: promote only if the fence point has been replayed.
-  until result=$(psql_local postgres "SELECT CASE WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0
-      THEN pg_promote(true, 60)::text ELSE 'behind' END || ' ' || pg_last_wal_replay_lsn()") &&
+  # One connection in the usual case: promote only if the fence point has been replayed, then wait for the end of
+  # recovery. pg_promote(true) would wait too, but it looks every 100 ms (WAITS_PER_SECOND in PostgreSQL 15's
+  # xlogfuncs.c), a random 0-100 ms of the write gap; this loop looks every 10 ms (at most 60 s).
+  until result=$(psql_local_multi "SELECT CASE WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0
+      THEN pg_promote(false)::text ELSE 'behind' END || ' ' || pg_last_wal_replay_lsn()" \
+    "DO \$\$ BEGIN FOR i IN 1..6000 LOOP
+        EXIT WHEN NOT pg_is_in_recovery() OR pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') < 0;
+        PERFORM pg_sleep(0.01);
+      END LOOP; END \$\$" \
+    "SELECT pg_is_in_recovery()") &&
     [ "${result%% *}" != behind ]; do
     [ $(($(now_ms) - start)) -lt $((seconds * 1000)) ] || die "standby did not replay up to $lsn within ${seconds}s" 4
     sleep 0.05
   done
-  out replay_lsn "${result#* }"
-  [ "${result%% *}" = true ] || die "pg_promote did not finish: commit point uncertain" 5
+  # First line: "<signalled> <replay lsn>"; last line: still in recovery (t/f).
+  out replay_lsn "$(head -n1 <<<"$result" | cut -d' ' -f2)"
+  if [ "${result%% *}" != true ] || [ "$(tail -n1 <<<"$result")" != f ]; then
+    die "pg_promote did not finish: commit point uncertain" 5
+  fi
   out promoted 1
   out promote_ms $(($(now_ms) - start))
   open_gate_after_redis "${3:-}" "${4:-5}"
@@ -504,14 +514,56 @@ forget_primary() {
 # On the OLD droplet: FAILOVER TO <new addr> <new port> [timeout ms], the new droplet's Redis certificate on standard
 # input (this server becomes its replica, over TLS), or nothing there when redis_trust ran before (the cutover: the
 # trust is then outside the write gap). Pauses writes, waits for the replica to have everything, swaps roles.
+#
+# FAILOVER's own check waits until the replica's acknowledged offset equals this server's, and a Redis 7.0 replica
+# acknowledges once a second (replicationCron) or on REPLCONF GETACK, whose own bytes it does not count: measured
+# here, FAILOVER alone took 65-934 ms, a random part of the write gap. So the check is done here: writes paused
+# (CLIENT PAUSE WRITE also stops expiry), this server's offset read, the new server asked directly until it has
+# processed that offset, and then FAILOVER ... FORCE with a 1 ms timeout, which skips Redis's check (ours passed).
 step_redis_failover() {
-  local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start pem
+  local new="${1:?}" port="${2:-6379}" timeout="${3:-5000}" start pem state offset ca
   start=$(now_ms)
   pem=$(cat)
   if [ -n "$pem" ]; then trust_redis_peer <<<"$pem"; fi
-  redis_cli FAILOVER TO "$new" "$port" TIMEOUT "$timeout" | grep -q OK || die "FAILOVER TO $new $port refused"
-  wait_until 30 redis_is_replica_of "$new" || die "Redis did not hand over to $new"
+  # One connection (each redis-cli start is a TLS handshake, and a `docker compose exec` on a droplet): the pause, the
+  # offset and role, and the trust bundle, which holds the new server's certificate (trust_redis_peer).
+  state=$(printf 'CLIENT PAUSE %s WRITE\nINFO replication\nCONFIG GET tls-ca-cert-file\n' "$timeout" | redis_cli_stdin | tr -d '\r')
+  if grep -qx "master_host:$new" <<<"$state"; then # handed over already (a resumed migration)
+    redis_cli CLIENT UNPAUSE >/dev/null
+    out redis_failover_ms 0
+    return
+  fi
+  [ "$(head -n1 <<<"$state")" = OK ] || redis_failover_abort "CLIENT PAUSE refused"
+  grep -qx "role:master" <<<"$state" || redis_failover_abort "this Redis is not a master and not a replica of $new"
+  offset=$(sed -n 's/^master_repl_offset://p' <<<"$state")
+  ca=$(sed -n '/^tls-ca-cert-file$/{n;p;}' <<<"$state")
+  [[ "$offset" =~ ^[0-9]+$ ]] || redis_failover_abort "no master_repl_offset in INFO replication"
+  [ -n "$ca" ] || redis_failover_abort "no tls-ca-cert-file in CONFIG GET"
+  until peer_has_offset "$new" "$port" "$ca" "$offset"; do
+    [ $(($(now_ms) - start)) -lt "$timeout" ] || redis_failover_abort "the new server $new:$port did not reach offset $offset within ${timeout} ms"
+    sleep 0.01
+  done
+  out redis_synced_ms $(($(now_ms) - start))
+  redis_cli FAILOVER TO "$new" "$port" TIMEOUT 1 FORCE | grep -q OK || redis_failover_abort "FAILOVER TO $new $port refused"
+  # The forced failover happens on the server's next pass through its event loop: the polling (one connection, a
+  # command every 10 ms for up to 30 s; grep stops it at the first match) provides it.
+  { redis_cli -r 3000 -i 0.01 INFO replication || true; } | grep -m1 -qxF "master_host:$new"$'\r' ||
+    redis_failover_abort "Redis did not hand over to $new"
+  redis_cli CLIENT UNPAUSE >/dev/null
   out redis_failover_ms $(($(now_ms) - start))
+}
+
+# Writes here resume (they would anyway once the pause times out) before the step fails.
+redis_failover_abort() {
+  redis_cli CLIENT UNPAUSE >/dev/null 2>&1 || true
+  die "$1"
+}
+
+# The new server (a replica of this one) has processed this server's replication stream up to <offset>.
+peer_has_offset() {
+  local got
+  got=$(redis_cli --cacert "$3" -h "$1" -p "$2" INFO replication | tr -d '\r' | sed -n 's/^master_repl_offset://p')
+  [[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -ge "$4" ]
 }
 
 redis_is_replica_of() { redis_cli INFO replication | tr -d '\r' | grep -qx "master_host:$1"; }
@@ -602,6 +654,8 @@ step_rollback_old() {
   if [ "$(psql_local postgres "SHOW default_transaction_read_only")" = on ]; then step_unfreeze >/dev/null; fi
   [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] || die "the old server is not a primary"
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
+  # A handover stopped midway (redis_failover) may have left writes paused: they resume now, not when it times out.
+  redis_cli CLIENT UNPAUSE >/dev/null
   # A copy still running (its runner gone) holds the slot: end the replication connections, then drop it.
   psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" >/dev/null
   step_drop_slot >/dev/null

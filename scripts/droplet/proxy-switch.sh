@@ -26,6 +26,12 @@
 #       it are refused and held (and puts back its own public site if an earlier migration from here left it
 #       forwarding elsewhere); `open` (right after the promotion) brings it back and the held requests go through.
 #       Both print the listener's certificate (tls_cert=<base64 PEM>, public), for the forwarding droplet's `trust`.
+#   gate bounce <host:port>
+#       NEW droplet, rollback of a cutover, once the old server is writable again and before the old proxy lets go of
+#       its hold. The old droplet's internal listener certificate (PEM) follows this script on standard input and
+#       becomes this droplet's peers.crt (as `trust`). The internal listener opens, but forwarding to <host:port>
+#       (the old droplet's internal listener, over TLS, that certificate only): the requests the old proxy holds
+#       go back to the old app instead of failing when that proxy reloads. `gate open` or `gate close` ends it.
 #
 # Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
 # back: the file and the running proxy agree), 2 usage.
@@ -43,13 +49,15 @@ CADDYFILE="$CONFIG_DIR/Caddyfile"
 SAVED="$CONFIG_DIR/Caddyfile.serving"
 RUNTIME=${CHATBOT_RUNTIME:-container}
 GATE_MARK='#gate-closed# '
+BOUNCE_BEGIN='# gate bounce: begin (proxy-switch.sh gate bounce; gate open or close removes it)'
+BOUNCE_END='# gate bounce: end'
 TMP=$(mktemp)
-trap 'rm -f "$TMP"' EXIT
+trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed"' EXIT
 
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open | gate bounce <host:port> (PEM on stdin)" 2; }
 
 case "$RUNTIME" in
   container)
@@ -118,6 +126,12 @@ drain() {
   if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$upstream" "$seconds"; else sh -c "$loop" sh "$upstream" "$seconds"; fi
 }
 
+# How a forward to another droplet's internal listener connects: TLS, checking its certificate against peers.crt
+# and asking for the name in it (indented for a reverse_proxy block).
+transport_block() {
+  printf '\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs %s\n\t\t\ttls_server_name %s\n\t\t}' "$PROXY_TLS_DIR/peers.crt" "$PEER_NAME"
+}
+
 # The certificates on standard input (after this script) become the hold's trusted roots. Only the certificate
 # blocks are kept, each checked by openssl; anything else fails before peers.crt changes.
 trust() {
@@ -148,16 +162,12 @@ hold() {
   local_up=$(public_upstream "$serving")
   [ -n "$local_up" ] || die "no public reverse_proxy block in $serving"
   # The public site's block only; the internal listener keeps serving the local app.
-  awk -v up="$target" -v hold="$hold_s" -v peers="$PROXY_TLS_DIR/peers.crt" -v name="$PEER_NAME" '
+  TRANSPORT=$(transport_block) awk -v up="$target" -v hold="$hold_s" '
     !done && /^\treverse_proxy [^ ]+ \{$/ {
       print "\treverse_proxy " up " {"
       print "\t\tlb_try_duration " hold "s"
       print "\t\tlb_try_interval 100ms"
-      print "\t\ttransport http {"
-      print "\t\t\ttls"
-      print "\t\t\ttls_trusted_ca_certs " peers
-      print "\t\t\ttls_server_name " name
-      print "\t\t}"
+      print ENVIRON["TRANSPORT"]
       print "\t}"
       skip = 1; done = 1; next
     }
@@ -194,6 +204,8 @@ back_local() {
 # a line.
 gate() {
   [ -s "$PROXY_TLS_DIR_HOST/server.crt" ] || die "no certificate for the internal listener in $PROXY_TLS_DIR_HOST (the config sync makes it)"
+  # A bounce (below) is always ended first: its site block is the lines between its two markers.
+  awk -v b="$BOUNCE_BEGIN" -v e="$BOUNCE_END" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip { print }' "$CADDYFILE" >"$TMP.base"
   case "${1:-}" in
     close)
       # A droplet that was a migration's source and is now its target again (a migration back) still forwards its
@@ -202,17 +214,29 @@ gate() {
         cat "$SAVED" >"$CADDYFILE"
         rm -f "$SAVED"
         out public local
+        cat "$CADDYFILE" >"$TMP.base"
       fi
-      if grep -q "^${GATE_MARK}https\?://:" "$CADDYFILE" && ! grep -q '^https\?://:[0-9]* {$' "$CADDYFILE"; then
-        cat "$CADDYFILE" >"$TMP" # already closed
-      else
-        awk -v mark="$GATE_MARK" '/^https?:\/\/:[0-9]+ \{$/ { inside = 1 } inside { print mark $0; if ($0 == "}") inside = 0; next } { print }' "$CADDYFILE" >"$TMP"
-        grep -q "^${GATE_MARK}https\?://:" "$TMP" || die "no internal listener (https://:<port> block) in $CADDYFILE"
-      fi
+      close_internal "$TMP.base" >"$TMP"
       ;;
-    open) sed "s/^${GATE_MARK}//" "$CADDYFILE" >"$TMP" ;;
+    open) sed "s/^${GATE_MARK}//" "$TMP.base" >"$TMP" ;;
+    bounce)
+      check_upstream "${2:-}"
+      trust
+      # The listener's own lines (address, certificate) from the rendered block; only the upstream differs.
+      close_internal "$TMP.base" >"$TMP.closed"
+      {
+        cat "$TMP.closed"
+        echo "$BOUNCE_BEGIN"
+        sed -n "s/^${GATE_MARK}//p" "$TMP.closed" | TRANSPORT=$(transport_block) awk -v up="$2" '
+          /^\treverse_proxy / { print "\treverse_proxy " up " {"; print ENVIRON["TRANSPORT"]; print "\t}"; next }
+          { print }'
+        echo "$BOUNCE_END"
+      } >"$TMP"
+      grep -q "^	reverse_proxy $2 {" "$TMP" || die "no reverse_proxy line in the internal listener of $CADDYFILE"
+      ;;
     *) usage ;;
   esac
+  rm -f "$TMP.base" "$TMP.closed"
   if cmp -s "$TMP" "$CADDYFILE"; then
     out changed 0
   else
@@ -221,6 +245,18 @@ gate() {
   fi
   out gate "$1"
   out tls_cert "$(base64 -w0 "$PROXY_TLS_DIR_HOST/server.crt")"
+}
+
+# The internal listener's site block, each line marked (the gate closed), from the file named; as it is when closed.
+close_internal() {
+  if grep -q "^${GATE_MARK}https\?://:" "$1" && ! grep -q '^https\?://:[0-9]* {$' "$1"; then
+    cat "$1" # already closed
+  else
+    awk -v mark="$GATE_MARK" '/^https?:\/\/:[0-9]+ \{$/ { inside = 1 } inside { print mark $0; if ($0 == "}") inside = 0; next } { print }' "$1" >"$1.closed"
+    grep -q "^${GATE_MARK}https\?://:" "$1.closed" || die "no internal listener (https://:<port> block) in $CADDYFILE"
+    cat "$1.closed"
+    rm -f "$1.closed"
+  fi
 }
 
 main() {

@@ -305,6 +305,49 @@ describe("proxy-switch.sh", () => {
     }
   });
 
+  it("gate bounce (a rollback): the internal listener forwards to the old droplet over TLS, trusting only its certificate; gate open or close ends it", () => {
+    const old = peerCert();
+    run("gate", "close");
+    const r = runWithInput(old, "gate", "bounce", "10.10.0.5:8081");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^trusted=1$/m);
+    expect(r.stdout).toMatch(/^gate=bounce$/m);
+    expect(readFileSync(join(proxyTls(), "peers.crt"), "utf8")).toBe(old);
+    // One live internal listener: the rendered one stays closed (commented), the bounce copy forwards.
+    const live = caddyfile().split("\n").filter((l) => !l.startsWith("#"));
+    expect(live.filter((l) => /^https:\/\/:\d+ \{$/.test(l))).toHaveLength(1);
+    expect(caddyfile()).toContain(
+      `\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy 10.10.0.5:8081 {\n\t\ttransport http {\n\t\t\ttls\n` +
+        `\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n}\n# gate bounce: end`,
+    );
+    expect(validate().status, validate().stderr).toBe(0);
+    // Twice is the same file; then open puts the rendered file back exactly, close leaves no bounce behind.
+    const bounced = caddyfile();
+    expect(runWithInput(old, "gate", "bounce", "10.10.0.5:8081").stdout).toMatch(/^changed=0$/m);
+    expect(caddyfile()).toBe(bounced);
+    expect(run("gate", "open").status).toBe(0);
+    expect(caddyfile()).toBe(rendered());
+    runWithInput(old, "gate", "bounce", "10.10.0.5:8081");
+    expect(run("gate", "close").status).toBe(0);
+    expect(caddyfile()).not.toMatch(/^https?:\/\/:/m);
+    expect(caddyfile()).not.toContain("gate bounce");
+  });
+
+  it("gate bounce refuses a bad upstream or no certificate, touching nothing", () => {
+    run("gate", "close");
+    const closed = caddyfile();
+    for (const [input, args, why] of [
+      ["", ["10.10.0.5:8081"], /no PEM certificate/],
+      [peerCert(), ["10.10.0.5"], /upstream must be host:port/],
+      [peerCert(), [], /upstream must be host:port/],
+    ] as const) {
+      const r = runWithInput(input, "gate", "bounce", ...args);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(why);
+      expect(caddyfile()).toBe(closed);
+    }
+  });
+
   it("trust keeps only the certificate blocks (several: the scale-out's app droplets), and refuses input with none or a broken one, peers.crt unchanged", () => {
     const a = peerCert();
     rmSync(join(root, "peer"), { recursive: true, force: true });

@@ -31,12 +31,14 @@ def _redis() -> "redis.Redis":
 
 
 def _pg():
-    """One connection per worker thread, opened on demand; dropped after any error (see _drop)."""
+    """One connection per worker thread, opened on demand; dropped after any error (see _drop).
+    Returns (connection, reused): whether it was opened by an earlier request."""
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
         conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=2)
         _local.conn = conn
-    return conn
+        return conn, False
+    return conn, True
 
 
 def _drop(conn) -> None:
@@ -52,17 +54,26 @@ def write(wid: str, delay_ms: int = 0):
     """`delay_ms` keeps the request in the app that long before it writes (a slow request in flight)."""
     if delay_ms > 0:
         time.sleep(min(delay_ms, 30_000) / 1000)
-    try:
-        conn = _pg()
-    except psycopg2.Error as e:
-        return JSONResponse({"pg": "fail", "error": str(e).strip()[:200]}, status_code=503)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO writes (id) VALUES (%s)", (wid,))
-    except psycopg2.Error as e:
-        # Autocommit is off: the transaction was never committed, so the row cannot exist.
-        _drop(conn)
-        return JSONResponse({"pg": "fail", "error": str(e).strip()[:200]}, status_code=503)
+    # A kept connection the server has closed since (a restart: the rollback of a migration restarts the old server)
+    # is replaced once, as a pool that checks its connections does (SQLAlchemy's pool_pre_ping): safe, since nothing
+    # was committed on it. A fresh connection that fails is not retried.
+    while True:
+        try:
+            conn, reused = _pg()
+        except psycopg2.Error as e:
+            return JSONResponse({"pg": "fail", "error": str(e).strip()[:200]}, status_code=503)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO writes (id) VALUES (%s)", (wid,))
+            break
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+            _drop(conn)
+            if not reused:
+                return JSONResponse({"pg": "fail", "error": str(e).strip()[:200]}, status_code=503)
+        except psycopg2.Error as e:
+            # Autocommit is off: the transaction was never committed, so the row cannot exist.
+            _drop(conn)
+            return JSONResponse({"pg": "fail", "error": str(e).strip()[:200]}, status_code=503)
     try:
         conn.commit()
     except psycopg2.Error as e:

@@ -177,7 +177,8 @@ describe("docker shim", () => {
     ["another project name", ["compose", "-p", "other", "-f", "COMPOSE", "ps", "-q", "--status", "running", "postgres"], /project 'other'/],
     ["stop without -t", ["compose", "-p", "chatbot", "-f", "COMPOSE", "stop", "postgres"], /stop without -t N/],
     ["docker stats", ["stats", "--no-stream"], /docker stats is not emulated/],
-    ["a redis-cli that picks its own server", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-h", "10.0.0.9", "PING"], /redis-cli -h/],
+    ["a redis-cli that names its own server", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-h", "127.0.0.1", "PING"], /redis-cli -h '127.0.0.1': the shim sets/],
+    ["a redis-cli with a port of its own", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-p", "6380", "PING"], /redis-cli -p without -h/],
   ])("fails loudly (125) on %s, and logs it", async (_label, args, message) => {
     const r = await shim(...args.map((a) => (a === "COMPOSE" ? compose : a)));
     expect(r.code).toBe(125);
@@ -295,7 +296,9 @@ describe("tier migration, container runtime (docker shim)", () => {
       const oldCalls = c.old.calls();
       expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
       expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
-      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT`))).toBe(true);
+      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT 1 FORCE`))).toBe(true);
+      // The handover's own check: the new server asked directly (from inside the old redis container) for its offset.
+      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt --cacert `) && l.endsWith(` -h ${h.next.host} -p ${h.next.redis.port} INFO replication`))).toBe(true);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
 

@@ -138,6 +138,45 @@ describe("cutover through the real Caddy", () => {
     }),
   );
 
+  it.each([
+    ["the new droplet's gate bounces them back to the old app: every request succeeds, each write once", true],
+    ["negative control, no bounce (its step answered as failed without running): the held requests fail with Caddy's 502, never applied", false],
+  ])("a rollback after the fence, requests held: %s", { timeout: TIMEOUT }, (_label, bounce) =>
+    withHarness(async (h) => {
+      const { result: report, records } = await h.withLoad(() =>
+        h.migrate({
+          strategy: "replicate",
+          skipBackup: true,
+          wrap: (exec) => async (cmd, hooks) => {
+            if (cmd.step === "gate_bounce" && !bounce) return { code: 1, stdout: "", stderr: "bounce skipped (negative control)" };
+            const r = await exec(cmd, hooks);
+            // The fence ran (the old proxy holds, PostgreSQL is stopped) and its answer is lost: the run rolls back.
+            // The requests sent from here until the rollback reloads the old proxy wait on the closed gate.
+            if (cmd.step === "fence") return { code: 1, stdout: r.stdout, stderr: `${r.stderr}\nfault injected after fence` };
+            return r;
+          },
+        }),
+      );
+      expect(report.outcome, report.error).toBe("rolled-back");
+      expect(report.committed).toBe(false);
+      expect(h.serving()).toBe(h.old);
+      const check = await h.check(records, h.old);
+      if (bounce) {
+        expect(statuses(records)).toEqual([200]);
+        expect({ failed: check.failed, unknown: check.unknown, lost: check.lost.length }).toEqual({ failed: 0, unknown: 0, lost: 0 });
+        expect(check.failedButPresent).toEqual([]);
+      } else {
+        const failed = records.filter((r) => r.status === 502);
+        expect(failed.length).toBeGreaterThan(0);
+        expect(check.lost).toEqual([]);
+        expect(check.failedButPresent).toEqual([]); // a 502 here was never applied
+      }
+      // Afterwards the new droplet's listener is its own again (no bounce left) and the old one serves.
+      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("gate bounce");
+      expect((await h.request("POST", "/write/after-rollback", 10_000)).status).toBe(200);
+    }),
+  );
+
   it("the hold has an upper bound: past the downtime budget a held request gets a clean 502 (never applied), not a hang; the migration still completes", { timeout: TIMEOUT }, () =>
     withHarness(async (h) => {
       const budgetSeconds = 11; // above the preflight estimate's floor (10 s)

@@ -8,6 +8,7 @@ import type { Droplet, Side, StepCommand, StepName } from "../../infra/migration
 import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type RunnerOptions, type StepHooks, type StepResult, exitCodeFor, migrationResult, plannedCommands, runMigration } from "../../infra/migration/runner";
 import { FAULT_POINTS, failAfter } from "../migration/seams";
+import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 
 const old: Droplet = { ssh: "root@old", privateAddress: "10.0.0.2" };
 const next: Droplet = { ssh: "root@new", privateAddress: "10.0.0.3" };
@@ -210,7 +211,7 @@ describe("migration runner: a fresh migration", () => {
     expect(report).toMatchObject({ outcome: "rolled-back", ok: false, committed: false, rolledBack: true });
     expect(exitCodeFor(report)).toBe(1);
     expect(report.aborted).toMatch(/promote on new exited 4: standby did not replay/);
-    expect(d.steps.slice(-4)).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
+    expect(d.steps.slice(-5)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
     expect(d.traffic).toBe(0);
     expect(d.parsed).toMatchObject({ outcome: "rolled-back", committed: false, lastError: expect.stringMatching(/exited 4/) });
     expect(d.locks).toEqual({});
@@ -306,12 +307,26 @@ describe("migration runner: a fresh migration", () => {
     expect(d.steps).toContain("new:redis_promote");
   });
 
+  it("a rollback of the cutover bounces the held requests to the old droplet: its internal listener and certificate, before the old proxy reloads", async () => {
+    let bounce: StepCommand | undefined;
+    const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay" }), gate_bounce: (_s, cmd) => ((bounce = cmd), "trusted=1\ngate=bounce\n") });
+    expect((await d.run()).outcome).toBe("rolled-back");
+    expect(bounce?.args).toEqual([`${old.privateAddress}:${INTERNAL_PORT}`]);
+    expect(bounce?.stdinData).toBe("-----BEGIN CERTIFICATE-----\nold proxy\n-----END CERTIFICATE-----\n");
+    // A bounce that fails (new droplet unreachable) is noted, and the rollback still completes.
+    const failing = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay" }), gate_bounce: () => ({ code: 255, stderr: "ssh: connection refused" }) });
+    const report = await failing.run();
+    expect(report).toMatchObject({ outcome: "rolled-back", rolledBack: true });
+    expect(report.notes.join("\n")).toMatch(/held requests could not be sent back to the old app/);
+    expect(failing.steps.slice(-3)).toEqual(["new:gate_bounce", "old:proxy_local", "new:gate_open"]);
+  });
+
   it("a fault injected through the executor seam after the fence rolls back", async () => {
     const d = new Droplets();
     const report = await runMigration({ old, next, exec: failAfter(d.exec, FAULT_POINTS.replicate.fence), moveTraffic: async () => undefined, id: "t" });
     expect(report.aborted).toMatch(/fence on old exited 1: .*fault injected after fence/);
     expect(d.steps).not.toContain("new:promote");
-    expect(d.steps.slice(-4)).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
+    expect(d.steps.slice(-5)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
   });
 });
 
@@ -482,7 +497,8 @@ describe("migration runner: journal, lock and resume", () => {
     const rb = await before.run({ mode: "rollback" });
     expect(rb.outcome).toBe("rolled-back");
     expect(exitCodeFor(rb, "rollback")).toBe(0);
-    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old", "old:proxy_local", "new:gate_open"]);
+    // The old droplet's certificate for the bounce comes from its preflight (only reads), run here since none ran.
+    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old", "old:preflight", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
     expect(before.parsed?.outcome).toBe("rolled-back");
 
     const after = new Droplets();
