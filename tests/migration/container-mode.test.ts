@@ -384,12 +384,14 @@ describe("tier migration, container runtime (docker shim)", () => {
       expect(starts.length).toBe(1);
       expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
       // The proxy through the proxy service: old, hold (reload + drain) before each fence and the rollback's
-      // `local` reload between them; new, gate close / open (rollback) / close / open (promotion).
+      // `local` reload between them; new, gate close / bounce, open (rollback) / close / open (promotion). The bounce
+      // sends the held requests back to the old droplet's internal listener before the old proxy's `local` reload.
       const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
       const drains = indexes(oldCalls, isDrain(c.old, h.old));
       expect({ reloads: oldReloads.length, drains: drains.length }).toEqual({ reloads: 3, drains: 2 });
       expect([oldReloads[0]! < stops[0]!, oldReloads[1]! > stops[0]! && oldReloads[1]! < oldReloads[2]!, drains[1]! < stops[1]!]).toEqual([true, true, true]);
-      expect(indexes(c.next.calls(), (l) => l === reload(c.next)).length).toBe(4);
+      expect(indexes(c.next.calls(), (l) => l === reload(c.next)).length).toBe(5);
+      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("gate bounce");
       expect([...oldCalls, ...c.next.calls()].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
       expectNoSecrets(c);
     }),
