@@ -13,7 +13,7 @@
  * Its internal listener (`https://:8081`, with its own certificate, as on a single droplet) is where a single droplet's proxy forwards during
  * the scale-out cutover; scripts/droplet/proxy-switch.sh `gate close|open` closes and opens it.
  */
-import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT, INTERNAL_TLS_DIR, internalListener } from "./caddyfile";
+import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT, INTERNAL_TLS_DIR, internalListener, NO_ACTIVE_HEALTH_CHECK, PROXY_SYSCTLS } from "./caddyfile";
 import { appEnvironment, composeEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
@@ -91,6 +91,7 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
         ports: ["80:80", `${INTERNAL_PORT}:${INTERNAL_PORT}`],
         volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", "./state:/srv/state:ro", "caddy-data:/data", `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
         depends_on: ["app"],
+        sysctls: { ...PROXY_SYSCTLS },
         mem_limit: `${input.proxyMemoryMiB}m`,
         stop_grace_period: "10s",
         restart: "unless-stopped",
@@ -133,8 +134,7 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
     `\treverse_proxy app:${input.appPort} {`,
     "\t\t# Keep the client address the load balancer put in X-Forwarded-For (it reaches us from the VPC).",
     "\t\ttrusted_proxies private_ranges",
-    `\t\thealth_uri ${input.healthPath}`,
-    "\t\thealth_interval 5s",
+    ...NO_ACTIVE_HEALTH_CHECK,
     "\t}",
     ...CADDY_JSON_LOG,
     "}",

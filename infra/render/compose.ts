@@ -5,7 +5,7 @@
  */
 import { stringify } from "yaml";
 import type { Tuning } from "../tuning";
-import { INTERNAL_PORT, INTERNAL_TLS_DIR } from "./caddyfile";
+import { INTERNAL_PORT, INTERNAL_TLS_DIR, PROXY_SYSCTLS } from "./caddyfile";
 import { IMAGES, LAYOUT } from "./layout";
 import { APP_REDIS_CA } from "./app-env";
 import { POSTGRES_TLS_DIR } from "./postgresql-conf";
@@ -120,6 +120,7 @@ export function renderCompose(input: ComposeInput): string {
         // The internal listener's certificate, and the other droplet's that a migration's hold trusts (written here).
         volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`, `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
         depends_on: ["app"],
+        sysctls: { ...PROXY_SYSCTLS },
         mem_limit: mb(t.memory.proxyMiB),
         stop_grace_period: `${t.stopGraceSeconds.proxy}s`,
         restart: "unless-stopped",

@@ -50,7 +50,6 @@ export function renderConfigFiles(config: ServerConfigInput, tuning: Tuning): Re
         domain: config.domain,
         acmeEmail: config.acmeEmail,
         upstream: `app:${config.appPort}`,
-        healthPath: config.healthPath,
         hstsMaxAgeSeconds: config.hstsMaxAgeSeconds,
       }),
     },

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
-import { INTERNAL_PORT, INTERNAL_TLS_DIR, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
+import { INTERNAL_PORT, INTERNAL_TLS_DIR, INTERNAL_TLS_NAME, NO_ACTIVE_HEALTH_CHECK } from "../../infra/render/caddyfile";
 import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
 import { LAYOUT } from "../../infra/render/layout";
 import { DOCKER_DROP_IN, VOLUME_GUARD, VOLUME_MARKER } from "../../infra/render/volume-guard";
@@ -289,7 +289,7 @@ describe("proxy-switch.sh", () => {
     const r = run("gate", "close");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^public=local$/m);
-    expect(caddyfile()).toContain("\treverse_proxy app:8090 {\n\t\thealth_uri /health");
+    expect(caddyfile()).toContain(`\treverse_proxy app:8090 {\n${NO_ACTIVE_HEALTH_CHECK.join("\n")}\n\t}`);
     expect(caddyfile()).not.toMatch(/^https?:\/\/:/m);
     expect(existsSync(join(root, "etc", "Caddyfile.serving"))).toBe(false);
     expect(run("gate", "open").status).toBe(0);

@@ -17,7 +17,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as path from "node:path";
-import { renderCaddyfile } from "../../infra/render/caddyfile";
+import { PROXY_SYSCTLS, renderCaddyfile } from "../../infra/render/caddyfile";
 import { type ManagedProcess, startProcess, waitFor } from "../support/processes";
 
 /** The domain the harness's Caddy serves (reserved for testing by RFC 2606: `.test`). */
@@ -37,7 +37,7 @@ export interface HttpResult {
  * internal listener's certificate is in `internalTlsDir` (the proxy container's mount, infra/render/compose.ts).
  */
 export function harnessCaddyfile(host: string, appPort: number, storageDir: string, internalTlsDir: string): string {
-  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, healthPath: "/health", hstsMaxAgeSeconds: 0, internalTlsDir });
+  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, hstsMaxAgeSeconds: 0, internalTlsDir });
   const global = ["{", `\tadmin ${host}:${ADMIN_PORT}`, `\tdefault_bind ${host}`, "\tlocal_certs", "\tskip_install_trust", `\tstorage file_system ${storageDir}`, "}", ""];
   return [...global, rendered].join("\n");
 }
@@ -57,6 +57,7 @@ export interface DropletCaddy {
  * `internalTlsDir` holds the internal listener's certificate (made by tls-cert.sh, as the config sync does).
  */
 export async function startCaddy(name: string, host: string, appPort: number, configDir: string, internalTlsDir: string): Promise<DropletCaddy> {
+  applyProxySysctls();
   const storage = path.join(configDir, "caddy-data");
   const caddyfile = path.join(configDir, "Caddyfile");
   fs.writeFileSync(caddyfile, harnessCaddyfile(host, appPort, storage, internalTlsDir));
@@ -74,6 +75,23 @@ export async function startCaddy(name: string, host: string, appPort: number, co
     timeoutMs: 120_000,
   });
   return { process: proc, caddyfile, admin: `${host}:${ADMIN_PORT}`, rootCert: fs.readFileSync(rootFile, "utf8") };
+}
+
+/**
+ * On a droplet the proxy container's network namespace gets PROXY_SYSCTLS from the compose file. Here Caddy runs in
+ * the harness's own namespace, so the same values are set there (root, as for ports 80 and 443); a value that cannot
+ * be set fails the harness, since its reloads would not be the ones production makes.
+ */
+function applyProxySysctls(): void {
+  for (const [key, value] of Object.entries(PROXY_SYSCTLS)) {
+    const file = path.join("/proc/sys", ...key.split("."));
+    if (fs.readFileSync(file, "utf8").trim() === String(value)) continue;
+    try {
+      fs.writeFileSync(file, String(value));
+    } catch (e) {
+      throw new Error(`the harness's Caddy needs ${key}=${value} as the rendered compose file sets it: ${(e as Error).message}`);
+    }
+  }
 }
 
 /** `caddy version`'s first line (the benchmark's `frontDoor` field). */

@@ -20,7 +20,7 @@ import { caddyWithMounts, proxyTlsDir } from "../support/caddy";
 const dir = mkdtempSync(join(tmpdir(), "scale-out-proxy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const RENDERED = renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
+const RENDERED = renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", hstsMaxAgeSeconds: 31536000 });
 const APP_NODE = renderAppNodeCaddyfile({ appPort: 8090, healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
 /** The internal listener's block, every line marked (proxy-switch.sh gate close). */
 const closed = (text: string) => text.replace(/^https:\/\/:8081 \{\n(?:\t.*\n)*\}$/m, (block) => block.replace(/^/gm, "#gate-closed# "));
