@@ -216,7 +216,8 @@ trust_redis_peer() {
   redis_cli CONFIG SET tls-ca-cert-file "$REDIS_TLS_DIR/$bundle" | grep -q OK || die "Redis did not load $bundle as its trust"
 }
 
-redis_info_field() { redis_cli INFO replication | tr -d '\r' | sed -n "s/^$1://p"; }
+# redis_info_field <field> [redis-cli options]: a field of INFO replication (this server's, or the named one's).
+redis_info_field() { redis_cli "${@:2}" INFO replication | tr -d '\r' | sed -n "s/^$1://p"; }
 
 # wait_until <seconds> <command...>: poll every 50 ms.
 wait_until() {
@@ -562,11 +563,10 @@ redis_failover_abort() {
 # The new server (a replica of this one) has processed this server's replication stream up to <offset>.
 peer_has_offset() {
   local got
-  got=$(redis_cli --cacert "$3" -h "$1" -p "$2" INFO replication | tr -d '\r' | sed -n 's/^master_repl_offset://p')
+  got=$(redis_info_field master_repl_offset --cacert "$3" -h "$1" -p "$2")
   [[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -ge "$4" ]
 }
 
-redis_is_replica_of() { redis_cli INFO replication | tr -d '\r' | grep -qx "master_host:$1"; }
 
 # On the OLD droplet, before the cutover: trust the new droplet's Redis certificate (on standard input) for the
 # replica link the FAILOVER will make.
