@@ -44,6 +44,7 @@ export const STEP_NAMES = [
   "fence",
   "promote",
   "redis_failover",
+  "redis_follow",
   "redis_trust",
   "redis_promote",
   "forget_primary",
@@ -198,10 +199,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       holdSeconds === undefined
         ? stepCommand("old", old, "fence")
         : stepCommand("old", old, "fence", ["hold", holdTarget(), Math.max(1, Math.ceil(holdSeconds))], proxyScript(), PROXY_LABEL),
-    /** The promotion; with `gate`, the new droplet's gate opens in the same round trip once its Redis is the master. */
-    promote: (fenceLsn: string, seconds: number, gate?: { redisSeconds: number }) =>
+    /**
+     * The promotion; with `gate`, the new droplet's gate opens in the same round trip once its Redis is the master:
+     * with `redisOffset` (the fence's, the old Redis paused there) it takes over by itself, else the old one's
+     * FAILOVER makes it the master.
+     */
+    promote: (fenceLsn: string, seconds: number, gate?: { redisSeconds: number; redisOffset?: string }) =>
       gate
-        ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds], proxyScript(), PROXY_LABEL)
+        ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds, ...(gate.redisOffset ? [gate.redisOffset] : [])], proxyScript(), PROXY_LABEL)
         : stepCommand("new", next, "promote", [fenceLsn, seconds]),
     /**
      * `newCert`: the new droplet's Redis certificate: the old Redis becomes its replica over TLS. Without it, the
@@ -210,6 +215,8 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     redisFailover: (timeoutMs: number, newCert?: string) =>
       stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs], newCert, "the new droplet's Redis certificate"),
     /** Before the cutover: the old Redis trusts `newCert` (the new droplet's Redis certificate) for the FAILOVER's replica link. */
+    /** After the new Redis took over by itself (promote with the offset): the old one follows it and its writes resume. */
+    redisFollow: () => stepCommand("old", old, "redis_follow", [next.privateAddress, redis(next)]),
     redisTrust: (newCert: string) => stepCommand("old", old, "redis_trust", [], newCert, "the new droplet's Redis certificate"),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),

@@ -430,9 +430,12 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const fenced = await step(cmds.fence(budgets.downtimeBudgetSeconds));
     if (fenced.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
     const fenceLsn = fenced.fence_lsn ?? "";
-    // Redis hands over while PostgreSQL promotes: the old app cannot write anyway once its database is fenced.
-    // If promotion is refused, the rollback makes the old Redis a master again.
-    const redisSwitched = switchRedis({ trusted: true });
+    // The old Redis paused its writes in the fence and reported its offset: the new one takes over by itself once it
+    // has that much, while PostgreSQL promotes (the old app cannot write anyway once its database is fenced). Without
+    // the offset, the old Redis hands over (FAILOVER) meanwhile. If promotion is refused, the rollback makes the old
+    // Redis a writing master again.
+    const redisOffset = fenced.redis_offset;
+    const redisSwitched = redisOffset ? undefined : switchRedis({ trusted: true });
     const commit = (certain: boolean) => {
       j.committed = report.committed = true;
       j.committedAt = iso(now());
@@ -441,11 +444,14 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       if (certain) mark("promote");
     };
     let gate: string | undefined;
+    let tookOver = false;
     try {
       // One round trip: the promotion, then (once Redis here is the master) the gate opens for the held requests.
-      gate = (await step(cmds.promote(fenceLsn, 60, { redisSeconds: 5 }))).gate;
+      const promoted = await step(cmds.promote(fenceLsn, 60, { redisSeconds: 5, redisOffset }));
+      gate = promoted.gate;
+      tookOver = promoted.redis_took_over === "1";
     } catch (e) {
-      await redisSwitched.catch(() => undefined);
+      await redisSwitched?.catch(() => undefined);
       if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4)) throw e; // never promoted: roll back
       commit(false); // pg_promote may have run: past the commit point (a resumed run promotes if it did not)
       throw e;
@@ -457,7 +463,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     }
     // The held requests are going through already; the journal records the commit point meanwhile (a run that
     // stops before it is written is not rolled back: rollback_new finds the copy promoted).
-    const [recorded, redis] = await Promise.allSettled([writeJournal(j), redisSwitched]);
+    // Redis: the old one follows the new one that took over, or (it did not) hands over now, or has meanwhile.
+    const redisDone = redisSwitched ?? (tookOver ? followNew() : switchRedis({ trusted: true }));
+    const [recorded, redis] = await Promise.allSettled([writeJournal(j), redisDone]);
     if (recorded.status === "rejected") throw recorded.reason;
     if (redis.status === "rejected") throw redis.reason;
     mark("redis");
@@ -560,12 +568,22 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     report.ok = true;
   }
 
-  /** The old Redis hands over (FAILOVER); else the new one is promoted alone. `trusted`: redisTrust ran this run. */
+  /**
+   * The old Redis hands over (FAILOVER); else the new one is promoted alone, and the old one is left as it is (what
+   * it holds that the new one lacks stays there to be looked at). `trusted`: redisTrust ran this run.
+   */
   async function switchRedis(o: { trusted?: boolean } = {}): Promise<void> {
     try {
       await step(cmds.redisFailover(5000, o.trusted ? undefined : await redisCert("new")), { always: true });
     } catch {
       await step(cmds.redisPromote(), { always: true }); // the old master is unreachable or refused: promote the replica directly
     }
+  }
+
+  /** The old Redis follows the new master (its writes resume, refused); if it cannot, it is noted: nothing uses it. */
+  async function followNew(): Promise<void> {
+    await step(cmds.redisFollow(), { always: true }).catch((e: Error) =>
+      note(`the old Redis did not follow the new one (${e.message.split("\n")[0]}): nothing writes to it any more, but it is not a replica`),
+    );
   }
 }

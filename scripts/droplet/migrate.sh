@@ -430,11 +430,15 @@ proxy() { bash "$PROXY_SCRIPT" "$@"; }
 # fast shutdown, a check that it was clean, and a mark on the data directory so nothing restarts it as a primary
 # (standby.signal). Prints the location of the shutdown checkpoint: the
 # standby must replay up to it before it may be promoted.
+# With `hold`, Redis pauses writes too, while PostgreSQL shuts down (redis_pause), and its offset is printed
+# (redis_offset): the new droplet's Redis takes over once it has that much (promote ... gate). No offset printed
+# when the pause was refused; the runner's Redis handover then runs as before.
 step_fence() {
-  local start control state lsn
+  local start control state lsn paused offset=""
   if [ "${1:-}" = hold ]; then
     read_proxy_script
     proxy hold "${2:?fence hold needs host:port}" "${3:?fence hold needs seconds}" || die "the proxy did not take the hold: nothing fenced"
+    exec {paused}< <(redis_pause $(($3 * 1000)) || true)
   fi
   # No CHECKPOINT of its own: the `checkpoint` step ran just before the cutover, so the shutdown checkpoint has
   # only the last moment's writes to flush, and a CHECKPOINT here would sit inside the write downtime.
@@ -449,29 +453,48 @@ step_fence() {
   [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
   out fence_lsn "$lsn"
   out stop_ms $(($(now_ms) - start))
+  if [ -n "${paused:-}" ]; then
+    read -r -u "$paused" offset || true
+    exec {paused}<&-
+    if [[ "$offset" =~ ^[0-9]+$ ]]; then out redis_offset "$offset"; else log "Redis did not pause writes: it hands over after the promotion"; fi
+  fi
 }
 
-# On the NEW droplet: promote <fence lsn> [timeout s] [gate <redis seconds>]. Exit 4 if it never replayed the fence
-# point (the old server may then be restarted unchanged); after pg_promote() the migration is committed. A server
-# already promoted (a resumed migration) answers promoted=1 without doing anything. With `gate` (same round trip),
-# once Redis here is the master too (the old droplet's FAILOVER runs meanwhile; at most <redis seconds>), the
-# internal listener opens (proxy-switch.sh gate open) and the requests the old proxy holds go through; gate=closed
-# when Redis had not handed over, and the runner opens it after its own Redis fallback.
+# redis_pause <ms>: this Redis (a master) stops taking writes for <ms> (CLIENT PAUSE WRITE, which stops expiry too;
+# they resume by themselves after that, or at redis_follow or a rollback) and prints its replication offset, which
+# no longer moves but for the pings to its replica. Prints nothing if it is not a master or refused the pause.
+redis_pause() {
+  local state
+  state=$(printf 'CLIENT PAUSE %s WRITE\nINFO replication\n' "$1" | redis_cli_stdin | tr -d '\r')
+  [ "$(head -n1 <<<"$state")" = OK ] && grep -qx role:master <<<"$state" || return 1
+  sed -n 's/^master_repl_offset://p' <<<"$state"
+}
+
+# On the NEW droplet: promote <fence lsn> [timeout s] [gate <redis seconds> [<redis offset>]]. Exit 4 if it never
+# replayed the fence point (the old server may then be restarted unchanged); after pg_promote() the migration is
+# committed. A server already promoted (a resumed migration) answers promoted=1 without doing anything. With `gate`
+# (same round trip), once Redis here is the master too, the internal listener opens (proxy-switch.sh gate open) and
+# the requests the old proxy holds go through; gate=closed when Redis had not taken over within <redis seconds>,
+# and the runner opens it after its own Redis handover. With the old Redis's paused offset (the fence's
+# redis_offset), Redis here takes over by itself, while PostgreSQL promotes (redis_take_over); without it, it
+# waits for the old droplet's FAILOVER.
 step_promote() {
-  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result
-  if [ "${3:-}" = gate ]; then read_proxy_script; fi
-  start=$(now_ms)
-  if [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ]; then
-    out already_promoted 1
-    out promoted 1
-    open_gate_after_redis "${3:-}" "${4:-5}"
-    return
+  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result redis_job=""
+  if [ "${3:-}" = gate ]; then
+    read_proxy_script
+    if [ -n "${5:-}" ]; then
+      [[ "$5" =~ ^[0-9]+$ ]] || die "the Redis offset must be a number, not '$5'" 2
+      exec {redis_job}< <(if redis_take_over "$5" "${4:-5}"; then echo master; else echo replica; fi)
+    fi
   fi
-  # One connection in the usual case: promote only if the fence point has been replayed, then wait for the end of
-  # recovery. pg_promote(true) would wait too, but it looks every 100 ms (WAITS_PER_SECOND in PostgreSQL 15's
-  # xlogfuncs.c), a random 0-100 ms of the write gap; this loop looks every 10 ms (at most 60 s).
-  until result=$(psql_local_multi "SELECT CASE WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0
-      THEN pg_promote(false)::text ELSE 'behind' END || ' ' || pg_last_wal_replay_lsn()" \
+  start=$(now_ms)
+  # One connection in the usual case (each psql start is a `docker compose exec` on a droplet): promote only if the
+  # fence point has been replayed, then wait for the end of recovery; a server no longer in recovery (a resumed
+  # migration) answers `already`. pg_promote(true) would wait too, but it looks every 100 ms (WAITS_PER_SECOND in
+  # PostgreSQL 15's xlogfuncs.c), a random 0-100 ms of the write gap; this loop looks every 10 ms (at most 60 s).
+  until result=$(psql_local_multi "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'already'
+      WHEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') >= 0 THEN pg_promote(false)::text
+      ELSE 'behind' END || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '-')" \
     "DO \$\$ BEGIN FOR i IN 1..6000 LOOP
         EXIT WHEN NOT pg_is_in_recovery() OR pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$lsn') < 0;
         PERFORM pg_sleep(0.01);
@@ -481,6 +504,12 @@ step_promote() {
     [ $(($(now_ms) - start)) -lt $((seconds * 1000)) ] || die "standby did not replay up to $lsn within ${seconds}s" 4
     sleep 0.05
   done
+  if [ "${result%% *}" = already ]; then
+    out already_promoted 1
+    out promoted 1
+    open_gate_after_redis "${3:-}" "${4:-5}" "$redis_job"
+    return
+  fi
   # First line: "<signalled> <replay lsn>"; last line: still in recovery (t/f).
   out replay_lsn "$(head -n1 <<<"$result" | cut -d' ' -f2)"
   if [ "${result%% *}" != true ] || [ "$(tail -n1 <<<"$result")" != f ]; then
@@ -488,12 +517,35 @@ step_promote() {
   fi
   out promoted 1
   out promote_ms $(($(now_ms) - start))
-  open_gate_after_redis "${3:-}" "${4:-5}"
+  open_gate_after_redis "${3:-}" "${4:-5}" "$redis_job"
 }
 
+# open_gate_after_redis <gate> <redis seconds> [<fd of redis_take_over's answer>]
 open_gate_after_redis() {
   [ "$1" = gate ] || return 0
-  if wait_until "$2" redis_is_master; then proxy gate open; else out gate closed; fi
+  local role="" job="${3:-}"
+  if [ -n "$job" ]; then
+    read -r -u "$job" role || true
+    exec {job}<&-
+    out redis_took_over "$([ "$role" = master ] && echo 1 || echo 0)"
+  elif wait_until "$2" redis_is_master; then
+    role=master
+  fi
+  if [ "$role" = master ]; then proxy gate open; else out gate closed; fi
+}
+
+# redis_take_over <offset> <seconds>: this replica has processed the old master's stream up to <offset> (the old
+# one's writes are paused there), so it stops following and is the master, with everything the old one had.
+# Fails, changing nothing, if it did not get that far within <seconds>.
+redis_take_over() {
+  wait_until "$2" redis_has_offset "$1" || { log "Redis here did not reach offset $1 within $2 s"; return 1; }
+  redis_cli REPLICAOF NO ONE | grep -q OK
+}
+
+redis_has_offset() {
+  local got
+  got=$(redis_info_field master_repl_offset)
+  [[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -ge "$1" ]
 }
 
 redis_is_master() { [ "$(redis_info_field role)" = master ]; }
@@ -552,6 +604,16 @@ step_redis_failover() {
     redis_failover_abort "Redis did not hand over to $new"
   redis_cli CLIENT UNPAUSE >/dev/null
   out redis_failover_ms $(($(now_ms) - start))
+}
+
+# On the OLD droplet, after the new Redis took over by itself (promote with the fence's offset): follow it over TLS
+# (redis_trust ran before the cutover; a partial resync, since this server's writes stayed paused at the offset the
+# new one had), then let writes resume, which a replica refuses. redis_follow <new addr> <new port>
+step_redis_follow() {
+  local new="${1:?}" port="${2:-6379}" answer
+  answer=$(printf 'REPLICAOF %s %s\nCLIENT UNPAUSE\n' "$new" "$port" | redis_cli_stdin | tr -d '\r')
+  [[ "$(head -n1 <<<"$answer")" == OK* ]] || die "REPLICAOF $new $port refused: $(head -n1 <<<"$answer")"
+  out redis_following 1
 }
 
 # Writes here resume (they would anyway once the pause times out) before the step fails.
@@ -839,7 +901,7 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | redis_trust | \
+    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | redis_follow | redis_trust | \
       redis_promote | forget_primary | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire | \
       claim_target | journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
       "step_$STEP" "$@"

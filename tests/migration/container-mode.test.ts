@@ -296,9 +296,10 @@ describe("tier migration, container runtime (docker shim)", () => {
       const oldCalls = c.old.calls();
       expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
       expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
-      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt FAILOVER TO ${h.next.host} ${h.next.redis.port} TIMEOUT 1 FORCE`))).toBe(true);
-      // The handover's own check: the new server asked directly (from inside the old redis container) for its offset.
-      expect(oldCalls.some((l) => l.startsWith(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt --cacert `) && l.endsWith(` -h ${h.next.host} -p ${h.next.redis.port} INFO replication`))).toBe(true);
+      // Redis: the old one paused its writes in the fence and, once the new one had taken over, follows it (both
+      // through its container's redis-cli, the commands on stdin); no FAILOVER was needed.
+      expect(oldCalls.filter((l) => l.includes(" FAILOVER "))).toEqual([]);
+      expect(await h.old.redis.cli("INFO", "replication")).toMatch(new RegExp(`role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`));
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
       expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
 
@@ -315,6 +316,9 @@ describe("tier migration, container runtime (docker shim)", () => {
       expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
       expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
       expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+      // The new Redis took over by itself (its offset checked first) through its own container's redis-cli.
+      const redisCli = `${dc(c.next)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt`;
+      expect(at(`${redisCli} REPLICAOF NO ONE`)).toBeGreaterThan(at(`${redisCli} INFO replication`));
 
       // The proxy steps, through the proxy service. Old: the hold's reload, the drain (its wget read the admin API),
       // then the fence's stop. New: the gate closes before the copy and opens after the promotion's start.

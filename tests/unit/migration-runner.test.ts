@@ -42,9 +42,14 @@ const DEFAULT_OUTPUT: Script = {
   standby: () => "copied_bytes=2000000\ncopy_ms=100\n",
   catchup: () => "pg_lag_bytes=0\n",
   counts: () => "count.public.writes=5\n",
-  fence: () => "fence_lsn=0/3000148\n",
-  // With `gate`, the droplet opens its internal listener in the same step (proxy-switch.sh prints gate=open).
-  promote: (_side, cmd) => (cmd.args.includes("gate") ? "promoted=1\ngate=open\n" : "promoted=1\n"),
+  // The fence with the hold pauses the old Redis and prints its offset (migrate.sh step_fence).
+  fence: (_side, cmd) => (cmd.args.includes("hold") ? "fence_lsn=0/3000148\nstop_ms=10\nredis_offset=4242\n" : "fence_lsn=0/3000148\n"),
+  // With `gate`, the droplet opens its internal listener in the same step (proxy-switch.sh prints gate=open); with
+  // the old Redis's offset after it, its own Redis takes over first.
+  promote: (_side, cmd) => {
+    if (!cmd.args.includes("gate")) return "promoted=1\n";
+    return cmd.args.length > 4 ? "promoted=1\nredis_took_over=1\ngate=open\n" : "promoted=1\ngate=open\n";
+  },
   dump_restore: () => "dump_bytes=10\ndump_ms=5\nrestore_ms=5\n",
 };
 
@@ -281,7 +286,8 @@ describe("migration runner: a fresh migration", () => {
   it("replicate: the old Redis trusts the new one's certificate before the cutover, so the FAILOVER in the write gap carries none", async () => {
     const stdin: Record<string, string | undefined> = {};
     const record = (cmd: StepCommand) => void (stdin[cmd.step] = cmd.stdinData);
-    const d = new Droplets({ redis_trust: (_s, cmd) => (record(cmd), "redis_trusted=1\n"), redis_failover: (_s, cmd) => (record(cmd), "redis_failover_ms=5\n") });
+    // A fence without the Redis offset (the old Redis refused the pause): the old one hands over with FAILOVER.
+    const d = new Droplets({ fence: () => "fence_lsn=0/3000148\n", redis_trust: (_s, cmd) => (record(cmd), "redis_trusted=1\n"), redis_failover: (_s, cmd) => (record(cmd), "redis_failover_ms=5\n") });
     expect((await d.run()).outcome).toBe("done");
     const at = (c: string) => d.calls.indexOf(c);
     expect(at("old:redis_trust")).toBeGreaterThan(-1);
@@ -289,6 +295,34 @@ describe("migration runner: a fresh migration", () => {
     expect(stdin.redis_trust).toBe("-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n");
     expect(at("old:redis_failover")).toBeGreaterThan(at("old:fence"));
     expect(stdin.redis_failover).toBeUndefined();
+    expect(d.steps).not.toContain("old:redis_follow");
+  });
+
+  it("replicate: the fence's Redis offset goes to the promotion, the new Redis takes over there, then the old one follows it: no FAILOVER", async () => {
+    let promote: StepCommand | undefined;
+    const d = new Droplets({ promote: (_s, cmd) => ((promote = cmd), "promoted=1\nredis_took_over=1\ngate=open\n") });
+    expect((await d.run()).outcome).toBe("done");
+    expect(promote?.args).toEqual(["0/3000148", "60", "gate", "5", "4242"]);
+    expect(d.steps.indexOf("old:redis_follow")).toBeGreaterThan(d.steps.indexOf("new:promote"));
+    expect(d.steps).not.toContain("old:redis_failover");
+    expect(d.steps).not.toContain("new:redis_promote");
+    expect(d.parsed?.stepsDone).toContain("redis");
+  });
+
+  it("replicate: a new Redis that did not take over (behind the offset) leaves the gate closed; FAILOVER runs, then the gate opens", async () => {
+    const d = new Droplets({ promote: () => "promoted=1\nredis_took_over=0\ngate=closed\n" });
+    expect((await d.run()).outcome).toBe("done");
+    const at = (c: string) => d.steps.indexOf(c);
+    expect(at("old:redis_failover")).toBeGreaterThan(at("new:promote"));
+    expect(at("new:gate_open")).toBeGreaterThan(at("old:redis_failover"));
+    expect(d.steps).not.toContain("old:redis_follow");
+  });
+
+  it("an old Redis that does not follow the new one is noted; the migration is done", async () => {
+    const d = new Droplets({ redis_follow: () => ({ code: 1, stderr: "REPLICAOF 10.0.0.3 6379 refused" }) });
+    const report = await d.run();
+    expect(report.outcome).toBe("done");
+    expect(report.notes.join("\n")).toMatch(/the old Redis did not follow the new one \(.*REPLICAOF 10.0.0.3 6379 refused/);
   });
 
   it("dump-restore: a count mismatch after restore rolls back (old unfrozen), traffic stays", async () => {
@@ -301,7 +335,7 @@ describe("migration runner: a fresh migration", () => {
   });
 
   it("falls back to promoting the Redis replica when FAILOVER fails", async () => {
-    const d = new Droplets({ redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }) });
+    const d = new Droplets({ fence: () => "fence_lsn=0/3000148\n", redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }) });
     const report = await d.run();
     expect(report.ok).toBe(true);
     expect(d.steps).toContain("new:redis_promote");
