@@ -15,6 +15,14 @@ import { INTERNAL_PORT } from "../render/caddyfile";
 
 /** Absolute path of the script every database step runs. */
 export const MIGRATE_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/migrate.sh");
+/** The line after the proxy script on the armed promotion's stdin; the go line follows it (migrate.sh GO_MARK). */
+export const PROMOTE_GO_MARK = "#-- the go line follows --";
+
+/** What the runner sends the armed promotion once the fence is done: `go <fence lsn> [<old Redis offset>]`. */
+export function promoteGoLine(fenceLsn: string, redisOffset?: string): string {
+  return `go ${fenceLsn}${redisOffset ? ` ${redisOffset}` : ""}\n`;
+}
+
 /** Absolute path of the script of the proxy steps (Caddy: hold, back to local, the internal listener's gate). */
 export const PROXY_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/proxy-switch.sh");
 
@@ -199,6 +207,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       holdSeconds === undefined
         ? stepCommand("old", old, "fence")
         : stepCommand("old", old, "fence", ["hold", holdTarget(), Math.max(1, Math.ceil(holdSeconds))], proxyScript(), PROXY_LABEL),
+    /**
+     * The armed promotion: the same step with its gate, started before the fence so that its round trip, its shell
+     * and its proxy script are ready when the fence ends. After the proxy script and PROMOTE_GO_MARK it waits for
+     * the runner's go line (promoteGoLine: the fence LSN and the old Redis's offset) on standard input (the
+     * executor's `stdinTail`); if stdin ends without one, it does nothing and exits 4.
+     */
+    promoteArmed: (seconds: number, redisSeconds: number) =>
+      stepCommand("new", next, "promote", ["-", seconds, "gate", redisSeconds], `${proxyScript()}\n${PROMOTE_GO_MARK}\n`, `${PROXY_LABEL}, then the go line (go <fence_lsn> <redis_offset>) once the fence is done`),
     /**
      * The promotion; with `gate`, the new droplet's gate opens in the same round trip once its Redis is the master:
      * with `redisOffset` (the fence's, the old Redis paused there) it takes over by itself, else the old one's

@@ -85,7 +85,7 @@ export function plannedCommands(
   if (strategy === "replicate") {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.proxyTrust(NEW_PROXY_CERT), c.dropSlot(), c.standby(), c.redisReplica(OLD_REDIS_CERT));
     add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint(), c.redisTrust(NEW_REDIS_CERT));
-    add("cutover", journal, c.fence(budgets.downtimeBudgetSeconds), c.promote("<fence_lsn>", 60, { redisSeconds: 5, redisOffset: "<redis_offset>" }), c.redisFollow(), journal, "move traffic to the new droplet");
+    add("cutover", journal, c.promoteArmed(60, 5), c.fence(budgets.downtimeBudgetSeconds), c.redisFollow(), journal, "move traffic to the new droplet");
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));

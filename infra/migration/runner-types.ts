@@ -18,6 +18,11 @@ export interface StepHooks {
   onStderr?: (chunk: string) => void;
   /** Set for steps that may be cut short (long copies and waits): on abort the executor ends the step (code 130). */
   signal?: AbortSignal;
+  /**
+   * More standard input, after the command's own: the step starts at once and waits for it (the armed promotion
+   * waits for the fence's result this way). It is sent once it resolves; stdin then ends (at once if it rejects).
+   */
+  stdinTail?: Promise<string>;
 }
 
 export type Executor = (cmd: StepCommand, hooks?: StepHooks) => Promise<StepResult>;

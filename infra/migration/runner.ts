@@ -23,7 +23,7 @@ import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import { DEFAULT_BUDGETS, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
 import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
-import { type Side, type StepCommand, migrationCommands, parseValues } from "./commands";
+import { type Side, type StepCommand, migrationCommands, parseValues, promoteGoLine } from "./commands";
 import { type AfterCommitStep, type Decision, type DropletState, type Journal, JOURNAL_VERSION, decide, describeJournal, journalEnd, parseDropletState, serializeJournal } from "./journal";
 import { type StrategyChoice, chooseStrategy } from "./strategy";
 import { LockHeld, MigrationLocks } from "./locks";
@@ -84,17 +84,22 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     if (stop.signal.aborted) throw new Interrupted(`interrupted by ${String(stop.signal.reason)}`);
   };
   /** Run a step, timed; `quiet` steps (journal, lock) are not announced. Returns the raw result. */
-  const run = async (cmd: StepCommand, o: { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean } = {}) => {
+  type StepOptions = { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean; stdinTail?: Promise<string> };
+  const run = async (cmd: StepCommand, o: StepOptions = {}) => {
     if (!o.always) checkStop();
     return timeline.time(currentPhase ?? "preflight", cmd.step, cmd.side, async () => {
       if (!o.quiet) emit({ kind: "step", phase: currentPhase ?? "preflight", step: cmd.step, side: cmd.side });
       const interruptible = INTERRUPTIBLE.has(cmd.step) && !o.always;
-      const result = await opts.exec(cmd, { ...(o.onStderr ? { onStderr: o.onStderr } : {}), ...(interruptible ? { signal: stop.signal } : {}) });
+      const result = await opts.exec(cmd, {
+        ...(o.onStderr ? { onStderr: o.onStderr } : {}),
+        ...(interruptible ? { signal: stop.signal } : {}),
+        ...(o.stdinTail ? { stdinTail: o.stdinTail } : {}),
+      });
       if (interruptible && stop.signal.aborted) checkStop();
       return result;
     });
   };
-  const step = async (cmd: StepCommand, o: { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean } = {}) => {
+  const step = async (cmd: StepCommand, o: StepOptions = {}) => {
     const result = await run(cmd, o);
     if (result.code !== 0) throw new StepFailed(cmd, result);
     return parseValues(result.stdout);
@@ -426,8 +431,25 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const cutoverStart = now();
     // From here no request reaches the old app and none fails: the old proxy holds them (it forwards to the closed
     // gate and Caddy retries a refused connection) until the new server opens it, at most the downtime budget.
-    // One round trip: the hold, the drain, then the fence.
-    const fenced = await step(cmds.fence(budgets.downtimeBudgetSeconds));
+    // The promotion's round trip starts first, armed: its shell and proxy script wait on the new droplet for the go
+    // line, so the write gap holds no ssh start between the fence and the promotion. Without a go (the fence failed,
+    // or a stop was asked for meanwhile) its stdin ends and it does nothing.
+    let sendGo: (line: string) => void = () => undefined;
+    const goLine = new Promise<string>((resolve) => (sendGo = resolve));
+    const promoting = step(cmds.promoteArmed(60, 5), { stdinTail: goLine });
+    promoting.catch(() => undefined); // awaited below, or after a failed fence
+    const disarm = async (e: unknown): Promise<never> => {
+      sendGo("");
+      await promoting.catch(() => undefined);
+      throw e;
+    };
+    // One round trip: the hold, the drain, then the fence (and the old Redis's pause).
+    const fenced = await step(cmds.fence(budgets.downtimeBudgetSeconds)).catch(disarm);
+    try {
+      checkStop();
+    } catch (e) {
+      await disarm(e);
+    }
     if (fenced.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
     const fenceLsn = fenced.fence_lsn ?? "";
     // The old Redis paused its writes in the fence and reported its offset: the new one takes over by itself once it
@@ -435,6 +457,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     // the offset, the old Redis hands over (FAILOVER) meanwhile. If promotion is refused, the rollback makes the old
     // Redis a writing master again.
     const redisOffset = fenced.redis_offset;
+    sendGo(promoteGoLine(fenceLsn, redisOffset));
     const redisSwitched = redisOffset ? undefined : switchRedis({ trusted: true });
     const commit = (certain: boolean) => {
       j.committed = report.committed = true;
@@ -447,7 +470,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     let tookOver = false;
     try {
       // One round trip: the promotion, then (once Redis here is the master) the gate opens for the held requests.
-      const promoted = await step(cmds.promote(fenceLsn, 60, { redisSeconds: 5, redisOffset }));
+      const promoted = await promoting;
       gate = promoted.gate;
       tookOver = promoted.redis_took_over === "1";
     } catch (e) {

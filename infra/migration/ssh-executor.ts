@@ -65,7 +65,13 @@ export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) 
       });
       child.stdin.on("error", () => undefined);
       const script = fs.readFileSync(cmd.stdinFile);
-      child.stdin.end(cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]));
+      const head = cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]);
+      if (!hooks?.stdinTail) return void child.stdin.end(head);
+      child.stdin.write(head);
+      hooks.stdinTail.then(
+        (tail) => child.stdin.end(tail),
+        () => child.stdin.end(),
+      );
     });
   return Object.assign(exec, {
     close: () => {

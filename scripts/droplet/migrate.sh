@@ -417,6 +417,26 @@ step_checkpoint() {
 
 # The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence and promote
 # with their proxy action): read whole before the step does anything else, then run with bash, never sourced.
+# The armed promotion's standard input: the proxy script, GO_MARK, then (later) the go line; GO_LSN and GO_OFFSET
+# are set from it. Read line by line: nothing past the go line is taken.
+GO_MARK='#-- the go line follows --'
+read_proxy_script_then_go() {
+  local line marked=0 word=""
+  PROXY_SCRIPT=$(mktemp)
+  while IFS= read -r line; do
+    if [ "$line" = "$GO_MARK" ]; then
+      marked=1
+      break
+    fi
+    printf '%s\n' "$line"
+  done >"$PROXY_SCRIPT"
+  if [ "$marked" != 1 ] || [ ! -s "$PROXY_SCRIPT" ]; then die "the proxy script, then the line '$GO_MARK', must follow this script on standard input" 4; fi
+  GO_LSN="" GO_OFFSET=""
+  read -r word GO_LSN GO_OFFSET || true
+  [ "$word" = go ] || die "no go line from the runner (the fence did not finish): nothing promoted" 4
+  [[ "$GO_LSN" =~ ^[0-9A-F]{1,8}/[0-9A-F]{1,8}$ ]] || die "the go line's fence lsn must look like 0/3000148, not '$GO_LSN': nothing promoted" 4
+}
+
 read_proxy_script() {
   PROXY_SCRIPT=$(mktemp)
   cat >"$PROXY_SCRIPT"
@@ -478,14 +498,26 @@ redis_pause() {
 # and the runner opens it after its own Redis handover. With the old Redis's paused offset (the fence's
 # redis_offset), Redis here takes over by itself, while PostgreSQL promotes (redis_take_over); without it, it
 # waits for the old droplet's FAILOVER.
+#
+# Armed (`promote - <timeout s> gate <redis seconds>`): started before the fence, the step reads the proxy script up
+# to GO_MARK and then waits for the runner's line `go <fence lsn> [<redis offset>]`, sent once the fence is done:
+# what a round trip costs (ssh, this shell, the proxy script) is paid before the write gap. If standard input ends
+# without that line (the fence failed), it exits 4 having done nothing.
 step_promote() {
-  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result redis_job=""
+  local lsn="${1:?promote needs the fence lsn}" seconds="${2:-30}" start result redis_job="" offset="${5:-}"
   if [ "${3:-}" = gate ]; then
-    read_proxy_script
-    if [ -n "${5:-}" ]; then
-      [[ "$5" =~ ^[0-9]+$ ]] || die "the Redis offset must be a number, not '$5'" 2
-      exec {redis_job}< <(if redis_take_over "$5" "${4:-5}"; then echo master; else echo replica; fi)
+    if [ "$lsn" = - ]; then
+      read_proxy_script_then_go
+      lsn=$GO_LSN offset=$GO_OFFSET
+    else
+      read_proxy_script
     fi
+    if [ -n "$offset" ]; then
+      [[ "$offset" =~ ^[0-9]+$ ]] || die "the Redis offset must be a number, not '$offset'" 2
+      exec {redis_job}< <(if redis_take_over "$offset" "${4:-5}"; then echo master; else echo replica; fi)
+    fi
+  elif [ "$lsn" = - ]; then
+    die "an armed promotion (promote -) opens the gate: promote - <seconds> gate <redis seconds>" 2
   fi
   start=$(now_ms)
   # One connection in the usual case (each psql start is a `docker compose exec` on a droplet): promote only if the

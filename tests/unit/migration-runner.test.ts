@@ -36,6 +36,12 @@ const preflight = (side: Side) =>
 
 const certLines = preflight("new").split("\n").filter((l) => /^(proxy|redis)_tls_cert=/.test(l)).join("\n") + "\n";
 
+/** The go line the armed promotion read (after the proxy script and its mark), if any. */
+function goLine(cmd: StepCommand): { fenceLsn: string; redisOffset?: string } | undefined {
+  const m = /\n#-- the go line follows --\ngo (\S+)(?: (\d+))?\n$/.exec(cmd.stdinData ?? "");
+  return m ? { fenceLsn: m[1]!, ...(m[2] ? { redisOffset: m[2] } : {}) } : undefined;
+}
+
 const DEFAULT_OUTPUT: Script = {
   preflight,
   backup: () => "backup_file=/var/lib/chatbot/backups/pre-migration-t.dump\n",
@@ -48,7 +54,7 @@ const DEFAULT_OUTPUT: Script = {
   // the old Redis's offset after it, its own Redis takes over first.
   promote: (_side, cmd) => {
     if (!cmd.args.includes("gate")) return "promoted=1\n";
-    return cmd.args.length > 4 ? "promoted=1\nredis_took_over=1\ngate=open\n" : "promoted=1\ngate=open\n";
+    return goLine(cmd)?.redisOffset ? "promoted=1\nredis_took_over=1\ngate=open\n" : "promoted=1\ngate=open\n";
   },
   dump_restore: () => "dump_bytes=10\ndump_ms=5\nrestore_ms=5\n",
 };
@@ -77,6 +83,12 @@ class Droplets {
   private key = (side: Side): Side => (this.sameDroplet ? "old" : side);
 
   exec = async (cmd: StepCommand, hooks?: StepHooks): Promise<StepResult> => {
+    if (hooks?.stdinTail) {
+      // The armed promotion (migrate.sh): it goes on only with a go line, which it reads as the rest of its stdin.
+      const tail = await hooks.stdinTail;
+      if (!tail.startsWith("go ")) return { code: 4, stdout: "", stderr: "no go line from the runner: nothing promoted" };
+      cmd = { ...cmd, stdinData: `${cmd.stdinData ?? ""}${tail}` };
+    }
     if (cmd.step !== "lock_heartbeat") this.calls.push(`${cmd.side}:${cmd.step}`);
     const own = this.script[cmd.step];
     if (own) return result(await own(cmd.side, cmd, hooks));
@@ -302,11 +314,35 @@ describe("migration runner: a fresh migration", () => {
     let promote: StepCommand | undefined;
     const d = new Droplets({ promote: (_s, cmd) => ((promote = cmd), "promoted=1\nredis_took_over=1\ngate=open\n") });
     expect((await d.run()).outcome).toBe("done");
-    expect(promote?.args).toEqual(["0/3000148", "60", "gate", "5", "4242"]);
+    // Armed before the fence: the fence's LSN and Redis offset reach it on stdin, after the proxy script.
+    expect(promote?.args).toEqual(["-", "60", "gate", "5"]);
+    expect(goLine(promote!)).toEqual({ fenceLsn: "0/3000148", redisOffset: "4242" });
     expect(d.steps.indexOf("old:redis_follow")).toBeGreaterThan(d.steps.indexOf("new:promote"));
     expect(d.steps).not.toContain("old:redis_failover");
     expect(d.steps).not.toContain("new:redis_promote");
     expect(d.parsed?.stepsDone).toContain("redis");
+  });
+
+  it("replicate: the armed promotion starts before the fence and gets its go line only once the fence is done; a failed fence sends none", async () => {
+    const order: string[] = [];
+    const tails: string[] = [];
+    const exec = (d: Droplets) => async (cmd: StepCommand, hooks?: StepHooks) => {
+      if (cmd.step === "fence" || cmd.step === "promote") order.push(`${cmd.step} starts`);
+      if (hooks?.stdinTail) void hooks.stdinTail.then((t) => (tails.push(t), order.push(`go line ${JSON.stringify(t)}`)));
+      const r = await d.exec(cmd, hooks);
+      if (cmd.step === "fence") order.push("fence ends");
+      return r;
+    };
+    const ok = new Droplets();
+    expect((await runMigration({ old, next, exec: exec(ok), id: "t" })).outcome).toBe("done");
+    expect(order).toEqual(["promote starts", "fence starts", "fence ends", 'go line "go 0/3000148 4242\\n"']);
+    order.length = 0;
+    const failing = new Droplets({ fence: () => ({ code: 1, stderr: "PostgreSQL did not shut down cleanly" }) });
+    const report = await runMigration({ old, next, exec: exec(failing), id: "t" });
+    expect(report.outcome).toBe("rolled-back");
+    expect(order).toEqual(["promote starts", "fence starts", "fence ends", 'go line ""']);
+    expect(failing.steps).not.toContain("new:promote");
+    expect(failing.steps).toContain("old:rollback_old");
   });
 
   it("replicate: a new Redis that did not take over (behind the offset) leaves the gate closed; FAILOVER runs, then the gate opens", async () => {
