@@ -437,7 +437,12 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     let sendGo: (line: string) => void = () => undefined;
     const goLine = new Promise<string>((resolve) => (sendGo = resolve));
     const promoting = step(cmds.promoteArmed(60, 5), { stdinTail: goLine });
-    promoting.catch(() => undefined); // awaited below, or after a failed fence
+    // A promotion that ended before its go line was sent (its ssh connection failed, say) certainly promoted nothing.
+    let goSent = false;
+    const endedBeforeGo = promoting.then(
+      () => false,
+      () => !goSent,
+    );
     const disarm = async (e: unknown): Promise<never> => {
       sendGo("");
       await promoting.catch(() => undefined);
@@ -457,6 +462,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     // the offset, the old Redis hands over (FAILOVER) meanwhile. If promotion is refused, the rollback makes the old
     // Redis a writing master again.
     const redisOffset = fenced.redis_offset;
+    goSent = true;
     sendGo(promoteGoLine(fenceLsn, redisOffset));
     const redisSwitched = redisOffset ? undefined : switchRedis({ trusted: true });
     const commit = (certain: boolean) => {
@@ -475,7 +481,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       tookOver = promoted.redis_took_over === "1";
     } catch (e) {
       await redisSwitched?.catch(() => undefined);
-      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4)) throw e; // never promoted: roll back
+      // Never promoted: roll back (refused, exit 4; or it ended before it had its go line).
+      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4) || (await endedBeforeGo)) throw e;
       commit(false); // pg_promote may have run: past the commit point (a resumed run promotes if it did not)
       throw e;
     }

@@ -345,6 +345,27 @@ describe("migration runner: a fresh migration", () => {
     expect(failing.steps).toContain("old:rollback_old");
   });
 
+  it("replicate: an armed promotion that ended before its go line (ssh dropped) promoted nothing: the fenced old server is rolled back", async () => {
+    const d = new Droplets();
+    const exec = async (cmd: StepCommand, hooks?: StepHooks) =>
+      hooks?.stdinTail ? { code: 255, stdout: "", stderr: "ssh: connection to new closed" } : d.exec(cmd, hooks);
+    const report = await runMigration({ old, next, exec, moveTraffic: async () => void d.traffic++, id: "t" });
+    expect(report).toMatchObject({ outcome: "rolled-back", committed: false });
+    expect(d.steps).toContain("old:fence");
+    expect(d.steps).toContain("old:rollback_old");
+    expect(d.traffic).toBe(0);
+    // The same failure once the go line was sent leaves the commit point uncertain: the run stops to go forward.
+    const late = new Droplets();
+    const lateExec = async (cmd: StepCommand, hooks?: StepHooks) => {
+      if (!hooks?.stdinTail) return late.exec(cmd, hooks);
+      await hooks.stdinTail;
+      return { code: 255, stdout: "", stderr: "ssh: connection to new closed" };
+    };
+    const uncertain = await runMigration({ old, next, exec: lateExec, moveTraffic: async () => undefined, id: "t" });
+    expect(uncertain).toMatchObject({ committed: true });
+    expect(late.steps).not.toContain("old:rollback_old");
+  });
+
   it("replicate: a new Redis that did not take over (behind the offset) leaves the gate closed; FAILOVER runs, then the gate opens", async () => {
     const d = new Droplets({ promote: () => "promoted=1\nredis_took_over=0\ngate=closed\n" });
     expect((await d.run()).outcome).toBe("done");
