@@ -415,8 +415,6 @@ step_checkpoint() {
   out checkpoint_ms $(($(now_ms) - start))
 }
 
-# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence and promote
-# with their proxy action): read whole before the step does anything else, then run with bash, never sourced.
 # The armed promotion's standard input: the proxy script, GO_MARK, then (later) the go line; GO_LSN and GO_OFFSET
 # are set from it. Read line by line: nothing past the go line is taken.
 GO_MARK='#-- the go line follows --'
@@ -437,6 +435,8 @@ read_proxy_script_then_go() {
   [[ "$GO_LSN" =~ ^[0-9A-F]{1,8}/[0-9A-F]{1,8}$ ]] || die "the go line's fence lsn must look like 0/3000148, not '$GO_LSN': nothing promoted" 4
 }
 
+# The proxy script (scripts/droplet/proxy-switch.sh) when it follows this one on standard input (fence and promote
+# with their proxy action): read whole before the step does anything else, then run with bash, never sourced.
 read_proxy_script() {
   PROXY_SCRIPT=$(mktemp)
   cat >"$PROXY_SCRIPT"

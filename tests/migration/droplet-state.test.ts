@@ -135,3 +135,32 @@ describe("migrate.sh journal", () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 });
+
+describe("migrate.sh promote, armed (started before the fence, waiting for the runner's go line)", () => {
+  const proxy = "#!/usr/bin/env bash\necho proxy-switch stand-in\n";
+  const MARK = "#-- the go line follows --\n";
+
+  it("stdin ending without a go line (the fence failed): exit 4, nothing promoted, the database never asked", async () => {
+    const r = await step("promote", ["-", "1", "gate", "1"], proxy + MARK);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/no go line from the runner \(the fence did not finish\): nothing promoted/);
+    expect(r.stdout).toBe("");
+  });
+
+  it("a go line with a malformed LSN, or no mark after the proxy script: exit 4, nothing done", async () => {
+    const bad = await step("promote", ["-", "1", "gate", "1"], `${proxy}${MARK}go 0/30'00148 42\n`);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toMatch(/fence lsn must look like 0\/3000148, not '0\/30'00148'/);
+    const unmarked = await step("promote", ["-", "1", "gate", "1"], `${proxy}go 0/3000148\n`);
+    expect(unmarked.code).toBe(4);
+    expect(unmarked.stderr).toMatch(/the proxy script, then the line '#-- the go line follows --', must follow/);
+    // Armed without the gate is a usage error.
+    expect((await step("promote", ["-", "1"], "")).code).toBe(2);
+  });
+
+  it("with its go line it goes on to the promotion with that LSN (here no server answers: exit 4 after its timeout)", async () => {
+    const r = await step("promote", ["-", "1", "gate", "1"], `${proxy}${MARK}go 0/3000148\n`);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/standby did not replay up to 0\/3000148 within 1s/);
+  });
+});
