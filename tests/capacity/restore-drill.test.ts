@@ -1,16 +1,18 @@
 /**
- * The day-2 database jobs for real, in host mode against a real PostgreSQL 15 on 127.0.0.3: backup.sh makes a
- * pg_dump with checksum and retention, vacuum.sh vacuums, and `npm run restore-drill` restores the latest backup over
- * real ssh into a scratch PostgreSQL, checking every table's row count against the dump.
+ * The day-2 database jobs for real, in host mode against a real PostgreSQL 15 on the harness's new-droplet address
+ * (127.0.0.3, or 127.0.N.3 with HARNESS_NET): backup.sh makes a pg_dump with checksum and retention, vacuum.sh
+ * vacuums, and `npm run restore-drill` restores the latest backup over real ssh into a scratch PostgreSQL, checking
+ * every table's row count against the dump.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseValues } from "../../infra/migration/commands";
+import { NEW_HOST } from "../migration/harness";
 import { PG_BINDIR, type PgServer, type SshServer, run, runCommand, startPostgres, startSshd } from "../support/servers";
 
-const HOST = "127.0.0.3";
+const HOST = NEW_HOST;
 const root = path.join(__dirname, "..", "..");
 const script = (name: string) => path.join(root, "scripts", "droplet", name);
 
