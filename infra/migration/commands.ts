@@ -37,6 +37,7 @@ export const PROXY_STEPS = {
   gate_close: "gate close",
   gate_open: "gate open",
   gate_bounce: "gate bounce",
+  proxy_cert: "cert",
 } as const;
 export type ProxyStepName = keyof typeof PROXY_STEPS;
 

@@ -28,13 +28,16 @@ export const LOGICAL_STEPS = [
 export type LogicalStep = (typeof LOGICAL_STEPS)[number];
 /** The app droplets' gate (scripts/droplet/proxy-switch.sh `gate close|open` on each app droplet's Caddy). */
 export type AppGateStep = "gate_close" | "gate_open";
-/** proxy-switch.sh `trust` on the source: its Caddy's hold trusts the app droplets' internal listener certificates. */
-export type SourceProxyStep = "proxy_trust";
+/**
+ * proxy-switch.sh on the source: `trust` (its Caddy's hold trusts the app droplets' internal listener certificates),
+ * `cert` (its own internal listener's, for the rollback's bounce) and `local` (the rollback: the local app again).
+ */
+export type SourceProxyStep = "proxy_trust" | "proxy_cert" | "proxy_local";
 
 export interface LogicalCommand {
   /** logical.sh's steps run on the source droplet ("old" in the tier migration's terms), the gates on app droplets. */
   side: "old" | "app";
-  step: LogicalStep | AppGateStep | SourceProxyStep;
+  step: LogicalStep | AppGateStep | SourceProxyStep | "gate_bounce";
   args: string[];
   /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
   remote: string;
@@ -84,6 +87,16 @@ export function appGateCommand(node: Droplet, action: "close" | "open"): Logical
   return { ...cmd, side: "app", step: action === "close" ? "gate_close" : "gate_open" };
 }
 
+/**
+ * The rollback's bounce on an app droplet (proxy-switch.sh `gate bounce`): its internal listener opens, forwarding to
+ * `target` (the source's internal listener, over TLS, `sourceCert` the only certificate trusted), so the requests
+ * the source's proxy holds for it reach the source's app again instead of failing when that proxy reloads.
+ */
+export function appBounceCommand(node: Droplet, target: string, sourceCert: string): LogicalCommand {
+  const cmd = stepCommand("new", node, "gate_bounce", [checkUpstreams([target])[0]!], sourceCert, "the source droplet's internal listener certificate");
+  return { ...cmd, side: "app", step: "gate_bounce" };
+}
+
 /** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
 export function logicalCommands(source: Droplet) {
   const id = (value: string) => {
@@ -119,8 +132,15 @@ export function logicalCommands(source: Droplet) {
     counts: () => logicalCommand(source, "counts"),
     finish: () => logicalCommand(source, "finish"),
     rollbackTarget: () => logicalCommand(source, "rollback_target"),
-    /** Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. */
-    unfence: () => logicalCommand(source, "unfence", [], true),
+    /**
+     * Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. With
+     * `keepHold`, the proxy keeps holding (the runner bounces the held requests first, then `proxyLocal`).
+     */
+    unfence: (keepHold = false) => logicalCommand(source, "unfence", keepHold ? ["keep-hold"] : [], true),
+    /** The source's internal listener certificate (tls_cert), read before the cutover for a rollback's bounce. */
+    proxyCert: (): LogicalCommand => ({ ...stepCommand("old", source, "proxy_cert"), side: "old", step: "proxy_cert" }),
+    /** Rollback, after the bounce: the source's public site forwards to its local app again. */
+    proxyLocal: (): LogicalCommand => ({ ...stepCommand("old", source, "proxy_local"), side: "old", step: "proxy_local" }),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
     /**
      * The droplet's proxy trusts the app droplets' internal listener certificates (as their `gate close` printed

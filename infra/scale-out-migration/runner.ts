@@ -34,7 +34,8 @@ import { compareCounts } from "../migration/checks";
 import { type Droplet, parseValues, type StepCommand } from "../migration/commands";
 import type { Executor, StepResult } from "../migration/runner";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
-import { appGateCommand, type LogicalCommand, logicalCommands, sequenceValues, splitCounts } from "./commands";
+import { INTERNAL_PORT } from "../render/caddyfile";
+import { appBounceCommand, appGateCommand, type LogicalCommand, logicalCommands, sequenceValues, splitCounts } from "./commands";
 
 export type LogicalExecutor = (cmd: LogicalCommand) => Promise<StepResult>;
 
@@ -111,7 +112,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   const cmds = logicalCommands(opts.source);
   const timeline = new Timeline(now);
   const report: LogicalReport = { ok: false, committed: false, timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
-  const state = { subscribed: false, fenced: false, gatesClosed: false };
+  const state = { subscribed: false, fenced: false, gatesClosed: false, sourceCert: "" };
   let current: Phase = "preflight";
   const phase = (p: Phase) => {
     current = p;
@@ -161,6 +162,14 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     const closed = await gates("close");
     // The droplet's proxy will forward to exactly these listeners, over TLS: it trusts their certificates only.
     await step(cmds.trust(closed.map((v, i) => appCertificate(v, i)).join("")));
+    // A rollback after the fence bounces the held requests to the source's internal listener: its certificate now,
+    // outside the write gap. Without it (an older droplet), the rollback ends them with Caddy's 502 as before.
+    state.sourceCert = await step(cmds.proxyCert())
+      .then((v) => Buffer.from(v.tls_cert ?? "", "base64").toString("utf8"))
+      .catch((e: Error) => {
+        opts.onEvent?.({ kind: "info", message: `the source's internal listener certificate could not be read (${e.message}): a rollback after the fence would fail the held requests` });
+        return "";
+      });
 
     phase("cutover");
     const cutoverStart = now();
@@ -233,11 +242,21 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   async function rollback(): Promise<boolean> {
     phase("rollback");
     const errors: string[] = [];
-    // The source first: the held requests reach the local app again as soon as it is writable.
+    // The source first. Its proxy keeps holding while the app droplets' gates open onto the source's internal
+    // listener (the bounce), so the held requests reach the local app once it is writable instead of failing at the
+    // proxy's reload; then the proxy serves the local app again.
     if (state.fenced) {
-      const r = await step(cmds.unfence()).catch((e: Error) => e);
+      const bounce = state.gatesClosed && state.sourceCert.includes("BEGIN CERTIFICATE");
+      const r = await step(cmds.unfence(bounce)).catch((e: Error) => e);
       if (r instanceof StepFailed && r.code === SWITCHED) return true;
       if (r instanceof Error) errors.push(r.message);
+      else if (bounce) {
+        const target = `${opts.source.privateAddress}:${opts.source.internalPort ?? INTERNAL_PORT}`;
+        const bounced = await Promise.allSettled(opts.appNodes.map((node) => step(appBounceCommand(node, target, state.sourceCert))));
+        const failed = bounced.flatMap((b) => (b.status === "rejected" ? [(b.reason as Error).message] : []));
+        if (failed.length) opts.onEvent?.({ kind: "info", message: `held requests could not all be sent back to the source's app (${failed.join("; ")}): those get Caddy's 502, never applied` });
+        await step(cmds.proxyLocal()).catch((e: Error) => errors.push(e.message));
+      }
     }
     if (state.subscribed) await step(cmds.rollbackTarget()).catch((e: Error) => errors.push(e.message));
     // The app droplets' listeners back as they were, once the source's proxy surely no longer forwards to them.

@@ -21,9 +21,11 @@
 #             ($CONFIG_DIR/scale-out-switched). Its success is the commit point: the runner opens the app droplets'
 #             gates next. Nothing in it grows with the data.
 #   counts    (after the commit point) every published table's exact row count on the source and the cluster.
-#   unfence   (rollback) exit 7, touching nothing, if the cutover wrote its commit record; else the source takes
+#   unfence [keep-hold]
+#             (rollback) exit 7, touching nothing, if the cutover wrote its commit record; else the source takes
 #             writes again and the public site forwards to the local app again (proxy-switch.sh local: a reload, so
-#             the requests it holds then get Caddy's 502, never applied: a refused connection only).
+#             the requests it holds then get Caddy's 502, never applied: a refused connection only). With keep-hold
+#             the site keeps holding: the runner bounces the held requests back here first, then runs `local`.
 #
 # Output: `key=value` lines on stdout, human progress on stderr.
 # Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo), 7 unfence found the switch done.
@@ -404,8 +406,10 @@ step_rollback_target() {
   out rolled_back_target 1
 }
 
-# unfence: the source takes writes again (rollback before the commit point); then its proxy serves the local app
-# again (proxy-switch.sh local, if it holds; the requests it held get Caddy's 502 at that reload, never applied).
+# unfence [keep-hold]: the source takes writes again (rollback before the commit point); then its proxy serves the
+# local app again (proxy-switch.sh local, if it holds; the requests it held get Caddy's 502 at that reload, never
+# applied). With keep-hold the proxy is left holding: the runner first bounces the held requests (the app droplets'
+# gates forward to this droplet's internal listener, so they reach the local app) and then runs `local` itself.
 # Exit 7, touching nothing, when the switch wrote its commit record: past the commit point.
 step_unfence() {
   read_proxy_script
@@ -415,7 +419,7 @@ step_unfence() {
   fi
   qs "ALTER DATABASE $DB RESET default_transaction_read_only" >/dev/null
   out unfenced 1
-  proxy local
+  if [ "${1:-}" = keep-hold ]; then out hold kept; else proxy local; fi
 }
 
 # cache_warm: copy every key of the droplet's Redis into managed Valkey (DUMP/RESTORE, TTLs kept). Keys that already

@@ -32,6 +32,9 @@
 #       becomes this droplet's peers.crt (as `trust`). The internal listener opens, but forwarding to <host:port>
 #       (the old droplet's internal listener, over TLS, that certificate only): the requests the old proxy holds
 #       go back to the old app instead of failing when that proxy reloads. `gate open` or `gate close` ends it.
+#   cert
+#       Any droplet, read-only: prints its internal listener's certificate (tls_cert=<base64 PEM>, public), for
+#       another droplet's `gate bounce` (the scale-out's rollback bounces the app droplets' held requests to it).
 #
 # Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
 # back: the file and the running proxy agree), 2 usage.
@@ -57,7 +60,7 @@ trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed"' EXIT
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open | gate bounce <host:port> (PEM on stdin)" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open | gate bounce <host:port> (PEM on stdin) | cert" 2; }
 
 case "$RUNTIME" in
   container)
@@ -244,6 +247,12 @@ gate() {
     out changed 1
   fi
   out gate "$1"
+  print_cert
+}
+
+# The internal listener's certificate, as `gate` and `cert` print it.
+print_cert() {
+  [ -s "$PROXY_TLS_DIR_HOST/server.crt" ] || die "no certificate for the internal listener in $PROXY_TLS_DIR_HOST (the config sync makes it)"
   out tls_cert "$(base64 -w0 "$PROXY_TLS_DIR_HOST/server.crt")"
 }
 
@@ -267,6 +276,7 @@ main() {
     hold) hold "$@" ;;
     local) back_local ;;
     gate) gate "$@" ;;
+    cert) print_cert ;;
     *) usage ;;
   esac
 }

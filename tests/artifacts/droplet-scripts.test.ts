@@ -305,6 +305,16 @@ describe("proxy-switch.sh", () => {
     }
   });
 
+  it("cert prints the internal listener's certificate and changes nothing (the scale-out rollback's bounce reads it)", () => {
+    const own = readFileSync(join(proxyTls(), "server.crt"), "utf8");
+    const before = caddyfile();
+    const r = run("cert");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`tls_cert=${Buffer.from(own).toString("base64")}\n`);
+    expect(caddyfile()).toBe(before);
+    expect(readFileSync(calls, "utf8")).toBe(""); // no reload
+  });
+
   it("gate bounce (a rollback): the internal listener forwards to the old droplet over TLS, trusting only its certificate; gate open or close ends it", () => {
     const old = peerCert();
     run("gate", "close");

@@ -36,6 +36,13 @@ afterEach(async () => {
   expect(runningServers()).toEqual([]);
 });
 
+/** The requests in flight from before a step of the report's timeline started until after it ended (held through it). */
+function heldThrough(report: LogicalReport, records: readonly WriteRecord[], step: string): WriteRecord[] {
+  const entry = report.timeline.find((e) => e.step === step);
+  if (!entry) throw new Error(`no ${step} step in the timeline`);
+  return records.filter((r) => r.startMs < entry.startMs && r.endMs > entry.endMs);
+}
+
 async function cutover(harness: Harness, targetEnv: string, extra: Partial<LogicalRunnerOptions> & { wrap?: (exec: LogicalExecutor) => LogicalExecutor } = {}) {
   const ssh = sshExecutor();
   const { switchedAt, ...base } = harnessCutover(harness, targetEnv);
@@ -142,23 +149,33 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     console.log(`[scale-out] rollback: ${summary(report)}`);
     expect(report.committed).toBe(false);
     expect(report.aborted).toMatch(/^cutover exited 1: .*catchup or sequences failed on the subscriber .*: not switched/);
-    expect(report.timeline.map((e) => e.step)).toEqual(expect.arrayContaining(["unfence", "rollback_target", `gate_open ${h.next.droplet.ssh}`]));
+    expect(report.timeline.map((e) => e.step)).toEqual(expect.arrayContaining(["unfence", `gate_bounce ${h.next.droplet.ssh}`, "proxy_local", "rollback_target", `gate_open ${h.next.droplet.ssh}`]));
     expect(report.rolledBack).toBe(true);
     expect(h.serving()).toBe(h.old);
     expect(fs.readFileSync(h.old.caddy.caddyfile, "utf8")).toBe(rendered);
 
     const check = await h.check(records, h.old);
     console.log(`[scale-out] rollback check: attempted ${check.attempted}, acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}, max latency ${clientFigures(records).maxLatencyMs} ms`);
-    // Not 0 failed, by design: the rollback's reload of the droplet's Caddy (back to the local app) ends the requests
-    // it held with Caddy's 502 (a refused connection only: never applied), as the tier migration's rollback, a
-    // connection caught by the reload is reset, and the first writes on the app's pooled sessions the fence ended
-    // are refused (503). None of the unknown ones reached an app: their rows are nowhere.
-    expect(records.filter((r) => r.pg === "fail" && r.status !== 503)).toEqual([]);
+    // The requests the droplet's proxy held through the rollback go back to its own app through the app droplet's
+    // bounced gate before that proxy reloads, and succeed (the negative control below: 4 of 4 held requests got
+    // Caddy's 502 in each run). Not all of them yet: in 2 of about 12 runs here, one or two requests got Caddy's 502
+    // (empty body, never applied), one of them held; the cause is not found (a guess: a TLS handshake to the app
+    // droplet's listener caught by its own reload, which Caddy does not retry for a POST). No request failed.
+    const held = heldThrough(report, records, "unfence");
+    console.log(`[scale-out] rollback: ${held.filter((r) => r.status === 200).length} of ${held.length} held requests answered 200`);
+    expect(held.filter((r) => r.status === 200).length).toBeGreaterThan(0);
+    expect(held.filter((r) => r.status !== 200 && r.status !== 502)).toEqual([]);
+    expect(held.filter((r) => r.status === 502).length).toBeLessThanOrEqual(1);
+    expect(records.filter((r) => r.pg === "fail")).toEqual([]);
     const unknown = records.filter((r) => r.pg === "unknown");
+    if (unknown.length) console.log(`[scale-out] rollback unknown: ${JSON.stringify(unknown.map((r) => ({ status: r.status, detail: r.detail })))}`);
     expect(unknown.filter((r) => r.status !== 502 && !neverSent(r))).toEqual([]);
+    expect(unknown.length).toBeLessThanOrEqual(MAX_NEVER_SENT);
     await expectNowhere(h, unknown);
-    // The app droplets' gates are open again, as before the migration.
-    expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("#gate-closed#");
+    // The app droplets' gates are open again, as before the migration, and their bounce is gone.
+    const appCaddyfile = fs.readFileSync(h.next.caddy.caddyfile, "utf8");
+    expect(appCaddyfile).not.toContain("#gate-closed#");
+    expect(appCaddyfile).not.toContain("gate bounce");
     expect(check.lost).toEqual([]);
     expect(check.failedButPresent).toEqual([]);
     // Held during the fence, acknowledged by the droplet after the rollback.
@@ -167,6 +184,24 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(await h.next.pg.psql("SELECT count(*) FROM pg_subscription", "chatbot")).toBe("0");
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_replication_slots")).toBe("0");
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_publication", "chatbot")).toBe("0");
+  }, 240_000);
+
+  it("rolls back before the commit point, negative control: no bounce (its step answered as failed without running): the held requests get Caddy's 502, never applied", async () => {
+    h = await startHarness();
+    const targetEnv = await prepare(h);
+    const noBounce = (exec: LogicalExecutor): LogicalExecutor => async (cmd) =>
+      cmd.step === "gate_bounce" ? { code: 1, stdout: "", stderr: "bounce skipped (negative control)" } : exec(cmd);
+    const { report, records } = await cutover(h, targetEnv, {
+      wrap: (exec) => noBounce(beforeCutover(exec, () => h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot"))),
+    });
+    expect(report).toMatchObject({ committed: false, rolledBack: true });
+    const held = heldThrough(report, records, "unfence");
+    const refused = held.filter((r) => r.status === 502);
+    console.log(`[scale-out] rollback without the bounce: ${refused.length} of ${held.length} held requests answered 502`);
+    expect(refused.length).toBeGreaterThan(0);
+    await expectNowhere(h, refused);
+    const check = await h.check(records, h.old);
+    expect(check.lost).toEqual([]);
   }, 240_000);
 
   it("a cutover whose answer was lost is found done by the rollback, which goes forward: nothing lost, nothing refused", async () => {

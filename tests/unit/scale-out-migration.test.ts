@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Droplet } from "../../infra/migration/commands";
 import { PROXY_SCRIPT } from "../../infra/migration/commands";
-import { appGateCommand, checkUpstreams, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints } from "../../infra/scale-out-migration/commands";
+import { appGateCommand, checkUpstreams, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints, type LogicalCommand } from "../../infra/scale-out-migration/commands";
 import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/cli-core";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
@@ -135,6 +135,7 @@ function scripted(answers: Partial<Record<string, { code?: number; out?: string 
 const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`;
 const HAPPY = {
   gate_close: { out: `gate=close\ntls_cert=${Buffer.from(pem("app")).toString("base64")}\n` },
+  proxy_cert: { out: `tls_cert=${Buffer.from(pem("source")).toString("base64")}\n` },
   preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n" },
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
@@ -159,7 +160,7 @@ describe("the runner", () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "cutover", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "proxy_cert", "cutover", ...OPEN, "counts", "finish", "cache_warm"]);
     expect(moved).toBe(1);
     expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
     expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity);
@@ -181,7 +182,34 @@ describe("the runner", () => {
     expect(moved).toBe(0);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
     expect(r.aborted).toMatch(/^cutover exited 1/);
-    expect(calls.slice(-5)).toEqual(["cutover", "unfence", "rollback_target", ...OPEN]);
+    // The source's proxy keeps holding while the app gates bounce its held requests back to its internal listener,
+    // then serves the local app; the gates' opening ends the bounce.
+    expect(calls.slice(-8)).toEqual(["cutover", "unfence", "gate_bounce root@a1", "gate_bounce root@a2", "proxy_local", "rollback_target", ...OPEN]);
+  });
+
+  it("the rollback's bounce: unfence keeps the hold, each app gate forwards to the source's internal listener with the source's certificate only", async () => {
+    const seen: LogicalCommand[] = [];
+    const { exec } = scripted({ ...HAPPY, cutover: { code: 1, out: "" } });
+    const r = await run(async (cmd) => (seen.push(cmd), exec(cmd)));
+    expect(r).toMatchObject({ committed: false, rolledBack: true });
+    expect(seen.find((c) => c.step === "unfence")?.args).toEqual(["keep-hold"]);
+    const bounces = seen.filter((c) => c.step === "gate_bounce");
+    expect(bounces.map((c) => [c.argv.at(-2), c.args, c.stdinData])).toEqual([
+      ["root@a1", [`${SOURCE.privateAddress}:8081`], pem("source")],
+      ["root@a2", [`${SOURCE.privateAddress}:8081`], pem("source")],
+    ]);
+    // A bounce that fails is noted; the rollback still puts the source's proxy back and opens the gates.
+    const events: string[] = [];
+    const failing = scripted({ ...HAPPY, cutover: { code: 1, out: "" }, gate_bounce: { code: 255 } });
+    const r2 = await run(failing.exec, { onEvent: (e) => void (e.kind === "info" && events.push(e.message)) });
+    expect(r2).toMatchObject({ committed: false, rolledBack: true });
+    expect(events.join("\n")).toMatch(/held requests could not all be sent back to the source's app/);
+    expect(failing.calls.slice(-3)).toEqual(["rollback_target", ...OPEN]);
+    expect(failing.calls).toContain("proxy_local");
+    // No certificate read before the cutover (an older droplet): no bounce, unfence puts the proxy back itself.
+    const old = scripted({ ...HAPPY, cutover: { code: 1, out: "" }, proxy_cert: { code: 1 } });
+    expect(await run(old.exec)).toMatchObject({ committed: false, rolledBack: true });
+    expect(old.calls.slice(-5)).toEqual(["cutover", "unfence", "rollback_target", ...OPEN]);
   });
 
   it("a rollback whose unfence fails leaves the app gates closed (the droplet's proxy may still forward to them)", async () => {
