@@ -196,7 +196,7 @@ describe("npm run scale-out-migrate", () => {
     expect(r.stderr).toContain(stderr);
     expect(r.stdout).toContain(stdout);
     expect(r.calls[0]).toBe("preflight");
-    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cutover", "gate", "gate", "counts", "finish", "cache_warm"]);
+    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cert", "cutover", "gate", "gate", "counts", "finish", "cache_warm"]);
   }, TIMEOUT);
 
   it.concurrent.each([
