@@ -216,24 +216,17 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      */
     promoteArmed: (seconds: number, redisSeconds: number) =>
       stepCommand("new", next, "promote", ["-", seconds, "gate", redisSeconds], `${proxyScript()}\n${PROMOTE_GO_MARK}\n`, `${PROXY_LABEL}, then the go line (go <fence_lsn> <redis_offset>) once the fence is done`),
-    /**
-     * The promotion; with `gate`, the new droplet's gate opens in the same round trip once its Redis is the master:
-     * with `redisOffset` (the fence's, the old Redis paused there) it takes over by itself, else the old one's
-     * FAILOVER makes it the master.
-     */
-    promote: (fenceLsn: string, seconds: number, gate?: { redisSeconds: number; redisOffset?: string }) =>
-      gate
-        ? stepCommand("new", next, "promote", [fenceLsn, seconds, "gate", gate.redisSeconds, ...(gate.redisOffset ? [gate.redisOffset] : [])], proxyScript(), PROXY_LABEL)
-        : stepCommand("new", next, "promote", [fenceLsn, seconds]),
+    /** The promotion alone (a resumed migration past its fence; the cutover itself runs promoteArmed). */
+    promote: (fenceLsn: string, seconds: number) => stepCommand("new", next, "promote", [fenceLsn, seconds]),
     /**
      * `newCert`: the new droplet's Redis certificate: the old Redis becomes its replica over TLS. Without it, the
      * old Redis must trust it already (redisTrust, before the cutover: the trust then stays out of the write gap).
      */
     redisFailover: (timeoutMs: number, newCert?: string) =>
       stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs], newCert, "the new droplet's Redis certificate"),
-    /** Before the cutover: the old Redis trusts `newCert` (the new droplet's Redis certificate) for the FAILOVER's replica link. */
     /** After the new Redis took over by itself (promote with the offset): the old one follows it and its writes resume. */
     redisFollow: () => stepCommand("old", old, "redis_follow", [next.privateAddress, redis(next)]),
+    /** Before the cutover: the old Redis trusts `newCert` (the new droplet's Redis certificate) for the replica link. */
     redisTrust: (newCert: string) => stepCommand("old", old, "redis_trust", [], newCert, "the new droplet's Redis certificate"),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),
