@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLive, spawnRunner } from "../../infra/capacity/live";
 import { parseDf, parseFree } from "../../infra/capacity/parsers";
+import { SLOW_QUERY_MEAN_MS } from "../../infra/capacity/optimize";
 import { buildReport } from "../../infra/capacity/report";
 import { dropletScript } from "../../infra/render/droplet-scripts";
 import { PG_BINDIR, type PgServer, type RedisServer, type SshServer, run, runCommand, startPostgres, startRedis, startSshd } from "../support/servers";
@@ -81,7 +82,7 @@ describe("live collector over ssh", () => {
     const fresh = input.samples[2]!;
     // The health endpoint answers after 250 ms: curl's time_total must show it.
     expect(fresh.responseMs).toBeGreaterThanOrEqual(HEALTH_DELAY_MS);
-    expect(fresh.responseMs).toBeLessThan(HEALTH_DELAY_MS + 2000);
+    expect(fresh.responseMs).toBeLessThan(HEALTH_DELAY_MS + 10_000); // a bound on nonsense, not a timing target
     // Memory and disk agree with this machine's own readings taken now.
     const local = parseFree(await run("free", ["-b"]));
     expect(Math.abs(fresh.memoryPct - local.memoryPct)).toBeLessThan(10);
@@ -100,8 +101,12 @@ describe("live collector over ssh", () => {
 
     const report = buildReport(input);
     expect(report.verdict).toBe("none");
+    // Which slow statement ranks first is the machine's business (a CREATE DATABASE under load can outrank the
+    // sleeps); what must hold is that the collected sleeps make the check worth doing and are counted in it.
     const slow = report.optimizeFirst.find((f) => f.check === "slow-queries")!;
-    expect(slow).toMatchObject({ worthChecking: true, evidence: expect.stringMatching(/pg_sleep/) });
+    expect(slow.worthChecking).toBe(true);
+    const counted = Number(/^(\d+) statement\(s\) average above/.exec(slow.evidence)?.[1]);
+    expect(counted).toBe(ev.slowQueries!.filter((q) => q.meanMs > SLOW_QUERY_MEAN_MS).length);
     expect(report.optimizeFirst.find((f) => f.check === "cache-hit-rate")!.evidence).toMatch(/Redis hit rate 90%/);
   });
 
