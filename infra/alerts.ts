@@ -81,17 +81,22 @@ const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 
 function validate(cfg: AlertConfig): string[] {
   const problems: string[] = [];
-  if (!(cfg.tier in TIERS)) problems.push(`tier: "${cfg.tier}" is not a tier; allowed: ${Object.keys(TIERS).join(", ")}`);
-  if (!HOSTNAME.test(cfg.domain)) problems.push(`domain: "${cfg.domain}" must be a host name like chat.example.com (no scheme, no path)`);
-  if (!cfg.healthPath.startsWith("/") || /\s/.test(cfg.healthPath)) problems.push(`healthPath: "${cfg.healthPath}" must start with "/" and contain no spaces`);
-  if (cfg.alertEmails.length === 0) problems.push("alertEmails: at least one address is required (alerts need somewhere to go)");
+  if (!(cfg.tier in TIERS))
+    problems.push(`tier: "${cfg.tier}" is not a tier; allowed: ${Object.keys(TIERS).join(", ")}`);
+  if (!HOSTNAME.test(cfg.domain))
+    problems.push(`domain: "${cfg.domain}" must be a host name like chat.example.com (no scheme, no path)`);
+  if (!cfg.healthPath.startsWith("/") || /\s/.test(cfg.healthPath))
+    problems.push(`healthPath: "${cfg.healthPath}" must start with "/" and contain no spaces`);
+  if (cfg.alertEmails.length === 0)
+    problems.push("alertEmails: at least one address is required (alerts need somewhere to go)");
   cfg.alertEmails.forEach((e, i) => {
     if (!EMAIL.test(e)) problems.push(`alertEmails[${i}]: "${e}" is not an email address`);
   });
   if (cfg.slackConfigured && !cfg.slackChannel?.trim()) {
     problems.push("slackChannel: required when a Slack webhook URL is set (the provider rejects an empty channel)");
   }
-  if (!cfg.slackConfigured && cfg.slackChannel) problems.push("slackChannel: set, but no Slack webhook URL is configured");
+  if (!cfg.slackConfigured && cfg.slackChannel)
+    problems.push("slackChannel: set, but no Slack webhook URL is configured");
   return problems;
 }
 
@@ -133,7 +138,8 @@ export function planAlerts(cfg: AlertConfig): AlertPlan {
       compare: "GreaterThan",
       value: 85,
       window: "30m",
-      description: "Disk above 85% for 30m: prune images and logs (chatbot-cleanup), check backup retention, or grow the volume",
+      description:
+        "Disk above 85% for 30m: prune images and logs (chatbot-cleanup), check backup retention, or grow the volume",
     },
     {
       key: "load-high",
@@ -153,7 +159,14 @@ export function planAlerts(cfg: AlertConfig): AlertPlan {
       regions: ["us_east", "us_west", "eu_west", "se_asia"],
     },
     uptimeAlerts: [
-      { key: "latency", name: `${cfg.domain} slower than ${LATENCY_ALERT_MS} ms`, type: "latency", comparison: "greater_than", threshold: LATENCY_ALERT_MS, period: "5m" },
+      {
+        key: "latency",
+        name: `${cfg.domain} slower than ${LATENCY_ALERT_MS} ms`,
+        type: "latency",
+        comparison: "greater_than",
+        threshold: LATENCY_ALERT_MS,
+        period: "5m",
+      },
       { key: "down", name: `${cfg.domain} is down`, type: "down", period: "2m" },
     ],
     emails: [...cfg.alertEmails],

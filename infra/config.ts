@@ -70,7 +70,10 @@ export function passwordProblem(password: string): string | undefined {
 /** For the renderers: throws, naming the value, when it holds a character its file cannot carry unchanged. */
 export function assertPasswordCharacters(name: string, password: string): void {
   const unsafe = unsafePasswordCharacters(password);
-  if (unsafe.length) throw new Error(`${name}: holds ${unsafe.map((c) => JSON.stringify(c)).join(", ")}; a password may hold only ${PASSWORD_CHARACTERS}`);
+  if (unsafe.length)
+    throw new Error(
+      `${name}: holds ${unsafe.map((c) => JSON.stringify(c)).join(", ")}; a password may hold only ${PASSWORD_CHARACTERS}`,
+    );
 }
 
 /** Stacks named like this are prod unless `environment` says otherwise (the policy pack uses the same default). */
@@ -80,7 +83,10 @@ const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
 /** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules/regions.ts). */
 function isRegionForNewStacks(slug: string): boolean {
-  return Object.prototype.hasOwnProperty.call(REGIONS, slug) && REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted";
+  return (
+    Object.prototype.hasOwnProperty.call(REGIONS, slug) &&
+    REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted"
+  );
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -94,7 +100,13 @@ const json = <T extends z.ZodType>(schema: T) =>
   }, schema);
 
 const intIn = (min: number, max: number) =>
-  json(z.number({ error: `must be a whole number from ${min} to ${max}` }).int(`must be a whole number from ${min} to ${max}`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  json(
+    z
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .int(`must be a whole number from ${min} to ${max}`)
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
+  );
 
 const bool = () => json(z.boolean({ error: "must be true or false" }));
 
@@ -110,7 +122,8 @@ const sshKey = z
   );
 
 /** `name[:tag][@sha256:<64 hex>]`, at least a tag or a digest. With both, the digest decides what runs. */
-const IMAGE_REF = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$/;
+const IMAGE_REF =
+  /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$/;
 const IMAGE_DIGEST = /@sha256:[0-9a-f]{64}$/;
 
 const imageRef = z.string().superRefine((image, ctx) => {
@@ -165,7 +178,10 @@ function addressValue(address: string, family: 4 | 6): bigint {
   }
   const [head, tail] = text.split("::") as [string, string | undefined];
   const parts = (x: string) => (x === "" ? [] : x.split(":"));
-  const groups = tail === undefined ? parts(head) : [...parts(head), ...Array(8 - parts(head).length - parts(tail).length).fill("0"), ...parts(tail)];
+  const groups =
+    tail === undefined
+      ? parts(head)
+      : [...parts(head), ...Array(8 - parts(head).length - parts(tail).length).fill("0"), ...parts(tail)];
   return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
@@ -182,7 +198,10 @@ function cidrRange(cidr: string): { family: 4 | 6; first: bigint; last: bigint }
 export function countAddresses(cidrs: readonly string[]): { ipv4: bigint; ipv6: bigint } {
   const total = { ipv4: 0n, ipv6: 0n };
   for (const family of [4, 6] as const) {
-    const ranges = cidrs.map(cidrRange).filter((r) => r.family === family).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+    const ranges = cidrs
+      .map(cidrRange)
+      .filter((r) => r.family === family)
+      .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
     let end = -1n;
     let count = 0n;
     for (const r of ranges) {
@@ -205,7 +224,9 @@ export function prodSshAllowlistProblems(cidrs: readonly string[]): string[] {
   const admit = (list: string[]) => `${list.join(", ")} ${list.length === 1 ? "admits" : "admit"}`;
   const { ipv4, ipv6 } = countAddresses(cidrs);
   if (ipv4 > PROD_SSH_LIMITS.ipv4Addresses) {
-    problems.push(`must admit at most ${PROD_SSH_LIMITS.ipv4Addresses} IPv4 addresses (a /24) in prod; ${admit(of(4))} ${ipv4.toLocaleString("en-US")} IPv4 addresses`);
+    problems.push(
+      `must admit at most ${PROD_SSH_LIMITS.ipv4Addresses} IPv4 addresses (a /24) in prod; ${admit(of(4))} ${ipv4.toLocaleString("en-US")} IPv4 addresses`,
+    );
   }
   const ipv6Limit = 1n << BigInt(128 - PROD_SSH_LIMITS.ipv6Prefix);
   if (ipv6 > ipv6Limit) {
@@ -219,7 +240,10 @@ export function prodSshAllowlistProblems(cidrs: readonly string[]): string[] {
     const r = cidrRange(c);
     return r.first <= IPV4_MAPPED.last && r.last >= IPV4_MAPPED.first;
   });
-  if (mapped.length) problems.push(`must not hold IPv4-mapped IPv6 ranges (::ffff:0:0/96) in prod (${mapped.join(", ")}): write them as IPv4`);
+  if (mapped.length)
+    problems.push(
+      `must not hold IPv4-mapped IPv6 ranges (::ffff:0:0/96) in prod (${mapped.join(", ")}): write them as IPv4`,
+    );
   return problems;
 }
 
@@ -228,10 +252,19 @@ const envEntry = z
   .regex(/^[A-Z_][A-Z0-9_]*=.*$/, "each entry must be NAME=value with NAME in upper case (A-Z, 0-9, _)");
 
 /** Names the app's environment may not override: the stack sets them from tuning and secrets. */
-export const RESERVED_APP_ENV = ["DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "DB_POOL_SIZE", "DB_MAX_OVERFLOW"];
+export const RESERVED_APP_ENV = [
+  "DATABASE_URL",
+  "REDIS_URL",
+  "PORT",
+  "WEB_CONCURRENCY",
+  "DB_POOL_SIZE",
+  "DB_MAX_OVERFLOW",
+];
 
 export const configSchema = z.object({
-  tier: z.enum(STACK_TIERS as [StackTier, ...StackTier[]], { error: `must be one of ${STACK_TIERS.join(", ")}` }).default("4gb"),
+  tier: z
+    .enum(STACK_TIERS as [StackTier, ...StackTier[]], { error: `must be one of ${STACK_TIERS.join(", ")}` })
+    .default("4gb"),
   environment: z.enum(["dev", "prod"], { error: "must be dev or prod" }).optional(),
   region: z
     .string()
@@ -247,12 +280,20 @@ export const configSchema = z.object({
   sshAllowedCidrs: list(cidr).refine((c) => c.length > 0, {
     error: "must list at least one CIDR (the addresses `pulumi up` and operators connect from)",
   }),
-  sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("root"),
+  sshUser: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name")
+    .default("root"),
   appImage: imageRef,
   appPort: intIn(1024, 65535)
-    .refine((p) => ![5432, 6379, 2019].includes(p), { error: "must not be 5432, 6379 or 2019 (used by PostgreSQL, Redis and Caddy)" })
+    .refine((p) => ![5432, 6379, 2019].includes(p), {
+      error: "must not be 5432, 6379 or 2019 (used by PostgreSQL, Redis and Caddy)",
+    })
     .default(8090),
-  healthPath: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL path starting with /").default("/health"),
+  healthPath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL path starting with /")
+    .default("/health"),
   appEnv: list(envEntry)
     .refine((entries) => entries.every((e) => !RESERVED_APP_ENV.includes(e.split("=")[0]!)), {
       error: `must not set ${RESERVED_APP_ENV.join(", ")} (the stack sets them)`,
@@ -266,21 +307,43 @@ export const configSchema = z.object({
   migrationBudgetMinutes: intIn(1, 1440).default(30),
   alertEmails: list(z.email({ error: "each entry must be an email address" })).default([]),
   acmeEmail: z.email({ error: "must be an email address" }).optional(),
-  slackChannel: z.string().regex(/^#[a-z0-9_-]+$/, "must be a channel name such as #alerts").optional(),
+  slackChannel: z
+    .string()
+    .regex(/^#[a-z0-9_-]+$/, "must be a channel name such as #alerts")
+    .optional(),
   trafficSwitch: z.enum(["reserved-ip", "dns"], { error: "must be reserved-ip or dns" }).default("reserved-ip"),
-  previousTier: z.enum(TIER_NAMES as [TierName, ...TierName[]], { error: `must be one of ${TIER_NAMES.join(", ")} (the tier being migrated from)` }).optional(),
-  previousTierRetainUntil: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time such as 2026-12-01T12:00:00Z" }).optional(),
+  previousTier: z
+    .enum(TIER_NAMES as [TierName, ...TierName[]], {
+      error: `must be one of ${TIER_NAMES.join(", ")} (the tier being migrated from)`,
+    })
+    .optional(),
+  previousTierRetainUntil: z.iso
+    .datetime({ offset: true, error: "must be an ISO 8601 time such as 2026-12-01T12:00:00Z" })
+    .optional(),
   previousTierRetainHours: intIn(0, 8760).default(24),
   allowDataLoss: bool().default(false),
-  migrationStrategy: z.enum(["auto", "replicate", "dump-restore"], { error: "must be auto, replicate or dump-restore" }).default("auto"),
+  migrationStrategy: z
+    .enum(["auto", "replicate", "dump-restore"], { error: "must be auto, replicate or dump-restore" })
+    .default("auto"),
   appCount: intIn(2, 20).default(2),
-  appDropletSize: z.string().regex(/^s-\d+vcpu-\d+gb$/, "must be a Basic droplet slug such as s-2vcpu-4gb").default("s-2vcpu-4gb"),
-  dbSize: z.string().regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-2vcpu-4gb").default("db-s-2vcpu-4gb"),
+  appDropletSize: z
+    .string()
+    .regex(/^s-\d+vcpu-\d+gb$/, "must be a Basic droplet slug such as s-2vcpu-4gb")
+    .default("s-2vcpu-4gb"),
+  dbSize: z
+    .string()
+    .regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-2vcpu-4gb")
+    .default("db-s-2vcpu-4gb"),
   dbNodeCount: intIn(1, 3).default(1),
-  valkeySize: z.string().regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-1vcpu-2gb").default("db-s-1vcpu-2gb"),
+  valkeySize: z
+    .string()
+    .regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-1vcpu-2gb")
+    .default("db-s-1vcpu-2gb"),
   vpcIpRange: z
     .cidrv4({ error: "must be an IPv4 CIDR" })
-    .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), { error: "must be a private range (10/8, 172.16/12, 192.168/16)" })
+    .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), {
+      error: "must be a private range (10/8, 172.16/12, 192.168/16)",
+    })
     .optional(),
   hstsMaxAgeSeconds: intIn(0, HSTS_MAX_AGE_LIMIT).default(31536000),
   allowDevOnProdStack: bool().default(false),
@@ -314,7 +377,10 @@ export interface ConfigIssue {
 
 export class ConfigError extends Error {
   constructor(readonly issues: ConfigIssue[]) {
-    super(`Invalid stack config (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` + issues.map((i) => `  ${i.key}: ${i.message}`).join("\n"));
+    super(
+      `Invalid stack config (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+        issues.map((i) => `  ${i.key}: ${i.message}`).join("\n"),
+    );
     this.name = "ConfigError";
   }
 }
@@ -339,11 +405,15 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
 
   // Resource names derive from <project>-<stack>; volume names are the strictest (lowercase, start with a letter).
   if (!isValidVolumeName(`${project}-${ctx.stack}-16gb-data`)) {
-    issues.push({ key: "stack", message: `name "${ctx.stack}" must be lowercase letters, digits and hyphens (it names droplets and volumes)` });
+    issues.push({
+      key: "stack",
+      message: `name "${ctx.stack}" must be lowercase letters, digits and hyphens (it names droplets and volumes)`,
+    });
   }
   const known = new Set<string>([...CONFIG_KEYS, ...SECRET_KEYS]);
   for (const k of Object.keys(raw.values)) {
-    if (!known.has(k)) issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
+    if (!known.has(k))
+      issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
   }
   for (const k of SECRET_KEYS) {
     if (raw.values[k] !== undefined && !raw.secretKeys.has(k)) {
@@ -374,7 +444,10 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   const c = result.data;
   const prodNamed = PROD_STACK_PATTERN.test(ctx.stack);
   // A stack named prod or prod-* keeps the prod guardrails unless it says, in a second key, that it means dev.
-  const environment = prodNamed && c.environment === "dev" && !c.allowDevOnProdStack ? "prod" : (c.environment ?? (prodNamed ? "prod" : "dev"));
+  const environment =
+    prodNamed && c.environment === "dev" && !c.allowDevOnProdStack
+      ? "prod"
+      : (c.environment ?? (prodNamed ? "prod" : "dev"));
   if (prodNamed && c.environment === "dev" && !c.allowDevOnProdStack) {
     issues.push({
       key: keyOf("environment"),
@@ -382,7 +455,10 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     });
   }
   if (c.allowDevOnProdStack && !(prodNamed && environment === "dev")) {
-    issues.push({ key: keyOf("allowDevOnProdStack"), message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it` });
+    issues.push({
+      key: keyOf("allowDevOnProdStack"),
+      message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it`,
+    });
   }
   const dnsZone = c.dnsZone ?? c.domain.split(".").slice(-2).join(".");
   if (c.domain !== dnsZone && !c.domain.endsWith(`.${dnsZone}`)) {
@@ -393,22 +469,40 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   }
   if (c.previousTier !== undefined) {
     if (c.tier === SCALE_OUT && c.previousTier !== TIER_NAMES[TIER_NAMES.length - 1]) {
-      issues.push({ key: keyOf("previousTier"), message: `must be ${TIER_NAMES[TIER_NAMES.length - 1]} to move onto scale-out (the largest single droplet; migrate up to it first)` });
+      issues.push({
+        key: keyOf("previousTier"),
+        message: `must be ${TIER_NAMES[TIER_NAMES.length - 1]} to move onto scale-out (the largest single droplet; migrate up to it first)`,
+      });
     }
-    if (c.previousTier === c.tier) issues.push({ key: keyOf("previousTier"), message: `must differ from tier (${c.tier}): it names the server being migrated from` });
+    if (c.previousTier === c.tier)
+      issues.push({
+        key: keyOf("previousTier"),
+        message: `must differ from tier (${c.tier}): it names the server being migrated from`,
+      });
     if (c.previousTierRetainUntil === undefined) {
-      issues.push({ key: keyOf("previousTierRetainUntil"), message: "must be set with previousTier: until when the old server is kept as the rollback target" });
+      issues.push({
+        key: keyOf("previousTierRetainUntil"),
+        message: "must be set with previousTier: until when the old server is kept as the rollback target",
+      });
     }
   } else if (c.previousTierRetainUntil !== undefined) {
     issues.push({ key: keyOf("previousTierRetainUntil"), message: "is only meaningful with previousTier" });
   }
   if (environment === "prod") {
-    for (const message of prodSshAllowlistProblems(c.sshAllowedCidrs)) issues.push({ key: keyOf("sshAllowedCidrs"), message });
+    for (const message of prodSshAllowlistProblems(c.sshAllowedCidrs))
+      issues.push({ key: keyOf("sshAllowedCidrs"), message });
     if (c.backups === "none") issues.push({ key: keyOf("backups"), message: "must be weekly or daily in prod" });
-    if (c.alertEmails.length === 0) issues.push({ key: keyOf("alertEmails"), message: "must list at least one address in prod" });
-    if (c.allowDataLoss) issues.push({ key: keyOf("allowDataLoss"), message: "must be false in prod: data volumes are never dropped or replaced there" });
-    if (c.tier === SCALE_OUT && c.dbNodeCount < 2) issues.push({ key: keyOf("dbNodeCount"), message: "must be at least 2 in prod (a primary and a standby)" });
-    if (/:latest$/.test(c.appImage)) issues.push({ key: keyOf("appImage"), message: "must be pinned to a version or digest in prod, not :latest" });
+    if (c.alertEmails.length === 0)
+      issues.push({ key: keyOf("alertEmails"), message: "must list at least one address in prod" });
+    if (c.allowDataLoss)
+      issues.push({
+        key: keyOf("allowDataLoss"),
+        message: "must be false in prod: data volumes are never dropped or replaced there",
+      });
+    if (c.tier === SCALE_OUT && c.dbNodeCount < 2)
+      issues.push({ key: keyOf("dbNodeCount"), message: "must be at least 2 in prod (a primary and a standby)" });
+    if (/:latest$/.test(c.appImage))
+      issues.push({ key: keyOf("appImage"), message: "must be pinned to a version or digest in prod, not :latest" });
   }
   if (issues.length) throw new ConfigError(issues);
 
@@ -419,7 +513,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     );
   }
   if (environment === "prod" && !IMAGE_DIGEST.test(c.appImage)) {
-    warnings.push(`chatbot:appImage ${c.appImage} is pinned by tag only: in prod, pin it by digest (${c.appImage}@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs`);
+    warnings.push(
+      `chatbot:appImage ${c.appImage} is pinned by tag only: in prod, pin it by digest (${c.appImage}@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs`,
+    );
   }
 
   const secrets = Object.fromEntries(SECRET_KEYS.map((k) => [k, raw.secretKeys.has(k)])) as Record<SecretKey, boolean>;

@@ -84,7 +84,9 @@ const recordSchema = z.object({
   generation: z.number().int().min(1),
   serving: server.optional(),
   previous: server.extend({ retainUntil: iso.optional() }).optional(),
-  migration: z.object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso }).optional(),
+  migration: z
+    .object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso })
+    .optional(),
 });
 
 export class DeployedStateError extends Error {
@@ -112,7 +114,12 @@ export function firstServerNames(prefix: string, tier: TierName): ServerRecord {
  * their generation in the volume name (a retained volume of an earlier server of the same tier may still exist at
  * DigitalOcean, and volume names are unique per region) and in the key when the plain key is taken.
  */
-export function newServerNames(prefix: string, tier: TierName, generation: number, takenKeys: readonly string[]): ServerRecord {
+export function newServerNames(
+  prefix: string,
+  tier: TierName,
+  generation: number,
+  takenKeys: readonly string[],
+): ServerRecord {
   const first = firstServerNames(prefix, tier);
   if (generation === 1) return first;
   const key = takenKeys.includes(first.key) ? `${first.key}-g${generation}` : first.key;
@@ -128,7 +135,10 @@ export function withPinnedHostKey(record: ServerRecord): ServerRecord {
  * The deployed state from the stack's last outputs: undefined for a stack never deployed (no outputs), the record
  * when present, or the legacy reading (only `tier`). Throws DeployedStateError when the outputs are not one of these.
  */
-export function readDeployed(outputs: Record<string, unknown> | undefined, prefix: string): DeploymentRecord | undefined {
+export function readDeployed(
+  outputs: Record<string, unknown> | undefined,
+  prefix: string,
+): DeploymentRecord | undefined {
   if (!outputs || Object.keys(outputs).length === 0) return undefined;
   const raw = outputs[DEPLOYMENT_OUTPUT];
   if (raw !== undefined) {
@@ -141,11 +151,22 @@ export function readDeployed(outputs: Record<string, unknown> | undefined, prefi
   }
   const tier = outputs.tier;
   if (typeof tier !== "string" || !(STACK_TIERS as readonly string[]).includes(tier)) {
-    throw new DeployedStateError(`no \`${DEPLOYMENT_OUTPUT}\` output and no known \`tier\` output (got ${JSON.stringify(tier)})`);
+    throw new DeployedStateError(
+      `no \`${DEPLOYMENT_OUTPUT}\` output and no known \`tier\` output (got ${JSON.stringify(tier)})`,
+    );
   }
   const serving = tier === SCALE_OUT ? undefined : firstServerNames(prefix, tier as TierName);
   // Region, volume size and TTL were not exported then: the checks that need them are skipped (0 = unknown).
-  return { version: RECORD_VERSION, tier: tier as StackTier, region: "", volumeSizeGiB: 0, dnsTtlSeconds: 0, generation: 1, serving, legacy: true };
+  return {
+    version: RECORD_VERSION,
+    tier: tier as StackTier,
+    region: "",
+    volumeSizeGiB: 0,
+    dnsTtlSeconds: 0,
+    generation: 1,
+    serving,
+    legacy: true,
+  };
 }
 
 /** When the previous server may go: its explicit time, else the commit time plus the retention hours. */

@@ -21,7 +21,10 @@ export interface RetryClock {
   sleep(ms: number): Promise<void>;
 }
 
-export const REAL_CLOCK: RetryClock = { now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+export const REAL_CLOCK: RetryClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export const RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 30_000, maxRetryAfterMs: 120_000 } as const;
 
@@ -69,7 +72,9 @@ export async function getWithRetry(o: ApiClient, url: string, what: string): Pro
       throw new Error(`${failed} (Retry-After asks to wait ${Math.round(asked / 1000)} s: try again later)`);
     }
     const wait = asked ?? backoffMs(attempt);
-    o.log?.(`${what}: HTTP ${res.status}, try ${attempt} of ${RETRY.attempts}: retrying in ${wait / 1000} s${asked === undefined ? "" : " (Retry-After)"}`);
+    o.log?.(
+      `${what}: HTTP ${res.status}, try ${attempt} of ${RETRY.attempts}: retrying in ${wait / 1000} s${asked === undefined ? "" : " (Retry-After)"}`,
+    );
     await clock.sleep(wait);
   }
 }

@@ -27,7 +27,16 @@ function readable(v: unknown): pulumi.Output<unknown> {
 
 function planned(r: Registered): pulumi.Output<PlannedResource> {
   const entries = Object.entries(r.props ?? {}).map(([k, v]) => readable(v).apply((x): [string, unknown] => [k, x]));
-  return pulumi.all(entries).apply((kv): PlannedResource => ({ type: r.type, name: r.name, custom: r.custom, inputs: Object.fromEntries(kv) as Record<string, unknown> }));
+  return pulumi
+    .all(entries)
+    .apply(
+      (kv): PlannedResource => ({
+        type: r.type,
+        name: r.name,
+        custom: r.custom,
+        inputs: Object.fromEntries(kv) as Record<string, unknown>,
+      }),
+    );
 }
 
 /**
@@ -39,11 +48,18 @@ export function trackResourcesForCost(): { monthlyCost(): pulumi.Output<number> 
   const registered: Registered[] = [];
   pulumi.runtime.registerStackTransformation((args) => {
     if (!args.type.startsWith("pulumi:")) {
-      registered.push({ type: args.type, name: args.name, custom: args.resource instanceof pulumi.CustomResource, props: args.props });
+      registered.push({
+        type: args.type,
+        name: args.name,
+        custom: args.resource instanceof pulumi.CustomResource,
+        props: args.props,
+      });
     }
     return undefined;
   });
-  return { monthlyCost: () => pulumi.all(registered.map(planned)).apply((resources) => estimateMonthly(resources).monthly) };
+  return {
+    monthlyCost: () => pulumi.all(registered.map(planned)).apply((resources) => estimateMonthly(resources).monthly),
+  };
 }
 
 export interface OperatorOutputArgs {
@@ -67,7 +83,13 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
   const droplets: pulumi.Output<DropletValues>[] = [
     ...a.servers.map(({ plan, server }) =>
       pulumi
-        .all([server.droplet.id, server.droplet.ipv4Address, server.droplet.ipv4AddressPrivate, server.volume.id, server.hostPublicKey])
+        .all([
+          server.droplet.id,
+          server.droplet.ipv4Address,
+          server.droplet.ipv4AddressPrivate,
+          server.volume.id,
+          server.hostPublicKey,
+        ])
         .apply(([dropletId, publicIp, privateIp, volumeId, hostKey]) => ({
           key: plan.name,
           tier: plan.tier.name,
@@ -83,18 +105,34 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
     ...(a.scaleOut && a.plan.scaleOut
       ? a.scaleOut.droplets.map((d, i) => {
           const p = a.plan.scaleOut!.app.droplets[i]!;
-          return pulumi.all([d.id, d.ipv4Address, d.ipv4AddressPrivate]).apply(([dropletId, publicIp, privateIp]) => ({ key: `scale-out-${p.key}`, dropletId, dropletName: p.dropletName, publicIp, privateIp }));
+          return pulumi
+            .all([d.id, d.ipv4Address, d.ipv4AddressPrivate])
+            .apply(([dropletId, publicIp, privateIp]) => ({
+              key: `scale-out-${p.key}`,
+              dropletId,
+              dropletName: p.dropletName,
+              publicIp,
+              privateIp,
+            }));
         })
       : []),
   ];
-  const servers = pulumi.all([a.deployment, pulumi.all(droplets)]).apply(([record, values]) => serverOutputs(record, values));
+  const servers = pulumi
+    .all([a.deployment, pulumi.all(droplets)])
+    .apply(([record, values]) => serverOutputs(record, values));
   const serving = pulumi.all([a.deployment, servers]).apply(([record, all]) => all[servingServer(record)]);
-  const retain = { hours: a.plan.config.previousTierRetainHours, ...(a.plan.config.previousTierRetainUntil ? { until: a.plan.config.previousTierRetainUntil } : {}) };
+  const retain = {
+    hours: a.plan.config.previousTierRetainHours,
+    ...(a.plan.config.previousTierRetainUntil ? { until: a.plan.config.previousTierRetainUntil } : {}),
+  };
   return {
     servers,
     servingServer: a.deployment.apply(servingServer),
     ...(a.plan.active
-      ? { servingDropletId: serving.apply((s) => s?.dropletId ?? ""), sshTarget: serving.apply((s) => (s ? `${a.sshUser}@${s.publicIp}` : "")) }
+      ? {
+          servingDropletId: serving.apply((s) => s?.dropletId ?? ""),
+          sshTarget: serving.apply((s) => (s ? `${a.sshUser}@${s.publicIp}` : "")),
+        }
       : {}),
     ...(a.edge.reservedIp ? { reservedIp: a.edge.reservedIp.ipAddress } : {}),
     // Only when a server is pinned: a stack of unpinned servers keeps exactly the outputs it had.

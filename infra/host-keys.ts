@@ -31,15 +31,24 @@ function wireString(blob: Buffer, offset: number): { value: Buffer; next: number
  */
 export function pinnedHostKey(publicKeyOpenssh: string): string {
   const fields = publicKeyOpenssh.trim().split(/\s+/);
-  if (fields.length < 2 || fields.length > 3) throw new HostKeyFormatError(`a host key is "${HOST_KEY_TYPE} <base64> [comment]", got ${fields.length} field(s)`);
+  if (fields.length < 2 || fields.length > 3)
+    throw new HostKeyFormatError(`a host key is "${HOST_KEY_TYPE} <base64> [comment]", got ${fields.length} field(s)`);
   const [type, b64] = fields as [string, string];
   if (type !== HOST_KEY_TYPE) throw new HostKeyFormatError(`the pinned host key must be ${HOST_KEY_TYPE}, got ${type}`);
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new HostKeyFormatError("the host key's second field is not base64");
   const blob = Buffer.from(b64, "base64");
   const name = wireString(blob, 0);
   const key = name && wireString(blob, name.next);
-  if (!name || !key || name.value.toString("latin1") !== HOST_KEY_TYPE || key.value.length !== 32 || key.next !== blob.length) {
-    throw new HostKeyFormatError(`the host key's base64 is not an ${HOST_KEY_TYPE} public key blob (string "${HOST_KEY_TYPE}", string of 32 bytes)`);
+  if (
+    !name ||
+    !key ||
+    name.value.toString("latin1") !== HOST_KEY_TYPE ||
+    key.value.length !== 32 ||
+    key.next !== blob.length
+  ) {
+    throw new HostKeyFormatError(
+      `the host key's base64 is not an ${HOST_KEY_TYPE} public key blob (string "${HOST_KEY_TYPE}", string of 32 bytes)`,
+    );
   }
   return `${type} ${b64}`;
 }
@@ -49,19 +58,26 @@ export function pinnedHostKey(publicKeyOpenssh: string): string {
  * `HostKeyAlias`, so the line holds no address or port and ssh's messages name the server.
  */
 export function knownHostsLine(alias: string, hostKey: string): string {
-  if (!/^[A-Za-z0-9._:@[\]-]+$/.test(alias)) throw new HostKeyFormatError(`a known_hosts alias may hold letters, digits and ._:@[]- only, got "${alias}"`);
+  if (!/^[A-Za-z0-9._:@[\]-]+$/.test(alias))
+    throw new HostKeyFormatError(`a known_hosts alias may hold letters, digits and ._:@[]- only, got "${alias}"`);
   return `${alias} ${pinnedHostKey(hostKey)}`;
 }
 
 /** ssh options for a pinned host: only the key in `knownHostsFile` under `alias` is accepted; nothing is written. */
 export function pinnedSshOptions(alias: string, knownHostsFile: string): string[] {
   return [
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${knownHostsFile}`,
-    "-o", "GlobalKnownHostsFile=/dev/null",
-    "-o", `HostKeyAlias=${alias}`,
-    "-o", `HostKeyAlgorithms=${HOST_KEY_TYPE}`,
-    "-o", "UpdateHostKeys=no",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHostsFile}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    `HostKeyAlias=${alias}`,
+    "-o",
+    `HostKeyAlgorithms=${HOST_KEY_TYPE}`,
+    "-o",
+    "UpdateHostKeys=no",
   ];
 }
 
@@ -74,7 +90,9 @@ export const UNPINNED_SSH_OPTIONS = ["-o", "StrictHostKeyChecking=accept-new"] a
  * host key type"). OpenSSH exits 255 for these, as for any connection failure, so the message decides.
  */
 export function isHostKeyRejection(stderr: string): boolean {
-  return /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no matching host key type found|Host key for .* has changed/i.test(stderr);
+  return /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no matching host key type found|Host key for .* has changed/i.test(
+    stderr,
+  );
 }
 
 /** What an operator reads when a pinned host offers another key: which server, and what to check. */

@@ -27,7 +27,10 @@ export = async () => {
   // Passwords of the droplets' own PostgreSQL and Redis (the scale-out tier's managed engines have their own).
   const secrets =
     (plan.active || plan.previous) &&
-    new StackSecrets("secrets", { postgresPassword: source.secret("postgresPassword"), redisPassword: source.secret("redisPassword") });
+    new StackSecrets("secrets", {
+      postgresPassword: source.secret("postgresPassword"),
+      redisPassword: source.secret("redisPassword"),
+    });
   const network = new Network("network", { plan });
   const appServer = (server: ServerPlan, passwords: StackSecrets) =>
     new AppServer(server.name, {
@@ -45,25 +48,56 @@ export = async () => {
   const server = plan.active && secrets && appServer(plan.active, secrets);
   const previous = plan.previous && secrets && appServer(plan.previous, secrets);
   const scaleOut =
-    plan.scaleOut && new ScaleOut("scale-out", { plan: plan.scaleOut, vpcId: network.vpc.id, tag: network.tag.name, ssh, protect: config.protectStateful });
+    plan.scaleOut &&
+    new ScaleOut("scale-out", {
+      plan: plan.scaleOut,
+      vpcId: network.vpc.id,
+      tag: network.tag.name,
+      ssh,
+      protect: config.protectStateful,
+    });
 
   const migration =
     plan.migration && previous && server
-      ? new TierMigration("migration", { migration: plan.migration, old: previous, next: server, sshUser: ssh.user, sshPrivateKey: ssh.privateKey, healthPath: config.healthPath })
+      ? new TierMigration("migration", {
+          migration: plan.migration,
+          old: previous,
+          next: server,
+          sshUser: ssh.user,
+          sshPrivateKey: ssh.privateKey,
+          healthPath: config.healthPath,
+        })
       : undefined;
   const scaleOutMigration =
     plan.scaleOutMigration && previous && scaleOut
-      ? new ScaleOutMigration("scale-out-migration", { source: previous, scaleOut, sshUser: ssh.user, sshPrivateKey: ssh.privateKey, ...plan.scaleOutMigration })
+      ? new ScaleOutMigration("scale-out-migration", {
+          source: previous,
+          scaleOut,
+          sshUser: ssh.user,
+          sshPrivateKey: ssh.privateKey,
+          ...plan.scaleOutMigration,
+        })
       : undefined;
 
   // Traffic reaches the new server only through a migration's result (it resolves once the migration committed).
   const serving = server
-    ? { dropletId: migration?.cutoverDropletId ?? server.dropletIdNumber, address: migration?.cutoverDropletIp ?? server.droplet.ipv4Address }
+    ? {
+        dropletId: migration?.cutoverDropletId ?? server.dropletIdNumber,
+        address: migration?.cutoverDropletIp ?? server.droplet.ipv4Address,
+      }
     : { dropletId: undefined, address: scaleOutMigration?.cutoverAddress ?? scaleOut!.address };
-  const reservedIpDroplet = plan.edge.reservedIp === "serving" ? serving.dropletId : plan.edge.reservedIp === "previous" ? previous?.dropletIdNumber : undefined;
+  const reservedIpDroplet =
+    plan.edge.reservedIp === "serving"
+      ? serving.dropletId
+      : plan.edge.reservedIp === "previous"
+        ? previous?.dropletIdNumber
+        : undefined;
   const edge = new Edge("edge", {
     plan,
-    reservedIp: reservedIpDroplet === undefined ? undefined : { dropletId: reservedIpDroplet, protect: config.protectStateful && plan.edge.reservedIp === "serving" },
+    reservedIp:
+      reservedIpDroplet === undefined
+        ? undefined
+        : { dropletId: reservedIpDroplet, protect: config.protectStateful && plan.edge.reservedIp === "serving" },
     recordValue: plan.edge.record === "serving" ? serving.address : undefined,
     protect: config.protectStateful,
   });
@@ -93,7 +127,11 @@ export = async () => {
   }
 
   // What the next `pulumi up` reads as deployed. A migration run by this update contributes its commit time.
-  const moveReport = plan.migration?.running ? migration?.run.stdout : plan.scaleOutMigration?.running ? scaleOutMigration?.run.stdout : undefined;
+  const moveReport = plan.migration?.running
+    ? migration?.run.stdout
+    : plan.scaleOutMigration?.running
+      ? scaleOutMigration?.run.stdout
+      : undefined;
   const deployment = pulumi.output(moveReport).apply((stdout) => deploymentAfter(plan, parseMigrationResult(stdout)));
 
   return {

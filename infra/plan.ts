@@ -4,7 +4,17 @@
  */
 import { type ConfigIssue, ConfigError, type StackConfig } from "./config";
 import type { MigrationResult } from "./migration/result";
-import { type DeploymentRecord, firstServerNames, HOST_KEY_PINNED, type MigrationRecord, newServerNames, RECORD_VERSION, retainUntilOf, type ServerRecord, withPinnedHostKey } from "./deployed";
+import {
+  type DeploymentRecord,
+  firstServerNames,
+  HOST_KEY_PINNED,
+  type MigrationRecord,
+  newServerNames,
+  RECORD_VERSION,
+  retainUntilOf,
+  type ServerRecord,
+  withPinnedHostKey,
+} from "./deployed";
 import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import { type CloudInitInput, renderCloudInit } from "./render/cloud-init";
@@ -156,7 +166,14 @@ export function planServer(config: StackConfig, record: ServerRecord, role: Serv
 
 export function planFirewall(config: StackConfig, movingToScaleOut = false): StackPlan["firewall"] {
   const subscription: FirewallRule[] = movingToScaleOut
-    ? [{ protocol: "tcp", portRange: "5432", fromVpc: true, why: "the managed PostgreSQL cluster subscribing to the droplet during the move onto scale-out" }]
+    ? [
+        {
+          protocol: "tcp",
+          portRange: "5432",
+          fromVpc: true,
+          why: "the managed PostgreSQL cluster subscribing to the droplet during the move onto scale-out",
+        },
+      ]
     : [];
   return {
     inbound: [
@@ -164,14 +181,29 @@ export function planFirewall(config: StackConfig, movingToScaleOut = false): Sta
       { protocol: "tcp", portRange: "443", sourceAddresses: WORLD, why: "HTTPS" },
       { protocol: "udp", portRange: "443", sourceAddresses: WORLD, why: "HTTP/3" },
       { protocol: "tcp", portRange: "22", sourceAddresses: config.sshAllowedCidrs, why: "SSH from the allowlist only" },
-      { protocol: "tcp", portRange: "5432", fromStackTag: true, why: "PostgreSQL replication between the stack's droplets" },
+      {
+        protocol: "tcp",
+        portRange: "5432",
+        fromStackTag: true,
+        why: "PostgreSQL replication between the stack's droplets",
+      },
       { protocol: "tcp", portRange: "6379", fromStackTag: true, why: "Redis replication between the stack's droplets" },
-      { protocol: "tcp", portRange: String(INTERNAL_PORT), fromStackTag: true, why: "cutover forwarding from the old droplet's proxy" },
+      {
+        protocol: "tcp",
+        portRange: String(INTERNAL_PORT),
+        fromStackTag: true,
+        why: "cutover forwarding from the old droplet's proxy",
+      },
       { protocol: "icmp", sourceAddresses: WORLD, why: "ping and path MTU discovery" },
       ...subscription,
     ],
     outbound: [
-      { protocol: "tcp", portRange: "1-65535", sourceAddresses: WORLD, why: "package mirrors, image registry, ACME, SMTP relays" },
+      {
+        protocol: "tcp",
+        portRange: "1-65535",
+        sourceAddresses: WORLD,
+        why: "package mirrors, image registry, ACME, SMTP relays",
+      },
       { protocol: "udp", portRange: "1-65535", sourceAddresses: WORLD, why: "DNS, NTP" },
       { protocol: "icmp", sourceAddresses: WORLD, why: "ping" },
     ],
@@ -205,7 +237,12 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   let migrationRecord = d?.migration;
   let dropped: ServerRecord | undefined;
   // An explicit previousTierRetainUntil overrides the retention counted from the commit time.
-  const until = previousRecord && config.previousTierRetainUntil ? new Date(config.previousTierRetainUntil) : d ? retainUntilOf(d, config.previousTierRetainHours) : undefined;
+  const until =
+    previousRecord && config.previousTierRetainUntil
+      ? new Date(config.previousTierRetainUntil)
+      : d
+        ? retainUntilOf(d, config.previousTierRetainHours)
+        : undefined;
   if (previousRecord && until && now >= until) {
     dropped = previousRecord;
     previousRecord = undefined;
@@ -213,7 +250,10 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   }
   const retainUntil = until && previousRecord ? until.toISOString() : undefined;
   const committedAt = migrationRecord?.committedAt;
-  const budgets = { downtimeBudgetSeconds: config.downtimeBudgetSeconds, migrationBudgetMinutes: config.migrationBudgetMinutes };
+  const budgets = {
+    downtimeBudgetSeconds: config.downtimeBudgetSeconds,
+    migrationBudgetMinutes: config.migrationBudgetMinutes,
+  };
 
   let active: ServerPlan | undefined;
   let previous: ServerPlan | undefined;
@@ -240,7 +280,8 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => move(from, running);
 
   if (!d) {
-    if (config.tier !== SCALE_OUT) active = planServer(config, withPinnedHostKey(firstServerNames(prefix, config.tier)), "serving");
+    if (config.tier !== SCALE_OUT)
+      active = planServer(config, withPinnedHostKey(firstServerNames(prefix, config.tier)), "serving");
   } else if (d.tier === config.tier) {
     // Same tier: what is deployed stays as it is; a retained previous server with the migration that made it so.
     if (d.serving) active = planServer(config, d.serving, "serving");
@@ -257,12 +298,19 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
         ` is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (the next \`pulumi up\` then drops it; its volume stays at DigitalOcean)`,
     );
   } else if (d.tier === SCALE_OUT) {
-    problem("tier", `cannot change from scale-out back to ${config.tier}: moving off the managed engines is not supported`);
+    problem(
+      "tier",
+      `cannot change from scale-out back to ${config.tier}: moving off the managed engines is not supported`,
+    );
   } else if (!d.serving) {
     problem("tier", `the deployed state names no serving server for tier ${d.tier}`);
   } else if (config.tier === SCALE_OUT) {
     const largest = TIER_NAMES[TIER_NAMES.length - 1]!;
-    if (d.tier !== largest) problem("tier", `must be ${largest} before scale-out (deployed: ${d.tier}): migrate up to the largest single droplet first`);
+    if (d.tier !== largest)
+      problem(
+        "tier",
+        `must be ${largest} before scale-out (deployed: ${d.tier}): migrate up to the largest single droplet first`,
+      );
     else {
       previous = planServer(config, d.serving, "previous");
       scaleOutMigration = scaleOutMove(d.serving, true);
@@ -277,7 +325,10 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     if (config.trafficSwitch === "dns") {
       const ttl = d.dnsTtlSeconds || config.dnsTtlSeconds;
       if (ttl > 60 || config.dnsTtlSeconds > 60) {
-        problem("dnsTtlSeconds", `must be 60 or less, deployed for at least one old TTL, before a DNS-mode migration: lower it in an earlier \`pulumi up\` (deployed: ${ttl} s) and wait ${ttl} s before changing the tier`);
+        problem(
+          "dnsTtlSeconds",
+          `must be 60 or less, deployed for at least one old TTL, before a DNS-mode migration: lower it in an earlier \`pulumi up\` (deployed: ${ttl} s) and wait ${ttl} s before changing the tier`,
+        );
       }
     }
   }
@@ -302,7 +353,12 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     firewall: planFirewall(config, scaleOut !== undefined && previous !== undefined),
     edge: planEdge(config, scaleOut !== undefined, previous !== undefined),
     monitoring: planMonitoring(config),
-    dns: { zone: config.dnsZone, recordName: config.dnsRecordName, ttl: config.dnsTtlSeconds, manageZone: config.manageDnsZone },
+    dns: {
+      zone: config.dnsZone,
+      recordName: config.dnsRecordName,
+      ttl: config.dnsTtlSeconds,
+      manageZone: config.manageDnsZone,
+    },
   };
 }
 
@@ -326,7 +382,11 @@ function legacyOverride(config: StackConfig, prefix: string): DeploymentRecord |
   };
 }
 
-function checkAgainstDeployed(config: StackConfig, d: DeploymentRecord | undefined, problem: (key: string, message: string) => void): void {
+function checkAgainstDeployed(
+  config: StackConfig,
+  d: DeploymentRecord | undefined,
+  problem: (key: string, message: string) => void,
+): void {
   const consistent = d?.legacy ? d.tier === config.tier : d?.previous?.tier === config.previousTier;
   if (config.previousTier !== undefined && d && !consistent) {
     problem(
@@ -338,10 +398,16 @@ function checkAgainstDeployed(config: StackConfig, d: DeploymentRecord | undefin
   }
   if (!d || d.legacy) return;
   if (d.region !== config.region && !config.allowDataLoss) {
-    problem("region", `must stay ${d.region}: a droplet's volume cannot move between regions, so a new region replaces every data volume (empty). Move regions by a migration to a new stack, or set allowDataLoss on a throw-away dev stack`);
+    problem(
+      "region",
+      `must stay ${d.region}: a droplet's volume cannot move between regions, so a new region replaces every data volume (empty). Move regions by a migration to a new stack, or set allowDataLoss on a throw-away dev stack`,
+    );
   }
   if (config.volumeSizeGiB < d.volumeSizeGiB) {
-    problem("volumeSizeGiB", `must be at least ${d.volumeSizeGiB} (deployed): DigitalOcean volumes grow but never shrink`);
+    problem(
+      "volumeSizeGiB",
+      `must be at least ${d.volumeSizeGiB} (deployed): DigitalOcean volumes grow but never shrink`,
+    );
   }
 }
 
@@ -383,7 +449,8 @@ function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolea
 
 function planEdge(config: StackConfig, scaleOut: boolean, previous: boolean): StackPlan["edge"] {
   const reservedIpMode = config.trafficSwitch === "reserved-ip";
-  if (!scaleOut) return { reservedIp: reservedIpMode ? "serving" : undefined, record: reservedIpMode ? "reserved-ip" : "serving" };
+  if (!scaleOut)
+    return { reservedIp: reservedIpMode ? "serving" : undefined, record: reservedIpMode ? "reserved-ip" : "serving" };
   // A load balancer has its own address. The reserved IP stays on the previous droplet while it forwards to the app
   // droplets (clients that cached the old record), and goes with it.
   return { reservedIp: reservedIpMode && previous ? "previous" : undefined, record: "serving" };
@@ -410,7 +477,13 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
         "the migration finished without printing its result line (chatbot-migration-result: ...), so the old server's retention cannot start; run `pulumi up` again: a finished migration prints it again without touching anything",
       );
     }
-    migration = { id: result.id, from: move.fromKey, to: plan.migration?.toKey ?? SCALE_OUT, strategy: result.strategy, committedAt: result.committedAt };
+    migration = {
+      id: result.id,
+      from: move.fromKey,
+      to: plan.migration?.toKey ?? SCALE_OUT,
+      strategy: result.strategy,
+      committedAt: result.committedAt,
+    };
   } else if (move && plan.deployed?.migration) {
     migration = plan.deployed.migration;
   }
@@ -424,7 +497,13 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
     generation: plan.generation,
     ...(plan.active ? { serving: plan.active.record } : {}),
     // A previous server known only from the legacy keys keeps their explicit time (there is no recorded commit).
-    ...(previous ? { previous: migration ? previous : { ...previous, ...(move?.retainUntil ? { retainUntil: move.retainUntil } : {}) } } : {}),
+    ...(previous
+      ? {
+          previous: migration
+            ? previous
+            : { ...previous, ...(move?.retainUntil ? { retainUntil: move.retainUntil } : {}) },
+        }
+      : {}),
     ...(migration ? { migration } : {}),
   };
 }

@@ -30,7 +30,14 @@ const PageSchema = z.object({
 /** The answer cannot be read as a /v2/sizes response. */
 export class SizesResponseError extends Error {}
 
-export const NOT_IN_SIZES = ["volumes", "snapshots", "reserved IPs", "load balancers", "managed databases", "uptime checks"];
+export const NOT_IN_SIZES = [
+  "volumes",
+  "snapshots",
+  "reserved IPs",
+  "load balancers",
+  "managed databases",
+  "uptime checks",
+];
 
 function parsePage(text: string, source: string): z.infer<typeof PageSchema> {
   let json: unknown;
@@ -58,8 +65,12 @@ export async function fetchSizes(o: ApiClient): Promise<DoSize[]> {
   const sizes: DoSize[] = [];
   let url: string | undefined = `${base}/v2/sizes?per_page=200`;
   for (let page = 1; url; page++) {
-    if (!url.startsWith(`${base}/`)) throw new SizesResponseError(`GET /v2/sizes: the next page is at ${url}, outside ${base}: not followed`);
-    const answer = parsePage(await getWithRetry(o, url, `GET /v2/sizes (page ${page})`), `GET /v2/sizes (page ${page})`);
+    if (!url.startsWith(`${base}/`))
+      throw new SizesResponseError(`GET /v2/sizes: the next page is at ${url}, outside ${base}: not followed`);
+    const answer = parsePage(
+      await getWithRetry(o, url, `GET /v2/sizes (page ${page})`),
+      `GET /v2/sizes (page ${page})`,
+    );
     sizes.push(...answer.sizes);
     url = answer.links?.pages?.next;
   }
@@ -86,14 +97,32 @@ export function compareWithSizes(sizes: readonly DoSize[]): PriceDifference[] {
     const where = "infra/pricing.ts DROPLET_MONTHLY_USD";
     const theirs = bySlug.get(slug);
     if (!theirs) {
-      out.push({ slug, where, what: "missing", message: `${slug}: in ${where} but not in /v2/sizes (retired or renamed?)` });
+      out.push({
+        slug,
+        where,
+        what: "missing",
+        message: `${slug}: in ${where} but not in /v2/sizes (retired or renamed?)`,
+      });
       continue;
     }
     const [oursCents, theirsCents] = [Math.round(ours * 100), Math.round(theirs.price_monthly * 100)];
     if (oursCents !== theirsCents) {
-      out.push({ slug, where, what: "price_monthly", ours, theirs: theirs.price_monthly, message: `${slug}: ${usd(oursCents)}/month in ${where}, ${usd(theirsCents)} at DigitalOcean` });
+      out.push({
+        slug,
+        where,
+        what: "price_monthly",
+        ours,
+        theirs: theirs.price_monthly,
+        message: `${slug}: ${usd(oursCents)}/month in ${where}, ${usd(theirsCents)} at DigitalOcean`,
+      });
     }
-    if (!theirs.available) out.push({ slug, where, what: "unavailable", message: `${slug}: /v2/sizes says it is not available for new droplets` });
+    if (!theirs.available)
+      out.push({
+        slug,
+        where,
+        what: "unavailable",
+        message: `${slug}: /v2/sizes says it is not available for new droplets`,
+      });
   }
   for (const [tier, t] of Object.entries(TIERS)) {
     const theirs = bySlug.get(t.slug);
@@ -105,7 +134,15 @@ export function compareWithSizes(sizes: readonly DoSize[]): PriceDifference[] {
       ["disk", t.diskGiB, theirs.disk, "GiB of disk"],
     ] as const;
     for (const [what, ours, their, unit] of fields) {
-      if (ours !== their) out.push({ slug: t.slug, where, what, ours, theirs: their, message: `${t.slug}: ${ours} ${unit} in ${where}, ${their} at DigitalOcean` });
+      if (ours !== their)
+        out.push({
+          slug: t.slug,
+          where,
+          what,
+          ours,
+          theirs: their,
+          message: `${t.slug}: ${ours} ${unit} in ${where}, ${their} at DigitalOcean`,
+        });
     }
   }
   return out;
@@ -115,7 +152,14 @@ export function compareWithSizes(sizes: readonly DoSize[]): PriceDifference[] {
 export function renderPriceCheck(diffs: readonly PriceDifference[], source: string): string {
   const checked = Object.keys(DROPLET_MONTHLY_USD).length;
   const head = diffs.length
-    ? [`${diffs.length} difference(s) between our tables and ${source}:`, ...diffs.map((d) => `  - ${d.message}`), "", "Update infra/pricing.ts (with its source and date) or infra/tiers.ts from DigitalOcean's pages."]
-    : [`infra/pricing.ts and infra/tiers.ts agree with ${source}: ${checked} droplet sizes, ${Object.keys(TIERS).length} tiers.`];
+    ? [
+        `${diffs.length} difference(s) between our tables and ${source}:`,
+        ...diffs.map((d) => `  - ${d.message}`),
+        "",
+        "Update infra/pricing.ts (with its source and date) or infra/tiers.ts from DigitalOcean's pages.",
+      ]
+    : [
+        `infra/pricing.ts and infra/tiers.ts agree with ${source}: ${checked} droplet sizes, ${Object.keys(TIERS).length} tiers.`,
+      ];
   return [...head, `Not in /v2/sizes, not checked: ${NOT_IN_SIZES.join(", ")}.`, ""].join("\n");
 }

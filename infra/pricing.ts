@@ -145,18 +145,26 @@ export const FREE_RESOURCE_TYPES: Record<string, PriceSource> = {
   "digitalocean:index/firewall:Firewall": FREE_SOURCE(
     "https://docs.digitalocean.com/products/networking/firewalls/details/pricing/",
   ),
-  "digitalocean:index/domain:Domain": FREE_SOURCE("https://docs.digitalocean.com/products/networking/dns/details/pricing/"),
+  "digitalocean:index/domain:Domain": FREE_SOURCE(
+    "https://docs.digitalocean.com/products/networking/dns/details/pricing/",
+  ),
   "digitalocean:index/dnsRecord:DnsRecord": FREE_SOURCE(
     "https://docs.digitalocean.com/products/networking/dns/details/pricing/",
   ),
   "digitalocean:index/project:Project": FREE_SOURCE("https://docs.digitalocean.com/platform/projects/"),
-  "digitalocean:index/projectResources:ProjectResources": FREE_SOURCE("https://docs.digitalocean.com/platform/projects/"),
+  "digitalocean:index/projectResources:ProjectResources": FREE_SOURCE(
+    "https://docs.digitalocean.com/platform/projects/",
+  ),
   "digitalocean:index/monitorAlert:MonitorAlert": FREE_SOURCE(
     "https://docs.digitalocean.com/products/monitoring/",
     "Monitoring is a free, opt-in service",
   ),
-  "digitalocean:index/uptimeAlert:UptimeAlert": FREE_SOURCE("https://docs.digitalocean.com/products/uptime/details/pricing/"),
-  "digitalocean:index/sshKey:SshKey": FREE_SOURCE("https://docs.digitalocean.com/products/droplets/how-to/add-ssh-keys/"),
+  "digitalocean:index/uptimeAlert:UptimeAlert": FREE_SOURCE(
+    "https://docs.digitalocean.com/products/uptime/details/pricing/",
+  ),
+  "digitalocean:index/sshKey:SshKey": FREE_SOURCE(
+    "https://docs.digitalocean.com/products/droplets/how-to/add-ssh-keys/",
+  ),
   "digitalocean:index/tag:Tag": FREE_SOURCE("https://docs.digitalocean.com/platform/tags/"),
   "digitalocean:index/reservedIpAssignment:ReservedIpAssignment": FREE_SOURCE(
     "https://docs.digitalocean.com/products/networking/reserved-ips/details/pricing/",
@@ -189,10 +197,22 @@ export const FREE_RESOURCE_TYPES: Record<string, PriceSource> = {
     "https://docs.digitalocean.com/products/databases/valkey/",
     "settings of a cluster, included in the cluster price",
   ),
-  "command:remote:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),
-  "command:remote:CopyToRemote": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "copies files, no cloud resource"),
-  "command:local:Command": FREE_SOURCE("https://www.pulumi.com/registry/packages/command/", "runs a command, no cloud resource"),
-  "tls:index/privateKey:PrivateKey": FREE_SOURCE("https://www.pulumi.com/registry/packages/tls/", "generated locally (a droplet's SSH host key), no cloud resource"),
+  "command:remote:Command": FREE_SOURCE(
+    "https://www.pulumi.com/registry/packages/command/",
+    "runs a command, no cloud resource",
+  ),
+  "command:remote:CopyToRemote": FREE_SOURCE(
+    "https://www.pulumi.com/registry/packages/command/",
+    "copies files, no cloud resource",
+  ),
+  "command:local:Command": FREE_SOURCE(
+    "https://www.pulumi.com/registry/packages/command/",
+    "runs a command, no cloud resource",
+  ),
+  "tls:index/privateKey:PrivateKey": FREE_SOURCE(
+    "https://www.pulumi.com/registry/packages/tls/",
+    "generated locally (a droplet's SSH host key), no cloud resource",
+  ),
   "random:index/randomPassword:RandomPassword": FREE_SOURCE(
     "https://www.pulumi.com/registry/packages/random/",
     "generated locally, no cloud resource",

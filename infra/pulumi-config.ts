@@ -3,7 +3,16 @@
  * touches Pulumi's config besides infra/index.ts (which creates the `pulumi.Config`).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseConfig, PASSWORD_KEYS, type PasswordKey, PROJECT, SECRET_KEYS, type SecretKey, type StackConfig } from "./config";
+import {
+  ConfigError,
+  parseConfig,
+  PASSWORD_KEYS,
+  type PasswordKey,
+  PROJECT,
+  SECRET_KEYS,
+  type SecretKey,
+  type StackConfig,
+} from "./config";
 import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
 import { plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
 
@@ -26,7 +35,10 @@ export interface StackLocation {
  * `pulumi config set --secret` command to run: the SDK does not say whether a value arrived encrypted, the stack
  * file does. The passwords' plain values are handed to the parse only to be checked against the password rule.
  */
-export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDirectory: pulumi.runtime.getRootDirectory(), stack: pulumi.getStack() }): ConfigSource {
+export function readStackConfig(
+  cfg: pulumi.Config,
+  at: StackLocation = { rootDirectory: pulumi.runtime.getRootDirectory(), stack: pulumi.getStack() },
+): ConfigSource {
   const prefix = `${cfg.name}:`;
   const secretNames: readonly string[] = SECRET_KEYS;
   const values: Record<string, unknown> = {};
@@ -39,7 +51,8 @@ export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDi
       values[key] = SECRET_PLACEHOLDER;
       setSecrets.add(key);
       // The offline plan cannot decrypt and hands the placeholder: then there is no password to check.
-      if ((PASSWORD_KEYS as readonly string[]).includes(key) && value !== SECRET_PLACEHOLDER) passwords[key as PasswordKey] = value;
+      if ((PASSWORD_KEYS as readonly string[]).includes(key) && value !== SECRET_PLACEHOLDER)
+        passwords[key as PasswordKey] = value;
     } else {
       values[key] = value;
     }
@@ -47,7 +60,10 @@ export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDi
   const plain = new Set(plainSecretsInStackFile(at.rootDirectory, at.stack, [...setSecrets]));
   let config: StackConfig;
   try {
-    config = parseConfig({ values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))), passwords }, { project: cfg.name || PROJECT, stack: at.stack });
+    config = parseConfig(
+      { values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))), passwords },
+      { project: cfg.name || PROJECT, stack: at.stack },
+    );
   } catch (e) {
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
@@ -64,7 +80,9 @@ export function readStackConfig(cfg: pulumi.Config, at: StackLocation = { rootDi
  * outputs. Secret outputs are not used: the record holds names, tiers and times only.
  */
 export async function readDeployedState(config: StackConfig): Promise<DeploymentRecord | undefined> {
-  const self = new pulumi.StackReference("deployed", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+  const self = new pulumi.StackReference("deployed", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
   const outputs: Record<string, unknown> = {};
   for (const name of DEPLOYED_OUTPUTS) {
     const details = await self.getOutputDetails(name);

@@ -14,7 +14,14 @@
  * export becomes "[secret]" too); unknown values are the sentinel UNKNOWN_VALUE.
  */
 import { z } from "zod";
-import { PULUMI_SECRET_MARK, PULUMI_SECRET_SIG, SECRET_VALUE, type ChangeOp, type PlannedResource, type ResourceChange } from "./resource-shapes";
+import {
+  PULUMI_SECRET_MARK,
+  PULUMI_SECRET_SIG,
+  SECRET_VALUE,
+  type ChangeOp,
+  type PlannedResource,
+  type ResourceChange,
+} from "./resource-shapes";
 
 /** Pulumi's secret signature key and value (pulumi/pulumi `sdk/go/common/resource/sig`). */
 
@@ -373,7 +380,14 @@ function parseJsonLines(text: string, source: string): unknown[] {
   return events;
 }
 
-const EVENT_KEYS = ["preludeEvent", "resourcePreEvent", "resOutputsEvent", "summaryEvent", "diagnosticEvent", "cancelEvent"];
+const EVENT_KEYS = [
+  "preludeEvent",
+  "resourcePreEvent",
+  "resOutputsEvent",
+  "summaryEvent",
+  "diagnosticEvent",
+  "cancelEvent",
+];
 
 function looksLikeEvent(value: unknown): boolean {
   return isPlainObject(value) && ("sequence" in value || EVENT_KEYS.some((k) => k in value));

@@ -39,7 +39,12 @@ import {
   isValidSshKeyRef,
   isValidTagName,
 } from "./provider-rules";
-import { type AppNodeComposeInput, appNodeApplyCommand, renderAppNodeCloudInit, renderAppNodeFiles } from "./render/app-node";
+import {
+  type AppNodeComposeInput,
+  appNodeApplyCommand,
+  renderAppNodeCloudInit,
+  renderAppNodeFiles,
+} from "./render/app-node";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import type { RenderedFile } from "./render/files";
 import type { PlannedResource } from "./resource-shapes";
@@ -59,7 +64,12 @@ export const RESERVED_CONNECTIONS = 3;
 export const CONNECTIONS_PER_GIB = 25;
 
 /** The load balancer's health check: short, so a draining droplet leaves the pool quickly. */
-export const LB_HEALTHCHECK = { checkIntervalSeconds: 5, responseTimeoutSeconds: 3, unhealthyThreshold: 2, healthyThreshold: 2 } as const;
+export const LB_HEALTHCHECK = {
+  checkIntervalSeconds: 5,
+  responseTimeoutSeconds: 3,
+  unhealthyThreshold: 2,
+  healthyThreshold: 2,
+} as const;
 /** How long a droplet drains before its app restarts: the LB needs interval x unhealthy threshold to notice. */
 export const DRAIN_SECONDS = LB_HEALTHCHECK.checkIntervalSeconds * LB_HEALTHCHECK.unhealthyThreshold + 2;
 
@@ -148,7 +158,13 @@ export interface ScaleOutPlan {
     name: string;
     sizeUnit: number;
     redirectHttpToHttps: true;
-    forwardingRules: { entryProtocol: "https" | "http"; entryPort: number; targetProtocol: "http"; targetPort: number; certificate: boolean }[];
+    forwardingRules: {
+      entryProtocol: "https" | "http";
+      entryPort: number;
+      targetProtocol: "http";
+      targetPort: number;
+      certificate: boolean;
+    }[];
     healthcheck: { protocol: "http"; port: number; path: string } & typeof LB_HEALTHCHECK;
     certificate: { name: string; type: "lets_encrypt"; domains: string[] };
   };
@@ -182,7 +198,9 @@ export interface ScaleOutPlan {
 
 export class ScaleOutError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid scale-out plan (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`);
+    super(
+      `invalid scale-out plan (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`,
+    );
     this.name = "ScaleOutError";
   }
 }
@@ -208,7 +226,11 @@ export function backendConnections(dbSize: string): number | undefined {
 }
 
 /** The app container's share of an app droplet, or undefined when the droplet cannot hold its workers. */
-export function appNodeMemory(shape: { vcpus: number; memoryMiB: number }): { reserveMiB: number; proxyMiB: number; appMiB: number } {
+export function appNodeMemory(shape: { vcpus: number; memoryMiB: number }): {
+  reserveMiB: number;
+  proxyMiB: number;
+  appMiB: number;
+} {
   const reserveMiB = 512 + 64 * shape.vcpus;
   return { reserveMiB, proxyMiB: PROXY_MIB, appMiB: shape.memoryMiB - reserveMiB - PROXY_MIB };
 }
@@ -228,33 +250,54 @@ function validateInput(i: ScaleOutInput): string[] {
   const p: string[] = [];
   const int = (field: keyof ScaleOutInput, lo: number, hi: number) => {
     const v = i[field];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) p.push(`${field}: ${JSON.stringify(v)} must be a whole number from ${lo} to ${hi}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi)
+      p.push(`${field}: ${JSON.stringify(v)} must be a whole number from ${lo} to ${hi}`);
   };
-  if (!/^[a-z][a-z0-9-]{1,40}[a-z0-9]$/.test(i.prefix)) p.push(`prefix: "${i.prefix}" must be lowercase letters, digits and hyphens (3-42 characters), such as chatbot-prod`);
+  if (!/^[a-z][a-z0-9-]{1,40}[a-z0-9]$/.test(i.prefix))
+    p.push(
+      `prefix: "${i.prefix}" must be lowercase letters, digits and hyphens (3-42 characters), such as chatbot-prod`,
+    );
   if (!isRegionOpenForNewDroplets(i.region)) p.push(`region: "${i.region}" is not a region slug open to new droplets`);
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(i.domain)) p.push(`domain: "${i.domain}" must be a lowercase host name such as chat.example.com`);
-  if (!/^\/[A-Za-z0-9._~/-]*$/.test(i.healthPath)) p.push(`healthPath: "${i.healthPath}" must be a URL path starting with /`);
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(i.domain))
+    p.push(`domain: "${i.domain}" must be a lowercase host name such as chat.example.com`);
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(i.healthPath))
+    p.push(`healthPath: "${i.healthPath}" must be a URL path starting with /`);
   int("appPort", 1024, 65535);
-  if (!/^\S+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/.test(i.appImage)) p.push(`appImage: "${i.appImage}" must be an image reference with a tag or digest`);
-  if (i.environment === "prod" && /:latest$/.test(i.appImage)) p.push("appImage: must be pinned to a version or digest in prod, not :latest");
-  for (const e of i.appEnv) if (!/^[A-Z_][A-Z0-9_]*=[^\n]*$/.test(e)) p.push(`appEnv: "${e}" must be NAME=value with NAME in upper case`);
-  if (i.environment !== "dev" && i.environment !== "prod") p.push(`environment: ${JSON.stringify(i.environment)} must be dev or prod`);
+  if (!/^\S+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/.test(i.appImage))
+    p.push(`appImage: "${i.appImage}" must be an image reference with a tag or digest`);
+  if (i.environment === "prod" && /:latest$/.test(i.appImage))
+    p.push("appImage: must be pinned to a version or digest in prod, not :latest");
+  for (const e of i.appEnv)
+    if (!/^[A-Z_][A-Z0-9_]*=[^\n]*$/.test(e)) p.push(`appEnv: "${e}" must be NAME=value with NAME in upper case`);
+  if (i.environment !== "dev" && i.environment !== "prod")
+    p.push(`environment: ${JSON.stringify(i.environment)} must be dev or prod`);
   if (i.sshKeys.length === 0) p.push("sshKeys: must list at least one SSH key");
-  for (const k of i.sshKeys) if (!isValidSshKeyRef(k)) p.push(`sshKeys: "${k}" is neither a numeric key id nor an MD5 fingerprint`);
+  for (const k of i.sshKeys)
+    if (!isValidSshKeyRef(k)) p.push(`sshKeys: "${k}" is neither a numeric key id nor an MD5 fingerprint`);
   if (i.sshAllowedCidrs.length === 0) p.push("sshAllowedCidrs: must list at least one CIDR");
-  if (i.environment === "prod") for (const problem of prodSshAllowlistProblems(i.sshAllowedCidrs)) p.push(`sshAllowedCidrs: ${problem}`);
+  if (i.environment === "prod")
+    for (const problem of prodSshAllowlistProblems(i.sshAllowedCidrs)) p.push(`sshAllowedCidrs: ${problem}`);
   if (!isValidTagName(i.stackTag)) p.push(`stackTag: "${i.stackTag}" is not a valid tag name`);
   int("appCount", 2, 50);
   const shape = dropletShape(i.appDropletSize);
   if (!isDropletSlug(i.appDropletSize) || shape === undefined) {
-    p.push(`appDropletSize: "${i.appDropletSize}" is not a priced droplet size; allowed: ${appDropletSizes().join(", ")}`);
+    p.push(
+      `appDropletSize: "${i.appDropletSize}" is not a priced droplet size; allowed: ${appDropletSizes().join(", ")}`,
+    );
   } else if (!appDropletSizes().includes(i.appDropletSize)) {
-    p.push(`appDropletSize: "${i.appDropletSize}" cannot hold ${shape.vcpus} worker(s) of ${APP_MIB_PER_WORKER} MiB next to the host and proxy; allowed: ${appDropletSizes().join(", ")}`);
+    p.push(
+      `appDropletSize: "${i.appDropletSize}" cannot hold ${shape.vcpus} worker(s) of ${APP_MIB_PER_WORKER} MiB next to the host and proxy; allowed: ${appDropletSizes().join(", ")}`,
+    );
   }
-  if (!pgSizes().includes(i.dbSize)) p.push(`dbSize: "${i.dbSize}" is not a managed PostgreSQL size; allowed: ${pgSizes().join(", ")}`);
+  if (!pgSizes().includes(i.dbSize))
+    p.push(`dbSize: "${i.dbSize}" is not a managed PostgreSQL size; allowed: ${pgSizes().join(", ")}`);
   int("dbNodeCount", 1, 3);
-  if (i.environment === "prod" && i.dbNodeCount < 2) p.push(`dbNodeCount: ${i.dbNodeCount} must be at least 2 in prod (a primary and a standby that takes over on failure)`);
-  if (!valkeySizes().includes(i.valkeySize)) p.push(`valkeySize: "${i.valkeySize}" is not a managed Valkey size; allowed: ${valkeySizes().join(", ")}`);
+  if (i.environment === "prod" && i.dbNodeCount < 2)
+    p.push(
+      `dbNodeCount: ${i.dbNodeCount} must be at least 2 in prod (a primary and a standby that takes over on failure)`,
+    );
+  if (!valkeySizes().includes(i.valkeySize))
+    p.push(`valkeySize: "${i.valkeySize}" is not a managed Valkey size; allowed: ${valkeySizes().join(", ")}`);
   int("dbPoolSize", 1, 100);
   int("dbMaxOverflow", 0, 100);
   if (i.lbSizeUnit !== undefined) int("lbSizeUnit", 1, 100);
@@ -313,7 +356,10 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
       vcpus: shape.vcpus,
       memoryMiB: shape.memoryMiB,
       count: input.appCount,
-      droplets: Array.from({ length: input.appCount }, (_, n) => ({ key: `app-${n + 1}`, dropletName: `${prefix}-app-${n + 1}` })),
+      droplets: Array.from({ length: input.appCount }, (_, n) => ({
+        key: `app-${n + 1}`,
+        dropletName: `${prefix}-app-${n + 1}`,
+      })),
       workers,
       memory,
       dbPoolSize,
@@ -325,13 +371,37 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
       applyCommand: appNodeApplyCommand(DRAIN_SECONDS, input.healthPath),
       firewall: {
         inbound: [
-          { protocol: "tcp", portRange: "80", fromLoadBalancer: true, why: "HTTP from the load balancer (TLS ends there)" },
-          ...(migrating ? [{ protocol: "tcp" as const, portRange: String(INTERNAL_PORT), sourceTags: [input.stackTag], why: "cutover: the old droplet's proxy forwards to the internal listener until DNS has moved" }] : []),
-          { protocol: "tcp", portRange: "22", sourceAddresses: input.sshAllowedCidrs, why: "SSH from the allowlist only (config sync)" },
+          {
+            protocol: "tcp",
+            portRange: "80",
+            fromLoadBalancer: true,
+            why: "HTTP from the load balancer (TLS ends there)",
+          },
+          ...(migrating
+            ? [
+                {
+                  protocol: "tcp" as const,
+                  portRange: String(INTERNAL_PORT),
+                  sourceTags: [input.stackTag],
+                  why: "cutover: the old droplet's proxy forwards to the internal listener until DNS has moved",
+                },
+              ]
+            : []),
+          {
+            protocol: "tcp",
+            portRange: "22",
+            sourceAddresses: input.sshAllowedCidrs,
+            why: "SSH from the allowlist only (config sync)",
+          },
           { protocol: "icmp", sourceAddresses: WORLD, why: "ping and path MTU discovery" },
         ],
         outbound: [
-          { protocol: "tcp", portRange: "1-65535", sourceAddresses: WORLD, why: "image registry, package mirrors, managed databases" },
+          {
+            protocol: "tcp",
+            portRange: "1-65535",
+            sourceAddresses: WORLD,
+            why: "image registry, package mirrors, managed databases",
+          },
           { protocol: "udp", portRange: "1-65535", sourceAddresses: WORLD, why: "DNS, NTP" },
           { protocol: "icmp", sourceAddresses: WORLD, why: "ping" },
         ],
@@ -374,7 +444,9 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
     },
     databaseFirewall: [
       { type: "tag", value: appTag, why: "the app droplets" },
-      ...(migrating ? [{ type: "tag" as const, value: input.stackTag, why: "the single-droplet server, while its data moves in" }] : []),
+      ...(migrating
+        ? [{ type: "tag" as const, value: input.stackTag, why: "the single-droplet server, while its data moves in" }]
+        : []),
     ],
   };
   const providerProblems = checkAgainstProvider(plan);
@@ -397,13 +469,64 @@ export function checkAgainstProvider(plan: ScaleOutPlan): string[] {
   });
   return [
     ...plan.app.droplets.flatMap((d) =>
-      at(`droplet ${d.dropletName}:`, checkDroplet({ name: d.dropletName, size: plan.app.size, image: "ubuntu-24-04-x64", region: input.region, sshKeys: input.sshKeys, userData: plan.app.userData, tags: [plan.app.tag] })),
+      at(
+        `droplet ${d.dropletName}:`,
+        checkDroplet({
+          name: d.dropletName,
+          size: plan.app.size,
+          image: "ubuntu-24-04-x64",
+          region: input.region,
+          sshKeys: input.sshKeys,
+          userData: plan.app.userData,
+          tags: [plan.app.tag],
+        }),
+      ),
     ),
-    ...at("app firewall:", checkFirewall({ name: plan.app.firewallName, tags: [plan.app.tag], inboundRules: fw.inbound.map((r) => rule(r, "source")), outboundRules: fw.outbound.map((r) => rule(r, "destination")) })),
-    ...at("load balancer:", checkLoadBalancer({ sizeUnit: lb.sizeUnit, region: input.region, dropletTag: plan.app.tag, redirectHttpToHttps: lb.redirectHttpToHttps, forwardingRules: lb.forwardingRules.map(({ certificate: _c, ...r }) => r), healthcheck: lb.healthcheck })),
+    ...at(
+      "app firewall:",
+      checkFirewall({
+        name: plan.app.firewallName,
+        tags: [plan.app.tag],
+        inboundRules: fw.inbound.map((r) => rule(r, "source")),
+        outboundRules: fw.outbound.map((r) => rule(r, "destination")),
+      }),
+    ),
+    ...at(
+      "load balancer:",
+      checkLoadBalancer({
+        sizeUnit: lb.sizeUnit,
+        region: input.region,
+        dropletTag: plan.app.tag,
+        redirectHttpToHttps: lb.redirectHttpToHttps,
+        forwardingRules: lb.forwardingRules.map(({ certificate: _c, ...r }) => r),
+        healthcheck: lb.healthcheck,
+      }),
+    ),
     ...at("certificate:", checkCertificate({ type: lb.certificate.type, domains: lb.certificate.domains })),
-    ...at("postgres cluster:", checkDatabaseCluster({ engine: plan.postgres.engine, version: plan.postgres.version, size: plan.postgres.size, region: input.region, nodeCount: plan.postgres.nodeCount, maintenanceWindows: [plan.postgres.maintenanceWindow], tags: [plan.app.tag] })),
-    ...at("valkey cluster:", checkDatabaseCluster({ engine: plan.valkey.engine, version: plan.valkey.version, size: plan.valkey.size, region: input.region, nodeCount: plan.valkey.nodeCount, maintenanceWindows: [plan.valkey.maintenanceWindow], tags: [plan.app.tag] })),
+    ...at(
+      "postgres cluster:",
+      checkDatabaseCluster({
+        engine: plan.postgres.engine,
+        version: plan.postgres.version,
+        size: plan.postgres.size,
+        region: input.region,
+        nodeCount: plan.postgres.nodeCount,
+        maintenanceWindows: [plan.postgres.maintenanceWindow],
+        tags: [plan.app.tag],
+      }),
+    ),
+    ...at(
+      "valkey cluster:",
+      checkDatabaseCluster({
+        engine: plan.valkey.engine,
+        version: plan.valkey.version,
+        size: plan.valkey.size,
+        region: input.region,
+        nodeCount: plan.valkey.nodeCount,
+        maintenanceWindows: [plan.valkey.maintenanceWindow],
+        tags: [plan.app.tag],
+      }),
+    ),
     ...at("connection pool:", checkConnectionPool(plan.postgres.pool)),
     ...plan.databaseFirewall.flatMap((r) => at("database firewall:", checkDatabaseFirewallRule(r))),
   ];
@@ -422,8 +545,16 @@ export function scaleOutResources(plan: ScaleOutPlan): PlannedResource[] {
     inputs: { engine: c.engine, size: c.size, nodeCount: c.nodeCount },
   });
   return [
-    { type: "digitalocean:index/loadBalancer:LoadBalancer", name: "lb", inputs: { sizeUnit: plan.loadBalancer.sizeUnit } },
-    ...plan.app.droplets.map((d) => ({ type: "digitalocean:index/droplet:Droplet", name: d.key, inputs: { size: plan.app.size, backups: false } })),
+    {
+      type: "digitalocean:index/loadBalancer:LoadBalancer",
+      name: "lb",
+      inputs: { sizeUnit: plan.loadBalancer.sizeUnit },
+    },
+    ...plan.app.droplets.map((d) => ({
+      type: "digitalocean:index/droplet:Droplet",
+      name: d.key,
+      inputs: { size: plan.app.size, backups: false },
+    })),
     cluster("pg", plan.postgres),
     cluster("valkey", plan.valkey),
     { type: "digitalocean:index/certificate:Certificate", name: "cert", inputs: {} },

@@ -53,7 +53,10 @@ export function servingServer(record: DeploymentRecord): string {
 }
 
 /** Every droplet with its role, from the record (the serving and previous servers) and the droplets' values. */
-export function serverOutputs(record: DeploymentRecord, droplets: readonly DropletValues[]): Record<string, ServerOutput> {
+export function serverOutputs(
+  record: DeploymentRecord,
+  droplets: readonly DropletValues[],
+): Record<string, ServerOutput> {
   const out: Record<string, ServerOutput> = {};
   for (const d of droplets) {
     const { key, ...values } = d;

@@ -6,7 +6,8 @@ import { PolicyPack } from "@pulumi/policy";
 import { PACK_NAME, policies } from "./policies";
 
 new PolicyPack(PACK_NAME, {
-  description: "Guardrails of the chatbot stacks: SSH allowlist, no public database port, backups, protection, volumes kept, size and cost ceilings",
+  description:
+    "Guardrails of the chatbot stacks: SSH allowlist, no public database port, backups, protection, volumes kept, size and cost ceilings",
   enforcementLevel: "mandatory",
   policies,
 });

@@ -5,7 +5,14 @@
  * Prod-only policies apply to stacks whose name matches `prodStacks` (default: the program's `prod` / `prod-*`);
  * the rest apply to every stack. Limits are the policies' config (`--policy-pack-config <file>`, see README).
  */
-import { type Policies, type PolicyConfigSchema, type ResourceValidationArgs, type ResourceValidationPolicy, type StackValidationPolicy, UnknownValueError } from "@pulumi/policy";
+import {
+  type Policies,
+  type PolicyConfigSchema,
+  type ResourceValidationArgs,
+  type ResourceValidationPolicy,
+  type StackValidationPolicy,
+  UnknownValueError,
+} from "@pulumi/policy";
 import { PROD_STACK_PATTERN } from "../infra/config";
 import {
   deletableVolumes,
@@ -26,10 +33,20 @@ import {
 export const PACK_NAME = "chatbot-guardrails";
 
 /** Defaults of the policies' config: the largest tier's droplet ($96, 16gb), and a monthly ceiling above scale-out's. */
-export const DEFAULTS = { prodStacks: PROD_STACK_PATTERN.source, maxDropletMonthlyUsd: 96, maxMonthlyCostUsd: 500 } as const;
+export const DEFAULTS = {
+  prodStacks: PROD_STACK_PATTERN.source,
+  maxDropletMonthlyUsd: 96,
+  maxMonthlyCostUsd: 500,
+} as const;
 
 const prodStacksSchema: PolicyConfigSchema = {
-  properties: { prodStacks: { type: "string", default: DEFAULTS.prodStacks, description: "Regular expression over stack names: the stacks these guardrails apply to." } },
+  properties: {
+    prodStacks: {
+      type: "string",
+      default: DEFAULTS.prodStacks,
+      description: "Regular expression over stack names: the stacks these guardrails apply to.",
+    },
+  },
 };
 
 type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends string ? string : number };
@@ -40,7 +57,11 @@ function settings(args: { getConfig<T extends object>(): T }): Settings {
 }
 
 /** Leaves a resource of a stack that is not prod alone, as CrossGuard expects: not applicable. */
-function prodOnly(args: { urn: string; getConfig<T extends object>(): T; notApplicable(reason?: string): never }): void {
+function prodOnly(args: {
+  urn: string;
+  getConfig<T extends object>(): T;
+  notApplicable(reason?: string): never;
+}): void {
   const { prodStacks } = settings(args);
   if (!isProdStack(args.urn, prodStacks)) args.notApplicable(`stack is not prod (prodStacks: ${prodStacks})`);
 }
@@ -69,7 +90,8 @@ function readable(v: unknown): unknown {
 
 export const sshAllowlist: ResourceValidationPolicy = {
   name: "prod-ssh-allowlist",
-  description: "Prod firewalls admit SSH only from the allowlist: never the world, at most a /24 of IPv4 and a /56 of IPv6 together.",
+  description:
+    "Prod firewalls admit SSH only from the allowlist: never the world, at most a /24 of IPv4 and a /56 of IPv6 together.",
   configSchema: prodStacksSchema,
   validateResource: (args, report) => {
     ofType(args, TYPES.firewall);
@@ -83,7 +105,8 @@ export const noPublicDatabasePort: ResourceValidationPolicy = {
   description: "PostgreSQL (5432) and Redis (6379) are never open to 0.0.0.0/0 or ::/0, in any stack.",
   validateResource: (args, report) => {
     ofType(args, TYPES.firewall, TYPES.databaseFirewall);
-    for (const p of args.type === TYPES.firewall ? publicDatabasePorts(args.props) : publicDatabaseFirewall(args.props)) report(p);
+    for (const p of args.type === TYPES.firewall ? publicDatabasePorts(args.props) : publicDatabaseFirewall(args.props))
+      report(p);
   },
 };
 
@@ -95,14 +118,23 @@ export const dropletBackups: ResourceValidationPolicy = {
     ofType(args, TYPES.droplet);
     if (!isServerChild(args.urn)) args.notApplicable("a scale-out app droplet: stateless, nothing to back up");
     prodOnly(args);
-    if (args.props.backups !== true) report(`droplet ${args.name} has backups off: set chatbot:backups to weekly or daily`);
+    if (args.props.backups !== true)
+      report(`droplet ${args.name} has backups off: set chatbot:backups to weekly or daily`);
   },
 };
 
 export const dropletSizeCeiling: ResourceValidationPolicy = {
   name: "droplet-size-ceiling",
   description: "Every droplet's size is in the price table and costs at most maxDropletMonthlyUsd per month.",
-  configSchema: { properties: { maxDropletMonthlyUsd: { type: "number", default: DEFAULTS.maxDropletMonthlyUsd, description: "Highest monthly price of one droplet, USD." } } },
+  configSchema: {
+    properties: {
+      maxDropletMonthlyUsd: {
+        type: "number",
+        default: DEFAULTS.maxDropletMonthlyUsd,
+        description: "Highest monthly price of one droplet, USD.",
+      },
+    },
+  },
   validateResource: (args, report) => {
     ofType(args, TYPES.droplet);
     const problem = dropletSizeProblem(args.props.size, settings(args).maxDropletMonthlyUsd);
@@ -110,13 +142,33 @@ export const dropletSizeCeiling: ResourceValidationPolicy = {
   },
 };
 
-const stackResources = (resources: { type: string; name: string; urn: string; parent?: { urn: string }; opts: { protect: boolean; parent?: string }; props: Record<string, unknown> }[]): StackResource[] =>
-  resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent?.urn ?? r.opts.parent, protect: r.opts.protect, props: r.props }));
+const stackResources = (
+  resources: {
+    type: string;
+    name: string;
+    urn: string;
+    parent?: { urn: string };
+    opts: { protect: boolean; parent?: string };
+    props: Record<string, unknown>;
+  }[],
+): StackResource[] =>
+  resources.map((r) => ({
+    type: r.type,
+    name: r.name,
+    urn: r.urn,
+    parent: r.parent?.urn ?? r.opts.parent,
+    protect: r.opts.protect,
+    props: r.props,
+  }));
 
 const firstUrn = (resources: { urn: string }[]) => resources[0]?.urn ?? "";
 
 /** A prod-only stack policy reporting each finding on its resource. */
-function prodStackPolicy(name: string, description: string, find: (resources: StackResource[]) => Finding[]): StackValidationPolicy {
+function prodStackPolicy(
+  name: string,
+  description: string,
+  find: (resources: StackResource[]) => Finding[],
+): StackValidationPolicy {
   return {
     name,
     description,
@@ -142,17 +194,36 @@ export const volumesKept = prodStackPolicy(
 
 export const monthlyCostCeiling: StackValidationPolicy = {
   name: "monthly-cost-ceiling",
-  description: "The stack's monthly cost (infra/cost, as the pull-request comment prices it) is at most maxMonthlyCostUsd.",
-  configSchema: { properties: { maxMonthlyCostUsd: { type: "number", default: DEFAULTS.maxMonthlyCostUsd, description: "Highest monthly cost of the stack, USD." } } },
+  description:
+    "The stack's monthly cost (infra/cost, as the pull-request comment prices it) is at most maxMonthlyCostUsd.",
+  configSchema: {
+    properties: {
+      maxMonthlyCostUsd: {
+        type: "number",
+        default: DEFAULTS.maxMonthlyCostUsd,
+        description: "Highest monthly cost of the stack, USD.",
+      },
+    },
+  },
   validateStack: (args, report) => {
     const max = settings(args).maxMonthlyCostUsd;
     const cost = monthlyCostOf(stackResources(args.resources), readable);
     if (cost.monthly > max) {
       const lowerBound = cost.unpriced.length ? ` at least (not priced yet: ${cost.unpriced.join(", ")})` : "";
-      report(`the stack costs${lowerBound} $${cost.monthly.toFixed(2)}/month, above the ceiling of $${max} (policy config maxMonthlyCostUsd)`);
+      report(
+        `the stack costs${lowerBound} $${cost.monthly.toFixed(2)}/month, above the ceiling of $${max} (policy config maxMonthlyCostUsd)`,
+      );
     }
   },
 };
 
 /** Every policy of the pack, mandatory. */
-export const policies: Policies = [sshAllowlist, noPublicDatabasePort, dropletBackups, dropletSizeCeiling, statefulProtected, volumesKept, monthlyCostCeiling];
+export const policies: Policies = [
+  sshAllowlist,
+  noPublicDatabasePort,
+  dropletBackups,
+  dropletSizeCeiling,
+  statefulProtected,
+  volumesKept,
+  monthlyCostCeiling,
+];

@@ -72,14 +72,19 @@ export function publicDatabasePorts(firewallProps: Record<string, unknown>): str
   return DATABASE_PORTS.flatMap((port) =>
     tcpRulesFor(firewallProps, port)
       .filter((r) => (r.sourceAddresses ?? []).some((s) => WORLD.includes(s)))
-      .map((r) => `port ${port} is open to ${(r.sourceAddresses ?? []).filter((s) => WORLD.includes(s)).join(", ")} (rule ${r.protocol ?? "tcp"} ${r.portRange ?? "all"})`),
+      .map(
+        (r) =>
+          `port ${port} is open to ${(r.sourceAddresses ?? []).filter((s) => WORLD.includes(s)).join(", ")} (rule ${r.protocol ?? "tcp"} ${r.portRange ?? "all"})`,
+      ),
   );
 }
 
 /** Rules of a managed database's firewall that admit the whole Internet. */
 export function publicDatabaseFirewall(props: Record<string, unknown>): string[] {
   const rules = Array.isArray(props.rules) ? (props.rules as { type?: string; value?: string }[]) : [];
-  return rules.filter((r) => r.type === "ip_addr" && WORLD.includes(String(r.value))).map((r) => `the managed database admits ${String(r.value)}`);
+  return rules
+    .filter((r) => r.type === "ip_addr" && WORLD.includes(String(r.value)))
+    .map((r) => `the managed database admits ${String(r.value)}`);
 }
 
 /** Why a droplet size is over the ceiling, or undefined when it is within it. */
@@ -88,7 +93,9 @@ export function dropletSizeProblem(size: unknown, maxMonthlyUsd: number): string
     return `size ${JSON.stringify(size)} is not in the price table (infra/pricing.ts): ${Object.keys(DROPLET_MONTHLY_USD).join(", ")}`;
   }
   const price = DROPLET_MONTHLY_USD[size];
-  return price > maxMonthlyUsd ? `size ${size} costs $${price}/month, above the ceiling of $${maxMonthlyUsd} (policy config maxDropletMonthlyUsd)` : undefined;
+  return price > maxMonthlyUsd
+    ? `size ${size} costs $${price}/month, above the ceiling of $${maxMonthlyUsd} (policy config maxDropletMonthlyUsd)`
+    : undefined;
 }
 
 /** A droplet or volume of one of the stack's single-droplet servers (they hold PostgreSQL and Redis data). */
@@ -119,7 +126,9 @@ export interface Finding {
  * `retainOnDelete`, a resource option CrossGuard does not see: pulumi/pulumi proto/pulumi/analyzer.proto,
  * AnalyzerResourceOptions).
  */
-function unprotectedServers(resources: readonly StackResource[]): { server: StackResource; droplet?: StackResource; volume?: StackResource; rollbackTarget: boolean }[] {
+function unprotectedServers(
+  resources: readonly StackResource[],
+): { server: StackResource; droplet?: StackResource; volume?: StackResource; rollbackTarget: boolean }[] {
   const migrating = resources.some((r) => r.type === TYPES.tierMigration || r.type === TYPES.scaleOutMigration);
   const servers = resources
     .filter((r) => r.type === TYPES.appServer)
@@ -138,7 +147,10 @@ export function unprotectedStateful(resources: readonly StackResource[]): Findin
   const findings: Finding[] = [];
   for (const s of unprotectedServers(resources)) {
     if (s.rollbackTarget || !s.droplet || s.droplet.protect) continue;
-    findings.push({ urn: s.droplet.urn, message: `droplet ${s.droplet.name} of server ${s.server.name} is not protected (protect: true)` });
+    findings.push({
+      urn: s.droplet.urn,
+      message: `droplet ${s.droplet.name} of server ${s.server.name} is not protected (protect: true)`,
+    });
   }
   for (const c of resources.filter((r) => r.type === TYPES.databaseCluster && !r.protect)) {
     findings.push({ urn: c.urn, message: `managed database cluster ${c.name} is not protected (protect: true)` });
@@ -151,15 +163,29 @@ export function deletableVolumes(resources: readonly StackResource[]): Finding[]
   const target = unprotectedServers(resources).find((s) => s.rollbackTarget)?.volume;
   return resources
     .filter((r) => r.type === TYPES.volume && !r.protect && r !== target)
-    .map((v) => ({ urn: v.urn, message: `volume ${v.name} is not protected: a plan that drops or replaces it would delete its data` }));
+    .map((v) => ({
+      urn: v.urn,
+      message: `volume ${v.name} is not protected: a plan that drops or replaces it would delete its data`,
+    }));
 }
 
 /**
  * The monthly cost of the stack's resources (infra/cost `estimateMonthly`). A value not known yet (a preview) is
  * read as Pulumi's unknown sentinel, which the price table leaves unpriced, so the total is a lower bound then.
  */
-export function monthlyCostOf(resources: readonly Pick<StackResource, "type" | "name" | "urn" | "props">[], readable: (v: unknown) => unknown = (v) => v): { monthly: number; unpriced: string[] } {
-  const estimate = estimateMonthly(resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, custom: !r.type.startsWith("chatbot:"), inputs: readable(r.props) as Record<string, unknown> })));
+export function monthlyCostOf(
+  resources: readonly Pick<StackResource, "type" | "name" | "urn" | "props">[],
+  readable: (v: unknown) => unknown = (v) => v,
+): { monthly: number; unpriced: string[] } {
+  const estimate = estimateMonthly(
+    resources.map((r) => ({
+      type: r.type,
+      name: r.name,
+      urn: r.urn,
+      custom: !r.type.startsWith("chatbot:"),
+      inputs: readable(r.props) as Record<string, unknown>,
+    })),
+  );
   return { monthly: estimate.monthly, unpriced: estimate.unpriced.map((u) => `${u.name} (${u.note})`) };
 }
 

@@ -10,7 +10,14 @@
  */
 import { Command } from "commander";
 import { STRATEGIES, type Strategy } from "../infra/migration/strategy";
-import { type BenchRow, benchOne, type CutoverFigures, formatBenchMarkdown, formatBenchTable, parseSize } from "../tests/migration/bench";
+import {
+  type BenchRow,
+  benchOne,
+  type CutoverFigures,
+  formatBenchMarkdown,
+  formatBenchTable,
+  parseSize,
+} from "../tests/migration/bench";
 import { benchScaleOut, type ScaleOutBenchRow } from "../tests/scale-out/bench";
 import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
 
@@ -31,10 +38,15 @@ type Row = BenchRow | ScaleOutBenchRow;
  * What the benchmark's own targets say is wrong: a real run that did not finish, lost an acknowledged write or found
  * a write recorded as failed; a negative control that lost nothing (then the checker proves nothing).
  */
-export function benchMigrationProblems(rows: readonly Pick<Row, "strategy" | "size" | "completed" | "lost" | "failedButPresent" | "note">[]): string[] {
+export function benchMigrationProblems(
+  rows: readonly Pick<Row, "strategy" | "size" | "completed" | "lost" | "failedButPresent" | "note">[],
+): string[] {
   return rows.flatMap((r) => {
     const run = `${r.strategy} ${r.size}`;
-    if (r.strategy === CONTROL) return r.lost > 0 ? [] : [`${run}: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing`];
+    if (r.strategy === CONTROL)
+      return r.lost > 0
+        ? []
+        : [`${run}: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing`];
     return [
       ...(r.completed ? [] : [`${run}: did not complete (${r.note ?? "no reason given"})`]),
       ...(r.lost > 0 ? [`${run}: ${r.lost} acknowledged write(s) lost`] : []),
@@ -53,7 +65,9 @@ export function benchTargetsMissed(rows: readonly CutoverFigures[]): string[] {
     .flatMap((r) => {
       const run = `${r.strategy} ${r.size} (load ${r.loadAvg1})`;
       return [
-        ...(r.failed + r.unknown > 0 ? [`${run}: ${r.failed} failed and ${r.unknown} unknown requests (target 0)`] : []),
+        ...(r.failed + r.unknown > 0
+          ? [`${run}: ${r.failed} failed and ${r.unknown} unknown requests (target 0)`]
+          : []),
         ...(r.maxLatencyMs > 2000 ? [`${run}: max latency ${r.maxLatencyMs} ms (target <= 2000)`] : []),
         ...(r.writeGapMs > 1000 ? [`${run}: write gap ${r.writeGapMs} ms (target <= 1000)`] : []),
       ];
@@ -61,9 +75,15 @@ export function benchTargetsMissed(rows: readonly CutoverFigures[]): string[] {
 }
 
 const program = new Command("bench:migration")
-  .description("Time the tier migration's strategies and the scale-out cutover at each size on the loopback harness, with the no-loss check")
+  .description(
+    "Time the tier migration's strategies and the scale-out cutover at each size on the loopback harness, with the no-loss check",
+  )
   .option("--sizes <list>", "database sizes, comma-separated", "100MB,1GB")
-  .option("--strategies <list>", "comma-separated: replicate and dump-restore (tier migration), scale-out (logical cutover into the managed cluster)", BENCH_STRATEGIES.join(","))
+  .option(
+    "--strategies <list>",
+    "comma-separated: replicate and dump-restore (tier migration), scale-out (logical cutover into the managed cluster)",
+    BENCH_STRATEGIES.join(","),
+  )
   .option("--no-control", "skip the negative control")
   .option("--json", "print the rows as JSON only");
 
@@ -72,7 +92,8 @@ if (require.main === module) {
     help: {
       no: "a real run did not complete, lost an acknowledged write or found a write recorded as failed, or the negative control lost none (the rows are printed first, the problems on stderr)",
       usage: "a size that is not like 100MB or 1GB, an unknown strategy",
-      human: "the harness failed (servers that do not start, missing Debian packages: run scripts/install-test-deps.sh)",
+      human:
+        "the harness failed (servers that do not start, missing Debian packages: run scripts/install-test-deps.sh)",
       examples: [
         "npm run bench:migration",
         "npm run bench:migration -- --sizes 100MB --strategies replicate --json",
@@ -84,13 +105,18 @@ if (require.main === module) {
     main: async (o) => {
       const sizes = asUsage(() => o.sizes.split(",").map((s) => ({ label: s.trim(), bytes: parseSize(s) })));
       const strategies = o.strategies.split(",").map((s) => {
-        if (!(BENCH_STRATEGIES as readonly string[]).includes(s.trim())) throw new UsageError(`--strategies: "${s}" is not one of ${BENCH_STRATEGIES.join(", ")}`);
+        if (!(BENCH_STRATEGIES as readonly string[]).includes(s.trim()))
+          throw new UsageError(`--strategies: "${s}" is not one of ${BENCH_STRATEGIES.join(", ")}`);
         return s.trim() as BenchStrategy;
       });
       const rows: Row[] = [];
       for (const size of sizes) {
         for (const strategy of strategies) {
-          rows.push(strategy === "scale-out" ? await benchScaleOut(size.label, size.bytes) : await benchOne(size.label, size.bytes, strategy as Strategy));
+          rows.push(
+            strategy === "scale-out"
+              ? await benchScaleOut(size.label, size.bytes)
+              : await benchOne(size.label, size.bytes, strategy as Strategy),
+          );
         }
       }
       const first = sizes[0];

@@ -22,7 +22,8 @@ const positiveInt = (v: string) => {
 };
 const seconds = (v: string) => {
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("Expected a number of seconds above 0.");
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError("Expected a number of seconds above 0.");
   return n;
 };
 
@@ -48,7 +49,11 @@ void runCli<Options>(program, {
     no: "--fail-above <seconds> and the median run took longer",
     usage: "a stack `npm run plan` refuses (no such stack, invalid config)",
     human: "`npm run plan` failed otherwise",
-    examples: ["npm run bench:plan -- --runs 7", "npm run bench:plan -- --stack dev --json", "npm run bench:plan -- --stack prod --fail-above 3"],
+    examples: [
+      "npm run bench:plan -- --runs 7",
+      "npm run bench:plan -- --stack dev --json",
+      "npm run bench:plan -- --stack prod --fail-above 3",
+    ],
   },
   otherErrors: "human",
   main: (opts) => {
@@ -56,9 +61,18 @@ void runCli<Options>(program, {
     const runs = Array.from({ length: opts.runs }, () => once(opts.stack));
     const sorted = [...runs].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
-    const figures = { stack: opts.stack, runs: runs.map((s) => Number(s.toFixed(3))), medianSeconds: Number(median.toFixed(3)), minSeconds: Number(sorted[0]!.toFixed(3)), maxSeconds: Number(sorted.at(-1)!.toFixed(3)) };
+    const figures = {
+      stack: opts.stack,
+      runs: runs.map((s) => Number(s.toFixed(3))),
+      medianSeconds: Number(median.toFixed(3)),
+      minSeconds: Number(sorted[0]!.toFixed(3)),
+      maxSeconds: Number(sorted.at(-1)!.toFixed(3)),
+    };
     if (opts.json) console.log(JSON.stringify(figures));
-    else console.log(`npm run plan -- --stack ${opts.stack}: median ${median.toFixed(2)} s over ${opts.runs} runs (min ${figures.minSeconds.toFixed(2)}, max ${figures.maxSeconds.toFixed(2)}); runs: ${figures.runs.join(", ")}`);
+    else
+      console.log(
+        `npm run plan -- --stack ${opts.stack}: median ${median.toFixed(2)} s over ${opts.runs} runs (min ${figures.minSeconds.toFixed(2)}, max ${figures.maxSeconds.toFixed(2)}); runs: ${figures.runs.join(", ")}`,
+      );
     if (opts.failAbove !== undefined && median > opts.failAbove) {
       process.stderr.write(`bench:plan: the median ${median.toFixed(2)} s is above --fail-above ${opts.failAbove} s\n`);
       return EXIT.no;

@@ -34,7 +34,10 @@ const program = new Command("capacity")
   .option("--ssh-arg <arg>", "extra ssh option, repeatable (e.g. --ssh-arg=-p --ssh-arg=2222)", collect)
   .option("--env <KEY=VALUE>", "environment for collect.sh on the droplet, repeatable (no secrets)", collect)
   .option("--history-days <n>", "days of droplet history to read with --host", int("--history-days"), 8)
-  .option("--host-key <key>", "with --host: the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey); another key stops before collecting (exit 3)")
+  .option(
+    "--host-key <key>",
+    'with --host: the droplet\'s pinned SSH host key, "ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey); another key stops before collecting (exit 3)',
+  )
   .option("--active-users <n>", "current active users (overrides the file)", int("--active-users"))
   .option("--complaints", "users are complaining (overrides the file)")
   .option("--save-metrics <file>", "also write the collected input as a metrics file")
@@ -55,12 +58,15 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
     const input = parseCapacityFile(text, file);
     return { ...input, ...overrides };
   }
-  if (o.tier === undefined) throw new UsageError(`--tier is required with --${modes[0]} (allowed: ${TIER_NAMES.join(", ")})`);
+  if (o.tier === undefined)
+    throw new UsageError(`--tier is required with --${modes[0]} (allowed: ${TIER_NAMES.join(", ")})`);
   const tier = o.tier as (typeof TIER_NAMES)[number];
   if (o.host !== undefined) {
     const env = asUsage(() => parseEnvPairs((o.env as string[] | undefined) ?? []));
     const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey as string));
-    const pin = pinSingleTarget(o.host as string, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) => process.stderr.write(`capacity: ${line}\n`));
+    const pin = pinSingleTarget(o.host as string, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) =>
+      process.stderr.write(`capacity: ${line}\n`),
+    );
     const target = { target: o.host as string, sshArgs: pin.sshArgs, env, historyDays: o.historyDays as number };
     asUsage(() => collectCommand(target, "")); // refuses a secret in --env before ssh
     return pin
@@ -86,8 +92,10 @@ const ACTION = new Set(["upgrade-now", "plan-upgrade"]);
 void runCli<Record<string, unknown>>(program, {
   help: {
     no: "--check and the verdict asks for action (upgrade-now or plan-upgrade); the report is printed first",
-    usage: "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
-    human: "the metrics could not be collected (ssh to --host failed, the droplet offered another host key than --host-key, the monitoring API kept failing)",
+    usage:
+      "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
+    human:
+      "the metrics could not be collected (ssh to --host failed, the droplet offered another host key than --host-key, the monitoring API kept failing)",
     examples: [
       "npm run capacity -- --metrics metrics.json --check",
       "npm run capacity -- --host root@203.0.113.10 --tier 4gb --json",
@@ -101,12 +109,18 @@ void runCli<Record<string, unknown>>(program, {
     const input = await loadInput(o);
     if (o.saveMetrics) {
       const { samples, ...rest } = input;
-      writeFileSync(o.saveMetrics as string, `${JSON.stringify({ ...rest, samples: samples.map(({ t: _t, ...s }) => s) }, null, 2)}\n`);
+      writeFileSync(
+        o.saveMetrics as string,
+        `${JSON.stringify({ ...rest, samples: samples.map(({ t: _t, ...s }) => s) }, null, 2)}\n`,
+      );
     }
     const report = buildReport(input);
     console.log(o.json ? JSON.stringify(reportJson(report), null, 2) : renderHuman(report));
     if (o.chart) {
-      const out = await renderChart(buildChartSpec(input.samples, `Capacity of the ${input.tier} droplet, verdict: ${report.verdict}`), o.chart as string);
+      const out = await renderChart(
+        buildChartSpec(input.samples, `Capacity of the ${input.tier} droplet, verdict: ${report.verdict}`),
+        o.chart as string,
+      );
       writeFileSync(o.chart as string, out);
       if (!o.json) console.log(`\nChart written to ${o.chart as string}`);
     }

@@ -51,9 +51,20 @@ export function exitCodeHelp(h: ExitCodeHelp): string {
     "",
     "Exit codes (the same convention for every command of this project):",
     wrap(EXIT.done, "done"),
-    wrap(EXIT.no, h.no ? `ran, and its check says no: ${h.no}` : "ran, and its check says no (this command has no such check: never)"),
-    wrap(EXIT.usage, `usage or config error, nothing changed: an unknown option (with a "did you mean"), a missing or bad value${h.usage ? `, ${h.usage}` : ""}`),
-    wrap(EXIT.human, `a human is needed: ${h.human ? `${h.human}; or ` : ""}an unexpected failure (the stack trace is printed)`),
+    wrap(
+      EXIT.no,
+      h.no
+        ? `ran, and its check says no: ${h.no}`
+        : "ran, and its check says no (this command has no such check: never)",
+    ),
+    wrap(
+      EXIT.usage,
+      `usage or config error, nothing changed: an unknown option (with a "did you mean"), a missing or bad value${h.usage ? `, ${h.usage}` : ""}`,
+    ),
+    wrap(
+      EXIT.human,
+      `a human is needed: ${h.human ? `${h.human}; or ` : ""}an unexpected failure (the stack trace is printed)`,
+    ),
     "",
     "Examples:",
     ...h.examples.map((e) => `  ${e}`),
@@ -100,7 +111,10 @@ function deferRequiredOptions(cmd: Command): () => void {
   return () => {
     for (const o of required) {
       if (cmd.getOptionValue(o.attributeName()) === undefined) {
-        cmd.error(`error: required option '${o.flags}' not specified`, { code: "commander.missingMandatoryOptionValue", exitCode: EXIT.usage });
+        cmd.error(`error: required option '${o.flags}' not specified`, {
+          code: "commander.missingMandatoryOptionValue",
+          exitCode: EXIT.usage,
+        });
       }
     }
   };
@@ -135,7 +149,11 @@ function report(name: string, e: unknown, code: ExitCode): void {
  * Parse `argv` with `cmd`, run `main`, exit with the convention's code. `cmd` must not have an action handler:
  * `main` is the action. Never returns.
  */
-export async function runCli<O>(cmd: Command, spec: CliSpec<O>, argv: readonly string[] = process.argv): Promise<never> {
+export async function runCli<O>(
+  cmd: Command,
+  spec: CliSpec<O>,
+  argv: readonly string[] = process.argv,
+): Promise<never> {
   const name = cmd.name();
   const fail = (e: unknown): never => {
     const code = exitCodeOf(e, spec);
@@ -144,10 +162,7 @@ export async function runCli<O>(cmd: Command, spec: CliSpec<O>, argv: readonly s
   };
   process.on("unhandledRejection", fail);
   process.on("uncaughtException", fail);
-  cmd
-    .exitOverride()
-    .showSuggestionAfterError(true)
-    .addHelpText("after", exitCodeHelp(spec.help));
+  cmd.exitOverride().showSuggestionAfterError(true).addHelpText("after", exitCodeHelp(spec.help));
   const checkRequired = deferRequiredOptions(cmd);
   try {
     cmd.parse([...argv]);

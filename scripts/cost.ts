@@ -54,7 +54,9 @@ function expect<K extends "plan" | "export" | "preview">(
   return files.map((file) => {
     const parsed = load(file);
     if (!kinds.includes(parsed.kind)) {
-      throw new Error(`${option} ${file}: this is ${parsed.kind === "export" ? "an export" : `a ${parsed.kind}`}, expected ${kinds.join(" or ")}`);
+      throw new Error(
+        `${option} ${file}: this is ${parsed.kind === "export" ? "an export" : `a ${parsed.kind}`}, expected ${kinds.join(" or ")}`,
+      );
     }
     return parsed as never;
   });
@@ -74,7 +76,11 @@ interface Options {
 
 const program = new Command("cost")
   .description("Monthly DigitalOcean cost of a stack or of a change")
-  .option("--preview <file>", "output of `pulumi preview --json` or the event stream of `pulumi up --json` (repeatable)", collect)
+  .option(
+    "--preview <file>",
+    "output of `pulumi preview --json` or the event stream of `pulumi up --json` (repeatable)",
+    collect,
+  )
   .option("--base <plan.json>", "offline plan of the base commit (repeatable, paired with --head by stack)", collect)
   .option("--head <plan.json>", "offline plan of the head commit (repeatable)", collect)
   .option("--stack-export <file>", "output of `pulumi stack export`: the deployed stack (repeatable)", collect)
@@ -82,7 +88,11 @@ const program = new Command("cost")
   .option("--markdown", "print a pull-request comment")
   .option("--fail-above <usd>", "exit 1 when the monthly increase is above this many USD", parseUsd)
   .option("--per-user", "print the monthly cost per user for 100, 1,000, 3,000 and 5,000 users on every tier")
-  .addOption(new Option("--backups <plan>", "droplet backups for --per-user").choices(["none", "weekly", "daily"]).default("none"));
+  .addOption(
+    new Option("--backups <plan>", "droplet backups for --per-user")
+      .choices(["none", "weekly", "daily"])
+      .default("none"),
+  );
 
 void runCli<Options>(program, {
   help: {
@@ -115,7 +125,9 @@ void runCli<Options>(program, {
     else if (opts.markdown) process.stdout.write(renderMarkdown(report));
     else process.stdout.write(renderText(report));
     if (opts.failAbove !== undefined && exceedsLimit(report, opts.failAbove)) {
-      process.stderr.write(`cost: the monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`);
+      process.stderr.write(
+        `cost: the monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`,
+      );
       return EXIT.no;
     }
     return EXIT.done;

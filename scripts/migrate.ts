@@ -15,12 +15,39 @@ import * as path from "node:path";
 import { Command, Option } from "commander";
 import { SingleBar } from "cli-progress";
 import { validateBudgets } from "../infra/migration/budget";
-import { type Droplet, dropletFromTarget, formatCommand, migrationCommands, parseEnvList, parsePorts, parseValues } from "../infra/migration/commands";
-import { type DropletState, type RunMode, formatJournal, formatLock, nextAction, parseDropletState } from "../infra/migration/journal";
+import {
+  type Droplet,
+  dropletFromTarget,
+  formatCommand,
+  migrationCommands,
+  parseEnvList,
+  parsePorts,
+  parseValues,
+} from "../infra/migration/commands";
+import {
+  type DropletState,
+  type RunMode,
+  formatJournal,
+  formatLock,
+  nextAction,
+  parseDropletState,
+} from "../infra/migration/journal";
 import { pinnedHostKey } from "../infra/host-keys";
-import { HostKeyMismatchError, knownHostsFileIn, verifyPinnedHostKeys, withHostKey } from "../infra/migration/host-key-check";
+import {
+  HostKeyMismatchError,
+  knownHostsFileIn,
+  verifyPinnedHostKeys,
+  withHostKey,
+} from "../infra/migration/host-key-check";
 import { formatMigrationResult } from "../infra/migration/result";
-import { type MigrationReport, exitCodeFor, migrationResult, plannedCommands, runMigration, whatNext } from "../infra/migration/runner";
+import {
+  type MigrationReport,
+  exitCodeFor,
+  migrationResult,
+  plannedCommands,
+  runMigration,
+  whatNext,
+} from "../infra/migration/runner";
 import { type SshExecutor, sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
 import { formatTimeline } from "../infra/migration/timeline";
@@ -45,37 +72,92 @@ const program = new Command("migrate")
   .description("Move the app's data from one droplet to another with a short write downtime")
   .requiredOption("--from <target>", "ssh target of the old droplet (user@host[:port])")
   .option("--to <target>", "ssh target of the new droplet (user@host[:port]); required except with --status")
-  .option("--from-private <address>", "old droplet's private (VPC) address, as the new one reaches it (default: --from host)")
+  .option(
+    "--from-private <address>",
+    "old droplet's private (VPC) address, as the new one reaches it (default: --from host)",
+  )
   .option("--to-private <address>", "new droplet's private (VPC) address (default: --to host)")
   .option("--from-ports <pg,redis>", "old droplet's PostgreSQL and Redis ports on its private address", "5432,6379")
   .option("--to-ports <pg,redis>", "new droplet's PostgreSQL and Redis ports on its private address", "5432,6379")
   .option("--strategy <name>", "auto | replicate | dump-restore", "auto")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
-  .addOption(new Option("--runtime <runtime>", "how the scripts reach PostgreSQL/Redis on the droplets").choices(["container", "host"]).default("container"))
-  .option("--ssh-option <option>", "extra ssh option for both droplets, repeatable (e.g. -o ...)", collect, [] as string[])
-  .option("--from-host-key <key>", "the old droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning")
+  .addOption(
+    new Option("--runtime <runtime>", "how the scripts reach PostgreSQL/Redis on the droplets")
+      .choices(["container", "host"])
+      .default("container"),
+  )
+  .option(
+    "--ssh-option <option>",
+    "extra ssh option for both droplets, repeatable (e.g. -o ...)",
+    collect,
+    [] as string[],
+  )
+  .option(
+    "--from-host-key <key>",
+    'the old droplet\'s pinned SSH host key, "ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning',
+  )
   .option("--to-host-key <key>", "the new droplet's pinned SSH host key (as --from-host-key)")
-  .option("--from-env <K=V>", "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable", collect, [] as string[])
+  .option(
+    "--from-env <K=V>",
+    "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable",
+    collect,
+    [] as string[],
+  )
   .option("--to-env <K=V>", "same for the new droplet", collect, [] as string[])
-  .option("--traffic-command <command>", "local shell command run after the cutover, once the old droplet's proxy forwards to the new one (e.g. reserved IP assignment); must be safe to run twice")
+  .option(
+    "--traffic-command <command>",
+    "local shell command run after the cutover, once the old droplet's proxy forwards to the new one (e.g. reserved IP assignment); must be safe to run twice",
+  )
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
   .option("--id <id>", "the migration id: journal, backup file (default: a timestamp)")
-  .option("--overwrite-target", "replace a target that holds data (rows in a user table, Redis keys, a fenced former primary)")
-  .addOption(new Option("--resume", "continue this pair's unfinished (or rolled-back) migration; exit 2 if there is none").conflicts(["rollback", "status"]))
-  .addOption(new Option("--rollback", "roll back this pair's migration stopped before its commit point").conflicts(["status"]))
+  .option(
+    "--overwrite-target",
+    "replace a target that holds data (rows in a user table, Redis keys, a fenced former primary)",
+  )
+  .addOption(
+    new Option(
+      "--resume",
+      "continue this pair's unfinished (or rolled-back) migration; exit 2 if there is none",
+    ).conflicts(["rollback", "status"]),
+  )
+  .addOption(
+    new Option("--rollback", "roll back this pair's migration stopped before its commit point").conflicts(["status"]),
+  )
   .option("--status", "print the migration journal and the locks, change nothing")
   .option("--json", "with --status: print JSON")
   .option("--dry-run", "print the exact commands and exit")
   .addHelpText("after", WHAT_A_RUN_DOES);
 
 interface Options {
-  from: string; to?: string; fromPrivate?: string; toPrivate?: string; strategy: string; downtimeBudget: string;
-  migrationBudget: string; runtime: "container" | "host"; sshOption: string[]; fromEnv: string[]; toEnv: string[];
-  fromPorts: string; toPorts: string; fromHostKey?: string; toHostKey?: string; trafficCommand?: string; healthUrl?: string; dumpJobs: string; skipBackup?: boolean;
-  id?: string; dryRun?: boolean; overwriteTarget?: boolean; resume?: boolean; rollback?: boolean; status?: boolean; json?: boolean;
+  from: string;
+  to?: string;
+  fromPrivate?: string;
+  toPrivate?: string;
+  strategy: string;
+  downtimeBudget: string;
+  migrationBudget: string;
+  runtime: "container" | "host";
+  sshOption: string[];
+  fromEnv: string[];
+  toEnv: string[];
+  fromPorts: string;
+  toPorts: string;
+  fromHostKey?: string;
+  toHostKey?: string;
+  trafficCommand?: string;
+  healthUrl?: string;
+  dumpJobs: string;
+  skipBackup?: boolean;
+  id?: string;
+  dryRun?: boolean;
+  overwriteTarget?: boolean;
+  resume?: boolean;
+  rollback?: boolean;
+  status?: boolean;
+  json?: boolean;
 }
 
 function droplet(field: "from" | "to", o: Options): Droplet {
@@ -107,28 +189,43 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
   const cmds = migrationCommands(old, next ?? old);
   const read = async (side: "old" | "new"): Promise<DropletState> => {
     const r = await exec(cmds.journalRead(side));
-    if (r.code !== 0) throw new Error(`journal_read on the ${side} droplet exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+    if (r.code !== 0)
+      throw new Error(
+        `journal_read on the ${side} droplet exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`,
+      );
     return parseDropletState(parseValues(r.stdout));
   };
   const oldState = await read("old");
   const newState = next ? await read("new") : undefined;
   if (o.json) {
-    console.log(JSON.stringify({ from: { target: o.from, ...oldState }, ...(next ? { to: { target: o.to, ...newState } } : {}) }, null, 2));
+    console.log(
+      JSON.stringify(
+        { from: { target: o.from, ...oldState }, ...(next ? { to: { target: o.to, ...newState } } : {}) },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   const j = oldState.journal;
-  console.log(j ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}` : `no migration journal on ${o.from}`);
+  console.log(
+    j
+      ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}`
+      : `no migration journal on ${o.from}`,
+  );
   console.log(formatLock("old", oldState.lock));
   if (newState) {
     console.log(formatLock("new", newState.lock));
-    if (newState.journal) console.log(`migration journal on ${o.to} (a migration from there):\n${formatJournal(newState.journal)}`);
+    if (newState.journal)
+      console.log(`migration journal on ${o.to} (a migration from there):\n${formatJournal(newState.journal)}`);
   }
   return 0;
 }
 
 function printReport(report: MigrationReport, mode: RunMode): void {
   console.log(formatTimeline(report.timeline, report.startedAt));
-  if (report.writeDowntimeMs !== undefined) console.log(`write downtime (requests held to gate open): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
+  if (report.writeDowntimeMs !== undefined)
+    console.log(`write downtime (requests held to gate open): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
   console.log(`total: ${(report.totalMs / 1000).toFixed(1)} s`);
   if (report.backupFile) console.log(`pre-migration backup on the old droplet: ${report.backupFile}`);
   if (report.countProblems?.length) console.log(`row count differences:\n  ${report.countProblems.join("\n  ")}`);
@@ -145,10 +242,15 @@ function printReport(report: MigrationReport, mode: RunMode): void {
       break;
     case "rolled-back":
       if (mode === "rollback") console.log("rolled back: the old droplet serves with all its data");
-      else console.error(`ABORTED before the commit point${stopped}: ${report.aborted ?? report.journal?.lastError}\nrolled back: the old droplet serves with all its data`);
+      else
+        console.error(
+          `ABORTED before the commit point${stopped}: ${report.aborted ?? report.journal?.lastError}\nrolled back: the old droplet serves with all its data`,
+        );
       break;
     case "rollback-incomplete":
-      console.error(`ABORTED before the commit point${stopped}: ${report.aborted ?? ""}\nROLLBACK INCOMPLETE: ${report.error}`);
+      console.error(
+        `ABORTED before the commit point${stopped}: ${report.aborted ?? ""}\nROLLBACK INCOMPLETE: ${report.error}`,
+      );
       break;
     case "rollback-refused":
       console.error(`REFUSED: ${report.error}`);
@@ -169,11 +271,15 @@ function printReport(report: MigrationReport, mode: RunMode): void {
 async function main(o: Options): Promise<ExitCode> {
   const mode: RunMode = o.resume ? "resume" : o.rollback ? "rollback" : "run";
   const strategy = asUsage(() => parseStrategyRequest(o.strategy));
-  const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget }));
+  const budgets = asUsage(() =>
+    validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget }),
+  );
   const dumpJobs = Number(o.dumpJobs);
-  if (!Number.isInteger(dumpJobs) || dumpJobs < 1) throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
+  if (!Number.isInteger(dumpJobs) || dumpJobs < 1)
+    throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
   if (o.json && !o.status) throw new UsageError("--json goes with --status");
-  if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id)) throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
+  if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id))
+    throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
   const fromKey = o.fromHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.fromHostKey!));
   const toKey = o.toHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.toHostKey!));
   const oldTarget = asUsage(() => droplet("from", o));
@@ -191,7 +297,10 @@ async function main(o: Options): Promise<ExitCode> {
   try {
     // A pinned droplet that offers another host key: stop before any step runs on either droplet (exit 3).
     if (!o.dryRun) {
-      await verifyPinnedHostKeys([{ droplet: old, role: "old", pin: fromPin }, ...(next ? [{ droplet: next, role: "new" as const, pin: toPin }] : [])]).catch((e: unknown) => {
+      await verifyPinnedHostKeys([
+        { droplet: old, role: "old", pin: fromPin },
+        ...(next ? [{ droplet: next, role: "new" as const, pin: toPin }] : []),
+      ]).catch((e: unknown) => {
         throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
       });
     }
@@ -203,12 +312,22 @@ async function main(o: Options): Promise<ExitCode> {
     }
     if (!next) throw new UsageError("--to is required (except with --status)");
     const id = o.id;
-    const traffic = o.trafficCommand ? `run locally: ${o.trafficCommand}` : "nothing (no --traffic-command): the old proxy forwards; move the reserved IP / DNS afterwards";
+    const traffic = o.trafficCommand
+      ? `run locally: ${o.trafficCommand}`
+      : "nothing (no --traffic-command): the old proxy forwards; move the reserved IP / DNS afterwards";
     if (o.dryRun) {
       const shown = strategy === "auto" ? (["replicate", "dump-restore"] as const) : ([strategy] as const);
       for (const s of shown) {
-        console.log(`# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`);
-        for (const { phase, cmd } of plannedCommands(old, next, s, { id: id ?? "<id>", budgets, dumpJobs, healthUrl: o.healthUrl, skipBackup: o.skipBackup })) {
+        console.log(
+          `# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`,
+        );
+        for (const { phase, cmd } of plannedCommands(old, next, s, {
+          id: id ?? "<id>",
+          budgets,
+          dumpJobs,
+          healthUrl: o.healthUrl,
+          skipBackup: o.skipBackup,
+        })) {
           console.log(`[${phase}] ${typeof cmd === "string" ? `# ${cmd}: ${traffic}` : formatCommand(cmd)}`);
         }
         console.log("");
@@ -228,14 +347,20 @@ async function migrate(
   old: Droplet,
   next: Droplet,
   exec: SshExecutor,
-  settings: { strategy: ReturnType<typeof parseStrategyRequest>; budgets: ReturnType<typeof validateBudgets>; dumpJobs: number },
+  settings: {
+    strategy: ReturnType<typeof parseStrategyRequest>;
+    budgets: ReturnType<typeof validateBudgets>;
+    dumpJobs: number;
+  },
 ): Promise<ExitCode> {
   // SIGINT/SIGTERM: the runner rolls back (before the commit point) or leaves the journal (after it); a second
   // signal only repeats that it is stopping.
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) return console.error(`migrate: ${signal} again: still stopping, please wait`);
-    console.error(`migrate: ${signal}: stopping (before the commit point: rolling back; after it: the journal is kept for --resume)`);
+    console.error(
+      `migrate: ${signal}: stopping (before the commit point: rolling back; after it: the journal is kept for --resume)`,
+    );
     stop.abort(signal);
   };
   process.on("SIGINT", onSignal);
@@ -243,11 +368,24 @@ async function migrate(
   const bar = new SingleBar({ format: "  copy [{bar}] {percentage}% {done}/{total} MB", hideCursor: true });
   let barOn = false;
   const report = await runMigration({
-    old, next, exec, mode, strategy: settings.strategy, budgets: settings.budgets, id: o.id, dumpJobs: settings.dumpJobs,
-    healthUrl: o.healthUrl, skipBackup: o.skipBackup, overwriteTarget: o.overwriteTarget, signal: stop.signal,
+    old,
+    next,
+    exec,
+    mode,
+    strategy: settings.strategy,
+    budgets: settings.budgets,
+    id: o.id,
+    dumpJobs: settings.dumpJobs,
+    healthUrl: o.healthUrl,
+    skipBackup: o.skipBackup,
+    overwriteTarget: o.overwriteTarget,
+    signal: stop.signal,
     moveTraffic: async () => {
       if (o.trafficCommand) await runLocal(o.trafficCommand);
-      else console.log("  >> the old droplet's proxy forwards to the new one: move the reserved IP / DNS to it (no --traffic-command given)");
+      else
+        console.log(
+          "  >> the old droplet's proxy forwards to the new one: move the reserved IP / DNS to it (no --traffic-command given)",
+        );
     },
     onEvent: (e) => {
       if (e.kind === "progress") {
@@ -279,8 +417,10 @@ if (require.main === module) {
   void runCli<Options>(program, {
     help: {
       no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small); with --status: the journal could not be read",
-      usage: "--to missing (required except with --status), --json without --status; --resume or --rollback with nothing to act on; --rollback of a finished migration",
-      human: "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
+      usage:
+        "--to missing (required except with --status), --json without --status; --resume or --rollback with nothing to act on; --rollback of a finished migration",
+      human:
+        "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
       examples: [
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11",
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status",

@@ -53,12 +53,17 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const cli = new Command()
     .name("plan")
-    .description("Show what `pulumi up` would build for a stack, offline; with --state, what `pulumi preview` would do to a deployed stack")
+    .description(
+      "Show what `pulumi up` would build for a stack, offline; with --state, what `pulumi preview` would do to a deployed stack",
+    )
     // Checked after parsing, so an unknown flag is named (with a suggestion) before a missing --stack.
     .option("--stack <name>", "stack name (reads Pulumi.<name>.yaml), required")
     .option("--json", "print one JSON document on stdout")
     .option("--out <dir>", "write the rendered artifacts (user data, compose, postgresql.conf, redis.conf, Caddyfile)")
-    .option("--state <file>", "plan against this deployed state: the output of `pulumi stack export` (deployment version 3)")
+    .option(
+      "--state <file>",
+      "plan against this deployed state: the output of `pulumi stack export` (deployment version 3)",
+    )
     .option("--write-state <file>", "write the `pulumi stack export` a successful `pulumi up` of this plan would leave")
     .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", ROOT)
     .addHelpText("after", HELP)
@@ -67,7 +72,10 @@ function parseArgs(argv: string[]): Options {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   cli.parse(argv);
   const opts = cli.opts<Options>();
-  if (opts.stack === undefined) cli.error("error: required option '--stack <name>' not specified", { code: "commander.missingMandatoryOptionValue" });
+  if (opts.stack === undefined)
+    cli.error("error: required option '--stack <name>' not specified", {
+      code: "commander.missingMandatoryOptionValue",
+    });
   return opts;
 }
 
@@ -76,7 +84,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     opts = parseArgs(argv);
   } catch (e) {
-    if (e instanceof CommanderError) return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? EXIT.done : EXIT.usage;
+    if (e instanceof CommanderError)
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? EXIT.done : EXIT.usage;
     throw e;
   }
 
@@ -93,10 +102,18 @@ async function main(argv: string[]): Promise<number> {
   // The plan the program makes: from the config and what the state's outputs say is deployed (the program reads
   // them through its StackReference; the header and the artifacts need the same plan).
   const config = parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack });
-  const deployedOutputs = Object.fromEntries(DEPLOYED_OUTPUTS.filter((k) => state?.stackOutputs[k] !== undefined).map((k) => [k, state!.stackOutputs[k]]));
+  const deployedOutputs = Object.fromEntries(
+    DEPLOYED_OUTPUTS.filter((k) => state?.stackOutputs[k] !== undefined).map((k) => [k, state!.stackOutputs[k]]),
+  );
   const plan = planStack(config, readDeployed(deployedOutputs, `${files.project}-${opts.stack}`), now);
 
-  const run = await runOffline({ projectDir: opts.projectDir, stack: opts.stack, program, ...(state ? { state } : {}), now });
+  const run = await runOffline({
+    projectDir: opts.projectDir,
+    stack: opts.stack,
+    program,
+    ...(state ? { state } : {}),
+    now,
+  });
   const doc = buildPlanDocument(run, plan);
   const artifacts = planArtifacts(run, plan);
   if (opts.out) {
@@ -104,7 +121,8 @@ async function main(argv: string[]): Promise<number> {
     for (const a of artifacts) writeFileSync(join(opts.out, a.file), a.content);
   }
   process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + "\n" : renderPlanText(doc, plan));
-  if (opts.out && !opts.json) process.stdout.write(`\nWrote ${artifacts.map((a) => a.file).join(", ")} to ${opts.out}\n`);
+  if (opts.out && !opts.json)
+    process.stdout.write(`\nWrote ${artifacts.map((a) => a.file).join(", ")} to ${opts.out}\n`);
 
   const loss = doc.dataLoss ?? [];
   for (const d of loss) process.stderr.write(`plan: data loss: ${d.type} ${d.name} (${d.op}): ${d.reason}\n`);
@@ -121,7 +139,13 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function exitCodeOf(e: unknown): number {
-  if (e instanceof UsageError || e instanceof ConfigError || e instanceof StateFileError || e instanceof DeployedStateError) return EXIT.usage;
+  if (
+    e instanceof UsageError ||
+    e instanceof ConfigError ||
+    e instanceof StateFileError ||
+    e instanceof DeployedStateError
+  )
+    return EXIT.usage;
   // The program reports config and deployed-state problems as RunError (a user error, not a bug).
   if (pulumi.RunError.isInstance(e)) return EXIT.usage;
   return EXIT.failed;
@@ -129,8 +153,12 @@ function exitCodeOf(e: unknown): number {
 
 function fail(e: unknown): never {
   const code = exitCodeOf(e);
-  if (e instanceof ConfigError) process.stderr.write(`${e.message}\n`); // one line per key, as always
-  else process.stderr.write(`plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`);
+  if (e instanceof ConfigError)
+    process.stderr.write(`${e.message}\n`); // one line per key, as always
+  else
+    process.stderr.write(
+      `plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`,
+    );
   return exitWhenFlushed(code);
 }
 

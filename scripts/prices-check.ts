@@ -7,7 +7,13 @@
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { compareWithSizes, fetchSizes, parseSizesResponse, renderPriceCheck, SizesResponseError } from "../infra/prices-check";
+import {
+  compareWithSizes,
+  fetchSizes,
+  parseSizesResponse,
+  renderPriceCheck,
+  SizesResponseError,
+} from "../infra/prices-check";
 import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
 
 interface Options {
@@ -23,7 +29,8 @@ const program = new Command("prices:check")
 void runCli<Options>(program, {
   help: {
     no: "a droplet price, a tier's vCPUs, memory or disk differs from DigitalOcean's, or a size we use is gone or unavailable",
-    usage: "neither --response nor DIGITALOCEAN_TOKEN, a --response file that cannot be read or is not a /v2/sizes answer",
+    usage:
+      "neither --response nor DIGITALOCEAN_TOKEN, a --response file that cannot be read or is not a /v2/sizes answer",
     human: "the API kept failing (after its retries)",
     examples: [
       "npm run prices:check -- --response tests/fixtures/digitalocean-sizes/sizes.json",
@@ -38,16 +45,25 @@ void runCli<Options>(program, {
     let source: string;
     if (o.response !== undefined) {
       const file = o.response;
-      sizes = parseSizesResponse(asUsage(() => readFileSync(file, "utf8")), file);
+      sizes = parseSizesResponse(
+        asUsage(() => readFileSync(file, "utf8")),
+        file,
+      );
       source = `the /v2/sizes answer in ${file}`;
     } else {
       const token = process.env.DIGITALOCEAN_TOKEN ?? "";
       if (!token) throw new UsageError("give --response <file>, or set DIGITALOCEAN_TOKEN to read the live /v2/sizes");
-      sizes = await fetchSizes({ token, fetch: (url, init) => fetch(url, init), log: (line) => process.stderr.write(`prices:check: ${line}\n`) });
+      sizes = await fetchSizes({
+        token,
+        fetch: (url, init) => fetch(url, init),
+        log: (line) => process.stderr.write(`prices:check: ${line}\n`),
+      });
       source = `DigitalOcean's live /v2/sizes (${new Date().toISOString().slice(0, 10)})`;
     }
     const diffs = compareWithSizes(sizes);
-    process.stdout.write(o.json ? `${JSON.stringify({ source, differences: diffs }, null, 2)}\n` : renderPriceCheck(diffs, source));
+    process.stdout.write(
+      o.json ? `${JSON.stringify({ source, differences: diffs }, null, 2)}\n` : renderPriceCheck(diffs, source),
+    );
     return diffs.length ? EXIT.no : EXIT.done;
   },
 });

@@ -8,7 +8,10 @@ import { renderConfigReference, renderTuningTable, replaceGenerated } from "../i
 import { readProjectFile } from "../infra/offline/stack-files";
 
 const root = resolve(__dirname, "..");
-const tables = { "config-reference": renderConfigReference(readProjectFile(root)), "tuning-table": renderTuningTable() };
+const tables = {
+  "config-reference": renderConfigReference(readProjectFile(root)),
+  "tuning-table": renderTuningTable(),
+};
 if (process.argv.includes("--write")) {
   const readme = resolve(root, "README.md");
   writeFileSync(readme, replaceGenerated(readFileSync(readme, "utf8"), tables));

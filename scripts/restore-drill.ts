@@ -29,14 +29,18 @@ const program = new Command("restore-drill")
   .requiredOption("--host <target>", "ssh target (user@host)")
   .option("--ssh-arg <arg>", "extra ssh option, repeatable (e.g. --ssh-arg=-p --ssh-arg=2222)", collect)
   .option("--env <KEY=VALUE>", "settings for the script on the droplet, repeatable (no secrets)", collect)
-  .option("--host-key <key>", "the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted, another stops the drill before it runs (exit 3)")
+  .option(
+    "--host-key <key>",
+    'the droplet\'s pinned SSH host key, "ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey): only that key is accepted, another stops the drill before it runs (exit 3)',
+  )
   .option("--json", "print the report as JSON");
 
 void runCli<Options>(program, {
   help: {
     no: "the drill says the backup does not restore: no backup, checksum mismatch, pg_restore refuses the dump, a table's rows differ, or the latest backup is more than 36 h old",
     usage: "an --env that is not KEY=VALUE or names a secret",
-    human: "the droplet cannot be reached over ssh, or offered another host key than --host-key (the drill did not run)",
+    human:
+      "the droplet cannot be reached over ssh, or offered another host key than --host-key (the drill did not run)",
     examples: [
       "npm run restore-drill -- --host root@203.0.113.10",
       "npm run restore-drill -- --host root@203.0.113.10 --ssh-arg=-p --ssh-arg=2222 --json",
@@ -61,11 +65,19 @@ void runCli<Options>(program, {
     if (o.json) {
       console.log(JSON.stringify(report, null, 2));
     } else {
-      console.log(`Backup ${report.backup} (${formatBytes(report.backupBytes)}, ${report.backupAgeHours} h old, checksum ${report.checksum})`);
-      const table = new Table({ head: ["table", "rows in dump", "rows restored", ""], style: { head: [], border: [] } });
-      for (const t of report.tables) table.push([t.table, t.expected, t.restored ?? "missing", t.ok ? "ok" : "MISMATCH"]);
+      console.log(
+        `Backup ${report.backup} (${formatBytes(report.backupBytes)}, ${report.backupAgeHours} h old, checksum ${report.checksum})`,
+      );
+      const table = new Table({
+        head: ["table", "rows in dump", "rows restored", ""],
+        style: { head: [], border: [] },
+      });
+      for (const t of report.tables)
+        table.push([t.table, t.expected, t.restored ?? "missing", t.ok ? "ok" : "MISMATCH"]);
       console.log(table.toString());
-      console.log(`Restore took ${report.restoreSeconds.toFixed(2)} s (drill total ${report.totalSeconds.toFixed(2)} s).`);
+      console.log(
+        `Restore took ${report.restoreSeconds.toFixed(2)} s (drill total ${report.totalSeconds.toFixed(2)} s).`,
+      );
       console.log(report.ok ? "Restore drill PASSED." : `Restore drill FAILED:\n  - ${report.problems.join("\n  - ")}`);
     }
     return report.ok ? EXIT.done : EXIT.no;

@@ -12,7 +12,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { pinnedHostKey, UNPINNED_SSH_OPTIONS } from "../infra/host-keys";
-import { HostKeyMismatchError, knownHostsFileIn, verifyPinnedHostKeys, withHostKey } from "../infra/migration/host-key-check";
+import {
+  HostKeyMismatchError,
+  knownHostsFileIn,
+  verifyPinnedHostKeys,
+  withHostKey,
+} from "../infra/migration/host-key-check";
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
 import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
@@ -39,14 +44,25 @@ const program = new Command("scale-out-migrate")
   .requiredOption("--source <target>", "ssh target of the single droplet (user@host)")
   .requiredOption("--source-private <address>", "its VPC address (the managed cluster subscribes there)")
   .requiredOption("--upstreams <list>", "the app droplets' internal listeners, <private ip>:8081, comma-separated")
-  .requiredOption("--app-nodes <list>", "the app droplets' ssh targets (user@host), comma-separated, in the order of --upstreams")
+  .requiredOption(
+    "--app-nodes <list>",
+    "the app droplets' ssh targets (user@host), comma-separated, in the order of --upstreams",
+  )
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
   .option("--ssh-option <option>", "extra ssh option, repeatable", collect, [] as string[])
-  .option("--source-host-key <key>", "the droplet's pinned SSH host key, \"ssh-ed25519 <base64>\" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning")
+  .option(
+    "--source-host-key <key>",
+    'the droplet\'s pinned SSH host key, "ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning',
+  )
   .option("--json", "print the report as JSON");
 
-const EXIT_OF = { done: EXIT.done, "rolled-back": EXIT.no, "rollback-incomplete": EXIT.human, "failed-after-commit": EXIT.human } as const;
+const EXIT_OF = {
+  done: EXIT.done,
+  "rolled-back": EXIT.no,
+  "rollback-incomplete": EXIT.human,
+  "failed-after-commit": EXIT.human,
+} as const;
 
 void runCli<Options>(program, {
   help: {
@@ -64,7 +80,12 @@ void runCli<Options>(program, {
   main: async (o): Promise<ExitCode> => {
     const upstreams = o.upstreams.split(",").filter(Boolean);
     const appNodes = o.appNodes.split(",").filter(Boolean);
-    const budgets = asUsage(() => validateBudgets({ downtimeBudgetSeconds: Number(o.downtimeBudget), migrationBudgetMinutes: Number(o.migrationBudget) }));
+    const budgets = asUsage(() =>
+      validateBudgets({
+        downtimeBudgetSeconds: Number(o.downtimeBudget),
+        migrationBudgetMinutes: Number(o.migrationBudget),
+      }),
+    );
     asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
     asUsage(() => checkUpstreams(upstreams));
     asUsage(() => appNodeDroplets({ appNodes, upstreams }));
@@ -74,7 +95,13 @@ void runCli<Options>(program, {
     const warn = (line: string) => process.stderr.write(`${line}\n`);
     const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
     const pin = { label: `the droplet ${o.source}`, hostKey };
-    const source = withHostKey(sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate, sshOptions: o.sshOption }), "old", pin, knownHostsFileIn(keysDir), warn);
+    const source = withHostKey(
+      sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate, sshOptions: o.sshOption }),
+      "old",
+      pin,
+      knownHostsFileIn(keysDir),
+      warn,
+    );
     // The app droplets have no per-droplet record to pin from (see the README's host keys): accepted on first use.
     warn(`warning: the app droplets' SSH host keys are not pinned (accepted on first use): ${appNodes.join(", ")}`);
     const report = await verifyPinnedHostKeys([{ droplet: source, role: "old", pin }])
@@ -96,7 +123,10 @@ void runCli<Options>(program, {
       .finally(() => fs.rmSync(keysDir, { recursive: true, force: true }));
     const outcome = logicalOutcome(report);
     if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
-    else process.stdout.write(`${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`);
+    else
+      process.stdout.write(
+        `${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`,
+      );
     if (outcome === "done") {
       // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
       const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");

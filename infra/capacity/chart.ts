@@ -26,7 +26,9 @@ export function buildChartSpec(samples: readonly TimedSample[], title: string): 
     { at: s.at, series: "memory %", value: s.memoryPct },
     { at: s.at, series: "CPU %", value: s.cpuPct },
   ]);
-  const ms = samples.filter((s) => s.responseMs !== undefined).map((s) => ({ at: s.at, series: "response ms", value: s.responseMs }));
+  const ms = samples
+    .filter((s) => s.responseMs !== undefined)
+    .map((s) => ({ at: s.at, series: "response ms", value: s.responseMs }));
   const x = { field: "at", type: "temporal", title: null, axis: { format: "%b %d %H:%M", labelAngle: 0 } };
   const line = (values: unknown[], yTitle: string, domain?: number[]) => ({
     data: { values },
@@ -38,7 +40,11 @@ export function buildChartSpec(samples: readonly TimedSample[], title: string): 
     },
   });
   const rules = (values: { label: string; value: number }[]) => [
-    { data: { values }, mark: { type: "rule", strokeDash: [4, 3], color: "#c0392b" }, encoding: { y: { field: "value", type: "quantitative" } } },
+    {
+      data: { values },
+      mark: { type: "rule", strokeDash: [4, 3], color: "#c0392b" },
+      encoding: { y: { field: "value", type: "quantitative" } },
+    },
     {
       data: { values },
       mark: { type: "text", align: "left", dx: 4, dy: -5, fontSize: 9, color: "#c0392b" },
@@ -47,7 +53,11 @@ export function buildChartSpec(samples: readonly TimedSample[], title: string): 
   ];
   const panels = [{ width: 720, height: 220, layer: [line(pct, "utilization %", [0, 100]), ...rules(THRESHOLDS_PCT)] }];
   if (ms.length > 0) {
-    panels.push({ width: 720, height: 160, layer: [line(ms, "response ms"), ...rules([{ label: "response now (2000 ms, 1 h)", value: THRESHOLD_MS }])] });
+    panels.push({
+      width: 720,
+      height: 160,
+      layer: [line(ms, "response ms"), ...rules([{ label: "response now (2000 ms, 1 h)", value: THRESHOLD_MS }])],
+    });
   }
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",

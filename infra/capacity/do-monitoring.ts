@@ -44,7 +44,10 @@ async function getSeries(o: DoMonitoringOptions, metric: string, start: number, 
 }
 
 function parseSeries(metric: string, body: string): SeriesPoint[] {
-  let parsed: { status?: string; data?: { result?: { metric?: Record<string, string>; values?: [number, string][] }[] } };
+  let parsed: {
+    status?: string;
+    data?: { result?: { metric?: Record<string, string>; values?: [number, string][] }[] };
+  };
   try {
     parsed = JSON.parse(body);
   } catch {
@@ -54,7 +57,10 @@ function parseSeries(metric: string, body: string): SeriesPoint[] {
   if (parsed.status !== "success" || !Array.isArray(result)) {
     throw new Error(`DigitalOcean monitoring API ${metric}: unexpected answer (status ${String(parsed.status)})`);
   }
-  return result.map((r) => ({ metric: r.metric ?? {}, values: (r.values ?? []).map(([t, v]) => [Number(t), String(v)] as [number, string]) }));
+  return result.map((r) => ({
+    metric: r.metric ?? {},
+    values: (r.values ?? []).map(([t, v]) => [Number(t), String(v)] as [number, string]),
+  }));
 }
 
 function byTime(series: SeriesPoint | undefined): Map<number, number> {
@@ -92,7 +98,8 @@ export function cpuPercent(series: SeriesPoint[]): Map<number, number> {
     const b = totals.get(times[i]!)!;
     const dAll = b.all - a.all;
     // A counter reset (reboot) gives a negative delta: skip that interval rather than invent a value.
-    if (dAll > 0 && b.idle >= a.idle) out.set(times[i]!, Math.min(100, Math.max(0, (1 - (b.idle - a.idle) / dAll) * 100)));
+    if (dAll > 0 && b.idle >= a.idle)
+      out.set(times[i]!, Math.min(100, Math.max(0, (1 - (b.idle - a.idle) / dAll) * 100)));
   }
   return out;
 }
@@ -118,12 +125,20 @@ export function diskPercent(size: SeriesPoint[], free: SeriesPoint[]): Map<numbe
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Samples for the checker: one per timestamp that has both memory and CPU. */
-export function joinSamples(memory: Map<number, number>, cpu: Map<number, number>, disk: Map<number, number>): Sample[] {
+export function joinSamples(
+  memory: Map<number, number>,
+  cpu: Map<number, number>,
+  disk: Map<number, number>,
+): Sample[] {
   return [...memory.keys()]
     .filter((t) => cpu.has(t))
     .sort((a, b) => a - b)
     .map((t) => {
-      const s: Sample = { at: new Date(t * 1000).toISOString(), memoryPct: round1(memory.get(t)!), cpuPct: round1(cpu.get(t)!) };
+      const s: Sample = {
+        at: new Date(t * 1000).toISOString(),
+        memoryPct: round1(memory.get(t)!),
+        cpuPct: round1(cpu.get(t)!),
+      };
       const d = disk.get(t);
       if (d !== undefined) s.diskPct = round1(d);
       return s;
@@ -133,14 +148,21 @@ export function joinSamples(memory: Map<number, number>, cpu: Map<number, number
 /** Reads N days of memory, CPU and disk for one droplet. The token goes in the Authorization header only. */
 export async function fetchDropletSamples(o: DoMonitoringOptions): Promise<Sample[]> {
   if (!o.token) throw new MonitoringRequestError("DIGITALOCEAN_TOKEN: a DigitalOcean API token is required for --days");
-  if (!/^[1-9]\d*$/.test(o.dropletId)) throw new MonitoringRequestError(`--droplet-id: "${o.dropletId}" is not a droplet id (a positive integer)`);
-  if (!Number.isInteger(o.days) || o.days < 1 || o.days > 30) throw new MonitoringRequestError(`--days: ${o.days} must be a whole number from 1 to 30`);
+  if (!/^[1-9]\d*$/.test(o.dropletId))
+    throw new MonitoringRequestError(`--droplet-id: "${o.dropletId}" is not a droplet id (a positive integer)`);
+  if (!Number.isInteger(o.days) || o.days < 1 || o.days > 30)
+    throw new MonitoringRequestError(`--days: ${o.days} must be a whole number from 1 to 30`);
   const end = Math.floor((o.now ?? new Date()).getTime() / 1000);
   const start = end - o.days * 86400;
   const [total, available, cpu, fsSize, fsFree] = await Promise.all(
-    ["memory_total", "memory_available", "cpu", "filesystem_size", "filesystem_free"].map((m) => getSeries(o, m, start, end)),
+    ["memory_total", "memory_available", "cpu", "filesystem_size", "filesystem_free"].map((m) =>
+      getSeries(o, m, start, end),
+    ),
   );
   const samples = joinSamples(memoryPercent(total!, available!), cpuPercent(cpu!), diskPercent(fsSize!, fsFree!));
-  if (samples.length === 0) throw new Error(`DigitalOcean returned no memory/CPU points for droplet ${o.dropletId} (is the metrics agent installed?)`);
+  if (samples.length === 0)
+    throw new Error(
+      `DigitalOcean returned no memory/CPU points for droplet ${o.dropletId} (is the metrics agent installed?)`,
+    );
   return samples;
 }

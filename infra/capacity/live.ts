@@ -37,13 +37,23 @@ const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
  * ssh to `target` and run `bash -s -- <args>` with `env` set, the script text on stdin. Secrets are refused in env:
  * they would show in `ps` on both ends; the droplet scripts read them from the droplet's env file.
  */
-export function remoteBash(t: { target: string; sshArgs?: string[]; env?: Record<string, string> }, args: string[], script: string): CommandLine {
+export function remoteBash(
+  t: { target: string; sshArgs?: string[]; env?: Record<string, string> },
+  args: string[],
+  script: string,
+): CommandLine {
   const env = Object.entries(t.env ?? {});
   for (const [k] of env) {
     if (!ENV_NAME.test(k)) throw new Error(`env: "${k}" is not an environment variable name`);
-    if (SECRET_NAME.test(k)) throw new Error(`env: ${k} looks like a secret; the droplet scripts read secrets from the droplet's env file`);
+    if (SECRET_NAME.test(k))
+      throw new Error(`env: ${k} looks like a secret; the droplet scripts read secrets from the droplet's env file`);
   }
-  const words = [...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []), "bash", "-s", ...(args.length > 0 ? ["--", ...args.map(shellQuote)] : [])];
+  const words = [
+    ...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []),
+    "bash",
+    "-s",
+    ...(args.length > 0 ? ["--", ...args.map(shellQuote)] : []),
+  ];
   return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, words.join(" ")], input: script };
 }
 

@@ -46,9 +46,15 @@ export const evidenceSchema = z.strictObject({
   hostMemoryTotalBytes: z.number().min(0).optional(),
   containers: z.array(containerSchema).optional(),
   /** Top processes by resident memory (from `ps`), for the human report. */
-  topProcesses: z.array(z.strictObject({ command: z.string(), rssBytes: z.number().min(0), cpuPct: z.number().min(0) })).optional(),
+  topProcesses: z
+    .array(z.strictObject({ command: z.string(), rssBytes: z.number().min(0), cpuPct: z.number().min(0) }))
+    .optional(),
   redis: z
-    .strictObject({ keyspaceHits: z.number().min(0), keyspaceMisses: z.number().min(0), evictedKeys: z.number().min(0).optional() })
+    .strictObject({
+      keyspaceHits: z.number().min(0),
+      keyspaceMisses: z.number().min(0),
+      evictedKeys: z.number().min(0).optional(),
+    })
     .optional(),
   /** PostgreSQL buffer cache hit ratio from pg_stat_database (blks_hit / (blks_hit + blks_read)), 0..1. */
   postgresCacheHitRatio: z.number().min(0).max(1).optional(),
@@ -62,7 +68,12 @@ const inputSchema = z.strictObject({
   samples: z.array(z.unknown()).min(1),
   activeUsers: z.number().int().min(0).optional(),
   monthlyActiveUsers: z
-    .array(z.strictObject({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "month must be YYYY-MM"), users: z.number().int().min(0) }))
+    .array(
+      z.strictObject({
+        month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "month must be YYYY-MM"),
+        users: z.number().int().min(0),
+      }),
+    )
     .optional(),
   complaints: z.boolean().optional(),
   evidence: evidenceSchema.optional(),
@@ -133,9 +144,12 @@ export function parseCapacityInput(raw: unknown): CapacityInput {
       problems.push(`${label}: at "${at}" is not an ISO 8601 time with a zone (e.g. 2026-11-01T12:00:00Z)`);
     }
     if (t !== undefined && typeof at === "string") {
-      if (previous && t === previous.t) problems.push(`${label}: duplicate time, samples[${previous.index}] has the same time`);
+      if (previous && t === previous.t)
+        problems.push(`${label}: duplicate time, samples[${previous.index}] has the same time`);
       else if (previous && t < previous.t) {
-        problems.push(`${label}: out of order, earlier than samples[${previous.index}] (at ${previous.at}); sort samples oldest first`);
+        problems.push(
+          `${label}: out of order, earlier than samples[${previous.index}] (at ${previous.at}); sort samples oldest first`,
+        );
       }
       previous = { index: i, t, at };
     }
@@ -152,7 +166,9 @@ export function parseCapacityInput(raw: unknown): CapacityInput {
     const prev = months[i - 1]!;
     const cur = months[i]!;
     if (cur.month <= prev.month) {
-      problems.push(`monthlyActiveUsers[${i}] (${cur.month}): months must be distinct and sorted oldest first (after ${prev.month})`);
+      problems.push(
+        `monthlyActiveUsers[${i}] (${cur.month}): months must be distinct and sorted oldest first (after ${prev.month})`,
+      );
     }
   }
 

@@ -41,12 +41,26 @@ const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
 const mib = (bytes: number) => `${Math.round(bytes / 1048576)} MiB`;
 
 function slowQueries(input: CapacityInput): OptimizeFinding {
-  const action = "EXPLAIN ANALYZE the slowest statements (pg_stat_statements), add the missing indexes, fix N+1 queries";
+  const action =
+    "EXPLAIN ANALYZE the slowest statements (pg_stat_statements), add the missing indexes, fix N+1 queries";
   const queries = input.evidence?.slowQueries;
-  if (!queries) return { check: "slow-queries", worthChecking: true, evidence: "no data: pg_stat_statements not collected", action };
-  const slow = queries.filter((q) => q.meanMs > SLOW_QUERY_MEAN_MS).sort((a, b) => b.meanMs * b.calls - a.meanMs * a.calls);
+  if (!queries)
+    return {
+      check: "slow-queries",
+      worthChecking: true,
+      evidence: "no data: pg_stat_statements not collected",
+      action,
+    };
+  const slow = queries
+    .filter((q) => q.meanMs > SLOW_QUERY_MEAN_MS)
+    .sort((a, b) => b.meanMs * b.calls - a.meanMs * a.calls);
   if (slow.length === 0) {
-    return { check: "slow-queries", worthChecking: false, evidence: `no statement averages above ${SLOW_QUERY_MEAN_MS} ms (${queries.length} checked)`, action };
+    return {
+      check: "slow-queries",
+      worthChecking: false,
+      evidence: `no statement averages above ${SLOW_QUERY_MEAN_MS} ms (${queries.length} checked)`,
+      action,
+    };
   }
   const top = slow[0]!;
   const text = top.query.replace(/\s+/g, " ").slice(0, 80);
@@ -69,7 +83,9 @@ function cacheHitRate(input: CapacityInput): OptimizeFinding {
     else {
       const rate = redis.keyspaceHits / total;
       if (rate < REDIS_HIT_RATE_MIN) worth = true;
-      parts.push(`Redis hit rate ${pct(rate)} (${rate < REDIS_HIT_RATE_MIN ? "below" : "at or above"} ${pct(REDIS_HIT_RATE_MIN)})`);
+      parts.push(
+        `Redis hit rate ${pct(rate)} (${rate < REDIS_HIT_RATE_MIN ? "below" : "at or above"} ${pct(REDIS_HIT_RATE_MIN)})`,
+      );
     }
     if (redis.evictedKeys && redis.evictedKeys > 0) {
       worth = true;
@@ -79,22 +95,39 @@ function cacheHitRate(input: CapacityInput): OptimizeFinding {
   const pg = input.evidence?.postgresCacheHitRatio;
   if (pg !== undefined) {
     if (pg < POSTGRES_HIT_RATIO_MIN) worth = true;
-    parts.push(`PostgreSQL buffer hit ratio ${pct(pg)} (${pg < POSTGRES_HIT_RATIO_MIN ? "below" : "at or above"} ${pct(POSTGRES_HIT_RATIO_MIN)})`);
+    parts.push(
+      `PostgreSQL buffer hit ratio ${pct(pg)} (${pg < POSTGRES_HIT_RATIO_MIN ? "below" : "at or above"} ${pct(POSTGRES_HIT_RATIO_MIN)})`,
+    );
   }
-  if (parts.length === 0) return { check: "cache-hit-rate", worthChecking: true, evidence: "no data: Redis INFO and pg_stat_database not collected", action };
+  if (parts.length === 0)
+    return {
+      check: "cache-hit-rate",
+      worthChecking: true,
+      evidence: "no data: Redis INFO and pg_stat_database not collected",
+      action,
+    };
   return { check: "cache-hit-rate", worthChecking: worth, evidence: parts.join("; "), action };
 }
 
 function proxyTuning(input: CapacityInput): OptimizeFinding {
-  const action = "check the proxy's upstream keepalive and timeouts, compression, and the app's worker count against the vCPUs";
+  const action =
+    "check the proxy's upstream keepalive and timeouts, compression, and the app's worker count against the vCPUs";
   const day = lastDay(input.samples);
   const latencies = day.filter((s) => s.responseMs !== undefined).map((s) => s.responseMs!);
   const failed = input.evidence?.failedHealthChecks ?? 0;
   if (latencies.length === 0) {
-    return { check: "proxy-tuning", worthChecking: true, evidence: "no data: no response times in the last 24 h", action };
+    return {
+      check: "proxy-tuning",
+      worthChecking: true,
+      evidence: "no data: no response times in the last 24 h",
+      action,
+    };
   }
   const p95 = percentile(latencies, 95);
-  const cpuMedian = percentile(day.map((s) => s.cpuPct), 50);
+  const cpuMedian = percentile(
+    day.map((s) => s.cpuPct),
+    50,
+  );
   // Slow answers while the CPU idles point at queuing in front of the app, not at the droplet's size.
   const queuing = p95 > 1000 && cpuMedian < 60;
   const parts = [`p95 response ${Math.round(p95)} ms with median CPU ${Math.round(cpuMedian)}% over the last 24 h`];
@@ -104,7 +137,8 @@ function proxyTuning(input: CapacityInput): OptimizeFinding {
 }
 
 function containerLimits(input: CapacityInput): OptimizeFinding {
-  const action = "set mem_limit per service from infra/tuning (no unbounded container), and raise a limit that is nearly full before resizing the droplet";
+  const action =
+    "set mem_limit per service from infra/tuning (no unbounded container), and raise a limit that is nearly full before resizing the droplet";
   const containers = input.evidence?.containers;
   if (!containers || containers.length === 0) {
     return { check: "container-limits", worthChecking: true, evidence: "no data: docker stats not collected", action };
@@ -122,7 +156,8 @@ function containerLimits(input: CapacityInput): OptimizeFinding {
       notes.push(`${c.name} uses ${pct(c.memUsageBytes / c.memLimitBytes)} of its ${mib(c.memLimitBytes)} limit`);
     }
   }
-  if (!worth) notes.push(`all ${containers.length} containers have limits and are below ${pct(CONTAINER_LIMIT_SHARE)} of them`);
+  if (!worth)
+    notes.push(`all ${containers.length} containers have limits and are below ${pct(CONTAINER_LIMIT_SHARE)} of them`);
   return { check: "container-limits", worthChecking: worth, evidence: notes.join("; "), action };
 }
 

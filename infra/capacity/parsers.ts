@@ -27,7 +27,12 @@ export interface FreeReading {
 export function parseFree(text: string): FreeReading {
   const ls = lines(text);
   const header = ls[0]?.trim().split(/\s+/);
-  const mem = ls.find((l) => l.startsWith("Mem:"))?.trim().split(/\s+/).slice(1).map(Number);
+  const mem = ls
+    .find((l) => l.startsWith("Mem:"))
+    ?.trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   if (!header || !mem) throw new ParseError("free", "no header or Mem: line", text);
   const col = (name: string) => {
     const i = header.indexOf(name);
@@ -38,7 +43,12 @@ export function parseFree(text: string): FreeReading {
   const totalBytes = col("total");
   const availableBytes = col("available");
   if (totalBytes <= 0) throw new ParseError("free", "total memory is zero", text);
-  return { totalBytes, usedBytes: col("used"), availableBytes, memoryPct: round1(((totalBytes - availableBytes) / totalBytes) * 100) };
+  return {
+    totalBytes,
+    usedBytes: col("used"),
+    availableBytes,
+    memoryPct: round1(((totalBytes - availableBytes) / totalBytes) * 100),
+  };
 }
 
 /** `vmstat N 2`: the last line covers the N-second interval (the first is the average since boot). */
@@ -69,7 +79,14 @@ export function parseDf(text: string): DfRow[] {
   return ls.slice(1).map((l) => {
     const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$/.exec(l.trim());
     if (!m) throw new ParseError("df", `unreadable line "${l}"`, text);
-    return { filesystem: m[1]!, sizeBytes: Number(m[2]), usedBytes: Number(m[3]), availableBytes: Number(m[4]), usePct: Number(m[5]), mount: m[6]! };
+    return {
+      filesystem: m[1]!,
+      sizeBytes: Number(m[2]),
+      usedBytes: Number(m[3]),
+      availableBytes: Number(m[4]),
+      usePct: Number(m[5]),
+      mount: m[6]!,
+    };
   });
 }
 
@@ -83,7 +100,8 @@ export interface PsRow {
 /** `ps -eo pid,rss,pcpu,comm` (RSS in KiB; the command may contain spaces). */
 export function parsePs(text: string): PsRow[] {
   const ls = lines(text);
-  if (!/PID\s+RSS\s+%CPU\s+COMMAND/.test(ls[0] ?? "")) throw new ParseError("ps", "no PID RSS %CPU COMMAND header", text);
+  if (!/PID\s+RSS\s+%CPU\s+COMMAND/.test(ls[0] ?? ""))
+    throw new ParseError("ps", "no PID RSS %CPU COMMAND header", text);
   return ls.slice(1).map((l) => {
     const m = /^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+(.+)$/.exec(l);
     if (!m) throw new ParseError("ps", `unreadable line "${l}"`, text);
@@ -123,8 +141,14 @@ export function parseDockerStats(text: string): DockerStatsRow[] {
   return lines(text).map((l) => {
     const [name, cpu, usage] = l.split("\t");
     const [used, limit] = (usage ?? "").split("/");
-    if (!name || !cpu || used === undefined || limit === undefined) throw new ParseError("docker stats", `unreadable line "${l}"`, text);
-    return { name: name.trim(), cpuPct: Number(cpu.replace("%", "")), memUsageBytes: parseSize(used), memLimitBytes: parseSize(limit) };
+    if (!name || !cpu || used === undefined || limit === undefined)
+      throw new ParseError("docker stats", `unreadable line "${l}"`, text);
+    return {
+      name: name.trim(),
+      cpuPct: Number(cpu.replace("%", "")),
+      memUsageBytes: parseSize(used),
+      memLimitBytes: parseSize(limit),
+    };
   });
 }
 
@@ -144,7 +168,11 @@ export function parseRedisInfo(text: string): NonNullable<Evidence["redis"]> {
     if (!fields.has(k) || !Number.isFinite(v)) throw new ParseError("redis-cli INFO", `no ${k}`, text);
     return v;
   };
-  return { keyspaceHits: num("keyspace_hits"), keyspaceMisses: num("keyspace_misses"), evictedKeys: num("evicted_keys") };
+  return {
+    keyspaceHits: num("keyspace_hits"),
+    keyspaceMisses: num("keyspace_misses"),
+    evictedKeys: num("evicted_keys"),
+  };
 }
 
 /** `psql -At -F '\t'` of `SELECT sum(blks_hit), sum(blks_read) FROM pg_stat_database`. */
@@ -205,7 +233,8 @@ export interface SnapshotReading {
 
 function required(s: Snapshot, name: string, index: number): string {
   const text = s.get(name);
-  if (text === undefined || text.trim() === "") throw new Error(`snapshot ${index}: section "${name}" is missing or empty`);
+  if (text === undefined || text.trim() === "")
+    throw new Error(`snapshot ${index}: section "${name}" is missing or empty`);
   return text;
 }
 
@@ -225,10 +254,18 @@ export function readSnapshot(s: Snapshot, index = 0): SnapshotReading {
 
   const evidence: Evidence = { hostMemoryTotalBytes: free.totalBytes };
   const ps = s.get("ps");
-  if (ps?.trim()) evidence.topProcesses = parsePs(ps).slice(0, 10).map(({ command, rssBytes, cpuPct: c }) => ({ command, rssBytes, cpuPct: c }));
+  if (ps?.trim())
+    evidence.topProcesses = parsePs(ps)
+      .slice(0, 10)
+      .map(({ command, rssBytes, cpuPct: c }) => ({ command, rssBytes, cpuPct: c }));
   const docker = s.get("docker-stats");
   if (docker?.trim()) {
-    evidence.containers = parseDockerStats(docker).map((d) => ({ name: d.name, memUsageBytes: d.memUsageBytes, memLimitBytes: d.memLimitBytes, cpuPct: d.cpuPct }));
+    evidence.containers = parseDockerStats(docker).map((d) => ({
+      name: d.name,
+      memUsageBytes: d.memUsageBytes,
+      memLimitBytes: d.memLimitBytes,
+      cpuPct: d.cpuPct,
+    }));
   }
   const redis = s.get("redis-info");
   if (redis?.includes("keyspace_hits")) evidence.redis = parseRedisInfo(redis);
@@ -244,7 +281,11 @@ export function readSnapshot(s: Snapshot, index = 0): SnapshotReading {
  * All snapshots of a collect.sh run (history then a fresh one) to samples, oldest first, duplicates dropped, and the
  * evidence of the newest snapshot that has it, plus the count of failed health checks.
  */
-export function readCollectorOutput(text: string): { samples: Sample[]; evidence: Evidence; readings: SnapshotReading[] } {
+export function readCollectorOutput(text: string): {
+  samples: Sample[];
+  evidence: Evidence;
+  readings: SnapshotReading[];
+} {
   const readings = splitSnapshots(text).map((s, i) => readSnapshot(s, i));
   if (readings.length === 0) throw new Error("collector output holds no snapshot (=== snapshot)");
   const byTime = new Map<string, SnapshotReading>();

@@ -89,7 +89,11 @@ export function recommend(tier: TierName, options: ReportOptions = {}): Recommen
     return { tier: "scale-out", monthlyCostDelta: options.scaleOutMonthlyUsd - TIERS[tier].monthlyUsd };
   }
   const estimate = scaleOutEstimate();
-  return { tier: "scale-out", monthlyCostDelta: Math.round((estimate.monthlyUsd - TIERS[tier].monthlyUsd) * 100) / 100, note: estimate.note };
+  return {
+    tier: "scale-out",
+    monthlyCostDelta: Math.round((estimate.monthlyUsd - TIERS[tier].monthlyUsd) * 100) / 100,
+    note: estimate.note,
+  };
 }
 
 export function buildReport(input: CapacityInput, options: ReportOptions = {}): CapacityReport {
@@ -141,7 +145,9 @@ export function explainRule(r: RuleResult): string {
   const d = r.detail ?? {};
   switch (r.rule) {
     case "user-complaints":
-      return r.met ? "Users are complaining about the service: that alone means upgrade now." : "No user complaints reported.";
+      return r.met
+        ? "Users are complaining about the service: that alone means upgrade now."
+        : "No user complaints reported.";
     case "user-growth-above-20pct":
       return `Monthly active users went from ${d.from} to ${d.to} (${r.window}), ${
         r.observed === null ? "growth from zero" : `${r.observed}% growth`
@@ -177,7 +183,8 @@ function renderMemory(report: CapacityReport): string[] {
     const unbounded = ev.hostMemoryTotalBytes !== undefined && c.memLimitBytes >= ev.hostMemoryTotalBytes * 0.98;
     lines.push(`  container ${c.name}: ${mib(c.memUsageBytes)} of ${unbounded ? "no limit" : mib(c.memLimitBytes)}`);
   }
-  for (const p of (ev.topProcesses ?? []).slice(0, 5)) lines.push(`  process ${p.command}: ${mib(p.rssBytes)} resident, ${p.cpuPct}% CPU`);
+  for (const p of (ev.topProcesses ?? []).slice(0, 5))
+    lines.push(`  process ${p.command}: ${mib(p.rssBytes)} resident, ${p.cpuPct}% CPU`);
   return lines;
 }
 
@@ -199,7 +206,10 @@ export function renderHuman(report: CapacityReport): string {
   }
   if (report.recommendation) {
     const r = report.recommendation;
-    lines.push("", `Recommendation: move to ${r.tier} (${formatCost(r.monthlyCostDelta)})${r.note ? `; ${r.note}` : ""}.`);
+    lines.push(
+      "",
+      `Recommendation: move to ${r.tier} (${formatCost(r.monthlyCostDelta)})${r.note ? `; ${r.note}` : ""}.`,
+    );
   }
   const others = report.rules.filter((r) => !report.triggers.some((t) => t.rule === r.rule));
   if (others.length > 0) {

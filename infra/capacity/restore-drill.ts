@@ -61,10 +61,17 @@ export function judgeDrill(stdout: string): DrillReport {
   }
   const problems = tables
     .filter((t) => !t.ok)
-    .map((t) => (t.restored === null ? `${t.table}: missing after the restore` : `${t.table}: ${t.expected} rows in the dump, ${t.restored} restored`));
+    .map((t) =>
+      t.restored === null
+        ? `${t.table}: missing after the restore`
+        : `${t.table}: ${t.expected} rows in the dump, ${t.restored} restored`,
+    );
   if (tables.length === 0) problems.push("the dump holds no table data");
   const ageHours = num(values, "backup_age_hours");
-  if (ageHours > MAX_BACKUP_AGE_HOURS) problems.push(`the latest backup is ${ageHours} h old (more than ${MAX_BACKUP_AGE_HOURS} h: is chatbot-backup.timer running?)`);
+  if (ageHours > MAX_BACKUP_AGE_HOURS)
+    problems.push(
+      `the latest backup is ${ageHours} h old (more than ${MAX_BACKUP_AGE_HOURS} h: is chatbot-backup.timer running?)`,
+    );
   return {
     backup,
     backupBytes: num(values, "backup_bytes"),
@@ -87,7 +94,11 @@ export class DrillFailedError extends Error {}
 /** ssh's own exit status for a connection or authentication failure (ssh(1), EXIT STATUS). */
 const SSH_FAILED = 255;
 
-export async function runDrill(t: DrillTarget, scripts: { common: string; drill: string }, runner: Runner): Promise<DrillReport> {
+export async function runDrill(
+  t: DrillTarget,
+  scripts: { common: string; drill: string },
+  runner: Runner,
+): Promise<DrillReport> {
   const r = await runner(drillCommand(t, scripts.common, scripts.drill));
   if (r.code !== 0) {
     const message = `restore drill on ${t.target} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-5).join("\n")}`;

@@ -39,10 +39,31 @@ export interface SustainedRule {
 }
 
 export const SUSTAINED_RULES: readonly SustainedRule[] = [
-  { id: "memory-above-90pct-24h", level: "upgrade-now", field: "memoryPct", threshold: 90, windowMs: DAY, window: "24h" },
+  {
+    id: "memory-above-90pct-24h",
+    level: "upgrade-now",
+    field: "memoryPct",
+    threshold: 90,
+    windowMs: DAY,
+    window: "24h",
+  },
   { id: "cpu-above-85pct-6h", level: "upgrade-now", field: "cpuPct", threshold: 85, windowMs: 6 * HOUR, window: "6h" },
-  { id: "response-above-2000ms-1h", level: "upgrade-now", field: "responseMs", threshold: 2000, windowMs: HOUR, window: "1h" },
-  { id: "memory-above-80pct-7d", level: "plan-upgrade", field: "memoryPct", threshold: 80, windowMs: 7 * DAY, window: "7d" },
+  {
+    id: "response-above-2000ms-1h",
+    level: "upgrade-now",
+    field: "responseMs",
+    threshold: 2000,
+    windowMs: HOUR,
+    window: "1h",
+  },
+  {
+    id: "memory-above-80pct-7d",
+    level: "plan-upgrade",
+    field: "memoryPct",
+    threshold: 80,
+    windowMs: 7 * DAY,
+    window: "7d",
+  },
 ];
 
 export type SustainedStatus =
@@ -65,14 +86,22 @@ function formatSpan(ms: number): string {
  * Whether `field` stays strictly above `threshold` over the window `windowMs` ending at the last sample.
  * Samples without the field (responseMs is optional) are left out first: a missing reading is a hole, not a pass.
  */
-export function evaluateSustained(samples: readonly TimedSample[], field: SeriesField, threshold: number, windowMs: number): SustainedStatus {
+export function evaluateSustained(
+  samples: readonly TimedSample[],
+  field: SeriesField,
+  threshold: number,
+  windowMs: number,
+): SustainedStatus {
   const series = samples.filter((s) => s[field] !== undefined).map((s) => ({ t: s.t, v: s[field] as number }));
   const last = series[series.length - 1];
   if (!last) return { status: "insufficient-data", reason: `no ${field} samples` };
   const start = last.t - windowMs;
   const first = series[0]!;
   if (first.t > start) {
-    return { status: "insufficient-data", reason: `history covers ${formatSpan(last.t - first.t)} of the ${formatSpan(windowMs)} window` };
+    return {
+      status: "insufficient-data",
+      reason: `history covers ${formatSpan(last.t - first.t)} of the ${formatSpan(windowMs)} window`,
+    };
   }
   // The last sample at or before the window start anchors coverage of the window's beginning.
   let anchor = 0;
@@ -126,7 +155,8 @@ function sustainedResult(input: CapacityInput, rule: SustainedRule): RuleResult 
 
 function complaintsResult(input: CapacityInput): RuleResult {
   const base = { rule: "user-complaints", level: "upgrade-now" as const, threshold: true, window: null };
-  if (input.complaints === undefined) return { ...base, met: false, insufficient: "complaints not given", observed: null };
+  if (input.complaints === undefined)
+    return { ...base, met: false, insufficient: "complaints not given", observed: null };
   return { ...base, met: input.complaints, observed: input.complaints };
 }
 
@@ -135,10 +165,12 @@ function growthResult(input: CapacityInput): RuleResult {
   const base = { rule: "user-growth-above-20pct", level: "plan-upgrade" as const, threshold: USER_GROWTH_LIMIT * 100 };
   const prev = months[months.length - 2];
   const last = months[months.length - 1];
-  if (!prev || !last) return { ...base, window: null, met: false, insufficient: "needs two monthlyActiveUsers entries", observed: null };
+  if (!prev || !last)
+    return { ...base, window: null, met: false, insufficient: "needs two monthlyActiveUsers entries", observed: null };
   const window = `${prev.month}..${last.month}`;
   // From zero users any growth is unbounded; report it as such rather than dividing by zero.
-  const growth = prev.users === 0 ? (last.users > 0 ? Number.POSITIVE_INFINITY : 0) : (last.users - prev.users) / prev.users;
+  const growth =
+    prev.users === 0 ? (last.users > 0 ? Number.POSITIVE_INFINITY : 0) : (last.users - prev.users) / prev.users;
   const observed = Number.isFinite(growth) ? Math.round(growth * 1000) / 10 : null;
   return { ...base, window, met: growth > USER_GROWTH_LIMIT, observed, detail: { from: prev.users, to: last.users } };
 }
@@ -151,7 +183,8 @@ export function userPlanningLimit(tier: TierName): number {
 function usersResult(input: CapacityInput): RuleResult {
   const limit = userPlanningLimit(input.tier);
   const base = { rule: "users-near-tier-band", level: "plan-upgrade" as const, threshold: limit, window: null };
-  if (input.activeUsers === undefined) return { ...base, met: false, insufficient: "activeUsers not given", observed: null };
+  if (input.activeUsers === undefined)
+    return { ...base, met: false, insufficient: "activeUsers not given", observed: null };
   return {
     ...base,
     met: input.activeUsers >= limit,

@@ -71,15 +71,20 @@ export class AppServer extends pulumi.ComponentResource {
     );
 
     // Generated once and kept in the state: the droplet's identity for as long as the droplet lives.
-    this.hostKey = server.pinHostKey ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this, protect: server.protect }) : undefined;
+    this.hostKey = server.pinHostKey
+      ? new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this, protect: server.protect })
+      : undefined;
     this.hostPublicKey = this.hostKey?.publicKeyOpenssh.apply(pinnedHostKey);
     // The server migrated from goes with its retention: the warning is for one that stays.
-    if (!this.hostKey && server.role !== "previous") void pulumi.log.warn(unpinnedHostKeyWarning(`${name} (${server.dropletName})`), this);
+    if (!this.hostKey && server.role !== "previous")
+      void pulumi.log.warn(unpinnedHostKeyWarning(`${name} (${server.dropletName})`), this);
     const userData = this.hostKey
       ? pulumi.secret(
           pulumi
             .all([this.hostKey.privateKeyOpenssh, this.hostKey.publicKeyOpenssh])
-            .apply(([privateKeyOpenssh, publicKeyOpenssh]) => renderCloudInit({ ...server.cloudInit, hostKey: { privateKeyOpenssh, publicKeyOpenssh } })),
+            .apply(([privateKeyOpenssh, publicKeyOpenssh]) =>
+              renderCloudInit({ ...server.cloudInit, hostKey: { privateKeyOpenssh, publicKeyOpenssh } }),
+            ),
         )
       : server.userData;
 
@@ -97,7 +102,9 @@ export class AppServer extends pulumi.ComponentResource {
         monitoring: true,
         ipv6: true,
         backups: server.backups.enabled,
-        backupPolicy: server.backups.enabled ? { plan: server.backups.plan, hour: 4, ...(server.backups.plan === "weekly" ? { weekday: "SUN" } : {}) } : undefined,
+        backupPolicy: server.backups.enabled
+          ? { plan: server.backups.plan, hour: 4, ...(server.backups.plan === "weekly" ? { weekday: "SUN" } : {}) }
+          : undefined,
         gracefulShutdown: true,
       },
       { parent: this, protect: server.protect, ignoreChanges: [...DROPLET_IGNORE_CHANGES] },
@@ -144,6 +151,11 @@ export class AppServer extends pulumi.ComponentResource {
       { parent: this, dependsOn: [this.attachment, this.secretsSync] },
     );
 
-    this.registerOutputs({ dropletId: this.droplet.id, volumeId: this.volume.id, configHash, hostKey: this.hostPublicKey });
+    this.registerOutputs({
+      dropletId: this.droplet.id,
+      volumeId: this.volume.id,
+      configHash,
+      hostKey: this.hostPublicKey,
+    });
   }
 }

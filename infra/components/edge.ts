@@ -29,7 +29,11 @@ export class Edge extends pulumi.ComponentResource {
     super("chatbot:edge:Edge", name, {}, opts);
     const { dns, config } = args.plan;
     if (args.reservedIp) {
-      this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: config.region }, { parent: this, protect: args.reservedIp.protect });
+      this.reservedIp = new digitalocean.ReservedIp(
+        `${name}-ip`,
+        { region: config.region },
+        { parent: this, protect: args.reservedIp.protect },
+      );
       this.assignment = new digitalocean.ReservedIpAssignment(
         `${name}-ip-assignment`,
         { ipAddress: this.reservedIp.ipAddress, dropletId: args.reservedIp.dropletId },

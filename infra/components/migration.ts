@@ -17,7 +17,6 @@ export interface TierMigrationArgs {
   healthPath: string;
 }
 
-
 /**
  * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets.
  * The migration itself moves traffic at the cutover: the old droplet's proxy holds requests and then forwards them
@@ -31,13 +30,22 @@ export interface TierMigrationArgs {
  */
 export function migrateCommandLine(
   m: MigrationPlan,
-  hosts: { user: string; oldIp: string; newIp: string; oldPrivate: string; newPrivate: string; oldHostKey?: string; newHostKey?: string },
+  hosts: {
+    user: string;
+    oldIp: string;
+    newIp: string;
+    oldPrivate: string;
+    newPrivate: string;
+    oldHostKey?: string;
+    newHostKey?: string;
+  },
   healthPath: string,
 ): string {
   const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
   // With a pinned side, the CLI sets each droplet's host key options itself (accept-new only for an unpinned one).
   const sshOpts = pinned ? ["-o", "BatchMode=yes"] : ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
-  const keyFlag = (flag: string, key: string | undefined) => (key === undefined ? [] : [`${flag} '${pinnedHostKey(key)}'`]);
+  const keyFlag = (flag: string, key: string | undefined) =>
+    key === undefined ? [] : [`${flag} '${pinnedHostKey(key)}'`];
   const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
   return [
     "set -eu",
@@ -88,9 +96,20 @@ export class TierMigration extends pulumi.ComponentResource {
     super("chatbot:migration:TierMigration", name, {}, opts);
     const { old, next, migration } = args;
     const create = pulumi
-      .all([old.droplet.ipv4Address, next.droplet.ipv4Address, old.droplet.ipv4AddressPrivate, next.droplet.ipv4AddressPrivate, old.hostPublicKey, next.hostPublicKey])
+      .all([
+        old.droplet.ipv4Address,
+        next.droplet.ipv4Address,
+        old.droplet.ipv4AddressPrivate,
+        next.droplet.ipv4AddressPrivate,
+        old.hostPublicKey,
+        next.hostPublicKey,
+      ])
       .apply(([oldIp, newIp, oldPrivate, newPrivate, oldHostKey, newHostKey]) =>
-        migrateCommandLine(migration, { user: args.sshUser, oldIp, newIp, oldPrivate, newPrivate, oldHostKey, newHostKey }, args.healthPath),
+        migrateCommandLine(
+          migration,
+          { user: args.sshUser, oldIp, newIp, oldPrivate, newPrivate, oldHostKey, newHostKey },
+          args.healthPath,
+        ),
       );
     this.run = new command.local.Command(
       `${name}-run`,
@@ -102,7 +121,11 @@ export class TierMigration extends pulumi.ComponentResource {
         triggers: [old.droplet.id, next.droplet.id],
         logging: "stdoutAndStderr",
       },
-      { parent: this, dependsOn: [old.configSync, next.configSync], customTimeouts: { create: `${migration.migrationBudgetMinutes + 5}m` } },
+      {
+        parent: this,
+        dependsOn: [old.configSync, next.configSync],
+        customTimeouts: { create: `${migration.migrationBudgetMinutes + 5}m` },
+      },
     );
     this.cutoverDropletId = pulumi.all([this.run.stdout, next.dropletIdNumber]).apply(([, id]) => id);
     this.cutoverDropletIp = pulumi.all([this.run.stdout, next.droplet.ipv4Address]).apply(([, ip]) => ip);

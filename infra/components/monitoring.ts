@@ -61,7 +61,10 @@ export class Monitoring extends pulumi.ComponentResource {
     });
   }
 
-  private normalizeSlack(plan: AlertPlan, url: pulumi.Input<string> | undefined): { channel: string; url: pulumi.Output<string> }[] {
+  private normalizeSlack(
+    plan: AlertPlan,
+    url: pulumi.Input<string> | undefined,
+  ): { channel: string; url: pulumi.Output<string> }[] {
     if (url === undefined || plan.slackChannel === undefined) return [];
     return [{ channel: plan.slackChannel, url: pulumi.secret(url) }];
   }

@@ -46,7 +46,11 @@ export class Network extends pulumi.ComponentResource {
         name: plan.firewallName,
         tags: [this.tag.name],
         inboundRules: plan.firewall.inbound.map(toInbound),
-        outboundRules: plan.firewall.outbound.map((r) => ({ protocol: r.protocol, portRange: r.portRange, destinationAddresses: r.sourceAddresses })),
+        outboundRules: plan.firewall.outbound.map((r) => ({
+          protocol: r.protocol,
+          portRange: r.portRange,
+          destinationAddresses: r.sourceAddresses,
+        })),
       },
       { parent: this },
     );

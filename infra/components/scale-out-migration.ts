@@ -28,11 +28,21 @@ export const TARGET_ENV_PATH = "/etc/chatbot/scale-out-target.env";
  * file), else the agent. No secret on this line: the managed endpoints are in the target env file on the droplet.
  */
 export function scaleOutMigrateCommandLine(
-  hosts: { user: string; sourceIp: string; sourcePrivate: string; upstreams: string[]; appIps: string[]; sourceHostKey?: string },
+  hosts: {
+    user: string;
+    sourceIp: string;
+    sourcePrivate: string;
+    upstreams: string[];
+    appIps: string[];
+    sourceHostKey?: string;
+  },
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
   // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key); else accepted on first use.
-  const sshOpts = hosts.sourceHostKey === undefined ? ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"] : ["-o", "BatchMode=yes"];
+  const sshOpts =
+    hosts.sourceHostKey === undefined
+      ? ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"]
+      : ["-o", "BatchMode=yes"];
   return [
     "set -eu",
     'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
@@ -73,10 +83,27 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
     const pg = scaleOut.postgres;
     const valkey = scaleOut.valkey;
     const targetEnv = pulumi
-      .all([pg.privateHost, pg.port, pg.user, pg.password, valkey.privateHost, valkey.port, valkey.user, valkey.password])
+      .all([
+        pg.privateHost,
+        pg.port,
+        pg.user,
+        pg.password,
+        valkey.privateHost,
+        valkey.port,
+        valkey.user,
+        valkey.password,
+      ])
       .apply(([pgHost, pgPort, pgUser, pgPassword, redisHost, redisPort, redisUser, redisPassword]) =>
         renderTargetEnv({
-          pg: { host: pgHost, port: pgPort, user: pgUser, password: pgPassword, database: APP_DB, sslmode: "require", appUser: APP_DB_USER },
+          pg: {
+            host: pgHost,
+            port: pgPort,
+            user: pgUser,
+            password: pgPassword,
+            database: APP_DB,
+            sslmode: "require",
+            appUser: APP_DB_USER,
+          },
           redis: { host: redisHost, port: redisPort, user: redisUser, password: redisPassword, tls: true },
         }),
       );
@@ -96,13 +123,29 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
         stdin: pulumi.secret(targetEnv),
         triggers: [pulumi.secret(targetEnv)],
       },
-      { parent: this, dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database] },
+      {
+        parent: this,
+        dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database],
+      },
     );
     const create = pulumi
-      .all([source.droplet.ipv4Address, source.droplet.ipv4AddressPrivate, scaleOut.privateIps, scaleOut.publicIps, source.hostPublicKey])
+      .all([
+        source.droplet.ipv4Address,
+        source.droplet.ipv4AddressPrivate,
+        scaleOut.privateIps,
+        scaleOut.publicIps,
+        source.hostPublicKey,
+      ])
       .apply(([sourceIp, sourcePrivate, ips, appIps, sourceHostKey]) =>
         scaleOutMigrateCommandLine(
-          { user: args.sshUser, sourceIp, sourcePrivate, upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`), appIps, sourceHostKey },
+          {
+            user: args.sshUser,
+            sourceIp,
+            sourcePrivate,
+            upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`),
+            appIps,
+            sourceHostKey,
+          },
           { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
         ),
       );

@@ -72,16 +72,34 @@ export class ScaleOut extends pulumi.ComponentResource {
     this.appTag = new digitalocean.Tag(`${name}-app-tag`, { name: plan.app.tag }, { parent: this });
     const sources = this.normalizeDatabaseSources(plan, args.tag);
 
-    ({ postgres: this.postgres, database: this.database, user: this.user, pool: this.pool } = this.createPostgres(name, plan, args.vpcId, protect));
+    ({
+      postgres: this.postgres,
+      database: this.database,
+      user: this.user,
+      pool: this.pool,
+    } = this.createPostgres(name, plan, args.vpcId, protect));
     ({ valkey: this.valkey, config: this.valkeyConfig } = this.createValkey(name, plan, args.vpcId, protect));
-    this.postgresFirewall = new digitalocean.DatabaseFirewall(`${name}-pg-firewall`, { clusterId: this.postgres.id, rules: sources }, { parent: this });
-    this.valkeyFirewall = new digitalocean.DatabaseFirewall(`${name}-valkey-firewall`, { clusterId: this.valkey.id, rules: sources }, { parent: this });
+    this.postgresFirewall = new digitalocean.DatabaseFirewall(
+      `${name}-pg-firewall`,
+      { clusterId: this.postgres.id, rules: sources },
+      { parent: this },
+    );
+    this.valkeyFirewall = new digitalocean.DatabaseFirewall(
+      `${name}-valkey-firewall`,
+      { clusterId: this.valkey.id, rules: sources },
+      { parent: this },
+    );
 
     this.databaseUrl = pulumi.secret(this.pool.privateUri);
     this.redisUrl = pulumi.secret(this.valkey.privateUri);
 
     this.droplets = this.createDroplets(name, plan, args.vpcId);
-    ({ certificate: this.certificate, loadBalancer: this.loadBalancer } = this.createLoadBalancer(name, plan, args.vpcId, region));
+    ({ certificate: this.certificate, loadBalancer: this.loadBalancer } = this.createLoadBalancer(
+      name,
+      plan,
+      args.vpcId,
+      region,
+    ));
     this.appFirewall = this.createAppFirewall(name, plan, args.tag);
     ({ secrets: this.secretsSyncs, config: this.configSyncs } = this.createConfigSyncs(name, plan, args.ssh));
 
@@ -103,16 +121,29 @@ export class ScaleOut extends pulumi.ComponentResource {
     });
   }
 
-  private normalizeDatabaseSources(plan: ScaleOutPlan, stackTag: pulumi.Input<string>): pulumi.Input<digitalocean.types.input.DatabaseFirewallRule>[] {
+  private normalizeDatabaseSources(
+    plan: ScaleOutPlan,
+    stackTag: pulumi.Input<string>,
+  ): pulumi.Input<digitalocean.types.input.DatabaseFirewallRule>[] {
     // The tag names come from the Tag resources (so the firewall waits for them), in the plan's order.
-    return plan.databaseFirewall.map((r) => ({ type: r.type, value: r.value === plan.app.tag ? this.appTag.name : stackTag }));
+    return plan.databaseFirewall.map((r) => ({
+      type: r.type,
+      value: r.value === plan.app.tag ? this.appTag.name : stackTag,
+    }));
   }
 
   /** A managed cluster in the stack's VPC, tagged like the app droplets; its URIs and password are secret outputs. */
   private createCluster(
     resourceName: string,
     plan: ScaleOutPlan,
-    spec: { name: string; engine: string; version: string; size: string; nodeCount: number; maintenanceWindow: { day: string; hour: string } },
+    spec: {
+      name: string;
+      engine: string;
+      version: string;
+      size: string;
+      nodeCount: number;
+      maintenanceWindow: { day: string; hour: string };
+    },
     vpcId: pulumi.Input<string>,
     protect: boolean,
   ): digitalocean.DatabaseCluster {
@@ -136,11 +167,26 @@ export class ScaleOut extends pulumi.ComponentResource {
   private createPostgres(name: string, plan: ScaleOutPlan, vpcId: pulumi.Input<string>, protect: boolean) {
     const pg = plan.postgres;
     const postgres = this.createCluster(`${name}-pg`, plan, pg, vpcId, protect);
-    const database = new digitalocean.DatabaseDb(`${name}-pg-db`, { clusterId: postgres.id, name: pg.dbName }, { parent: this, protect });
-    const user = new digitalocean.DatabaseUser(`${name}-pg-user`, { clusterId: postgres.id, name: pg.user }, { parent: this, additionalSecretOutputs: ["password"] });
+    const database = new digitalocean.DatabaseDb(
+      `${name}-pg-db`,
+      { clusterId: postgres.id, name: pg.dbName },
+      { parent: this, protect },
+    );
+    const user = new digitalocean.DatabaseUser(
+      `${name}-pg-user`,
+      { clusterId: postgres.id, name: pg.user },
+      { parent: this, additionalSecretOutputs: ["password"] },
+    );
     const pool = new digitalocean.DatabaseConnectionPool(
       `${name}-pg-pool`,
-      { clusterId: postgres.id, name: pg.pool.name, mode: pg.pool.mode, size: pg.pool.size, dbName: database.name, user: user.name },
+      {
+        clusterId: postgres.id,
+        name: pg.pool.name,
+        mode: pg.pool.mode,
+        size: pg.pool.size,
+        dbName: database.name,
+        user: user.name,
+      },
       { parent: this, additionalSecretOutputs: ["password", "uri", "privateUri"] },
     );
     return { postgres, database, user, pool };
@@ -151,7 +197,11 @@ export class ScaleOut extends pulumi.ComponentResource {
     const valkey = this.createCluster(`${name}-valkey`, plan, v, vpcId, protect);
     // The maxmemory policy goes through the engine's config resource (TF docs digitalocean_database_valkey_config:
     // maxmemory_policy = "allkeys-lru"), not the cluster's evictionPolicy (redis-only at the stored provider commit).
-    const config = new digitalocean.DatabaseValkeyConfig(`${name}-valkey-config`, { clusterId: valkey.id, valkeyMaxmemoryPolicy: v.maxmemoryPolicy }, { parent: this });
+    const config = new digitalocean.DatabaseValkeyConfig(
+      `${name}-valkey-config`,
+      { clusterId: valkey.id, valkeyMaxmemoryPolicy: v.maxmemoryPolicy },
+      { parent: this },
+    );
     return { valkey, config };
   }
 
@@ -226,7 +276,11 @@ export class ScaleOut extends pulumi.ComponentResource {
         name: plan.app.firewallName,
         tags: [this.appTag.name],
         inboundRules: plan.app.firewall.inbound.map(inbound),
-        outboundRules: plan.app.firewall.outbound.map((r) => ({ protocol: r.protocol, portRange: r.portRange, destinationAddresses: r.sourceAddresses })),
+        outboundRules: plan.app.firewall.outbound.map((r) => ({
+          protocol: r.protocol,
+          portRange: r.portRange,
+          destinationAddresses: r.sourceAddresses,
+        })),
       },
       { parent: this },
     );

@@ -24,12 +24,14 @@ export class StackSecrets extends pulumi.ComponentResource {
     const replication = generate("replication");
     const redis = args.redisPassword ?? generate("redis");
     this.values = pulumi.secret(
-      pulumi.all([postgres, app, replication, redis]).apply(([postgresPassword, appDbPassword, replicationPassword, redisPassword]) => ({
-        postgresPassword,
-        appDbPassword,
-        replicationPassword,
-        redisPassword,
-      })),
+      pulumi
+        .all([postgres, app, replication, redis])
+        .apply(([postgresPassword, appDbPassword, replicationPassword, redisPassword]) => ({
+          postgresPassword,
+          appDbPassword,
+          replicationPassword,
+          redisPassword,
+        })),
     );
     this.registerOutputs({});
   }

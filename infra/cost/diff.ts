@@ -42,25 +42,31 @@ export function changedInputs(before: Record<string, unknown>, after: Record<str
 }
 
 /** Two offline plans (or a stack export and a plan) to a change per resource, matched by type and name. */
-export function diffResourceSets(before: readonly PlannedResource[], after: readonly PlannedResource[]): ResourceChange[] {
+export function diffResourceSets(
+  before: readonly PlannedResource[],
+  after: readonly PlannedResource[],
+): ResourceChange[] {
   const old = keyed(before);
   const next = keyed(after);
   const changes: ResourceChange[] = [];
   for (const [key, b] of old) {
     const a = next.get(key);
-    const base = { key, type: b.type, name: b.name, ...(a?.urn ?? b.urn ? { urn: a?.urn ?? b.urn } : {}) };
+    const base = { key, type: b.type, name: b.name, ...((a?.urn ?? b.urn) ? { urn: a?.urn ?? b.urn } : {}) };
     if (!a) {
       changes.push({ ...base, op: "delete", before: b });
       continue;
     }
     // The program declares these droplet inputs in `ignoreChanges`: Pulumi keeps the deployed value.
-    const changed = changedInputs(b.inputs, a.inputs).filter((k) => b.type !== TYPES.droplet || !IGNORED_DROPLET_INPUTS.includes(k));
+    const changed = changedInputs(b.inputs, a.inputs).filter(
+      (k) => b.type !== TYPES.droplet || !IGNORED_DROPLET_INPUTS.includes(k),
+    );
     const replaceReasons = b.type === TYPES.droplet ? changed.filter((k) => DROPLET_REPLACE_INPUTS.includes(k)) : [];
     const op: ChangeOp = changed.length === 0 ? "same" : replaceReasons.length > 0 ? "replace" : "update";
     changes.push({ ...base, op, before: b, after: a, ...(replaceReasons.length ? { replaceReasons } : {}) });
   }
   for (const [key, a] of next) {
-    if (!old.has(key)) changes.push({ key, type: a.type, name: a.name, ...(a.urn ? { urn: a.urn } : {}), op: "create", after: a });
+    if (!old.has(key))
+      changes.push({ key, type: a.type, name: a.name, ...(a.urn ? { urn: a.urn } : {}), op: "create", after: a });
   }
   return changes;
 }

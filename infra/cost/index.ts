@@ -30,4 +30,11 @@ export {
   type StackCost,
 } from "./report";
 export { headline, renderJson, renderMarkdown, renderText, shortType, warningText } from "./render";
-export { costPerUser, PER_USER_COUNTS, renderPerUser, tierResources, type BackupChoice, type PerUserRow } from "./per-user";
+export {
+  costPerUser,
+  PER_USER_COUNTS,
+  renderPerUser,
+  tierResources,
+  type BackupChoice,
+  type PerUserRow,
+} from "./per-user";

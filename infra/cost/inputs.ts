@@ -24,7 +24,15 @@ export const TYPES = {
  * Droplet inputs whose change replaces the droplet (new disk); `size` resizes it in place with a power-off.
  * See /work/shared/GUIDE.md, "Facts we rely on".
  */
-export const DROPLET_REPLACE_INPUTS = ["userData", "image", "region", "sshKeys", "vpcUuid", "monitoring", "dropletAgent"];
+export const DROPLET_REPLACE_INPUTS = [
+  "userData",
+  "image",
+  "region",
+  "sshKeys",
+  "vpcUuid",
+  "monitoring",
+  "dropletAgent",
+];
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -42,4 +50,3 @@ export function readNumber(value: unknown): number | undefined {
   if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value);
   return undefined;
 }
-

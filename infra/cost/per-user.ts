@@ -57,7 +57,10 @@ export function costPerUser(
 }
 
 export function renderPerUser(rows: readonly PerUserRow[], backups: BackupChoice): string {
-  const t = new Table({ style: PLAIN_TABLE, head: ["Tier", "Droplet", "Users", "Monthly", "Per user", "Fits the tier"] });
+  const t = new Table({
+    style: PLAIN_TABLE,
+    head: ["Tier", "Droplet", "Users", "Monthly", "Per user", "Fits the tier"],
+  });
   for (const r of rows) {
     const band = TIERS[r.tier].users;
     t.push([

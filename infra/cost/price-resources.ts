@@ -67,7 +67,10 @@ function priceDroplet(inputs: Record<string, unknown>): Priced {
     return { cents: null, note: `backupPolicy.plan "${String(plan)}" is not priced (weekly, daily)` };
   }
   const backupCents = (base.cents * P.BACKUP_SHARE_PERCENT[plan]) / 100;
-  return { cents: base.cents + backupCents, note: `${base.slug} ${usd(base.cents)} + ${plan} backups ${usd(backupCents)}` };
+  return {
+    cents: base.cents + backupCents,
+    note: `${base.slug} ${usd(base.cents)} + ${plan} backups ${usd(backupCents)}`,
+  };
 }
 
 function pricePerGib(value: unknown, field: string, centsPerGib: number, what: string): Priced {
@@ -101,7 +104,10 @@ function priceDatabaseCluster(inputs: Record<string, unknown>): Priced {
   const why = unreadable(engine) ?? unreadable(size);
   if (why) return { cents: null, note: `engine or size ${why}` };
   if (typeof engine !== "string" || !(engine in P.DATABASE_NODE_MONTHLY_USD)) {
-    return { cents: null, note: `engine "${String(engine)}" is not priced (${Object.keys(P.DATABASE_NODE_MONTHLY_USD).join(", ")})` };
+    return {
+      cents: null,
+      note: `engine "${String(engine)}" is not priced (${Object.keys(P.DATABASE_NODE_MONTHLY_USD).join(", ")})`,
+    };
   }
   const table = P.DATABASE_NODE_MONTHLY_USD[engine as P.DatabaseEngine];
   if (typeof size !== "string" || !(size in table)) {
@@ -160,7 +166,10 @@ function priceOne(r: PlannedResource, assignedNote: string | undefined): Priced 
     case TYPES.droplet:
       return priceDroplet(r.inputs);
     case TYPES.volume:
-      return { ...pricePerGib(r.inputs.size, "size", P.VOLUME_CENTS_PER_GIB_MONTH, "volume"), unconfirmed: ["volumes"] };
+      return {
+        ...pricePerGib(r.inputs.size, "size", P.VOLUME_CENTS_PER_GIB_MONTH, "volume"),
+        unconfirmed: ["volumes"],
+      };
     case TYPES.volumeSnapshot: {
       if (outputs.size === undefined) return { cents: null, note: "snapshot size is known only once it is taken" };
       return pricePerGib(outputs.size, "size", P.SNAPSHOT_CENTS_PER_GIB_MONTH, "snapshot");
@@ -216,4 +225,3 @@ export function estimateMonthly(resources: readonly PlannedResource[]): MonthlyE
   });
   return { monthly: total / 100, resources: costs, unpricedTypes: [...unpricedTypes].sort(), unpriced };
 }
-

@@ -83,11 +83,15 @@ export function renderMarkdown(report: CostReport): string {
   out.push(`### ${headline(report)}`, "");
   out.push("| Stack | Previous | New | Diff |", "| --- | ---: | ---: | ---: |");
   for (const s of report.stacks) {
-    out.push(`| ${s.stack}${s.partial ? " (changed resources only)" : ""} | ${formatUsd(s.before)} | ${formatUsd(s.after)} | ${withPercent(s.before, s.diff, s.partial)} |`);
+    out.push(
+      `| ${s.stack}${s.partial ? " (changed resources only)" : ""} | ${formatUsd(s.before)} | ${formatUsd(s.after)} | ${withPercent(s.before, s.diff, s.partial)} |`,
+    );
   }
   if (report.stacks.length > 1) {
     const partial = report.stacks.some((s) => s.partial);
-    out.push(`| **Total** | ${formatUsd(report.before)} | ${formatUsd(report.after)} | ${withPercent(report.before, report.diff, partial)} |`);
+    out.push(
+      `| **Total** | ${formatUsd(report.before)} | ${formatUsd(report.after)} | ${withPercent(report.before, report.diff, partial)} |`,
+    );
   }
   out.push("");
   const unpriced = [...new Set(report.stacks.flatMap((s) => s.unpricedTypes))].sort();
@@ -103,7 +107,9 @@ export function renderMarkdown(report: CostReport): string {
     out.push("<details>", `<summary>Cost breakdown per resource: ${s.stack}</summary>`, "");
     out.push("| Resource | Type | Change | Previous | New | Diff |", "| --- | --- | --- | ---: | ---: | ---: |");
     for (const l of shown) {
-      out.push(`| ${l.name} | ${shortType(l.type)} | ${l.op} | ${cell(l.before)} | ${cell(l.after)} | ${diffCell(l.diff)} |`);
+      out.push(
+        `| ${l.name} | ${shortType(l.type)} | ${l.op} | ${cell(l.before)} | ${cell(l.after)} | ${diffCell(l.diff)} |`,
+      );
     }
     if (quiet) out.push("", quiet);
     out.push("", "</details>", "");
@@ -114,7 +120,10 @@ export function renderMarkdown(report: CostReport): string {
     out.push(`Prices not confirmed on a current DigitalOcean page: ${labels.join(", ")}; see infra/pricing.ts.`, "");
   }
   if (report.stacks.some((s) => s.partial)) {
-    out.push("The preview lists changed resources only (run `pulumi preview --json --show-sames` for full totals).", "");
+    out.push(
+      "The preview lists changed resources only (run `pulumi preview --json --show-sames` for full totals).",
+      "",
+    );
   }
   out.push(`<sub>DigitalOcean list prices from infra/pricing.ts, checked ${P.DROPLET_PRICES_SOURCE.checked}.</sub>`);
   return `${out.join("\n")}\n`;
@@ -161,7 +170,10 @@ export function renderText(report: CostReport): string {
   }
   out.push(totals.toString());
   for (const s of report.stacks) {
-    const t = new Table({ style: PLAIN_TABLE, head: ["Resource", "Type", "Change", "Previous", "New", "Diff", "Note"] });
+    const t = new Table({
+      style: PLAIN_TABLE,
+      head: ["Resource", "Type", "Change", "Previous", "New", "Diff", "Note"],
+    });
     for (const l of s.lines.filter((x) => !isQuietLine(x))) {
       t.push([l.name, shortType(l.type), l.op, cell(l.before), cell(l.after), diffCell(l.diff), l.note ?? ""]);
     }
@@ -174,4 +186,3 @@ export function renderText(report: CostReport): string {
   }
   return `${out.join("\n")}\n`;
 }
-

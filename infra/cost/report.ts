@@ -78,7 +78,13 @@ export function dropletWarnings(changes: readonly ResourceChange[], downtimeBudg
     const sizes = { ...(from ? { from } : {}), ...(to ? { to } : {}) };
     if (c.op === "replace") {
       const reasons = c.replaceReasons ?? [];
-      warnings.push({ kind: "replace", name: c.name, ...sizes, ...(reasons.length ? { reasons } : {}), downtimeBudgetSeconds });
+      warnings.push({
+        kind: "replace",
+        name: c.name,
+        ...sizes,
+        ...(reasons.length ? { reasons } : {}),
+        downtimeBudgetSeconds,
+      });
     } else if (c.op === "update" && from !== to) {
       warnings.push({ kind: "resize", name: c.name, ...sizes, downtimeBudgetSeconds });
     }
@@ -110,7 +116,11 @@ export interface PriceChangesOptions {
 }
 
 /** Price both sides of a change set (each side as a whole, so reserved-IP assignments are seen) and diff them. */
-export function priceChanges(stack: string, changes: readonly ResourceChange[], options: PriceChangesOptions = {}): StackCost {
+export function priceChanges(
+  stack: string,
+  changes: readonly ResourceChange[],
+  options: PriceChangesOptions = {},
+): StackCost {
   const budget = options.downtimeBudgetSeconds ?? DEFAULT_DOWNTIME_BUDGET_SECONDS;
   const beforeIdx: number[] = [];
   const afterIdx: number[] = [];
@@ -232,11 +242,15 @@ export function buildCostReport(sources: CostSources): CostReport {
     const base = bases.get(head.stack);
     const deployed = exports.get(head.stack);
     const before = base?.resources ?? deployed?.resources ?? [];
-    stacks.push(priceChanges(head.stack, diffResourceSets(before, head.resources), { downtimeBudgetSeconds: planBudget(head) }));
+    stacks.push(
+      priceChanges(head.stack, diffResourceSets(before, head.resources), { downtimeBudgetSeconds: planBudget(head) }),
+    );
   }
   for (const [stack, base] of bases) {
     if (!headStacks.has(stack)) {
-      stacks.push(priceChanges(stack, diffResourceSets(base.resources, []), { downtimeBudgetSeconds: planBudget(base) }));
+      stacks.push(
+        priceChanges(stack, diffResourceSets(base.resources, []), { downtimeBudgetSeconds: planBudget(base) }),
+      );
     }
   }
   for (const [stack, e] of exports) {

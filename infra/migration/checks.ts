@@ -3,7 +3,8 @@
 /** A PostgreSQL LSN ("16/B374D848") as a number of bytes. */
 export function parseLsn(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
-  if (!m || m[1] === undefined || m[2] === undefined) throw new Error(`not a PostgreSQL LSN (expected hex "X/Y"): "${lsn}"`);
+  if (!m || m[1] === undefined || m[2] === undefined)
+    throw new Error(`not a PostgreSQL LSN (expected hex "X/Y"): "${lsn}"`);
   return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);
 }
 
@@ -35,7 +36,8 @@ export function compareCounts(
   for (const [table, n] of old) {
     const m = next.get(table);
     if (m === undefined) problems.push(`${table}: missing on the new server`);
-    else if (mode === "exact" ? m !== n : m < n) problems.push(`${table}: ${n} rows on the old server, ${m} on the new`);
+    else if (mode === "exact" ? m !== n : m < n)
+      problems.push(`${table}: ${n} rows on the old server, ${m} on the new`);
   }
   return problems;
 }
@@ -46,9 +48,7 @@ export function compareCounts(
  */
 export const BOOKKEEPING_TABLES = ["public.alembic_version", "public.schema_migrations"] as const;
 
-export type TargetVerdict =
-  | { ok: true; ours: boolean; notes: string[] }
-  | { ok: false; reason: string };
+export type TargetVerdict = { ok: true; ours: boolean; notes: string[] } | { ok: false; reason: string };
 
 /**
  * May the migration replace what the target holds? From both sides' preflight values. The target is refused when it
@@ -57,16 +57,30 @@ export type TargetVerdict =
  * identifier), and when it holds
  * data (a row in any user table of the app database, or a Redis key) unless `overwrite`.
  */
-export function judgeTarget(source: Record<string, string>, target: Record<string, string>, opts: { overwrite: boolean }): TargetVerdict {
+export function judgeTarget(
+  source: Record<string, string>,
+  target: Record<string, string>,
+  opts: { overwrite: boolean },
+): TargetVerdict {
   const sourceId = source.system_identifier;
   if (!sourceId) return { ok: false, reason: "the old server did not report its PostgreSQL system identifier" };
   if (target.replica_of === sourceId) {
-    return { ok: true, ours: true, notes: [`the target is a copy of this source from an earlier attempt (marker replica-of, system identifier ${sourceId}): it is replaced again`] };
+    return {
+      ok: true,
+      ours: true,
+      notes: [
+        `the target is a copy of this source from an earlier attempt (marker replica-of, system identifier ${sourceId}): it is replaced again`,
+      ],
+    };
   }
   const overwriteHint = "Nothing was changed. --overwrite-target replaces it (everything on it is lost).";
   if (target.pg_running !== "1") {
     if (target.fenced !== "1") return { ok: false, reason: "PostgreSQL is not running on the new server" };
-    if (!opts.overwrite) return { ok: false, reason: `the target holds data: it is a fenced former primary (its PostgreSQL is stopped). ${overwriteHint}` };
+    if (!opts.overwrite)
+      return {
+        ok: false,
+        reason: `the target holds data: it is a fenced former primary (its PostgreSQL is stopped). ${overwriteHint}`,
+      };
     return { ok: true, ours: false, notes: ["overwriting the target: a fenced former primary"] };
   }
   if (target.system_identifier === sourceId && target.fenced !== "1") {
@@ -85,7 +99,8 @@ export function judgeTarget(source: Record<string, string>, target: Record<strin
     ...(keys > 0 ? [`${keys} Redis key${keys === 1 ? "" : "s"}`] : []),
     ...(target.fenced === "1" ? ["a fenced former primary"] : []),
   ];
-  if (!held.length) return { ok: true, ours: false, notes: ["the target holds no data (no rows in any user table, no Redis keys)"] };
+  if (!held.length)
+    return { ok: true, ours: false, notes: ["the target holds no data (no rows in any user table, no Redis keys)"] };
   if (!opts.overwrite) return { ok: false, reason: `the target holds data: ${held.join("; ")}. ${overwriteHint}` };
   return { ok: true, ours: false, notes: [`overwriting the target's data: ${held.join("; ")}`] };
 }
@@ -102,14 +117,21 @@ export function formatBytes(bytes: number): string {
  * database for dump-restore) plus headroom for WAL and growth during the move (20 %, at least 1 GiB), against the
  * volume's free space plus what the move replaces there. The reason is printed either way (a tier change down needs it).
  */
-export function checkRoom(input: { sourceBytes: number; freeBytes: number; replacedBytes: number }): { ok: boolean; reason: string } {
+export function checkRoom(input: { sourceBytes: number; freeBytes: number; replacedBytes: number }): {
+  ok: boolean;
+  reason: string;
+} {
   const headroom = Math.max(input.sourceBytes * 0.2, GIB);
   const needed = input.sourceBytes + headroom;
   const available = input.freeBytes + input.replacedBytes;
   const what = `data ${formatBytes(input.sourceBytes)}`;
   const room = `${formatBytes(available)} free on the target volume${input.replacedBytes > 0 ? ` (counting ${formatBytes(input.replacedBytes)} it replaces)` : ""}`;
-  if (!Number.isFinite(needed) || !Number.isFinite(available)) return { ok: false, reason: "the preflight did not report data sizes" };
+  if (!Number.isFinite(needed) || !Number.isFinite(available))
+    return { ok: false, reason: "the preflight did not report data sizes" };
   return needed <= available
     ? { ok: true, reason: `${what} fits: ${room}, needs ${formatBytes(needed)} with headroom` }
-    : { ok: false, reason: `${what} does not fit: ${room}, needs ${formatBytes(needed)} with headroom (WAL, growth). Nothing was changed.` };
+    : {
+        ok: false,
+        reason: `${what} does not fit: ${room}, needs ${formatBytes(needed)} with headroom (WAL, growth). Nothing was changed.`,
+      };
 }

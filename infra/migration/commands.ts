@@ -129,7 +129,9 @@ export function dropletEnv(d: Droplet): Record<string, string> {
   for (const key of Object.keys(env)) {
     if (!ENV_NAME.test(key)) throw new Error(`droplet env: "${key}" is not a valid variable name (A-Z, 0-9, _)`);
     if (SECRET_NAME.test(key)) {
-      throw new Error(`droplet env: "${key}" looks like a secret; put it in the droplet's env file (CHATBOT_ENV_FILE), not on the command line`);
+      throw new Error(
+        `droplet env: "${key}" looks like a secret; put it in the droplet's env file (CHATBOT_ENV_FILE), not on the command line`,
+      );
     }
   }
   return env;
@@ -199,7 +201,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     standby: () => stepCommand("new", next, "standby", [old.privateAddress, pg(old)]),
     /** `oldCert`: the old droplet's Redis certificate (its preflight's redis_tls_cert), trusted for the TLS link. */
     redisReplica: (oldCert: string) =>
-      stepCommand("new", next, "redis_replica", [old.privateAddress, redis(old), next.privateAddress], oldCert, "the old droplet's Redis certificate"),
+      stepCommand(
+        "new",
+        next,
+        "redis_replica",
+        [old.privateAddress, redis(old), next.privateAddress],
+        oldCert,
+        "the old droplet's Redis certificate",
+      ),
     lag: () => stepCommand("new", next, "lag"),
     catchup: (maxLagBytes: number, seconds: number) => stepCommand("new", next, "catchup", [maxLagBytes, seconds]),
     checkpoint: () => stepCommand("old", old, "checkpoint"),
@@ -207,7 +216,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     fence: (holdSeconds?: number) =>
       holdSeconds === undefined
         ? stepCommand("old", old, "fence")
-        : stepCommand("old", old, "fence", ["hold", holdTarget(), Math.max(1, Math.ceil(holdSeconds))], proxyScript(), PROXY_LABEL),
+        : stepCommand(
+            "old",
+            old,
+            "fence",
+            ["hold", holdTarget(), Math.max(1, Math.ceil(holdSeconds))],
+            proxyScript(),
+            PROXY_LABEL,
+          ),
     /**
      * The armed promotion: the same step with its gate, started before the fence so that its round trip, its shell
      * and its proxy script are ready when the fence ends. After the proxy script and PROMOTE_GO_MARK it waits for
@@ -215,7 +231,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * executor's `stdinTail`); if stdin ends without one, it does nothing and exits 4.
      */
     promoteArmed: (seconds: number, redisSeconds: number) =>
-      stepCommand("new", next, "promote", ["-", seconds, "gate", redisSeconds], `${proxyScript()}\n${PROMOTE_GO_MARK}\n`, `${PROXY_LABEL}, then the go line (go <fence_lsn> <redis_offset>) once the fence is done`),
+      stepCommand(
+        "new",
+        next,
+        "promote",
+        ["-", seconds, "gate", redisSeconds],
+        `${proxyScript()}\n${PROMOTE_GO_MARK}\n`,
+        `${PROXY_LABEL}, then the go line (go <fence_lsn> <redis_offset>) once the fence is done`,
+      ),
     /** The promotion alone (a resumed migration past its fence; the cutover itself runs promoteArmed). */
     promote: (fenceLsn: string, seconds: number) => stepCommand("new", next, "promote", [fenceLsn, seconds]),
     /**
@@ -223,11 +246,19 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * old Redis must trust it already (redisTrust, before the cutover: the trust then stays out of the write gap).
      */
     redisFailover: (timeoutMs: number, newCert?: string) =>
-      stepCommand("old", old, "redis_failover", [next.privateAddress, redis(next), timeoutMs], newCert, "the new droplet's Redis certificate"),
+      stepCommand(
+        "old",
+        old,
+        "redis_failover",
+        [next.privateAddress, redis(next), timeoutMs],
+        newCert,
+        "the new droplet's Redis certificate",
+      ),
     /** After the new Redis took over by itself (promote with the offset): the old one follows it and its writes resume. */
     redisFollow: () => stepCommand("old", old, "redis_follow", [next.privateAddress, redis(next)]),
     /** Before the cutover: the old Redis trusts `newCert` (the new droplet's Redis certificate) for the replica link. */
-    redisTrust: (newCert: string) => stepCommand("old", old, "redis_trust", [], newCert, "the new droplet's Redis certificate"),
+    redisTrust: (newCert: string) =>
+      stepCommand("old", old, "redis_trust", [], newCert, "the new droplet's Redis certificate"),
     redisPromote: () => stepCommand("new", next, "redis_promote"),
     forgetPrimary: () => stepCommand("new", next, "forget_primary"),
     counts: (side: Side) => stepCommand(side, on(side), "counts"),
@@ -243,9 +274,11 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * The old proxy forwards to the new droplet's internal listener (closed by `gateClose`): requests it cannot
      * connect for are held up to `holdSeconds`, then the requests still in flight to the old app are waited for.
      */
-    proxyHold: (holdSeconds: number) => stepCommand("old", old, "proxy_hold", [holdTarget(), Math.max(1, Math.ceil(holdSeconds))]),
+    proxyHold: (holdSeconds: number) =>
+      stepCommand("old", old, "proxy_hold", [holdTarget(), Math.max(1, Math.ceil(holdSeconds))]),
     /** `newCert`: the new droplet's internal listener certificate (its preflight's proxy_tls_cert), the only root the old proxy's hold trusts. */
-    proxyTrust: (newCert: string) => stepCommand("old", old, "proxy_trust", [], newCert, "the new droplet's internal listener certificate"),
+    proxyTrust: (newCert: string) =>
+      stepCommand("old", old, "proxy_trust", [], newCert, "the new droplet's internal listener certificate"),
     /** The old proxy back to its own app (rollback; nothing to do without a hold). */
     proxyLocal: () => stepCommand("old", old, "proxy_local"),
     gateClose: () => stepCommand("new", next, "gate_close"),
@@ -255,7 +288,14 @@ export function migrationCommands(old: Droplet, next: Droplet) {
      * its certificate), so the requests the old proxy holds reach the old app again instead of failing.
      */
     gateBounce: (oldCert: string) =>
-      stepCommand("new", next, "gate_bounce", [`${old.privateAddress}:${old.internalPort ?? INTERNAL_PORT}`], oldCert, "the old droplet's internal listener certificate"),
+      stepCommand(
+        "new",
+        next,
+        "gate_bounce",
+        [`${old.privateAddress}:${old.internalPort ?? INTERNAL_PORT}`],
+        oldCert,
+        "the old droplet's internal listener certificate",
+      ),
     journalRead: (side: Side) => stepCommand(side, on(side), "journal_read"),
     /** The journal lives on the old droplet; `archive` names the finished journal it replaces (moved to history/). */
     journalWrite: (runId: string, json: string, archive?: string) =>
@@ -278,7 +318,8 @@ export function dropletFromTarget(
   if (!m || !m[2]) throw new Error(`${field}: "${target}" is not an ssh target (user@host or user@host:port)`);
   const port = m[3] ? ["-p", m[3]] : [];
   const runtime = opts.runtime ?? "container";
-  if (runtime !== "container" && runtime !== "host") throw new Error(`runtime must be container or host, got "${String(runtime)}"`);
+  if (runtime !== "container" && runtime !== "host")
+    throw new Error(`runtime must be container or host, got "${String(runtime)}"`);
   return {
     ssh: `${m[1] ?? "root"}@${m[2]}`,
     sshOptions: [...port, ...(opts.sshOptions ?? [])],

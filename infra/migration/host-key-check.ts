@@ -9,7 +9,14 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { hostKeyMismatchMessage, isHostKeyRejection, knownHostsLine, pinnedSshOptions, UNPINNED_SSH_OPTIONS, unpinnedHostKeyWarning } from "../host-keys";
+import {
+  hostKeyMismatchMessage,
+  isHostKeyRejection,
+  knownHostsLine,
+  pinnedSshOptions,
+  UNPINNED_SSH_OPTIONS,
+  unpinnedHostKeyWarning,
+} from "../host-keys";
 import type { Droplet } from "./commands";
 
 export class HostKeyMismatchError extends Error {}
@@ -26,7 +33,10 @@ export interface HostKeyPin {
 
 /** The known_hosts alias of a droplet: its role and address, so ssh's own messages name it. */
 export function hostKeyAlias(role: HostRole, droplet: Pick<Droplet, "ssh">): string {
-  return `${role}-droplet.${droplet.ssh.replace(/^.*@/, "").replace(/^\[|\]$/g, "").replace(/:/g, "_")}`;
+  return `${role}-droplet.${droplet.ssh
+    .replace(/^.*@/, "")
+    .replace(/^\[|\]$/g, "")
+    .replace(/:/g, "_")}`;
 }
 
 /**
@@ -34,7 +44,13 @@ export function hostKeyAlias(role: HostRole, droplet: Pick<Droplet, "ssh">): str
  * `--ssh-option` the caller passed). Pinned: the alias's line is appended to `knownHostsFile` (0600).
  * Unpinned: accept-new after the caller's options (a caller's own StrictHostKeyChecking still wins), and a warning.
  */
-export function withHostKey(droplet: Droplet, role: HostRole, pin: HostKeyPin, knownHostsFile: string, warn: (line: string) => void): Droplet {
+export function withHostKey(
+  droplet: Droplet,
+  role: HostRole,
+  pin: HostKeyPin,
+  knownHostsFile: string,
+  warn: (line: string) => void,
+): Droplet {
   const rest = droplet.sshOptions ?? [];
   if (!pin.hostKey) {
     warn(`warning: ${unpinnedHostKeyWarning(`${pin.label} (${droplet.ssh})`)}`);
@@ -54,7 +70,9 @@ export function knownHostsFileIn(dir: string): string {
 /** Runs `ssh <options> <target> true` and returns its exit code and stderr. */
 function sshProbe(droplet: Droplet, timeoutMs: number): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ssh", ["-o", "BatchMode=yes", ...(droplet.sshOptions ?? []), droplet.ssh, "true"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("ssh", ["-o", "BatchMode=yes", ...(droplet.sshOptions ?? []), droplet.ssh, "true"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -82,8 +100,13 @@ export async function verifyPinnedHostKeys(
     const r = await sshProbe(droplet, timeoutMs);
     if (r.code !== 0 && isHostKeyRejection(r.stderr)) {
       // ssh's own lines about the key (not its advice to delete the known_hosts entry: this run's file is pinned).
-      const said = r.stderr.split("\n").filter((l) => isHostKeyRejection(l) || /offending|Their offer|key for/i.test(l)).map((l) => l.trim());
-      throw new HostKeyMismatchError(`${hostKeyMismatchMessage(pin.label, droplet.ssh, hostKeyAlias(role, droplet))}\nssh said: ${said.join(" | ")}`);
+      const said = r.stderr
+        .split("\n")
+        .filter((l) => isHostKeyRejection(l) || /offending|Their offer|key for/i.test(l))
+        .map((l) => l.trim());
+      throw new HostKeyMismatchError(
+        `${hostKeyMismatchMessage(pin.label, droplet.ssh, hostKeyAlias(role, droplet))}\nssh said: ${said.join(" | ")}`,
+      );
     }
   }
 }
@@ -94,18 +117,30 @@ export async function verifyPinnedHostKeys(
  * known_hosts file. Without a key the arguments are left as they were (ssh's own known_hosts and defaults decide, as
  * before), with a warning that says how to pin.
  */
-export function pinSingleTarget(target: string, sshArgs: readonly string[], hostKey: string | undefined, warn: (line: string) => void) {
+export function pinSingleTarget(
+  target: string,
+  sshArgs: readonly string[],
+  hostKey: string | undefined,
+  warn: (line: string) => void,
+) {
   if (!hostKey) {
-    warn(`warning: ${target}: its SSH host key is not pinned here: pass --host-key "$(pulumi stack output servers --json | jq -r '.<server>.hostKey')" (servers the stack created with a pinned key) to accept only that key`);
+    warn(
+      `warning: ${target}: its SSH host key is not pinned here: pass --host-key "$(pulumi stack output servers --json | jq -r '.<server>.hostKey')" (servers the stack created with a pinned key) to accept only that key`,
+    );
     return { sshArgs: [...sshArgs], verify: async () => undefined, cleanup: () => undefined };
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
   const pin = { label: `the droplet ${target}`, hostKey };
-  const droplet = withHostKey({ ssh: target, sshOptions: sshArgs, privateAddress: "" }, "serving", pin, knownHostsFileIn(dir), warn);
+  const droplet = withHostKey(
+    { ssh: target, sshOptions: sshArgs, privateAddress: "" },
+    "serving",
+    pin,
+    knownHostsFileIn(dir),
+    warn,
+  );
   return {
     sshArgs: [...(droplet.sshOptions ?? [])],
     verify: () => verifyPinnedHostKeys([{ droplet, role: "serving", pin }]),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
-

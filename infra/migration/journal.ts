@@ -22,7 +22,16 @@ export const OUTCOMES = ["running", "rolled-back", "rollback-failed", "failed-af
 export type JournalOutcome = (typeof OUTCOMES)[number];
 
 /** Steps after the commit point, each recorded once done, so a resumed run never repeats one. */
-export const AFTER_COMMIT_STEPS = ["promote", "redis", "gate", "traffic", "retire", "forget_primary", "health", "counts"] as const;
+export const AFTER_COMMIT_STEPS = [
+  "promote",
+  "redis",
+  "gate",
+  "traffic",
+  "retire",
+  "forget_primary",
+  "health",
+  "counts",
+] as const;
 export type AfterCommitStep = (typeof AFTER_COMMIT_STEPS)[number];
 
 /** One side of a migration, as the journal names it. */
@@ -91,7 +100,12 @@ export function sshTarget(d: Droplet): string {
 }
 
 export function journalEnd(d: Droplet): JournalEnd {
-  return { target: sshTarget(d), privateAddress: d.privateAddress, pgPort: d.pgPort ?? 5432, redisPort: d.redisPort ?? 6379 };
+  return {
+    target: sshTarget(d),
+    privateAddress: d.privateAddress,
+    pgPort: d.pgPort ?? 5432,
+    redisPort: d.redisPort ?? 6379,
+  };
 }
 
 export function sameEnd(a: JournalEnd, b: JournalEnd): boolean {
@@ -104,7 +118,10 @@ export function isUnfinished(j: Journal): boolean {
 }
 
 export function describeJournal(j: Journal): string {
-  const where = j.outcome === "done" ? "done" : `${j.outcome}, phase ${j.phase}${j.committed ? ", after the commit point" : ", before the commit point"}`;
+  const where =
+    j.outcome === "done"
+      ? "done"
+      : `${j.outcome}, phase ${j.phase}${j.committed ? ", after the commit point" : ", before the commit point"}`;
   return `migration ${j.id} (${j.from.target} -> ${j.to.target}, ${j.strategy}; ${where})`;
 }
 
@@ -113,7 +130,12 @@ export function parseDropletState(values: Record<string, string>): DropletState 
   const state: DropletState = {};
   if (values.journal_present === "1") state.journal = parseJournal(values.journal ?? "");
   if (values.lock_present === "1") {
-    state.lock = { run: values.lock_run ?? "?", holder: values.lock_holder ?? "?", started: values.lock_started ?? "?", ageSeconds: Number(values.lock_age_s ?? NaN) };
+    state.lock = {
+      run: values.lock_run ?? "?",
+      holder: values.lock_holder ?? "?",
+      started: values.lock_started ?? "?",
+      ageSeconds: Number(values.lock_age_s ?? NaN),
+    };
   }
   return state;
 }
@@ -126,7 +148,8 @@ export function parseJournal(text: string): Journal {
     throw new Error(`the migration journal is not valid JSON (${(e as Error).message}); inspect it on the old droplet`);
   }
   const problems: string[] = [];
-  if (j.version !== JOURNAL_VERSION) problems.push(`version ${String(j.version)} (this runner reads ${JOURNAL_VERSION})`);
+  if (j.version !== JOURNAL_VERSION)
+    problems.push(`version ${String(j.version)} (this runner reads ${JOURNAL_VERSION})`);
   for (const key of ["id", "strategy", "phase", "startedAt", "updatedAt", "holder"] as const) {
     if (typeof j[key] !== "string") problems.push(`${key} missing`);
   }
@@ -163,7 +186,12 @@ export type Decision =
  * What a run must do, from the journals on the old (`--from`) and new (`--to`) droplets. A journal lives on the
  * old droplet of the migration it describes, so a journal on the new droplet is another migration's, from there.
  */
-export function decide(mode: RunMode, pair: { from: JournalEnd; to: JournalEnd }, onOld?: Journal, onNew?: Journal): Decision {
+export function decide(
+  mode: RunMode,
+  pair: { from: JournalEnd; to: JournalEnd },
+  onOld?: Journal,
+  onNew?: Journal,
+): Decision {
   const mine = onOld && sameEnd(onOld.from, pair.from) && sameEnd(onOld.to, pair.to) ? onOld : undefined;
   const back = `npm run migrate -- --from ${pair.to.target} --to ${pair.from.target} --overwrite-target`;
   if (mode === "rollback") {
@@ -172,24 +200,39 @@ export function decide(mode: RunMode, pair: { from: JournalEnd; to: JournalEnd }
       return {
         kind: "past-commit",
         journal: mine,
-        reason: `${describeJournal(mine)} passed its commit point at ${mine.committedAt ?? "?"}: the new server is the primary and cannot be rolled back. ` +
+        reason:
+          `${describeJournal(mine)} passed its commit point at ${mine.committedAt ?? "?"}: the new server is the primary and cannot be rolled back. ` +
           `${finish}the way back is a migration the other way: ${back}`,
       };
     }
     if (!mine || !isUnfinished(mine)) {
-      return { kind: "nothing", reason: `nothing to roll back: ${mine ? describeJournal(mine) : `no migration journal for ${pair.from.target} -> ${pair.to.target}`}` };
+      return {
+        kind: "nothing",
+        reason: `nothing to roll back: ${mine ? describeJournal(mine) : `no migration journal for ${pair.from.target} -> ${pair.to.target}`}`,
+      };
     }
     return { kind: "rollback", journal: mine, thenFresh: false };
   }
   if (mine?.outcome === "done") return { kind: "noop", journal: mine };
   if (onOld && !mine && isUnfinished(onOld)) {
-    return { kind: "refuse", reason: `the old server has an unfinished ${describeJournal(onOld)}: finish it (--resume) or roll it back (--rollback) with its own --from/--to first` };
+    return {
+      kind: "refuse",
+      reason: `the old server has an unfinished ${describeJournal(onOld)}: finish it (--resume) or roll it back (--rollback) with its own --from/--to first`,
+    };
   }
   if (onNew && onNew !== onOld && isUnfinished(onNew)) {
-    return { kind: "refuse", reason: `the target is the old server of an unfinished ${describeJournal(onNew)}: finish it or roll it back first` };
+    return {
+      kind: "refuse",
+      reason: `the target is the old server of an unfinished ${describeJournal(onNew)}: finish it or roll it back first`,
+    };
   }
-  if (mode === "resume" && !mine) return { kind: "nothing", reason: `nothing to resume: no migration journal for ${pair.from.target} -> ${pair.to.target}` };
-  if (mine && isUnfinished(mine)) return mine.committed ? { kind: "forward", journal: mine } : { kind: "rollback", journal: mine, thenFresh: true };
+  if (mode === "resume" && !mine)
+    return {
+      kind: "nothing",
+      reason: `nothing to resume: no migration journal for ${pair.from.target} -> ${pair.to.target}`,
+    };
+  if (mine && isUnfinished(mine))
+    return mine.committed ? { kind: "forward", journal: mine } : { kind: "rollback", journal: mine, thenFresh: true };
   return { kind: "fresh", archive: onOld };
 }
 
@@ -197,12 +240,18 @@ export function decide(mode: RunMode, pair: { from: JournalEnd; to: JournalEnd }
 export function formatJournal(j: Journal): string {
   const rows: Array<[string, string | undefined]> = [
     ["migration", j.id],
-    ["from", `${j.from.target} (private ${j.from.privateAddress}, PostgreSQL ${j.from.pgPort}, Redis ${j.from.redisPort})`],
+    [
+      "from",
+      `${j.from.target} (private ${j.from.privateAddress}, PostgreSQL ${j.from.pgPort}, Redis ${j.from.redisPort})`,
+    ],
     ["to", `${j.to.target} (private ${j.to.privateAddress}, PostgreSQL ${j.to.pgPort}, Redis ${j.to.redisPort})`],
     ["strategy", j.strategy],
     ["outcome", j.outcome],
     ["phase", `${j.phase}${j.phasesDone.length ? ` (done: ${j.phasesDone.join(", ")})` : ""}`],
-    ["committed", j.committed ? `yes, at ${j.committedAt ?? "?"}${j.fenceLsn ? ` (fence LSN ${j.fenceLsn})` : ""}` : "no"],
+    [
+      "committed",
+      j.committed ? `yes, at ${j.committedAt ?? "?"}${j.fenceLsn ? ` (fence LSN ${j.fenceLsn})` : ""}` : "no",
+    ],
     ["after commit", j.stepsDone.length ? j.stepsDone.join(", ") : undefined],
     ["started", j.startedAt],
     ["updated", `${j.updatedAt} by ${j.holder} (${j.runs} run${j.runs === 1 ? "" : "s"})`],

@@ -49,7 +49,9 @@ export class MigrationLocks {
       if (r.code !== 0) throw new StepFailed(cmd, r);
       this.held.push(side);
       if (v.lock === "taken-over") {
-        this.o.note(`took over a stale lock on the ${side} droplet: ${v.previous_holder ?? "?"}, run ${v.previous_run ?? "?"}, started ${v.previous_started ?? "?"}, no heartbeat for ${v.previous_age_s ?? "?"} s`);
+        this.o.note(
+          `took over a stale lock on the ${side} droplet: ${v.previous_holder ?? "?"}, run ${v.previous_run ?? "?"}, started ${v.previous_started ?? "?"}, no heartbeat for ${v.previous_age_s ?? "?"} s`,
+        );
       }
     }
     this.heartbeat = setInterval(() => this.beat(), this.o.heartbeatMs);
@@ -64,7 +66,9 @@ export class MigrationLocks {
         const r = await this.o.exec(this.o.cmds.lockHeartbeat(side, this.o.runId));
         if (r.code === 6 && !this.lost) {
           this.lost = true;
-          this.o.onLost(`this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`);
+          this.o.onLost(
+            `this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`,
+          );
         }
       }),
     )

@@ -59,7 +59,9 @@ export function migrationResult(report: MigrationReport): MigrationResult | unde
 
 /** What to tell the operator after a run that did not finish (for the CLI). */
 export function whatNext(report: MigrationReport): string | undefined {
-  return report.journal && report.outcome !== "done" && report.outcome !== "already-done" ? nextAction(report.journal) : undefined;
+  return report.journal && report.outcome !== "done" && report.outcome !== "already-done"
+    ? nextAction(report.journal)
+    : undefined;
 }
 
 /**
@@ -78,18 +80,63 @@ export function plannedCommands(
   const journal = c.journalWrite(run, "<journal JSON>");
   const lock = { runId: run, holder: "<host:pid>", startedAt: "<started>", staleSeconds: 60 };
   const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [];
-  const add = (phase: Phase, ...cmds: Array<StepCommand | string>) => steps.push(...cmds.map((cmd) => ({ phase, cmd })));
+  const add = (phase: Phase, ...cmds: Array<StepCommand | string>) =>
+    steps.push(...cmds.map((cmd) => ({ phase, cmd })));
   const read = [c.journalRead("old"), c.journalRead("new")];
-  add("preflight", ...read, c.lockAcquire("old", lock), c.lockAcquire("new", lock), ...read, c.preflight("old"), c.preflight("new"));
+  add(
+    "preflight",
+    ...read,
+    c.lockAcquire("old", lock),
+    c.lockAcquire("new", lock),
+    ...read,
+    c.preflight("old"),
+    c.preflight("new"),
+  );
   add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.gateClose(), c.proxyTrust(NEW_PROXY_CERT), c.dropSlot(), c.standby(), c.redisReplica(OLD_REDIS_CERT));
-    add("catchup", journal, c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120), c.counts("old"), c.checkpoint(), c.redisTrust(NEW_REDIS_CERT));
-    add("cutover", journal, c.promoteArmed(60, 5), c.fence(budgets.downtimeBudgetSeconds), c.redisFollow(), journal, "move traffic to the new droplet");
+    add(
+      "copy",
+      journal,
+      c.claimTarget("<old system_identifier>", opts.id),
+      c.gateClose(),
+      c.proxyTrust(NEW_PROXY_CERT),
+      c.dropSlot(),
+      c.standby(),
+      c.redisReplica(OLD_REDIS_CERT),
+    );
+    add(
+      "catchup",
+      journal,
+      c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120),
+      c.counts("old"),
+      c.checkpoint(),
+      c.redisTrust(NEW_REDIS_CERT),
+    );
+    add(
+      "cutover",
+      journal,
+      c.promoteArmed(60, 5),
+      c.fence(budgets.downtimeBudgetSeconds),
+      c.redisFollow(),
+      journal,
+      "move traffic to the new droplet",
+    );
     add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));
-    add("cutover", journal, c.freeze(), c.counts("old"), c.dumpRestore(opts.dumpJobs ?? 2, opts.id), c.counts("new"), journal, c.redisFailover(5000, NEW_REDIS_CERT), c.proxyTrust(NEW_PROXY_CERT), c.proxyHold(budgets.downtimeBudgetSeconds), "move traffic to the new droplet");
+    add(
+      "cutover",
+      journal,
+      c.freeze(),
+      c.counts("old"),
+      c.dumpRestore(opts.dumpJobs ?? 2, opts.id),
+      c.counts("new"),
+      journal,
+      c.redisFailover(5000, NEW_REDIS_CERT),
+      c.proxyTrust(NEW_PROXY_CERT),
+      c.proxyHold(budgets.downtimeBudgetSeconds),
+      "move traffic to the new droplet",
+    );
     add("verify", journal, c.retire(), journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, journal);
   }
   add("verify", c.lockRelease("new", run), c.lockRelease("old", run));

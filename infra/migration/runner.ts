@@ -24,12 +24,30 @@ import * as os from "node:os";
 import { DEFAULT_BUDGETS, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
 import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
 import { type Side, type StepCommand, migrationCommands, parseValues, promoteGoLine } from "./commands";
-import { type AfterCommitStep, type Decision, type DropletState, type Journal, JOURNAL_VERSION, decide, describeJournal, journalEnd, parseDropletState, serializeJournal } from "./journal";
+import {
+  type AfterCommitStep,
+  type Decision,
+  type DropletState,
+  type Journal,
+  JOURNAL_VERSION,
+  decide,
+  describeJournal,
+  journalEnd,
+  parseDropletState,
+  serializeJournal,
+} from "./journal";
 import { type StrategyChoice, chooseStrategy } from "./strategy";
 import { LockHeld, MigrationLocks } from "./locks";
 import { type Phase, Timeline } from "./timeline";
 
-import { defaultMigrationId, journalDowntime, type MigrationReport, type RunnerEvent, type RunnerOptions, StepFailed } from "./runner-types";
+import {
+  defaultMigrationId,
+  journalDowntime,
+  type MigrationReport,
+  type RunnerEvent,
+  type RunnerOptions,
+  StepFailed,
+} from "./runner-types";
 
 export * from "./runner-types";
 export { exitCodeFor, migrationResult, plannedCommands, whatNext } from "./outcome";
@@ -37,7 +55,10 @@ export { exitCodeFor, migrationResult, plannedCommands, whatNext } from "./outco
 /** A check said no before anything changed. */
 class Refused extends Error {}
 /** The certificates a droplet's preflight reports (base64 PEM), and what each is. */
-const CERTS = { redis_tls_cert: "Redis certificate (redis_tls_cert)", proxy_tls_cert: "certificate for its internal listener (proxy_tls_cert)" } as const;
+const CERTS = {
+  redis_tls_cert: "Redis certificate (redis_tls_cert)",
+  proxy_tls_cert: "certificate for its internal listener (proxy_tls_cert)",
+} as const;
 type CertKey = keyof typeof CERTS;
 
 /** A budget says the migration cannot hold. */
@@ -61,7 +82,16 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const timeline = new Timeline(now);
   const emit = (e: RunnerEvent) => opts.onEvent?.(e);
   const info = (message: string) => emit({ kind: "info", message });
-  const report: MigrationReport = { outcome: "aborted", ok: false, committed: false, resumed: false, notes: [], timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
+  const report: MigrationReport = {
+    outcome: "aborted",
+    ok: false,
+    committed: false,
+    resumed: false,
+    notes: [],
+    timeline: timeline.entries,
+    startedAt: timeline.startedAt,
+    totalMs: 0,
+  };
   const runId = `${defaultMigrationId(timeline.startedAt)}-${randomBytes(3).toString("hex")}`;
   const holder = word(opts.holder ?? `${os.hostname()}:${process.pid}`);
   const pair = { from: journalEnd(opts.old), to: journalEnd(opts.next) };
@@ -84,7 +114,12 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     if (stop.signal.aborted) throw new Interrupted(`interrupted by ${String(stop.signal.reason)}`);
   };
   /** Run a step, timed; `quiet` steps (journal, lock) are not announced. Returns the raw result. */
-  type StepOptions = { onStderr?: (chunk: string) => void; quiet?: boolean; always?: boolean; stdinTail?: Promise<string> };
+  type StepOptions = {
+    onStderr?: (chunk: string) => void;
+    quiet?: boolean;
+    always?: boolean;
+    stdinTail?: Promise<string>;
+  };
   const run = async (cmd: StepCommand, o: StepOptions = {}) => {
     if (!o.always) checkStop();
     return timeline.time(currentPhase ?? "preflight", cmd.step, cmd.side, async () => {
@@ -105,8 +140,22 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     return parseValues(result.stdout);
   };
   const budgetGate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
-    const verdict = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
-    timeline.record({ phase: currentPhase ?? "preflight", step: `budget check (${where})`, side: "local", startMs: now(), status: verdict.ok ? "ok" : "aborted", detail: verdict.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s, remaining est. ${remainingSeconds.toFixed(0)} s` : verdict.reason });
+    const verdict = checkBudgets(budgets, {
+      phase: where,
+      elapsedSeconds: timeline.elapsedSeconds(),
+      remainingSeconds,
+      downtimeSeconds,
+    });
+    timeline.record({
+      phase: currentPhase ?? "preflight",
+      step: `budget check (${where})`,
+      side: "local",
+      startMs: now(),
+      status: verdict.ok ? "ok" : "aborted",
+      detail: verdict.ok
+        ? `downtime est. ${downtimeSeconds.toFixed(1)} s, remaining est. ${remainingSeconds.toFixed(0)} s`
+        : verdict.reason,
+    });
     if (!verdict.ok) throw new Abort(verdict.reason);
   };
 
@@ -119,7 +168,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     j.holder = holder;
     j.updatedAt = iso(now());
     const r = await run(cmds.journalWrite(runId, serializeJournal(j), archive), { quiet: true, always: true });
-    if (r.code === 6) throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
+    if (r.code === 6)
+      throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
     if (r.code !== 0) throw new StepFailed(cmds.journalWrite(runId, "", archive), r);
     report.journal = j;
   };
@@ -145,13 +195,15 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   const certOf = async (side: Side, key: CertKey): Promise<string> => {
     if (!preflights[side]?.[key]) preflights[side] = await step(cmds.preflight(side), { quiet: true });
     const pem = Buffer.from(preflights[side]?.[key] ?? "", "base64").toString("utf8");
-    if (!pem.includes("BEGIN CERTIFICATE")) throw new Error(`the ${side} droplet's preflight reported no ${CERTS[key]}`);
+    if (!pem.includes("BEGIN CERTIFICATE"))
+      throw new Error(`the ${side} droplet's preflight reported no ${CERTS[key]}`);
     return pem;
   };
   const redisCert = (side: Side) => certOf(side, "redis_tls_cert");
   /** The old proxy trusts the new droplet's internal listener: before any hold forwards there (over TLS). */
   const trustNew = async () => void (await step(cmds.proxyTrust(await certOf("new", "proxy_tls_cert"))));
-  const readState = async (side: Side): Promise<DropletState> => parseDropletState(await step(cmds.journalRead(side), { quiet: true }));
+  const readState = async (side: Side): Promise<DropletState> =>
+    parseDropletState(await step(cmds.journalRead(side), { quiet: true }));
   const decideNow = async (): Promise<Decision> => {
     const [o, n] = await Promise.all([readState("old"), readState("new")]);
     return decide(mode, pair, o.journal, n.journal);
@@ -172,7 +224,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       stop.abort("a lost lock");
     },
   });
-  const acquireLocks = () => locks.acquire().catch((e: Error) => Promise.reject(e instanceof LockHeld ? new Refused(e.message) : e));
+  const acquireLocks = () =>
+    locks.acquire().catch((e: Error) => Promise.reject(e instanceof LockHeld ? new Refused(e.message) : e));
   const note = (message: string) => {
     report.notes.push(message);
     info(message);
@@ -299,11 +352,15 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
       await certOf("old", "proxy_tls_cert")
         .then((pem) => step(cmds.gateBounce(pem), { always: true }))
-        .catch((e: Error) => note(`held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`));
+        .catch((e: Error) =>
+          note(`held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`),
+        );
     }
     // The old app serves again; the gate opens as it was (which ends a bounce).
-    if (j.phase === "cutover") await step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
-    if (touchedNew && j.strategy === "replicate") await step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
+    if (j.phase === "cutover")
+      await step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
+    if (touchedNew && j.strategy === "replicate")
+      await step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;
     j.outcome = report.rolledBack ? "rolled-back" : "rollback-failed";
     j.lastError = reason;
@@ -319,7 +376,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     j.committed = report.committed = true;
     j.committedAt ??= iso(now());
     mark("promote");
-    note("the new server was already promoted: past the commit point, so nothing is rolled back; the migration goes forward");
+    note(
+      "the new server was already promoted: past the commit point, so nothing is rolled back; the migration goes forward",
+    );
     report.aborted = undefined;
     try {
       await writeJournal(j);
@@ -341,10 +400,17 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
     // Both: the new one's listener is what the old one trusts; the old one's proxy container mounts the directory
     // the hold's trust is read from (both come with the same config sync).
-    for (const [side, values] of [["old", pre], ["new", preNew]] as const) {
-      if (!values.proxy_tls_cert) throw new Refused(`the ${side} server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`);
+    for (const [side, values] of [
+      ["old", pre],
+      ["new", preNew],
+    ] as const) {
+      if (!values.proxy_tls_cert)
+        throw new Refused(
+          `the ${side} server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`,
+        );
     }
-    if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
+    if (pre.pg_in_recovery !== "f")
+      throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
     const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
     if (!verdict.ok) throw new Refused(verdict.reason);
     for (const n of verdict.notes) note(n);
@@ -412,7 +478,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     await step(cmds.dropSlot());
     const copied = await step(cmds.standby(), {
       onStderr: (chunk) => {
-        for (const m of chunk.matchAll(PROGRESS)) emit({ kind: "progress", doneBytes: Number(m[1]) * 1024, totalBytes: Number(m[2]) * 1024 });
+        for (const m of chunk.matchAll(PROGRESS))
+          emit({ kind: "progress", doneBytes: Number(m[1]) * 1024, totalBytes: Number(m[2]) * 1024 });
       },
     });
     report.copy = { bytes: Number(copied.copied_bytes), ms: Number(copied.copy_ms) };
@@ -420,7 +487,11 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
 
     await enter("catchup");
     const lag = await step(cmds.catchup(maxLagBytesForCutover(budgets, rates), 120));
-    const est = estimateMigration("replicate", { clusterBytes: 0, dbBytes: 0, lagBytes: Number(lag.pg_lag_bytes) }, rates);
+    const est = estimateMigration(
+      "replicate",
+      { clusterBytes: 0, dbBytes: 0, lagBytes: Number(lag.pg_lag_bytes) },
+      rates,
+    );
     budgetGate("before cutover", est.downtimeSeconds + 60, est.downtimeSeconds);
     j.oldCounts = Object.fromEntries(tableCounts(await step(cmds.counts("old"))));
     await step(cmds.checkpoint());
@@ -455,7 +526,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     } catch (e) {
       await disarm(e);
     }
-    if (fenced.drained === "0") note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
+    if (fenced.drained === "0")
+      note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
     const fenceLsn = fenced.fence_lsn ?? "";
     // The old Redis paused its writes in the fence and reported its offset: the new one takes over by itself once it
     // has that much, while PostgreSQL promotes (the old app cannot write anyway once its database is fenced). Without
@@ -482,7 +554,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     } catch (e) {
       await redisSwitched?.catch(() => undefined);
       // Never promoted: roll back (refused, exit 4; or it ended before it had its go line).
-      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4) || (await endedBeforeGo)) throw e;
+      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4) || (await endedBeforeGo))
+        throw e;
       commit(false); // pg_promote may have run: past the commit point (a resumed run promotes if it did not)
       throw e;
     }
@@ -555,7 +628,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const j = journal!;
     if (done("gate")) return;
     if (j.strategy !== "replicate") await trustNew();
-    await step(j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds), { always: true });
+    await step(j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds), {
+      always: true,
+    });
     j.trafficMovedAt = iso(now());
     mark("gate");
   }
@@ -584,7 +659,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     if (!done("counts")) {
       const newCounts = tableCounts(await step(cmds.counts("new")));
       report.countProblems = compareCounts(new Map(Object.entries(j.oldCounts ?? {})), newCounts, "at-least");
-      if (report.countProblems.length) throw new Error(`row counts after the cutover: ${report.countProblems.join("; ")}`);
+      if (report.countProblems.length)
+        throw new Error(`row counts after the cutover: ${report.countProblems.join("; ")}`);
       mark("counts");
     }
     report.countProblems ??= [];
@@ -613,7 +689,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   /** The old Redis follows the new master (its writes resume, refused); if it cannot, it is noted: nothing uses it. */
   async function followNew(): Promise<void> {
     await step(cmds.redisFollow(), { always: true }).catch((e: Error) =>
-      note(`the old Redis did not follow the new one (${e.message.split("\n")[0]}): nothing writes to it any more, but it is not a replica`),
+      note(
+        `the old Redis did not follow the new one (${e.message.split("\n")[0]}): nothing writes to it any more, but it is not a replica`,
+      ),
     );
   }
 }

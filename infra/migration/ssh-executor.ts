@@ -24,7 +24,9 @@ export function multiplexOptions(controlDir: string): string[] {
   return ["-o", "ControlMaster=auto", "-o", `ControlPath=${path.join(controlDir, "%C")}`, "-o", "ControlPersist=300"];
 }
 
-export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) => void; multiplex?: boolean } = {}): SshExecutor {
+export function sshExecutor(
+  options: { timeoutMs?: number; log?: (line: string) => void; multiplex?: boolean } = {},
+): SshExecutor {
   const controlDir = options.multiplex === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-ssh-"));
   const masters = new Map<string, string[]>();
   const exec = (cmd: StepCommand, hooks?: StepHooks) =>
@@ -45,7 +47,8 @@ export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) 
       child.stderr.setEncoding("utf8").on("data", (d: string) => {
         stderr += d;
         hooks?.onStderr?.(d);
-        if (options.log) for (const line of d.split(/[\r\n]+/)) if (line.trim() && !/ kB \(/.test(line)) options.log(line);
+        if (options.log)
+          for (const line of d.split(/[\r\n]+/)) if (line.trim() && !/ kB \(/.test(line)) options.log(line);
       });
       const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30 * 60_000);
       const abort = () => child.kill("SIGTERM");
@@ -75,7 +78,8 @@ export function sshExecutor(options: { timeoutMs?: number; log?: (line: string) 
     });
   return Object.assign(exec, {
     close: () => {
-      for (const args of masters.values()) spawnSync("ssh", ["-O", "exit", ...args], { stdio: "ignore", timeout: 10_000 });
+      for (const args of masters.values())
+        spawnSync("ssh", ["-O", "exit", ...args], { stdio: "ignore", timeout: 10_000 });
       masters.clear();
       if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
     },

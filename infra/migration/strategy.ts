@@ -34,11 +34,15 @@ export function chooseStrategy(input: {
   const newMajor = majorVersion(input.newVersionNum);
   const requested = input.requested ?? "auto";
   if (newMajor < oldMajor) {
-    throw new Error(`new server runs PostgreSQL ${newMajor}, older than the old server's ${oldMajor}: downgrades are not supported`);
+    throw new Error(
+      `new server runs PostgreSQL ${newMajor}, older than the old server's ${oldMajor}: downgrades are not supported`,
+    );
   }
   const same = oldMajor === newMajor;
   if (requested === "replicate" && !same) {
-    throw new Error(`strategy replicate needs the same PostgreSQL major version (old ${oldMajor}, new ${newMajor}); use dump-restore or auto`);
+    throw new Error(
+      `strategy replicate needs the same PostgreSQL major version (old ${oldMajor}, new ${newMajor}); use dump-restore or auto`,
+    );
   }
   if (requested === "dump-restore") {
     return { strategy: "dump-restore", reason: `dump-restore requested (PostgreSQL ${oldMajor} -> ${newMajor})` };

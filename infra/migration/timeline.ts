@@ -69,7 +69,10 @@ function firstLine(e: unknown): string {
 }
 
 export function formatTimeline(entries: readonly TimelineEntry[], startedAt: number): string {
-  const table = new Table({ head: ["t+ (s)", "phase", "step", "on", "took (s)", "status", "detail"], style: { head: [] } });
+  const table = new Table({
+    head: ["t+ (s)", "phase", "step", "on", "took (s)", "status", "detail"],
+    style: { head: [] },
+  });
   for (const e of entries) {
     table.push([
       ((e.startMs - startedAt) / 1000).toFixed(2),

@@ -25,7 +25,11 @@ function hash(seed: string): number {
 /** Addresses handed out from a small range: the URN picks the start, taken ones are skipped. */
 class AddressPool {
   private readonly taken = new Set<string>();
-  constructor(private readonly prefix: string, private readonly first: number, private readonly size: number) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly first: number,
+    private readonly size: number,
+  ) {}
 
   reserve(address: unknown): void {
     if (typeof address === "string") this.taken.add(address);
@@ -45,16 +49,24 @@ class AddressPool {
 }
 
 /** The offline plan's stand-in for a private host key: cloud-init accepts the string, nothing can use it. */
-export const FAKE_PRIVATE_HOST_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\n(placeholder of the offline plan: the stack generates the real key)\n-----END OPENSSH PRIVATE KEY-----\n";
+export const FAKE_PRIVATE_HOST_KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\n(placeholder of the offline plan: the stack generates the real key)\n-----END OPENSSH PRIVATE KEY-----\n";
 
 /** An ED25519 key pair's outputs as the tls provider names them, the public half real and derived from `seed`. */
 function fakeHostKey(seed: string): Record<string, unknown> {
-  const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), createHash("sha256").update(seed).digest()]);
+  const pkcs8 = Buffer.concat([
+    Buffer.from("302e020100300506032b657004220420", "hex"),
+    createHash("sha256").update(seed).digest(),
+  ]);
   const jwk = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "jwk" });
   const raw = Buffer.from(String(jwk.x), "base64url");
   const wire = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
   const blob = Buffer.concat([wire(Buffer.from("ssh-ed25519")), wire(raw)]);
-  return { algorithm: "ED25519", publicKeyOpenssh: `ssh-ed25519 ${blob.toString("base64")}\n`, privateKeyOpenssh: FAKE_PRIVATE_HOST_KEY };
+  return {
+    algorithm: "ED25519",
+    publicKeyOpenssh: `ssh-ed25519 ${blob.toString("base64")}\n`,
+    privateKeyOpenssh: FAKE_PRIVATE_HOST_KEY,
+  };
 }
 
 export interface Answer {
@@ -68,7 +80,10 @@ export class FakeCloud {
   private readonly reservedIps = new AddressPool("198.51.100.", 1, 250);
   private readonly balancerIps = new AddressPool("192.0.2.", 1, 250);
 
-  constructor(private readonly now: Date, deployed: readonly DeployedResource[] = []) {
+  constructor(
+    private readonly now: Date,
+    deployed: readonly DeployedResource[] = [],
+  ) {
     for (const r of deployed) {
       this.publicIps.reserve(r.outputs.ipv4Address);
       this.privateIps.reserve(r.outputs.ipv4AddressPrivate);
@@ -81,7 +96,10 @@ export class FakeCloud {
    * The answer for a registration. `deployed` is the state resource it continues and `op` what the diff says;
    * a replacement's id is derived from the old id too, so it differs from the one it replaces.
    */
-  answer(r: { urn: string; type: string; name: string; inputs: Record<string, unknown> }, deployed?: { resource: DeployedResource; op: "same" | "update" | "replace" }): Answer {
+  answer(
+    r: { urn: string; type: string; name: string; inputs: Record<string, unknown> },
+    deployed?: { resource: DeployedResource; op: "same" | "update" | "replace" },
+  ): Answer {
     if (deployed && deployed.op !== "replace") {
       const outputs = secretsFromExport(deployed.resource.outputs) as Record<string, unknown>;
       return { id: deployed.resource.id ?? "", state: deployed.op === "same" ? outputs : { ...outputs, ...r.inputs } };
@@ -89,14 +107,29 @@ export class FakeCloud {
     const seed = deployed ? `${r.urn}#replaces:${deployed.resource.id ?? ""}` : r.urn;
     const h = hash(seed);
     const id =
-      r.type === DROPLET ? String(100_000_000 + (h % 900_000_000)) : deployed ? `${r.name}-id-${h.toString(16).padStart(8, "0")}` : `${r.name}-id`;
+      r.type === DROPLET
+        ? String(100_000_000 + (h % 900_000_000))
+        : deployed
+          ? `${r.name}-id-${h.toString(16).padStart(8, "0")}`
+          : `${r.name}-id`;
     return { id, state: { ...r.inputs, ...this.outputs(r.type, r.name, r.inputs, id, seed) } };
   }
 
-  private outputs(type: string, name: string, inputs: Record<string, unknown>, id: string, seed: string): Record<string, unknown> {
+  private outputs(
+    type: string,
+    name: string,
+    inputs: Record<string, unknown>,
+    id: string,
+    seed: string,
+  ): Record<string, unknown> {
     switch (type) {
       case DROPLET:
-        return { ipv4Address: this.publicIps.allocate(seed), ipv4AddressPrivate: this.privateIps.allocate(seed), dropletUrn: `do:droplet:${id}`, status: "active" };
+        return {
+          ipv4Address: this.publicIps.allocate(seed),
+          ipv4AddressPrivate: this.privateIps.allocate(seed),
+          dropletUrn: `do:droplet:${id}`,
+          status: "active",
+        };
       case "digitalocean:index/volume:Volume":
         return { volumeUrn: `do:volume:${id}` };
       case "digitalocean:index/reservedIp:ReservedIp": {
@@ -156,6 +189,15 @@ export class FakeCloud {
     const create = typeof inputs.create === "string" ? inputs.create : "";
     const flag = (name: string) => new RegExp(`--${name}[ =](\\S+)`).exec(create)?.[1] ?? "";
     const at = this.now.toISOString();
-    return formatMigrationResult({ id: `mig-${hash(seed).toString(16).padStart(8, "0")}`, state: "done", from: flag("from"), to: flag("to"), strategy: "replicate", committedAt: at, finishedAt: at, resumed: false });
+    return formatMigrationResult({
+      id: `mig-${hash(seed).toString(16).padStart(8, "0")}`,
+      state: "done",
+      from: flag("from"),
+      to: flag("to"),
+      strategy: "replicate",
+      committedAt: at,
+      finishedAt: at,
+      resumed: false,
+    });
   }
 }

@@ -9,7 +9,15 @@ import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
 import { type OfflineRun, redactSecrets } from "./run";
 import { SECRET_PLACEHOLDER } from "./stack-files";
-import { blockedByProtect, checkDataLoss, countOps, type DataLoss, type Op, type Operation, planOperations } from "./state-diff";
+import {
+  blockedByProtect,
+  checkDataLoss,
+  countOps,
+  type DataLoss,
+  type Op,
+  type Operation,
+  planOperations,
+} from "./state-diff";
 import { buildStateExport, stackUrn } from "./state-file";
 import { isSecret } from "./secret-values";
 
@@ -83,25 +91,44 @@ function stateNotes(run: OfflineRun, ops: readonly Operation[]): string[] {
   const notes: string[] = [];
   const state = run.state!;
   if (state.undecryptedOutputs.length) {
-    notes.push(`stack outputs ${state.undecryptedOutputs.join(", ")} are encrypted secrets in ${state.file}: they cannot be decrypted offline, so the program saw them as absent`);
+    notes.push(
+      `stack outputs ${state.undecryptedOutputs.join(", ")} are encrypted secrets in ${state.file}: they cannot be decrypted offline, so the program saw them as absent`,
+    );
   }
   const secret = ops.filter((o) => o.secretKeys.length && o.op !== "create" && o.op !== "delete");
   if (secret.length) {
-    notes.push(`secret inputs are compared by presence only (a changed secret value shows as unchanged): ${secret.map((o) => `${o.name} (${o.secretKeys.join(", ")})`).join("; ")}`);
+    notes.push(
+      `secret inputs are compared by presence only (a changed secret value shows as unchanged): ${secret.map((o) => `${o.name} (${o.secretKeys.join(", ")})`).join("; ")}`,
+    );
   }
-  for (const r of run.stackReferences.filter((x) => x.source === "other")) notes.push(`StackReference ${r.name} is another stack: answered with no outputs`);
-  for (const o of blockedByProtect(ops)) notes.push(`${o.name} is protected and this plan would ${o.op} it: \`pulumi up\` fails at that step, after the steps before it ran`);
+  for (const r of run.stackReferences.filter((x) => x.source === "other"))
+    notes.push(`StackReference ${r.name} is another stack: answered with no outputs`);
+  for (const o of blockedByProtect(ops))
+    notes.push(
+      `${o.name} is protected and this plan would ${o.op} it: \`pulumi up\` fails at that step, after the steps before it ran`,
+    );
   return notes;
 }
 
 export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocument {
   const ops = planOperations(run.resources, run.state);
-  const estimate = estimateMonthly(run.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, custom: r.custom, inputs: redactSecrets(r.inputs) as Record<string, unknown> })));
+  const estimate = estimateMonthly(
+    run.resources.map((r) => ({
+      type: r.type,
+      name: r.name,
+      urn: r.urn,
+      custom: r.custom,
+      inputs: redactSecrets(r.inputs) as Record<string, unknown>,
+    })),
+  );
   return {
     project: run.stack.project,
     stack: run.stack.stack,
     tier: plan.config.tier,
-    budgets: { downtimeSeconds: plan.config.downtimeBudgetSeconds, migrationMinutes: plan.config.migrationBudgetMinutes },
+    budgets: {
+      downtimeSeconds: plan.config.downtimeBudgetSeconds,
+      migrationMinutes: plan.config.migrationBudgetMinutes,
+    },
     monthlyCost: estimate.monthly,
     unpricedTypes: estimate.unpricedTypes,
     resources: run.resources.map((r, i) => ({
@@ -114,10 +141,20 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       inputs: redactSecrets(r.inputs),
       monthlyCost: estimate.resources[i]?.monthly ?? null,
     })),
-    outputs: Object.fromEntries(Object.entries(run.outputs).map(([k, v]) => [k, run.secretOutputs.includes(k) ? SECRET_PLACEHOLDER : redactSecrets(v)])),
+    outputs: Object.fromEntries(
+      Object.entries(run.outputs).map(([k, v]) => [
+        k,
+        run.secretOutputs.includes(k) ? SECRET_PLACEHOLDER : redactSecrets(v),
+      ]),
+    ),
     secretOutputs: [...run.secretOutputs],
     operations: ops.map(toPlanOperation),
-    ...(run.state ? { state: { file: run.state.file, notes: stateNotes(run, ops) }, dataLoss: checkDataLoss(ops, run.resources, run.state) } : {}),
+    ...(run.state
+      ? {
+          state: { file: run.state.file, notes: stateNotes(run, ops) },
+          dataLoss: checkDataLoss(ops, run.resources, run.state),
+        }
+      : {}),
   };
 }
 
@@ -151,7 +188,11 @@ export function planArtifacts(run: OfflineRun, plan: StackPlan): Artifact[] {
   const target = plan.active
     ? { droplet: `${plan.active.name}-droplet`, sync: `${plan.active.name}-config`, files: plan.active.configFiles }
     : plan.scaleOut
-      ? { droplet: `scale-out-${plan.scaleOut.app.droplets[0]!.key}`, sync: `scale-out-${plan.scaleOut.app.droplets[0]!.key}-config`, files: plan.scaleOut.app.configFiles }
+      ? {
+          droplet: `scale-out-${plan.scaleOut.app.droplets[0]!.key}`,
+          sync: `scale-out-${plan.scaleOut.app.droplets[0]!.key}-config`,
+          files: plan.scaleOut.app.configFiles,
+        }
       : undefined;
   if (!target) throw new Error("the plan has neither a droplet tier nor a scale-out tier");
   // A pinned server's user data is a secret (it holds the host key): offline, its private key is the fake cloud's
@@ -165,7 +206,8 @@ export function planArtifacts(run: OfflineRun, plan: StackPlan): Artifact[] {
   for (const file of ["compose.yaml", "postgresql.conf", "pg_hba.conf", "redis.conf", "Caddyfile"]) {
     const f = target.files.find((x) => x.path === file);
     if (!f) continue; // app droplets of the scale-out tier run no PostgreSQL or Redis
-    if (!stdin.includes(`<<'${END_MARKER}'\n${f.content}${END_MARKER}\n`)) throw new Error(`${file} differs from what the config sync writes`);
+    if (!stdin.includes(`<<'${END_MARKER}'\n${f.content}${END_MARKER}\n`))
+      throw new Error(`${file} differs from what the config sync writes`);
     artifacts.push({ file, content: f.content });
   }
   return artifacts;
@@ -178,7 +220,9 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   lines.push(`Stack ${doc.project}/${doc.stack} (${plan.config.environment}), region ${plan.config.region}`);
   if (plan.active) {
     const s = plan.active;
-    lines.push(`Tier ${doc.tier}: droplet ${s.tier.slug} (${s.tier.vcpus} vCPU, ${s.tier.memoryMiB / 1024} GiB), for up to about ${s.tier.users.comfortable.toLocaleString("en-US")} active users`);
+    lines.push(
+      `Tier ${doc.tier}: droplet ${s.tier.slug} (${s.tier.vcpus} vCPU, ${s.tier.memoryMiB / 1024} GiB), for up to about ${s.tier.users.comfortable.toLocaleString("en-US")} active users`,
+    );
   } else if (plan.scaleOut) {
     const o = plan.scaleOut;
     lines.push(
@@ -186,10 +230,14 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
         `managed PostgreSQL ${o.postgres.version} ${o.postgres.size} x ${o.postgres.nodeCount} with a ${o.postgres.pool.mode} pool of ${o.postgres.pool.size}; managed Valkey ${o.valkey.size} x ${o.valkey.nodeCount}`,
     );
   }
-  lines.push(`Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`);
+  lines.push(
+    `Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`,
+  );
   // Retention counts from the commit: known once a `pulumi up` has recorded it (or set explicitly).
-  const until = (m: { retainUntil: string | undefined; retainHours: number }) => m.retainUntil ?? `${m.retainHours} h after the commit`;
-  const done = (m: { running: boolean; committedAt: string | undefined }) => (m.running ? "" : ` done (committed ${m.committedAt ?? "earlier"})`);
+  const until = (m: { retainUntil: string | undefined; retainHours: number }) =>
+    m.retainUntil ?? `${m.retainHours} h after the commit`;
+  const done = (m: { running: boolean; committedAt: string | undefined }) =>
+    m.running ? "" : ` done (committed ${m.committedAt ?? "earlier"})`;
   if (plan.scaleOutMigration) {
     const m = plan.scaleOutMigration;
     lines.push(
@@ -206,11 +254,15 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
         : `Tier migration ${m.from} -> ${m.to}${done(m)}: the ${m.from} server is kept as the rollback target until ${until(m)}`,
     );
     if (m.running && m.down) {
-      lines.push(`A tier change down: the migration's preflight checks that the data fits on the ${m.to} server and stops, touching nothing, if it does not`);
+      lines.push(
+        `A tier change down: the migration's preflight checks that the data fits on the ${m.to} server and stops, touching nothing, if it does not`,
+      );
     }
   }
   if (plan.dropped && plan.config.allowDataLoss) {
-    lines.push(`The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`);
+    lines.push(
+      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`,
+    );
   } else if (plan.dropped) {
     lines.push(
       `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet; its volume ${plan.dropped.volumeName} stays at DigitalOcean (retainOnDelete, billed per GiB) until you delete it (\`doctl compute volume list\`, \`doctl compute volume delete <id>\`)`,
@@ -222,15 +274,32 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
 
   if (plan.scaleOut) {
     const a = plan.scaleOut.app;
-    const memory = new Table({ head: ["App droplet (MiB)", "Reserve", "Proxy", "App", "Total"], style: { head: [], border: [], compact: true } });
+    const memory = new Table({
+      head: ["App droplet (MiB)", "Reserve", "Proxy", "App", "Total"],
+      style: { head: [], border: [], compact: true },
+    });
     memory.push([a.size, a.memory.reserveMiB, a.memory.proxyMiB, a.memory.appMiB, a.memoryMiB]);
-    lines.push(memory.toString(), `Per worker: pool ${a.dbPoolSize} + overflow ${a.dbMaxOverflow} against the managed pool of ${plan.scaleOut.postgres.pool.size}`);
+    lines.push(
+      memory.toString(),
+      `Per worker: pool ${a.dbPoolSize} + overflow ${a.dbMaxOverflow} against the managed pool of ${plan.scaleOut.postgres.pool.size}`,
+    );
     return lines.join("\n") + "\n";
   }
   const s = plan.active!;
   const t = s.tuning;
-  const memory = new Table({ head: ["Memory (MiB)", "Reserve", "Proxy", "App", "Redis", "PostgreSQL", "Total"], style: { head: [], border: [], compact: true } });
-  memory.push([s.tier.slug, t.memory.reserveMiB, t.memory.proxyMiB, t.memory.appMiB, t.memory.redisMiB, t.memory.postgresMiB, t.memory.totalMiB]);
+  const memory = new Table({
+    head: ["Memory (MiB)", "Reserve", "Proxy", "App", "Redis", "PostgreSQL", "Total"],
+    style: { head: [], border: [], compact: true },
+  });
+  memory.push([
+    s.tier.slug,
+    t.memory.reserveMiB,
+    t.memory.proxyMiB,
+    t.memory.appMiB,
+    t.memory.redisMiB,
+    t.memory.postgresMiB,
+    t.memory.totalMiB,
+  ]);
   lines.push(memory.toString(), "");
 
   const tuning = new Table({ head: ["Setting", "Value"], style: { head: [], border: [], compact: true } });
@@ -270,7 +339,11 @@ interface TreeItem {
 }
 
 /** Rows under the stack, indented by parent as `pulumi preview` draws them (an unknown parent counts as the stack). */
-function renderTree(doc: Pick<PlanDocument, "project" | "stack">, columns: string[], items: readonly TreeItem[]): string[] {
+function renderTree(
+  doc: Pick<PlanDocument, "project" | "stack">,
+  columns: string[],
+  items: readonly TreeItem[],
+): string[] {
   const root = stackUrn(doc.project, doc.stack);
   const known = new Set(items.map((o) => o.urn));
   const children = new Map<string, TreeItem[]>();
@@ -290,7 +363,11 @@ function renderTree(doc: Pick<PlanDocument, "project" | "stack">, columns: strin
   walk(root, "");
   const width = (i: number) => Math.max(...rows.map((r) => r[i]!.length));
   const widths = rows[0]!.map((_, i) => width(i));
-  const line = (r: string[]) => ` ${r[0]} ${r.slice(1, -1).map((c, i) => c.padEnd(widths[i + 1]!)).join("  ")}  ${r[r.length - 1]}`.trimEnd();
+  const line = (r: string[]) =>
+    ` ${r[0]} ${r
+      .slice(1, -1)
+      .map((c, i) => c.padEnd(widths[i + 1]!))
+      .join("  ")}  ${r[r.length - 1]}`.trimEnd();
   return [line(["".padEnd(2), "Type", "Name", ...columns]), ...rows.map(line)];
 }
 
@@ -309,7 +386,10 @@ export function renderResourceTree(doc: PlanDocument): string[] {
     symbol: "+ ",
     cells: [r.type.startsWith("chatbot:") ? "" : usd(r.monthlyCost), options(r).join(" ")],
   }));
-  return [`Resources (${doc.resources.length}), as \`pulumi preview\` of a new stack shows them:`, ...renderTree(doc, ["Monthly", "Info"], items)];
+  return [
+    `Resources (${doc.resources.length}), as \`pulumi preview\` of a new stack shows them:`,
+    ...renderTree(doc, ["Monthly", "Info"], items),
+  ];
 }
 
 /** The stack outputs as `pulumi preview` lists them: objects spread over lines, secrets as "[secret]". */
@@ -329,11 +409,26 @@ export function renderOutputs(doc: PlanDocument): string[] {
  * changed inputs, protect and retainOnDelete, then the counts and what would lose data.
  */
 export function renderPreview(doc: PlanDocument): string[] {
-  const items = doc.operations.map((o) => ({ urn: o.urn, ...(o.parent ? { parent: o.parent } : {}), type: o.type, name: o.name, symbol: SYMBOL[o.op], cells: [o.op, info(o)] }));
-  const out = [`Preview against ${doc.state?.file ?? "no state"} (what \`pulumi preview\` would show)`, ...renderTree(doc, ["Plan", "Info"], items)];
+  const items = doc.operations.map((o) => ({
+    urn: o.urn,
+    ...(o.parent ? { parent: o.parent } : {}),
+    type: o.type,
+    name: o.name,
+    symbol: SYMBOL[o.op],
+    cells: [o.op, info(o)],
+  }));
+  const out = [
+    `Preview against ${doc.state?.file ?? "no state"} (what \`pulumi preview\` would show)`,
+    ...renderTree(doc, ["Plan", "Info"], items),
+  ];
   const n = countOps(doc.operations);
   out.push("", "Resources:");
-  for (const [op, label] of [["create", "to create"], ["update", "to update"], ["replace", "to replace"], ["delete", "to delete"]] as const) {
+  for (const [op, label] of [
+    ["create", "to create"],
+    ["update", "to update"],
+    ["replace", "to replace"],
+    ["delete", "to delete"],
+  ] as const) {
     if (n[op]) out.push(`    ${SYMBOL[op]}${n[op]} ${label}`);
   }
   out.push(`    ${n.same} unchanged`);

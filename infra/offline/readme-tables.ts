@@ -26,7 +26,9 @@ export function renderTuningTable(pools: PoolSizes = { dbPoolSize: 5, dbMaxOverf
   for (const tier of TIER_NAMES) {
     const t = tune(tier, pools);
     const m = t.memory;
-    rows.push(`| \`${tier}\` | ${[m.totalMiB, m.reserveMiB, m.proxyMiB, m.appMiB, m.redisMiB, m.postgresMiB].map((x) => `${x} MiB`).join(" | ")} | ${t.app.workers} | ${t.postgres.max_connections} | ${t.postgres.shared_buffers} | ${t.postgres.work_mem} | ${t.redis.maxmemory} |`);
+    rows.push(
+      `| \`${tier}\` | ${[m.totalMiB, m.reserveMiB, m.proxyMiB, m.appMiB, m.redisMiB, m.postgresMiB].map((x) => `${x} MiB`).join(" | ")} | ${t.app.workers} | ${t.postgres.max_connections} | ${t.postgres.shared_buffers} | ${t.postgres.work_mem} | ${t.redis.maxmemory} |`,
+    );
   }
   return rows.join("\n") + "\n";
 }

@@ -82,7 +82,11 @@ export async function runOffline(opts: {
     const secretKeys = [...stack.secretKeys, ...(opts.secretOverrides ?? [])].filter((k) => k in config);
     const state = opts.state;
     const cloud = new FakeCloud(now, state?.resources);
-    const selfNames = new Set([stack.stack, `${stack.project}/${stack.stack}`, `${OFFLINE_ORGANIZATION}/${stack.project}/${stack.stack}`]);
+    const selfNames = new Set([
+      stack.stack,
+      `${stack.project}/${stack.stack}`,
+      `${OFFLINE_ORGANIZATION}/${stack.project}/${stack.stack}`,
+    ]);
 
     const byUrn = new Map<string, RecordedResource>();
     const answers = new Map<string, { id: string; state: Record<string, unknown> }>();
@@ -98,7 +102,10 @@ export async function runOffline(opts: {
             const name = String(args.inputs.name ?? args.id ?? args.name);
             const source = selfNames.has(name) ? (state ? "state" : "none") : "other";
             stackReferences.push({ name, source });
-            return { id: name, state: { name, outputs: source === "state" ? state!.stackOutputs : {}, secretOutputNames: [] } };
+            return {
+              id: name,
+              state: { name, outputs: source === "state" ? state!.stackOutputs : {}, secretOutputNames: [] },
+            };
           }
           const current = registering;
           registering = undefined;
@@ -107,7 +114,10 @@ export async function runOffline(opts: {
           }
           const { record, deployed } = current;
           const diff = deployed ? diffDeployed(deployed, record) : undefined;
-          const answer = cloud.answer({ urn: record.urn, type: record.type, name: record.name, inputs: args.inputs }, deployed && diff ? { resource: deployed, op: diff.op } : undefined);
+          const answer = cloud.answer(
+            { urn: record.urn, type: record.type, name: record.name, inputs: args.inputs },
+            deployed && diff ? { resource: deployed, op: diff.op } : undefined,
+          );
           answers.set(record.urn, answer);
           return answer;
         },
@@ -178,10 +188,16 @@ export async function runOffline(opts: {
 }
 
 /** Outputs the engine keeps secret: those the provider declares, and those whose input of the same name is secret. */
-function markSecretOutputs(state: Record<string, unknown>, r: Pick<RecordedResource, "inputs" | "additionalSecretOutputs">): Record<string, unknown> {
+function markSecretOutputs(
+  state: Record<string, unknown>,
+  r: Pick<RecordedResource, "inputs" | "additionalSecretOutputs">,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(state)) {
-    out[k] = !isSecret(v) && v !== undefined && (r.additionalSecretOutputs.includes(k) || isSecret(r.inputs[k])) ? wrapSecret(v) : v;
+    out[k] =
+      !isSecret(v) && v !== undefined && (r.additionalSecretOutputs.includes(k) || isSecret(r.inputs[k]))
+        ? wrapSecret(v)
+        : v;
   }
   return out;
 }
@@ -203,7 +219,12 @@ function buildUrn(stack: string, project: string, parent: string | undefined, ty
  * each spec's missing parts are the resource's own; and, as the engine does for children of an aliased parent,
  * the resource's name and type under each of its parent's aliases.
  */
-function aliasUrns(req: RegisterRequest, files: StackFiles, parent: string | undefined, registered: Map<string, RecordedResource>): string[] {
+function aliasUrns(
+  req: RegisterRequest,
+  files: StackFiles,
+  parent: string | undefined,
+  registered: Map<string, RecordedResource>,
+): string[] {
   const type = req.getType();
   const name = req.getName();
   const out: string[] = [];
@@ -215,17 +236,35 @@ function aliasUrns(req: RegisterRequest, files: StackFiles, parent: string | und
     const spec = a.getSpec();
     if (!spec) continue;
     const aliasParent = spec.getNoparent() ? undefined : spec.getParenturn() ? realUrn(spec.getParenturn()) : parent;
-    out.push(buildUrn(spec.getStack() || files.stack, spec.getProject() || files.project, aliasParent, spec.getType() || type, spec.getName() || name));
+    out.push(
+      buildUrn(
+        spec.getStack() || files.stack,
+        spec.getProject() || files.project,
+        aliasParent,
+        spec.getType() || type,
+        spec.getName() || name,
+      ),
+    );
   }
   const parentRecord = parent ? registered.get(parent) : undefined;
-  if (parentRecord?.deployedUrn && parentRecord.deployedUrn !== parent) out.push(buildUrn(files.stack, files.project, parentRecord.deployedUrn, type, name));
+  if (parentRecord?.deployedUrn && parentRecord.deployedUrn !== parent)
+    out.push(buildUrn(files.stack, files.project, parentRecord.deployedUrn, type, name));
   return out;
 }
 
 interface AliasMessage {
   hasUrn(): boolean;
   getUrn(): string;
-  getSpec(): { getName(): string; getType(): string; getStack(): string; getProject(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
+  getSpec():
+    | {
+        getName(): string;
+        getType(): string;
+        getStack(): string;
+        getProject(): string;
+        getParenturn(): string;
+        getNoparent(): boolean;
+      }
+    | undefined;
 }
 
 interface RegisterRequest {
@@ -245,5 +284,10 @@ interface RegisterRequest {
 }
 
 function outputValue<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+  return new Promise((resolve) =>
+    o.apply((v) => {
+      resolve(v);
+      return v;
+    }),
+  );
 }

@@ -21,10 +21,14 @@ export function wrapSecret(value: unknown): { value: unknown } {
   return { [SECRET_SIG]: SECRET_VALUE, value } as { value: unknown };
 }
 
-function mapDeep(v: unknown, onSecret: (s: { value?: unknown; ciphertext?: unknown; plaintext?: unknown }) => unknown): unknown {
+function mapDeep(
+  v: unknown,
+  onSecret: (s: { value?: unknown; ciphertext?: unknown; plaintext?: unknown }) => unknown,
+): unknown {
   if (isSecret(v)) return onSecret(v);
   if (Array.isArray(v)) return v.map((x) => mapDeep(x, onSecret));
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapDeep(x, onSecret)]));
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapDeep(x, onSecret)]));
   return v;
 }
 

@@ -46,7 +46,8 @@ export function readStackFiles(projectDir: string, stack: string): StackFiles {
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [key, decl] of Object.entries(project.config ?? {})) {
-    if (decl && typeof decl === "object" && "default" in decl) config[`${project.name}:${key}`] = asConfigString(decl.default);
+    if (decl && typeof decl === "object" && "default" in decl)
+      config[`${project.name}:${key}`] = asConfigString(decl.default);
   }
   for (const [rawKey, value] of Object.entries(stackFile.config ?? {})) {
     const key = rawKey.includes(":") ? rawKey : `${project.name}:${rawKey}`;

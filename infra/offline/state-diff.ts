@@ -72,7 +72,12 @@ export interface Operation {
  */
 function otherReplaceKeys(type: string, changed: readonly string[], after: Record<string, unknown>): string[] {
   if (type === T.password || type === T.randomString) return [...changed];
-  if ((type === T.localCommand || type === T.remoteCommand) && changed.includes("triggers") && after.update === undefined) return ["triggers"];
+  if (
+    (type === T.localCommand || type === T.remoteCommand) &&
+    changed.includes("triggers") &&
+    after.update === undefined
+  )
+    return ["triggers"];
   return [];
 }
 
@@ -89,7 +94,12 @@ function secretPresent(v: unknown): boolean {
  * defaulted in the state, absent from the new inputs, is no difference); a secret on either side compared by
  * presence only (`onSecret` gets the top-level key where that happened).
  */
-function comparable(before: unknown, after: unknown, top: string | undefined, onSecret: (key: string | undefined) => void): [unknown, unknown] {
+function comparable(
+  before: unknown,
+  after: unknown,
+  top: string | undefined,
+  onSecret: (key: string | undefined) => void,
+): [unknown, unknown] {
   if (isSecret(before) || isSecret(after)) {
     onSecret(top);
     return [secretPresent(before) ? SECRET_MARK : undefined, secretPresent(after) ? SECRET_MARK : undefined];
@@ -122,7 +132,9 @@ function canonical(v: unknown): string {
   if (v === undefined || v === null) return "null";
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (isObject(v)) {
-    const keys = Object.keys(v).filter((k) => present(v[k])).sort();
+    const keys = Object.keys(v)
+      .filter((k) => present(v[k]))
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
   }
   return JSON.stringify(v);
@@ -140,28 +152,58 @@ export function diffResource(
   type: string,
   before: Record<string, unknown>,
   after: Record<string, unknown>,
-  options: { replaceOnChanges?: readonly string[]; ignoreChanges?: readonly string[]; beforeOutputs?: Record<string, unknown> } = {},
+  options: {
+    replaceOnChanges?: readonly string[];
+    ignoreChanges?: readonly string[];
+    beforeOutputs?: Record<string, unknown>;
+  } = {},
 ): ResourceDiff {
   // A bridged provider diffs the new inputs against the old state: an input set now but not before is no change
   // when the deployed outputs already hold that value (a provider default, such as a key's size).
   const olds = { ...before };
-  for (const k of Object.keys(after)) if (!(k in before) && options.beforeOutputs && k in options.beforeOutputs) olds[k] = options.beforeOutputs[k];
+  for (const k of Object.keys(after))
+    if (!(k in before) && options.beforeOutputs && k in options.beforeOutputs) olds[k] = options.beforeOutputs[k];
   before = olds;
   const secretKeys = new Set<string>();
   const ignored = new Set(options.ignoreChanges ?? []);
   const keep = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !ignored.has(k)));
-  const [b, a] = comparable(keep(before), keep(after), undefined, (k) => k !== undefined && secretKeys.add(k)) as [Record<string, unknown>, Record<string, unknown>];
-  const diffKeys = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((k) => canonical(b[k]) !== canonical(a[k]));
+  const [b, a] = comparable(keep(before), keep(after), undefined, (k) => k !== undefined && secretKeys.add(k)) as [
+    Record<string, unknown>,
+    Record<string, unknown>,
+  ];
+  const diffKeys = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter(
+    (k) => canonical(b[k]) !== canonical(a[k]),
+  );
   const byOption = (options.replaceOnChanges ?? []).includes("*")
     ? diffKeys
-    : diffKeys.filter((k) => (options.replaceOnChanges ?? []).some((p) => p === k || p.startsWith(`${k}.`) || p.startsWith(`${k}[`)));
-  const replaceKeys = [...new Set([...replacingChanges(type, b, a).filter((k) => diffKeys.includes(k)), ...otherReplaceKeys(type, diffKeys, after), ...byOption])];
-  return { op: replaceKeys.length ? "replace" : diffKeys.length ? "update" : "same", diffKeys, replaceKeys, secretKeys: [...secretKeys] };
+    : diffKeys.filter((k) =>
+        (options.replaceOnChanges ?? []).some((p) => p === k || p.startsWith(`${k}.`) || p.startsWith(`${k}[`)),
+      );
+  const replaceKeys = [
+    ...new Set([
+      ...replacingChanges(type, b, a).filter((k) => diffKeys.includes(k)),
+      ...otherReplaceKeys(type, diffKeys, after),
+      ...byOption,
+    ]),
+  ];
+  return {
+    op: replaceKeys.length ? "replace" : diffKeys.length ? "update" : "same",
+    diffKeys,
+    replaceKeys,
+    secretKeys: [...secretKeys],
+  };
 }
 
 /** A registration against the state resource it continues. */
-export function diffDeployed(deployed: DeployedResource, r: Pick<Registration, "type" | "inputs" | "replaceOnChanges" | "ignoreChanges">): ResourceDiff {
-  return diffResource(r.type, deployed.inputs, r.inputs, { replaceOnChanges: r.replaceOnChanges, ignoreChanges: r.ignoreChanges, beforeOutputs: deployed.outputs });
+export function diffDeployed(
+  deployed: DeployedResource,
+  r: Pick<Registration, "type" | "inputs" | "replaceOnChanges" | "ignoreChanges">,
+): ResourceDiff {
+  return diffResource(r.type, deployed.inputs, r.inputs, {
+    replaceOnChanges: r.replaceOnChanges,
+    ignoreChanges: r.ignoreChanges,
+    beforeOutputs: deployed.outputs,
+  });
 }
 
 /** Resources of the state the engine would delete when nothing registers them. */
@@ -170,7 +212,11 @@ function managed(r: DeployedResource): boolean {
 }
 
 /** The state resource a registration continues: its own URN, else the first alias found in the state. */
-export function matchDeployed(state: DeployedState | undefined, urn: string, aliases: readonly string[]): DeployedResource | undefined {
+export function matchDeployed(
+  state: DeployedState | undefined,
+  urn: string,
+  aliases: readonly string[],
+): DeployedResource | undefined {
   if (!state) return undefined;
   const candidates = [urn, ...aliases];
   for (const u of candidates) {
@@ -251,17 +297,28 @@ const unwrap = (v: unknown) => (isSecret(v) ? v.value : v);
  *   replaced to point at a droplet created in this plan, unless it depends on a tier migration command (whose
  *   success means the data was copied). Only when the state holds a droplet: a first deployment has no data yet.
  */
-export function checkDataLoss(ops: readonly Operation[], registered: readonly Registration[], state: DeployedState): DataLoss[] {
+export function checkDataLoss(
+  ops: readonly Operation[],
+  registered: readonly Registration[],
+  state: DeployedState,
+): DataLoss[] {
   const out: DataLoss[] = [];
   const deployed = new Map(state.resources.map((r) => [r.urn, r]));
-  const finding = (o: Operation, reason: string) => out.push({ urn: o.urn, type: o.type, name: o.name, op: o.op, reason });
+  const finding = (o: Operation, reason: string) =>
+    out.push({ urn: o.urn, type: o.type, name: o.name, op: o.op, reason });
   for (const o of ops) {
     if (o.type !== T.volume) continue;
     if (o.op === "replace") {
-      const old = deployed.get(o.previousUrn ?? o.urn)?.retainOnDelete ? "the old one keeps the data but is only dropped from the stack, detached (retainOnDelete)" : "the old one is deleted with the data";
-      finding(o, `volume replaced (${o.replaceKeys.join(", ")} cannot change in place): a new, empty volume takes its place; ${old}`);
+      const old = deployed.get(o.previousUrn ?? o.urn)?.retainOnDelete
+        ? "the old one keeps the data but is only dropped from the stack, detached (retainOnDelete)"
+        : "the old one is deleted with the data";
+      finding(
+        o,
+        `volume replaced (${o.replaceKeys.join(", ")} cannot change in place): a new, empty volume takes its place; ${old}`,
+      );
     }
-    if (o.op === "delete" && !deployed.get(o.urn)?.retainOnDelete) finding(o, "volume deleted with its data: the deployed state does not mark it retainOnDelete");
+    if (o.op === "delete" && !deployed.get(o.urn)?.retainOnDelete)
+      finding(o, "volume deleted with its data: the deployed state does not mark it retainOnDelete");
   }
 
   if (!state.resources.some((r) => r.type === T.droplet && managed(r))) return out;
@@ -288,7 +345,10 @@ export function checkDataLoss(ops: readonly Operation[], registered: readonly Re
       target = newDroplets.find((d) => unwrap(d.outputs.ipv4Address) === value);
     }
     if (!target || dependsOnMigration(r)) continue;
-    finding(o, `sends traffic to droplet ${target.name}, created in this plan with no data copied to it (no tier migration command among its dependencies)`);
+    finding(
+      o,
+      `sends traffic to droplet ${target.name}, created in this plan with no data copied to it (no tier migration command among its dependencies)`,
+    );
   }
   return out;
 }

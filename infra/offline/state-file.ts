@@ -85,7 +85,8 @@ const ExportSchema = z.looseObject({
 });
 
 function describe(value: unknown): string {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return `a JSON ${Array.isArray(value) ? "array" : typeof value}`;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return `a JSON ${Array.isArray(value) ? "array" : typeof value}`;
   const keys = Object.keys(value);
   if (keys.includes("steps") || keys.includes("changeSummary")) return "a preview (`pulumi preview --json`)";
   if (keys.includes("resources") && keys.includes("stack")) return "an offline plan (`npm run plan -- --json`)";
@@ -162,7 +163,9 @@ export function parseStateExport(value: unknown, file: string): DeployedState {
     stackOutputs,
     undecryptedOutputs,
     resources,
-    ...(parsed.data.deployment.secrets_providers === undefined ? {} : { secretsProviders: parsed.data.deployment.secrets_providers }),
+    ...(parsed.data.deployment.secrets_providers === undefined
+      ? {}
+      : { secretsProviders: parsed.data.deployment.secrets_providers }),
   };
 }
 
@@ -171,7 +174,9 @@ export function readStateFile(file: string): DeployedState {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new StateFileError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected ${EXPECTED}`);
+    throw new StateFileError(
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected ${EXPECTED}`,
+    );
   }
   let value: unknown;
   try {
@@ -186,7 +191,9 @@ export function readStateFile(file: string): DeployedState {
 export function checkStateIsFor(state: DeployedState, project: string, stack: string): void {
   if (state.project === undefined) return; // no resources at all: a stack never deployed
   if (state.project !== project || state.stack !== stack) {
-    throw new StateFileError(`${state.file}: an export of stack ${state.stack} of project ${state.project}; expected stack ${stack} of project ${project}`);
+    throw new StateFileError(
+      `${state.file}: an export of stack ${state.stack} of project ${state.project}; expected stack ${stack} of project ${project}`,
+    );
   }
 }
 
@@ -251,7 +258,11 @@ export function buildStateExport(args: {
   return {
     version: DEPLOYMENT_VERSION,
     deployment: {
-      manifest: { time: args.now.toISOString(), magic: createHash("sha256").update(WRITER_VERSION).digest("hex"), version: WRITER_VERSION },
+      manifest: {
+        time: args.now.toISOString(),
+        magic: createHash("sha256").update(WRITER_VERSION).digest("hex"),
+        version: WRITER_VERSION,
+      },
       ...(args.secretsProviders === undefined ? {} : { secrets_providers: args.secretsProviders }),
       resources: [{ urn: root, custom: false, type: STACK_TYPE, outputs: stackOutputs }, ...resources],
     },

@@ -12,8 +12,16 @@ export const isInt = (n: unknown): n is number => typeof n === "number" && Numbe
 export const inRange = (n: unknown, lo: number, hi: number) => isInt(n) && n >= lo && n <= hi;
 export const nonEmpty = (s: unknown): s is string => typeof s === "string" && s.length > 0;
 
-export function oneOf(field: string, value: unknown, allowed: readonly string[], out: string[], ignoreCase = false): void {
-  const ok = typeof value === "string" && allowed.some((a) => (ignoreCase ? a.toLowerCase() === value.toLowerCase() : a === value));
+export function oneOf(
+  field: string,
+  value: unknown,
+  allowed: readonly string[],
+  out: string[],
+  ignoreCase = false,
+): void {
+  const ok =
+    typeof value === "string" &&
+    allowed.some((a) => (ignoreCase ? a.toLowerCase() === value.toLowerCase() : a === value));
   if (!ok) out.push(`${field}: ${JSON.stringify(value)} is not allowed; allowed: ${list(allowed)}`);
 }
 

@@ -22,7 +22,14 @@ export const DATABASE_CLUSTER = {
   // eviction_policy values (godo databases.go EvictionPolicy* constants). The SDK doc prints them camelCased
   // (`allkeysLru`…): wrong. At this commit only engine "redis" may set it (validateExclusiveAttributes); the
   // 4.80.1 SDK doc says "for a Valkey cluster", so newer upstream extends it to valkey: unconfirmed here.
-  evictionPolicies: ["noeviction", "allkeys_lru", "allkeys_random", "volatile_lru", "volatile_random", "volatile_ttl"] as const,
+  evictionPolicies: [
+    "noeviction",
+    "allkeys_lru",
+    "allkeys_random",
+    "volatile_lru",
+    "volatile_random",
+    "volatile_ttl",
+  ] as const,
   evictionPolicyEngines: ["redis", "valkey"] as const,
   sqlModeEngines: ["mysql"] as const,
   // maintenanceWindows[].day "monday".."sunday", hour "HH:MM" string (SDK doc).
@@ -40,26 +47,47 @@ export function isValidDatabaseSizeSlug(s: string): boolean {
   return DATABASE_CLUSTER.sizePattern.test(s);
 }
 
-export function checkDatabaseCluster(c: { engine?: unknown; version?: unknown; size?: unknown; region?: unknown; nodeCount?: unknown; storageSizeMib?: unknown; evictionPolicy?: unknown; sqlMode?: unknown; maintenanceWindows?: { day?: unknown; hour?: unknown }[]; tags?: unknown }): string[] {
+export function checkDatabaseCluster(c: {
+  engine?: unknown;
+  version?: unknown;
+  size?: unknown;
+  region?: unknown;
+  nodeCount?: unknown;
+  storageSizeMib?: unknown;
+  evictionPolicy?: unknown;
+  sqlMode?: unknown;
+  maintenanceWindows?: { day?: unknown; hour?: unknown }[];
+  tags?: unknown;
+}): string[] {
   const out: string[] = [];
   const D = DATABASE_CLUSTER;
   oneOf("engine", c.engine, D.engines, out);
-  if (c.version === undefined) out.push('version: required by the provider (a string, e.g. "16" for pg, "8" for valkey)');
-  else if (typeof c.version !== "string" || !D.versionPattern.test(c.version)) out.push(`version: ${JSON.stringify(c.version)} must be a version string like "16" (not a number)`);
-  if (typeof c.size !== "string" || !isValidDatabaseSizeSlug(c.size)) out.push(`size: ${JSON.stringify(c.size)} is not a database size slug like "db-s-1vcpu-2gb"`);
-  if (typeof c.region !== "string" || !isValidRegion(c.region)) out.push(`region: ${JSON.stringify(c.region)} is not a region slug`);
+  if (c.version === undefined)
+    out.push('version: required by the provider (a string, e.g. "16" for pg, "8" for valkey)');
+  else if (typeof c.version !== "string" || !D.versionPattern.test(c.version))
+    out.push(`version: ${JSON.stringify(c.version)} must be a version string like "16" (not a number)`);
+  if (typeof c.size !== "string" || !isValidDatabaseSizeSlug(c.size))
+    out.push(`size: ${JSON.stringify(c.size)} is not a database size slug like "db-s-1vcpu-2gb"`);
+  if (typeof c.region !== "string" || !isValidRegion(c.region))
+    out.push(`region: ${JSON.stringify(c.region)} is not a region slug`);
   if (c.engine === "kafka" ? c.nodeCount !== 3 : !inRange(c.nodeCount, D.nodeCountRange[0], D.nodeCountRange[1])) {
-    out.push(`nodeCount: ${JSON.stringify(c.nodeCount)} must be a number ${c.engine === "kafka" ? "equal to 3 for kafka" : `from ${D.nodeCountRange[0]} to ${D.nodeCountRange[1]}`}`);
+    out.push(
+      `nodeCount: ${JSON.stringify(c.nodeCount)} must be a number ${c.engine === "kafka" ? "equal to 3 for kafka" : `from ${D.nodeCountRange[0]} to ${D.nodeCountRange[1]}`}`,
+    );
   }
-  if (c.storageSizeMib !== undefined && !(typeof c.storageSizeMib === "string" && /^[0-9]+$/.test(c.storageSizeMib))) out.push(`storageSizeMib: ${JSON.stringify(c.storageSizeMib)} must be a string of digits (MiB), e.g. "30720"`);
+  if (c.storageSizeMib !== undefined && !(typeof c.storageSizeMib === "string" && /^[0-9]+$/.test(c.storageSizeMib)))
+    out.push(`storageSizeMib: ${JSON.stringify(c.storageSizeMib)} must be a string of digits (MiB), e.g. "30720"`);
   if (c.evictionPolicy !== undefined) {
-    if (!(D.evictionPolicyEngines as readonly unknown[]).includes(c.engine)) out.push(`evictionPolicy: only for engines ${list(D.evictionPolicyEngines)}`);
+    if (!(D.evictionPolicyEngines as readonly unknown[]).includes(c.engine))
+      out.push(`evictionPolicy: only for engines ${list(D.evictionPolicyEngines)}`);
     oneOf("evictionPolicy", c.evictionPolicy, D.evictionPolicies, out);
   }
-  if (c.sqlMode !== undefined && !(D.sqlModeEngines as readonly unknown[]).includes(c.engine)) out.push("sqlMode: only for engine mysql");
+  if (c.sqlMode !== undefined && !(D.sqlModeEngines as readonly unknown[]).includes(c.engine))
+    out.push("sqlMode: only for engine mysql");
   for (const [i, w] of (c.maintenanceWindows ?? []).entries()) {
     oneOf(`maintenanceWindows[${i}].day`, w.day, D.maintenanceDays, out);
-    if (!(typeof w.hour === "string" && /^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$/.test(w.hour))) out.push(`maintenanceWindows[${i}].hour: ${JSON.stringify(w.hour)} must be "HH:MM" (a string, UTC)`);
+    if (!(typeof w.hour === "string" && /^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$/.test(w.hour)))
+      out.push(`maintenanceWindows[${i}].hour: ${JSON.stringify(w.hour)} must be "HH:MM" (a string, UTC)`);
   }
   checkTags("tags", c.tags, out);
   return out;
@@ -77,7 +105,8 @@ export const DATABASE_CONNECTION_POOL = {
 export function checkConnectionPool(p: { name?: unknown; mode?: unknown; size?: unknown; dbName?: unknown }): string[] {
   const out: string[] = [];
   const [lo, hi] = DATABASE_CONNECTION_POOL.nameLength;
-  if (p.name !== undefined && !(typeof p.name === "string" && p.name.length >= lo && p.name.length <= hi)) out.push(`name: must be ${lo}-${hi} characters`);
+  if (p.name !== undefined && !(typeof p.name === "string" && p.name.length >= lo && p.name.length <= hi))
+    out.push(`name: must be ${lo}-${hi} characters`);
   oneOf("mode", p.mode, DATABASE_CONNECTION_POOL.modes, out);
   if (!(isInt(p.size) && p.size >= 1)) out.push(`size: ${JSON.stringify(p.size)} must be an integer >= 1 (a number)`);
   if (!nonEmpty(p.dbName)) out.push("dbName: required");
@@ -94,8 +123,11 @@ export const DATABASE_FIREWALL = {
 export function checkDatabaseFirewallRule(r: { type?: unknown; value?: unknown }): string[] {
   const out: string[] = [];
   oneOf("rules.type", r.type, DATABASE_FIREWALL.ruleTypes, out);
-  if (!nonEmpty(r.value)) out.push(`rules.value: ${JSON.stringify(r.value)} must be a non-empty string (droplet IDs as "123")`);
-  else if (r.type === "droplet" && !/^[0-9]+$/.test(r.value)) out.push(`rules.value: ${JSON.stringify(r.value)} must be a droplet ID for type droplet`);
-  else if (r.type === "ip_addr" && !isIpOrCidr(r.value)) out.push(`rules.value: ${JSON.stringify(r.value)} must be an IP address or CIDR for type ip_addr`);
+  if (!nonEmpty(r.value))
+    out.push(`rules.value: ${JSON.stringify(r.value)} must be a non-empty string (droplet IDs as "123")`);
+  else if (r.type === "droplet" && !/^[0-9]+$/.test(r.value))
+    out.push(`rules.value: ${JSON.stringify(r.value)} must be a droplet ID for type droplet`);
+  else if (r.type === "ip_addr" && !isIpOrCidr(r.value))
+    out.push(`rules.value: ${JSON.stringify(r.value)} must be an IP address or CIDR for type ip_addr`);
   return out;
 }

@@ -48,7 +48,10 @@ export const DNS_RECORD = {
   flagsRange: [0, 255] as const,
   caaTags: ["issue", "issuewild", "iodef"] as const,
   // CustomizeDiff / create: MX needs priority; SRV needs priority, weight and port; CAA needs flags and tag.
-  requires: { MX: ["priority"], SRV: ["priority", "weight", "port"], CAA: ["flags", "tag"] } as Record<string, readonly string[]>,
+  requires: { MX: ["priority"], SRV: ["priority", "weight", "port"], CAA: ["flags", "tag"] } as Record<
+    string,
+    readonly string[]
+  >,
   // name: "@" for the apex. Required in TF, but Pulumi auto-names it when omitted (`<resource>-<hex>`), so an
   // omitted name silently creates a record at some-name.example.com instead of the apex: always set it.
   apexName: "@",
@@ -79,16 +82,28 @@ export function checkDnsRecord(r: DnsRecordInputs): string[] {
   const out: string[] = [];
   oneOf("type", r.type, DNS_RECORD.types, out);
   if (!nonEmpty(r.domain)) out.push("domain: must be a non-empty domain name");
-  if (!nonEmpty(r.name)) out.push(`name: must be set ("${DNS_RECORD.apexName}" for the apex); Pulumi would auto-name an omitted name`);
+  if (!nonEmpty(r.name))
+    out.push(`name: must be set ("${DNS_RECORD.apexName}" for the apex); Pulumi would auto-name an omitted name`);
   if (typeof r.value !== "string") out.push("value: must be a string");
-  if (r.ttl !== undefined && !(isInt(r.ttl) && r.ttl >= DNS_RECORD.ttlMin)) out.push(`ttl: ${JSON.stringify(r.ttl)} must be an integer number of seconds >= ${DNS_RECORD.ttlMin}`);
-  for (const f of ["priority", "weight", "port"] as const) if (r[f] !== undefined) intBetween(f, r[f], DNS_RECORD.u16[0], DNS_RECORD.u16[1], out);
+  if (r.ttl !== undefined && !(isInt(r.ttl) && r.ttl >= DNS_RECORD.ttlMin))
+    out.push(`ttl: ${JSON.stringify(r.ttl)} must be an integer number of seconds >= ${DNS_RECORD.ttlMin}`);
+  for (const f of ["priority", "weight", "port"] as const)
+    if (r[f] !== undefined) intBetween(f, r[f], DNS_RECORD.u16[0], DNS_RECORD.u16[1], out);
   if (r.flags !== undefined) intBetween("flags", r.flags, DNS_RECORD.flagsRange[0], DNS_RECORD.flagsRange[1], out);
   if (r.tag !== undefined) oneOf("tag", r.tag, DNS_RECORD.caaTags, out);
   const needed = typeof r.type === "string" ? DNS_RECORD.requires[r.type] : undefined;
-  for (const f of needed ?? []) if (r[f as keyof DnsRecordInputs] === undefined) out.push(`${f}: required when type is ${String(r.type)}`);
-  if (typeof r.type === "string" && (DNS_RECORD.trailingDotTypes as readonly string[]).includes(r.type) && typeof r.value === "string" && r.value !== "@" && !r.value.endsWith(".")) {
-    out.push(`value: ${JSON.stringify(r.value)} for a ${r.type} record must be a FQDN ending in "." (or "@"), or the provider reports a diff on every run`);
+  for (const f of needed ?? [])
+    if (r[f as keyof DnsRecordInputs] === undefined) out.push(`${f}: required when type is ${String(r.type)}`);
+  if (
+    typeof r.type === "string" &&
+    (DNS_RECORD.trailingDotTypes as readonly string[]).includes(r.type) &&
+    typeof r.value === "string" &&
+    r.value !== "@" &&
+    !r.value.endsWith(".")
+  ) {
+    out.push(
+      `value: ${JSON.stringify(r.value)} for a ${r.type} record must be a FQDN ending in "." (or "@"), or the provider reports a diff on every run`,
+    );
   }
   return out;
 }

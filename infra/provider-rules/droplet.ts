@@ -4,7 +4,13 @@
  */
 import { TF, inRange, isInt, list, nonEmpty, oneOf } from "./checks";
 import { checkTags } from "./network";
-import { REGIONS, REGIONS_OPEN_FOR_NEW_DROPLETS, REGION_SLUGS, isRegionOpenForNewDroplets, isValidRegion } from "./regions";
+import {
+  REGIONS,
+  REGIONS_OPEN_FOR_NEW_DROPLETS,
+  REGION_SLUGS,
+  isRegionOpenForNewDroplets,
+  isValidRegion,
+} from "./regions";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Droplet
@@ -52,7 +58,16 @@ export const DROPLET = {
    * false -> true is done in place. In place: name (rename), size (power-off resize; with resizeDisk=true, the
    * default, the disk grows and can never shrink back), backups, backupPolicy, ipv6 on, tags, volumeIds.
    */
-  forceNew: ["image", "region", "sshKeys", "userData", "monitoring", "dropletAgent", "vpcUuid", "gpuPartitionMode"] as const,
+  forceNew: [
+    "image",
+    "region",
+    "sshKeys",
+    "userData",
+    "monitoring",
+    "dropletAgent",
+    "vpcUuid",
+    "gpuPartitionMode",
+  ] as const,
   /** Set-typed inputs (order does not matter; tags compare case-insensitively). */
   setInputs: ["sshKeys", "tags", "volumeIds"] as const,
   /** Pulumi output holding the DO URN (`do:droplet:<id>`): `.urn` is Pulumi's own URN, not this. */
@@ -97,33 +112,53 @@ export interface DropletInputs {
 export function checkDroplet(d: DropletInputs): string[] {
   const out: string[] = [];
   if (d.name !== undefined && !(typeof d.name === "string" && isValidDropletName(d.name))) {
-    out.push(`name: ${JSON.stringify(d.name)} is not a valid droplet name; allowed: letters, digits, "." and "-", not starting or ending with "." or "-", at most 255`);
+    out.push(
+      `name: ${JSON.stringify(d.name)} is not a valid droplet name; allowed: letters, digits, "." and "-", not starting or ending with "." or "-", at most 255`,
+    );
   }
-  if (!nonEmpty(d.size) || d.size !== d.size.toLowerCase()) out.push(`size: must be a lowercase size slug string (e.g. "s-2vcpu-4gb"), got ${JSON.stringify(d.size)}`);
-  if (!nonEmpty(d.image)) out.push(`image: must be a non-empty string (slug, or an image ID written as a string), got ${JSON.stringify(d.image)}`);
+  if (!nonEmpty(d.size) || d.size !== d.size.toLowerCase())
+    out.push(`size: must be a lowercase size slug string (e.g. "s-2vcpu-4gb"), got ${JSON.stringify(d.size)}`);
+  if (!nonEmpty(d.image))
+    out.push(
+      `image: must be a non-empty string (slug, or an image ID written as a string), got ${JSON.stringify(d.image)}`,
+    );
   if (d.region !== undefined) {
-    if (typeof d.region !== "string" || !isValidRegion(d.region)) out.push(`region: ${JSON.stringify(d.region)} is not a region slug; allowed: ${list(REGION_SLUGS)}`);
-    else if (!isRegionOpenForNewDroplets(d.region)) out.push(`region: ${d.region} does not take new droplets (${REGIONS[d.region].newDroplets}); open: ${list([...REGIONS_OPEN_FOR_NEW_DROPLETS])}`);
+    if (typeof d.region !== "string" || !isValidRegion(d.region))
+      out.push(`region: ${JSON.stringify(d.region)} is not a region slug; allowed: ${list(REGION_SLUGS)}`);
+    else if (!isRegionOpenForNewDroplets(d.region))
+      out.push(
+        `region: ${d.region} does not take new droplets (${REGIONS[d.region].newDroplets}); open: ${list([...REGIONS_OPEN_FOR_NEW_DROPLETS])}`,
+      );
   }
   if (d.sshKeys !== undefined) {
     if (!Array.isArray(d.sshKeys)) out.push("sshKeys: must be a list of strings");
     else
       for (const k of d.sshKeys) {
-        if (typeof k !== "string") out.push(`sshKeys: ${JSON.stringify(k)} must be a string (write key IDs as "12345", not 12345)`);
-        else if (!isValidSshKeyRef(k)) out.push(`sshKeys: ${JSON.stringify(k)} is neither a numeric key ID nor an MD5 fingerprint (aa:bb:…, 16 pairs)`);
+        if (typeof k !== "string")
+          out.push(`sshKeys: ${JSON.stringify(k)} must be a string (write key IDs as "12345", not 12345)`);
+        else if (!isValidSshKeyRef(k))
+          out.push(
+            `sshKeys: ${JSON.stringify(k)} is neither a numeric key ID nor an MD5 fingerprint (aa:bb:…, 16 pairs)`,
+          );
       }
   }
   if (d.userData !== undefined) {
-    if (!nonEmpty(d.userData)) out.push("userData: must be a non-empty string when set (the provider rejects \"\")");
-    else if (userDataBytes(d.userData) > DROPLET.userDataMaxBytes) out.push(`userData: ${userDataBytes(d.userData)} bytes exceeds the API limit of ${DROPLET.userDataMaxBytes} bytes (64 KiB)`);
+    if (!nonEmpty(d.userData)) out.push('userData: must be a non-empty string when set (the provider rejects "")');
+    else if (userDataBytes(d.userData) > DROPLET.userDataMaxBytes)
+      out.push(
+        `userData: ${userDataBytes(d.userData)} bytes exceeds the API limit of ${DROPLET.userDataMaxBytes} bytes (64 KiB)`,
+      );
   }
   const bp = d.backupPolicy;
   if (bp !== undefined) {
     if (d.backups !== true) out.push("backupPolicy: can only be set when backups is true");
     oneOf("backupPolicy.plan", bp.plan, DROPLET.backupPolicy.plans, out);
-    if (bp.weekday !== undefined || bp.plan === "weekly") oneOf("backupPolicy.weekday", bp.weekday, DROPLET.backupPolicy.weekdays, out);
+    if (bp.weekday !== undefined || bp.plan === "weekly")
+      oneOf("backupPolicy.weekday", bp.weekday, DROPLET.backupPolicy.weekdays, out);
     if (bp.hour !== undefined && !(isInt(bp.hour) && isValidBackupHour(bp.hour))) {
-      out.push(`backupPolicy.hour: ${JSON.stringify(bp.hour)} is not allowed; allowed: ${list(DROPLET.backupPolicy.hours)} (a number, not a string)`);
+      out.push(
+        `backupPolicy.hour: ${JSON.stringify(bp.hour)} is not allowed; allowed: ${list(DROPLET.backupPolicy.hours)} (a number, not a string)`,
+      );
     }
   }
   checkTags("tags", d.tags, out);
@@ -171,7 +206,8 @@ export function isValidVolumeSize(sizeGiB: number): boolean {
 /** Problems with resizing a volume from `oldGiB` to `newGiB` (the provider refuses shrinking). */
 export function checkVolumeResize(oldGiB: number, newGiB: number): string[] {
   const out: string[] = [];
-  if (!isValidVolumeSize(newGiB)) out.push(`size: ${newGiB} must be an integer from ${VOLUME.minSizeGiB} to ${VOLUME.maxSizeGiB} GiB`);
+  if (!isValidVolumeSize(newGiB))
+    out.push(`size: ${newGiB} must be an integer from ${VOLUME.minSizeGiB} to ${VOLUME.maxSizeGiB} GiB`);
   if (newGiB < oldGiB) out.push(`size: volumes can only grow (${oldGiB} -> ${newGiB} GiB is refused by the provider)`);
   return out;
 }
@@ -190,21 +226,38 @@ export const DROPLET_AUTOSCALE = {
   forceNew: [] as const,
 } as const;
 
-export function checkDropletAutoscaleConfig(c: { minInstances?: unknown; maxInstances?: unknown; cooldownMinutes?: unknown; targetNumberInstances?: unknown; targetCpuUtilization?: unknown; targetMemoryUtilization?: unknown }): string[] {
+export function checkDropletAutoscaleConfig(c: {
+  minInstances?: unknown;
+  maxInstances?: unknown;
+  cooldownMinutes?: unknown;
+  targetNumberInstances?: unknown;
+  targetCpuUtilization?: unknown;
+  targetMemoryUtilization?: unknown;
+}): string[] {
   const out: string[] = [];
   const positive = ["minInstances", "maxInstances", "cooldownMinutes", "targetNumberInstances"] as const;
-  for (const f of positive) if (c[f] !== undefined && !(isInt(c[f]) && (c[f] as number) >= 1)) out.push(`config.${f}: ${JSON.stringify(c[f])} must be an integer >= 1`);
+  for (const f of positive)
+    if (c[f] !== undefined && !(isInt(c[f]) && (c[f] as number) >= 1))
+      out.push(`config.${f}: ${JSON.stringify(c[f])} must be an integer >= 1`);
   const [lo, hi] = DROPLET_AUTOSCALE.utilizationRange;
   for (const f of ["targetCpuUtilization", "targetMemoryUtilization"] as const) {
     const v = c[f];
-    if (v !== undefined && !(typeof v === "number" && v >= lo && v <= hi)) out.push(`config.${f}: ${JSON.stringify(v)} must be a fraction from 0 to 1 (0.7 means 70 %)`);
+    if (v !== undefined && !(typeof v === "number" && v >= lo && v <= hi))
+      out.push(`config.${f}: ${JSON.stringify(v)} must be a fraction from 0 to 1 (0.7 means 70 %)`);
   }
-  const dynamic = positive.filter((f) => f !== "targetNumberInstances" && f !== "cooldownMinutes").some((f) => c[f] !== undefined) || c.targetCpuUtilization !== undefined || c.targetMemoryUtilization !== undefined;
-  if (c.targetNumberInstances !== undefined && dynamic) out.push("config.targetNumberInstances: cannot be combined with min/max instances or utilization targets");
+  const dynamic =
+    positive.filter((f) => f !== "targetNumberInstances" && f !== "cooldownMinutes").some((f) => c[f] !== undefined) ||
+    c.targetCpuUtilization !== undefined ||
+    c.targetMemoryUtilization !== undefined;
+  if (c.targetNumberInstances !== undefined && dynamic)
+    out.push("config.targetNumberInstances: cannot be combined with min/max instances or utilization targets");
   if (c.targetNumberInstances === undefined) {
-    if (c.minInstances === undefined || c.maxInstances === undefined) out.push("config: set targetNumberInstances, or both minInstances and maxInstances");
-    else if (isInt(c.minInstances) && isInt(c.maxInstances) && c.minInstances > c.maxInstances) out.push(`config.minInstances: ${c.minInstances} is above maxInstances ${c.maxInstances}`);
-    if (c.targetCpuUtilization === undefined && c.targetMemoryUtilization === undefined) out.push("config: a dynamic pool needs targetCpuUtilization or targetMemoryUtilization");
+    if (c.minInstances === undefined || c.maxInstances === undefined)
+      out.push("config: set targetNumberInstances, or both minInstances and maxInstances");
+    else if (isInt(c.minInstances) && isInt(c.maxInstances) && c.minInstances > c.maxInstances)
+      out.push(`config.minInstances: ${c.minInstances} is above maxInstances ${c.maxInstances}`);
+    if (c.targetCpuUtilization === undefined && c.targetMemoryUtilization === undefined)
+      out.push("config: a dynamic pool needs targetCpuUtilization or targetMemoryUtilization");
   }
   return out;
 }

@@ -21,7 +21,15 @@
  * Planning code: imports nothing from Pulumi.
  */
 export { isIPv4, isIpOrCidr } from "./checks";
-export { isRegionOpenForNewDroplets, isValidRegion, REGION_SLUGS, REGIONS, REGIONS_OPEN_FOR_NEW_DROPLETS, type RegionSlug, type RegionStatus } from "./regions";
+export {
+  isRegionOpenForNewDroplets,
+  isValidRegion,
+  REGION_SLUGS,
+  REGIONS,
+  REGIONS_OPEN_FOR_NEW_DROPLETS,
+  type RegionSlug,
+  type RegionStatus,
+} from "./regions";
 export {
   checkFirewall,
   checkFirewallRule,
@@ -52,9 +60,32 @@ export {
   VOLUME,
   VOLUME_ATTACHMENT,
 } from "./droplet";
-export { checkDnsRecord, DNS_RECORD, type DnsRecordInputs, DOMAIN, isValidDnsRecordType, RESERVED_IP, RESERVED_IP_ASSIGNMENT } from "./dns-and-reserved-ips";
-export { checkProject, isValidProjectEnvironment, isValidProjectName, isValidProjectResourceUrn, PROJECT, PROJECT_RESOURCES } from "./project";
-export { checkMonitorAlert, checkUptimeAlert, checkUptimeCheck, isValidMonitorAlertType, MONITOR_ALERT, UPTIME_ALERT, UPTIME_CHECK } from "./monitoring";
+export {
+  checkDnsRecord,
+  DNS_RECORD,
+  type DnsRecordInputs,
+  DOMAIN,
+  isValidDnsRecordType,
+  RESERVED_IP,
+  RESERVED_IP_ASSIGNMENT,
+} from "./dns-and-reserved-ips";
+export {
+  checkProject,
+  isValidProjectEnvironment,
+  isValidProjectName,
+  isValidProjectResourceUrn,
+  PROJECT,
+  PROJECT_RESOURCES,
+} from "./project";
+export {
+  checkMonitorAlert,
+  checkUptimeAlert,
+  checkUptimeCheck,
+  isValidMonitorAlertType,
+  MONITOR_ALERT,
+  UPTIME_ALERT,
+  UPTIME_CHECK,
+} from "./monitoring";
 export { CERTIFICATE, checkCertificate, checkLoadBalancer, LOAD_BALANCER } from "./load-balancer";
 export {
   checkConnectionPool,

@@ -20,49 +20,153 @@ export type InputKind = "string" | "number" | "boolean" | "string[]" | "number[]
  */
 export const INPUT_KINDS: Record<string, Record<string, InputKind>> = {
   "digitalocean:index/droplet:Droplet": {
-    name: "string", size: "string", image: "string", region: "string", sshKeys: "string[]", tags: "string[]",
-    volumeIds: "string[]", vpcUuid: "string", userData: "string", backups: "boolean", monitoring: "boolean",
-    ipv6: "boolean", "backupPolicy.plan": "string", "backupPolicy.weekday": "string", "backupPolicy.hour": "number",
+    name: "string",
+    size: "string",
+    image: "string",
+    region: "string",
+    sshKeys: "string[]",
+    tags: "string[]",
+    volumeIds: "string[]",
+    vpcUuid: "string",
+    userData: "string",
+    backups: "boolean",
+    monitoring: "boolean",
+    ipv6: "boolean",
+    "backupPolicy.plan": "string",
+    "backupPolicy.weekday": "string",
+    "backupPolicy.hour": "number",
   },
-  "digitalocean:index/volume:Volume": { name: "string", region: "string", size: "number", initialFilesystemType: "string", tags: "string[]" },
+  "digitalocean:index/volume:Volume": {
+    name: "string",
+    region: "string",
+    size: "number",
+    initialFilesystemType: "string",
+    tags: "string[]",
+  },
   "digitalocean:index/volumeAttachment:VolumeAttachment": { dropletId: "number", volumeId: "string" },
   "digitalocean:index/reservedIp:ReservedIp": { region: "string", dropletId: "number", ipAddress: "string" },
   "digitalocean:index/reservedIpAssignment:ReservedIpAssignment": { ipAddress: "string", dropletId: "number" },
   "digitalocean:index/firewall:Firewall": {
-    name: "string", dropletIds: "number[]", tags: "string[]",
-    "inboundRules[].protocol": "string", "inboundRules[].portRange": "string", "inboundRules[].sourceAddresses": "string[]",
-    "inboundRules[].sourceDropletIds": "number[]", "inboundRules[].sourceTags": "string[]",
-    "inboundRules[].sourceLoadBalancerUids": "string[]", "inboundRules[].sourceKubernetesIds": "string[]",
-    "outboundRules[].protocol": "string", "outboundRules[].portRange": "string", "outboundRules[].destinationAddresses": "string[]",
-    "outboundRules[].destinationDropletIds": "number[]", "outboundRules[].destinationTags": "string[]",
-    "outboundRules[].destinationLoadBalancerUids": "string[]", "outboundRules[].destinationKubernetesIds": "string[]",
+    name: "string",
+    dropletIds: "number[]",
+    tags: "string[]",
+    "inboundRules[].protocol": "string",
+    "inboundRules[].portRange": "string",
+    "inboundRules[].sourceAddresses": "string[]",
+    "inboundRules[].sourceDropletIds": "number[]",
+    "inboundRules[].sourceTags": "string[]",
+    "inboundRules[].sourceLoadBalancerUids": "string[]",
+    "inboundRules[].sourceKubernetesIds": "string[]",
+    "outboundRules[].protocol": "string",
+    "outboundRules[].portRange": "string",
+    "outboundRules[].destinationAddresses": "string[]",
+    "outboundRules[].destinationDropletIds": "number[]",
+    "outboundRules[].destinationTags": "string[]",
+    "outboundRules[].destinationLoadBalancerUids": "string[]",
+    "outboundRules[].destinationKubernetesIds": "string[]",
   },
   "digitalocean:index/vpc:Vpc": { name: "string", region: "string", ipRange: "string", description: "string" },
   "digitalocean:index/domain:Domain": { name: "string", ipAddress: "string" },
   "digitalocean:index/dnsRecord:DnsRecord": {
-    domain: "string", type: "string", name: "string", value: "string", ttl: "number", priority: "number", port: "number", weight: "number", flags: "number", tag: "string",
+    domain: "string",
+    type: "string",
+    name: "string",
+    value: "string",
+    ttl: "number",
+    priority: "number",
+    port: "number",
+    weight: "number",
+    flags: "number",
+    tag: "string",
   },
-  "digitalocean:index/project:Project": { name: "string", environment: "string", purpose: "string", description: "string", resources: "string[]" },
+  "digitalocean:index/project:Project": {
+    name: "string",
+    environment: "string",
+    purpose: "string",
+    description: "string",
+    resources: "string[]",
+  },
   "digitalocean:index/projectResources:ProjectResources": { project: "string", resources: "string[]" },
   "digitalocean:index/tag:Tag": { name: "string" },
-  "digitalocean:index/monitorAlert:MonitorAlert": { type: "string", compare: "string", window: "string", value: "number", entities: "string[]", tags: "string[]", description: "string", "alerts.emails": "string[]" },
-  "digitalocean:index/uptimeCheck:UptimeCheck": { name: "string", type: "string", target: "string", regions: "string[]" },
-  "digitalocean:index/uptimeAlert:UptimeAlert": { checkId: "string", type: "string", comparison: "string", period: "string", threshold: "number" },
+  "digitalocean:index/monitorAlert:MonitorAlert": {
+    type: "string",
+    compare: "string",
+    window: "string",
+    value: "number",
+    entities: "string[]",
+    tags: "string[]",
+    description: "string",
+    "alerts.emails": "string[]",
+  },
+  "digitalocean:index/uptimeCheck:UptimeCheck": {
+    name: "string",
+    type: "string",
+    target: "string",
+    regions: "string[]",
+  },
+  "digitalocean:index/uptimeAlert:UptimeAlert": {
+    checkId: "string",
+    type: "string",
+    comparison: "string",
+    period: "string",
+    threshold: "number",
+  },
   "digitalocean:index/loadBalancer:LoadBalancer": {
-    region: "string", size: "string", sizeUnit: "number", dropletIds: "number[]", dropletTag: "string", redirectHttpToHttps: "boolean", vpcUuid: "string",
-    "forwardingRules[].entryProtocol": "string", "forwardingRules[].entryPort": "number", "forwardingRules[].targetProtocol": "string", "forwardingRules[].targetPort": "number",
-    "healthcheck.protocol": "string", "healthcheck.port": "number", "healthcheck.path": "string",
+    region: "string",
+    size: "string",
+    sizeUnit: "number",
+    dropletIds: "number[]",
+    dropletTag: "string",
+    redirectHttpToHttps: "boolean",
+    vpcUuid: "string",
+    "forwardingRules[].entryProtocol": "string",
+    "forwardingRules[].entryPort": "number",
+    "forwardingRules[].targetProtocol": "string",
+    "forwardingRules[].targetPort": "number",
+    "healthcheck.protocol": "string",
+    "healthcheck.port": "number",
+    "healthcheck.path": "string",
   },
   "digitalocean:index/databaseCluster:DatabaseCluster": {
-    engine: "string", version: "string", size: "string", region: "string", nodeCount: "number", storageSizeMib: "string", evictionPolicy: "string", privateNetworkUuid: "string", tags: "string[]",
-    "maintenanceWindows[].day": "string", "maintenanceWindows[].hour": "string",
+    engine: "string",
+    version: "string",
+    size: "string",
+    region: "string",
+    nodeCount: "number",
+    storageSizeMib: "string",
+    evictionPolicy: "string",
+    privateNetworkUuid: "string",
+    tags: "string[]",
+    "maintenanceWindows[].day": "string",
+    "maintenanceWindows[].hour": "string",
   },
-  "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool": { clusterId: "string", name: "string", mode: "string", size: "number", dbName: "string", user: "string" },
-  "digitalocean:index/databaseFirewall:DatabaseFirewall": { clusterId: "string", "rules[].type": "string", "rules[].value": "string" },
+  "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool": {
+    clusterId: "string",
+    name: "string",
+    mode: "string",
+    size: "number",
+    dbName: "string",
+    user: "string",
+  },
+  "digitalocean:index/databaseFirewall:DatabaseFirewall": {
+    clusterId: "string",
+    "rules[].type": "string",
+    "rules[].value": "string",
+  },
   "digitalocean:index/dropletAutoscale:DropletAutoscale": {
-    name: "string", "config.minInstances": "number", "config.maxInstances": "number", "config.cooldownMinutes": "number", "config.targetNumberInstances": "number",
-    "config.targetCpuUtilization": "number", "config.targetMemoryUtilization": "number", "dropletTemplate.size": "string", "dropletTemplate.region": "string",
-    "dropletTemplate.image": "string", "dropletTemplate.sshKeys": "string[]", "dropletTemplate.tags": "string[]", "dropletTemplate.userData": "string",
+    name: "string",
+    "config.minInstances": "number",
+    "config.maxInstances": "number",
+    "config.cooldownMinutes": "number",
+    "config.targetNumberInstances": "number",
+    "config.targetCpuUtilization": "number",
+    "config.targetMemoryUtilization": "number",
+    "dropletTemplate.size": "string",
+    "dropletTemplate.region": "string",
+    "dropletTemplate.image": "string",
+    "dropletTemplate.sshKeys": "string[]",
+    "dropletTemplate.tags": "string[]",
+    "dropletTemplate.userData": "string",
   },
   "digitalocean:index/certificate:Certificate": { name: "string", type: "string", domains: "string[]" },
 };
@@ -70,7 +174,8 @@ export const INPUT_KINDS: Record<string, Record<string, InputKind>> = {
 /** Pulumi secret marker as it reaches mocks: `{[SECRET_SIG]: SECRET_VALUE, value}`. */
 
 function unwrapSecret(v: unknown): unknown {
-  if (v !== null && typeof v === "object" && (v as Record<string, unknown>)[PULUMI_SECRET_SIG] === PULUMI_SECRET_MARK) return (v as { value?: unknown }).value;
+  if (v !== null && typeof v === "object" && (v as Record<string, unknown>)[PULUMI_SECRET_SIG] === PULUMI_SECRET_MARK)
+    return (v as { value?: unknown }).value;
   return v;
 }
 
@@ -121,7 +226,10 @@ export function checkInputTypes(token: string, inputs: Record<string, unknown>):
   const out: string[] = [];
   for (const [path, kind] of Object.entries(kinds)) {
     for (const [loc, v] of valuesAt(inputs, path)) {
-      if (!hasKind(v, kind)) out.push(`${short} ${loc}: must be ${kind === "number" || kind === "number[]" ? "a " : ""}${kind}, got ${typeof unwrapSecret(v)} ${JSON.stringify(unwrapSecret(v))}`);
+      if (!hasKind(v, kind))
+        out.push(
+          `${short} ${loc}: must be ${kind === "number" || kind === "number[]" ? "a " : ""}${kind}, got ${typeof unwrapSecret(v)} ${JSON.stringify(unwrapSecret(v))}`,
+        );
     }
   }
   return out;
@@ -171,10 +279,21 @@ function normalize(v: unknown, asSet: boolean, key: string): string {
  * The inputs whose change from `before` to `after` replaces the resource (empty list: updated in place).
  * Includes the droplet's `ipv6` true -> false rule.
  */
-export function replacingChanges(token: string, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+export function replacingChanges(
+  token: string,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): string[] {
   const keys = FORCE_NEW_INPUTS[token] ?? [];
   const sets = SET_INPUTS[token] ?? [];
-  const changed = keys.filter((k) => normalize(before[k], sets.includes(k), k) !== normalize(after[k], sets.includes(k), k));
-  if (token === "digitalocean:index/droplet:Droplet" && unwrapSecret(before.ipv6) === true && unwrapSecret(after.ipv6) !== true) changed.push("ipv6");
+  const changed = keys.filter(
+    (k) => normalize(before[k], sets.includes(k), k) !== normalize(after[k], sets.includes(k), k),
+  );
+  if (
+    token === "digitalocean:index/droplet:Droplet" &&
+    unwrapSecret(before.ipv6) === true &&
+    unwrapSecret(after.ipv6) !== true
+  )
+    changed.push("ipv6");
   return changed;
 }

@@ -31,7 +31,13 @@ export const LOAD_BALANCER = {
   tlsCipherPolicies: ["DEFAULT", "STRONG"] as const, // SDK doc only: unconfirmed in the stored TF copy
   // droplet_ids: TypeInt set (number[]), ConflictsWith droplet_tag. redirect_http_to_https: bool, default false.
   // firewall.allow/deny entries look like "ip:1.2.3.4" or "cidr:1.2.0.0/16".
-  numberInputs: ["dropletIds", "sizeUnit", "forwardingRules[].entryPort", "forwardingRules[].targetPort", "healthcheck.port"] as const,
+  numberInputs: [
+    "dropletIds",
+    "sizeUnit",
+    "forwardingRules[].entryPort",
+    "forwardingRules[].targetPort",
+    "healthcheck.port",
+  ] as const,
   forceNew: ["region", "vpcUuid", "type", "network", "networkStack"] as const,
   urnOutput: "loadBalancerUrn",
 } as const;
@@ -57,10 +63,14 @@ export function checkLoadBalancer(lb: {
   const global = typeof lb.type === "string" && lb.type.toUpperCase() === "GLOBAL";
   if (!global && !nonEmpty(lb.region)) out.push("region: required unless type is GLOBAL");
   if (global && nonEmpty(lb.region)) out.push("region: must be empty when type is GLOBAL");
-  if (lb.dropletIds !== undefined && lb.dropletTag !== undefined) out.push("dropletIds/dropletTag: set only one of them");
-  if (lb.dropletIds !== undefined && (!Array.isArray(lb.dropletIds) || lb.dropletIds.some((x) => !(isInt(x) && x > 0)))) out.push("dropletIds: must be a list of droplet IDs as numbers");
-  if (lb.dropletTag !== undefined && !(typeof lb.dropletTag === "string" && isValidTagName(lb.dropletTag))) out.push(`dropletTag: ${JSON.stringify(lb.dropletTag)} is not a valid tag name`);
-  if (lb.redirectHttpToHttps !== undefined && typeof lb.redirectHttpToHttps !== "boolean") out.push("redirectHttpToHttps: must be a boolean");
+  if (lb.dropletIds !== undefined && lb.dropletTag !== undefined)
+    out.push("dropletIds/dropletTag: set only one of them");
+  if (lb.dropletIds !== undefined && (!Array.isArray(lb.dropletIds) || lb.dropletIds.some((x) => !(isInt(x) && x > 0))))
+    out.push("dropletIds: must be a list of droplet IDs as numbers");
+  if (lb.dropletTag !== undefined && !(typeof lb.dropletTag === "string" && isValidTagName(lb.dropletTag)))
+    out.push(`dropletTag: ${JSON.stringify(lb.dropletTag)} is not a valid tag name`);
+  if (lb.redirectHttpToHttps !== undefined && typeof lb.redirectHttpToHttps !== "boolean")
+    out.push("redirectHttpToHttps: must be a boolean");
   for (const [i, r] of (lb.forwardingRules ?? []).entries()) {
     oneOf(`forwardingRules[${i}].entryProtocol`, r.entryProtocol, L.entryProtocols, out);
     oneOf(`forwardingRules[${i}].targetProtocol`, r.targetProtocol, L.targetProtocols, out);
@@ -75,15 +85,23 @@ export function checkLoadBalancer(lb: {
     const httpish = hc.protocol === "http" || hc.protocol === "https";
     if (httpish && !nonEmpty(hc.path)) out.push(`healthcheck.path: required when protocol is ${String(hc.protocol)}`);
     if (hc.protocol === "tcp" && hc.path !== undefined) out.push("healthcheck.path: not allowed when protocol is tcp");
-    const ranges = { checkIntervalSeconds: H.checkIntervalSeconds, responseTimeoutSeconds: H.responseTimeoutSeconds, unhealthyThreshold: H.unhealthyThreshold, healthyThreshold: H.healthyThreshold };
-    for (const [k, [lo, hi]] of Object.entries(ranges)) if (hc[k] !== undefined) intBetween(`healthcheck.${k}`, hc[k], lo, hi, out);
+    const ranges = {
+      checkIntervalSeconds: H.checkIntervalSeconds,
+      responseTimeoutSeconds: H.responseTimeoutSeconds,
+      unhealthyThreshold: H.unhealthyThreshold,
+      healthyThreshold: H.healthyThreshold,
+    };
+    for (const [k, [lo, hi]] of Object.entries(ranges))
+      if (hc[k] !== undefined) intBetween(`healthcheck.${k}`, hc[k], lo, hi, out);
   }
   const ss = lb.stickySessions;
   if (ss !== undefined) {
     if (ss.type !== undefined) oneOf("stickySessions.type", ss.type, L.stickySessionTypes, out);
     if (ss.type === "cookies") {
-      if (!(typeof ss.cookieName === "string" && ss.cookieName.length >= 2 && ss.cookieName.length <= 40)) out.push("stickySessions.cookieName: required, 2-40 characters, when type is cookies");
-      if (!(isInt(ss.cookieTtlSeconds) && ss.cookieTtlSeconds >= 1)) out.push("stickySessions.cookieTtlSeconds: required, an integer >= 1, when type is cookies");
+      if (!(typeof ss.cookieName === "string" && ss.cookieName.length >= 2 && ss.cookieName.length <= 40))
+        out.push("stickySessions.cookieName: required, 2-40 characters, when type is cookies");
+      if (!(isInt(ss.cookieTtlSeconds) && ss.cookieTtlSeconds >= 1))
+        out.push("stickySessions.cookieTtlSeconds: required, an integer >= 1, when type is cookies");
     } else if (ss.cookieName !== undefined || ss.cookieTtlSeconds !== undefined) {
       out.push("stickySessions.cookieName/cookieTtlSeconds: not allowed unless type is cookies");
     }
@@ -104,7 +122,13 @@ export const CERTIFICATE = {
   forceNew: ["name", "privateKey", "leafCertificate", "certificateChain", "domains", "type"] as const,
 } as const;
 
-export function checkCertificate(c: { type?: unknown; privateKey?: unknown; leafCertificate?: unknown; certificateChain?: unknown; domains?: unknown }): string[] {
+export function checkCertificate(c: {
+  type?: unknown;
+  privateKey?: unknown;
+  leafCertificate?: unknown;
+  certificateChain?: unknown;
+  domains?: unknown;
+}): string[] {
   const out: string[] = [];
   const type = c.type ?? "custom";
   oneOf("type", type, CERTIFICATE.types, out);
@@ -113,8 +137,10 @@ export function checkCertificate(c: { type?: unknown; privateKey?: unknown; leaf
     if (!nonEmpty(c.leafCertificate)) out.push("leafCertificate: required when type is custom");
   }
   if (type === "lets_encrypt") {
-    if (!Array.isArray(c.domains) || c.domains.length === 0 || c.domains.some((d) => !nonEmpty(d))) out.push("domains: a non-empty list of domain names is required when type is lets_encrypt");
-    for (const f of ["privateKey", "leafCertificate", "certificateChain"] as const) if (c[f] !== undefined) out.push(`${f}: not allowed when type is lets_encrypt`);
+    if (!Array.isArray(c.domains) || c.domains.length === 0 || c.domains.some((d) => !nonEmpty(d)))
+      out.push("domains: a non-empty list of domain names is required when type is lets_encrypt");
+    for (const f of ["privateKey", "leafCertificate", "certificateChain"] as const)
+      if (c[f] !== undefined) out.push(`${f}: not allowed when type is lets_encrypt`);
   }
   return out;
 }

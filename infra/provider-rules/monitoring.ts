@@ -52,16 +52,29 @@ export function isValidMonitorAlertType(t: string): boolean {
   return (MONITOR_ALERT.types as readonly string[]).includes(t);
 }
 
-export function checkMonitorAlert(a: { type?: unknown; compare?: unknown; window?: unknown; value?: unknown; entities?: unknown; description?: unknown; tags?: unknown }): string[] {
+export function checkMonitorAlert(a: {
+  type?: unknown;
+  compare?: unknown;
+  window?: unknown;
+  value?: unknown;
+  entities?: unknown;
+  description?: unknown;
+  tags?: unknown;
+}): string[] {
   const out: string[] = [];
   oneOf("type", a.type, MONITOR_ALERT.types, out);
   oneOf("compare", a.compare, MONITOR_ALERT.compares, out);
   oneOf("window", a.window, MONITOR_ALERT.windows, out);
-  if (!(typeof a.value === "number" && Number.isFinite(a.value) && a.value >= MONITOR_ALERT.valueMin)) out.push(`value: ${JSON.stringify(a.value)} must be a number >= 0`);
+  if (!(typeof a.value === "number" && Number.isFinite(a.value) && a.value >= MONITOR_ALERT.valueMin))
+    out.push(`value: ${JSON.stringify(a.value)} must be a number >= 0`);
   if (!nonEmpty(a.description)) out.push("description: required");
   if (a.entities !== undefined) {
-    if (!Array.isArray(a.entities) || a.entities.length === 0) out.push("entities: when set, a non-empty list of droplet IDs as strings");
-    else for (const e of a.entities) if (typeof e !== "string") out.push(`entities: ${JSON.stringify(e)} must be a string (droplet IDs are strings here: droplet.id)`);
+    if (!Array.isArray(a.entities) || a.entities.length === 0)
+      out.push("entities: when set, a non-empty list of droplet IDs as strings");
+    else
+      for (const e of a.entities)
+        if (typeof e !== "string")
+          out.push(`entities: ${JSON.stringify(e)} must be a string (droplet IDs are strings here: droplet.id)`);
   }
   checkTags("tags", a.tags, out);
   return out;
@@ -100,11 +113,17 @@ export function checkUptimeCheck(c: { type?: unknown; target?: unknown; regions?
   return out;
 }
 
-export function checkUptimeAlert(a: { type?: unknown; comparison?: unknown; period?: unknown; threshold?: unknown }): string[] {
+export function checkUptimeAlert(a: {
+  type?: unknown;
+  comparison?: unknown;
+  period?: unknown;
+  threshold?: unknown;
+}): string[] {
   const out: string[] = [];
   oneOf("type", a.type, UPTIME_ALERT.types, out);
   if (a.comparison !== undefined) oneOf("comparison", a.comparison, UPTIME_ALERT.comparisons, out);
   if (a.period !== undefined) oneOf("period", a.period, UPTIME_ALERT.periods, out);
-  if (a.threshold !== undefined && !(isInt(a.threshold) && a.threshold >= 0)) out.push(`threshold: ${JSON.stringify(a.threshold)} must be a non-negative integer`);
+  if (a.threshold !== undefined && !(isInt(a.threshold) && a.threshold >= 0))
+    out.push(`threshold: ${JSON.stringify(a.threshold)} must be a non-negative integer`);
   return out;
 }

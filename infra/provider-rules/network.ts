@@ -87,9 +87,14 @@ export function checkFirewallRule(direction: "inbound" | "outbound", rule: Recor
   oneOf(`${at}.protocol`, rule.protocol, FIREWALL.protocols, out);
   const port = rule.portRange;
   if (port === undefined || port === "") {
-    if (rule.protocol !== "icmp") out.push(`${at}.portRange: required for protocol ${JSON.stringify(rule.protocol)}; allowed: a port, "A-B", "1-65535" or "all"`);
+    if (rule.protocol !== "icmp")
+      out.push(
+        `${at}.portRange: required for protocol ${JSON.stringify(rule.protocol)}; allowed: a port, "A-B", "1-65535" or "all"`,
+      );
   } else if (typeof port !== "string" || !isValidPortRange(port)) {
-    out.push(`${at}.portRange: ${JSON.stringify(port)} is not allowed; allowed: a port 1-65535, "A-B", "1-65535" or "all" (a string)`);
+    out.push(
+      `${at}.portRange: ${JSON.stringify(port)} is not allowed; allowed: a port 1-65535, "A-B", "1-65535" or "all" (a string)`,
+    );
   }
   if (rule.action !== undefined) oneOf(`${at}.action`, rule.action, FIREWALL.actions, out);
   let targets = 0;
@@ -104,33 +109,49 @@ export function checkFirewallRule(direction: "inbound" | "outbound", rule: Recor
     targets += v.length;
     for (const item of v) {
       if (f === "DropletIds") {
-        if (!(isInt(item) && item > 0)) out.push(`${at}.${key}: ${JSON.stringify(item)} must be a droplet ID as a number (Number(droplet.id))`);
+        if (!(isInt(item) && item > 0))
+          out.push(`${at}.${key}: ${JSON.stringify(item)} must be a droplet ID as a number (Number(droplet.id))`);
       } else if (f === "Addresses") {
-        if (typeof item !== "string" || !isIpOrCidr(item)) out.push(`${at}.${key}: ${JSON.stringify(item)} is not an IPv4/IPv6 address or CIDR`);
+        if (typeof item !== "string" || !isIpOrCidr(item))
+          out.push(`${at}.${key}: ${JSON.stringify(item)} is not an IPv4/IPv6 address or CIDR`);
       } else if (f === "Tags") {
-        if (typeof item !== "string" || !isValidTagName(item)) out.push(`${at}.${key}: ${JSON.stringify(item)} is not a valid tag name`);
+        if (typeof item !== "string" || !isValidTagName(item))
+          out.push(`${at}.${key}: ${JSON.stringify(item)} is not a valid tag name`);
       } else if (!nonEmpty(item)) {
         out.push(`${at}.${key}: ${JSON.stringify(item)} must be a non-empty string ID`);
       }
     }
   }
   // Not a provider check: a rule with no source/destination matches nothing (our own guardrail).
-  if (targets === 0) out.push(`${at}: names no ${prefix} (addresses, dropletIds, tags, loadBalancerUids or kubernetesIds), so it matches no traffic`);
+  if (targets === 0)
+    out.push(
+      `${at}: names no ${prefix} (addresses, dropletIds, tags, loadBalancerUids or kubernetesIds), so it matches no traffic`,
+    );
   return out;
 }
 
-export function checkFirewall(fw: { name?: unknown; inboundRules?: Record<string, unknown>[]; outboundRules?: Record<string, unknown>[]; dropletIds?: unknown; tags?: unknown }): string[] {
+export function checkFirewall(fw: {
+  name?: unknown;
+  inboundRules?: Record<string, unknown>[];
+  outboundRules?: Record<string, unknown>[];
+  dropletIds?: unknown;
+  tags?: unknown;
+}): string[] {
   const out: string[] = [];
   if (fw.name !== undefined && !(typeof fw.name === "string" && isValidFirewallName(fw.name))) {
-    out.push(`name: ${JSON.stringify(fw.name)} is not allowed; allowed: starts with a letter or digit, then letters, digits, "." or "-" (at least 2 characters)`);
+    out.push(
+      `name: ${JSON.stringify(fw.name)} is not allowed; allowed: starts with a letter or digit, then letters, digits, "." or "-" (at least 2 characters)`,
+    );
   }
   const inbound = fw.inboundRules ?? [];
   const outbound = fw.outboundRules ?? [];
-  if (inbound.length + outbound.length === 0) out.push("inboundRules/outboundRules: at least one rule must be specified");
+  if (inbound.length + outbound.length === 0)
+    out.push("inboundRules/outboundRules: at least one rule must be specified");
   for (const r of inbound) out.push(...checkFirewallRule("inbound", r));
   for (const r of outbound) out.push(...checkFirewallRule("outbound", r));
   if (fw.dropletIds !== undefined) {
-    if (!Array.isArray(fw.dropletIds) || fw.dropletIds.some((x) => !(isInt(x) && x > 0))) out.push("dropletIds: must be a list of droplet IDs as numbers");
+    if (!Array.isArray(fw.dropletIds) || fw.dropletIds.some((x) => !(isInt(x) && x > 0)))
+      out.push("dropletIds: must be a list of droplet IDs as numbers");
   }
   checkTags("tags", fw.tags, out);
   return out;
@@ -180,14 +201,20 @@ export function checkVpcIpRange(cidr: string): string[] {
   if (!c) return [`ipRange: ${JSON.stringify(cidr)} is not an IPv4 CIDR (e.g. "10.10.10.0/24")`];
   const out: string[] = [];
   const { minPrefix, maxPrefix } = VPC.ipRange;
-  if (c.prefix < minPrefix || c.prefix > maxPrefix) out.push(`ipRange: /${c.prefix} is not allowed; allowed: /${minPrefix} to /${maxPrefix}`);
+  if (c.prefix < minPrefix || c.prefix > maxPrefix)
+    out.push(`ipRange: /${c.prefix} is not allowed; allowed: /${minPrefix} to /${maxPrefix}`);
   // Our own strictness: a range with host bits set (10.0.0.1/24) is accepted by IsCIDR; what the API does with
   // it is unconfirmed, so we require the network address.
   if (c.base % blockSize(c.prefix) !== 0) out.push(`ipRange: ${cidr} has host bits set; write the network address`);
   const inside = VPC.ipRange.privateBlocks.some((b) => {
     const blk = parseIPv4Cidr(b);
-    return blk !== undefined && c.prefix >= blk.prefix && Math.floor(c.base / blockSize(blk.prefix)) === Math.floor(blk.base / blockSize(blk.prefix));
+    return (
+      blk !== undefined &&
+      c.prefix >= blk.prefix &&
+      Math.floor(c.base / blockSize(blk.prefix)) === Math.floor(blk.base / blockSize(blk.prefix))
+    );
   });
-  if (!inside) out.push(`ipRange: ${cidr} is not inside an RFC 1918 private block; allowed: ${list(VPC.ipRange.privateBlocks)}`);
+  if (!inside)
+    out.push(`ipRange: ${cidr} is not inside an RFC 1918 private block; allowed: ${list(VPC.ipRange.privateBlocks)}`);
   return out;
 }

@@ -30,7 +30,18 @@ export const PROJECT = {
   // strings.go ToURN lower-cases the type; godo reserved_ips.go: ToURN("ReservedIP", ip) -> do:reservedip:<ip>).
   // Type names other than droplet and reservedip are from godo's URN() methods as remembered: unconfirmed
   // (volume, floatingip, domain, loadbalancer, dbaas, kubernetes, app, space).
-  urnTypes: ["droplet", "volume", "reservedip", "floatingip", "domain", "loadbalancer", "dbaas", "kubernetes", "app", "space"] as const,
+  urnTypes: [
+    "droplet",
+    "volume",
+    "reservedip",
+    "floatingip",
+    "domain",
+    "loadbalancer",
+    "dbaas",
+    "kubernetes",
+    "app",
+    "space",
+  ] as const,
   urnPattern: /^do:([a-z]+):(\S+)$/,
   // The DO URN of each resource is a differently named output: dropletUrn, volumeUrn, reservedIpUrn, domainUrn,
   // loadBalancerUrn, clusterUrn (DatabaseCluster), vpcUrn (SDK *.d.ts). `resource.urn` is Pulumi's URN.
@@ -64,18 +75,32 @@ export function isValidProjectResourceUrn(urn: string): boolean {
   return m !== null && (PROJECT.urnTypes as readonly string[]).includes(m[1] ?? "");
 }
 
-export function checkProject(p: { name?: unknown; description?: unknown; purpose?: unknown; environment?: unknown; resources?: unknown }): string[] {
+export function checkProject(p: {
+  name?: unknown;
+  description?: unknown;
+  purpose?: unknown;
+  environment?: unknown;
+  resources?: unknown;
+}): string[] {
   const out: string[] = [];
-  if (p.name !== undefined && !(typeof p.name === "string" && isValidProjectName(p.name))) out.push(`name: must be 1-${PROJECT.nameMaxLength} characters`);
-  if (p.description !== undefined && !(typeof p.description === "string" && p.description.length <= PROJECT.descriptionMaxLength)) out.push(`description: at most ${PROJECT.descriptionMaxLength} characters`);
-  if (p.purpose !== undefined && !(typeof p.purpose === "string" && p.purpose.length <= PROJECT.purposeMaxLength)) out.push(`purpose: at most ${PROJECT.purposeMaxLength} characters`);
+  if (p.name !== undefined && !(typeof p.name === "string" && isValidProjectName(p.name)))
+    out.push(`name: must be 1-${PROJECT.nameMaxLength} characters`);
+  if (
+    p.description !== undefined &&
+    !(typeof p.description === "string" && p.description.length <= PROJECT.descriptionMaxLength)
+  )
+    out.push(`description: at most ${PROJECT.descriptionMaxLength} characters`);
+  if (p.purpose !== undefined && !(typeof p.purpose === "string" && p.purpose.length <= PROJECT.purposeMaxLength))
+    out.push(`purpose: at most ${PROJECT.purposeMaxLength} characters`);
   if (p.environment !== undefined) oneOf("environment", p.environment, PROJECT.environments, out, true);
   if (p.resources !== undefined) {
     if (!Array.isArray(p.resources)) out.push("resources: must be a list of DO URNs");
     else
       for (const u of p.resources) {
         if (typeof u !== "string" || !isValidProjectResourceUrn(u)) {
-          out.push(`resources: ${JSON.stringify(u)} is not a DO URN "do:<type>:<id>" (type one of ${list(PROJECT.urnTypes)}); use e.g. droplet.dropletUrn, not droplet.urn`);
+          out.push(
+            `resources: ${JSON.stringify(u)} is not a DO URN "do:<type>:<id>" (type one of ${list(PROJECT.urnTypes)}); use e.g. droplet.dropletUrn, not droplet.urn`,
+          );
         }
       }
   }

@@ -13,7 +13,15 @@
  * Its internal listener (`https://:8081`, with its own certificate, as on a single droplet) is where a single droplet's proxy forwards during
  * the scale-out cutover; scripts/droplet/proxy-switch.sh `gate close|open` closes and opens it.
  */
-import { CADDY_JSON_LOG, hstsHeader, INTERNAL_PORT, INTERNAL_TLS_DIR, internalListener, NO_ACTIVE_HEALTH_CHECK, PROXY_SYSCTLS } from "./caddyfile";
+import {
+  CADDY_JSON_LOG,
+  hstsHeader,
+  INTERNAL_PORT,
+  INTERNAL_TLS_DIR,
+  internalListener,
+  NO_ACTIVE_HEALTH_CHECK,
+  PROXY_SYSCTLS,
+} from "./caddyfile";
 import { appEnvironment, composeEnvironment } from "./compose";
 import { stringify } from "yaml";
 import type { RenderedFile } from "./files";
@@ -34,11 +42,17 @@ export function renderAppNodeCloudInit(input: AppNodeCloudInitInput): string {
     ssh_pwauth: false,
     swap: { filename: "/swapfile", size: bytes, maxsize: bytes },
     write_files: [
-      { path: "/etc/sysctl.d/60-chatbot.conf", permissions: "0644", content: "vm.swappiness = 10\nnet.core.somaxconn = 1024\n" },
+      {
+        path: "/etc/sysctl.d/60-chatbot.conf",
+        permissions: "0644",
+        content: "vm.swappiness = 10\nnet.core.somaxconn = 1024\n",
+      },
       {
         path: "/etc/docker/daemon.json",
         permissions: "0644",
-        content: JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "5" } }, null, 2) + "\n",
+        content:
+          JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "5" } }, null, 2) +
+          "\n",
       },
     ],
     runcmd: [
@@ -89,7 +103,12 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
       proxy: {
         image: IMAGES.proxy,
         ports: ["80:80", `${INTERNAL_PORT}:${INTERNAL_PORT}`],
-        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", "./state:/srv/state:ro", "caddy-data:/data", `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
+        volumes: [
+          "./Caddyfile:/etc/caddy/Caddyfile:ro",
+          "./state:/srv/state:ro",
+          "caddy-data:/data",
+          `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`,
+        ],
         depends_on: ["app"],
         sysctls: { ...PROXY_SYSCTLS },
         mem_limit: `${input.proxyMemoryMiB}m`,
@@ -100,7 +119,10 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
     },
     volumes: { "caddy-data": {} },
   };
-  return "# Rendered by infra/render/app-node.ts. Do not edit on the droplet: `pulumi up` overwrites it.\n" + stringify(doc, { lineWidth: 0 });
+  return (
+    "# Rendered by infra/render/app-node.ts. Do not edit on the droplet: `pulumi up` overwrites it.\n" +
+    stringify(doc, { lineWidth: 0 })
+  );
 }
 
 export interface AppNodeCaddyInput {
@@ -174,7 +196,15 @@ export const APP_NODE_APPLY_SCRIPT = "bin/apply-app-node.sh";
 export function renderAppNodeFiles(compose: AppNodeComposeInput): RenderedFile[] {
   return [
     { path: "compose.yaml", mode: "0644", content: renderAppNodeCompose(compose) },
-    { path: "Caddyfile", mode: "0644", content: renderAppNodeCaddyfile({ appPort: compose.appPort, healthPath: compose.healthPath, hstsMaxAgeSeconds: compose.hstsMaxAgeSeconds }) },
+    {
+      path: "Caddyfile",
+      mode: "0644",
+      content: renderAppNodeCaddyfile({
+        appPort: compose.appPort,
+        healthPath: compose.healthPath,
+        hstsMaxAgeSeconds: compose.hstsMaxAgeSeconds,
+      }),
+    },
     { path: APP_NODE_APPLY_SCRIPT, mode: "0755", content: renderAppNodeApplyScript() },
     { path: "bin/tls-cert.sh", mode: "0755", content: dropletScript("tls-cert.sh") },
   ];
@@ -186,7 +216,9 @@ export function renderAppNodeSecretFiles(secrets: AppNodeSecrets, appPort: numbe
 
 /** The command that installs the staged files on an app droplet, draining it first when the app restarts. */
 export function appNodeApplyCommand(drainSeconds: number, healthPath: string): string {
-  if (!Number.isInteger(drainSeconds) || drainSeconds < 0) throw new Error(`drainSeconds: ${drainSeconds} must be a whole number >= 0`);
-  if (!/^\/[A-Za-z0-9._~/-]*$/.test(healthPath)) throw new Error(`healthPath: "${healthPath}" must be a URL path starting with /`);
+  if (!Number.isInteger(drainSeconds) || drainSeconds < 0)
+    throw new Error(`drainSeconds: ${drainSeconds} must be a whole number >= 0`);
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(healthPath))
+    throw new Error(`healthPath: "${healthPath}" must be a URL path starting with /`);
   return `DRAIN_SECONDS=${drainSeconds} HEALTH_PATH='${healthPath}' bash ${LAYOUT.configDir}/.incoming/${APP_NODE_APPLY_SCRIPT}`;
 }

@@ -53,7 +53,12 @@ export const PROXY_SYSCTLS = { "net.ipv4.tcp_migrate_req": 1 } as const;
 
 /** The internal listener's site block (TLS with the droplet's own certificate) in front of `upstream`. */
 export function internalListener(upstream: string, tlsDir: string = INTERNAL_TLS_DIR): string[] {
-  return [`https://:${INTERNAL_PORT} {`, `\ttls ${tlsDir}/server.crt ${tlsDir}/server.key`, `\treverse_proxy ${upstream}`, "}"];
+  return [
+    `https://:${INTERNAL_PORT} {`,
+    `\ttls ${tlsDir}/server.crt ${tlsDir}/server.key`,
+    `\treverse_proxy ${upstream}`,
+    "}",
+  ];
 }
 
 /**
@@ -62,7 +67,8 @@ export function internalListener(upstream: string, tlsDir: string = INTERNAL_TLS
  * first). No includeSubDomains: the stack owns one host name, not the names below it.
  */
 export function hstsHeader(maxAgeSeconds: number): string[] {
-  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0) throw new Error(`hstsMaxAgeSeconds: ${maxAgeSeconds} must be a whole number >= 0`);
+  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0)
+    throw new Error(`hstsMaxAgeSeconds: ${maxAgeSeconds} must be a whole number >= 0`);
   return ["\theader {", `\t\tStrict-Transport-Security "max-age=${maxAgeSeconds}"`, "\t\tdefer", "\t}"];
 }
 

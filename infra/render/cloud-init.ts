@@ -71,14 +71,39 @@ export function renderCloudInit(input: CloudInitInput): string {
     ssh_pwauth: false,
     ...(input.hostKey ? hostKeyConfig(input.hostKey) : {}),
     swap: { filename: "/swapfile", size: input.swapMiB * 1024 * 1024, maxsize: input.swapMiB * 1024 * 1024 },
-    mounts: [[volumeDevice(input.volumeName), LAYOUT.dataDir, "ext4", "defaults,nofail,discard,noatime,x-systemd.device-timeout=60s", "0", "2"]],
+    mounts: [
+      [
+        volumeDevice(input.volumeName),
+        LAYOUT.dataDir,
+        "ext4",
+        "defaults,nofail,discard,noatime,x-systemd.device-timeout=60s",
+        "0",
+        "2",
+      ],
+    ],
     write_files: [
-      { path: "/etc/sysctl.d/60-chatbot.conf", permissions: "0644", content: "vm.overcommit_memory = 1\nvm.swappiness = 10\nnet.core.somaxconn = 1024\n" },
+      {
+        path: "/etc/sysctl.d/60-chatbot.conf",
+        permissions: "0644",
+        content: "vm.overcommit_memory = 1\nvm.swappiness = 10\nnet.core.somaxconn = 1024\n",
+      },
       { path: "/etc/systemd/system/disable-thp.service", permissions: "0644", content: THP_UNIT },
-      { path: "/etc/docker/daemon.json", permissions: "0644", content: JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "5" } }, null, 2) + "\n" },
-      { path: "/etc/logrotate.d/chatbot", permissions: "0644", content: `${LAYOUT.dataDir}/log/*.log {\n  weekly\n  rotate 8\n  compress\n  missingok\n  notifempty\n  copytruncate\n}\n` },
+      {
+        path: "/etc/docker/daemon.json",
+        permissions: "0644",
+        content:
+          JSON.stringify({ "log-driver": "json-file", "log-opts": { "max-size": "10m", "max-file": "5" } }, null, 2) +
+          "\n",
+      },
+      {
+        path: "/etc/logrotate.d/chatbot",
+        permissions: "0644",
+        content: `${LAYOUT.dataDir}/log/*.log {\n  weekly\n  rotate 8\n  compress\n  missingok\n  notifempty\n  copytruncate\n}\n`,
+      },
       { path: "/usr/local/sbin/chatbot-private-ip", permissions: "0755", content: PRIVATE_IP_SCRIPT },
-      ...(input.hostKey ? [{ path: HOST_KEY_SSHD_DROPIN, permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }] : []),
+      ...(input.hostKey
+        ? [{ path: HOST_KEY_SSHD_DROPIN, permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }]
+        : []),
     ],
     runcmd: [
       ["sysctl", "--system"],

@@ -36,7 +36,14 @@ export function composeEnvironment(environment: Record<string, string>): Record<
 }
 
 /** The app container's environment: what the stack sets from tuning, then the user's NAME=value entries. */
-export function appEnvironment(input: { appPort: number; workers: number; dbPoolSize: number; dbMaxOverflow: number; healthPath: string; appEnv: string[] }): Record<string, string> {
+export function appEnvironment(input: {
+  appPort: number;
+  workers: number;
+  dbPoolSize: number;
+  dbMaxOverflow: number;
+  healthPath: string;
+  appEnv: string[];
+}): Record<string, string> {
   const environment: Record<string, string> = {
     PORT: String(input.appPort),
     WEB_CONCURRENCY: String(input.workers),
@@ -93,7 +100,10 @@ export function renderCompose(input: ComposeInput): string {
         // The password goes through REDISCLI_AUTH, not `-a`: a command line shows in `ps` on the droplet. TLS only
         // (the clear-text port is closed), checked against the server's own certificate.
         healthcheck: {
-          test: ["CMD-SHELL", `REDISCLI_AUTH="$$(sed -n 's/^requirepass //p' ${REDIS_AUTH_INCLUDE})" redis-cli --tls --cacert ${REDIS_TLS_DIR}/server.crt ping | grep -q PONG`],
+          test: [
+            "CMD-SHELL",
+            `REDISCLI_AUTH="$$(sed -n 's/^requirepass //p' ${REDIS_AUTH_INCLUDE})" redis-cli --tls --cacert ${REDIS_TLS_DIR}/server.crt ping | grep -q PONG`,
+          ],
           interval: "5s",
           timeout: "3s",
           retries: 10,
@@ -116,9 +126,18 @@ export function renderCompose(input: ComposeInput): string {
       },
       proxy: {
         image: IMAGES.proxy,
-        ports: ["80:80", "443:443", "443:443/udp", `\${CHATBOT_PRIVATE_IP:?run cloud-init first}:${INTERNAL_PORT}:${INTERNAL_PORT}`],
+        ports: [
+          "80:80",
+          "443:443",
+          "443:443/udp",
+          `\${CHATBOT_PRIVATE_IP:?run cloud-init first}:${INTERNAL_PORT}:${INTERNAL_PORT}`,
+        ],
         // The internal listener's certificate, and the other droplet's that a migration's hold trusts (written here).
-        volumes: ["./Caddyfile:/etc/caddy/Caddyfile:ro", `${LAYOUT.caddyData}:/data`, `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`],
+        volumes: [
+          "./Caddyfile:/etc/caddy/Caddyfile:ro",
+          `${LAYOUT.caddyData}:/data`,
+          `${LAYOUT.proxyTls}:${INTERNAL_TLS_DIR}:ro`,
+        ],
         depends_on: ["app"],
         sysctls: { ...PROXY_SYSCTLS },
         mem_limit: mb(t.memory.proxyMiB),
@@ -128,5 +147,8 @@ export function renderCompose(input: ComposeInput): string {
       },
     },
   };
-  return "# Rendered by infra/render/compose.ts. Do not edit on the droplet: `pulumi up` overwrites it.\n" + stringify(doc, { lineWidth: 0 });
+  return (
+    "# Rendered by infra/render/compose.ts. Do not edit on the droplet: `pulumi up` overwrites it.\n" +
+    stringify(doc, { lineWidth: 0 })
+  );
 }

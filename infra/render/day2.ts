@@ -38,7 +38,14 @@ export interface Day2Options {
 
 export const DAY2_BIN_DIR = "/usr/local/lib/chatbot";
 const UNIT_DIR = "/etc/systemd/system";
-export const DAY2_SCRIPTS = ["backup-common.sh", "backup.sh", "vacuum.sh", "cleanup.sh", "collect.sh", "restore-drill.sh"] as const;
+export const DAY2_SCRIPTS = [
+  "backup-common.sh",
+  "backup.sh",
+  "vacuum.sh",
+  "cleanup.sh",
+  "collect.sh",
+  "restore-drill.sh",
+] as const;
 export type Day2Script = (typeof DAY2_SCRIPTS)[number];
 
 /**
@@ -66,19 +73,26 @@ export class Day2ConfigError extends Error {
 
 function validate(o: Day2Options): string[] {
   const problems: string[] = [];
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(o.domain)) problems.push(`domain: "${o.domain}" must be a host name like chat.example.com`);
-  if (!/^\/\S*$/.test(o.healthPath)) problems.push(`healthPath: "${o.healthPath}" must start with "/" and contain no spaces`);
-  if (o.backupTime !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(o.backupTime)) problems.push(`backupTime: "${o.backupTime}" must be HH:MM (UTC), e.g. 03:15`);
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(o.domain))
+    problems.push(`domain: "${o.domain}" must be a host name like chat.example.com`);
+  if (!/^\/\S*$/.test(o.healthPath))
+    problems.push(`healthPath: "${o.healthPath}" must start with "/" and contain no spaces`);
+  if (o.backupTime !== undefined && !/^([01]\d|2[0-3]):[0-5]\d$/.test(o.backupTime))
+    problems.push(`backupTime: "${o.backupTime}" must be HH:MM (UTC), e.g. 03:15`);
   const int = (name: string, v: number | undefined, min: number, max: number) => {
-    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) problems.push(`${name}: ${v} must be a whole number from ${min} to ${max}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max))
+      problems.push(`${name}: ${v} must be a whole number from ${min} to ${max}`);
   };
   int("backupKeepDays", o.backupKeepDays, 1, 365);
   int("backupKeepMin", o.backupKeepMin, 1, 100);
   if (o.spaces) {
     // Spaces bucket names follow S3's rules: 3-63 lowercase letters, digits and dashes.
-    if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.spaces.bucket)) problems.push(`spaces.bucket: "${o.spaces.bucket}" must be 3-63 lowercase letters, digits or dashes`);
-    if (!/^[a-z]{3}\d$/.test(o.spaces.region)) problems.push(`spaces.region: "${o.spaces.region}" must be a region slug like fra1 or nyc3`);
-    if (o.spaces.prefix !== undefined && !/^[A-Za-z0-9._/-]+$/.test(o.spaces.prefix)) problems.push(`spaces.prefix: "${o.spaces.prefix}" may only hold letters, digits, . _ / -`);
+    if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(o.spaces.bucket))
+      problems.push(`spaces.bucket: "${o.spaces.bucket}" must be 3-63 lowercase letters, digits or dashes`);
+    if (!/^[a-z]{3}\d$/.test(o.spaces.region))
+      problems.push(`spaces.region: "${o.spaces.region}" must be a region slug like fra1 or nyc3`);
+    if (o.spaces.prefix !== undefined && !/^[A-Za-z0-9._/-]+$/.test(o.spaces.prefix))
+      problems.push(`spaces.prefix: "${o.spaces.prefix}" may only hold letters, digits, . _ / -`);
   }
   return problems;
 }

@@ -24,7 +24,10 @@ export interface RenderedFile {
   mode: "0644" | "0600" | "0755";
 }
 
-export type ServerConfigInput = Pick<StackConfig, "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail" | "hstsMaxAgeSeconds">;
+export type ServerConfigInput = Pick<
+  StackConfig,
+  "appImage" | "appPort" | "healthPath" | "appEnv" | "domain" | "acmeEmail" | "hstsMaxAgeSeconds"
+>;
 
 /** A file at an absolute path, placed where the config sync installs it from. */
 function fromAbsolute(f: { path: string; content: string; mode: string }): RenderedFile {
@@ -77,7 +80,8 @@ export function renderStageScript(files: RenderedFile[]): string {
   const out = ["set -euo pipefail", "umask 077"];
   for (const f of files) {
     if (!f.content.endsWith("\n")) throw new Error(`${f.path}: rendered content must end with a newline`);
-    if (f.content.split("\n").includes(END_MARKER)) throw new Error(`${f.path}: content contains the heredoc marker ${END_MARKER}`);
+    if (f.content.split("\n").includes(END_MARKER))
+      throw new Error(`${f.path}: content contains the heredoc marker ${END_MARKER}`);
     const target = `${incoming}/${f.path}`;
     out.push(`mkdir -p '${target.slice(0, target.lastIndexOf("/"))}'`);
     out.push(`cat > '${target}' <<'${END_MARKER}'`, f.content + END_MARKER, `chmod ${f.mode} '${target}'`);

@@ -23,7 +23,9 @@ export function renderPgHba(opts: { clientCidrs?: readonly string[] } = {}): str
       ["hostnossl", "replication", "all", any, "reject"],
     ]),
     ...cidrs.map((c) => ["hostssl", "all", "all", c, "scram-sha-256"]),
-    ...cidrs.filter((c) => c !== "127.0.0.1/32").map((c) => ["hostssl", "replication", "replicator", c, "scram-sha-256"]),
+    ...cidrs
+      .filter((c) => c !== "127.0.0.1/32")
+      .map((c) => ["hostssl", "replication", "replicator", c, "scram-sha-256"]),
   ];
   return [
     "# Rendered by infra/render/pg-hba.ts. TYPE DATABASE USER ADDRESS METHOD",

@@ -36,7 +36,10 @@ export function renderRedisTls(dir: string = REDIS_TLS_DIR): string[] {
 
 export function renderRedisConf(
   tuned: RedisSettings,
-  opts: { dataDir: string; authInclude: string; tlsDir?: string } = { dataDir: "/data", authInclude: REDIS_AUTH_INCLUDE },
+  opts: { dataDir: string; authInclude: string; tlsDir?: string } = {
+    dataDir: "/data",
+    authInclude: REDIS_AUTH_INCLUDE,
+  },
 ): string {
   return [
     "# Rendered by infra/render/redis-conf.ts. Do not edit on the droplet: `pulumi up` overwrites it.",

@@ -27,19 +27,35 @@ export interface ScaleOutMigrateOptions {
   log?: (line: string) => void;
 }
 
-export function sourceDroplet(o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions">): Droplet {
+export function sourceDroplet(
+  o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions">,
+): Droplet {
   if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(o.source)) throw new Error(`source: "${o.source}" must be user@host`);
-  if (!/^[0-9.]+$/.test(o.sourcePrivate)) throw new Error(`sourcePrivate: "${o.sourcePrivate}" must be an IPv4 address`);
-  return { ssh: o.source, sshOptions: o.sourceSshOptions ?? o.sshOptions ?? [], privateAddress: o.sourcePrivate, runtime: "container" };
+  if (!/^[0-9.]+$/.test(o.sourcePrivate))
+    throw new Error(`sourcePrivate: "${o.sourcePrivate}" must be an IPv4 address`);
+  return {
+    ssh: o.source,
+    sshOptions: o.sourceSshOptions ?? o.sshOptions ?? [],
+    privateAddress: o.sourcePrivate,
+    runtime: "container",
+  };
 }
 
 /** The app droplets as the runner reaches them (container runtime), one per upstream, in the same order. */
 export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions">): Droplet[] {
   const upstreams = checkUpstreams(o.upstreams);
-  if (o.appNodes.length !== upstreams.length) throw new Error(`appNodes: ${o.appNodes.length} ssh destination(s) for ${upstreams.length} upstream(s): one per app droplet, in the same order`);
+  if (o.appNodes.length !== upstreams.length)
+    throw new Error(
+      `appNodes: ${o.appNodes.length} ssh destination(s) for ${upstreams.length} upstream(s): one per app droplet, in the same order`,
+    );
   return o.appNodes.map((ssh, i) => {
     if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(ssh)) throw new Error(`appNodes: "${ssh}" must be user@host`);
-    return { ssh, sshOptions: o.sshOptions ?? [], privateAddress: upstreams[i]!.replace(/:\d+$/, ""), runtime: "container" };
+    return {
+      ssh,
+      sshOptions: o.sshOptions ?? [],
+      privateAddress: upstreams[i]!.replace(/:\d+$/, ""),
+      runtime: "container",
+    };
   });
 }
 
@@ -56,7 +72,12 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
       upstreams,
       appNodes,
-      ...(o.log ? { onEvent: (e) => o.log?.(e.kind === "phase" ? `== ${e.phase}` : e.kind === "step" ? `-> ${e.step}` : e.message) } : {}),
+      ...(o.log
+        ? {
+            onEvent: (e) =>
+              o.log?.(e.kind === "phase" ? `== ${e.phase}` : e.kind === "step" ? `-> ${e.step}` : e.message),
+          }
+        : {}),
     });
   } finally {
     ssh.close();

@@ -55,9 +55,22 @@ const HOST_PORT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$/;
 
 const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
 
-export function logicalCommand(source: Droplet, step: LogicalStep, args: readonly (string | number)[] = [], withProxy = false): LogicalCommand {
+export function logicalCommand(
+  source: Droplet,
+  step: LogicalStep,
+  args: readonly (string | number)[] = [],
+  withProxy = false,
+): LogicalCommand {
   const env = dropletEnv(source);
-  const words = ["env", ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`), "bash", "-s", "--", step, ...args.map((a) => shellQuote(String(a)))];
+  const words = [
+    "env",
+    ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`),
+    "bash",
+    "-s",
+    "--",
+    step,
+    ...args.map((a) => shellQuote(String(a))),
+  ];
   const remote = words.join(" ");
   return {
     side: "old",
@@ -93,7 +106,14 @@ export function appGateCommand(node: Droplet, action: "close" | "open"): Logical
  * the source's proxy holds for it reach the source's app again instead of failing when that proxy reloads.
  */
 export function appBounceCommand(node: Droplet, target: string, sourceCert: string): LogicalCommand {
-  const cmd = stepCommand("new", node, "gate_bounce", [checkUpstreams([target])[0]!], sourceCert, "the source droplet's internal listener certificate");
+  const cmd = stepCommand(
+    "new",
+    node,
+    "gate_bounce",
+    [checkUpstreams([target])[0]!],
+    sourceCert,
+    "the source droplet's internal listener certificate",
+  );
   return { ...cmd, side: "app", step: "gate_bounce" };
 }
 
@@ -104,7 +124,8 @@ export function logicalCommands(source: Droplet) {
     return value;
   };
   const seconds = (name: string, value: number) => {
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: ${value} must be a whole number of seconds >= 1`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`${name}: ${value} must be a whole number of seconds >= 1`);
     return value;
   };
   return {
@@ -125,7 +146,12 @@ export function logicalCommands(source: Droplet) {
       logicalCommand(
         source,
         "cutover",
-        [id(fenceId), checkUpstreams(upstreams).join(","), seconds("hold", Math.ceil(holdSeconds)), seconds("catchup timeout", catchupSeconds)],
+        [
+          id(fenceId),
+          checkUpstreams(upstreams).join(","),
+          seconds("hold", Math.ceil(holdSeconds)),
+          seconds("catchup timeout", catchupSeconds),
+        ],
         true,
       ),
     /** After the commit point: every published table's exact row count on the source and on the cluster. */
@@ -140,14 +166,25 @@ export function logicalCommands(source: Droplet) {
     /** The source's internal listener certificate (tls_cert), read before the cutover for a rollback's bounce. */
     proxyCert: (): LogicalCommand => ({ ...stepCommand("old", source, "proxy_cert"), side: "old", step: "proxy_cert" }),
     /** Rollback, after the bounce: the source's public site forwards to its local app again. */
-    proxyLocal: (): LogicalCommand => ({ ...stepCommand("old", source, "proxy_local"), side: "old", step: "proxy_local" }),
+    proxyLocal: (): LogicalCommand => ({
+      ...stepCommand("old", source, "proxy_local"),
+      side: "old",
+      step: "proxy_local",
+    }),
     cacheWarm: () => logicalCommand(source, "cache_warm"),
     /**
      * The droplet's proxy trusts the app droplets' internal listener certificates (as their `gate close` printed
      * them, PEM, concatenated) and nothing else: the hold forwards users' requests to them over TLS.
      */
     trust: (pems: string): LogicalCommand => {
-      const cmd = stepCommand("old", source, "proxy_trust", [], pems, "the app droplets' internal listener certificates");
+      const cmd = stepCommand(
+        "old",
+        source,
+        "proxy_trust",
+        [],
+        pems,
+        "the app droplets' internal listener certificates",
+      );
       return { ...cmd, side: "old", step: "proxy_trust" };
     },
   };
@@ -155,7 +192,10 @@ export function logicalCommands(source: Droplet) {
 export type LogicalCommands = ReturnType<typeof logicalCommands>;
 
 /** The counts step's `source.<table>=N` / `target.<table>=N` lines, as two maps for compareCounts. */
-export function splitCounts(values: Record<string, string>): { source: Map<string, number>; target: Map<string, number> } {
+export function splitCounts(values: Record<string, string>): {
+  source: Map<string, number>;
+  target: Map<string, number>;
+} {
   const source = new Map<string, number>();
   const target = new Map<string, number>();
   for (const [k, v] of Object.entries(values)) {
@@ -167,7 +207,11 @@ export function splitCounts(values: Record<string, string>): { source: Map<strin
 
 /** The sequences step's `seq.<schema>.<name>=value` lines. */
 export function sequenceValues(values: Record<string, string>): Record<string, number> {
-  return Object.fromEntries(Object.entries(values).filter(([k]) => k.startsWith("seq.")).map(([k, v]) => [k.slice(4), Number(v)]));
+  return Object.fromEntries(
+    Object.entries(values)
+      .filter(([k]) => k.startsWith("seq."))
+      .map(([k, v]) => [k.slice(4), Number(v)]),
+  );
 }
 
 /**
@@ -175,7 +219,15 @@ export function sequenceValues(values: Record<string, string>): Record<string, n
  * cluster and Valkey are. Secret. Values must be single-line.
  */
 export interface TargetEndpoints {
-  pg: { host: string; port: number; user: string; password: string; database: string; sslmode: "require" | "disable"; appUser: string };
+  pg: {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    database: string;
+    sslmode: "require" | "disable";
+    appUser: string;
+  };
   /** `ca`: a CA file on the droplet Valkey's certificate is checked against. @default the system's trust store */
   redis: { host: string; port: number; user: string; password: string; tls: boolean; ca?: string };
 }

@@ -35,7 +35,14 @@ import { type Droplet, parseValues, type StepCommand } from "../migration/comman
 import type { Executor, StepResult } from "../migration/runner";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
 import { INTERNAL_PORT } from "../render/caddyfile";
-import { appBounceCommand, appGateCommand, type LogicalCommand, logicalCommands, sequenceValues, splitCounts } from "./commands";
+import {
+  appBounceCommand,
+  appGateCommand,
+  type LogicalCommand,
+  logicalCommands,
+  sequenceValues,
+  splitCounts,
+} from "./commands";
 
 export type LogicalExecutor = (cmd: LogicalCommand) => Promise<StepResult>;
 
@@ -69,7 +76,9 @@ export interface LogicalRunnerOptions {
   maxLagBytes?: number;
   /** Copy the droplet's Redis keys into Valkey after the cutover. @default true */
   warmCache?: boolean;
-  onEvent?: (e: { kind: "phase"; phase: Phase } | { kind: "step"; step: string } | { kind: "info"; message: string }) => void;
+  onEvent?: (
+    e: { kind: "phase"; phase: Phase } | { kind: "step"; step: string } | { kind: "info"; message: string },
+  ) => void;
   now?: () => number;
 }
 
@@ -111,7 +120,13 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   const id = opts.id ?? `c${new Date(now()).toISOString().replace(/\D/g, "").slice(0, 14)}`;
   const cmds = logicalCommands(opts.source);
   const timeline = new Timeline(now);
-  const report: LogicalReport = { ok: false, committed: false, timeline: timeline.entries, startedAt: timeline.startedAt, totalMs: 0 };
+  const report: LogicalReport = {
+    ok: false,
+    committed: false,
+    timeline: timeline.entries,
+    startedAt: timeline.startedAt,
+    totalMs: 0,
+  };
   const state = { subscribed: false, fenced: false, gatesClosed: false, sourceCert: "" };
   let current: Phase = "preflight";
   const phase = (p: Phase) => {
@@ -129,8 +144,20 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     });
   };
   const gate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
-    const v = checkBudgets(budgets, { phase: where, elapsedSeconds: timeline.elapsedSeconds(), remainingSeconds, downtimeSeconds });
-    timeline.record({ phase: current, step: `budget check (${where})`, side: "local", startMs: now(), status: v.ok ? "ok" : "aborted", detail: v.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s` : v.reason });
+    const v = checkBudgets(budgets, {
+      phase: where,
+      elapsedSeconds: timeline.elapsedSeconds(),
+      remainingSeconds,
+      downtimeSeconds,
+    });
+    timeline.record({
+      phase: current,
+      step: `budget check (${where})`,
+      side: "local",
+      startMs: now(),
+      status: v.ok ? "ok" : "aborted",
+      detail: v.ok ? `downtime est. ${downtimeSeconds.toFixed(1)} s` : v.reason,
+    });
     if (!v.ok) throw new Abort(v.reason);
   };
 
@@ -138,9 +165,15 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     phase("preflight");
     const pre = await step(cmds.preflight());
     report.preflight = pre;
-    if (pre.tables_without_pk) opts.onEvent?.({ kind: "info", message: `tables without a primary key (UPDATE/DELETE on them will fail while replicating): ${pre.tables_without_pk}` });
+    if (pre.tables_without_pk)
+      opts.onEvent?.({
+        kind: "info",
+        message: `tables without a primary key (UPDATE/DELETE on them will fail while replicating): ${pre.tables_without_pk}`,
+      });
     if (Math.floor(Number(pre.target_version_num) / 10000) < Math.floor(Number(pre.source_version_num) / 10000)) {
-      throw new Error(`the managed cluster runs PostgreSQL ${pre.target_version_num}, older than the source's ${pre.source_version_num}`);
+      throw new Error(
+        `the managed cluster runs PostgreSQL ${pre.target_version_num}, older than the source's ${pre.source_version_num}`,
+      );
     }
     gate("preflight", Number(pre.db_bytes) / APPLY_BYTES_PER_SECOND + CUTOVER_FIXED_SECONDS, CUTOVER_FIXED_SECONDS);
 
@@ -155,8 +188,15 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     phase("catchup");
     const lag = Number((await step(cmds.lag())).lag_bytes);
     report.lagBytes = lag;
-    if (lag > (opts.maxLagBytes ?? DEFAULT_MAX_LAG)) throw new Abort(`streaming lag ${lag} bytes is above the ${opts.maxLagBytes ?? DEFAULT_MAX_LAG} bytes the cutover starts with`);
-    gate("before cutover", CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND, CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND);
+    if (lag > (opts.maxLagBytes ?? DEFAULT_MAX_LAG))
+      throw new Abort(
+        `streaming lag ${lag} bytes is above the ${opts.maxLagBytes ?? DEFAULT_MAX_LAG} bytes the cutover starts with`,
+      );
+    gate(
+      "before cutover",
+      CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND,
+      CUTOVER_FIXED_SECONDS + lag / APPLY_BYTES_PER_SECOND,
+    );
     // Outside the write gap: nothing reaches the app droplets yet.
     state.gatesClosed = true;
     const closed = await gates("close");
@@ -167,7 +207,10 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     state.sourceCert = await step(cmds.proxyCert())
       .then((v) => Buffer.from(v.tls_cert ?? "", "base64").toString("utf8"))
       .catch((e: Error) => {
-        opts.onEvent?.({ kind: "info", message: `the source's internal listener certificate could not be read (${e.message}): a rollback after the fence would fail the held requests` });
+        opts.onEvent?.({
+          kind: "info",
+          message: `the source's internal listener certificate could not be read (${e.message}): a rollback after the fence would fail the held requests`,
+        });
         return "";
       });
 
@@ -176,12 +219,24 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     // From here no request fails: the droplet's proxy holds them (Caddy retries the app droplets' closed listeners)
     // for up to the downtime budget, until their gates open (or a rollback sends them to the local app again).
     state.fenced = true;
-    const cut = await step(cmds.cutover(id, opts.upstreams, budgets.downtimeBudgetSeconds, Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2))));
+    const cut = await step(
+      cmds.cutover(
+        id,
+        opts.upstreams,
+        budgets.downtimeBudgetSeconds,
+        Math.max(1, Math.ceil(budgets.downtimeBudgetSeconds / 2)),
+      ),
+    );
     // The commit point: the managed cluster is the primary; the app droplets take writes the source never sees.
     report.committed = true;
     report.fenceMs = Number(cut.fence_ms);
     report.drainedMs = Number(cut.drained_ms);
-    if (cut.drained === "0") opts.onEvent?.({ kind: "info", message: "requests to the local app were still in flight after the drain wait: the fence may have cut them short" });
+    if (cut.drained === "0")
+      opts.onEvent?.({
+        kind: "info",
+        message:
+          "requests to the local app were still in flight after the drain wait: the fence may have cut them short",
+      });
     takeChecks(cut);
     await gates("open");
     report.writeDowntimeMs = now() - cutoverStart;
@@ -207,14 +262,20 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   async function gates(action: "close" | "open"): Promise<Array<Record<string, string>>> {
     const results = await Promise.allSettled(opts.appNodes.map((node) => step(appGateCommand(node, action))));
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
-    if (failed.length) throw new Error(`${failed.length} of ${opts.appNodes.length} app droplet gate(s) did not ${action}: ${failed.join("; ")}`);
+    if (failed.length)
+      throw new Error(
+        `${failed.length} of ${opts.appNodes.length} app droplet gate(s) did not ${action}: ${failed.join("; ")}`,
+      );
     return results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   }
 
   /** An app droplet's internal listener certificate, as its gate printed it (tls_cert, base64 PEM). */
   function appCertificate(values: Record<string, string>, i: number): string {
     const pem = Buffer.from(values.tls_cert ?? "", "base64").toString("utf8");
-    if (!pem.includes("BEGIN CERTIFICATE")) throw new Error(`app droplet ${opts.appNodes[i]?.ssh ?? i} printed no certificate for its internal listener (tls_cert): its config sync predates TLS there (run \`pulumi up\` first)`);
+    if (!pem.includes("BEGIN CERTIFICATE"))
+      throw new Error(
+        `app droplet ${opts.appNodes[i]?.ssh ?? i} printed no certificate for its internal listener (tls_cert): its config sync predates TLS there (run \`pulumi up\` first)`,
+      );
     return pem.endsWith("\n") ? pem : `${pem}\n`;
   }
 
@@ -252,9 +313,15 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
       if (r instanceof Error) errors.push(r.message);
       else if (bounce) {
         const target = `${opts.source.privateAddress}:${opts.source.internalPort ?? INTERNAL_PORT}`;
-        const bounced = await Promise.allSettled(opts.appNodes.map((node) => step(appBounceCommand(node, target, state.sourceCert))));
+        const bounced = await Promise.allSettled(
+          opts.appNodes.map((node) => step(appBounceCommand(node, target, state.sourceCert))),
+        );
         const failed = bounced.flatMap((b) => (b.status === "rejected" ? [(b.reason as Error).message] : []));
-        if (failed.length) opts.onEvent?.({ kind: "info", message: `held requests could not all be sent back to the source's app (${failed.join("; ")}): those get Caddy's 502, never applied` });
+        if (failed.length)
+          opts.onEvent?.({
+            kind: "info",
+            message: `held requests could not all be sent back to the source's app (${failed.join("; ")}): those get Caddy's 502, never applied`,
+          });
         await step(cmds.proxyLocal()).catch((e: Error) => errors.push(e.message));
       }
     }

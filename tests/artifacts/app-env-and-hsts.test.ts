@@ -37,7 +37,14 @@ function tool(cmd: string, args: string[], cwd?: string) {
 }
 
 // Values Compose would read as interpolation: a required variable, a variable, `$$`, a lone `$`, an unclosed `${`.
-const HOSTILE_ENV = ["REQUIRED=a${X:?boom}b", "GREETING=it$sme", "DOUBLE=$$", "PRICE=100$", "OPEN=${", "PLAIN=hello world"];
+const HOSTILE_ENV = [
+  "REQUIRED=a${X:?boom}b",
+  "GREETING=it$sme",
+  "DOUBLE=$$",
+  "PRICE=100$",
+  "OPEN=${",
+  "PLAIN=hello world",
+];
 const expected = Object.fromEntries(HOSTILE_ENV.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
 
 describe("appEnv values reach the app verbatim through Compose", () => {
@@ -54,9 +61,21 @@ describe("appEnv values reach the app verbatim through Compose", () => {
   });
 
   it("scale-out app droplet: the same", () => {
-    const plan = planScaleOut({ ...DEV_INPUT, appCount: 2, appDropletSize: "s-2vcpu-4gb", dbSize: "db-s-16vcpu-64gb", appEnv: HOSTILE_ENV });
+    const plan = planScaleOut({
+      ...DEV_INPUT,
+      appCount: 2,
+      appDropletSize: "s-2vcpu-4gb",
+      dbSize: "db-s-16vcpu-64gb",
+      appEnv: HOSTILE_ENV,
+    });
     const dir = tempDir();
-    for (const f of [...plan.app.configFiles.filter((x) => x.path === "compose.yaml"), ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://u:p@db:25061/pool", redisUrl: "rediss://default:p@cache:25061" }, 8090)]) {
+    for (const f of [
+      ...plan.app.configFiles.filter((x) => x.path === "compose.yaml"),
+      ...renderAppNodeSecretFiles(
+        { databaseUrl: "postgresql://u:p@db:25061/pool", redisUrl: "rediss://default:p@cache:25061" },
+        8090,
+      ),
+    ]) {
       writeFileSync(join(dir, f.path), f.content);
     }
     const r = tool("docker-compose", ["-f", "compose.yaml", "--project-directory", ".", "config"], dir);
@@ -67,9 +86,13 @@ describe("appEnv values reach the app verbatim through Compose", () => {
 
   it("the check can fail: an unescaped value is refused or loses its tail", () => {
     const dir = tempDir();
-    const raw = (value: string) => `services:\n  app:\n    image: busybox:1\n    environment:\n      V: ${JSON.stringify(value)}\n`;
+    const raw = (value: string) =>
+      `services:\n  app:\n    image: busybox:1\n    environment:\n      V: ${JSON.stringify(value)}\n`;
     writeFileSync(join(dir, "compose.yaml"), raw("a${X:?boom}b"));
-    expect(tool("docker-compose", ["-f", "compose.yaml", "config"], dir)).toMatchObject({ status: 1, out: expect.stringContaining("boom") });
+    expect(tool("docker-compose", ["-f", "compose.yaml", "config"], dir)).toMatchObject({
+      status: 1,
+      out: expect.stringContaining("boom"),
+    });
     writeFileSync(join(dir, "compose.yaml"), raw("it$sme"));
     expect(composeEnvironment(dir, "app")).toEqual({ V: "it" });
   });
@@ -83,7 +106,10 @@ function siteBlock(caddyfile: string, opener: string): string[] {
 }
 
 describe("Strict-Transport-Security", () => {
-  const caddyfileOf = (hsts?: string) => planStack(sampleConfig(hsts === undefined ? {} : { hstsMaxAgeSeconds: hsts })).active!.configFiles.find((f) => f.path === "Caddyfile")!.content;
+  const caddyfileOf = (hsts?: string) =>
+    planStack(sampleConfig(hsts === undefined ? {} : { hstsMaxAgeSeconds: hsts })).active!.configFiles.find(
+      (f) => f.path === "Caddyfile",
+    )!.content;
 
   it.each([
     ["the default", "max-age=31536000", undefined],
@@ -107,7 +133,13 @@ describe("Strict-Transport-Security", () => {
   });
 
   it("the scale-out app droplets' Caddyfile passes caddy validate and sets the header", () => {
-    const plan = planScaleOut({ ...DEV_INPUT, appCount: 2, appDropletSize: "s-2vcpu-4gb", dbSize: "db-s-16vcpu-64gb", hstsMaxAgeSeconds: 600 });
+    const plan = planScaleOut({
+      ...DEV_INPUT,
+      appCount: 2,
+      appDropletSize: "s-2vcpu-4gb",
+      dbSize: "db-s-16vcpu-64gb",
+      hstsMaxAgeSeconds: 600,
+    });
     const dir = tempDir();
     const file = join(dir, "Caddyfile");
     writeFileSync(file, plan.app.configFiles.find((f) => f.path === "Caddyfile")!.content);
@@ -126,7 +158,10 @@ describe("Strict-Transport-Security", () => {
     async function startCaddy(name: string, body: string[], at: number): Promise<void> {
       const dir = tempDir();
       const file = join(dir, "Caddyfile");
-      writeFileSync(file, ["{", "\tadmin off", "\tauto_https off", "}", `http://127.0.0.1:${at} {`, ...body, "}", ""].join("\n"));
+      writeFileSync(
+        file,
+        ["{", "\tadmin off", "\tauto_https off", "}", `http://127.0.0.1:${at} {`, ...body, "}", ""].join("\n"),
+      );
       caddys.push(
         await startProcess({
           name,
@@ -146,14 +181,20 @@ describe("Strict-Transport-Security", () => {
       });
       await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
       const upstreamPort = (upstream.address() as AddressInfo).port;
-      const body = siteBlock(caddyfileOf(), "chat.example.com {").map((l) => l.replace(/^\treverse_proxy app:8090 \{$/, `\treverse_proxy 127.0.0.1:${upstreamPort} {`));
+      const body = siteBlock(caddyfileOf(), "chat.example.com {").map((l) =>
+        l.replace(/^\treverse_proxy app:8090 \{$/, `\treverse_proxy 127.0.0.1:${upstreamPort} {`),
+      );
       expect(body.join("\n")).toContain(`reverse_proxy 127.0.0.1:${upstreamPort} {`);
       port = await freePort("127.0.0.1");
       await startCaddy("caddy-hsts", body, port);
       // Negative control: the same block without `defer` (the header set before the proxy copies the app's).
       expect(body.filter((l) => l === "\t\tdefer")).toHaveLength(1);
       controlPort = await freePort("127.0.0.1");
-      await startCaddy("caddy-hsts-control", body.filter((l) => l !== "\t\tdefer"), controlPort);
+      await startCaddy(
+        "caddy-hsts-control",
+        body.filter((l) => l !== "\t\tdefer"),
+        controlPort,
+      );
     });
 
     afterAll(async () => {
@@ -165,8 +206,13 @@ describe("Strict-Transport-Security", () => {
       return new Promise((resolve, reject) => {
         const req = request({ host: "127.0.0.1", port: at, path }, (res) => {
           res.resume();
-          const raw = res.rawHeaders.filter((_, i) => i % 2 === 0).map((name, i) => [name, res.rawHeaders[i * 2 + 1]!] as const);
-          resolve({ status: res.statusCode ?? 0, hsts: raw.filter(([n]) => n.toLowerCase() === "strict-transport-security").map(([, v]) => v) });
+          const raw = res.rawHeaders
+            .filter((_, i) => i % 2 === 0)
+            .map((name, i) => [name, res.rawHeaders[i * 2 + 1]!] as const);
+          resolve({
+            status: res.statusCode ?? 0,
+            hsts: raw.filter(([n]) => n.toLowerCase() === "strict-transport-security").map(([, v]) => v),
+          });
         });
         req.on("error", reject);
         req.end();

@@ -11,7 +11,11 @@ import { COLLECT_CALENDAR, DAY2_SCRIPTS, renderDay2Files } from "../../infra/ren
 import { runCommand } from "../support/servers";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "day2-root-"));
-const files = renderDay2Files({ domain: "chat.example.com", healthPath: "/healthz", spaces: { bucket: "acme-backups", region: "fra1" } });
+const files = renderDay2Files({
+  domain: "chat.example.com",
+  healthPath: "/healthz",
+  spaces: { bucket: "acme-backups", region: "fra1" },
+});
 
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -24,7 +28,8 @@ function install(at: string): void {
   // systemd-analyze --root resolves the dependencies (sysinit.target, timers.target, docker.service) inside the root.
   fs.cpSync("/lib/systemd/system", path.join(at, "lib/systemd/system"), { recursive: true });
   const docker = path.join(at, "lib/systemd/system/docker.service");
-  if (!fs.existsSync(docker)) fs.writeFileSync(docker, "[Unit]\nDescription=stand-in for docker.service\n[Service]\nExecStart=/bin/true\n");
+  if (!fs.existsSync(docker))
+    fs.writeFileSync(docker, "[Unit]\nDescription=stand-in for docker.service\n[Service]\nExecStart=/bin/true\n");
 }
 
 const units = files.filter((f) => /\.(service|timer)$/.test(f.path)).map((f) => f.path);
@@ -39,25 +44,35 @@ describe("systemd units", () => {
 
   it("a broken unit is caught (the check can fail)", async () => {
     const bad = path.join(root, "etc/systemd/system/chatbot-bad.service");
-    fs.writeFileSync(bad, "[Service]\nType=oneshot\nExecStart=/usr/local/lib/chatbot/missing.sh\nIOSchedulingClass=sometimes\n");
-    const r = await runCommand("systemd-analyze", ["verify", `--root=${root}`, "/etc/systemd/system/chatbot-bad.service"]);
+    fs.writeFileSync(
+      bad,
+      "[Service]\nType=oneshot\nExecStart=/usr/local/lib/chatbot/missing.sh\nIOSchedulingClass=sometimes\n",
+    );
+    const r = await runCommand("systemd-analyze", [
+      "verify",
+      `--root=${root}`,
+      "/etc/systemd/system/chatbot-bad.service",
+    ]);
     fs.rmSync(bad);
     expect(`${r.code} ${r.stderr}`).toMatch(/missing\.sh|IO scheduling class/);
   });
 
-  it.each(files.filter((f) => f.path.endsWith(".timer")).map((f) => [path.basename(f.path), /OnCalendar=(.*)\n/.exec(f.content)![1]!] as const))(
-    "%s has a valid calendar (%s)",
-    async (_name, calendar) => {
-      const r = await runCommand("systemd-analyze", ["calendar", calendar]);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/Next elapse:/);
-    },
-  );
+  it.each(
+    files
+      .filter((f) => f.path.endsWith(".timer"))
+      .map((f) => [path.basename(f.path), /OnCalendar=(.*)\n/.exec(f.content)![1]!] as const),
+  )("%s has a valid calendar (%s)", async (_name, calendar) => {
+    const r = await runCommand("systemd-analyze", ["calendar", calendar]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Next elapse:/);
+  });
 
   it("the collector fires often enough for the 1-hour response rule (gaps of at most 5 minutes)", async () => {
     const r = await runCommand("systemd-analyze", ["calendar", "--iterations=40", COLLECT_CALENDAR]);
     expect(r.code, r.stderr).toBe(0);
-    const times = [...r.stdout.matchAll(/(?:Next elapse|Iter\. #\d+):\s+\w{3} (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g)].map((m) => Date.parse(`${m[1]!.replace(" ", "T")}Z`));
+    const times = [
+      ...r.stdout.matchAll(/(?:Next elapse|Iter\. #\d+):\s+\w{3} (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g),
+    ].map((m) => Date.parse(`${m[1]!.replace(" ", "T")}Z`));
     expect(times.length).toBe(40);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     expect(Math.max(...gaps)).toBeLessThanOrEqual(5 * 60_000);
@@ -66,7 +81,9 @@ describe("systemd units", () => {
 
 describe("day-2 scripts", () => {
   it.each(DAY2_SCRIPTS)("%s passes shellcheck", async (name) => {
-    const r = await runCommand("shellcheck", ["-x", path.join("scripts", "droplet", name)], { cwd: path.join(__dirname, "..", "..") });
+    const r = await runCommand("shellcheck", ["-x", path.join("scripts", "droplet", name)], {
+      cwd: path.join(__dirname, "..", ".."),
+    });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.code).toBe(0);
   });
@@ -78,7 +95,9 @@ describe("day-2 scripts", () => {
       fs.writeFileSync(path.join(shims, tool), `#!/bin/sh\necho "${tool} $*" >> "${logFile}"\n`, { mode: 0o755 });
     }
     const script = path.join(__dirname, "..", "..", "scripts", "droplet", "cleanup.sh");
-    const r = await runCommand("bash", [script], { env: { PATH: `${shims}:${process.env.PATH}`, CLEANUP_DF_PATHS: "/", CLEANUP_KEEP_HOURS: "72" } });
+    const r = await runCommand("bash", [script], {
+      env: { PATH: `${shims}:${process.env.PATH}`, CLEANUP_DF_PATHS: "/", CLEANUP_KEEP_HOURS: "72" },
+    });
     const calls = fs.readFileSync(logFile, "utf8");
     fs.rmSync(shims, { recursive: true, force: true });
     expect(r.code, r.stderr).toBe(0);

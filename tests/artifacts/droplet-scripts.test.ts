@@ -10,7 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
-import { INTERNAL_PORT, INTERNAL_TLS_DIR, INTERNAL_TLS_NAME, NO_ACTIVE_HEALTH_CHECK } from "../../infra/render/caddyfile";
+import {
+  INTERNAL_PORT,
+  INTERNAL_TLS_DIR,
+  INTERNAL_TLS_NAME,
+  NO_ACTIVE_HEALTH_CHECK,
+} from "../../infra/render/caddyfile";
 import { renderSecretFiles, renderStageScript, type RenderedFile } from "../../infra/render/files";
 import { LAYOUT } from "../../infra/render/layout";
 import { DOCKER_DROP_IN, VOLUME_GUARD, VOLUME_MARKER } from "../../infra/render/volume-guard";
@@ -22,7 +27,10 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const plan = planStack(sampleConfig({ sshKeys: ["1"], appImage: "ghcr.io/acme/chatbot:1.0.0", alertEmails: [] }));
-const secrets = renderSecretFiles({ postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" }, 8090);
+const secrets = renderSecretFiles(
+  { postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" },
+  8090,
+);
 
 let root: string;
 let bin: string;
@@ -58,7 +66,14 @@ function runApply() {
   writeFileSync(calls, "");
   const r = spawnSync("bash", [join(ROOT, "scripts", "droplet", "apply-config.sh")], {
     encoding: "utf8",
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), DATA_DIR: join(root, "data"), ROOT_DIR: join(root, "fsroot"), VOLUME_DEVICE: "/dev/null" },
+    env: {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      CONFIG_DIR: join(root, "etc"),
+      DATA_DIR: join(root, "data"),
+      ROOT_DIR: join(root, "fsroot"),
+      VOLUME_DEVICE: "/dev/null",
+    },
   });
   return { status: r.status, out: r.stdout, err: r.stderr, calls: readFileSync(calls, "utf8") };
 }
@@ -100,7 +115,11 @@ describe("apply-config.sh", () => {
     stage(plan.active!.configFiles);
     apply();
     const inode = statSync(join(root, "etc", "postgresql.conf")).ino;
-    stage(plan.active!.configFiles.map((f) => (f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f)));
+    stage(
+      plan.active!.configFiles.map((f) =>
+        f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f,
+      ),
+    );
     const r = apply();
     expect(r.out).toContain("applied: 1 file(s) changed, restarted: postgres");
     expect(r.calls).toMatch(/restart postgres/);
@@ -128,7 +147,9 @@ describe("apply-config.sh", () => {
   it("reloads Caddy (no restart) when only the Caddyfile changes", () => {
     stage(plan.active!.configFiles);
     apply();
-    stage(plan.active!.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)));
+    stage(
+      plan.active!.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)),
+    );
     const r = apply();
     expect(r.calls).toMatch(/exec -T proxy caddy reload/);
     expect(r.calls).not.toMatch(/ restart /);
@@ -138,14 +159,18 @@ describe("apply-config.sh", () => {
 describe("the data volume's guard", () => {
   const marker = () => join(root, "data", VOLUME_MARKER.slice(LAYOUT.dataDir.length + 1));
   const guard = (mode: string) =>
-    spawnSync("bash", [join(root, "fsroot", VOLUME_GUARD), mode], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, DATA_DIR: join(root, "data") } });
+    spawnSync("bash", [join(root, "fsroot", VOLUME_GUARD), mode], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, DATA_DIR: join(root, "data") },
+    });
 
   it("a fresh volume: apply marks it, makes the data directories on it, installs docker.service's drop-in, then starts the containers", () => {
     stage(plan.active!.configFiles);
     const r = apply();
     expect(r.out).toContain(`[volume-guard] marked ${join(root, "data")} as the data volume: a fresh volume`);
     expect(readFileSync(marker(), "utf8")).toMatch(/^chatbot data volume\nmarked=\d{4}-\d\d-\d\dT/);
-    for (const dir of ["postgres", "redis", "caddy", "backups", "log"]) expect(statSync(join(root, "data", dir)).isDirectory()).toBe(true);
+    for (const dir of ["postgres", "redis", "caddy", "backups", "log"])
+      expect(statSync(join(root, "data", dir)).isDirectory()).toBe(true);
     const dropIn = readFileSync(join(root, "fsroot", DOCKER_DROP_IN), "utf8");
     expect(dropIn).toContain(`RequiresMountsFor=${LAYOUT.dataDir}\n`);
     expect(dropIn).toContain(`ExecStartPre=${VOLUME_GUARD} check\n`);
@@ -195,13 +220,19 @@ describe("the data volume's guard", () => {
     apply();
     expect(guard("check")).toMatchObject({ status: 0, stderr: "" });
     rmSync(marker());
-    expect(guard("check")).toMatchObject({ status: 1, stderr: expect.stringContaining("is mounted but has no marker") });
+    expect(guard("check")).toMatchObject({
+      status: 1,
+      stderr: expect.stringContaining("is mounted but has no marker"),
+    });
     // `check` never marks: only the config sync, after mounting the volume itself, initialises one.
     expect(existsSync(marker())).toBe(false);
     expect(guard("init")).toMatchObject({ status: 0, stdout: expect.stringContaining("data from before the marker") });
     expect(guard("check").status).toBe(0);
     rmSync(join(root, "mounted"));
-    expect(guard("check")).toMatchObject({ status: 1, stderr: expect.stringContaining("is not mounted: the data volume is missing") });
+    expect(guard("check")).toMatchObject({
+      status: 1,
+      stderr: expect.stringContaining("is not mounted: the data volume is missing"),
+    });
     expect(guard("init").status).toBe(1);
     expect(guard("bogus").status).toBe(2);
   });
@@ -210,11 +241,15 @@ describe("the data volume's guard", () => {
     writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> "${calls}"\n[ "$1" != info ]\n`);
     stage(plan.active!.configFiles);
     const r = apply();
-    expect(r.calls).toMatch(/docker info\nsystemctl reset-failed docker\.socket docker\.service\nsystemctl start docker\.service\ndocker compose .* up -d/);
+    expect(r.calls).toMatch(
+      /docker info\nsystemctl reset-failed docker\.socket docker\.service\nsystemctl start docker\.service\ndocker compose .* up -d/,
+    );
   });
 
   it("the guard's default data directory is the layout's, where the drop-in and the fstab entry point", () => {
-    expect(readFileSync(join(ROOT, "scripts", "droplet", "volume-guard.sh"), "utf8")).toContain(`DATA_DIR=\${DATA_DIR:-${LAYOUT.dataDir}}`);
+    expect(readFileSync(join(ROOT, "scripts", "droplet", "volume-guard.sh"), "utf8")).toContain(
+      `DATA_DIR=\${DATA_DIR:-${LAYOUT.dataDir}}`,
+    );
     expect(VOLUME_MARKER.startsWith(`${LAYOUT.dataDir}/`)).toBe(true);
   });
 });
@@ -234,7 +269,12 @@ describe("proxy-switch.sh", () => {
     return spawnSync("bash", [join(ROOT, "scripts", "droplet", "proxy-switch.sh"), ...args], {
       encoding: "utf8",
       input,
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: join(root, "etc"), CHATBOT_PROXY_TLS_DIR_HOST: proxyTls() },
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        CONFIG_DIR: join(root, "etc"),
+        CHATBOT_PROXY_TLS_DIR_HOST: proxyTls(),
+      },
     });
   }
   const peerCert = () => readFileSync(join(proxyTlsDir(join(root, "peer")), "server.crt"), "utf8");
@@ -245,7 +285,12 @@ describe("proxy-switch.sh", () => {
     apply();
     rmSync(join(root, "etc", "Caddyfile.serving"), { force: true });
     rmSync(proxyTls(), { recursive: true, force: true });
-    execFileSync("bash", [join(ROOT, "scripts", "droplet", "tls-cert.sh"), proxyTls(), `${process.getuid!()}:${process.getgid!()}`, INTERNAL_TLS_NAME]);
+    execFileSync("bash", [
+      join(ROOT, "scripts", "droplet", "tls-cert.sh"),
+      proxyTls(),
+      `${process.getuid!()}:${process.getgid!()}`,
+      INTERNAL_TLS_NAME,
+    ]);
     expect(runWithInput(peerCert(), "trust").stdout).toMatch(/^trusted=1$/m);
   });
 
@@ -257,7 +302,9 @@ describe("proxy-switch.sh", () => {
         `\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n`,
     );
     expect(caddyfile()).not.toContain("health_uri"); // an upstream marked unhealthy would not be retried for a POST
-    expect(caddyfile()).toContain(`https://:${INTERNAL_PORT} {\n\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy app:8090\n}`);
+    expect(caddyfile()).toContain(
+      `https://:${INTERNAL_PORT} {\n\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy app:8090\n}`,
+    );
     expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload --config \/etc\/caddy\/Caddyfile/);
     expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy sh -c .* app:8090 5\n/s); // the drain, inside the container
     expect(r.stdout).toMatch(/^drained=1$/m);
@@ -324,7 +371,9 @@ describe("proxy-switch.sh", () => {
     expect(r.stdout).toMatch(/^gate=bounce$/m);
     expect(readFileSync(join(proxyTls(), "peers.crt"), "utf8")).toBe(old);
     // One live internal listener: the rendered one stays closed (commented), the bounce copy forwards.
-    const live = caddyfile().split("\n").filter((l) => !l.startsWith("#"));
+    const live = caddyfile()
+      .split("\n")
+      .filter((l) => !l.startsWith("#"));
     expect(live.filter((l) => /^https:\/\/:\d+ \{$/.test(l))).toHaveLength(1);
     expect(caddyfile()).toContain(
       `\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy 10.10.0.5:8081 {\n\t\ttransport http {\n\t\t\ttls\n` +
@@ -366,7 +415,11 @@ describe("proxy-switch.sh", () => {
     expect(two.status, two.stderr).toBe(0);
     expect(two.stdout).toMatch(/^trusted=2$/m);
     expect(readFileSync(join(proxyTls(), "peers.crt"), "utf8")).toBe(a + b);
-    for (const [input, why] of [["", /no PEM certificate/], ["not a certificate\n", /no PEM certificate/], [a.replace(/\n[A-Za-z0-9+/]{20}/, "\n!!!!"), /readable by openssl/]] as const) {
+    for (const [input, why] of [
+      ["", /no PEM certificate/],
+      ["not a certificate\n", /no PEM certificate/],
+      [a.replace(/\n[A-Za-z0-9+/]{20}/, "\n!!!!"), /readable by openssl/],
+    ] as const) {
       const r = runWithInput(input, "trust");
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(why);
@@ -395,13 +448,16 @@ describe("proxy-switch.sh", () => {
     }
   });
 
-  it.each([["hold", "10.0.0.1; rm -rf /", "30"], ["hold", "10.0.0.1:8081", "0"], ["hold", "10.0.0.1:8081", "$(id)"], ["gate", "ajar"], ["sideways"]])(
-    "refuses %s %s %s with exit 2, touching nothing",
-    (...args) => {
-      const r = run(...args);
-      expect(r.status).toBe(2);
-      expect(readFileSync(calls, "utf8")).toBe("");
-      expect(caddyfile()).toBe(rendered());
-    },
-  );
+  it.each([
+    ["hold", "10.0.0.1; rm -rf /", "30"],
+    ["hold", "10.0.0.1:8081", "0"],
+    ["hold", "10.0.0.1:8081", "$(id)"],
+    ["gate", "ajar"],
+    ["sideways"],
+  ])("refuses %s %s %s with exit 2, touching nothing", (...args) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    expect(readFileSync(calls, "utf8")).toBe("");
+    expect(caddyfile()).toBe(rendered());
+  });
 });

@@ -53,7 +53,17 @@ const hostile = (): [string, string][] => [
 function writeEnvFile(value: string): string {
   const file = join(dir, "app.env");
   const lines = ["POSTGRES_PASSWORD", "REPLICATION_PASSWORD", "REDIS_PASSWORD"].map((k) => `${k}=${value}`);
-  writeFileSync(file, [...lines, `EVIL=$(touch ${marker})`, `\`touch ${marker}\``, "DATABASE_URL=postgresql://chatbot:pw@postgres:5432/chatbot", ""].join("\n"), { mode: 0o600 });
+  writeFileSync(
+    file,
+    [
+      ...lines,
+      `EVIL=$(touch ${marker})`,
+      `\`touch ${marker}\``,
+      "DATABASE_URL=postgresql://chatbot:pw@postgres:5432/chatbot",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -68,7 +78,13 @@ function run(args: string[], env: Record<string, string>, stdin?: string) {
   const r = spawnSync("bash", args, {
     input: stdin,
     encoding: "utf8",
-    env: { PATH: `${join(dir, "bin")}:${process.env.PATH}`, HOME: dir, CHATBOT_RUNTIME: "container", CHATBOT_COMPOSE_FILE: join(dir, "compose.yaml"), ...env },
+    env: {
+      PATH: `${join(dir, "bin")}:${process.env.PATH}`,
+      HOME: dir,
+      CHATBOT_RUNTIME: "container",
+      CHATBOT_COMPOSE_FILE: join(dir, "compose.yaml"),
+      ...env,
+    },
   });
   const log = existsSync(join(dir, "docker.log")) ? readFileSync(join(dir, "docker.log"), "utf8") : "";
   const calls: Call[] = log
@@ -95,21 +111,33 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
     expect(r.status, r.stderr).toBe(0);
     expectNothingRan(r);
     const pg = r.calls.filter((c) => / exec -T -u postgres -e PGPASSWORD /.test(c.argv));
-    expect(pg.map((c) => / -e PGCONNECT_TIMEOUT postgres (\w+) /.exec(c.argv)?.[1])).toEqual(["psql", "vacuumdb", "psql"]);
+    expect(pg.map((c) => / -e PGCONNECT_TIMEOUT postgres (\w+) /.exec(c.argv)?.[1])).toEqual([
+      "psql",
+      "vacuumdb",
+      "psql",
+    ]);
     for (const c of pg) expect(c.pgpassword).toBe(value());
   });
 
   it("collect.sh (over ssh, on stdin): never run, and REDISCLI_AUTH carries it as written", () => {
-    const r = run(["-s", "--", "snapshot"], {
-      CHATBOT_ENV_FILE: writeEnvFile(value()),
-      CHATBOT_COLLECT_ENV: join(dir, "none.env"),
-      CHATBOT_HEALTH_URL: "http://127.0.0.1:9/health",
-      CHATBOT_CPU_SECONDS: "1",
-      CHATBOT_DF_PATHS: "/",
-    }, readFileSync(join(SCRIPTS, "collect.sh"), "utf8"));
+    const r = run(
+      ["-s", "--", "snapshot"],
+      {
+        CHATBOT_ENV_FILE: writeEnvFile(value()),
+        CHATBOT_COLLECT_ENV: join(dir, "none.env"),
+        CHATBOT_HEALTH_URL: "http://127.0.0.1:9/health",
+        CHATBOT_CPU_SECONDS: "1",
+        CHATBOT_DF_PATHS: "/",
+      },
+      readFileSync(join(SCRIPTS, "collect.sh"), "utf8"),
+    );
     expect(r.status, r.stderr).toBe(0);
     expectNothingRan(r);
-    const redis = r.calls.filter((c) => c.argv.endsWith("exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats"));
+    const redis = r.calls.filter((c) =>
+      c.argv.endsWith(
+        "exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats",
+      ),
+    );
     expect(redis).toHaveLength(1);
     expect(redis[0]!.rediscliAuth).toBe(value());
   });
@@ -119,12 +147,24 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
     writeFileSync(
       target,
       renderTargetEnv({
-        pg: { host: "db.example.invalid", port: 25060, user: "doadmin", password: TARGET_PASSWORD, database: "chatbot", sslmode: "require", appUser: "chatbot" },
+        pg: {
+          host: "db.example.invalid",
+          port: 25060,
+          user: "doadmin",
+          password: TARGET_PASSWORD,
+          database: "chatbot",
+          sslmode: "require",
+          appUser: "chatbot",
+        },
         redis: { host: "cache.example.invalid", port: 25061, user: "default", password: TARGET_PASSWORD, tls: true },
       }),
       { mode: 0o600 },
     );
-    const r = run(["-s", "--", "preflight"], { CHATBOT_ENV_FILE: writeEnvFile(value()), CHATBOT_TARGET_ENV_FILE: target }, readFileSync(join(SCRIPTS, "logical.sh"), "utf8"));
+    const r = run(
+      ["-s", "--", "preflight"],
+      { CHATBOT_ENV_FILE: writeEnvFile(value()), CHATBOT_TARGET_ENV_FILE: target },
+      readFileSync(join(SCRIPTS, "logical.sh"), "utf8"),
+    );
     expect(r.status, r.stderr).toBe(0);
     expectNothingRan(r);
     expect(r.stdout).toContain("wal_level=logical\n");
@@ -144,11 +184,21 @@ describe("backup-common.sh's load_env", () => {
     writeFileSync(
       file,
       // The last line has no newline: it is read all the same.
-      [`POSTGRES_PASSWORD=${value}`, "SPACES_ACCESS_KEY_ID=DO00KEY=ID", "DATABASE_URL=postgresql://x", "REDIS_PASSWORD=r", `EVIL=$(touch ${marker})`, "SPACES_SECRET_ACCESS_KEY=se cret/+="].join("\n"),
+      [
+        `POSTGRES_PASSWORD=${value}`,
+        "SPACES_ACCESS_KEY_ID=DO00KEY=ID",
+        "DATABASE_URL=postgresql://x",
+        "REDIS_PASSWORD=r",
+        `EVIL=$(touch ${marker})`,
+        "SPACES_SECRET_ACCESS_KEY=se cret/+=",
+      ].join("\n"),
       { mode: 0o600 },
     );
-    const show = 'printf "%s\\037" "$PGPASSWORD" "$SPACES_ACCESS_KEY_ID" "$SPACES_SECRET_ACCESS_KEY" "${DATABASE_URL-unset}" "${REDIS_PASSWORD-unset}" "${EVIL-unset}"';
-    const r = run(["-c", `. '${join(SCRIPTS, "backup-common.sh")}' && load_env && ${show}`], { CHATBOT_ENV_FILE: file });
+    const show =
+      'printf "%s\\037" "$PGPASSWORD" "$SPACES_ACCESS_KEY_ID" "$SPACES_SECRET_ACCESS_KEY" "${DATABASE_URL-unset}" "${REDIS_PASSWORD-unset}" "${EVIL-unset}"';
+    const r = run(["-c", `. '${join(SCRIPTS, "backup-common.sh")}' && load_env && ${show}`], {
+      CHATBOT_ENV_FILE: file,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe("");
     expect(existsSync(marker)).toBe(false);

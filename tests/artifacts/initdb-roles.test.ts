@@ -67,7 +67,10 @@ let holder: ChildProcess | undefined;
 
 /** A second session holds pg_authid until released: CREATE ROLE waits for it. */
 async function holdAuthCatalog(): Promise<() => Promise<void>> {
-  const child = spawn(join(PG_BINDIR, "psql"), ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", "postgres"], { env: { ...process.env, ...pg.env() }, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(join(PG_BINDIR, "psql"), ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", "postgres"], {
+    env: { ...process.env, ...pg.env() },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   holder = child;
   let out = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -113,16 +116,22 @@ async function runSampled(script: string, secrets: { app: string; repl: string }
     scans++;
     for (const [pid, argv] of allCmdlines()) {
       if (markers.some((m) => argv.includes(m))) leaks.add(argv.replaceAll("\0", " ").trim());
-      if (!psqlArgv && /(^|\/)psql\0/.test(argv) && parentOf(pid) === child.pid) psqlArgv = argv.replaceAll("\0", " ").trim();
+      if (!psqlArgv && /(^|\/)psql\0/.test(argv) && parentOf(pid) === child.pid)
+        psqlArgv = argv.replaceAll("\0", " ").trim();
     }
   };
   try {
     // Hold the script's psql until it has been seen (and scanned once more), then let it finish, scanning throughout.
-    await waitFor("the script's psql (held on pg_authid)", async () => {
-      scan();
-      if (done) throw new Error(`the script exited before its psql was seen: ${stderr}`);
-      return psqlArgv !== "";
-    }, 30_000, 5);
+    await waitFor(
+      "the script's psql (held on pg_authid)",
+      async () => {
+        scan();
+        if (done) throw new Error(`the script exited before its psql was seen: ${stderr}`);
+        return psqlArgv !== "";
+      },
+      30_000,
+      5,
+    );
     scan();
     await release();
     released = true;
@@ -146,7 +155,11 @@ async function loginAs(user: string, password: string): Promise<number> {
 
 beforeAll(async () => {
   // Password logins over TCP, so the roles' passwords are really checked.
-  pg = await startPostgres({ host: "127.0.0.2", name: "initdb-roles", hba: "local all all trust\nhost all all 127.0.0.0/8 scram-sha-256\n" });
+  pg = await startPostgres({
+    host: "127.0.0.2",
+    name: "initdb-roles",
+    hba: "local all all trust\nhost all all 127.0.0.0/8 scram-sha-256\n",
+  });
 });
 
 afterAll(async () => {
@@ -178,7 +191,9 @@ describe("initdb-roles.sh", () => {
     expect(await loginAs("chatbot", appMarker)).not.toBe(0);
     expect(await pg.psql("SELECT rolreplication FROM pg_roles WHERE rolname = 'replicator'")).toBe("t");
     expect(await pg.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'chatbot'")).toBe("chatbot");
-    expect(await pg.psql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'", "chatbot")).toBe("1");
+    expect(await pg.psql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'", "chatbot")).toBe(
+      "1",
+    );
   });
 
   it("negative control: the sampler catches a password passed as psql -v (the form the script used before)", async () => {
@@ -187,14 +202,18 @@ describe("initdb-roles.sh", () => {
     const control = join(dir, "argv-form.sh");
     writeFileSync(control, ARGV_FORM, { mode: 0o755 });
     const marker = `leak-${randomBytes(6).toString("hex")}`;
-    const r = await runSampled(control, { app: marker, repl: "other" }, [marker]).finally(() => rmSync(dir, { recursive: true, force: true }));
+    const r = await runSampled(control, { app: marker, repl: "other" }, [marker]).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.leaks.length).toBeGreaterThan(0);
     expect(r.leaks.join("\n")).toMatch(new RegExp(`psql .*app_pw=${marker}`));
   });
 
   it("refuses to run without the passwords in its environment", async () => {
-    const r = await runCommand("bash", [SCRIPT], { env: { ...pg.env(), PATH: `${PG_BINDIR}:${process.env.PATH}`, APP_DB_PASSWORD: "", REPLICATION_PASSWORD: "x" } });
+    const r = await runCommand("bash", [SCRIPT], {
+      env: { ...pg.env(), PATH: `${PG_BINDIR}:${process.env.PATH}`, APP_DB_PASSWORD: "", REPLICATION_PASSWORD: "x" },
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/APP_DB_PASSWORD is not set/);
   });

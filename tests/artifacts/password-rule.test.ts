@@ -33,7 +33,14 @@ const rendered = (path: string) => plan.active!.configFiles.find((f) => f.path =
 function passwordIssues(passwords: { postgresPassword?: string; redisPassword?: string }) {
   const keys = Object.keys(passwords);
   try {
-    parseConfig({ values: { ...SAMPLE_VALUES, ...Object.fromEntries(keys.map((k) => [k, "[secret]"])) }, secretKeys: new Set(keys), passwords }, { stack: "dev" });
+    parseConfig(
+      {
+        values: { ...SAMPLE_VALUES, ...Object.fromEntries(keys.map((k) => [k, "[secret]"])) },
+        secretKeys: new Set(keys),
+        passwords,
+      },
+      { stack: "dev" },
+    );
   } catch (e) {
     if (e instanceof ConfigError) return e.issues;
     throw e;
@@ -43,7 +50,15 @@ function passwordIssues(passwords: { postgresPassword?: string; redisPassword?: 
 
 /** The rendered app.env with this password for PostgreSQL and Redis. */
 const renderedAppEnv = (password: string) =>
-  renderAppEnv({ postgresPassword: password, appDbPassword: "a".repeat(32), replicationPassword: "r".repeat(32), redisPassword: password }, 8090);
+  renderAppEnv(
+    {
+      postgresPassword: password,
+      appDbPassword: "a".repeat(32),
+      replicationPassword: "r".repeat(32),
+      redisPassword: password,
+    },
+    8090,
+  );
 
 /** A directory with app.env, the rendered compose.yaml and the .env compose interpolates it with, for docker-compose. */
 function composeProject(appEnv: string): string {
@@ -69,11 +84,18 @@ async function startRenderedRedis(authLines: string, name: string) {
   const caFile = join(tls, "server.crt");
   const redis = await startRedis({
     host: "127.0.0.2",
-    conf: conf.replace("dir /data\n", "").replace(`include ${REDIS_AUTH_INCLUDE}`, authLines.trim()).replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`),
+    conf: conf
+      .replace("dir /data\n", "")
+      .replace(`include ${REDIS_AUTH_INCLUDE}`, authLines.trim())
+      .replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`),
     name,
     tls: { caFile },
   });
-  const cli = (auth: string, ...args: string[]) => spawnSync("redis-cli", ["--tls", "--cacert", caFile, "-h", redis.host, "-p", String(redis.port), ...args], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: auth } });
+  const cli = (auth: string, ...args: string[]) =>
+    spawnSync("redis-cli", ["--tls", "--cacert", caFile, "-h", redis.host, "-p", String(redis.port), ...args], {
+      encoding: "utf8",
+      env: { ...process.env, REDISCLI_AUTH: auth },
+    });
   return { redis, cli };
 }
 
@@ -92,18 +114,28 @@ describe.each(ACCEPTED)("a password config accepts: %s", (_what, password) => {
 
   it("docker-compose reads the rendered app.env back to the same value, for PostgreSQL and the app", () => {
     const dir = composeProject(renderedAppEnv(password));
-    const r = spawnSync("docker-compose", ["-f", "compose.yaml", "--project-directory", ".", "config"], { cwd: dir, encoding: "utf8" });
+    const r = spawnSync("docker-compose", ["-f", "compose.yaml", "--project-directory", ".", "config"], {
+      cwd: dir,
+      encoding: "utf8",
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/variable is not set|Invalid interpolation|WARNING/);
-    expect(composeEnvironment(dir, "postgres")).toMatchObject({ POSTGRES_PASSWORD: password, REDIS_PASSWORD: password });
+    expect(composeEnvironment(dir, "postgres")).toMatchObject({
+      POSTGRES_PASSWORD: password,
+      REDIS_PASSWORD: password,
+    });
     expect(composeEnvironment(dir, "app")).toMatchObject({ POSTGRES_PASSWORD: password, REDIS_PASSWORD: password });
   });
 
   it("backup-common.sh reads the rendered app.env and hands PostgreSQL the same value", async () => {
     const dir = composeProject(renderedAppEnv(password));
-    const out = await run("bash", ["-c", `. '${join(SCRIPTS, "backup-common.sh")}' && load_env && printf '%s' "$PGPASSWORD"`], {
-      env: { PATH: process.env.PATH!, CHATBOT_ENV_FILE: join(dir, "app.env") },
-    });
+    const out = await run(
+      "bash",
+      ["-c", `. '${join(SCRIPTS, "backup-common.sh")}' && load_env && printf '%s' "$PGPASSWORD"`],
+      {
+        env: { PATH: process.env.PATH!, CHATBOT_ENV_FILE: join(dir, "app.env") },
+      },
+    );
     expect(out).toBe(password);
   });
 
@@ -130,7 +162,10 @@ describe("passwords the rule refuses, and what their consumers would make of the
     expect(passwordIssues({ redisPassword: password }).map((i) => i.key)).toEqual(["chatbot:redisPassword"]);
     // Written by hand: the renderer refuses what the rule refuses.
     const dir = composeProject(`POSTGRES_PASSWORD=${password}\nREDIS_PASSWORD=${password}\n`);
-    expect(composeEnvironment(dir, "postgres")).toMatchObject({ POSTGRES_PASSWORD: composeReads, REDIS_PASSWORD: composeReads });
+    expect(composeEnvironment(dir, "postgres")).toMatchObject({
+      POSTGRES_PASSWORD: composeReads,
+      REDIS_PASSWORD: composeReads,
+    });
   });
 
   it.each([
@@ -150,7 +185,10 @@ describe("passwords the rule refuses, and what their consumers would make of the
     const password = '"double-quoted-0123"';
     expect(passwordIssues({ redisPassword: password }).map((i) => i.key)).toEqual(["chatbot:redisPassword"]);
     expect(() => renderRedisAuth(password)).toThrow(/^redisPassword: holds "\\""; a password may hold only A-Z/);
-    const { redis, cli } = await startRenderedRedis(`requirepass ${password}\nmasterauth ${password}`, "password-rule-quoted");
+    const { redis, cli } = await startRenderedRedis(
+      `requirepass ${password}\nmasterauth ${password}`,
+      "password-rule-quoted",
+    );
     try {
       const r = cli(password, "PING");
       expect(`${r.stdout}${r.stderr}`).toMatch(/WRONGPASS|NOAUTH/);

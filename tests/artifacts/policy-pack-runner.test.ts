@@ -13,10 +13,14 @@ const ROOT = join(__dirname, "..", "..");
 // The gRPC and protobuf modules the pack and the SDK themselves use (instanceof checks cross these modules).
 const fromSdk = createRequire(require.resolve("@pulumi/pulumi"));
 const grpc = createRequire(require.resolve("@pulumi/policy"))("@grpc/grpc-js") as typeof import("@grpc/grpc-js");
-const services = fromSdk("./proto/analyzer_grpc_pb") as { AnalyzerClient: new (address: string, credentials: unknown) => AnalyzerClient };
+const services = fromSdk("./proto/analyzer_grpc_pb") as {
+  AnalyzerClient: new (address: string, credentials: unknown) => AnalyzerClient;
+};
 const pb = fromSdk("./proto/analyzer_pb") as Record<string, new () => Message>;
 const { Empty } = fromSdk("google-protobuf/google/protobuf/empty_pb") as { Empty: new () => Message };
-const { Struct } = fromSdk("google-protobuf/google/protobuf/struct_pb") as { Struct: { fromJavaScript(v: unknown): Message } };
+const { Struct } = fromSdk("google-protobuf/google/protobuf/struct_pb") as {
+  Struct: { fromJavaScript(v: unknown): Message };
+};
 
 type Message = Record<string, (...args: unknown[]) => unknown>;
 type Callback = (err: Error | null, res: Message) => void;
@@ -35,7 +39,10 @@ const call = (method: "getAnalyzerInfo" | "analyze" | "analyzeStack", req: Messa
   new Promise<Message>((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
 
 beforeAll(async () => {
-  pack = spawn(process.execPath, [require.resolve("@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:1", "."], { cwd: join(ROOT, "policy"), stdio: ["ignore", "pipe", "pipe"] });
+  pack = spawn(process.execPath, [require.resolve("@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:1", "."], {
+    cwd: join(ROOT, "policy"),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   pack.stderr!.on("data", (d) => (stderr += String(d)));
   const port = await new Promise<string>((resolve, reject) => {
@@ -54,7 +61,10 @@ afterAll(() => {
   pack?.kill();
 });
 
-function resource(kind: "AnalyzeRequest" | "AnalyzerResource", r: { type: string; urn: string; props: unknown; protect?: boolean; parent?: string }): Message {
+function resource(
+  kind: "AnalyzeRequest" | "AnalyzerResource",
+  r: { type: string; urn: string; props: unknown; protect?: boolean; parent?: string },
+): Message {
   const m = new pb[kind]!();
   m.setType!(r.type);
   m.setUrn!(r.urn);
@@ -68,12 +78,21 @@ function resource(kind: "AnalyzeRequest" | "AnalyzerResource", r: { type: string
 }
 
 const diagnostics = (res: Message) =>
-  (res.getDiagnosticsList!() as Message[]).map((d) => ({ policy: d.getPolicyname!() as string, level: d.getEnforcementlevel!() as number, message: d.getMessage!() as string }));
+  (res.getDiagnosticsList!() as Message[]).map((d) => ({
+    policy: d.getPolicyname!() as string,
+    level: d.getEnforcementlevel!() as number,
+    message: d.getMessage!() as string,
+  }));
 
 const firewall = (stack: string) => ({
   type: "digitalocean:index/firewall:Firewall",
   urn: `urn:pulumi:${stack}::chatbot::chatbot:network:Network$digitalocean:index/firewall:Firewall::network-firewall`,
-  props: { inboundRules: [{ protocol: "tcp", portRange: "22", sourceAddresses: ["0.0.0.0/0"] }, { protocol: "tcp", portRange: "6379", sourceAddresses: ["::/0"] }] },
+  props: {
+    inboundRules: [
+      { protocol: "tcp", portRange: "22", sourceAddresses: ["0.0.0.0/0"] },
+      { protocol: "tcp", portRange: "6379", sourceAddresses: ["::/0"] },
+    ],
+  },
 });
 
 describe("the policy pack under Pulumi's policy runner", () => {
@@ -81,7 +100,15 @@ describe("the policy pack under Pulumi's policy runner", () => {
     const info = await call("getAnalyzerInfo", new Empty());
     expect(info.getName!()).toBe("chatbot-guardrails");
     const list = (info.getPoliciesList!() as Message[]).map((p) => [p.getName!(), p.getEnforcementlevel!()]);
-    expect(list.map(([n]) => n)).toEqual(["prod-ssh-allowlist", "no-public-database-port", "prod-droplet-backups", "droplet-size-ceiling", "prod-stateful-protected", "prod-volumes-kept", "monthly-cost-ceiling"]);
+    expect(list.map(([n]) => n)).toEqual([
+      "prod-ssh-allowlist",
+      "no-public-database-port",
+      "prod-droplet-backups",
+      "droplet-size-ceiling",
+      "prod-stateful-protected",
+      "prod-volumes-kept",
+      "monthly-cost-ceiling",
+    ]);
     for (const [, level] of list) expect(level).toBe(MANDATORY);
   });
 
@@ -103,12 +130,27 @@ describe("the policy pack under Pulumi's policy runner", () => {
       const req = new pb.AnalyzeStackRequest!();
       req.setResourcesList!([
         resource("AnalyzerResource", { type: "chatbot:server:AppServer", urn: server, props: {} }),
-        resource("AnalyzerResource", { type: "digitalocean:index/droplet:Droplet", urn: "urn:pulumi:prod::chatbot::chatbot:server:AppServer$digitalocean:index/droplet:Droplet::app-8gb-droplet", props: { size: "s-4vcpu-8gb", backups: true }, protect, parent: server }),
-        resource("AnalyzerResource", { type: "digitalocean:index/volume:Volume", urn: "urn:pulumi:prod::chatbot::chatbot:server:AppServer$digitalocean:index/volume:Volume::app-8gb-volume", props: { size: 100 }, protect, parent: server }),
+        resource("AnalyzerResource", {
+          type: "digitalocean:index/droplet:Droplet",
+          urn: "urn:pulumi:prod::chatbot::chatbot:server:AppServer$digitalocean:index/droplet:Droplet::app-8gb-droplet",
+          props: { size: "s-4vcpu-8gb", backups: true },
+          protect,
+          parent: server,
+        }),
+        resource("AnalyzerResource", {
+          type: "digitalocean:index/volume:Volume",
+          urn: "urn:pulumi:prod::chatbot::chatbot:server:AppServer$digitalocean:index/volume:Volume::app-8gb-volume",
+          props: { size: 100 },
+          protect,
+          parent: server,
+        }),
       ]);
       return req;
     };
     expect(diagnostics(await call("analyzeStack", stack(true)))).toEqual([]);
-    expect(diagnostics(await call("analyzeStack", stack(false))).map((d) => d.policy)).toEqual(["prod-stateful-protected", "prod-volumes-kept"]);
+    expect(diagnostics(await call("analyzeStack", stack(false))).map((d) => d.policy)).toEqual([
+      "prod-stateful-protected",
+      "prod-volumes-kept",
+    ]);
   });
 });

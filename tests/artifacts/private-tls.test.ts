@@ -42,7 +42,17 @@ describe("tls-cert.sh: the droplet's certificate, made on the droplet", () => {
     expect(key.mode & 0o777).toBe(0o600);
     if (who) expect(key).toMatchObject({ uid: who.uid, gid: who.gid });
     expect(statSync(join(dir, "server.crt")).mode & 0o777).toBe(0o644);
-    const text = (await runCommand("openssl", ["x509", "-in", join(dir, "server.crt"), "-noout", "-subject", "-ext", "subjectAltName"])).stdout;
+    const text = (
+      await runCommand("openssl", [
+        "x509",
+        "-in",
+        join(dir, "server.crt"),
+        "-noout",
+        "-subject",
+        "-ext",
+        "subjectAltName",
+      ])
+    ).stdout;
     expect(text).toMatch(/CN ?= ?chatbot-postgres/);
     expect(text).toContain("DNS:postgres");
 
@@ -69,7 +79,9 @@ describe("tls-cert.sh: the droplet's certificate, made on the droplet", () => {
 
 describe("PostgreSQL 15 with the rendered postgresql.conf and pg_hba.conf", () => {
   it("pg_hba.conf: every TCP rule is hostssl, and clear-text TCP is rejected first", () => {
-    const rows = rendered("pg_hba.conf").split("\n").filter((l) => l && !l.startsWith("#"));
+    const rows = rendered("pg_hba.conf")
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"));
     expect(rows[0]).toBe("local all all trust");
     expect(rows.slice(1, 5)).toEqual([
       "hostnossl all all 0.0.0.0/0 reject",
@@ -90,9 +102,13 @@ describe("PostgreSQL 15 with the rendered postgresql.conf and pg_hba.conf", () =
     try {
       expect(await pg.psql("SHOW ssl")).toBe("on");
       const psql = (sslmode: string) =>
-        runCommand(join(PG_BINDIR, "psql"), ["-X", "-At", "-c", "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"], {
-          env: { ...pg.env(), PGSSLMODE: sslmode },
-        });
+        runCommand(
+          join(PG_BINDIR, "psql"),
+          ["-X", "-At", "-c", "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
+          {
+            env: { ...pg.env(), PGSSLMODE: sslmode },
+          },
+        );
       const clear = await psql("disable");
       expect(clear.code).not.toBe(0);
       expect(clear.stderr).toMatch(/pg_hba\.conf rejects connection .* no encryption/);
@@ -100,8 +116,18 @@ describe("PostgreSQL 15 with the rendered postgresql.conf and pg_hba.conf", () =
       expect(tls.stderr).toBe("");
       expect(tls.stdout.trim()).toMatch(/^t\|TLSv1\.[23]$/);
       // The app's DATABASE_URL asks for TLS itself: a server that would not encrypt is refused by the client too.
-      const env = renderSecretFiles({ postgresPassword: "p".repeat(16), appDbPassword: "a".repeat(16), replicationPassword: "r".repeat(16), redisPassword: "s".repeat(16) }, 8090);
-      expect(env.find((f) => f.path === "app.env")!.content).toMatch(/^DATABASE_URL=postgresql:\/\/chatbot:a+@postgres:5432\/chatbot\?sslmode=require$/m);
+      const env = renderSecretFiles(
+        {
+          postgresPassword: "p".repeat(16),
+          appDbPassword: "a".repeat(16),
+          replicationPassword: "r".repeat(16),
+          redisPassword: "s".repeat(16),
+        },
+        8090,
+      );
+      expect(env.find((f) => f.path === "app.env")!.content).toMatch(
+        /^DATABASE_URL=postgresql:\/\/chatbot:a+@postgres:5432\/chatbot\?sslmode=require$/m,
+      );
     } finally {
       await pg.stop();
     }
@@ -130,7 +156,11 @@ describe("redis-server with the rendered redis.conf", () => {
       // A certificate it was not told to trust is refused: the check is real.
       const other = join(tlsDir("redis"), "x");
       await makeTlsCert(other, "redis", "redis");
-      const untrusted = await runCommand("redis-cli", ["--tls", "--cacert", join(other, "server.crt"), "-h", HOST, "-p", String(redis.port), "PING"], { env: auth });
+      const untrusted = await runCommand(
+        "redis-cli",
+        ["--tls", "--cacert", join(other, "server.crt"), "-h", HOST, "-p", String(redis.port), "PING"],
+        { env: auth },
+      );
       expect(`${untrusted.stdout}${untrusted.stderr}`).toMatch(/certificate verify failed/i);
     } finally {
       await redis.stop();
@@ -138,7 +168,15 @@ describe("redis-server with the rendered redis.conf", () => {
   });
 
   it("the app's REDIS_URL is rediss:// checked against the mounted certificate, the compose file mounts it read-only", () => {
-    const env = renderSecretFiles({ postgresPassword: "p".repeat(16), appDbPassword: "a".repeat(16), replicationPassword: "r".repeat(16), redisPassword: "s".repeat(16) }, 8090);
+    const env = renderSecretFiles(
+      {
+        postgresPassword: "p".repeat(16),
+        appDbPassword: "a".repeat(16),
+        replicationPassword: "r".repeat(16),
+        redisPassword: "s".repeat(16),
+      },
+      8090,
+    );
     expect(env.find((f) => f.path === "app.env")!.content).toMatch(
       new RegExp(`^REDIS_URL=rediss://:s{16}@redis:6379/0\\?ssl_ca_certs=${encodeURIComponent(APP_REDIS_CA)}$`, "m"),
     );

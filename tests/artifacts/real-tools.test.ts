@@ -67,7 +67,12 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
     expect(r.status, r.out).toBe(0);
     const m = plan.active!.tuning.memory;
     // docker-compose prints the resolved file: limits in bytes, ports bound to the private address only.
-    for (const [service, mib] of [["postgres", m.postgresMiB], ["redis", m.redisMiB], ["app", m.appMiB], ["proxy", m.proxyMiB]] as const) {
+    for (const [service, mib] of [
+      ["postgres", m.postgresMiB],
+      ["redis", m.redisMiB],
+      ["app", m.appMiB],
+      ["proxy", m.proxyMiB],
+    ] as const) {
       expect(r.out, service).toMatch(new RegExp(`${service}:[\\s\\S]*?mem_limit: '?${mib}m'?`));
     }
     expect(r.out).toContain("- 10.10.0.5:5432:5432/tcp");
@@ -93,7 +98,12 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
     const pg = await startPostgres({ host: "127.0.0.2", conf, name: `tuning-${tier}` });
     try {
       const rows = await pg.psql("SELECT name, setting, coalesce(unit, '') FROM pg_settings");
-      const settings = new Map(rows.split("\n").map((l) => { const [n, s, u] = l.split("|"); return [n!, { setting: s!, unit: u! }]; }));
+      const settings = new Map(
+        rows.split("\n").map((l) => {
+          const [n, s, u] = l.split("|");
+          return [n!, { setting: s!, unit: u! }];
+        }),
+      );
       const planned = plan.active!.tuning.postgres;
       for (const [name, value] of Object.entries(planned)) {
         const actual = settings.get(name);
@@ -127,7 +137,12 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
       .replace("dir /data\n", "")
       .replace(`include ${REDIS_AUTH_INCLUDE}`, renderRedisAuth("test-password").trim())
       .replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`);
-    const redis = await startRedis({ host: "127.0.0.2", conf, name: `tuning-${tier}`, tls: { caFile: join(tls, "server.crt") } });
+    const redis = await startRedis({
+      host: "127.0.0.2",
+      conf,
+      name: `tuning-${tier}`,
+      tls: { caFile: join(tls, "server.crt") },
+    });
     try {
       const mib = Number(/^(\d+)mb$/.exec(plan.active!.tuning.redis.maxmemory)![1]);
       expect(await redis.cli("CONFIG", "GET", "maxmemory")).toBe(`maxmemory\n${mib * 1024 * 1024}`);
@@ -140,7 +155,14 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
       const dir = tempDir();
       writeFileSync(join(dir, "auth.conf"), renderRedisAuth("test-password"));
       const check = (authFile: string) =>
-        spawnSync("sh", ["-c", line.replaceAll("$$", "$").replace(REDIS_AUTH_INCLUDE, authFile).replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`).replace("redis-cli ", `redis-cli -h ${redis.host} -p ${redis.port} `)]).status;
+        spawnSync("sh", [
+          "-c",
+          line
+            .replaceAll("$$", "$")
+            .replace(REDIS_AUTH_INCLUDE, authFile)
+            .replaceAll(`${REDIS_TLS_DIR}/`, `${tls}/`)
+            .replace("redis-cli ", `redis-cli -h ${redis.host} -p ${redis.port} `),
+        ]).status;
       expect(line).not.toMatch(/ -a /);
       expect(check(join(dir, "auth.conf"))).toBe(0);
       writeFileSync(join(dir, "wrong.conf"), renderRedisAuth("not-the-password"));
@@ -152,7 +174,12 @@ describe.each(TIER_NAMES)("artifacts of the %s tier", (tier) => {
 });
 
 describe("shell scripts", () => {
-  const scripts = execFileSync("git", ["ls-files", "*.sh", ".ci/run"], { cwd: join(__dirname, "..", ".."), encoding: "utf8" }).split("\n").filter(Boolean);
+  const scripts = execFileSync("git", ["ls-files", "*.sh", ".ci/run"], {
+    cwd: join(__dirname, "..", ".."),
+    encoding: "utf8",
+  })
+    .split("\n")
+    .filter(Boolean);
 
   it("there are droplet scripts to check", () => {
     expect(scripts).toContain("scripts/droplet/apply-config.sh");

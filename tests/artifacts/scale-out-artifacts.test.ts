@@ -15,7 +15,14 @@ import { caddyWithMounts } from "../support/caddy";
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const BASE: ScaleOutInput = { ...DEV_INPUT, healthPath: "/health", appCount: 2, appDropletSize: "s-2vcpu-4gb", dbSize: "db-s-16vcpu-64gb", valkeySize: "db-s-1vcpu-1gb" };
+const BASE: ScaleOutInput = {
+  ...DEV_INPUT,
+  healthPath: "/health",
+  appCount: 2,
+  appDropletSize: "s-2vcpu-4gb",
+  dbSize: "db-s-16vcpu-64gb",
+  valkeySize: "db-s-1vcpu-1gb",
+};
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "scale-out-artifacts-"));
@@ -32,7 +39,16 @@ function tool(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
 function writeConfigDir(size: string): { dir: string; plan: ReturnType<typeof planScaleOut> } {
   const plan = planScaleOut({ ...BASE, appDropletSize: size });
   const dir = tempDir();
-  for (const f of [...plan.app.configFiles, ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://chatbot:x@private-db:25061/chatbot-pool?sslmode=require", redisUrl: "rediss://default:y@private-cache:25061" }, 8090)]) {
+  for (const f of [
+    ...plan.app.configFiles,
+    ...renderAppNodeSecretFiles(
+      {
+        databaseUrl: "postgresql://chatbot:x@private-db:25061/chatbot-pool?sslmode=require",
+        redisUrl: "rediss://default:y@private-cache:25061",
+      },
+      8090,
+    ),
+  ]) {
     mkdirSync(join(dir, f.path, ".."), { recursive: true });
     writeFileSync(join(dir, f.path), f.content, { mode: parseInt(f.mode, 8) });
   }
@@ -76,7 +92,11 @@ describe("app droplet proxy and apply script", () => {
   it("the Caddyfile fails validation when broken (the check can fail)", () => {
     const broken = join(dir, "Caddyfile.broken");
     writeFileSync(broken, ":80 {\n\treverse_proxy {\n");
-    expect(tool("caddy", ["validate", "--config", broken, "--adapter", "caddyfile"], { env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } }).status).not.toBe(0);
+    expect(
+      tool("caddy", ["validate", "--config", broken, "--adapter", "caddyfile"], {
+        env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+      }).status,
+    ).not.toBe(0);
   });
 
   it("apply-app-node.sh passes shellcheck", () => {
@@ -91,21 +111,28 @@ describe("app droplet proxy and apply script", () => {
     const { dir: etc, plan } = writeConfigDir("s-2vcpu-4gb");
     const incoming = join(etc, ".incoming");
     const stage = () => {
-      for (const f of [...plan.app.configFiles, ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://x", redisUrl: "rediss://y" }, 8090)]) {
+      for (const f of [
+        ...plan.app.configFiles,
+        ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://x", redisUrl: "rediss://y" }, 8090),
+      ]) {
         mkdirSync(join(incoming, f.path, ".."), { recursive: true });
         writeFileSync(join(incoming, f.path), f.content, { mode: parseInt(f.mode, 8) });
       }
     };
     const bin = join(etc, "fake-bin");
     mkdirSync(bin);
-    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> '${join(etc, "docker.log")}'\n`, { mode: 0o755 });
+    writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "docker $*" >> '${join(etc, "docker.log")}'\n`, {
+      mode: 0o755,
+    });
     // cloud-init has finished on a droplet by the time the config syncs; here it never ran (`status --wait` would wait).
     writeFileSync(join(bin, "cloud-init"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     const tls = join(etc, "tls-proxy");
     const apply = () => {
       writeFileSync(join(etc, "docker.log"), "");
       stage();
-      const r = tool("bash", [join(incoming, "bin/apply-app-node.sh")], { env: { PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: etc, PROXY_TLS_DIR: tls, DRAIN_SECONDS: "0" } });
+      const r = tool("bash", [join(incoming, "bin/apply-app-node.sh")], {
+        env: { PATH: `${bin}:${process.env.PATH}`, CONFIG_DIR: etc, PROXY_TLS_DIR: tls, DRAIN_SECONDS: "0" },
+      });
       return { ...r, calls: readFileSync(join(etc, "docker.log"), "utf8") };
     };
     const first = apply();
@@ -113,7 +140,9 @@ describe("app droplet proxy and apply script", () => {
     expect(first.out).toContain("TLS certificate for the proxy: created");
     expect(statSync(join(tls, "server.key")).mode & 0o777).toBe(0o600);
     const cert = readFileSync(join(tls, "server.crt"), "utf8");
-    expect(tool("openssl", ["x509", "-noout", "-ext", "subjectAltName", "-in", join(tls, "server.crt")]).out).toContain("DNS:proxy");
+    expect(tool("openssl", ["x509", "-noout", "-ext", "subjectAltName", "-in", join(tls, "server.crt")]).out).toContain(
+      "DNS:proxy",
+    );
 
     const again = apply();
     expect(again.status, again.out).toBe(0);

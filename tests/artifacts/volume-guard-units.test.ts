@@ -98,9 +98,13 @@ describe("docker.service waits for the data volume", () => {
     expect(docker).toMatch(new RegExp(`Requires: ${MOUNT_UNIT.replaceAll(".", "\\.")} \\(origin-path\\)`));
     expect(docker).toMatch(new RegExp(`After: ${MOUNT_UNIT.replaceAll(".", "\\.")} \\(origin-path\\)`));
     expect(docker.indexOf(`Command Line: ${VOLUME_GUARD} check`)).toBeGreaterThan(0);
-    expect(docker.indexOf(`Command Line: ${VOLUME_GUARD} check`)).toBeLessThan(docker.indexOf("Command Line: /usr/bin/dockerd"));
+    expect(docker.indexOf(`Command Line: ${VOLUME_GUARD} check`)).toBeLessThan(
+      docker.indexOf("Command Line: /usr/bin/dockerd"),
+    );
     // The mount unit is the volume's, generated from the rendered fstab entry.
-    expect(fs.readFileSync(path.join(root, "etc/systemd/system", MOUNT_UNIT), "utf8")).toContain(`What=${server.volumeDevice}\nWhere=${LAYOUT.dataDir}\n`);
+    expect(fs.readFileSync(path.join(root, "etc/systemd/system", MOUNT_UNIT), "utf8")).toContain(
+      `What=${server.volumeDevice}\nWhere=${LAYOUT.dataDir}\n`,
+    );
   });
 
   it("without the drop-in (before this change), nothing ties dockerd to the volume", () => {
@@ -115,7 +119,10 @@ describe("docker.service waits for the data volume", () => {
 
   it("a broken drop-in is caught (the check can fail)", () => {
     const root = scratchRoot(true);
-    fs.writeFileSync(path.join(root, DOCKER_DROP_IN), "[Unit]\nRequiresMountsFor=var/lib/chatbot\n[Service]\nExecStartPre=/usr/local/lib/chatbot/missing.sh check\n");
+    fs.writeFileSync(
+      path.join(root, DOCKER_DROP_IN),
+      "[Unit]\nRequiresMountsFor=var/lib/chatbot\n[Service]\nExecStartPre=/usr/local/lib/chatbot/missing.sh check\n",
+    );
     const r = verify(root, "docker.service");
     expect(`${r.code} ${r.stderr}`).toMatch(/missing\.sh|not absolute/);
   });

@@ -13,7 +13,17 @@ import { parseDf, parseFree } from "../../infra/capacity/parsers";
 import { SLOW_QUERY_MEAN_MS } from "../../infra/capacity/optimize";
 import { buildReport } from "../../infra/capacity/report";
 import { dropletScript } from "../../infra/render/droplet-scripts";
-import { PG_BINDIR, type PgServer, type RedisServer, type SshServer, run, runCommand, startPostgres, startRedis, startSshd } from "../support/servers";
+import {
+  PG_BINDIR,
+  type PgServer,
+  type RedisServer,
+  type SshServer,
+  run,
+  runCommand,
+  startPostgres,
+  startRedis,
+  startSshd,
+} from "../support/servers";
 
 const HOST = "127.0.0.2";
 const HEALTH_DELAY_MS = 250;
@@ -41,7 +51,10 @@ beforeAll(async () => {
   healthUrl = `http://${HOST}:${(web.address() as { port: number }).port}/healthz`;
 
   await pg.psql("CREATE DATABASE chatbot");
-  await pg.psql("CREATE EXTENSION pg_stat_statements; SELECT pg_sleep(0.15); SELECT pg_sleep(0.15); SELECT count(*) FROM pg_class;", "chatbot");
+  await pg.psql(
+    "CREATE EXTENSION pg_stat_statements; SELECT pg_sleep(0.15); SELECT pg_sleep(0.15); SELECT count(*) FROM pg_class;",
+    "chatbot",
+  );
   await redis.cli("SET", "hot", "1");
   for (let i = 0; i < 9; i++) await redis.cli("GET", "hot");
   await redis.cli("GET", "cold");
@@ -62,7 +75,9 @@ beforeAll(async () => {
     REDIS_PORT: String(redis.port),
   };
   // Two timer runs build the droplet's history, exactly as the chatbot-collect timer would.
-  const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
+  const envWords = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
   for (let i = 0; i < 2; i++) {
     const r = await ssh.exec(`env ${envWords} bash -s -- append`, dropletScript("collect.sh"));
     expect(r.code, r.stderr).toBe(0);
@@ -77,7 +92,11 @@ afterAll(async () => {
 
 describe("live collector over ssh", () => {
   it("reads the timer history plus a fresh snapshot, parsed from real tool output", async () => {
-    const input = await collectLive({ target: ssh.target, sshArgs: ssh.sshArgs, env, tier: "4gb", activeUsers: 300 }, dropletScript("collect.sh"), spawnRunner);
+    const input = await collectLive(
+      { target: ssh.target, sshArgs: ssh.sshArgs, env, tier: "4gb", activeUsers: 300 },
+      dropletScript("collect.sh"),
+      spawnRunner,
+    );
     expect(input.samples).toHaveLength(3);
     const fresh = input.samples[2]!;
     // The health endpoint answers after 250 ms: curl's time_total must show it.
@@ -95,7 +114,10 @@ describe("live collector over ssh", () => {
     expect(ev.failedHealthChecks).toBe(0);
     expect(ev.redis).toMatchObject({ keyspaceHits: 9, keyspaceMisses: 1, evictedKeys: 0 });
     expect(ev.postgresCacheHitRatio).toBeGreaterThan(0);
-    expect(ev.slowQueries!.find((q) => q.query.includes("pg_sleep"))).toMatchObject({ calls: 2, meanMs: expect.any(Number) });
+    expect(ev.slowQueries!.find((q) => q.query.includes("pg_sleep"))).toMatchObject({
+      calls: 2,
+      meanMs: expect.any(Number),
+    });
     expect(ev.slowQueries!.find((q) => q.query.includes("pg_sleep"))!.meanMs).toBeGreaterThanOrEqual(150);
     expect(ev.topProcesses!.length).toBeGreaterThan(3);
 
@@ -112,7 +134,13 @@ describe("live collector over ssh", () => {
 
   it("a failing health check is a failure, not a fast answer", async () => {
     const input = await collectLive(
-      { target: ssh.target, sshArgs: ssh.sshArgs, env: { ...env, CHATBOT_HEALTH_URL: healthUrl.replace("/healthz", "/missing") }, historyDays: 0, tier: "4gb" },
+      {
+        target: ssh.target,
+        sshArgs: ssh.sshArgs,
+        env: { ...env, CHATBOT_HEALTH_URL: healthUrl.replace("/healthz", "/missing") },
+        historyDays: 0,
+        tier: "4gb",
+      },
       dropletScript("collect.sh"),
       spawnRunner,
     );
@@ -121,7 +149,17 @@ describe("live collector over ssh", () => {
   });
 
   it("npm run capacity -- --host prints the verdict for the harness droplet", async () => {
-    const args = ["tsx", "scripts/capacity.ts", "--host", ssh.target, "--tier", "8gb", "--json", "--active-users", "4100"];
+    const args = [
+      "tsx",
+      "scripts/capacity.ts",
+      "--host",
+      ssh.target,
+      "--tier",
+      "8gb",
+      "--json",
+      "--active-users",
+      "4100",
+    ];
     for (const a of ssh.sshArgs) args.push(`--ssh-arg=${a}`);
     for (const [k, v] of Object.entries(env)) args.push("--env", `${k}=${v}`);
     const r = await runCommand("npx", args, { cwd: path.join(__dirname, "..", "..") });

@@ -13,7 +13,9 @@ const T0 = 1_763_640_000;
 const NOW_MS = (T0 + 600) * 1000;
 const METRICS = ["memory_total", "memory_available", "cpu", "filesystem_size", "filesystem_free"];
 const matrix = (result: unknown[]) => JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
-const series = (values: string[]) => [{ metric: { mode: "idle", device: "/dev/vda1", mountpoint: "/" }, values: values.map((v, i) => [T0 + 300 * i, v]) }];
+const series = (values: string[]) => [
+  { metric: { mode: "idle", device: "/dev/vda1", mountpoint: "/" }, values: values.map((v, i) => [T0 + 300 * i, v]) },
+];
 const ANSWERS: Record<string, string> = {
   memory_total: matrix(series(["4000", "4000"])),
   memory_available: matrix(series(["1000", "2000"])),
@@ -58,10 +60,22 @@ function clock(): RetryClock & { waits: number[] } {
 }
 
 function fetchSamples(c: RetryClock, log: string[] = []) {
-  return fetchDropletSamples({ token: "t", dropletId: "42", days: 1, now: new Date(NOW_MS), fetch: (url, init) => fetch(url, init), baseUrl, clock: c, log: (l) => log.push(l) });
+  return fetchDropletSamples({
+    token: "t",
+    dropletId: "42",
+    days: 1,
+    now: new Date(NOW_MS),
+    fetch: (url, init) => fetch(url, init),
+    baseUrl,
+    clock: c,
+    log: (l) => log.push(l),
+  });
 }
 
-const everyMetric = (answers: [number, Record<string, string>][]) => Object.fromEntries(METRICS.map((m) => [m, answers.map(([s, h]) => [s, { ...h }] as [number, Record<string, string>])]));
+const everyMetric = (answers: [number, Record<string, string>][]) =>
+  Object.fromEntries(
+    METRICS.map((m) => [m, answers.map(([s, h]) => [s, { ...h }] as [number, Record<string, string>])]),
+  );
 
 describe("DigitalOcean monitoring client: retries", () => {
   it("429 with Retry-After: 3, then 200: waits the 3 s it was told, once per metric, and returns the samples", async () => {
@@ -84,7 +98,14 @@ describe("DigitalOcean monitoring client: retries", () => {
   });
 
   it("5xx without Retry-After: 1 s, 2 s, 4 s, 8 s, and the fifth try answers", async () => {
-    script = { memory_total: [[503, {}], [502, {}], [500, {}], [504, {}]] };
+    script = {
+      memory_total: [
+        [503, {}],
+        [502, {}],
+        [500, {}],
+        [504, {}],
+      ],
+    };
     const c = clock();
     await fetchSamples(c);
     expect(c.waits).toEqual([1000, 2000, 4000, 8000]);
@@ -92,9 +113,19 @@ describe("DigitalOcean monitoring client: retries", () => {
   });
 
   it("gives up after 5 tries, saying so", async () => {
-    script = { cpu: [[500, {}], [500, {}], [500, {}], [500, {}], [500, {}]] };
+    script = {
+      cpu: [
+        [500, {}],
+        [500, {}],
+        [500, {}],
+        [500, {}],
+        [500, {}],
+      ],
+    };
     const c = clock();
-    await expect(fetchSamples(c)).rejects.toThrow(/^DigitalOcean monitoring API cpu: HTTP 500: .*try again.* \(after 5 tries\)$/);
+    await expect(fetchSamples(c)).rejects.toThrow(
+      /^DigitalOcean monitoring API cpu: HTTP 500: .*try again.* \(after 5 tries\)$/,
+    );
     expect(c.waits).toEqual([1000, 2000, 4000, 8000]);
   });
 

@@ -10,7 +10,15 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseValues } from "../../infra/migration/commands";
 import { NEW_HOST } from "../migration/harness";
-import { PG_BINDIR, type PgServer, type SshServer, run, runCommand, startPostgres, startSshd } from "../support/servers";
+import {
+  PG_BINDIR,
+  type PgServer,
+  type SshServer,
+  run,
+  runCommand,
+  startPostgres,
+  startSshd,
+} from "../support/servers";
 
 const HOST = NEW_HOST;
 const root = path.join(__dirname, "..", "..");
@@ -36,7 +44,10 @@ async function drill(...extraArgs: string[]) {
 }
 
 beforeAll(async () => {
-  [pg, ssh] = await Promise.all([startPostgres({ host: HOST, name: "day2-pg" }), startSshd({ host: HOST, name: "day2-droplet" })]);
+  [pg, ssh] = await Promise.all([
+    startPostgres({ host: HOST, name: "day2-pg" }),
+    startSshd({ host: HOST, name: "day2-droplet" }),
+  ]);
   await pg.psql("CREATE DATABASE chatbot");
   await pg.psql(
     `CREATE TABLE users (id serial PRIMARY KEY, name text);
@@ -55,7 +66,14 @@ beforeAll(async () => {
   fs.mkdirSync(backupDir);
   const envFile = path.join(dir, "app.env");
   fs.writeFileSync(envFile, `POSTGRES_PASSWORD=${pg.password}\n`, { mode: 0o600 });
-  env = { CHATBOT_RUNTIME: "host", CHATBOT_ENV_FILE: envFile, PG_BINDIR, PGHOST: HOST, PGPORT: String(pg.port), CHATBOT_BACKUP_DIR: backupDir };
+  env = {
+    CHATBOT_RUNTIME: "host",
+    CHATBOT_ENV_FILE: envFile,
+    PG_BINDIR,
+    PGHOST: HOST,
+    PGPORT: String(pg.port),
+    CHATBOT_BACKUP_DIR: backupDir,
+  };
 }, 120_000);
 
 afterAll(() => {
@@ -78,7 +96,9 @@ describe("backup.sh", () => {
   });
 
   it("keeps BACKUP_KEEP_DAYS of dumps but never fewer than BACKUP_KEEP_MIN", async () => {
-    const old = ["20261001T031500Z", "20261002T031500Z", "20261003T031500Z", "20261004T031500Z"].map((t) => `chatbot-${t}.dump`);
+    const old = ["20261001T031500Z", "20261002T031500Z", "20261003T031500Z", "20261004T031500Z"].map(
+      (t) => `chatbot-${t}.dump`,
+    );
     for (const f of old) {
       fs.writeFileSync(path.join(backupDir, f), "old");
       fs.writeFileSync(path.join(backupDir, `${f}.sha256`), "x");
@@ -90,7 +110,10 @@ describe("backup.sh", () => {
     expect(r.code, r.stderr).toBe(0);
     // Newest first: today's two dumps and the newest old one stay (KEEP_MIN 3); the three older old ones go.
     expect(r.values).toMatchObject({ pruned: "3", kept: "3" });
-    const left = fs.readdirSync(backupDir).filter((f) => f.endsWith(".dump")).sort();
+    const left = fs
+      .readdirSync(backupDir)
+      .filter((f) => f.endsWith(".dump"))
+      .sort();
     expect(left).toHaveLength(3);
     expect(left[0]).toBe("chatbot-20261004T031500Z.dump");
     expect(fs.existsSync(path.join(backupDir, "chatbot-20261001T031500Z.dump.sha256"))).toBe(false);
@@ -114,9 +137,13 @@ describe("npm run restore-drill", () => {
     const report = JSON.parse(r.stdout);
     expect(report.ok).toBe(true);
     expect(report.checksum).toBe("ok");
-    expect(Object.fromEntries(report.tables.map((t: { table: string; restored: number }) => [t.table, t.restored]))).toEqual(SEED);
+    expect(
+      Object.fromEntries(report.tables.map((t: { table: string; restored: number }) => [t.table, t.restored])),
+    ).toEqual(SEED);
     expect(report.restoreSeconds).toBeGreaterThan(0);
-    console.log(`restore drill: ${report.tables.length} tables, restore ${report.restoreSeconds} s, total ${report.totalSeconds} s`);
+    console.log(
+      `restore drill: ${report.tables.length} tables, restore ${report.restoreSeconds} s, total ${report.totalSeconds} s`,
+    );
     // The scratch server is gone.
     expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual([]);
     const ps = await run("ps", ["-eo", "args"]);
@@ -135,7 +162,9 @@ describe("npm run restore-drill", () => {
     const before = fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."));
     const bad = await drill("--host-key", other);
     expect(bad.code).toBe(3);
-    expect(bad.stderr).toContain(`HOST KEY MISMATCH: the droplet ${ssh.target} (${ssh.target}) did not present the host key the stack pinned`);
+    expect(bad.stderr).toContain(
+      `HOST KEY MISMATCH: the droplet ${ssh.target} (${ssh.target}) did not present the host key the stack pinned`,
+    );
     expect(bad.stdout).toBe("");
     expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual(before);
     const unpinned = await drill("--json");
@@ -151,7 +180,11 @@ describe("npm run restore-drill", () => {
   });
 
   it("fails on a corrupted backup: checksum mismatch (exit 1: the drill ran and says no)", async () => {
-    const latest = fs.readdirSync(backupDir).filter((f) => f.endsWith(".dump")).sort().pop()!;
+    const latest = fs
+      .readdirSync(backupDir)
+      .filter((f) => f.endsWith(".dump"))
+      .sort()
+      .pop()!;
     const file = path.join(backupDir, latest);
     const good = fs.readFileSync(file);
     fs.writeFileSync(file, good.subarray(0, Math.floor(good.length / 2)));
@@ -196,6 +229,11 @@ describe("vacuum.sh", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(Number(r.values.dead_tuples_before)).toBeGreaterThanOrEqual(18000);
     expect(Number(r.values.dead_tuples_after)).toBeLessThan(Number(r.values.dead_tuples_before) / 10);
-    expect(await pg.psql("SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'churn'", "chatbot")).toBe("t");
+    expect(
+      await pg.psql(
+        "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'churn'",
+        "chatbot",
+      ),
+    ).toBe("t");
   });
 });

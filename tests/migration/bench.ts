@@ -35,14 +35,23 @@ export interface CutoverFigures {
 }
 
 /** The client-side figures of a run: requests sent, outcomes, latencies (ms, from send to answer). */
-export function clientFigures(records: readonly WriteRecord[]): Pick<CutoverFigures, "requests" | "maxLatencyMs" | "p99LatencyMs"> {
+export function clientFigures(
+  records: readonly WriteRecord[],
+): Pick<CutoverFigures, "requests" | "maxLatencyMs" | "p99LatencyMs"> {
   const latencies = records.map((r) => r.endMs - r.startMs).sort((a, b) => a - b);
   const p99 = latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)]! : 0;
   return { requests: records.length, maxLatencyMs: latencies.at(-1) ?? 0, p99LatencyMs: p99 };
 }
 
 /** The fields of a run from what its clients saw and what the set check found (both benchmarks build rows with it). */
-export function cutoverFigures(run: { strategy: string; size: string; records: readonly WriteRecord[]; check: CheckResult; totalMs: number; loadAvg1: number }): CutoverFigures {
+export function cutoverFigures(run: {
+  strategy: string;
+  size: string;
+  records: readonly WriteRecord[];
+  check: CheckResult;
+  totalMs: number;
+  loadAvg1: number;
+}): CutoverFigures {
   return {
     strategy: run.strategy,
     size: run.size,
@@ -87,7 +96,13 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * (m[2].toUpperCase() === "GB" ? 1024 : 1) * MB);
 }
 
-export async function benchOne(sizeLabel: string, bytes: number, strategy: Strategy, unsafeNoFence = false, log = console.error): Promise<BenchRow> {
+export async function benchOne(
+  sizeLabel: string,
+  bytes: number,
+  strategy: Strategy,
+  unsafeNoFence = false,
+  log = console.error,
+): Promise<BenchRow> {
   const loadAvg1 = loadAverage();
   const h = await startHarness();
   try {
@@ -102,7 +117,14 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
     const check = await h.check(records, h.serving());
     const copyMBps = report.copy && report.copy.ms > 0 ? report.copy.bytes / MB / (report.copy.ms / 1000) : 0;
     return {
-      ...cutoverFigures({ strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy, size: sizeLabel, records, check, totalMs: report.totalMs, loadAvg1 }),
+      ...cutoverFigures({
+        strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy,
+        size: sizeLabel,
+        records,
+        check,
+        totalMs: report.totalMs,
+        loadAvg1,
+      }),
       strategy: unsafeNoFence ? "replicate (unfenced: negative control)" : strategy,
       sizeLabel,
       dbBytes,
@@ -121,15 +143,37 @@ export async function benchOne(sizeLabel: string, bytes: number, strategy: Strat
 }
 
 const HEAD = [
-  "strategy", "size", "requests", "ok", "failed", "unknown", "lost", "max latency ms", "p99 ms", "write gap ms",
-  "total s", "copy MB/s (raw)", "load avg",
+  "strategy",
+  "size",
+  "requests",
+  "ok",
+  "failed",
+  "unknown",
+  "lost",
+  "max latency ms",
+  "p99 ms",
+  "write gap ms",
+  "total s",
+  "copy MB/s (raw)",
+  "load avg",
 ];
 
 function cells(r: CutoverFigures & Partial<Pick<BenchRow, "copyMBps" | "rawCopyMBps">>): string[] {
   const copy = r.copyMBps ? `${r.copyMBps.toFixed(0)} (${(r.rawCopyMBps ?? 0).toFixed(0)})` : "-";
   return [
-    r.strategy, r.size, String(r.requests), String(r.ok), String(r.failed), String(r.unknown), String(r.lost),
-    String(r.maxLatencyMs), String(r.p99LatencyMs), String(r.writeGapMs), r.totalSeconds.toFixed(1), copy, r.loadAvg1.toFixed(2),
+    r.strategy,
+    r.size,
+    String(r.requests),
+    String(r.ok),
+    String(r.failed),
+    String(r.unknown),
+    String(r.lost),
+    String(r.maxLatencyMs),
+    String(r.p99LatencyMs),
+    String(r.writeGapMs),
+    r.totalSeconds.toFixed(1),
+    copy,
+    r.loadAvg1.toFixed(2),
   ];
 }
 

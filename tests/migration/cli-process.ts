@@ -23,15 +23,29 @@ export function hostKeyOf(d: HarnessDroplet): string {
  */
 export function cliArgs(old: HarnessDroplet, next: HarnessDroplet, opts: { pinned?: boolean } = {}): string[] {
   const target = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;
-  const envArgs = (flag: string, d: HarnessDroplet) => Object.entries(d.droplet.env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
+  const envArgs = (flag: string, d: HarnessDroplet) =>
+    Object.entries(d.droplet.env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
   const pins = opts.pinned === false ? [] : ["--from-host-key", hostKeyOf(old), "--to-host-key", hostKeyOf(next)];
   return [
-    "--from", target(old), "--to", target(next), "--runtime", "host", ...pins,
-    `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`, `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,
+    "--from",
+    target(old),
+    "--to",
+    target(next),
+    "--runtime",
+    "host",
+    ...pins,
+    `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`,
+    `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,
     `--ssh-option=-oUserKnownHostsFile=${old.ssh.knownHostsFile} ${next.ssh.knownHostsFile}`,
-    "--ssh-option=-oBatchMode=yes", "--ssh-option=-oIdentitiesOnly=yes",
-    ...envArgs("--from-env", old), ...envArgs("--to-env", next), "--skip-backup",
-    "--from-ports", `${old.pg.port},${old.redis.port}`, "--to-ports", `${next.pg.port},${next.redis.port}`,
+    "--ssh-option=-oBatchMode=yes",
+    "--ssh-option=-oIdentitiesOnly=yes",
+    ...envArgs("--from-env", old),
+    ...envArgs("--to-env", next),
+    "--skip-backup",
+    "--from-ports",
+    `${old.pg.port},${old.redis.port}`,
+    "--to-ports",
+    `${next.pg.port},${next.redis.port}`,
   ];
 }
 
@@ -63,7 +77,10 @@ export function killLeftoverClis(): void {
 }
 
 export function startCli(args: string[], timeoutMs = 300_000): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   running.add(child);
   let stdout = "";
   let stderr = "";
@@ -94,10 +111,19 @@ export function startCli(args: string[], timeoutMs = 300_000): CliProcess {
         const check = () => {
           if (pattern.test(stdout)) return finish(resolve);
           if (child.exitCode !== null || child.signalCode !== null) {
-            finish(() => reject(new Error(`the CLI exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${stdout}\n${stderr}`)));
+            finish(() =>
+              reject(
+                new Error(
+                  `the CLI exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${stdout}\n${stderr}`,
+                ),
+              ),
+            );
           }
         };
-        const deadline = setTimeout(() => finish(() => reject(new Error(`no ${pattern} in the CLI output after ${waitMs} ms:\n${stdout}`))), waitMs);
+        const deadline = setTimeout(
+          () => finish(() => reject(new Error(`no ${pattern} in the CLI output after ${waitMs} ms:\n${stdout}`))),
+          waitMs,
+        );
         const finish = (then: () => void) => {
           clearTimeout(deadline);
           watchers.delete(check);

@@ -136,7 +136,11 @@ export function stopScratchContainers(stateDir: string): string[] {
   for (const name of left) {
     const data = path.join(root, name, "data");
     if (fs.existsSync(path.join(data, "postmaster.pid"))) {
-      spawnSync(path.join(PG_BINDIR, "pg_ctl"), ["stop", "-w", "-t", "30", "-m", "immediate", "-D", data], { uid: who?.uid, gid: who?.gid, stdio: "ignore" });
+      spawnSync(path.join(PG_BINDIR, "pg_ctl"), ["stop", "-w", "-t", "30", "-m", "immediate", "-D", data], {
+        uid: who?.uid,
+        gid: who?.gid,
+        stdio: "ignore",
+      });
     }
   }
   return left;

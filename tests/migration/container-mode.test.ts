@@ -19,7 +19,13 @@ import { parseValues } from "../../infra/migration/commands";
 import type { Executor } from "../../infra/migration/runner-types";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { runCommand, runningServers } from "../support/servers";
-import { type ContainerDroplet, containerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
+import {
+  type ContainerDroplet,
+  containerDroplet,
+  renderComposeFile,
+  SHIM,
+  stopScratchContainers,
+} from "./container-droplet";
 import type { WriteRecord } from "./checker";
 import { type Harness, type HarnessDroplet, migrationFiles, readJournal, startHarness } from "./harness";
 import { FAULT_POINTS, failAfter } from "./seams";
@@ -37,7 +43,16 @@ interface ContainerHarness {
 function toContainer(name: string, d: HarnessDroplet): ContainerDroplet {
   const envFile = d.droplet.env?.CHATBOT_ENV_FILE;
   if (!envFile) throw new Error("harness droplet has no CHATBOT_ENV_FILE");
-  const side = { pg: d.pg, redis: d.redis, backupDir: d.backupDir, envFile, configDir: d.configDir, caddyfile: d.caddy.caddyfile, admin: d.caddy.admin, proxyTlsDir: d.droplet.env?.PROXY_TLS_DIR };
+  const side = {
+    pg: d.pg,
+    redis: d.redis,
+    backupDir: d.backupDir,
+    envFile,
+    configDir: d.configDir,
+    caddyfile: d.caddy.caddyfile,
+    admin: d.caddy.admin,
+    proxyTlsDir: d.droplet.env?.PROXY_TLS_DIR,
+  };
   const c = containerDroplet(name, side, d.droplet);
   d.droplet = c.droplet; // the harness's migrate() reads old.droplet / next.droplet at call time
   return c;
@@ -58,7 +73,8 @@ async function withContainerHarness<T>(body: (c: ContainerHarness) => Promise<T>
 /** No secret may appear in any docker argv the scripts produced (ps on the droplet shows it; so would this log). */
 function expectNoSecrets(c: ContainerHarness): void {
   const calls = [...c.old.calls(), ...c.next.calls()].join("\n");
-  for (const [key, secret] of Object.entries(c.h.secrets)) expect(calls.includes(secret), `${key} in a docker argv`).toBe(false);
+  for (const [key, secret] of Object.entries(c.h.secrets))
+    expect(calls.includes(secret), `${key} in a docker argv`).toBe(false);
 }
 
 /** The set checker on the new primary: every acknowledged write is there, no refused one is. */
@@ -155,7 +171,11 @@ describe("docker shim", () => {
   it.each([
     ["exec --rm (exec has no --rm in compose v2)", ["exec", "--rm", "-T", "postgres", "psql"], /has no --rm/],
     ["stop --time (compose v2 spells it -t/--timeout)", ["stop", "--time", "5", "postgres"], /has no flag --time/],
-    ["ps --status up (not a documented status)", ["ps", "-q", "--status", "up", "postgres"], /not one of paused, restarting/],
+    [
+      "ps --status up (not a documented status)",
+      ["ps", "-q", "--status", "up", "postgres"],
+      /not one of paused, restarting/,
+    ],
     ["exec --no-deps", ["exec", "--no-deps", "-T", "postgres", "true"], /has no --no-deps/],
   ])("rejects a flag compose v2 does not have: %s", async (_label, args, message) => {
     const r = await shim("compose", "-p", "chatbot", "-f", compose, ...args);
@@ -165,20 +185,99 @@ describe("docker shim", () => {
   });
 
   it.each([
-    ["a subcommand it does not emulate", ["compose", "-p", "chatbot", "-f", "COMPOSE", "restart", "postgres"], /subcommand 'restart' is not emulated/],
-    ["a service other than postgres/redis/proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "app", "true"], /service 'app' is not emulated/],
-    ["a caddy subcommand other than reload", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "stop"], /only 'caddy reload --config \/etc\/caddy\/Caddyfile/],
-    ["a reload of another file", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Other", "--adapter", "caddyfile"], /only 'caddy reload/],
-    ["a reload with more flags", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile", "--force"], /only 'caddy reload/],
-    ["another command in the proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "cat", "/etc/caddy/Caddyfile"], /only 'caddy reload' and 'sh -c'/],
-    ["exec -u in the proxy", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "-u", "root", "proxy", "caddy", "version"], /-u in the proxy service/],
-    ["exec without -T (compose would want a TTY)", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "postgres", "true"], /exec without -T/],
-    ["run without --rm", ["compose", "-p", "chatbot", "-f", "COMPOSE", "run", "--no-deps", "-T", "postgres", "true"], /without --rm/],
-    ["another project name", ["compose", "-p", "other", "-f", "COMPOSE", "ps", "-q", "--status", "running", "postgres"], /project 'other'/],
+    [
+      "a subcommand it does not emulate",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "restart", "postgres"],
+      /subcommand 'restart' is not emulated/,
+    ],
+    [
+      "a service other than postgres/redis/proxy",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "app", "true"],
+      /service 'app' is not emulated/,
+    ],
+    [
+      "a caddy subcommand other than reload",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "caddy", "stop"],
+      /only 'caddy reload --config \/etc\/caddy\/Caddyfile/,
+    ],
+    [
+      "a reload of another file",
+      [
+        "compose",
+        "-p",
+        "chatbot",
+        "-f",
+        "COMPOSE",
+        "exec",
+        "-T",
+        "proxy",
+        "caddy",
+        "reload",
+        "--config",
+        "/etc/caddy/Other",
+        "--adapter",
+        "caddyfile",
+      ],
+      /only 'caddy reload/,
+    ],
+    [
+      "a reload with more flags",
+      [
+        "compose",
+        "-p",
+        "chatbot",
+        "-f",
+        "COMPOSE",
+        "exec",
+        "-T",
+        "proxy",
+        "caddy",
+        "reload",
+        "--config",
+        "/etc/caddy/Caddyfile",
+        "--adapter",
+        "caddyfile",
+        "--force",
+      ],
+      /only 'caddy reload/,
+    ],
+    [
+      "another command in the proxy",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "proxy", "cat", "/etc/caddy/Caddyfile"],
+      /only 'caddy reload' and 'sh -c'/,
+    ],
+    [
+      "exec -u in the proxy",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "-u", "root", "proxy", "caddy", "version"],
+      /-u in the proxy service/,
+    ],
+    [
+      "exec without -T (compose would want a TTY)",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "postgres", "true"],
+      /exec without -T/,
+    ],
+    [
+      "run without --rm",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "run", "--no-deps", "-T", "postgres", "true"],
+      /without --rm/,
+    ],
+    [
+      "another project name",
+      ["compose", "-p", "other", "-f", "COMPOSE", "ps", "-q", "--status", "running", "postgres"],
+      /project 'other'/,
+    ],
     ["stop without -t", ["compose", "-p", "chatbot", "-f", "COMPOSE", "stop", "postgres"], /stop without -t N/],
     ["docker stats", ["stats", "--no-stream"], /docker stats is not emulated/],
-    ["a redis-cli that names its own server", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-h", "127.0.0.1", "PING"], /redis-cli -h '127.0.0.1': the shim sets/],
-    ["a redis-cli with a port of its own", ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-p", "6380", "PING"], /redis-cli -p without -h/],
+    [
+      "a redis-cli that names its own server",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-h", "127.0.0.1", "PING"],
+      /redis-cli -h '127.0.0.1': the shim sets/,
+    ],
+    [
+      "a redis-cli with a port of its own",
+      ["compose", "-p", "chatbot", "-f", "COMPOSE", "exec", "-T", "redis", "redis-cli", "-p", "6380", "PING"],
+      /redis-cli -p without -h/,
+    ],
   ])("fails loudly (125) on %s, and logs it", async (_label, args, message) => {
     const r = await shim(...args.map((a) => (a === "COMPOSE" ? compose : a)));
     expect(r.code).toBe(125);
@@ -188,14 +287,38 @@ describe("docker shim", () => {
   });
 
   it("proxy sh -c: wget -qO- http://localhost:2019/<path> reads the droplet Caddy's admin API; other wget forms and curl refused", async () => {
-    const dcProxy = ["compose", "-p", "chatbot", "--project-directory", dir, "-f", compose, "exec", "-T", "proxy", "sh", "-c"];
-    const ok = await shim(...dcProxy, 'wget -qO- http://localhost:2019/reverse_proxy/upstreams && echo " $1"', "sh", "arg1");
+    const dcProxy = [
+      "compose",
+      "-p",
+      "chatbot",
+      "--project-directory",
+      dir,
+      "-f",
+      compose,
+      "exec",
+      "-T",
+      "proxy",
+      "sh",
+      "-c",
+    ];
+    const ok = await shim(
+      ...dcProxy,
+      'wget -qO- http://localhost:2019/reverse_proxy/upstreams && echo " $1"',
+      "sh",
+      "arg1",
+    );
     expect(ok.stderr).toBe("");
     expect({ code: ok.code, stdout: ok.stdout, paths: adminPaths.splice(0) }).toEqual({
-      code: 0, stdout: '[{"address":"10.0.0.1:8000","num_requests":0,"fails":0}] arg1\n', paths: ["/reverse_proxy/upstreams"],
+      code: 0,
+      stdout: '[{"address":"10.0.0.1:8000","num_requests":0,"fails":0}] arg1\n',
+      paths: ["/reverse_proxy/upstreams"],
     });
     const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
-    expect(log.at(-2)).toMatch(new RegExp(`^docker compose -p chatbot --project-directory ${dir} -f ${compose} exec -T proxy sh -c \\S.* sh arg1$`));
+    expect(log.at(-2)).toMatch(
+      new RegExp(
+        `^docker compose -p chatbot --project-directory ${dir} -f ${compose} exec -T proxy sh -c \\S.* sh arg1$`,
+      ),
+    );
     expect(log.at(-1)).toBe(ADMIN_FETCH);
     // An HTTP error fails like busybox wget (exit 1), so the drain loop's `|| exit 2` sees it.
     const missing = await shim(...dcProxy, "wget -qO- http://localhost:2019/nope", "sh");
@@ -216,12 +339,46 @@ describe("docker shim", () => {
 
   it("proxy: refuses a Caddyfile other than the project directory's (compose mounts ./Caddyfile) and sh without -c", async () => {
     const other = fs.mkdtempSync(path.join(dir, "other-"));
-    const moved = await shim("compose", "-p", "chatbot", "--project-directory", other, "-f", compose, "exec", "-T", "proxy", "sh", "-c", "true");
+    const moved = await shim(
+      "compose",
+      "-p",
+      "chatbot",
+      "--project-directory",
+      other,
+      "-f",
+      compose,
+      "exec",
+      "-T",
+      "proxy",
+      "sh",
+      "-c",
+      "true",
+    );
     expect(moved.code).toBe(125);
-    expect(moved.stderr).toMatch(/is .*other-.*\/Caddyfile \(\.\/Caddyfile in the project directory\), not SHIM_CADDYFILE=/);
+    expect(moved.stderr).toMatch(
+      /is .*other-.*\/Caddyfile \(\.\/Caddyfile in the project directory\), not SHIM_CADDYFILE=/,
+    );
     const noMount = path.join(dir, "no-mount.yaml");
-    fs.writeFileSync(noMount, fs.readFileSync(compose, "utf8").replace("./Caddyfile:/etc/caddy/Caddyfile", "./Caddyfile:/srv/Caddyfile"));
-    const r = await shim("compose", "-p", "chatbot", "-f", noMount, "exec", "-T", "proxy", "caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile");
+    fs.writeFileSync(
+      noMount,
+      fs.readFileSync(compose, "utf8").replace("./Caddyfile:/etc/caddy/Caddyfile", "./Caddyfile:/srv/Caddyfile"),
+    );
+    const r = await shim(
+      "compose",
+      "-p",
+      "chatbot",
+      "-f",
+      noMount,
+      "exec",
+      "-T",
+      "proxy",
+      "caddy",
+      "reload",
+      "--config",
+      "/etc/caddy/Caddyfile",
+      "--adapter",
+      "caddyfile",
+    );
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/does not mount \.\/Caddyfile at \/etc\/caddy\/Caddyfile/);
     const noC = await shim("compose", "-p", "chatbot", "-f", compose, "exec", "-T", "proxy", "sh", "/tmp/script.sh");
@@ -239,29 +396,76 @@ describe("docker shim", () => {
   });
 
   it("a missing compose file fails like compose (no silent pass)", async () => {
-    const r = await shim("compose", "-p", "chatbot", "-f", path.join(dir, "nope.yaml"), "ps", "-q", "--status", "running", "postgres");
+    const r = await shim(
+      "compose",
+      "-p",
+      "chatbot",
+      "-f",
+      path.join(dir, "nope.yaml"),
+      "ps",
+      "-q",
+      "--status",
+      "running",
+      "postgres",
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no such file/);
   });
 
   it("rewrites container paths to host paths, passes only the -e variables, and logs the argv", async () => {
     const r = await shim(
-      "compose", "-p", "chatbot", "-f", compose, "run", "--rm", "--no-deps", "-T", "-e", "FOO_PASSED", "-e", "UNSET_VAR", "postgres",
-      "bash", "-c", 'echo "$1 $2 $3"; echo "foo=${FOO_PASSED:-} bar=${BAR_NOT_PASSED:-} unset=${UNSET_VAR-none} pgdata=$PGDATA pghost=$PGHOST pgport=$PGPORT"',
-      "x", "/var/lib/postgresql/data/pg_wal", "--file=/backups/a.dump", "/backupsX",
+      "compose",
+      "-p",
+      "chatbot",
+      "-f",
+      compose,
+      "run",
+      "--rm",
+      "--no-deps",
+      "-T",
+      "-e",
+      "FOO_PASSED",
+      "-e",
+      "UNSET_VAR",
+      "postgres",
+      "bash",
+      "-c",
+      'echo "$1 $2 $3"; echo "foo=${FOO_PASSED:-} bar=${BAR_NOT_PASSED:-} unset=${UNSET_VAR-none} pgdata=$PGDATA pghost=$PGHOST pgport=$PGPORT"',
+      "x",
+      "/var/lib/postgresql/data/pg_wal",
+      "--file=/backups/a.dump",
+      "/backupsX",
     );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const [paths, vars] = r.stdout.trim().split("\n");
     expect(paths).toBe(`${env.SHIM_PGDATA}/pg_wal --file=${env.SHIM_BACKUPS}/a.dump /backupsX`);
-    expect(vars).toBe(`foo=passed-through bar= unset=none pgdata=${env.SHIM_PGDATA} pghost=${env.SHIM_PG_SOCKET_DIR} pgport=5999`);
+    expect(vars).toBe(
+      `foo=passed-through bar= unset=none pgdata=${env.SHIM_PGDATA} pghost=${env.SHIM_PG_SOCKET_DIR} pgport=5999`,
+    );
     const log = fs.readFileSync(env.SHIM_LOG!, "utf8").trim().split("\n");
-    expect(log.at(-1)).toContain(`docker compose -p chatbot -f ${compose} run --rm --no-deps -T -e FOO_PASSED -e UNSET_VAR postgres bash -c`);
+    expect(log.at(-1)).toContain(
+      `docker compose -p chatbot -f ${compose} run --rm --no-deps -T -e FOO_PASSED -e UNSET_VAR postgres bash -c`,
+    );
     expect(log.at(-1)).toContain("/var/lib/postgresql/data/pg_wal"); // the log holds what the script wrote, untranslated
   });
 
   it("exec into a stopped postgres fails like compose (service not running)", async () => {
-    const r = await shim("compose", "-p", "chatbot", "-f", compose, "exec", "-T", "-u", "postgres", "postgres", "psql", "-c", "SELECT 1");
+    const r = await shim(
+      "compose",
+      "-p",
+      "chatbot",
+      "-f",
+      compose,
+      "exec",
+      "-T",
+      "-u",
+      "postgres",
+      "postgres",
+      "psql",
+      "-c",
+      "SELECT 1",
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/service "postgres" is not running/);
     const ps = await shim("compose", "-p", "chatbot", "-f", compose, "ps", "-q", "--status", "running", "postgres");
@@ -275,130 +479,200 @@ describe("docker shim", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe("tier migration, container runtime (docker shim)", () => {
-  it("replicate under load: nothing acknowledged is lost, through the exact compose commands", { timeout: TIMEOUT }, () =>
-    withContainerHarness(async (c) => {
-      const { h } = c;
-      const steps = stepValues();
-      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto", wrap: steps.wrap }));
-      const { aborted, committed, countProblems, ok } = report;
-      expect({ aborted, strategy: report.strategy?.strategy, committed, countProblems, ok }).toEqual({
-        aborted: undefined, strategy: "replicate", committed: true, countProblems: [], ok: true,
-      });
-      expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
-      expect(h.serving()).toBe(h.next);
-      await expectNothingLost(h, records, 50);
-      // The journal and locks live on the host (the data volume), not in a container: done, and no lock left.
-      expect({ journal: readJournal(h.old)?.outcome, old: migrationFiles(h.old), next: migrationFiles(h.next) }).toEqual({
-        journal: "done", old: ["journal.json"], next: [],
-      });
+  it(
+    "replicate under load: nothing acknowledged is lost, through the exact compose commands",
+    { timeout: TIMEOUT },
+    () =>
+      withContainerHarness(async (c) => {
+        const { h } = c;
+        const steps = stepValues();
+        const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto", wrap: steps.wrap }));
+        const { aborted, committed, countProblems, ok } = report;
+        expect({ aborted, strategy: report.strategy?.strategy, committed, countProblems, ok }).toEqual({
+          aborted: undefined,
+          strategy: "replicate",
+          committed: true,
+          countProblems: [],
+          ok: true,
+        });
+        expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
+        expect(h.serving()).toBe(h.next);
+        await expectNothingLost(h, records, 50);
+        // The journal and locks live on the host (the data volume), not in a container: done, and no lock left.
+        expect({
+          journal: readJournal(h.old)?.outcome,
+          old: migrationFiles(h.old),
+          next: migrationFiles(h.next),
+        }).toEqual({
+          journal: "done",
+          old: ["journal.json"],
+          next: [],
+        });
 
-      // Old side: fenced through compose (stop with the long timeout, controldata in a one-off container).
-      const oldCalls = c.old.calls();
-      expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
-      expect(oldCalls).toContain(`${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`);
-      // Redis: the old one paused its writes in the fence and, once the new one had taken over, follows it (both
-      // through its container's redis-cli, the commands on stdin); no FAILOVER was needed.
-      expect(oldCalls.filter((l) => l.includes(" FAILOVER "))).toEqual([]);
-      expect(await h.old.redis.cli("INFO", "replication")).toMatch(new RegExp(`role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`));
-      expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
-      expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
+        // Old side: fenced through compose (stop with the long timeout, controldata in a one-off container).
+        const oldCalls = c.old.calls();
+        expect(oldCalls).toContain(`${dc(c.old)} stop -t 300 postgres`);
+        expect(oldCalls).toContain(
+          `${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_controldata /var/lib/postgresql/data`,
+        );
+        // Redis: the old one paused its writes in the fence and, once the new one had taken over, follows it (both
+        // through its container's redis-cli, the commands on stdin); no FAILOVER was needed.
+        expect(oldCalls.filter((l) => l.includes(" FAILOVER "))).toEqual([]);
+        expect(await h.old.redis.cli("INFO", "replication")).toMatch(
+          new RegExp(
+            `role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`,
+          ),
+        );
+        expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
+        expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
 
-      // New side: stop, base backup into the container's data path, compose start.
-      const newCalls = c.next.calls();
-      const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
-      const stop = at(`${dc(c.next)} stop -t 300 postgres`);
-      const basebackup = at(
-        `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=require -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
-      );
-      const start = at(`${dc(c.next)} start postgres`);
-      expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
-      expect(newCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
-      expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
-      // The new Redis took over by itself (its offset checked first) through its own container's redis-cli.
-      const redisCli = `${dc(c.next)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt`;
-      expect(at(`${redisCli} REPLICAOF NO ONE`)).toBeGreaterThan(at(`${redisCli} INFO replication`));
+        // New side: stop, base backup into the container's data path, compose start.
+        const newCalls = c.next.calls();
+        const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
+        const stop = at(`${dc(c.next)} stop -t 300 postgres`);
+        const basebackup = at(
+          `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=require -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
+        );
+        const start = at(`${dc(c.next)} start postgres`);
+        expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
+        expect(newCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+        expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+        expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
+        expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+        // The new Redis took over by itself (its offset checked first) through its own container's redis-cli.
+        const redisCli = `${dc(c.next)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt`;
+        expect(at(`${redisCli} REPLICAOF NO ONE`)).toBeGreaterThan(at(`${redisCli} INFO replication`));
 
-      // The proxy steps, through the proxy service. Old: the hold's reload, the drain (its wget read the admin API),
-      // then the fence's stop. New: the gate closes before the copy and opens after the promotion's start.
-      const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
-      const drains = indexes(oldCalls, isDrain(c.old, h.old));
-      const fetches = indexes(oldCalls, (l) => l === ADMIN_FETCH);
-      const fence = oldCalls.indexOf(`${dc(c.old)} stop -t 300 postgres`);
-      expect({ reloads: oldReloads.length, drains: drains.length, fetched: fetches.length > 0 }).toEqual({ reloads: 1, drains: 1, fetched: true });
-      expect([oldReloads[0]! < drains[0]!, drains[0]! < fetches[0]!, fetches.at(-1)! < fence]).toEqual([true, true, true]);
-      const newReloads = indexes(newCalls, (l) => l === reload(c.next));
-      expect(newReloads.length).toBe(2);
-      expect([newReloads[0]! < stop, newReloads[1]! > start]).toEqual([true, true]);
-      expect(steps.values.get("old:fence")).toMatchObject({ upstream: `${h.next.host}:${INTERNAL_PORT}`, drained: "1", reload_ms: expect.stringMatching(/^\d+$/) });
-      expect(steps.values.get("new:gate_close")).toMatchObject({ changed: "1", gate: "close" });
-      expect(steps.values.get("new:promote")).toMatchObject({ gate: "open" });
-      // What the reloads applied is what the Caddys run: the old one forwards to the new one's internal listener.
-      expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
-      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toMatch(/#gate-closed#/);
-      expectNoSecrets(c);
-    }),
+        // The proxy steps, through the proxy service. Old: the hold's reload, the drain (its wget read the admin API),
+        // then the fence's stop. New: the gate closes before the copy and opens after the promotion's start.
+        const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
+        const drains = indexes(oldCalls, isDrain(c.old, h.old));
+        const fetches = indexes(oldCalls, (l) => l === ADMIN_FETCH);
+        const fence = oldCalls.indexOf(`${dc(c.old)} stop -t 300 postgres`);
+        expect({ reloads: oldReloads.length, drains: drains.length, fetched: fetches.length > 0 }).toEqual({
+          reloads: 1,
+          drains: 1,
+          fetched: true,
+        });
+        expect([oldReloads[0]! < drains[0]!, drains[0]! < fetches[0]!, fetches.at(-1)! < fence]).toEqual([
+          true,
+          true,
+          true,
+        ]);
+        const newReloads = indexes(newCalls, (l) => l === reload(c.next));
+        expect(newReloads.length).toBe(2);
+        expect([newReloads[0]! < stop, newReloads[1]! > start]).toEqual([true, true]);
+        expect(steps.values.get("old:fence")).toMatchObject({
+          upstream: `${h.next.host}:${INTERNAL_PORT}`,
+          drained: "1",
+          reload_ms: expect.stringMatching(/^\d+$/),
+        });
+        expect(steps.values.get("new:gate_close")).toMatchObject({ changed: "1", gate: "close" });
+        expect(steps.values.get("new:promote")).toMatchObject({ gate: "open" });
+        // What the reloads applied is what the Caddys run: the old one forwards to the new one's internal listener.
+        expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
+        expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toMatch(/#gate-closed#/);
+        expectNoSecrets(c);
+      }),
   );
 
-  it("dump-restore under load: pg_dump -Fd into /backups and pg_restore inside the container, nothing lost", { timeout: TIMEOUT }, () =>
-    withContainerHarness(async (c) => {
-      const { h } = c;
-      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "dump-restore", skipBackup: true }));
-      expect({ aborted: report.aborted, ok: report.ok }).toEqual({ aborted: undefined, ok: true });
-      await expectNothingLost(h, records, 50);
-      // After the commit, the old proxy forwards to the new droplet (hold: reload, then the drain); the new one's
-      // gate never closed.
-      const oldCalls = c.old.calls();
-      const [oldReload, drain] = [oldCalls.indexOf(reload(c.old)), oldCalls.findIndex(isDrain(c.old, h.old))];
-      expect([oldReload >= 0, drain > oldReload, oldCalls.includes(ADMIN_FETCH)]).toEqual([true, true, true]);
-      expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
-      const calls = c.next.calls();
-      expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
-      expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expect(calls.some((l) => l.startsWith(`${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=require -Fd -j 2 -Z 0 -f /backups/migrate-in-`))).toBe(true);
-      expect(calls.some((l) => /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(l))).toBe(true);
-      expectNoSecrets(c);
-    }),
+  it(
+    "dump-restore under load: pg_dump -Fd into /backups and pg_restore inside the container, nothing lost",
+    { timeout: TIMEOUT },
+    () =>
+      withContainerHarness(async (c) => {
+        const { h } = c;
+        const { result: report, records } = await h.withLoad(() =>
+          h.migrate({ strategy: "dump-restore", skipBackup: true }),
+        );
+        expect({ aborted: report.aborted, ok: report.ok }).toEqual({ aborted: undefined, ok: true });
+        await expectNothingLost(h, records, 50);
+        // After the commit, the old proxy forwards to the new droplet (hold: reload, then the drain); the new one's
+        // gate never closed.
+        const oldCalls = c.old.calls();
+        const [oldReload, drain] = [oldCalls.indexOf(reload(c.old)), oldCalls.findIndex(isDrain(c.old, h.old))];
+        expect([oldReload >= 0, drain > oldReload, oldCalls.includes(ADMIN_FETCH)]).toEqual([true, true, true]);
+        expect(await runningDials(h.old.caddy.admin)).toContain(`${h.next.host}:${INTERNAL_PORT}`);
+        const calls = c.next.calls();
+        expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
+        expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+        expect(
+          calls.some((l) =>
+            l.startsWith(
+              `${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=require -Fd -j 2 -Z 0 -f /backups/migrate-in-`,
+            ),
+          ),
+        ).toBe(true);
+        expect(
+          calls.some((l) =>
+            /^docker compose .* exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_restore -U postgres -d chatbot -j 2 \/backups\/migrate-in-/.test(
+              l,
+            ),
+          ),
+        ).toBe(true);
+        expectNoSecrets(c);
+      }),
   );
 
-  it("fault after the fence: rolls back through compose start, the old server serves, a second run completes", { timeout: TIMEOUT }, () =>
-    withContainerHarness(async (c) => {
-      const { h } = c;
-      const { result, records } = await h.withLoad(async () => {
-        const first = await h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => failAfter(exec, FAULT_POINTS.replicate.fence) });
-        const servingAfterFault = h.serving();
-        const probe = await h.request("POST", "/write/probe-fence", 5000);
-        const second = await h.migrate({ strategy: "replicate", skipBackup: true });
-        return { first, second, servingAfterFault, probe };
-      });
-      const { first, second, servingAfterFault, probe } = result;
-      expect(first.aborted).toMatch(/fault injected after fence/);
-      expect({ committed: first.committed, rolledBack: first.rolledBack, probe: probe.status, secondOk: second.ok }).toEqual({
-        committed: false, rolledBack: true, probe: 200, secondOk: true,
-      });
-      expect({ afterFault: servingAfterFault.name, atEnd: h.serving().name }).toEqual({ afterFault: "old", atEnd: "new" });
-      await expectNothingLost(h, records, 1);
-      expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'probe-fence'", "chatbot")).toBe("1");
-      // The rollback restarted the fenced old server with `compose start`, between the two fences.
-      const oldCalls = c.old.calls();
-      const stops = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} stop -t 300 postgres` ? [i] : []));
-      const starts = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} start postgres` ? [i] : []));
-      expect(stops.length).toBe(2);
-      expect(starts.length).toBe(1);
-      expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
-      // The proxy through the proxy service: old, hold (reload + drain) before each fence and the rollback's
-      // `local` reload between them; new, gate close / bounce, open (rollback) / close / open (promotion). The bounce
-      // sends the held requests back to the old droplet's internal listener before the old proxy's `local` reload.
-      const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
-      const drains = indexes(oldCalls, isDrain(c.old, h.old));
-      expect({ reloads: oldReloads.length, drains: drains.length }).toEqual({ reloads: 3, drains: 2 });
-      expect([oldReloads[0]! < stops[0]!, oldReloads[1]! > stops[0]! && oldReloads[1]! < oldReloads[2]!, drains[1]! < stops[1]!]).toEqual([true, true, true]);
-      expect(indexes(c.next.calls(), (l) => l === reload(c.next)).length).toBe(5);
-      expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("gate bounce");
-      expect([...oldCalls, ...c.next.calls()].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
-      expectNoSecrets(c);
-    }),
+  it(
+    "fault after the fence: rolls back through compose start, the old server serves, a second run completes",
+    { timeout: TIMEOUT },
+    () =>
+      withContainerHarness(async (c) => {
+        const { h } = c;
+        const { result, records } = await h.withLoad(async () => {
+          const first = await h.migrate({
+            strategy: "replicate",
+            skipBackup: true,
+            wrap: (exec) => failAfter(exec, FAULT_POINTS.replicate.fence),
+          });
+          const servingAfterFault = h.serving();
+          const probe = await h.request("POST", "/write/probe-fence", 5000);
+          const second = await h.migrate({ strategy: "replicate", skipBackup: true });
+          return { first, second, servingAfterFault, probe };
+        });
+        const { first, second, servingAfterFault, probe } = result;
+        expect(first.aborted).toMatch(/fault injected after fence/);
+        expect({
+          committed: first.committed,
+          rolledBack: first.rolledBack,
+          probe: probe.status,
+          secondOk: second.ok,
+        }).toEqual({
+          committed: false,
+          rolledBack: true,
+          probe: 200,
+          secondOk: true,
+        });
+        expect({ afterFault: servingAfterFault.name, atEnd: h.serving().name }).toEqual({
+          afterFault: "old",
+          atEnd: "new",
+        });
+        await expectNothingLost(h, records, 1);
+        expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'probe-fence'", "chatbot")).toBe("1");
+        // The rollback restarted the fenced old server with `compose start`, between the two fences.
+        const oldCalls = c.old.calls();
+        const stops = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} stop -t 300 postgres` ? [i] : []));
+        const starts = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} start postgres` ? [i] : []));
+        expect(stops.length).toBe(2);
+        expect(starts.length).toBe(1);
+        expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
+        // The proxy through the proxy service: old, hold (reload + drain) before each fence and the rollback's
+        // `local` reload between them; new, gate close / bounce, open (rollback) / close / open (promotion). The bounce
+        // sends the held requests back to the old droplet's internal listener before the old proxy's `local` reload.
+        const oldReloads = indexes(oldCalls, (l) => l === reload(c.old));
+        const drains = indexes(oldCalls, isDrain(c.old, h.old));
+        expect({ reloads: oldReloads.length, drains: drains.length }).toEqual({ reloads: 3, drains: 2 });
+        expect([
+          oldReloads[0]! < stops[0]!,
+          oldReloads[1]! > stops[0]! && oldReloads[1]! < oldReloads[2]!,
+          drains[1]! < stops[1]!,
+        ]).toEqual([true, true, true]);
+        expect(indexes(c.next.calls(), (l) => l === reload(c.next)).length).toBe(5);
+        expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("gate bounce");
+        expect([...oldCalls, ...c.next.calls()].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+        expectNoSecrets(c);
+      }),
   );
 });
 
@@ -432,7 +706,9 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     await c.h.stop();
   });
 
-  it("backup.sh: pg_dump inside the container to /backups, listed back, checksummed", { timeout: TIMEOUT }, async () => {
+  it("backup.sh: pg_dump inside the container to /backups, listed back, checksummed", {
+    timeout: TIMEOUT,
+  }, async () => {
     const r = await ssh(c.h.old, c.old, `${script("backup-common.sh")}\n${script("backup.sh")}`);
     expect(r.code, r.stderr).toBe(0);
     const v = parseValues(r.stdout);
@@ -441,14 +717,22 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(Number(v.bytes)).toBe(fs.statSync(file).size);
     const name = path.basename(file);
     const calls = c.old.calls();
-    expect(calls).toContain(`${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -U postgres -Fc -d chatbot -f /backups/${name}.partial`);
+    expect(calls).toContain(
+      `${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -U postgres -Fc -d chatbot -f /backups/${name}.partial`,
+    );
     expect(calls).toContain(`${dc(c.old)} exec -T -u postgres postgres pg_restore --list /backups/${name}.partial`);
     expect(fs.readdirSync(c.h.old.backupDir).filter((f) => f.endsWith(".partial"))).toEqual([]);
     expectNoSecrets(c);
   });
 
-  it("restore-drill.sh: restores the latest backup into a scratch container and every count matches", { timeout: TIMEOUT }, async () => {
-    const cmd = drillCommand({ target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env: c.old.env }, script("backup-common.sh"), script("restore-drill.sh"));
+  it("restore-drill.sh: restores the latest backup into a scratch container and every count matches", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const cmd = drillCommand(
+      { target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env: c.old.env },
+      script("backup-common.sh"),
+      script("restore-drill.sh"),
+    );
     const r = await runCommand(cmd.cmd, cmd.args, { input: cmd.input, timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     const report = judgeDrill(r.stdout);
@@ -458,8 +742,20 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(byTable["public.writes"]).toBe(1234);
     expect(byTable["public.notes"]).toBe(321 - 107);
     const calls = c.old.calls();
-    expect(calls.some((l) => /^docker run -d --rm --name chatbot-restore-drill-\d+ --network none -v .*:\/backups:ro -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=drill postgres:15-bookworm$/.test(l))).toBe(true);
-    expect(calls.some((l) => /^docker exec -i -u postgres chatbot-restore-drill-\d+ pg_restore -U postgres -d drill .* \/backups\/chatbot-.*\.dump$/.test(l))).toBe(true);
+    expect(
+      calls.some((l) =>
+        /^docker run -d --rm --name chatbot-restore-drill-\d+ --network none -v .*:\/backups:ro -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=drill postgres:15-bookworm$/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      calls.some((l) =>
+        /^docker exec -i -u postgres chatbot-restore-drill-\d+ pg_restore -U postgres -d drill .* \/backups\/chatbot-.*\.dump$/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
     expect(calls.some((l) => /^docker rm -f chatbot-restore-drill-\d+$/.test(l))).toBe(true);
     // The scratch server is gone (the trap removed it): nothing left to stop.
     expect(stopScratchContainers(path.join(c.old.dir, "state"))).toEqual([]);
@@ -470,12 +766,25 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(r.code, r.stderr).toBe(0);
     const v = parseValues(r.stdout);
     expect(Number(v.dead_tuples_after)).toBeLessThan(Number(v.dead_tuples_before));
-    expect(c.old.calls()).toContain(`${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres vacuumdb -U postgres --all --analyze --quiet`);
+    expect(c.old.calls()).toContain(
+      `${dc(c.old)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres vacuumdb -U postgres --all --analyze --quiet`,
+    );
   });
 
-  it("collect.sh: Redis and PostgreSQL sections through compose exec; docker stats is not emulated (empty section)", { timeout: TIMEOUT }, async () => {
-    const env = { ...c.old.env, CHATBOT_HEALTH_URL: `http://${c.h.old.host}:${c.h.old.appPort}/health`, CHATBOT_CPU_SECONDS: "1", CHATBOT_COLLECT_ENV: "/nonexistent" };
-    const cmd = remoteBash({ target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env }, ["snapshot"], script("collect.sh"));
+  it("collect.sh: Redis and PostgreSQL sections through compose exec; docker stats is not emulated (empty section)", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const env = {
+      ...c.old.env,
+      CHATBOT_HEALTH_URL: `http://${c.h.old.host}:${c.h.old.appPort}/health`,
+      CHATBOT_CPU_SECONDS: "1",
+      CHATBOT_COLLECT_ENV: "/nonexistent",
+    };
+    const cmd = remoteBash(
+      { target: c.h.old.ssh.target, sshArgs: c.h.old.ssh.sshArgs, env },
+      ["snapshot"],
+      script("collect.sh"),
+    );
     const r = await runCommand(cmd.cmd, cmd.args, { input: cmd.input, timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split("\n");
@@ -490,7 +799,9 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
     expect(section("curl")).toMatch(/^200 /);
     expect(section("docker-stats").trim()).toBe("");
     const calls = c.old.calls();
-    expect(calls).toContain(`${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats`);
+    expect(calls).toContain(
+      `${dc(c.old)} exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats`,
+    );
     expect(calls.some((l) => l.startsWith("UNSUPPORTED docker stats --no-stream"))).toBe(true);
   });
 });

@@ -41,7 +41,8 @@ async function step(name: string, args: string[] = [], data = "") {
   return { ...r, values: parseValues(r.stdout) };
 }
 
-const acquire = (run: string, holder = `host:${run}`) => step("lock_acquire", [run, holder, "2026-12-01T10:00:00Z", "60"]);
+const acquire = (run: string, holder = `host:${run}`) =>
+  step("lock_acquire", [run, holder, "2026-12-01T10:00:00Z", "60"]);
 const lockDir = () => path.join(migrationDir, "lock");
 
 describe("migrate.sh lock", () => {
@@ -49,7 +50,11 @@ describe("migrate.sh lock", () => {
     expect((await acquire("r1")).values.lock).toBe("acquired");
     const second = await acquire("r2");
     expect(second.code).toBe(6);
-    expect(second.values).toMatchObject({ lock_run: "r1", lock_holder: "host:r1", lock_started: "2026-12-01T10:00:00Z" });
+    expect(second.values).toMatchObject({
+      lock_run: "r1",
+      lock_holder: "host:r1",
+      lock_started: "2026-12-01T10:00:00Z",
+    });
     expect(Number(second.values.lock_age_s)).toBeLessThanOrEqual(60);
     expect(second.stderr).toMatch(/held by host:r1/);
     expect((await acquire("r1")).values.lock).toBe("held-by-this-run");
@@ -94,7 +99,8 @@ describe("migrate.sh lock", () => {
 });
 
 describe("migrate.sh journal", () => {
-  const json = (id: string) => JSON.stringify({ id, note: `$(touch ${path.join(os.tmpdir(), "never-run")}) 'quoted' "double"` });
+  const json = (id: string) =>
+    JSON.stringify({ id, note: `$(touch ${path.join(os.tmpdir(), "never-run")}) 'quoted' "double"` });
 
   it("only the lock holder writes; the JSON comes on stdin after the script, is data (never run), and is read back whole", async () => {
     const refused = await step("journal_write", ["r1"], json("m1"));
@@ -128,7 +134,10 @@ describe("migrate.sh journal", () => {
 
   it("the secrets file is read as data: a line that looks like shell is never run", async () => {
     const marker = path.join(dir, "pwned");
-    fs.writeFileSync(env.CHATBOT_ENV_FILE!, `POSTGRES_PASSWORD=a b$(touch ${marker})\nEVIL=$(touch ${marker})\n\`touch ${marker}\`\n`);
+    fs.writeFileSync(
+      env.CHATBOT_ENV_FILE!,
+      `POSTGRES_PASSWORD=a b$(touch ${marker})\nEVIL=$(touch ${marker})\n\`touch ${marker}\`\n`,
+    );
     const r = await step("journal_read");
     expect(r.code, r.stderr).toBe(0);
     expect(r.values.journal_present).toBe("0");

@@ -31,7 +31,29 @@ describe("the harness client's resets", () => {
   it("a reset before the TLS handshake is marked never sent; one after it is not", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "front-door-client-"));
     try {
-      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", `/CN=${DOMAIN}`, "-addext", `subjectAltName=DNS:${DOMAIN}`, "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          `/CN=${DOMAIN}`,
+          "-addext",
+          `subjectAltName=DNS:${DOMAIN}`,
+          "-keyout",
+          path.join(dir, "key.pem"),
+          "-out",
+          path.join(dir, "cert.pem"),
+        ],
+        { stdio: "ignore" },
+      );
       const cert = fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
       const key = fs.readFileSync(path.join(dir, "key.pem"), "utf8");
 
@@ -43,7 +65,10 @@ describe("the harness client's resets", () => {
       // TLS on a plain TCP socket, so that socket (not the TLS layer) can be reset once the request has arrived.
       const after = await listen(
         net.createServer((raw) => {
-          const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: tls.createSecureContext({ cert, key }) });
+          const secure = new tls.TLSSocket(raw, {
+            isServer: true,
+            secureContext: tls.createSecureContext({ cert, key }),
+          });
           secure.once("data", () => raw.resetAndDestroy());
         }),
       );

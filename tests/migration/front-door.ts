@@ -37,8 +37,23 @@ export interface HttpResult {
  * internal listener's certificate is in `internalTlsDir` (the proxy container's mount, infra/render/compose.ts).
  */
 export function harnessCaddyfile(host: string, appPort: number, storageDir: string, internalTlsDir: string): string {
-  const rendered = renderCaddyfile({ domain: DOMAIN, acmeEmail: undefined, upstream: `${host}:${appPort}`, hstsMaxAgeSeconds: 0, internalTlsDir });
-  const global = ["{", `\tadmin ${host}:${ADMIN_PORT}`, `\tdefault_bind ${host}`, "\tlocal_certs", "\tskip_install_trust", `\tstorage file_system ${storageDir}`, "}", ""];
+  const rendered = renderCaddyfile({
+    domain: DOMAIN,
+    acmeEmail: undefined,
+    upstream: `${host}:${appPort}`,
+    hstsMaxAgeSeconds: 0,
+    internalTlsDir,
+  });
+  const global = [
+    "{",
+    `\tadmin ${host}:${ADMIN_PORT}`,
+    `\tdefault_bind ${host}`,
+    "\tlocal_certs",
+    "\tskip_install_trust",
+    `\tstorage file_system ${storageDir}`,
+    "}",
+    "",
+  ];
   return [...global, rendered].join("\n");
 }
 
@@ -56,7 +71,13 @@ export interface DropletCaddy {
  * Start the droplet's Caddy (as root: ports 80 and 443) from `configDir`/Caddyfile; ready once it serves HTTPS.
  * `internalTlsDir` holds the internal listener's certificate (made by tls-cert.sh, as the config sync does).
  */
-export async function startCaddy(name: string, host: string, appPort: number, configDir: string, internalTlsDir: string): Promise<DropletCaddy> {
+export async function startCaddy(
+  name: string,
+  host: string,
+  appPort: number,
+  configDir: string,
+  internalTlsDir: string,
+): Promise<DropletCaddy> {
   applyProxySysctls();
   const storage = path.join(configDir, "caddy-data");
   const caddyfile = path.join(configDir, "Caddyfile");
@@ -68,7 +89,9 @@ export async function startCaddy(name: string, host: string, appPort: number, co
     cmd: "caddy",
     args: ["run", "--config", caddyfile, "--adapter", "caddyfile"],
     env,
-    ready: async () => fs.existsSync(rootFile) && (await frontRequest(host, [fs.readFileSync(rootFile, "utf8")], "GET", "/health", 2000)).status > 0,
+    ready: async () =>
+      fs.existsSync(rootFile) &&
+      (await frontRequest(host, [fs.readFileSync(rootFile, "utf8")], "GET", "/health", 2000)).status > 0,
     // Caddy 2.6.2's storage cleaner, run at start, can delete the site certificate the first obtain is writing
     // ("Deleting ... because key is empty", then "saving assets: ... no such file"); the obtain retries 60 s later.
     // Seen once in CI: wait past that retry instead of failing the harness.
@@ -89,7 +112,9 @@ function applyProxySysctls(): void {
     try {
       fs.writeFileSync(file, String(value));
     } catch (e) {
-      throw new Error(`the harness's Caddy needs ${key}=${value} as the rendered compose file sets it: ${(e as Error).message}`);
+      throw new Error(
+        `the harness's Caddy needs ${key}=${value} as the rendered compose file sets it: ${(e as Error).message}`,
+      );
     }
   }
 }
@@ -101,10 +126,27 @@ export function caddyVersion(): string {
 }
 
 /** An HTTPS request to https://DOMAIN/... connecting to `address`, trusting the given CA roots only. */
-export function frontRequest(address: string, ca: string[], method: string, pathName: string, timeoutMs: number, port = 443): Promise<HttpResult> {
+export function frontRequest(
+  address: string,
+  ca: string[],
+  method: string,
+  pathName: string,
+  timeoutMs: number,
+  port = 443,
+): Promise<HttpResult> {
   return new Promise((resolve) => {
     const req = https.request(
-      { host: address, port, servername: DOMAIN, path: pathName, method, headers: { host: DOMAIN }, ca, agent: false, timeout: timeoutMs },
+      {
+        host: address,
+        port,
+        servername: DOMAIN,
+        path: pathName,
+        method,
+        headers: { host: DOMAIN },
+        ca,
+        agent: false,
+        timeout: timeoutMs,
+      },
       (res) => {
         let body = "";
         res.setEncoding("utf8").on("data", (d: string) => (body += d));
@@ -117,7 +159,9 @@ export function frontRequest(address: string, ca: string[], method: string, path
     let secured = false;
     req.on("socket", (socket) => socket.once("secureConnect", () => (secured = true)));
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: 0, body: "", error: `${e.code ?? e.message}${secured ? "" : BEFORE_TLS}` }));
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      resolve({ status: 0, body: "", error: `${e.code ?? e.message}${secured ? "" : BEFORE_TLS}` }),
+    );
     req.end();
   });
 }
@@ -147,12 +191,18 @@ export class FrontAddress {
 }
 
 /** Caddy's view of its upstreams (admin API): address, requests in flight, recent failures. */
-export async function caddyUpstreams(admin: string): Promise<Array<{ address: string; num_requests: number; fails: number }>> {
+export async function caddyUpstreams(
+  admin: string,
+): Promise<Array<{ address: string; num_requests: number; fails: number }>> {
   const res = await fetch(`http://${admin}/reverse_proxy/upstreams`);
   return (await res.json()) as Array<{ address: string; num_requests: number; fails: number }>;
 }
 
 /** Wait until Caddy's admin API answers (after a restart). */
 export async function waitForAdmin(admin: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(`caddy admin ${admin}`, async () => (await fetch(`http://${admin}/config/`).catch(() => undefined))?.ok === true, timeoutMs);
+  await waitFor(
+    `caddy admin ${admin}`,
+    async () => (await fetch(`http://${admin}/config/`).catch(() => undefined))?.ok === true,
+    timeoutMs,
+  );
 }

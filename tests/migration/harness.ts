@@ -57,7 +57,8 @@ export const NEW_HOST = `${HARNESS_NET}.3`;
 
 function harnessNet(value: string | undefined): string {
   if (value === undefined || value === "") return "127.0.0";
-  if (!/^127\.0\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4])$/.test(value)) throw new Error(`HARNESS_NET: "${value}" is not 127.0.N with N from 1 to 254`);
+  if (!/^127\.0\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4])$/.test(value))
+    throw new Error(`HARNESS_NET: "${value}" is not 127.0.N with N from 1 to 254`);
   return value;
 }
 const APP_DIR = __dirname;
@@ -100,7 +101,13 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
   // startup on this machine is slow (pyenv), and this keeps every file the steps touch owned by postgres.
   const dir = makeTempDir(`droplet-${name}`, SSH_USER);
   const envFile = path.join(dir, "app.env");
-  fs.writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(""), { mode: 0o600 });
+  fs.writeFileSync(
+    envFile,
+    Object.entries(secrets)
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join(""),
+    { mode: 0o600 },
+  );
   const backupDir = path.join(dir, "backups");
   fs.mkdirSync(backupDir);
   const migrationDir = path.join(dir, "migration");
@@ -129,7 +136,10 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         "CREATE DATABASE chatbot;",
       ].join("\n"),
     );
-    await pg.psql("CREATE TABLE writes (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());", "chatbot");
+    await pg.psql(
+      "CREATE TABLE writes (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());",
+      "chatbot",
+    );
     // Redis's certificate, by the same script; the steps' user (root on a droplet) may add the other droplet's
     // certificate beside it (migrate.sh trust_redis_peer), the server's user reads it (group).
     const redisTls = path.join(dir, "tls", "redis");
@@ -163,12 +173,29 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
     const app = await startProcess({
       name: `${name}-app`,
       cmd: PYTHON,
-      args: ["-m", "uvicorn", "app:app", "--host", host, "--port", String(appPort), "--log-level", "warning", "--no-access-log"],
+      args: [
+        "-m",
+        "uvicorn",
+        "app:app",
+        "--host",
+        host,
+        "--port",
+        String(appPort),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+      ],
       cwd: APP_DIR,
       user: "nobody",
       // The URLs as the droplet's app.env spells them (infra/render/app-env.ts), to this droplet's servers.
       env: {
-        DATABASE_URL: databaseUrl({ user: "postgres", password: secrets.POSTGRES_PASSWORD, host, port: pg.port, db: "chatbot" }),
+        DATABASE_URL: databaseUrl({
+          user: "postgres",
+          password: secrets.POSTGRES_PASSWORD,
+          host,
+          port: pg.port,
+          db: "chatbot",
+        }),
         REDIS_URL: redisUrl({ password: secrets.REDIS_PASSWORD, host, port: redis.port, caFile: appRedisCa }),
       },
       ready: async () => (await httpRequest("GET", `http://${host}:${appPort}/health`, 2000)).status === 200,
@@ -276,7 +303,14 @@ export class LoadGenerator {
       const startMs = Date.now();
       const r = await this.send(id);
       const outcome = classify(r);
-      this.records.push({ id, startMs, endMs: Date.now(), status: r.status, ...outcome, ...(outcome.pg === "ok" ? {} : { detail: (r.error ?? r.body).slice(0, 160) }) });
+      this.records.push({
+        id,
+        startMs,
+        endMs: Date.now(),
+        status: r.status,
+        ...outcome,
+        ...(outcome.pg === "ok" ? {} : { detail: (r.error ?? r.body).slice(0, 160) }),
+      });
       if (this.pauseMs) await sleep(this.pauseMs);
     }
   }
@@ -320,7 +354,10 @@ export interface Harness {
    */
   migrate(opts?: Partial<RunnerOptions> & { wrap?: (exec: Executor) => Executor }): Promise<MigrationReport>;
   /** Start load, run `during`, stop load, read back from `readFrom` (default: whichever the front door points at). */
-  withLoad<T>(during: () => Promise<T>, opts?: { settleMs?: number; workers?: number }): Promise<{ result: T; records: WriteRecord[] }>;
+  withLoad<T>(
+    during: () => Promise<T>,
+    opts?: { settleMs?: number; workers?: number },
+  ): Promise<{ result: T; records: WriteRecord[] }>;
   /** Read back every write from a droplet's PostgreSQL and Redis and check them. */
   check(records: WriteRecord[], from: HarnessDroplet): Promise<CheckResult>;
   /** The droplet the front address points at. */
@@ -334,7 +371,10 @@ export async function startHarness(): Promise<Harness> {
     REPLICATION_PASSWORD: randomBytes(12).toString("hex"),
     REDIS_PASSWORD: randomBytes(12).toString("hex"),
   };
-  const settled = await Promise.allSettled([startDroplet("old", OLD_HOST, secrets), startDroplet("new", NEW_HOST, secrets)]);
+  const settled = await Promise.allSettled([
+    startDroplet("old", OLD_HOST, secrets),
+    startDroplet("new", NEW_HOST, secrets),
+  ]);
   const [o, n] = settled;
   if (o?.status !== "fulfilled" || n?.status !== "fulfilled") {
     for (const s of settled) if (s.status === "fulfilled") await s.value.stop();
@@ -381,13 +421,17 @@ export async function startHarness(): Promise<Harness> {
       }
     },
     check: async (records, from) => {
-      const rows = await from.pg.psql("SELECT id || ' ' || (extract(epoch FROM at) * 1000)::bigint FROM writes", "chatbot");
+      const rows = await from.pg.psql(
+        "SELECT id || ' ' || (extract(epoch FROM at) * 1000)::bigint FROM writes",
+        "chatbot",
+      );
       const pgPresent = new Map<string, number>();
       for (const line of rows.split("\n")) {
         const [id, at] = line.split(" ");
         if (id) pgPresent.set(id, Number(at));
       }
-      const lua = "local r={} for _,k in ipairs(redis.call('KEYS','w:*')) do r[#r+1]=k..' '..redis.call('GET',k) end return r";
+      const lua =
+        "local r={} for _,k in ipairs(redis.call('KEYS','w:*')) do r[#r+1]=k..' '..redis.call('GET',k) end return r";
       const keys = await from.redis.cli("EVAL", lua, "0");
       const redisPresent = new Map<string, number>();
       for (const line of keys.split("\n")) {
@@ -463,7 +507,9 @@ export async function rawCopy(dataDir: string): Promise<{ bytes: number; ms: num
   const dest = makeTempDir("raw-copy");
   const bytes = Number((await run("du", ["-sb", dataDir])).split("\t")[0]);
   const t0 = Date.now();
-  await run("bash", ["-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf - && sync', "raw-copy", dataDir, dest], { timeoutMs: 30 * 60_000 });
+  await run("bash", ["-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf - && sync', "raw-copy", dataDir, dest], {
+    timeoutMs: 30 * 60_000,
+  });
   const ms = Date.now() - t0;
   fs.rmSync(dest, { recursive: true, force: true });
   return { bytes, ms };

@@ -15,82 +15,118 @@ import { FAULT_POINTS, type FaultSpec, failAfter, recorder, unfenced } from "./s
 const TIMEOUT = 300_000;
 
 describe("tier migration between loopback droplets", () => {
-  it("replicate: every acknowledged write survives, the old primary is fenced, traffic is on the new one; a re-run touches nothing", { timeout: TIMEOUT }, () =>
-    withHarness(async (h) => {
-      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto" }));
-      expect(report.aborted).toBeUndefined();
-      expect(report.outcome).toBe("done");
-      expect(report.strategy?.strategy).toBe("replicate");
-      expect(report.strategy?.reason).toMatch(/same PostgreSQL major version \(15\)/);
-      expect(report.committed).toBe(true);
-      expect(report.countProblems).toEqual([]);
-      expect(report.ok).toBe(true);
-      expect(report.notes.join("\n")).toMatch(/the target holds no data[\s\S]*data \d+(\.\d)? MiB fits: \d+(\.\d)? GiB free on the target volume/);
-      expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
-      expect(h.serving()).toBe(h.next);
+  it(
+    "replicate: every acknowledged write survives, the old primary is fenced, traffic is on the new one; a re-run touches nothing",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "auto" }));
+        expect(report.aborted).toBeUndefined();
+        expect(report.outcome).toBe("done");
+        expect(report.strategy?.strategy).toBe("replicate");
+        expect(report.strategy?.reason).toMatch(/same PostgreSQL major version \(15\)/);
+        expect(report.committed).toBe(true);
+        expect(report.countProblems).toEqual([]);
+        expect(report.ok).toBe(true);
+        expect(report.notes.join("\n")).toMatch(
+          /the target holds no data[\s\S]*data \d+(\.\d)? MiB fits: \d+(\.\d)? GiB free on the target volume/,
+        );
+        expect(report.backupFile && fs.statSync(report.backupFile).size).toBeGreaterThan(0);
+        expect(h.serving()).toBe(h.next);
 
-      const check = await h.check(records, h.next);
-      expect(check.acknowledged).toBeGreaterThan(50);
-      expect(check.lost).toEqual([]);
-      expect(check.failedButPresent).toEqual([]);
-      expect(check.redisLost).toEqual([]);
+        const check = await h.check(records, h.next);
+        expect(check.acknowledged).toBeGreaterThan(50);
+        expect(check.lost).toEqual([]);
+        expect(check.failedButPresent).toEqual([]);
+        expect(check.redisLost).toEqual([]);
 
-      // The old server is down and marked so that a restart comes up read-only.
-      expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
-      expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
-      expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
-      expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
-      expect(await h.old.redis.cli("ROLE")).toMatch(/^slave/);
+        // The old server is down and marked so that a restart comes up read-only.
+        expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
+        expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
+        expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
+        expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+        expect(await h.old.redis.cli("ROLE")).toMatch(/^slave/);
 
-      // The journal on the old droplet says done; no lock is left; the new one is no longer marked as a copy.
-      const journal = readJournal(h.old)!;
-      expect(journal).toMatchObject({ outcome: "done", phase: "done", committed: true, strategy: "replicate", runs: 1 });
-      expect(journal.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-      expect(journal.stepsDone).toEqual(["promote", "gate", "redis", "traffic", "forget_primary", "health", "counts"]);
-      expect(migrationFiles(h.old)).toEqual(["journal.json"]);
-      expect(migrationFiles(h.next)).toEqual([]);
-      const result = migrationResult(report)!;
-      expect(result).toMatchObject({ id: journal.id, state: "done", committedAt: journal.committedAt, resumed: false });
+        // The journal on the old droplet says done; no lock is left; the new one is no longer marked as a copy.
+        const journal = readJournal(h.old)!;
+        expect(journal).toMatchObject({
+          outcome: "done",
+          phase: "done",
+          committed: true,
+          strategy: "replicate",
+          runs: 1,
+        });
+        expect(journal.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
+        expect(journal.stepsDone).toEqual([
+          "promote",
+          "gate",
+          "redis",
+          "traffic",
+          "forget_primary",
+          "health",
+          "counts",
+        ]);
+        expect(migrationFiles(h.old)).toEqual(["journal.json"]);
+        expect(migrationFiles(h.next)).toEqual([]);
+        const result = migrationResult(report)!;
+        expect(result).toMatchObject({
+          id: journal.id,
+          state: "done",
+          committedAt: journal.committedAt,
+          resumed: false,
+        });
 
-      // Re-run (what a repeated `pulumi up` does): reads the journals, touches nothing, the same result.
-      const again = recorder();
-      const rerun = await h.migrate({ wrap: again.wrap });
-      expect(rerun.outcome).toBe("already-done");
-      expect(exitCodeFor(rerun)).toBe(0);
-      expect(again.calls).toEqual(["old:journal_read", "new:journal_read"]);
-      expect(migrationResult(rerun)).toEqual({ ...result, resumed: true });
-      expect(readJournal(h.old)).toEqual(journal);
-    }),
+        // Re-run (what a repeated `pulumi up` does): reads the journals, touches nothing, the same result.
+        const again = recorder();
+        const rerun = await h.migrate({ wrap: again.wrap });
+        expect(rerun.outcome).toBe("already-done");
+        expect(exitCodeFor(rerun)).toBe(0);
+        expect(again.calls).toEqual(["old:journal_read", "new:journal_read"]);
+        expect(migrationResult(rerun)).toEqual({ ...result, resumed: true });
+        expect(readJournal(h.old)).toEqual(journal);
+      }),
   );
 
-  it("dump-restore: every acknowledged write survives; writes refused while frozen are not applied", { timeout: TIMEOUT }, () =>
-    withHarness(async (h) => {
-      const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "dump-restore" }));
-      expect(report.aborted).toBeUndefined();
-      expect(report.strategy?.strategy).toBe("dump-restore");
-      expect(report.ok).toBe(true);
-      expect(readJournal(h.old)).toMatchObject({ outcome: "done", strategy: "dump-restore" });
-      const check = await h.check(records, h.next);
-      expect(check.acknowledged).toBeGreaterThan(50);
-      expect(check.failed).toBeGreaterThan(0); // the freeze refused some writes...
-      expect(check.failedButPresent).toEqual([]); // ...and none of them was applied
-      expect(check.lost).toEqual([]);
-      expect(check.redisLost).toEqual([]);
-    }),
+  it(
+    "dump-restore: every acknowledged write survives; writes refused while frozen are not applied",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        const { result: report, records } = await h.withLoad(() => h.migrate({ strategy: "dump-restore" }));
+        expect(report.aborted).toBeUndefined();
+        expect(report.strategy?.strategy).toBe("dump-restore");
+        expect(report.ok).toBe(true);
+        expect(readJournal(h.old)).toMatchObject({ outcome: "done", strategy: "dump-restore" });
+        const check = await h.check(records, h.next);
+        expect(check.acknowledged).toBeGreaterThan(50);
+        expect(check.failed).toBeGreaterThan(0); // the freeze refused some writes...
+        expect(check.failedButPresent).toEqual([]); // ...and none of them was applied
+        expect(check.lost).toEqual([]);
+        expect(check.redisLost).toEqual([]);
+      }),
   );
 
-  it("negative control: promoting without fencing (executor seam) loses acknowledged writes, and the checker sees it", { timeout: TIMEOUT }, () =>
-    withHarness(async (h) => {
-      const { records } = await h.withLoad(() => h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => unfenced(exec) }));
-      const check = await h.check(records, h.next);
-      console.log(`negative control: ${check.acknowledged} acknowledged, ${check.lost.length} lost`);
-      expect(check.lost.length).toBeGreaterThan(0);
-    }),
+  it(
+    "negative control: promoting without fencing (executor seam) loses acknowledged writes, and the checker sees it",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        const { records } = await h.withLoad(() =>
+          h.migrate({ strategy: "replicate", skipBackup: true, wrap: (exec) => unfenced(exec) }),
+        );
+        const check = await h.check(records, h.next);
+        console.log(`negative control: ${check.acknowledged} acknowledged, ${check.lost.length} lost`);
+        expect(check.lost.length).toBeGreaterThan(0);
+      }),
   );
 
   const faults: Array<["replicate" | "dump-restore", string, FaultSpec]> = [
-    ...Object.entries(FAULT_POINTS.replicate).map(([p, spec]) => ["replicate", p, spec] as ["replicate", string, FaultSpec]),
-    ...Object.entries(FAULT_POINTS["dump-restore"]).map(([p, spec]) => ["dump-restore", p, spec] as ["dump-restore", string, FaultSpec]),
+    ...Object.entries(FAULT_POINTS.replicate).map(
+      ([p, spec]) => ["replicate", p, spec] as ["replicate", string, FaultSpec],
+    ),
+    ...Object.entries(FAULT_POINTS["dump-restore"]).map(
+      ([p, spec]) => ["dump-restore", p, spec] as ["dump-restore", string, FaultSpec],
+    ),
   ];
   it.each(faults)(
     "%s, fault after %s: rolls back (or, at preflight, touches nothing), the old server keeps serving and loses nothing, a second run completes",
@@ -98,7 +134,11 @@ describe("tier migration between loopback droplets", () => {
     (strategy, point, spec) =>
       withHarness(async (h) => {
         const { result, records } = await h.withLoad(async () => {
-          const first = await h.migrate({ strategy, skipBackup: point !== "backup", wrap: (exec) => failAfter(exec, spec) });
+          const first = await h.migrate({
+            strategy,
+            skipBackup: point !== "backup",
+            wrap: (exec) => failAfter(exec, spec),
+          });
           const servingAfterFault = h.serving();
           const journalAfterFault = readJournal(h.old);
           const probe = await h.request("POST", `/write/probe-${point}`, 5000);
@@ -119,7 +159,9 @@ describe("tier migration between loopback droplets", () => {
         }
         expect(result.servingAfterFault).toBe(h.old);
         expect(result.probe.status).toBe(200);
-        expect(result.second.outcome, result.second.refused ?? result.second.aborted ?? result.second.error).toBe("done");
+        expect(result.second.outcome, result.second.refused ?? result.second.aborted ?? result.second.error).toBe(
+          "done",
+        );
         expect(h.serving()).toBe(h.next);
         const check = await h.check(records, h.next);
         expect(check.lost).toEqual([]);
@@ -131,7 +173,11 @@ describe("tier migration between loopback droplets", () => {
 
   const afterCommit: Array<[string, { wrap?: (exec: Executor) => Executor; trafficFails?: boolean }, string[]]> = [
     // pg_promote ran, then the answer was lost (ssh dropped): the commit point is uncertain, so it counts as passed.
-    ["promote answered by a dropped connection", { wrap: (exec) => failAfter(exec, { after: "promote", code: 255 }) }, ["new:promote"]],
+    [
+      "promote answered by a dropped connection",
+      { wrap: (exec) => failAfter(exec, { after: "promote", code: 255 }) },
+      ["new:promote"],
+    ],
     ["the traffic switch fails", { trafficFails: true }, []],
     ["forget_primary fails after running", { wrap: (exec) => failAfter(exec, { after: "forget_primary" }) }, []],
   ];
@@ -164,7 +210,11 @@ describe("tier migration between loopback droplets", () => {
         expect(first.outcome).toBe("stopped-after-commit");
         expect(first.committed).toBe(true);
         expect(exitCodeFor(first)).toBe(3);
-        expect(journalAfterFault).toMatchObject({ outcome: "failed-after-commit", committed: true, lastError: expect.stringMatching(/fault injected|traffic switch failed/) });
+        expect(journalAfterFault).toMatchObject({
+          outcome: "failed-after-commit",
+          committed: true,
+          lastError: expect.stringMatching(/fault injected|traffic switch failed/),
+        });
         expect(journalAfterFault?.committedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
         expect(result.filesAfterFault[0]).not.toContain("lock"); // locks released even after a failure
 
@@ -173,7 +223,8 @@ describe("tier migration between loopback droplets", () => {
         expect(exitCodeFor(resumed)).toBe(0);
         // Never a finished phase again: no copy, no fence; promote only when its answer was lost (idempotent).
         const droplet = second.calls.filter((c) => !/journal_|lock_/.test(c));
-        for (const step of ["old:preflight", "old:backup", "new:standby", "old:fence", "old:checkpoint"]) expect(droplet).not.toContain(step);
+        for (const step of ["old:preflight", "old:backup", "new:standby", "old:fence", "old:checkpoint"])
+          expect(droplet).not.toContain(step);
         expect(droplet.filter((c) => c === "new:promote")).toEqual(repeated);
         const journal = readJournal(h.old)!;
         expect(journal).toMatchObject({ outcome: "done", committedAt: journalAfterFault?.committedAt, runs: 2 });
@@ -181,7 +232,9 @@ describe("tier migration between loopback droplets", () => {
         expect(h.serving()).toBe(h.next);
 
         const check = await h.check(records, h.next);
-        console.log(`${_label}: ${check.acknowledged} acknowledged, ${check.failed} refused, ${check.unknown} unknown, ${check.lost.length} lost`);
+        console.log(
+          `${_label}: ${check.acknowledged} acknowledged, ${check.failed} refused, ${check.unknown} unknown, ${check.lost.length} lost`,
+        );
         expect(check.acknowledged).toBeGreaterThan(20);
         expect(check.lost).toEqual([]);
         expect(check.failedButPresent).toEqual([]);

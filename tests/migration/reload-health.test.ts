@@ -45,10 +45,15 @@ async function start(): Promise<{ caddy: DropletCaddy }> {
   return { caddy };
 }
 
-const reload = (caddy: DropletCaddy) => run("caddy", ["reload", "--config", caddy.caddyfile, "--adapter", "caddyfile", "--address", caddy.admin, "--force"]);
+const reload = (caddy: DropletCaddy) =>
+  run("caddy", ["reload", "--config", caddy.caddyfile, "--adapter", "caddyfile", "--address", caddy.admin, "--force"]);
 
 /** Clients sending GETs (a new connection each) until `until` resolves; every answer kept in `results`. */
-async function underLoad(caddy: DropletCaddy, results: HttpResult[], until: () => Promise<void>): Promise<HttpResult[]> {
+async function underLoad(
+  caddy: DropletCaddy,
+  results: HttpResult[],
+  until: () => Promise<void>,
+): Promise<HttpResult[]> {
   let stop = false;
   const worker = async () => {
     while (!stop) results.push(await frontRequest(HOST, [caddy.rootCert], "GET", "/chat", 10_000));
@@ -64,12 +69,16 @@ async function underLoad(caddy: DropletCaddy, results: HttpResult[], until: () =
 }
 
 describe("reloading the droplet's Caddy while it serves", () => {
-  it("the rendered public site (no active health check) and the proxy's sysctls: no Caddy 503 and no reset during 40 reloads", { timeout: TIMEOUT }, async () => {
+  it("the rendered public site (no active health check) and the proxy's sysctls: no Caddy 503 and no reset during 40 reloads", {
+    timeout: TIMEOUT,
+  }, async () => {
     const { caddy } = await start();
     expect(fs.readFileSync(caddy.caddyfile, "utf8")).toContain(NO_ACTIVE_HEALTH_CHECK.join("\n"));
     // As the compose file sets it in the proxy container (the harness's namespace here): a reload closing a
     // listening socket hands its queued connections over instead of resetting them.
-    expect(fs.readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8").trim()).toBe(String(PROXY_SYSCTLS["net.ipv4.tcp_migrate_req"]));
+    expect(fs.readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8").trim()).toBe(
+      String(PROXY_SYSCTLS["net.ipv4.tcp_migrate_req"]),
+    );
     const results = await underLoad(caddy, [], async () => {
       for (let i = 0; i < 40; i++) await reload(caddy);
     });
@@ -78,11 +87,16 @@ describe("reloading the droplet's Caddy while it serves", () => {
     // before TLS, about one in 400 reloads here), printed, not asserted away.
     expect(results.filter((r) => r.status === 503 || (r.status === 0 && /ECONNRESET/.test(r.error ?? "")))).toEqual([]);
     const other = results.filter((r) => r.status !== 200 && r.status !== 503 && !/ECONNRESET/.test(r.error ?? ""));
-    if (other.length) console.log(`reloads: ${other.length} other failures: ${[...new Set(other.map((r) => r.error ?? r.status))].join(", ")}`);
+    if (other.length)
+      console.log(
+        `reloads: ${other.length} other failures: ${[...new Set(other.map((r) => r.error ?? r.status))].join(", ")}`,
+      );
     expect(other.every((r) => r.status === 0 && / before TLS$/.test(r.error ?? ""))).toBe(true); // never sent: not applied
   });
 
-  it("negative control, the health check put back: Caddy answers its own 503 after a reload", { timeout: TIMEOUT }, async () => {
+  it("negative control, the health check put back: Caddy answers its own 503 after a reload", {
+    timeout: TIMEOUT,
+  }, async () => {
     const { caddy } = await start();
     const rendered = fs.readFileSync(caddy.caddyfile, "utf8");
     fs.writeFileSync(caddy.caddyfile, rendered.replace(NO_ACTIVE_HEALTH_CHECK.join("\n"), HEALTH_CHECK));

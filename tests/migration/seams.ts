@@ -47,16 +47,20 @@ export function failAfter(exec: Executor, spec: FaultSpec): Executor {
   let seen = 0;
   return async (cmd, hooks) => {
     const hit = cmd.step === spec.after && (!spec.side || cmd.side === spec.side) && ++seen === (spec.nth ?? 1);
-    if (hit && spec.skip) return { code: spec.code ?? 1, stdout: "", stderr: `fault injected: ${spec.after} never ran` };
+    if (hit && spec.skip)
+      return { code: spec.code ?? 1, stdout: "", stderr: `fault injected: ${spec.after} never ran` };
     const result = await exec(cmd, hooks);
-    return hit ? { code: spec.code ?? 1, stdout: result.stdout, stderr: `${result.stderr}\nfault injected after ${spec.after}` } : result;
+    return hit
+      ? { code: spec.code ?? 1, stdout: result.stdout, stderr: `${result.stderr}\nfault injected after ${spec.after}` }
+      : result;
   };
 }
 
 /** NEGATIVE CONTROL ONLY: promote without fencing; `holdMs` lets the unfenced old acknowledge writes after it. */
 export function unfenced(exec: Executor, holdMs = 300): Executor {
   return async (cmd, hooks) => {
-    if (cmd.step === "fence") return { code: 0, stdout: "fence_lsn=0/0\n", stderr: "fence skipped (negative control)\n" };
+    if (cmd.step === "fence")
+      return { code: 0, stdout: "fence_lsn=0/0\n", stderr: "fence skipped (negative control)\n" };
     const result = await exec(cmd, hooks);
     if (cmd.step === "promote") await sleep(holdMs);
     return result;

@@ -17,53 +17,67 @@ const TCP_SESSIONS = `SELECT a.backend_type || ' ' || coalesce(a.usename, '') ||
   WHERE a.client_addr IS NOT NULL AND a.pid <> pg_backend_pid() ORDER BY 1`;
 
 describe("tier migration with TLS on the private connections", () => {
-  it("PostgreSQL (replication, the app) and Redis (the replica link both ways, clients) use TLS on both droplets; clear-text clients are refused", { timeout: TIMEOUT }, () =>
-    withHarness(async (h) => {
-      let oldSessions = "";
-      let receiver = "";
-      let replicaLink = "";
-      const { result: report } = await h.withLoad(async () => {
-        const r = await h.migrate({
-          strategy: "replicate",
-          // Just before the cutover: the standby streams from the old server, the app writes to it.
-          wrap: (exec) =>
-            afterStep(exec, "checkpoint", async () => {
-              oldSessions = await h.old.pg.psql(TCP_SESSIONS);
-              receiver = await h.next.pg.psql("SELECT status || ' ' || conninfo FROM pg_stat_wal_receiver");
-              replicaLink = await h.next.redis.cli("INFO", "replication");
-            }),
+  it(
+    "PostgreSQL (replication, the app) and Redis (the replica link both ways, clients) use TLS on both droplets; clear-text clients are refused",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        let oldSessions = "";
+        let receiver = "";
+        let replicaLink = "";
+        const { result: report } = await h.withLoad(async () => {
+          const r = await h.migrate({
+            strategy: "replicate",
+            // Just before the cutover: the standby streams from the old server, the app writes to it.
+            wrap: (exec) =>
+              afterStep(exec, "checkpoint", async () => {
+                oldSessions = await h.old.pg.psql(TCP_SESSIONS);
+                receiver = await h.next.pg.psql("SELECT status || ' ' || conninfo FROM pg_stat_wal_receiver");
+                replicaLink = await h.next.redis.cli("INFO", "replication");
+              }),
+          });
+          // After the cutover the app writes to the new server: over TLS too.
+          const newSessions = await h.next.pg.psql(TCP_SESSIONS);
+          return { r, newSessions };
         });
-        // After the cutover the app writes to the new server: over TLS too.
-        const newSessions = await h.next.pg.psql(TCP_SESSIONS);
-        return { r, newSessions };
-      });
-      expect(report.r.outcome).toBe("done");
+        expect(report.r.outcome).toBe("done");
 
-      const rows = oldSessions.split("\n");
-      expect(rows, oldSessions).toContain("walsender replicator true");
-      expect(rows.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
-      expect(rows.filter((row) => !row.endsWith(" true"))).toEqual([]);
-      expect(receiver).toMatch(/^streaming .*sslmode=require/);
-      const after = report.newSessions.split("\n");
-      expect(after.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
-      expect(after.filter((row) => !row.endsWith(" true"))).toEqual([]);
+        const rows = oldSessions.split("\n");
+        expect(rows, oldSessions).toContain("walsender replicator true");
+        expect(rows.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
+        expect(rows.filter((row) => !row.endsWith(" true"))).toEqual([]);
+        expect(receiver).toMatch(/^streaming .*sslmode=require/);
+        const after = report.newSessions.split("\n");
+        expect(after.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
+        expect(after.filter((row) => !row.endsWith(" true"))).toEqual([]);
 
-      // Redis: the new one was a replica of the old one's only port, which speaks TLS alone; after the cutover the
-      // old one follows the new one (FAILOVER TO) the same way.
-      expect(replicaLink).toMatch(new RegExp(`master_host:${h.old.host}\\s+master_port:${h.old.redis.port}\\s+master_link_status:up`));
-      for (const d of [h.old, h.next]) expect(await d.redis.cli("CONFIG", "GET", "port")).toBe("port\n0");
-      expect(await h.old.redis.cli("INFO", "replication")).toMatch(new RegExp(`role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`));
-      expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
+        // Redis: the new one was a replica of the old one's only port, which speaks TLS alone; after the cutover the
+        // old one follows the new one (FAILOVER TO) the same way.
+        expect(replicaLink).toMatch(
+          new RegExp(`master_host:${h.old.host}\\s+master_port:${h.old.redis.port}\\s+master_link_status:up`),
+        );
+        for (const d of [h.old, h.next]) expect(await d.redis.cli("CONFIG", "GET", "port")).toBe("port\n0");
+        expect(await h.old.redis.cli("INFO", "replication")).toMatch(
+          new RegExp(
+            `role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`,
+          ),
+        );
+        expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
 
-      // Negative controls on the same servers: clear text is refused, so what is above could not have been plain.
-      const clear = await runCommand(`${PG_BINDIR}/psql`, ["-X", "-At", "-c", "SELECT 1"], { env: { ...h.next.pg.env(), PGSSLMODE: "disable" } });
-      expect(clear.code).not.toBe(0);
-      expect(clear.stderr).toMatch(/no encryption/);
-      for (const d of [h.old, h.next]) {
-        const plain = await runCommand("redis-cli", ["-h", d.host, "-p", String(d.redis.port), "PING"], { env: { REDISCLI_AUTH: h.secrets.REDIS_PASSWORD } });
-        expect(`${plain.stdout}${plain.stderr}`).not.toMatch(/PONG/);
-      }
-    }));
+        // Negative controls on the same servers: clear text is refused, so what is above could not have been plain.
+        const clear = await runCommand(`${PG_BINDIR}/psql`, ["-X", "-At", "-c", "SELECT 1"], {
+          env: { ...h.next.pg.env(), PGSSLMODE: "disable" },
+        });
+        expect(clear.code).not.toBe(0);
+        expect(clear.stderr).toMatch(/no encryption/);
+        for (const d of [h.old, h.next]) {
+          const plain = await runCommand("redis-cli", ["-h", d.host, "-p", String(d.redis.port), "PING"], {
+            env: { REDISCLI_AUTH: h.secrets.REDIS_PASSWORD },
+          });
+          expect(`${plain.stdout}${plain.stderr}`).not.toMatch(/PONG/);
+        }
+      }),
+  );
 
   it("leaves no server running", () => {
     expect(runningServers()).toEqual([]);

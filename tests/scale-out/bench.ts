@@ -20,7 +20,11 @@ export interface ScaleOutBenchRow extends CutoverFigures {
   note?: string;
 }
 
-export async function benchScaleOut(sizeLabel: string, bytes: number, log: (s: string) => void = console.error): Promise<ScaleOutBenchRow> {
+export async function benchScaleOut(
+  sizeLabel: string,
+  bytes: number,
+  log: (s: string) => void = console.error,
+): Promise<ScaleOutBenchRow> {
   const loadAvg1 = loadAverage();
   const h = await startHarness();
   const ssh = sshExecutor();
@@ -30,7 +34,10 @@ export async function benchScaleOut(sizeLabel: string, bytes: number, log: (s: s
     const targetEnv = await prepare(h);
     log(`[${sizeLabel} scale-out] database ${(dbBytes / MB).toFixed(0)} MB; logical cutover under load through Caddy`);
     const { switchedAt: _, ...options } = harnessCutover(h, targetEnv);
-    const { result: report, records } = await h.withLoad(() => runLogicalCutover({ ...options, exec: fromStepExecutor(ssh) }), { settleMs: 1000 });
+    const { result: report, records } = await h.withLoad(
+      () => runLogicalCutover({ ...options, exec: fromStepExecutor(ssh) }),
+      { settleMs: 1000 },
+    );
     const check = await h.check(records, report.committed ? h.next : h.old);
     // What the clients saw for the writes not acknowledged, grouped (status and the start of the answer).
     const seen = new Map<string, number>();

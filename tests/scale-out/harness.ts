@@ -15,7 +15,11 @@ import { makeTempDir, osUser, PG_BINDIR, run } from "../support/processes";
 export async function prepare(harness: Harness): Promise<string> {
   const { old, next } = harness;
   await old.pg.psql("ALTER SYSTEM SET wal_level = logical;");
-  await run(path.join(PG_BINDIR, "pg_ctl"), ["restart", "-w", "-t", "60", "-m", "fast", "-D", old.pg.dataDir, "-l", old.pg.logFile, "-o", old.pg.ctlOptions], { user: "postgres" });
+  await run(
+    path.join(PG_BINDIR, "pg_ctl"),
+    ["restart", "-w", "-t", "60", "-m", "fast", "-D", old.pg.dataDir, "-l", old.pg.logFile, "-o", old.pg.ctlOptions],
+    { user: "postgres" },
+  );
   const wal = await old.pg.psql("SHOW wal_level");
   if (wal !== "logical") throw new Error(`wal_level is ${wal} after the restart`);
   await old.pg.psql("ALTER TABLE writes ADD COLUMN seq bigserial UNIQUE;", "chatbot");
@@ -28,8 +32,23 @@ export async function prepare(harness: Harness): Promise<string> {
     file,
     renderTargetEnv({
       // The target's servers are TLS only, as the managed engines are (and as every harness droplet is).
-      pg: { host: NEW_HOST, port: next.pg.port, user: "postgres", password: harness.secrets.POSTGRES_PASSWORD, database: "chatbot", sslmode: "require", appUser: "chatbot" },
-      redis: { host: NEW_HOST, port: next.redis.port, user: "", password: harness.secrets.REDIS_PASSWORD, tls: true, ca: redisCertificate(next) },
+      pg: {
+        host: NEW_HOST,
+        port: next.pg.port,
+        user: "postgres",
+        password: harness.secrets.POSTGRES_PASSWORD,
+        database: "chatbot",
+        sslmode: "require",
+        appUser: "chatbot",
+      },
+      redis: {
+        host: NEW_HOST,
+        port: next.redis.port,
+        user: "",
+        password: harness.secrets.REDIS_PASSWORD,
+        tls: true,
+        ca: redisCertificate(next),
+      },
     }),
     { mode: 0o600 },
   );
@@ -39,11 +58,23 @@ export async function prepare(harness: Harness): Promise<string> {
 }
 
 /** The runner's options for the harness: the droplet as the source, the target's internal listener as the app droplets. */
-export function harnessCutover(harness: Harness, targetEnv: string): Pick<LogicalRunnerOptions, "source" | "upstreams" | "appNodes" | "moveTraffic" | "budgets"> & { switchedAt: () => number } {
+export function harnessCutover(
+  harness: Harness,
+  targetEnv: string,
+): Pick<LogicalRunnerOptions, "source" | "upstreams" | "appNodes" | "moveTraffic" | "budgets"> & {
+  switchedAt: () => number;
+} {
   let switchedAt = Number.POSITIVE_INFINITY;
   return {
     // REDIS_TLS_CA: the droplet's own Redis certificate (the container runtime's default path is the volume's).
-    source: { ...harness.old.droplet, env: { ...harness.old.droplet.env, CHATBOT_TARGET_ENV_FILE: targetEnv, REDIS_TLS_CA: redisCertificate(harness.old) } },
+    source: {
+      ...harness.old.droplet,
+      env: {
+        ...harness.old.droplet.env,
+        CHATBOT_TARGET_ENV_FILE: targetEnv,
+        REDIS_TLS_CA: redisCertificate(harness.old),
+      },
+    },
     upstreams: [`${harness.next.host}:${harness.next.droplet.internalPort ?? INTERNAL_PORT}`],
     appNodes: [harness.next.droplet],
     // The later DNS move: clients reach the target directly.

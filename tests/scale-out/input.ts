@@ -24,4 +24,10 @@ export const PROD_INPUT: ScaleOutInput = {
 };
 
 /** The same stack as a dev stack. */
-export const DEV_INPUT: ScaleOutInput = { ...PROD_INPUT, prefix: "chatbot-dev", stackTag: "chatbot-dev", environment: "dev", dbNodeCount: 1 };
+export const DEV_INPUT: ScaleOutInput = {
+  ...PROD_INPUT,
+  prefix: "chatbot-dev",
+  stackTag: "chatbot-dev",
+  environment: "dev",
+  dbNodeCount: 1,
+};

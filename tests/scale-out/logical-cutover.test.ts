@@ -19,7 +19,13 @@ import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { formatTimeline } from "../../infra/migration/timeline";
 import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
-import { fromStepExecutor, type LogicalExecutor, type LogicalReport, type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
+import {
+  fromStepExecutor,
+  type LogicalExecutor,
+  type LogicalReport,
+  type LogicalRunnerOptions,
+  runLogicalCutover,
+} from "../../infra/scale-out-migration/runner";
 import { clientFigures } from "../migration/bench";
 import type { WriteRecord } from "../migration/checker";
 import { expectNowhere, MAX_NEVER_SENT, neverSent } from "../migration/never-sent";
@@ -43,7 +49,11 @@ function heldThrough(report: LogicalReport, records: readonly WriteRecord[], ste
   return records.filter((r) => r.startMs < entry.startMs && r.endMs > entry.endMs);
 }
 
-async function cutover(harness: Harness, targetEnv: string, extra: Partial<LogicalRunnerOptions> & { wrap?: (exec: LogicalExecutor) => LogicalExecutor } = {}) {
+async function cutover(
+  harness: Harness,
+  targetEnv: string,
+  extra: Partial<LogicalRunnerOptions> & { wrap?: (exec: LogicalExecutor) => LogicalExecutor } = {},
+) {
   const ssh = sshExecutor();
   const { switchedAt, ...base } = harnessCutover(harness, targetEnv);
   const { wrap, ...rest } = extra;
@@ -61,12 +71,28 @@ async function cutover(harness: Harness, targetEnv: string, extra: Partial<Logic
 const afterSwitch = (records: WriteRecord[], at: number) => records.filter((r) => r.startMs > at);
 
 async function sequenceState(harness: Harness): Promise<{ lastValue: number; maxSeq: number }> {
-  const [lastValue, maxSeq] = (await harness.next.pg.psql("SELECT (SELECT coalesce(last_value, 0) FROM pg_sequences WHERE sequencename = 'writes_seq_seq') || ' ' || (SELECT coalesce(max(seq), 0) FROM writes)", "chatbot")).split(" ");
+  const [lastValue, maxSeq] = (
+    await harness.next.pg.psql(
+      "SELECT (SELECT coalesce(last_value, 0) FROM pg_sequences WHERE sequencename = 'writes_seq_seq') || ' ' || (SELECT coalesce(max(seq), 0) FROM writes)",
+      "chatbot",
+    )
+  ).split(" ");
   return { lastValue: Number(lastValue), maxSeq: Number(maxSeq) };
 }
 
 function summary(report: LogicalReport): string {
-  return JSON.stringify({ ok: report.ok, committed: report.committed, aborted: report.aborted, error: report.error, syncMs: report.syncMs, drainedMs: report.drainedMs, fenceMs: report.fenceMs, catchupMs: report.catchupMs, writeDowntimeMs: report.writeDowntimeMs, cache: report.cache });
+  return JSON.stringify({
+    ok: report.ok,
+    committed: report.committed,
+    aborted: report.aborted,
+    error: report.error,
+    syncMs: report.syncMs,
+    drainedMs: report.drainedMs,
+    fenceMs: report.fenceMs,
+    catchupMs: report.catchupMs,
+    writeDowntimeMs: report.writeDowntimeMs,
+    cache: report.cache,
+  });
 }
 
 describe("logical-replication cutover into the managed cluster (real PostgreSQL 15 on loopback)", () => {
@@ -74,7 +100,9 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     h = await startHarness();
     const targetEnv = await prepare(h);
     const { report, records, switchedAt } = await cutover(h, targetEnv);
-    console.log(`[scale-out] safe cutover: ${summary(report)}\n${formatTimeline(report.timeline, report.startedAt)}\nload started ${report.startedAt - (records[0]?.startMs ?? 0)} ms before the runner`);
+    console.log(
+      `[scale-out] safe cutover: ${summary(report)}\n${formatTimeline(report.timeline, report.startedAt)}\nload started ${report.startedAt - (records[0]?.startMs ?? 0)} ms before the runner`,
+    );
     expect(report.aborted).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.committed).toBe(true);
@@ -87,7 +115,10 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
         `write gap ${check.pgGapMs} ms, front-door gap ${check.frontDoorGapMs} ms, max latency ${client.maxLatencyMs} ms, p99 ${client.p99LatencyMs} ms, load ${os.loadavg()[0]?.toFixed(2)}`,
     );
     const t0 = records[0]?.startMs ?? 0;
-    for (const r of records.filter((x) => x.pg !== "ok")) console.log(`[scale-out] not acknowledged: ${r.pg} status ${r.status} sent +${r.startMs - t0} ms, answered after ${r.endMs - r.startMs} ms: ${r.detail}`);
+    for (const r of records.filter((x) => x.pg !== "ok"))
+      console.log(
+        `[scale-out] not acknowledged: ${r.pg} status ${r.status} sent +${r.startMs - t0} ms, answered after ${r.endMs - r.startMs} ms: ${r.detail}`,
+      );
     expect(check.acknowledged).toBeGreaterThan(50);
     // Every request answered by the app: the Caddy that holds them (the droplet's) is not reloaded when the gate
     // (the app droplets' listener) opens.
@@ -114,15 +145,21 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     expect(report.writeDowntimeMs).toBeLessThan(60_000);
 
     // The app's role owns its tables on the cluster, as on the droplet.
-    expect(await h.next.pg.psql("SELECT string_agg(tableowner, ',') FROM pg_tables WHERE schemaname = 'public'", "chatbot")).toBe("chatbot");
+    expect(
+      await h.next.pg.psql("SELECT string_agg(tableowner, ',') FROM pg_tables WHERE schemaname = 'public'", "chatbot"),
+    ).toBe("chatbot");
     // The droplet's public site forwards to the app droplets, the hold's retry window kept; their gates are open.
     const caddyfile = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
-    expect(caddyfile).toContain(`\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n`);
+    expect(caddyfile).toContain(
+      `\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n`,
+    );
     expect(caddyfile).not.toContain("#gate-closed#");
     expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).toMatch(new RegExp(`^https://:${INTERNAL_PORT} \\{$`, "m"));
     expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).not.toContain("#gate-closed#");
     // The source stays read-only: a write straight to it is refused.
-    await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(/read-only/);
+    await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(
+      /read-only/,
+    );
     expect(await h.next.pg.psql("SELECT count(*) FROM pg_subscription", "chatbot")).toBe("0");
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_replication_slots")).toBe("0");
   }, 240_000);
@@ -130,11 +167,16 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
   it("negative control: without the hold, the fence, the marker wait and setval, the checker reports lost writes and the sequence refuses new ones", async () => {
     h = await startHarness();
     const targetEnv = await prepare(h);
-    const { report, records, switchedAt } = await cutover(h, targetEnv, { wrap: (exec) => unfenced(exec, harnessCutover(h!, targetEnv).source), warmCache: false });
+    const { report, records, switchedAt } = await cutover(h, targetEnv, {
+      wrap: (exec) => unfenced(exec, harnessCutover(h!, targetEnv).source),
+      warmCache: false,
+    });
     console.log(`[scale-out] unsafe cutover: ${summary(report)}`);
     expect(report.committed).toBe(true);
     const check = await h.check(records, h.next);
-    console.log(`[scale-out] unsafe cutover check: acknowledged ${check.acknowledged}, lost ${check.lost.length}, failed after switch ${afterSwitch(records, switchedAt).filter((r) => r.pg === "fail").length}`);
+    console.log(
+      `[scale-out] unsafe cutover check: acknowledged ${check.acknowledged}, lost ${check.lost.length}, failed after switch ${afterSwitch(records, switchedAt).filter((r) => r.pg === "fail").length}`,
+    );
     expect(check.lost.length).toBeGreaterThan(0);
     expect(afterSwitch(records, switchedAt).filter((r) => r.pg === "fail").length).toBeGreaterThan(0);
   }, 240_000);
@@ -145,30 +187,52 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     const rendered = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
     // The cutover holds and fences the droplet, then the cluster refuses its setval (the sequence is not where the
     // droplet's is): it does not commit.
-    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => beforeCutover(exec, () => h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot")) });
+    const { report, records } = await cutover(h, targetEnv, {
+      wrap: (exec) =>
+        beforeCutover(exec, () =>
+          h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot"),
+        ),
+    });
     console.log(`[scale-out] rollback: ${summary(report)}`);
     expect(report.committed).toBe(false);
-    expect(report.aborted).toMatch(/^cutover exited 1: .*catchup or sequences failed on the subscriber .*: not switched/);
-    expect(report.timeline.map((e) => e.step)).toEqual(expect.arrayContaining(["unfence", `gate_bounce ${h.next.droplet.ssh}`, "proxy_local", "rollback_target", `gate_open ${h.next.droplet.ssh}`]));
+    expect(report.aborted).toMatch(
+      /^cutover exited 1: .*catchup or sequences failed on the subscriber .*: not switched/,
+    );
+    expect(report.timeline.map((e) => e.step)).toEqual(
+      expect.arrayContaining([
+        "unfence",
+        `gate_bounce ${h.next.droplet.ssh}`,
+        "proxy_local",
+        "rollback_target",
+        `gate_open ${h.next.droplet.ssh}`,
+      ]),
+    );
     expect(report.rolledBack).toBe(true);
     expect(h.serving()).toBe(h.old);
     expect(fs.readFileSync(h.old.caddy.caddyfile, "utf8")).toBe(rendered);
 
     const check = await h.check(records, h.old);
-    console.log(`[scale-out] rollback check: attempted ${check.attempted}, acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}, max latency ${clientFigures(records).maxLatencyMs} ms`);
+    console.log(
+      `[scale-out] rollback check: attempted ${check.attempted}, acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}, max latency ${clientFigures(records).maxLatencyMs} ms`,
+    );
     // The requests the droplet's proxy held through the rollback go back to its own app through the app droplet's
     // bounced gate before that proxy reloads, and succeed (the negative control below: 4 of 4 held requests got
     // Caddy's 502 in each run). Not all of them yet: in 2 of about 12 runs here, one or two requests got Caddy's 502
     // (empty body, never applied), one of them held; the cause is not found (a guess: a TLS handshake to the app
     // droplet's listener caught by its own reload, which Caddy does not retry for a POST). No request failed.
     const held = heldThrough(report, records, "unfence");
-    console.log(`[scale-out] rollback: ${held.filter((r) => r.status === 200).length} of ${held.length} held requests answered 200`);
+    console.log(
+      `[scale-out] rollback: ${held.filter((r) => r.status === 200).length} of ${held.length} held requests answered 200`,
+    );
     expect(held.filter((r) => r.status === 200).length).toBeGreaterThan(0);
     expect(held.filter((r) => r.status !== 200 && r.status !== 502)).toEqual([]);
     expect(held.filter((r) => r.status === 502).length).toBeLessThanOrEqual(1);
     expect(records.filter((r) => r.pg === "fail")).toEqual([]);
     const unknown = records.filter((r) => r.pg === "unknown");
-    if (unknown.length) console.log(`[scale-out] rollback unknown: ${JSON.stringify(unknown.map((r) => ({ status: r.status, detail: r.detail })))}`);
+    if (unknown.length)
+      console.log(
+        `[scale-out] rollback unknown: ${JSON.stringify(unknown.map((r) => ({ status: r.status, detail: r.detail })))}`,
+      );
     expect(unknown.filter((r) => r.status !== 502 && !neverSent(r))).toEqual([]);
     expect(unknown.length).toBeLessThanOrEqual(MAX_NEVER_SENT);
     await expectNowhere(h, unknown);
@@ -189,15 +253,24 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
   it("rolls back before the commit point, negative control: no bounce (its step answered as failed without running): the held requests get Caddy's 502, never applied", async () => {
     h = await startHarness();
     const targetEnv = await prepare(h);
-    const noBounce = (exec: LogicalExecutor): LogicalExecutor => async (cmd) =>
-      cmd.step === "gate_bounce" ? { code: 1, stdout: "", stderr: "bounce skipped (negative control)" } : exec(cmd);
+    const noBounce =
+      (exec: LogicalExecutor): LogicalExecutor =>
+      async (cmd) =>
+        cmd.step === "gate_bounce" ? { code: 1, stdout: "", stderr: "bounce skipped (negative control)" } : exec(cmd);
     const { report, records } = await cutover(h, targetEnv, {
-      wrap: (exec) => noBounce(beforeCutover(exec, () => h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot"))),
+      wrap: (exec) =>
+        noBounce(
+          beforeCutover(exec, () =>
+            h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot"),
+          ),
+        ),
     });
     expect(report).toMatchObject({ committed: false, rolledBack: true });
     const held = heldThrough(report, records, "unfence");
     const refused = held.filter((r) => r.status === 502);
-    console.log(`[scale-out] rollback without the bounce: ${refused.length} of ${held.length} held requests answered 502`);
+    console.log(
+      `[scale-out] rollback without the bounce: ${refused.length} of ${held.length} held requests answered 502`,
+    );
     expect(refused.length).toBeGreaterThan(0);
     await expectNowhere(h, refused);
     const check = await h.check(records, h.old);
@@ -207,21 +280,29 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
   it("a cutover whose answer was lost is found done by the rollback, which goes forward: nothing lost, nothing refused", async () => {
     h = await startHarness();
     const targetEnv = await prepare(h);
-    const { report, records } = await cutover(h, targetEnv, { wrap: (exec) => failAfter(exec, { after: "cutover", code: 255 }), warmCache: false });
+    const { report, records } = await cutover(h, targetEnv, {
+      wrap: (exec) => failAfter(exec, { after: "cutover", code: 255 }),
+      warmCache: false,
+    });
     console.log(`[scale-out] lost answer: ${summary(report)}`);
     expect(report.committed).toBe(true);
     expect(report.rolledBack).toBeUndefined();
     expect(report.timeline.map((e) => e.step)).not.toContain("rollback_target");
     const check = await h.check(records, h.next);
-    console.log(`[scale-out] lost answer check: acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}, write gap ${check.pgGapMs} ms`);
+    console.log(
+      `[scale-out] lost answer check: acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}, write gap ${check.pgGapMs} ms`,
+    );
     // The held requests wait through the rollback's unfence (exit 7) until the gates open: none is answered by Caddy
     // (the hold's reload may reset a connection before its TLS handshake: see the first test's KNOWN GAP).
     expect(check.failed).toBe(0);
-    for (const r of records.filter((x) => x.pg !== "ok")) console.log(`[scale-out] lost answer, not acknowledged: ${r.pg} status ${r.status}: ${r.detail}`);
+    for (const r of records.filter((x) => x.pg !== "ok"))
+      console.log(`[scale-out] lost answer, not acknowledged: ${r.pg} status ${r.status}: ${r.detail}`);
     expect(records.filter((r) => r.pg === "unknown" && !neverSent(r))).toEqual([]);
     expect(records.filter(neverSent).length).toBeLessThanOrEqual(MAX_NEVER_SENT);
     await expectNowhere(h, records.filter(neverSent));
     expect(check.lost).toEqual([]);
-    await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(/read-only/);
+    await expect(h.old.pg.psql("INSERT INTO writes (id) VALUES ('after-cutover');", "chatbot")).rejects.toThrow(
+      /read-only/,
+    );
   }, 240_000);
 });

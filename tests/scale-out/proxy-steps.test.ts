@@ -20,10 +20,16 @@ import { caddyWithMounts, proxyTlsDir } from "../support/caddy";
 const dir = mkdtempSync(join(tmpdir(), "scale-out-proxy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const RENDERED = renderCaddyfile({ domain: "chat.example.com", acmeEmail: "ops@example.com", upstream: "app:8090", hstsMaxAgeSeconds: 31536000 });
+const RENDERED = renderCaddyfile({
+  domain: "chat.example.com",
+  acmeEmail: "ops@example.com",
+  upstream: "app:8090",
+  hstsMaxAgeSeconds: 31536000,
+});
 const APP_NODE = renderAppNodeCaddyfile({ appPort: 8090, healthPath: "/health", hstsMaxAgeSeconds: 31536000 });
 /** The internal listener's block, every line marked (proxy-switch.sh gate close). */
-const closed = (text: string) => text.replace(/^https:\/\/:8081 \{\n(?:\t.*\n)*\}$/m, (block) => block.replace(/^/gm, "#gate-closed# "));
+const closed = (text: string) =>
+  text.replace(/^https:\/\/:8081 \{\n(?:\t.*\n)*\}$/m, (block) => block.replace(/^/gm, "#gate-closed# "));
 /** The droplet's public site held towards the app droplets' internal listeners over TLS (proxy-switch.sh hold). */
 const held = (text: string) =>
   text.replace(
@@ -37,8 +43,14 @@ function droplet(caddyfile: string, serving?: string) {
   mkdirSync(bin, { recursive: true });
   writeFileSync(join(config, "Caddyfile"), caddyfile);
   if (serving !== undefined) writeFileSync(join(config, "Caddyfile.serving"), serving);
-  writeFileSync(join(config, "app.env"), "POSTGRES_PASSWORD=x\nREPLICATION_PASSWORD=y\nREDIS_PASSWORD=z\n", { mode: 0o600 });
-  writeFileSync(join(config, "target.env"), "TARGET_PGHOST='db'\nTARGET_PGPORT='25060'\nTARGET_PGUSER='doadmin'\nTARGET_PGDATABASE='chatbot'\n", { mode: 0o600 });
+  writeFileSync(join(config, "app.env"), "POSTGRES_PASSWORD=x\nREPLICATION_PASSWORD=y\nREDIS_PASSWORD=z\n", {
+    mode: 0o600,
+  });
+  writeFileSync(
+    join(config, "target.env"),
+    "TARGET_PGHOST='db'\nTARGET_PGPORT='25060'\nTARGET_PGUSER='doadmin'\nTARGET_PGDATABASE='chatbot'\n",
+    { mode: 0o600 },
+  );
   writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> '${join(config, "docker.log")}'\n`);
   chmodSync(join(bin, "docker"), 0o755);
   // The proxy's certificate directory (/var/lib/chatbot/tls/proxy): its own certificate and a trusted peer.
@@ -79,7 +91,9 @@ describe("logical.sh unfence (rollback) on a droplet", () => {
     expect(existsSync(join(d.config, "Caddyfile.serving"))).toBe(false);
     const calls = d.calls().split("\n");
     // The database first (psql in the postgres container), then one reload (local).
-    expect(calls[0]).toMatch(/exec -T -u postgres .* postgres psql .*ALTER DATABASE chatbot RESET default_transaction_read_only/);
+    expect(calls[0]).toMatch(
+      /exec -T -u postgres .* postgres psql .*ALTER DATABASE chatbot RESET default_transaction_read_only/,
+    );
     expect(calls.filter((c) => c.includes("exec -T proxy caddy reload"))).toHaveLength(1);
   });
 
@@ -89,7 +103,9 @@ describe("logical.sh unfence (rollback) on a droplet", () => {
     const r = d.run("unfence");
     expect(r.status).toBe(7);
     expect(r.stdout).toBe("switched=1\n");
-    expect(r.stderr).toMatch(/the switch is done \(id=c1 at=2026-12-03T07:00:00.000Z in .*scale-out-switched\): committed/);
+    expect(r.stderr).toMatch(
+      /the switch is done \(id=c1 at=2026-12-03T07:00:00.000Z in .*scale-out-switched\): committed/,
+    );
     expect(d.caddyfile()).toBe(held(RENDERED));
     expect(d.calls()).toBe("");
   });
@@ -119,7 +135,12 @@ describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", ()
       spawnSync("bash", ["-s", "--", "gate", action], {
         input: readFileSync(PROXY_SCRIPT),
         encoding: "utf8",
-        env: { PATH: `${join(d.config, "bin")}:${process.env.PATH}`, CHATBOT_RUNTIME: "container", CONFIG_DIR: d.config, CHATBOT_PROXY_TLS_DIR_HOST: d.tls },
+        env: {
+          PATH: `${join(d.config, "bin")}:${process.env.PATH}`,
+          CHATBOT_RUNTIME: "container",
+          CONFIG_DIR: d.config,
+          CHATBOT_PROXY_TLS_DIR_HOST: d.tls,
+        },
       });
     const close = gate("close");
     expect(close.status, close.stderr).toBe(0);
@@ -129,6 +150,11 @@ describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", ()
     const open = gate("open");
     expect(open.status, open.stderr).toBe(0);
     expect(d.caddyfile()).toBe(APP_NODE);
-    expect(d.calls().split("\n").filter((c) => c.includes("exec -T proxy caddy reload"))).toHaveLength(2);
+    expect(
+      d
+        .calls()
+        .split("\n")
+        .filter((c) => c.includes("exec -T proxy caddy reload")),
+    ).toHaveLength(2);
   });
 });

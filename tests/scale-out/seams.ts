@@ -18,14 +18,21 @@ import { type LogicalStep, logicalCommands } from "../../infra/scale-out-migrati
 import type { LogicalExecutor } from "../../infra/scale-out-migration/runner";
 import { sleep } from "../support/processes";
 
-export function failAfter(exec: LogicalExecutor, spec: { after: LogicalStep; code?: number; skip?: boolean }): LogicalExecutor {
+export function failAfter(
+  exec: LogicalExecutor,
+  spec: { after: LogicalStep; code?: number; skip?: boolean },
+): LogicalExecutor {
   let hit = false;
   return async (cmd) => {
     if (cmd.step !== spec.after || hit) return exec(cmd);
     hit = true;
     if (spec.skip) return { code: spec.code ?? 1, stdout: "", stderr: `fault injected: ${spec.after} never ran` };
     const result = await exec(cmd);
-    return { code: spec.code ?? 1, stdout: result.stdout, stderr: `${result.stderr}\nfault injected after ${spec.after}` };
+    return {
+      code: spec.code ?? 1,
+      stdout: result.stdout,
+      stderr: `${result.stderr}\nfault injected after ${spec.after}`,
+    };
   };
 }
 

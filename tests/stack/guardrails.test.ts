@@ -17,11 +17,15 @@ afterAll(() => temp.forEach((d) => rmSync(d, { recursive: true, force: true })))
 afterEach(() => vi.restoreAllMocks());
 
 function plan(project: string, stack: string) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), "--stack", stack, "--project-dir", project], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), "--stack", stack, "--project-dir", project],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
+    },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -56,7 +60,10 @@ describe("a stack named prod-* that declares itself dev", () => {
   });
 
   it("plans with the override, and `npm run plan` prints the warning", () => {
-    const r = plan(projectWith("prod-eu", ["  chatbot:environment: dev", "  chatbot:allowDevOnProdStack: true"]), "prod-eu");
+    const r = plan(
+      projectWith("prod-eu", ["  chatbot:environment: dev", "  chatbot:allowDevOnProdStack: true"]),
+      "prod-eu",
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("Stack chatbot/prod-eu (dev)");
     expect(r.stderr).toMatch(/^warning: \[runtime\] GUARDRAILS OFF on stack "prod-eu"/m);
@@ -72,7 +79,9 @@ describe("a stack named prod-* that declares itself dev", () => {
 
   it("the same stack as prod: no guardrail warning, the serving droplet protected", async () => {
     const warn = vi.spyOn(pulumi.log, "warn").mockResolvedValue(undefined);
-    const run = await runStack("prod", { "chatbot:appImage": "ghcr.io/example/chatbot:1.4.2@sha256:" + "ab".repeat(32) });
+    const run = await runStack("prod", {
+      "chatbot:appImage": "ghcr.io/example/chatbot:1.4.2@sha256:" + "ab".repeat(32),
+    });
     expect(warn).not.toHaveBeenCalled();
     expect(find(run, T.droplet).protect).toBe(true);
   });
@@ -80,9 +89,13 @@ describe("a stack named prod-* that declares itself dev", () => {
 
 describe("prod's image pinning", () => {
   it("the prod stack's tag-only image plans, with the digest recommendation on stderr", () => {
-    expect(readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8")).toMatch(/chatbot:appImage: ghcr\.io\/example\/chatbot:1\.4\.2\n/);
+    expect(readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8")).toMatch(
+      /chatbot:appImage: ghcr\.io\/example\/chatbot:1\.4\.2\n/,
+    );
     const r = plan(ROOT, "prod");
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain("warning: [runtime] chatbot:appImage ghcr.io/example/chatbot:1.4.2 is pinned by tag only: in prod, pin it by digest");
+    expect(r.stderr).toContain(
+      "warning: [runtime] chatbot:appImage ghcr.io/example/chatbot:1.4.2 is pinned by tag only: in prod, pin it by digest",
+    );
   });
 });

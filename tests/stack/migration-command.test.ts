@@ -10,10 +10,25 @@ import type { MigrationPlan } from "../../infra/plan";
 import { ROOT } from "./run-stack";
 
 const plan: MigrationPlan = {
-  from: "8gb", to: "16gb", fromKey: "app-8gb", toKey: "app-16gb-g2", running: true, committedAt: undefined, retainHours: 24, retainUntil: undefined,
-  down: false, strategy: "auto", downtimeBudgetSeconds: 120, migrationBudgetMinutes: 20, trafficSwitch: "reserved-ip",
+  from: "8gb",
+  to: "16gb",
+  fromKey: "app-8gb",
+  toKey: "app-16gb-g2",
+  running: true,
+  committedAt: undefined,
+  retainHours: 24,
+  retainUntil: undefined,
+  down: false,
+  strategy: "auto",
+  downtimeBudgetSeconds: 120,
+  migrationBudgetMinutes: 20,
+  trafficSwitch: "reserved-ip",
 };
-const line = migrateCommandLine(plan, { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11" }, "/health");
+const line = migrateCommandLine(
+  plan,
+  { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11" },
+  "/health",
+);
 const dir = mkdtempSync(join(tmpdir(), "migrate-cmd-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -26,7 +41,9 @@ describe("the stack's migration command", () => {
   });
 
   it("passes the budgets and the strategy; the traffic switch is the runner's own (proxy hold and gate)", () => {
-    expect(line).toContain("--from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11");
+    expect(line).toContain(
+      "--from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11",
+    );
     expect(line).toContain("--strategy auto --downtime-budget 120 --migration-budget 20");
     expect(line).not.toContain("--traffic-command"); // the runner's proxy steps move traffic; the reserved IP follows in pulumi up
     expect(line).toContain("--health-url http://10.10.0.11:8081/health");
@@ -34,7 +51,10 @@ describe("the stack's migration command", () => {
   });
 
   it("uses only flags that `npm run migrate` accepts", () => {
-    const help = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "migrate.ts"), "--help"], { cwd: ROOT, encoding: "utf8" }).stdout;
+    const help = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "migrate.ts"), "--help"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    }).stdout;
     const migrateArgs = line.slice(line.indexOf("scripts/migrate.ts"));
     const used = [...new Set([...migrateArgs.matchAll(/ (--[a-z-]+)[ =]/g)].map((m) => m[1]!))];
     expect(used.length).toBeGreaterThan(8);
@@ -43,7 +63,10 @@ describe("the stack's migration command", () => {
 
   it("runs the dry run of `npm run migrate` with these flags", () => {
     const args = line.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
-    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("root@203.0.113.11");
     expect(r.stdout).toMatch(/standby/);
@@ -57,7 +80,14 @@ describe("the stack's migration command with a pinned target (a server created b
   const publicKey = readFileSync(`${keyFile}.pub`, "utf8");
   const pinnedLine = migrateCommandLine(
     plan,
-    { user: "root", oldIp: "203.0.113.10", newIp: "203.0.113.11", oldPrivate: "10.10.0.10", newPrivate: "10.10.0.11", newHostKey: publicKey },
+    {
+      user: "root",
+      oldIp: "203.0.113.10",
+      newIp: "203.0.113.11",
+      oldPrivate: "10.10.0.10",
+      newPrivate: "10.10.0.11",
+      newHostKey: publicKey,
+    },
     "/health",
   );
 
@@ -71,18 +101,31 @@ describe("the stack's migration command with a pinned target (a server created b
 
   it("its dry run pins the new droplet (only its key accepted) and accepts the old one on first use, with the warning", () => {
     const args = pinnedLine.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
-    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
     expect(r.status, r.stderr).toBe(0);
     const toNew = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.11 "))!;
-    expect(toNew).toMatch(/^\[\w+\] ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\S+ -o GlobalKnownHostsFile=\/dev\/null -o HostKeyAlias=new-droplet\.203\.0\.113\.11 /);
+    expect(toNew).toMatch(
+      /^\[\w+\] ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\S+ -o GlobalKnownHostsFile=\/dev\/null -o HostKeyAlias=new-droplet\.203\.0\.113\.11 /,
+    );
     const toOld = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.10 "))!;
     expect(toOld).toContain("StrictHostKeyChecking=accept-new");
     expect(toOld).not.toContain("StrictHostKeyChecking=yes");
-    expect(r.stderr).toMatch(/warning: the old droplet root@203\.0\.113\.10 \(root@203\.0\.113\.10\): its SSH host key is not pinned/);
+    expect(r.stderr).toMatch(
+      /warning: the old droplet root@203\.0\.113\.10 \(root@203\.0\.113\.10\): its SSH host key is not pinned/,
+    );
     expect(r.stderr).not.toMatch(/the new droplet.*not pinned/);
   });
 
   it("refuses a key that is not an ED25519 public key", () => {
-    expect(() => migrateCommandLine(plan, { user: "root", oldIp: "a", newIp: "b", oldPrivate: "c", newPrivate: "d", newHostKey: "ssh-rsa AAAA" }, "/health")).toThrow(/must be ssh-ed25519/);
+    expect(() =>
+      migrateCommandLine(
+        plan,
+        { user: "root", oldIp: "a", newIp: "b", oldPrivate: "c", newPrivate: "d", newHostKey: "ssh-rsa AAAA" },
+        "/health",
+      ),
+    ).toThrow(/must be ssh-ed25519/);
   });
 });

@@ -21,13 +21,22 @@ describe("a tier migration described by the legacy keys (previousTier)", () => {
     expect(droplets.map((d) => d.name).sort()).toEqual(["app-16gb-droplet", "app-8gb-droplet"]);
     expect(new Set(droplets.map((d) => d.inputs.vpcUuid)).size).toBe(1);
     expect(new Set(droplets.map((d) => d.inputs.region)).size).toBe(1);
-    expect(all(run, T.volume).map((v) => v.inputs.name).sort()).toEqual(["chatbot-prod-16gb-data", "chatbot-prod-8gb-data"]);
+    expect(
+      all(run, T.volume)
+        .map((v) => v.inputs.name)
+        .sort(),
+    ).toEqual(["chatbot-prod-16gb-data", "chatbot-prod-8gb-data"]);
   });
 
   it("runs the migration after both servers' config is synced, once per pair of droplets", () => {
     const m = find(run, LOCAL, "migration-run");
-    expect(m.dependencies).toEqual(expect.arrayContaining([find(run, T.command, "app-8gb-config").urn, find(run, T.command, "app-16gb-config").urn]));
-    expect(m.inputs.triggers).toEqual([find(run, T.droplet, "app-8gb-droplet").id, find(run, T.droplet, "app-16gb-droplet").id]);
+    expect(m.dependencies).toEqual(
+      expect.arrayContaining([find(run, T.command, "app-8gb-config").urn, find(run, T.command, "app-16gb-config").urn]),
+    );
+    expect(m.inputs.triggers).toEqual([
+      find(run, T.droplet, "app-8gb-droplet").id,
+      find(run, T.droplet, "app-16gb-droplet").id,
+    ]);
     const create = String(m.inputs.create);
     const old = find(run, T.droplet, "app-8gb-droplet").outputs;
     const next = find(run, T.droplet, "app-16gb-droplet").outputs;
@@ -71,7 +80,13 @@ describe("DNS traffic switch", () => {
   });
 
   it("switches the record to the new droplet through the migration's result", async () => {
-    const dns = await runStack("dev", { "chatbot:trafficSwitch": "dns", "chatbot:dnsTtlSeconds": "30", "chatbot:tier": "8gb", "chatbot:previousTier": "4gb", "chatbot:previousTierRetainUntil": future });
+    const dns = await runStack("dev", {
+      "chatbot:trafficSwitch": "dns",
+      "chatbot:dnsTtlSeconds": "30",
+      "chatbot:tier": "8gb",
+      "chatbot:previousTier": "4gb",
+      "chatbot:previousTierRetainUntil": future,
+    });
     const record = find(dns, T.record);
     expect(record.inputs.value).toBe(find(dns, T.droplet, "app-8gb-droplet").outputs.ipv4Address);
     expect(record.dependencies).toContain(find(dns, LOCAL, "migration-run").urn);

@@ -63,7 +63,11 @@ describe("Monitoring component", () => {
     await outputValue(pulumi.all([...m.monitorAlertIds, m.uptimeCheckId, ...m.uptimeAlertIds]));
     await settle();
     // Registration order is asynchronous: compare sorted names.
-    const byType = (t: string) => created.filter((c) => c.type === t).map((c) => c.name).sort();
+    const byType = (t: string) =>
+      created
+        .filter((c) => c.type === t)
+        .map((c) => c.name)
+        .sort();
     expect(byType("chatbot:monitoring:Monitoring")).toEqual(["mon"]);
     expect(byType("digitalocean:index/monitorAlert:MonitorAlert")).toEqual([
       "mon-cpu-high",
@@ -101,7 +105,13 @@ describe("Monitoring component", () => {
   });
 
   it("parents every child to the component", async () => {
-    const m = new Monitoring("par", { dropletIds: ["1"], domain: "a.example.com", healthPath: "/", alertEmails: ["a@example.com"], tier: "4gb" });
+    const m = new Monitoring("par", {
+      dropletIds: ["1"],
+      domain: "a.example.com",
+      healthPath: "/",
+      alertEmails: ["a@example.com"],
+      tier: "4gb",
+    });
     const children = [...m.monitorAlerts, m.uptimeCheck, ...m.uptimeAlerts];
     const urns = await outputValue(pulumi.all(children.map((c) => c.urn)));
     expect(urns).toHaveLength(8);
@@ -126,7 +136,8 @@ describe("Monitoring component", () => {
     // Secretness propagates to the whole `alerts` block: the provider receives it marked secret, so the state and
     // the preview never show the webhook in plain text.
     expect(isSecretWrapped(mem.inputs.alerts)).toBe(true);
-    const alerts = (mem.inputs.alerts as { value: { emails: string[]; slacks: { channel: string; url: string }[] } }).value;
+    const alerts = (mem.inputs.alerts as { value: { emails: string[]; slacks: { channel: string; url: string }[] } })
+      .value;
     expect(alerts.emails).toEqual(["ops@example.com", "cto@example.com"]);
     expect(alerts.slacks).toEqual([{ channel: "#alerts", url: "https://hooks.slack.com/services/T000/B000/XXXX" }]);
 
@@ -155,7 +166,10 @@ describe("Monitoring component", () => {
     await outputValue(pulumi.all([...m.monitorAlertIds, m.uptimeCheckId, ...m.uptimeAlertIds]));
     await settle();
     const unwrap = (v: unknown) => (isSecretWrapped(v) ? v.value : v);
-    const inputs = (type: string) => created.filter((c) => c.type === type).map((c) => Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, unwrap(v)])));
+    const inputs = (type: string) =>
+      created
+        .filter((c) => c.type === type)
+        .map((c) => Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, unwrap(v)])));
     const monitors = inputs("digitalocean:index/monitorAlert:MonitorAlert");
     expect(monitors).toHaveLength(5);
     for (const a of monitors) expect(checkMonitorAlert(a)).toEqual([]);
@@ -165,7 +179,15 @@ describe("Monitoring component", () => {
 
   it("rejects a bad configuration before creating anything", () => {
     expect(
-      () => new Monitoring("bad", { dropletIds: ["1"], domain: "chat.example.com", healthPath: "/h", alertEmails: [], slackChannel: "#x", tier: "4gb" }),
+      () =>
+        new Monitoring("bad", {
+          dropletIds: ["1"],
+          domain: "chat.example.com",
+          healthPath: "/h",
+          alertEmails: [],
+          slackChannel: "#x",
+          tier: "4gb",
+        }),
     ).toThrow(/alertEmails: at least one[\s\S]*slackChannel: set, but no Slack webhook/);
   });
 });

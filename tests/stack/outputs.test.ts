@@ -35,7 +35,9 @@ beforeAll(async () => {
 
 describe("outputs of a single-droplet stack", () => {
   it("keeps the original outputs, in name and shape, and adds the operator outputs", () => {
-    expect(Object.keys(prod.outputs).sort()).toEqual([...ORIGINAL, ...OPERATOR, "servingDropletId", "sshTarget", "reservedIp", "knownHosts"].sort());
+    expect(Object.keys(prod.outputs).sort()).toEqual(
+      [...ORIGINAL, ...OPERATOR, "servingDropletId", "sshTarget", "reservedIp", "knownHosts"].sort(),
+    );
     expect(prod.outputs).toMatchObject({ tier: "8gb", dropletSize: "s-4vcpu-8gb", url: "https://chat.example.com" });
     expect(prod.outputs.publicIp).toBe(find(prod, T.reservedIp).outputs.ipAddress);
     expect(readDeployed(prod.outputs, "chatbot-prod")).toMatchObject({ tier: "8gb", serving: { key: "app-8gb" } });
@@ -55,7 +57,9 @@ describe("outputs of a single-droplet stack", () => {
         volumeId: volume.id,
         volumeName: "chatbot-prod-8gb-data",
         // A new stack's server is pinned: its public host key, from the stack's key resource.
-        hostKey: pinnedHostKey(String(find(prod, "tls:index/privateKey:PrivateKey", "app-8gb-host-key").outputs.publicKeyOpenssh)),
+        hostKey: pinnedHostKey(
+          String(find(prod, "tls:index/privateKey:PrivateKey", "app-8gb-host-key").outputs.publicKeyOpenssh),
+        ),
       },
     });
     expect(droplet.id).toMatch(/^\d+$/); // what `capacity --droplet-id` and DigitalOcean's API take
@@ -68,13 +72,16 @@ describe("outputs of a single-droplet stack", () => {
     });
   });
 
-  it.each(["dev", "prod", "scale"])("%s: monthlyCost is the offline plan's monthly cost (infra/cost over the same resources)", (stack) => {
-    const r = { dev, prod, scale }[stack]!;
-    const files = readStackFiles(ROOT, stack);
-    const plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack }), undefined, r.now);
-    expect(r.outputs.monthlyCost).toBe(buildPlanDocument(r, plan).monthlyCost);
-    expect(r.outputs.monthlyCost).toBeGreaterThan(0);
-  });
+  it.each(["dev", "prod", "scale"])(
+    "%s: monthlyCost is the offline plan's monthly cost (infra/cost over the same resources)",
+    (stack) => {
+      const r = { dev, prod, scale }[stack]!;
+      const files = readStackFiles(ROOT, stack);
+      const plan = planStack(parseConfig(rawConfigOf(files), { project: files.project, stack }), undefined, r.now);
+      expect(r.outputs.monthlyCost).toBe(buildPlanDocument(r, plan).monthlyCost);
+      expect(r.outputs.monthlyCost).toBeGreaterThan(0);
+    },
+  );
 
   it("marks no output of a single-droplet stack secret (none holds a secret)", () => {
     expect(dev.secretOutputs).toEqual([]);
@@ -88,7 +95,13 @@ describe("outputs of the scale-out tier", () => {
     const droplets = all(scale, T.droplet);
     expect(Object.keys(servers(scale))).toHaveLength(droplets.length);
     for (const d of droplets) {
-      expect(servers(scale)[d.name]).toEqual({ role: "app", dropletId: d.id, dropletName: d.inputs.name, publicIp: d.outputs.ipv4Address, privateIp: d.outputs.ipv4AddressPrivate });
+      expect(servers(scale)[d.name]).toEqual({
+        role: "app",
+        dropletId: d.id,
+        dropletName: d.inputs.name,
+        publicIp: d.outputs.ipv4Address,
+        privateIp: d.outputs.ipv4AddressPrivate,
+      });
     }
     expect(scale.outputs.servingServer).toBe("scale-out");
     expect(scale.secretOutputs.sort()).toEqual(["databaseUrl", "redisUrl"]);
@@ -102,7 +115,9 @@ describe("outputs of the scale-out tier", () => {
 });
 
 describe("outputs during and after a tier migration", () => {
-  it("names the new server as serving, the old one as the rollback target, and the migration done with its commit", { timeout: 120_000 }, async () => {
+  it("names the new server as serving, the old one as the rollback target, and the migration done with its commit", {
+    timeout: 120_000,
+  }, async () => {
     const deployed = parseStateExport(stateAfterUp(dev), "dev-4gb");
     const change = await run("dev", { "chatbot:tier": "8gb" }, deployed);
     const roles = Object.fromEntries(Object.entries(servers(change)).map(([k, s]) => [k, s.role]));
@@ -112,7 +127,14 @@ describe("outputs during and after a tier migration", () => {
     expect(change.outputs).toMatchObject({
       servingServer: "app-8gb",
       servingDropletId: servers(change)["app-8gb"]?.dropletId,
-      migration: { state: "done", from: "app-4gb", to: "app-8gb", committedAt, rollbackTarget: "app-4gb", rollbackUntil: new Date(change.now.getTime() + 24 * 3600_000).toISOString() },
+      migration: {
+        state: "done",
+        from: "app-4gb",
+        to: "app-8gb",
+        committedAt,
+        rollbackTarget: "app-4gb",
+        rollbackUntil: new Date(change.now.getTime() + 24 * 3600_000).toISOString(),
+      },
       tier: "8gb",
       dropletSize: "s-4vcpu-8gb",
     });

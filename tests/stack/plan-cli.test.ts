@@ -19,7 +19,11 @@ const tempDir = () => {
 };
 
 function plan(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" } });
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -52,7 +56,14 @@ describe("npm run plan", () => {
     expect(r.stdout).toContain("Tier 8gb: droplet s-4vcpu-8gb");
     expect(r.stdout).toMatch(/Monthly cost: \$\d+\.\d\d/);
     expect(r.stdout).toContain("shared_buffers");
-    expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "pg_hba.conf", "postgresql.conf", "redis.conf", "user-data.yaml"]);
+    expect(readdirSync(out).sort()).toEqual([
+      "Caddyfile",
+      "compose.yaml",
+      "pg_hba.conf",
+      "postgresql.conf",
+      "redis.conf",
+      "user-data.yaml",
+    ]);
   });
 
   it("writes artifacts byte-identical to the user data and the synced files", async () => {
@@ -79,13 +90,22 @@ describe("npm run plan", () => {
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
     writeFileSync(
       join(project, "Pulumi.broken.yaml"),
-      ["config:", "  chatbot:tier: 32gb", "  chatbot:region: moon1", "  chatbot:domain: chat.example.com", "  chatbot:sshKeys: []", "  chatbot:appPort: 22", ""].join("\n"),
+      [
+        "config:",
+        "  chatbot:tier: 32gb",
+        "  chatbot:region: moon1",
+        "  chatbot:domain: chat.example.com",
+        "  chatbot:sshKeys: []",
+        "  chatbot:appPort: 22",
+        "",
+      ].join("\n"),
     );
     const out = join(project, "out");
     const r = plan("--stack", "broken", "--project-dir", project, "--out", out, "--json");
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
-    for (const key of ["tier", "region", "sshKeys", "appPort", "sshAllowedCidrs", "appImage"]) expect(r.stderr).toContain(`chatbot:${key}:`);
+    for (const key of ["tier", "region", "sshKeys", "appPort", "sshAllowedCidrs", "appImage"])
+      expect(r.stderr).toContain(`chatbot:${key}:`);
     expect(existsSync(out)).toBe(false);
   });
 
@@ -101,7 +121,11 @@ describe("npm run plan: the resource tree, protect / retainOnDelete and the outp
   it("--json: every resource carries protect and retainOnDelete as booleans, and its parent; the outputs and which are secret", () => {
     const r = plan("--stack", "prod", "--json");
     expect(r.status, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as { resources: PlanResource[]; outputs: Record<string, unknown>; secretOutputs: string[] };
+    const doc = JSON.parse(r.stdout) as {
+      resources: PlanResource[];
+      outputs: Record<string, unknown>;
+      secretOutputs: string[];
+    };
     for (const x of doc.resources) {
       expect(typeof x.protect, x.name).toBe("boolean");
       expect(typeof x.retainOnDelete, x.name).toBe("boolean");
@@ -111,7 +135,12 @@ describe("npm run plan: the resource tree, protect / retainOnDelete and the outp
     expect(by("app-8gb-droplet")).toMatchObject({ protect: true, retainOnDelete: false });
     expect(by("edge-record")).toMatchObject({ protect: false, retainOnDelete: false });
     expect(by("app-8gb").parent).toBe("urn:pulumi:prod::chatbot::pulumi:pulumi:Stack::chatbot-prod");
-    expect(doc.outputs).toMatchObject({ tier: "8gb", servingServer: "app-8gb", migration: { state: "none" }, monthlyCost: expect.any(Number) });
+    expect(doc.outputs).toMatchObject({
+      tier: "8gb",
+      servingServer: "app-8gb",
+      migration: { state: "none" },
+      monthlyCost: expect.any(Number),
+    });
     expect(doc.secretOutputs).toEqual([]);
   });
 
@@ -129,8 +158,12 @@ describe("npm run plan: the resource tree, protect / retainOnDelete and the outp
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {4}pulumi:pulumi:Stack +chatbot-prod$/m);
     expect(r.stdout).toMatch(/^ \+  ├─ chatbot:server:AppServer +app-8gb *$/m);
-    expect(r.stdout).toMatch(/^ \+  │  ├─ digitalocean:index\/volume:Volume +app-8gb-volume +\$10\.00 +protected retainOnDelete$/m);
-    expect(r.stdout).toMatch(/^ \+  │  ├─ digitalocean:index\/droplet:Droplet +app-8gb-droplet +\$\d+\.\d\d +protected$/m);
+    expect(r.stdout).toMatch(
+      /^ \+  │  ├─ digitalocean:index\/volume:Volume +app-8gb-volume +\$10\.00 +protected retainOnDelete$/m,
+    );
+    expect(r.stdout).toMatch(
+      /^ \+  │  ├─ digitalocean:index\/droplet:Droplet +app-8gb-droplet +\$\d+\.\d\d +protected$/m,
+    );
     expect(r.stdout).toMatch(/^Outputs:\n(.*\n)* {4}servingDropletId *: "\d+"$/m);
     expect(r.stdout).toMatch(/^ {4}sshTarget *: "root@[\d.]+"$/m);
   });
@@ -143,12 +176,17 @@ describe("npm run plan during a tier migration", () => {
     const until = new Date(Date.now() + 48 * 3600_000).toISOString();
     writeFileSync(
       join(project, "Pulumi.mig.yaml"),
-      readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("chatbot:tier: 4gb", `chatbot:tier: 8gb\n  chatbot:previousTier: 4gb\n  chatbot:previousTierRetainUntil: "${until}"`),
+      readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace(
+        "chatbot:tier: 4gb",
+        `chatbot:tier: 8gb\n  chatbot:previousTier: 4gb\n  chatbot:previousTierRetainUntil: "${until}"`,
+      ),
     );
     const r = plan("--stack", "mig", "--project-dir", project);
     expect(r.status, r.stderr).toBe(0);
     // previousTier / previousTierRetainUntil describe a migration that has already run (infra/plan.ts legacyOverride).
-    expect(r.stdout).toContain(`Tier migration 4gb -> 8gb done (committed earlier): the 4gb server is kept as the rollback target until ${until}`);
+    expect(r.stdout).toContain(
+      `Tier migration 4gb -> 8gb done (committed earlier): the 4gb server is kept as the rollback target until ${until}`,
+    );
     expect(r.stdout).toMatch(/app-4gb-droplet[\s\S]*app-8gb-droplet|app-8gb-droplet[\s\S]*app-4gb-droplet/);
     expect(r.stdout).toContain("migration-run");
   });
@@ -186,14 +224,26 @@ describe("npm run plan: usage errors exit 2, --help says the convention", () => 
     writeFileSync(file, JSON.stringify({ version: 2, deployment: { resources: [] } }));
     const r = plan("--stack", "dev", "--state", file);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`${file}: deployment version 2; expected a \`pulumi stack export\` of deployment version 3`);
+    expect(r.stderr).toContain(
+      `${file}: deployment version 2; expected a \`pulumi stack export\` of deployment version 3`,
+    );
     expect(r.stdout).toBe("");
   });
 
   it("a --state file whose stack outputs the program cannot read exits 2 (the program's error, not a crash)", () => {
     const file = join(tempDir(), "bad-record.json");
     const stackUrn = "urn:pulumi:dev::chatbot::pulumi:pulumi:Stack::chatbot-dev";
-    writeFileSync(file, JSON.stringify({ version: 3, deployment: { resources: [{ urn: stackUrn, custom: false, type: "pulumi:pulumi:Stack", outputs: { deployment: { version: 99 } } }] } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 3,
+        deployment: {
+          resources: [
+            { urn: stackUrn, custom: false, type: "pulumi:pulumi:Stack", outputs: { deployment: { version: 99 } } },
+          ],
+        },
+      }),
+    );
     const r = plan("--stack", "dev", "--state", file);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^plan: .*deployment/m);
@@ -216,7 +266,10 @@ describe("npm run plan --state / --write-state", () => {
     const w = plan("--stack", "dev", "--write-state", state);
     expect(w.status, w.stderr).toBe(0);
     expect(w.stdout).toContain(`Wrote the state after \`pulumi up\` to ${state}`);
-    const exported = JSON.parse(readFileSync(state, "utf8")) as { version: number; deployment: { resources: { type: string }[] } };
+    const exported = JSON.parse(readFileSync(state, "utf8")) as {
+      version: number;
+      deployment: { resources: { type: string }[] };
+    };
     expect(exported.version).toBe(3);
     expect(exported.deployment.resources[0]?.type).toBe("pulumi:pulumi:Stack");
     expect(readFileSync(state, "utf8")).not.toMatch(/mock-password/);
@@ -226,7 +279,14 @@ describe("npm run plan --state / --write-state", () => {
     const doc = JSON.parse(r.stdout) as { operations: Op[]; dataLoss: unknown[]; state: { file: string } };
     expect(doc.operations.length).toBeGreaterThan(10);
     expect(doc.operations.filter((o) => o.op !== "same")).toEqual([]);
-    for (const o of doc.operations) expect(o).toMatchObject({ urn: expect.stringMatching(/^urn:pulumi:dev::chatbot::/), type: expect.any(String), name: expect.any(String), op: "same", replaceKeys: [] });
+    for (const o of doc.operations)
+      expect(o).toMatchObject({
+        urn: expect.stringMatching(/^urn:pulumi:dev::chatbot::/),
+        type: expect.any(String),
+        name: expect.any(String),
+        op: "same",
+        replaceKeys: [],
+      });
     expect(doc.dataLoss).toEqual([]);
     expect(doc.state.file).toBe(state);
 
@@ -240,41 +300,57 @@ describe("npm run plan --state / --write-state", () => {
   it("chains: the tier changed to 8gb against the 4gb state plans the migration, then the state it writes plans only `same`", () => {
     const project = tempDir();
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
-    writeFileSync(join(project, "Pulumi.dev.yaml"), readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("chatbot:tier: 4gb", "chatbot:tier: 8gb"));
+    writeFileSync(
+      join(project, "Pulumi.dev.yaml"),
+      readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace("chatbot:tier: 4gb", "chatbot:tier: 8gb"),
+    );
     const next = join(dir, "dev-8gb.json");
     const r = plan("--stack", "dev", "--project-dir", project, "--state", state, "--write-state", next);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("Tier migration 4gb -> 8gb (strategy auto, traffic by reserved-ip)");
     expect(r.stdout).toContain("the 4gb server is kept as the rollback target until 24 h after the commit");
     expect(r.stdout).toMatch(/^ \+  [│ ]+└─ command:local:Command +migration-run +create/m);
-    expect(r.stdout).toMatch(/^ \+- [│ ]+└─ digitalocean:index\/reservedIpAssignment:ReservedIpAssignment +edge-ip-assignment +replace +\[replace: dropletId\]/m);
+    expect(r.stdout).toMatch(
+      /^ \+- [│ ]+└─ digitalocean:index\/reservedIpAssignment:ReservedIpAssignment +edge-ip-assignment +replace +\[replace: dropletId\]/m,
+    );
     expect(r.stdout).not.toMatch(/Data loss/);
     const again = plan("--stack", "dev", "--project-dir", project, "--state", next);
     expect(again.status, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/Tier migration 4gb -> 8gb done \(committed \S+\): the 4gb server is kept as the rollback target until \S+Z/);
+    expect(again.stdout).toMatch(
+      /Tier migration 4gb -> 8gb done \(committed \S+\): the 4gb server is kept as the rollback target until \S+Z/,
+    );
     expect(again.stdout).toMatch(/Resources:\n +\d+ unchanged\n/);
   });
 
   it("a volume renamed in the state: `replace` on name, exit 1, the volume named on stderr, no state written", () => {
     const renamed = join(dir, "renamed.json");
-    const exported = JSON.parse(readFileSync(state, "utf8")) as { deployment: { resources: { type: string; inputs: Record<string, unknown> }[] } };
+    const exported = JSON.parse(readFileSync(state, "utf8")) as {
+      deployment: { resources: { type: string; inputs: Record<string, unknown> }[] };
+    };
     const volume = exported.deployment.resources.find((x) => x.type === "digitalocean:index/volume:Volume")!;
     volume.inputs.name = "renamed-by-hand";
     writeFileSync(renamed, JSON.stringify(exported));
     const next = join(dir, "next.json");
     const r = plan("--stack", "dev", "--state", renamed, "--write-state", next, "--json");
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/plan: data loss: digitalocean:index\/volume:Volume app-4gb-volume \(replace\): volume replaced \(name cannot change in place\)/);
+    expect(r.stderr).toMatch(
+      /plan: data loss: digitalocean:index\/volume:Volume app-4gb-volume \(replace\): volume replaced \(name cannot change in place\)/,
+    );
     expect(r.stderr).toContain(`${next} not written: the plan would lose data`);
     expect(existsSync(next)).toBe(false);
     const doc = JSON.parse(r.stdout) as { operations: Op[]; dataLoss: { name: string }[] };
-    expect(doc.operations.find((o) => o.name === "app-4gb-volume")).toMatchObject({ op: "replace", replaceKeys: ["name"] });
+    expect(doc.operations.find((o) => o.name === "app-4gb-volume")).toMatchObject({
+      op: "replace",
+      replaceKeys: ["name"],
+    });
     expect(doc.dataLoss.map((d) => d.name)).toEqual(["app-4gb-volume"]);
   });
 
   it("refuses the state of another stack (exit 2)", () => {
     const r = plan("--stack", "prod", "--state", state);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`${state}: an export of stack dev of project chatbot; expected stack prod of project chatbot`);
+    expect(r.stderr).toContain(
+      `${state}: an export of stack dev of project chatbot; expected stack prod of project chatbot`,
+    );
   });
 });

@@ -19,24 +19,46 @@ async function run(stack: string, overrides: Record<string, string> = {}, state?
 }
 
 /** Every policy over the run: resource policies on each resource's inputs, stack policies on all outputs. */
-async function check(r: OfflineRun, config: Record<string, unknown> = {}, renameStack?: string): Promise<Record<string, Outcome>> {
-  const rename = (urn: string | undefined) => (urn && renameStack ? urn.replace(/^urn:pulumi:[^:]+::/, `urn:pulumi:${renameStack}::`) : urn);
+async function check(
+  r: OfflineRun,
+  config: Record<string, unknown> = {},
+  renameStack?: string,
+): Promise<Record<string, Outcome>> {
+  const rename = (urn: string | undefined) =>
+    urn && renameStack ? urn.replace(/^urn:pulumi:[^:]+::/, `urn:pulumi:${renameStack}::`) : urn;
   const as = (props: "inputs" | "outputs"): TestResource[] =>
-    r.resources.map((x) => ({ type: x.type, name: x.name, urn: rename(x.urn)!, props: revealSecrets(x[props]) as Record<string, unknown>, protect: x.protect, ...(x.parent ? { parent: rename(x.parent)! } : {}) }));
+    r.resources.map((x) => ({
+      type: x.type,
+      name: x.name,
+      urn: rename(x.urn)!,
+      props: revealSecrets(x[props]) as Record<string, unknown>,
+      protect: x.protect,
+      ...(x.parent ? { parent: rename(x.parent)! } : {}),
+    }));
   const out: Record<string, Outcome> = {};
   for (const policy of policies) {
     if ("validateStack" in policy) {
       out[policy.name] = await validateStack(policy as StackValidationPolicy, as("outputs"), config);
     } else {
       const resources = as("inputs");
-      const outcomes = await Promise.all(resources.map((x) => validateResource(policy as ResourceValidationPolicy, x, config)));
-      out[policy.name] = { applicable: outcomes.some((o) => o.applicable), violations: outcomes.flatMap((o, i) => o.violations.map((v) => `${resources[i]!.name}: ${v}`)) };
+      const outcomes = await Promise.all(
+        resources.map((x) => validateResource(policy as ResourceValidationPolicy, x, config)),
+      );
+      out[policy.name] = {
+        applicable: outcomes.some((o) => o.applicable),
+        violations: outcomes.flatMap((o, i) => o.violations.map((v) => `${resources[i]!.name}: ${v}`)),
+      };
     }
   }
   return out;
 }
 
-const violations = (o: Record<string, Outcome>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x.violations.length).map(([k, x]) => [k, x.violations]));
+const violations = (o: Record<string, Outcome>) =>
+  Object.fromEntries(
+    Object.entries(o)
+      .filter(([, x]) => x.violations.length)
+      .map(([k, x]) => [k, x.violations]),
+  );
 
 let dev: OfflineRun;
 let prod: OfflineRun;
@@ -55,7 +77,12 @@ describe("the repository's stacks comply", () => {
   it("dev: the prod policies do not apply; no public database port, size and cost within the ceilings", async () => {
     const o = await check(dev);
     expect(violations(o)).toEqual({});
-    expect(Object.entries(o).filter(([, x]) => x.applicable).map(([k]) => k).sort()).toEqual(["droplet-size-ceiling", "monthly-cost-ceiling", "no-public-database-port"]);
+    expect(
+      Object.entries(o)
+        .filter(([, x]) => x.applicable)
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(["droplet-size-ceiling", "monthly-cost-ceiling", "no-public-database-port"]);
   });
 
   it("scale (environment prod, named scale): complies when the config names it prod", { timeout: 60_000 }, async () => {
@@ -64,9 +91,13 @@ describe("the repository's stacks comply", () => {
     expect(o["prod-stateful-protected"]?.applicable).toBe(true);
   });
 
-  it("prod during a tier migration 8gb -> 16gb: the server migrated from may be unprotected, nothing else", { timeout: 60_000 }, async () => {
+  it("prod during a tier migration 8gb -> 16gb: the server migrated from may be unprotected, nothing else", {
+    timeout: 60_000,
+  }, async () => {
     const change = await run("prod", { "chatbot:tier": "16gb" }, parseStateExport(stateAfterUp(prod), "prod-8gb"));
-    expect(change.resources.filter((x) => x.name.startsWith("app-8gb-") && !x.protect).map((x) => x.name)).toEqual(expect.arrayContaining(["app-8gb-droplet", "app-8gb-volume"]));
+    expect(change.resources.filter((x) => x.name.startsWith("app-8gb-") && !x.protect).map((x) => x.name)).toEqual(
+      expect.arrayContaining(["app-8gb-droplet", "app-8gb-volume"]),
+    );
     expect(violations(await check(change))).toEqual({});
   });
 });
@@ -74,16 +105,29 @@ describe("the repository's stacks comply", () => {
 describe("what the pack refuses that the program's own checks would let through with its guardrails off", () => {
   it("the dev stack's resources under the name prod: SSH from the world, no backups, droplet and volume unprotected", async () => {
     const v = violations(await check(dev, {}, "prod"));
-    expect(Object.keys(v).sort()).toEqual(["prod-droplet-backups", "prod-ssh-allowlist", "prod-stateful-protected", "prod-volumes-kept"]);
+    expect(Object.keys(v).sort()).toEqual([
+      "prod-droplet-backups",
+      "prod-ssh-allowlist",
+      "prod-stateful-protected",
+      "prod-volumes-kept",
+    ]);
     expect(v["prod-ssh-allowlist"]).toContain("network-firewall: port 22 is open to the world (0.0.0.0/0)");
-    expect(v["prod-droplet-backups"]).toEqual(["app-4gb-droplet: droplet app-4gb-droplet has backups off: set chatbot:backups to weekly or daily"]);
-    expect(v["prod-stateful-protected"]).toEqual(["app-4gb-droplet: droplet app-4gb-droplet of server app-4gb is not protected (protect: true)"]);
-    expect(v["prod-volumes-kept"]).toEqual(["app-4gb-volume: volume app-4gb-volume is not protected: a plan that drops or replaces it would delete its data"]);
+    expect(v["prod-droplet-backups"]).toEqual([
+      "app-4gb-droplet: droplet app-4gb-droplet has backups off: set chatbot:backups to weekly or daily",
+    ]);
+    expect(v["prod-stateful-protected"]).toEqual([
+      "app-4gb-droplet: droplet app-4gb-droplet of server app-4gb is not protected (protect: true)",
+    ]);
+    expect(v["prod-volumes-kept"]).toEqual([
+      "app-4gb-volume: volume app-4gb-volume is not protected: a plan that drops or replaces it would delete its data",
+    ]);
   });
 
   it("prod over a cost ceiling below its price, with a droplet above a size ceiling", async () => {
     const v = violations(await check(prod, { maxMonthlyCostUsd: 20, maxDropletMonthlyUsd: 24 }));
     expect(v["monthly-cost-ceiling"]?.[0]).toMatch(/^the stack costs \$\d+\.\d\d\/month, above the ceiling of \$20/);
-    expect(v["droplet-size-ceiling"]).toEqual(["app-8gb-droplet: droplet app-8gb-droplet: size s-4vcpu-8gb costs $48/month, above the ceiling of $24 (policy config maxDropletMonthlyUsd)"]);
+    expect(v["droplet-size-ceiling"]).toEqual([
+      "app-8gb-droplet: droplet app-8gb-droplet: size s-4vcpu-8gb costs $48/month, above the ceiling of $24 (policy config maxDropletMonthlyUsd)",
+    ]);
   });
 });

@@ -25,7 +25,11 @@ const runs: Record<string, OfflineRun> = {};
 beforeAll(async () => {
   runs.dev = await runStack("dev");
   runs.prod = await runStack("prod");
-  runs.big = await runStack("prod", { "chatbot:tier": "16gb", "chatbot:vpcIpRange": "10.20.0.0/20", "chatbot:backups": "weekly" });
+  runs.big = await runStack("prod", {
+    "chatbot:tier": "16gb",
+    "chatbot:vpcIpRange": "10.20.0.0/20",
+    "chatbot:backups": "weekly",
+  });
 });
 
 describe.each(["dev", "prod", "big"])("provider compatibility of the %s stack", (name) => {
@@ -68,24 +72,36 @@ describe.each(["dev", "prod", "big"])("provider compatibility of the %s stack", 
 describe("the checks themselves can fail", () => {
   it("reports a droplet id passed as a string", () => {
     const att = find(runs.dev!, T.attachment);
-    expect(checkInputTypes(att.type, { ...att.inputs, dropletId: "123" })).toEqual([expect.stringMatching(/dropletId: must be a number/)]);
+    expect(checkInputTypes(att.type, { ...att.inputs, dropletId: "123" })).toEqual([
+      expect.stringMatching(/dropletId: must be a number/),
+    ]);
   });
 
   it("reports a firewall protocol the provider refuses, and a project environment it does not know", () => {
     const fw = find(runs.dev!, T.firewall).inputs as Record<string, unknown>;
-    expect(checkFirewall({ ...fw, inboundRules: [{ protocol: "https", portRange: "443", sourceAddresses: ["0.0.0.0/0"] }] } as Parameters<typeof checkFirewall>[0])).not.toEqual([]);
+    expect(
+      checkFirewall({
+        ...fw,
+        inboundRules: [{ protocol: "https", portRange: "443", sourceAddresses: ["0.0.0.0/0"] }],
+      } as Parameters<typeof checkFirewall>[0]),
+    ).not.toEqual([]);
     expect(checkProject({ ...find(runs.dev!, T.project).inputs, environment: "prod" })).not.toEqual([]);
   });
 });
 
 describe("which changes replace the droplet", () => {
   it("a tuning or image change leaves every replacing input of the droplet alone", async () => {
-    const changed = await runStack("dev", { "chatbot:appImage": "ghcr.io/example/chatbot:9.9.9", "chatbot:dbPoolSize": "20" });
+    const changed = await runStack("dev", {
+      "chatbot:appImage": "ghcr.io/example/chatbot:9.9.9",
+      "chatbot:dbPoolSize": "20",
+    });
     expect(replacingChanges(T.droplet, find(runs.dev!, T.droplet).inputs, find(changed, T.droplet).inputs)).toEqual([]);
   });
 
   it("an SSH key change does replace it (a caution the README repeats)", async () => {
     const changed = await runStack("dev", { "chatbot:sshKeys": '["87654321"]' });
-    expect(replacingChanges(T.droplet, find(runs.dev!, T.droplet).inputs, find(changed, T.droplet).inputs)).toEqual(["sshKeys"]);
+    expect(replacingChanges(T.droplet, find(runs.dev!, T.droplet).inputs, find(changed, T.droplet).inputs)).toEqual([
+      "sshKeys",
+    ]);
   });
 });

@@ -4,7 +4,11 @@ import { type OfflineRun, type Program, type RecordedResource, runOffline } from
 
 export const ROOT = resolve(__dirname, "..", "..");
 
-export async function runStack(stack: string, overrides: Record<string, string | undefined> = {}, secretOverrides: string[] = []): Promise<OfflineRun> {
+export async function runStack(
+  stack: string,
+  overrides: Record<string, string | undefined> = {},
+  secretOverrides: string[] = [],
+): Promise<OfflineRun> {
   const mod = (await import("../../infra/index")) as unknown as { default?: Program } & Program;
   const program = mod.default ?? mod;
   return runOffline({ projectDir: ROOT, stack, program, overrides, secretOverrides });

@@ -37,7 +37,12 @@ beforeAll(async () => {
         tag: "chatbot-prod",
         sshKeys: config.sshKeys,
         ssh: { user: "root" },
-        secrets: pulumi.secret({ postgresPassword: "p", appDbPassword: "a", replicationPassword: "r", redisPassword: "s" }),
+        secrets: pulumi.secret({
+          postgresPassword: "p",
+          appDbPassword: "a",
+          replicationPassword: "r",
+          redisPassword: "s",
+        }),
         appPort: 8090,
       });
       const scaleOut = new ScaleOut("scaleout", {
@@ -77,13 +82,27 @@ describe("ScaleOutMigration component", () => {
     expect(text).toContain("TARGET_APP_USER='chatbot'");
     expect(text).toContain("TARGET_REDIS_TLS='1'");
     expect(t.inputs.create).toBe("umask 077 && cat > /etc/chatbot/scale-out-target.env");
-    expect(t.dependencies).toEqual(expect.arrayContaining([one(REMOTE, "app-16gb-config").urn, one("digitalocean:index/databaseFirewall:DatabaseFirewall", "scaleout-pg-firewall").urn]));
+    expect(t.dependencies).toEqual(
+      expect.arrayContaining([
+        one(REMOTE, "app-16gb-config").urn,
+        one("digitalocean:index/databaseFirewall:DatabaseFirewall", "scaleout-pg-firewall").urn,
+      ]),
+    );
   });
 
   it("runs the cutover after the endpoints and every app droplet's config are in place, once per droplet and cluster", () => {
     const r = one(LOCAL, "scaleout-migration-run");
-    expect(r.dependencies).toEqual(expect.arrayContaining([one(REMOTE, "scaleout-migration-target-env").urn, one(REMOTE, "scaleout-app-1-config").urn, one(REMOTE, "scaleout-app-2-config").urn]));
-    expect(r.inputs.triggers).toEqual([one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").id, one("digitalocean:index/databaseCluster:DatabaseCluster", "scaleout-pg").id]);
+    expect(r.dependencies).toEqual(
+      expect.arrayContaining([
+        one(REMOTE, "scaleout-migration-target-env").urn,
+        one(REMOTE, "scaleout-app-1-config").urn,
+        one(REMOTE, "scaleout-app-2-config").urn,
+      ]),
+    );
+    expect(r.inputs.triggers).toEqual([
+      one("digitalocean:index/droplet:Droplet", "app-16gb-droplet").id,
+      one("digitalocean:index/databaseCluster:DatabaseCluster", "scaleout-pg").id,
+    ]);
   });
 
   it("names the droplet, its VPC address, the app droplets' internal listeners and ssh destinations on the command line, and no secret", () => {
@@ -93,7 +112,9 @@ describe("ScaleOutMigration component", () => {
     const a1 = one("digitalocean:index/droplet:Droplet", "scaleout-app-1").outputs;
     const a2 = one("digitalocean:index/droplet:Droplet", "scaleout-app-2").outputs;
     expect(create).toContain(`--source root@${src.ipv4Address} --source-private ${src.ipv4AddressPrivate}`);
-    expect(create).toContain(`--upstreams ${a1.ipv4AddressPrivate}:8081,${a2.ipv4AddressPrivate}:8081 --app-nodes root@${a1.ipv4Address},root@${a2.ipv4Address}`);
+    expect(create).toContain(
+      `--upstreams ${a1.ipv4AddressPrivate}:8081,${a2.ipv4AddressPrivate}:8081 --app-nodes root@${a1.ipv4Address},root@${a2.ipv4Address}`,
+    );
     expect(create).toContain("--downtime-budget 300 --migration-budget 30");
     expect(create).not.toMatch(/PASSWORD|KEY=/);
     expect(isSecret(r.inputs.create)).toBe(false);

@@ -26,7 +26,11 @@ describe("the scale-out stack", () => {
   it("builds a load balancer, the app droplets and both managed clusters, and no single-droplet server", () => {
     expect(all(scale, LB)).toHaveLength(1);
     expect(all(scale, T.droplet).map((d) => d.name)).toEqual(["scale-out-app-1", "scale-out-app-2", "scale-out-app-3"]);
-    expect(all(scale, CLUSTER).map((c) => c.inputs.engine).sort()).toEqual(["pg", "valkey"]);
+    expect(
+      all(scale, CLUSTER)
+        .map((c) => c.inputs.engine)
+        .sort(),
+    ).toEqual(["pg", "valkey"]);
     expect(all(scale, T.volume)).toHaveLength(0);
     for (const d of all(scale, T.droplet)) expect(d.inputs.vpcUuid).toBe(find(scale, T.vpc).id);
   });
@@ -38,13 +42,22 @@ describe("the scale-out stack", () => {
 
   it("groups the clusters and the load balancer in the project, and watches the app droplets", () => {
     const resources = find(scale, T.project).inputs.resources as string[];
-    expect(resources).toEqual(expect.arrayContaining([find(scale, LB).outputs.loadBalancerUrn, ...all(scale, CLUSTER).map((c) => c.outputs.clusterUrn)]));
+    expect(resources).toEqual(
+      expect.arrayContaining([
+        find(scale, LB).outputs.loadBalancerUrn,
+        ...all(scale, CLUSTER).map((c) => c.outputs.clusterUrn),
+      ]),
+    );
     const alert = all(scale, "digitalocean:index/monitorAlert:MonitorAlert")[0]!;
     expect(alert.inputs.entities).toEqual(all(scale, T.droplet).map((d) => String(d.id)));
   });
 
   it("prices every resource of the tier", async () => {
-    const r = spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--json"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--json"],
+      { cwd: ROOT, encoding: "utf8" },
+    );
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { monthlyCost: number; unpricedTypes: string[] };
     expect(doc.unpricedTypes).toEqual([]);
@@ -54,11 +67,19 @@ describe("the scale-out stack", () => {
   it("writes the app droplets' artifacts with --out, as the droplets get them", () => {
     const out = mkdtempSync(join(tmpdir(), "scale-plan-"));
     dirs.push(out);
-    const r = spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--out", out], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--out", out],
+      { cwd: ROOT, encoding: "utf8" },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "user-data.yaml"]);
-    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(find(scale, T.droplet, "scale-out-app-1").inputs.userData);
-    const schema = spawnSync("cloud-init", ["schema", "--config-file", join(out, "user-data.yaml")], { encoding: "utf8" });
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(
+      find(scale, T.droplet, "scale-out-app-1").inputs.userData,
+    );
+    const schema = spawnSync("cloud-init", ["schema", "--config-file", join(out, "user-data.yaml")], {
+      encoding: "utf8",
+    });
     expect(schema.stdout + schema.stderr).toContain("Valid cloud-config");
   });
 });
@@ -79,15 +100,34 @@ describe("moving from 16gb onto scale-out", () => {
 
   it("admits PostgreSQL from the VPC range while the managed cluster subscribes, and not otherwise", () => {
     type Rule = { portRange?: string; sourceAddresses?: string[] };
-    const rules = (run: OfflineRun) => (find(run, T.firewall, "network-firewall").inputs.inboundRules as Rule[]).filter((r) => r.portRange === "5432" && r.sourceAddresses);
-    expect(rules(moving)).toEqual([{ protocol: "tcp", portRange: "5432", sourceAddresses: [find(moving, T.vpc).outputs.ipRange] }]);
+    const rules = (run: OfflineRun) =>
+      (find(run, T.firewall, "network-firewall").inputs.inboundRules as Rule[]).filter(
+        (r) => r.portRange === "5432" && r.sourceAddresses,
+      );
+    expect(rules(moving)).toEqual([
+      { protocol: "tcp", portRange: "5432", sourceAddresses: [find(moving, T.vpc).outputs.ipRange] },
+    ]);
     expect(rules(scale)).toEqual([]);
   });
 
   it("runs a command whose flags `npm run scale-out-migrate` accepts", () => {
-    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.6:8081", "10.10.0.7:8081"], appIps: ["203.0.113.6", "203.0.113.7"] }, { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 });
-    const help = spawnSync(process.execPath, ["--import", "tsx", "scripts/scale-out-migrate.ts", "--help"], { cwd: ROOT, encoding: "utf8" }).stdout;
-    const flags = [...new Set([...line.slice(line.indexOf("scale-out-migrate.ts")).matchAll(/ (--[a-z-]+)[ =]/g)].map((m) => m[1]!))];
+    const line = scaleOutMigrateCommandLine(
+      {
+        user: "root",
+        sourceIp: "203.0.113.5",
+        sourcePrivate: "10.10.0.5",
+        upstreams: ["10.10.0.6:8081", "10.10.0.7:8081"],
+        appIps: ["203.0.113.6", "203.0.113.7"],
+      },
+      { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 },
+    );
+    const help = spawnSync(process.execPath, ["--import", "tsx", "scripts/scale-out-migrate.ts", "--help"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    }).stdout;
+    const flags = [
+      ...new Set([...line.slice(line.indexOf("scale-out-migrate.ts")).matchAll(/ (--[a-z-]+)[ =]/g)].map((m) => m[1]!)),
+    ];
     expect(flags.length).toBeGreaterThan(4);
     for (const flag of flags) expect(help, flag).toContain(`${flag} `);
     const dir = mkdtempSync(join(tmpdir(), "so-cmd-"));
@@ -102,13 +142,34 @@ describe("the cost of moving from 16gb to scale-out", () => {
     const dir = mkdtempSync(join(tmpdir(), "so-cost-"));
     dirs.push(dir);
     writeFileSync(join(dir, "Pulumi.yaml"), readFileSync(join(ROOT, "Pulumi.yaml")));
-    writeFileSync(join(dir, "Pulumi.scale.yaml"), readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace("chatbot:tier: scale-out", "chatbot:tier: 16gb"));
-    const plan = (...args: string[]) => spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--json", ...args], { cwd: ROOT, encoding: "utf8" }).stdout;
+    writeFileSync(
+      join(dir, "Pulumi.scale.yaml"),
+      readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace("chatbot:tier: scale-out", "chatbot:tier: 16gb"),
+    );
+    const plan = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "scale", "--json", ...args],
+        { cwd: ROOT, encoding: "utf8" },
+      ).stdout;
     writeFileSync(join(dir, "base.json"), plan("--project-dir", dir));
     writeFileSync(join(dir, "head.json"), plan());
     const base = JSON.parse(readFileSync(join(dir, "base.json"), "utf8")) as { monthlyCost: number };
     const head = JSON.parse(readFileSync(join(dir, "head.json"), "utf8")) as { monthlyCost: number };
-    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/cost.ts", "--base", join(dir, "base.json"), "--head", join(dir, "head.json"), "--markdown"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/cost.ts",
+        "--base",
+        join(dir, "base.json"),
+        "--head",
+        join(dir, "head.json"),
+        "--markdown",
+      ],
+      { cwd: ROOT, encoding: "utf8" },
+    );
     expect(r.status, r.stderr).toBe(0);
     const diff = head.monthlyCost - base.monthlyCost;
     expect(diff).toBeGreaterThan(0);
@@ -122,8 +183,18 @@ describe("scale-out config problems", () => {
     const dir = mkdtempSync(join(tmpdir(), "so-bad-"));
     dirs.push(dir);
     writeFileSync(join(dir, "Pulumi.yaml"), readFileSync(join(ROOT, "Pulumi.yaml")));
-    writeFileSync(join(dir, "Pulumi.bad.yaml"), readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace("appDropletSize: s-2vcpu-4gb", "appDropletSize: s-1vcpu-1gb"));
-    const r = spawnSync(process.execPath, ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "bad", "--project-dir", dir], { cwd: ROOT, encoding: "utf8" });
+    writeFileSync(
+      join(dir, "Pulumi.bad.yaml"),
+      readFileSync(join(ROOT, "Pulumi.scale.yaml"), "utf8").replace(
+        "appDropletSize: s-2vcpu-4gb",
+        "appDropletSize: s-1vcpu-1gb",
+      ),
+    );
+    const r = spawnSync(
+      process.execPath,
+      ["--require", "./scripts/ts-register.js", "scripts/plan.ts", "--stack", "bad", "--project-dir", dir],
+      { cwd: ROOT, encoding: "utf8" },
+    );
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/chatbot:appDropletSize: "s-1vcpu-1gb" cannot hold 1 worker/);

@@ -19,31 +19,41 @@ const ROTATED = '["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]';
 
 async function plan(stack: string, opts: { state?: DeployedState; overrides?: Record<string, string> } = {}) {
   const mod = (await import("../../infra/index")) as unknown as { default?: Program } & Program;
-  const run = await runOffline({ projectDir: ROOT, stack, program: mod.default ?? mod, now: new Date("2030-01-01T00:00:00Z"), ...opts });
+  const run = await runOffline({
+    projectDir: ROOT,
+    stack,
+    program: mod.default ?? mod,
+    now: new Date("2030-01-01T00:00:00Z"),
+    ...opts,
+  });
   const files = readStackFiles(ROOT, stack);
   const raw = rawConfigOf({ ...files, config: { ...files.config, ...opts.overrides } });
   return { run, doc: buildPlanDocument(run, planStack(parseConfig(raw, { project: files.project, stack }))) };
 }
 
-const written = (run: OfflineRun) => parseStateExport(JSON.parse(JSON.stringify(stateAfterUp(run))), `${run.stack.stack}-state.json`);
+const written = (run: OfflineRun) =>
+  parseStateExport(JSON.parse(JSON.stringify(stateAfterUp(run))), `${run.stack.stack}-state.json`);
 
 describe("ssh key rotation", () => {
   it("the list the components use is sshKeys", () => {
     expect([...DROPLET_IGNORE_CHANGES]).toEqual(["sshKeys"]);
   });
 
-  it.each(["dev", "prod", "scale"])("%s: every droplet ignores sshKeys; a new key list plans every droplet `same`", async (stack) => {
-    const deployed = await plan(stack);
-    const droplets = all(deployed.run, T.droplet);
-    expect(droplets.length).toBeGreaterThan(0);
-    for (const d of droplets) expect(d.ignoreChanges, d.name).toEqual(["sshKeys"]);
+  it.each(["dev", "prod", "scale"])(
+    "%s: every droplet ignores sshKeys; a new key list plans every droplet `same`",
+    async (stack) => {
+      const deployed = await plan(stack);
+      const droplets = all(deployed.run, T.droplet);
+      expect(droplets.length).toBeGreaterThan(0);
+      for (const d of droplets) expect(d.ignoreChanges, d.name).toEqual(["sshKeys"]);
 
-    const rotated = await plan(stack, { state: written(deployed.run), overrides: { "chatbot:sshKeys": ROTATED } });
-    const ops = rotated.doc.operations.filter((o) => o.type === T.droplet);
-    expect(ops.map((o) => `${o.name} ${o.op}`)).toEqual(droplets.map((d) => `${d.name} same`));
-    expect(rotated.doc.dataLoss ?? []).toEqual([]);
-    for (const d of all(rotated.run, T.droplet)) expect(d.inputs.sshKeys, d.name).toEqual(JSON.parse(ROTATED));
-  });
+      const rotated = await plan(stack, { state: written(deployed.run), overrides: { "chatbot:sshKeys": ROTATED } });
+      const ops = rotated.doc.operations.filter((o) => o.type === T.droplet);
+      expect(ops.map((o) => `${o.name} ${o.op}`)).toEqual(droplets.map((d) => `${d.name} same`));
+      expect(rotated.doc.dataLoss ?? []).toEqual([]);
+      for (const d of all(rotated.run, T.droplet)) expect(d.inputs.sshKeys, d.name).toEqual(JSON.parse(ROTATED));
+    },
+  );
 
   it("negative control: without ignoreChanges the same comparison replaces the droplet on sshKeys", async () => {
     const deployed = await plan("prod");

@@ -19,7 +19,13 @@ describe("resources and their parents", () => {
     expect(droplets).toHaveLength(1);
     const d = droplets[0]!;
     expect(d.name).toBe("app-8gb-droplet");
-    expect(d.inputs).toMatchObject({ size: "s-4vcpu-8gb", region: "nyc3", image: "ubuntu-24-04-x64", monitoring: true, tags: ["chatbot-prod"] });
+    expect(d.inputs).toMatchObject({
+      size: "s-4vcpu-8gb",
+      region: "nyc3",
+      image: "ubuntu-24-04-x64",
+      monitoring: true,
+      tags: ["chatbot-prod"],
+    });
     expect(d.inputs.vpcUuid).toBe(find(prod, T.vpc).id);
     expect(shortParent(d.parent)).toBe("app-8gb");
   });
@@ -38,7 +44,11 @@ describe("resources and their parents", () => {
     expect(att.inputs.dropletId).toBe(Number(droplet.id));
     expect(att.inputs.volumeId).toBe(find(prod, T.volume).id);
     expect(att.deleteBeforeReplace).toBe(true);
-    expect(find(prod, T.volume).inputs).toMatchObject({ size: 100, initialFilesystemType: "ext4", name: "chatbot-prod-8gb-data" });
+    expect(find(prod, T.volume).inputs).toMatchObject({
+      size: 100,
+      initialFilesystemType: "ext4",
+      name: "chatbot-prod-8gb-data",
+    });
   });
 
   it("assigns the reserved IP to the droplet and points the domain's A record at it", () => {
@@ -46,7 +56,13 @@ describe("resources and their parents", () => {
     const ip = find(dev, T.reservedIp);
     expect(find(dev, T.assignment).inputs).toEqual({ ipAddress: ip.outputs.ipAddress, dropletId: Number(droplet.id) });
     // The zone's id is its name at DigitalOcean; depending on it orders the record after the zone.
-    expect(find(dev, T.record).inputs).toMatchObject({ type: "A", name: "chat-dev", value: ip.outputs.ipAddress, ttl: 300, domain: find(dev, T.domain).id });
+    expect(find(dev, T.record).inputs).toMatchObject({
+      type: "A",
+      name: "chat-dev",
+      value: ip.outputs.ipAddress,
+      ttl: 300,
+      domain: find(dev, T.domain).id,
+    });
     expect(find(dev, T.domain).inputs).toMatchObject({ name: "example.com" });
   });
 
@@ -79,7 +95,11 @@ describe("firewall", () => {
 
   it("opens 80 and 443 to the world", () => {
     for (const port of ["80", "443"]) {
-      expect(inbound(prod)).toContainEqual({ protocol: "tcp", portRange: port, sourceAddresses: ["0.0.0.0/0", "::/0"] });
+      expect(inbound(prod)).toContainEqual({
+        protocol: "tcp",
+        portRange: port,
+        sourceAddresses: ["0.0.0.0/0", "::/0"],
+      });
     }
   });
 
@@ -91,9 +111,13 @@ describe("firewall", () => {
   it.each(["5432", "6379"])("never opens %s to an address, only to the stack's own droplets", (port) => {
     for (const run of [dev, prod]) {
       const rules = inbound(run).filter((r) => r.portRange === port);
-      expect(rules).toEqual([{ protocol: "tcp", portRange: port, sourceTags: [run === dev ? "chatbot-dev" : "chatbot-prod"] }]);
+      expect(rules).toEqual([
+        { protocol: "tcp", portRange: port, sourceTags: [run === dev ? "chatbot-dev" : "chatbot-prod"] },
+      ]);
     }
-    const ranges = inbound(prod).filter((r) => r.sourceAddresses?.includes("0.0.0.0/0")).map((r) => r.portRange);
+    const ranges = inbound(prod)
+      .filter((r) => r.sourceAddresses?.includes("0.0.0.0/0"))
+      .map((r) => r.portRange);
     expect(ranges).not.toContain(port);
     expect(ranges.some((r) => r?.includes("-"))).toBe(false);
   });
@@ -127,27 +151,41 @@ describe("secrets", () => {
   });
 
   it("reads postgresPassword from config instead of generating it", async () => {
-    const run = await runStack("dev", { "chatbot:postgresPassword": "from-config-password" }, ["chatbot:postgresPassword"]);
+    const run = await runStack("dev", { "chatbot:postgresPassword": "from-config-password" }, [
+      "chatbot:postgresPassword",
+    ]);
     expect(all(run, T.password).map((p) => p.name)).not.toContain("secrets-postgres");
-    expect(revealSecrets(find(run, T.command, "app-4gb-secrets").inputs.stdin)).toContain("POSTGRES_PASSWORD=from-config-password");
+    expect(revealSecrets(find(run, T.command, "app-4gb-secrets").inputs.stdin)).toContain(
+      "POSTGRES_PASSWORD=from-config-password",
+    );
   });
 
   it("generates passwords that keep to the password rule: 32 letters and digits, no special characters", () => {
     // hashicorp/terraform-provider-random: special: false leaves the upper, lower and numeric sets (A-Z a-z 0-9); its
     // default special set (!@#$%&*()-_=+[]{}<>:?) holds # and $, which app.env and the Redis include cannot carry.
     const generated = all(dev, T.password);
-    expect(generated.map((p) => p.name).sort()).toEqual(["secrets-app-db", "secrets-postgres", "secrets-redis", "secrets-replication"]);
+    expect(generated.map((p) => p.name).sort()).toEqual([
+      "secrets-app-db",
+      "secrets-postgres",
+      "secrets-redis",
+      "secrets-replication",
+    ]);
     for (const p of generated) {
       expect(p.inputs, p.name).toMatchObject({ length: 32, special: false });
       expect(p.inputs.length as number).toBeGreaterThanOrEqual(PASSWORD_MIN_LENGTH);
-      for (const set of ["upper", "lower", "numeric", "overrideSpecial", "minSpecial"]) expect(p.inputs[set], `${p.name} ${set}`).toBeUndefined();
+      for (const set of ["upper", "lower", "numeric", "overrideSpecial", "minSpecial"])
+        expect(p.inputs[set], `${p.name} ${set}`).toBeUndefined();
     }
   });
 });
 
 describe("protection", () => {
   it("protects the volume, reserved IP and zone in prod, not in dev", () => {
-    for (const [type, name] of [[T.volume, "app-8gb-volume"], [T.reservedIp, "edge-ip"], [T.domain, "edge-zone"]] as const) {
+    for (const [type, name] of [
+      [T.volume, "app-8gb-volume"],
+      [T.reservedIp, "edge-ip"],
+      [T.domain, "edge-zone"],
+    ] as const) {
       expect(find(prod, type, name).protect, name).toBe(true);
     }
     expect(find(dev, T.volume).protect).toBe(false);
@@ -166,14 +204,17 @@ describe("changes applied in place", () => {
     ["app image", { "chatbot:appImage": "ghcr.io/example/chatbot:0.2.0" }],
     ["app environment", { "chatbot:appEnv": '["LOG_LEVEL=debug"]' }],
     ["health path and port", { "chatbot:healthPath": "/ready", "chatbot:appPort": "8000" }],
-  ])("a %s change leaves the droplet's user data byte-identical and re-runs the config sync", async (_what, overrides) => {
-    const changed = await runStack("dev", overrides);
-    expect(find(changed, T.droplet).inputs.userData).toEqual(find(dev, T.droplet).inputs.userData);
-    const before = find(dev, T.command, "app-4gb-config").inputs;
-    const after = find(changed, T.command, "app-4gb-config").inputs;
-    expect(after.triggers).not.toEqual(before.triggers);
-    expect(after.stdin).not.toBe(before.stdin);
-  });
+  ])(
+    "a %s change leaves the droplet's user data byte-identical and re-runs the config sync",
+    async (_what, overrides) => {
+      const changed = await runStack("dev", overrides);
+      expect(find(changed, T.droplet).inputs.userData).toEqual(find(dev, T.droplet).inputs.userData);
+      const before = find(dev, T.command, "app-4gb-config").inputs;
+      const after = find(changed, T.command, "app-4gb-config").inputs;
+      expect(after.triggers).not.toEqual(before.triggers);
+      expect(after.stdin).not.toBe(before.stdin);
+    },
+  );
 
   it("a tier change renders different user data (a new machine: the migration's job)", async () => {
     const bigger = await runStack("dev", { "chatbot:tier": "8gb" });
@@ -183,7 +224,9 @@ describe("changes applied in place", () => {
   it("both syncs re-run on a replaced droplet (a connection change alone would not re-run them)", () => {
     const droplet = find(prod, T.droplet);
     for (const name of ["app-8gb-secrets", "app-8gb-config"]) {
-      expect(find(prod, T.command, name).inputs.triggers).toEqual(expect.arrayContaining([droplet.id, find(prod, T.attachment).id]));
+      expect(find(prod, T.command, name).inputs.triggers).toEqual(
+        expect.arrayContaining([droplet.id, find(prod, T.attachment).id]),
+      );
     }
   });
 
@@ -199,7 +242,9 @@ describe("monitoring", () => {
     const alerts = all(prod, "digitalocean:index/monitorAlert:MonitorAlert");
     expect(alerts.length).toBeGreaterThan(0);
     for (const a of alerts) expect(a.inputs.entities).toEqual([String(find(prod, T.droplet).id)]);
-    expect(find(prod, "digitalocean:index/uptimeCheck:UptimeCheck").inputs.target).toBe("https://chat.example.com/health");
+    expect(find(prod, "digitalocean:index/uptimeCheck:UptimeCheck").inputs.target).toBe(
+      "https://chat.example.com/health",
+    );
   });
 
   it("creates no alerts for a stack without alert emails", () => {

@@ -18,7 +18,11 @@ const TLS_CERT_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/tls-cert.
 /** A directory standing in for the proxy container's INTERNAL_TLS_DIR: server.crt, server.key and peers.crt. */
 export function proxyTlsDir(parent: string): string {
   const dir = path.join(parent, "proxy-tls");
-  const r = spawnSync("bash", [TLS_CERT_SCRIPT, dir, `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, INTERNAL_TLS_NAME], { encoding: "utf8" });
+  const r = spawnSync(
+    "bash",
+    [TLS_CERT_SCRIPT, dir, `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, INTERNAL_TLS_NAME],
+    { encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`tls-cert.sh failed: ${r.stderr}`);
   fs.copyFileSync(path.join(dir, "server.crt"), path.join(dir, "peers.crt"));
   return dir;

@@ -21,11 +21,14 @@ export interface DoSize {
 }
 
 export const DO_SIZES: readonly DoSize[] = (
-  JSON.parse(readFileSync(join(__dirname, "..", "fixtures", "digitalocean-sizes", "sizes.json"), "utf8")) as { sizes: DoSize[] }
+  JSON.parse(readFileSync(join(__dirname, "..", "fixtures", "digitalocean-sizes", "sizes.json"), "utf8")) as {
+    sizes: DoSize[];
+  }
 ).sizes;
 
 export function doSize(slug: string): DoSize {
   const size = DO_SIZES.find((s) => s.slug === slug);
-  if (!size) throw new Error(`${slug} is not in the recorded /v2/sizes response (${DO_SIZES.map((s) => s.slug).join(", ")})`);
+  if (!size)
+    throw new Error(`${slug} is not in the recorded /v2/sizes response (${DO_SIZES.map((s) => s.slug).join(", ")})`);
   return size;
 }

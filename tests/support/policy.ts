@@ -3,7 +3,12 @@
  * with its args, the props behind the analyzer's unknown-checking proxy (reading a value unknown during a preview
  * throws), the config filled with the schema's defaults, `notApplicable` throwing to skip, violations collected.
  */
-import { type PolicyResource, type ResourceValidationPolicy, type StackValidationPolicy, unknownCheckingProxy } from "@pulumi/policy";
+import {
+  type PolicyResource,
+  type ResourceValidationPolicy,
+  type StackValidationPolicy,
+  unknownCheckingProxy,
+} from "@pulumi/policy";
 
 export interface TestResource {
   type: string;
@@ -42,8 +47,13 @@ const optionsOf = (r: TestResource) => ({
   ...(r.parent ? { parent: r.parent } : {}),
 });
 
-function configOf(policy: { configSchema?: { properties: Record<string, unknown> } }, overrides: Record<string, unknown>): Record<string, unknown> {
-  const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).map(([k, p]) => [k, (p as { default?: unknown }).default]));
+function configOf(
+  policy: { configSchema?: { properties: Record<string, unknown> } },
+  overrides: Record<string, unknown>,
+): Record<string, unknown> {
+  const defaults = Object.fromEntries(
+    Object.entries(policy.configSchema?.properties ?? {}).map(([k, p]) => [k, (p as { default?: unknown }).default]),
+  );
   return { ...defaults, ...overrides };
 }
 
@@ -55,7 +65,9 @@ const common = (policy: Parameters<typeof configOf>[0], config: Record<string, u
   },
 });
 
-async function outcome(run: (report: (message: string, urn?: string) => void) => Promise<void> | void): Promise<Outcome> {
+async function outcome(
+  run: (report: (message: string, urn?: string) => void) => Promise<void> | void,
+): Promise<Outcome> {
   const violations: string[] = [];
   try {
     await run((message, urn) => violations.push(urn ? `${urn.split("::").pop()}: ${message}` : message));
@@ -67,7 +79,11 @@ async function outcome(run: (report: (message: string, urn?: string) => void) =>
 }
 
 /** One resource through a resource policy (`Analyze`: the resource's inputs). */
-export function validateResource(policy: ResourceValidationPolicy, r: TestResource, config: Record<string, unknown> = {}): Promise<Outcome> {
+export function validateResource(
+  policy: ResourceValidationPolicy,
+  r: TestResource,
+  config: Record<string, unknown> = {},
+): Promise<Outcome> {
   const validate = policy.validateResource;
   if (!validate || Array.isArray(validate)) throw new Error(`${policy.name} has no single validateResource`);
   const args = { ...viewOf(r), ...common(policy, config) };
@@ -75,7 +91,11 @@ export function validateResource(policy: ResourceValidationPolicy, r: TestResour
 }
 
 /** Every resource of a stack through a stack policy (`AnalyzeStack`: the resources' outputs). */
-export function validateStack(policy: StackValidationPolicy, resources: readonly TestResource[], config: Record<string, unknown> = {}): Promise<Outcome> {
+export function validateStack(
+  policy: StackValidationPolicy,
+  resources: readonly TestResource[],
+  config: Record<string, unknown> = {},
+): Promise<Outcome> {
   const byUrn = new Map<string, PolicyResource>();
   const list = resources.map((r) => {
     const p = { ...viewOf(r), dependencies: [], propertyDependencies: {} } as PolicyResource;

@@ -206,7 +206,8 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     } catch (e) {
       last = (e as Error).message;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
     await sleep(everyMs);
   }
 }
@@ -441,7 +442,19 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<PgServe
       if (who) fs.chownSync(pwFile, who.uid, who.gid);
       await run(
         path.join(PG_BINDIR, "initdb"),
-        ["-D", dataDir, "-U", "postgres", "--pwfile", pwFile, "-E", "UTF8", "--locale=C.UTF-8", "-N", "--no-instructions"],
+        [
+          "-D",
+          dataDir,
+          "-U",
+          "postgres",
+          "--pwfile",
+          pwFile,
+          "-E",
+          "UTF8",
+          "--locale=C.UTF-8",
+          "-N",
+          "--no-instructions",
+        ],
         { user: "postgres" },
       );
       fs.rmSync(pwFile);
@@ -610,7 +623,9 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
         `redis ${name} on ${opts.host}:${port}`,
         async () => {
           if (child.exitCode !== null) throw new Error(`redis-server exited ${child.exitCode}`);
-          const r = await runCommand("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), "ping"], { env: authEnv });
+          const r = await runCommand("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), "ping"], {
+            env: authEnv,
+          });
           return r.stdout.trim() === "PONG";
         },
         15_000,
@@ -635,7 +650,8 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServer> 
     logFile,
     password,
     ...(opts.tls ? { tls: opts.tls } : {}),
-    cli: async (...args) => (await run("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
+    cli: async (...args) =>
+      (await run("redis-cli", [...tlsArgs, "-h", opts.host, "-p", String(port), ...args], { env: authEnv })).trim(),
     stop,
   };
 }
@@ -723,15 +739,24 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
     );
     fs.writeFileSync(knownHostsFile, `[${opts.host}]:${port} ${hostPub}\n`);
     const sshArgs = [
-      "-F", "/dev/null",
-      "-p", String(port),
-      "-i", keyFile,
-      "-o", "IdentitiesOnly=yes",
-      "-o", "BatchMode=yes",
-      "-o", `UserKnownHostsFile=${knownHostsFile}`,
-      "-o", "StrictHostKeyChecking=yes",
-      "-o", "ConnectTimeout=5",
-      "-o", "LogLevel=ERROR",
+      "-F",
+      "/dev/null",
+      "-p",
+      String(port),
+      "-i",
+      keyFile,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `UserKnownHostsFile=${knownHostsFile}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "ConnectTimeout=5",
+      "-o",
+      "LogLevel=ERROR",
     ];
     const child = spawnDaemon(SSHD, ["-D", "-e", "-f", conf], path.join(dir, "sshd.log"));
     try {

@@ -5,7 +5,10 @@ import { runCommand, runningServers, sleep, startPostgres, startRedis, startSshd
 /** The OS user that owns a process, from /proc. */
 function processOwner(pid: number): string {
   const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  const line = fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === uid);
+  const line = fs
+    .readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.split(":")[2] === uid);
   return line?.split(":")[0] ?? `uid ${uid}`;
 }
 
@@ -53,7 +56,7 @@ describe("loopback servers", () => {
   it("startSshd: accepts its key, runs commands with stdin, stops", async () => {
     const sshd = await startSshd({ host: "127.0.0.2" });
     expect(sshd.target).toMatch(/@127\.0\.0\.2$/);
-    const r = await sshd.exec("cat; echo \" on $(id -un)\"", "hello");
+    const r = await sshd.exec('cat; echo " on $(id -un)"', "hello");
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(`hello on ${sshd.target.split("@")[0]}`);
     const viaArgs = await runCommand("ssh", [...sshd.sshArgs, sshd.target, "exit 3"]);

@@ -29,7 +29,11 @@ process.stdout.write(JSON.stringify(errors));
 
 /** The parser's errors for a workflow's text (none: GitHub would accept it). */
 export function validateWorkflow(content: string): string[] {
-  const r = spawnSync(TSX, ["--input-type=module", "--eval", VALIDATOR], { cwd: ROOT, input: content, encoding: "utf8" });
+  const r = spawnSync(TSX, ["--input-type=module", "--eval", VALIDATOR], {
+    cwd: ROOT,
+    input: content,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`validator failed to run: ${r.stderr}`);
   return JSON.parse(r.stdout) as string[];
 }

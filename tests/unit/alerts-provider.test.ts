@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { dropletEntityId, planAlerts } from "../../infra/alerts";
-import { MONITOR_ALERT, UPTIME_ALERT, UPTIME_CHECK, checkMonitorAlert, checkUptimeAlert, checkUptimeCheck } from "../../infra/provider-rules";
+import {
+  MONITOR_ALERT,
+  UPTIME_ALERT,
+  UPTIME_CHECK,
+  checkMonitorAlert,
+  checkUptimeAlert,
+  checkUptimeCheck,
+} from "../../infra/provider-rules";
 import { TIER_NAMES } from "../../infra/tiers";
 
 // The provider's validation lives in infra/provider-rules/monitoring.ts, copied from:
@@ -26,19 +33,35 @@ it("the provider facts the alert plan relies on", () => {
   expect(UPTIME_CHECK.types).toContain("https");
 });
 
-const plans = TIER_NAMES.map((tier) => [
-  tier,
-  planAlerts({ tier, domain: "chat.example.com", healthPath: "/healthz", alertEmails: ["ops@example.com"], slackConfigured: true, slackChannel: "#ops" }),
-] as const);
+const plans = TIER_NAMES.map(
+  (tier) =>
+    [
+      tier,
+      planAlerts({
+        tier,
+        domain: "chat.example.com",
+        healthPath: "/healthz",
+        alertEmails: ["ops@example.com"],
+        slackConfigured: true,
+        slackChannel: "#ops",
+      }),
+    ] as const,
+);
 
 describe.each(plans)("alert plan for %s", (_tier, plan) => {
-  it.each(plan.monitorAlerts.map((a) => [a.key, a] as const))("monitor alert %s passes the provider's validation", (_key, a) => {
-    expect(checkMonitorAlert({ ...a, entities: ["123456"] })).toEqual([]);
-  });
+  it.each(plan.monitorAlerts.map((a) => [a.key, a] as const))(
+    "monitor alert %s passes the provider's validation",
+    (_key, a) => {
+      expect(checkMonitorAlert({ ...a, entities: ["123456"] })).toEqual([]);
+    },
+  );
 
-  it.each(plan.uptimeAlerts.map((a) => [a.key, a] as const))("uptime alert %s passes the provider's validation", (_key, a) => {
-    expect(checkUptimeAlert(a)).toEqual([]);
-  });
+  it.each(plan.uptimeAlerts.map((a) => [a.key, a] as const))(
+    "uptime alert %s passes the provider's validation",
+    (_key, a) => {
+      expect(checkUptimeAlert(a)).toEqual([]);
+    },
+  );
 
   it("uptime check passes the provider's validation", () => {
     expect(checkUptimeCheck(plan.uptimeCheck)).toEqual([]);
@@ -47,10 +70,41 @@ describe.each(plans)("alert plan for %s", (_tier, plan) => {
 
 describe("the checks can fail", () => {
   it.each<[string, string[]]>([
-    ["a 24h window (DigitalOcean has none)", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "GreaterThan", window: "24h", value: 85, description: "x" })],
-    ["a snake_case compare on a monitor alert", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "greater_than", window: "1h", value: 85, description: "x" })],
-    ["a numeric droplet id as entity", checkMonitorAlert({ type: "v1/insights/droplet/cpu", compare: "GreaterThan", window: "1h", value: 85, description: "x", entities: [123] })],
-    ["a camelCase uptime comparison (as the SDK docs print it)", checkUptimeAlert({ type: "latency", comparison: "greaterThan", period: "5m", threshold: 2000 })],
+    [
+      "a 24h window (DigitalOcean has none)",
+      checkMonitorAlert({
+        type: "v1/insights/droplet/cpu",
+        compare: "GreaterThan",
+        window: "24h",
+        value: 85,
+        description: "x",
+      }),
+    ],
+    [
+      "a snake_case compare on a monitor alert",
+      checkMonitorAlert({
+        type: "v1/insights/droplet/cpu",
+        compare: "greater_than",
+        window: "1h",
+        value: 85,
+        description: "x",
+      }),
+    ],
+    [
+      "a numeric droplet id as entity",
+      checkMonitorAlert({
+        type: "v1/insights/droplet/cpu",
+        compare: "GreaterThan",
+        window: "1h",
+        value: 85,
+        description: "x",
+        entities: [123],
+      }),
+    ],
+    [
+      "a camelCase uptime comparison (as the SDK docs print it)",
+      checkUptimeAlert({ type: "latency", comparison: "greaterThan", period: "5m", threshold: 2000 }),
+    ],
   ])("%s is rejected", (_name, problems) => {
     expect(problems.length).toBeGreaterThan(0);
   });

@@ -3,7 +3,13 @@ import { AlertConfigError, LATENCY_ALERT_MS, planAlerts, type AlertConfig } from
 import { TIERS, TIER_NAMES } from "../../infra/tiers";
 import { problemsOf } from "../fixtures/capacity/problems";
 
-const good: AlertConfig = { tier: "4gb", domain: "chat.example.com", healthPath: "/healthz", alertEmails: ["ops@example.com"], slackConfigured: false };
+const good: AlertConfig = {
+  tier: "4gb",
+  domain: "chat.example.com",
+  healthPath: "/healthz",
+  alertEmails: ["ops@example.com"],
+  slackConfigured: false,
+};
 
 const problems = (cfg: Partial<AlertConfig>) => problemsOf(AlertConfigError, () => planAlerts({ ...good, ...cfg }));
 
@@ -19,7 +25,9 @@ describe("planAlerts", () => {
   });
 
   it("watches memory, CPU, disk and load with the framework's thresholds", () => {
-    const byKey = Object.fromEntries(planAlerts(good).monitorAlerts.map((a) => [a.key, [a.type.split("/").pop(), a.value, a.window]]));
+    const byKey = Object.fromEntries(
+      planAlerts(good).monitorAlerts.map((a) => [a.key, [a.type.split("/").pop(), a.value, a.window]]),
+    );
     expect(byKey).toEqual({
       "memory-critical": ["memory_utilization_percent", 90, "1h"],
       "memory-warning": ["memory_utilization_percent", 80, "1h"],
@@ -30,7 +38,9 @@ describe("planAlerts", () => {
   });
 
   it.each(TIER_NAMES)("the load threshold on %s is its vCPU count", (tier) => {
-    expect(planAlerts({ ...good, tier }).monitorAlerts.find((a) => a.key === "load-high")!.value).toBe(TIERS[tier].vcpus);
+    expect(planAlerts({ ...good, tier }).monitorAlerts.find((a) => a.key === "load-high")!.value).toBe(
+      TIERS[tier].vcpus,
+    );
   });
 
   it("adds Slack only when a webhook is configured, with its channel", () => {
@@ -42,7 +52,11 @@ describe("planAlerts", () => {
     ["a URL as domain", { domain: "https://chat.example.com" }, /^domain: .*no scheme/],
     ["a relative health path", { healthPath: "healthz" }, /^healthPath: .*must start with "\/"/],
     ["no emails", { alertEmails: [] }, /^alertEmails: at least one/],
-    ["a bad email", { alertEmails: ["ops@example.com", "not-an-email"] }, /^alertEmails\[1\]: "not-an-email" is not an email/],
+    [
+      "a bad email",
+      { alertEmails: ["ops@example.com", "not-an-email"] },
+      /^alertEmails\[1\]: "not-an-email" is not an email/,
+    ],
     ["a webhook without a channel", { slackConfigured: true }, /^slackChannel: required when a Slack webhook/],
     ["a channel without a webhook", { slackChannel: "#ops" }, /^slackChannel: set, but no Slack webhook/],
     ["an unknown tier", { tier: "2gb" as never }, /^tier: "2gb" is not a tier; allowed: 4gb, 8gb, 16gb/],

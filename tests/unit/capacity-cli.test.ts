@@ -22,7 +22,12 @@ async function capacity(...args: string[]): Promise<{ code: number; stdout: stri
 describe("npm run capacity", () => {
   it.each([
     ["metrics-upgrade-now.json", "upgrade-now", ["memory-above-90pct-24h"], { tier: "8gb", monthlyCostDelta: 24 }],
-    ["metrics-plan-upgrade.json", "plan-upgrade", ["memory-above-80pct-7d", "user-growth-above-20pct"], { tier: "16gb", monthlyCostDelta: 48 }],
+    [
+      "metrics-plan-upgrade.json",
+      "plan-upgrade",
+      ["memory-above-80pct-7d", "user-growth-above-20pct"],
+      { tier: "16gb", monthlyCostDelta: 48 },
+    ],
     ["metrics-none.json", "none", [], null],
   ])("%s --json: %s", async (file, verdict, rules, recommendation) => {
     const r = await capacity("--metrics", fixture(file), "--json");
@@ -32,21 +37,34 @@ describe("npm run capacity", () => {
     expect(json.triggers.map((t: { rule: string }) => t.rule)).toEqual(rules);
     for (const t of json.triggers) expect(Object.keys(t)).toEqual(["rule", "observed", "threshold", "window"]);
     expect(json.recommendation).toEqual(recommendation);
-    expect(json.optimizeFirst.map((f: { check: string }) => f.check)).toEqual(["slow-queries", "cache-hit-rate", "proxy-tuning", "container-limits"]);
+    expect(json.optimizeFirst.map((f: { check: string }) => f.check)).toEqual([
+      "slow-queries",
+      "cache-hit-rate",
+      "proxy-tuning",
+      "container-limits",
+    ]);
   });
 
   it("human output explains the trigger and writes the chart", async () => {
     const dir = mkdtempSync(join(tmpdir(), "capacity-cli-"));
     const r = await capacity("--metrics", fixture("metrics-upgrade-now.json"), "--chart", join(dir, "c.svg"));
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/UPGRADE NOW[\s\S]*Memory was above 90% in 100% of the 289 samples over the last 24 hours/);
+    expect(r.stdout).toMatch(
+      /UPGRADE NOW[\s\S]*Memory was above 90% in 100% of the 289 samples over the last 24 hours/,
+    );
     expect(readFileSync(join(dir, "c.svg"), "utf8")).toContain("memory now (90%, 24 h)");
   });
 
   it("--complaints overrides the file", async () => {
     const r = await capacity("--metrics", fixture("metrics-none.json"), "--complaints", "--json");
-    expect(JSON.parse(r.stdout).triggers).toEqual([{ rule: "user-complaints", observed: true, threshold: true, window: null }]);
-    expect(JSON.parse(r.stdout).recommendation).toMatchObject({ tier: "scale-out", monthlyCostDelta: 144, note: expect.stringMatching(/^the default scale-out layout/) });
+    expect(JSON.parse(r.stdout).triggers).toEqual([
+      { rule: "user-complaints", observed: true, threshold: true, window: null },
+    ]);
+    expect(JSON.parse(r.stdout).recommendation).toMatchObject({
+      tier: "scale-out",
+      monthlyCostDelta: 144,
+      note: expect.stringMatching(/^the default scale-out layout/),
+    });
   });
 
   it("malformed input: exit 2, every bad sample named", async () => {
@@ -61,7 +79,10 @@ describe("npm run capacity", () => {
     [[], /give exactly one of --metrics <file>, --host <target>, --days <n>/],
     [["--host", "root@x"], /--tier is required with --host/],
     [["--days", "7", "--tier", "4gb", "--droplet-id", "1"], /DIGITALOCEAN_TOKEN: a DigitalOcean API token is required/],
-    [["--metrics", "x.json", "--tier", "2gb"], /option '--tier <tier>' argument '2gb' is invalid. Allowed choices are 4gb, 8gb, 16gb/],
+    [
+      ["--metrics", "x.json", "--tier", "2gb"],
+      /option '--tier <tier>' argument '2gb' is invalid. Allowed choices are 4gb, 8gb, 16gb/,
+    ],
   ])("usage error %j: exit 2", async (args, message) => {
     const r = await capacity(...args);
     expect(r.code).toBe(2);

@@ -12,13 +12,23 @@ function problemsIn(raw: unknown): string[] {
 
 describe("parseCapacityInput", () => {
   it("accepts a minimal file and parses times", () => {
-    const input = parseCapacityInput({ tier: "8gb", samples: [ok("2026-11-01T00:00:00Z"), ok("2026-11-01T01:05:00+01:00")] });
+    const input = parseCapacityInput({
+      tier: "8gb",
+      samples: [ok("2026-11-01T00:00:00Z"), ok("2026-11-01T01:05:00+01:00")],
+    });
     expect(input.tier).toBe("8gb");
-    expect(input.samples.map((s) => s.t)).toEqual([Date.parse("2026-11-01T00:00:00Z"), Date.parse("2026-11-01T00:05:00Z")]);
+    expect(input.samples.map((s) => s.t)).toEqual([
+      Date.parse("2026-11-01T00:00:00Z"),
+      Date.parse("2026-11-01T00:05:00Z"),
+    ]);
   });
 
   it.each<[string, unknown[], RegExp]>([
-    ["a bad timestamp", [ok("2026-11-01T00:00:00Z"), ok("yesterday")], /^samples\[1\] \(at yesterday\): at "yesterday" is not an ISO 8601 time/],
+    [
+      "a bad timestamp",
+      [ok("2026-11-01T00:00:00Z"), ok("yesterday")],
+      /^samples\[1\] \(at yesterday\): at "yesterday" is not an ISO 8601 time/,
+    ],
     ["a time without a zone", [ok("2026-11-01T00:00:00")], /^samples\[0\] \(at 2026-11-01T00:00:00\): .*with a zone/],
     ["an impossible date", [ok("2026-02-30T00:00:00Z")], /^samples\[0\] .*not an ISO 8601 time/],
     [
@@ -26,11 +36,23 @@ describe("parseCapacityInput", () => {
       [ok("2026-11-01T00:10:00Z"), ok("2026-11-01T00:05:00Z")],
       /^samples\[1\] \(at 2026-11-01T00:05:00Z\): out of order, earlier than samples\[0\] \(at 2026-11-01T00:10:00Z\)/,
     ],
-    ["duplicate samples", [ok("2026-11-01T00:10:00Z"), ok("2026-11-01T00:10:00.000Z")], /^samples\[1\] .*duplicate time, samples\[0\] has the same time/],
-    ["memory above 100", [ok("2026-11-01T00:00:00Z", { memoryPct: 100.5 })], /^samples\[0\] \(at 2026-11-01T00:00:00Z\)\.memoryPct: Too big/],
+    [
+      "duplicate samples",
+      [ok("2026-11-01T00:10:00Z"), ok("2026-11-01T00:10:00.000Z")],
+      /^samples\[1\] .*duplicate time, samples\[0\] has the same time/,
+    ],
+    [
+      "memory above 100",
+      [ok("2026-11-01T00:00:00Z", { memoryPct: 100.5 })],
+      /^samples\[0\] \(at 2026-11-01T00:00:00Z\)\.memoryPct: Too big/,
+    ],
     ["negative CPU", [ok("2026-11-01T00:00:00Z", { cpuPct: -1 })], /^samples\[0\] .*\.cpuPct: Too small/],
     ["disk out of range", [ok("2026-11-01T00:00:00Z", { diskPct: 101 })], /^samples\[0\] .*\.diskPct: Too big/],
-    ["a negative response time", [ok("2026-11-01T00:00:00Z", { responseMs: -5 })], /^samples\[0\] .*\.responseMs: Too small/],
+    [
+      "a negative response time",
+      [ok("2026-11-01T00:00:00Z", { responseMs: -5 })],
+      /^samples\[0\] .*\.responseMs: Too small/,
+    ],
     ["a missing field", [{ at: "2026-11-01T00:00:00Z", cpuPct: 1 }], /^samples\[0\] .*\.memoryPct: Invalid input/],
     ["a misspelt field", [ok("2026-11-01T00:00:00Z", { memPct: 3 })], /^samples\[0\] .*Unrecognized key: "memPct"/],
     ["a non-object sample", [42], /^samples\[0\]: Invalid input: expected object/],
@@ -54,14 +76,33 @@ describe("parseCapacityInput", () => {
 
   it.each<[string, Record<string, unknown>, RegExp]>([
     ["no samples", { tier: "4gb", samples: [] }, /^samples: Too small/],
-    ["a bad month", { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], monthlyActiveUsers: [{ month: "2026-13", users: 1 }] }, /^monthlyActiveUsers\.0\.month: month must be YYYY-MM/],
+    [
+      "a bad month",
+      { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], monthlyActiveUsers: [{ month: "2026-13", users: 1 }] },
+      /^monthlyActiveUsers\.0\.month: month must be YYYY-MM/,
+    ],
     [
       "months out of order",
-      { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], monthlyActiveUsers: [{ month: "2026-10", users: 1 }, { month: "2026-09", users: 2 }] },
+      {
+        tier: "4gb",
+        samples: [ok("2026-11-01T00:00:00Z")],
+        monthlyActiveUsers: [
+          { month: "2026-10", users: 1 },
+          { month: "2026-09", users: 2 },
+        ],
+      },
       /^monthlyActiveUsers\[1\] \(2026-09\): months must be distinct and sorted/,
     ],
-    ["fractional users", { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], activeUsers: 10.5 }, /^activeUsers: Invalid input: expected int/],
-    ["complaints as a string", { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], complaints: "yes" }, /^complaints: Invalid input: expected boolean/],
+    [
+      "fractional users",
+      { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], activeUsers: 10.5 },
+      /^activeUsers: Invalid input: expected int/,
+    ],
+    [
+      "complaints as a string",
+      { tier: "4gb", samples: [ok("2026-11-01T00:00:00Z")], complaints: "yes" },
+      /^complaints: Invalid input: expected boolean/,
+    ],
   ])("rejects %s, naming the field", (_name, raw, message) => {
     expect(problemsIn(raw)[0]).toMatch(message);
   });

@@ -36,7 +36,14 @@ describe("tool output parsers", () => {
 
   it("df -P -B1: sizes and use%", () => {
     const rows = parseDf(fixture("df.txt"));
-    expect(rows[0]).toEqual({ filesystem: "/dev/vda", sizeBytes: 270553174016, usedBytes: 23651676160, availableBytes: 85292617728, usePct: 22, mount: "/" });
+    expect(rows[0]).toEqual({
+      filesystem: "/dev/vda",
+      sizeBytes: 270553174016,
+      usedBytes: 23651676160,
+      availableBytes: 85292617728,
+      usePct: 22,
+      mount: "/",
+    });
   });
 
   it("ps: RSS in KiB to bytes, commands with spaces", () => {
@@ -47,8 +54,18 @@ describe("tool output parsers", () => {
 
   it("docker stats: usage and limit with binary units", () => {
     const rows = parseDockerStats(fixture("docker-stats.txt"));
-    expect(rows.map((r) => r.name)).toEqual(["chatbot-postgres-1", "chatbot-redis-1", "chatbot-app-1", "chatbot-proxy-1"]);
-    expect(rows[0]).toEqual({ name: "chatbot-postgres-1", cpuPct: 3.12, memUsageBytes: 812.4 * 1048576, memLimitBytes: 1073741824 });
+    expect(rows.map((r) => r.name)).toEqual([
+      "chatbot-postgres-1",
+      "chatbot-redis-1",
+      "chatbot-app-1",
+      "chatbot-proxy-1",
+    ]);
+    expect(rows[0]).toEqual({
+      name: "chatbot-postgres-1",
+      cpuPct: 3.12,
+      memUsageBytes: 812.4 * 1048576,
+      memLimitBytes: 1073741824,
+    });
     expect(rows[2]!.memLimitBytes).toBeCloseTo(3.823 * 1024 ** 3, 0);
   });
 
@@ -65,7 +82,8 @@ describe("tool output parsers", () => {
   });
 
   it("redis INFO stats", () => {
-    const text = "# Stats\r\ntotal_connections_received:4\r\nkeyspace_hits:90\r\nkeyspace_misses:10\r\nevicted_keys:3\r\n";
+    const text =
+      "# Stats\r\ntotal_connections_received:4\r\nkeyspace_hits:90\r\nkeyspace_misses:10\r\nevicted_keys:3\r\n";
     expect(parseRedisInfo(text)).toEqual({ keyspaceHits: 90, keyspaceMisses: 10, evictedKeys: 3 });
   });
 
@@ -91,13 +109,30 @@ describe("tool output parsers", () => {
 
 describe("collector output", () => {
   const snapshot = (at: string, curl: string, extra = "") =>
-    ["=== snapshot", "--- at", at, "--- free", fixture("free.txt").trimEnd(), "--- vmstat", fixture("vmstat-gu.txt").trimEnd(), "--- df", fixture("df.txt").trimEnd(), "--- curl", curl, extra].join("\n");
+    [
+      "=== snapshot",
+      "--- at",
+      at,
+      "--- free",
+      fixture("free.txt").trimEnd(),
+      "--- vmstat",
+      fixture("vmstat-gu.txt").trimEnd(),
+      "--- df",
+      fixture("df.txt").trimEnd(),
+      "--- curl",
+      curl,
+      extra,
+    ].join("\n");
 
   it("turns history plus a fresh snapshot into ordered samples and the newest evidence", () => {
     const text = [
       snapshot("2026-11-20T10:00:00Z", "200 0.120"),
       snapshot("2026-11-20T10:05:00Z", "000 10.001"),
-      snapshot("2026-11-20T10:10:00Z", "200 0.300", `--- docker-stats\n${fixture("docker-stats.txt")}--- ps\n${fixture("ps.txt")}`),
+      snapshot(
+        "2026-11-20T10:10:00Z",
+        "200 0.300",
+        `--- docker-stats\n${fixture("docker-stats.txt")}--- ps\n${fixture("ps.txt")}`,
+      ),
     ].join("\n");
     const { samples, evidence } = readCollectorOutput(text);
     expect(samples.map((s) => [s.at, s.cpuPct, s.diskPct, s.responseMs])).toEqual([
@@ -111,6 +146,8 @@ describe("collector output", () => {
   });
 
   it("names the snapshot whose required section is missing", () => {
-    expect(() => readCollectorOutput("=== snapshot\n--- at\n2026-11-20T10:00:00Z\n")).toThrow('snapshot 0: section "free" is missing or empty');
+    expect(() => readCollectorOutput("=== snapshot\n--- at\n2026-11-20T10:00:00Z\n")).toThrow(
+      'snapshot 0: section "free" is missing or empty',
+    );
   });
 });

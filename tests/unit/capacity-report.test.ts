@@ -18,17 +18,80 @@ describe("verdict", () => {
   it.each<[string, Record<string, unknown>, Partial<SeriesSpec>, string, string[]]>([
     ["quiet droplet", {}, {}, "none", []],
     ["memory above 90 for a day", {}, { memoryPct: () => 93 }, "upgrade-now", ["memory-above-90pct-24h"]],
-    ["CPU above 85 for six hours", {}, { cpuPct: (_i, t) => (t > Date.parse("2026-11-20T05:00:00Z") ? 92 : 40) }, "upgrade-now", ["cpu-above-85pct-6h"]],
-    ["responses above 2 s for an hour", {}, { responseMs: (_i, t) => (t > Date.parse("2026-11-20T10:50:00Z") ? 2600 : 300) }, "upgrade-now", ["response-above-2000ms-1h"]],
+    [
+      "CPU above 85 for six hours",
+      {},
+      { cpuPct: (_i, t) => (t > Date.parse("2026-11-20T05:00:00Z") ? 92 : 40) },
+      "upgrade-now",
+      ["cpu-above-85pct-6h"],
+    ],
+    [
+      "responses above 2 s for an hour",
+      {},
+      { responseMs: (_i, t) => (t > Date.parse("2026-11-20T10:50:00Z") ? 2600 : 300) },
+      "upgrade-now",
+      ["response-above-2000ms-1h"],
+    ],
     ["user complaints", { complaints: true }, {}, "upgrade-now", ["user-complaints"]],
     ["memory above 80 for a week", {}, { memoryPct: () => 84 }, "plan-upgrade", ["memory-above-80pct-7d"]],
-    ["users grew 25 %", { monthlyActiveUsers: [{ month: "2026-09", users: 500 }, { month: "2026-10", users: 800 }, { month: "2026-11", users: 1000 }] }, {}, "plan-upgrade", ["user-growth-above-20pct"]],
-    ["users grew exactly 20 %", { monthlyActiveUsers: [{ month: "2026-10", users: 1000 }, { month: "2026-11", users: 1200 }] }, {}, "none", []],
-    ["users from zero", { monthlyActiveUsers: [{ month: "2026-10", users: 0 }, { month: "2026-11", users: 5 }] }, {}, "plan-upgrade", ["user-growth-above-20pct"]],
-    ["users shrank", { monthlyActiveUsers: [{ month: "2026-10", users: 900 }, { month: "2026-11", users: 500 }] }, {}, "none", []],
+    [
+      "users grew 25 %",
+      {
+        monthlyActiveUsers: [
+          { month: "2026-09", users: 500 },
+          { month: "2026-10", users: 800 },
+          { month: "2026-11", users: 1000 },
+        ],
+      },
+      {},
+      "plan-upgrade",
+      ["user-growth-above-20pct"],
+    ],
+    [
+      "users grew exactly 20 %",
+      {
+        monthlyActiveUsers: [
+          { month: "2026-10", users: 1000 },
+          { month: "2026-11", users: 1200 },
+        ],
+      },
+      {},
+      "none",
+      [],
+    ],
+    [
+      "users from zero",
+      {
+        monthlyActiveUsers: [
+          { month: "2026-10", users: 0 },
+          { month: "2026-11", users: 5 },
+        ],
+      },
+      {},
+      "plan-upgrade",
+      ["user-growth-above-20pct"],
+    ],
+    [
+      "users shrank",
+      {
+        monthlyActiveUsers: [
+          { month: "2026-10", users: 900 },
+          { month: "2026-11", users: 500 },
+        ],
+      },
+      {},
+      "none",
+      [],
+    ],
     ["users at 80 % of the band", { activeUsers: 1200 }, {}, "plan-upgrade", ["users-near-tier-band"]],
     ["users just below 80 % of the band", { activeUsers: 1199 }, {}, "none", []],
-    ["upgrade-now wins, only its triggers listed", { activeUsers: 1400, complaints: true }, { memoryPct: () => 95 }, "upgrade-now", ["memory-above-90pct-24h", "user-complaints"]],
+    [
+      "upgrade-now wins, only its triggers listed",
+      { activeUsers: 1400, complaints: true },
+      { memoryPct: () => 95 },
+      "upgrade-now",
+      ["memory-above-90pct-24h", "user-complaints"],
+    ],
     ["complaints false is not a trigger", { complaints: false }, {}, "none", []],
   ])("%s", (_name, extra, spec, verdict, triggers) => {
     const r = report(extra, spec);
@@ -42,16 +105,26 @@ describe("verdict", () => {
   });
 
   it("too little history decides nothing and says so", () => {
-    const r = buildReport(parseCapacityInput({ tier: "4gb", samples: series({ spanMs: 2 * HOUR, stepMs: 5 * MINUTE, memoryPct: () => 99 }) }));
+    const r = buildReport(
+      parseCapacityInput({
+        tier: "4gb",
+        samples: series({ spanMs: 2 * HOUR, stepMs: 5 * MINUTE, memoryPct: () => 99 }),
+      }),
+    );
     expect(r.verdict).toBe("none");
-    expect(r.rules.find((x) => x.rule === "memory-above-90pct-24h")!.insufficient).toBe("history covers 2 h of the 24 h window");
+    expect(r.rules.find((x) => x.rule === "memory-above-90pct-24h")!.insufficient).toBe(
+      "history covers 2 h of the 24 h window",
+    );
   });
 
-  it.each(TIER_NAMES.map((t) => [t, userPlanningLimit(t)] as const))("users band for %s: plan from %i", (tier, limit) => {
-    expect(limit).toBe(Math.round(TIERS[tier].users.planUpgradeAt * 0.8));
-    expect(report({ activeUsers: limit }, {}, tier).verdict).toBe("plan-upgrade");
-    expect(report({ activeUsers: limit - 1 }, {}, tier).verdict).toBe("none");
-  });
+  it.each(TIER_NAMES.map((t) => [t, userPlanningLimit(t)] as const))(
+    "users band for %s: plan from %i",
+    (tier, limit) => {
+      expect(limit).toBe(Math.round(TIERS[tier].users.planUpgradeAt * 0.8));
+      expect(report({ activeUsers: limit }, {}, tier).verdict).toBe("plan-upgrade");
+      expect(report({ activeUsers: limit - 1 }, {}, tier).verdict).toBe("none");
+    },
+  );
 
   it("the JSON has the documented shape with observed, threshold and window", () => {
     const json = reportJson(report({ activeUsers: 1300 }, { memoryPct: () => 85 }));
@@ -86,9 +159,14 @@ describe("recommendation", () => {
     expect(recommend("16gb")).toEqual({
       tier: "scale-out",
       monthlyCostDelta: layout - TIERS["16gb"].monthlyUsd,
-      note: expect.stringMatching(/^the default scale-out layout: 2 x s-2vcpu-4gb app droplets .* PostgreSQL db-s-2vcpu-4gb x 2/),
+      note: expect.stringMatching(
+        /^the default scale-out layout: 2 x s-2vcpu-4gb app droplets .* PostgreSQL db-s-2vcpu-4gb x 2/,
+      ),
     });
-    expect(recommend("16gb", { scaleOutMonthlyUsd: 150 })).toEqual({ tier: "scale-out", monthlyCostDelta: 150 - TIERS["16gb"].monthlyUsd });
+    expect(recommend("16gb", { scaleOutMonthlyUsd: 150 })).toEqual({
+      tier: "scale-out",
+      monthlyCostDelta: 150 - TIERS["16gb"].monthlyUsd,
+    });
   });
 
   it("no recommendation when nothing fired", () => {
@@ -100,7 +178,9 @@ describe("human output", () => {
   it("explains each trigger in a sentence and names the cost", () => {
     const text = renderHuman(report({ complaints: true }, { memoryPct: () => 95 }));
     expect(text).toContain("UPGRADE NOW");
-    expect(text).toMatch(/Memory was above 90% in 100% of the 289 samples over the last 24 hours \(median 95%\); that is sustained/);
+    expect(text).toMatch(
+      /Memory was above 90% in 100% of the 289 samples over the last 24 hours \(median 95%\); that is sustained/,
+    );
     expect(text).toContain("Users are complaining");
     expect(text).toContain("Recommendation: move to 8gb (+$24.00/month)");
   });
@@ -121,7 +201,9 @@ describe("human output with live evidence", () => {
       },
     });
     const text = renderHuman(buildReport(input));
-    expect(text).toContain("Memory now:\n  host: 4096 MiB total\n  container chatbot-postgres-1: 900 MiB of 1536 MiB\n  container chatbot-app-1: 700 MiB of no limit\n  process postgres: 300 MiB resident, 4.5% CPU");
+    expect(text).toContain(
+      "Memory now:\n  host: 4096 MiB total\n  container chatbot-postgres-1: 900 MiB of 1536 MiB\n  container chatbot-app-1: 700 MiB of no limit\n  process postgres: 300 MiB resident, 4.5% CPU",
+    );
     expect(text).toContain("[check] container-limits: chatbot-app-1 has no memory limit");
   });
 });
@@ -129,10 +211,9 @@ describe("human output with live evidence", () => {
 describe("optimize first", () => {
   const base = () => parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 20 }) });
   const withEvidence = (evidence: Record<string, unknown>) =>
-    optimizeFirst({ ...base(), evidence: evidence as never }).reduce<Record<string, { worthChecking: boolean; evidence: string }>>(
-      (acc, f) => ({ ...acc, [f.check]: f }),
-      {},
-    );
+    optimizeFirst({ ...base(), evidence: evidence as never }).reduce<
+      Record<string, { worthChecking: boolean; evidence: string }>
+    >((acc, f) => ({ ...acc, [f.check]: f }), {});
 
   it("without evidence every check is still worth making, saying there is no data", () => {
     const all = optimizeFirst(parseCapacityInput({ tier: "4gb", samples: week({ responseMs: null }) }));
@@ -146,15 +227,57 @@ describe("optimize first", () => {
   });
 
   it.each<[string, Record<string, unknown>, string, boolean, RegExp]>([
-    ["a slow statement", { slowQueries: [{ query: "SELECT * FROM messages WHERE chat_id = $1", calls: 900, meanMs: 340 }] }, "slow-queries", true, /340 ms x 900 calls: SELECT \* FROM messages/],
-    ["fast statements", { slowQueries: [{ query: "SELECT 1", calls: 9, meanMs: 0.1 }] }, "slow-queries", false, /no statement averages above 100 ms/],
+    [
+      "a slow statement",
+      { slowQueries: [{ query: "SELECT * FROM messages WHERE chat_id = $1", calls: 900, meanMs: 340 }] },
+      "slow-queries",
+      true,
+      /340 ms x 900 calls: SELECT \* FROM messages/,
+    ],
+    [
+      "fast statements",
+      { slowQueries: [{ query: "SELECT 1", calls: 9, meanMs: 0.1 }] },
+      "slow-queries",
+      false,
+      /no statement averages above 100 ms/,
+    ],
     ["a cold Redis", { redis: { keyspaceHits: 60, keyspaceMisses: 40 } }, "cache-hit-rate", true, /Redis hit rate 60%/],
-    ["a warm Redis", { redis: { keyspaceHits: 95, keyspaceMisses: 5 }, postgresCacheHitRatio: 0.999 }, "cache-hit-rate", false, /95%.*99\.9%/],
-    ["evictions", { redis: { keyspaceHits: 95, keyspaceMisses: 5, evictedKeys: 12 } }, "cache-hit-rate", true, /12 keys evicted/],
+    [
+      "a warm Redis",
+      { redis: { keyspaceHits: 95, keyspaceMisses: 5 }, postgresCacheHitRatio: 0.999 },
+      "cache-hit-rate",
+      false,
+      /95%.*99\.9%/,
+    ],
+    [
+      "evictions",
+      { redis: { keyspaceHits: 95, keyspaceMisses: 5, evictedKeys: 12 } },
+      "cache-hit-rate",
+      true,
+      /12 keys evicted/,
+    ],
     ["a low PostgreSQL hit ratio", { postgresCacheHitRatio: 0.9 }, "cache-hit-rate", true, /buffer hit ratio 90%/],
-    ["an unbounded container", { hostMemoryTotalBytes: 4e9, containers: [{ name: "app", memUsageBytes: 1e9, memLimitBytes: 4e9 }] }, "container-limits", true, /app has no memory limit/],
-    ["a nearly full limit", { containers: [{ name: "postgres", memUsageBytes: 950e6, memLimitBytes: 1e9 }] }, "container-limits", true, /postgres uses 95% of its 954 MiB limit/],
-    ["comfortable limits", { containers: [{ name: "redis", memUsageBytes: 100e6, memLimitBytes: 1e9 }] }, "container-limits", false, /all 1 containers have limits/],
+    [
+      "an unbounded container",
+      { hostMemoryTotalBytes: 4e9, containers: [{ name: "app", memUsageBytes: 1e9, memLimitBytes: 4e9 }] },
+      "container-limits",
+      true,
+      /app has no memory limit/,
+    ],
+    [
+      "a nearly full limit",
+      { containers: [{ name: "postgres", memUsageBytes: 950e6, memLimitBytes: 1e9 }] },
+      "container-limits",
+      true,
+      /postgres uses 95% of its 954 MiB limit/,
+    ],
+    [
+      "comfortable limits",
+      { containers: [{ name: "redis", memUsageBytes: 100e6, memLimitBytes: 1e9 }] },
+      "container-limits",
+      false,
+      /all 1 containers have limits/,
+    ],
   ])("%s", (_name, evidence, check, worth, text) => {
     const f = withEvidence(evidence)[check]!;
     expect(f.worthChecking).toBe(worth);
@@ -162,8 +285,13 @@ describe("optimize first", () => {
   });
 
   it("slow answers with an idle CPU point at the proxy and workers, busy CPU does not", () => {
-    expect(withEvidence({})["proxy-tuning"]).toMatchObject({ worthChecking: true, evidence: expect.stringMatching(/requests are waiting/) });
-    const busy = optimizeFirst(parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 90 }) }));
+    expect(withEvidence({})["proxy-tuning"]).toMatchObject({
+      worthChecking: true,
+      evidence: expect.stringMatching(/requests are waiting/),
+    });
+    const busy = optimizeFirst(
+      parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 90 }) }),
+    );
     expect(busy.find((f) => f.check === "proxy-tuning")!.worthChecking).toBe(false);
   });
 });

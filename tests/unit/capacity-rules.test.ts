@@ -8,7 +8,13 @@ function timed(spec: SeriesSpec): TimedSample[] {
 }
 
 /** A series where only `rule.field` varies: values(i) for that field, quiet defaults elsewhere. */
-function ruleSeries(rule: SustainedRule, spanMs: number, stepMs: number, value: (i: number, t: number) => number, extra: Partial<SeriesSpec> = {}) {
+function ruleSeries(
+  rule: SustainedRule,
+  spanMs: number,
+  stepMs: number,
+  value: (i: number, t: number) => number,
+  extra: Partial<SeriesSpec> = {},
+) {
   return timed({ spanMs, stepMs, [rule.field]: value, ...extra });
 }
 
@@ -19,15 +25,39 @@ const above = (r: SustainedRule) => r.threshold + (r.field === "responseMs" ? 1 
 const at = (r: SustainedRule) => r.threshold;
 const below = (r: SustainedRule) => r.threshold - 10;
 
-type Case = [name: string, build: (r: SustainedRule) => TimedSample[], expected: "sustained" | "not-sustained" | "insufficient-data"];
+type Case = [
+  name: string,
+  build: (r: SustainedRule) => TimedSample[],
+  expected: "sustained" | "not-sustained" | "insufficient-data",
+];
 
 const cases: Case[] = [
-  ["every sample exactly at the threshold (not strictly above)", (r) => ruleSeries(r, r.windowMs, step20(r), () => at(r)), "not-sustained"],
+  [
+    "every sample exactly at the threshold (not strictly above)",
+    (r) => ruleSeries(r, r.windowMs, step20(r), () => at(r)),
+    "not-sustained",
+  ],
   ["every sample just above the threshold", (r) => ruleSeries(r, r.windowMs, step20(r), () => above(r)), "sustained"],
-  ["exactly 90 % above (18 of 20)", (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 3 || i === 11 ? below(r) : above(r))), "not-sustained"],
-  ["95 % above (19 of 20)", (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 7 ? below(r) : above(r))), "sustained"],
-  ["the one sample below is the last one", (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 19 ? below(r) : above(r))), "sustained"],
-  ["history one step short of the window", (r) => ruleSeries(r, r.windowMs - step20(r), step20(r), () => above(r) + 5), "insufficient-data"],
+  [
+    "exactly 90 % above (18 of 20)",
+    (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 3 || i === 11 ? below(r) : above(r))),
+    "not-sustained",
+  ],
+  [
+    "95 % above (19 of 20)",
+    (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 7 ? below(r) : above(r))),
+    "sustained",
+  ],
+  [
+    "the one sample below is the last one",
+    (r) => ruleSeries(r, r.windowMs, step20(r), (i) => (i === 19 ? below(r) : above(r))),
+    "sustained",
+  ],
+  [
+    "history one step short of the window",
+    (r) => ruleSeries(r, r.windowMs - step20(r), step20(r), () => above(r) + 5),
+    "insufficient-data",
+  ],
   ["history exactly one window long", (r) => ruleSeries(r, r.windowMs, r.windowMs / 12, () => above(r)), "sustained"],
   [
     "a gap of exactly W/12 (one sample missing from a W/24 series) is allowed",
@@ -60,7 +90,8 @@ const cases: Case[] = [
   ],
   [
     "noisy data around a level well above, 1 dip in 25",
-    (r) => ruleSeries(r, r.windowMs, r.windowMs / 24, (i) => (i % 25 === 12 ? below(r) : above(r) + ((i * 7919) % 9) / 2)),
+    (r) =>
+      ruleSeries(r, r.windowMs, r.windowMs / 24, (i) => (i % 25 === 12 ? below(r) : above(r) + ((i * 7919) % 9) / 2)),
     "sustained",
   ],
   [
@@ -79,7 +110,12 @@ describe.each(SUSTAINED_RULES.map((r) => [r.id, r] as const))("sustained rule %s
 describe("evaluateSustained details", () => {
   it("reports the share above and the median of the in-window samples", () => {
     const rule = SUSTAINED_RULES.find((r) => r.field === "memoryPct" && r.window === "24h")!;
-    const r = evaluateSustained(ruleSeries(rule, rule.windowMs, step20(rule), (i) => (i === 0 ? 50 : 95)), "memoryPct", 90, rule.windowMs);
+    const r = evaluateSustained(
+      ruleSeries(rule, rule.windowMs, step20(rule), (i) => (i === 0 ? 50 : 95)),
+      "memoryPct",
+      90,
+      rule.windowMs,
+    );
     expect(r).toEqual({ status: "sustained", samples: 20, above: 19, sharePct: 95, median: 95 });
   });
 
@@ -98,8 +134,8 @@ describe("evaluateSustained details", () => {
   });
 
   it("a single sample is never sustained", () => {
-    expect(evaluateSustained(timed({ spanMs: 0, stepMs: MINUTE, memoryPct: () => 99 }), "memoryPct", 90, 3_600_000).status).toBe(
-      "insufficient-data",
-    );
+    expect(
+      evaluateSustained(timed({ spanMs: 0, stepMs: MINUTE, memoryPct: () => 99 }), "memoryPct", 90, 3_600_000).status,
+    ).toBe("insufficient-data");
   });
 });

@@ -20,7 +20,11 @@ const FAKE_SSH = join(ROOT, "tests", "support", "fake-ssh");
 const TIMEOUT = 120_000;
 
 /** Runs scripts/<script>.ts; `steps` are the fake droplet's answers, {step: {out, err, code}}. */
-async function cli(script: string, args: string[], steps?: Record<string, { out?: string; err?: string; code?: number }>) {
+async function cli(
+  script: string,
+  args: string[],
+  steps?: Record<string, { out?: string; err?: string; code?: number }>,
+) {
   let env: NodeJS.ProcessEnv = {};
   let dir: string | undefined;
   if (steps) {
@@ -41,7 +45,12 @@ async function cli(script: string, args: string[], steps?: Record<string, { out?
 describe("the convention (scripts/cli-exit.ts)", () => {
   it.each([
     ["--help", new CommanderError(0, "commander.helpDisplayed", "(outputHelp)"), "usage", EXIT.done],
-    ["an unknown option", new CommanderError(1, "commander.unknownOption", "error: unknown option"), "human", EXIT.usage],
+    [
+      "an unknown option",
+      new CommanderError(1, "commander.unknownOption", "error: unknown option"),
+      "human",
+      EXIT.usage,
+    ],
     ["a UsageError", new UsageError("x"), "human", EXIT.usage],
     ["a NeedsHumanError", new NeedsHumanError("x"), "usage", EXIT.human],
     ["a TypeError (a bug, or fetch failing to connect)", new TypeError("x"), "usage", EXIT.human],
@@ -59,11 +68,15 @@ describe("the convention (scripts/cli-exit.ts)", () => {
     expect(help).toMatch(/^ {2}2 {2}usage or config error/m);
     expect(help).toMatch(/^ {2}3 {2}a human is needed: an unexpected failure/m);
     expect(help).toContain("Examples:\n  npm run x -- --y");
-    expect(exitCodeHelp({ examples: [] })).toContain("1  ran, and its check says no (this command has no such check: never)");
-    for (const line of exitCodeHelp({ no: "word ".repeat(60), examples: [] }).split("\n")) expect(line.length).toBeLessThanOrEqual(100);
+    expect(exitCodeHelp({ examples: [] })).toContain(
+      "1  ran, and its check says no (this command has no such check: never)",
+    );
+    for (const line of exitCodeHelp({ no: "word ".repeat(60), examples: [] }).split("\n"))
+      expect(line.length).toBeLessThanOrEqual(100);
   });
 
-  const fixture = (...args: string[]) => runCommand(TSX, [join(ROOT, "tests/support/cli-exit-fixture.ts"), ...args], { cwd: ROOT, timeoutMs: TIMEOUT });
+  const fixture = (...args: string[]) =>
+    runCommand(TSX, [join(ROOT, "tests/support/cli-exit-fixture.ts"), ...args], { cwd: ROOT, timeoutMs: TIMEOUT });
 
   it.concurrent.each([
     [["done", "--target", "x"], EXIT.done, ""],
@@ -77,23 +90,38 @@ describe("the convention (scripts/cli-exit.ts)", () => {
     [["done", "--targt", "x"], EXIT.usage, "error: unknown option '--targt'\n(Did you mean --target?)"],
     [["done"], EXIT.usage, "error: required option '--target <t>' not specified"],
     [["done", "1", "2", "--target", "x"], EXIT.usage, "error: too many arguments"],
-  ])("fixture %j exits %i", async (args, code, stderr) => {
-    const r = await fixture(...args);
-    expect(r.code, r.stderr).toBe(code);
-    expect(r.stderr).toContain(stderr);
-  }, TIMEOUT);
+  ])(
+    "fixture %j exits %i",
+    async (args, code, stderr) => {
+      const r = await fixture(...args);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toContain(stderr);
+    },
+    TIMEOUT,
+  );
 
-  it("a thrown plain Error is a usage error where the command says so", async () => {
-    const r = await runCommand(TSX, [join(ROOT, "tests/support/cli-exit-fixture.ts"), "error", "--target", "x"], { cwd: ROOT, env: { FIXTURE_OTHER_ERRORS: "usage" } });
-    expect(r.code).toBe(EXIT.usage);
-  }, TIMEOUT);
+  it(
+    "a thrown plain Error is a usage error where the command says so",
+    async () => {
+      const r = await runCommand(TSX, [join(ROOT, "tests/support/cli-exit-fixture.ts"), "error", "--target", "x"], {
+        cwd: ROOT,
+        env: { FIXTURE_OTHER_ERRORS: "usage" },
+      });
+      expect(r.code).toBe(EXIT.usage);
+    },
+    TIMEOUT,
+  );
 
-  it("exits only once a slow reader has all of stdout (process.exit alone cuts a pipe at 64 KiB)", async () => {
-    const cmd = `${TSX} tests/support/cli-exit-fixture.ts no 1000000 --target x | (sleep 1; wc -c); exit \${PIPESTATUS[0]}`;
-    const r = await runCommand("bash", ["-c", cmd], { cwd: ROOT, timeoutMs: TIMEOUT });
-    expect(r.stdout.trim()).toBe("1000000");
-    expect(r.code).toBe(EXIT.no);
-  }, TIMEOUT);
+  it(
+    "exits only once a slow reader has all of stdout (process.exit alone cuts a pipe at 64 KiB)",
+    async () => {
+      const cmd = `${TSX} tests/support/cli-exit-fixture.ts no 1000000 --target x | (sleep 1; wc -c); exit \${PIPESTATUS[0]}`;
+      const r = await runCommand("bash", ["-c", cmd], { cwd: ROOT, timeoutMs: TIMEOUT });
+      expect(r.stdout.trim()).toBe("1000000");
+      expect(r.code).toBe(EXIT.no);
+    },
+    TIMEOUT,
+  );
 });
 
 describe("npm run cost", () => {
@@ -106,11 +134,15 @@ describe("npm run cost", () => {
     [[...plans, "--fail-above", "lots"], EXIT.usage, '"lots" is not an amount in USD'],
     [["--per-user", "--backups", "hourly"], EXIT.usage, "Allowed choices are none, weekly, daily"],
     [["--preview", "tests/fixtures/cost/missing.json"], EXIT.usage, "missing.json: cannot read (ENOENT)"],
-  ])("%j exits %i", async (args, code, stderr) => {
-    const r = await cli("scripts/cost.ts", args);
-    expect(r.code, r.stderr).toBe(code);
-    expect(r.stderr).toContain(stderr);
-  }, TIMEOUT);
+  ])(
+    "%j exits %i",
+    async (args, code, stderr) => {
+      const r = await cli("scripts/cost.ts", args);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toContain(stderr);
+    },
+    TIMEOUT,
+  );
 });
 
 describe("npm run capacity", () => {
@@ -124,60 +156,131 @@ describe("npm run capacity", () => {
     [metrics("metrics-malformed"), EXIT.usage, "samples[1] (at 2026-11-20T10:05:00Z).memoryPct: Too big"],
     [["--metrics", "tests/fixtures/capacity/nope.json"], EXIT.usage, "ENOENT"],
     [["--metric", "x.json"], EXIT.usage, "error: unknown option '--metric'\n(Did you mean --metrics?)"],
-    [["--days", "7", "--tier", "4gb", "--droplet-id", "1"], EXIT.usage, "DIGITALOCEAN_TOKEN: a DigitalOcean API token is required"],
-    [["--host", "root@droplet", "--tier", "4gb", "--env", "PGPASSWORD=x"], EXIT.usage, "PGPASSWORD looks like a secret"],
-  ])("%j exits %i", async (args, code, stderr) => {
-    const r = await cli("scripts/capacity.ts", args);
-    expect(r.code, r.stderr).toBe(code);
-    expect(r.stderr).toContain(stderr);
-  }, TIMEOUT);
+    [
+      ["--days", "7", "--tier", "4gb", "--droplet-id", "1"],
+      EXIT.usage,
+      "DIGITALOCEAN_TOKEN: a DigitalOcean API token is required",
+    ],
+    [
+      ["--host", "root@droplet", "--tier", "4gb", "--env", "PGPASSWORD=x"],
+      EXIT.usage,
+      "PGPASSWORD looks like a secret",
+    ],
+  ])(
+    "%j exits %i",
+    async (args, code, stderr) => {
+      const r = await cli("scripts/capacity.ts", args);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toContain(stderr);
+    },
+    TIMEOUT,
+  );
 
-  it("a droplet that ssh cannot reach: a human is needed", async () => {
-    const r = await cli("scripts/capacity.ts", ["--host", "root@droplet", "--tier", "4gb"], { history: { code: 255, err: "ssh: connect to host droplet port 22: Connection refused\n" } });
-    expect(r.code, r.stderr).toBe(EXIT.human);
-    expect(r.stderr).toContain("capacity: collector on root@droplet exited 255: ssh: connect to host droplet port 22: Connection refused");
-  }, TIMEOUT);
+  it(
+    "a droplet that ssh cannot reach: a human is needed",
+    async () => {
+      const r = await cli("scripts/capacity.ts", ["--host", "root@droplet", "--tier", "4gb"], {
+        history: { code: 255, err: "ssh: connect to host droplet port 22: Connection refused\n" },
+      });
+      expect(r.code, r.stderr).toBe(EXIT.human);
+      expect(r.stderr).toContain(
+        "capacity: collector on root@droplet exited 255: ssh: connect to host droplet port 22: Connection refused",
+      );
+    },
+    TIMEOUT,
+  );
 });
 
 describe("npm run restore-drill", () => {
   const report = (restored: number) =>
-    ["backup=/backups/chatbot-20261201T031500Z.dump", "backup_bytes=2048", "backup_age_hours=5", "checksum=ok", "expected.public.users=500", `count.public.users=${restored}`, "restore_seconds=1.5", "total_seconds=3"].join("\n") + "\n";
+    [
+      "backup=/backups/chatbot-20261201T031500Z.dump",
+      "backup_bytes=2048",
+      "backup_age_hours=5",
+      "checksum=ok",
+      "expected.public.users=500",
+      `count.public.users=${restored}`,
+      "restore_seconds=1.5",
+      "total_seconds=3",
+    ].join("\n") + "\n";
   const drill = (...args: string[]) => ["--host", "root@droplet", ...args];
 
   it.concurrent.each([
     ["the drill passes", { script: { out: report(500) } }, EXIT.done, "", "Restore drill PASSED."],
-    ["a table's rows differ", { script: { out: report(499) } }, EXIT.no, "", "public.users: 500 rows in the dump, 499 restored"],
-    ["no backup (the script stops)", { script: { code: 1, err: "[03:15:00 restore-drill] ERROR: no chatbot-*.dump in /backups: has the backup timer run?\n" } }, EXIT.no, "has the backup timer run?", ""],
-    ["ssh cannot connect: the drill never ran", { script: { code: 255, err: "ssh: connect to host droplet port 22: No route to host\n" } }, EXIT.human, "failed (exit 255): ssh: connect", ""],
-  ])("%s", async (_what, steps, code, stderr, stdout) => {
-    const r = await cli("scripts/restore-drill.ts", drill(), steps);
-    expect(r.code, r.stderr).toBe(code);
-    expect(r.stderr).toContain(stderr);
-    expect(r.stdout).toContain(stdout);
-    expect(r.calls).toEqual(["script"]);
-  }, TIMEOUT);
+    [
+      "a table's rows differ",
+      { script: { out: report(499) } },
+      EXIT.no,
+      "",
+      "public.users: 500 rows in the dump, 499 restored",
+    ],
+    [
+      "no backup (the script stops)",
+      {
+        script: {
+          code: 1,
+          err: "[03:15:00 restore-drill] ERROR: no chatbot-*.dump in /backups: has the backup timer run?\n",
+        },
+      },
+      EXIT.no,
+      "has the backup timer run?",
+      "",
+    ],
+    [
+      "ssh cannot connect: the drill never ran",
+      { script: { code: 255, err: "ssh: connect to host droplet port 22: No route to host\n" } },
+      EXIT.human,
+      "failed (exit 255): ssh: connect",
+      "",
+    ],
+  ])(
+    "%s",
+    async (_what, steps, code, stderr, stdout) => {
+      const r = await cli("scripts/restore-drill.ts", drill(), steps);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stdout).toContain(stdout);
+      expect(r.calls).toEqual(["script"]);
+    },
+    TIMEOUT,
+  );
 
   it.concurrent.each([
     [["--hots", "root@droplet"], "error: unknown option '--hots'\n(Did you mean --host?)"],
     [[], "error: required option '--host <target>' not specified"],
     [drill("--env", "PGPASSWORD=x"), "PGPASSWORD looks like a secret"],
     [drill("--env", "oops"), '--env: "oops" must be KEY=VALUE'],
-  ])("%j: usage error, ssh never called", async (args, stderr) => {
-    const r = await cli("scripts/restore-drill.ts", args, {});
-    expect(r.code, r.stderr).toBe(EXIT.usage);
-    expect(r.stderr).toContain(stderr);
-    expect(r.stderr).not.toContain("required option '--host <target>' not specified\n(Did");
-    expect(r.calls).toEqual([]);
-  }, TIMEOUT);
+  ])(
+    "%j: usage error, ssh never called",
+    async (args, stderr) => {
+      const r = await cli("scripts/restore-drill.ts", args, {});
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stderr).not.toContain("required option '--host <target>' not specified\n(Did");
+      expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
 });
 
 describe("npm run scale-out-migrate", () => {
-  const args = ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "10.10.0.7:8081,10.10.0.8:8081", "--app-nodes", "root@app1,root@app2"];
+  const args = [
+    "--source",
+    "root@droplet",
+    "--source-private",
+    "10.10.0.5",
+    "--upstreams",
+    "10.10.0.7:8081,10.10.0.8:8081",
+    "--app-nodes",
+    "root@app1,root@app2",
+  ];
   /** What logical.sh prints for each step of a run that goes through. */
   const happy = {
     preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
     // An app droplet's gate (close and open alike) prints its internal listener's certificate.
-    gate: { out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n` },
+    gate: {
+      out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n`,
+    },
     sync: { out: "sync_ms=12\n" },
     lag: { out: "lag_bytes=0\n" },
     cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\ntables=1\nchecked=1\nswitched=c1\n" },
@@ -187,31 +290,78 @@ describe("npm run scale-out-migrate", () => {
 
   it.concurrent.each([
     ["it goes through", {}, EXIT.done, "", "chatbot-migration-result: "],
-    ["the subscription fails: rolled back", { subscribe: { code: 1, err: "could not connect\n" } }, EXIT.no, "", "stopped (rolled-back): subscribe exited 1"],
-    ["the subscription fails and so does undoing it", { subscribe: { code: 1 }, rollback_target: { code: 1, err: "cluster unreachable\n" } }, EXIT.human, "", "rollback incomplete: rollback_target exited 1"],
-    ["finishing fails after the traffic switch", { finish: { code: 1, err: "drop subscription failed\n" } }, EXIT.human, "", "stopped (failed-after-commit): finish exited 1"],
-  ])("%s", async (_what, faults, code, stderr, stdout) => {
-    const r = await cli("scripts/scale-out-migrate.ts", args, { ...happy, ...faults });
-    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(code);
-    expect(r.stderr).toContain(stderr);
-    expect(r.stdout).toContain(stdout);
-    expect(r.calls[0]).toBe("preflight");
-    if (code === EXIT.done) expect(r.calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", "gate", "gate", "trust", "cert", "cutover", "gate", "gate", "counts", "finish", "cache_warm"]);
-  }, TIMEOUT);
+    [
+      "the subscription fails: rolled back",
+      { subscribe: { code: 1, err: "could not connect\n" } },
+      EXIT.no,
+      "",
+      "stopped (rolled-back): subscribe exited 1",
+    ],
+    [
+      "the subscription fails and so does undoing it",
+      { subscribe: { code: 1 }, rollback_target: { code: 1, err: "cluster unreachable\n" } },
+      EXIT.human,
+      "",
+      "rollback incomplete: rollback_target exited 1",
+    ],
+    [
+      "finishing fails after the traffic switch",
+      { finish: { code: 1, err: "drop subscription failed\n" } },
+      EXIT.human,
+      "",
+      "stopped (failed-after-commit): finish exited 1",
+    ],
+  ])(
+    "%s",
+    async (_what, faults, code, stderr, stdout) => {
+      const r = await cli("scripts/scale-out-migrate.ts", args, { ...happy, ...faults });
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(code);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stdout).toContain(stdout);
+      expect(r.calls[0]).toBe("preflight");
+      if (code === EXIT.done)
+        expect(r.calls).toEqual([
+          "preflight",
+          "schema",
+          "publish",
+          "subscribe",
+          "sync",
+          "lag",
+          "gate",
+          "gate",
+          "trust",
+          "cert",
+          "cutover",
+          "gate",
+          "gate",
+          "counts",
+          "finish",
+          "cache_warm",
+        ]);
+    },
+    TIMEOUT,
+  );
 
   it.concurrent.each([
     [["--sourc", "root@droplet"], "error: unknown option '--sourc'\n(Did you mean --source?)"],
-    [["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1", "--app-nodes", "root@app1"], 'upstreams: "app1" must be host:port'],
+    [
+      ["--source", "root@droplet", "--source-private", "10.10.0.5", "--upstreams", "app1", "--app-nodes", "root@app1"],
+      'upstreams: "app1" must be host:port',
+    ],
     [[...args.slice(0, 6), "--app-nodes", "root@app1"], "appNodes: 1 ssh destination(s) for 2 upstream(s)"],
     [[...args.slice(0, 6)], "error: required option '--app-nodes <list>' not specified"],
     [[...args, "--downtime-budget", "0"], "downtimeBudgetSeconds: must be a positive number"],
     [[...args.slice(0, 4)], "error: required option '--upstreams <list>' not specified"],
-  ])("%j: usage error, nothing touched", async (argv, stderr) => {
-    const r = await cli("scripts/scale-out-migrate.ts", argv, {});
-    expect(r.code, r.stderr).toBe(EXIT.usage);
-    expect(r.stderr).toContain(stderr);
-    expect(r.calls).toEqual([]);
-  }, TIMEOUT);
+  ])(
+    "%j: usage error, nothing touched",
+    async (argv, stderr) => {
+      const r = await cli("scripts/scale-out-migrate.ts", argv, {});
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+      expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
 
   it("how a run ended, from the runner's report", () => {
     expect(logicalOutcome({ ok: true, committed: true })).toBe("done");
@@ -227,38 +377,79 @@ describe("npm run bench:plan and bench:migration", () => {
     ["scripts/bench-plan.ts", ["--stak", "dev"], "error: unknown option '--stak'\n(Did you mean --stack?)"],
     ["scripts/bench-plan.ts", ["--stack", "nope", "--runs", "1"], "no stack file"],
     ["scripts/bench-migration.ts", ["--sizes", "1XB"], '--sizes: "1XB" is not a size like 100MB or 1GB'],
-    ["scripts/bench-migration.ts", ["--strategies", "rsync"], '--strategies: "rsync" is not one of replicate, dump-restore, scale-out'],
+    [
+      "scripts/bench-migration.ts",
+      ["--strategies", "rsync"],
+      '--strategies: "rsync" is not one of replicate, dump-restore, scale-out',
+    ],
     ["scripts/bench-migration.ts", ["--size", "1GB"], "error: unknown option '--size'\n(Did you mean --sizes?)"],
-  ])("%s %j: usage error", async (script, args, stderr) => {
-    const r = await cli(script, args);
-    expect(r.code, r.stderr).toBe(EXIT.usage);
-    expect(r.stderr).toContain(stderr);
-  }, TIMEOUT);
+  ])(
+    "%s %j: usage error",
+    async (script, args, stderr) => {
+      const r = await cli(script, args);
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+    },
+    TIMEOUT,
+  );
 
-  it("bench:plan --fail-above: 1 when the median is slower", async () => {
-    const r = await cli("scripts/bench-plan.ts", ["--stack", "dev", "--runs", "1", "--fail-above", "0.001"]);
-    expect(r.code, r.stderr).toBe(EXIT.no);
-    expect(r.stderr).toMatch(/bench:plan: the median \d+\.\d\d s is above --fail-above 0.001 s/);
-  }, TIMEOUT);
+  it(
+    "bench:plan --fail-above: 1 when the median is slower",
+    async () => {
+      const r = await cli("scripts/bench-plan.ts", ["--stack", "dev", "--runs", "1", "--fail-above", "0.001"]);
+      expect(r.code, r.stderr).toBe(EXIT.no);
+      expect(r.stderr).toMatch(/bench:plan: the median \d+\.\d\d s is above --fail-above 0.001 s/);
+    },
+    TIMEOUT,
+  );
 
   it("bench:migration's check: a lost write, an unfinished run, a negative control that lost nothing", () => {
     const row = { size: "100MB", completed: true, lost: 0, failedButPresent: 0 };
     const control = { ...row, strategy: "replicate (unfenced: negative control)" as const };
-    expect(benchMigrationProblems([{ ...row, strategy: "replicate" }, { ...control, lost: 15 }])).toEqual([]);
-    expect(benchMigrationProblems([{ ...row, strategy: "replicate", lost: 2 }, { ...row, strategy: "dump-restore", completed: false, note: "budget" }, control])).toEqual([
+    expect(
+      benchMigrationProblems([
+        { ...row, strategy: "replicate" },
+        { ...control, lost: 15 },
+      ]),
+    ).toEqual([]);
+    expect(
+      benchMigrationProblems([
+        { ...row, strategy: "replicate", lost: 2 },
+        { ...row, strategy: "dump-restore", completed: false, note: "budget" },
+        control,
+      ]),
+    ).toEqual([
       "replicate 100MB: 2 acknowledged write(s) lost",
       "dump-restore 100MB: did not complete (budget)",
       'replicate (unfenced: negative control) 100MB: the negative control lost no acknowledged write, so "0 lost" in the other runs proves nothing',
     ]);
-    expect(benchMigrationProblems([{ ...row, strategy: "replicate", failedButPresent: 1 }])).toEqual(["replicate 100MB: 1 write(s) recorded as failed are present"]);
-    expect(benchMigrationProblems([{ ...row, strategy: "scale-out", lost: 1 }, { ...row, strategy: "scale-out", size: "1GB", completed: false, note: "switch exited 1" }])).toEqual([
-      "scale-out 100MB: 1 acknowledged write(s) lost",
-      "scale-out 1GB: did not complete (switch exited 1)",
+    expect(benchMigrationProblems([{ ...row, strategy: "replicate", failedButPresent: 1 }])).toEqual([
+      "replicate 100MB: 1 write(s) recorded as failed are present",
     ]);
+    expect(
+      benchMigrationProblems([
+        { ...row, strategy: "scale-out", lost: 1 },
+        { ...row, strategy: "scale-out", size: "1GB", completed: false, note: "switch exited 1" },
+      ]),
+    ).toEqual(["scale-out 100MB: 1 acknowledged write(s) lost", "scale-out 1GB: did not complete (switch exited 1)"]);
   });
 
   it("bench:migration names each quiet-machine target a run missed, with its load average", () => {
-    const fine = { strategy: "replicate", size: "1GB", requests: 900, ok: 900, failed: 0, unknown: 0, lost: 0, maxLatencyMs: 1900, p99LatencyMs: 40, writeGapMs: 950, totalSeconds: 60, frontDoor: "caddy v2.6.2", loadAvg1: 0.4 };
+    const fine = {
+      strategy: "replicate",
+      size: "1GB",
+      requests: 900,
+      ok: 900,
+      failed: 0,
+      unknown: 0,
+      lost: 0,
+      maxLatencyMs: 1900,
+      p99LatencyMs: 40,
+      writeGapMs: 950,
+      totalSeconds: 60,
+      frontDoor: "caddy v2.6.2",
+      loadAvg1: 0.4,
+    };
     expect(benchTargetsMissed([fine])).toEqual([]);
     expect(benchTargetsMissed([{ ...fine, failed: 1, unknown: 2, maxLatencyMs: 2001, writeGapMs: 1001 }])).toEqual([
       "replicate 1GB (load 0.4): 1 failed and 2 unknown requests (target 0)",
@@ -266,7 +457,9 @@ describe("npm run bench:plan and bench:migration", () => {
       "replicate 1GB (load 0.4): write gap 1001 ms (target <= 1000)",
     ]);
     expect(benchTargetsMissed([{ ...fine, strategy: "dump-restore", writeGapMs: 9000 }])).toEqual([]); // its writes stop for the restore
-    expect(benchTargetsMissed([{ ...fine, strategy: "scale-out", size: "100MB", unknown: 4, writeGapMs: 2300 }])).toEqual([
+    expect(
+      benchTargetsMissed([{ ...fine, strategy: "scale-out", size: "100MB", unknown: 4, writeGapMs: 2300 }]),
+    ).toEqual([
       "scale-out 100MB (load 0.4): 0 failed and 4 unknown requests (target 0)",
       "scale-out 100MB (load 0.4): write gap 2300 ms (target <= 1000)",
     ]);
@@ -274,11 +467,23 @@ describe("npm run bench:plan and bench:migration", () => {
 });
 
 describe("--help of every command states the convention with examples", () => {
-  it.concurrent.each(["cost", "capacity", "restore-drill", "scale-out-migrate", "bench-plan", "bench-migration", "prices-check"])("%s --help", async (name) => {
-    const r = await cli(`scripts/${name}.ts`, ["--help"]);
-    expect(r.code, r.stderr).toBe(EXIT.done);
-    expect(r.stdout).toContain("Exit codes (the same convention for every command of this project):");
-    for (const code of [0, 1, 2, 3]) expect(r.stdout).toMatch(new RegExp(`^ {2}${code} {2}\\S`, "m"));
-    expect(r.stdout).toMatch(/Examples:\n {2}npm run /);
-  }, TIMEOUT);
+  it.concurrent.each([
+    "cost",
+    "capacity",
+    "restore-drill",
+    "scale-out-migrate",
+    "bench-plan",
+    "bench-migration",
+    "prices-check",
+  ])(
+    "%s --help",
+    async (name) => {
+      const r = await cli(`scripts/${name}.ts`, ["--help"]);
+      expect(r.code, r.stderr).toBe(EXIT.done);
+      expect(r.stdout).toContain("Exit codes (the same convention for every command of this project):");
+      for (const code of [0, 1, 2, 3]) expect(r.stdout).toMatch(new RegExp(`^ {2}${code} {2}\\S`, "m"));
+      expect(r.stdout).toMatch(/Examples:\n {2}npm run /);
+    },
+    TIMEOUT,
+  );
 });

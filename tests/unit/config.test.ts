@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { CONFIG_KEYS, ConfigError, PASSWORD_KEYS, type PasswordKey, parseConfig, type RawConfig, SECRET_KEYS } from "../../infra/config";
+import {
+  CONFIG_KEYS,
+  ConfigError,
+  PASSWORD_KEYS,
+  type PasswordKey,
+  parseConfig,
+  type RawConfig,
+  SECRET_KEYS,
+} from "../../infra/config";
 import { planStack } from "../../infra/plan";
 import { DEV_INPUT } from "../scale-out/input";
 import { planScaleOut } from "../../infra/scale-out";
@@ -13,7 +21,10 @@ const valid: Record<string, unknown> = {
   appImage: "ghcr.io/acme/chatbot:1.4.2",
 };
 
-const raw = (values: Record<string, unknown>, secrets: string[] = []): RawConfig => ({ values, secretKeys: new Set(secrets) });
+const raw = (values: Record<string, unknown>, secrets: string[] = []): RawConfig => ({
+  values,
+  secretKeys: new Set(secrets),
+});
 
 function issuesOf(values: Record<string, unknown>, stack = "dev", secrets: string[] = []) {
   try {
@@ -44,7 +55,16 @@ describe("config", () => {
   });
 
   it("accepts already-parsed values and treats empty strings as unset", () => {
-    const c = parseConfig(raw({ ...valid, sshKeys: ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"], appPort: 9000, dnsZone: "", environment: "" }), { stack: "dev" });
+    const c = parseConfig(
+      raw({
+        ...valid,
+        sshKeys: ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"],
+        appPort: 9000,
+        dnsZone: "",
+        environment: "",
+      }),
+      { stack: "dev" },
+    );
     expect(c.appPort).toBe(9000);
     expect(c.dnsZone).toBe("example.com");
   });
@@ -52,7 +72,10 @@ describe("config", () => {
   it.each([
     ["a tag", "ghcr.io/acme/chatbot:1.4.2"],
     ["a digest", "ghcr.io/acme/chatbot@sha256:" + "0123456789abcdef".repeat(4)],
-    ["a tag and a digest (the digest decides what runs)", "ghcr.io/acme/chatbot:1.4.2@sha256:" + "0123456789abcdef".repeat(4)],
+    [
+      "a tag and a digest (the digest decides what runs)",
+      "ghcr.io/acme/chatbot:1.4.2@sha256:" + "0123456789abcdef".repeat(4),
+    ],
     ["a registry port", "registry.example.com:5000/acme/chatbot:1.4.2"],
   ])("accepts appImage with %s", (_what, image) => {
     expect(parseConfig(raw({ ...valid, appImage: image }), { stack: "dev" }).appImage).toBe(image);
@@ -65,20 +88,30 @@ describe("config", () => {
 
   // A domain the config accepts must not fail later, during planning, in an error that does not name chatbot:domain
   // (the day-2 renderer and the scale-out plan check host names too).
-  it.each(["chat.example.com", "chat.example.com.", "Chat.Example.com", "203.0.113.7", "a.b", "localhost", "x-1.chat-bot.example.io", "chat..example.com", "-chat.example.com", "chat.example.c0m"])(
-    "domain %s: refused naming chatbot:domain, or planned by every tier",
-    (domain) => {
-      const issues = issuesOf({ ...valid, domain });
-      if (issues.some((i) => i.key === "chatbot:domain")) return;
-      expect(issues).toEqual([]);
-      const config = parseConfig(raw({ ...valid, domain }), { stack: "dev" });
-      expect(() => planStack(config)).not.toThrow();
-      expect(() => planScaleOut({ ...DEV_INPUT, domain: config.domain })).not.toThrow();
-    },
-  );
+  it.each([
+    "chat.example.com",
+    "chat.example.com.",
+    "Chat.Example.com",
+    "203.0.113.7",
+    "a.b",
+    "localhost",
+    "x-1.chat-bot.example.io",
+    "chat..example.com",
+    "-chat.example.com",
+    "chat.example.c0m",
+  ])("domain %s: refused naming chatbot:domain, or planned by every tier", (domain) => {
+    const issues = issuesOf({ ...valid, domain });
+    if (issues.some((i) => i.key === "chatbot:domain")) return;
+    expect(issues).toEqual([]);
+    const config = parseConfig(raw({ ...valid, domain }), { stack: "dev" });
+    expect(() => planStack(config)).not.toThrow();
+    expect(() => planScaleOut({ ...DEV_INPUT, domain: config.domain })).not.toThrow();
+  });
 
   it("serves the apex with record @", () => {
-    expect(parseConfig(raw({ ...valid, domain: "example.com", dnsZone: "example.com" }), { stack: "dev" }).dnsRecordName).toBe("@");
+    expect(
+      parseConfig(raw({ ...valid, domain: "example.com", dnsZone: "example.com" }), { stack: "dev" }).dnsRecordName,
+    ).toBe("@");
   });
 
   // One bad value per key: the error names the key as <project>:<key> and says what is allowed.
@@ -143,7 +176,45 @@ describe("config", () => {
 
   it("covers every key of the schema in the bad-value table above", () => {
     // Keep this list in step with the table: a new key needs a bad-value case.
-    const tested = ["tier", "environment", "region", "domain", "dnsZone", "manageDnsZone", "dnsTtlSeconds", "sshKeys", "sshAllowedCidrs", "sshUser", "appImage", "appPort", "healthPath", "appEnv", "dbPoolSize", "dbMaxOverflow", "volumeSizeGiB", "backups", "downtimeBudgetSeconds", "migrationBudgetMinutes", "alertEmails", "acmeEmail", "slackChannel", "trafficSwitch", "vpcIpRange", "previousTier", "previousTierRetainUntil", "previousTierRetainHours", "allowDataLoss", "migrationStrategy", "appCount", "appDropletSize", "dbSize", "dbNodeCount", "valkeySize", "hstsMaxAgeSeconds", "allowDevOnProdStack"];
+    const tested = [
+      "tier",
+      "environment",
+      "region",
+      "domain",
+      "dnsZone",
+      "manageDnsZone",
+      "dnsTtlSeconds",
+      "sshKeys",
+      "sshAllowedCidrs",
+      "sshUser",
+      "appImage",
+      "appPort",
+      "healthPath",
+      "appEnv",
+      "dbPoolSize",
+      "dbMaxOverflow",
+      "volumeSizeGiB",
+      "backups",
+      "downtimeBudgetSeconds",
+      "migrationBudgetMinutes",
+      "alertEmails",
+      "acmeEmail",
+      "slackChannel",
+      "trafficSwitch",
+      "vpcIpRange",
+      "previousTier",
+      "previousTierRetainUntil",
+      "previousTierRetainHours",
+      "allowDataLoss",
+      "migrationStrategy",
+      "appCount",
+      "appDropletSize",
+      "dbSize",
+      "dbNodeCount",
+      "valkeySize",
+      "hstsMaxAgeSeconds",
+      "allowDevOnProdStack",
+    ];
     expect([...CONFIG_KEYS].sort()).toEqual([...tested].sort());
   });
 
@@ -155,7 +226,12 @@ describe("config", () => {
 
   it("reports every problem at once", () => {
     const issues = issuesOf({ ...valid, tier: "1gb", region: "xx1", appPort: "1", bogus: "1" });
-    expect(issues.map((i) => i.key).sort()).toEqual(["chatbot:appPort", "chatbot:bogus", "chatbot:region", "chatbot:tier"]);
+    expect(issues.map((i) => i.key).sort()).toEqual([
+      "chatbot:appPort",
+      "chatbot:bogus",
+      "chatbot:region",
+      "chatbot:tier",
+    ]);
     expect(() => parseConfig(raw({ ...valid, tier: "1gb" }), { stack: "dev" })).toThrow(/chatbot:tier: must be one of/);
   });
 
@@ -172,7 +248,9 @@ describe("config", () => {
 
   it("needs the Slack webhook secret when a Slack channel is set", () => {
     expect(issuesOf({ ...valid, slackChannel: "#alerts" }).map((i) => i.key)).toEqual(["chatbot:slackWebhookUrl"]);
-    expect(issuesOf({ ...valid, slackChannel: "#alerts", slackWebhookUrl: "[secret]" }, "dev", ["slackWebhookUrl"])).toEqual([]);
+    expect(
+      issuesOf({ ...valid, slackChannel: "#alerts", slackWebhookUrl: "[secret]" }, "dev", ["slackWebhookUrl"]),
+    ).toEqual([]);
   });
 });
 
@@ -180,7 +258,14 @@ describe("postgresPassword and redisPassword (compliant / non-compliant pairs)",
   /** The issues for one password set as a secret, its plain value at hand as under `pulumi preview` and `up`. */
   function passwordIssues(key: PasswordKey, password: string, more: Record<string, unknown> = {}) {
     try {
-      parseConfig({ values: { ...valid, ...more, [key]: "[secret]" }, secretKeys: new Set([key]), passwords: { [key]: password } }, { stack: "dev" });
+      parseConfig(
+        {
+          values: { ...valid, ...more, [key]: "[secret]" },
+          secretKeys: new Set([key]),
+          passwords: { [key]: password },
+        },
+        { stack: "dev" },
+      );
     } catch (e) {
       if (e instanceof ConfigError) return e.issues;
       throw e;
@@ -206,12 +291,22 @@ describe("postgresPassword and redisPassword (compliant / non-compliant pairs)",
   ];
 
   describe.each(PASSWORD_KEYS)("%s", (key) => {
-    it.each(hostile)("refuses one with %s, naming the key and the allowed set, not the value", (_what, password, found) => {
-      const issues = passwordIssues(key, password);
-      expect(issues).toEqual([{ key: `chatbot:${key}`, message: expect.stringMatching(/^must be at least 16 characters of A-Z a-z 0-9 ! % & \( \) \* \+ , - \. \/ : ; < = > \? @ \[ \] \^ _ \{ \| \} ~ /) }]);
-      expect(issues[0]!.message.endsWith(`; ${found}`), issues[0]!.message).toBe(true);
-      if (password.length > 4) expect(issues[0]!.message).not.toContain(password);
-    });
+    it.each(hostile)(
+      "refuses one with %s, naming the key and the allowed set, not the value",
+      (_what, password, found) => {
+        const issues = passwordIssues(key, password);
+        expect(issues).toEqual([
+          {
+            key: `chatbot:${key}`,
+            message: expect.stringMatching(
+              /^must be at least 16 characters of A-Z a-z 0-9 ! % & \( \) \* \+ , - \. \/ : ; < = > \? @ \[ \] \^ _ \{ \| \} ~ /,
+            ),
+          },
+        ]);
+        expect(issues[0]!.message.endsWith(`; ${found}`), issues[0]!.message).toBe(true);
+        if (password.length > 4) expect(issues[0]!.message).not.toContain(password);
+      },
+    );
 
     it.each([
       ["16 letters", "abcdefghijklmnop"],
@@ -224,11 +319,18 @@ describe("postgresPassword and redisPassword (compliant / non-compliant pairs)",
   });
 
   it("reports a bad password with every other problem at once", () => {
-    expect(passwordIssues("redisPassword", "a b", { tier: "1gb" }).map((i) => i.key).sort()).toEqual(["chatbot:redisPassword", "chatbot:tier"]);
+    expect(
+      passwordIssues("redisPassword", "a b", { tier: "1gb" })
+        .map((i) => i.key)
+        .sort(),
+    ).toEqual(["chatbot:redisPassword", "chatbot:tier"]);
   });
 
   it("judges nothing when the value is not at hand (the offline plan cannot decrypt), only that it is set", () => {
-    const c = parseConfig(raw({ ...valid, postgresPassword: "[secret]", redisPassword: "[secret]" }, ["postgresPassword", "redisPassword"]), { stack: "dev" });
+    const c = parseConfig(
+      raw({ ...valid, postgresPassword: "[secret]", redisPassword: "[secret]" }, ["postgresPassword", "redisPassword"]),
+      { stack: "dev" },
+    );
     expect(c.secrets).toMatchObject({ postgresPassword: true, redisPassword: true });
     expect(JSON.stringify(c)).not.toContain("passwords");
   });
@@ -245,15 +347,45 @@ describe("prod guardrails (compliant / non-compliant pairs)", () => {
   });
 
   it.each([
-    ["sshAllowedCidrs", '["0.0.0.0/0"]', '["203.0.113.0/28"]', /at most 256 IPv4 addresses \(a \/24\) in prod; 0\.0\.0\.0\/0 admits 4,294,967,296/],
-    ["sshAllowedCidrs", '["::/0"]', '["2001:db8::/56"]', /at most a \/56 of IPv6 \(2\^72 addresses\) in prod; ::\/0 admits 2\^128/],
+    [
+      "sshAllowedCidrs",
+      '["0.0.0.0/0"]',
+      '["203.0.113.0/28"]',
+      /at most 256 IPv4 addresses \(a \/24\) in prod; 0\.0\.0\.0\/0 admits 4,294,967,296/,
+    ],
+    [
+      "sshAllowedCidrs",
+      '["::/0"]',
+      '["2001:db8::/56"]',
+      /at most a \/56 of IPv6 \(2\^72 addresses\) in prod; ::\/0 admits 2\^128/,
+    ],
     // The union is judged, not each range: two halves of the Internet are the Internet.
-    ["sshAllowedCidrs", '["0.0.0.0/1", "128.0.0.0/1"]', '["203.0.113.0/25", "203.0.113.128/25"]', /0\.0\.0\.0\/1, 128\.0\.0\.0\/1 admit 4,294,967,296/],
-    ["sshAllowedCidrs", '["::/1", "8000::/1"]', '["2001:db8::/57", "2001:db8:0:80::/57"]', /::\/1, 8000::\/1 admit 2\^128/],
+    [
+      "sshAllowedCidrs",
+      '["0.0.0.0/1", "128.0.0.0/1"]',
+      '["203.0.113.0/25", "203.0.113.128/25"]',
+      /0\.0\.0\.0\/1, 128\.0\.0\.0\/1 admit 4,294,967,296/,
+    ],
+    [
+      "sshAllowedCidrs",
+      '["::/1", "8000::/1"]',
+      '["2001:db8::/57", "2001:db8:0:80::/57"]',
+      /::\/1, 8000::\/1 admit 2\^128/,
+    ],
     // One address over the limit is refused; overlapping ranges count once (the sum would be 257).
-    ["sshAllowedCidrs", '["203.0.113.0/24", "198.51.100.7/32"]', '["203.0.113.0/24", "203.0.113.7/32"]', /admit 257 IPv4 addresses/],
+    [
+      "sshAllowedCidrs",
+      '["203.0.113.0/24", "198.51.100.7/32"]',
+      '["203.0.113.0/24", "203.0.113.7/32"]',
+      /admit 257 IPv4 addresses/,
+    ],
     ["sshAllowedCidrs", '["203.0.112.0/23"]', '["203.0.113.0/24"]', /203\.0\.112\.0\/23 admits 512/],
-    ["sshAllowedCidrs", '["2001:db8::/55"]', '["2001:db8::/56", "2001:db8::1/128"]', /2001:db8::\/55 admits 2\^73 \(a \/55\)/],
+    [
+      "sshAllowedCidrs",
+      '["2001:db8::/55"]',
+      '["2001:db8::/56", "2001:db8::1/128"]',
+      /2001:db8::\/55 admits 2\^73 \(a \/55\)/,
+    ],
     // Host bits set: the range is what the firewall admits, not the address written.
     ["sshAllowedCidrs", '["203.0.113.77/16"]', '["203.0.113.77/24"]', /admits 65,536/],
     ["sshAllowedCidrs", '["::ffff:0:0/96"]', '["2001:db8::7/128"]', /IPv4-mapped/],
@@ -272,33 +404,53 @@ describe("guardrails follow the stack's name", () => {
   const prod = { ...valid, backups: "daily", alertEmails: '["ops@example.com"]' };
   const wide = { ...valid, sshAllowedCidrs: '["0.0.0.0/0"]', backups: "none" };
 
-  it.each(["prod", "prod-eu"])("stack %s cannot declare itself dev (non-compliant), and keeps the guardrails", (stack) => {
-    const issues = issuesOf({ ...wide, environment: "dev" }, stack);
-    expect(issues.find((i) => i.key === "chatbot:environment")?.message).toMatch(
-      new RegExp(`must not be dev on stack "${stack}": stacks named prod or prod-\\* keep the prod guardrails and protection; to run it as dev anyway, also set chatbot:allowDevOnProdStack: true`),
-    );
-    // The prod checks still ran: every problem at once.
-    expect(issues.map((i) => i.key)).toEqual(expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups", "chatbot:alertEmails"]));
-  });
+  it.each(["prod", "prod-eu"])(
+    "stack %s cannot declare itself dev (non-compliant), and keeps the guardrails",
+    (stack) => {
+      const issues = issuesOf({ ...wide, environment: "dev" }, stack);
+      expect(issues.find((i) => i.key === "chatbot:environment")?.message).toMatch(
+        new RegExp(
+          `must not be dev on stack "${stack}": stacks named prod or prod-\\* keep the prod guardrails and protection; to run it as dev anyway, also set chatbot:allowDevOnProdStack: true`,
+        ),
+      );
+      // The prod checks still ran: every problem at once.
+      expect(issues.map((i) => i.key)).toEqual(
+        expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups", "chatbot:alertEmails"]),
+      );
+    },
+  );
 
   it("stack prod with environment dev and the explicit override (compliant): dev, unprotected, and a loud warning", () => {
     const c = parseConfig(raw({ ...wide, environment: "dev", allowDevOnProdStack: "true" }), { stack: "prod" });
     expect(c).toMatchObject({ environment: "dev", protectStateful: false });
     expect(c.warnings).toHaveLength(1);
-    expect(c.warnings[0]).toMatch(/^GUARDRAILS OFF on stack "prod": chatbot:environment is dev and chatbot:allowDevOnProdStack is true/);
+    expect(c.warnings[0]).toMatch(
+      /^GUARDRAILS OFF on stack "prod": chatbot:environment is dev and chatbot:allowDevOnProdStack is true/,
+    );
     expect(c.warnings[0]).toMatch(/not protected from deletion/);
   });
 
   it("the override is refused where it would mean nothing (a stale key must not wait for the next mistake)", () => {
-    expect(issuesOf({ ...prod, allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
-    expect(issuesOf({ ...prod, environment: "prod", allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
-    expect(issuesOf({ ...valid, environment: "dev", allowDevOnProdStack: "true" }, "staging").map((i) => i.key)).toEqual(["chatbot:allowDevOnProdStack"]);
+    expect(issuesOf({ ...prod, allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual([
+      "chatbot:allowDevOnProdStack",
+    ]);
+    expect(issuesOf({ ...prod, environment: "prod", allowDevOnProdStack: "true" }, "prod").map((i) => i.key)).toEqual([
+      "chatbot:allowDevOnProdStack",
+    ]);
+    expect(
+      issuesOf({ ...valid, environment: "dev", allowDevOnProdStack: "true" }, "staging").map((i) => i.key),
+    ).toEqual(["chatbot:allowDevOnProdStack"]);
     expect(issuesOf({ ...valid, allowDevOnProdStack: "false" }, "dev")).toEqual([]);
   });
 
   it("other stacks keep choosing: production-test is dev by default, and any stack may declare itself prod", () => {
-    expect(parseConfig(raw({ ...valid, environment: "dev" }), { stack: "production-test" })).toMatchObject({ environment: "dev", warnings: [] });
-    expect(issuesOf({ ...wide, environment: "prod" }, "live").map((i) => i.key)).toEqual(expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups"]));
+    expect(parseConfig(raw({ ...valid, environment: "dev" }), { stack: "production-test" })).toMatchObject({
+      environment: "dev",
+      warnings: [],
+    });
+    expect(issuesOf({ ...wide, environment: "prod" }, "live").map((i) => i.key)).toEqual(
+      expect.arrayContaining(["chatbot:sshAllowedCidrs", "chatbot:backups"]),
+    );
   });
 });
 
@@ -324,19 +476,26 @@ describe("appImage pinning in prod", () => {
 
 describe("tier migration keys", () => {
   it("needs a retention time with previousTier, and previousTier with a retention time", () => {
-    expect(issuesOf({ ...valid, tier: "8gb", previousTier: "4gb" }).map((i) => i.key)).toEqual(["chatbot:previousTierRetainUntil"]);
-    expect(issuesOf({ ...valid, previousTierRetainUntil: "2026-12-01T00:00:00Z" }).map((i) => i.key)).toEqual(["chatbot:previousTierRetainUntil"]);
-    expect(issuesOf({ ...valid, tier: "8gb", previousTier: "4gb", previousTierRetainUntil: "2026-12-01T00:00:00Z" })).toEqual([]);
+    expect(issuesOf({ ...valid, tier: "8gb", previousTier: "4gb" }).map((i) => i.key)).toEqual([
+      "chatbot:previousTierRetainUntil",
+    ]);
+    expect(issuesOf({ ...valid, previousTierRetainUntil: "2026-12-01T00:00:00Z" }).map((i) => i.key)).toEqual([
+      "chatbot:previousTierRetainUntil",
+    ]);
+    expect(
+      issuesOf({ ...valid, tier: "8gb", previousTier: "4gb", previousTierRetainUntil: "2026-12-01T00:00:00Z" }),
+    ).toEqual([]);
   });
-
 });
 
 describe("scale-out keys", () => {
   it("moves onto scale-out only from the largest droplet", () => {
     const until = "2026-12-01T00:00:00Z";
-    expect(issuesOf({ ...valid, tier: "scale-out", previousTier: "8gb", previousTierRetainUntil: until }).map((i) => i.message)).toEqual([
-      "must be 16gb to move onto scale-out (the largest single droplet; migrate up to it first)",
-    ]);
+    expect(
+      issuesOf({ ...valid, tier: "scale-out", previousTier: "8gb", previousTierRetainUntil: until }).map(
+        (i) => i.message,
+      ),
+    ).toEqual(["must be 16gb to move onto scale-out (the largest single droplet; migrate up to it first)"]);
     expect(issuesOf({ ...valid, tier: "scale-out", previousTier: "16gb", previousTierRetainUntil: until })).toEqual([]);
   });
 
@@ -349,7 +508,10 @@ describe("scale-out keys", () => {
 
 describe("stack names", () => {
   it("refuses a stack name that cannot name a volume", () => {
-    expect(issuesOf(valid, "Prod_EU")).toContainEqual({ key: "stack", message: expect.stringMatching(/lowercase letters, digits and hyphens/) });
+    expect(issuesOf(valid, "Prod_EU")).toContainEqual({
+      key: "stack",
+      message: expect.stringMatching(/lowercase letters, digits and hyphens/),
+    });
     expect(issuesOf(valid, "staging-2")).toEqual([]);
   });
 });

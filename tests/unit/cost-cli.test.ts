@@ -22,7 +22,11 @@ describe("npm run cost", () => {
     expect(json.before).toEqual({ monthly: 24 });
     expect(json.after).toEqual({ monthly: 48 });
     expect(json.diff).toEqual({ monthly: 24 });
-    expect(json.resources.find((x: { urn: string }) => x.urn === "app-4gb-droplet")).toMatchObject({ before: 24, after: 0, diff: -24 });
+    expect(json.resources.find((x: { urn: string }) => x.urn === "app-4gb-droplet")).toMatchObject({
+      before: 24,
+      after: 0,
+      diff: -24,
+    });
   });
 
   it("--fail-above exits 1 when the increase is above the limit, 0 otherwise", () => {
@@ -34,7 +38,13 @@ describe("npm run cost", () => {
   });
 
   it("--preview reads a preview digest and an event stream", () => {
-    const r = cost("--preview", f("do-preview-resize-show-sames.json"), "--preview", f("do-up-events-replace.jsonl"), "--json");
+    const r = cost(
+      "--preview",
+      f("do-preview-resize-show-sames.json"),
+      "--preview",
+      f("do-up-events-replace.jsonl"),
+      "--json",
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).diff).toEqual({ monthly: 60 }); // 28.80 + 31.20
   });
@@ -57,7 +67,10 @@ describe("npm run cost", () => {
     [["--fail-above", "lots", ...TIER_CHANGE], /"lots" is not an amount in USD/],
     [[...TIER_CHANGE, "--json", "--markdown"], /--json and --markdown: choose one/],
     [["--base", f("plan-dev-4gb.json")], /--base needs --head/],
-    [["--base", f("do-preview-replace.json"), "--head", f("plan-dev-8gb.json")], /--base .*do-preview-replace.json: this is a preview, expected plan/],
+    [
+      ["--base", f("do-preview-replace.json"), "--head", f("plan-dev-8gb.json")],
+      /--base .*do-preview-replace.json: this is a preview, expected plan/,
+    ],
     [["--preview", f("missing.json")], /missing.json: cannot read \(ENOENT\)/],
     [["--per-user", "--backups", "hourly"], /Allowed choices are none, weekly, daily/],
     [[], /nothing to price/],

@@ -62,7 +62,13 @@ describe("markdown for a tier change (dev 4gb -> 8gb, prod gains an uptime check
     };
     expect([json.before.monthly, json.after.monthly, json.diff.monthly]).toEqual([86.4, 111.4, 25]);
     expect(json.resources).toContainEqual(
-      expect.objectContaining({ urn: "app-8gb-droplet", type: "digitalocean:index/droplet:Droplet", before: 0, after: 48, diff: 48 }),
+      expect.objectContaining({
+        urn: "app-8gb-droplet",
+        type: "digitalocean:index/droplet:Droplet",
+        before: 0,
+        after: 48,
+        diff: 48,
+      }),
     );
   });
 

@@ -7,7 +7,14 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlin
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PINNED, readWorkflow, ROOT, shellcheckSteps, type Step, validateWorkflow as validate } from "../support/workflows";
+import {
+  PINNED,
+  readWorkflow,
+  ROOT,
+  shellcheckSteps,
+  type Step,
+  validateWorkflow as validate,
+} from "../support/workflows";
 
 const { content: CONTENT, workflow, steps } = readWorkflow("cost.yml");
 const job = Object.values(workflow.jobs)[0]!;
@@ -20,7 +27,11 @@ describe("cost.yml", () => {
 
   it.each([
     ["an unknown job key", (c: string) => c.replace("runs-on:", "runs-onn:"), /Unexpected value 'runs-onn'/],
-    ["secrets in a step condition", (c: string) => c.replace("if: env.HAS_CLOUD_SECRETS == 'true'", "if: secrets.X != ''"), /Unrecognized named-value: 'secrets'/],
+    [
+      "secrets in a step condition",
+      (c: string) => c.replace("if: env.HAS_CLOUD_SECRETS == 'true'", "if: secrets.X != ''"),
+      /Unrecognized named-value: 'secrets'/,
+    ],
   ])("the validator rejects %s (negative control)", (_label, mutate, message) => {
     const errors = validate(mutate(CONTENT));
     expect(errors.join("\n")).toMatch(message);
@@ -46,7 +57,9 @@ describe("cost.yml", () => {
     expect(steps.filter((s) => s.run?.trim() === "npm ci")).toHaveLength(2);
     const plan = step(/Plan every stack/).run ?? "";
     expect(plan).toContain("for file in head/Pulumi.*.yaml");
-    expect(plan).toContain('(cd base && npm run --silent plan -- --stack "$stack" --json --write-state "$out/base-$stack.state.json")');
+    expect(plan).toContain(
+      '(cd base && npm run --silent plan -- --stack "$stack" --json --write-state "$out/base-$stack.state.json")',
+    );
     expect(plan).toContain('head_args+=(--state "$base_state")');
     expect(plan).toContain('(cd head && npm run --silent plan -- "${head_args[@]}")');
     expect(plan).toContain('npm run --silent cost -- "${args[@]}" --markdown');
@@ -60,11 +73,16 @@ describe("cost.yml", () => {
   });
 
   it("runs pulumi preview --json with the policy pack only when both cloud secrets exist, with prod's passphrase from a secret", () => {
-    expect(job.env?.HAS_CLOUD_SECRETS).toBe("${{ secrets.PULUMI_ACCESS_TOKEN != '' && secrets.DIGITALOCEAN_TOKEN != '' }}");
+    expect(job.env?.HAS_CLOUD_SECRETS).toBe(
+      "${{ secrets.PULUMI_ACCESS_TOKEN != '' && secrets.DIGITALOCEAN_TOKEN != '' }}",
+    );
     const install = steps.find((s) => s.uses?.startsWith("pulumi/actions@")) as Step;
     const preview = step(/Preview every stack/);
-    for (const s of [install, preview, step(/real preview failed/)]) expect(s.if).toBe("env.HAS_CLOUD_SECRETS == 'true'");
-    expect(preview.run).toContain('pulumi preview --stack "$stack" --json --show-sames --non-interactive --policy-pack policy');
+    for (const s of [install, preview, step(/real preview failed/)])
+      expect(s.if).toBe("env.HAS_CLOUD_SECRETS == 'true'");
+    expect(preview.run).toContain(
+      'pulumi preview --stack "$stack" --json --show-sames --non-interactive --policy-pack policy',
+    );
     expect(preview.run).toContain('npm run --silent cost -- "${previews[@]}" --markdown');
     expect(preview.env).toEqual({
       PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
@@ -105,10 +123,14 @@ describe("cost.yml against a base state", () => {
   beforeAll(() => {
     const head = join(work, "head");
     mkdirSync(head);
-    for (const f of ["infra", "scripts", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.dev.yaml"]) cpSync(join(ROOT, f), join(head, f), { recursive: true });
+    for (const f of ["infra", "scripts", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.dev.yaml"])
+      cpSync(join(ROOT, f), join(head, f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(head, "node_modules"));
     const state = join(work, "dev-state.json");
-    const r = spawnSync("npm", ["run", "--silent", "plan", "--", "--stack", "dev", "--json", "--write-state", state], { cwd: head, encoding: "utf8" });
+    const r = spawnSync("npm", ["run", "--silent", "plan", "--", "--stack", "dev", "--json", "--write-state", state], {
+      cwd: head,
+      encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`plan failed: ${r.stderr}`);
     basePlan = r.stdout;
     baseState = JSON.parse(readFileSync(state, "utf8"));
@@ -151,13 +173,18 @@ process.stdout.write(fs.readFileSync("plan.json", "utf8"));
 
   it("a base whose volume the head would replace: the volume named at the top of the comment, the check fails", () => {
     const state = structuredClone(baseState);
-    state.deployment.resources.find((x) => x.type === "digitalocean:index/volume:Volume")!.inputs.name = "renamed-by-hand";
+    state.deployment.resources.find((x) => x.type === "digitalocean:index/volume:Volume")!.inputs.name =
+      "renamed-by-hand";
     const r = runWorkflow("loss", { state, writesState: true });
     expect(r.plan.status, r.plan.stderr).toBe(0);
-    expect(r.comment).toMatch(/^### This change would lose data\n\n> \*\*Data loss \(dev\):\*\* `app-4gb-volume` \(`digitalocean:index\/volume:Volume`\) would be replaced: volume replaced \(name cannot change in place\)/);
+    expect(r.comment).toMatch(
+      /^### This change would lose data\n\n> \*\*Data loss \(dev\):\*\* `app-4gb-volume` \(`digitalocean:index\/volume:Volume`\) would be replaced: volume replaced \(name cannot change in place\)/,
+    );
     expect(r.comment).toContain("| dev |"); // the cost report follows
     expect(r.fail.status).toBe(1);
-    expect(r.fail.stdout).toMatch(/^::error title=Data loss \(dev\)::app-4gb-volume \(digitalocean:index\/volume:Volume\) would be replaced: /m);
+    expect(r.fail.stdout).toMatch(
+      /^::error title=Data loss \(dev\)::app-4gb-volume \(digitalocean:index\/volume:Volume\) would be replaced: /m,
+    );
   }, 120_000);
 
   it("a base from before --write-state: priced as before, not checked, and says so", () => {
@@ -178,12 +205,22 @@ process.stdout.write(fs.readFileSync("plan.json", "utf8"));
 describe("cost.yml when a real preview fails", () => {
   const work = mkdtempSync(join(tmpdir(), "cost-wf-preview-"));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
-  const run = (pattern: RegExp, cwd: string, env: Record<string, string>) => spawnSync("bash", ["-c", step(pattern).run as string], { cwd, env: { ...process.env, ...env }, encoding: "utf8" });
+  const run = (pattern: RegExp, cwd: string, env: Record<string, string>) =>
+    spawnSync("bash", ["-c", step(pattern).run as string], { cwd, env: { ...process.env, ...env }, encoding: "utf8" });
 
   it("posts the comment saying which preview failed, then fails the check", () => {
     const head = join(work, "head");
     mkdirSync(head);
-    for (const f of ["infra", "scripts", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]) cpSync(join(ROOT, f), join(head, f), { recursive: true });
+    for (const f of [
+      "infra",
+      "scripts",
+      "package.json",
+      "tsconfig.json",
+      "Pulumi.yaml",
+      "Pulumi.dev.yaml",
+      "Pulumi.prod.yaml",
+    ])
+      cpSync(join(ROOT, f), join(head, f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), join(head, "node_modules"));
     const bin = join(work, "bin");
     mkdirSync(bin);
@@ -212,15 +249,21 @@ exit 255
       "preview --stack prod --json --show-sames --non-interactive --policy-pack policy",
     ]);
     const comment = readFileSync(join(temp, "cost", "comment.md"), "utf8");
-    expect(comment).toMatch(/^### The offline report\n\n---\n\n#### From pulumi preview, against the deployed stacks\n\n> \*\*pulumi preview failed for stack `prod`\*\*/);
-    expect(comment).toContain("error: getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE\nerror: preview failed\n```");
+    expect(comment).toMatch(
+      /^### The offline report\n\n---\n\n#### From pulumi preview, against the deployed stacks\n\n> \*\*pulumi preview failed for stack `prod`\*\*/,
+    );
+    expect(comment).toContain(
+      "error: getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE\nerror: preview failed\n```",
+    );
     expect(comment).toMatch(/\| (dev|do-dev|[^|]*dev[^|]*) \|/); // the priced dev preview follows
 
     const fail = run(/real preview failed/, work, env);
     expect(fail.status).toBe(1);
     expect(fail.stdout).toContain("::error title=pulumi preview failed (prod)::exit 255");
     const names = steps.map((s) => s.name ?? "");
-    expect(names.findIndex((n) => /real preview failed/.test(n))).toBeGreaterThan(names.findIndex((n) => /Post or update the cost comment/.test(n)));
+    expect(names.findIndex((n) => /real preview failed/.test(n))).toBeGreaterThan(
+      names.findIndex((n) => /Post or update the cost comment/.test(n)),
+    );
   }, 120_000);
 
   it("passes when every real preview succeeds", () => {

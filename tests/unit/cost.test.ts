@@ -31,7 +31,12 @@ function droplet(size: string, backups?: "weekly" | "daily" | "default", name = 
   return { type: TYPES.droplet, name, inputs };
 }
 
-function r(type: string, name: string, inputs: Record<string, unknown> = {}, extra: Partial<PlannedResource> = {}): PlannedResource {
+function r(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown> = {},
+  extra: Partial<PlannedResource> = {},
+): PlannedResource {
   return { type, name, inputs, ...extra };
 }
 
@@ -86,11 +91,22 @@ describe("estimateMonthly: every other priced type", () => {
     ["load balancer, 2 nodes", r(TYPES.loadBalancer, "lb", { sizeUnit: 2 }), 24.0],
     ["load balancer, legacy lb-medium", r(TYPES.loadBalancer, "lb", { size: "lb-medium" }), 36.0],
     ["load balancer, defaults", r(TYPES.loadBalancer, "lb", {}), 12.0],
-    ["PostgreSQL 2 × db-s-1vcpu-2gb", r(TYPES.databaseCluster, "pg", { engine: "pg", size: "db-s-1vcpu-2gb", nodeCount: 2 }), 60.0],
-    ["Valkey 1 × db-s-1vcpu-1gb", r(TYPES.databaseCluster, "kv", { engine: "valkey", size: "db-s-1vcpu-1gb", nodeCount: 1 }), 15.0],
+    [
+      "PostgreSQL 2 × db-s-1vcpu-2gb",
+      r(TYPES.databaseCluster, "pg", { engine: "pg", size: "db-s-1vcpu-2gb", nodeCount: 2 }),
+      60.0,
+    ],
+    [
+      "Valkey 1 × db-s-1vcpu-1gb",
+      r(TYPES.databaseCluster, "kv", { engine: "valkey", size: "db-s-1vcpu-1gb", nodeCount: 1 }),
+      15.0,
+    ],
     [
       "autoscale pool, 2 × s-2vcpu-4gb",
-      r(TYPES.dropletAutoscale, "pool", { config: { minInstances: 2, maxInstances: 5 }, dropletTemplate: { size: "s-2vcpu-4gb" } }),
+      r(TYPES.dropletAutoscale, "pool", {
+        config: { minInstances: 2, maxInstances: 5 },
+        dropletTemplate: { size: "s-2vcpu-4gb" },
+      }),
       48.0,
     ],
     ["uptime check", r(TYPES.uptimeCheck, "u", {}), 1.0],
@@ -111,7 +127,10 @@ describe("estimateMonthly: every other priced type", () => {
 
   it("the autoscale note gives the cost at maxInstances", () => {
     const est = estimateMonthly([
-      r(TYPES.dropletAutoscale, "pool", { config: { minInstances: 2, maxInstances: 5 }, dropletTemplate: { size: "s-2vcpu-4gb" } }),
+      r(TYPES.dropletAutoscale, "pool", {
+        config: { minInstances: 2, maxInstances: 5 },
+        dropletTemplate: { size: "s-2vcpu-4gb" },
+      }),
     ]);
     expect(est.resources[0]?.note).toContain("up to 5 × = $120.00");
   });
@@ -120,15 +139,35 @@ describe("estimateMonthly: every other priced type", () => {
 describe("estimateMonthly: what it cannot price is not priced, never $0", () => {
   it.each([
     ["an AWS bucket", r("aws:s3/bucket:Bucket", "b", { bucket: "x" }), /not in the price table/],
-    ["a droplet whose size is unknown until apply", r(TYPES.droplet, "d", { size: UNKNOWN_VALUE }), /size unknown until apply/],
+    [
+      "a droplet whose size is unknown until apply",
+      r(TYPES.droplet, "d", { size: UNKNOWN_VALUE }),
+      /size unknown until apply/,
+    ],
     ["a droplet whose size is secret", r(TYPES.droplet, "d", { size: "[secret]" }), /size secret/],
-    ["a droplet size not in the table", r(TYPES.droplet, "d", { size: "c-32" }), /"c-32" is not in the droplet price table/],
-    ["daily-ish backups of an unknown plan", r(TYPES.droplet, "d", { size: "s-2vcpu-4gb", backups: true, backupPolicy: { plan: "hourly" } }), /"hourly" is not priced/],
+    [
+      "a droplet size not in the table",
+      r(TYPES.droplet, "d", { size: "c-32" }),
+      /"c-32" is not in the droplet price table/,
+    ],
+    [
+      "daily-ish backups of an unknown plan",
+      r(TYPES.droplet, "d", { size: "s-2vcpu-4gb", backups: true, backupPolicy: { plan: "hourly" } }),
+      /"hourly" is not priced/,
+    ],
     ["a volume of unknown size", r(TYPES.volume, "v", { size: UNKNOWN_VALUE }), /size unknown until apply/],
     ["a snapshot before it is taken", r(TYPES.volumeSnapshot, "s", { volumeId: "v" }), /known only once it is taken/],
     ["a global load balancer", r(TYPES.loadBalancer, "lb", { type: "GLOBAL" }), /GLOBAL is not priced/],
-    ["a MySQL cluster", r(TYPES.databaseCluster, "db", { engine: "mysql", size: "db-s-1vcpu-1gb" }), /"mysql" is not priced/],
-    ["a cluster with an unknown slug", r(TYPES.databaseCluster, "db", { engine: "pg", size: "db-x" }), /"db-x" is not in the pg price table/],
+    [
+      "a MySQL cluster",
+      r(TYPES.databaseCluster, "db", { engine: "mysql", size: "db-s-1vcpu-1gb" }),
+      /"mysql" is not priced/,
+    ],
+    [
+      "a cluster with an unknown slug",
+      r(TYPES.databaseCluster, "db", { engine: "pg", size: "db-x" }),
+      /"db-x" is not in the pg price table/,
+    ],
   ])("%s", (_label, resource, note) => {
     const est = estimateMonthly([droplet("s-2vcpu-4gb"), resource]);
     expect(est.monthly).toBe(24.0);
@@ -157,8 +196,16 @@ describe("estimateMonthly: what it cannot price is not priced, never $0", () => 
 
 describe("changes between two plans", () => {
   it("names each resource's operation, ignoring __defaults", () => {
-    const before = [droplet("s-2vcpu-4gb"), r(TYPES.volume, "v", { size: 10, __defaults: ["a"] }), r(TYPES.uptimeCheck, "gone")];
-    const after = [droplet("s-4vcpu-8gb"), r(TYPES.volume, "v", { size: 10, __defaults: [] }), r(TYPES.uptimeCheck, "new")];
+    const before = [
+      droplet("s-2vcpu-4gb"),
+      r(TYPES.volume, "v", { size: 10, __defaults: ["a"] }),
+      r(TYPES.uptimeCheck, "gone"),
+    ];
+    const after = [
+      droplet("s-4vcpu-8gb"),
+      r(TYPES.volume, "v", { size: 10, __defaults: [] }),
+      r(TYPES.uptimeCheck, "new"),
+    ];
     const ops = diffResourceSets(before, after).map((c) => [c.name, c.op]);
     expect(ops).toEqual([
       ["app-droplet", "update"],
@@ -182,10 +229,16 @@ describe("changes between two plans", () => {
     const [same] = diffResourceSets([a], [rotated]);
     expect(same).toMatchObject({ op: "same" });
     expect(dropletWarnings(diffResourceSets([a], [rotated]), 300)).toEqual([]);
-    const [replaced] = diffResourceSets([a], [{ ...rotated, inputs: { ...rotated.inputs, userData: "#cloud-config\n" } }]);
+    const [replaced] = diffResourceSets(
+      [a],
+      [{ ...rotated, inputs: { ...rotated.inputs, userData: "#cloud-config\n" } }],
+    );
     expect(replaced).toMatchObject({ op: "replace", replaceReasons: ["userData"] });
     // Only droplets: a key list elsewhere is an ordinary input.
-    const [other] = diffResourceSets([r(TYPES.dropletAutoscale, "pool", { sshKeys: ["111"] })], [r(TYPES.dropletAutoscale, "pool", { sshKeys: ["222"] })]);
+    const [other] = diffResourceSets(
+      [r(TYPES.dropletAutoscale, "pool", { sshKeys: ["111"] })],
+      [r(TYPES.dropletAutoscale, "pool", { sshKeys: ["222"] })],
+    );
     expect(other?.op).toBe("update");
   });
 
@@ -200,7 +253,10 @@ describe("changes between two plans", () => {
     ["daily backups", "daily", "daily", 31.2, "+100%"],
     ["adding daily backups", undefined, "daily", 38.4, "+160%"],
   ] as const)("4 GB to 8 GB, %s: +$%s", (_label, fromBackups, toBackups, diff, pct) => {
-    const cost = priceChanges("dev", diffResourceSets([droplet("s-2vcpu-4gb", fromBackups)], [droplet("s-4vcpu-8gb", toBackups)]));
+    const cost = priceChanges(
+      "dev",
+      diffResourceSets([droplet("s-2vcpu-4gb", fromBackups)], [droplet("s-4vcpu-8gb", toBackups)]),
+    );
     expect(cost.diff).toBe(diff);
     expect(cost.lines[0]?.diff).toBe(diff);
     expect(formatPercent(cost.before, cost.diff)).toBe(pct);
@@ -209,13 +265,23 @@ describe("changes between two plans", () => {
 
   it("a replacement takes the old price out and puts the new one in", () => {
     const cost = priceChanges("dev", [
-      { key: "k", type: TYPES.droplet, name: "d", op: "replace", before: droplet("s-4vcpu-8gb", "daily"), after: droplet("s-2vcpu-4gb") },
+      {
+        key: "k",
+        type: TYPES.droplet,
+        name: "d",
+        op: "replace",
+        before: droplet("s-4vcpu-8gb", "daily"),
+        after: droplet("s-2vcpu-4gb"),
+      },
     ]);
     expect([cost.before, cost.after, cost.diff]).toEqual([62.4, 24.0, -38.4]);
   });
 
   it("a line with an unpriced side has no diff, and the totals leave it out", () => {
-    const cost = priceChanges("dev", diffResourceSets([droplet("s-2vcpu-4gb")], [droplet("s-2vcpu-4gb"), r("aws:s3/bucket:Bucket", "b")]));
+    const cost = priceChanges(
+      "dev",
+      diffResourceSets([droplet("s-2vcpu-4gb")], [droplet("s-2vcpu-4gb"), r("aws:s3/bucket:Bucket", "b")]),
+    );
     const line = cost.lines.find((l) => l.name === "b");
     expect(line).toMatchObject({ op: "create", before: 0, after: null, diff: null });
     expect(cost.diff).toBe(0);
@@ -229,9 +295,19 @@ describe("droplet warnings quote the downtime budget", () => {
     expect(dropletWarnings(resize, 300)).toEqual([
       { kind: "resize", name: "app-droplet", from: "s-2vcpu-4gb", to: "s-4vcpu-8gb", downtimeBudgetSeconds: 300 },
     ]);
-    const move = diffResourceSets([droplet("s-2vcpu-4gb", undefined, "app-4gb-droplet")], [droplet("s-4vcpu-8gb", undefined, "app-8gb-droplet")]);
+    const move = diffResourceSets(
+      [droplet("s-2vcpu-4gb", undefined, "app-4gb-droplet")],
+      [droplet("s-4vcpu-8gb", undefined, "app-8gb-droplet")],
+    );
     expect(dropletWarnings(move, 120)).toEqual([
-      { kind: "move", name: "app-4gb-droplet", toName: "app-8gb-droplet", from: "s-2vcpu-4gb", to: "s-4vcpu-8gb", downtimeBudgetSeconds: 120 },
+      {
+        kind: "move",
+        name: "app-4gb-droplet",
+        toName: "app-8gb-droplet",
+        from: "s-2vcpu-4gb",
+        to: "s-4vcpu-8gb",
+        downtimeBudgetSeconds: 120,
+      },
     ]);
     const same = diffResourceSets([droplet("s-2vcpu-4gb", "daily")], [droplet("s-2vcpu-4gb", "weekly")]);
     expect(dropletWarnings(same, 300)).toEqual([]);
@@ -257,7 +333,9 @@ describe("formatting and limits", () => {
   });
 
   it("exceedsLimit is strict: an increase equal to the limit passes", () => {
-    const report = combineStacks([priceChanges("dev", diffResourceSets([droplet("s-2vcpu-4gb")], [droplet("s-4vcpu-8gb")]))]);
+    const report = combineStacks([
+      priceChanges("dev", diffResourceSets([droplet("s-2vcpu-4gb")], [droplet("s-4vcpu-8gb")])),
+    ]);
     expect(exceedsLimit(report, 23.99)).toBe(true);
     expect(exceedsLimit(report, 24)).toBe(false);
   });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { problemsOf } from "../fixtures/capacity/problems";
-import { Day2ConfigError, type Day2Options, day2ActivationCommands, loadDay2Scripts, renderDay2Files } from "../../infra/render/day2";
+import {
+  Day2ConfigError,
+  type Day2Options,
+  day2ActivationCommands,
+  loadDay2Scripts,
+  renderDay2Files,
+} from "../../infra/render/day2";
 
 const base: Day2Options = { domain: "chat.example.com", healthPath: "/healthz" };
 const byPath = (o: Day2Options = base) => Object.fromEntries(renderDay2Files(o).map((f) => [f.path, f]));
@@ -35,16 +41,25 @@ describe("renderDay2Files", () => {
   });
 
   it("backs up only onto the mounted volume, never the root disk", () => {
-    expect(byPath()["/etc/systemd/system/chatbot-backup.service"]!.content).toContain("ConditionPathIsMountPoint=/var/lib/chatbot\n");
+    expect(byPath()["/etc/systemd/system/chatbot-backup.service"]!.content).toContain(
+      "ConditionPathIsMountPoint=/var/lib/chatbot\n",
+    );
   });
 
   it("settings: retention, and Spaces only when configured (its keys never here)", () => {
     expect(byPath()["/etc/chatbot/day2.env"]!.content).toBe("BACKUP_KEEP_DAYS=7\nBACKUP_KEEP_MIN=3\n");
-    const withSpaces = byPath({ ...base, backupKeepDays: 14, backupTime: "01:05", spaces: { bucket: "acme-backups", region: "fra1" } });
+    const withSpaces = byPath({
+      ...base,
+      backupKeepDays: 14,
+      backupTime: "01:05",
+      spaces: { bucket: "acme-backups", region: "fra1" },
+    });
     expect(withSpaces["/etc/chatbot/day2.env"]!.content).toBe(
       "BACKUP_KEEP_DAYS=14\nBACKUP_KEEP_MIN=3\nSPACES_BUCKET=acme-backups\nSPACES_REGION=fra1\nSPACES_PREFIX=chatbot\n",
     );
-    expect(withSpaces["/etc/systemd/system/chatbot-backup.timer"]!.content).toContain("OnCalendar=*-*-* 01:05:00 UTC\n");
+    expect(withSpaces["/etc/systemd/system/chatbot-backup.timer"]!.content).toContain(
+      "OnCalendar=*-*-* 01:05:00 UTC\n",
+    );
     const settings = Object.values(withSpaces).filter((f) => f.path.endsWith(".env") || f.path.includes("/systemd/"));
     for (const f of settings) expect(f.content).not.toMatch(/ACCESS_KEY/);
   });
@@ -76,8 +91,16 @@ describe("renderDay2Files", () => {
     ["a bad health path", { healthPath: "health" }, /^healthPath: "health" must start with "\/"/],
     ["a bad time", { backupTime: "3:15" }, /^backupTime: "3:15" must be HH:MM \(UTC\)/],
     ["zero retention", { backupKeepDays: 0 }, /^backupKeepDays: 0 must be a whole number from 1 to 365/],
-    ["a bad bucket", { spaces: { bucket: "My_Bucket", region: "fra1" } }, /^spaces\.bucket: "My_Bucket" must be 3-63 lowercase/],
-    ["a bad region", { spaces: { bucket: "ok-bucket", region: "frankfurt" } }, /^spaces\.region: "frankfurt" must be a region slug/],
+    [
+      "a bad bucket",
+      { spaces: { bucket: "My_Bucket", region: "fra1" } },
+      /^spaces\.bucket: "My_Bucket" must be 3-63 lowercase/,
+    ],
+    [
+      "a bad region",
+      { spaces: { bucket: "ok-bucket", region: "frankfurt" } },
+      /^spaces\.region: "frankfurt" must be a region slug/,
+    ],
   ])("rejects %s naming the field", (_name, o, message) => {
     const p = problems(o);
     expect(p).toHaveLength(1);

@@ -14,11 +14,24 @@ const T0 = new Date("2026-12-01T10:00:00Z");
 const hours = (h: number) => new Date(T0.getTime() + h * 3600_000);
 
 function result(plan: StackPlan, committedAt = T0.toISOString()): MigrationResult {
-  return { id: "m1", state: "done", from: "root@203.0.113.10", to: "root@203.0.113.11", strategy: "replicate", committedAt, finishedAt: committedAt, resumed: false };
+  return {
+    id: "m1",
+    state: "done",
+    from: "root@203.0.113.10",
+    to: "root@203.0.113.11",
+    strategy: "replicate",
+    committedAt,
+    finishedAt: committedAt,
+    resumed: false,
+  };
 }
 
 /** The record a successful `pulumi up` leaves, for a config, from a deployed record. */
-function upAt(overrides: Record<string, unknown>, deployed: DeploymentRecord | undefined, now = T0): { plan: StackPlan; after: DeploymentRecord } {
+function upAt(
+  overrides: Record<string, unknown>,
+  deployed: DeploymentRecord | undefined,
+  now = T0,
+): { plan: StackPlan; after: DeploymentRecord } {
   const plan = planStack(sampleConfig(overrides), deployed, now);
   const running = plan.migration?.running || plan.scaleOutMigration?.running;
   return { plan, after: deploymentAfter(plan, running ? result(plan, now.toISOString()) : undefined) };
@@ -39,17 +52,30 @@ const at4gb = upAt({ tier: "4gb" }, undefined).after;
 describe("a stack never deployed", () => {
   it("plans the config's tier with the names the stack always gave its first server", () => {
     const { plan, after } = upAt({ tier: "4gb" }, undefined);
-    expect(plan.active).toMatchObject({ name: "app-4gb", dropletName: PREFIX + "-4gb", volumeName: PREFIX + "-4gb-data", role: "serving" });
+    expect(plan.active).toMatchObject({
+      name: "app-4gb",
+      dropletName: PREFIX + "-4gb",
+      volumeName: PREFIX + "-4gb-data",
+      role: "serving",
+    });
     expect(plan.active?.volumeDescription).toBe(`PostgreSQL, Redis and Caddy data of ${PREFIX}-4gb`);
     expect(plan.migration).toBeUndefined();
-    expect(after).toMatchObject({ tier: "4gb", generation: 1, region: "nyc3", volumeSizeGiB: 20, serving: { key: "app-4gb" } });
+    expect(after).toMatchObject({
+      tier: "4gb",
+      generation: 1,
+      region: "nyc3",
+      volumeSizeGiB: 20,
+      serving: { key: "app-4gb" },
+    });
     expect(after.previous).toBeUndefined();
   });
 
   it("keeps every data volume at DigitalOcean when dropped, unless allowDataLoss (dev only)", () => {
     expect(upAt({}, undefined).plan.active?.retainVolumeOnDelete).toBe(true);
     expect(upAt({ allowDataLoss: true }, undefined).plan.active?.retainVolumeOnDelete).toBe(false);
-    expect(problems(() => sampleConfig({ allowDataLoss: true }, "prod"))).toEqual(["chatbot:allowDataLoss: must be false in prod: data volumes are never dropped or replaced there"]);
+    expect(problems(() => sampleConfig({ allowDataLoss: true }, "prod"))).toEqual([
+      "chatbot:allowDataLoss: must be false in prod: data volumes are never dropped or replaced there",
+    ]);
   });
 });
 
@@ -57,9 +83,22 @@ describe("changing only the tier", () => {
   const { plan, after } = upAt({ tier: "8gb" }, at4gb);
 
   it("plans a new server and a migration from the deployed one, keeping the old one", () => {
-    expect(plan.active).toMatchObject({ name: "app-8gb", role: "target", volumeName: `${PREFIX}-8gb-data-g2`, tier: { name: "8gb" } });
+    expect(plan.active).toMatchObject({
+      name: "app-8gb",
+      role: "target",
+      volumeName: `${PREFIX}-8gb-data-g2`,
+      tier: { name: "8gb" },
+    });
     expect(plan.previous).toMatchObject({ name: "app-4gb", role: "previous", volumeName: `${PREFIX}-4gb-data` });
-    expect(plan.migration).toMatchObject({ from: "4gb", to: "8gb", fromKey: "app-4gb", toKey: "app-8gb", running: true, down: false, retainHours: 24 });
+    expect(plan.migration).toMatchObject({
+      from: "4gb",
+      to: "8gb",
+      fromKey: "app-4gb",
+      toKey: "app-8gb",
+      running: true,
+      down: false,
+      retainHours: 24,
+    });
   });
 
   it("protects the target until its migration has succeeded and leaves the old one droppable", () => {
@@ -68,14 +107,24 @@ describe("changing only the tier", () => {
   });
 
   it("records the commit time the migration printed, and refuses to record a migration that printed none", () => {
-    expect(after).toMatchObject({ tier: "8gb", generation: 2, serving: { key: "app-8gb" }, previous: { key: "app-4gb" }, migration: { from: "app-4gb", to: "app-8gb", committedAt: T0.toISOString() } });
+    expect(after).toMatchObject({
+      tier: "8gb",
+      generation: 2,
+      serving: { key: "app-8gb" },
+      previous: { key: "app-4gb" },
+      migration: { from: "app-4gb", to: "app-8gb", committedAt: T0.toISOString() },
+    });
     expect(() => deploymentAfter(plan, undefined)).toThrow(/without printing its result line/);
   });
 
   it("keeps the old server for previousTierRetainHours counted from the commit, then drops it", () => {
     const within = upAt({ tier: "8gb" }, after, hours(23.9));
     expect(within.plan.previous?.name).toBe("app-4gb");
-    expect(within.plan.migration).toMatchObject({ running: false, committedAt: T0.toISOString(), retainUntil: hours(24).toISOString() });
+    expect(within.plan.migration).toMatchObject({
+      running: false,
+      committedAt: T0.toISOString(),
+      retainUntil: hours(24).toISOString(),
+    });
     expect(within.plan.active).toMatchObject({ role: "serving", protect: false });
     expect(within.after).toEqual(after);
 
@@ -97,7 +146,9 @@ describe("changing only the tier", () => {
 
   it("refuses another tier change while the old server is the rollback target, naming when it ends", () => {
     expect(problems(() => planStack(sampleConfig({ tier: "16gb" }), after, hours(1)))).toEqual([
-      expect.stringMatching(/^chatbot:tier: cannot change to 16gb yet: the 4gb server migrated from at 2026-12-01T10:00:00.000Z is the rollback target until 2026-12-02T10:00:00.000Z/),
+      expect.stringMatching(
+        /^chatbot:tier: cannot change to 16gb yet: the 4gb server migrated from at 2026-12-01T10:00:00.000Z is the rollback target until 2026-12-02T10:00:00.000Z/,
+      ),
     ]);
   });
 
@@ -110,19 +161,30 @@ describe("changing only the tier", () => {
   });
 
   it("refuses changes that would replace or shrink a data volume", () => {
-    expect(problems(() => planStack(sampleConfig({ region: "sfo3" }), at4gb, T0))).toEqual([expect.stringMatching(/^chatbot:region: must stay nyc3: .*replaces every data volume/)]);
+    expect(problems(() => planStack(sampleConfig({ region: "sfo3" }), at4gb, T0))).toEqual([
+      expect.stringMatching(/^chatbot:region: must stay nyc3: .*replaces every data volume/),
+    ]);
     expect(problems(() => planStack(sampleConfig({ region: "sfo3", allowDataLoss: true }), at4gb, T0))).toEqual([]);
-    expect(problems(() => planStack(sampleConfig({ volumeSizeGiB: 10 }), at4gb, T0))).toEqual(["chatbot:volumeSizeGiB: must be at least 20 (deployed): DigitalOcean volumes grow but never shrink"]);
+    expect(problems(() => planStack(sampleConfig({ volumeSizeGiB: 10 }), at4gb, T0))).toEqual([
+      "chatbot:volumeSizeGiB: must be at least 20 (deployed): DigitalOcean volumes grow but never shrink",
+    ]);
     expect(problems(() => planStack(sampleConfig({ volumeSizeGiB: 40 }), at4gb, T0))).toEqual([]);
   });
 
   it("in DNS mode, needs a TTL of 60 s or less deployed before the change", () => {
     const dns300 = upAt({ trafficSwitch: "dns" }, undefined).after;
-    expect(problems(() => planStack(sampleConfig({ tier: "8gb", trafficSwitch: "dns", dnsTtlSeconds: 30 }), dns300, T0))).toEqual([
-      expect.stringMatching(/^chatbot:dnsTtlSeconds: must be 60 or less, deployed for at least one old TTL.*deployed: 300 s/),
+    expect(
+      problems(() => planStack(sampleConfig({ tier: "8gb", trafficSwitch: "dns", dnsTtlSeconds: 30 }), dns300, T0)),
+    ).toEqual([
+      expect.stringMatching(
+        /^chatbot:dnsTtlSeconds: must be 60 or less, deployed for at least one old TTL.*deployed: 300 s/,
+      ),
     ]);
     const dns30 = upAt({ trafficSwitch: "dns", dnsTtlSeconds: 30 }, undefined).after;
-    expect(planStack(sampleConfig({ tier: "8gb", trafficSwitch: "dns", dnsTtlSeconds: 30 }), dns30, T0).migration?.trafficSwitch).toBe("dns");
+    expect(
+      planStack(sampleConfig({ tier: "8gb", trafficSwitch: "dns", dnsTtlSeconds: 30 }), dns30, T0).migration
+        ?.trafficSwitch,
+    ).toBe("dns");
   });
 });
 
@@ -132,22 +194,47 @@ describe("scale-out from what is deployed", () => {
     const { plan, after } = upAt({ tier: "scale-out" }, at16);
     expect(plan.scaleOutMigration).toMatchObject({ from: "16gb", fromKey: "app-16gb", running: true });
     expect(plan.previous?.name).toBe("app-16gb");
-    expect(after).toMatchObject({ tier: "scale-out", previous: { key: "app-16gb" }, migration: { to: "scale-out", strategy: "replicate" } });
+    expect(after).toMatchObject({
+      tier: "scale-out",
+      previous: { key: "app-16gb" },
+      migration: { to: "scale-out", strategy: "replicate" },
+    });
     expect(after.serving).toBeUndefined();
     expect(upAt({ tier: "scale-out" }, after, hours(1)).plan.scaleOutMigration?.running).toBe(false);
     expect(upAt({ tier: "scale-out" }, after, hours(25)).plan.previous).toBeUndefined();
-    expect(problems(() => planStack(sampleConfig({ tier: "scale-out" }), at4gb, T0))).toEqual([expect.stringMatching(/^chatbot:tier: must be 16gb before scale-out \(deployed: 4gb\)/)]);
-    expect(problems(() => planStack(sampleConfig({ tier: "8gb" }), { ...after, previous: undefined, migration: undefined }, T0))).toEqual([expect.stringMatching(/cannot change from scale-out back to 8gb/)]);
+    expect(problems(() => planStack(sampleConfig({ tier: "scale-out" }), at4gb, T0))).toEqual([
+      expect.stringMatching(/^chatbot:tier: must be 16gb before scale-out \(deployed: 4gb\)/),
+    ]);
+    expect(
+      problems(() =>
+        planStack(sampleConfig({ tier: "8gb" }), { ...after, previous: undefined, migration: undefined }, T0),
+      ),
+    ).toEqual([expect.stringMatching(/cannot change from scale-out back to 8gb/)]);
   });
 });
 
 describe("stacks deployed before the record (only `tier` exported)", () => {
   it("read as one server with the names that version gave it (no replacement)", () => {
-    const legacy = readDeployed({ tier: "8gb", dropletSize: "s-4vcpu-8gb", publicIp: "198.51.100.1", url: "https://x" }, PREFIX);
-    expect(legacy).toMatchObject({ legacy: true, tier: "8gb", serving: { key: "app-8gb", volumeName: `${PREFIX}-8gb-data` } });
+    const legacy = readDeployed(
+      { tier: "8gb", dropletSize: "s-4vcpu-8gb", publicIp: "198.51.100.1", url: "https://x" },
+      PREFIX,
+    );
+    expect(legacy).toMatchObject({
+      legacy: true,
+      tier: "8gb",
+      serving: { key: "app-8gb", volumeName: `${PREFIX}-8gb-data` },
+    });
     const plan = planStack(sampleConfig({ tier: "8gb" }), legacy, T0);
-    expect(plan.active).toMatchObject({ name: "app-8gb", volumeName: `${PREFIX}-8gb-data`, volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-8gb` });
-    expect(planStack(sampleConfig({ tier: "16gb" }), legacy, T0).migration).toMatchObject({ fromKey: "app-8gb", toKey: "app-16gb", running: true });
+    expect(plan.active).toMatchObject({
+      name: "app-8gb",
+      volumeName: `${PREFIX}-8gb-data`,
+      volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-8gb`,
+    });
+    expect(planStack(sampleConfig({ tier: "16gb" }), legacy, T0).migration).toMatchObject({
+      fromKey: "app-8gb",
+      toKey: "app-16gb",
+      running: true,
+    });
   });
 
   it("honour previousTier and previousTierRetainUntil as the record of a migration that has run, until that time", () => {
@@ -166,10 +253,15 @@ describe("stacks deployed before the record (only `tier` exported)", () => {
     const legacy = readDeployed({ tier: "4gb" }, PREFIX);
     const past = { tier: "8gb", previousTier: "4gb", previousTierRetainUntil: hours(-1).toISOString() };
     expect(problems(() => planStack(sampleConfig(past), legacy, T0))).toEqual([
-      expect.stringMatching(/^chatbot:previousTier: must be removed .*the deployed tier is 4gb, and a tier change plans its own migration from it/),
+      expect.stringMatching(
+        /^chatbot:previousTier: must be removed .*the deployed tier is 4gb, and a tier change plans its own migration from it/,
+      ),
     ]);
     // Without the key, the same change is a migration from the deployed 4gb server.
-    expect(planStack(sampleConfig({ tier: "8gb" }), legacy, T0).migration).toMatchObject({ fromKey: "app-4gb", running: true });
+    expect(planStack(sampleConfig({ tier: "8gb" }), legacy, T0).migration).toMatchObject({
+      fromKey: "app-4gb",
+      running: true,
+    });
   });
 });
 
@@ -181,7 +273,9 @@ describe("reading the deployed outputs", () => {
 
   it("names the output field that is wrong", () => {
     expect(() => readDeployed({ deployment: { ...at4gb, generation: "two" } }, PREFIX)).toThrow(DeployedStateError);
-    expect(() => readDeployed({ deployment: { ...at4gb, generation: "two" } }, PREFIX)).toThrow(/output deployment\.generation/);
+    expect(() => readDeployed({ deployment: { ...at4gb, generation: "two" } }, PREFIX)).toThrow(
+      /output deployment\.generation/,
+    );
     expect(() => readDeployed({ publicIp: "x" }, PREFIX)).toThrow(/no `deployment` output and no known `tier` output/);
   });
 

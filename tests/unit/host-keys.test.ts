@@ -35,7 +35,9 @@ const tempDir = () => {
 /** A real ED25519 key pair made by OpenSSH's ssh-keygen: what the tls provider's outputs look like. */
 function sshKeygen(type = "ed25519"): { privateKeyOpenssh: string; publicKeyOpenssh: string; file: string } {
   const file = join(tempDir(), "key");
-  const r = spawnSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", "comment@host", "-f", file], { encoding: "utf8" });
+  const r = spawnSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", "comment@host", "-f", file], {
+    encoding: "utf8",
+  });
   expect(r.status, r.stderr).toBe(0);
   return { privateKeyOpenssh: readFileSync(file, "utf8"), publicKeyOpenssh: readFileSync(`${file}.pub`, "utf8"), file };
 }
@@ -59,8 +61,16 @@ describe("the pinned host key's form (the @pulumi/command connection's hostKey, 
     ["another type", () => sshKeygen("ecdsa").publicKeyOpenssh, /must be ssh-ed25519, got ecdsa-sha2-nistp256/],
     ["one field", () => "ssh-ed25519", /got 1 field/],
     ["not base64", () => "ssh-ed25519 !!!!", /not base64/],
-    ["a blob of another type under the ed25519 name", () => `ssh-ed25519 ${sshKeygen("ecdsa").publicKeyOpenssh.split(" ")[1]}`, /not an ssh-ed25519 public key blob/],
-    ["a truncated key", () => `ssh-ed25519 ${sshKeygen().publicKeyOpenssh.split(" ")[1]!.slice(0, 40)}`, /not base64|not an ssh-ed25519/],
+    [
+      "a blob of another type under the ed25519 name",
+      () => `ssh-ed25519 ${sshKeygen("ecdsa").publicKeyOpenssh.split(" ")[1]}`,
+      /not an ssh-ed25519 public key blob/,
+    ],
+    [
+      "a truncated key",
+      () => `ssh-ed25519 ${sshKeygen().publicKeyOpenssh.split(" ")[1]!.slice(0, 40)}`,
+      /not base64|not an ssh-ed25519/,
+    ],
   ])("refuses %s", (_what, key, message) => {
     expect(() => pinnedHostKey(key())).toThrow(HostKeyFormatError);
     expect(() => pinnedHostKey(key())).toThrow(message);
@@ -71,31 +81,51 @@ describe("the pinned host key's form (the @pulumi/command connection's hostKey, 
     expect(knownHostsLine("new-droplet.203.0.113.11", pinned)).toBe(`new-droplet.203.0.113.11 ${pinned}`);
     expect(() => knownHostsLine("a b", pinned)).toThrow(/alias/);
     expect(pinnedSshOptions("new-droplet.203.0.113.11", "/tmp/kh")).toEqual([
-      "-o", "StrictHostKeyChecking=yes",
-      "-o", "UserKnownHostsFile=/tmp/kh",
-      "-o", "GlobalKnownHostsFile=/dev/null",
-      "-o", "HostKeyAlias=new-droplet.203.0.113.11",
-      "-o", "HostKeyAlgorithms=ssh-ed25519",
-      "-o", "UpdateHostKeys=no",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "UserKnownHostsFile=/tmp/kh",
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
+      "-o",
+      "HostKeyAlias=new-droplet.203.0.113.11",
+      "-o",
+      "HostKeyAlgorithms=ssh-ed25519",
+      "-o",
+      "UpdateHostKeys=no",
     ]);
     expect(hostKeyAlias("new", { ssh: "root@[2001:db8::1]" })).toBe("new-droplet.2001_db8__1");
   });
 
   it("recognises ssh's refusals of a host key, and nothing else", () => {
     // OpenSSH 9's messages for a changed key, and for a host offering no key of the pinned type.
-    expect(isHostKeyRejection("@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n...\nHost key verification failed.\n")).toBe(true);
-    expect(isHostKeyRejection("Unable to negotiate with 203.0.113.11 port 22: no matching host key type found. Their offer: rsa-sha2-512\n")).toBe(true);
+    expect(
+      isHostKeyRejection(
+        "@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n...\nHost key verification failed.\n",
+      ),
+    ).toBe(true);
+    expect(
+      isHostKeyRejection(
+        "Unable to negotiate with 203.0.113.11 port 22: no matching host key type found. Their offer: rsa-sha2-512\n",
+      ),
+    ).toBe(true);
     expect(isHostKeyRejection("root@203.0.113.11: Permission denied (publickey).\n")).toBe(false);
     expect(isHostKeyRejection("ssh: connect to host 203.0.113.11 port 22: Connection refused\n")).toBe(false);
   });
 
   it("the mismatch message names the server and what to check; the warning says how to get a server pinned", () => {
-    const m = hostKeyMismatchMessage("the new droplet root@203.0.113.11", "root@203.0.113.11", "new-droplet.203.0.113.11");
+    const m = hostKeyMismatchMessage(
+      "the new droplet root@203.0.113.11",
+      "root@203.0.113.11",
+      "new-droplet.203.0.113.11",
+    );
     expect(m).toMatch(/^HOST KEY MISMATCH: the new droplet root@203\.0\.113\.11 /);
     expect(m).toContain("Nothing was changed on either droplet");
     expect(m).toContain("ssh-keyscan -t ed25519 203.0.113.11");
     expect(m).toContain("pulumi stack output servers");
-    expect(unpinnedHostKeyWarning("app-8gb (chatbot-prod-8gb)")).toMatch(/^app-8gb \(chatbot-prod-8gb\): its SSH host key is not pinned .* the next tier migration .* creates one whose host key the stack generates and pins\.$/);
+    expect(unpinnedHostKeyWarning("app-8gb (chatbot-prod-8gb)")).toMatch(
+      /^app-8gb \(chatbot-prod-8gb\): its SSH host key is not pinned .* the next tier migration .* creates one whose host key the stack generates and pins\.$/,
+    );
   });
 });
 
@@ -111,7 +141,9 @@ describe("a pinned server's user data", () => {
     expect(doc.ssh_genkeytypes).toEqual(["ed25519"]);
     expect(doc.ssh_keys).toEqual({ ed25519_private: privateKeyOpenssh, ed25519_public: publicKeyOpenssh.trim() });
     expect(pinned).toContain(pinnedHostKey(key.publicKeyOpenssh));
-    expect(doc.write_files.find((f) => f.path === HOST_KEY_SSHD_DROPIN)?.content).toBe("HostKey /etc/ssh/ssh_host_ed25519_key\n");
+    expect(doc.write_files.find((f) => f.path === HOST_KEY_SSHD_DROPIN)?.content).toBe(
+      "HostKey /etc/ssh/ssh_host_ed25519_key\n",
+    );
   });
 
   it("passes `cloud-init schema`", () => {
@@ -132,7 +164,15 @@ describe("a pinned server's user data", () => {
 describe("which servers the plan pins", () => {
   const config = sampleConfig({ tier: "8gb" });
   const prefix = `${config.project}-${config.stack}`;
-  const record = (serving: DeploymentRecord["serving"]): DeploymentRecord => ({ version: 1, tier: "8gb", region: config.region, volumeSizeGiB: config.volumeSizeGiB, dnsTtlSeconds: config.dnsTtlSeconds, generation: 1, serving });
+  const record = (serving: DeploymentRecord["serving"]): DeploymentRecord => ({
+    version: 1,
+    tier: "8gb",
+    region: config.region,
+    volumeSizeGiB: config.volumeSizeGiB,
+    dnsTtlSeconds: config.dnsTtlSeconds,
+    generation: 1,
+    serving,
+  });
 
   it("a new stack's server is created pinned, and the record it leaves says so", () => {
     const plan = planStack(config);
@@ -158,7 +198,11 @@ describe("which servers the plan pins", () => {
   it("the record reads the flag back, and a record without it (any stack deployed before) still reads", () => {
     const pinned = { ...record({ ...firstServerNames(prefix, "8gb"), hostKey: "pinned" }) };
     expect(readDeployed({ deployment: pinned }, prefix)?.serving?.hostKey).toBe("pinned");
-    expect(readDeployed({ deployment: record(firstServerNames(prefix, "8gb")) }, prefix)?.serving?.hostKey).toBeUndefined();
-    expect(() => readDeployed({ deployment: record({ ...firstServerNames(prefix, "8gb"), hostKey: "yes" as "pinned" }) }, prefix)).toThrow(/serving\.hostKey/);
+    expect(
+      readDeployed({ deployment: record(firstServerNames(prefix, "8gb")) }, prefix)?.serving?.hostKey,
+    ).toBeUndefined();
+    expect(() =>
+      readDeployed({ deployment: record({ ...firstServerNames(prefix, "8gb"), hostKey: "yes" as "pinned" }) }, prefix),
+    ).toThrow(/serving\.hostKey/);
   });
 });

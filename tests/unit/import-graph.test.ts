@@ -37,8 +37,13 @@ function importGraph(dir: string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of tsFiles(dir)) {
     const { importedFiles } = ts.preProcessFile(readFileSync(file, "utf8"), true, true);
-    const targets = importedFiles.map((f) => resolveLocal(file, f.fileName)).filter((t): t is string => t !== undefined);
-    graph.set(file, [...new Set(targets)].filter((t) => t.startsWith(dir + sep)));
+    const targets = importedFiles
+      .map((f) => resolveLocal(file, f.fileName))
+      .filter((t): t is string => t !== undefined);
+    graph.set(
+      file,
+      [...new Set(targets)].filter((t) => t.startsWith(dir + sep)),
+    );
   }
   return graph;
 }
@@ -90,8 +95,21 @@ describe("the import graph of infra/", () => {
     const edges = (from: string) => (graph.get(join(infra, from)) ?? []).map((f) => relative(infra, f));
     // index.ts imports its components; a plain `import type` and an `import x = require()` count as edges too.
     expect(edges("index.ts")).toEqual(expect.arrayContaining(["components/app-server.ts", "plan.ts"]));
-    expect(importCycles(new Map([["a", ["b"]], ["b", ["a"]], ["c", ["c"]], ["d", ["a"]]]))).toEqual([["a", "b"], ["c"]]);
-    const typeOnly = ts.preProcessFile('import type { X } from "./x";\nexport { Y } from "./y";\nimport z = require("./z");', true, true);
+    expect(
+      importCycles(
+        new Map([
+          ["a", ["b"]],
+          ["b", ["a"]],
+          ["c", ["c"]],
+          ["d", ["a"]],
+        ]),
+      ),
+    ).toEqual([["a", "b"], ["c"]]);
+    const typeOnly = ts.preProcessFile(
+      'import type { X } from "./x";\nexport { Y } from "./y";\nimport z = require("./z");',
+      true,
+      true,
+    );
     expect(typeOnly.importedFiles.map((f) => f.fileName)).toEqual(["./x", "./y", "./z"]);
   });
 

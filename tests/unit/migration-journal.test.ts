@@ -1,7 +1,16 @@
 /** The journal's decisions and the preflight's judgement of a target: pure, table-driven. */
 import { describe, expect, it } from "vitest";
 import { checkRoom, judgeTarget } from "../../infra/migration/checks";
-import { type Journal, type JournalEnd, type RunMode, decide, journalEnd, nextAction, parseJournal, sshTarget } from "../../infra/migration/journal";
+import {
+  type Journal,
+  type JournalEnd,
+  type RunMode,
+  decide,
+  journalEnd,
+  nextAction,
+  parseJournal,
+  sshTarget,
+} from "../../infra/migration/journal";
 
 const A: JournalEnd = { target: "root@a", privateAddress: "10.0.0.2", pgPort: 5432, redisPort: 6379 };
 const B: JournalEnd = { target: "root@b", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 };
@@ -9,29 +18,79 @@ const C: JournalEnd = { target: "root@c", privateAddress: "10.0.0.4", pgPort: 54
 
 function j(over: Partial<Journal> = {}): Journal {
   return {
-    version: 1, id: "m1", from: A, to: B, strategy: "replicate", phase: "copy", phasesDone: ["preflight", "backup"], stepsDone: [],
-    committed: false, startedAt: "t0", updatedAt: "t1", outcome: "running", holder: "h:1", runs: 1, ...over,
+    version: 1,
+    id: "m1",
+    from: A,
+    to: B,
+    strategy: "replicate",
+    phase: "copy",
+    phasesDone: ["preflight", "backup"],
+    stepsDone: [],
+    committed: false,
+    startedAt: "t0",
+    updatedAt: "t1",
+    outcome: "running",
+    holder: "h:1",
+    runs: 1,
+    ...over,
   };
 }
-const committed = (over: Partial<Journal> = {}) => j({ committed: true, committedAt: "2026-12-01T10:05:00.000Z", phase: "verify", outcome: "failed-after-commit", ...over });
+const committed = (over: Partial<Journal> = {}) =>
+  j({
+    committed: true,
+    committedAt: "2026-12-01T10:05:00.000Z",
+    phase: "verify",
+    outcome: "failed-after-commit",
+    ...over,
+  });
 
 describe("decide", () => {
   const pair = { from: A, to: B };
   it.each<[string, RunMode, Journal | undefined, Journal | undefined, string]>([
     ["no journal: a new migration", "run", undefined, undefined, "fresh"],
     ["this pair done: nothing to do", "run", committed({ outcome: "done", phase: "done" }), undefined, "noop"],
-    ["this pair done, --resume: nothing to do either", "resume", committed({ outcome: "done", phase: "done" }), undefined, "noop"],
+    [
+      "this pair done, --resume: nothing to do either",
+      "resume",
+      committed({ outcome: "done", phase: "done" }),
+      undefined,
+      "noop",
+    ],
     ["this pair stopped before the commit point: roll back, then afresh", "run", j(), undefined, "rollback"],
-    ["this pair's rollback failed: roll back again, then afresh", "run", j({ outcome: "rollback-failed" }), undefined, "rollback"],
+    [
+      "this pair's rollback failed: roll back again, then afresh",
+      "run",
+      j({ outcome: "rollback-failed" }),
+      undefined,
+      "rollback",
+    ],
     ["this pair stopped after the commit point: forward", "run", committed(), undefined, "forward"],
-    ["this pair died after the commit point (running): forward", "run", committed({ outcome: "running" }), undefined, "forward"],
+    [
+      "this pair died after the commit point (running): forward",
+      "run",
+      committed({ outcome: "running" }),
+      undefined,
+      "forward",
+    ],
     ["this pair rolled back: a new migration (archiving it)", "run", j({ outcome: "rolled-back" }), undefined, "fresh"],
     ["--resume of a rolled-back one: a new migration", "resume", j({ outcome: "rolled-back" }), undefined, "fresh"],
     ["--resume without a journal: nothing", "resume", undefined, undefined, "nothing"],
     ["another pair unfinished on the old droplet: refuse", "run", j({ to: C }), undefined, "refuse"],
-    ["another pair finished on the old droplet: a new migration", "run", committed({ to: C, outcome: "done" }), undefined, "fresh"],
+    [
+      "another pair finished on the old droplet: a new migration",
+      "run",
+      committed({ to: C, outcome: "done" }),
+      undefined,
+      "fresh",
+    ],
     ["a migration from the target unfinished: refuse", "run", undefined, j({ from: B, to: C }), "refuse"],
-    ["a migration from the target finished: a new migration", "run", undefined, committed({ from: B, to: A, outcome: "done" }), "fresh"],
+    [
+      "a migration from the target finished: a new migration",
+      "run",
+      undefined,
+      committed({ from: B, to: A, outcome: "done" }),
+      "fresh",
+    ],
     ["--rollback before the commit point", "rollback", j(), undefined, "rollback"],
     ["--rollback after the commit point", "rollback", committed(), undefined, "past-commit"],
     ["--rollback of a finished migration", "rollback", committed({ outcome: "done" }), undefined, "past-commit"],
@@ -44,10 +103,13 @@ describe("decide", () => {
   it("a refusal names the other migration and its phase; a rollback refusal names the way back", () => {
     expect(decide("run", pair, j({ id: "m7", to: C, phase: "catchup" }))).toEqual({
       kind: "refuse",
-      reason: "the old server has an unfinished migration m7 (root@a -> root@c, replicate; running, phase catchup, before the commit point): finish it (--resume) or roll it back (--rollback) with its own --from/--to first",
+      reason:
+        "the old server has an unfinished migration m7 (root@a -> root@c, replicate; running, phase catchup, before the commit point): finish it (--resume) or roll it back (--rollback) with its own --from/--to first",
     });
     const past = decide("rollback", pair, committed());
-    expect(past.kind === "past-commit" && past.reason).toMatch(/Finish it with --resume; the way back is a migration the other way: npm run migrate -- --from root@b --to root@a --overwrite-target$/);
+    expect(past.kind === "past-commit" && past.reason).toMatch(
+      /Finish it with --resume; the way back is a migration the other way: npm run migrate -- --from root@b --to root@a --overwrite-target$/,
+    );
   });
 
   it("the next action for each outcome", () => {
@@ -58,34 +120,90 @@ describe("decide", () => {
   });
 
   it("a pair is the ssh target (port included), the private address and the PostgreSQL port", () => {
-    const d = { ssh: "root@203.0.113.5", sshOptions: ["-p", "2222", "-o", "BatchMode=yes"], privateAddress: "10.0.0.5" };
+    const d = {
+      ssh: "root@203.0.113.5",
+      sshOptions: ["-p", "2222", "-o", "BatchMode=yes"],
+      privateAddress: "10.0.0.5",
+    };
     expect(sshTarget(d)).toBe("root@203.0.113.5:2222");
-    expect(journalEnd(d)).toEqual({ target: "root@203.0.113.5:2222", privateAddress: "10.0.0.5", pgPort: 5432, redisPort: 6379 });
+    expect(journalEnd(d)).toEqual({
+      target: "root@203.0.113.5:2222",
+      privateAddress: "10.0.0.5",
+      pgPort: 5432,
+      redisPort: 6379,
+    });
     expect(decide("run", { from: A, to: { ...B, privateAddress: "10.9.9.9" } }, j()).kind).toBe("refuse");
   });
 
   it("reads back what it writes, and refuses a journal it cannot trust", () => {
     expect(parseJournal(JSON.stringify(committed()))).toEqual(committed());
     expect(() => parseJournal("{not json")).toThrow(/not valid JSON/);
-    expect(() => parseJournal(JSON.stringify({ ...j(), version: 2, outcome: "maybe" }))).toThrow(/version 2 .*; outcome "maybe"/);
+    expect(() => parseJournal(JSON.stringify({ ...j(), version: 2, outcome: "maybe" }))).toThrow(
+      /version 2 .*; outcome "maybe"/,
+    );
   });
 });
 
 describe("judgeTarget", () => {
   const source = { system_identifier: "7001", pg_running: "1" };
-  const empty = { pg_running: "1", system_identifier: "7002", "table_rows.public.writes": "false", redis_keys_total: "0" };
+  const empty = {
+    pg_running: "1",
+    system_identifier: "7002",
+    "table_rows.public.writes": "false",
+    redis_keys_total: "0",
+  };
   it.each<[string, Record<string, string>, boolean, RegExp]>([
     ["an empty server", empty, false, /^ok: the target holds no data/],
-    ["the same cluster (whatever address reaches it)", { ...empty, system_identifier: "7001" }, true, /^refused: the same server on both sides/],
-    ["a copy this source's migration made", { ...empty, system_identifier: "7001", replica_of: "7001", "table_rows.public.writes": "true" }, false, /^ok: the target is a copy of this source/],
-    ["a copy of another source", { ...empty, replica_of: "9999", "table_rows.public.writes": "true" }, false, /^refused: the target holds data: rows in public\.writes\./],
-    ["rows in a user table", { ...empty, "table_rows.public.notes": "true" }, false, /^refused: the target holds data: rows in public\.notes\. Nothing was changed/],
-    ["rows, with --overwrite-target", { ...empty, "table_rows.public.notes": "true" }, true, /^ok: overwriting the target's data: rows in public\.notes/],
-    ["only alembic_version", { ...empty, "table_rows.public.alembic_version": "true" }, false, /^ok: the target holds no data/],
+    [
+      "the same cluster (whatever address reaches it)",
+      { ...empty, system_identifier: "7001" },
+      true,
+      /^refused: the same server on both sides/,
+    ],
+    [
+      "a copy this source's migration made",
+      { ...empty, system_identifier: "7001", replica_of: "7001", "table_rows.public.writes": "true" },
+      false,
+      /^ok: the target is a copy of this source/,
+    ],
+    [
+      "a copy of another source",
+      { ...empty, replica_of: "9999", "table_rows.public.writes": "true" },
+      false,
+      /^refused: the target holds data: rows in public\.writes\./,
+    ],
+    [
+      "rows in a user table",
+      { ...empty, "table_rows.public.notes": "true" },
+      false,
+      /^refused: the target holds data: rows in public\.notes\. Nothing was changed/,
+    ],
+    [
+      "rows, with --overwrite-target",
+      { ...empty, "table_rows.public.notes": "true" },
+      true,
+      /^ok: overwriting the target's data: rows in public\.notes/,
+    ],
+    [
+      "only alembic_version",
+      { ...empty, "table_rows.public.alembic_version": "true" },
+      false,
+      /^ok: the target holds no data/,
+    ],
     ["one Redis key", { ...empty, redis_keys_total: "1" }, false, /^refused: the target holds data: 1 Redis key\./],
     ["PostgreSQL stopped", { pg_running: "0" }, true, /^refused: PostgreSQL is not running on the new server/],
-    ["a fenced former primary", { pg_running: "0", fenced: "1", system_identifier: "7001" }, false, /^refused: the target holds data: it is a fenced former primary/],
-    ["a fenced former primary, --overwrite-target", { pg_running: "0", fenced: "1", system_identifier: "7001" }, true, /^ok: overwriting the target: a fenced former primary/],
+    [
+      "a fenced former primary",
+      { pg_running: "0", fenced: "1", system_identifier: "7001" },
+      false,
+      /^refused: the target holds data: it is a fenced former primary/,
+    ],
+    [
+      "a fenced former primary, --overwrite-target",
+      { pg_running: "0", fenced: "1", system_identifier: "7001" },
+      true,
+      /^ok: overwriting the target: a fenced former primary/,
+    ],
   ])("%s", (_label, target, overwrite, expected) => {
     const v = judgeTarget(source, target, { overwrite });
     expect(v.ok ? `ok: ${v.notes.join("; ")}` : `refused: ${v.reason}`).toMatch(expected);
@@ -95,10 +213,34 @@ describe("judgeTarget", () => {
 describe("checkRoom", () => {
   const GIB = 1024 ** 3;
   it.each([
-    [1.2 * GIB, 18.3 * GIB, 0, true, "data 1.2 GiB fits: 18.3 GiB free on the target volume, needs 2.2 GiB with headroom"],
-    [10 * GIB, 11 * GIB, 0, false, "data 10.0 GiB does not fit: 11.0 GiB free on the target volume, needs 12.0 GiB with headroom (WAL, growth). Nothing was changed."],
-    [10 * GIB, 11 * GIB, 2 * GIB, true, "data 10.0 GiB fits: 13.0 GiB free on the target volume (counting 2.0 GiB it replaces), needs 12.0 GiB with headroom"],
-    [50 * 1024 ** 2, 0.5 * GIB, 0, false, "data 50.0 MiB does not fit: 512 MiB free on the target volume, needs 1.0 GiB with headroom (WAL, growth). Nothing was changed."],
+    [
+      1.2 * GIB,
+      18.3 * GIB,
+      0,
+      true,
+      "data 1.2 GiB fits: 18.3 GiB free on the target volume, needs 2.2 GiB with headroom",
+    ],
+    [
+      10 * GIB,
+      11 * GIB,
+      0,
+      false,
+      "data 10.0 GiB does not fit: 11.0 GiB free on the target volume, needs 12.0 GiB with headroom (WAL, growth). Nothing was changed.",
+    ],
+    [
+      10 * GIB,
+      11 * GIB,
+      2 * GIB,
+      true,
+      "data 10.0 GiB fits: 13.0 GiB free on the target volume (counting 2.0 GiB it replaces), needs 12.0 GiB with headroom",
+    ],
+    [
+      50 * 1024 ** 2,
+      0.5 * GIB,
+      0,
+      false,
+      "data 50.0 MiB does not fit: 512 MiB free on the target volume, needs 1.0 GiB with headroom (WAL, growth). Nothing was changed.",
+    ],
   ])("%d bytes onto %d free (+%d replaced)", (sourceBytes, freeBytes, replacedBytes, ok, reason) => {
     expect(checkRoom({ sourceBytes, freeBytes, replacedBytes })).toEqual({ ok, reason });
   });

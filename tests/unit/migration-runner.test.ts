@@ -6,7 +6,15 @@
 import { describe, expect, it } from "vitest";
 import type { Droplet, Side, StepCommand, StepName } from "../../infra/migration/commands";
 import { type Journal, parseJournal } from "../../infra/migration/journal";
-import { type RunnerOptions, type StepHooks, type StepResult, exitCodeFor, migrationResult, plannedCommands, runMigration } from "../../infra/migration/runner";
+import {
+  type RunnerOptions,
+  type StepHooks,
+  type StepResult,
+  exitCodeFor,
+  migrationResult,
+  plannedCommands,
+  runMigration,
+} from "../../infra/migration/runner";
 import { FAULT_POINTS, failAfter } from "../migration/seams";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 
@@ -34,7 +42,11 @@ const preflight = (side: Side) =>
     "",
   ].join("\n");
 
-const certLines = preflight("new").split("\n").filter((l) => /^(proxy|redis)_tls_cert=/.test(l)).join("\n") + "\n";
+const certLines =
+  preflight("new")
+    .split("\n")
+    .filter((l) => /^(proxy|redis)_tls_cert=/.test(l))
+    .join("\n") + "\n";
 
 /** The go line the armed promotion read (after the proxy script and its mark), if any. */
 function goLine(cmd: StepCommand): { fenceLsn: string; redisOffset?: string } | undefined {
@@ -49,7 +61,8 @@ const DEFAULT_OUTPUT: Script = {
   catchup: () => "pg_lag_bytes=0\n",
   counts: () => "count.public.writes=5\n",
   // The fence with the hold pauses the old Redis and prints its offset (migrate.sh step_fence).
-  fence: (_side, cmd) => (cmd.args.includes("hold") ? "fence_lsn=0/3000148\nstop_ms=10\nredis_offset=4242\n" : "fence_lsn=0/3000148\n"),
+  fence: (_side, cmd) =>
+    cmd.args.includes("hold") ? "fence_lsn=0/3000148\nstop_ms=10\nredis_offset=4242\n" : "fence_lsn=0/3000148\n",
   // With `gate`, the droplet opens its internal listener in the same step (proxy-switch.sh prints gate=open); with
   // the old Redis's offset after it, its own Redis takes over first.
   promote: (_side, cmd) => {
@@ -86,7 +99,8 @@ class Droplets {
     if (hooks?.stdinTail) {
       // The armed promotion (migrate.sh): it goes on only with a go line, which it reads as the rest of its stdin.
       const tail = await hooks.stdinTail;
-      if (!tail.startsWith("go ")) return { code: 4, stdout: "", stderr: "no go line from the runner: nothing promoted" };
+      if (!tail.startsWith("go "))
+        return { code: 4, stdout: "", stderr: "no go line from the runner: nothing promoted" };
       cmd = { ...cmd, stdinData: `${cmd.stdinData ?? ""}${tail}` };
     }
     if (cmd.step !== "lock_heartbeat") this.calls.push(`${cmd.side}:${cmd.step}`);
@@ -99,7 +113,8 @@ class Droplets {
   private state(cmd: StepCommand): Output | undefined {
     const side = this.key(cmd.side);
     const lock = this.locks[side];
-    const fields = (l: Lock, prefix: string) => `${prefix}_run=${l.run}\n${prefix}_holder=${l.holder}\n${prefix}_started=${l.started}\n${prefix}_age_s=${l.age}\n`;
+    const fields = (l: Lock, prefix: string) =>
+      `${prefix}_run=${l.run}\n${prefix}_holder=${l.holder}\n${prefix}_started=${l.started}\n${prefix}_age_s=${l.age}\n`;
     const [run = "", a2, a3, a4] = cmd.args;
     switch (cmd.step) {
       case "journal_read": {
@@ -136,7 +151,15 @@ class Droplets {
   }
 
   run(extra: Partial<RunnerOptions> = {}) {
-    return runMigration({ old, next, exec: this.exec, moveTraffic: async () => void this.traffic++, id: "t", holder: "ci:1", ...extra });
+    return runMigration({
+      old,
+      next,
+      exec: this.exec,
+      moveTraffic: async () => void this.traffic++,
+      id: "t",
+      holder: "ci:1",
+      ...extra,
+    });
   }
 
   /** The droplet steps only (no journal/lock bookkeeping). */
@@ -172,16 +195,35 @@ function journal(overrides: Partial<Journal> = {}): string {
 }
 
 const committedJournal = (overrides: Partial<Journal> = {}) =>
-  journal({ phase: "cutover", phasesDone: ["preflight", "backup", "copy", "catchup"], committed: true, committedAt: "2026-12-01T10:05:00.000Z", fenceLsn: "0/3000148", cutoverStartedAt: "2026-12-01T10:04:59.500Z", stepsDone: ["promote", "redis"], oldCounts: { "public.writes": 5 }, outcome: "failed-after-commit", ...overrides });
+  journal({
+    phase: "cutover",
+    phasesDone: ["preflight", "backup", "copy", "catchup"],
+    committed: true,
+    committedAt: "2026-12-01T10:05:00.000Z",
+    fenceLsn: "0/3000148",
+    cutoverStartedAt: "2026-12-01T10:04:59.500Z",
+    stepsDone: ["promote", "redis"],
+    oldCounts: { "public.writes": 5 },
+    outcome: "failed-after-commit",
+    ...overrides,
+  });
 
 describe("migration runner: a fresh migration", () => {
   it("replicate: runs the planned steps, commits, moves traffic once, journals every phase, releases both locks", async () => {
     const d = new Droplets();
     const report = await d.run();
-    expect(report).toMatchObject({ outcome: "done", ok: true, committed: true, resumed: false, strategy: { strategy: "replicate" } });
+    expect(report).toMatchObject({
+      outcome: "done",
+      ok: true,
+      committed: true,
+      resumed: false,
+      strategy: { strategy: "replicate" },
+    });
     expect(exitCodeFor(report)).toBe(0);
     expect(d.traffic).toBe(1);
-    const planned = plannedCommands(old, next, "replicate", { id: "t" }).flatMap(({ cmd }) => (typeof cmd === "string" ? [] : [`${cmd.side}:${cmd.step}`]));
+    const planned = plannedCommands(old, next, "replicate", { id: "t" }).flatMap(({ cmd }) =>
+      typeof cmd === "string" ? [] : [`${cmd.side}:${cmd.step}`],
+    );
     expect([...d.calls].sort()).toEqual([...planned].sort());
     const at = (c: string) => d.calls.indexOf(c);
     expect(at("old:lock_acquire")).toBeLessThan(at("old:preflight"));
@@ -195,13 +237,32 @@ describe("migration runner: a fresh migration", () => {
     expect(at("new:promote")).toBeLessThan(at("new:health"));
     // The commit point is written to the journal before traffic moves (moveTraffic is not a step: check the journal order).
     const j = d.parsed!;
-    expect(j).toMatchObject({ id: "t", outcome: "done", phase: "done", committed: true, fenceLsn: "0/3000148", holder: "ci:1", runs: 1, oldCounts: { "public.writes": 5 } });
+    expect(j).toMatchObject({
+      id: "t",
+      outcome: "done",
+      phase: "done",
+      committed: true,
+      fenceLsn: "0/3000148",
+      holder: "ci:1",
+      runs: 1,
+      oldCounts: { "public.writes": 5 },
+    });
     expect(j.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
     expect(j.stepsDone).toEqual(["promote", "gate", "redis", "traffic", "forget_primary", "health", "counts"]);
     expect(Date.parse(j.committedAt!)).toBeLessThanOrEqual(Date.parse(j.trafficMovedAt!));
     expect(d.locks).toEqual({});
     expect(report.writeDowntimeMs).toBeGreaterThanOrEqual(0);
-    expect(migrationResult(report)).toEqual({ id: "t", state: "done", from: "root@old", to: "root@new", strategy: "replicate", committedAt: j.committedAt, finishedAt: j.finishedAt, resumed: false, writeDowntimeMs: report.writeDowntimeMs });
+    expect(migrationResult(report)).toEqual({
+      id: "t",
+      state: "done",
+      from: "root@old",
+      to: "root@new",
+      strategy: "replicate",
+      committedAt: j.committedAt,
+      finishedAt: j.finishedAt,
+      resumed: false,
+      writeDowntimeMs: report.writeDowntimeMs,
+    });
   });
 
   it("records the commit in the journal before the traffic switch, and the traffic switch before verification", async () => {
@@ -228,9 +289,19 @@ describe("migration runner: a fresh migration", () => {
     expect(report).toMatchObject({ outcome: "rolled-back", ok: false, committed: false, rolledBack: true });
     expect(exitCodeFor(report)).toBe(1);
     expect(report.aborted).toMatch(/promote on new exited 4: standby did not replay/);
-    expect(d.steps.slice(-5)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
+    expect(d.steps.slice(-5)).toEqual([
+      "new:rollback_new",
+      "old:rollback_old",
+      "new:gate_bounce",
+      "old:proxy_local",
+      "new:gate_open",
+    ]);
     expect(d.traffic).toBe(0);
-    expect(d.parsed).toMatchObject({ outcome: "rolled-back", committed: false, lastError: expect.stringMatching(/exited 4/) });
+    expect(d.parsed).toMatchObject({
+      outcome: "rolled-back",
+      committed: false,
+      lastError: expect.stringMatching(/exited 4/),
+    });
     expect(d.locks).toEqual({});
   });
 
@@ -247,7 +318,12 @@ describe("migration runner: a fresh migration", () => {
 
   it("aborts at preflight when the estimate breaks the migration budget: nothing written, nothing to roll back", async () => {
     const huge = preflight("old").replace("cluster_bytes=2000000", "cluster_bytes=1000000000000");
-    const d = new Droplets({ preflight: (side) => (side === "old" ? huge : preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${5000 * GIB}`)) });
+    const d = new Droplets({
+      preflight: (side) =>
+        side === "old"
+          ? huge
+          : preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${5000 * GIB}`),
+    });
     const report = await d.run();
     expect(report.outcome).toBe("aborted");
     expect(report.aborted).toMatch(/preflight: .* exceeds migrationBudgetMinutes 30/);
@@ -267,9 +343,13 @@ describe("migration runner: a fresh migration", () => {
   });
 
   it("chooses dump-restore across major versions and says why; a forced replicate is refused before anything changes", async () => {
-    const pre = (side: Side) => preflight(side).replace("pg_version_num=150010", `pg_version_num=${side === "old" ? 150010 : 160002}`);
+    const pre = (side: Side) =>
+      preflight(side).replace("pg_version_num=150010", `pg_version_num=${side === "old" ? 150010 : 160002}`);
     const auto = await new Droplets({ preflight: pre }).run();
-    expect(auto.strategy).toEqual({ strategy: "dump-restore", reason: expect.stringMatching(/15 -> 16 crosses a major version/) });
+    expect(auto.strategy).toEqual({
+      strategy: "dump-restore",
+      reason: expect.stringMatching(/15 -> 16 crosses a major version/),
+    });
     expect(auto.outcome).toBe("done");
     const d = new Droplets({ preflight: pre });
     const forced = await d.run({ strategy: "replicate" });
@@ -281,7 +361,8 @@ describe("migration runner: a fresh migration", () => {
   it("the old proxy trusts exactly the new droplet's internal listener certificate (from its preflight) before it forwards there", async () => {
     for (const strategy of ["replicate", "dump-restore"] as const) {
       const trusted: string[] = [];
-      const d = new Droplets({ proxy_trust: (_side, cmd) => {
+      const d = new Droplets({
+        proxy_trust: (_side, cmd) => {
           trusted.push(cmd.stdinData ?? "");
           return "trusted=1\n";
         },
@@ -299,7 +380,11 @@ describe("migration runner: a fresh migration", () => {
     const stdin: Record<string, string | undefined> = {};
     const record = (cmd: StepCommand) => void (stdin[cmd.step] = cmd.stdinData);
     // A fence without the Redis offset (the old Redis refused the pause): the old one hands over with FAILOVER.
-    const d = new Droplets({ fence: () => "fence_lsn=0/3000148\n", redis_trust: (_s, cmd) => (record(cmd), "redis_trusted=1\n"), redis_failover: (_s, cmd) => (record(cmd), "redis_failover_ms=5\n") });
+    const d = new Droplets({
+      fence: () => "fence_lsn=0/3000148\n",
+      redis_trust: (_s, cmd) => (record(cmd), "redis_trusted=1\n"),
+      redis_failover: (_s, cmd) => (record(cmd), "redis_failover_ms=5\n"),
+    });
     expect((await d.run()).outcome).toBe("done");
     const at = (c: string) => d.calls.indexOf(c);
     expect(at("old:redis_trust")).toBeGreaterThan(-1);
@@ -328,7 +413,8 @@ describe("migration runner: a fresh migration", () => {
     const tails: string[] = [];
     const exec = (d: Droplets) => async (cmd: StepCommand, hooks?: StepHooks) => {
       if (cmd.step === "fence" || cmd.step === "promote") order.push(`${cmd.step} starts`);
-      if (hooks?.stdinTail) void hooks.stdinTail.then((t) => (tails.push(t), order.push(`go line ${JSON.stringify(t)}`)));
+      if (hooks?.stdinTail)
+        void hooks.stdinTail.then((t) => (tails.push(t), order.push(`go line ${JSON.stringify(t)}`)));
       const r = await d.exec(cmd, hooks);
       if (cmd.step === "fence") order.push("fence ends");
       return r;
@@ -379,7 +465,9 @@ describe("migration runner: a fresh migration", () => {
     const d = new Droplets({ redis_follow: () => ({ code: 1, stderr: "REPLICAOF 10.0.0.3 6379 refused" }) });
     const report = await d.run();
     expect(report.outcome).toBe("done");
-    expect(report.notes.join("\n")).toMatch(/the old Redis did not follow the new one \(.*REPLICAOF 10.0.0.3 6379 refused/);
+    expect(report.notes.join("\n")).toMatch(
+      /the old Redis did not follow the new one \(.*REPLICAOF 10.0.0.3 6379 refused/,
+    );
   });
 
   it("dump-restore: a count mismatch after restore rolls back (old unfrozen), traffic stays", async () => {
@@ -392,7 +480,10 @@ describe("migration runner: a fresh migration", () => {
   });
 
   it("falls back to promoting the Redis replica when FAILOVER fails", async () => {
-    const d = new Droplets({ fence: () => "fence_lsn=0/3000148\n", redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }) });
+    const d = new Droplets({
+      fence: () => "fence_lsn=0/3000148\n",
+      redis_failover: () => ({ code: 1, stderr: "FAILOVER refused" }),
+    });
     const report = await d.run();
     expect(report.ok).toBe(true);
     expect(d.steps).toContain("new:redis_promote");
@@ -400,12 +491,18 @@ describe("migration runner: a fresh migration", () => {
 
   it("a rollback of the cutover bounces the held requests to the old droplet: its internal listener and certificate, before the old proxy reloads", async () => {
     let bounce: StepCommand | undefined;
-    const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay" }), gate_bounce: (_s, cmd) => ((bounce = cmd), "trusted=1\ngate=bounce\n") });
+    const d = new Droplets({
+      promote: () => ({ code: 4, stderr: "standby did not replay" }),
+      gate_bounce: (_s, cmd) => ((bounce = cmd), "trusted=1\ngate=bounce\n"),
+    });
     expect((await d.run()).outcome).toBe("rolled-back");
     expect(bounce?.args).toEqual([`${old.privateAddress}:${INTERNAL_PORT}`]);
     expect(bounce?.stdinData).toBe("-----BEGIN CERTIFICATE-----\nold proxy\n-----END CERTIFICATE-----\n");
     // A bounce that fails (new droplet unreachable) is noted, and the rollback still completes.
-    const failing = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay" }), gate_bounce: () => ({ code: 255, stderr: "ssh: connection refused" }) });
+    const failing = new Droplets({
+      promote: () => ({ code: 4, stderr: "standby did not replay" }),
+      gate_bounce: () => ({ code: 255, stderr: "ssh: connection refused" }),
+    });
     const report = await failing.run();
     expect(report).toMatchObject({ outcome: "rolled-back", rolledBack: true });
     expect(report.notes.join("\n")).toMatch(/held requests could not be sent back to the old app/);
@@ -414,10 +511,22 @@ describe("migration runner: a fresh migration", () => {
 
   it("a fault injected through the executor seam after the fence rolls back", async () => {
     const d = new Droplets();
-    const report = await runMigration({ old, next, exec: failAfter(d.exec, FAULT_POINTS.replicate.fence), moveTraffic: async () => undefined, id: "t" });
+    const report = await runMigration({
+      old,
+      next,
+      exec: failAfter(d.exec, FAULT_POINTS.replicate.fence),
+      moveTraffic: async () => undefined,
+      id: "t",
+    });
     expect(report.aborted).toMatch(/fence on old exited 1: .*fault injected after fence/);
     expect(d.steps).not.toContain("new:promote");
-    expect(d.steps.slice(-5)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
+    expect(d.steps.slice(-5)).toEqual([
+      "new:rollback_new",
+      "old:rollback_old",
+      "new:gate_bounce",
+      "old:proxy_local",
+      "new:gate_open",
+    ]);
   });
 });
 
@@ -429,7 +538,9 @@ describe("migration runner: preflight refusals touch nothing", () => {
   };
 
   it("the same cluster on both sides (same system identifier, whatever the addresses) is refused", async () => {
-    const d = new Droplets({ preflight: (side) => preflight(side).replace("system_identifier=7002", "system_identifier=7001") });
+    const d = new Droplets({
+      preflight: (side) => preflight(side).replace("system_identifier=7002", "system_identifier=7001"),
+    });
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "refused" });
     expect(report.refused).toMatch(/the same server on both sides: .*system identifier 7001/);
@@ -445,7 +556,12 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it.each([
-    ["rows in a user table", "table_rows.public.writes=false", "table_rows.public.writes=true", /the target holds data: rows in public\.writes\./],
+    [
+      "rows in a user table",
+      "table_rows.public.writes=false",
+      "table_rows.public.writes=true",
+      /the target holds data: rows in public\.writes\./,
+    ],
     ["Redis keys", "redis_keys_total=0", "redis_keys_total=7", /the target holds data: 7 Redis keys\./],
   ])("a target that holds data (%s) is refused unless --overwrite-target", async (_label, from, to, message) => {
     const pre = (side: Side) => (side === "new" ? preflight("new").replace(from, to) : preflight("old"));
@@ -460,7 +576,10 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it("schema-migration bookkeeping rows (alembic_version) do not count as data", async () => {
-    const d = new Droplets({ preflight: (side) => (side === "new" ? `${preflight("new")}table_rows.public.alembic_version=true\n` : preflight("old")) });
+    const d = new Droplets({
+      preflight: (side) =>
+        side === "new" ? `${preflight("new")}table_rows.public.alembic_version=true\n` : preflight("old"),
+    });
     expect((await d.run()).outcome).toBe("done");
   });
 
@@ -472,12 +591,21 @@ describe("migration runner: preflight refusals touch nothing", () => {
     expect(report.notes[0]).toMatch(/a copy of this source from an earlier attempt/);
   });
 
-  it.each(["old", "new"] as const)("a %s server whose config sync predates TLS on the internal listener (no proxy_tls_cert) is refused, naming the fix", async (stale) => {
-    const d = new Droplets({ preflight: (side) => preflight(side).replace(/^proxy_tls_cert=.*\n/m, side === stale ? "" : "$&") });
-    const report = await d.run();
-    expect(report.refused).toMatch(new RegExp(`the ${stale} server has no certificate for its internal listener \\(proxy_tls_cert\\).*run \`pulumi up\` first`));
-    refusedCleanly(d);
-  });
+  it.each(["old", "new"] as const)(
+    "a %s server whose config sync predates TLS on the internal listener (no proxy_tls_cert) is refused, naming the fix",
+    async (stale) => {
+      const d = new Droplets({
+        preflight: (side) => preflight(side).replace(/^proxy_tls_cert=.*\n/m, side === stale ? "" : "$&"),
+      });
+      const report = await d.run();
+      expect(report.refused).toMatch(
+        new RegExp(
+          `the ${stale} server has no certificate for its internal listener \\(proxy_tls_cert\\).*run \`pulumi up\` first`,
+        ),
+      );
+      refusedCleanly(d);
+    },
+  );
 
   it("a fenced former primary (the way back) needs --overwrite-target", async () => {
     const fenced = `pg_running=0\npg_binary_version_num=150010\nsystem_identifier=7001\nfenced=1\nredis_keys_total=3\ndata_bytes=40000000\ndata_free_bytes=53687091200\n${certLines}`;
@@ -489,13 +617,18 @@ describe("migration runner: preflight refusals touch nothing", () => {
   });
 
   it("a tier change down is refused when the data does not fit the target volume, with the reason; allowed when it fits", async () => {
-    const small = (side: Side) => (side === "new" ? preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${1.5 * GIB}`) : preflight("old").replace("cluster_bytes=2000000", `cluster_bytes=${2 * GIB}`));
+    const small = (side: Side) =>
+      side === "new"
+        ? preflight("new").replace(`data_free_bytes=${50 * GIB}`, `data_free_bytes=${1.5 * GIB}`)
+        : preflight("old").replace("cluster_bytes=2000000", `cluster_bytes=${2 * GIB}`);
     const d = new Droplets({ preflight: small });
     const report = await d.run();
     expect(report.refused).toMatch(/data 2\.0 GiB does not fit: 1\.5 GiB free on the target volume .*needs 3\.0 GiB/);
     refusedCleanly(d);
     const fits = await new Droplets().run();
-    expect(fits.notes.join("\n")).toMatch(/data 1\.9 MiB fits: 50\.0 GiB free on the target volume \(counting 38\.1 MiB it replaces\), needs 1\.0 GiB/);
+    expect(fits.notes.join("\n")).toMatch(
+      /data 1\.9 MiB fits: 50\.0 GiB free on the target volume \(counting 38\.1 MiB it replaces\), needs 1\.0 GiB/,
+    );
   });
 });
 
@@ -510,7 +643,9 @@ describe("migration runner: journal, lock and resume", () => {
     );
     expect(exitCodeFor(report)).toBe(1);
     expect(d.steps).toEqual([]);
-    expect(d.locks).toEqual({ new: { run: "other", holder: "ci-7:4242", started: "2026-12-01T09:59:00.000Z", age: 3 } }); // ours on old released
+    expect(d.locks).toEqual({
+      new: { run: "other", holder: "ci-7:4242", started: "2026-12-01T09:59:00.000Z", age: 3 },
+    }); // ours on old released
     expect(d.journal).toBeUndefined();
   });
 
@@ -520,23 +655,39 @@ describe("migration runner: journal, lock and resume", () => {
     d.locks.old = { run: "dead", holder: "gone:99", started: "2026-12-01T10:00:00.000Z", age: 600 };
     const report = await d.run({ id: "m1" });
     expect(report.outcome).toBe("done");
-    expect(report.notes[0]).toMatch(/took over a stale lock on the old droplet: gone:99, run dead, started 2026-12-01T10:00:00.000Z, no heartbeat for 600 s/);
+    expect(report.notes[0]).toMatch(
+      /took over a stale lock on the old droplet: gone:99, run dead, started 2026-12-01T10:00:00.000Z, no heartbeat for 600 s/,
+    );
     expect(d.steps.slice(0, 4)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_open", "old:preflight"]);
     expect(parseJournal(d.history[0]!)).toMatchObject({ id: "m0", outcome: "rolled-back" });
     expect(d.parsed).toMatchObject({ id: "m1", outcome: "done" });
   });
 
   it("another pair's unfinished migration on either droplet refuses, naming it and its phase", async () => {
-    const other = journal({ id: "m9", to: { target: "root@elsewhere", privateAddress: "10.0.0.9", pgPort: 5432, redisPort: 6379 }, phase: "catchup" });
+    const other = journal({
+      id: "m9",
+      to: { target: "root@elsewhere", privateAddress: "10.0.0.9", pgPort: 5432, redisPort: 6379 },
+      phase: "catchup",
+    });
     const d = new Droplets();
     d.journal = other;
     const report = await d.run();
     expect(report.outcome).toBe("refused");
-    expect(report.refused).toMatch(/unfinished migration m9 \(root@old -> root@elsewhere, replicate; running, phase catchup, before the commit point\)/);
+    expect(report.refused).toMatch(
+      /unfinished migration m9 \(root@old -> root@elsewhere, replicate; running, phase catchup, before the commit point\)/,
+    );
     expect(d.calls).toEqual(["old:journal_read", "new:journal_read"]);
     const onNew = new Droplets();
-    onNew.journalOnNew = journal({ id: "m8", from: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 }, committed: true, outcome: "failed-after-commit", phase: "verify" });
-    expect((await onNew.run()).refused).toMatch(/the target is the old server of an unfinished migration m8 .*phase verify, after the commit point/);
+    onNew.journalOnNew = journal({
+      id: "m8",
+      from: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 },
+      committed: true,
+      outcome: "failed-after-commit",
+      phase: "verify",
+    });
+    expect((await onNew.run()).refused).toMatch(
+      /the target is the old server of an unfinished migration m8 .*phase verify, after the commit point/,
+    );
   });
 
   it("after the commit point a run goes forward from the first step not done, and never repeats one", async () => {
@@ -551,8 +702,14 @@ describe("migration runner: journal, lock and resume", () => {
   });
 
   it("a run stopped between the promotion and its journal entry is not rolled back: rollback_new finds the copy promoted (exit 7), the run goes forward", async () => {
-    const d = new Droplets({ rollback_new: () => ({ code: 7, stdout: "promoted=1\n", stderr: "past the commit point" }) });
-    d.journal = journal({ phase: "cutover", phasesDone: ["preflight", "backup", "copy", "catchup"], fenceLsn: undefined });
+    const d = new Droplets({
+      rollback_new: () => ({ code: 7, stdout: "promoted=1\n", stderr: "past the commit point" }),
+    });
+    d.journal = journal({
+      phase: "cutover",
+      phasesDone: ["preflight", "backup", "copy", "catchup"],
+      fenceLsn: undefined,
+    });
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "done", ok: true, committed: true, resumed: true });
     expect(report.notes.join("\n")).toMatch(/already promoted: past the commit point/);
@@ -569,7 +726,15 @@ describe("migration runner: journal, lock and resume", () => {
     d.journal = committedJournal({ stepsDone: [] });
     await d.run();
     // Resumed: the promote without its gate; the new droplet's Redis certificate is read (preflight) for FAILOVER TO.
-    expect(d.steps).toEqual(["new:promote", "new:preflight", "old:redis_failover", "new:gate_open", "new:forget_primary", "new:health", "new:counts"]);
+    expect(d.steps).toEqual([
+      "new:promote",
+      "new:preflight",
+      "old:redis_failover",
+      "new:gate_open",
+      "new:forget_primary",
+      "new:health",
+      "new:counts",
+    ]);
   });
 
   it("--resume: nothing to resume without this pair's journal (exit 2); a rolled-back one starts again", async () => {
@@ -589,7 +754,14 @@ describe("migration runner: journal, lock and resume", () => {
     expect(rb.outcome).toBe("rolled-back");
     expect(exitCodeFor(rb, "rollback")).toBe(0);
     // The old droplet's certificate for the bounce comes from its preflight (only reads), run here since none ran.
-    expect(before.steps).toEqual(["new:rollback_new", "old:rollback_old", "old:preflight", "new:gate_bounce", "old:proxy_local", "new:gate_open"]);
+    expect(before.steps).toEqual([
+      "new:rollback_new",
+      "old:rollback_old",
+      "old:preflight",
+      "new:gate_bounce",
+      "old:proxy_local",
+      "new:gate_open",
+    ]);
     expect(before.parsed?.outcome).toBe("rolled-back");
 
     const after = new Droplets();
@@ -597,7 +769,9 @@ describe("migration runner: journal, lock and resume", () => {
     const refused = await after.run({ mode: "rollback" });
     expect(refused.outcome).toBe("rollback-refused");
     expect(exitCodeFor(refused, "rollback")).toBe(3);
-    expect(refused.error).toMatch(/passed its commit point at 2026-12-01T10:05:00.000Z.*npm run migrate -- --from root@new --to root@old --overwrite-target/);
+    expect(refused.error).toMatch(
+      /passed its commit point at 2026-12-01T10:05:00.000Z.*npm run migrate -- --from root@new --to root@old --overwrite-target/,
+    );
     expect(after.calls).toEqual(["old:journal_read", "new:journal_read"]);
 
     const finished = new Droplets();
@@ -617,7 +791,11 @@ describe("migration runner: signals and the lock heartbeat", () => {
         }),
     });
     const report = await d.run({ signal: stop.signal });
-    expect(report).toMatchObject({ outcome: "rolled-back", interruptedBy: "SIGTERM", aborted: "interrupted by SIGTERM" });
+    expect(report).toMatchObject({
+      outcome: "rolled-back",
+      interruptedBy: "SIGTERM",
+      aborted: "interrupted by SIGTERM",
+    });
     expect(exitCodeFor(report)).toBe(1);
     expect(d.steps.slice(-3)).toEqual(["new:rollback_new", "old:rollback_old", "new:gate_open"]);
     expect(d.parsed).toMatchObject({ outcome: "rolled-back", phase: "copy", lastError: "interrupted by SIGTERM" });
@@ -630,7 +808,11 @@ describe("migration runner: signals and the lock heartbeat", () => {
     const report = await d.run({ signal: stop.signal, moveTraffic: async () => void stop.abort("SIGINT") });
     expect(report).toMatchObject({ outcome: "stopped-after-commit", interruptedBy: "SIGINT", committed: true });
     expect(exitCodeFor(report)).toBe(3);
-    expect(d.parsed).toMatchObject({ outcome: "failed-after-commit", stepsDone: ["promote", "gate", "redis", "traffic"], lastError: "interrupted by SIGINT" });
+    expect(d.parsed).toMatchObject({
+      outcome: "failed-after-commit",
+      stepsDone: ["promote", "gate", "redis", "traffic"],
+      lastError: "interrupted by SIGINT",
+    });
     expect(d.steps).not.toContain("new:forget_primary");
     expect(d.locks).toEqual({});
     d.calls = [];

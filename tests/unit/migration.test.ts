@@ -1,8 +1,23 @@
 /** Pure migration planning: commands as data, strategy choice, budgets, LSNs and count comparison. */
 import { describe, expect, it } from "vitest";
-import { ASSUMED_RATES, DEFAULT_BUDGETS, checkBudgets, estimateMigration, maxLagBytesForCutover, validateBudgets } from "../../infra/migration/budget";
+import {
+  ASSUMED_RATES,
+  DEFAULT_BUDGETS,
+  checkBudgets,
+  estimateMigration,
+  maxLagBytesForCutover,
+  validateBudgets,
+} from "../../infra/migration/budget";
 import { compareCounts, lsnDiff, parseLsn, tableCounts } from "../../infra/migration/checks";
-import { MIGRATE_SCRIPT, type Droplet, formatCommand, migrationCommands, parseValues, shellQuote, stepCommand } from "../../infra/migration/commands";
+import {
+  MIGRATE_SCRIPT,
+  type Droplet,
+  formatCommand,
+  migrationCommands,
+  parseValues,
+  shellQuote,
+  stepCommand,
+} from "../../infra/migration/commands";
 import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
 
 const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
@@ -21,9 +36,21 @@ describe("step commands", () => {
     ["preflight old", (c: ReturnType<typeof migrationCommands>) => c.preflight("old"), "preflight"],
     ["fence", (c: ReturnType<typeof migrationCommands>) => c.fence(), "fence"],
     ["promote", (c: ReturnType<typeof migrationCommands>) => c.promote("0/3000148", 60), "promote 0/3000148 60"],
-    ["redis failover", (c: ReturnType<typeof migrationCommands>) => c.redisFailover(5000, "PEM"), "redis_failover 10.10.0.3 6379 5000"],
-    ["redis replica", (c: ReturnType<typeof migrationCommands>) => c.redisReplica("PEM"), "redis_replica 10.10.0.2 6379 10.10.0.3"],
-    ["dump restore", (c: ReturnType<typeof migrationCommands>) => c.dumpRestore(4, "m1"), "dump_restore 10.10.0.2 5432 4 m1"],
+    [
+      "redis failover",
+      (c: ReturnType<typeof migrationCommands>) => c.redisFailover(5000, "PEM"),
+      "redis_failover 10.10.0.3 6379 5000",
+    ],
+    [
+      "redis replica",
+      (c: ReturnType<typeof migrationCommands>) => c.redisReplica("PEM"),
+      "redis_replica 10.10.0.2 6379 10.10.0.3",
+    ],
+    [
+      "dump restore",
+      (c: ReturnType<typeof migrationCommands>) => c.dumpRestore(4, "m1"),
+      "dump_restore 10.10.0.2 5432 4 m1",
+    ],
     ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
   ])("%s runs `%s`", (_name, build, expected) => {
     expect(build(migrationCommands(old, next)).remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${expected}`);
@@ -36,13 +63,20 @@ describe("step commands", () => {
     expect(write.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
     expect(write.stdinData).toBe(json);
     expect(write.argv.join(" ")).not.toContain("quoted");
-    expect(formatCommand(write)).toMatch(/< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/);
-    expect(c.lockAcquire("new", { runId: "run-1", holder: "ci:42", startedAt: "2026-12-01T10:00:00.000Z", staleSeconds: 60 }).remote).toBe(
-      "env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60",
+    expect(formatCommand(write)).toMatch(
+      /< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/,
     );
-    expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain("root@203.0.113.11");
+    expect(
+      c.lockAcquire("new", { runId: "run-1", holder: "ci:42", startedAt: "2026-12-01T10:00:00.000Z", staleSeconds: 60 })
+        .remote,
+    ).toBe("env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60");
+    expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain(
+      "root@203.0.113.11",
+    );
     expect(c.journalRead("old").side).toBe("old");
-    expect(c.claimTarget("7312345678901234567", "m1").remote).toBe("env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432");
+    expect(c.claimTarget("7312345678901234567", "m1").remote).toBe(
+      "env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
+    );
   });
 
   it("passes host-runtime settings as an env prefix, quoted", () => {
@@ -53,8 +87,12 @@ describe("step commands", () => {
   });
 
   it("refuses secrets and bad names on the command line", () => {
-    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence")).toThrow(/REDIS_PASSWORD.*secret.*env file/);
-    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence")).toThrow(/"bad-name" is not a valid variable name/);
+    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence")).toThrow(
+      /REDIS_PASSWORD.*secret.*env file/,
+    );
+    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence")).toThrow(
+      /"bad-name" is not a valid variable name/,
+    );
   });
 
   it("quotes for a POSIX shell and formats a copy-pasteable line", () => {
@@ -87,9 +125,15 @@ describe("strategy choice", () => {
   });
 
   it("rejects replicate across major versions, downgrades and unknown names", () => {
-    expect(() => chooseStrategy({ oldVersionNum: 150010, newVersionNum: 160000, requested: "replicate" })).toThrow(/same PostgreSQL major version \(old 15, new 16\)/);
-    expect(() => chooseStrategy({ oldVersionNum: 160000, newVersionNum: 150010 })).toThrow(/downgrades are not supported/);
-    expect(() => parseStrategyRequest("rsync")).toThrow(/strategy must be one of auto, replicate, dump-restore; got "rsync"/);
+    expect(() => chooseStrategy({ oldVersionNum: 150010, newVersionNum: 160000, requested: "replicate" })).toThrow(
+      /same PostgreSQL major version \(old 15, new 16\)/,
+    );
+    expect(() => chooseStrategy({ oldVersionNum: 160000, newVersionNum: 150010 })).toThrow(
+      /downgrades are not supported/,
+    );
+    expect(() => parseStrategyRequest("rsync")).toThrow(
+      /strategy must be one of auto, replicate, dump-restore; got "rsync"/,
+    );
     expect(() => majorVersion(90624)).toThrow(/server_version_num must be an integer >= 100000/);
   });
 });
@@ -115,12 +159,18 @@ describe("budgets", () => {
 
   it("aborts when the downtime or the migration budget cannot hold (compliant and non-compliant pairs)", () => {
     const b = { downtimeBudgetSeconds: 30, migrationBudgetMinutes: 10 };
-    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 30 })).toEqual({ ok: true });
-    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 31 })).toMatchObject({
+    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 30 })).toEqual({
+      ok: true,
+    });
+    expect(
+      checkBudgets(b, { phase: "x", elapsedSeconds: 100, remainingSeconds: 400, downtimeSeconds: 31 }),
+    ).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/estimated write downtime 31.0 s exceeds downtimeBudgetSeconds 30/),
     });
-    expect(checkBudgets(b, { phase: "x", elapsedSeconds: 300, remainingSeconds: 301, downtimeSeconds: 1 })).toMatchObject({
+    expect(
+      checkBudgets(b, { phase: "x", elapsedSeconds: 300, remainingSeconds: 301, downtimeSeconds: 1 }),
+    ).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/exceeds migrationBudgetMinutes 10 \(600 s\)/),
     });
@@ -128,7 +178,9 @@ describe("budgets", () => {
 
   it("allows at most 64 MB of lag at cutover, less with a tight downtime budget", () => {
     expect(maxLagBytesForCutover(DEFAULT_BUDGETS)).toBe(64 * 1024 * 1024);
-    expect(maxLagBytesForCutover({ ...DEFAULT_BUDGETS, downtimeBudgetSeconds: 10 })).toBe(Math.floor(ASSUMED_RATES.replayMBps * 1024 * 1024));
+    expect(maxLagBytesForCutover({ ...DEFAULT_BUDGETS, downtimeBudgetSeconds: 10 })).toBe(
+      Math.floor(ASSUMED_RATES.replayMBps * 1024 * 1024),
+    );
   });
 });
 
@@ -142,8 +194,14 @@ describe("LSNs and counts", () => {
 
   it("compares per-table counts exactly or as at-least", () => {
     const o = tableCounts({ "count.public.a": "10", "count.public.b": "5", other: "1" });
-    expect([...o]).toEqual([["public.a", 10], ["public.b", 5]]);
-    const n = new Map([["public.a", 12], ["public.b", 5]]);
+    expect([...o]).toEqual([
+      ["public.a", 10],
+      ["public.b", 5],
+    ]);
+    const n = new Map([
+      ["public.a", 12],
+      ["public.b", 5],
+    ]);
     expect(compareCounts(o, n, "at-least")).toEqual([]);
     expect(compareCounts(o, n, "exact")).toEqual(["public.a: 10 rows on the old server, 12 on the new"]);
     expect(compareCounts(o, new Map([["public.a", 9]]), "at-least")).toEqual([

@@ -13,7 +13,9 @@ const declared = project.config ?? {};
 describe("Pulumi.yaml", () => {
   it("is the nodejs TypeScript project `chatbot` with infra/index.ts as its entry", () => {
     expect(project).toMatchObject({ name: "chatbot", main: "infra/index.ts" });
-    expect(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")).toMatch(/runtime:\n\s+name: nodejs\n\s+options:\n\s+typescript: true/);
+    expect(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")).toMatch(
+      /runtime:\n\s+name: nodejs\n\s+options:\n\s+typescript: true/,
+    );
   });
 
   it("declares exactly the schema's keys under config (secrets are left out: declared without a default they would be required)", () => {
@@ -28,20 +30,31 @@ describe("Pulumi.yaml", () => {
     }
   });
 
-  it.each(CONFIG_KEYS)("declares %s with a description, a Pulumi type matching the schema, and the schema's default", (key) => {
-    const d = declared[key]!;
-    expect(d.description?.length ?? 0).toBeGreaterThan(10);
-    const schemaDefault = configSchema.shape[key].safeParse(undefined);
-    if ("default" in d) {
-      const parsed = d.default === "" ? undefined : configSchema.shape[key].parse(d.default);
-      expect(parsed).toEqual(schemaDefault.success ? schemaDefault.data : undefined);
-    } else {
-      expect(schemaDefault.success, `${key} has no default in Pulumi.yaml, so the schema must require it`).toBe(false);
-    }
-    const sample = d.default;
-    const expectedType = Array.isArray(sample) ? "array" : typeof sample === "number" ? "integer" : typeof sample === "boolean" ? "boolean" : d.type;
-    expect(d.type).toBe(expectedType);
-  });
+  it.each(CONFIG_KEYS)(
+    "declares %s with a description, a Pulumi type matching the schema, and the schema's default",
+    (key) => {
+      const d = declared[key]!;
+      expect(d.description?.length ?? 0).toBeGreaterThan(10);
+      const schemaDefault = configSchema.shape[key].safeParse(undefined);
+      if ("default" in d) {
+        const parsed = d.default === "" ? undefined : configSchema.shape[key].parse(d.default);
+        expect(parsed).toEqual(schemaDefault.success ? schemaDefault.data : undefined);
+      } else {
+        expect(schemaDefault.success, `${key} has no default in Pulumi.yaml, so the schema must require it`).toBe(
+          false,
+        );
+      }
+      const sample = d.default;
+      const expectedType = Array.isArray(sample)
+        ? "array"
+        : typeof sample === "number"
+          ? "integer"
+          : typeof sample === "boolean"
+            ? "boolean"
+            : d.type;
+      expect(d.type).toBe(expectedType);
+    },
+  );
 });
 
 describe("README config reference", () => {

@@ -53,27 +53,48 @@ describe("readStackConfig", () => {
   });
 
   it("checks the decrypted passwords: one that is shell code is refused naming the key, not the value", () => {
-    stackFile("hostile", ["chatbot:redisPassword:", "    secure: v1:AAAA:BBBB", "chatbot:postgresPassword:", "    secure: v1:CCCC:DDDD"]);
-    pulumi.runtime.setAllConfig({ ...base, "chatbot:redisPassword": "$(touch /tmp/somefile)", "chatbot:postgresPassword": "long-enough-and-plain" });
+    stackFile("hostile", [
+      "chatbot:redisPassword:",
+      "    secure: v1:AAAA:BBBB",
+      "chatbot:postgresPassword:",
+      "    secure: v1:CCCC:DDDD",
+    ]);
+    pulumi.runtime.setAllConfig({
+      ...base,
+      "chatbot:redisPassword": "$(touch /tmp/somefile)",
+      "chatbot:postgresPassword": "long-enough-and-plain",
+    });
     let message = "";
     try {
       readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "hostile" });
     } catch (e) {
       message = (e as Error).message;
     }
-    expect(message).toMatch(/^Invalid stack config \(1 problem\):\n {2}chatbot:redisPassword: must be at least 16 characters of A-Z a-z 0-9 .*; it holds "\$", " "$/);
+    expect(message).toMatch(
+      /^Invalid stack config \(1 problem\):\n {2}chatbot:redisPassword: must be at least 16 characters of A-Z a-z 0-9 .*; it holds "\$", " "$/,
+    );
     expect(message).not.toContain("touch");
   });
 
   it("does not judge the offline plan's placeholder for a password it cannot decrypt", () => {
     stackFile("offline", ["chatbot:redisPassword:", "    secure: v1:AAAA:BBBB"]);
     pulumi.runtime.setAllConfig({ ...base, "chatbot:redisPassword": "[secret]" });
-    expect(readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "offline" }).config.secrets.redisPassword).toBe(true);
+    expect(
+      readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "offline" }).config.secrets
+        .redisPassword,
+    ).toBe(true);
   });
 
   it("treats a secret key with no stack file to judge by (config from an ESC environment, a test) as a secret", async () => {
-    pulumi.runtime.setAllConfig({ ...base, "chatbot:slackWebhookUrl": "https://hooks.slack.com/services/T/B/X", "chatbot:slackChannel": "#alerts" });
-    const source = readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: join(dir, "missing"), stack: "none" });
+    pulumi.runtime.setAllConfig({
+      ...base,
+      "chatbot:slackWebhookUrl": "https://hooks.slack.com/services/T/B/X",
+      "chatbot:slackChannel": "#alerts",
+    });
+    const source = readStackConfig(new pulumi.Config("chatbot"), {
+      rootDirectory: join(dir, "missing"),
+      stack: "none",
+    });
     expect(source.config.slackChannel).toBe("#alerts");
     expect((await valueOf(source.secret("slackWebhookUrl"))).secret).toBe(true);
   });
@@ -82,7 +103,8 @@ describe("readStackConfig", () => {
 describe("the stack files of this repository", () => {
   it("hold every secret key encrypted (prod's `secure:` placeholders)", () => {
     const secrets = declaredSecretKeys(readProjectFile(ROOT));
-    for (const stack of ["dev", "prod", "scale"]) expect(plainSecretsInStackFile(ROOT, stack, secrets), stack).toEqual([]);
+    for (const stack of ["dev", "prod", "scale"])
+      expect(plainSecretsInStackFile(ROOT, stack, secrets), stack).toEqual([]);
   });
 
   it("a plain value is found (negative control)", () => {

@@ -7,7 +7,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildCostReport, estimateMonthly } from "../../infra/cost";
-import { parsePulumiJson, parseUrn, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../../infra/pulumi-json";
+import {
+  parsePulumiJson,
+  parseUrn,
+  type ParsedExport,
+  type ParsedPlan,
+  type ParsedPreview,
+} from "../../infra/pulumi-json";
 
 const REAL = "/work/shared/fixtures/pulumi-json";
 const OURS = join(__dirname, "../fixtures/cost");
@@ -134,7 +140,12 @@ describe("DigitalOcean outputs in the same shapes", () => {
     expect(line("app-lb")).toMatchObject({ op: "delete", before: 24, after: 0, diff: -24 });
     expect(report.diff).toBe(-14);
     expect(s?.unpriced.map((u) => u.name)).toEqual(["app-data-pre-migration", "db-droplet"]);
-    expect(s?.warnings[0]).toMatchObject({ kind: "replace", name: "app-droplet", reasons: ["userData"], downtimeBudgetSeconds: 300 });
+    expect(s?.warnings[0]).toMatchObject({
+      kind: "replace",
+      name: "app-droplet",
+      reasons: ["userData"],
+      downtimeBudgetSeconds: 300,
+    });
   });
 
   it("an up event stream: the replacement's outputs come from resOutputsEvent; budget from the prelude config", () => {
@@ -170,18 +181,24 @@ describe("DigitalOcean outputs in the same shapes", () => {
 
   it("offline plans read with their budgets", () => {
     const plan = load(OURS, "plan-prod-8gb-daily.json") as ParsedPlan;
-    expect(plan).toMatchObject({ kind: "plan", project: "chatbot", stack: "prod", tier: "8gb", budgets: { downtimeSeconds: 120 } });
+    expect(plan).toMatchObject({
+      kind: "plan",
+      project: "chatbot",
+      stack: "prod",
+      tier: "8gb",
+      budgets: { downtimeSeconds: 120 },
+    });
   });
 });
 
 describe("bad input: a clear error naming the place", () => {
   it.each([
     ["", /x.json: empty input/],
-    ["{\"steps\": [{\"op\": \"same\"}]}", /x.json: not valid:\n {2}steps.0.urn:/],
-    ["{\"project\": \"chatbot\", \"resources\": [{\"name\": \"a\", \"inputs\": {}}]}", /stack:[\s\S]*resources.0.type:/],
-    ["{\"deployment\": {\"resources\": [{\"urn\": \"nope\", \"type\": \"t\"}]}}", /"nope" is not a Pulumi URN/],
-    ["{\"sequence\":0,\"preludeEvent\":{}}\n{not json", /x.json: line 2 is not JSON/],
-    ["{\"hello\": 1}", /unrecognised Pulumi JSON/],
+    ['{"steps": [{"op": "same"}]}', /x.json: not valid:\n {2}steps.0.urn:/],
+    ['{"project": "chatbot", "resources": [{"name": "a", "inputs": {}}]}', /stack:[\s\S]*resources.0.type:/],
+    ['{"deployment": {"resources": [{"urn": "nope", "type": "t"}]}}', /"nope" is not a Pulumi URN/],
+    ['{"sequence":0,"preludeEvent":{}}\n{not json', /x.json: line 2 is not JSON/],
+    ['{"hello": 1}', /unrecognised Pulumi JSON/],
     ["[1, 2]", /not a list of engine events/],
   ])("%j", (text, message) => {
     expect(() => parsePulumiJson(text, "x.json")).toThrow(message);
@@ -198,7 +215,9 @@ describe("bad input: a clear error naming the place", () => {
 describe("URNs", () => {
   it("reads stack, project, the resource's own type (not its parents') and name", () => {
     expect(
-      parseUrn("urn:pulumi:dev::sample::aws:s3/bucket:Bucket$aws:s3:BucketEventSubscription$aws:iam/role:Role::docsHandler"),
+      parseUrn(
+        "urn:pulumi:dev::sample::aws:s3/bucket:Bucket$aws:s3:BucketEventSubscription$aws:iam/role:Role::docsHandler",
+      ),
     ).toEqual({ stack: "dev", project: "sample", type: "aws:iam/role:Role", name: "docsHandler" });
   });
 });

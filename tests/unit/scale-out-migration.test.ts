@@ -6,7 +6,17 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Droplet } from "../../infra/migration/commands";
 import { PROXY_SCRIPT } from "../../infra/migration/commands";
-import { appGateCommand, checkUpstreams, LOGICAL_SCRIPT, logicalCommands, renderTargetEnv, sequenceValues, splitCounts, type TargetEndpoints, type LogicalCommand } from "../../infra/scale-out-migration/commands";
+import {
+  appGateCommand,
+  checkUpstreams,
+  LOGICAL_SCRIPT,
+  logicalCommands,
+  renderTargetEnv,
+  sequenceValues,
+  splitCounts,
+  type TargetEndpoints,
+  type LogicalCommand,
+} from "../../infra/scale-out-migration/commands";
 import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/cli-core";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
@@ -26,7 +36,10 @@ describe("logical.sh command lines", () => {
   it.each([
     [() => c.preflight(), "preflight"],
     [() => c.sync(1800), "sync 1800"],
-    [() => c.cutover("c20261128", ["10.10.0.7:8081", "10.10.0.8:8081"], 299.5, 150), "cutover c20261128 10.10.0.7:8081,10.10.0.8:8081 300 150"],
+    [
+      () => c.cutover("c20261128", ["10.10.0.7:8081", "10.10.0.8:8081"], 299.5, 150),
+      "cutover c20261128 10.10.0.7:8081,10.10.0.8:8081 300 150",
+    ],
     [() => c.unfence(), "unfence"],
     [() => c.rollbackTarget(), "rollback_target"],
     [() => c.cacheWarm(), "cache_warm"],
@@ -39,7 +52,8 @@ describe("logical.sh command lines", () => {
       expect(cmd.stdinData).toBe(readFileSync(PROXY_SCRIPT, "utf8"));
       expect(cmd.stdinLabel).toBe("scripts/droplet/proxy-switch.sh");
     }
-    for (const cmd of [c.preflight(), c.finish(), c.rollbackTarget(), c.cacheWarm()]) expect(cmd.stdinData).toBeUndefined();
+    for (const cmd of [c.preflight(), c.finish(), c.rollbackTarget(), c.cacheWarm()])
+      expect(cmd.stdinData).toBeUndefined();
   });
 
   it("opens and closes an app droplet's gate with proxy-switch.sh over ssh to it, never touching the source", () => {
@@ -52,29 +66,45 @@ describe("logical.sh command lines", () => {
   });
 
   it("refuses ids and upstreams that would reach SQL or the Caddyfile unchecked", () => {
-    expect(() => c.cutover("x'; DROP TABLE writes; --", ["10.0.0.1:8081"], 60, 30)).toThrow(/^id: .* must be 1-64 letters/);
+    expect(() => c.cutover("x'; DROP TABLE writes; --", ["10.0.0.1:8081"], 60, 30)).toThrow(
+      /^id: .* must be 1-64 letters/,
+    );
     expect(() => c.cutover("c1", ["10.0.0.1"], 60, 30)).toThrow(/must be host:port/);
     expect(() => c.cutover("c1", ["10.0.0.1:8081"], 60, 0)).toThrow(/catchup timeout: 0 must be a whole number/);
-    expect(() => checkUpstreams(["10.0.0.1:80", "evil; rm -rf /"])).toThrow(/^upstreams: "evil; rm -rf \/" must be host:port/);
+    expect(() => checkUpstreams(["10.0.0.1:80", "evil; rm -rf /"])).toThrow(
+      /^upstreams: "evil; rm -rf \/" must be host:port/,
+    );
     expect(() => checkUpstreams([])).toThrow(/at least one upstream/);
     expect(() => c.sync(0)).toThrow(/sync timeout: 0 must be a whole number of seconds/);
   });
 
   it("refuses secret-looking names in the env prefix (they belong in the env files)", () => {
-    expect(() => logicalCommands({ ...SOURCE, env: { TARGET_PGPASSWORD: "x" } }).preflight()).toThrow(/looks like a secret/);
+    expect(() => logicalCommands({ ...SOURCE, env: { TARGET_PGPASSWORD: "x" } }).preflight()).toThrow(
+      /looks like a secret/,
+    );
   });
 
   it("parses counts and sequence values", () => {
     const counts = splitCounts({ "source.public.writes": "10", "target.public.writes": "9", other: "x" });
     expect([...counts.source]).toEqual([["public.writes", 10]]);
     expect([...counts.target]).toEqual([["public.writes", 9]]);
-    expect(sequenceValues({ sequences: "1", "seq.public.writes_seq_seq": "742" })).toEqual({ "public.writes_seq_seq": 742 });
+    expect(sequenceValues({ sequences: "1", "seq.public.writes_seq_seq": "742" })).toEqual({
+      "public.writes_seq_seq": 742,
+    });
   });
 });
 
 describe("the target env file", () => {
   const t: TargetEndpoints = {
-    pg: { host: "private-db.example", port: 25060, user: "doadmin", password: "pw1", database: "chatbot", sslmode: "require", appUser: "chatbot" },
+    pg: {
+      host: "private-db.example",
+      port: 25060,
+      user: "doadmin",
+      password: "pw1",
+      database: "chatbot",
+      sslmode: "require",
+      appUser: "chatbot",
+    },
     redis: { host: "private-cache.example", port: 25061, user: "default", password: "pw2", tls: true },
   };
 
@@ -86,37 +116,75 @@ describe("the target env file", () => {
   });
 
   it("refuses values that could break out of the quotes", () => {
-    expect(() => renderTargetEnv({ ...t, pg: { ...t.pg, password: "a'b" } })).toThrow(/^TARGET_PGPASSWORD: must not contain/);
+    expect(() => renderTargetEnv({ ...t, pg: { ...t.pg, password: "a'b" } })).toThrow(
+      /^TARGET_PGPASSWORD: must not contain/,
+    );
     expect(() => renderTargetEnv({ ...t, redis: { ...t.redis, password: "$(id)" } })).toThrow(/^TARGET_REDIS_PASSWORD/);
   });
 });
 
 describe("the CLI's inputs and the stack's command line", () => {
   it("validates the source", () => {
-    expect(() => sourceDroplet({ source: "203.0.113.5", sourcePrivate: "10.0.0.1" })).toThrow(/^source: .* must be user@host/);
+    expect(() => sourceDroplet({ source: "203.0.113.5", sourcePrivate: "10.0.0.1" })).toThrow(
+      /^source: .* must be user@host/,
+    );
     expect(() => sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "x" })).toThrow(/^sourcePrivate/);
   });
 
   it("a pinned droplet's ssh options stay its own: the app droplets get the general ones", () => {
     const pinned = ["-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=old"];
     const general = ["-o", "StrictHostKeyChecking=accept-new"];
-    expect(sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "10.0.0.1", sshOptions: general, sourceSshOptions: pinned }).sshOptions).toEqual(pinned);
-    expect(sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "10.0.0.1", sshOptions: general }).sshOptions).toEqual(general);
-    expect(appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081"], sshOptions: general }).map((d) => d.sshOptions)).toEqual([general]);
+    expect(
+      sourceDroplet({
+        source: "root@203.0.113.5",
+        sourcePrivate: "10.0.0.1",
+        sshOptions: general,
+        sourceSshOptions: pinned,
+      }).sshOptions,
+    ).toEqual(pinned);
+    expect(
+      sourceDroplet({ source: "root@203.0.113.5", sourcePrivate: "10.0.0.1", sshOptions: general }).sshOptions,
+    ).toEqual(general);
+    expect(
+      appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081"], sshOptions: general }).map(
+        (d) => d.sshOptions,
+      ),
+    ).toEqual([general]);
   });
 
   it("pairs every upstream with its app droplet's ssh destination", () => {
-    expect(appNodeDroplets({ appNodes: ["root@203.0.113.21", "root@203.0.113.22"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"], sshOptions: ["-p", "22"] })).toEqual([
+    expect(
+      appNodeDroplets({
+        appNodes: ["root@203.0.113.21", "root@203.0.113.22"],
+        upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"],
+        sshOptions: ["-p", "22"],
+      }),
+    ).toEqual([
       { ssh: "root@203.0.113.21", sshOptions: ["-p", "22"], privateAddress: "10.10.0.7", runtime: "container" },
       { ssh: "root@203.0.113.22", sshOptions: ["-p", "22"], privateAddress: "10.10.0.8", runtime: "container" },
     ]);
-    expect(() => appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"] })).toThrow(/^appNodes: 1 ssh destination\(s\) for 2 upstream\(s\)/);
-    expect(() => appNodeDroplets({ appNodes: ["203.0.113.21"], upstreams: ["10.10.0.7:8081"] })).toThrow(/^appNodes: "203.0.113.21" must be user@host/);
+    expect(() =>
+      appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"] }),
+    ).toThrow(/^appNodes: 1 ssh destination\(s\) for 2 upstream\(s\)/);
+    expect(() => appNodeDroplets({ appNodes: ["203.0.113.21"], upstreams: ["10.10.0.7:8081"] })).toThrow(
+      /^appNodes: "203.0.113.21" must be user@host/,
+    );
   });
 
   it("puts hosts and budgets on the line, the key only in the environment", () => {
-    const line = scaleOutMigrateCommandLine({ user: "root", sourceIp: "203.0.113.5", sourcePrivate: "10.10.0.5", upstreams: ["10.10.0.7:8081"], appIps: ["203.0.113.7"] }, { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 });
-    expect(line).toContain("node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:8081 --app-nodes root@203.0.113.7 --downtime-budget 120 --migration-budget 45");
+    const line = scaleOutMigrateCommandLine(
+      {
+        user: "root",
+        sourceIp: "203.0.113.5",
+        sourcePrivate: "10.10.0.5",
+        upstreams: ["10.10.0.7:8081"],
+        appIps: ["203.0.113.7"],
+      },
+      { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 },
+    );
+    expect(line).toContain(
+      "node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:8081 --app-nodes root@203.0.113.7 --downtime-budget 120 --migration-budget 45",
+    );
     expect(line).toContain('"$CHATBOT_SSH_PRIVATE_KEY" > "$key"');
   });
 });
@@ -136,7 +204,9 @@ const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CE
 const HAPPY = {
   gate_close: { out: `gate=close\ntls_cert=${Buffer.from(pem("app")).toString("base64")}\n` },
   proxy_cert: { out: `tls_cert=${Buffer.from(pem("source")).toString("base64")}\n` },
-  preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n" },
+  preflight: {
+    out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n",
+  },
   sync: { out: "sync_ms=900\nlag_bytes=0\n" },
   lag: { out: "lag_bytes=1024\n" },
   cutover: {
@@ -153,23 +223,57 @@ const APP_NODES: Droplet[] = [
 ];
 const CLOSE = ["gate_close root@a1", "gate_close root@a2"];
 const OPEN = ["gate_open root@a1", "gate_open root@a2"];
-const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) => runLogicalCutover({ source: SOURCE, exec, upstreams: UPSTREAMS, appNodes: APP_NODES, ...extra });
+const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) =>
+  runLogicalCutover({ source: SOURCE, exec, upstreams: UPSTREAMS, appNodes: APP_NODES, ...extra });
 
 describe("the runner", () => {
   it("runs the steps in order: the app gates closed before the cutover (one round trip) and opened right after it, the DNS move once, after the commit point", async () => {
     const { calls, exec } = scripted(HAPPY);
     let moved = 0;
     const r = await run(exec, { moveTraffic: async () => void moved++, id: "t1" });
-    expect(calls).toEqual(["preflight", "schema", "publish", "subscribe", "sync", "lag", ...CLOSE, "proxy_trust", "proxy_cert", "cutover", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(calls).toEqual([
+      "preflight",
+      "schema",
+      "publish",
+      "subscribe",
+      "sync",
+      "lag",
+      ...CLOSE,
+      "proxy_trust",
+      "proxy_cert",
+      "cutover",
+      ...OPEN,
+      "counts",
+      "finish",
+      "cache_warm",
+    ]);
     expect(moved).toBe(1);
-    expect(r).toMatchObject({ ok: true, committed: true, catchupMs: 120, fenceMs: 80, drainedMs: 20, sequences: { "public.writes_seq_seq": 42 }, cache: { keys: 10 }, countProblems: [] });
-    expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity);
+    expect(r).toMatchObject({
+      ok: true,
+      committed: true,
+      catchupMs: 120,
+      fenceMs: 80,
+      drainedMs: 20,
+      sequences: { "public.writes_seq_seq": 42 },
+      cache: { keys: 10 },
+      countProblems: [],
+    });
+    expect(r.timeline.find((e) => e.step === "move traffic")?.startMs).toBeGreaterThanOrEqual(
+      r.timeline.find((e) => e.step === "gate_open root@a2")?.endMs ?? Infinity,
+    );
   });
 
   it("row counts are compared after the commit point (the cluster at least as many): a shortfall is reported for an operator, never rolled back", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, counts: { out: "source.public.writes=42\ntarget.public.writes=41\n" } });
+    const { calls, exec } = scripted({
+      ...HAPPY,
+      counts: { out: "source.public.writes=42\ntarget.public.writes=41\n" },
+    });
     const r = await run(exec);
-    expect(r).toMatchObject({ committed: true, ok: false, countProblems: ["public.writes: 42 rows on the old server, 41 on the new"] });
+    expect(r).toMatchObject({
+      committed: true,
+      ok: false,
+      countProblems: ["public.writes: 42 rows on the old server, 41 on the new"],
+    });
     expect(r.rolledBack).toBeUndefined();
     expect(calls).not.toContain("unfence");
     expect(calls.indexOf("counts")).toBeGreaterThan(calls.indexOf("gate_open root@a2"));
@@ -184,7 +288,15 @@ describe("the runner", () => {
     expect(r.aborted).toMatch(/^cutover exited 1/);
     // The source's proxy keeps holding while the app gates bounce its held requests back to its internal listener,
     // then serves the local app; the gates' opening ends the bounce.
-    expect(calls.slice(-8)).toEqual(["cutover", "unfence", "gate_bounce root@a1", "gate_bounce root@a2", "proxy_local", "rollback_target", ...OPEN]);
+    expect(calls.slice(-8)).toEqual([
+      "cutover",
+      "unfence",
+      "gate_bounce root@a1",
+      "gate_bounce root@a2",
+      "proxy_local",
+      "rollback_target",
+      ...OPEN,
+    ]);
   });
 
   it("the rollback's bounce: unfence keeps the hold, each app gate forwards to the source's internal listener with the source's certificate only", async () => {
@@ -231,7 +343,8 @@ describe("the runner", () => {
   it("the droplet's proxy trusts exactly the app droplets' internal listener certificates, as their gates printed them, before the cutover", async () => {
     const trusted: string[] = [];
     const exec: LogicalRunnerOptions["exec"] = async (cmd) => {
-      if (cmd.step === "gate_close") return { code: 0, stdout: `tls_cert=${Buffer.from(pem(cmd.argv.at(-2)!)).toString("base64")}\n`, stderr: "" };
+      if (cmd.step === "gate_close")
+        return { code: 0, stdout: `tls_cert=${Buffer.from(pem(cmd.argv.at(-2)!)).toString("base64")}\n`, stderr: "" };
       if (cmd.step === "proxy_trust") trusted.push(cmd.stdinData ?? "");
       return scripted(HAPPY).exec(cmd);
     };
@@ -243,7 +356,9 @@ describe("the runner", () => {
     const { calls, exec } = scripted({ ...HAPPY, gate_close: { out: "gate=close\n" } });
     const r = await run(exec);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
-    expect(r.aborted).toMatch(/app droplet root@a1 printed no certificate for its internal listener \(tls_cert\).*run `pulumi up` first/);
+    expect(r.aborted).toMatch(
+      /app droplet root@a1 printed no certificate for its internal listener \(tls_cert\).*run `pulumi up` first/,
+    );
     expect(calls).not.toContain("cutover");
     expect(calls).not.toContain("proxy_trust");
     expect(calls.slice(-2)).toEqual(OPEN);
@@ -251,7 +366,9 @@ describe("the runner", () => {
 
   it("a gate that does not open after the commit point is reported for an operator, never rolled back", async () => {
     const exec: LogicalRunnerOptions["exec"] = async (cmd) =>
-      cmd.step === "gate_open" && cmd.argv.at(-2) === "root@a2" ? { code: 1, stdout: "", stderr: "caddy reload failed" } : scripted(HAPPY).exec(cmd);
+      cmd.step === "gate_open" && cmd.argv.at(-2) === "root@a2"
+        ? { code: 1, stdout: "", stderr: "caddy reload failed" }
+        : scripted(HAPPY).exec(cmd);
     const r = await run(exec);
     expect(r).toMatchObject({ committed: true, ok: false });
     expect(r.error).toMatch(/1 of 2 app droplet gate\(s\) did not open: gate_open root@a2 exited 1/);
@@ -259,7 +376,8 @@ describe("the runner", () => {
   });
 
   it("a gate that does not close stops the run before the cutover; the gates are reopened", async () => {
-    const exec: LogicalRunnerOptions["exec"] = async (cmd) => (cmd.step === "gate_close" ? { code: 1, stdout: "", stderr: "no internal listener" } : scripted(HAPPY).exec(cmd));
+    const exec: LogicalRunnerOptions["exec"] = async (cmd) =>
+      cmd.step === "gate_close" ? { code: 1, stdout: "", stderr: "no internal listener" } : scripted(HAPPY).exec(cmd);
     const r = await run(exec);
     expect(r).toMatchObject({ committed: false, rolledBack: true });
     expect(r.aborted).toMatch(/2 of 2 app droplet gate\(s\) did not close/);
@@ -277,7 +395,12 @@ describe("the runner", () => {
   });
 
   it("aborts at preflight when the database cannot be copied within the migration budget", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, preflight: { out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=100000000000\n" } });
+    const { calls, exec } = scripted({
+      ...HAPPY,
+      preflight: {
+        out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=100000000000\n",
+      },
+    });
     const r = await run(exec, { budgets: { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 } });
     expect(r.aborted).toMatch(/exceeds migrationBudgetMinutes 30/);
     expect(calls).toEqual(["preflight"]);
@@ -285,7 +408,10 @@ describe("the runner", () => {
   });
 
   it("refuses a managed cluster older than the source", async () => {
-    const { exec } = scripted({ ...HAPPY, preflight: { out: "wal_level=logical\nsource_version_num=160002\ntarget_version_num=150008\ndb_bytes=1\n" } });
+    const { exec } = scripted({
+      ...HAPPY,
+      preflight: { out: "wal_level=logical\nsource_version_num=160002\ntarget_version_num=150008\ndb_bytes=1\n" },
+    });
     const r = await run(exec);
     expect(r.aborted).toMatch(/older than the source/);
   });
@@ -293,7 +419,13 @@ describe("the runner", () => {
   it("after the commit point, a failure (finish, the DNS move) is reported for an operator, not rolled back", async () => {
     for (const [answers, move, message] of [
       [{ ...HAPPY, finish: { code: 1 } }, undefined, /finish exited 1/],
-      [HAPPY, async () => { throw new Error("dns update failed"); }, /dns update failed/],
+      [
+        HAPPY,
+        async () => {
+          throw new Error("dns update failed");
+        },
+        /dns update failed/,
+      ],
     ] as const) {
       const { calls, exec } = scripted(answers);
       const r = await run(exec, move ? { moveTraffic: move } : {});

@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD } from "../../infra/pricing";
-import { checkConnectionPool, checkDatabaseCluster, checkDatabaseFirewallRule, checkLoadBalancer } from "../../infra/provider-rules";
+import {
+  checkConnectionPool,
+  checkDatabaseCluster,
+  checkDatabaseFirewallRule,
+  checkLoadBalancer,
+} from "../../infra/provider-rules";
 import {
   appDropletSizes,
   backendConnections,
@@ -33,15 +38,18 @@ function problemsOf(input: ScaleOutInput): string[] {
 }
 
 describe("app droplets", () => {
-  it.each(appDropletSizes())("%s: one worker per vCPU, and the host, proxy and app add up to the droplet's RAM", (size) => {
-    const plan = planScaleOut({ ...BASE, appDropletSize: size, dbSize: "db-s-16vcpu-64gb" });
-    const shape = dropletShape(size)!;
-    expect(plan.app.workers).toBe(shape.vcpus);
-    const m = plan.app.memory;
-    expect(m.reserveMiB + m.proxyMiB + m.appMiB).toBe(shape.memoryMiB);
-    expect(m.appMiB).toBeGreaterThanOrEqual(plan.app.workers * APP_MIB_PER_WORKER);
-    expect(plan.app.configFiles.find((f) => f.path === "compose.yaml")!.content).toContain(`mem_limit: ${m.appMiB}m`);
-  });
+  it.each(appDropletSizes())(
+    "%s: one worker per vCPU, and the host, proxy and app add up to the droplet's RAM",
+    (size) => {
+      const plan = planScaleOut({ ...BASE, appDropletSize: size, dbSize: "db-s-16vcpu-64gb" });
+      const shape = dropletShape(size)!;
+      expect(plan.app.workers).toBe(shape.vcpus);
+      const m = plan.app.memory;
+      expect(m.reserveMiB + m.proxyMiB + m.appMiB).toBe(shape.memoryMiB);
+      expect(m.appMiB).toBeGreaterThanOrEqual(plan.app.workers * APP_MIB_PER_WORKER);
+      expect(plan.app.configFiles.find((f) => f.path === "compose.yaml")!.content).toContain(`mem_limit: ${m.appMiB}m`);
+    },
+  );
 
   it("refuses a droplet too small to hold its worker next to the host, naming the sizes that fit", () => {
     const small = Object.keys(DROPLET_MONTHLY_USD).filter((s) => !appDropletSizes().includes(s));
@@ -53,7 +61,12 @@ describe("app droplets", () => {
 
   it("names N droplets after the prefix, all with the same user data and files", () => {
     const plan = planScaleOut({ ...BASE, appCount: 4 });
-    expect(plan.app.droplets.map((d) => d.dropletName)).toEqual(["chatbot-prod-app-1", "chatbot-prod-app-2", "chatbot-prod-app-3", "chatbot-prod-app-4"]);
+    expect(plan.app.droplets.map((d) => d.dropletName)).toEqual([
+      "chatbot-prod-app-1",
+      "chatbot-prod-app-2",
+      "chatbot-prod-app-3",
+      "chatbot-prod-app-4",
+    ]);
     expect(plan.app.tag).toBe("chatbot-prod-app");
   });
 
@@ -62,12 +75,22 @@ describe("app droplets", () => {
     const compose = plan.app.configFiles.find((f) => f.path === "compose.yaml")!.content;
     expect(compose).not.toMatch(/postgres|redis:/);
     expect(plan.app.userData).not.toMatch(/postgres|redis|overcommit/);
-    expect(plan.app.configFiles.map((f) => f.path).sort()).toEqual(["Caddyfile", "bin/apply-app-node.sh", "bin/tls-cert.sh", "compose.yaml"]);
+    expect(plan.app.configFiles.map((f) => f.path).sort()).toEqual([
+      "Caddyfile",
+      "bin/apply-app-node.sh",
+      "bin/tls-cert.sh",
+      "compose.yaml",
+    ]);
   });
 
   it("changes only synced files, never the user data, when the image, environment or pools change", () => {
     const a = planScaleOut(BASE);
-    const b = planScaleOut({ ...BASE, appImage: "ghcr.io/acme/chatbot:1.5.0", appEnv: ["LOG_LEVEL=debug"], dbPoolSize: 2 });
+    const b = planScaleOut({
+      ...BASE,
+      appImage: "ghcr.io/acme/chatbot:1.5.0",
+      appEnv: ["LOG_LEVEL=debug"],
+      dbPoolSize: 2,
+    });
     expect(b.app.userData).toBe(a.app.userData);
     expect(b.app.configFiles).not.toEqual(a.app.configFiles);
   });
@@ -105,16 +128,25 @@ describe("the managed pool and the app's SQLAlchemy pools", () => {
   });
 
   it("does not change the pool (which has no update) when app droplets are added", () => {
-    expect(planScaleOut({ ...BASE, appCount: 5 }).postgres.pool).toEqual(planScaleOut({ ...BASE, appCount: 2 }).postgres.pool);
+    expect(planScaleOut({ ...BASE, appCount: 5 }).postgres.pool).toEqual(
+      planScaleOut({ ...BASE, appCount: 2 }).postgres.pool,
+    );
   });
 
   it("refuses a database too small for the workers, naming dbSize", () => {
     const [problem] = problemsOf({ ...BASE, appCount: 12, dbSize: "db-s-1vcpu-1gb" });
-    expect(problem).toMatch(/^dbSize: "db-s-1vcpu-1gb" leaves 12 pool connection\(s\) .* fewer than the 48 uvicorn workers/);
+    expect(problem).toMatch(
+      /^dbSize: "db-s-1vcpu-1gb" leaves 12 pool connection\(s\) .* fewer than the 48 uvicorn workers/,
+    );
   });
 
   it("uses a transaction-mode pool on the app's database and role", () => {
-    expect(planScaleOut(BASE).postgres.pool).toMatchObject({ mode: "transaction", dbName: "chatbot", user: "chatbot", name: "chatbot-pool" });
+    expect(planScaleOut(BASE).postgres.pool).toMatchObject({
+      mode: "transaction",
+      dbName: "chatbot",
+      user: "chatbot",
+      name: "chatbot-pool",
+    });
   });
 });
 
@@ -146,25 +178,51 @@ describe("the load balancer", () => {
 describe("managed clusters", () => {
   it("prod: PostgreSQL 15 with a standby node, Valkey with two nodes, protected", () => {
     const plan = planScaleOut(BASE);
-    expect(plan.postgres).toMatchObject({ engine: "pg", version: "15", size: "db-s-2vcpu-4gb", nodeCount: 2, standbyNodes: 1, name: "chatbot-prod-pg" });
-    expect(plan.valkey).toMatchObject({ engine: "valkey", version: "8", nodeCount: 2, maxmemoryPolicy: "allkeys-lru", name: "chatbot-prod-valkey" });
+    expect(plan.postgres).toMatchObject({
+      engine: "pg",
+      version: "15",
+      size: "db-s-2vcpu-4gb",
+      nodeCount: 2,
+      standbyNodes: 1,
+      name: "chatbot-prod-pg",
+    });
+    expect(plan.valkey).toMatchObject({
+      engine: "valkey",
+      version: "8",
+      nodeCount: 2,
+      maxmemoryPolicy: "allkeys-lru",
+      name: "chatbot-prod-valkey",
+    });
     expect(plan.protect).toBe(true);
   });
 
   it("dev: a single PostgreSQL node is allowed, nothing protected", () => {
-    const plan = planScaleOut({ ...BASE, prefix: "chatbot-dev", stackTag: "chatbot-dev", environment: "dev", dbNodeCount: 1 });
+    const plan = planScaleOut({
+      ...BASE,
+      prefix: "chatbot-dev",
+      stackTag: "chatbot-dev",
+      environment: "dev",
+      dbNodeCount: 1,
+    });
     expect(plan.postgres.standbyNodes).toBe(0);
     expect(plan.valkey.nodeCount).toBe(1);
     expect(plan.protect).toBe(false);
   });
 
   it("prod refuses a single PostgreSQL node", () => {
-    expect(problemsOf({ ...BASE, dbNodeCount: 1 })).toEqual([expect.stringMatching(/^dbNodeCount: 1 must be at least 2 in prod/)]);
+    expect(problemsOf({ ...BASE, dbNodeCount: 1 })).toEqual([
+      expect.stringMatching(/^dbNodeCount: 1 must be at least 2 in prod/),
+    ]);
   });
 
   it("the databases admit only the app droplets' tag, and the stack's tag only while data moves in", () => {
-    expect(planScaleOut(BASE).databaseFirewall.map(({ type, value }) => ({ type, value }))).toEqual([{ type: "tag", value: "chatbot-prod-app" }]);
-    expect(planScaleOut({ ...BASE, migrating: true }).databaseFirewall.map((r) => r.value)).toEqual(["chatbot-prod-app", "chatbot-prod"]);
+    expect(planScaleOut(BASE).databaseFirewall.map(({ type, value }) => ({ type, value }))).toEqual([
+      { type: "tag", value: "chatbot-prod-app" },
+    ]);
+    expect(planScaleOut({ ...BASE, migrating: true }).databaseFirewall.map((r) => r.value)).toEqual([
+      "chatbot-prod-app",
+      "chatbot-prod",
+    ]);
   });
 
   it("app droplets accept HTTP only from the load balancer (and the old droplet while migrating), SSH only from the allowlist", () => {
@@ -195,12 +253,18 @@ describe("bad input names the field and what is allowed", () => {
     [{ sshKeys: [] }, /^sshKeys: must list at least one/],
     [{ sshKeys: ["abc"] }, /^sshKeys: "abc" is neither/],
     [{ sshAllowedCidrs: ["0.0.0.0/0"] }, /^sshAllowedCidrs: must admit at most 256 IPv4 addresses \(a \/24\) in prod/],
-    [{ sshAllowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"] }, /^sshAllowedCidrs: must admit at most 256 IPv4 addresses .* admit 4,294,967,296/],
+    [
+      { sshAllowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"] },
+      /^sshAllowedCidrs: must admit at most 256 IPv4 addresses .* admit 4,294,967,296/,
+    ],
     [{ stackTag: "bad tag" }, /^stackTag: "bad tag" is not a valid tag name/],
     [{ appCount: 1 }, /^appCount: 1 must be a whole number from 2 to 50/],
     [{ appCount: 2.5 }, /^appCount: 2.5 must be a whole number/],
     [{ appDropletSize: "c-2" }, /^appDropletSize: "c-2" is not a priced droplet size; allowed: s-1vcpu-2gb/],
-    [{ dbSize: "db-s-3vcpu-3gb" }, /^dbSize: "db-s-3vcpu-3gb" is not a managed PostgreSQL size; allowed: db-s-1vcpu-1gb/],
+    [
+      { dbSize: "db-s-3vcpu-3gb" },
+      /^dbSize: "db-s-3vcpu-3gb" is not a managed PostgreSQL size; allowed: db-s-1vcpu-1gb/,
+    ],
     [{ dbNodeCount: 4 }, /^dbNodeCount: 4 must be a whole number from 1 to 3/],
     [{ valkeySize: "cache-1gb" }, /^valkeySize: "cache-1gb" is not a managed Valkey size/],
     [{ dbPoolSize: 0 }, /^dbPoolSize: 0 must be a whole number from 1 to 100/],
@@ -216,7 +280,9 @@ describe("bad input names the field and what is allowed", () => {
 
   it("accepts every priced database size for both engines", () => {
     for (const size of Object.keys(DATABASE_NODE_MONTHLY_USD.pg)) {
-      expect(problemsOf({ ...BASE, dbSize: size, valkeySize: size, appCount: 2, appDropletSize: "s-1vcpu-2gb" })).toEqual([]);
+      expect(
+        problemsOf({ ...BASE, dbSize: size, valkeySize: size, appCount: 2, appDropletSize: "s-1vcpu-2gb" }),
+      ).toEqual([]);
     }
   });
 });
@@ -224,33 +290,63 @@ describe("bad input names the field and what is allowed", () => {
 describe("provider compatibility of what the plan asks for (infra/provider-rules/; sources cited there)", () => {
   const plan = planScaleOut(BASE);
 
-  it("managed PostgreSQL is engine \"pg\" with a string version; \"postgres\" and a numeric version are refused", () => {
-    const ok = { engine: plan.postgres.engine, version: plan.postgres.version, size: plan.postgres.size, region: "nyc3", nodeCount: plan.postgres.nodeCount };
+  it('managed PostgreSQL is engine "pg" with a string version; "postgres" and a numeric version are refused', () => {
+    const ok = {
+      engine: plan.postgres.engine,
+      version: plan.postgres.version,
+      size: plan.postgres.size,
+      region: "nyc3",
+      nodeCount: plan.postgres.nodeCount,
+    };
     expect(checkDatabaseCluster(ok)).toEqual([]);
-    expect(checkDatabaseCluster({ ...ok, engine: "postgres" })).toEqual([expect.stringMatching(/^engine: "postgres" is not allowed/)]);
-    expect(checkDatabaseCluster({ ...ok, version: 15 })).toEqual([expect.stringMatching(/^version: 15 must be a version string/)]);
+    expect(checkDatabaseCluster({ ...ok, engine: "postgres" })).toEqual([
+      expect.stringMatching(/^engine: "postgres" is not allowed/),
+    ]);
+    expect(checkDatabaseCluster({ ...ok, version: 15 })).toEqual([
+      expect.stringMatching(/^version: 15 must be a version string/),
+    ]);
   });
 
-  it("Valkey is engine \"valkey\"; \"redis\" would be accepted but is being retired, so the plan never asks for it", () => {
+  it('Valkey is engine "valkey"; "redis" would be accepted but is being retired, so the plan never asks for it', () => {
     expect(plan.valkey.engine).toBe("valkey");
-    expect(checkDatabaseCluster({ engine: "valkey", version: plan.valkey.version, size: plan.valkey.size, region: "nyc3", nodeCount: plan.valkey.nodeCount })).toEqual([]);
+    expect(
+      checkDatabaseCluster({
+        engine: "valkey",
+        version: plan.valkey.version,
+        size: plan.valkey.size,
+        region: "nyc3",
+        nodeCount: plan.valkey.nodeCount,
+      }),
+    ).toEqual([]);
   });
 
-  it("the pool mode is lowercase \"transaction\"; \"Transaction\" is refused", () => {
+  it('the pool mode is lowercase "transaction"; "Transaction" is refused', () => {
     expect(checkConnectionPool(plan.postgres.pool)).toEqual([]);
-    expect(checkConnectionPool({ ...plan.postgres.pool, mode: "Transaction" })).toEqual([expect.stringMatching(/^mode: "Transaction" is not allowed/)]);
+    expect(checkConnectionPool({ ...plan.postgres.pool, mode: "Transaction" })).toEqual([
+      expect.stringMatching(/^mode: "Transaction" is not allowed/),
+    ]);
   });
 
-  it("database firewall rules are type \"tag\" with a tag name; a droplet rule needs a numeric id string", () => {
+  it('database firewall rules are type "tag" with a tag name; a droplet rule needs a numeric id string', () => {
     for (const r of plan.databaseFirewall) expect(checkDatabaseFirewallRule(r)).toEqual([]);
-    expect(checkDatabaseFirewallRule({ type: "droplet", value: "chatbot-prod-app" })).toEqual([expect.stringMatching(/must be a droplet ID/)]);
+    expect(checkDatabaseFirewallRule({ type: "droplet", value: "chatbot-prod-app" })).toEqual([
+      expect.stringMatching(/must be a droplet ID/),
+    ]);
   });
 
-  it("forwarding rules use lowercase protocols and numeric ports; \"HTTPS\" or a string port is refused", () => {
+  it('forwarding rules use lowercase protocols and numeric ports; "HTTPS" or a string port is refused', () => {
     const rules = plan.loadBalancer.forwardingRules.map(({ certificate: _c, ...r }) => r);
-    const lb = { sizeUnit: 1, region: "nyc3", dropletTag: plan.app.tag, forwardingRules: rules, healthcheck: plan.loadBalancer.healthcheck };
+    const lb = {
+      sizeUnit: 1,
+      region: "nyc3",
+      dropletTag: plan.app.tag,
+      forwardingRules: rules,
+      healthcheck: plan.loadBalancer.healthcheck,
+    };
     expect(checkLoadBalancer(lb)).toEqual([]);
-    expect(checkLoadBalancer({ ...lb, forwardingRules: [{ ...rules[0]!, entryProtocol: "HTTPS", entryPort: "443" }] })).toHaveLength(2);
+    expect(
+      checkLoadBalancer({ ...lb, forwardingRules: [{ ...rules[0]!, entryProtocol: "HTTPS", entryPort: "443" }] }),
+    ).toHaveLength(2);
   });
 });
 
@@ -266,11 +362,23 @@ describe("monthly cost of the tier, from the one price table (infra/cost/)", () 
 
   it("a dev stack with one PostgreSQL node and one Valkey node costs less", () => {
     // 12 + 3 x 48 + 60 + 30 = 246
-    expect(scaleOutMonthly(planScaleOut({ ...BASE, environment: "dev", prefix: "chatbot-dev", stackTag: "chatbot-dev", dbNodeCount: 1 })).monthly).toBe(246);
+    expect(
+      scaleOutMonthly(
+        planScaleOut({ ...BASE, environment: "dev", prefix: "chatbot-dev", stackTag: "chatbot-dev", dbNodeCount: 1 }),
+      ).monthly,
+    ).toBe(246);
   });
 
   it("the smallest prod layout costs as much as the 16gb droplet alone ($96 before backups), the default one more", () => {
-    const smallest = scaleOutMonthly(planScaleOut({ ...BASE, appCount: 2, appDropletSize: "s-1vcpu-2gb", dbSize: "db-s-1vcpu-1gb", valkeySize: "db-s-1vcpu-1gb" })).monthly;
+    const smallest = scaleOutMonthly(
+      planScaleOut({
+        ...BASE,
+        appCount: 2,
+        appDropletSize: "s-1vcpu-2gb",
+        dbSize: "db-s-1vcpu-1gb",
+        valkeySize: "db-s-1vcpu-1gb",
+      }),
+    ).monthly;
     expect(smallest).toBe(12 + 2 * 12 + 2 * 15 + 2 * 15); // 96: the same as 16gb's droplet alone
     expect(scaleOutMonthly(planScaleOut(BASE)).monthly).toBeGreaterThan(96);
   });

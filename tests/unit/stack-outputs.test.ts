@@ -17,13 +17,26 @@ const migrated: DeploymentRecord = {
   previous: s8,
   migration: { id: "mig-1", from: s8.key, to: s16.key, strategy: "replicate", committedAt: "2026-12-01T10:00:00.000Z" },
 };
-const legacy: DeploymentRecord = { ...base, tier: "16gb", generation: 2, serving: s16, previous: { ...s8, retainUntil: "2026-12-03T00:00:00.000Z" }, legacy: true };
+const legacy: DeploymentRecord = {
+  ...base,
+  tier: "16gb",
+  generation: 2,
+  serving: s16,
+  previous: { ...s8, retainUntil: "2026-12-03T00:00:00.000Z" },
+  legacy: true,
+};
 const scaleOut: DeploymentRecord = {
   ...base,
   tier: "scale-out",
   generation: 2,
   previous: firstServerNames(prefix, "16gb"),
-  migration: { id: "mig-2", from: "app-16gb", to: "scale-out", strategy: "logical", committedAt: "2026-12-01T10:00:00.000Z" },
+  migration: {
+    id: "mig-2",
+    from: "app-16gb",
+    to: "scale-out",
+    strategy: "logical",
+    committedAt: "2026-12-01T10:00:00.000Z",
+  },
 };
 
 const droplet = (key: string, extra: Partial<DropletValues> = {}): DropletValues => ({
@@ -47,10 +60,30 @@ describe("servingServer", () => {
 
 describe("serverOutputs", () => {
   it("gives each droplet its role from the record: serving, previous (the rollback target) or a scale-out app droplet", () => {
-    const out = serverOutputs(migrated, [droplet("app-16gb", { tier: "16gb", volumeId: "v16", volumeName: "data-16" }), droplet("app-8gb", { tier: "8gb", volumeId: "v8" })]);
+    const out = serverOutputs(migrated, [
+      droplet("app-16gb", { tier: "16gb", volumeId: "v16", volumeName: "data-16" }),
+      droplet("app-8gb", { tier: "8gb", volumeId: "v8" }),
+    ]);
     expect(out).toEqual({
-      "app-16gb": { role: "serving", tier: "16gb", dropletId: "id-app-16gb", dropletName: "name-app-16gb", publicIp: "203.0.113.10", privateIp: "10.10.0.10", volumeId: "v16", volumeName: "data-16" },
-      "app-8gb": { role: "previous", tier: "8gb", dropletId: "id-app-8gb", dropletName: "name-app-8gb", publicIp: "203.0.113.10", privateIp: "10.10.0.10", volumeId: "v8" },
+      "app-16gb": {
+        role: "serving",
+        tier: "16gb",
+        dropletId: "id-app-16gb",
+        dropletName: "name-app-16gb",
+        publicIp: "203.0.113.10",
+        privateIp: "10.10.0.10",
+        volumeId: "v16",
+        volumeName: "data-16",
+      },
+      "app-8gb": {
+        role: "previous",
+        tier: "8gb",
+        dropletId: "id-app-8gb",
+        dropletName: "name-app-8gb",
+        publicIp: "203.0.113.10",
+        privateIp: "10.10.0.10",
+        volumeId: "v8",
+      },
     });
     expect(serverOutputs(scaleOut, [droplet("scale-out-app-1"), droplet("app-16gb", { tier: "16gb" })])).toMatchObject({
       "scale-out-app-1": { role: "app" },
@@ -66,11 +99,47 @@ describe("migrationStatus", () => {
       "a committed migration: kept for the retention hours after the commit",
       migrated,
       { hours: 24 },
-      { state: "done", id: "mig-1", from: "app-8gb", to: "app-16gb", strategy: "replicate", committedAt: "2026-12-01T10:00:00.000Z", rollbackTarget: "app-8gb", rollbackUntil: "2026-12-02T10:00:00.000Z" },
+      {
+        state: "done",
+        id: "mig-1",
+        from: "app-8gb",
+        to: "app-16gb",
+        strategy: "replicate",
+        committedAt: "2026-12-01T10:00:00.000Z",
+        rollbackTarget: "app-8gb",
+        rollbackUntil: "2026-12-02T10:00:00.000Z",
+      },
     ],
-    ["an explicit previousTierRetainUntil wins", migrated, { hours: 24, until: "2026-12-05T00:00:00Z" }, { state: "done", rollbackTarget: "app-8gb", rollbackUntil: "2026-12-05T00:00:00.000Z" }],
-    ["a legacy record: its own time, no migration id", legacy, { hours: 24 }, { state: "done", from: "app-8gb", to: "app-16gb", rollbackTarget: "app-8gb", rollbackUntil: "2026-12-03T00:00:00.000Z" }],
-    ["the move onto scale-out", scaleOut, { hours: 48 }, { state: "done", from: "app-16gb", to: "scale-out", rollbackTarget: "app-16gb", rollbackUntil: "2026-12-03T10:00:00.000Z" }],
+    [
+      "an explicit previousTierRetainUntil wins",
+      migrated,
+      { hours: 24, until: "2026-12-05T00:00:00Z" },
+      { state: "done", rollbackTarget: "app-8gb", rollbackUntil: "2026-12-05T00:00:00.000Z" },
+    ],
+    [
+      "a legacy record: its own time, no migration id",
+      legacy,
+      { hours: 24 },
+      {
+        state: "done",
+        from: "app-8gb",
+        to: "app-16gb",
+        rollbackTarget: "app-8gb",
+        rollbackUntil: "2026-12-03T00:00:00.000Z",
+      },
+    ],
+    [
+      "the move onto scale-out",
+      scaleOut,
+      { hours: 48 },
+      {
+        state: "done",
+        from: "app-16gb",
+        to: "scale-out",
+        rollbackTarget: "app-16gb",
+        rollbackUntil: "2026-12-03T10:00:00.000Z",
+      },
+    ],
   ])("%s", (_label, record, retain, expected) => {
     const status = migrationStatus(record as DeploymentRecord, retain);
     expect(status).toMatchObject(expected);

@@ -17,8 +17,16 @@ interface ReadmeTierRow {
 /** The README's tier table (written by hand, not generated): `| tier | droplet | price | for |`. */
 function readmeTierRows(readme: string): Map<string, ReadmeTierRow> {
   const rows = new Map<string, ReadmeTierRow>();
-  for (const m of readme.matchAll(/^\| `([^`]+)` \| `([a-z0-9-]+)` \((\d+) vCPU, (\d+) GB\) \| \$(\d+)\/month \| (.*) \|$/gm)) {
-    rows.set(m[1]!, { slug: m[2]!, vcpus: Number(m[3]), memoryGb: Number(m[4]), monthlyUsd: Number(m[5]), forWhom: m[6]! });
+  for (const m of readme.matchAll(
+    /^\| `([^`]+)` \| `([a-z0-9-]+)` \((\d+) vCPU, (\d+) GB\) \| \$(\d+)\/month \| (.*) \|$/gm,
+  )) {
+    rows.set(m[1]!, {
+      slug: m[2]!,
+      vcpus: Number(m[3]),
+      memoryGb: Number(m[4]),
+      monthlyUsd: Number(m[5]),
+      forWhom: m[6]!,
+    });
   }
   return rows;
 }
@@ -29,16 +37,22 @@ const users = (text: string, before: string) => {
 };
 
 describe("tier catalog", () => {
-  it.each(TIER_NAMES)("%s has the vCPUs, memory and monthly price DigitalOcean's /v2/sizes gives for its slug", (name) => {
-    const t = getTier(name);
-    const size = doSize(t.slug);
-    expect(t).toMatchObject({ name, vcpus: size.vcpus, memoryMiB: size.memory, monthlyUsd: size.price_monthly });
-    expect(size.description).toBe("Basic");
-  });
+  it.each(TIER_NAMES)(
+    "%s has the vCPUs, memory and monthly price DigitalOcean's /v2/sizes gives for its slug",
+    (name) => {
+      const t = getTier(name);
+      const size = doSize(t.slug);
+      expect(t).toMatchObject({ name, vcpus: size.vcpus, memoryMiB: size.memory, monthlyUsd: size.price_monthly });
+      expect(size.description).toBe("Basic");
+    },
+  );
 
-  it.each(TIER_NAMES)("%s has the disk /v2/sizes gives for its slug (an unconfirmed figure above 25 GB: see the fixture)", (name) => {
-    expect(TIERS[name].diskGiB).toBe(doSize(TIERS[name].slug).disk);
-  });
+  it.each(TIER_NAMES)(
+    "%s has the disk /v2/sizes gives for its slug (an unconfirmed figure above 25 GB: see the fixture)",
+    (name) => {
+      expect(TIERS[name].diskGiB).toBe(doSize(TIERS[name].slug).disk);
+    },
+  );
 
   const readme = readmeTierRows(README);
   it("is the README's tier table, row for row (plus the scale-out row)", () => {

@@ -35,7 +35,14 @@ describe.each(TIER_NAMES)("tuning of %s", (tier) => {
     const expectedWorkMem = Math.max(4096, (shareKb - shareKb / 4) / ((p.max_connections + workers) * 3));
     expect(toKb(p.work_mem)).toBe(Math.floor(expectedWorkMem));
     expect(toKb(p.wal_buffers)).toBeLessThanOrEqual(16 * 1024);
-    expect(p).toMatchObject({ checkpoint_completion_target: 0.9, random_page_cost: 1.1, effective_io_concurrency: 200, default_statistics_target: 100, min_wal_size: "1GB", max_wal_size: "4GB" });
+    expect(p).toMatchObject({
+      checkpoint_completion_target: 0.9,
+      random_page_cost: 1.1,
+      effective_io_concurrency: 200,
+      default_statistics_target: 100,
+      min_wal_size: "1GB",
+      max_wal_size: "4GB",
+    });
     expect(toKb(p.shared_buffers)).toBeLessThan((memoryMiB * 1024) / 4); // a quarter of the share, well below a quarter of RAM
   });
 

@@ -6,13 +6,32 @@
  * `pulumi up --policy-pack policy` on merge to main, dev first, prod behind the `production` environment's approval.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Job, PINNED, readWorkflow, ROOT, shellcheckSteps, type Step, validateWorkflow } from "../support/workflows";
+import {
+  type Job,
+  PINNED,
+  readWorkflow,
+  ROOT,
+  shellcheckSteps,
+  type Step,
+  validateWorkflow,
+} from "../support/workflows";
 
-const FILES = readdirSync(join(ROOT, ".github/workflows")).filter((f) => f.endsWith(".yml")).sort();
+const FILES = readdirSync(join(ROOT, ".github/workflows"))
+  .filter((f) => f.endsWith(".yml"))
+  .sort();
 const PULUMI_ACTIONS = "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d";
 const CLOUD_SECRETS = {
   PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
@@ -43,7 +62,9 @@ describe.each(FILES)("%s", (file) => {
 
 it("the workflows are the four this repository documents (negative control: the parser rejects a broken one)", () => {
   expect(FILES).toEqual(["cost.yml", "deploy.yml", "drift.yml", "test.yml"]);
-  expect(validateWorkflow(readWorkflow("deploy.yml").content.replace("environment: production", "environment: [production"))).not.toEqual([]);
+  expect(
+    validateWorkflow(readWorkflow("deploy.yml").content.replace("environment: production", "environment: [production")),
+  ).not.toEqual([]);
 });
 
 describe("test.yml", () => {
@@ -75,11 +96,21 @@ describe("drift.yml", () => {
 
   it("previews through pulumi/actions with refresh, --expect-no-changes and the policy pack, the failure kept for the next steps", () => {
     expect(preview.uses).toBe(PULUMI_ACTIONS);
-    expect(preview.with).toEqual({ command: "preview", "stack-name": "${{ matrix.stack }}", refresh: true, "expect-no-changes": true, diff: true, policyPacks: "policy" });
+    expect(preview.with).toEqual({
+      command: "preview",
+      "stack-name": "${{ matrix.stack }}",
+      refresh: true,
+      "expect-no-changes": true,
+      diff: true,
+      policyPacks: "policy",
+    });
     expect(preview["continue-on-error"]).toBe(true);
     expect(preview.env).toEqual(CLOUD_SECRETS);
     const after = steps.slice(steps.indexOf(preview) + 1);
-    expect(after.map((s) => s.if)).toEqual(["steps.preview.outcome == 'failure'", "steps.preview.outcome == 'failure'"]);
+    expect(after.map((s) => s.if)).toEqual([
+      "steps.preview.outcome == 'failure'",
+      "steps.preview.outcome == 'failure'",
+    ]);
     expect(after.at(-1)?.run?.trim()).toMatch(/exit 1$/);
   });
 
@@ -97,7 +128,14 @@ describe("drift.yml", () => {
         `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >> "${log}"\nif [ "$1 $2" = "issue list" ]; then echo "${openIssue}"; fi\n`,
       );
       chmodSync(join(bin, "gh"), 0o755);
-      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, GITHUB_REPOSITORY: "acme/chatbot-infra", STACK: "prod", RUN_URL: "https://github.com/acme/chatbot-infra/actions/runs/1", PREVIEW_OUTPUT: "~ digitalocean:index/droplet:Droplet app-8gb-droplet update [diff: ~size]" };
+      const env = {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        GITHUB_REPOSITORY: "acme/chatbot-infra",
+        STACK: "prod",
+        RUN_URL: "https://github.com/acme/chatbot-infra/actions/runs/1",
+        PREVIEW_OUTPUT: "~ digitalocean:index/droplet:Droplet app-8gb-droplet update [diff: ~size]",
+      };
       const r = spawnSync("bash", ["-c", issueStep.run as string], { env, encoding: "utf8" });
       return { status: r.status, stderr: r.stderr, calls: readFileSync(log, "utf8") };
     }
@@ -106,8 +144,12 @@ describe("drift.yml", () => {
       const r = runIssueStep("");
       expect(r.status, r.stderr).toBe(0);
       expect(r.calls).toContain("label create drift --repo acme/chatbot-infra");
-      expect(r.calls).toMatch(/^issue list --repo acme\/chatbot-infra --state open --label drift --search "Drift: stack prod differs from its program" in:title/m);
-      expect(r.calls).toMatch(/^issue create --repo acme\/chatbot-infra --title Drift: stack prod differs from its program --label drift --body The scheduled `pulumi preview --refresh --expect-no-changes --policy-pack policy` of stack `prod` failed/m);
+      expect(r.calls).toMatch(
+        /^issue list --repo acme\/chatbot-infra --state open --label drift --search "Drift: stack prod differs from its program" in:title/m,
+      );
+      expect(r.calls).toMatch(
+        /^issue create --repo acme\/chatbot-infra --title Drift: stack prod differs from its program --label drift --body The scheduled `pulumi preview --refresh --expect-no-changes --policy-pack policy` of stack `prod` failed/m,
+      );
       expect(r.calls).toContain("Run: https://github.com/acme/chatbot-infra/actions/runs/1");
       expect(r.calls).toContain("app-8gb-droplet update [diff: ~size]");
     });
@@ -128,7 +170,10 @@ describe("deploy.yml", () => {
   it("runs on merge to main (and by hand), one deploy at a time", () => {
     expect(workflow.on).toMatchObject({ push: { branches: ["main"] } });
     expect(Object.keys(workflow.on).sort()).toEqual(["push", "workflow_dispatch"]);
-    expect((workflow as unknown as { concurrency: unknown }).concurrency).toEqual({ group: "deploy", "cancel-in-progress": false });
+    expect((workflow as unknown as { concurrency: unknown }).concurrency).toEqual({
+      group: "deploy",
+      "cancel-in-progress": false,
+    });
     expect(workflow.permissions).toEqual({ contents: "read" });
   });
 
@@ -137,7 +182,10 @@ describe("deploy.yml", () => {
     const { dev, prod } = workflow.jobs as { dev: Job; prod: Job };
     expect(prod.needs).toBe("dev");
     expect(prod.environment).toBe("production");
-    for (const [stack, job] of [["dev", dev], ["prod", prod]] as const) {
+    for (const [stack, job] of [
+      ["dev", dev],
+      ["prod", prod],
+    ] as const) {
       const up = upOf(job);
       expect(up.uses).toBe(PULUMI_ACTIONS);
       expect(up.with).toEqual({ command: "up", "stack-name": stack, policyPacks: "policy", "suppress-progress": true });
@@ -149,7 +197,10 @@ describe("deploy.yml", () => {
   it("loads the deploy key into an ssh-agent for the config sync, or leaves it to the stack's sshPrivateKey", () => {
     const load = (workflow.jobs.prod as Job).steps.find((s) => /ssh-agent/.test(s.name ?? "")) as Step;
     expect(load.env).toEqual({ DEPLOY_SSH_KEY: "${{ secrets.DEPLOY_SSH_KEY }}" });
-    const r = spawnSync("bash", ["-c", load.run as string], { env: { ...process.env, DEPLOY_SSH_KEY: "" }, encoding: "utf8" });
+    const r = spawnSync("bash", ["-c", load.run as string], {
+      env: { ...process.env, DEPLOY_SSH_KEY: "" },
+      encoding: "utf8",
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("::notice::no DEPLOY_SSH_KEY");
   });
