@@ -83,10 +83,7 @@ const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
 /** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules/regions.ts). */
 function isRegionForNewStacks(slug: string): boolean {
-  return (
-    Object.prototype.hasOwnProperty.call(REGIONS, slug) &&
-    REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted"
-  );
+  return Object.hasOwn(REGIONS, slug) && REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted";
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -292,7 +289,7 @@ export const configSchema = z.object({
     .default(8090),
   healthPath: z
     .string()
-    .regex(/^\/[A-Za-z0-9._~\/-]*$/, "must be a URL path starting with /")
+    .regex(/^\/[A-Za-z0-9._~/-]*$/, "must be a URL path starting with /")
     .default("/health"),
   appEnv: list(envEntry)
     .refine((entries) => entries.every((e) => !RESERVED_APP_ENV.includes(e.split("=")[0]!)), {

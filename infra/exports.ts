@@ -27,16 +27,14 @@ function readable(v: unknown): pulumi.Output<unknown> {
 
 function planned(r: Registered): pulumi.Output<PlannedResource> {
   const entries = Object.entries(r.props ?? {}).map(([k, v]) => readable(v).apply((x): [string, unknown] => [k, x]));
-  return pulumi
-    .all(entries)
-    .apply(
-      (kv): PlannedResource => ({
-        type: r.type,
-        name: r.name,
-        custom: r.custom,
-        inputs: Object.fromEntries(kv) as Record<string, unknown>,
-      }),
-    );
+  return pulumi.all(entries).apply(
+    (kv): PlannedResource => ({
+      type: r.type,
+      name: r.name,
+      custom: r.custom,
+      inputs: Object.fromEntries(kv) as Record<string, unknown>,
+    }),
+  );
 }
 
 /**
@@ -105,15 +103,13 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
     ...(a.scaleOut && a.plan.scaleOut
       ? a.scaleOut.droplets.map((d, i) => {
           const p = a.plan.scaleOut!.app.droplets[i]!;
-          return pulumi
-            .all([d.id, d.ipv4Address, d.ipv4AddressPrivate])
-            .apply(([dropletId, publicIp, privateIp]) => ({
-              key: `scale-out-${p.key}`,
-              dropletId,
-              dropletName: p.dropletName,
-              publicIp,
-              privateIp,
-            }));
+          return pulumi.all([d.id, d.ipv4Address, d.ipv4AddressPrivate]).apply(([dropletId, publicIp, privateIp]) => ({
+            key: `scale-out-${p.key}`,
+            dropletId,
+            dropletName: p.dropletName,
+            publicIp,
+            privateIp,
+          }));
         })
       : []),
   ];

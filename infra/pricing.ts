@@ -36,7 +36,7 @@ export const DROPLET_MONTHLY_USD = {
 export type DropletSlug = keyof typeof DROPLET_MONTHLY_USD;
 
 export function isDropletSlug(value: string): value is DropletSlug {
-  return Object.prototype.hasOwnProperty.call(DROPLET_MONTHLY_USD, value);
+  return Object.hasOwn(DROPLET_MONTHLY_USD, value);
 }
 
 /**

@@ -51,7 +51,7 @@ export type StackTier = TierName | typeof SCALE_OUT;
 export const STACK_TIERS: StackTier[] = [...TIER_NAMES, SCALE_OUT];
 
 export function isTierName(value: string): value is TierName {
-  return Object.prototype.hasOwnProperty.call(TIERS, value);
+  return Object.hasOwn(TIERS, value);
 }
 
 export function getTier(name: TierName): Tier & { name: TierName } {

@@ -137,7 +137,7 @@ function unprotectedServers(
       return { server, droplet: child(TYPES.droplet), volume: child(TYPES.volume) };
     });
   const bare = servers.filter((s) => [s.droplet, s.volume].some((r) => r && !r.protect));
-  const fullyBare = bare.filter((s) => [s.droplet, s.volume].every((r) => !r || !r.protect));
+  const fullyBare = bare.filter((s) => [s.droplet, s.volume].every((r) => !r?.protect));
   const rollbackTarget = migrating && bare.length === 1 && fullyBare.length === 1 ? bare[0] : undefined;
   return bare.map((s) => ({ ...s, rollbackTarget: s === rollbackTarget }));
 }

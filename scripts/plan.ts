@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(opts.out, { recursive: true });
     for (const a of artifacts) writeFileSync(join(opts.out, a.file), a.content);
   }
-  process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + "\n" : renderPlanText(doc, plan));
+  process.stdout.write(opts.json ? `${JSON.stringify(doc, null, 2)}\n` : renderPlanText(doc, plan));
   if (opts.out && !opts.json)
     process.stdout.write(`\nWrote ${artifacts.map((a) => a.file).join(", ")} to ${opts.out}\n`);
 
@@ -131,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`plan: ${opts.writeState} not written: the plan would lose data\n`);
     } else {
       mkdirSync(dirname(opts.writeState), { recursive: true });
-      writeFileSync(opts.writeState, JSON.stringify(stateAfterUp(run), null, 2) + "\n");
+      writeFileSync(opts.writeState, `${JSON.stringify(stateAfterUp(run), null, 2)}\n`);
       if (!opts.json) process.stdout.write(`\nWrote the state after \`pulumi up\` to ${opts.writeState}\n`);
     }
   }

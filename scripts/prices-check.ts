@@ -41,7 +41,7 @@ void runCli<Options>(program, {
   otherErrors: "human",
   classify: (e) => (e instanceof SizesResponseError ? EXIT.usage : undefined),
   main: async (o) => {
-    let sizes;
+    let sizes: ReturnType<typeof parseSizesResponse>;
     let source: string;
     if (o.response !== undefined) {
       const file = o.response;

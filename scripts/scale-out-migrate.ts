@@ -122,7 +122,7 @@ void runCli<Options>(program, {
       )
       .finally(() => fs.rmSync(keysDir, { recursive: true, force: true }));
     const outcome = logicalOutcome(report);
-    if (o.json) process.stdout.write(JSON.stringify(report) + "\n");
+    if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else
       process.stdout.write(
         `${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`,
@@ -132,7 +132,7 @@ void runCli<Options>(program, {
       const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");
       const at = (ms: number) => new Date(ms).toISOString();
       process.stdout.write(
-        formatMigrationResult({
+        `${formatMigrationResult({
           id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
           state: "done",
           from: o.source,
@@ -142,7 +142,7 @@ void runCli<Options>(program, {
           finishedAt: at(report.startedAt + report.totalMs),
           resumed: false,
           ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
-        }) + "\n",
+        })}\n`,
       );
     }
     return EXIT_OF[outcome];

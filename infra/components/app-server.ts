@@ -145,7 +145,7 @@ export class AppServer extends pulumi.ComponentResource {
       {
         connection,
         create: "bash -s",
-        stdin: renderStageScript(server.configFiles) + applyCommand(server.volumeDevice) + "\n",
+        stdin: `${renderStageScript(server.configFiles) + applyCommand(server.volumeDevice)}\n`,
         triggers: [configHash, this.droplet.id, this.attachment.id, this.secretsSync.id],
       },
       { parent: this, dependsOn: [this.attachment, this.secretsSync] },

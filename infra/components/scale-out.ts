@@ -291,7 +291,7 @@ export class ScaleOut extends pulumi.ComponentResource {
       .all([this.pool.privateUri, this.valkey.privateUri])
       .apply(([databaseUrl, redisUrl]) => renderAppNodeSecretFiles({ databaseUrl, redisUrl }, plan.input.appPort));
     const configHash = hashFiles(plan.app.configFiles);
-    const configScript = renderStageScript(plan.app.configFiles) + plan.app.applyCommand + "\n";
+    const configScript = `${renderStageScript(plan.app.configFiles) + plan.app.applyCommand}\n`;
     const secrets: command.remote.Command[] = [];
     const config: command.remote.Command[] = [];
     let previous: command.remote.Command | undefined;

@@ -1,6 +1,6 @@
 /** The monthly cost per user of each tier's droplet, for `npm run cost -- --per-user`. */
 import Table from "cli-table3";
-import * as P from "../pricing";
+import type * as P from "../pricing";
 import type { PlannedResource } from "../resource-shapes";
 import { TIERS, TIER_NAMES, type TierName } from "../tiers";
 import { TYPES } from "./inputs";

@@ -315,7 +315,7 @@ export function dropletFromTarget(
   opts: { privateAddress?: string; runtime?: Runtime; sshOptions?: readonly string[] } = {},
 ): Droplet {
   const m = /^(?:([a-z_][a-z0-9_-]*)@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d+))?$/.exec(target);
-  if (!m || !m[2]) throw new Error(`${field}: "${target}" is not an ssh target (user@host or user@host:port)`);
+  if (!m?.[2]) throw new Error(`${field}: "${target}" is not an ssh target (user@host or user@host:port)`);
   const port = m[3] ? ["-p", m[3]] : [];
   const runtime = opts.runtime ?? "container";
   if (runtime !== "container" && runtime !== "host")

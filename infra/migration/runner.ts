@@ -344,7 +344,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     }
     const oldBack = await step(cmds.rollbackOld(), { always: true }).then(
       () => true,
-      (e: Error) => (errors.push(e.message), false),
+      (e: Error) => {
+        errors.push(e.message);
+        return false;
+      },
     );
     if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
       // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)

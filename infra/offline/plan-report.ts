@@ -283,7 +283,7 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
       memory.toString(),
       `Per worker: pool ${a.dbPoolSize} + overflow ${a.dbMaxOverflow} against the managed pool of ${plan.scaleOut.postgres.pool.size}`,
     );
-    return lines.join("\n") + "\n";
+    return `${lines.join("\n")}\n`;
   }
   const s = plan.active!;
   const t = s.tuning;
@@ -316,7 +316,7 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
     ["postgres stop grace", `${t.stopGraceSeconds.postgres}s`],
   );
   lines.push(tuning.toString());
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 const SYMBOL: Record<Op, string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };

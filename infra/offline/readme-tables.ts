@@ -14,7 +14,7 @@ export function renderConfigReference(project: ProjectFile): string {
   for (const [key, d] of Object.entries(project.template?.config ?? {})) {
     if (d?.secret === true) rows.push(`| \`${key}\` | secret | unset | ${cell(d.description ?? "")} |`);
   }
-  return rows.join("\n") + "\n";
+  return `${rows.join("\n")}\n`;
 }
 
 /** The README's tuning table: the memory split and key settings of every tier, with the default pools. */
@@ -30,7 +30,7 @@ export function renderTuningTable(pools: PoolSizes = { dbPoolSize: 5, dbMaxOverf
       `| \`${tier}\` | ${[m.totalMiB, m.reserveMiB, m.proxyMiB, m.appMiB, m.redisMiB, m.postgresMiB].map((x) => `${x} MiB`).join(" | ")} | ${t.app.workers} | ${t.postgres.max_connections} | ${t.postgres.shared_buffers} | ${t.postgres.work_mem} | ${t.redis.maxmemory} |`,
     );
   }
-  return rows.join("\n") + "\n";
+  return `${rows.join("\n")}\n`;
 }
 
 /** Replaces each `<!-- name:start -->`…`<!-- name:end -->` block of a markdown text with the named table. */

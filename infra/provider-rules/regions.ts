@@ -47,7 +47,7 @@ export const REGIONS_OPEN_FOR_NEW_DROPLETS: ReadonlySet<RegionSlug> = new Set(
  * droplet/resource_droplet.go `StateFunc: strings.ToLower`) but sends the configured text, so "NYC3" would diff.
  */
 export function isValidRegion(slug: string): slug is RegionSlug {
-  return Object.prototype.hasOwnProperty.call(REGIONS, slug);
+  return Object.hasOwn(REGIONS, slug);
 }
 
 export function isRegionOpenForNewDroplets(slug: string): boolean {

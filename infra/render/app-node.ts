@@ -62,7 +62,7 @@ export function renderAppNodeCloudInit(input: AppNodeCloudInitInput): string {
       ["systemctl", "enable", "--now", "docker"],
     ],
   };
-  return "#cloud-config\n" + stringify(doc, { lineWidth: 0 });
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }
 
 /** Where the drain flag lives on the droplet (mounted read-only into Caddy as /srv/state). */

@@ -115,5 +115,5 @@ export function renderCloudInit(input: CloudInitInput): string {
       ["systemctl", "enable", "--now", "docker"],
     ],
   };
-  return "#cloud-config\n" + stringify(doc, { lineWidth: 0 });
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -86,7 +86,7 @@ export function renderStageScript(files: RenderedFile[]): string {
     out.push(`mkdir -p '${target.slice(0, target.lastIndexOf("/"))}'`);
     out.push(`cat > '${target}' <<'${END_MARKER}'`, f.content + END_MARKER, `chmod ${f.mode} '${target}'`);
   }
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /** The command that installs the staged files and restarts what they affect (scripts/droplet/apply-config.sh). */

@@ -117,7 +117,7 @@ describe("apply-config.sh", () => {
     const inode = statSync(join(root, "etc", "postgresql.conf")).ino;
     stage(
       plan.active!.configFiles.map((f) =>
-        f.path === "postgresql.conf" ? { ...f, content: f.content + "work_mem = '8MB'\n" } : f,
+        f.path === "postgresql.conf" ? { ...f, content: `${f.content}work_mem = '8MB'\n` } : f,
       ),
     );
     const r = apply();
@@ -148,7 +148,7 @@ describe("apply-config.sh", () => {
     stage(plan.active!.configFiles);
     apply();
     stage(
-      plan.active!.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: f.content + "# changed\n" } : f)),
+      plan.active!.configFiles.map((f) => (f.path === "Caddyfile" ? { ...f, content: `${f.content}# changed\n` } : f)),
     );
     const r = apply();
     expect(r.calls).toMatch(/exec -T proxy caddy reload/);

@@ -92,7 +92,7 @@ const MB = 1024 * 1024;
 /** "100MB", "1GB", "512mb" -> bytes. */
 export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(MB|GB)$/i.exec(text.trim());
-  if (!m || !m[1] || !m[2]) throw new Error(`--sizes: "${text}" is not a size like 100MB or 1GB`);
+  if (!m?.[1] || !m[2]) throw new Error(`--sizes: "${text}" is not a size like 100MB or 1GB`);
   return Math.round(Number(m[1]) * (m[2].toUpperCase() === "GB" ? 1024 : 1) * MB);
 }
 

@@ -28,7 +28,7 @@ afterEach(killLeftoverClis);
 
 const target = (d: Harness["old"]) => `${d.ssh.target}:${d.ssh.port}`;
 /** The timeline's table without its colour codes. */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the escape byte of a colour code is what it strips
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 describe("npm run migrate", () => {
@@ -93,10 +93,10 @@ describe("npm run migrate", () => {
 
         const status = await runCli([...args, "--status"]);
         expect(status.code).toBe(0);
-        expect(status.stdout).toMatch(/migration journal on .*:\n  migration    cli-1\n/);
-        expect(status.stdout).toMatch(/  outcome      done\n/);
-        expect(status.stdout).toMatch(/  committed    yes, at \d{4}-.*\(fence LSN [0-9A-F]+\/[0-9A-F]+\)/);
-        expect(status.stdout).toMatch(/  lock \(old\)   free\n  lock \(new\)   free/);
+        expect(status.stdout).toMatch(/migration journal on .*:\n {2}migration {4}cli-1\n/);
+        expect(status.stdout).toMatch(/ {2}outcome {6}done\n/);
+        expect(status.stdout).toMatch(/ {2}committed {4}yes, at \d{4}-.*\(fence LSN [0-9A-F]+\/[0-9A-F]+\)/);
+        expect(status.stdout).toMatch(/ {2}lock \(old\) {3}free\n {2}lock \(new\) {3}free/);
         const json = await runCli([...args, "--status", "--json"]);
         expect(JSON.parse(json.stdout)).toMatchObject({ from: { journal: { id: "cli-1", outcome: "done" } }, to: {} });
       }),
@@ -242,7 +242,7 @@ describe("npm run migrate", () => {
         expect(readJournal(h.old)).toMatchObject({ outcome: "rollback-failed", committed: false });
         expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
         const status = await runCli([...args, "--status"]);
-        expect(status.stdout).toMatch(/  next         npm run migrate -- --from .* --rollback/);
+        expect(status.stdout).toMatch(/ {2}next {9}npm run migrate -- --from .* --rollback/);
         const rolledBack = await runCli([...args, "--rollback"]);
         expect(rolledBack.code).toBe(0);
         expect(rolledBack.stdout).toMatch(/rolled back: the old droplet serves with all its data/);

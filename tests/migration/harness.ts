@@ -20,7 +20,7 @@ import type { Droplet } from "../../infra/migration/commands";
 import { type Journal, parseJournal } from "../../infra/migration/journal";
 import { type Executor, type MigrationReport, type RunnerOptions, runMigration } from "../../infra/migration/runner";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
-import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
+import { INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
 import { databaseUrl, redisUrl } from "../../infra/render/app-env";
 import { renderPgHba } from "../../infra/render/pg-hba";
 import { postgresTlsSettings } from "../../infra/render/postgresql-conf";

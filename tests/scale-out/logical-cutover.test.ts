@@ -13,11 +13,9 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { formatTimeline } from "../../infra/migration/timeline";
-import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import {
   fromStepExecutor,
@@ -29,8 +27,8 @@ import {
 import { clientFigures } from "../migration/bench";
 import type { WriteRecord } from "../migration/checker";
 import { expectNowhere, MAX_NEVER_SENT, neverSent } from "../migration/never-sent";
-import { type Harness, NEW_HOST, startHarness } from "../migration/harness";
-import { makeTempDir, osUser, PG_BINDIR, run, runningServers, stopAll } from "../support/servers";
+import { type Harness, startHarness } from "../migration/harness";
+import { runningServers, stopAll } from "../support/servers";
 import { harnessCutover, prepare } from "./harness";
 import { beforeCutover, failAfter, unfenced } from "./seams";
 

@@ -39,7 +39,7 @@ function projectWith(stack: string, extra: string[]): string {
     "  chatbot:domain: chat.example.com",
     '  chatbot:sshKeys: ["12345678"]',
     '  chatbot:sshAllowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"]',
-    "  chatbot:appImage: ghcr.io/example/chatbot:1.4.2@sha256:" + "ab".repeat(32),
+    `  chatbot:appImage: ghcr.io/example/chatbot:1.4.2@sha256:${"ab".repeat(32)}`,
     "  chatbot:backups: none",
     ...extra,
     "",
@@ -80,7 +80,7 @@ describe("a stack named prod-* that declares itself dev", () => {
   it("the same stack as prod: no guardrail warning, the serving droplet protected", async () => {
     const warn = vi.spyOn(pulumi.log, "warn").mockResolvedValue(undefined);
     const run = await runStack("prod", {
-      "chatbot:appImage": "ghcr.io/example/chatbot:1.4.2@sha256:" + "ab".repeat(32),
+      "chatbot:appImage": `ghcr.io/example/chatbot:1.4.2@sha256:${"ab".repeat(32)}`,
     });
     expect(warn).not.toHaveBeenCalled();
     expect(find(run, T.droplet).protect).toBe(true);

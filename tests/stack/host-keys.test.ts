@@ -21,7 +21,7 @@ import { isSecret } from "../../infra/offline/secret-values";
 import { type Operation, planOperations } from "../../infra/offline/state-diff";
 import { type DeployedState, parseStateExport, readStateFile } from "../../infra/offline/state-file";
 import type { ServerOutput } from "../../infra/stack-outputs";
-import { ROOT, T } from "./run-stack";
+import { ROOT } from "./run-stack";
 
 const KEY = "tls:index/privateKey:PrivateKey";
 const LOCAL = "command:local:Command";

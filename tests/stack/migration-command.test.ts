@@ -34,7 +34,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("the stack's migration command", () => {
   it("is valid POSIX shell that passes shellcheck", () => {
-    writeFileSync(join(dir, "run.sh"), line + "\n");
+    writeFileSync(join(dir, "run.sh"), `${line}\n`);
     expect(spawnSync("sh", ["-n", join(dir, "run.sh")]).status).toBe(0);
     const sc = spawnSync("shellcheck", ["-s", "sh", join(dir, "run.sh")], { encoding: "utf8" });
     expect(sc.stdout).toBe("");
@@ -95,7 +95,7 @@ describe("the stack's migration command with a pinned target (a server created b
     expect(pinnedLine).toContain(`--to-host-key '${pinnedHostKey(publicKey)}'`);
     expect(pinnedLine).not.toContain("--from-host-key");
     expect(pinnedLine).not.toContain("StrictHostKeyChecking");
-    writeFileSync(join(dir, "pinned.sh"), pinnedLine + "\n");
+    writeFileSync(join(dir, "pinned.sh"), `${pinnedLine}\n`);
     expect(spawnSync("shellcheck", ["-s", "sh", join(dir, "pinned.sh")], { encoding: "utf8" }).stdout).toBe("");
   });
 

@@ -16,7 +16,8 @@ interface Created {
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const created: Created[] = [];
 
-pulumi.runtime.setMocks(
+// The mocks are in place at once; the promise is awaited before the program is imported.
+const mocksReady = pulumi.runtime.setMocks(
   {
     newResource(args) {
       created.push({ type: args.type, name: args.name, inputs: args.inputs, ...(args.custom ? {} : {}) });
@@ -47,6 +48,7 @@ function isSecretWrapped(value: unknown): value is { value: unknown } {
 }
 
 beforeAll(async () => {
+  await mocksReady;
   ({ Monitoring } = await import("../../infra/components/monitoring"));
 });
 

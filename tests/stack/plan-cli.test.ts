@@ -157,12 +157,12 @@ describe("npm run plan: the resource tree, protect / retainOnDelete and the outp
     const r = plan("--stack", "prod");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {4}pulumi:pulumi:Stack +chatbot-prod$/m);
-    expect(r.stdout).toMatch(/^ \+  ├─ chatbot:server:AppServer +app-8gb *$/m);
+    expect(r.stdout).toMatch(/^ \+ {2}├─ chatbot:server:AppServer +app-8gb *$/m);
     expect(r.stdout).toMatch(
-      /^ \+  │  ├─ digitalocean:index\/volume:Volume +app-8gb-volume +\$10\.00 +protected retainOnDelete$/m,
+      /^ \+ {2}│ {2}├─ digitalocean:index\/volume:Volume +app-8gb-volume +\$10\.00 +protected retainOnDelete$/m,
     );
     expect(r.stdout).toMatch(
-      /^ \+  │  ├─ digitalocean:index\/droplet:Droplet +app-8gb-droplet +\$\d+\.\d\d +protected$/m,
+      /^ \+ {2}│ {2}├─ digitalocean:index\/droplet:Droplet +app-8gb-droplet +\$\d+\.\d\d +protected$/m,
     );
     expect(r.stdout).toMatch(/^Outputs:\n(.*\n)* {4}servingDropletId *: "\d+"$/m);
     expect(r.stdout).toMatch(/^ {4}sshTarget *: "root@[\d.]+"$/m);
@@ -214,7 +214,7 @@ describe("npm run plan: usage errors exit 2, --help says the convention", () => 
   it("--help exits 0 with the exit codes and examples", () => {
     const r = plan("--help");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/Exit codes:\n  0  done\n  1  the data-loss check says no/);
+    expect(r.stdout).toMatch(/Exit codes:\n {2}0 {2}done\n {2}1 {2}the data-loss check says no/);
     expect(r.stdout).toContain("--state <file>");
     expect(r.stdout).toContain("npm run plan -- --stack dev --state");
   });
@@ -309,7 +309,7 @@ describe("npm run plan --state / --write-state", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("Tier migration 4gb -> 8gb (strategy auto, traffic by reserved-ip)");
     expect(r.stdout).toContain("the 4gb server is kept as the rollback target until 24 h after the commit");
-    expect(r.stdout).toMatch(/^ \+  [│ ]+└─ command:local:Command +migration-run +create/m);
+    expect(r.stdout).toMatch(/^ \+ {2}[│ ]+└─ command:local:Command +migration-run +create/m);
     expect(r.stdout).toMatch(
       /^ \+- [│ ]+└─ digitalocean:index\/reservedIpAssignment:ReservedIpAssignment +edge-ip-assignment +replace +\[replace: dropletId\]/m,
     );

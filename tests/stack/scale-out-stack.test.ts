@@ -132,7 +132,7 @@ describe("moving from 16gb onto scale-out", () => {
     for (const flag of flags) expect(help, flag).toContain(`${flag} `);
     const dir = mkdtempSync(join(tmpdir(), "so-cmd-"));
     dirs.push(dir);
-    writeFileSync(join(dir, "run.sh"), line + "\n");
+    writeFileSync(join(dir, "run.sh"), `${line}\n`);
     expect(spawnSync("shellcheck", ["-s", "sh", join(dir, "run.sh")], { encoding: "utf8" }).stdout).toBe("");
   });
 });

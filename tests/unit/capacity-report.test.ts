@@ -211,9 +211,10 @@ describe("human output with live evidence", () => {
 describe("optimize first", () => {
   const base = () => parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 20 }) });
   const withEvidence = (evidence: Record<string, unknown>) =>
-    optimizeFirst({ ...base(), evidence: evidence as never }).reduce<
-      Record<string, { worthChecking: boolean; evidence: string }>
-    >((acc, f) => ({ ...acc, [f.check]: f }), {});
+    Object.fromEntries(optimizeFirst({ ...base(), evidence: evidence as never }).map((f) => [f.check, f])) as Record<
+      string,
+      { worthChecking: boolean; evidence: string }
+    >;
 
   it("without evidence every check is still worth making, saying there is no data", () => {
     const all = optimizeFirst(parseCapacityInput({ tier: "4gb", samples: week({ responseMs: null }) }));

@@ -193,7 +193,7 @@ describe("npm run capacity", () => {
 
 describe("npm run restore-drill", () => {
   const report = (restored: number) =>
-    [
+    `${[
       "backup=/backups/chatbot-20261201T031500Z.dump",
       "backup_bytes=2048",
       "backup_age_hours=5",
@@ -202,7 +202,7 @@ describe("npm run restore-drill", () => {
       `count.public.users=${restored}`,
       "restore_seconds=1.5",
       "total_seconds=3",
-    ].join("\n") + "\n";
+    ].join("\n")}\n`;
   const drill = (...args: string[]) => ["--host", "root@droplet", ...args];
 
   it.concurrent.each([

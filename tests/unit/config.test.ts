@@ -71,10 +71,10 @@ describe("config", () => {
 
   it.each([
     ["a tag", "ghcr.io/acme/chatbot:1.4.2"],
-    ["a digest", "ghcr.io/acme/chatbot@sha256:" + "0123456789abcdef".repeat(4)],
+    ["a digest", `ghcr.io/acme/chatbot@sha256:${"0123456789abcdef".repeat(4)}`],
     [
       "a tag and a digest (the digest decides what runs)",
-      "ghcr.io/acme/chatbot:1.4.2@sha256:" + "0123456789abcdef".repeat(4),
+      `ghcr.io/acme/chatbot:1.4.2@sha256:${"0123456789abcdef".repeat(4)}`,
     ],
     ["a registry port", "registry.example.com:5000/acme/chatbot:1.4.2"],
   ])("accepts appImage with %s", (_what, image) => {
@@ -134,7 +134,7 @@ describe("config", () => {
     ["sshUser", "Root!", /Unix user/],
     ["appImage", "chatbot", /tag or digest/],
     ["appImage", "ghcr.io/acme/chatbot@sha256:ABC", /digest must be sha256: and 64 lowercase hex digits/],
-    ["appImage", "ghcr.io/acme/chatbot:1.4.2@sha512:" + "a".repeat(128), /digest must be sha256:/],
+    ["appImage", `ghcr.io/acme/chatbot:1.4.2@sha512:${"a".repeat(128)}`, /digest must be sha256:/],
     ["appPort", "5432", /must not be 5432/],
     ["appPort", "80", /at least 1024/],
     ["healthPath", "health", /starting with \//],
@@ -391,7 +391,7 @@ describe("prod guardrails (compliant / non-compliant pairs)", () => {
     ["sshAllowedCidrs", '["::ffff:0:0/96"]', '["2001:db8::7/128"]', /IPv4-mapped/],
     ["backups", "none", "weekly", /weekly or daily in prod/],
     ["alertEmails", "[]", '["a@example.com"]', /at least one address/],
-    ["appImage", "ghcr.io/acme/chatbot:latest", "ghcr.io/acme/chatbot@sha256:" + "a".repeat(64), /not :latest/],
+    ["appImage", "ghcr.io/acme/chatbot:latest", `ghcr.io/acme/chatbot@sha256:${"a".repeat(64)}`, /not :latest/],
   ])("%s = %s is refused in prod, %s is accepted", (key, bad, good, message) => {
     const issues = issuesOf({ ...prod, [key]: bad }, "prod");
     expect(issues.find((i) => i.key === `chatbot:${key}`)?.message).toMatch(message);
@@ -456,7 +456,7 @@ describe("guardrails follow the stack's name", () => {
 
 describe("appImage pinning in prod", () => {
   const prod = { ...valid, backups: "daily", alertEmails: '["ops@example.com"]' };
-  const digest = "sha256:" + "0123456789abcdef".repeat(4);
+  const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
 
   it("a tag-only image plans in prod with a warning that says how to pin it by digest", () => {
     const c = parseConfig(raw(prod), { stack: "prod" });

@@ -13,7 +13,7 @@ const PREFIX = "chatbot-dev";
 const T0 = new Date("2026-12-01T10:00:00Z");
 const hours = (h: number) => new Date(T0.getTime() + h * 3600_000);
 
-function result(plan: StackPlan, committedAt = T0.toISOString()): MigrationResult {
+function result(_plan: StackPlan, committedAt = T0.toISOString()): MigrationResult {
   return {
     id: "m1",
     state: "done",
@@ -54,8 +54,8 @@ describe("a stack never deployed", () => {
     const { plan, after } = upAt({ tier: "4gb" }, undefined);
     expect(plan.active).toMatchObject({
       name: "app-4gb",
-      dropletName: PREFIX + "-4gb",
-      volumeName: PREFIX + "-4gb-data",
+      dropletName: `${PREFIX}-4gb`,
+      volumeName: `${PREFIX}-4gb-data`,
       role: "serving",
     });
     expect(plan.active?.volumeDescription).toBe(`PostgreSQL, Redis and Caddy data of ${PREFIX}-4gb`);

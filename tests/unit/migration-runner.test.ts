@@ -42,11 +42,10 @@ const preflight = (side: Side) =>
     "",
   ].join("\n");
 
-const certLines =
-  preflight("new")
-    .split("\n")
-    .filter((l) => /^(proxy|redis)_tls_cert=/.test(l))
-    .join("\n") + "\n";
+const certLines = `${preflight("new")
+  .split("\n")
+  .filter((l) => /^(proxy|redis)_tls_cert=/.test(l))
+  .join("\n")}\n`;
 
 /** The go line the armed promotion read (after the proxy script and its mark), if any. */
 function goLine(cmd: StepCommand): { fenceLsn: string; redisOffset?: string } | undefined {

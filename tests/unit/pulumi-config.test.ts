@@ -24,10 +24,12 @@ const base = {
 
 function stackFile(stack: string, lines: string[]) {
   writeFileSync(join(dir, "Pulumi.yaml"), "name: chatbot\nruntime: nodejs\n");
-  writeFileSync(join(dir, `Pulumi.${stack}.yaml`), ["config:", ...lines.map((l) => `  ${l}`)].join("\n") + "\n");
+  writeFileSync(join(dir, `Pulumi.${stack}.yaml`), `${["config:", ...lines.map((l) => `  ${l}`)].join("\n")}\n`);
 }
 
-async function valueOf(o: pulumi.Output<string> | undefined): Promise<{ value: string | undefined; secret: boolean }> {
+async function outputValue(
+  o: pulumi.Output<string> | undefined,
+): Promise<{ value: string | undefined; secret: boolean }> {
   if (!o) return { value: undefined, secret: false };
   const value = await new Promise<string>((resolve) => o.apply((v) => (resolve(v), v)));
   return { value, secret: await pulumi.isSecret(o) };
@@ -40,7 +42,10 @@ describe("readStackConfig", () => {
     const source = readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack: "enc" });
     expect(source.config.secrets).toMatchObject({ postgresPassword: true, redisPassword: false });
     expect(JSON.stringify(source.config)).not.toContain("decrypted-by-the-cli");
-    expect(await valueOf(source.secret("postgresPassword"))).toEqual({ value: "decrypted-by-the-cli", secret: true });
+    expect(await outputValue(source.secret("postgresPassword"))).toEqual({
+      value: "decrypted-by-the-cli",
+      secret: true,
+    });
     expect(source.secret("redisPassword")).toBeUndefined();
   });
 
@@ -96,7 +101,7 @@ describe("readStackConfig", () => {
       stack: "none",
     });
     expect(source.config.slackChannel).toBe("#alerts");
-    expect((await valueOf(source.secret("slackWebhookUrl"))).secret).toBe(true);
+    expect((await outputValue(source.secret("slackWebhookUrl"))).secret).toBe(true);
   });
 });
 
