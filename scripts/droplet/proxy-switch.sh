@@ -130,10 +130,19 @@ drain() {
 }
 
 # How a forward to another droplet's internal listener connects: TLS, checking its certificate against peers.crt
-# and asking for the name in it (indented for a reverse_proxy block).
+# and asking for the name in it (indented for a reverse_proxy block). Extra transport lines may follow as arguments.
 transport_block() {
-  printf '\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs %s\n\t\t\ttls_server_name %s\n\t\t}' "$PROXY_TLS_DIR/peers.crt" "$PEER_NAME"
+  printf '\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs %s\n\t\t\ttls_server_name %s\n' "$PROXY_TLS_DIR/peers.crt" "$PEER_NAME"
+  local line
+  for line in "$@"; do printf '\t\t\t%s\n' "$line"; done
+  printf '\t\t}'
 }
+
+# The bounce forwards to a Caddy that reloads while it does (the rollback puts that droplet's public site back). A
+# pooled connection to it then fails a request whose body was already sent, and Caddy does not retry a write: over
+# HTTP/2 the reload's GOAWAY ("cannot retry ... after Request.Body was written"), over HTTP/1.1 a kept-alive
+# connection the old server instance closes (EOF, broken pipe). One HTTP/1.1 connection per request has neither.
+BOUNCE_TRANSPORT=("versions 1.1" "keepalive off")
 
 # The certificates on standard input (after this script) become the hold's trusted roots. Only the certificate
 # blocks are kept, each checked by openssl; anything else fails before peers.crt changes.
@@ -230,7 +239,7 @@ gate() {
       {
         cat "$TMP.closed"
         echo "$BOUNCE_BEGIN"
-        sed -n "s/^${GATE_MARK}//p" "$TMP.closed" | TRANSPORT=$(transport_block) awk -v up="$2" '
+        sed -n "s/^${GATE_MARK}//p" "$TMP.closed" | TRANSPORT=$(transport_block "${BOUNCE_TRANSPORT[@]}") awk -v up="$2" '
           /^\treverse_proxy / { print "\treverse_proxy " up " {"; print ENVIRON["TRANSPORT"]; print "\t}"; next }
           { print }'
         echo "$BOUNCE_END"

@@ -377,7 +377,8 @@ describe("proxy-switch.sh", () => {
     expect(live.filter((l) => /^https:\/\/:\d+ \{$/.test(l))).toHaveLength(1);
     expect(caddyfile()).toContain(
       `\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy 10.10.0.5:8081 {\n\t\ttransport http {\n\t\t\ttls\n` +
-        `\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n}\n# gate bounce: end`,
+        `\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n` +
+        `\t\t\tversions 1.1\n\t\t\tkeepalive off\n\t\t}\n\t}\n}\n# gate bounce: end`,
     );
     expect(validate().status, validate().stderr).toBe(0);
     // Twice is the same file; then open puts the rendered file back exactly, close leaves no bounce behind.

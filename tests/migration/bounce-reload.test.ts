@@ -1,0 +1,223 @@
+/**
+ * A rollback's bounce forwards held writes from the new droplet's internal listener to the old droplet's, and the
+ * old droplet's Caddy reloads meanwhile (its public site goes back to the local app). The bounce block that
+ * proxy-switch.sh writes, served by the real Caddy, must carry writes through those reloads: a write whose body
+ * was sent on a connection the reload closes is answered 502 and never retried. The negative control keeps the
+ * forward's default transport (pooled HTTP/2) and shows those failures.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
+import { makeTempDir, makeTlsCert, run } from "../support/processes";
+import { runningServers } from "../support/servers";
+import { type DropletCaddy, startCaddy } from "./front-door";
+import { OLD_HOST } from "./harness";
+
+const TIMEOUT = 300_000;
+const RELOADS = 40;
+/** Addresses of the harness's network that no other harness test uses (.2, .3 the droplets, .9 reload-health). */
+const OLD = OLD_HOST.replace(/\.2$/, ".7");
+const NEW = OLD_HOST.replace(/\.2$/, ".8");
+const PROXY_SWITCH = path.join(__dirname, "..", "..", "scripts", "droplet", "proxy-switch.sh");
+
+interface Droplet {
+  caddy: DropletCaddy;
+  dir: string;
+  tls: string;
+  applied: Set<string>;
+}
+
+let cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+/** A droplet's Caddy in front of an app that records each write it applies. */
+async function droplet(name: string, host: string): Promise<Droplet> {
+  const applied = new Set<string>();
+  const app = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      applied.add(req.url ?? "");
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, host, resolve));
+  cleanup.push(() => new Promise((resolve) => app.close(() => resolve())));
+  const dir = makeTempDir(name);
+  const tls = path.join(dir, "tls");
+  await makeTlsCert(tls, os.userInfo().username, INTERNAL_TLS_NAME);
+  const caddy = await startCaddy(name, host, (app.address() as AddressInfo).port, dir, tls);
+  cleanup.push(async () => {
+    await caddy.process.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { caddy, dir, tls, applied };
+}
+
+/** proxy-switch.sh on a droplet, as the runner sends it (host runtime: the harness's Caddy). */
+function proxySwitch(
+  d: Droplet,
+  args: string[],
+  stdin = "",
+): { status: number | null; stdout: string; stderr: string } {
+  const script = fs.readFileSync(PROXY_SWITCH, "utf8");
+  const env = { PATH: process.env.PATH, CHATBOT_RUNTIME: "host", CONFIG_DIR: d.dir, CADDY_ADMIN: d.caddy.admin };
+  return spawnSync("bash", ["-s", "--", ...args], {
+    input: script + stdin,
+    encoding: "utf8",
+    env: { ...env, PROXY_TLS_DIR: d.tls },
+  });
+}
+
+/** A write to a droplet's internal listener, as the old droplet's hold sends it (TLS, the listener's own name, a
+ * kept connection: what the reloads close is the next hop's). */
+function write(d: Droplet, id: string, agent: https.Agent): Promise<number> {
+  return new Promise((resolve) => {
+    // An answer whose body stalls counts as no answer (0), so a worker never waits past the deadline.
+    const deadline = setTimeout(() => {
+      req.destroy(new Error("deadline"));
+      resolve(0);
+    }, 20_000);
+    const done = (status: number) => {
+      clearTimeout(deadline);
+      resolve(status);
+    };
+    const req = https.request(
+      {
+        host: NEW,
+        port: INTERNAL_PORT,
+        method: "POST",
+        path: `/write/${id}`,
+        ca: fs.readFileSync(path.join(d.tls, "server.crt")),
+        servername: INTERNAL_TLS_NAME,
+        agent,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => done(res.statusCode ?? 0));
+        res.on("error", () => done(0));
+      },
+    );
+    req.on("error", () => done(0));
+    req.end('{"text":"hello"}');
+  });
+}
+
+/** Writes through the new droplet's bounce while the old droplet's Caddy reloads RELOADS times. */
+async function writesThroughReloads(old: Droplet, next: Droplet): Promise<Map<string, number>> {
+  const answers = new Map<string, number>();
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 8 });
+  let stop = false;
+  let n = 0;
+  const worker = async () => {
+    while (!stop) {
+      const id = `w${n++}`;
+      answers.set(id, await write(next, id, agent));
+    }
+  };
+  const workers = Array.from({ length: 8 }, worker);
+  try {
+    for (let i = 0; i < RELOADS; i++)
+      await run("caddy", [
+        "reload",
+        "--config",
+        old.caddy.caddyfile,
+        "--adapter",
+        "caddyfile",
+        "--address",
+        old.caddy.admin,
+        "--force",
+      ]);
+  } finally {
+    stop = true;
+    await Promise.all(workers);
+    agent.destroy();
+  }
+  return answers;
+}
+
+/** The bounce as proxy-switch.sh writes it on the new droplet, trusting the old droplet's internal certificate. */
+function bounce(old: Droplet, next: Droplet): void {
+  expect(proxySwitch(next, ["gate", "close"]).status).toBe(0);
+  const r = proxySwitch(
+    next,
+    ["gate", "bounce", `${OLD}:${INTERNAL_PORT}`],
+    fs.readFileSync(path.join(old.tls, "server.crt"), "utf8"),
+  );
+  expect(r.status, r.stderr).toBe(0);
+}
+
+/** The errors Caddy on the new droplet logged for the bounce (its process log). */
+const bounceErrors = (next: Droplet) =>
+  fs
+    .readFileSync(next.caddy.process.logFile, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"logger":"http.log.error"'))
+    .map((l) => /"msg":"([^"]*)"/.exec(l)?.[1] ?? l);
+
+/** A pooled connection closed by the reload: HTTP/2 GOAWAY, or HTTP/1.1 keep-alive (EOF, broken pipe). */
+const REUSE = /GOAWAY|\bEOF\b|broken pipe|connection reset/;
+
+describe("the rollback's bounce while the old droplet's Caddy reloads", () => {
+  it(`carries writes through ${RELOADS} reloads: no write fails on a connection the reload closed`, {
+    timeout: TIMEOUT,
+  }, async () => {
+    const [old, next] = await Promise.all([droplet("bounce-old", OLD), droplet("bounce-new", NEW)]);
+    bounce(old, next);
+    const answers = await writesThroughReloads(old, next);
+    expect(answers.size).toBeGreaterThan(RELOADS);
+    const errors = bounceErrors(next);
+    expect(errors.filter((e) => REUSE.test(e))).toEqual([]);
+    // A 200 was applied once on the old app; any other answer was not applied there.
+    for (const [id, status] of answers)
+      expect(old.applied.has(`/write/${id}`), `${id}: ${status}`).toBe(status === 200);
+    // What Caddy 2.6.2 still does (README): a TLS handshake to a reloading server failing now and then. Printed.
+    if (errors.length)
+      console.log(
+        `bounce through reloads: ${errors.length} failed handshakes of ${answers.size} writes: ${[...new Set(errors)].join(", ")}`,
+      );
+    expect(errors.every((e) => /tls: internal error|handshake/.test(e))).toBe(true);
+  });
+
+  it("negative control, the default transport (pooled HTTP/2): writes fail on connections the reload closed", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const [old, next] = await Promise.all([droplet("bounce-old", OLD), droplet("bounce-new", NEW)]);
+    bounce(old, next);
+    const bounced = fs.readFileSync(next.caddy.caddyfile, "utf8");
+    const pooled = bounced.replace("\t\t\tversions 1.1\n\t\t\tkeepalive off\n", "");
+    expect(pooled).not.toBe(bounced);
+    fs.writeFileSync(next.caddy.caddyfile, pooled);
+    await run("caddy", [
+      "reload",
+      "--config",
+      next.caddy.caddyfile,
+      "--adapter",
+      "caddyfile",
+      "--address",
+      next.caddy.admin,
+    ]);
+    const answers = await writesThroughReloads(old, next);
+    expect(bounceErrors(next).filter((e) => REUSE.test(e)).length).toBeGreaterThan(0);
+    const failed = [...answers].filter(([, status]) => status === 502);
+    expect(failed.length).toBeGreaterThan(0);
+    // Some of these were even applied (the reload closed the connection before the answer came back): a user told
+    // "failed" about a write that happened.
+    const applied = failed.filter(([id]) => old.applied.has(`/write/${id}`)).length;
+    console.log(
+      `negative control: ${failed.length} writes answered 502 of ${answers.size}, ${applied} of them applied`,
+    );
+  });
+
+  it("leaves no server running", () => {
+    expect(runningServers()).toEqual([]);
+  });
+});
