@@ -7,6 +7,15 @@
  */
 import { z } from "zod";
 import { isValidVolumeName, REGION_SLUGS, REGIONS } from "./provider-rules";
+import {
+  appEnvDuplicates,
+  appEnvEntryProblem,
+  connectionsWarning,
+  dnsZoneProblem,
+  otherNamespaceIssues,
+  registrableDomain,
+  vpcIpRangeProblem,
+} from "./config-checks";
 import { prodSshAllowlistProblems } from "./ssh-allowlist";
 import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } from "./tiers";
 
@@ -82,8 +91,6 @@ export function assertPasswordCharacters(name: string, password: string): void {
 /** Stacks named like this are prod unless `environment` says otherwise (the policy pack uses the same default). */
 export const PROD_STACK_PATTERN = /^prod(-|$)/;
 
-const PRIVATE_RANGES = ["10.", "172.", "192.168."];
-
 /** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules/regions.ts). */
 function isRegionForNewStacks(slug: string): boolean {
   return Object.hasOwn(REGIONS, slug) && REGIONS[slug as keyof typeof REGIONS].newDroplets !== "restricted";
@@ -158,9 +165,14 @@ const hostName = (example: string) =>
 /** Strict-Transport-Security max-age ceiling: two years, the value hstspreload.org asks for; longer adds nothing. */
 export const HSTS_MAX_AGE_LIMIT = 63072000;
 
-const envEntry = z
-  .string()
-  .regex(/^[A-Z_][A-Z0-9_]*=.*$/, "each entry must be NAME=value with NAME in upper case (A-Z, 0-9, _)");
+const envEntry = z.string().superRefine((entry, ctx) => {
+  const problem =
+    appEnvEntryProblem(entry) ??
+    (/^[A-Z_][A-Z0-9_]*=/.test(entry)
+      ? undefined
+      : "each entry must be NAME=value with NAME in upper case (A-Z, 0-9, _)");
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 /** Names the app's environment may not override: the stack sets them from tuning and secrets. */
 export const RESERVED_APP_ENV = [
@@ -209,6 +221,9 @@ export const configSchema = z.object({
     .refine((entries) => entries.every((e) => !RESERVED_APP_ENV.includes(e.split("=")[0]!)), {
       error: `must not set ${RESERVED_APP_ENV.join(", ")} (the stack sets them)`,
     })
+    .superRefine((entries, ctx) => {
+      for (const d of appEnvDuplicates(entries)) ctx.addIssue({ code: "custom", message: d.message, path: [d.index] });
+    })
     .default([]),
   dbPoolSize: intIn(1, 100).default(5),
   dbMaxOverflow: intIn(0, 100).default(5),
@@ -251,9 +266,10 @@ export const configSchema = z.object({
     .regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-1vcpu-2gb")
     .default("db-s-1vcpu-2gb"),
   vpcIpRange: z
-    .cidrv4({ error: "must be an IPv4 CIDR" })
-    .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), {
-      error: "must be a private range (10/8, 172.16/12, 192.168/16)",
+    .cidrv4({ error: "must be an IPv4 CIDR such as 10.10.10.0/24" })
+    .superRefine((cidr, ctx) => {
+      const problem = vpcIpRangeProblem(cidr);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .optional(),
   hstsMaxAgeSeconds: intIn(0, HSTS_MAX_AGE_LIMIT).default(31536000),
@@ -306,6 +322,11 @@ export interface RawConfig {
    * offline plan, which cannot decrypt, does not): checked against the password rule, never kept.
    */
   passwords?: Partial<Record<PasswordKey, string>>;
+  /**
+   * The keys outside the project's namespace (full, such as `digitalocean:token`), each with how the stack file
+   * stores it: "plain", or "secure" (encrypted, or not known to be plain: config from elsewhere than the stack file).
+   */
+  otherKeys?: Readonly<Record<string, "secure" | "plain">>;
 }
 
 /** Parse and check the whole config; throws one ConfigError listing every problem. */
@@ -326,6 +347,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
     if (!known.has(k))
       issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
   }
+  issues.push(...otherNamespaceIssues(project, raw.otherKeys ?? {}));
   for (const k of SECRET_KEYS) {
     if (raw.values[k] !== undefined && !raw.secretKeys.has(k)) {
       issues.push({ key: keyOf(k), message: `is a secret: set it with \`pulumi config set --secret ${k}\`` });
@@ -371,10 +393,15 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it`,
     });
   }
-  const dnsZone = c.dnsZone ?? c.domain.split(".").slice(-2).join(".");
-  if (c.domain !== dnsZone && !c.domain.endsWith(`.${dnsZone}`)) {
-    issues.push({ key: keyOf("dnsZone"), message: `must be ${c.domain} or a parent of it` });
+  const dnsZone = c.dnsZone ?? registrableDomain(c.domain) ?? c.domain;
+  if (c.dnsZone === undefined && registrableDomain(c.domain) === undefined) {
+    issues.push({
+      key: keyOf("domain"),
+      message: `${c.domain} is a public suffix (Public Suffix List): use a name under a domain registered below it`,
+    });
   }
+  const zoneProblem = c.dnsZone === undefined ? undefined : dnsZoneProblem(c.domain, c.dnsZone);
+  if (zoneProblem) issues.push({ key: keyOf("dnsZone"), message: zoneProblem });
   if (c.slackChannel !== undefined && !raw.secretKeys.has("slackWebhookUrl")) {
     issues.push({ key: keyOf("slackWebhookUrl"), message: "must be set (as a secret) when slackChannel is set" });
   }
@@ -428,6 +455,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       `chatbot:appImage ${c.appImage} is pinned by tag only: in prod, pin it by digest (${c.appImage}@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs`,
     );
   }
+
+  const connections = c.tier === SCALE_OUT ? undefined : connectionsWarning(project, c.tier, c);
+  if (connections) warnings.push(connections);
 
   const secrets = Object.fromEntries(SECRET_KEYS.map((k) => [k, raw.secretKeys.has(k)])) as Record<SecretKey, boolean>;
   const dnsRecordName = c.domain === dnsZone ? "@" : c.domain.slice(0, -(dnsZone.length + 1));

@@ -78,11 +78,28 @@ export function plainSecretsInStackFile(projectDir: string, stack: string, secre
   return secretKeys.filter((k) => raw.values[k] !== undefined && !raw.secretKeys.has(k));
 }
 
-/** The stack's own keys (without the project prefix) in the shape infra/config.ts parses. */
-export function rawConfigOf(files: StackFiles): { values: Record<string, unknown>; secretKeys: Set<string> } {
+/**
+ * Full keys outside the project's namespace that the stack file `Pulumi.<stack>.yaml` holds, each "plain" or
+ * "secure" (`secure:`); none when there is no such file.
+ */
+export function otherKeysInStackFile(projectDir: string, stack: string): Record<string, "secure" | "plain"> {
+  if (!existsSync(join(projectDir, "Pulumi.yaml")) || !existsSync(join(projectDir, `Pulumi.${stack}.yaml`))) return {};
+  return rawConfigOf(readStackFiles(projectDir, stack)).otherKeys;
+}
+
+/** The stack's config in the shape infra/config.ts parses: its own keys without the project prefix, the others full. */
+export function rawConfigOf(files: StackFiles): {
+  values: Record<string, unknown>;
+  secretKeys: Set<string>;
+  otherKeys: Record<string, "secure" | "plain">;
+} {
   const prefix = `${files.project}:`;
   const values: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(files.config)) if (k.startsWith(prefix)) values[k.slice(prefix.length)] = v;
+  const otherKeys: Record<string, "secure" | "plain"> = {};
+  for (const [k, v] of Object.entries(files.config)) {
+    if (k.startsWith(prefix)) values[k.slice(prefix.length)] = v;
+    else otherKeys[k] = files.secretKeys.includes(k) ? "secure" : "plain";
+  }
   const secretKeys = new Set(files.secretKeys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
-  return { values, secretKeys };
+  return { values, secretKeys, otherKeys };
 }
