@@ -6,15 +6,7 @@ import { planScaleOut, scaleOutMonthly } from "../scale-out";
 import { TIERS, nextTier, type TierName } from "../tiers";
 import type { CapacityInput } from "./metrics";
 import { optimizeFirst, type OptimizeFinding } from "./optimize";
-import {
-  decideVerdict,
-  evaluateRules,
-  SUSTAINED_RULES,
-  type Pending,
-  type RuleLevel,
-  type RuleResult,
-  type Verdict,
-} from "./rules";
+import { decideVerdict, evaluateRules, type Pending, type RuleLevel, type RuleResult, type Verdict } from "./rules";
 
 export interface Trigger {
   rule: string;
@@ -171,8 +163,6 @@ function windowWords(window: string | null): string {
   return window ?? "";
 }
 
-const SUSTAINED_RULE_IDS = new Set(SUSTAINED_RULES.map((r) => r.id));
-
 const FIELD_NOUNS: Record<string, string> = { memoryPct: "memory", cpuPct: "CPU", responseMs: "response time" };
 
 /** "memory above 90% for 5 h of the 24 h the rule needs (...)". */
@@ -184,7 +174,8 @@ function pendingWords(p: Pending & { threshold: number | boolean }): string {
 /** One sentence per rule result, for people. */
 export function explainRule(r: RuleResult): string {
   if (r.pending) return `${r.rule}: PENDING, ${pendingWords({ ...r.pending, threshold: r.threshold })}.`;
-  if (r.insufficient) return `${r.rule}: not decided, ${r.insufficient}.`;
+  if (r.insufficient)
+    return `${r.rule}: not decided, ${r.insufficient}${r.decidableAt ? `; decidable from ${r.decidableAt}` : ""}.`;
   const d = r.detail ?? {};
   switch (r.rule) {
     case "user-complaints":
@@ -239,7 +230,7 @@ const HEADLINE: Record<Verdict, string> = {
 
 /**
  * The verdict's headline. With nothing met, it never says that no upgrade is needed while a rule is pending, and it
- * says "so far" while a sustained rule lacks the history to be decided (a droplet fresh from a migration).
+ * says "so far" while a sustained rule waits for history (a droplet fresh from a migration).
  */
 function headlineOf(report: CapacityReport): string {
   const n = report.pending.length;
@@ -247,9 +238,9 @@ function headlineOf(report: CapacityReport): string {
     return n ? `${HEADLINE[report.verdict]}; ${n} more rule${n === 1 ? "" : "s"} pending` : HEADLINE[report.verdict];
   if (n)
     return `NOT CLEAR: ${n} rule${n === 1 ? " is" : "s are"} pending (a threshold exceeded, the window not full yet)`;
-  const short = report.rules.filter((r) => r.insufficient && SUSTAINED_RULE_IDS.has(r.rule)).length;
-  return short
-    ? `NO UPGRADE NEEDED SO FAR (${short} rule${short === 1 ? "" : "s"} without the history to decide: see below)`
+  const waiting = report.rules.filter((r) => r.decidableAt !== undefined).length;
+  return waiting
+    ? `NO UPGRADE NEEDED SO FAR (${waiting} rule${waiting === 1 ? "" : "s"} without the history to decide yet: see below)`
     : HEADLINE.none;
 }
 

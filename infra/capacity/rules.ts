@@ -185,6 +185,11 @@ export interface RuleResult {
   met: boolean;
   /** Why the rule could not be decided (too little or too sparse history, no user figures). */
   insufficient?: string;
+  /**
+   * A sustained rule undecided for want of history (short, or with a hole): the earliest time it can be decided if
+   * sampling goes on without a hole (ISO 8601). Absent when time alone will not decide it (no samples of the field).
+   */
+  decidableAt?: string;
   /** Set when the rule is undecided but its threshold is exceeded as it would need to be met: not clear. */
   pending?: Pending;
   observed: number | boolean | null;
@@ -199,6 +204,7 @@ function sustainedResult(input: CapacityInput, rule: SustainedRule): RuleResult 
   const base = { rule: rule.id, level: rule.level, threshold: rule.threshold, window: rule.window };
   if (r.status === "insufficient-data") {
     const so = r.soFar;
+    const decidableAt = so ? new Date(so.from + rule.windowMs).toISOString() : undefined;
     const pending: Pending | undefined =
       so && so.above / so.samples > SUSTAINED_SHARE
         ? {
@@ -208,13 +214,14 @@ function sustainedResult(input: CapacityInput, rule: SustainedRule): RuleResult 
             samples: so.samples,
             above: so.above,
             sharePct: so.sharePct,
-            decidableAt: new Date(so.from + rule.windowMs).toISOString(),
+            decidableAt: decidableAt!,
           }
         : undefined;
     return {
       ...base,
       met: false,
       insufficient: r.reason,
+      ...(decidableAt ? { decidableAt } : {}),
       ...(pending ? { pending } : {}),
       observed: null,
     };

@@ -356,13 +356,26 @@ describe("pending is not clear", () => {
     expect(checkFailure(r)).toBeUndefined();
     expect(reportJson(r).clear).toBe(true);
     expect(headline(renderHuman(r))).toMatch(
-      /: NO UPGRADE NEEDED SO FAR \(3 rules without the history to decide: see below\)$/,
+      /: NO UPGRADE NEEDED SO FAR \(3 rules without the history to decide yet: see below\)$/,
     );
   });
 
-  it("a week of a quiet droplet: the plain headline", () => {
+  it("a week of a quiet droplet: the plain headline, also without latency samples (time alone cannot add them)", () => {
     expect(headline(renderHuman(report({})))).toMatch(/: NO UPGRADE NEEDED$/);
     expect(reportJson(report({})).clear).toBe(true);
+    const noLatency = report({}, { responseMs: null });
+    expect(noLatency.rules.find((r) => r.rule === "response-above-2000ms-1h")).toMatchObject({
+      insufficient: "no responseMs samples",
+    });
+    expect(headline(renderHuman(noLatency))).toMatch(/: NO UPGRADE NEEDED$/);
+  });
+
+  it("a rule waiting for history says from when it can be decided", () => {
+    const r = hours(5);
+    expect(r.rules.find((x) => x.rule === "memory-above-90pct-24h")!.decidableAt).toBe("2026-11-21T07:00:00.000Z");
+    expect(renderHuman(r)).toContain(
+      "memory-above-90pct-24h: not decided, history covers 5 h of the 24 h window; decidable from 2026-11-21T07:00:00.000Z.",
+    );
   });
 
   it("a pending upgrade-now rule under a plan-upgrade verdict is named; the verdict decides the check", () => {
