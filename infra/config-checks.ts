@@ -48,6 +48,12 @@ function nearest(word: string, candidates: readonly string[]): string | undefine
   return distance(word, best) <= Math.max(1, Math.ceil(word.length / 3)) ? best : undefined;
 }
 
+/** An unknown key of the project's namespace: a did-you-mean for a near miss, and the keys there are. */
+export function unknownKeyMessage(key: string, known: readonly string[], project: string): string {
+  const guess = nearest(key, known);
+  return `unknown key${guess ? `; did you mean ${project}:${guess}?` : ""}; known keys: ${known.join(", ")}`;
+}
+
 /**
  * What is wrong with the keys outside the project's namespace (full keys, `digitalocean:token`), each with whether
  * its value is stored encrypted: a namespace the program does not read (a misspelt `chatbot` would otherwise be

@@ -12,6 +12,7 @@ import {
   appEnvEntryProblem,
   connectionsWarning,
   dnsZoneProblem,
+  unknownKeyMessage,
   otherNamespaceIssues,
   registrableDomain,
   vpcIpRangeProblem,
@@ -344,8 +345,7 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   }
   const known = new Set<string>([...CONFIG_KEYS, ...SECRET_KEYS]);
   for (const k of Object.keys(raw.values)) {
-    if (!known.has(k))
-      issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
+    if (!known.has(k)) issues.push({ key: keyOf(k), message: unknownKeyMessage(k, [...known].sort(), project) });
   }
   issues.push(...otherNamespaceIssues(project, raw.otherKeys ?? {}));
   for (const k of SECRET_KEYS) {

@@ -151,6 +151,16 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
+describe("an unknown key of the project", () => {
+  it.each([
+    ["teir", /^unknown key; did you mean chatbot:tier\?; known keys: /],
+    ["vpcIPRange", /^unknown key; did you mean chatbot:vpcIpRange\?; known keys: /],
+    ["colour", /^unknown key; known keys: acmeEmail, /],
+  ])("%s", (key, message) => {
+    expect(issuesOf({ [key]: "x" })).toEqual([{ key: `chatbot:${key}`, message: expect.stringMatching(message) }]);
+  });
+});
+
 describe("vpcIpRange: RFC 1918, /16 to /24", () => {
   it.each(["10.10.0.0/16", "10.10.10.0/24", "172.16.0.0/20", "172.31.255.0/24", "192.168.0.0/16"])(
     "accepts %s",
