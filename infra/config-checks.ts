@@ -36,6 +36,9 @@ export const PROVIDER_CONFIG = {
 
 const ENGINE_NAMESPACE = "pulumi";
 
+/** How the stack file holds a key: encrypted (`secure:`), or plain text. */
+export type KeyStorage = "secure" | "plain";
+
 export interface KeyIssue {
   key: string;
   message: string;
@@ -59,7 +62,7 @@ export function unknownKeyMessage(key: string, known: readonly string[], project
  * its value is stored encrypted: a namespace the program does not read (a misspelt `chatbot` would otherwise be
  * ignored and the default planned), a key its provider does not read, a provider credential in plain text.
  */
-export function otherNamespaceIssues(project: string, keys: Readonly<Record<string, "secure" | "plain">>): KeyIssue[] {
+export function otherNamespaceIssues(project: string, keys: Readonly<Record<string, KeyStorage>>): KeyIssue[] {
   const namespaces = [project, ...Object.keys(PROVIDER_CONFIG), ENGINE_NAMESPACE];
   const read = `this program reads ${namespaces.map((n) => `${n}:`).join(", ")} keys`;
   const issues: KeyIssue[] = [];

@@ -12,6 +12,7 @@ import {
   appEnvEntryProblem,
   connectionsWarning,
   dnsZoneProblem,
+  type KeyStorage,
   unknownKeyMessage,
   otherNamespaceIssues,
   registrableDomain,
@@ -327,7 +328,7 @@ export interface RawConfig {
    * The keys outside the project's namespace (full, such as `digitalocean:token`), each with how the stack file
    * stores it: "plain", or "secure" (encrypted, or not known to be plain: config from elsewhere than the stack file).
    */
-  otherKeys?: Readonly<Record<string, "secure" | "plain">>;
+  otherKeys?: Readonly<Record<string, KeyStorage>>;
 }
 
 /** Parse and check the whole config; throws one ConfigError listing every problem. */
@@ -393,11 +394,12 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it`,
     });
   }
-  const dnsZone = c.dnsZone ?? registrableDomain(c.domain) ?? c.domain;
-  if (c.dnsZone === undefined && registrableDomain(c.domain) === undefined) {
+  const registered = registrableDomain(c.domain);
+  const dnsZone = c.dnsZone ?? registered ?? c.domain;
+  if (c.dnsZone === undefined && registered === undefined) {
     issues.push({
       key: keyOf("domain"),
-      message: `${c.domain} is a public suffix (Public Suffix List): use a name under a domain registered below it`,
+      message: `${c.domain} is a public suffix (Public Suffix List): use a host name under a domain you registered, such as chat.example.${c.domain}`,
     });
   }
   const zoneProblem = c.dnsZone === undefined ? undefined : dnsZoneProblem(c.domain, c.dnsZone);

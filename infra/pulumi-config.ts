@@ -13,6 +13,7 @@ import {
   type SecretKey,
   type StackConfig,
 } from "./config";
+import type { KeyStorage } from "./config-checks";
 import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
 import { otherKeysInStackFile, plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
 
@@ -47,7 +48,7 @@ export function readStackConfig(
   // Keys of other namespaces are judged too (a misspelt project name, a plain provider token): only the stack file
   // tells whether one is stored in plain text.
   const inStackFile = otherKeysInStackFile(at.rootDirectory, at.stack);
-  const otherKeys: Record<string, "secure" | "plain"> = {};
+  const otherKeys: Record<string, KeyStorage> = {};
   for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith(prefix)) {
       otherKeys[fullKey] = inStackFile[fullKey] === "plain" ? "plain" : "secure";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, type ConfigIssue, parseConfig, type RawConfig } from "../../infra/config";
-import { PROVIDER_CONFIG } from "../../infra/config-checks";
+import { type KeyStorage, PROVIDER_CONFIG } from "../../infra/config-checks";
 import { rawConfigOf, readStackFiles } from "../../infra/offline/stack-files";
 import { TIER_NAMES } from "../../infra/tiers";
 import { connectionBudget, maxConnections, splitMemory } from "../../infra/tuning";
@@ -31,10 +31,10 @@ function issuesOf(values: Record<string, unknown>, extra: Partial<RawConfig> = {
   return [];
 }
 
-const withOther = (otherKeys: Record<string, "secure" | "plain">) => issuesOf({}, { otherKeys });
+const withOther = (otherKeys: Record<string, KeyStorage>) => issuesOf({}, { otherKeys });
 
 describe("keys outside the project's namespace", () => {
-  it.each<[string, Record<string, "secure" | "plain">, string, RegExp]>([
+  it.each<[string, Record<string, KeyStorage>, string, RegExp]>([
     [
       "a misspelt project namespace",
       { "chatbt:tier": "plain" },
@@ -78,7 +78,7 @@ describe("keys outside the project's namespace", () => {
     expect(issues[0]!.message).toMatch(message);
   });
 
-  it.each<[string, Record<string, "secure" | "plain">]>([
+  it.each<[string, Record<string, KeyStorage>]>([
     ["an encrypted DigitalOcean token", { "digitalocean:token": "secure" }],
     ["a plain API endpoint", { "digitalocean:apiEndpoint": "plain" }],
     ["the TLS provider's proxy", { "tls:proxy": "plain" }],
