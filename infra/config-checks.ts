@@ -101,17 +101,31 @@ export function otherNamespaceIssues(project: string, keys: Readonly<Record<stri
  * suffixes such as github.io included: a name under one belongs to whoever registered the label below it), so
  * app.example.co.uk is in example.co.uk. Undefined when the domain is itself a public suffix.
  */
-export function registrableDomain(domain: string): string | undefined {
+function registrableDomain(domain: string): string | undefined {
   return getDomain(domain, { allowPrivateDomains: true, extractHostname: false }) ?? undefined;
 }
 
-/** What is wrong with an explicit dnsZone for `domain` (undefined: nothing). */
-export function dnsZoneProblem(domain: string, zone: string): string | undefined {
-  if (domain !== zone && !domain.endsWith(`.${zone}`)) return `must be ${domain} or a parent of it`;
+/**
+ * The DNS zone of `domain`: `explicit` (dnsZone) when set, which must be the domain or a parent of it at or under the
+ * registered domain; else the registered domain. A problem names the key it is about.
+ */
+export function dnsZoneOf(
+  domain: string,
+  explicit: string | undefined,
+): { zone: string; problem?: { key: "domain" | "dnsZone"; message: string } } {
   const registered = registrableDomain(domain);
-  if (registered && zone !== registered && !zone.endsWith(`.${registered}`))
-    return `must be ${registered} or a name under it: ${zone} is above the registered domain (a public suffix or part of one)`;
-  return undefined;
+  if (explicit === undefined) {
+    if (registered) return { zone: registered };
+    const message = `${domain} is a public suffix (Public Suffix List): use a host name under a domain you registered, such as chat.example.${domain}`;
+    return { zone: domain, problem: { key: "domain", message } };
+  }
+  if (domain !== explicit && !domain.endsWith(`.${explicit}`))
+    return { zone: explicit, problem: { key: "dnsZone", message: `must be ${domain} or a parent of it` } };
+  if (registered && explicit !== registered && !explicit.endsWith(`.${registered}`)) {
+    const message = `must be ${registered} or a name under it: ${explicit} is above the registered domain (a public suffix or part of one)`;
+    return { zone: explicit, problem: { key: "dnsZone", message } };
+  }
+  return { zone: explicit };
 }
 
 /**

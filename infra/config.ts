@@ -11,11 +11,10 @@ import {
   appEnvDuplicates,
   appEnvEntryProblem,
   connectionsWarning,
-  dnsZoneProblem,
+  dnsZoneOf,
   type KeyStorage,
   unknownKeyMessage,
   otherNamespaceIssues,
-  registrableDomain,
   vpcIpRangeProblem,
 } from "./config-checks";
 import { prodSshAllowlistProblems } from "./ssh-allowlist";
@@ -394,16 +393,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it`,
     });
   }
-  const registered = registrableDomain(c.domain);
-  const dnsZone = c.dnsZone ?? registered ?? c.domain;
-  if (c.dnsZone === undefined && registered === undefined) {
-    issues.push({
-      key: keyOf("domain"),
-      message: `${c.domain} is a public suffix (Public Suffix List): use a host name under a domain you registered, such as chat.example.${c.domain}`,
-    });
-  }
-  const zoneProblem = c.dnsZone === undefined ? undefined : dnsZoneProblem(c.domain, c.dnsZone);
-  if (zoneProblem) issues.push({ key: keyOf("dnsZone"), message: zoneProblem });
+  const zone = dnsZoneOf(c.domain, c.dnsZone);
+  if (zone.problem) issues.push({ key: keyOf(zone.problem.key), message: zone.problem.message });
+  const dnsZone = zone.zone;
   if (c.slackChannel !== undefined && !raw.secretKeys.has("slackWebhookUrl")) {
     issues.push({ key: keyOf("slackWebhookUrl"), message: "must be set (as a secret) when slackChannel is set" });
   }
