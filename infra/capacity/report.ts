@@ -165,7 +165,7 @@ function windowWords(window: string | null): string {
 
 const FIELD_NOUNS: Record<string, string> = { memoryPct: "memory", cpuPct: "CPU", responseMs: "response time" };
 
-/** "memory above 90% for 5 h of the 24 h the rule needs (...)". */
+/** "memory above 90% for 5 h of the 24 h the rule needs, in 100% of 61 samples; decidable from <time>". */
 function pendingWords(p: Pending & { threshold: number | boolean }): string {
   const unit = p.field === "responseMs" ? " ms" : "%";
   return `${FIELD_NOUNS[p.field]} above ${p.threshold}${unit} for ${p.observedFor} of the ${p.needs} the rule needs, in ${p.sharePct}% of ${p.samples} samples; decidable from ${p.decidableAt}`;
