@@ -7,7 +7,20 @@
  */
 import { z } from "zod";
 import { isValidVolumeName, REGION_SLUGS, REGIONS } from "./provider-rules";
+import {
+  appEnvDuplicates,
+  appEnvEntryProblem,
+  connectionsWarning,
+  dnsZoneOf,
+  type KeyStorage,
+  unknownKeyMessage,
+  otherNamespaceIssues,
+  vpcIpRangeProblem,
+} from "./config-checks";
+import { prodSshAllowlistProblems } from "./ssh-allowlist";
 import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } from "./tiers";
+
+export { countAddresses, PROD_SSH_LIMITS, prodSshAllowlistProblems } from "./ssh-allowlist";
 
 export const PROJECT = "chatbot";
 
@@ -78,8 +91,6 @@ export function assertPasswordCharacters(name: string, password: string): void {
 
 /** Stacks named like this are prod unless `environment` says otherwise (the policy pack uses the same default). */
 export const PROD_STACK_PATTERN = /^prod(-|$)/;
-
-const PRIVATE_RANGES = ["10.", "172.", "192.168."];
 
 /** Regions known to take new droplets, and those the sources could not settle (infra/provider-rules/regions.ts). */
 function isRegionForNewStacks(slug: string): boolean {
@@ -152,101 +163,17 @@ const hostName = (example: string) =>
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
 
-/**
- * Prod's SSH allowlist is judged by the addresses its ranges admit together, per family, not range by range
- * (0.0.0.0/1 + 128.0.0.0/1 is the whole IPv4 Internet). 256 IPv4 addresses is one /24: an office's or a VPN's egress
- * range, or a handful of single addresses; anything wider is a provider's range, and anyone renting from that
- * provider reaches port 22. IPv6: a /56, what an ISP delegates to one home or small office (RIPE-690), so one site's
- * addresses fit whatever its prefix; a /48 is a whole organisation.
- */
-export const PROD_SSH_LIMITS = { ipv4Addresses: 256n, ipv6Prefix: 56 } as const;
-
 /** Strict-Transport-Security max-age ceiling: two years, the value hstspreload.org asks for; longer adds nothing. */
 export const HSTS_MAX_AGE_LIMIT = 63072000;
 
-/** An address as a number (IPv6 with an embedded IPv4 tail too); the input was validated as a CIDR already. */
-function addressValue(address: string, family: 4 | 6): bigint {
-  if (family === 4) return address.split(".").reduce((n, octet) => (n << 8n) | BigInt(Number(octet)), 0n);
-  let text = address;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const n = addressValue(v4[1]!, 4);
-    text = `${text.slice(0, v4.index)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.split("::") as [string, string | undefined];
-  const parts = (x: string) => (x === "" ? [] : x.split(":"));
-  const groups =
-    tail === undefined
-      ? parts(head)
-      : [...parts(head), ...Array(8 - parts(head).length - parts(tail).length).fill("0"), ...parts(tail)];
-  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-/** The first and last address a CIDR admits (host bits ignored, as a firewall does). */
-function cidrRange(cidr: string): { family: 4 | 6; first: bigint; last: bigint } {
-  const [address, prefix] = cidr.split("/") as [string, string];
-  const family = address.includes(":") ? 6 : 4;
-  const hostBits = BigInt((family === 4 ? 32 : 128) - Number(prefix));
-  const first = (addressValue(address, family) >> hostBits) << hostBits;
-  return { family, first, last: first + (1n << hostBits) - 1n };
-}
-
-/** How many addresses of each family the CIDRs admit together (overlaps counted once). */
-export function countAddresses(cidrs: readonly string[]): { ipv4: bigint; ipv6: bigint } {
-  const total = { ipv4: 0n, ipv6: 0n };
-  for (const family of [4, 6] as const) {
-    const ranges = cidrs
-      .map(cidrRange)
-      .filter((r) => r.family === family)
-      .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
-    let end = -1n;
-    let count = 0n;
-    for (const r of ranges) {
-      if (r.last <= end) continue;
-      count += r.last - (r.first > end ? r.first : end + 1n) + 1n;
-      end = r.last;
-    }
-    total[family === 4 ? "ipv4" : "ipv6"] = count;
-  }
-  return total;
-}
-
-/** ::ffff:0:0/96: IPv4 addresses written as IPv6. */
-const IPV4_MAPPED = cidrRange("::ffff:0:0/96");
-
-/** What is wrong with an SSH allowlist in prod, one message per problem (empty: within the limits). */
-export function prodSshAllowlistProblems(cidrs: readonly string[]): string[] {
-  const problems: string[] = [];
-  const of = (family: 4 | 6) => cidrs.filter((c) => cidrRange(c).family === family);
-  const admit = (list: string[]) => `${list.join(", ")} ${list.length === 1 ? "admits" : "admit"}`;
-  const { ipv4, ipv6 } = countAddresses(cidrs);
-  if (ipv4 > PROD_SSH_LIMITS.ipv4Addresses) {
-    problems.push(
-      `must admit at most ${PROD_SSH_LIMITS.ipv4Addresses} IPv4 addresses (a /24) in prod; ${admit(of(4))} ${ipv4.toLocaleString("en-US")} IPv4 addresses`,
-    );
-  }
-  const ipv6Limit = 1n << BigInt(128 - PROD_SSH_LIMITS.ipv6Prefix);
-  if (ipv6 > ipv6Limit) {
-    const bits = ipv6.toString(2).length - 1;
-    const exact = ipv6 === 1n << BigInt(bits);
-    problems.push(
-      `must admit at most a /${PROD_SSH_LIMITS.ipv6Prefix} of IPv6 (2^${128 - PROD_SSH_LIMITS.ipv6Prefix} addresses) in prod; ${admit(of(6))} ${exact ? `2^${bits} (a /${128 - bits})` : `more than 2^${bits}`}`,
-    );
-  }
-  const mapped = of(6).filter((c) => {
-    const r = cidrRange(c);
-    return r.first <= IPV4_MAPPED.last && r.last >= IPV4_MAPPED.first;
-  });
-  if (mapped.length)
-    problems.push(
-      `must not hold IPv4-mapped IPv6 ranges (::ffff:0:0/96) in prod (${mapped.join(", ")}): write them as IPv4`,
-    );
-  return problems;
-}
-
-const envEntry = z
-  .string()
-  .regex(/^[A-Z_][A-Z0-9_]*=.*$/, "each entry must be NAME=value with NAME in upper case (A-Z, 0-9, _)");
+const envEntry = z.string().superRefine((entry, ctx) => {
+  const problem =
+    appEnvEntryProblem(entry) ??
+    (/^[A-Z_][A-Z0-9_]*=/.test(entry)
+      ? undefined
+      : "each entry must be NAME=value with NAME in upper case (A-Z, 0-9, _)");
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 /** Names the app's environment may not override: the stack sets them from tuning and secrets. */
 export const RESERVED_APP_ENV = [
@@ -295,6 +222,9 @@ export const configSchema = z.object({
     .refine((entries) => entries.every((e) => !RESERVED_APP_ENV.includes(e.split("=")[0]!)), {
       error: `must not set ${RESERVED_APP_ENV.join(", ")} (the stack sets them)`,
     })
+    .superRefine((entries, ctx) => {
+      for (const d of appEnvDuplicates(entries)) ctx.addIssue({ code: "custom", message: d.message, path: [d.index] });
+    })
     .default([]),
   dbPoolSize: intIn(1, 100).default(5),
   dbMaxOverflow: intIn(0, 100).default(5),
@@ -337,9 +267,10 @@ export const configSchema = z.object({
     .regex(/^db-s-\d+vcpu-\d+gb$/, "must be a managed database size slug such as db-s-1vcpu-2gb")
     .default("db-s-1vcpu-2gb"),
   vpcIpRange: z
-    .cidrv4({ error: "must be an IPv4 CIDR" })
-    .refine((c) => PRIVATE_RANGES.some((p) => c.startsWith(p)), {
-      error: "must be a private range (10/8, 172.16/12, 192.168/16)",
+    .cidrv4({ error: "must be an IPv4 CIDR such as 10.10.10.0/24" })
+    .superRefine((cidr, ctx) => {
+      const problem = vpcIpRangeProblem(cidr);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .optional(),
   hstsMaxAgeSeconds: intIn(0, HSTS_MAX_AGE_LIMIT).default(31536000),
@@ -392,6 +323,11 @@ export interface RawConfig {
    * offline plan, which cannot decrypt, does not): checked against the password rule, never kept.
    */
   passwords?: Partial<Record<PasswordKey, string>>;
+  /**
+   * The keys outside the project's namespace (full, such as `digitalocean:token`), each with how the stack file
+   * stores it: "plain", or "secure" (encrypted, or not known to be plain: config from elsewhere than the stack file).
+   */
+  otherKeys?: Readonly<Record<string, KeyStorage>>;
 }
 
 /** Parse and check the whole config; throws one ConfigError listing every problem. */
@@ -409,9 +345,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
   }
   const known = new Set<string>([...CONFIG_KEYS, ...SECRET_KEYS]);
   for (const k of Object.keys(raw.values)) {
-    if (!known.has(k))
-      issues.push({ key: keyOf(k), message: `unknown key; known keys: ${[...known].sort().join(", ")}` });
+    if (!known.has(k)) issues.push({ key: keyOf(k), message: unknownKeyMessage(k, [...known].sort(), project) });
   }
+  issues.push(...otherNamespaceIssues(project, raw.otherKeys ?? {}));
   for (const k of SECRET_KEYS) {
     if (raw.values[k] !== undefined && !raw.secretKeys.has(k)) {
       issues.push({ key: keyOf(k), message: `is a secret: set it with \`pulumi config set --secret ${k}\`` });
@@ -457,10 +393,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       message: `is only for a stack named prod or prod-* that sets environment: dev (this is stack "${ctx.stack}", environment ${environment}): remove it`,
     });
   }
-  const dnsZone = c.dnsZone ?? c.domain.split(".").slice(-2).join(".");
-  if (c.domain !== dnsZone && !c.domain.endsWith(`.${dnsZone}`)) {
-    issues.push({ key: keyOf("dnsZone"), message: `must be ${c.domain} or a parent of it` });
-  }
+  const zone = dnsZoneOf(c.domain, c.dnsZone);
+  if (zone.problem) issues.push({ key: keyOf(zone.problem.key), message: zone.problem.message });
+  const dnsZone = zone.zone;
   if (c.slackChannel !== undefined && !raw.secretKeys.has("slackWebhookUrl")) {
     issues.push({ key: keyOf("slackWebhookUrl"), message: "must be set (as a secret) when slackChannel is set" });
   }
@@ -514,6 +449,9 @@ export function parseConfig(raw: RawConfig, ctx: { project?: string; stack: stri
       `chatbot:appImage ${c.appImage} is pinned by tag only: in prod, pin it by digest (${c.appImage}@sha256:<digest>) so a re-pushed tag cannot change what a restart or a new droplet runs`,
     );
   }
+
+  const connections = c.tier === SCALE_OUT ? undefined : connectionsWarning(project, c.tier, c);
+  if (connections) warnings.push(connections);
 
   const secrets = Object.fromEntries(SECRET_KEYS.map((k) => [k, raw.secretKeys.has(k)])) as Record<SecretKey, boolean>;
   const dnsRecordName = c.domain === dnsZone ? "@" : c.domain.slice(0, -(dnsZone.length + 1));

@@ -13,8 +13,9 @@ import {
   type SecretKey,
   type StackConfig,
 } from "./config";
+import type { KeyStorage } from "./config-checks";
 import { DEPLOYED_OUTPUTS, DeployedStateError, type DeploymentRecord, readDeployed } from "./deployed";
-import { plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
+import { otherKeysInStackFile, plainSecretsInStackFile, SECRET_PLACEHOLDER } from "./offline/stack-files";
 
 export interface ConfigSource {
   config: StackConfig;
@@ -44,8 +45,15 @@ export function readStackConfig(
   const values: Record<string, unknown> = {};
   const setSecrets = new Set<string>();
   const passwords: Partial<Record<PasswordKey, string>> = {};
+  // Keys of other namespaces are judged too (a misspelt project name, a plain provider token): only the stack file
+  // tells whether one is stored in plain text.
+  const inStackFile = otherKeysInStackFile(at.rootDirectory, at.stack);
+  const otherKeys: Record<string, KeyStorage> = {};
   for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
-    if (!fullKey.startsWith(prefix)) continue;
+    if (!fullKey.startsWith(prefix)) {
+      otherKeys[fullKey] = inStackFile[fullKey] === "plain" ? "plain" : "secure";
+      continue;
+    }
     const key = fullKey.slice(prefix.length);
     if (secretNames.includes(key)) {
       values[key] = SECRET_PLACEHOLDER;
@@ -61,7 +69,7 @@ export function readStackConfig(
   let config: StackConfig;
   try {
     config = parseConfig(
-      { values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))), passwords },
+      { values, secretKeys: new Set([...setSecrets].filter((k) => !plain.has(k))), passwords, otherKeys },
       { project: cfg.name || PROJECT, stack: at.stack },
     );
   } catch (e) {

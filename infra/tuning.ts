@@ -79,6 +79,10 @@ export const APP_MIB_PER_WORKER = 384;
 export const ADMIN_CONNECTIONS = 10;
 /** PostgreSQL's background workers assumed by pgtune's work_mem formula below 4 CPUs (its max_worker_processes default). */
 const DEFAULT_WORKER_PROCESSES = 8;
+/** pgtune's floor for work_mem (MiB): the formula never hands out less. */
+const WORK_MEM_FLOOR_MIB = 4;
+/** pgtune's work_mem formula divides the memory beyond shared_buffers by (connections + workers) * 3. */
+const WORK_MEM_PER_CONNECTION = 3;
 
 const MiB = 1024; // kB per MiB
 
@@ -104,6 +108,40 @@ export function maxConnections(tier: TierName, pools: PoolSizes): number {
 /** PostgreSQL memory units: whole MB when exact, kB otherwise. */
 const kb = (kB: number) => (Math.floor(kB) % 1024 === 0 ? `${Math.floor(kB) / 1024}MB` : `${Math.floor(kB)}kB`);
 
+/** The background workers pgtune's work_mem formula counts: one per CPU with 4 or more, else PostgreSQL's default. */
+function backgroundWorkers(vcpus: number): number {
+  return vcpus >= 4 ? vcpus : DEFAULT_WORKER_PROCESSES;
+}
+
+/**
+ * The most connections a tier's PostgreSQL share carries: pgtune's work_mem formula solved for max_connections with
+ * work_mem at its floor. Past it, work_mem stays at the floor while connections grow, so connections x 3 x work_mem
+ * outgrows the memory left beside shared_buffers.
+ */
+export function connectionBudget(tier: TierName): {
+  shareMiB: number;
+  sharedBuffersMiB: number;
+  workMemFloorMiB: number;
+  backgroundWorkers: number;
+  appWorkers: number;
+  adminConnections: number;
+  connections: number;
+} {
+  const shareMiB = splitMemory(tier).postgresMiB;
+  const sharedBuffersMiB = shareMiB / 4;
+  const workers = backgroundWorkers(TIERS[tier].vcpus);
+  const carried = Math.floor((shareMiB - sharedBuffersMiB) / (WORK_MEM_PER_CONNECTION * WORK_MEM_FLOOR_MIB));
+  return {
+    shareMiB,
+    sharedBuffersMiB,
+    workMemFloorMiB: WORK_MEM_FLOOR_MIB,
+    backgroundWorkers: workers,
+    appWorkers: appWorkers(tier),
+    adminConnections: ADMIN_CONNECTIONS,
+    connections: carried - workers,
+  };
+}
+
 export function tunePostgres(shareMiB: number, vcpus: number, maxConn: number): PostgresSettings {
   const shareKb = shareMiB * MiB;
   const sharedBuffersKb = shareKb / 4;
@@ -113,8 +151,11 @@ export function tunePostgres(shareMiB: number, vcpus: number, maxConn: number): 
   if (walBuffersKb < 32) walBuffersKb = 32;
 
   const parallel = vcpus >= 4;
-  const workers = parallel ? vcpus : DEFAULT_WORKER_PROCESSES;
-  const workMemKb = Math.max(4 * MiB, (shareKb - sharedBuffersKb) / ((maxConn + workers) * 3));
+  const workers = backgroundWorkers(vcpus);
+  const workMemKb = Math.max(
+    WORK_MEM_FLOOR_MIB * MiB,
+    (shareKb - sharedBuffersKb) / ((maxConn + workers) * WORK_MEM_PER_CONNECTION),
+  );
 
   const settings: PostgresSettings = {
     max_connections: maxConn,

@@ -11,7 +11,7 @@ import { buildChartSpec, renderChart } from "../infra/capacity/chart";
 import { fetchDropletSamples, MonitoringRequestError } from "../infra/capacity/do-monitoring";
 import { collectCommand, collectLive, parseEnvPairs, spawnRunner } from "../infra/capacity/live";
 import { type CapacityInput, MetricsError, parseCapacityFile, parseCapacityInput } from "../infra/capacity/metrics";
-import { buildReport, renderHuman, reportJson } from "../infra/capacity/report";
+import { buildReport, checkFailure, renderHuman, reportJson } from "../infra/capacity/report";
 import { pinnedHostKey } from "../infra/host-keys";
 import { HostKeyMismatchError, pinSingleTarget } from "../infra/migration/host-key-check";
 import { dropletScript } from "../infra/render/droplet-scripts";
@@ -43,7 +43,10 @@ const program = new Command("capacity")
   .option("--save-metrics <file>", "also write the collected input as a metrics file")
   .option("--json", "print the verdict as JSON")
   .option("--chart <file>", "draw memory, CPU and latency with the thresholds (.svg or .png)")
-  .option("--check", "exit 1 when the verdict asks for action (upgrade-now or plan-upgrade), for CI and cron");
+  .option(
+    "--check",
+    "exit 1 when the verdict asks for action (upgrade-now or plan-upgrade) or a rule is pending (its threshold exceeded, its window not full yet), for CI and cron",
+  );
 
 async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   const modes = ["metrics", "host", "days"].filter((m) => o[m] !== undefined);
@@ -87,11 +90,9 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   return parseCapacityInput({ tier, samples, ...overrides });
 }
 
-const ACTION = new Set(["upgrade-now", "plan-upgrade"]);
-
 void runCli<Record<string, unknown>>(program, {
   help: {
-    no: "--check and the verdict asks for action (upgrade-now or plan-upgrade); the report is printed first",
+    no: "--check and the verdict asks for action (upgrade-now or plan-upgrade), or a rule is pending (its threshold exceeded, its window not full yet, as on a droplet fresh from a migration): not all clear is the check's answer, not a failure to run it, so 1 and not 3; the report is printed first, the JSON says `clear: false` and stderr names the pending rule",
     usage:
       "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
     human:
@@ -124,8 +125,9 @@ void runCli<Record<string, unknown>>(program, {
       writeFileSync(o.chart as string, out);
       if (!o.json) console.log(`\nChart written to ${o.chart as string}`);
     }
-    if (o.check && ACTION.has(report.verdict)) {
-      process.stderr.write(`capacity: --check: the verdict is ${report.verdict}\n`);
+    const failure = checkFailure(report);
+    if (o.check && failure) {
+      process.stderr.write(`capacity: --check: ${failure}\n`);
       return EXIT.no;
     }
     return EXIT.done;

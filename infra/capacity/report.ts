@@ -6,7 +6,7 @@ import { planScaleOut, scaleOutMonthly } from "../scale-out";
 import { TIERS, nextTier, type TierName } from "../tiers";
 import type { CapacityInput } from "./metrics";
 import { optimizeFirst, type OptimizeFinding } from "./optimize";
-import { decideVerdict, evaluateRules, type RuleResult, type Verdict } from "./rules";
+import { decideVerdict, evaluateRules, type Pending, type RuleLevel, type RuleResult, type Verdict } from "./rules";
 
 export interface Trigger {
   rule: string;
@@ -34,6 +34,15 @@ export interface CapacityReport {
   optimizeFirst: OptimizeFinding[];
   /** Every rule with its outcome, including the ones that could not be decided. */
   rules: RuleResult[];
+  /** Undecided rules whose threshold is exceeded (see rules.ts): while any is listed, the report is not clear. */
+  pending: PendingTrigger[];
+}
+
+export interface PendingTrigger extends Pending {
+  rule: string;
+  level: RuleLevel;
+  threshold: number | boolean;
+  window: string | null;
 }
 
 export interface ReportOptions {
@@ -112,7 +121,20 @@ export function buildReport(input: CapacityInput, options: ReportOptions = {}): 
     recommendation: verdict === "none" ? null : recommend(input.tier, options),
     optimizeFirst: optimizeFirst(input),
     rules,
+    pending: rules.flatMap(({ rule, level, threshold, window, pending }) =>
+      pending ? [{ rule, level, threshold, window, ...pending }] : [],
+    ),
   };
+}
+
+/**
+ * Why `--check` fails (undefined: it passes): a verdict that asks for action, or a pending rule. A pending rule is
+ * not all clear, and saying so is the check's answer, not a failure to run it.
+ */
+export function checkFailure(report: CapacityReport): string | undefined {
+  if (report.verdict !== "none") return `the verdict is ${report.verdict}`;
+  if (report.pending.length === 0) return undefined;
+  return `not clear: ${report.pending.map((p) => `${p.rule} is pending (${pendingWords(p)})`).join("; ")}`;
 }
 
 /** The JSON document `npm run capacity -- --json` prints. */
@@ -125,6 +147,8 @@ export function reportJson(report: CapacityReport): Record<string, unknown> {
     tier: report.tier,
     at: report.at,
     rules: report.rules,
+    pending: report.pending,
+    clear: checkFailure(report) === undefined,
     ...(report.evidence ? { evidence: report.evidence } : {}),
   };
 }
@@ -139,9 +163,19 @@ function windowWords(window: string | null): string {
   return window ?? "";
 }
 
+const FIELD_NOUNS: Record<string, string> = { memoryPct: "memory", cpuPct: "CPU", responseMs: "response time" };
+
+/** "memory above 90% for 5 h of the 24 h the rule needs, in 100% of 61 samples; decidable from <time>". */
+function pendingWords(p: Pending & { threshold: number | boolean }): string {
+  const unit = p.field === "responseMs" ? " ms" : "%";
+  return `${FIELD_NOUNS[p.field]} above ${p.threshold}${unit} for ${p.observedFor} of the ${p.needs} the rule needs, in ${p.sharePct}% of ${p.samples} samples; decidable from ${p.decidableAt}`;
+}
+
 /** One sentence per rule result, for people. */
 export function explainRule(r: RuleResult): string {
-  if (r.insufficient) return `${r.rule}: not decided, ${r.insufficient}.`;
+  if (r.pending) return `${r.rule}: PENDING, ${pendingWords({ ...r.pending, threshold: r.threshold })}.`;
+  if (r.insufficient)
+    return `${r.rule}: not decided, ${r.insufficient}${r.decidableAt ? `; decidable from ${r.decidableAt}` : ""}.`;
   const d = r.detail ?? {};
   switch (r.rule) {
     case "user-complaints":
@@ -188,21 +222,42 @@ function renderMemory(report: CapacityReport): string[] {
   return lines;
 }
 
+const HEADLINE: Record<Verdict, string> = {
+  "upgrade-now": "UPGRADE NOW",
+  "plan-upgrade": "PLAN AN UPGRADE (schedule it within 2 to 4 weeks)",
+  none: "NO UPGRADE NEEDED",
+};
+
+/**
+ * The verdict's headline. With nothing met, it never says that no upgrade is needed while a rule is pending, and it
+ * says "so far" while a sustained rule waits for history (a droplet fresh from a migration).
+ */
+function headlineOf(report: CapacityReport): string {
+  const n = report.pending.length;
+  if (report.verdict !== "none")
+    return n ? `${HEADLINE[report.verdict]}; ${n} more rule${n === 1 ? "" : "s"} pending` : HEADLINE[report.verdict];
+  if (n)
+    return `NOT CLEAR: ${n} rule${n === 1 ? " is" : "s are"} pending (a threshold exceeded, the window not full yet)`;
+  const waiting = report.rules.filter((r) => r.decidableAt !== undefined).length;
+  return waiting
+    ? `NO UPGRADE NEEDED SO FAR (${waiting} rule${waiting === 1 ? "" : "s"} without the history to decide yet: see below)`
+    : HEADLINE.none;
+}
+
 /** The human report: verdict, one sentence per trigger, the recommendation, then optimize-first. */
 export function renderHuman(report: CapacityReport): string {
   const lines: string[] = [];
-  const headline: Record<Verdict, string> = {
-    "upgrade-now": "UPGRADE NOW",
-    "plan-upgrade": "PLAN AN UPGRADE (schedule it within 2 to 4 weeks)",
-    none: "NO UPGRADE NEEDED",
-  };
-  lines.push(`Tier ${report.tier}, evaluated at ${report.at}: ${headline[report.verdict]}`);
+  lines.push(`Tier ${report.tier}, evaluated at ${report.at}: ${headlineOf(report)}`);
   if (report.triggers.length > 0) {
     lines.push("", "Why:");
     for (const t of report.triggers) {
       const rule = report.rules.find((r) => r.rule === t.rule)!;
       lines.push(`  - ${explainRule(rule)}`);
     }
+  }
+  if (report.pending.length > 0) {
+    lines.push("", "Pending (the threshold is exceeded, the rule's window is not full yet):");
+    for (const p of report.pending) lines.push(`  - ${p.rule} (${p.level}): ${pendingWords(p)}.`);
   }
   if (report.recommendation) {
     const r = report.recommendation;
@@ -211,7 +266,9 @@ export function renderHuman(report: CapacityReport): string {
       `Recommendation: move to ${r.tier} (${formatCost(r.monthlyCostDelta)})${r.note ? `; ${r.note}` : ""}.`,
     );
   }
-  const others = report.rules.filter((r) => !report.triggers.some((t) => t.rule === r.rule));
+  const others = report.rules.filter(
+    (r) => !report.triggers.some((t) => t.rule === r.rule) && !report.pending.some((p) => p.rule === r.rule),
+  );
   if (others.length > 0) {
     lines.push("", "Other rules:");
     for (const r of others) lines.push(`  - ${explainRule(r)}`);

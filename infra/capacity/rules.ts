@@ -9,6 +9,10 @@
  * "Sustained over W": the samples reach back at least W before the last sample, the window has no hole longer than
  * W/12 (counting the pair that straddles the window start, so one old sample cannot stand in for a whole day), and
  * more than 90 % of the samples inside the window (start and end included) are strictly above the threshold.
+ *
+ * Pending: a sustained rule that cannot be decided yet (the history is shorter than its window, or a hole in it is
+ * too long) while the samples since the last hole are above the threshold as a sustained rule needs. It is not met
+ * (the framework's verdict stays) and not clear either: the report says so and `--check` fails on it.
  */
 import { TIERS, type TierName } from "../tiers";
 import type { CapacityInput, TimedSample } from "./metrics";
@@ -66,9 +70,19 @@ export const SUSTAINED_RULES: readonly SustainedRule[] = [
   },
 ];
 
+/** What the samples since the last hole (inside the window) say while a rule cannot be decided yet. */
+export interface SoFar {
+  /** The first and last sample of that stretch (ms since the epoch). */
+  from: number;
+  to: number;
+  samples: number;
+  above: number;
+  sharePct: number;
+}
+
 export type SustainedStatus =
   | { status: "sustained" | "not-sustained"; samples: number; above: number; sharePct: number; median: number }
-  | { status: "insufficient-data"; reason: string };
+  | { status: "insufficient-data"; reason: string; soFar?: SoFar };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -97,22 +111,25 @@ export function evaluateSustained(
   if (!last) return { status: "insufficient-data", reason: `no ${field} samples` };
   const start = last.t - windowMs;
   const first = series[0]!;
+  const maxGap = windowMs * MAX_GAP_FRACTION;
+  const soFar = () => stretchSinceLastHole(series, start, maxGap, threshold);
   if (first.t > start) {
     return {
       status: "insufficient-data",
       reason: `history covers ${formatSpan(last.t - first.t)} of the ${formatSpan(windowMs)} window`,
+      soFar: soFar(),
     };
   }
   // The last sample at or before the window start anchors coverage of the window's beginning.
   let anchor = 0;
   while (anchor + 1 < series.length && series[anchor + 1]!.t <= start) anchor++;
-  const maxGap = windowMs * MAX_GAP_FRACTION;
   for (let i = anchor + 1; i < series.length; i++) {
     const gap = series[i]!.t - series[i - 1]!.t;
     if (gap > maxGap) {
       return {
         status: "insufficient-data",
         reason: `a ${formatSpan(gap)} gap before ${new Date(series[i]!.t).toISOString()} exceeds ${formatSpan(maxGap)} (1/12 of the window)`,
+        soFar: soFar(),
       };
     }
   }
@@ -128,12 +145,53 @@ export function evaluateSustained(
   };
 }
 
+/** The samples inside the window after its last hole longer than `maxGap` (all of them when there is none). */
+function stretchSinceLastHole(
+  series: readonly { t: number; v: number }[],
+  start: number,
+  maxGap: number,
+  threshold: number,
+): SoFar {
+  let from = series.length - 1;
+  while (from > 0 && series[from - 1]!.t >= start && series[from]!.t - series[from - 1]!.t <= maxGap) from--;
+  const stretch = series.slice(from);
+  const above = stretch.filter((p) => p.v > threshold).length;
+  return {
+    from: stretch[0]!.t,
+    to: stretch[stretch.length - 1]!.t,
+    samples: stretch.length,
+    above,
+    sharePct: Math.round((above / stretch.length) * 1000) / 10,
+  };
+}
+
+/** A rule whose threshold is exceeded over the history there is, but whose window is not full yet. */
+export interface Pending {
+  field: SeriesField;
+  /** How long the samples since the last hole reach back, such as "5 h". */
+  observedFor: string;
+  /** The rule's window in the same words, such as "24 h". */
+  needs: string;
+  samples: number;
+  above: number;
+  sharePct: number;
+  /** The earliest time the rule can be decided if sampling goes on without a hole (ISO 8601). */
+  decidableAt: string;
+}
+
 export interface RuleResult {
   rule: string;
   level: RuleLevel;
   met: boolean;
   /** Why the rule could not be decided (too little or too sparse history, no user figures). */
   insufficient?: string;
+  /**
+   * A sustained rule undecided for want of history (short, or with a hole): the earliest time it can be decided if
+   * sampling goes on without a hole (ISO 8601). Absent when time alone will not decide it (no samples of the field).
+   */
+  decidableAt?: string;
+  /** Set when the rule is undecided but its threshold is exceeded as it would need to be met: not clear. */
+  pending?: Pending;
   observed: number | boolean | null;
   threshold: number | boolean;
   window: string | null;
@@ -144,7 +202,30 @@ export interface RuleResult {
 function sustainedResult(input: CapacityInput, rule: SustainedRule): RuleResult {
   const r = evaluateSustained(input.samples, rule.field, rule.threshold, rule.windowMs);
   const base = { rule: rule.id, level: rule.level, threshold: rule.threshold, window: rule.window };
-  if (r.status === "insufficient-data") return { ...base, met: false, insufficient: r.reason, observed: null };
+  if (r.status === "insufficient-data") {
+    const so = r.soFar;
+    const decidableAt = so ? new Date(so.from + rule.windowMs).toISOString() : undefined;
+    const pending: Pending | undefined =
+      so && so.above / so.samples > SUSTAINED_SHARE
+        ? {
+            field: rule.field,
+            observedFor: formatSpan(so.to - so.from),
+            needs: formatSpan(rule.windowMs),
+            samples: so.samples,
+            above: so.above,
+            sharePct: so.sharePct,
+            decidableAt: decidableAt!,
+          }
+        : undefined;
+    return {
+      ...base,
+      met: false,
+      insufficient: r.reason,
+      ...(decidableAt ? { decidableAt } : {}),
+      ...(pending ? { pending } : {}),
+      observed: null,
+    };
+  }
   return {
     ...base,
     met: r.status === "sustained",

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import type { KeyStorage } from "../config-checks";
 
 export const SECRET_PLACEHOLDER = "[secret]";
 
@@ -68,21 +69,42 @@ export function declaredSecretKeys(project: ProjectFile): string[] {
     .map(([k]) => (k.startsWith(`${project.name}:`) ? k.slice(project.name.length + 1) : k));
 }
 
+function hasStackFile(projectDir: string, stack: string): boolean {
+  return existsSync(join(projectDir, "Pulumi.yaml")) && existsSync(join(projectDir, `Pulumi.${stack}.yaml`));
+}
+
 /**
  * Keys of `secretKeys` that the stack file `Pulumi.<stack>.yaml` in `projectDir` holds in plain text (not `secure:`);
  * none when there is no such file (config from elsewhere, such as an ESC environment, is not judged here).
  */
 export function plainSecretsInStackFile(projectDir: string, stack: string, secretKeys: readonly string[]): string[] {
-  if (!existsSync(join(projectDir, "Pulumi.yaml")) || !existsSync(join(projectDir, `Pulumi.${stack}.yaml`))) return [];
+  if (!hasStackFile(projectDir, stack)) return [];
   const raw = rawConfigOf(readStackFiles(projectDir, stack));
   return secretKeys.filter((k) => raw.values[k] !== undefined && !raw.secretKeys.has(k));
 }
 
-/** The stack's own keys (without the project prefix) in the shape infra/config.ts parses. */
-export function rawConfigOf(files: StackFiles): { values: Record<string, unknown>; secretKeys: Set<string> } {
+/**
+ * Full keys outside the project's namespace that the stack file `Pulumi.<stack>.yaml` holds, each "plain" or
+ * "secure" (`secure:`); none when there is no such file.
+ */
+export function otherKeysInStackFile(projectDir: string, stack: string): Record<string, KeyStorage> {
+  if (!hasStackFile(projectDir, stack)) return {};
+  return rawConfigOf(readStackFiles(projectDir, stack)).otherKeys;
+}
+
+/** The stack's config in the shape infra/config.ts parses: its own keys without the project prefix, the others full. */
+export function rawConfigOf(files: StackFiles): {
+  values: Record<string, unknown>;
+  secretKeys: Set<string>;
+  otherKeys: Record<string, KeyStorage>;
+} {
   const prefix = `${files.project}:`;
   const values: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(files.config)) if (k.startsWith(prefix)) values[k.slice(prefix.length)] = v;
+  const otherKeys: Record<string, KeyStorage> = {};
+  for (const [k, v] of Object.entries(files.config)) {
+    if (k.startsWith(prefix)) values[k.slice(prefix.length)] = v;
+    else otherKeys[k] = files.secretKeys.includes(k) ? "secure" : "plain";
+  }
   const secretKeys = new Set(files.secretKeys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
-  return { values, secretKeys };
+  return { values, secretKeys, otherKeys };
 }

@@ -1,10 +1,11 @@
 /** `npm run capacity` end to end on metrics files: the verdicts, the JSON shape, the errors and the exit codes. */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { HOUR, MINUTE, series } from "../fixtures/capacity/series";
 
 const root = join(__dirname, "..", "..");
 const fixture = (name: string) => join(root, "tests", "fixtures", "capacity", name);
@@ -87,5 +88,23 @@ describe("npm run capacity", () => {
     const r = await capacity(...args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  it.each([
+    [
+      "5 h at 99 % memory and CPU: pending, --check exits 1",
+      99,
+      1,
+      /^capacity: --check: not clear: memory-above-90pct-24h is pending/m,
+    ],
+    ["5 h of a quiet droplet: --check exits 0 (negative control)", 50, 0, /^$/],
+  ])("%s", async (_name, pct, code, stderr) => {
+    const file = join(mkdtempSync(join(tmpdir(), "capacity-cli-")), "m.json");
+    const samples = series({ spanMs: 5 * HOUR, stepMs: 5 * MINUTE, memoryPct: () => pct, cpuPct: () => pct });
+    writeFileSync(file, JSON.stringify({ tier: "4gb", samples }));
+    const r = await capacity("--metrics", file, "--check", "--json");
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(stderr);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verdict: "none", clear: code === 0 });
   });
 });

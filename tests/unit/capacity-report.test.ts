@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { parseCapacityInput } from "../../infra/capacity/metrics";
-import { buildReport, recommend, renderHuman, reportJson, scaleOutEstimate } from "../../infra/capacity/report";
+import {
+  buildReport,
+  checkFailure,
+  recommend,
+  renderHuman,
+  reportJson,
+  scaleOutEstimate,
+} from "../../infra/capacity/report";
 import { DATABASE_NODE_MONTHLY_USD, LOAD_BALANCER_CENTS_PER_NODE } from "../../infra/pricing";
 import { optimizeFirst } from "../../infra/capacity/optimize";
 import { userPlanningLimit } from "../../infra/capacity/rules";
@@ -294,5 +301,95 @@ describe("optimize first", () => {
       parseCapacityInput({ tier: "4gb", samples: week({ responseMs: () => 1500, cpuPct: () => 90 }) }),
     );
     expect(busy.find((f) => f.check === "proxy-tuning")!.worthChecking).toBe(false);
+  });
+});
+
+describe("pending is not clear", () => {
+  const hours = (h: number, spec: Partial<SeriesSpec> = {}) =>
+    buildReport(
+      parseCapacityInput({ tier: "4gb", samples: series({ spanMs: h * HOUR, stepMs: 5 * MINUTE, ...spec }) }),
+    );
+  const headline = (text: string) => text.split("\n")[0]!;
+
+  it("5 h at 99 % memory and CPU: the verdict stays none, three rules pending, never 'no upgrade needed'", () => {
+    const r = hours(5, { memoryPct: () => 99, cpuPct: () => 99 });
+    expect(r.verdict).toBe("none");
+    expect(r.pending.map((p) => p.rule)).toEqual([
+      "memory-above-90pct-24h",
+      "cpu-above-85pct-6h",
+      "memory-above-80pct-7d",
+    ]);
+    const text = renderHuman(r);
+    expect(text).not.toMatch(/NO UPGRADE NEEDED/);
+    expect(headline(text)).toBe(
+      "Tier 4gb, evaluated at 2026-11-20T12:00:00.000Z: NOT CLEAR: 3 rules are pending (a threshold exceeded, the window not full yet)",
+    );
+    expect(text).toContain(
+      "  - memory-above-90pct-24h (upgrade-now): memory above 90% for 5 h of the 24 h the rule needs, in 100% of 61 samples; decidable from 2026-11-21T07:00:00.000Z.",
+    );
+    expect(checkFailure(r)).toMatch(
+      /^not clear: memory-above-90pct-24h is pending \(memory above 90% for 5 h of the 24 h/,
+    );
+    const json = reportJson(r);
+    expect(json.clear).toBe(false);
+    expect(json.pending).toContainEqual({
+      rule: "cpu-above-85pct-6h",
+      level: "upgrade-now",
+      threshold: 85,
+      window: "6h",
+      field: "cpuPct",
+      observedFor: "5 h",
+      needs: "6 h",
+      samples: 61,
+      above: 61,
+      sharePct: 100,
+      decidableAt: "2026-11-20T13:00:00.000Z",
+    });
+    expect(
+      (json.rules as { rule: string; pending?: unknown }[]).find((x) => x.rule === "cpu-above-85pct-6h")!.pending,
+    ).toBeDefined();
+  });
+
+  it("5 h of a quiet droplet: nothing pending, clear, but 'so far' (negative control)", () => {
+    const r = hours(5);
+    expect(r.pending).toEqual([]);
+    expect(checkFailure(r)).toBeUndefined();
+    expect(reportJson(r).clear).toBe(true);
+    expect(headline(renderHuman(r))).toMatch(
+      /: NO UPGRADE NEEDED SO FAR \(3 rules without the history to decide yet: see below\)$/,
+    );
+  });
+
+  it("a week of a quiet droplet: the plain headline, also without latency samples (time alone cannot add them)", () => {
+    expect(headline(renderHuman(report({})))).toMatch(/: NO UPGRADE NEEDED$/);
+    expect(reportJson(report({})).clear).toBe(true);
+    const noLatency = report({}, { responseMs: null });
+    expect(noLatency.rules.find((r) => r.rule === "response-above-2000ms-1h")).toMatchObject({
+      insufficient: "no responseMs samples",
+    });
+    expect(headline(renderHuman(noLatency))).toMatch(/: NO UPGRADE NEEDED$/);
+  });
+
+  it("a rule waiting for history says from when it can be decided", () => {
+    const r = hours(5);
+    expect(r.rules.find((x) => x.rule === "memory-above-90pct-24h")!.decidableAt).toBe("2026-11-21T07:00:00.000Z");
+    expect(renderHuman(r)).toContain(
+      "memory-above-90pct-24h: not decided, history covers 5 h of the 24 h window; decidable from 2026-11-21T07:00:00.000Z.",
+    );
+  });
+
+  it("a pending upgrade-now rule under a plan-upgrade verdict is named; the verdict decides the check", () => {
+    // Latency is measured only for the last 30 minutes, above 2 s: the 1 h rule is pending.
+    const recent = Date.parse("2026-11-20T11:30:00Z");
+    const samples = week({ memoryPct: () => 84, responseMs: null }).map((s) =>
+      Date.parse(s.at) >= recent ? { ...s, responseMs: 2600 } : s,
+    );
+    const withLatency = buildReport(parseCapacityInput({ tier: "4gb", samples }));
+    expect(withLatency.verdict).toBe("plan-upgrade");
+    expect(withLatency.pending.map((p) => p.rule)).toEqual(["response-above-2000ms-1h"]);
+    expect(headline(renderHuman(withLatency))).toMatch(
+      /PLAN AN UPGRADE \(schedule it within 2 to 4 weeks\); 1 more rule pending$/,
+    );
+    expect(checkFailure(withLatency)).toBe("the verdict is plan-upgrade");
   });
 });

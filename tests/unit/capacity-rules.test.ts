@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseCapacityInput, type TimedSample } from "../../infra/capacity/metrics";
-import { SUSTAINED_RULES, evaluateSustained, type SustainedRule } from "../../infra/capacity/rules";
+import { SUSTAINED_RULES, evaluateRules, evaluateSustained, type SustainedRule } from "../../infra/capacity/rules";
 import { END, MINUTE, type SeriesSpec, series } from "../fixtures/capacity/series";
 
 function timed(spec: SeriesSpec): TimedSample[] {
@@ -130,12 +130,90 @@ describe("evaluateSustained details", () => {
 
   it("explains a short history with how much it covers", () => {
     const r = evaluateSustained(timed({ spanMs: 3 * 3_600_000, stepMs: 10 * MINUTE }), "memoryPct", 90, 86_400_000);
-    expect(r).toEqual({ status: "insufficient-data", reason: "history covers 3 h of the 24 h window" });
+    expect(r).toEqual({
+      status: "insufficient-data",
+      reason: "history covers 3 h of the 24 h window",
+      soFar: { from: END - 3 * 3_600_000, to: END, samples: 19, above: 0, sharePct: 0 },
+    });
   });
 
   it("a single sample is never sustained", () => {
     expect(
       evaluateSustained(timed({ spanMs: 0, stepMs: MINUTE, memoryPct: () => 99 }), "memoryPct", 90, 3_600_000).status,
     ).toBe("insufficient-data");
+  });
+});
+
+describe("pending: the threshold exceeded while the window is not full", () => {
+  const resultOf = (rule: SustainedRule, samples: TimedSample[]) =>
+    evaluateRules({ tier: "4gb", samples }).find((r) => r.rule === rule.id)!;
+  const half = (r: SustainedRule) => r.windowMs / 2;
+
+  describe.each(SUSTAINED_RULES.map((r) => [r.id, r] as const))("%s", (_id, rule) => {
+    it("half a window above the threshold is pending, not met, with when it can be decided", () => {
+      const r = resultOf(
+        rule,
+        ruleSeries(rule, half(rule), rule.windowMs / 24, () => above(rule)),
+      );
+      expect(r.met).toBe(false);
+      expect(r.pending).toEqual({
+        field: rule.field,
+        observedFor: expect.stringMatching(/^[\d.]+ (min|h|d)$/),
+        needs: rule.window === "7d" ? "7 d" : rule.window.replace("h", " h"),
+        samples: 13,
+        above: 13,
+        sharePct: 100,
+        decidableAt: new Date(END - half(rule) + rule.windowMs).toISOString(),
+      });
+    });
+
+    it("half a window exactly at the threshold is not pending (negative control)", () => {
+      const r = resultOf(
+        rule,
+        ruleSeries(rule, half(rule), rule.windowMs / 24, () => at(rule)),
+      );
+      expect(r.insufficient).toMatch(/^history covers/);
+      expect(r.pending).toBeUndefined();
+    });
+
+    it.each([
+      ["19 of 20 above", (i: number) => i === 7, true],
+      ["exactly 90 % above (18 of 20)", (i: number) => i === 3 || i === 11, false],
+    ])("a short history with %s: pending %s", (_name, isBelow, pending) => {
+      const step = half(rule) / 19;
+      const r = resultOf(
+        rule,
+        ruleSeries(rule, half(rule), step, (i) => (isBelow(i) ? below(rule) : above(rule))),
+      );
+      expect(r.pending !== undefined).toBe(pending);
+    });
+
+    it("after a hole too long to decide, the samples since the hole decide whether it is pending", () => {
+      const hole = { from: END - half(rule), to: END - half(rule) + rule.windowMs / 6 };
+      const hot = ruleSeries(rule, rule.windowMs * 2, rule.windowMs / 24, () => above(rule), { holes: [hole] });
+      const r = resultOf(rule, hot);
+      expect(r.insufficient).toMatch(/gap/);
+      expect(r.pending?.decidableAt).toBe(new Date(hole.to + rule.windowMs).toISOString());
+      // Above before the hole only: what follows the hole is below, so nothing is pending.
+      const cooled = ruleSeries(
+        rule,
+        rule.windowMs * 2,
+        rule.windowMs / 24,
+        (_i, t) => (t < hole.from ? above(rule) : below(rule)),
+        {
+          holes: [hole],
+        },
+      );
+      expect(resultOf(rule, cooled).pending).toBeUndefined();
+    });
+
+    it("a decided rule is never pending", () => {
+      const r = resultOf(
+        rule,
+        ruleSeries(rule, rule.windowMs, rule.windowMs / 24, () => above(rule)),
+      );
+      expect(r.met).toBe(true);
+      expect(r.pending).toBeUndefined();
+    });
   });
 });

@@ -105,6 +105,26 @@ describe("readStackConfig", () => {
   });
 });
 
+describe("readStackConfig: keys of other namespaces", () => {
+  const read = (stack: string) => () => readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: dir, stack });
+
+  it("refuses a DigitalOcean token the stack file holds in plain text, and accepts it encrypted", () => {
+    stackFile("do-plain", ["digitalocean:token: dop_v1_plain"]);
+    pulumi.runtime.setAllConfig({ ...base, "digitalocean:token": "dop_v1_plain" });
+    expect(read("do-plain")).toThrow(/digitalocean:token: is a credential in plain text/);
+    stackFile("do-secure", ["digitalocean:token:", "    secure: v1:AAAA:BBBB"]);
+    pulumi.runtime.setAllConfig({ ...base, "digitalocean:token": "dop_v1_decrypted" });
+    expect(read("do-secure")).not.toThrow();
+  });
+
+  it("refuses a key of a misspelt namespace with a did-you-mean, wherever the config comes from", () => {
+    pulumi.runtime.setAllConfig({ ...base, "chatbott:tier": "16gb" });
+    expect(() =>
+      readStackConfig(new pulumi.Config("chatbot"), { rootDirectory: join(dir, "missing"), stack: "none" }),
+    ).toThrow(/chatbott:tier: unknown namespace "chatbott".*did you mean chatbot:tier\?/);
+  });
+});
+
 describe("the stack files of this repository", () => {
   it("hold every secret key encrypted (prod's `secure:` placeholders)", () => {
     const secrets = declaredSecretKeys(readProjectFile(ROOT));
