@@ -123,6 +123,9 @@ function deferRequiredOptions(cmd: Command): () => void {
   };
 }
 
+/** The parser of a repeatable option (`--env A=1 --env B=2`): every value, in order. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 /**
  * A single-valued option given twice would silently take the last value (`--stack dev --stack prod` plans prod). An
  * option is repeatable when its parser keeps the earlier values (a collector such as `--env`, or a variadic one);
@@ -130,33 +133,32 @@ function deferRequiredOptions(cmd: Command): () => void {
  * unknown option is named first.
  */
 export function refuseRepeatedOptions(cmd: Command): () => void {
-  const repeated = new Map<Option, string[]>();
+  const given = new Map<Option, string[]>();
   for (const o of cmd.options) {
     if (o.isBoolean() || o.variadic) continue;
-    const given: string[] = [];
-    let last: unknown;
-    // Runs after commander's own listener for the option, so the value it reads is the one this occurrence left.
-    cmd.on(`option:${o.name()}`, (raw: string | undefined) => {
-      const now = cmd.getOptionValue(o.attributeName()) as unknown;
-      const before = last;
-      const kept =
-        Array.isArray(now) &&
-        Array.isArray(before) &&
-        now.length > before.length &&
-        before.every((v, i) => now[i] === v);
-      given.push(raw ?? "");
-      if (given.length > 1 && !kept) repeated.set(o, given);
-      last = now;
-    });
+    cmd.on(`option:${o.name()}`, (raw: string | undefined) => given.set(o, [...(given.get(o) ?? []), raw ?? ""]));
   }
   return () => {
-    for (const [o, values] of repeated) {
-      cmd.error(
-        `error: option '${o.flags}' given ${values.length} times (${values.map((v) => JSON.stringify(v)).join(", ")}): it takes one value, give it once`,
-        { code: "commander.repeatedOption", exitCode: EXIT.usage },
-      );
+    for (const [o, values] of given) {
+      if (values.length > 1 && !keepsEarlierValues(o, values.at(-1)!)) {
+        cmd.error(
+          `error: option '${o.flags}' given ${values.length} times (${values.map((v) => JSON.stringify(v)).join(", ")}): it takes one value, give it once`,
+          { code: "commander.repeatedOption", exitCode: EXIT.usage },
+        );
+      }
     }
   };
+}
+
+/** Whether the option's parser keeps what it was given before: asked with a marker as the earlier value. */
+function keepsEarlierValues(o: Option, raw: string): boolean {
+  const marker = Symbol("earlier");
+  try {
+    const value = o.parseArg?.(raw, [marker]) as unknown;
+    return Array.isArray(value) && value.includes(marker);
+  } catch {
+    return false;
+  }
 }
 
 /** What is at `path`; undefined when nothing is (also when a file stands where a directory should). */
