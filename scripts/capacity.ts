@@ -5,7 +5,6 @@
  *
  * Parses arguments and calls into infra/capacity; see infra/capacity/rules.ts for the rules.
  */
-import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { buildChartSpec, renderChart } from "../infra/capacity/chart";
 import { fetchDropletSamples, MonitoringRequestError } from "../infra/capacity/do-monitoring";
@@ -22,6 +21,7 @@ import {
   collect,
   EXIT,
   NeedsHumanError,
+  readInputFile,
   runCli,
   UsageError,
   writeOutputFile,
@@ -62,7 +62,7 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   };
   if (o.metrics !== undefined) {
     const file = o.metrics as string;
-    const text = asUsage(() => readFileSync(file, "utf8"));
+    const text = readInputFile("--metrics", file);
     const input = parseCapacityFile(text, file);
     return { ...input, ...overrides };
   }

@@ -15,7 +15,7 @@
  * stdout and stderr are flushed (a piped `--json` is never cut short). Node's own exit code for a crash (1) would
  * read as "the check says no": unhandled rejections and exceptions exit 3 instead.
  */
-import { accessSync, constants, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Command, CommanderError, type Option } from "commander";
 
@@ -199,6 +199,15 @@ export function checkOutputFile(flag: string, path: string): void {
   const stat = statOf(path);
   if (stat?.isDirectory()) throw new UsageError(`${flag} ${path}: is a directory; give the path of a file to write`);
   checkWritable(flag, path, stat ? path : existingAncestor(flag, path));
+}
+
+/** An input file's text, or a UsageError naming the flag and why it cannot be read (ENOENT, EISDIR, EACCES). */
+export function readInputFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }
 
 /** Writes a file checked by checkOutputFile, creating its directory. */

@@ -564,6 +564,27 @@ describe("a single-valued option given twice is a usage error in every command, 
   );
 });
 
+describe("an input file that cannot be read is a usage error naming its flag", () => {
+  it.concurrent.each([
+    [
+      "scripts/capacity.ts",
+      ["--metrics", "tests/fixtures/capacity"],
+      "--metrics tests/fixtures/capacity: cannot read (EISDIR)",
+    ],
+    ["scripts/prices-check.ts", ["--response", "nope.json"], "--response nope.json: cannot read (ENOENT)"],
+    ["scripts/readme-tables.ts", ["--writ"], "error: unknown option '--writ'\n(Did you mean --write?)"],
+  ])(
+    "%s %j",
+    async (script, args, stderr) => {
+      const r = await cli(script, args);
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stdout).toBe("");
+    },
+    TIMEOUT,
+  );
+});
+
 describe("capacity: a bad --chart or --save-metrics path is a usage error before anything is read", () => {
   const dir = mkdtempSync(join(tmpdir(), "capacity-out-"));
   const file = join(dir, "a-file");
@@ -607,6 +628,7 @@ describe("--help of every command states the convention with examples", () => {
     "bench-plan",
     "bench-migration",
     "prices-check",
+    "readme-tables",
   ])(
     "%s --help",
     async (name) => {
