@@ -105,14 +105,22 @@ export function firstServerNames(prefix: string, tier: TierName): ServerRecord {
     generation: 1,
     dropletName,
     volumeName: `${prefix}-${tier}-data`,
-    volumeDescription: `PostgreSQL, Redis and Caddy data of ${dropletName}`,
+    volumeDescription: volumeDescriptionOf(dropletName),
   };
 }
 
+/** The description of a server's data volume: free text (DigitalOcean: up to 1024 bytes; replaced when changed). */
+function volumeDescriptionOf(dropletName: string): string {
+  return `PostgreSQL, Redis and Caddy data of ${dropletName}`;
+}
+
 /**
- * Names of a server created at `generation`: the first keeps the names the stack always gave; later ones carry
- * their generation in the volume name (a retained volume of an earlier server of the same tier may still exist at
- * DigitalOcean, and volume names are unique per region) and in the key when the plain key is taken.
+ * Names of a server created at `generation`. The first keeps the names the stack always gave (every deployed stack's
+ * first server has them). A later one (a tier migration's target) carries its generation in its droplet name, its
+ * volume name and so its volume description, so that no two servers of a stack share a name, even after a move back
+ * to an earlier tier: a retained volume of an earlier server may still exist at DigitalOcean (volume names are unique
+ * per region), and an operator tells the droplets apart in the control panel. Its key carries the generation only
+ * when the plain key is taken. Deployed servers keep the names recorded in `deployment`: this names new ones only.
  */
 export function newServerNames(
   prefix: string,
@@ -123,7 +131,15 @@ export function newServerNames(
   const first = firstServerNames(prefix, tier);
   if (generation === 1) return first;
   const key = takenKeys.includes(first.key) ? `${first.key}-g${generation}` : first.key;
-  return { ...first, key, generation, volumeName: `${prefix}-${tier}-data-g${generation}` };
+  const dropletName = `${prefix}-${tier}-g${generation}`;
+  return {
+    ...first,
+    key,
+    generation,
+    dropletName,
+    volumeName: `${prefix}-${tier}-data-g${generation}`,
+    volumeDescription: volumeDescriptionOf(dropletName),
+  };
 }
 
 /** A server created by this version: the stack generates its host key and pins it (see ServerRecord.hostKey). */

@@ -16,11 +16,12 @@ import { operatorOutputs, trackResourcesForCost } from "./exports";
 import { deploymentAfter, planStack, type ServerPlan } from "./plan";
 import { readDeployedState, readStackConfig } from "./pulumi-config";
 import { parseMigrationResult } from "./migration/result";
+import type { ProgramOptions } from "./offline/run";
 
-export = async () => {
+export = async (opts: ProgramOptions = {}) => {
   const cost = trackResourcesForCost();
   const source = readStackConfig(new pulumi.Config());
-  const plan = planStack(source.config, await readDeployedState(source.config));
+  const plan = planStack(source.config, await readDeployedState(source.config), opts.now);
   const { config } = plan;
   const ssh = { user: config.sshUser, privateKey: source.secret("sshPrivateKey") };
 

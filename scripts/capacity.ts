@@ -5,7 +5,6 @@
  *
  * Parses arguments and calls into infra/capacity; see infra/capacity/rules.ts for the rules.
  */
-import { readFileSync, writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { buildChartSpec, renderChart } from "../infra/capacity/chart";
 import { fetchDropletSamples, MonitoringRequestError } from "../infra/capacity/do-monitoring";
@@ -16,13 +15,22 @@ import { pinnedHostKey } from "../infra/host-keys";
 import { HostKeyMismatchError, pinSingleTarget } from "../infra/migration/host-key-check";
 import { dropletScript } from "../infra/render/droplet-scripts";
 import { TIER_NAMES } from "../infra/tiers";
-import { asUsage, EXIT, NeedsHumanError, runCli, UsageError } from "./cli-exit";
+import {
+  asUsage,
+  checkOutputFile,
+  collect,
+  EXIT,
+  NeedsHumanError,
+  readInputFile,
+  runCli,
+  UsageError,
+  writeOutputFile,
+} from "./cli-exit";
 
 const int = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number`);
   return Number(v);
 };
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 const program = new Command("capacity")
   .description("Tell when to scale: upgrade-now, plan-upgrade or none, with the triggers, the next tier and its cost")
@@ -57,7 +65,7 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   };
   if (o.metrics !== undefined) {
     const file = o.metrics as string;
-    const text = asUsage(() => readFileSync(file, "utf8"));
+    const text = readInputFile("--metrics", file);
     const input = parseCapacityFile(text, file);
     return { ...input, ...overrides };
   }
@@ -90,6 +98,16 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   return parseCapacityInput({ tier, samples, ...overrides });
 }
 
+/** The files written at the end, checked before collecting anything. */
+function checkOutputs(o: Record<string, unknown>): void {
+  if (o.chart !== undefined) {
+    const chart = o.chart as string;
+    if (!/\.(svg|png)$/i.test(chart)) throw new UsageError(`--chart ${chart}: must end in .svg or .png`);
+    checkOutputFile("--chart", chart);
+  }
+  if (o.saveMetrics !== undefined) checkOutputFile("--save-metrics", o.saveMetrics as string);
+}
+
 void runCli<Record<string, unknown>>(program, {
   help: {
     no: "--check and the verdict asks for action (upgrade-now or plan-upgrade), or a rule is pending (its threshold exceeded, its window not full yet, as on a droplet fresh from a migration): not all clear is the check's answer, not a failure to run it, so 1 and not 3; the report is printed first, the JSON says `clear: false` and stderr names the pending rule",
@@ -107,10 +125,11 @@ void runCli<Record<string, unknown>>(program, {
   otherErrors: "human",
   classify: (e) => (e instanceof MetricsError || e instanceof MonitoringRequestError ? EXIT.usage : undefined),
   main: async (o) => {
+    checkOutputs(o);
     const input = await loadInput(o);
     if (o.saveMetrics) {
       const { samples, ...rest } = input;
-      writeFileSync(
+      writeOutputFile(
         o.saveMetrics as string,
         `${JSON.stringify({ ...rest, samples: samples.map(({ t: _t, ...s }) => s) }, null, 2)}\n`,
       );
@@ -122,7 +141,7 @@ void runCli<Record<string, unknown>>(program, {
         buildChartSpec(input.samples, `Capacity of the ${input.tier} droplet, verdict: ${report.verdict}`),
         o.chart as string,
       );
-      writeFileSync(o.chart as string, out);
+      writeOutputFile(o.chart as string, out);
       if (!o.json) console.log(`\nChart written to ${o.chart as string}`);
     }
     const failure = checkFailure(report);

@@ -4,8 +4,9 @@
  *   0  done
  *   1  the command ran and its check says no (over the cost limit, a capacity verdict that asks for action, a
  *      restore drill that fails, a migration rolled back)
- *   2  usage or config error: an unknown or misspelled option (with a "did you mean"), a missing or bad value, an
- *      input file that cannot be read; nothing was changed
+ *   2  usage or config error: an unknown or misspelled option (with a "did you mean"), a missing or bad value, a
+ *      single-valued option given twice, an input file that cannot be read, an output path that cannot be written;
+ *      found before any work, nothing was changed
  *   3  a human is needed: rollback incomplete, failed after a commit point, or an unexpected failure (the stack trace
  *      is printed)
  *
@@ -14,7 +15,9 @@
  * stdout and stderr are flushed (a piped `--json` is never cut short). Node's own exit code for a crash (1) would
  * read as "the check says no": unhandled rejections and exceptions exit 3 instead.
  */
-import { type Command, CommanderError } from "commander";
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { type Command, CommanderError, type Option } from "commander";
 
 export const EXIT = { done: 0, no: 1, usage: 2, human: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -59,7 +62,7 @@ export function exitCodeHelp(h: ExitCodeHelp): string {
     ),
     wrap(
       EXIT.usage,
-      `usage or config error, nothing changed: an unknown option (with a "did you mean"), a missing or bad value${h.usage ? `, ${h.usage}` : ""}`,
+      `usage or config error, nothing changed: an unknown option (with a "did you mean"), a missing or bad value, a single-valued option given twice${h.usage ? `, ${h.usage}` : ""}`,
     ),
     wrap(
       EXIT.human,
@@ -120,6 +123,117 @@ function deferRequiredOptions(cmd: Command): () => void {
   };
 }
 
+/** The parser of a repeatable option (`--env A=1 --env B=2`): every value, in order. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * A single-valued option given twice would silently take the last value (`--stack dev --stack prod` plans prod). An
+ * option is repeatable when its parser keeps the earlier values (a collector such as `--env`, or a variadic one);
+ * any other option that takes a value is refused when given more than once. Checked after parsing, so that an
+ * unknown option is named first.
+ */
+export function refuseRepeatedOptions(cmd: Command): () => void {
+  const given = new Map<Option, string[]>();
+  for (const o of cmd.options) {
+    if (o.isBoolean() || o.variadic) continue;
+    cmd.on(`option:${o.name()}`, (raw: string | undefined) => given.set(o, [...(given.get(o) ?? []), raw ?? ""]));
+  }
+  return () => {
+    for (const [o, values] of given) {
+      if (values.length > 1 && !keepsEarlierValues(o, values.at(-1)!)) {
+        cmd.error(
+          `error: option '${o.flags}' given ${values.length} times (${values.map((v) => JSON.stringify(v)).join(", ")}): it takes one value, give it once`,
+          { code: "commander.repeatedOption", exitCode: EXIT.usage },
+        );
+      }
+    }
+  };
+}
+
+/** Whether the option's parser keeps what it was given before: asked with a marker as the earlier value. */
+function keepsEarlierValues(o: Option, raw: string): boolean {
+  const marker = Symbol("earlier");
+  try {
+    const value = o.parseArg?.(raw, [marker]) as unknown;
+    return Array.isArray(value) && value.includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+/** What is at `path`; undefined when nothing is (also when a file stands where a directory should). */
+function statOf(path: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+/** The nearest existing directory above `path`, or a UsageError naming `flag` when a file is in the way. */
+function existingAncestor(flag: string, path: string): string {
+  let dir = dirname(resolve(path));
+  for (;;) {
+    const stat = statOf(dir);
+    if (stat?.isDirectory()) return dir;
+    if (stat) throw new UsageError(`${flag} ${path}: ${dir} is a file, not a directory`);
+    dir = dirname(dir);
+  }
+}
+
+function checkWritable(flag: string, path: string, dir: string): void {
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot write in ${dir} (${(e as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/**
+ * An output file the command writes at the end, checked before any work: not a directory, and its directory
+ * writable (or creatable). A failure at the end would come after the work, as an unexpected failure.
+ */
+export function checkOutputFile(flag: string, path: string): void {
+  const stat = statOf(path);
+  if (stat?.isDirectory()) throw new UsageError(`${flag} ${path}: is a directory; give the path of a file to write`);
+  checkWritable(flag, path, stat ? path : existingAncestor(flag, path));
+}
+
+/** An input file's text, or a UsageError naming the flag and why it cannot be read (ENOENT, EISDIR, EACCES). */
+export function readInputFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** Writes a file checked by checkOutputFile, creating its directory. */
+export function writeOutputFile(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, data);
+}
+
+/**
+ * An output directory the command fills: a new one, or an empty one. Files already there could be the user's own
+ * (a `compose.yaml` in the working directory) and would be overwritten.
+ */
+export function checkOutputDir(flag: string, path: string): void {
+  const stat = statOf(path);
+  if (stat && !stat.isDirectory())
+    throw new UsageError(`${flag} ${path}: is a file; give a directory to create (or an empty one)`);
+  if (stat) {
+    const entries = readdirSync(path);
+    if (entries.length)
+      throw new UsageError(
+        `${flag} ${path}: the directory exists and is not empty (${entries.slice(0, 5).join(", ")}${entries.length > 5 ? ", ..." : ""}); files there would be overwritten: name a new or empty directory, or remove this one first`,
+      );
+  }
+  checkWritable(flag, path, stat ? path : existingAncestor(flag, path));
+}
+
 /**
  * Exit with `code` once stdout and stderr have been written out. `process.exit` right after a large write to a pipe
  * loses what the pipe has not taken yet (64 KiB on Linux): `npm run -s plan -- --stack prod --json | (sleep 1; wc -c)`
@@ -164,8 +278,10 @@ export async function runCli<O>(
   process.on("uncaughtException", fail);
   cmd.exitOverride().showSuggestionAfterError(true).addHelpText("after", exitCodeHelp(spec.help));
   const checkRequired = deferRequiredOptions(cmd);
+  const checkRepeated = refuseRepeatedOptions(cmd);
   try {
     cmd.parse([...argv]);
+    checkRepeated();
     checkRequired();
     return exitWhenFlushed(await spec.main(cmd.opts() as O, cmd));
   } catch (e) {

@@ -1,34 +1,45 @@
 /**
- * npm run plan -- --stack <name> [--state <export.json>] [--write-state <file>] [--json] [--out <dir>]
+ * npm run plan -- --stack <name> [--state <export.json>] [--write-state <file>] [--json] [--out <dir>] [--now <time>]
  * Runs the real Pulumi program offline (under mocks) for Pulumi.<name>.yaml: no Pulumi CLI, no credentials.
  * With --state, against a deployed state: the operations `pulumi preview` would show, and a data-loss check.
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { z } from "zod";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseConfig } from "../infra/config";
 import { DEPLOYED_OUTPUTS, DeployedStateError, readDeployed } from "../infra/deployed";
 import { buildPlanDocument, planArtifacts, renderPlanText, stateAfterUp } from "../infra/offline/plan-report";
 import { runOffline } from "../infra/offline/run";
 import { checkStateIsFor, readStateFile, StateFileError } from "../infra/offline/state-file";
+import { blockedByProtect, planOperations } from "../infra/offline/state-diff";
 import { rawConfigOf, readStackFiles } from "../infra/offline/stack-files";
 import { planStack } from "../infra/plan";
 import program = require("../infra/index");
-import { exitWhenFlushed } from "./cli-exit";
+// The exit codes are the contract with CI (.github/workflows/cost.yml): 1 is "the check says no".
+import {
+  checkOutputDir,
+  checkOutputFile,
+  EXIT,
+  exitWhenFlushed,
+  refuseRepeatedOptions,
+  UsageError,
+  writeOutputFile,
+} from "./cli-exit";
 
 const ROOT = resolve(__dirname, "..");
-
-/** Exit codes: the contract with CI (.github/workflows/cost.yml). */
-export const EXIT = { done: 0, dataLoss: 1, usage: 2, failed: 3 } as const;
 
 const HELP = `
 Exit codes:
   0  done
   1  the data-loss check says no: with --state, an operation would lose data (a volume deleted or replaced,
-     traffic sent to a server that received no data); the resources are named on stderr
-  2  usage or config error: unknown option, no such stack, invalid config, a --state file that is not a
-     \`pulumi stack export\` (deployment version 3) of this stack
+     traffic sent to a server that received no data), or \`pulumi up\` would fail (a protected resource
+     deleted or replaced); the resources are named on stderr, and --write-state is not written
+  2  usage or config error, found before any work: unknown option, a single-valued option given twice, a bad
+     --now, no such stack, invalid config, a --state file that is not a \`pulumi stack export\` (deployment
+     version 3) of this stack, an --out that is a file or a non-empty directory, a --write-state path that
+     cannot be written
   3  the program failed for another reason (a bug: the message says where)
 
 Examples:
@@ -37,9 +48,17 @@ Examples:
   pulumi stack export --stack prod > prod.json && npm run plan -- --stack prod --state prod.json
   npm run plan -- --stack dev --write-state /tmp/dev-4gb.json       # the state a successful \`pulumi up\` leaves
   npm run plan -- --stack dev --state /tmp/dev-4gb.json --write-state /tmp/dev-next.json
+  npm run plan -- --stack prod --state prod.json --now 2026-12-24T09:00:00Z   # after a retention window ends
 `;
 
-class UsageError extends Error {}
+/** An ISO 8601 time with its zone (`Z` or an offset), as the stack's deployment record writes times. */
+const isoTime = z.iso.datetime({ offset: true });
+
+function parseNow(v: string): Date {
+  if (!isoTime.safeParse(v).success)
+    throw new InvalidArgumentError("Expected an ISO 8601 time with a zone, such as 2026-12-24T09:00:00Z.");
+  return new Date(v);
+}
 
 interface Options {
   stack: string;
@@ -47,6 +66,7 @@ interface Options {
   out?: string;
   state?: string;
   writeState?: string;
+  now?: Date;
   projectDir: string;
 }
 
@@ -65,12 +85,19 @@ function parseArgs(argv: string[]): Options {
       "plan against this deployed state: the output of `pulumi stack export` (deployment version 3)",
     )
     .option("--write-state <file>", "write the `pulumi stack export` a successful `pulumi up` of this plan would leave")
+    .option(
+      "--now <time>",
+      "plan as at this ISO 8601 time (retention windows, drops of a rollback target), e.g. 2026-12-24T09:00:00Z",
+      parseNow,
+    )
     .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", ROOT)
     .addHelpText("after", HELP)
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const checkRepeated = refuseRepeatedOptions(cli);
   cli.parse(argv);
+  checkRepeated();
   const opts = cli.opts<Options>();
   if (opts.stack === undefined)
     cli.error("error: required option '--stack <name>' not specified", {
@@ -96,9 +123,11 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError((e as Error).message);
     }
   })();
+  if (opts.out !== undefined) checkOutputDir("--out", opts.out);
+  if (opts.writeState !== undefined) checkOutputFile("--write-state", opts.writeState);
   const state = opts.state === undefined ? undefined : readStateFile(opts.state);
   if (state) checkStateIsFor(state, files.project, opts.stack);
-  const now = new Date();
+  const now = opts.now ?? new Date();
   // The plan the program makes: from the config and what the state's outputs say is deployed (the program reads
   // them through its StackReference; the header and the artifacts need the same plan).
   const config = parseConfig(rawConfigOf(files), { project: files.project, stack: opts.stack });
@@ -120,22 +149,33 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(opts.out, { recursive: true });
     for (const a of artifacts) writeFileSync(join(opts.out, a.file), a.content);
   }
-  process.stdout.write(opts.json ? `${JSON.stringify(doc, null, 2)}\n` : renderPlanText(doc, plan));
+  // The time is shown only when asked for: a plan at the current time stays as it always printed.
+  const shown = opts.now ? { ...doc, now: now.toISOString() } : doc;
+  if (opts.json) process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+  else
+    process.stdout.write(
+      `${opts.now ? `Planned as at ${now.toISOString()} (--now)\n` : ""}${renderPlanText(doc, plan)}`,
+    );
   if (opts.out && !opts.json)
     process.stdout.write(`\nWrote ${artifacts.map((a) => a.file).join(", ")} to ${opts.out}\n`);
 
   const loss = doc.dataLoss ?? [];
   for (const d of loss) process.stderr.write(`plan: data loss: ${d.type} ${d.name} (${d.op}): ${d.reason}\n`);
+  const blocked = state ? blockedByProtect(planOperations(run.resources, state)) : [];
+  for (const o of blocked)
+    process.stderr.write(
+      `plan: \`pulumi up\` would fail: ${o.type} ${o.name} is protected and this plan would ${o.op} it\n`,
+    );
   if (opts.writeState) {
-    if (loss.length) {
-      process.stderr.write(`plan: ${opts.writeState} not written: the plan would lose data\n`);
+    if (loss.length || blocked.length) {
+      const why = [loss.length ? "the plan would lose data" : "", blocked.length ? "`pulumi up` would fail" : ""];
+      process.stderr.write(`plan: ${opts.writeState} not written: ${why.filter(Boolean).join(", and ")}\n`);
     } else {
-      mkdirSync(dirname(opts.writeState), { recursive: true });
-      writeFileSync(opts.writeState, `${JSON.stringify(stateAfterUp(run), null, 2)}\n`);
+      writeOutputFile(opts.writeState, `${JSON.stringify(stateAfterUp(run), null, 2)}\n`);
       if (!opts.json) process.stdout.write(`\nWrote the state after \`pulumi up\` to ${opts.writeState}\n`);
     }
   }
-  return loss.length ? EXIT.dataLoss : EXIT.done;
+  return loss.length || blocked.length ? EXIT.no : EXIT.done;
 }
 
 function exitCodeOf(e: unknown): number {
@@ -148,7 +188,7 @@ function exitCodeOf(e: unknown): number {
     return EXIT.usage;
   // The program reports config and deployed-state problems as RunError (a user error, not a bug).
   if (pulumi.RunError.isInstance(e)) return EXIT.usage;
-  return EXIT.failed;
+  return EXIT.human;
 }
 
 function fail(e: unknown): never {
@@ -157,7 +197,7 @@ function fail(e: unknown): never {
     process.stderr.write(`${e.message}\n`); // one line per key, as always
   else
     process.stderr.write(
-      `plan: ${code === EXIT.failed && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`,
+      `plan: ${code === EXIT.human && e instanceof Error && e.stack ? e.stack : e instanceof Error ? e.message : String(e)}\n`,
     );
   return exitWhenFlushed(code);
 }

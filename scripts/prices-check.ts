@@ -5,7 +5,6 @@
  * `GET /v2/sizes`: live with DIGITALOCEAN_TOKEN, or a saved answer with --response. Prints what changed.
  * Exit codes: see --help (scripts/cli-exit.ts).
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import {
   compareWithSizes,
@@ -14,7 +13,7 @@ import {
   renderPriceCheck,
   SizesResponseError,
 } from "../infra/prices-check";
-import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
+import { EXIT, readInputFile, runCli, UsageError } from "./cli-exit";
 
 interface Options {
   response?: string;
@@ -45,10 +44,7 @@ void runCli<Options>(program, {
     let source: string;
     if (o.response !== undefined) {
       const file = o.response;
-      sizes = parseSizesResponse(
-        asUsage(() => readFileSync(file, "utf8")),
-        file,
-      );
+      sizes = parseSizesResponse(readInputFile("--response", file), file);
       source = `the /v2/sizes answer in ${file}`;
     } else {
       const token = process.env.DIGITALOCEAN_TOKEN ?? "";

@@ -1,20 +1,38 @@
 /**
  * npm run -s readme-tables [-- --write]: prints the README's generated tables (config reference, tuning per tier),
  * or rewrites them in README.md between their `<!-- name:start -->` / `<!-- name:end -->` markers.
+ * Exit codes: see --help (scripts/cli-exit.ts).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { Command } from "commander";
 import { renderConfigReference, renderTuningTable, replaceGenerated } from "../infra/offline/readme-tables";
 import { readProjectFile } from "../infra/offline/stack-files";
+import { EXIT, readInputFile, runCli } from "./cli-exit";
 
 const root = resolve(__dirname, "..");
-const tables = {
-  "config-reference": renderConfigReference(readProjectFile(root)),
-  "tuning-table": renderTuningTable(),
-};
-if (process.argv.includes("--write")) {
-  const readme = resolve(root, "README.md");
-  writeFileSync(readme, replaceGenerated(readFileSync(readme, "utf8"), tables));
-} else {
-  process.stdout.write(Object.values(tables).join("\n"));
-}
+
+const program = new Command("readme-tables")
+  .description("Print the README's generated tables (config reference, tuning per tier), or rewrite them in place")
+  .option("--write", "rewrite the tables in README.md between their <!-- name:start --> / <!-- name:end --> markers");
+
+void runCli<{ write?: boolean }>(program, {
+  help: {
+    usage: "a README.md that cannot be read, or that lacks a table's markers",
+    examples: ["npm run -s readme-tables", "npm run -s readme-tables -- --write"],
+  },
+  otherErrors: "usage",
+  main: (o) => {
+    const tables = {
+      "config-reference": renderConfigReference(readProjectFile(root)),
+      "tuning-table": renderTuningTable(),
+    };
+    if (o.write) {
+      const readme = resolve(root, "README.md");
+      writeFileSync(readme, replaceGenerated(readInputFile("README.md", readme), tables));
+    } else {
+      process.stdout.write(Object.values(tables).join("\n"));
+    }
+    return EXIT.done;
+  },
+});

@@ -11,9 +11,8 @@ import { DrillFailedError, drillCommand, runDrill } from "../infra/capacity/rest
 import { pinnedHostKey } from "../infra/host-keys";
 import { HostKeyMismatchError, pinSingleTarget } from "../infra/migration/host-key-check";
 import { dropletScript } from "../infra/render/droplet-scripts";
-import { asUsage, EXIT, NeedsHumanError, runCli } from "./cli-exit";
+import { asUsage, collect, EXIT, NeedsHumanError, runCli } from "./cli-exit";
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 const formatBytes = (n: number) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
 interface Options {

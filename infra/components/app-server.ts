@@ -30,8 +30,9 @@ export interface AppServerArgs {
  *   (the serving one in prod, a migration's target until it has succeeded) cannot be replaced: the update stops at
  *   that step instead. `sshKeys` is ignored once the droplet exists (DROPLET_IGNORE_CHANGES): a key rotation
  *   reaches new droplets only, never replacing a running one.
- * - The volume's name and description are fixed when it is created (both replace it when changed) and it is left
- *   at DigitalOcean when the stack drops it (`retainOnDelete`), unless the stack allows data loss (dev only).
+ * - The volume's name and description are fixed when it is created (both replace it when changed; a changed
+ *   description is ignored) and it is left at DigitalOcean when the stack drops it (`retainOnDelete`), unless the
+ *   stack allows data loss (dev only).
  * - Tuning, the app image and its environment are synced onto the running droplet by the `-config` command,
  *   re-run when the rendered files change (their hash is the trigger): no replacement, only the affected
  *   containers restart.
@@ -67,7 +68,14 @@ export class AppServer extends pulumi.ComponentResource {
         initialFilesystemType: "ext4",
         description: server.volumeDescription,
       },
-      { parent: this, protect: server.protect, retainOnDelete: server.retainVolumeOnDelete },
+      // The description is only a label, and changing it replaces the volume (a new, empty one): a volume keeps the
+      // one it was created with, whatever a later version of the program would give it.
+      {
+        parent: this,
+        protect: server.protect,
+        retainOnDelete: server.retainVolumeOnDelete,
+        ignoreChanges: ["description"],
+      },
     );
 
     // Generated once and kept in the state: the droplet's identity for as long as the droplet lives.

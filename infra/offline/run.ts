@@ -52,7 +52,13 @@ export interface OfflineRun {
   state: DeployedState | undefined;
 }
 
-export type Program = () => Promise<Record<string, unknown>>;
+/** The Pulumi program; the engine calls it with no argument, the offline run with the plan's clock. */
+export type Program = (opts?: ProgramOptions) => Promise<Record<string, unknown>>;
+
+export interface ProgramOptions {
+  /** The time the program plans at (retention windows, drops of a rollback target). @default the time of the call */
+  now?: Date;
+}
 
 let running = false;
 
@@ -66,7 +72,7 @@ export async function runOffline(opts: {
   secretOverrides?: string[];
   /** The deployed state to plan against (a parsed `pulumi stack export`). */
   state?: DeployedState;
-  /** The plan's clock. @default the time of the call */
+  /** The plan's clock, handed to the program too. @default the time of the call */
   now?: Date;
 }): Promise<OfflineRun> {
   if (running) throw new Error("runOffline: one run at a time");
@@ -164,7 +170,7 @@ export async function runOffline(opts: {
 
     // runInPulumiStack resolves the outputs to plain values: keep what the program returned to see which are secret.
     let returned: Record<string, unknown> = {};
-    await pulumi.runtime.runInPulumiStack(async () => (returned = (await opts.program()) ?? {}));
+    await pulumi.runtime.runInPulumiStack(async () => (returned = (await opts.program({ now })) ?? {}));
     await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     const outputs: Record<string, unknown> = {};
     const secretOutputs: string[] = [];

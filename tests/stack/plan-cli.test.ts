@@ -1,5 +1,4 @@
 /** `npm run plan` as users run it: a child process, offline, for the repository's stacks and for broken ones. */
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,7 @@ import type { PlanResource } from "../../infra/offline/plan-report";
 import { END_MARKER } from "../../infra/render/files";
 import { FAKE_PRIVATE_HOST_KEY } from "../../infra/offline/fake-cloud";
 import { isSecret } from "../../infra/offline/secret-values";
-import { find, ROOT, runStack, T } from "./run-stack";
+import { find, planCli, ROOT, runStack, T } from "./run-stack";
 
 const temp: string[] = [];
 afterAll(() => temp.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -18,14 +17,7 @@ const tempDir = () => {
   return d;
 };
 
-function plan(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const plan = planCli;
 
 interface Doc {
   project: string;

@@ -1,5 +1,6 @@
-/** Runs the real program under mocks for a stack of this repository, with config overrides. */
-import { resolve } from "node:path";
+/** Runs the real program under mocks for a stack of this repository, with config overrides; or `npm run plan`. */
+import { spawnSync } from "node:child_process";
+import { join, resolve } from "node:path";
 import { type OfflineRun, type Program, type RecordedResource, runOffline } from "../../infra/offline/run";
 
 export const ROOT = resolve(__dirname, "..", "..");
@@ -12,6 +13,16 @@ export async function runStack(
   const mod = (await import("../../infra/index")) as unknown as { default?: Program } & Program;
   const program = mod.default ?? mod;
   return runOffline({ projectDir: ROOT, stack, program, overrides, secretOverrides });
+}
+
+/** `npm run plan -- <args>` as users run it: a child process, offline, with no passphrase. */
+export function planCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "plan.ts"), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function find(run: OfflineRun, type: string, name?: string): RecordedResource {

@@ -1,15 +1,19 @@
 /**
- * A command built on scripts/cli-exit.ts, for its tests: `fixture <outcome> [bytes] --target <t>`. It writes
+ * A command built on scripts/cli-exit.ts, for its tests: `fixture <outcome> [bytes] --target <t> [--tag <t> ...]
+ * [--list <a,b>] [--verbose]`. It writes
  * `bytes` bytes to stdout in one write, then ends as `outcome` says. FIXTURE_OTHER_ERRORS=usage: a plain Error is a
  * usage error (the default: a human is needed).
  */
 import { Command } from "commander";
-import { EXIT, NeedsHumanError, runCli, UsageError } from "../../scripts/cli-exit";
+import { collect, EXIT, NeedsHumanError, runCli, UsageError } from "../../scripts/cli-exit";
 
 const program = new Command("fixture")
   .argument("<outcome>", "done | no | usage | human | error | bug | rejection")
   .argument("[bytes]", "bytes written to stdout first", "0")
-  .requiredOption("--target <t>", "a required option");
+  .requiredOption("--target <t>", "a required option")
+  .option("--tag <t>", "repeatable", collect)
+  .option("--list <a,b>", "one value, a list", (v: string) => v.split(","))
+  .option("--verbose", "a switch");
 
 void runCli<{ target: string }>(program, {
   help: { no: "the outcome is no", examples: ["fixture done --target x"] },

@@ -90,6 +90,15 @@ describe("the convention (scripts/cli-exit.ts)", () => {
     [["done", "--targt", "x"], EXIT.usage, "error: unknown option '--targt'\n(Did you mean --target?)"],
     [["done"], EXIT.usage, "error: required option '--target <t>' not specified"],
     [["done", "1", "2", "--target", "x"], EXIT.usage, "error: too many arguments"],
+    // A single-valued option given twice would silently take the last value; a collector keeps every value.
+    [
+      ["done", "--target", "x", "--target", "y"],
+      EXIT.usage,
+      `error: option '--target <t>' given 2 times ("x", "y"): it takes one value, give it once`,
+    ],
+    [["done", "--target", "x", "--list", "a,b", "--list", "a,b,c"], EXIT.usage, "option '--list <a,b>' given 2 times"],
+    [["done", "--target", "x", "--tag", "a", "--tag", "b", "--tag", "a", "--verbose", "--verbose"], EXIT.done, ""],
+    [["done", "--target", "x", "--target", "y", "--targt"], EXIT.usage, "error: unknown option '--targt'"],
   ])(
     "fixture %j exits %i",
     async (args, code, stderr) => {
@@ -466,6 +475,150 @@ describe("npm run bench:plan and bench:migration", () => {
   });
 });
 
+describe("a single-valued option given twice is a usage error in every command, found before any work", () => {
+  it.concurrent.each([
+    [
+      "scripts/cost.ts",
+      [
+        ...["--base", "tests/fixtures/cost/plan-dev-4gb.json", "--head", "tests/fixtures/cost/plan-dev-8gb.json"],
+        ...["--fail-above", "1", "--fail-above", "2"],
+      ],
+      `option '--fail-above <usd>' given 2 times ("1", "2")`,
+    ],
+    [
+      "scripts/capacity.ts",
+      [
+        "--metrics",
+        "tests/fixtures/capacity/metrics-none.json",
+        "--metrics",
+        "tests/fixtures/capacity/metrics-upgrade-now.json",
+      ],
+      "option '--metrics <file>' given 2 times",
+    ],
+    [
+      "scripts/restore-drill.ts",
+      ["--host", "root@a", "--host", "root@b"],
+      `option '--host <target>' given 2 times ("root@a", "root@b")`,
+    ],
+    [
+      "scripts/migrate.ts",
+      ["--from", "root@a", "--to", "root@b", "--to", "root@c"],
+      "option '--to <target>' given 2 times",
+    ],
+    [
+      "scripts/scale-out-migrate.ts",
+      [
+        "--source",
+        "root@a",
+        "--source",
+        "root@b",
+        "--source-private",
+        "10.10.0.5",
+        "--upstreams",
+        "10.10.0.7:8081",
+        "--app-nodes",
+        "root@app1",
+      ],
+      "option '--source <target>' given 2 times",
+    ],
+    [
+      "scripts/bench-plan.ts",
+      ["--stack", "dev", "--stack", "prod"],
+      `option '--stack <name>' given 2 times ("dev", "prod")`,
+    ],
+    ["scripts/bench-migration.ts", ["--sizes", "1GB", "--sizes", "100MB"], "option '--sizes <list>' given 2 times"],
+    [
+      "scripts/prices-check.ts",
+      ["--response", "tests/fixtures/digitalocean-sizes/sizes.json", "--response", "x.json"],
+      "option '--response <file>' given 2 times",
+    ],
+  ])(
+    "%s %j",
+    async (script, args, stderr) => {
+      const r = await cli(script, args, {});
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(`error: ${stderr}`);
+      expect(r.stderr).toContain("it takes one value, give it once");
+      expect(r.stdout).toBe("");
+      expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "repeatable options stay repeatable (restore-drill with --ssh-arg and --env twice runs the drill)",
+    async () => {
+      const r = await cli(
+        "scripts/restore-drill.ts",
+        ["--host", "root@droplet", "--ssh-arg=-p", "--ssh-arg=2222", "--env", "A=1", "--env", "B=2"],
+        {
+          script: {
+            out: "backup=/b.dump\nbackup_bytes=1\nbackup_age_hours=1\nchecksum=ok\nexpected.public.users=1\ncount.public.users=1\nrestore_seconds=1\ntotal_seconds=1\n",
+          },
+        },
+      );
+      expect(r.code, r.stderr).toBe(EXIT.done);
+      expect(r.calls).toEqual(["script"]);
+    },
+    TIMEOUT,
+  );
+});
+
+describe("an input file that cannot be read is a usage error naming its flag", () => {
+  it.concurrent.each([
+    [
+      "scripts/capacity.ts",
+      ["--metrics", "tests/fixtures/capacity"],
+      "--metrics tests/fixtures/capacity: cannot read (EISDIR)",
+    ],
+    ["scripts/prices-check.ts", ["--response", "nope.json"], "--response nope.json: cannot read (ENOENT)"],
+    ["scripts/readme-tables.ts", ["--writ"], "error: unknown option '--writ'\n(Did you mean --write?)"],
+  ])(
+    "%s %j",
+    async (script, args, stderr) => {
+      const r = await cli(script, args);
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stdout).toBe("");
+    },
+    TIMEOUT,
+  );
+});
+
+describe("capacity: a bad --chart or --save-metrics path is a usage error before anything is read", () => {
+  const dir = mkdtempSync(join(tmpdir(), "capacity-out-"));
+  const file = join(dir, "a-file");
+  writeFileSync(file, "");
+  const metrics = ["--metrics", "tests/fixtures/capacity/metrics-none.json"];
+
+  it.concurrent.each([
+    [["--chart", join(dir, "chart.jpg")], `capacity: --chart ${join(dir, "chart.jpg")}: must end in .svg or .png`],
+    [["--chart", join(file, "c.svg")], `capacity: --chart ${join(file, "c.svg")}: ${file} is a file, not a directory`],
+    [["--chart", dir], `capacity: --chart ${dir}: must end in .svg or .png`],
+    [["--chart", join(dir, "d.svg"), "--save-metrics", dir], `capacity: --save-metrics ${dir}: is a directory`],
+  ])(
+    "%j",
+    async (args, stderr) => {
+      const r = await cli("scripts/capacity.ts", [...metrics, ...args]);
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr).toContain(stderr);
+      expect(r.stdout).toBe(""); // no report: nothing was read
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "a chart in a directory that does not exist yet is written there",
+    async () => {
+      const chart = join(dir, "new", "chart.svg");
+      const r = await cli("scripts/capacity.ts", [...metrics, "--chart", chart]);
+      expect(r.code, r.stderr).toBe(EXIT.done);
+      expect(readFileSync(chart, "utf8")).toMatch(/^<svg/);
+    },
+    TIMEOUT,
+  );
+});
+
 describe("--help of every command states the convention with examples", () => {
   it.concurrent.each([
     "cost",
@@ -475,6 +628,7 @@ describe("--help of every command states the convention with examples", () => {
     "bench-plan",
     "bench-migration",
     "prices-check",
+    "readme-tables",
   ])(
     "%s --help",
     async (name) => {

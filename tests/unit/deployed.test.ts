@@ -86,10 +86,18 @@ describe("changing only the tier", () => {
     expect(plan.active).toMatchObject({
       name: "app-8gb",
       role: "target",
+      dropletName: `${PREFIX}-8gb-g2`,
       volumeName: `${PREFIX}-8gb-data-g2`,
+      volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-8gb-g2`,
       tier: { name: "8gb" },
     });
-    expect(plan.previous).toMatchObject({ name: "app-4gb", role: "previous", volumeName: `${PREFIX}-4gb-data` });
+    expect(plan.previous).toMatchObject({
+      name: "app-4gb",
+      role: "previous",
+      dropletName: `${PREFIX}-4gb`,
+      volumeName: `${PREFIX}-4gb-data`,
+      volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-4gb`,
+    });
     expect(plan.migration).toMatchObject({
       from: "4gb",
       to: "8gb",
@@ -158,6 +166,16 @@ describe("changing only the tier", () => {
     expect(back.plan.active).toMatchObject({ name: "app-4gb-g3", volumeName: `${PREFIX}-4gb-data-g3`, role: "target" });
     expect(back.plan.previous?.name).toBe("app-8gb");
     expect(back.plan.migration).toMatchObject({ from: "8gb", to: "4gb", down: true });
+    // Every server of the stack, the dropped one included, has names and a description of its own.
+    const servers = [back.plan.dropped!, back.plan.previous!.record, back.plan.active!.record];
+    for (const key of ["key", "dropletName", "volumeName", "volumeDescription"] as const)
+      expect(new Set(servers.map((x) => x[key])).size, key).toBe(3);
+    expect(back.plan.active).toMatchObject({
+      dropletName: `${PREFIX}-4gb-g3`,
+      volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-4gb-g3`,
+    });
+    // The serving server keeps the names its record gives it.
+    expect(back.plan.previous).toMatchObject({ dropletName: `${PREFIX}-8gb-g2`, volumeName: `${PREFIX}-8gb-data-g2` });
   });
 
   it("refuses changes that would replace or shrink a data volume", () => {
