@@ -184,7 +184,7 @@ export function formatBenchTable(rows: readonly CutoverFigures[]): string {
   return t.toString();
 }
 
-/** The rows as the README's markdown table. */
+/** The rows as the markdown table of docs/migration.md. */
 export function formatBenchMarkdown(rows: readonly CutoverFigures[]): string {
   const line = (c: string[]) => `| ${c.join(" | ")} |`;
   return [line(HEAD), line(HEAD.map(() => "---")), ...rows.map((r) => line(cells(r)))].join("\n");

@@ -3,7 +3,7 @@
  * but the droplet scripts reach them through `docker compose` as on a real droplet, with the docker shim
  * (tests/support/docker-shim/docker) first on PATH mapping each compose call onto the host processes.
  *
- * What it proves and what it cannot: see the shim's header and the README's "Verified where" section.
+ * What it proves and what it cannot: see the shim's header and docs/verified.md.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";

@@ -83,7 +83,7 @@ describe("reloading the droplet's Caddy while it serves", () => {
       for (let i = 0; i < 40; i++) await reload(caddy);
     });
     expect(results.length).toBeGreaterThan(40);
-    // The two causes removed. What remains (known gap, README): a rare TLS handshake failure during a reload (EPROTO
+    // The two causes removed. What remains (known gap, docs/migration.md): a rare TLS handshake failure during a reload (EPROTO
     // before TLS, about one in 400 reloads here), printed, not asserted away.
     expect(results.filter((r) => r.status === 503 || (r.status === 0 && /ECONNRESET/.test(r.error ?? "")))).toEqual([]);
     const other = results.filter((r) => r.status !== 200 && r.status !== 503 && !/ECONNRESET/.test(r.error ?? ""));

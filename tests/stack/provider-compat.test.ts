@@ -98,7 +98,7 @@ describe("which changes replace the droplet", () => {
     expect(replacingChanges(T.droplet, find(runs.dev!, T.droplet).inputs, find(changed, T.droplet).inputs)).toEqual([]);
   });
 
-  it("an SSH key change does replace it (a caution the README repeats)", async () => {
+  it("an SSH key change does replace it (a caution docs/configuration.md repeats)", async () => {
     const changed = await runStack("dev", { "chatbot:sshKeys": '["87654321"]' });
     expect(replacingChanges(T.droplet, find(runs.dev!, T.droplet).inputs, find(changed, T.droplet).inputs)).toEqual([
       "sshKeys",

@@ -1,4 +1,4 @@
-/** Pulumi.yaml declares every config key the schema knows, with the schema's default; the README documents them. */
+/** Pulumi.yaml declares every config key the schema knows, with the schema's default; docs/configuration.md documents them. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -57,14 +57,14 @@ describe("Pulumi.yaml", () => {
   );
 });
 
-describe("README config reference", () => {
+describe("docs/configuration.md: config reference", () => {
   it("is the table generated from Pulumi.yaml (`npm run -s readme-tables`), covering every key and secret", () => {
     const table = renderConfigReference(project);
     for (const key of [...CONFIG_KEYS, ...SECRET_KEYS]) expect(table).toMatch(new RegExp(`^\\| \`${key}\` \\|`, "m"));
-    expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(table);
+    expect(readFileSync(join(ROOT, "docs", "configuration.md"), "utf8")).toContain(table);
   });
 
   it("shows the tuning table generated from infra/tuning.ts", () => {
-    expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(renderTuningTable());
+    expect(readFileSync(join(ROOT, "docs", "configuration.md"), "utf8")).toContain(renderTuningTable());
   });
 });
