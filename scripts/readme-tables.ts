@@ -1,6 +1,6 @@
 /**
- * npm run -s readme-tables [-- --write]: prints the README's generated tables (config reference, tuning per tier),
- * or rewrites them in README.md between their `<!-- name:start -->` / `<!-- name:end -->` markers.
+ * npm run -s readme-tables [-- --write]: prints the tables generated from the code (config reference, tuning per
+ * tier), or rewrites them in docs/configuration.md between their `<!-- name:start -->` / `<!-- name:end -->` markers.
  * Exit codes: see --help (scripts/cli-exit.ts).
  */
 import { writeFileSync } from "node:fs";
@@ -13,12 +13,15 @@ import { EXIT, readInputFile, runCli } from "./cli-exit";
 const root = resolve(__dirname, "..");
 
 const program = new Command("readme-tables")
-  .description("Print the README's generated tables (config reference, tuning per tier), or rewrite them in place")
-  .option("--write", "rewrite the tables in README.md between their <!-- name:start --> / <!-- name:end --> markers");
+  .description("Print the tables generated from the code (config reference, tuning per tier), or rewrite them in place")
+  .option(
+    "--write",
+    "rewrite the tables in docs/configuration.md between their <!-- name:start --> / <!-- name:end --> markers",
+  );
 
 void runCli<{ write?: boolean }>(program, {
   help: {
-    usage: "a README.md that cannot be read, or that lacks a table's markers",
+    usage: "a docs/configuration.md that cannot be read, or that lacks a table's markers",
     examples: ["npm run -s readme-tables", "npm run -s readme-tables -- --write"],
   },
   otherErrors: "usage",
@@ -28,8 +31,8 @@ void runCli<{ write?: boolean }>(program, {
       "tuning-table": renderTuningTable(),
     };
     if (o.write) {
-      const readme = resolve(root, "README.md");
-      writeFileSync(readme, replaceGenerated(readInputFile("README.md", readme), tables));
+      const doc = resolve(root, "docs", "configuration.md");
+      writeFileSync(doc, replaceGenerated(readInputFile("docs/configuration.md", doc), tables));
     } else {
       process.stdout.write(Object.values(tables).join("\n"));
     }

@@ -1,4 +1,4 @@
-/** Tables of the README generated from the code, so the README cannot drift from it (tests compare them). */
+/** Tables of docs/configuration.md generated from the code, so the docs cannot drift from it (tests compare them). */
 import { TIER_NAMES } from "../tiers";
 import { type PoolSizes, tune } from "../tuning";
 import type { ProjectFile } from "./stack-files";
@@ -41,7 +41,7 @@ export function replaceGenerated(markdown: string, tables: Record<string, string
     const end = `<!-- ${name}:end -->`;
     const a = out.indexOf(start);
     const b = out.indexOf(end, a);
-    if (a < 0 || b < 0) throw new Error(`README has no ${name} markers`);
+    if (a < 0 || b < 0) throw new Error(`the document has no ${name} markers`);
     out = out.slice(0, a + start.length) + table + out.slice(b);
   }
   return out;
