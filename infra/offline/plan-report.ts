@@ -14,6 +14,8 @@ import {
   checkDataLoss,
   countOps,
   type DataLoss,
+  type FlagChanges,
+  flagWarnings,
   type Op,
   type Operation,
   planOperations,
@@ -49,8 +51,11 @@ export interface PlanDocument {
   secretOutputs: string[];
   /** What `pulumi preview` would do to each resource: against the state given with --state, else against nothing. */
   operations: PlanOperation[];
-  /** Only with --state: the file, and what could not be compared exactly. */
-  state?: { file: string; notes: string[] };
+  /**
+   * Only with --state: the file, what could not be compared exactly, and warnings (a volume holding data that loses
+   * retainOnDelete).
+   */
+  state?: { file: string; notes: string[]; warnings: string[] };
   /** Only with --state: operations that would lose data (the plan exits 1 when there is any). */
   dataLoss?: DataLoss[];
 }
@@ -69,6 +74,8 @@ export interface PlanOperation {
   retainOnDelete?: true;
   /** The state URN this resource continues through an alias. */
   previousUrn?: string;
+  /** A deployed resource whose flags change: each changed one as [deployed, planned]. */
+  flags?: FlagChanges;
 }
 
 function toPlanOperation(o: Operation): PlanOperation {
@@ -83,6 +90,7 @@ function toPlanOperation(o: Operation): PlanOperation {
     ...(o.protect ? { protect: true as const } : {}),
     ...(o.retainOnDelete ? { retainOnDelete: true as const } : {}),
     ...(o.previousUrn ? { previousUrn: o.previousUrn } : {}),
+    ...(o.flags ? { flags: o.flags } : {}),
   };
 }
 
@@ -151,7 +159,7 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
     operations: ops.map(toPlanOperation),
     ...(run.state
       ? {
-          state: { file: run.state.file, notes: stateNotes(run, ops) },
+          state: { file: run.state.file, notes: stateNotes(run, ops), warnings: flagWarnings(ops) },
           dataLoss: checkDataLoss(ops, run.resources, run.state),
         }
       : {}),
@@ -326,6 +334,7 @@ function info(o: PlanOperation): string {
   if (o.op === "replace") parts.push(`[replace: ${o.replaceKeys.join(", ")}]`);
   if (o.diffKeys?.length) parts.push(`[diff: ${o.diffKeys.map((k) => `~${k}`).join(", ")}]`);
   if (o.previousUrn) parts.push(`[was ${o.previousUrn.split("::").pop()}]`);
+  for (const [flag, change] of Object.entries(o.flags ?? {})) parts.push(`[${flag}: ${change[0]} -> ${change[1]}]`);
   return [...parts, ...options(o)].join(" ");
 }
 
@@ -432,6 +441,9 @@ export function renderPreview(doc: PlanDocument): string[] {
     if (n[op]) out.push(`    ${SYMBOL[op]}${n[op]} ${label}`);
   }
   out.push(`    ${n.same} unchanged`);
+  const flagged = doc.operations.filter((o) => o.flags).length;
+  if (flagged) out.push(`    ${flagged} with changed resource options (protect, retainOnDelete)`);
+  for (const warning of doc.state?.warnings ?? []) out.push("", `WARNING: ${warning}`);
   for (const note of doc.state?.notes ?? []) out.push("", `Note: ${note}`);
   if (doc.dataLoss?.length) {
     out.push("", `Data loss: this plan would lose data (exit 1):`);
