@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AppServer } from "./components/app-server";
 import type { Edge } from "./components/edge";
 import type { ScaleOut } from "./components/scale-out";
-import { estimateMonthly } from "./cost";
+import { estimateMonthly, retainedVolumeCost } from "./cost";
 import type { DeploymentRecord } from "./deployed";
 import type { ServerPlan, StackPlan } from "./plan";
 import { type PlannedResource, SECRET_VALUE } from "./resource-shapes";
@@ -134,7 +134,15 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
     // Only when a server is pinned: a stack of unpinned servers keeps exactly the outputs it had.
     ...(a.servers.some(({ server }) => server.hostPublicKey) ? { knownHosts: servers.apply(knownHostsOf) } : {}),
     migration: a.deployment.apply((record) => migrationStatus(record, retain)),
-    monthlyCost: a.monthlyCost,
+    // Volumes of dropped servers left at DigitalOcean bill on until deleted.
+    monthlyCost: pulumi
+      .all([a.monthlyCost, a.deployment])
+      .apply(([cost, record]) =>
+        (record.retainedVolumes ?? []).reduce(
+          (sum, v) => Math.round((sum + retainedVolumeCost(v).monthlyCost) * 100) / 100,
+          cost,
+        ),
+      ),
     ...(a.scaleOut ? { databaseUrl: a.scaleOut.databaseUrl, redisUrl: a.scaleOut.redisUrl } : {}),
   };
 }

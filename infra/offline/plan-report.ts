@@ -5,8 +5,10 @@
  */
 import Table from "cli-table3";
 import { estimateMonthly } from "../cost";
+import type { AfterWindow, RetainedVolumeCost } from "../cost/timeline";
 import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
+import { planCosts } from "./plan-costs";
 import { type OfflineRun, redactSecrets } from "./run";
 import { SECRET_PLACEHOLDER } from "./stack-files";
 import {
@@ -42,8 +44,13 @@ export interface PlanDocument {
   stack: string;
   tier: string;
   budgets: { downtimeSeconds: number; migrationMinutes: number };
+  /** USD per month: the registered resources, and the retained volumes of dropped servers (billed until deleted). */
   monthlyCost: number;
   unpricedTypes: string[];
+  /** While a server migrated from is kept: the stack once it is dropped, and what the overlap costs until then. */
+  afterWindow?: AfterWindow;
+  /** Volumes of dropped servers left at DigitalOcean, from the deployed record: billed until deleted. */
+  retainedVolumes?: RetainedVolumeCost[];
   resources: PlanResource[];
   /** The stack outputs a successful `pulumi up` leaves (`pulumi stack output --json`); secret ones print "[secret]". */
   outputs: Record<string, unknown>;
@@ -129,6 +136,7 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       inputs: redactSecrets(r.inputs) as Record<string, unknown>,
     })),
   );
+  const costs = planCosts(plan, run.resources, estimate.resources, estimate.monthly, run.now);
   return {
     project: run.stack.project,
     stack: run.stack.stack,
@@ -137,8 +145,10 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       downtimeSeconds: plan.config.downtimeBudgetSeconds,
       migrationMinutes: plan.config.migrationBudgetMinutes,
     },
-    monthlyCost: estimate.monthly,
+    monthlyCost: Math.round((estimate.monthly + costs.retainedMonthly) * 100) / 100,
     unpricedTypes: estimate.unpricedTypes,
+    ...(costs.afterWindow ? { afterWindow: costs.afterWindow } : {}),
+    ...(costs.retainedVolumes ? { retainedVolumes: costs.retainedVolumes } : {}),
     resources: run.resources.map((r, i) => ({
       type: r.type,
       name: r.name,
