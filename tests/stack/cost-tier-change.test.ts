@@ -4,25 +4,18 @@
  * infra/pricing.ts: the steady state is the headline, the overlap its own line, and the old server's volume, kept at
  * DigitalOcean when the server is dropped, stays in the cost (and in the stack's record) until it is deleted.
  */
-import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../support/run-script";
 import { ROOT } from "./run-stack";
 
 const STATE = join(ROOT, "tests", "fixtures", "state", "v1-prod-8gb.json");
 const dir = mkdtempSync(join(tmpdir(), "cost-tier-change-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(script: string, args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", script), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "" },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runScript;
 
 /** `npm run plan -- --json` to a file; returns the parsed document. */
 function plan(out: string, ...args: string[]) {
@@ -44,7 +37,7 @@ describe("prod 8gb -> 16gb, planned against prod's state", () => {
   const project = join(dir, "project");
   beforeAll(() => {
     rmSync(project, { recursive: true, force: true });
-    spawnSync("mkdir", ["-p", project]);
+    mkdirSync(project, { recursive: true });
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
     const prod = readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8");
     expect(prod).toContain("chatbot:tier: 8gb");
