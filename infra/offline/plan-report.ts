@@ -251,6 +251,7 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   lines.push(
     `Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`,
   );
+  lines.push(...costOverTime(doc));
   // Retention counts from the commit: known once a `pulumi up` has recorded it (or set explicitly).
   const until = (m: { retainUntil: string | undefined; retainHours: number }) =>
     m.retainUntil ?? `${m.retainHours} h after the commit`;
@@ -335,6 +336,24 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   );
   lines.push(tuning.toString());
   return `${lines.join("\n")}\n`;
+}
+
+/** The steady state after a migration's window, the overlap's one-off cost, and the volumes still billed. */
+function costOverTime(doc: PlanDocument): string[] {
+  const out: string[] = [];
+  const w = doc.afterWindow;
+  if (w) {
+    out.push(
+      `  once the ${w.tier} server is dropped: ${usd(w.monthlyCost)}; until then (about ${Math.round(w.hours * 10) / 10} h${w.running ? ": the migration and its window" : ""}) it costs ${usd(w.transient)} more, billed per second`,
+    );
+  }
+  const retained = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(doc.retainedVolumes ?? [])];
+  for (const v of retained) {
+    out.push(
+      `  retained volume ${v.volumeName} (${v.sizeGiB} GiB, of the ${v.tier} server${w?.retainedVolume === v ? ", once it is dropped" : ""}): ${usd(v.monthlyCost)}/month until you delete it: ${v.deleteCommand}`,
+    );
+  }
+  return out;
 }
 
 const SYMBOL: Record<Op, string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };

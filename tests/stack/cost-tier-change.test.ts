@@ -70,6 +70,14 @@ describe("prod 8gb -> 16gb, planned against prod's state", () => {
     expect(json.stacks[0].window).toMatchObject({ running: true, during: { after: 208.2, diff: 134.8 } });
   });
 
+  it("the plan's text says the same under its monthly cost", () => {
+    const r = run("plan.ts", ["--stack", "prod", "--state", STATE, "--project-dir", project]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      "Monthly cost: $208.20\n  once the 8gb server is dropped: $145.80; until then (about 24.5 h: the migration and its window) it costs $2.28 more, billed per second\n  retained volume chatbot-prod-8gb-data (100 GiB, of the 8gb server, once it is dropped): $10.00/month until you delete it: doctl compute volume delete app-8gb-volume-id\n",
+    );
+  });
+
   it("--fail-above judges the steady state, --fail-above-transient the overlap", () => {
     const pair = ["--base", join(dir, "base.json"), "--head", join(dir, "head.json")];
     expect(cost(...pair, "--fail-above", "72.40").status).toBe(0);
