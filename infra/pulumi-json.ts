@@ -37,6 +37,8 @@ export interface ParsedPlan {
   afterWindow?: AfterWindow;
   /** Volumes of dropped servers still billed at DigitalOcean. */
   retainedVolumes?: RetainedVolumeCost[];
+  /** Planned against a state: what the plan says loudly (a volume holding data that loses retainOnDelete). */
+  warnings?: string[];
 }
 
 export interface ParsedExport {
@@ -130,6 +132,7 @@ const PlanSchema = z.looseObject({
     }),
   ),
   ...PlanTimelineSchema.shape,
+  state: z.looseObject({ warnings: z.array(z.string()).optional() }).optional(),
 });
 
 const StateSchema = z.looseObject({
@@ -222,6 +225,7 @@ export function parsePlan(value: unknown, source = "plan"): ParsedPlan {
     resources: p.resources.map((r) => toPlanned({ ...r, custom: undefined })),
     ...(p.afterWindow ? { afterWindow: p.afterWindow } : {}),
     ...(p.retainedVolumes ? { retainedVolumes: p.retainedVolumes } : {}),
+    ...(p.state?.warnings?.length ? { warnings: p.state.warnings } : {}),
   };
 }
 

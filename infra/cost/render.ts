@@ -118,6 +118,7 @@ export function renderMarkdown(report: CostReport): string {
   }
   out.push("");
   for (const s of report.stacks) {
+    for (const w of s.planWarnings) out.push(`> **Warning (${s.stack}):** ${w}.`, "");
     const overlap = windowText(s);
     if (overlap) out.push(`**${s.stack}:** ${overlap}`, "");
     for (const v of s.retainedVolumes) out.push(`> **Retained (${s.stack}):** ${retainedText(v)}.`, "");
@@ -189,6 +190,7 @@ export function renderJson(report: CostReport): unknown {
       warnings: s.warnings.map((w) => ({ ...w, text: warningText(w) })),
       ...(s.window ? { window: s.window } : {}),
       retainedVolumes: s.retainedVolumes,
+      planWarnings: s.planWarnings,
     })),
   };
 }
@@ -215,6 +217,7 @@ export function renderText(report: CostReport): string {
     const overlap = windowText(s);
     if (overlap) out.push(overlap.replace(/`/g, ""));
     for (const v of s.retainedVolumes) out.push(`Retained: ${retainedText(v).replace(/`/g, "")}`);
+    for (const w of s.planWarnings) out.push(`WARNING: ${w}`);
     for (const w of s.warnings) out.push(`Warning: ${warningText(w)}`);
     if (s.unpricedTypes.length) out.push(`Not priced: ${s.unpricedTypes.join(", ")}`);
     for (const u of s.unpriced) out.push(`Not priced: ${u.name} (${u.note})`);

@@ -62,6 +62,8 @@ export interface StackCost {
   window?: Omit<AfterWindow, "monthlyCost" | "drops" | "retainedVolume"> & { during: { after: number; diff: number } };
   /** Volumes of dropped servers billed until deleted (counted in `after`), with the command to delete each. */
   retainedVolumes: RetainedVolumeCost[];
+  /** What the head plan says loudly against its base's state (a volume holding data that loses retainOnDelete). */
+  planWarnings: string[];
 }
 
 export interface CostReport {
@@ -196,6 +198,7 @@ export function priceChanges(
     kind: options.kind ?? "change",
     downtimeBudgetSeconds: budget,
     retainedVolumes: [],
+    planWarnings: [],
   };
 }
 
@@ -249,11 +252,17 @@ function planChange(head: ParsedPlan, base: ParsedPlan | undefined, deployed: Pa
   const steady = priceChanges(head.stack, diffResourceSets(before, steadyResources(head)), budget);
   const w = head.afterWindow;
   const retainedVolumes = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(head.retainedVolumes ?? [])];
-  if (!w) return { ...steady, retainedVolumes };
+  const planWarnings = head.warnings ?? [];
+  if (!w) return { ...steady, retainedVolumes, planWarnings };
   const beforeNow = base ? nowResources(base) : (deployed?.resources ?? []);
   const now = priceChanges(head.stack, diffResourceSets(beforeNow, nowResources(head)), budget);
   const { monthlyCost: _m, drops: _d, retainedVolume: _r, ...overlap } = w;
-  return { ...steady, retainedVolumes, window: { ...overlap, during: { after: now.after, diff: now.diff } } };
+  return {
+    ...steady,
+    retainedVolumes,
+    planWarnings,
+    window: { ...overlap, during: { after: now.after, diff: now.diff } },
+  };
 }
 
 export interface CostSources {

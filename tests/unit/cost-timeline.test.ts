@@ -12,7 +12,7 @@ import {
   renderMarkdown,
   retainedVolumeCost,
 } from "../../infra/cost";
-import type { ParsedPlan } from "../../infra/pulumi-json";
+import { type ParsedPlan, parsePulumiJson } from "../../infra/pulumi-json";
 import type { PlannedResource } from "../../infra/resource-shapes";
 
 describe("an overlap billed per second (672 h a month, capped at the monthly price)", () => {
@@ -110,5 +110,25 @@ describe("the report of a tier change", () => {
     // Deleted (gone from the record): the next change saves its $10.
     const gone = buildCostReport({ bases: [after], heads: [{ ...after, retainedVolumes: [] }] });
     expect(gone.diff).toBe(-10);
+  });
+});
+
+describe("what the head plan says loudly against the base's state", () => {
+  it("a volume losing retainOnDelete is a warning of the comment, read from the plan's state.warnings", () => {
+    const warning =
+      "volume app-4gb-volume holds data and loses retainOnDelete: from this update on, a `pulumi up` that drops it deletes it with its data instead of leaving it at DigitalOcean";
+    const doc = {
+      project: "chatbot",
+      stack: "dev",
+      resources: [],
+      state: { file: "s.json", notes: [], warnings: [warning] },
+    };
+    const head = parsePulumiJson(JSON.stringify(doc), "head") as ParsedPlan;
+    expect(head.warnings).toEqual([warning]);
+    const md = renderMarkdown(buildCostReport({ bases: [{ ...head, warnings: [] }], heads: [head] }));
+    expect(md).toContain(`> **Warning (dev):** ${warning}.`);
+    // Without warnings in the plan, none in the comment.
+    const quiet = parsePulumiJson(JSON.stringify({ ...doc, state: { file: "s.json", notes: [], warnings: [] } }), "h");
+    expect(renderMarkdown(buildCostReport({ heads: [quiet as ParsedPlan] }))).not.toContain("Warning");
   });
 });
