@@ -12,8 +12,11 @@ import { SCALE_OUT, STACK_TIERS, type StackTier, TIER_NAMES, type TierName } fro
 
 export const DEPLOYMENT_OUTPUT = "deployment";
 export const RECORD_VERSION = 1;
-/** The outputs read back: the record, and `tier` for stacks deployed before it existed. */
-export const DEPLOYED_OUTPUTS = [DEPLOYMENT_OUTPUT, "tier"] as const;
+/**
+ * The outputs read back: the record, `tier` for stacks deployed before it existed, and `servers` for the ids of the
+ * servers' volumes (a volume the stack drops but keeps at DigitalOcean is recorded with its id).
+ */
+export const DEPLOYED_OUTPUTS = [DEPLOYMENT_OUTPUT, "tier", "servers"] as const;
 
 /** One single-droplet server of the stack, with the names it was created with (they never change after). */
 export interface ServerRecord {
@@ -45,6 +48,20 @@ export interface MigrationRecord {
   committedAt: string;
 }
 
+/** A data volume of a dropped server, kept at DigitalOcean (retainOnDelete) and billed until it is deleted. */
+export interface RetainedVolume {
+  /** The server it belonged to. */
+  key: string;
+  tier: TierName;
+  volumeName: string;
+  /** DigitalOcean's volume id, when the stack's outputs knew it. */
+  volumeId?: string;
+  sizeGiB: number;
+  region: string;
+  /** When the `pulumi up` that dropped the server planned the drop (ISO 8601). */
+  droppedAt: string;
+}
+
 export interface DeploymentRecord {
   version: typeof RECORD_VERSION;
   /** The tier that serves. */
@@ -60,6 +77,13 @@ export interface DeploymentRecord {
   previous?: ServerRecord & { retainUntil?: string };
   /** The migration that made `previous` previous. */
   migration?: MigrationRecord;
+  /**
+   * Data volumes of dropped servers that the stack left at DigitalOcean (retainOnDelete): they are billed until
+   * someone deletes them. Absent when there are none.
+   */
+  retainedVolumes?: RetainedVolume[];
+  /** Read back, not recorded: each server's volume id by server key (from the `servers` output). */
+  volumeIds?: Record<string, string>;
   /** True when read from a stack deployed before the record existed (only `tier` was exported). */
   legacy?: boolean;
 }
@@ -87,7 +111,30 @@ const recordSchema = z.object({
   migration: z
     .object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso })
     .optional(),
+  retainedVolumes: z
+    .array(
+      z.object({
+        key: z.string().min(1),
+        tier: tierName,
+        volumeName: z.string().min(1),
+        volumeId: z.string().min(1).optional(),
+        sizeGiB: z.number().int().min(1),
+        region: z.string().min(1),
+        droppedAt: iso,
+      }),
+    )
+    .optional(),
 });
+
+/** Volume ids by server key from the `servers` output; anything else there is ignored. */
+function volumeIdsOf(servers: unknown): Record<string, string> | undefined {
+  if (typeof servers !== "object" || servers === null) return undefined;
+  const ids = Object.entries(servers as Record<string, unknown>).flatMap(([key, s]) => {
+    const id = typeof s === "object" && s !== null ? (s as { volumeId?: unknown }).volumeId : undefined;
+    return typeof id === "string" && id !== "" ? [[key, id] as const] : [];
+  });
+  return ids.length ? Object.fromEntries(ids) : undefined;
+}
 
 export class DeployedStateError extends Error {
   constructor(message: string) {
@@ -163,7 +210,8 @@ export function readDeployed(
       const first = parsed.error.issues[0]!;
       throw new DeployedStateError(`output ${DEPLOYMENT_OUTPUT}.${first.path.join(".")}: ${first.message}`);
     }
-    return parsed.data as DeploymentRecord;
+    const volumeIds = volumeIdsOf(outputs.servers);
+    return { ...(parsed.data as DeploymentRecord), ...(volumeIds ? { volumeIds } : {}) };
   }
   const tier = outputs.tier;
   if (typeof tier !== "string" || !(STACK_TIERS as readonly string[]).includes(tier)) {
@@ -192,4 +240,31 @@ export function retainUntilOf(record: DeploymentRecord, retainHours: number): Da
   if (p.retainUntil) return new Date(p.retainUntil);
   if (!record.migration) return undefined;
   return new Date(new Date(record.migration.committedAt).getTime() + retainHours * 3600_000);
+}
+
+/**
+ * The retained volumes after a `pulumi up`: the deployed record's, and the volume of the server it drops, unless the
+ * stack allows data loss (then the volume goes with its server).
+ */
+export function retainedVolumesAfter(
+  d: DeploymentRecord | undefined,
+  dropped: ServerRecord | undefined,
+  config: { allowDataLoss: boolean; volumeSizeGiB: number; region: string },
+  now: Date,
+): RetainedVolume[] {
+  const kept = d?.retainedVolumes ?? [];
+  if (!dropped || config.allowDataLoss) return kept;
+  const volumeId = d?.volumeIds?.[dropped.key];
+  return [
+    ...kept,
+    {
+      key: dropped.key,
+      tier: dropped.tier,
+      volumeName: dropped.volumeName,
+      ...(volumeId ? { volumeId } : {}),
+      sizeGiB: d?.volumeSizeGiB || config.volumeSizeGiB,
+      region: d?.region || config.region,
+      droppedAt: now.toISOString(),
+    },
+  ];
 }

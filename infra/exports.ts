@@ -2,15 +2,24 @@
  * The stack outputs operators use, wired from the components (the plain shapes and rules are infra/stack-outputs.ts),
  * and the monthly cost of every resource the program registers, priced by infra/cost.
  */
+import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppServer } from "./components/app-server";
 import type { Edge } from "./components/edge";
 import type { ScaleOut } from "./components/scale-out";
-import { estimateMonthly } from "./cost";
+import { estimateMonthly, retainedVolumeCost } from "./cost";
 import type { DeploymentRecord } from "./deployed";
 import type { ServerPlan, StackPlan } from "./plan";
 import { type PlannedResource, SECRET_VALUE } from "./resource-shapes";
-import { type DropletValues, knownHostsOf, migrationStatus, serverOutputs, servingServer } from "./stack-outputs";
+import {
+  type DropletValues,
+  knownHostsOf,
+  migrationStatus,
+  serverOutputs,
+  servingServer,
+  type VolumeLookup,
+  withExistingRetainedVolumes,
+} from "./stack-outputs";
 
 interface Registered {
   type: string;
@@ -58,6 +67,25 @@ export function trackResourcesForCost(): { monthlyCost(): pulumi.Output<number> 
   return {
     monthlyCost: () => pulumi.all(registered.map(planned)).apply((resources) => estimateMonthly(resources).monthly),
   };
+}
+
+/**
+ * A volume by name and region at DigitalOcean (the provider's `getVolume` data source), undefined when there is none:
+ * its "no volumes found with name" error (terraform-provider-digitalocean `digitalocean/volume/datasource_volume.go`,
+ * findVolumeByName). Any other error fails the update, rather than forgetting a volume that still bills.
+ */
+export const volumeAtDigitalOcean: VolumeLookup = (name, region) =>
+  digitalocean.getVolume({ name, region }).then(
+    (v) => ({ id: v.id }),
+    (e: unknown) => {
+      if (/no volumes found with name/.test(String((e as Error)?.message ?? e))) return undefined;
+      throw e;
+    },
+  );
+
+/** The `deployment` record this update leaves, with only the retained volumes that still exist. */
+export function recordWithExistingVolumes(record: pulumi.Output<DeploymentRecord>): pulumi.Output<DeploymentRecord> {
+  return record.apply((r) => withExistingRetainedVolumes(r, volumeAtDigitalOcean));
 }
 
 export interface OperatorOutputArgs {
@@ -134,7 +162,15 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
     // Only when a server is pinned: a stack of unpinned servers keeps exactly the outputs it had.
     ...(a.servers.some(({ server }) => server.hostPublicKey) ? { knownHosts: servers.apply(knownHostsOf) } : {}),
     migration: a.deployment.apply((record) => migrationStatus(record, retain)),
-    monthlyCost: a.monthlyCost,
+    // Volumes of dropped servers left at DigitalOcean bill on until deleted.
+    monthlyCost: pulumi
+      .all([a.monthlyCost, a.deployment])
+      .apply(([cost, record]) =>
+        (record.retainedVolumes ?? []).reduce(
+          (sum, v) => Math.round((sum + retainedVolumeCost(v).monthlyCost) * 100) / 100,
+          cost,
+        ),
+      ),
     ...(a.scaleOut ? { databaseUrl: a.scaleOut.databaseUrl, redisUrl: a.scaleOut.redisUrl } : {}),
   };
 }

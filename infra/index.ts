@@ -12,7 +12,7 @@ import { ProjectGroup } from "./components/project";
 import { ScaleOut } from "./components/scale-out";
 import { ScaleOutMigration } from "./components/scale-out-migration";
 import { StackSecrets } from "./components/secrets";
-import { operatorOutputs, trackResourcesForCost } from "./exports";
+import { operatorOutputs, recordWithExistingVolumes, trackResourcesForCost } from "./exports";
 import { deploymentAfter, planStack, type ServerPlan } from "./plan";
 import { readDeployedState, readStackConfig } from "./pulumi-config";
 import { parseMigrationResult } from "./migration/result";
@@ -133,7 +133,9 @@ export = async (opts: ProgramOptions = {}) => {
     : plan.scaleOutMigration?.running
       ? scaleOutMigration?.run.stdout
       : undefined;
-  const deployment = pulumi.output(moveReport).apply((stdout) => deploymentAfter(plan, parseMigrationResult(stdout)));
+  const deployment = recordWithExistingVolumes(
+    pulumi.output(moveReport).apply((stdout) => deploymentAfter(plan, parseMigrationResult(stdout))),
+  );
 
   return {
     deployment,

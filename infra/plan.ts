@@ -11,6 +11,8 @@ import {
   type MigrationRecord,
   newServerNames,
   RECORD_VERSION,
+  type RetainedVolume,
+  retainedVolumesAfter,
   retainUntilOf,
   type ServerRecord,
   withPinnedHostKey,
@@ -122,6 +124,8 @@ export interface StackPlan {
   generation: number;
   /** A previous server this `pulumi up` drops (its retention has passed); its volume stays at DigitalOcean. */
   dropped: ServerRecord | undefined;
+  /** Volumes of dropped servers kept at DigitalOcean (billed until deleted): the deployed ones and this drop's. */
+  retainedVolumes: RetainedVolume[];
   firewall: { inbound: FirewallRule[]; outbound: FirewallRule[] };
   dns: { zone: string; recordName: string; ttl: number; manageZone: boolean };
   /**
@@ -350,6 +354,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     deployed,
     generation,
     dropped,
+    retainedVolumes: retainedVolumesAfter(d, dropped, config, now),
     firewall: planFirewall(config, scaleOut !== undefined && previous !== undefined),
     edge: planEdge(config, scaleOut !== undefined, previous !== undefined),
     monitoring: planMonitoring(config),
@@ -505,5 +510,6 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
         }
       : {}),
     ...(migration ? { migration } : {}),
+    ...(plan.retainedVolumes.length ? { retainedVolumes: plan.retainedVolumes } : {}),
   };
 }

@@ -13,6 +13,7 @@
  * Inputs carry a `__defaults` list (ignored); secrets print as "[secret]" (an encrypted secret object in an
  * export becomes "[secret]" too); unknown values are the sentinel UNKNOWN_VALUE.
  */
+import { type AfterWindow, PlanTimelineSchema, type RetainedVolumeCost } from "./cost/timeline";
 import { z } from "zod";
 import {
   PULUMI_SECRET_MARK,
@@ -32,6 +33,12 @@ export interface ParsedPlan {
   tier?: string;
   budgets?: { downtimeSeconds?: number; migrationMinutes?: number };
   resources: PlannedResource[];
+  /** While a server migrated from is kept: the stack once it is dropped (infra/cost/timeline.ts). */
+  afterWindow?: AfterWindow;
+  /** Volumes of dropped servers still billed at DigitalOcean. */
+  retainedVolumes?: RetainedVolumeCost[];
+  /** Planned against a state: what the plan says loudly (a volume holding data that loses retainOnDelete). */
+  warnings?: string[];
 }
 
 export interface ParsedExport {
@@ -124,6 +131,8 @@ const PlanSchema = z.looseObject({
       outputs: Record_.optional(),
     }),
   ),
+  ...PlanTimelineSchema.shape,
+  state: z.looseObject({ warnings: z.array(z.string()).optional() }).optional(),
 });
 
 const StateSchema = z.looseObject({
@@ -214,6 +223,9 @@ export function parsePlan(value: unknown, source = "plan"): ParsedPlan {
     ...(p.tier === undefined ? {} : { tier: p.tier }),
     ...(p.budgets === undefined ? {} : { budgets: p.budgets }),
     resources: p.resources.map((r) => toPlanned({ ...r, custom: undefined })),
+    ...(p.afterWindow ? { afterWindow: p.afterWindow } : {}),
+    ...(p.retainedVolumes ? { retainedVolumes: p.retainedVolumes } : {}),
+    ...(p.state?.warnings?.length ? { warnings: p.state.warnings } : {}),
   };
 }
 

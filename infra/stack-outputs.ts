@@ -3,7 +3,7 @@
  * ids and addresses, and the state of the last tier migration, all from the `deployment` record a `pulumi up` leaves.
  * Pure: infra/exports.ts wires the resources' outputs into these functions.
  */
-import { type DeploymentRecord, retainUntilOf } from "./deployed";
+import { type DeploymentRecord, type RetainedVolume, retainUntilOf } from "./deployed";
 import { SCALE_OUT } from "./tiers";
 
 /** One droplet of the stack, as `pulumi stack output servers` shows it. */
@@ -94,4 +94,25 @@ export function migrationStatus(record: DeploymentRecord, retain: { hours: numbe
     rollbackTarget: previous.key,
     ...(until ? { rollbackUntil: until.toISOString() } : {}),
   };
+}
+
+/** A volume as DigitalOcean has it now: its id, or undefined when it is gone. */
+export type VolumeLookup = (name: string, region: string) => Promise<{ id: string } | undefined>;
+
+/**
+ * The record with only the retained volumes that still exist at DigitalOcean (each with its id): a volume someone
+ * deleted leaves the record, and so the cost, at the next `pulumi up`.
+ */
+export async function withExistingRetainedVolumes(
+  record: DeploymentRecord,
+  lookup: VolumeLookup,
+): Promise<DeploymentRecord> {
+  if (!record.retainedVolumes?.length) return record;
+  const kept: RetainedVolume[] = [];
+  for (const v of record.retainedVolumes) {
+    const found = await lookup(v.volumeName, v.region);
+    if (found) kept.push({ ...v, volumeId: v.volumeId ?? found.id });
+  }
+  const { retainedVolumes: _, ...rest } = record;
+  return kept.length ? { ...rest, retainedVolumes: kept } : rest;
 }

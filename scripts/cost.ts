@@ -1,7 +1,7 @@
 /**
  * `npm run cost`: the monthly cost of a stack, or of a change, from Pulumi's JSON or from two offline plans.
  *
- *   npm run cost -- --preview preview.json [--markdown|--json] [--fail-above 50]
+ *   npm run cost -- --preview preview.json [--markdown|--json] [--fail-above 50] [--fail-above-transient 20]
  *   npm run cost -- --base main-dev.json --head pr-dev.json [--base main-prod.json --head pr-prod.json] --markdown
  *   npm run cost -- --stack-export dev-export.json
  *   npm run cost -- --per-user [--backups weekly]
@@ -14,6 +14,7 @@ import {
   buildCostReport,
   costPerUser,
   exceedsLimit,
+  exceedsTransientLimit,
   formatUsd,
   renderJson,
   renderMarkdown,
@@ -22,7 +23,7 @@ import {
   type BackupChoice,
 } from "../infra/cost";
 import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
-import { EXIT, runCli, UsageError } from "./cli-exit";
+import { EXIT, type ExitCode, runCli, UsageError } from "./cli-exit";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -70,6 +71,7 @@ interface Options {
   json?: boolean;
   markdown?: boolean;
   failAbove?: number;
+  failAboveTransient?: number;
   perUser?: boolean;
   backups: BackupChoice;
 }
@@ -86,7 +88,16 @@ const program = new Command("cost")
   .option("--stack-export <file>", "output of `pulumi stack export`: the deployed stack (repeatable)", collect)
   .option("--json", "print JSON")
   .option("--markdown", "print a pull-request comment")
-  .option("--fail-above <usd>", "exit 1 when the monthly increase is above this many USD", parseUsd)
+  .option(
+    "--fail-above <usd>",
+    "exit 1 when the steady-state monthly increase (after any migration window) is above this many USD",
+    parseUsd,
+  )
+  .option(
+    "--fail-above-transient <usd>",
+    "exit 1 when the one-off cost of a migration's overlap (the old server kept for its window) is above this many USD",
+    parseUsd,
+  )
   .option("--per-user", "print the monthly cost per user for 100, 1,000, 3,000 and 5,000 users on every tier")
   .addOption(
     new Option("--backups <plan>", "droplet backups for --per-user")
@@ -96,7 +107,7 @@ const program = new Command("cost")
 
 void runCli<Options>(program, {
   help: {
-    no: "--fail-above <usd> and the monthly increase is above it (the report is printed first)",
+    no: "--fail-above <usd> and the steady-state monthly increase is above it, or --fail-above-transient <usd> and the overlap's one-off cost is (the report is printed first)",
     usage: "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price",
     examples: [
       "npm run cost -- --base main-dev.json --head pr-dev.json --markdown --fail-above 50",
@@ -124,12 +135,19 @@ void runCli<Options>(program, {
     if (opts.json) process.stdout.write(`${JSON.stringify(renderJson(report), null, 2)}\n`);
     else if (opts.markdown) process.stdout.write(renderMarkdown(report));
     else process.stdout.write(renderText(report));
+    let verdict: ExitCode = EXIT.done;
     if (opts.failAbove !== undefined && exceedsLimit(report, opts.failAbove)) {
       process.stderr.write(
-        `cost: the monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`,
+        `cost: the steady-state monthly increase ${formatUsd(report.diff)} is above --fail-above ${formatUsd(opts.failAbove)}\n`,
       );
-      return EXIT.no;
+      verdict = EXIT.no;
     }
-    return EXIT.done;
+    if (opts.failAboveTransient !== undefined && exceedsTransientLimit(report, opts.failAboveTransient)) {
+      process.stderr.write(
+        `cost: the overlap's one-off cost ${formatUsd(report.transient)} is above --fail-above-transient ${formatUsd(opts.failAboveTransient)}\n`,
+      );
+      verdict = EXIT.no;
+    }
+    return verdict;
   },
 });

@@ -7,6 +7,7 @@
  *   report.ts           a change set priced on both sides, droplet warnings, one report from any mix of sources
  *   render.ts           the pull-request comment (markdown), `--json` and plain-text tables
  *   per-user.ts         the cost per user of each tier
+ *   timeline.ts         a plan over time: the steady state after a migration window, the overlap, retained volumes
  *   inputs.ts, money.ts the readers of Pulumi's input values and the USD formatting they share
  */
 export { DROPLET_REPLACE_INPUTS, TYPES, UNKNOWN_VALUE } from "./inputs";
@@ -21,6 +22,7 @@ export {
   downtimeBudgetFromConfig,
   dropletWarnings,
   exceedsLimit,
+  exceedsTransientLimit,
   priceChanges,
   type CostLine,
   type CostReport,
@@ -29,7 +31,26 @@ export {
   type PriceChangesOptions,
   type StackCost,
 } from "./report";
-export { headline, renderJson, renderMarkdown, renderText, shortType, warningText } from "./render";
+export {
+  headline,
+  renderJson,
+  renderMarkdown,
+  renderText,
+  retainedText,
+  shortType,
+  warningText,
+  windowText,
+} from "./render";
+export {
+  AfterWindowSchema,
+  BILLING_HOURS_PER_MONTH,
+  costForHours,
+  deleteVolumeCommand,
+  PlanTimelineSchema,
+  retainedVolumeCost,
+  type AfterWindow,
+  type RetainedVolumeCost,
+} from "./timeline";
 export {
   costPerUser,
   PER_USER_COUNTS,

@@ -5,7 +5,7 @@
 import Table from "cli-table3";
 import * as P from "../pricing";
 import { formatDiff, formatPercent, formatUsd, usd } from "./money";
-import type { CostLine, CostReport, DropletWarning } from "./report";
+import type { CostLine, CostReport, DropletWarning, StackCost } from "./report";
 
 function withPercent(before: number, diff: number, partial = false): string {
   const pct = partial ? "" : formatPercent(before, diff);
@@ -14,12 +14,35 @@ function withPercent(before: number, diff: number, partial = false): string {
 
 export function headline(report: CostReport): string {
   if (report.stacks.every((s) => s.kind === "current")) return `Current monthly cost: ${formatUsd(report.after)}`;
+  // The steady state: once every server migrated from is dropped (the overlap is its own line).
+  const after = report.stacks.some((s) => s.window) ? " once the migration window has passed" : "";
   const cents = Math.round(report.diff * 100);
-  if (cents === 0) return "Monthly cost will not change";
+  if (cents === 0) return `Monthly cost will not change${after}`;
   // A partial preview has no full "before" to compare with: no percentage.
   const pct = report.stacks.some((s) => s.partial) ? "" : formatPercent(report.before, report.diff);
   const verb = cents > 0 ? "increase" : "decrease";
-  return `Monthly cost will ${verb} by ${formatUsd(Math.abs(report.diff))}${pct ? ` (${pct})` : ""}`;
+  return `Monthly cost will ${verb} by ${formatUsd(Math.abs(report.diff))}${pct ? ` (${pct})` : ""}${after}`;
+}
+
+function hoursText(hours: number): string {
+  return Number.isInteger(hours) ? `${hours} h` : `${hours.toFixed(1)} h`;
+}
+
+/** The overlap of a stack's migration: what it costs once, and the monthly rate while both servers run. */
+export function windowText(s: StackCost): string | undefined {
+  const w = s.window;
+  if (!w) return undefined;
+  const span = w.running
+    ? `for the migration and its window (about ${hoursText(w.hours)}, until the first \`pulumi up\` after it)`
+    : `until ${w.until ?? "its window ends"} (about ${hoursText(w.hours)} from now, until the first \`pulumi up\` after it)`;
+  const rate = `while both run, ${formatUsd(w.during.after)}/month (${formatDiff(w.during.diff)} on the previous)`;
+  const what = w.running ? "Once, for the overlap" : "Overlap under way";
+  return `${what}: ${formatUsd(w.transient)}. The ${w.tier} server (\`${w.server}\`) runs alongside the new one ${span}, billed per second; ${rate}.`;
+}
+
+/** A retained volume: what it costs and how to stop it. */
+export function retainedText(v: StackCost["retainedVolumes"][number]): string {
+  return `volume \`${v.volumeName}\` (${v.sizeGiB} GiB) of the dropped ${v.tier} server stays at DigitalOcean (retainOnDelete): ${formatUsd(v.monthlyCost)}/month, counted above, until you delete it: \`${v.deleteCommand}\``;
 }
 
 function cell(value: number | null): string {
@@ -94,6 +117,12 @@ export function renderMarkdown(report: CostReport): string {
     );
   }
   out.push("");
+  for (const s of report.stacks) {
+    for (const w of s.planWarnings) out.push(`> **Warning (${s.stack}):** ${w}.`, "");
+    const overlap = windowText(s);
+    if (overlap) out.push(`**${s.stack}:** ${overlap}`, "");
+    for (const v of s.retainedVolumes) out.push(`> **Retained (${s.stack}):** ${retainedText(v)}.`, "");
+  }
   const unpriced = [...new Set(report.stacks.flatMap((s) => s.unpricedTypes))].sort();
   const unpricedNames = report.stacks.flatMap((s) => s.unpriced.map((u) => `\`${u.name}\` (${u.note})`));
   const unpricedAll = [...unpriced.map((t) => `\`${t}\``), ...unpricedNames];
@@ -104,7 +133,8 @@ export function renderMarkdown(report: CostReport): string {
   for (const s of report.stacks) {
     const shown = s.lines.filter((l) => !isQuietLine(l));
     const quiet = quietSummary(s.lines);
-    out.push("<details>", `<summary>Cost breakdown per resource: ${s.stack}</summary>`, "");
+    const when = s.window ? " (once the migration window has passed)" : "";
+    out.push("<details>", `<summary>Cost breakdown per resource${when}: ${s.stack}</summary>`, "");
     out.push("| Resource | Type | Change | Previous | New | Diff |", "| --- | --- | --- | ---: | ---: | ---: |");
     for (const l of shown) {
       out.push(
@@ -135,6 +165,7 @@ export function renderJson(report: CostReport): unknown {
     before: { monthly: report.before },
     after: { monthly: report.after },
     diff: { monthly: report.diff },
+    transient: report.transient,
     resources: report.stacks.flatMap((s) =>
       s.lines.map((l) => ({
         stack: s.stack,
@@ -157,6 +188,9 @@ export function renderJson(report: CostReport): unknown {
       unpriced: s.unpriced,
       unconfirmedPrices: s.unconfirmed,
       warnings: s.warnings.map((w) => ({ ...w, text: warningText(w) })),
+      ...(s.window ? { window: s.window } : {}),
+      retainedVolumes: s.retainedVolumes,
+      planWarnings: s.planWarnings,
     })),
   };
 }
@@ -180,6 +214,10 @@ export function renderText(report: CostReport): string {
     out.push(`${s.stack}:`, t.toString());
     const quiet = quietSummary(s.lines);
     if (quiet) out.push(quiet);
+    const overlap = windowText(s);
+    if (overlap) out.push(overlap.replace(/`/g, ""));
+    for (const v of s.retainedVolumes) out.push(`Retained: ${retainedText(v).replace(/`/g, "")}`);
+    for (const w of s.planWarnings) out.push(`WARNING: ${w}`);
     for (const w of s.warnings) out.push(`Warning: ${warningText(w)}`);
     if (s.unpricedTypes.length) out.push(`Not priced: ${s.unpricedTypes.join(", ")}`);
     for (const u of s.unpriced) out.push(`Not priced: ${u.name} (${u.note})`);

@@ -8,6 +8,7 @@ import type { ChangeOp, PlannedResource, ResourceChange } from "../resource-shap
 import { diffResourceSets } from "./diff";
 import { readNumber, TYPES } from "./inputs";
 import { estimateCents, type Priced } from "./price-resources";
+import type { AfterWindow, RetainedVolumeCost } from "./timeline";
 
 export const DEFAULT_DOWNTIME_BUDGET_SECONDS = 300;
 export const DOWNTIME_BUDGET_CONFIG_KEY = "chatbot:downtimeBudgetSeconds";
@@ -54,12 +55,24 @@ export interface StackCost {
   /** "current": a deployed stack on its own (a stack export), no change to compare. */
   kind: "change" | "current";
   downtimeBudgetSeconds: number;
+  /**
+   * The head keeps a server migrated from: the totals and lines above are the steady state, once it is dropped;
+   * this is the overlap until then (`during`: the monthly rate while both run).
+   */
+  window?: Omit<AfterWindow, "monthlyCost" | "drops" | "retainedVolume"> & { during: { after: number; diff: number } };
+  /** Volumes of dropped servers billed until deleted (counted in `after`), with the command to delete each. */
+  retainedVolumes: RetainedVolumeCost[];
+  /** What the head plan says loudly against its base's state (a volume holding data that loses retainOnDelete). */
+  planWarnings: string[];
 }
 
 export interface CostReport {
+  /** USD per month, steady state: after every migration window of the change has passed. */
   before: number;
   after: number;
   diff: number;
+  /** USD once: the overlap of the migrations this change starts (the old servers kept for their window). */
+  transient: number;
   stacks: StackCost[];
 }
 
@@ -184,6 +197,8 @@ export function priceChanges(
     partial: options.partial ?? false,
     kind: options.kind ?? "change",
     downtimeBudgetSeconds: budget,
+    retainedVolumes: [],
+    planWarnings: [],
   };
 }
 
@@ -196,7 +211,57 @@ export function combineStacks(stacks: StackCost[]): CostReport {
     before: sumCents(stacks.map((s) => s.before)),
     after: sumCents(stacks.map((s) => s.after)),
     diff: sumCents(stacks.map((s) => s.diff)),
+    transient: sumCents(stacks.map((s) => (s.window?.running ? s.window.transient : 0))),
     stacks,
+  };
+}
+
+/**
+ * A retained volume as a resource, so that both sides of a change price it. Named as its server's volume resource
+ * (`<server>-volume`): the same key before the drop (in the stack) and after it (in the record).
+ */
+function retainedResource(v: RetainedVolumeCost): PlannedResource {
+  return {
+    type: TYPES.volume,
+    name: `${v.server}-volume`,
+    custom: true,
+    inputs: { name: v.volumeName, size: v.sizeGiB },
+  };
+}
+
+/** The plan's resources now, with the retained volumes of the deployed record. */
+function nowResources(plan: ParsedPlan): PlannedResource[] {
+  return [...plan.resources, ...(plan.retainedVolumes ?? []).map(retainedResource)];
+}
+
+/**
+ * The plan's resources once its server migrated from is dropped: without what goes with it (its volume, when the
+ * drop keeps it at DigitalOcean, is not among them and stays billed).
+ */
+function steadyResources(plan: ParsedPlan): PlannedResource[] {
+  const w = plan.afterWindow;
+  if (!w) return nowResources(plan);
+  const drops = new Set(w.drops.map((d) => `${d.type}::${d.name}`));
+  return nowResources(plan).filter((r) => !drops.has(`${r.type}::${r.name}`));
+}
+
+/** Base and head priced in their steady state, with the head's overlap and retained volumes. */
+function planChange(head: ParsedPlan, base: ParsedPlan | undefined, deployed: ParsedExport | undefined): StackCost {
+  const budget = { downtimeBudgetSeconds: planBudget(head) };
+  const before = base ? steadyResources(base) : (deployed?.resources ?? []);
+  const steady = priceChanges(head.stack, diffResourceSets(before, steadyResources(head)), budget);
+  const w = head.afterWindow;
+  const retainedVolumes = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(head.retainedVolumes ?? [])];
+  const planWarnings = head.warnings ?? [];
+  if (!w) return { ...steady, retainedVolumes, planWarnings };
+  const beforeNow = base ? nowResources(base) : (deployed?.resources ?? []);
+  const now = priceChanges(head.stack, diffResourceSets(beforeNow, nowResources(head)), budget);
+  const { monthlyCost: _m, drops: _d, retainedVolume: _r, ...overlap } = w;
+  return {
+    ...steady,
+    retainedVolumes,
+    planWarnings,
+    window: { ...overlap, during: { after: now.after, diff: now.diff } },
   };
 }
 
@@ -238,18 +303,11 @@ export function buildCostReport(sources: CostSources): CostReport {
   (sources.exports ?? []).forEach((e, i) => exports.set(e.stack ?? `export-${i + 1}`, e));
   const heads = sources.heads ?? [];
   const headStacks = new Set(heads.map((h) => h.stack));
-  for (const head of heads) {
-    const base = bases.get(head.stack);
-    const deployed = exports.get(head.stack);
-    const before = base?.resources ?? deployed?.resources ?? [];
-    stacks.push(
-      priceChanges(head.stack, diffResourceSets(before, head.resources), { downtimeBudgetSeconds: planBudget(head) }),
-    );
-  }
+  for (const head of heads) stacks.push(planChange(head, bases.get(head.stack), exports.get(head.stack)));
   for (const [stack, base] of bases) {
     if (!headStacks.has(stack)) {
       stacks.push(
-        priceChanges(stack, diffResourceSets(base.resources, []), { downtimeBudgetSeconds: planBudget(base) }),
+        priceChanges(stack, diffResourceSets(steadyResources(base), []), { downtimeBudgetSeconds: planBudget(base) }),
       );
     }
   }
@@ -270,7 +328,12 @@ export function buildCostReport(sources: CostSources): CostReport {
   return combineStacks(stacks);
 }
 
-/** True when the monthly increase is above the limit (USD). */
+/** True when the steady-state monthly increase is above the limit (USD). */
 export function exceedsLimit(report: CostReport, limitUsd: number): boolean {
   return report.diff > limitUsd;
+}
+
+/** True when the one-off cost of the overlap is above the limit (USD). */
+export function exceedsTransientLimit(report: CostReport, limitUsd: number): boolean {
+  return report.transient > limitUsd;
 }

@@ -5,8 +5,10 @@
  */
 import Table from "cli-table3";
 import { estimateMonthly } from "../cost";
+import type { AfterWindow, RetainedVolumeCost } from "../cost/timeline";
 import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
+import { planCosts } from "./plan-costs";
 import { type OfflineRun, redactSecrets } from "./run";
 import { SECRET_PLACEHOLDER } from "./stack-files";
 import {
@@ -14,6 +16,8 @@ import {
   checkDataLoss,
   countOps,
   type DataLoss,
+  type FlagChanges,
+  flagWarnings,
   type Op,
   type Operation,
   planOperations,
@@ -40,8 +44,13 @@ export interface PlanDocument {
   stack: string;
   tier: string;
   budgets: { downtimeSeconds: number; migrationMinutes: number };
+  /** USD per month: the registered resources, and the retained volumes of dropped servers (billed until deleted). */
   monthlyCost: number;
   unpricedTypes: string[];
+  /** While a server migrated from is kept: the stack once it is dropped, and what the overlap costs until then. */
+  afterWindow?: AfterWindow;
+  /** Volumes of dropped servers left at DigitalOcean, from the deployed record: billed until deleted. */
+  retainedVolumes?: RetainedVolumeCost[];
   resources: PlanResource[];
   /** The stack outputs a successful `pulumi up` leaves (`pulumi stack output --json`); secret ones print "[secret]". */
   outputs: Record<string, unknown>;
@@ -49,8 +58,11 @@ export interface PlanDocument {
   secretOutputs: string[];
   /** What `pulumi preview` would do to each resource: against the state given with --state, else against nothing. */
   operations: PlanOperation[];
-  /** Only with --state: the file, and what could not be compared exactly. */
-  state?: { file: string; notes: string[] };
+  /**
+   * Only with --state: the file, what could not be compared exactly, and warnings (a volume holding data that loses
+   * retainOnDelete).
+   */
+  state?: { file: string; notes: string[]; warnings: string[] };
   /** Only with --state: operations that would lose data (the plan exits 1 when there is any). */
   dataLoss?: DataLoss[];
 }
@@ -69,6 +81,8 @@ export interface PlanOperation {
   retainOnDelete?: true;
   /** The state URN this resource continues through an alias. */
   previousUrn?: string;
+  /** A deployed resource whose flags change: each changed one as [deployed, planned]. */
+  flags?: FlagChanges;
 }
 
 function toPlanOperation(o: Operation): PlanOperation {
@@ -83,6 +97,7 @@ function toPlanOperation(o: Operation): PlanOperation {
     ...(o.protect ? { protect: true as const } : {}),
     ...(o.retainOnDelete ? { retainOnDelete: true as const } : {}),
     ...(o.previousUrn ? { previousUrn: o.previousUrn } : {}),
+    ...(o.flags ? { flags: o.flags } : {}),
   };
 }
 
@@ -121,6 +136,7 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       inputs: redactSecrets(r.inputs) as Record<string, unknown>,
     })),
   );
+  const costs = planCosts(plan, run.resources, estimate.resources, estimate.monthly, run.now);
   return {
     project: run.stack.project,
     stack: run.stack.stack,
@@ -129,8 +145,10 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
       downtimeSeconds: plan.config.downtimeBudgetSeconds,
       migrationMinutes: plan.config.migrationBudgetMinutes,
     },
-    monthlyCost: estimate.monthly,
+    monthlyCost: Math.round((estimate.monthly + costs.retainedMonthly) * 100) / 100,
     unpricedTypes: estimate.unpricedTypes,
+    ...(costs.afterWindow ? { afterWindow: costs.afterWindow } : {}),
+    ...(costs.retainedVolumes ? { retainedVolumes: costs.retainedVolumes } : {}),
     resources: run.resources.map((r, i) => ({
       type: r.type,
       name: r.name,
@@ -151,7 +169,7 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
     operations: ops.map(toPlanOperation),
     ...(run.state
       ? {
-          state: { file: run.state.file, notes: stateNotes(run, ops) },
+          state: { file: run.state.file, notes: stateNotes(run, ops), warnings: flagWarnings(ops) },
           dataLoss: checkDataLoss(ops, run.resources, run.state),
         }
       : {}),
@@ -233,6 +251,7 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   lines.push(
     `Monthly cost: ${usd(doc.monthlyCost)}${doc.unpricedTypes.length ? ` (not priced: ${doc.unpricedTypes.join(", ")})` : ""}`,
   );
+  lines.push(...costOverTime(doc));
   // Retention counts from the commit: known once a `pulumi up` has recorded it (or set explicitly).
   const until = (m: { retainUntil: string | undefined; retainHours: number }) =>
     m.retainUntil ?? `${m.retainHours} h after the commit`;
@@ -319,6 +338,24 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The steady state after a migration's window, the overlap's one-off cost, and the volumes still billed. */
+function costOverTime(doc: PlanDocument): string[] {
+  const out: string[] = [];
+  const w = doc.afterWindow;
+  if (w) {
+    out.push(
+      `  once the ${w.tier} server is dropped: ${usd(w.monthlyCost)}; until then (about ${Math.round(w.hours * 10) / 10} h${w.running ? ": the migration and its window" : ""}) it costs ${usd(w.transient)} more, billed per second`,
+    );
+  }
+  const retained = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(doc.retainedVolumes ?? [])];
+  for (const v of retained) {
+    out.push(
+      `  retained volume ${v.volumeName} (${v.sizeGiB} GiB, of the ${v.tier} server${w?.retainedVolume === v ? ", once it is dropped" : ""}): ${usd(v.monthlyCost)}/month until you delete it: ${v.deleteCommand}`,
+    );
+  }
+  return out;
+}
+
 const SYMBOL: Record<Op, string> = { create: "+ ", update: "~ ", replace: "+-", delete: "- ", same: "  " };
 
 function info(o: PlanOperation): string {
@@ -326,6 +363,7 @@ function info(o: PlanOperation): string {
   if (o.op === "replace") parts.push(`[replace: ${o.replaceKeys.join(", ")}]`);
   if (o.diffKeys?.length) parts.push(`[diff: ${o.diffKeys.map((k) => `~${k}`).join(", ")}]`);
   if (o.previousUrn) parts.push(`[was ${o.previousUrn.split("::").pop()}]`);
+  for (const [flag, change] of Object.entries(o.flags ?? {})) parts.push(`[${flag}: ${change[0]} -> ${change[1]}]`);
   return [...parts, ...options(o)].join(" ");
 }
 
@@ -432,6 +470,9 @@ export function renderPreview(doc: PlanDocument): string[] {
     if (n[op]) out.push(`    ${SYMBOL[op]}${n[op]} ${label}`);
   }
   out.push(`    ${n.same} unchanged`);
+  const flagged = doc.operations.filter((o) => o.flags).length;
+  if (flagged) out.push(`    ${flagged} with changed resource options (protect, retainOnDelete)`);
+  for (const warning of doc.state?.warnings ?? []) out.push("", `WARNING: ${warning}`);
   for (const note of doc.state?.notes ?? []) out.push("", `Note: ${note}`);
   if (doc.dataLoss?.length) {
     out.push("", `Data loss: this plan would lose data (exit 1):`);

@@ -60,6 +60,42 @@ export interface Operation {
   retainOnDelete: boolean;
   /** The state URN this resource continues when it differs from its own (an alias). */
   previousUrn?: string;
+  /** For a deployed resource whose resource options change: each changed flag as [deployed, planned]. */
+  flags?: FlagChanges;
+}
+
+/** Resource options of a deployed resource that the plan changes, each as [deployed, planned]. */
+export interface FlagChanges {
+  protect?: [boolean, boolean];
+  retainOnDelete?: [boolean, boolean];
+}
+
+/**
+ * The flags that differ between the state and the registration. The engine applies a flag change without a provider
+ * call (the step stays `same` or `update`), so it shows only here.
+ */
+export function flagChanges(
+  before: Pick<ResourceState, "protect" | "retainOnDelete">,
+  after: Pick<ResourceState, "protect" | "retainOnDelete">,
+): FlagChanges | undefined {
+  const out: FlagChanges = {};
+  if (before.protect !== after.protect) out.protect = [before.protect, after.protect];
+  if (before.retainOnDelete !== after.retainOnDelete)
+    out.retainOnDelete = [before.retainOnDelete, after.retainOnDelete];
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * A deployed volume whose `retainOnDelete` is removed: it holds data, and from this update on a drop of it (or of
+ * its server) deletes the data with it instead of leaving the volume at DigitalOcean.
+ */
+export function flagWarnings(ops: readonly Operation[]): string[] {
+  return ops
+    .filter((o) => o.type === T.volume && o.flags?.retainOnDelete?.[0] === true && o.flags.retainOnDelete[1] === false)
+    .map(
+      (o) =>
+        `volume ${o.name} holds data and loses retainOnDelete: from this update on, a \`pulumi up\` that drops it deletes it with its data instead of leaving it at DigitalOcean`,
+    );
 }
 
 /**
@@ -233,6 +269,7 @@ export function planOperations(registered: readonly Registration[], state: Deplo
   const ops: Operation[] = registered.map((r) => {
     const before = r.deployedUrn ? deployed.get(r.deployedUrn) : undefined;
     if (before) continued.add(before.urn);
+    const flags = before ? flagChanges(before, r) : undefined;
     const diff: ResourceDiff = before
       ? diffDeployed(before, r)
       : { op: "same", diffKeys: [], replaceKeys: [], secretKeys: [] };
@@ -248,6 +285,7 @@ export function planOperations(registered: readonly Registration[], state: Deplo
       protect: r.protect,
       retainOnDelete: r.retainOnDelete,
       ...(before && before.urn !== r.urn ? { previousUrn: before.urn } : {}),
+      ...(flags ? { flags } : {}),
     };
   });
   for (const d of deployed.values()) {

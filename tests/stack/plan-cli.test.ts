@@ -250,6 +250,7 @@ describe("npm run plan --state / --write-state", () => {
     name: string;
     op: string;
     replaceKeys: string[];
+    flags?: Record<string, [boolean, boolean]>;
   }
   const dir = tempDir();
   const state = join(dir, "dev.json");
@@ -312,6 +313,32 @@ describe("npm run plan --state / --write-state", () => {
       /Tier migration 4gb -> 8gb done \(committed \S+\): the 4gb server is kept as the rollback target until \S+Z/,
     );
     expect(again.stdout).toMatch(/Resources:\n +\d+ unchanged\n/);
+  });
+
+  it("flags: allowDataLoss takes retainOnDelete off the deployed volume: in --json, marked in the tree, said loudly", () => {
+    const project = tempDir();
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    const dev = readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    writeFileSync(
+      join(project, "Pulumi.dev.yaml"),
+      dev.replace("config:\n", "config:\n  chatbot:allowDataLoss: true\n"),
+    );
+    const r = plan("--stack", "dev", "--project-dir", project, "--state", state, "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { operations: Op[]; state: { warnings: string[] } };
+    expect(doc.operations.filter((o) => o.flags).map((o) => [o.name, o.op, o.flags])).toEqual([
+      ["app-4gb-volume", "same", { retainOnDelete: [true, false] }],
+    ]);
+    expect(doc.state.warnings).toEqual([
+      expect.stringMatching(/^volume app-4gb-volume holds data and loses retainOnDelete/),
+    ]);
+    const text = plan("--stack", "dev", "--project-dir", project, "--state", state);
+    expect(text.stdout).toMatch(/app-4gb-volume +same +\[retainOnDelete: true -> false\]/);
+    expect(text.stdout).toMatch(/^WARNING: volume app-4gb-volume holds data and loses retainOnDelete/m);
+    expect(text.stdout).toContain("1 with changed resource options (protect, retainOnDelete)");
+    // Without a flag change, no warning and no marks.
+    const plain = plan("--stack", "dev", "--state", state);
+    expect(plain.stdout).not.toMatch(/WARNING|-> false|changed resource options/);
   });
 
   it("a volume renamed in the state: `replace` on name, exit 1, the volume named on stderr, no state written", () => {

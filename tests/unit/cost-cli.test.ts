@@ -32,7 +32,7 @@ describe("npm run cost", () => {
   it("--fail-above exits 1 when the increase is above the limit, 0 otherwise", () => {
     const above = cost(...TIER_CHANGE, "--markdown", "--fail-above", "20");
     expect(above.code).toBe(1);
-    expect(above.stderr).toContain("the monthly increase $24.00 is above --fail-above $20.00");
+    expect(above.stderr).toContain("the steady-state monthly increase $24.00 is above --fail-above $20.00");
     expect(above.stdout).toContain("### Monthly cost will increase by $24.00 (+100%)");
     expect(cost(...TIER_CHANGE, "--fail-above", "24").code).toBe(0);
   });

@@ -103,6 +103,47 @@ describe("cost.yml", () => {
     for (const s of steps.filter((x) => x.run)) expect(s.run, s.name).not.toContain("${{");
   });
 
+  it("the limits step passes --fail-above and --fail-above-transient only for the variables that are set", () => {
+    const limits = step(/Enforce the cost limits/);
+    expect(limits.if).toBe("env.COST_FAIL_ABOVE != '' || env.COST_FAIL_ABOVE_TRANSIENT != ''");
+    expect(job.env).toMatchObject({
+      COST_FAIL_ABOVE: "${{ vars.COST_FAIL_ABOVE }}",
+      COST_FAIL_ABOVE_TRANSIENT: "${{ vars.COST_FAIL_ABOVE_TRANSIENT }}",
+    });
+    // The step's script with `npm` as a stand-in that prints the arguments it got.
+    const dir = mkdtempSync(join(tmpdir(), "cost-limits-"));
+    try {
+      mkdirSync(join(dir, "cost"));
+      writeFileSync(join(dir, "cost", "args"), "--base\nb.json\n--head\nh.json\n");
+      writeFileSync(join(dir, "npm"), '#!/bin/sh\necho "$@" > "$RUNNER_TEMP/npm-args"\n');
+      chmodSync(join(dir, "npm"), 0o755);
+      const run = (env: Record<string, string>) => {
+        const r = spawnSync("bash", ["-c", limits.run as string], {
+          cwd: dir,
+          env: {
+            PATH: `${dir}:${process.env.PATH}`,
+            RUNNER_TEMP: dir,
+            COST_FAIL_ABOVE: "",
+            COST_FAIL_ABOVE_TRANSIENT: "",
+            ...env,
+          },
+          encoding: "utf8",
+        });
+        expect(r.status, r.stderr).toBe(0);
+        return readFileSync(join(dir, "npm-args"), "utf8").trim();
+      };
+      expect(run({ COST_FAIL_ABOVE: "50" })).toBe("run --silent cost -- --base b.json --head h.json --fail-above 50");
+      expect(run({ COST_FAIL_ABOVE_TRANSIENT: "5" })).toBe(
+        "run --silent cost -- --base b.json --head h.json --fail-above-transient 5",
+      );
+      expect(run({ COST_FAIL_ABOVE: "50", COST_FAIL_ABOVE_TRANSIENT: "5" })).toBe(
+        "run --silent cost -- --base b.json --head h.json --fail-above 50 --fail-above-transient 5",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("every shell step passes shellcheck (bash)", () => {
     expect(shellcheckSteps(steps)).toEqual([]);
   });

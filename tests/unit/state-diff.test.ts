@@ -10,7 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SECRET_SIG, SECRET_VALUE, wrapSecret } from "../../infra/offline/secret-values";
-import { checkDataLoss, diffResource, planOperations, type Registration } from "../../infra/offline/state-diff";
+import {
+  checkDataLoss,
+  diffResource,
+  flagWarnings,
+  planOperations,
+  type Registration,
+} from "../../infra/offline/state-diff";
 import {
   buildStateExport,
   checkStateIsFor,
@@ -356,6 +362,59 @@ describe("operations against a state", () => {
         (o) => o.op,
       ),
     ).toEqual(["create"]);
+  });
+});
+
+describe("resource options (protect, retainOnDelete) of deployed resources", () => {
+  const vol = deployed(T.volume, "app-volume", { name: "data", size: 20 }, { protect: true, retainOnDelete: true });
+  const drop = deployed(T.droplet, "app-droplet", { size: "s" }, { protect: true });
+
+  it("carries each changed flag as [deployed, planned], only the ones that change, on an otherwise `same` step", () => {
+    const ops = planOperations(
+      [
+        registered(T.volume, "app-volume", { name: "data", size: 20 }, { protect: false, retainOnDelete: true }),
+        registered(T.droplet, "app-droplet", { size: "s" }, { protect: true }),
+      ],
+      stateOf([vol, drop]),
+    );
+    expect(ops.map((o) => [o.name, o.op, o.flags])).toEqual([
+      ["app-volume", "same", { protect: [true, false] }],
+      ["app-droplet", "same", undefined],
+    ]);
+    expect(flagWarnings(ops)).toEqual([]);
+  });
+
+  it("a new resource or a delete has no flag change (nothing deployed to compare with, or nothing planned)", () => {
+    const ops = planOperations(
+      [registered(T.volume, "new-volume", { name: "n" }, { deployedUrn: undefined, protect: true })],
+      stateOf([drop]),
+    );
+    expect(ops.map((o) => [o.op, o.flags])).toEqual([
+      ["create", undefined],
+      ["delete", undefined],
+    ]);
+  });
+
+  it("a volume that loses retainOnDelete is warned about; one that gains it, or a droplet, is not", () => {
+    const lose = planOperations(
+      [registered(T.volume, "app-volume", { name: "data", size: 20 }, { protect: true, retainOnDelete: false })],
+      stateOf([vol]),
+    );
+    expect(lose[0]?.flags).toEqual({ retainOnDelete: [true, false] });
+    expect(flagWarnings(lose)).toEqual([
+      expect.stringMatching(/^volume app-volume holds data and loses retainOnDelete/),
+    ]);
+    const gain = planOperations(
+      [registered(T.volume, "app-volume", { name: "data", size: 20 }, { protect: true, retainOnDelete: true })],
+      stateOf([{ ...vol, retainOnDelete: false }]),
+    );
+    expect(gain[0]?.flags).toEqual({ retainOnDelete: [false, true] });
+    expect(flagWarnings(gain)).toEqual([]);
+    const droplet = planOperations(
+      [registered(T.droplet, "app-droplet", { size: "s" }, { protect: true, retainOnDelete: false })],
+      stateOf([{ ...drop, retainOnDelete: true }]),
+    );
+    expect(flagWarnings(droplet)).toEqual([]);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * Every GitHub workflow: GitHub's own parser accepts it, every action is pinned to a full commit SHA with its tag in a
  * comment, no expression is spliced into a shell script, every script passes shellcheck. Then what each one is for:
- * test.yml runs `.ci/run` on every pull request and push; drift.yml previews each deployed stack daily expecting no
- * changes and opens an issue on drift (its issue step runs for real against a stand-in `gh`); deploy.yml runs
+ * test.yml runs `.ci/run` on every pull request and push; drift.yml previews each deployed stack daily, tells drift
+ * from the expected drop of a rollback target and opens an issue on drift (its check runs for real against a
+ * stand-in `pulumi`, its issue step against a stand-in `gh`); deploy.yml runs
  * `pulumi up --policy-pack policy` on merge to main, dev first, prod behind the `production` environment's approval.
  */
 import { spawnSync } from "node:child_process";
@@ -94,24 +95,92 @@ describe("drift.yml", () => {
     expect(workflow.permissions).toEqual({ contents: "read", issues: "write" });
   });
 
-  it("previews through pulumi/actions with refresh, --expect-no-changes and the policy pack, the failure kept for the next steps", () => {
-    expect(preview.uses).toBe(PULUMI_ACTIONS);
-    expect(preview.with).toEqual({
-      command: "preview",
-      "stack-name": "${{ matrix.stack }}",
-      refresh: true,
-      "expect-no-changes": true,
-      diff: true,
-      policyPacks: "policy",
-    });
+  it("installs the CLI through pulumi/actions, previews with refresh and the policy pack, the failure kept for the next steps", () => {
+    const install = steps.find((s) => s.uses?.startsWith("pulumi/actions@")) as Step;
+    expect(install.uses).toBe(PULUMI_ACTIONS);
+    expect(install.with).toBeUndefined();
+    expect(preview.run).toContain(
+      'pulumi preview --stack "$STACK" --refresh --json --non-interactive --policy-pack policy',
+    );
+    expect(preview.run).toContain('pulumi stack output --stack "$STACK" --json');
+    expect(preview.run).toContain("node --import tsx scripts/drift.ts --stack");
     expect(preview["continue-on-error"]).toBe(true);
-    expect(preview.env).toEqual(CLOUD_SECRETS);
+    expect(preview.env).toEqual({ ...CLOUD_SECRETS, STACK: "${{ matrix.stack }}" });
     const after = steps.slice(steps.indexOf(preview) + 1);
     expect(after.map((s) => s.if)).toEqual([
       "steps.preview.outcome == 'failure'",
       "steps.preview.outcome == 'failure'",
     ]);
     expect(after.at(-1)?.run?.trim()).toMatch(/exit 1$/);
+  });
+
+  describe("the check, run for real (scripts/drift.ts) against a stand-in pulumi", () => {
+    const work = mkdtempSync(join(tmpdir(), "drift-check-"));
+    afterAll(() => rmSync(work, { recursive: true, force: true }));
+    const urn = (type: string, name: string) => `urn:pulumi:prod::chatbot::${type}::${name}`;
+    const DROPLET = "digitalocean:index/droplet:Droplet";
+    const outputs = (hoursAgo: number) => ({
+      migration: {
+        state: "done",
+        from: "app-8gb",
+        to: "app-16gb",
+        rollbackTarget: "app-8gb",
+        rollbackUntil: new Date(Date.now() - hoursAgo * 3600_000).toISOString(),
+      },
+      servers: { "app-8gb": { role: "previous", dropletId: "111", volumeId: "vol-1" } },
+    });
+    const step = (op: string, name: string, size: string, newSize?: string) => ({
+      op,
+      urn: urn(DROPLET, name),
+      oldState: { urn: urn(DROPLET, name), type: DROPLET, custom: true, inputs: { size } },
+      ...(newSize
+        ? { newState: { urn: urn(DROPLET, name), type: DROPLET, custom: true, inputs: { size: newSize } } }
+        : {}),
+    });
+
+    function runCheck(name: string, digest: unknown, previewExit = 0, out: unknown = outputs(1)) {
+      const bin = join(work, name);
+      mkdirSync(bin);
+      writeFileSync(join(bin, "preview.json"), JSON.stringify(digest));
+      writeFileSync(join(bin, "outputs.json"), JSON.stringify(out));
+      writeFileSync(
+        join(bin, "pulumi"),
+        `#!/usr/bin/env bash\nif [ "$1" = preview ]; then cat "${bin}/preview.json"; exit ${previewExit}; fi\ncat "${bin}/outputs.json"\n`,
+      );
+      chmodSync(join(bin, "pulumi"), 0o755);
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, RUNNER_TEMP: bin, STACK: "prod" };
+      const r = spawnSync("bash", ["-c", preview.run as string], { cwd: ROOT, env, encoding: "utf8" });
+      return { status: r.status, stderr: r.stderr, report: readFileSync(join(bin, "drift", "report.md"), "utf8") };
+    }
+
+    it("the drop of the rollback target after its rollbackUntil: passes, the drop named as expected", () => {
+      const r = runCheck("drop", { steps: [step("delete", "app-8gb-droplet", "s-4vcpu-8gb")] });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.report).toContain("### No drift in stack `prod`");
+      expect(r.report).toContain("Expected, not drift: the rollback target `app-8gb`");
+    });
+
+    it("the same drop before rollbackUntil, or a droplet resized by hand: drift, the check fails", () => {
+      const early = runCheck("early", { steps: [step("delete", "app-8gb-droplet", "s-4vcpu-8gb")] }, 0, outputs(-1));
+      expect(early.status).toBe(1);
+      expect(early.report).toContain("### Drift: stack `prod` differs from its program");
+      const resized = runCheck("resized", {
+        steps: [step("update", "app-16gb-droplet", "s-4vcpu-8gb", "s-8vcpu-16gb")],
+      });
+      expect(resized.status).toBe(1);
+      expect(resized.report).toContain("- `app-16gb-droplet` (`digitalocean:index/droplet:Droplet`): update: size");
+    });
+
+    it("a preview that fails (a policy violation): the check fails with the diagnostics in the report", () => {
+      const r = runCheck(
+        "failed",
+        { diagnostics: [{ severity: "error", message: "policy: volume must be retained" }] },
+        255,
+      );
+      expect(r.status).toBe(1);
+      expect(r.report).toContain("pulumi preview failed (exit 255)");
+      expect(r.report).toContain("error: policy: volume must be retained");
+    });
   });
 
   describe("the issue step, run for real against a stand-in gh", () => {
@@ -128,19 +197,24 @@ describe("drift.yml", () => {
         `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >> "${log}"\nif [ "$1 $2" = "issue list" ]; then echo "${openIssue}"; fi\n`,
       );
       chmodSync(join(bin, "gh"), 0o755);
+      mkdirSync(join(bin, "drift"));
+      writeFileSync(
+        join(bin, "drift", "report.md"),
+        "### Drift: stack `prod` differs from its program (1 change(s))\n\n- `app-8gb-droplet` (`digitalocean:index/droplet:Droplet`): update: size\n",
+      );
       const env = {
         ...process.env,
         PATH: `${bin}:${process.env.PATH}`,
+        RUNNER_TEMP: bin,
         GITHUB_REPOSITORY: "acme/chatbot-infra",
         STACK: "prod",
         RUN_URL: "https://github.com/acme/chatbot-infra/actions/runs/1",
-        PREVIEW_OUTPUT: "~ digitalocean:index/droplet:Droplet app-8gb-droplet update [diff: ~size]",
       };
       const r = spawnSync("bash", ["-c", issueStep.run as string], { env, encoding: "utf8" });
       return { status: r.status, stderr: r.stderr, calls: readFileSync(log, "utf8") };
     }
 
-    it("opens an issue labelled drift, with the stack, the run and the preview's end", () => {
+    it("opens an issue labelled drift, with the stack, the run and the check's report", () => {
       const r = runIssueStep("");
       expect(r.status, r.stderr).toBe(0);
       expect(r.calls).toContain("label create drift --repo acme/chatbot-infra");
@@ -148,10 +222,10 @@ describe("drift.yml", () => {
         /^issue list --repo acme\/chatbot-infra --state open --label drift --search "Drift: stack prod differs from its program" in:title/m,
       );
       expect(r.calls).toMatch(
-        /^issue create --repo acme\/chatbot-infra --title Drift: stack prod differs from its program --label drift --body The scheduled `pulumi preview --refresh --expect-no-changes --policy-pack policy` of stack `prod` failed/m,
+        /^issue create --repo acme\/chatbot-infra --title Drift: stack prod differs from its program --label drift --body The scheduled `pulumi preview --refresh --policy-pack policy` of stack `prod` shows drift/m,
       );
       expect(r.calls).toContain("Run: https://github.com/acme/chatbot-infra/actions/runs/1");
-      expect(r.calls).toContain("app-8gb-droplet update [diff: ~size]");
+      expect(r.calls).toContain("- `app-8gb-droplet` (`digitalocean:index/droplet:Droplet`): update: size");
     });
 
     it("comments on the open drift issue instead of opening another", () => {
