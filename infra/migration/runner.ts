@@ -23,7 +23,8 @@ import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import { DEFAULT_BUDGETS, ASSUMED_RATES, checkBudgets, estimateMigration, maxLagBytesForCutover } from "./budget";
 import { checkRoom, compareCounts, judgeTarget, tableCounts } from "./checks";
-import { type Side, type StepCommand, migrationCommands, parseValues, promoteGoLine } from "./commands";
+import { type Side, type StepCommand, migrationCommands, promoteGoLine, readStep } from "./commands";
+import { type AnySpec, EXIT, type OutputOf } from "./steps";
 import {
   type AfterCommitStep,
   type Decision,
@@ -120,7 +121,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     always?: boolean;
     stdinTail?: Promise<string>;
   };
-  const run = async (cmd: StepCommand, o: StepOptions = {}) => {
+  const run = async (cmd: StepCommand<AnySpec>, o: StepOptions = {}) => {
     if (!o.always) checkStop();
     return timeline.time(currentPhase ?? "preflight", cmd.step, cmd.side, async () => {
       if (!o.quiet) emit({ kind: "step", phase: currentPhase ?? "preflight", step: cmd.step, side: cmd.side });
@@ -134,10 +135,10 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       return result;
     });
   };
-  const step = async (cmd: StepCommand, o: StepOptions = {}) => {
+  const step = async <S extends AnySpec>(cmd: StepCommand<S>, o: StepOptions = {}): Promise<OutputOf<S>> => {
     const result = await run(cmd, o);
-    if (result.code !== 0) throw new StepFailed(cmd, result);
-    return parseValues(result.stdout);
+    if (result.code !== EXIT.ok) throw new StepFailed(cmd, result);
+    return readStep(cmd, result.stdout);
   };
   const budgetGate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
     const verdict = checkBudgets(budgets, {
@@ -168,7 +169,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     j.holder = holder;
     j.updatedAt = iso(now());
     const r = await run(cmds.journalWrite(runId, serializeJournal(j), archive), { quiet: true, always: true });
-    if (r.code === 6)
+    if (r.code === EXIT.lockLost)
       throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
     if (r.code !== 0) throw new StepFailed(cmds.journalWrite(runId, "", archive), r);
     report.journal = j;
@@ -191,7 +192,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
   // its Redis one for the TLS replica link (migrate.sh trust_redis_peer), the old droplet's Caddy the new one's
   // internal listener certificate for the forward (proxy-switch.sh trust). A resumed run that skipped the preflight
   // reads them again (the preflight only reads).
-  const preflights: Partial<Record<Side, Record<string, string>>> = {};
+  const preflights: Partial<Record<Side, Readonly<Record<string, string | undefined>>>> = {};
   const certOf = async (side: Side, key: CertKey): Promise<string> => {
     if (!preflights[side]?.[key]) preflights[side] = await step(cmds.preflight(side), { quiet: true });
     const pem = Buffer.from(preflights[side]?.[key] ?? "", "base64").toString("utf8");
@@ -339,7 +340,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
     if (touchedNew) {
       const r = await run(cmds.rollbackNew(), { always: true });
-      if (r.code === 7) return pastCommit();
+      if (r.code === EXIT.alreadyPromoted) return pastCommit();
       if (r.code !== 0) errors.push(new StepFailed(cmds.rollbackNew(), r).message);
     }
     const oldBack = await step(cmds.rollbackOld(), { always: true }).then(
@@ -468,7 +469,8 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
       report.backupFile = j.backupFile = b.backup_file;
     }
     await enter("copy");
-    await step(cmds.claimTarget(pre.system_identifier ?? "", id));
+    if (!pre.system_identifier) throw new Refused("the old server did not report its PostgreSQL system identifier");
+    await step(cmds.claimTarget(pre.system_identifier, id));
     if (choice.strategy === "replicate") await replicate();
     else await dumpRestore(id);
   }
@@ -531,7 +533,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     }
     if (fenced.drained === "0")
       note(`requests to the old app were still in flight after the drain wait: the fence may have cut them short`);
-    const fenceLsn = fenced.fence_lsn ?? "";
+    const fenceLsn = fenced.fence_lsn;
     // The old Redis paused its writes in the fence and reported its offset: the new one takes over by itself once it
     // has that much, while PostgreSQL promotes (the old app cannot write anyway once its database is fenced). Without
     // the offset, the old Redis hands over (FAILOVER) meanwhile. If promotion is refused, the rollback makes the old
@@ -557,7 +559,11 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     } catch (e) {
       await redisSwitched?.catch(() => undefined);
       // Never promoted: roll back (refused, exit 4; or it ended before it had its go line).
-      if (e instanceof Interrupted || (e instanceof StepFailed && e.result.code === 4) || (await endedBeforeGo))
+      if (
+        e instanceof Interrupted ||
+        (e instanceof StepFailed && e.result.code === EXIT.promoteRefused) ||
+        (await endedBeforeGo)
+      )
         throw e;
       commit(false); // pg_promote may have run: past the commit point (a resumed run promotes if it did not)
       throw e;
@@ -631,7 +637,9 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     const j = journal!;
     if (done("gate")) return;
     if (j.strategy !== "replicate") await trustNew();
-    await step(j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds), {
+    const move: StepCommand<AnySpec> =
+      j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(budgets.downtimeBudgetSeconds);
+    await step(move, {
       always: true,
     });
     j.trafficMovedAt = iso(now());
@@ -650,7 +658,7 @@ export async function runMigration(opts: RunnerOptions): Promise<MigrationReport
     }
     report.writeDowntimeMs = journalDowntime(j);
     await enter("verify");
-    const verifyStep = async (s: AfterCommitStep, cmd: StepCommand) => {
+    const verifyStep = async (s: AfterCommitStep, cmd: StepCommand<AnySpec>) => {
       if (done(s)) return;
       await step(cmd);
       mark(s);

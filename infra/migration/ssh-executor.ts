@@ -9,9 +9,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { StepCommand } from "./commands";
-import type { Executor, StepHooks, StepResult } from "./runner";
+import type { StepHooks, StepResult } from "./runner-types";
+import type { AnySpec } from "./steps";
 
-export interface SshExecutor extends Executor {
+/** Runs any step's command (the tier migration's, the scale-out's): only its argv and stdin matter here. */
+export interface SshExecutor {
+  (cmd: StepCommand<AnySpec, string>, hooks?: StepHooks): Promise<StepResult>;
   /** Close the multiplexed ssh connections (no ssh master process outlives the run). */
   close(): void;
 }
@@ -29,7 +32,7 @@ export function sshExecutor(
 ): SshExecutor {
   const controlDir = options.multiplex === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-ssh-"));
   const masters = new Map<string, string[]>();
-  const exec = (cmd: StepCommand, hooks?: StepHooks) =>
+  const exec = (cmd: StepCommand<AnySpec, string>, hooks?: StepHooks) =>
     new Promise<StepResult>((resolve, reject) => {
       let argv = cmd.argv;
       if (controlDir && argv[0] === "ssh") {

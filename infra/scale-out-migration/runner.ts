@@ -31,8 +31,9 @@
  */
 import { type Budgets, DEFAULT_BUDGETS, checkBudgets } from "../migration/budget";
 import { compareCounts } from "../migration/checks";
-import { type Droplet, parseValues, type StepCommand } from "../migration/commands";
-import type { Executor, StepResult } from "../migration/runner";
+import { type Droplet, readStep } from "../migration/commands";
+import type { StepResult } from "../migration/runner";
+import { type AnySpec, EXIT, type OutputOf } from "../migration/steps";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import {
@@ -45,11 +46,6 @@ import {
 } from "./commands";
 
 export type LogicalExecutor = (cmd: LogicalCommand) => Promise<StepResult>;
-
-/** The tier migration's executors (ssh) run any command by its argv and stdin file; the step name is only reported. */
-export function fromStepExecutor(exec: Executor): LogicalExecutor {
-  return (cmd) => exec(cmd as unknown as StepCommand);
-}
 
 export interface LogicalRunnerOptions {
   /** The single droplet: the publisher, and where every step runs. */
@@ -88,7 +84,7 @@ export interface LogicalReport {
   aborted?: string;
   rolledBack?: boolean;
   error?: string;
-  preflight?: Record<string, string>;
+  preflight?: Readonly<Record<string, string | undefined>>;
   syncMs?: number;
   lagBytes?: number;
   /** Fence start to the last app droplet's gate open (the held requests go through then). */
@@ -111,8 +107,6 @@ const APPLY_BYTES_PER_SECOND = 5 * 1024 * 1024;
 const CUTOVER_FIXED_SECONDS = 5;
 
 class Abort extends Error {}
-/** unfence's exit code when it finds the switch done (committed). */
-const SWITCHED = 7;
 
 export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<LogicalReport> {
   const now = opts.now ?? Date.now;
@@ -133,14 +127,14 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     current = p;
     opts.onEvent?.({ kind: "phase", phase: p });
   };
-  const step = (cmd: LogicalCommand) => {
+  const step = <S extends AnySpec>(cmd: LogicalCommand<S>): Promise<OutputOf<S>> => {
     // An app droplet's gate is named with its ssh destination (several run side by side).
     const label = cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2) ?? ""}`.trim() : cmd.step;
     return timeline.time(current, label, cmd.side === "app" ? "new" : "old", async () => {
       opts.onEvent?.({ kind: "step", step: label });
       const r = await opts.exec(cmd);
-      if (r.code !== 0) throw new StepFailed(label, r.code, r.stderr || r.stdout);
-      return parseValues(r.stdout);
+      if (r.code !== EXIT.ok) throw new StepFailed(label, r.code, r.stderr || r.stdout);
+      return readStep(cmd, r.stdout);
     });
   };
   const gate = (where: string, remainingSeconds: number, downtimeSeconds: number) => {
@@ -259,7 +253,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   return report;
 
   /** Every app droplet's gate at once (one round trip each, side by side); all are tried, then any failure throws. */
-  async function gates(action: "close" | "open"): Promise<Array<Record<string, string>>> {
+  async function gates(action: "close" | "open"): Promise<Array<Readonly<Record<string, string | undefined>>>> {
     const results = await Promise.allSettled(opts.appNodes.map((node) => step(appGateCommand(node, action))));
     const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
     if (failed.length)
@@ -270,7 +264,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   }
 
   /** An app droplet's internal listener certificate, as its gate printed it (tls_cert, base64 PEM). */
-  function appCertificate(values: Record<string, string>, i: number): string {
+  function appCertificate(values: Readonly<Record<string, string | undefined>>, i: number): string {
     const pem = Buffer.from(values.tls_cert ?? "", "base64").toString("utf8");
     if (!pem.includes("BEGIN CERTIFICATE"))
       throw new Error(
@@ -279,7 +273,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     return pem.endsWith("\n") ? pem : `${pem}\n`;
   }
 
-  function takeChecks(values: Record<string, string>): void {
+  function takeChecks(values: Readonly<Record<string, string | undefined>>): void {
     if (values.catchup_ms !== undefined) report.catchupMs = Number(values.catchup_ms);
     report.sequences = sequenceValues(values);
   }
@@ -309,7 +303,7 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
     if (state.fenced) {
       const bounce = state.gatesClosed && state.sourceCert.includes("BEGIN CERTIFICATE");
       const r = await step(cmds.unfence(bounce)).catch((e: Error) => e);
-      if (r instanceof StepFailed && r.code === SWITCHED) return true;
+      if (r instanceof StepFailed && r.code === EXIT.alreadySwitched) return true;
       if (r instanceof Error) errors.push(r.message);
       else if (bounce) {
         const target = `${opts.source.privateAddress}:${opts.source.internalPort ?? INTERNAL_PORT}`;

@@ -26,8 +26,8 @@ const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", s
 describe("step commands", () => {
   it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
     const cmd = migrationCommands(old, next).standby();
-    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
-    expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.remote]);
+    expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
+    expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.argv.at(-1)]);
     expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
     expect(cmd.side).toBe("new");
   });
@@ -53,45 +53,53 @@ describe("step commands", () => {
     ],
     ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
   ])("%s runs `%s`", (_name, build, expected) => {
-    expect(build(migrationCommands(old, next)).remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${expected}`);
+    expect(build(migrationCommands(old, next)).argv.at(-1)).toBe(
+      `env CHATBOT_RUNTIME=container bash -s -- ${expected}`,
+    );
   });
 
   it("journal_write carries the journal on stdin after the script, never in argv; lock steps name the run", () => {
     const c = migrationCommands(old, next);
     const json = JSON.stringify({ id: "m1", note: "a 'quoted' value" });
     const write = c.journalWrite("run-1", json, "m0");
-    expect(write.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
+    expect(write.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
     expect(write.stdinData).toBe(json);
     expect(write.argv.join(" ")).not.toContain("quoted");
     expect(formatCommand(write)).toMatch(
       /< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/,
     );
     expect(
-      c.lockAcquire("new", { runId: "run-1", holder: "ci:42", startedAt: "2026-12-01T10:00:00.000Z", staleSeconds: 60 })
-        .remote,
+      c
+        .lockAcquire("new", {
+          runId: "run-1",
+          holder: "ci:42",
+          startedAt: "2026-12-01T10:00:00.000Z",
+          staleSeconds: 60,
+        })
+        .argv.at(-1),
     ).toBe("env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60");
     expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain(
       "root@203.0.113.11",
     );
     expect(c.journalRead("old").side).toBe("old");
-    expect(c.claimTarget("7312345678901234567", "m1").remote).toBe(
+    expect(c.claimTarget("7312345678901234567", "m1").argv.at(-1)).toBe(
       "env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
     );
   });
 
   it("passes host-runtime settings as an env prefix, quoted", () => {
     const host: Droplet = { ...old, runtime: "host", env: { PGDATA: "/tmp/pg data", PG_CTL_OPTS: "-c port=5" } };
-    expect(stepCommand("old", host, "fence").remote).toBe(
+    expect(stepCommand("old", host, "fence", {}).argv.at(-1)).toBe(
       "env CHATBOT_RUNTIME=host PGDATA='/tmp/pg data' PG_CTL_OPTS='-c port=5' bash -s -- fence",
     );
   });
 
   it("refuses secrets and bad names on the command line", () => {
-    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence")).toThrow(
+    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence", {})).toThrow(
       /REDIS_PASSWORD.*secret.*env file/,
     );
-    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence")).toThrow(
-      /"bad-name" is not a valid variable name/,
+    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence", {})).toThrow(
+      /"bad-name" is not an environment variable name/,
     );
   });
 
