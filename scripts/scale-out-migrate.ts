@@ -11,7 +11,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { pinnedHostKey, UNPINNED_SSH_OPTIONS } from "../infra/host-keys";
+import { pinnedHostKey } from "../infra/host-keys";
+import { UNPINNED_SSH_OPTIONS } from "../infra/migration/ssh-options";
 import {
   HostKeyMismatchError,
   knownHostsFileIn,

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedHostKey } from "../host-keys";
+import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
 import type { MigrationPlan } from "../plan";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import type { AppServer } from "./app-server";
@@ -41,19 +42,14 @@ export function migrateCommandLine(
   },
   healthPath: string,
 ): string {
-  const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
   // With a pinned side, the CLI sets each droplet's host key options itself (accept-new only for an unpinned one).
-  const sshOpts = pinned ? ["-o", "BatchMode=yes"] : ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
   const keyFlag = (flag: string, key: string | undefined) =>
     key === undefined ? [] : [`${flag} '${pinnedHostKey(key)}'`];
   const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
   return [
     "set -eu",
-    "KEY_OPTS=''",
-    'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
-    '  key=$(mktemp) && trap \'rm -f "$key"\' EXIT && chmod 600 "$key" && printf \'%s\\n\' "$CHATBOT_SSH_PRIVATE_KEY" > "$key"',
-    '  KEY_OPTS="-i $key"',
-    "fi",
+    ...SSH_KEY_PREAMBLE,
     [
       "node --import tsx scripts/migrate.ts",
       `--from ${hosts.user}@${hosts.oldIp}`,
@@ -65,8 +61,8 @@ export function migrateCommandLine(
       `--migration-budget ${m.migrationBudgetMinutes}`,
       ...keyFlag("--from-host-key", hosts.oldHostKey),
       ...keyFlag("--to-host-key", hosts.newHostKey),
-      ...sshOpts.map((o) => `--ssh-option=${o}`),
-      '${KEY_OPTS:+--ssh-option=-i --ssh-option="$key"}',
+      ...stackSshFlags(pinned),
+      SSH_KEY_ARGS,
       `--health-url http://${upstream}${healthPath}`,
     ].join(" "),
   ].join("\n");
