@@ -1,7 +1,7 @@
 /**
  * The scale-out cutover benchmark, on the migration harness: a fresh pair of droplets, the old one filled with
  * pgbench tables, then the logical cutover under load through Caddy and the set check on the target. Figures, not
- * assertions (scripts/bench-migration.ts prints them with the tier migration's, `--strategies scale-out`).
+ * assertions (tests/bench/bench-migration.ts prints them with the tier migration's, `--strategies scale-out`).
  */
 import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { runLogicalCutover } from "../../infra/scale-out-migration/runner";
