@@ -21,7 +21,7 @@ import {
 } from "../infra/migration/host-key-check";
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
-import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
+import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/over-ssh";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";

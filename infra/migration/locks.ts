@@ -5,8 +5,9 @@
  * that finds the lock taken over reports it lost (`onLost`): the run must stop without touching anything more.
  */
 import { type MigrationCommands, readStep, type Side, type StepCommand } from "./commands";
-import { type Executor, type StepResult, StepFailed } from "./runner-types";
+import type { Executor, StepResult } from "./run-api";
 import { EXIT } from "./steps";
+import { StepFailed } from "./stops";
 
 /** Another run holds a fresh lock: the migration is refused, nothing touched. */
 export class LockHeld extends Error {}
@@ -47,7 +48,7 @@ export class MigrationLocks {
           `another migration holds the lock on the ${side} droplet (${this.o.targets[side]}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
         );
       }
-      if (r.code !== 0) throw new StepFailed(cmd, r);
+      if (r.code !== EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
       this.held.push(side);
       if (v.lock === "taken-over") {
         this.o.note(

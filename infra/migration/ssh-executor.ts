@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { StepCommand } from "./commands";
-import type { StepHooks, StepResult } from "./runner-types";
+import type { StepHooks, StepResult } from "./run-api";
 import { CONNECT_OPTIONS } from "./ssh-options";
 import type { AnySpec } from "./steps";
 

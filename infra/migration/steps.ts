@@ -3,8 +3,8 @@
  * (its `case` in main()), the droplet it runs on, its arguments as named fields (mapped to the script's argv here and
  * nowhere else), the `key=value` lines it prints (a zod schema: a key the step may print but the runner does not
  * need is optional; a key the runner reads and the step always prints is required), and the exit codes the scripts
- * use, by name. The runners build calls and read results only through this table; tests/unit/step-contract.test.ts
- * holds the scripts to it in both directions.
+ * use, by name. The runners build calls and read results only through this table, and a test holds the scripts to
+ * it in both directions.
  */
 import * as path from "node:path";
 import { z } from "zod";
@@ -70,13 +70,17 @@ export interface StepSpec<
   proxy?: P;
 }
 
-const req = z.string();
-const opt = z.string().optional();
-const none = () => [] as const;
+/** A key the step always prints and the runner reads; one it may print. */
+export const req = z.string();
+export const opt = z.string().optional();
+/** The argv of a step without arguments. */
+export const none = () => [] as const;
 
-function spec<A = undefined, O extends z.ZodRawShape = z.ZodRawShape, P extends ProxyAction | undefined = undefined>(
-  s: StepSpec<A, O, P>,
-): StepSpec<A, O, P> {
+export function spec<
+  A = undefined,
+  O extends z.ZodRawShape = z.ZodRawShape,
+  P extends ProxyAction | undefined = undefined,
+>(s: StepSpec<A, O, P>): StepSpec<A, O, P> {
   return s;
 }
 
@@ -358,107 +362,8 @@ export const MIGRATE_STEPS = {
   }),
 };
 
-// ---- logical.sh (every step on the scale-out's source droplet)
-
-export const LOGICAL_STEPS = {
-  preflight: spec({
-    script: "logical",
-    words: ["preflight"],
-    runsOn: "source",
-    argv: none,
-    out: {
-      wal_level: opt,
-      source_version_num: req,
-      target_version_num: req,
-      db_bytes: req,
-      free_slots: opt,
-      tables_without_pk: opt,
-    },
-  }),
-  schema: spec({
-    script: "logical",
-    words: ["schema"],
-    runsOn: "source",
-    argv: none,
-    out: { tables: opt, schema_ms: opt },
-  }),
-  publish: spec({ script: "logical", words: ["publish"], runsOn: "source", argv: none, out: { publication: opt } }),
-  subscribe: spec({
-    script: "logical",
-    words: ["subscribe"],
-    runsOn: "source",
-    argv: (a: { address: string; port: number }) => [a.address, a.port],
-    out: { subscription: opt },
-  }),
-  sync: spec({
-    script: "logical",
-    words: ["sync"],
-    runsOn: "source",
-    argv: (a: { timeoutSeconds: number }) => [a.timeoutSeconds],
-    out: { sync_ms: req, tables_ready: opt, lag_bytes: opt },
-  }),
-  lag: spec({ script: "logical", words: ["lag"], runsOn: "source", argv: none, out: { lag_bytes: req } }),
-  /** stdin: proxy-switch.sh (its hold runs in the same round trip). */
-  cutover: spec({
-    script: "logical",
-    words: ["cutover"],
-    runsOn: "source",
-    argv: (a: { id: string; upstreams: string; holdSeconds: number; catchupSeconds: number }) => [
-      a.id,
-      a.upstreams,
-      a.holdSeconds,
-      a.catchupSeconds,
-    ],
-    out: {
-      fence_lsn: opt,
-      fence_ms: opt,
-      catchup_ms: opt,
-      sequences: opt,
-      tables: opt,
-      checked: opt,
-      checks_ms: opt,
-      switched: req,
-    },
-    families: ["seq"],
-    proxy: "hold",
-  }),
-  counts: spec({
-    script: "logical",
-    words: ["counts"],
-    runsOn: "source",
-    argv: none,
-    out: {},
-    families: ["source", "target"],
-  }),
-  finish: spec({ script: "logical", words: ["finish"], runsOn: "source", argv: none, out: { finished: opt } }),
-  rollback_target: spec({
-    script: "logical",
-    words: ["rollback_target"],
-    runsOn: "source",
-    argv: none,
-    out: { rolled_back_target: opt },
-  }),
-  /** stdin: proxy-switch.sh (`local` runs in the same round trip unless the hold is kept). */
-  unfence: spec({
-    script: "logical",
-    words: ["unfence"],
-    runsOn: "source",
-    argv: (a: { keepHold: boolean }) => (a.keepHold ? ["keep-hold"] : []),
-    out: { switched: opt, unfenced: opt, hold: opt },
-    proxy: "local",
-  }),
-  cache_warm: spec({
-    script: "logical",
-    words: ["cache_warm"],
-    runsOn: "source",
-    argv: none,
-    out: { warm_keys: req, warm_skipped: req, warm_ms: req },
-  }),
-};
-
 export type MigrateStepName = keyof typeof MIGRATE_STEPS;
 export type ProxyStepName = keyof typeof PROXY_STEPS;
-export type LogicalStepName = keyof typeof LOGICAL_STEPS;
 
 // biome-ignore lint/suspicious/noExplicitAny: any step's argument type
 export type AnySpec = StepSpec<any, z.ZodRawShape, ProxyAction | undefined>;

@@ -6,7 +6,8 @@
  */
 import * as fs from "node:fs";
 import { buildCommand, type Droplet, PROXY_SCRIPT, type StepCommand, type Stdin } from "../migration/commands";
-import { type AnySpec, type ArgsOf, LOGICAL_STEPS, PROXY_STEPS, scriptPath } from "../migration/steps";
+import { type AnySpec, type ArgsOf, PROXY_STEPS, scriptPath } from "../migration/steps";
+import { LOGICAL_STEPS } from "./steps";
 
 export const LOGICAL_SCRIPT = scriptPath("logical");
 

@@ -11,7 +11,7 @@ import { CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
 import { EXIT, exitCodeHelp, exitCodeOf, NeedsHumanError, UsageError } from "../../scripts/cli-exit";
 import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migration";
-import { logicalOutcome } from "../../infra/scale-out-migration/cli-core";
+import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
 
 const ROOT = join(__dirname, "..", "..");

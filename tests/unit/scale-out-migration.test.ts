@@ -17,7 +17,7 @@ import {
   type TargetEndpoints,
   type LogicalCommand,
 } from "../../infra/scale-out-migration/commands";
-import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/cli-core";
+import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/over-ssh";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 

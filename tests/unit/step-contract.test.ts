@@ -8,7 +8,6 @@ import { describe, expect, it } from "vitest";
 import {
   type AnySpec,
   EXIT,
-  LOGICAL_STEPS,
   MIGRATE_STEPS,
   PROXY_STEPS,
   readOutput,
@@ -17,6 +16,7 @@ import {
   StepOutputError,
   scriptPath,
 } from "../../infra/migration/steps";
+import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 
 const ALL: Record<ScriptName, AnySpec[]> = { migrate: [], proxy: [], logical: [] };
 for (const s of [...Object.values(MIGRATE_STEPS), ...Object.values(PROXY_STEPS), ...Object.values(LOGICAL_STEPS)])
