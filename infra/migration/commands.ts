@@ -125,6 +125,9 @@ export function stepCommand<N extends StepName>(
   args: ArgsOf<MigrationSteps[N]>,
   stdin?: Stdin,
 ): StepCommand<MigrationSteps[N]> {
+  const { runsOn } = MIGRATION_STEPS[step];
+  if (runsOn !== "either" && runsOn !== side)
+    throw new Error(`step ${step} runs on the ${runsOn} droplet, not the ${side}`);
   return buildCommand(side, droplet, step, MIGRATION_STEPS[step], args, stdin);
 }
 

@@ -12,12 +12,15 @@ import { compareCounts, lsnDiff, parseLsn, tableCounts } from "../../infra/migra
 import {
   MIGRATE_SCRIPT,
   type Droplet,
+  type MigrationCommands,
+  type StepCommand,
   formatCommand,
   migrationCommands,
   parseValues,
   shellQuote,
   stepCommand,
 } from "../../infra/migration/commands";
+import type { AnySpec } from "../../infra/migration/steps";
 import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
 
 const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
@@ -85,6 +88,64 @@ describe("step commands", () => {
     expect(c.claimTarget("7312345678901234567", "m1").argv.at(-1)).toBe(
       "env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
     );
+  });
+
+  it("builds every step exactly, on the droplet its declaration names (one line per builder, none left out)", () => {
+    const c = migrationCommands(old, next);
+    const lock = { runId: "r1", holder: "ci:1", startedAt: "t0", staleSeconds: 60 };
+    const exact: Record<keyof MigrationCommands, [StepCommand<AnySpec>, string]> = {
+      preflight: [c.preflight("new"), "new: preflight"],
+      backup: [c.backup("m1"), "old: backup m1"],
+      dropSlot: [c.dropSlot(), "old: drop_slot"],
+      claimTarget: [c.claimTarget("73", "m1"), "new: claim_target 73 m1 10.10.0.2:5432"],
+      standby: [c.standby(), "new: standby 10.10.0.2 5432"],
+      redisReplica: [c.redisReplica("PEM"), "new: redis_replica 10.10.0.2 6379 10.10.0.3"],
+      lag: [c.lag(), "new: lag"],
+      catchup: [c.catchup(1024, 120), "new: catchup 1024 120"],
+      checkpoint: [c.checkpoint(), "old: checkpoint"],
+      fence: [c.fence(29.5), "old: fence hold 10.10.0.3:8081 30"],
+      promoteArmed: [c.promoteArmed(60, 5), "new: promote - 60 gate 5"],
+      promote: [c.promote("0/3000148", 60), "new: promote 0/3000148 60"],
+      redisFailover: [c.redisFailover(5000), "old: redis_failover 10.10.0.3 6379 5000"],
+      redisFollow: [c.redisFollow(), "old: redis_follow 10.10.0.3 6379"],
+      redisTrust: [c.redisTrust("PEM"), "old: redis_trust"],
+      redisPromote: [c.redisPromote(), "new: redis_promote"],
+      forgetPrimary: [c.forgetPrimary(), "new: forget_primary"],
+      counts: [c.counts("old"), "old: counts"],
+      health: [c.health("http://10.10.0.3:8081/health"), "new: health http://10.10.0.3:8081/health"],
+      freeze: [c.freeze(), "old: freeze"],
+      dumpRestore: [c.dumpRestore(2, "m1"), "new: dump_restore 10.10.0.2 5432 2 m1"],
+      rollbackOld: [c.rollbackOld(), "old: rollback_old"],
+      rollbackNew: [c.rollbackNew(), "new: rollback_new"],
+      retire: [c.retire(), "old: retire"],
+      proxyHold: [c.proxyHold(0.2), "old: hold 10.10.0.3:8081 1"],
+      proxyTrust: [c.proxyTrust("PEM"), "old: trust"],
+      proxyLocal: [c.proxyLocal(), "old: local"],
+      gateClose: [c.gateClose(), "new: gate close"],
+      gateOpen: [c.gateOpen(), "new: gate open"],
+      gateBounce: [c.gateBounce("PEM"), "new: gate bounce 10.10.0.2:8081"],
+      journalRead: [c.journalRead("new"), "new: journal_read"],
+      journalWrite: [c.journalWrite("r1", "{}"), "old: journal_write r1"],
+      lockAcquire: [c.lockAcquire("old", lock), "old: lock_acquire r1 ci:1 t0 60"],
+      lockHeartbeat: [c.lockHeartbeat("new", "r1"), "new: lock_heartbeat r1"],
+      lockRelease: [c.lockRelease("old", "r1"), "old: lock_release r1"],
+    };
+    expect(Object.keys(exact).sort()).toEqual(Object.keys(c).sort());
+    for (const [cmd, line] of Object.values(exact)) {
+      const [side, words] = line.split(": ");
+      expect(cmd.side).toBe(side);
+      expect(cmd.argv.slice(0, -1)).toEqual([
+        "ssh",
+        ...(side === "old" ? [] : ["-p", "2222"]),
+        side === "old" ? old.ssh : next.ssh,
+      ]);
+      expect(cmd.argv.at(-1)).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${words}`);
+    }
+  });
+
+  it("refuses a step on the droplet its declaration does not name", () => {
+    expect(() => stepCommand("new", next, "fence", {})).toThrow("step fence runs on the old droplet, not the new");
+    expect(stepCommand("new", next, "counts", undefined).side).toBe("new"); // either droplet
   });
 
   it("passes host-runtime settings as an env prefix, quoted", () => {
