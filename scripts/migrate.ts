@@ -22,7 +22,7 @@ import {
   migrationCommands,
   parseEnvList,
   parsePorts,
-  parseValues,
+  readStep,
 } from "../infra/migration/commands";
 import {
   type DropletState,
@@ -188,12 +188,13 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
   const next = o.to ? droplet("to", o) : undefined;
   const cmds = migrationCommands(old, next ?? old);
   const read = async (side: "old" | "new"): Promise<DropletState> => {
-    const r = await exec(cmds.journalRead(side));
+    const cmd = cmds.journalRead(side);
+    const r = await exec(cmd);
     if (r.code !== 0)
       throw new Error(
         `journal_read on the ${side} droplet exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`,
       );
-    return parseDropletState(parseValues(r.stdout));
+    return parseDropletState(readStep(cmd, r.stdout));
   };
   const oldState = await read("old");
   const newState = next ? await read("new") : undefined;

@@ -11,7 +11,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { pinnedHostKey, UNPINNED_SSH_OPTIONS } from "../infra/host-keys";
+import { pinnedHostKey } from "../infra/host-keys";
+import { UNPINNED_SSH_OPTIONS } from "../infra/migration/ssh-options";
 import {
   HostKeyMismatchError,
   knownHostsFileIn,
@@ -20,7 +21,7 @@ import {
 } from "../infra/migration/host-key-check";
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
-import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/cli-core";
+import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/over-ssh";
 import { formatMigrationResult } from "../infra/migration/result";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";

@@ -5,8 +5,8 @@
  * scripts/droplet/collect.sh is sent as standard input (`bash -s -- history <days>`): the droplet's timer history
  * plus one fresh full snapshot come back as raw tool output and are parsed here.
  */
-import { spawn } from "node:child_process";
-import { shellQuote } from "../migration/commands";
+import { remoteBashLine } from "../migration/remote-bash";
+import { sshExecutor } from "../migration/ssh-executor";
 import type { TierName } from "../tiers";
 import type { CapacityInput, Evidence } from "./metrics";
 import { parseCapacityInput } from "./metrics";
@@ -30,31 +30,16 @@ export interface CommandLine {
   input: string;
 }
 
-const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
-const SECRET_NAME = /PASSWORD|SECRET|TOKEN|AUTH/;
-
 /**
- * ssh to `target` and run `bash -s -- <args>` with `env` set, the script text on stdin. Secrets are refused in env:
- * they would show in `ps` on both ends; the droplet scripts read them from the droplet's env file.
+ * ssh to `target` and run `bash -s -- <args>` with `env` set, the script text on stdin (the one builder,
+ * infra/migration/remote-bash.ts: secret-looking names are refused).
  */
 export function remoteBash(
   t: { target: string; sshArgs?: string[]; env?: Record<string, string> },
   args: string[],
   script: string,
 ): CommandLine {
-  const env = Object.entries(t.env ?? {});
-  for (const [k] of env) {
-    if (!ENV_NAME.test(k)) throw new Error(`env: "${k}" is not an environment variable name`);
-    if (SECRET_NAME.test(k))
-      throw new Error(`env: ${k} looks like a secret; the droplet scripts read secrets from the droplet's env file`);
-  }
-  const words = [
-    ...(env.length > 0 ? ["env", ...env.map(([k, v]) => `${k}=${shellQuote(v)}`)] : []),
-    "bash",
-    "-s",
-    ...(args.length > 0 ? ["--", ...args.map(shellQuote)] : []),
-  ];
-  return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, words.join(" ")], input: script };
+  return { cmd: "ssh", args: [...(t.sshArgs ?? []), t.target, remoteBashLine(t.env ?? {}, args)], input: script };
 }
 
 /** `KEY=VALUE` command-line pairs to an object (for --env). */
@@ -98,16 +83,12 @@ export async function collectLive(opts: LiveOptions, script: string, runner: Run
   });
 }
 
-/** Runs a command line with child_process (no shell), feeding `input` on stdin. */
-export const spawnRunner: Runner = (c) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(c.cmd, c.args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(c.input);
-  });
+/** Runs a command line with the droplet commands' one executor (connect timeout, the host named if it does not answer). */
+export const spawnRunner: Runner = async (c) => {
+  const ssh = sshExecutor({ multiplex: false });
+  try {
+    return await ssh({ step: c.args.at(-1) ?? c.cmd, argv: [c.cmd, ...c.args], stdinText: c.input });
+  } finally {
+    ssh.close();
+  }
+};

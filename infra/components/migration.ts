@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedHostKey } from "../host-keys";
+import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
 import type { MigrationPlan } from "../plan";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import type { AppServer } from "./app-server";
@@ -21,12 +22,10 @@ export interface TierMigrationArgs {
  * The shell command the stack runs on the machine doing `pulumi up`: `npm run migrate` between the two droplets.
  * The migration itself moves traffic at the cutover: the old droplet's proxy holds requests and then forwards them
  * to the new droplet's internal listener (scripts/droplet/proxy-switch.sh); the reserved IP or DNS record follows
- * once this command has succeeded. SSH uses
- * the key in $CHATBOT_SSH_PRIVATE_KEY when set (written to a 0600 temp file), else the agent. A droplet whose host key
- * the stack pinned is passed with it (`--from-host-key` / `--to-host-key`): the migration accepts only that key and
- * stops (exit 3) on another. A droplet created before pinning is accepted on first use (accept-new); when neither is
- * pinned the line is exactly what the version before pinning ran. No secret is on this line: the database passwords
- * never leave the droplets, and public host keys are not secret.
+ * once this command has succeeded. SSH uses the key in $CHATBOT_SSH_PRIVATE_KEY when set (a 0600 temp file), else
+ * the agent. A droplet whose host key the stack pinned is passed with it (`--from-host-key` / `--to-host-key`): only
+ * that key is accepted, and another stops the run (exit 3). One created before pinning is accepted on first use. No
+ * secret is on this line: the database passwords never leave the droplets, and public host keys are not secret.
  */
 export function migrateCommandLine(
   m: MigrationPlan,
@@ -41,19 +40,14 @@ export function migrateCommandLine(
   },
   healthPath: string,
 ): string {
-  const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
   // With a pinned side, the CLI sets each droplet's host key options itself (accept-new only for an unpinned one).
-  const sshOpts = pinned ? ["-o", "BatchMode=yes"] : ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"];
+  const pinned = hosts.oldHostKey !== undefined || hosts.newHostKey !== undefined;
   const keyFlag = (flag: string, key: string | undefined) =>
     key === undefined ? [] : [`${flag} '${pinnedHostKey(key)}'`];
   const upstream = `${hosts.newPrivate}:${INTERNAL_PORT}`;
   return [
     "set -eu",
-    "KEY_OPTS=''",
-    'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
-    '  key=$(mktemp) && trap \'rm -f "$key"\' EXIT && chmod 600 "$key" && printf \'%s\\n\' "$CHATBOT_SSH_PRIVATE_KEY" > "$key"',
-    '  KEY_OPTS="-i $key"',
-    "fi",
+    ...SSH_KEY_PREAMBLE,
     [
       "node --import tsx scripts/migrate.ts",
       `--from ${hosts.user}@${hosts.oldIp}`,
@@ -65,8 +59,8 @@ export function migrateCommandLine(
       `--migration-budget ${m.migrationBudgetMinutes}`,
       ...keyFlag("--from-host-key", hosts.oldHostKey),
       ...keyFlag("--to-host-key", hosts.newHostKey),
-      ...sshOpts.map((o) => `--ssh-option=${o}`),
-      '${KEY_OPTS:+--ssh-option=-i --ssh-option="$key"}',
+      ...stackSshFlags(pinned),
+      SSH_KEY_ARGS,
       `--health-url http://${upstream}${healthPath}`,
     ].join(" "),
   ].join("\n");
@@ -75,16 +69,12 @@ export function migrateCommandLine(
 /**
  * Moves the stack from one tier's server to another's with its data, inside the downtime budget.
  *
- * Which server is old comes from what is deployed (the stack's `deployment` output): changing `tier` alone makes the
- * program declare the new server beside the serving one and this component between them. The order is the resource
- * graph's: both servers are provisioned and their config synced (dependsOn), then `-run` replicates, backs up, cuts
- * over and verifies (scripts/droplet/migrate.sh over SSH, with rollback before the commit point and a journal on the
- * old droplet after it), and only its output lets the reserved IP assignment or the A record move to the new droplet
- * (see index.ts). `triggers` holds both droplet ids: the command is created once per pair of servers. If a `pulumi
- * up` stops during the migration, the command was never created, so the next `pulumi up` runs it again and the
- * journal makes that run resume (forward after the commit point, rollback then a fresh start before it); a later
- * change of its inputs re-runs it, which finds the journal finished and only prints the result again. The result
- * line on stdout carries the commit time that starts the old server's retention.
+ * Changing `tier` declares the new server beside the serving one (which is old comes from the stack's `deployment`
+ * output) and this component between them: both servers are provisioned and synced first (dependsOn), then `-run`
+ * migrates (scripts/migrate.ts over SSH), and only its output lets the reserved IP or A record move (index.ts).
+ * `triggers` holds both droplet ids, so the command runs once per pair; a `pulumi up` stopped mid-way runs it again
+ * and the journal on the old droplet makes that run resume (or, finished, only print its result). The result line
+ * on stdout carries the commit time that starts the old server's retention.
  */
 export class TierMigration extends pulumi.ComponentResource {
   readonly run: command.local.Command;

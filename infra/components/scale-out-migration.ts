@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedHostKey } from "../host-keys";
+import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { INTERNAL_PORT } from "../render/caddyfile";
 import { renderTargetEnv } from "../scale-out-migration/commands";
@@ -39,15 +40,9 @@ export function scaleOutMigrateCommandLine(
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
   // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key); else accepted on first use.
-  const sshOpts =
-    hosts.sourceHostKey === undefined
-      ? ["-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes"]
-      : ["-o", "BatchMode=yes"];
   return [
     "set -eu",
-    'if [ -n "${CHATBOT_SSH_PRIVATE_KEY:-}" ]; then',
-    '  key=$(mktemp) && trap \'rm -f "$key"\' EXIT && chmod 600 "$key" && printf \'%s\\n\' "$CHATBOT_SSH_PRIVATE_KEY" > "$key"',
-    "fi",
+    ...SSH_KEY_PREAMBLE,
     [
       "node --import tsx scripts/scale-out-migrate.ts",
       `--source ${hosts.user}@${hosts.sourceIp}`,
@@ -57,8 +52,8 @@ export function scaleOutMigrateCommandLine(
       `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
       `--migration-budget ${budgets.migrationBudgetMinutes}`,
       ...(hosts.sourceHostKey === undefined ? [] : [`--source-host-key '${pinnedHostKey(hosts.sourceHostKey)}'`]),
-      ...sshOpts.map((o) => `--ssh-option=${o}`),
-      '${key:+--ssh-option=-i --ssh-option="$key"}',
+      ...stackSshFlags(hosts.sourceHostKey !== undefined),
+      SSH_KEY_ARGS,
       "--json",
     ].join(" "),
   ].join("\n");

@@ -3,7 +3,7 @@
  * budget still hold? If not it aborts and leaves the old server serving.
  *
  * The rates are assumptions (overridable): conservative figures for a small droplet's volume, below what the
- * benchmark measured on the 2-core harness machine (scripts/bench-migration.ts prints the measured ones).
+ * benchmark measured on the 2-core harness machine (`npm run bench:migration` prints the measured ones).
  */
 export interface Budgets {
   /** Longest acceptable write downtime. @default 300 */

@@ -14,7 +14,7 @@ export function lsnDiff(to: string, from: string): number {
 }
 
 /** The `count.<schema.table>=N` lines of the counts step. */
-export function tableCounts(values: Record<string, string>): Map<string, number> {
+export function tableCounts(values: Readonly<Record<string, string | undefined>>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const [k, v] of Object.entries(values)) {
     if (k.startsWith("count.")) counts.set(k.slice("count.".length), Number(v));
@@ -58,8 +58,8 @@ export type TargetVerdict = { ok: true; ours: boolean; notes: string[] } | { ok:
  * data (a row in any user table of the app database, or a Redis key) unless `overwrite`.
  */
 export function judgeTarget(
-  source: Record<string, string>,
-  target: Record<string, string>,
+  source: Readonly<Record<string, string | undefined>>,
+  target: Readonly<Record<string, string | undefined>>,
   opts: { overwrite: boolean },
 ): TargetVerdict {
   const sourceId = source.system_identifier;

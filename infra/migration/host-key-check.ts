@@ -9,15 +9,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-  hostKeyMismatchMessage,
-  isHostKeyRejection,
-  knownHostsLine,
-  pinnedSshOptions,
-  UNPINNED_SSH_OPTIONS,
-  unpinnedHostKeyWarning,
-} from "../host-keys";
+import { hostKeyMismatchMessage, isHostKeyRejection, knownHostsLine, unpinnedHostKeyWarning } from "../host-keys";
 import type { Droplet } from "./commands";
+import { CONNECT_OPTIONS, pinnedSshOptions, UNPINNED_SSH_OPTIONS } from "./ssh-options";
 
 export class HostKeyMismatchError extends Error {}
 
@@ -70,7 +64,8 @@ export function knownHostsFileIn(dir: string): string {
 /** Runs `ssh <options> <target> true` and returns its exit code and stderr. */
 function sshProbe(droplet: Droplet, timeoutMs: number): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ssh", ["-o", "BatchMode=yes", ...(droplet.sshOptions ?? []), droplet.ssh, "true"], {
+    const argv = ["-o", "BatchMode=yes", ...(droplet.sshOptions ?? []), ...CONNECT_OPTIONS, droplet.ssh, "true"];
+    const child = spawn("ssh", argv, {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

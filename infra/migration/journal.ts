@@ -126,7 +126,7 @@ export function describeJournal(j: Journal): string {
 }
 
 /** The `journal_read` step's key=value output -> the droplet's journal and lock. Throws on a journal it cannot read. */
-export function parseDropletState(values: Record<string, string>): DropletState {
+export function parseDropletState(values: Readonly<Record<string, string | undefined>>): DropletState {
   const state: DropletState = {};
   if (values.journal_present === "1") state.journal = parseJournal(values.journal ?? "");
   if (values.lock_present === "1") {

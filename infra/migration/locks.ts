@@ -4,8 +4,10 @@
  * is taken over and said so), a heartbeat every `heartbeatMs` while held, released in reverse order. A heartbeat
  * that finds the lock taken over reports it lost (`onLost`): the run must stop without touching anything more.
  */
-import { type MigrationCommands, parseValues, type Side, type StepCommand } from "./commands";
-import { type Executor, type StepResult, StepFailed } from "./runner-types";
+import { type MigrationCommands, readStep, type Side, type StepCommand } from "./commands";
+import type { Executor, StepResult } from "./run-api";
+import { EXIT } from "./steps";
+import { StepFailed } from "./stops";
 
 /** Another run holds a fresh lock: the migration is refused, nothing touched. */
 export class LockHeld extends Error {}
@@ -40,13 +42,13 @@ export class MigrationLocks {
     for (const side of ["old", "new"] as const) {
       const cmd = cmds.lockAcquire(side, { runId, holder, startedAt, staleSeconds });
       const r = await this.o.run(cmd, { quiet: true });
-      const v = parseValues(r.stdout);
-      if (r.code === 6) {
+      const v = readStep(cmd, r.stdout);
+      if (r.code === EXIT.lockLost) {
         throw new LockHeld(
           `another migration holds the lock on the ${side} droplet (${this.o.targets[side]}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
         );
       }
-      if (r.code !== 0) throw new StepFailed(cmd, r);
+      if (r.code !== EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
       this.held.push(side);
       if (v.lock === "taken-over") {
         this.o.note(
@@ -64,7 +66,7 @@ export class MigrationLocks {
     Promise.all(
       this.held.map(async (side) => {
         const r = await this.o.exec(this.o.cmds.lockHeartbeat(side, this.o.runId));
-        if (r.code === 6 && !this.lost) {
+        if (r.code === EXIT.lockLost && !this.lost) {
           this.lost = true;
           this.o.onLost(
             `this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`,

@@ -6,7 +6,7 @@ import { type Budgets, DEFAULT_BUDGETS, type Rates, maxLagBytesForCutover } from
 import { type Droplet, type StepCommand, migrationCommands } from "./commands";
 import { type RunMode, nextAction } from "./journal";
 import type { MigrationResult } from "./result";
-import { journalDowntime, type MigrationReport } from "./runner-types";
+import { journalDowntime, type MigrationReport } from "./run-api";
 import type { Phase } from "./timeline";
 
 /** What the plan shows for the certificates the runner reads from each droplet's preflight. */

@@ -1,17 +1,26 @@
 /**
- * The thin layer that executes step commands: runs the command's argv (ssh ...) with the script (then the step's
- * data, if any) on stdin, streams stderr to a callback (progress), and returns the exit code and output. An abort
- * signal ends the local ssh process (the step then answers code 130); the runner decides what that means for the
- * droplet. No retries: a failed step is reported.
+ * The one executor of droplet commands (the tier migration's steps, the scale-out's, the capacity collector's): runs
+ * the command's ssh argv with the script (then the step's data, if any) on stdin, streams stderr to a callback
+ * (progress), and returns the exit code and output. Every connection gets CONNECT_OPTIONS; an ssh that exits 255
+ * with no output is reported naming the host that did not answer. An abort signal ends the local ssh process (the
+ * step then answers code 130); the runner decides what that means for the droplet. No retries.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { StepCommand } from "./commands";
-import type { Executor, StepHooks, StepResult } from "./runner";
+import type { StepHooks, StepResult } from "./run-api";
+import { CONNECT_OPTIONS } from "./ssh-options";
+import type { AnySpec } from "./steps";
 
-export interface SshExecutor extends Executor {
+/** What the executor runs: an ssh argv, and the script for its stdin (a file, or its text). */
+export type RemoteCommand = Pick<StepCommand<AnySpec, string>, "step" | "argv" | "stdinData"> &
+  ({ stdinFile: string } | { stdinFile?: undefined; stdinText: string });
+
+/** Runs any droplet command: only its argv and stdin matter here. */
+export interface SshExecutor {
+  (cmd: RemoteCommand, hooks?: StepHooks): Promise<StepResult>;
   /** Close the multiplexed ssh connections (no ssh master process outlives the run). */
   close(): void;
 }
@@ -29,14 +38,16 @@ export function sshExecutor(
 ): SshExecutor {
   const controlDir = options.multiplex === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-ssh-"));
   const masters = new Map<string, string[]>();
-  const exec = (cmd: StepCommand, hooks?: StepHooks) =>
+  const exec = (cmd: RemoteCommand, hooks?: StepHooks) =>
     new Promise<StepResult>((resolve, reject) => {
       let argv = cmd.argv;
-      if (controlDir && argv[0] === "ssh") {
-        const mux = multiplexOptions(controlDir);
-        argv = ["ssh", ...mux, ...argv.slice(1)];
+      const host = argv.at(-2) ?? "?";
+      if (argv[0] === "ssh") {
+        // After the caller's options (ssh keeps the first value of an option), before the destination.
+        const mux = controlDir ? multiplexOptions(controlDir) : [];
+        argv = [...argv.slice(0, -2), ...CONNECT_OPTIONS, ...mux, ...argv.slice(-2)];
         // ssh -O exit needs the same options and destination: the argv without the remote command.
-        masters.set(argv.slice(0, -1).join("\0"), argv.slice(1, -1));
+        if (controlDir) masters.set(argv.slice(0, -1).join("\0"), argv.slice(1, -1));
       }
       const [bin, ...args] = argv;
       if (!bin) return reject(new Error(`empty command for step ${cmd.step}`));
@@ -64,10 +75,13 @@ export function sshExecutor(
       });
       child.on("close", (code) => {
         done();
-        resolve({ code: hooks?.signal?.aborted ? 130 : (code ?? 1), stdout, stderr });
+        const status = hooks?.signal?.aborted ? 130 : (code ?? 1);
+        if (status === 255 && argv[0] === "ssh" && stdout === "")
+          stderr += `${stderr.endsWith("\n") || !stderr ? "" : "\n"}ssh: ${host} did not answer (exit 255: no connection, or it dropped)\n`;
+        resolve({ code: status, stdout, stderr });
       });
       child.stdin.on("error", () => undefined);
-      const script = fs.readFileSync(cmd.stdinFile);
+      const script = cmd.stdinFile === undefined ? Buffer.from(cmd.stdinText) : fs.readFileSync(cmd.stdinFile);
       const head = cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]);
       if (!hooks?.stdinTail) return void child.stdin.end(head);
       child.stdin.write(head);

@@ -1,6 +1,7 @@
 /**
- * The shell scripts that run on droplets, as committed under scripts/droplet/. The renderers that ship them
- * (render/files.ts, render/day2.ts) and the scripts that run them over SSH read them from here.
+ * The shell scripts that run on droplets, as committed under scripts/droplet/: the renderers that ship them with the
+ * config sync, and the capacity and restore-drill commands, read them here. The migrations' scripts are read by
+ * their step declarations (infra/migration/steps.ts).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,86 +1,38 @@
 /**
- * The scale-out migration's shell side effects as data: each function returns the exact command that runs one step
- * of scripts/droplet/logical.sh on the single droplet (the logical-replication publisher). Like the tier
- * migration's builders (infra/migration/commands.ts, whose droplet model, quoting and secret-name guard this
- * reuses), the script travels on standard input (`bash -s -- <step> args`), non-secret settings go in an `env`
- * prefix, and secrets stay in the droplet's env files (CHATBOT_ENV_FILE, CHATBOT_TARGET_ENV_FILE).
+ * The scale-out migration's droplet steps as commands: each builder returns the exact command that runs one step of
+ * logical.sh (on the single droplet, the logical-replication publisher) or proxy-switch.sh (on it or an app
+ * droplet), their arguments named in infra/migration/steps.ts. Built and run like the tier migration's
+ * (infra/migration/commands.ts); secrets stay in the droplet's env files (CHATBOT_ENV_FILE, CHATBOT_TARGET_ENV_FILE).
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
-import { type Droplet, dropletEnv, PROXY_SCRIPT, shellQuote, stepCommand } from "../migration/commands";
+import { buildCommand, type Droplet, PROXY_SCRIPT, type StepCommand, type Stdin } from "../migration/commands";
+import { type AnySpec, type ArgsOf, PROXY_STEPS, scriptPath } from "../migration/steps";
+import { LOGICAL_STEPS } from "./steps";
 
-export const LOGICAL_SCRIPT = path.resolve(__dirname, "../../scripts/droplet/logical.sh");
+export const LOGICAL_SCRIPT = scriptPath("logical");
 
-export const LOGICAL_STEPS = [
-  "preflight",
-  "schema",
-  "publish",
-  "subscribe",
-  "sync",
-  "lag",
-  "cutover",
-  "counts",
-  "finish",
-  "rollback_target",
-  "unfence",
-  "cache_warm",
-] as const;
-export type LogicalStep = (typeof LOGICAL_STEPS)[number];
-/** The app droplets' gate (scripts/droplet/proxy-switch.sh `gate close|open` on each app droplet's Caddy). */
-export type AppGateStep = "gate_close" | "gate_open";
-/**
- * proxy-switch.sh on the source: `trust` (its Caddy's hold trusts the app droplets' internal listener certificates),
- * `cert` (its own internal listener's, for the rollback's bounce) and `local` (the rollback: the local app again).
- */
-export type SourceProxyStep = "proxy_trust" | "proxy_cert" | "proxy_local";
+type LogicalSteps = typeof LOGICAL_STEPS;
+export type LogicalStep = keyof LogicalSteps;
 
-export interface LogicalCommand {
-  /** logical.sh's steps run on the source droplet ("old" in the tier migration's terms), the gates on app droplets. */
-  side: "old" | "app";
-  step: LogicalStep | AppGateStep | SourceProxyStep | "gate_bounce";
-  args: string[];
-  /** The remote shell command: `env K=V ... bash -s -- <step> <args>` (remote.Command `create`). */
-  remote: string;
-  /** The local argv that runs it over ssh; the script goes to its stdin. */
-  argv: string[];
-  stdinFile: string;
-  /** What follows the script on stdin, read by the step itself (cutover, unfence: proxy-switch.sh). */
-  stdinData?: string;
-  stdinLabel?: string;
-}
+/** logical.sh's steps run on the source droplet ("old" in the tier migration's terms), the gates on app droplets. */
+export type LogicalCommand<S extends AnySpec = AnySpec> = StepCommand<S, "old" | "app">;
 
 /** Ids name the fence marker: letters, digits, "_" and "-" only (they end up in SQL). */
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$/;
 
-const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
+const withProxy = (): Stdin => ({
+  data: fs.readFileSync(PROXY_SCRIPT, "utf8"),
+  label: "scripts/droplet/proxy-switch.sh",
+});
 
-export function logicalCommand(
+export function logicalCommand<N extends LogicalStep>(
   source: Droplet,
-  step: LogicalStep,
-  args: readonly (string | number)[] = [],
-  withProxy = false,
-): LogicalCommand {
-  const env = dropletEnv(source);
-  const words = [
-    "env",
-    ...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`),
-    "bash",
-    "-s",
-    "--",
-    step,
-    ...args.map((a) => shellQuote(String(a))),
-  ];
-  const remote = words.join(" ");
-  return {
-    side: "old",
-    step,
-    args: args.map(String),
-    remote,
-    argv: ["ssh", ...(source.sshOptions ?? []), source.ssh, remote],
-    stdinFile: LOGICAL_SCRIPT,
-    ...(withProxy ? { stdinData: fs.readFileSync(PROXY_SCRIPT, "utf8"), stdinLabel: PROXY_LABEL } : {}),
-  };
+  step: N,
+  args: ArgsOf<LogicalSteps[N]>,
+  stdin?: Stdin,
+): LogicalCommand<LogicalSteps[N]> {
+  return buildCommand("old", source, step, LOGICAL_STEPS[step], args, stdin);
 }
 
 /** The app droplets' `<private ip>:<port>` the droplet's proxy forwards to from the fence on (checked before any step). */
@@ -95,9 +47,9 @@ export function checkUpstreams(upstreams: readonly string[]): string[] {
  * over ssh. Closed, its internal listener refuses connections, so the droplet's proxy holds requests for it; open,
  * they go through. The Caddy that holds the requests (the droplet's) is never the one reloaded.
  */
-export function appGateCommand(node: Droplet, action: "close" | "open"): LogicalCommand {
-  const cmd = stepCommand("new", node, action === "close" ? "gate_close" : "gate_open");
-  return { ...cmd, side: "app", step: action === "close" ? "gate_close" : "gate_open" };
+export function appGateCommand(node: Droplet, action: "close" | "open") {
+  const step = action === "close" ? "gate_close" : "gate_open";
+  return buildCommand("app", node, step, PROXY_STEPS[step], undefined);
 }
 
 /**
@@ -105,16 +57,15 @@ export function appGateCommand(node: Droplet, action: "close" | "open"): Logical
  * `target` (the source's internal listener, over TLS, `sourceCert` the only certificate trusted), so the requests
  * the source's proxy holds for it reach the source's app again instead of failing when that proxy reloads.
  */
-export function appBounceCommand(node: Droplet, target: string, sourceCert: string): LogicalCommand {
-  const cmd = stepCommand(
-    "new",
+export function appBounceCommand(node: Droplet, target: string, sourceCert: string) {
+  return buildCommand(
+    "app",
     node,
     "gate_bounce",
-    [checkUpstreams([target])[0]!],
-    sourceCert,
-    "the source droplet's internal listener certificate",
+    PROXY_STEPS.gate_bounce,
+    { target: checkUpstreams([target])[0]! },
+    { data: sourceCert, label: "the source droplet's internal listener certificate" },
   );
-  return { ...cmd, side: "app", step: "gate_bounce" };
 }
 
 /** Builders for every step, so callers (runner, Pulumi component) never spell a step's arguments themselves. */
@@ -129,70 +80,62 @@ export function logicalCommands(source: Droplet) {
     return value;
   };
   return {
-    preflight: () => logicalCommand(source, "preflight"),
-    schema: () => logicalCommand(source, "schema"),
-    publish: () => logicalCommand(source, "publish"),
+    preflight: () => logicalCommand(source, "preflight", undefined),
+    schema: () => logicalCommand(source, "schema", undefined),
+    publish: () => logicalCommand(source, "publish", undefined),
     /** The managed cluster connects to the droplet's PostgreSQL on its VPC address. */
-    subscribe: () => logicalCommand(source, "subscribe", [source.privateAddress, source.pgPort ?? 5432]),
-    sync: (timeoutSeconds: number) => logicalCommand(source, "sync", [seconds("sync timeout", timeoutSeconds)]),
-    lag: () => logicalCommand(source, "lag"),
+    subscribe: () =>
+      logicalCommand(source, "subscribe", { address: source.privateAddress, port: source.pgPort ?? 5432 }),
+    sync: (timeoutSeconds: number) =>
+      logicalCommand(source, "sync", { timeoutSeconds: seconds("sync timeout", timeoutSeconds) }),
+    lag: () => logicalCommand(source, "lag", undefined),
     /**
      * The whole cutover in one round trip: the public site forwards to the app droplets' `upstreams` (their gates
      * closed: Caddy retries a refused connection for up to `holdSeconds`, the downtime budget) and drains the local
-     * app, the fence, marker wait (at most `catchupSeconds`) and setval, then the commit record on the droplet. Exit
-     * 0 is the commit point; the app droplets' gates open next (appGateCommand).
+     * app, the fence, marker wait (at most `catchupSeconds`) and setval, then the commit record. Exit 0 is the
+     * commit point; the app droplets' gates open next (appGateCommand).
      */
     cutover: (fenceId: string, upstreams: readonly string[], holdSeconds: number, catchupSeconds: number) =>
       logicalCommand(
         source,
         "cutover",
-        [
-          id(fenceId),
-          checkUpstreams(upstreams).join(","),
-          seconds("hold", Math.ceil(holdSeconds)),
-          seconds("catchup timeout", catchupSeconds),
-        ],
-        true,
+        {
+          id: id(fenceId),
+          upstreams: checkUpstreams(upstreams).join(","),
+          holdSeconds: seconds("hold", Math.ceil(holdSeconds)),
+          catchupSeconds: seconds("catchup timeout", catchupSeconds),
+        },
+        withProxy(),
       ),
     /** After the commit point: every published table's exact row count on the source and on the cluster. */
-    counts: () => logicalCommand(source, "counts"),
-    finish: () => logicalCommand(source, "finish"),
-    rollbackTarget: () => logicalCommand(source, "rollback_target"),
+    counts: () => logicalCommand(source, "counts", undefined),
+    finish: () => logicalCommand(source, "finish", undefined),
+    rollbackTarget: () => logicalCommand(source, "rollback_target", undefined),
     /**
-     * Rollback: the source writable, its proxy back to the local app; exit 7 if the cutover had committed. With
-     * `keepHold`, the proxy keeps holding (the runner bounces the held requests first, then `proxyLocal`).
+     * Rollback: the source writable, its proxy back to the local app; EXIT.alreadySwitched if the cutover had
+     * committed. With `keepHold`, the proxy keeps holding (the runner bounces the held requests first, then
+     * `proxyLocal`).
      */
-    unfence: (keepHold = false) => logicalCommand(source, "unfence", keepHold ? ["keep-hold"] : [], true),
+    unfence: (keepHold = false) => logicalCommand(source, "unfence", { keepHold }, withProxy()),
     /** The source's internal listener certificate (tls_cert), read before the cutover for a rollback's bounce. */
-    proxyCert: (): LogicalCommand => ({ ...stepCommand("old", source, "proxy_cert"), side: "old", step: "proxy_cert" }),
+    proxyCert: () => buildCommand("old", source, "proxy_cert", PROXY_STEPS.proxy_cert, undefined),
     /** Rollback, after the bounce: the source's public site forwards to its local app again. */
-    proxyLocal: (): LogicalCommand => ({
-      ...stepCommand("old", source, "proxy_local"),
-      side: "old",
-      step: "proxy_local",
-    }),
-    cacheWarm: () => logicalCommand(source, "cache_warm"),
+    proxyLocal: () => buildCommand("old", source, "proxy_local", PROXY_STEPS.proxy_local, undefined),
+    cacheWarm: () => logicalCommand(source, "cache_warm", undefined),
     /**
      * The droplet's proxy trusts the app droplets' internal listener certificates (as their `gate close` printed
      * them, PEM, concatenated) and nothing else: the hold forwards users' requests to them over TLS.
      */
-    trust: (pems: string): LogicalCommand => {
-      const cmd = stepCommand(
-        "old",
-        source,
-        "proxy_trust",
-        [],
-        pems,
-        "the app droplets' internal listener certificates",
-      );
-      return { ...cmd, side: "old", step: "proxy_trust" };
-    },
+    trust: (pems: string) =>
+      buildCommand("old", source, "proxy_trust", PROXY_STEPS.proxy_trust, undefined, {
+        data: pems,
+        label: "the app droplets' internal listener certificates",
+      }),
   };
 }
-export type LogicalCommands = ReturnType<typeof logicalCommands>;
 
 /** The counts step's `source.<table>=N` / `target.<table>=N` lines, as two maps for compareCounts. */
-export function splitCounts(values: Record<string, string>): {
+export function splitCounts(values: Readonly<Record<string, string | undefined>>): {
   source: Map<string, number>;
   target: Map<string, number>;
 } {
@@ -206,7 +149,7 @@ export function splitCounts(values: Record<string, string>): {
 }
 
 /** The sequences step's `seq.<schema>.<name>=value` lines. */
-export function sequenceValues(values: Record<string, string>): Record<string, number> {
+export function sequenceValues(values: Readonly<Record<string, string | undefined>>): Record<string, number> {
   return Object.fromEntries(
     Object.entries(values)
       .filter(([k]) => k.startsWith("seq."))

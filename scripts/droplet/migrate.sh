@@ -825,7 +825,9 @@ stop_registered_step() {
 
 not() { ! "$@"; }
 
-lock_fields() { sed -n 's/^\(run\|holder\|started\)=/lock_\1=/p' "$LOCK_DIR/owner" 2>/dev/null || true; }
+# The lock owner's fields, as lock_* (the holder now) or previous_* (one being taken over) keys.
+lock_fields() { sed -n 's/^run=/lock_run=/p; s/^holder=/lock_holder=/p; s/^started=/lock_started=/p' "$LOCK_DIR/owner" 2>/dev/null || true; }
+previous_lock_fields() { sed -n 's/^run=/previous_run=/p; s/^holder=/previous_holder=/p; s/^started=/previous_started=/p' "$LOCK_DIR/owner" 2>/dev/null || true; }
 
 # Seconds since the lock's last heartbeat, by this droplet's clock.
 lock_age() { echo $(($(date +%s) - $(stat -c %Y "$LOCK_DIR/heartbeat" 2>/dev/null || stat -c %Y "$LOCK_DIR"))); }
@@ -860,7 +862,7 @@ step_lock_acquire() {
       out lock_age_s "$age"
       die "the migration lock on this droplet is held by $(sed -n 's/^holder=//p' "$LOCK_DIR/owner" 2>/dev/null) (heartbeat ${age}s ago)" 6
     fi
-    lock_fields | sed 's/^lock_/previous_/'
+    previous_lock_fields
     out previous_age_s "$age"
     out lock taken-over
   fi

@@ -1,7 +1,7 @@
 /**
  * The migration benchmark, on the harness: for each size and strategy, a fresh pair of droplets, the old one filled
  * with pgbench tables, a raw copy of its data directory timed as the yardstick, then a migration under load and
- * the set check. Run by scripts/bench-migration.ts; figures, not assertions.
+ * the set check. Run by tests/bench/bench-migration.ts; figures, not assertions.
  */
 import * as os from "node:os";
 import Table from "cli-table3";

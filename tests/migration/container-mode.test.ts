@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { drillCommand, judgeDrill } from "../../infra/capacity/restore-drill";
 import { remoteBash } from "../../infra/capacity/live";
 import { parseValues } from "../../infra/migration/commands";
-import type { Executor } from "../../infra/migration/runner-types";
+import type { Executor } from "../../infra/migration/run-api";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { runCommand, runningServers } from "../support/servers";
 import {

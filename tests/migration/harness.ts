@@ -9,7 +9,7 @@
  * The migration runs for real: infra/migration/runner.ts, over ssh, with scripts/droplet/migrate.sh in the host
  * runtime (CHATBOT_RUNTIME=host), exactly the commands the CLI prints.
  *
- * Used by tests/migration/*.test.ts and scripts/bench-migration.ts (so it imports ../support/processes, which does
+ * Used by tests/migration/*.test.ts and tests/bench/bench-migration.ts (so it imports ../support/processes, which does
  * not depend on vitest).
  */
 import * as fs from "node:fs";

@@ -1,7 +1,7 @@
 /**
  * Tier migration for real, on two loopback "droplets" (see ./harness.ts): a load generator writes through the front
  * door for the whole run, and the set checker reads everything back from the new primary. Small database here;
- * large sizes and timings are in scripts/bench-migration.ts. Faults and the negative control enter through the
+ * large sizes and timings are in tests/bench/bench-migration.ts. Faults and the negative control enter through the
  * executor seam (./seams.ts).
  */
 import * as fs from "node:fs";

@@ -1,10 +1,10 @@
 /**
  * The scale-out cutover benchmark, on the migration harness: a fresh pair of droplets, the old one filled with
  * pgbench tables, then the logical cutover under load through Caddy and the set check on the target. Figures, not
- * assertions (scripts/bench-migration.ts prints them with the tier migration's, `--strategies scale-out`).
+ * assertions (tests/bench/bench-migration.ts prints them with the tier migration's, `--strategies scale-out`).
  */
 import { sshExecutor } from "../../infra/migration/ssh-executor";
-import { fromStepExecutor, runLogicalCutover } from "../../infra/scale-out-migration/runner";
+import { runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { cutoverFigures, type CutoverFigures, loadAverage } from "../migration/bench";
 import { seedDatabase, startHarness } from "../migration/harness";
 import { harnessCutover, prepare } from "./harness";
@@ -34,10 +34,9 @@ export async function benchScaleOut(
     const targetEnv = await prepare(h);
     log(`[${sizeLabel} scale-out] database ${(dbBytes / MB).toFixed(0)} MB; logical cutover under load through Caddy`);
     const { switchedAt: _, ...options } = harnessCutover(h, targetEnv);
-    const { result: report, records } = await h.withLoad(
-      () => runLogicalCutover({ ...options, exec: fromStepExecutor(ssh) }),
-      { settleMs: 1000 },
-    );
+    const { result: report, records } = await h.withLoad(() => runLogicalCutover({ ...options, exec: ssh }), {
+      settleMs: 1000,
+    });
     const check = await h.check(records, report.committed ? h.next : h.old);
     // What the clients saw for the writes not acknowledged, grouped (status and the start of the answer).
     const seen = new Map<string, number>();

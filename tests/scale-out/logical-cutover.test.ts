@@ -18,7 +18,6 @@ import { sshExecutor } from "../../infra/migration/ssh-executor";
 import { formatTimeline } from "../../infra/migration/timeline";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import {
-  fromStepExecutor,
   type LogicalExecutor,
   type LogicalReport,
   type LogicalRunnerOptions,
@@ -57,7 +56,7 @@ async function cutover(
   const { wrap, ...rest } = extra;
   try {
     const { result, records } = await harness.withLoad(
-      () => runLogicalCutover({ ...base, exec: wrap ? wrap(fromStepExecutor(ssh)) : fromStepExecutor(ssh), ...rest }),
+      () => runLogicalCutover({ ...base, exec: wrap ? wrap(ssh) : ssh, ...rest }),
       { settleMs: 1500, workers: 4 },
     );
     return { report: result, records, switchedAt: switchedAt() };

@@ -5,8 +5,8 @@
  * - `failAfter`: the step runs for real, then its answer is replaced by a failure (the work done, the answer lost);
  *   with `skip`, it never reaches the droplet.
  * - `unfenced`: the NEGATIVE CONTROL. `cutover` runs `finish` instead (the subscription dropped: no hold, no fence,
- *   no marker wait, no setval, no commit record), then waits `holdMs` while the unfenced droplet keeps acknowledging
- *   writes the managed cluster never sees; the checker must report them lost.
+ *   no marker wait, no setval, no commit record) and answers as a committed cutover, then waits `holdMs` while the
+ *   unfenced droplet keeps acknowledging writes the managed cluster never sees; the checker must report them lost.
  * - `beforeCutover`: runs an action (on the harness's servers) right before the cutover step reaches the droplet,
  *   e.g. a real fault inside the cutover: the cluster's sequence renamed, so `setval` fails after the hold and the
  *   fence and the cutover does not commit.
@@ -42,7 +42,8 @@ export function unfenced(exec: LogicalExecutor, source: Droplet, holdMs = 300): 
     if (cmd.step !== "cutover") return exec(cmd);
     const result = await exec(logicalCommands(source).finish());
     await sleep(holdMs);
-    return result;
+    // It answers as a cutover that committed would (its commit record's id), so the runner goes on as after one.
+    return result.code === 0 ? { ...result, stdout: `switched=${cmd.args[0] ?? ""}\n` } : result;
   };
 }
 

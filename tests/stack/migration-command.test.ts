@@ -63,7 +63,7 @@ describe("the stack's migration command", () => {
 
   it("runs the dry run of `npm run migrate` with these flags", () => {
     const args = line.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
-    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
+    const r = spawnSync("sh", ["-c", `key=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
       cwd: ROOT,
       encoding: "utf8",
     });
@@ -101,7 +101,7 @@ describe("the stack's migration command with a pinned target (a server created b
 
   it("its dry run pins the new droplet (only its key accepted) and accepts the old one on first use, with the warning", () => {
     const args = pinnedLine.split("\n").pop()!.replace("node --import tsx scripts/migrate.ts ", "");
-    const r = spawnSync("sh", ["-c", `KEY_OPTS=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
+    const r = spawnSync("sh", ["-c", `key=''; node --import tsx scripts/migrate.ts ${args} --dry-run`], {
       cwd: ROOT,
       encoding: "utf8",
     });

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
 import { EXIT, exitCodeHelp, exitCodeOf, NeedsHumanError, UsageError } from "../../scripts/cli-exit";
-import { benchMigrationProblems, benchTargetsMissed } from "../../scripts/bench-migration";
-import { logicalOutcome } from "../../infra/scale-out-migration/cli-core";
+import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migration";
+import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
 
 const ROOT = join(__dirname, "..", "..");
@@ -385,13 +385,13 @@ describe("npm run bench:plan and bench:migration", () => {
     ["scripts/bench-plan.ts", ["--runs", "0"], "option '--runs <n>' argument '0' is invalid"],
     ["scripts/bench-plan.ts", ["--stak", "dev"], "error: unknown option '--stak'\n(Did you mean --stack?)"],
     ["scripts/bench-plan.ts", ["--stack", "nope", "--runs", "1"], "no stack file"],
-    ["scripts/bench-migration.ts", ["--sizes", "1XB"], '--sizes: "1XB" is not a size like 100MB or 1GB'],
+    ["tests/bench/bench-migration.ts", ["--sizes", "1XB"], '--sizes: "1XB" is not a size like 100MB or 1GB'],
     [
-      "scripts/bench-migration.ts",
+      "tests/bench/bench-migration.ts",
       ["--strategies", "rsync"],
       '--strategies: "rsync" is not one of replicate, dump-restore, scale-out',
     ],
-    ["scripts/bench-migration.ts", ["--size", "1GB"], "error: unknown option '--size'\n(Did you mean --sizes?)"],
+    ["tests/bench/bench-migration.ts", ["--size", "1GB"], "error: unknown option '--size'\n(Did you mean --sizes?)"],
   ])(
     "%s %j: usage error",
     async (script, args, stderr) => {
@@ -626,7 +626,7 @@ describe("--help of every command states the convention with examples", () => {
     "restore-drill",
     "scale-out-migrate",
     "bench-plan",
-    "bench-migration",
+    "../tests/bench/bench-migration",
     "prices-check",
     "readme-tables",
   ])(

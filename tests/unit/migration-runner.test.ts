@@ -103,9 +103,10 @@ class Droplets {
       cmd = { ...cmd, stdinData: `${cmd.stdinData ?? ""}${tail}` };
     }
     if (cmd.step !== "lock_heartbeat") this.calls.push(`${cmd.side}:${cmd.step}`);
-    const own = this.script[cmd.step];
+    const step = cmd.step as StepName;
+    const own = this.script[step];
     if (own) return result(await own(cmd.side, cmd, hooks));
-    return result(this.state(cmd) ?? (await DEFAULT_OUTPUT[cmd.step]?.(cmd.side, cmd, hooks)) ?? "");
+    return result(this.state(cmd) ?? (await DEFAULT_OUTPUT[step]?.(cmd.side, cmd, hooks)) ?? "");
   };
 
   /** The journal and lock steps, as migrate.sh implements them. */

@@ -12,12 +12,15 @@ import { compareCounts, lsnDiff, parseLsn, tableCounts } from "../../infra/migra
 import {
   MIGRATE_SCRIPT,
   type Droplet,
+  type MigrationCommands,
+  type StepCommand,
   formatCommand,
   migrationCommands,
   parseValues,
   shellQuote,
   stepCommand,
 } from "../../infra/migration/commands";
+import type { AnySpec } from "../../infra/migration/steps";
 import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
 
 const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
@@ -26,8 +29,8 @@ const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", s
 describe("step commands", () => {
   it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
     const cmd = migrationCommands(old, next).standby();
-    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
-    expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.remote]);
+    expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
+    expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.argv.at(-1)]);
     expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
     expect(cmd.side).toBe("new");
   });
@@ -53,45 +56,111 @@ describe("step commands", () => {
     ],
     ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
   ])("%s runs `%s`", (_name, build, expected) => {
-    expect(build(migrationCommands(old, next)).remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${expected}`);
+    expect(build(migrationCommands(old, next)).argv.at(-1)).toBe(
+      `env CHATBOT_RUNTIME=container bash -s -- ${expected}`,
+    );
   });
 
   it("journal_write carries the journal on stdin after the script, never in argv; lock steps name the run", () => {
     const c = migrationCommands(old, next);
     const json = JSON.stringify({ id: "m1", note: "a 'quoted' value" });
     const write = c.journalWrite("run-1", json, "m0");
-    expect(write.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
+    expect(write.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
     expect(write.stdinData).toBe(json);
     expect(write.argv.join(" ")).not.toContain("quoted");
     expect(formatCommand(write)).toMatch(
       /< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/,
     );
     expect(
-      c.lockAcquire("new", { runId: "run-1", holder: "ci:42", startedAt: "2026-12-01T10:00:00.000Z", staleSeconds: 60 })
-        .remote,
+      c
+        .lockAcquire("new", {
+          runId: "run-1",
+          holder: "ci:42",
+          startedAt: "2026-12-01T10:00:00.000Z",
+          staleSeconds: 60,
+        })
+        .argv.at(-1),
     ).toBe("env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60");
     expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain(
       "root@203.0.113.11",
     );
     expect(c.journalRead("old").side).toBe("old");
-    expect(c.claimTarget("7312345678901234567", "m1").remote).toBe(
+    expect(c.claimTarget("7312345678901234567", "m1").argv.at(-1)).toBe(
       "env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
     );
   });
 
+  it("builds every step exactly, on the droplet its declaration names (one line per builder, none left out)", () => {
+    const c = migrationCommands(old, next);
+    const lock = { runId: "r1", holder: "ci:1", startedAt: "t0", staleSeconds: 60 };
+    const exact: Record<keyof MigrationCommands, [StepCommand<AnySpec>, string]> = {
+      preflight: [c.preflight("new"), "new: preflight"],
+      backup: [c.backup("m1"), "old: backup m1"],
+      dropSlot: [c.dropSlot(), "old: drop_slot"],
+      claimTarget: [c.claimTarget("73", "m1"), "new: claim_target 73 m1 10.10.0.2:5432"],
+      standby: [c.standby(), "new: standby 10.10.0.2 5432"],
+      redisReplica: [c.redisReplica("PEM"), "new: redis_replica 10.10.0.2 6379 10.10.0.3"],
+      lag: [c.lag(), "new: lag"],
+      catchup: [c.catchup(1024, 120), "new: catchup 1024 120"],
+      checkpoint: [c.checkpoint(), "old: checkpoint"],
+      fence: [c.fence(29.5), "old: fence hold 10.10.0.3:8081 30"],
+      promoteArmed: [c.promoteArmed(60, 5), "new: promote - 60 gate 5"],
+      promote: [c.promote("0/3000148", 60), "new: promote 0/3000148 60"],
+      redisFailover: [c.redisFailover(5000), "old: redis_failover 10.10.0.3 6379 5000"],
+      redisFollow: [c.redisFollow(), "old: redis_follow 10.10.0.3 6379"],
+      redisTrust: [c.redisTrust("PEM"), "old: redis_trust"],
+      redisPromote: [c.redisPromote(), "new: redis_promote"],
+      forgetPrimary: [c.forgetPrimary(), "new: forget_primary"],
+      counts: [c.counts("old"), "old: counts"],
+      health: [c.health("http://10.10.0.3:8081/health"), "new: health http://10.10.0.3:8081/health"],
+      freeze: [c.freeze(), "old: freeze"],
+      dumpRestore: [c.dumpRestore(2, "m1"), "new: dump_restore 10.10.0.2 5432 2 m1"],
+      rollbackOld: [c.rollbackOld(), "old: rollback_old"],
+      rollbackNew: [c.rollbackNew(), "new: rollback_new"],
+      retire: [c.retire(), "old: retire"],
+      proxyHold: [c.proxyHold(0.2), "old: hold 10.10.0.3:8081 1"],
+      proxyTrust: [c.proxyTrust("PEM"), "old: trust"],
+      proxyLocal: [c.proxyLocal(), "old: local"],
+      gateClose: [c.gateClose(), "new: gate close"],
+      gateOpen: [c.gateOpen(), "new: gate open"],
+      gateBounce: [c.gateBounce("PEM"), "new: gate bounce 10.10.0.2:8081"],
+      journalRead: [c.journalRead("new"), "new: journal_read"],
+      journalWrite: [c.journalWrite("r1", "{}"), "old: journal_write r1"],
+      lockAcquire: [c.lockAcquire("old", lock), "old: lock_acquire r1 ci:1 t0 60"],
+      lockHeartbeat: [c.lockHeartbeat("new", "r1"), "new: lock_heartbeat r1"],
+      lockRelease: [c.lockRelease("old", "r1"), "old: lock_release r1"],
+    };
+    expect(Object.keys(exact).sort()).toEqual(Object.keys(c).sort());
+    for (const [cmd, line] of Object.values(exact)) {
+      const [side, words] = line.split(": ");
+      expect(cmd.side).toBe(side);
+      expect(cmd.argv.slice(0, -1)).toEqual([
+        "ssh",
+        ...(side === "old" ? [] : ["-p", "2222"]),
+        side === "old" ? old.ssh : next.ssh,
+      ]);
+      expect(cmd.argv.at(-1)).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${words}`);
+    }
+  });
+
+  it("refuses a step on the droplet its declaration does not name", () => {
+    expect(() => stepCommand("new", next, "fence", {})).toThrow("step fence runs on the old droplet, not the new");
+    expect(stepCommand("new", next, "counts", undefined).side).toBe("new"); // either droplet
+  });
+
   it("passes host-runtime settings as an env prefix, quoted", () => {
     const host: Droplet = { ...old, runtime: "host", env: { PGDATA: "/tmp/pg data", PG_CTL_OPTS: "-c port=5" } };
-    expect(stepCommand("old", host, "fence").remote).toBe(
+    expect(stepCommand("old", host, "fence", {}).argv.at(-1)).toBe(
       "env CHATBOT_RUNTIME=host PGDATA='/tmp/pg data' PG_CTL_OPTS='-c port=5' bash -s -- fence",
     );
   });
 
   it("refuses secrets and bad names on the command line", () => {
-    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence")).toThrow(
+    expect(() => stepCommand("old", { ...old, env: { REDIS_PASSWORD: "x" } }, "fence", {})).toThrow(
       /REDIS_PASSWORD.*secret.*env file/,
     );
-    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence")).toThrow(
-      /"bad-name" is not a valid variable name/,
+    expect(() => stepCommand("old", { ...old, env: { "bad-name": "x" } }, "fence", {})).toThrow(
+      /"bad-name" is not an environment variable name/,
     );
   });
 

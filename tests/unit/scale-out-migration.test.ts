@@ -17,7 +17,7 @@ import {
   type TargetEndpoints,
   type LogicalCommand,
 } from "../../infra/scale-out-migration/commands";
-import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/cli-core";
+import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/over-ssh";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 
@@ -28,8 +28,8 @@ describe("logical.sh command lines", () => {
 
   it("sends the script on stdin with the runtime in an env prefix, over ssh to the droplet", () => {
     const cmd = c.subscribe();
-    expect(cmd.remote).toBe("env CHATBOT_RUNTIME=container bash -s -- subscribe 10.10.0.5 5432");
-    expect(cmd.argv).toEqual(["ssh", "root@203.0.113.5", cmd.remote]);
+    expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- subscribe 10.10.0.5 5432");
+    expect(cmd.argv).toEqual(["ssh", "root@203.0.113.5", cmd.argv.at(-1)]);
     expect(cmd.stdinFile).toBe(LOGICAL_SCRIPT);
   });
 
@@ -44,7 +44,7 @@ describe("logical.sh command lines", () => {
     [() => c.rollbackTarget(), "rollback_target"],
     [() => c.cacheWarm(), "cache_warm"],
   ])("%#: %s", (build, tail) => {
-    expect(build().remote).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${tail}`);
+    expect(build().argv.at(-1)).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${tail}`);
   });
 
   it("sends proxy-switch.sh after the script to the steps that move the droplet's proxy, and only to those", () => {

@@ -122,16 +122,6 @@ export interface MigrationReport {
   totalMs: number;
 }
 
-export class StepFailed extends Error {
-  constructor(
-    readonly cmd: StepCommand,
-    readonly result: StepResult,
-  ) {
-    const tail = (result.stderr || result.stdout).trim().split("\n").slice(-3).join(" | ");
-    super(`${cmd.step} on ${cmd.side} exited ${result.code}: ${tail}`);
-  }
-}
-
 export function defaultMigrationId(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
 }

@@ -7,7 +7,7 @@
 import type { Droplet } from "../migration/commands";
 import { sshExecutor } from "../migration/ssh-executor";
 import { checkUpstreams } from "./commands";
-import { fromStepExecutor, type LogicalReport, runLogicalCutover } from "./runner";
+import { type LogicalReport, runLogicalCutover } from "./runner";
 
 export interface ScaleOutMigrateOptions {
   /** ssh destination of the single droplet, `root@203.0.113.5`. */
@@ -64,11 +64,10 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
   const upstreams = checkUpstreams(o.upstreams); // before anything runs
   const appNodes = appNodeDroplets(o);
   const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
-  const exec = fromStepExecutor(ssh);
   try {
     return await runLogicalCutover({
       source,
-      exec,
+      exec: ssh,
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
       upstreams,
       appNodes,

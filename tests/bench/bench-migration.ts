@@ -9,7 +9,7 @@
  * runs at the first size. Exit codes: see --help (scripts/cli-exit.ts); the check is benchMigrationProblems below.
  */
 import { Command } from "commander";
-import { STRATEGIES, type Strategy } from "../infra/migration/strategy";
+import { STRATEGIES, type Strategy } from "../../infra/migration/strategy";
 import {
   type BenchRow,
   benchOne,
@@ -17,9 +17,9 @@ import {
   formatBenchMarkdown,
   formatBenchTable,
   parseSize,
-} from "../tests/migration/bench";
-import { benchScaleOut, type ScaleOutBenchRow } from "../tests/scale-out/bench";
-import { asUsage, EXIT, runCli, UsageError } from "./cli-exit";
+} from "../migration/bench";
+import { benchScaleOut, type ScaleOutBenchRow } from "../scale-out/bench";
+import { asUsage, EXIT, runCli, UsageError } from "../../scripts/cli-exit";
 
 interface Options {
   sizes: string;

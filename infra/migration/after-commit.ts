@@ -1,0 +1,168 @@
+/**
+ * The tier migration's phases around its commit point: rollback (before it: the old server serves again with all its
+ * data), forward (after it: a resumed run does the after-commit steps not yet done), verify, and the end of a run
+ * stopped after its commit point (the journal says so, and a re-run goes forward).
+ */
+import { compareCounts, tableCounts } from "./checks";
+import type { StepCommand } from "./commands";
+import type { AfterCommitStep } from "./journal";
+import { switchRedis } from "./redis-handover";
+import { iso, LockLost, type MigrationRun } from "./run";
+import { journalDowntime } from "./run-api";
+import { type AnySpec, EXIT } from "./steps";
+import { StepFailed } from "./stops";
+
+/** Undoes a migration stopped before its commit point: the new server stops following, the old serves. */
+export async function rollback(run: MigrationRun, reason: string): Promise<void> {
+  const { cmds, report } = run;
+  const j = run.mine();
+  run.phase("rollback");
+  const errors: string[] = [];
+  const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
+  if (touchedNew) {
+    const cmd = cmds.rollbackNew();
+    const r = await run.run(cmd, { always: true });
+    if (r.code === EXIT.alreadyPromoted) return pastCommit(run);
+    if (r.code !== EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
+  }
+  const oldBack = await run.step(cmds.rollbackOld(), { always: true }).then(
+    () => true,
+    (e: Error) => {
+      errors.push(e.message);
+      return false;
+    },
+  );
+  if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
+    // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)
+    // would fail when that proxy reloads: the gate opens onto the old droplet's internal listener first, so they
+    // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
+    await run.certs
+      .proxy("old")
+      .then((pem) => run.step(cmds.gateBounce(pem), { always: true }))
+      .catch((e: Error) =>
+        run.note(
+          `held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`,
+        ),
+      );
+  }
+  // The old app serves again; the gate opens as it was (which ends a bounce).
+  if (j.phase === "cutover")
+    await run.step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
+  if (touchedNew && j.strategy === "replicate")
+    await run.step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
+  report.rolledBack = errors.length === 0;
+  j.outcome = report.rolledBack ? "rolled-back" : "rollback-failed";
+  j.lastError = reason;
+  if (report.rolledBack) j.finishedAt = iso(run.now());
+  await run.writeJournal(j).catch((e: Error) => errors.push(`journal: ${e.message}`));
+  report.outcome = errors.length ? "rollback-incomplete" : "rolled-back";
+  if (errors.length) report.error = `rollback incomplete: ${errors.join("; ")}`;
+}
+
+/** A rollback found the copy promoted: the commit point was passed (the journal had not recorded it yet). */
+async function pastCommit(run: MigrationRun): Promise<void> {
+  const j = run.mine();
+  j.committed = run.report.committed = true;
+  j.committedAt ??= iso(run.now());
+  run.mark("promote");
+  run.note(
+    "the new server was already promoted: past the commit point, so nothing is rolled back; the migration goes forward",
+  );
+  run.report.aborted = undefined;
+  try {
+    await run.writeJournal(j);
+    await forward(run);
+  } catch (e) {
+    if (e instanceof LockLost) {
+      run.report.outcome = "lock-lost";
+      run.report.error = e.message;
+    } else await stoppedAfterCommit(run, e as Error);
+  }
+}
+
+/** Resumes past the commit point: the after-commit steps not yet done, in order. */
+export async function forward(run: MigrationRun): Promise<void> {
+  const j = run.mine();
+  run.report.strategy = { strategy: j.strategy, reason: `resumed from the journal of migration ${j.id}` };
+  run.phase(j.phase === "verify" ? "verify" : "cutover");
+  if (j.outcome !== "running") {
+    j.outcome = "running";
+    await run.writeJournal(j);
+  }
+  if (j.strategy === "replicate" && !run.done("promote")) {
+    await run.step(run.cmds.promote(j.fenceLsn ?? "0/0", 60));
+    run.mark("promote");
+    await run.writeJournal(j);
+  }
+  if (!run.done("redis")) {
+    await switchRedis(run);
+    run.mark("redis");
+  }
+  await afterCommit(run);
+}
+
+/** The old proxy's requests reach the new server: its gate opens (replicate), or the old proxy forwards there. */
+async function openGate(run: MigrationRun): Promise<void> {
+  const { cmds } = run;
+  const j = run.mine();
+  if (run.done("gate")) return;
+  if (j.strategy !== "replicate") await run.step(cmds.proxyTrust(await run.certs.proxy("new")));
+  const move: StepCommand<AnySpec> =
+    j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(run.budgets.downtimeBudgetSeconds);
+  await run.step(move, { always: true });
+  j.trafficMovedAt = iso(run.now());
+  run.mark("gate");
+}
+
+/** After the commit point: traffic moves, then verify (health, row counts), then the journal says done. */
+export async function afterCommit(run: MigrationRun): Promise<void> {
+  const { cmds, report, opts } = run;
+  const j = run.mine();
+  await openGate(run);
+  if (!run.done("traffic")) {
+    run.checkStop();
+    // The caller's part (the reserved IP or DNS record, when it is not left to `pulumi up`): the old proxy already
+    // forwards every request, so this is no longer in the write downtime.
+    if (opts.moveTraffic) await run.timeline.time("cutover", "move traffic", "local", opts.moveTraffic);
+    run.mark("traffic");
+  }
+  report.writeDowntimeMs = journalDowntime(j);
+  await run.enter("verify");
+  const verifyStep = async (s: AfterCommitStep, cmd: StepCommand<AnySpec>) => {
+    if (run.done(s)) return;
+    await run.step(cmd);
+    run.mark(s);
+    await run.writeJournal(j);
+  };
+  if (j.strategy === "dump-restore") await verifyStep("retire", cmds.retire());
+  await verifyStep("forget_primary", cmds.forgetPrimary());
+  await verifyStep("health", cmds.health(opts.healthUrl));
+  if (!run.done("counts")) {
+    const newCounts = tableCounts(await run.step(cmds.counts("new")));
+    report.countProblems = compareCounts(new Map(Object.entries(j.oldCounts ?? {})), newCounts, "at-least");
+    if (report.countProblems.length)
+      throw new Error(`row counts after the cutover: ${report.countProblems.join("; ")}`);
+    run.mark("counts");
+  }
+  report.countProblems ??= [];
+  if (!j.phasesDone.includes("verify")) j.phasesDone.push("verify");
+  j.phase = "done";
+  j.outcome = "done";
+  j.finishedAt = iso(run.now());
+  j.lastError = undefined;
+  await run.writeJournal(j);
+  report.outcome = "done";
+  report.ok = true;
+}
+
+/** A run stopped after the commit point: the journal records it, and a re-run goes forward. */
+export async function stoppedAfterCommit(run: MigrationRun, e: Error): Promise<void> {
+  const j = run.mine();
+  run.report.outcome = "stopped-after-commit";
+  run.report.error = e.message;
+  j.outcome = "failed-after-commit";
+  j.lastError = e.message;
+  await run
+    .writeJournal(j)
+    .catch((w: Error) => (run.report.error += `; the journal could not be updated: ${w.message}`));
+}

@@ -1,0 +1,418 @@
+/**
+ * Every step the migrations run on a droplet, declared once: the script and the words that select the step there
+ * (its `case` in main()), the droplet it runs on, its arguments as named fields (mapped to the script's argv here and
+ * nowhere else), the `key=value` lines it prints (a zod schema: a key the step may print but the runner does not
+ * need is optional; a key the runner reads and the step always prints is required), and the exit codes the scripts
+ * use, by name. The runners build calls and read results only through this table, and a test holds the scripts to
+ * it in both directions.
+ */
+import * as path from "node:path";
+import { z } from "zod";
+
+/** Exit codes of the droplet scripts, by meaning. 130 is the executor's own (the local ssh was stopped). */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  /** A wait ran out (budget): nothing changed that a rollback cannot undo. */
+  timeout: 3,
+  /** promote: the standby had not replayed the fence point (or had no go line): nothing promoted. */
+  promoteRefused: 4,
+  /** promote: pg_promote() did not finish: the commit point is uncertain. */
+  commitUncertain: 5,
+  /** The migration lock is held by another run, or no longer by this one. */
+  lockLost: 6,
+  /** rollback_new: the migration's copy was promoted already (past the commit point). */
+  alreadyPromoted: 7,
+  /** logical.sh unfence: the cutover wrote its commit record (past the commit point). */
+  alreadySwitched: 7,
+} as const;
+export type ExitName = keyof typeof EXIT;
+
+const ROOT = path.resolve(__dirname, "../..");
+
+/** The droplet scripts, and the exit codes each may end with. */
+export const SCRIPTS = {
+  migrate: {
+    file: "scripts/droplet/migrate.sh",
+    exits: ["ok", "failed", "usage", "timeout", "promoteRefused", "commitUncertain", "lockLost", "alreadyPromoted"],
+  },
+  proxy: { file: "scripts/droplet/proxy-switch.sh", exits: ["ok", "failed", "usage"] },
+  logical: { file: "scripts/droplet/logical.sh", exits: ["ok", "failed", "timeout", "alreadySwitched"] },
+} as const satisfies Record<string, { file: string; exits: readonly ExitName[] }>;
+export type ScriptName = keyof typeof SCRIPTS;
+
+export function scriptPath(script: ScriptName): string {
+  return path.join(ROOT, SCRIPTS[script].file);
+}
+
+/** Which droplet a step runs on: the tier migration's old or new one (or either), the scale-out's source, an app droplet. */
+export type RunsOn = "old" | "new" | "either" | "source" | "app";
+
+type Word = string | number;
+
+export interface StepSpec<
+  A = undefined,
+  O extends z.ZodRawShape = z.ZodRawShape,
+  P extends ProxyAction | undefined = ProxyAction | undefined,
+> {
+  script: ScriptName;
+  /** The words after `bash -s --` that select the step (the script's dispatch). */
+  words: readonly string[];
+  runsOn: RunsOn;
+  /** Its named arguments as the script's argv. */
+  argv: (a: A) => readonly Word[];
+  /** The keys it prints itself. */
+  out: O;
+  /** Key families it prints (`count.<schema.table>=N`): any key under `<family>.`. */
+  families?: readonly string[];
+  /** A proxy-switch.sh action it runs in the same round trip: its keys are printed too. */
+  proxy?: P;
+}
+
+/** A key the step always prints and the runner reads; one it may print. */
+export const req = z.string();
+export const opt = z.string().optional();
+/** The argv of a step without arguments. */
+export const none = () => [] as const;
+
+export function spec<
+  A = undefined,
+  O extends z.ZodRawShape = z.ZodRawShape,
+  P extends ProxyAction | undefined = undefined,
+>(s: StepSpec<A, O, P>): StepSpec<A, O, P> {
+  return s;
+}
+
+// ---- proxy-switch.sh: its actions, run alone (steps of their own) or inside a step of another script
+
+const RELOAD = { reload_ms: opt, changed: opt };
+const GATE_OUT = { ...RELOAD, public: opt, gate: opt, tls_cert: opt };
+const PROXY_OUT = {
+  trust: { trusted: opt },
+  hold: { reload_ms: opt, upstream: opt, hold_s: opt, drained_ms: opt, drained: opt },
+  local: { ...RELOAD, upstream: opt },
+  gate: GATE_OUT,
+  bounce: { ...GATE_OUT, trusted: opt },
+  cert: { tls_cert: opt },
+} as const;
+export type ProxyAction = keyof typeof PROXY_OUT;
+
+export const PROXY_STEPS = {
+  proxy_trust: spec({ script: "proxy", words: ["trust"], runsOn: "old", argv: none, out: PROXY_OUT.trust }),
+  proxy_hold: spec({
+    script: "proxy",
+    words: ["hold"],
+    runsOn: "old",
+    argv: (a: { upstreams: string; holdSeconds: number }) => [a.upstreams, a.holdSeconds],
+    out: PROXY_OUT.hold,
+  }),
+  proxy_local: spec({ script: "proxy", words: ["local"], runsOn: "old", argv: none, out: PROXY_OUT.local }),
+  gate_close: spec({ script: "proxy", words: ["gate", "close"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
+  gate_open: spec({ script: "proxy", words: ["gate", "open"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
+  gate_bounce: spec({
+    script: "proxy",
+    words: ["gate", "bounce"],
+    runsOn: "new",
+    argv: (a: { target: string }) => [a.target],
+    out: PROXY_OUT.bounce,
+  }),
+  proxy_cert: spec({ script: "proxy", words: ["cert"], runsOn: "either", argv: none, out: PROXY_OUT.cert }),
+};
+
+// ---- migrate.sh
+
+const LOCK_FIELDS = { lock_run: opt, lock_holder: opt, lock_started: opt, lock_age_s: opt };
+const LAG = { pg_lag_bytes: req, pg_replay_lag_ms: opt, redis_link: opt, redis_lag_bytes: opt };
+
+export const MIGRATE_STEPS = {
+  preflight: spec({
+    script: "migrate",
+    words: ["preflight"],
+    runsOn: "either",
+    argv: none,
+    out: {
+      pg_running: req,
+      pg_binary_version_num: opt,
+      pg_version_num: opt,
+      pg_in_recovery: opt,
+      db_bytes: opt,
+      cluster_bytes: opt,
+      system_identifier: opt,
+      fenced: opt,
+      replica_of: opt,
+      redis_role: opt,
+      redis_tls_cert: req,
+      proxy_tls_cert: opt,
+      redis_keys: opt,
+      redis_keys_total: opt,
+      data_bytes: req,
+      data_free_bytes: req,
+      backup_free_bytes: opt,
+    },
+    families: ["table_rows"],
+  }),
+  backup: spec({
+    script: "migrate",
+    words: ["backup"],
+    runsOn: "old",
+    argv: (a: { id: string }) => [a.id],
+    out: { backup_file: req, backup_bytes: opt, backup_ms: opt },
+  }),
+  drop_slot: spec({ script: "migrate", words: ["drop_slot"], runsOn: "old", argv: none, out: { slot_dropped: opt } }),
+  claim_target: spec({
+    script: "migrate",
+    words: ["claim_target"],
+    runsOn: "new",
+    argv: (a: { sourceSystemId: string; id: string; source: string }) => [a.sourceSystemId, a.id, a.source],
+    out: { claimed: opt },
+  }),
+  standby: spec({
+    script: "migrate",
+    words: ["standby"],
+    runsOn: "new",
+    argv: (a: { oldAddress: string; oldPort: number }) => [a.oldAddress, a.oldPort],
+    out: { copy_ms: req, copied_bytes: req, standby: opt },
+  }),
+  /** stdin: the old droplet's Redis certificate. */
+  redis_replica: spec({
+    script: "migrate",
+    words: ["redis_replica"],
+    runsOn: "new",
+    argv: (a: { oldAddress: string; oldPort: number; announce: string }) => [a.oldAddress, a.oldPort, a.announce],
+    out: { redis_replica: opt },
+  }),
+  lag: spec({ script: "migrate", words: ["lag"], runsOn: "new", argv: none, out: LAG }),
+  catchup: spec({
+    script: "migrate",
+    words: ["catchup"],
+    runsOn: "new",
+    argv: (a: { maxLagBytes: number; seconds: number }) => [a.maxLagBytes, a.seconds],
+    out: LAG,
+  }),
+  checkpoint: spec({
+    script: "migrate",
+    words: ["checkpoint"],
+    runsOn: "old",
+    argv: none,
+    out: { checkpoint_ms: opt },
+  }),
+  /** With `hold` (stdin: proxy-switch.sh), the old proxy's hold first, in the same round trip. */
+  fence: spec({
+    script: "migrate",
+    words: ["fence"],
+    runsOn: "old",
+    argv: (a: { hold?: { target: string; seconds: number } }) =>
+      a.hold ? ["hold", a.hold.target, a.hold.seconds] : [],
+    out: { fence_lsn: req, stop_ms: opt, redis_offset: opt },
+    proxy: "hold",
+  }),
+  /**
+   * `fenceLsn: "-"` with a gate: armed, it reads proxy-switch.sh, the go mark and then the go line on stdin. With a
+   * gate, the internal listener opens in the same round trip once Redis here is the master.
+   */
+  promote: spec({
+    script: "migrate",
+    words: ["promote"],
+    runsOn: "new",
+    argv: (a: { fenceLsn: string; seconds: number; gate?: { redisSeconds: number } }) => [
+      a.fenceLsn,
+      a.seconds,
+      ...(a.gate ? ["gate", a.gate.redisSeconds] : []),
+    ],
+    out: {
+      promoted: req,
+      already_promoted: opt,
+      replay_lsn: opt,
+      promote_ms: opt,
+      redis_took_over: opt,
+      gate: opt,
+    },
+    proxy: "gate",
+  }),
+  /** stdin: the new droplet's Redis certificate, or nothing when redis_trust ran. */
+  redis_failover: spec({
+    script: "migrate",
+    words: ["redis_failover"],
+    runsOn: "old",
+    argv: (a: { newAddress: string; newPort: number; timeoutMs: number }) => [a.newAddress, a.newPort, a.timeoutMs],
+    out: { redis_failover_ms: opt, redis_synced_ms: opt },
+  }),
+  redis_follow: spec({
+    script: "migrate",
+    words: ["redis_follow"],
+    runsOn: "old",
+    argv: (a: { newAddress: string; newPort: number }) => [a.newAddress, a.newPort],
+    out: { redis_following: opt },
+  }),
+  /** stdin: the new droplet's Redis certificate. */
+  redis_trust: spec({
+    script: "migrate",
+    words: ["redis_trust"],
+    runsOn: "old",
+    argv: none,
+    out: { redis_trusted: opt },
+  }),
+  redis_promote: spec({
+    script: "migrate",
+    words: ["redis_promote"],
+    runsOn: "new",
+    argv: none,
+    out: { redis_role: opt },
+  }),
+  forget_primary: spec({
+    script: "migrate",
+    words: ["forget_primary"],
+    runsOn: "new",
+    argv: none,
+    out: { forgot_primary: opt },
+  }),
+  counts: spec({
+    script: "migrate",
+    words: ["counts"],
+    runsOn: "either",
+    argv: none,
+    out: { redis_keys: opt },
+    families: ["count"],
+  }),
+  health: spec({
+    script: "migrate",
+    words: ["health"],
+    runsOn: "new",
+    argv: (a: { url?: string }) => (a.url ? [a.url] : []),
+    out: { healthy: opt },
+  }),
+  freeze: spec({ script: "migrate", words: ["freeze"], runsOn: "old", argv: none, out: { freeze_ms: opt } }),
+  /** Run by rollback_old itself; no runner calls it alone. */
+  unfreeze: spec({ script: "migrate", words: ["unfreeze"], runsOn: "old", argv: none, out: { frozen: opt } }),
+  dump_restore: spec({
+    script: "migrate",
+    words: ["dump_restore"],
+    runsOn: "new",
+    argv: (a: { oldAddress: string; oldPort: number; jobs: number; id: string }) => [
+      a.oldAddress,
+      a.oldPort,
+      a.jobs,
+      a.id,
+    ],
+    out: { dump_ms: req, dump_bytes: req, restore_ms: req },
+  }),
+  rollback_old: spec({
+    script: "migrate",
+    words: ["rollback_old"],
+    runsOn: "old",
+    argv: none,
+    out: { rolled_back: opt },
+  }),
+  rollback_new: spec({
+    script: "migrate",
+    words: ["rollback_new"],
+    runsOn: "new",
+    argv: none,
+    out: { stopped_step: opt, promoted: opt, rolled_back: opt },
+  }),
+  retire: spec({ script: "migrate", words: ["retire"], runsOn: "old", argv: none, out: { retired: opt } }),
+  journal_read: spec({
+    script: "migrate",
+    words: ["journal_read"],
+    runsOn: "either",
+    argv: none,
+    out: { journal_present: req, journal: opt, lock_present: req, ...LOCK_FIELDS },
+  }),
+  /** stdin: the journal JSON. */
+  journal_write: spec({
+    script: "migrate",
+    words: ["journal_write"],
+    runsOn: "old",
+    argv: (a: { runId: string; archive?: string }) => (a.archive ? [a.runId, a.archive] : [a.runId]),
+    out: { journal_written: opt },
+  }),
+  lock_acquire: spec({
+    script: "migrate",
+    words: ["lock_acquire"],
+    runsOn: "either",
+    argv: (a: { runId: string; holder: string; startedAt: string; staleSeconds: number }) => [
+      a.runId,
+      a.holder,
+      a.startedAt,
+      a.staleSeconds,
+    ],
+    out: {
+      lock: opt,
+      ...LOCK_FIELDS,
+      previous_run: opt,
+      previous_holder: opt,
+      previous_started: opt,
+      previous_age_s: opt,
+    },
+  }),
+  lock_heartbeat: spec({
+    script: "migrate",
+    words: ["lock_heartbeat"],
+    runsOn: "either",
+    argv: (a: { runId: string }) => [a.runId],
+    out: { heartbeat: opt, lock_run: opt, lock_holder: opt, lock_started: opt },
+  }),
+  lock_release: spec({
+    script: "migrate",
+    words: ["lock_release"],
+    runsOn: "either",
+    argv: (a: { runId: string }) => [a.runId],
+    out: { lock_released: opt },
+  }),
+};
+
+export type MigrateStepName = keyof typeof MIGRATE_STEPS;
+export type ProxyStepName = keyof typeof PROXY_STEPS;
+
+// biome-ignore lint/suspicious/noExplicitAny: any step's argument type
+export type AnySpec = StepSpec<any, z.ZodRawShape, ProxyAction | undefined>;
+export type ArgsOf<S> = S extends StepSpec<infer A, z.ZodRawShape, ProxyAction | undefined> ? A : never;
+
+type ProxyOut<P> = [P] extends [ProxyAction] ? { [K in keyof (typeof PROXY_OUT)[P]]?: string } : unknown;
+type Families = { readonly [key: `${string}.${string}`]: string | undefined };
+/** What a step prints, as the runner reads it: its own keys, its proxy action's, and its families' (flat). */
+export type OutputOf<S extends AnySpec> = z.infer<z.ZodObject<S["out"]>> &
+  // biome-ignore lint/suspicious/noExplicitAny: only the proxy action is inferred
+  (S extends StepSpec<any, z.ZodRawShape, infer P> ? ProxyOut<P> : unknown) &
+  Families;
+
+/** The keys a step may print (its own and its proxy action's), and whether each is required. */
+export function outputShape(s: AnySpec): z.ZodRawShape {
+  return { ...(s.proxy ? PROXY_OUT[s.proxy] : {}), ...s.out };
+}
+
+/** A step printed a key it does not declare, or left out one it must print. */
+export class StepOutputError extends Error {}
+
+/** The `key=value` lines of a script's stdout (later keys win; other lines are ignored). */
+export function parseValues(stdout: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^([a-z_][a-z0-9_.]*)=(.*)$/i.exec(line.trim());
+    if (m && m[1] !== undefined) values[m[1]] = m[2] ?? "";
+  }
+  return values;
+}
+
+/** A step's stdout, checked against its declaration: an undeclared or missing key is an error naming both. */
+export function readOutput<S extends AnySpec>(name: string, s: S, stdout: string): OutputOf<S> {
+  const values = parseValues(stdout);
+  const own: Record<string, string> = {};
+  const family: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const dot = key.indexOf(".");
+    if (dot > 0 && s.families?.includes(key.slice(0, dot))) family[key] = value;
+    else own[key] = value;
+  }
+  const parsed = z.strictObject(outputShape(s)).safeParse(own);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) =>
+      i.code === "unrecognized_keys"
+        ? `printed ${i.keys.map((k) => `"${k}"`).join(", ")}, which it does not declare`
+        : `did not print "${String(i.path[0])}"`,
+    );
+    throw new StepOutputError(`step ${name} (${SCRIPTS[s.script].file}): ${problems.join("; ")}`);
+  }
+  return { ...(parsed.data as Record<string, string>), ...family } as OutputOf<S>;
+}
