@@ -137,7 +137,11 @@ describe("npm run cost", () => {
   const plans = ["--base", "tests/fixtures/cost/plan-dev-4gb.json", "--head", "tests/fixtures/cost/plan-dev-8gb.json"];
 
   it.concurrent.each([
-    [[...plans, "--fail-above", "20"], EXIT.no, "the monthly increase $24.00 is above --fail-above $20.00"],
+    [
+      [...plans, "--fail-above", "20"],
+      EXIT.no,
+      "the steady-state monthly increase $24.00 is above --fail-above $20.00",
+    ],
     [[...plans, "--fail-above", "24"], EXIT.done, ""],
     [[...plans, "--fail-abov", "20"], EXIT.usage, "error: unknown option '--fail-abov'\n(Did you mean --fail-above?)"],
     [[...plans, "--fail-above", "lots"], EXIT.usage, '"lots" is not an amount in USD'],
