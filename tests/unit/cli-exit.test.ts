@@ -530,7 +530,7 @@ describe("a single-valued option given twice is a usage error in every command, 
       ["--stack", "dev", "--stack", "prod"],
       `option '--stack <name>' given 2 times ("dev", "prod")`,
     ],
-    ["scripts/bench-migration.ts", ["--sizes", "1GB", "--sizes", "100MB"], "option '--sizes <list>' given 2 times"],
+    ["tests/bench/bench-migration.ts", ["--sizes", "1GB", "--sizes", "100MB"], "option '--sizes <list>' given 2 times"],
     [
       "scripts/prices-check.ts",
       ["--response", "tests/fixtures/digitalocean-sizes/sizes.json", "--response", "x.json"],
