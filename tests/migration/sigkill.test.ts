@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseJournal } from "../../infra/migration/journal";
 import { runningServers } from "../support/servers";
-import { cliArgs, killLeftoverClis, runCli, startCli } from "./cli-process";
+import { cliArgs, copyUnderWay, killLeftoverClis, runCli, startCli } from "./cli-process";
 import {
   type Harness,
   type HarnessDroplet,
@@ -56,15 +56,7 @@ describe("npm run migrate killed with SIGKILL during the copy", () => {
         const args = cliArgs(h.old, h.next);
         const { result, records } = await h.withLoad(async () => {
           const killed = startCli([...args, "--id", "killed", "--lock-stale-seconds", String(STALE_SECONDS)]);
-          await killed.waitForOutput(/^ {3}standby \(new\)$/m);
-          // The copy is under way on the new droplet: its replica marker is down and its PostgreSQL stopped.
-          await waitFor(
-            "the copy to start",
-            async () =>
-              migrationFiles(h.next).includes("replica-of") &&
-              !fs.existsSync(path.join(h.next.pg.dataDir, "postmaster.pid")),
-            60_000,
-          );
+          await copyUnderWay(killed, h.next);
           killed.kill("SIGKILL");
           const exit = await killed.exited;
           const journalAfterKill = readJournal(h.old);
