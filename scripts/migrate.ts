@@ -1,6 +1,6 @@
 /**
  * npm run migrate -- --from <ssh target> --to <ssh target> [--strategy auto|replicate|dump-restore] [--dry-run]
- *                    [--overwrite-target] [--resume | --rollback | --status [--json]]
+ *                    [--overwrite-target] [--lock-stale-seconds <n>] [--resume | --rollback | --status [--json]]
  *
  * Runs the tier migration by hand (to rehearse, or for a server this stack did not create), and is the command the
  * stack's TierMigration runs: the same droplet steps, over ssh, with a timeline of phases and a progress bar while
