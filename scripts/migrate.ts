@@ -1,6 +1,6 @@
 /**
  * npm run migrate -- --from <ssh target> --to <ssh target> [--strategy auto|replicate|dump-restore] [--dry-run]
- *                    [--overwrite-target] [--resume | --rollback | --status [--json]]
+ *                    [--overwrite-target] [--lock-stale-seconds <n>] [--resume | --rollback | --status [--json]]
  *
  * Runs the tier migration by hand (to rehearse, or for a server this stack did not create), and is the command the
  * stack's TierMigration runs: the same droplet steps, over ssh, with a timeline of phases and a progress bar while
@@ -41,6 +41,7 @@ import {
 } from "../infra/migration/host-key-check";
 import { formatMigrationResult } from "../infra/migration/result";
 import {
+  LOCK_STALE_SECONDS,
   type MigrationReport,
   exitCodeFor,
   migrationResult,
@@ -111,6 +112,11 @@ const program = new Command("migrate")
   )
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
+  .option(
+    "--lock-stale-seconds <n>",
+    `a lock without heartbeat for longer than this (the droplet's clock) belongs to a dead run and is taken over; a whole number from ${LOCK_STALE_SECONDS.min} to ${LOCK_STALE_SECONDS.max} (longer on a slow link)`,
+    String(LOCK_STALE_SECONDS.default),
+  )
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
   .option("--id <id>", "the migration id: journal, backup file (default: a timestamp)")
   .option(
@@ -150,6 +156,7 @@ interface Options {
   trafficCommand?: string;
   healthUrl?: string;
   dumpJobs: string;
+  lockStaleSeconds: string;
   skipBackup?: boolean;
   id?: string;
   dryRun?: boolean;
@@ -172,6 +179,16 @@ function droplet(field: "from" | "to", o: Options): Droplet {
     env: parseEnvList(`--${field}-env`, field === "from" ? o.fromEnv : o.toEnv),
     ...parsePorts(`--${field}-ports`, field === "from" ? o.fromPorts : o.toPorts),
   };
+}
+
+function parseLockStaleSeconds(value: string): number {
+  const { min, max } = LOCK_STALE_SECONDS;
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw new UsageError(
+      `--lock-stale-seconds must be a whole number of seconds from ${min} to ${max}, got "${value}"`,
+    );
+  return n;
 }
 
 /** A local shell command, asynchronously (signals keep being handled meanwhile); throws unless it exits 0. */
@@ -278,6 +295,7 @@ async function main(o: Options): Promise<ExitCode> {
   const dumpJobs = Number(o.dumpJobs);
   if (!Number.isInteger(dumpJobs) || dumpJobs < 1)
     throw new UsageError(`--dump-jobs must be a positive integer, got "${o.dumpJobs}"`);
+  const lockStaleSeconds = parseLockStaleSeconds(o.lockStaleSeconds);
   if (o.json && !o.status) throw new UsageError("--json goes with --status");
   if (o.id !== undefined && !/^[A-Za-z0-9._-]+$/.test(o.id))
     throw new UsageError(`--id may only hold letters, digits and ._-, got "${o.id}"`);
@@ -328,6 +346,7 @@ async function main(o: Options): Promise<ExitCode> {
           dumpJobs,
           healthUrl: o.healthUrl,
           skipBackup: o.skipBackup,
+          lockStaleSeconds,
         })) {
           console.log(`[${phase}] ${typeof cmd === "string" ? `# ${cmd}: ${traffic}` : formatCommand(cmd)}`);
         }
@@ -335,7 +354,7 @@ async function main(o: Options): Promise<ExitCode> {
       }
       return 0;
     }
-    return await migrate(o, mode, old, next, exec, { strategy, budgets, dumpJobs });
+    return await migrate(o, mode, old, next, exec, { strategy, budgets, dumpJobs, lockStaleSeconds });
   } finally {
     exec.close();
     fs.rmSync(keysDir, { recursive: true, force: true });
@@ -352,6 +371,7 @@ async function migrate(
     strategy: ReturnType<typeof parseStrategyRequest>;
     budgets: ReturnType<typeof validateBudgets>;
     dumpJobs: number;
+    lockStaleSeconds: number;
   },
 ): Promise<ExitCode> {
   // SIGINT/SIGTERM: the runner rolls back (before the commit point) or leaves the journal (after it); a second
@@ -377,6 +397,7 @@ async function migrate(
     budgets: settings.budgets,
     id: o.id,
     dumpJobs: settings.dumpJobs,
+    lockStaleSeconds: settings.lockStaleSeconds,
     healthUrl: o.healthUrl,
     skipBackup: o.skipBackup,
     overwriteTarget: o.overwriteTarget,

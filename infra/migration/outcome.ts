@@ -6,7 +6,7 @@ import { type Budgets, DEFAULT_BUDGETS, type Rates, maxLagBytesForCutover } from
 import { type Droplet, type StepCommand, migrationCommands } from "./commands";
 import { type RunMode, nextAction } from "./journal";
 import type { MigrationResult } from "./result";
-import { journalDowntime, type MigrationReport } from "./run-api";
+import { journalDowntime, LOCK_STALE_SECONDS, type MigrationReport } from "./run-api";
 import type { Phase } from "./timeline";
 
 /** What the plan shows for the certificates the runner reads from each droplet's preflight. */
@@ -72,13 +72,26 @@ export function plannedCommands(
   old: Droplet,
   next: Droplet,
   strategy: "replicate" | "dump-restore",
-  opts: { id: string; budgets?: Budgets; rates?: Rates; dumpJobs?: number; healthUrl?: string; skipBackup?: boolean },
+  opts: {
+    id: string;
+    budgets?: Budgets;
+    rates?: Rates;
+    dumpJobs?: number;
+    healthUrl?: string;
+    skipBackup?: boolean;
+    lockStaleSeconds?: number;
+  },
 ): Array<{ phase: Phase; cmd: StepCommand | string }> {
   const c = migrationCommands(old, next);
   const budgets = opts.budgets ?? DEFAULT_BUDGETS;
   const run = "<run-id>";
   const journal = c.journalWrite(run, "<journal JSON>");
-  const lock = { runId: run, holder: "<host:pid>", startedAt: "<started>", staleSeconds: 60 };
+  const lock = {
+    runId: run,
+    holder: "<host:pid>",
+    startedAt: "<started>",
+    staleSeconds: opts.lockStaleSeconds ?? LOCK_STALE_SECONDS.default,
+  };
   const steps: Array<{ phase: Phase; cmd: StepCommand | string }> = [];
   const add = (phase: Phase, ...cmds: Array<StepCommand | string>) =>
     steps.push(...cmds.map((cmd) => ({ phase, cmd })));

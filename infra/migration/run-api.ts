@@ -66,9 +66,12 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   /** Who runs this, recorded in the lock and journal. @default "<hostname>:<pid>" */
   holder?: string;
-  /** @default 10000 */
+  /** @default a third of the staleness window, at most 10000 */
   heartbeatMs?: number;
-  /** A lock without heartbeat for longer than this (droplet clock) belongs to a dead run. @default 60 */
+  /**
+   * A lock without heartbeat for longer than this (droplet clock) belongs to a dead run, within
+   * `LOCK_STALE_SECONDS.min`..`max`. @default 60
+   */
   lockStaleSeconds?: number;
   onEvent?: (e: RunnerEvent) => void;
   now?: () => number;
@@ -120,6 +123,18 @@ export interface MigrationReport {
   timeline: TimelineEntry[];
   startedAt: number;
   totalMs: number;
+}
+
+/**
+ * The lock's staleness window, an operator setting (`npm run migrate -- --lock-stale-seconds`): longer on a slow link
+ * where a heartbeat can take a while, shorter to take over a dead run's lock sooner. Below `min` a live run's
+ * heartbeat (a third of the window) could miss it over ssh.
+ */
+export const LOCK_STALE_SECONDS = { default: 60, min: 5, max: 3600 } as const;
+
+/** How often a run refreshes its lock: three heartbeats fit in the staleness window, at most one every 10 s. */
+export function heartbeatMsFor(staleSeconds: number): number {
+  return Math.min(10_000, Math.floor((staleSeconds * 1000) / 3));
 }
 
 export function defaultMigrationId(ms: number): string {

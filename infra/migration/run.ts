@@ -12,6 +12,8 @@ import { type AfterCommitStep, type Journal, type JournalEnd, journalEnd, serial
 import { LockHeld, MigrationLocks } from "./locks";
 import {
   defaultMigrationId,
+  heartbeatMsFor,
+  LOCK_STALE_SECONDS,
   type MigrationReport,
   type RunnerEvent,
   type RunnerOptions,
@@ -83,6 +85,7 @@ export class MigrationRun {
     this.holder = word(opts.holder ?? `${os.hostname()}:${process.pid}`);
     this.pair = { from: journalEnd(opts.old), to: journalEnd(opts.next) };
     this.certs = new Certificates((side) => this.step(this.cmds.preflight(side), { quiet: true }));
+    const staleSeconds = opts.lockStaleSeconds ?? LOCK_STALE_SECONDS.default;
     this.locks = new MigrationLocks({
       cmds: this.cmds,
       exec: opts.exec,
@@ -90,8 +93,8 @@ export class MigrationRun {
       runId: this.runId,
       holder: this.holder,
       startedAt: iso(this.timeline.startedAt),
-      staleSeconds: opts.lockStaleSeconds ?? 60,
-      heartbeatMs: opts.heartbeatMs ?? 10_000,
+      staleSeconds,
+      heartbeatMs: opts.heartbeatMs ?? heartbeatMsFor(staleSeconds),
       targets: { old: this.pair.from.target, new: this.pair.to.target },
       note: (m) => this.note(m),
       onLost: (m) => {

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type MigrationResult, parseMigrationResult } from "../../infra/migration/result";
-import type { HarnessDroplet } from "./harness";
+import { type HarnessDroplet, migrationFiles, waitFor } from "./harness";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "scripts/migrate.ts");
@@ -133,6 +133,20 @@ export function startCli(args: string[], timeoutMs = 300_000): CliProcess {
         check();
       }),
   };
+}
+
+/**
+ * Resolves once the CLI's copy is under way on the new droplet: the standby step started, its replica marker is down
+ * and its PostgreSQL stopped (a signal sent now lands in the middle of the copy).
+ */
+export async function copyUnderWay(cli: CliProcess, next: HarnessDroplet): Promise<void> {
+  await cli.waitForOutput(/^ {3}standby \(new\)$/m);
+  await waitFor(
+    "the copy to start",
+    async () =>
+      migrationFiles(next).includes("replica-of") && !fs.existsSync(path.join(next.pg.dataDir, "postmaster.pid")),
+    60_000,
+  );
 }
 
 export function runCli(args: string[], timeoutMs?: number): Promise<CliExit> {

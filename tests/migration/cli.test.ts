@@ -8,14 +8,13 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RESULT_PREFIX } from "../../infra/migration/result";
 import { runningServers } from "../support/servers";
-import { cliArgs, killLeftoverClis, runCli, startCli } from "./cli-process";
+import { cliArgs, copyUnderWay, killLeftoverClis, runCli, startCli } from "./cli-process";
 import {
   type Harness,
   fingerprint,
   migrationFiles,
   readJournal,
   seedDatabase,
-  waitFor,
   withHarness as withHarnessThen,
 } from "./harness";
 import { failAfter } from "./seams";
@@ -154,15 +153,7 @@ describe("npm run migrate", () => {
         await seedDatabase(h.old.pg, 300 * 1024 * 1024);
         const args = cliArgs(h.old, h.next);
         const cli = startCli(args);
-        await cli.waitForOutput(/^ {3}standby \(new\)$/m);
-        // The copy is under way on the new droplet: its replica marker is down and its PostgreSQL stopped.
-        await waitFor(
-          "the copy to start",
-          async () =>
-            migrationFiles(h.next).includes("replica-of") &&
-            !fs.existsSync(path.join(h.next.pg.dataDir, "postmaster.pid")),
-          60_000,
-        );
+        await copyUnderWay(cli, h.next);
         cli.kill("SIGTERM");
         const stopped = await cli.exited;
         expect(stopped.code).toBe(1);

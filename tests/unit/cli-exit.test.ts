@@ -384,6 +384,39 @@ describe("npm run scale-out-migrate", () => {
   });
 });
 
+describe("npm run migrate --lock-stale-seconds", () => {
+  const pair = ["--from", "root@203.0.113.10", "--to", "root@203.0.113.11"];
+
+  it.concurrent.each(["abc", "4", "3601", "1.5", "", "60s"])(
+    "%j is a usage error naming the flag and the range, before any ssh",
+    async (value) => {
+      const r = await cli("scripts/migrate.ts", [...pair, "--lock-stale-seconds", value], {});
+      expect(r.code, r.stderr).toBe(EXIT.usage);
+      expect(r.stderr.trim()).toBe(
+        `migrate: --lock-stale-seconds must be a whole number of seconds from 5 to 3600, got "${value}"`,
+      );
+      expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "a valid window reaches both droplets' lock_acquire (--dry-run); --help shows it with its default",
+    async () => {
+      const dry = await cli("scripts/migrate.ts", [...pair, "--lock-stale-seconds", "600", "--dry-run"], {});
+      expect(dry.code, dry.stderr).toBe(EXIT.done);
+      const acquires = dry.stdout.split("\n").filter((l) => l.includes(" lock_acquire "));
+      expect(acquires.length).toBeGreaterThan(0);
+      for (const line of acquires) expect(line).toMatch(/ '\\''<started>'\\'' 600' < /);
+      const help = await cli("scripts/migrate.ts", ["--help"]);
+      expect(help.stdout.replace(/\s+/g, " ")).toContain(
+        '--lock-stale-seconds <n> a lock without heartbeat for longer than this (the droplet\'s clock) belongs to a dead run and is taken over; a whole number from 5 to 3600 (longer on a slow link) (default: "60")',
+      );
+    },
+    TIMEOUT,
+  );
+});
+
 describe("npm run bench:plan and bench:migration", () => {
   it.concurrent.each([
     ["scripts/bench-plan.ts", ["--runs", "0"], "option '--runs <n>' argument '0' is invalid"],

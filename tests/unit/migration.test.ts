@@ -20,6 +20,7 @@ import {
   shellQuote,
   stepCommand,
 } from "../../infra/migration/commands";
+import { heartbeatMsFor, LOCK_STALE_SECONDS } from "../../infra/migration/run-api";
 import type { AnySpec } from "../../infra/migration/steps";
 import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
 
@@ -277,5 +278,18 @@ describe("LSNs and counts", () => {
       "public.a: 10 rows on the old server, 9 on the new",
       "public.b: missing on the new server",
     ]);
+  });
+});
+
+describe("the lock's staleness window and heartbeat", () => {
+  it.each([
+    [LOCK_STALE_SECONDS.min, 1666],
+    [6, 2000],
+    [30, 10_000],
+    [LOCK_STALE_SECONDS.default, 10_000],
+    [LOCK_STALE_SECONDS.max, 10_000],
+  ])("a %i s window: a heartbeat every %i ms, three of them fit in the window", (seconds, ms) => {
+    expect(heartbeatMsFor(seconds)).toBe(ms);
+    expect(3 * heartbeatMsFor(seconds)).toBeLessThanOrEqual(seconds * 1000);
   });
 });
