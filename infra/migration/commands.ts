@@ -6,7 +6,6 @@
  * The script travels on standard input (./remote-bash.ts); data a step reads (the journal, a certificate, the proxy
  * script) follows it there, never on the command line.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { INTERNAL_PORT } from "../render/caddyfile";
 
@@ -18,17 +17,14 @@ import {
   PROXY_STEPS,
   readOutput,
   type ScriptName,
-  scriptPath,
+  scriptFiles,
+  scriptText,
 } from "./steps";
 
 import { remoteBashArgv, shellQuote } from "./remote-bash";
 export { shellQuote };
 export { parseValues } from "./steps";
 
-/** Absolute path of the script every database step runs. */
-export const MIGRATE_SCRIPT = scriptPath("migrate");
-/** Absolute path of the script of the proxy steps (Caddy: hold, back to local, the internal listener's gate). */
-export const PROXY_SCRIPT = scriptPath("proxy");
 /** The line after the proxy script on the armed promotion's stdin; the go line follows it (migrate.sh GO_MARK). */
 export const PROMOTE_GO_MARK = "#-- the go line follows --";
 
@@ -38,7 +34,8 @@ export function promoteGoLine(fenceLsn: string, redisOffset?: string): string {
 }
 
 const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
-const proxyScript = () => fs.readFileSync(PROXY_SCRIPT, "utf8");
+/** The proxy steps' script (Caddy: hold, back to local, the internal listener's gate), as data after another step's. */
+export const proxyScript = () => scriptText("proxy");
 
 /** The steps the tier migration runs: migrate.sh's and proxy-switch.sh's. */
 export const MIGRATION_STEPS = { ...MIGRATE_STEPS, ...PROXY_STEPS };
@@ -79,8 +76,8 @@ export interface StepCommand<S extends AnySpec = AnySpec, W extends string = Sid
   args: string[];
   /** The local argv that runs it over ssh; the script goes to its stdin. */
   argv: string[];
-  /** Path of the script to feed on stdin. */
-  stdinFile: string;
+  /** Paths of the script's files, fed on stdin in this order. */
+  stdinFiles: readonly string[];
   /** Data that follows the script on stdin, read by the step itself. */
   stdinData?: string;
   /** What `stdinData` is, for --dry-run. */
@@ -112,7 +109,7 @@ export function buildCommand<S extends AnySpec, W extends string>(
     spec,
     args: argv,
     argv: remoteBashArgv(droplet, dropletEnv(droplet), [...spec.words, ...argv]),
-    stdinFile: scriptPath(spec.script as ScriptName),
+    stdinFiles: scriptFiles(spec.script as ScriptName),
     ...(stdin === undefined ? {} : { stdinData: stdin.data, stdinLabel: stdin.label }),
   };
 }
@@ -138,8 +135,10 @@ export function readStep<S extends AnySpec>(cmd: StepCommand<S, string>, stdout:
 
 /** A command as one copy-pasteable line (for --dry-run). */
 export function formatCommand(cmd: StepCommand<AnySpec, string>): string {
-  const script = path.relative(process.cwd(), cmd.stdinFile) || cmd.stdinFile;
-  return `${cmd.argv.map(shellQuote).join(" ")} < ${script}${cmd.stdinData === undefined ? "" : ` (then ${cmd.stdinLabel ?? "the journal JSON"} on the same stdin)`}`;
+  const files = cmd.stdinFiles.map((f) => shellQuote(path.relative(process.cwd(), f) || f));
+  const ssh = cmd.argv.map(shellQuote).join(" ");
+  const line = files.length === 1 ? `${ssh} < ${files[0]}` : `cat ${files.join(" ")} | ${ssh}`;
+  return `${line}${cmd.stdinData === undefined ? "" : ` (then ${cmd.stdinLabel ?? "the journal JSON"} on the same stdin)`}`;
 }
 
 /** Builders for every step, so callers (runner, CLI) never spell a step's arguments themselves. */

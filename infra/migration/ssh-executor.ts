@@ -14,9 +14,9 @@ import type { StepHooks, StepResult } from "./run-api";
 import { CONNECT_OPTIONS } from "./ssh-options";
 import type { AnySpec } from "./steps";
 
-/** What the executor runs: an ssh argv, and the script for its stdin (a file, or its text). */
+/** What the executor runs: an ssh argv, and the script for its stdin (its files, in order, or its text). */
 export type RemoteCommand = Pick<StepCommand<AnySpec, string>, "step" | "argv" | "stdinData"> &
-  ({ stdinFile: string } | { stdinFile?: undefined; stdinText: string });
+  ({ stdinFiles: readonly string[] } | { stdinFiles?: undefined; stdinText: string });
 
 /** Runs any droplet command: only its argv and stdin matter here. */
 export interface SshExecutor {
@@ -81,7 +81,10 @@ export function sshExecutor(
         resolve({ code: status, stdout, stderr });
       });
       child.stdin.on("error", () => undefined);
-      const script = cmd.stdinFile === undefined ? Buffer.from(cmd.stdinText) : fs.readFileSync(cmd.stdinFile);
+      const script =
+        cmd.stdinFiles === undefined
+          ? Buffer.from(cmd.stdinText)
+          : Buffer.concat(cmd.stdinFiles.map((f) => fs.readFileSync(f)));
       const head = cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]);
       if (!hooks?.stdinTail) return void child.stdin.end(head);
       child.stdin.write(head);

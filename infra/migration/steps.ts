@@ -6,6 +6,7 @@
  * use, by name. The runners build calls and read results only through this table, and a test holds the scripts to
  * it in both directions.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 
@@ -31,19 +32,52 @@ export type ExitName = keyof typeof EXIT;
 
 const ROOT = path.resolve(__dirname, "../..");
 
-/** The droplet scripts, and the exit codes each may end with. */
+/**
+ * The droplet scripts: the files sent on standard input, in order (a prelude, the step files, then the file whose
+ * main() dispatches; they are one script, split by concern), and the exit codes each may end with.
+ */
 export const SCRIPTS = {
   migrate: {
-    file: "scripts/droplet/migrate.sh",
+    files: [
+      "scripts/droplet/migrate-common.sh",
+      "scripts/droplet/migrate-state.sh",
+      "scripts/droplet/migrate-postgres.sh",
+      "scripts/droplet/migrate-redis.sh",
+      "scripts/droplet/migrate-cutover.sh",
+      "scripts/droplet/migrate.sh",
+    ],
     exits: ["ok", "failed", "usage", "timeout", "promoteRefused", "commitUncertain", "lockLost", "alreadyPromoted"],
   },
-  proxy: { file: "scripts/droplet/proxy-switch.sh", exits: ["ok", "failed", "usage"] },
-  logical: { file: "scripts/droplet/logical.sh", exits: ["ok", "failed", "timeout", "alreadySwitched"] },
-} as const satisfies Record<string, { file: string; exits: readonly ExitName[] }>;
+  proxy: { files: ["scripts/droplet/proxy-switch.sh"], exits: ["ok", "failed", "usage"] },
+  logical: {
+    files: [
+      "scripts/droplet/logical-common.sh",
+      "scripts/droplet/logical-replication.sh",
+      "scripts/droplet/logical-cutover.sh",
+      "scripts/droplet/logical-cache.sh",
+      "scripts/droplet/logical.sh",
+    ],
+    exits: ["ok", "failed", "timeout", "alreadySwitched"],
+  },
+} as const satisfies Record<string, { files: readonly [string, ...string[]]; exits: readonly ExitName[] }>;
 export type ScriptName = keyof typeof SCRIPTS;
 
-export function scriptPath(script: ScriptName): string {
-  return path.join(ROOT, SCRIPTS[script].file);
+/** Absolute paths of a script's files, in the order they are sent. */
+export function scriptFiles(script: ScriptName): string[] {
+  return SCRIPTS[script].files.map((f) => path.join(ROOT, f));
+}
+
+/** The file whose main() dispatches the steps (the last one sent): what names the script in messages. */
+export function entryFile(script: ScriptName): string {
+  const files: readonly string[] = SCRIPTS[script].files;
+  return files[files.length - 1] ?? "";
+}
+
+/** A script's text as it runs on a droplet: its files concatenated. */
+export function scriptText(script: ScriptName): string {
+  return scriptFiles(script)
+    .map((f) => fs.readFileSync(f, "utf8"))
+    .join("");
 }
 
 /** Which droplet a step runs on: the tier migration's old or new one (or either), the scale-out's source, an app droplet. */
@@ -412,7 +446,7 @@ export function readOutput<S extends AnySpec>(name: string, s: S, stdout: string
         ? `printed ${i.keys.map((k) => `"${k}"`).join(", ")}, which it does not declare`
         : `did not print "${String(i.path[0])}"`,
     );
-    throw new StepOutputError(`step ${name} (${SCRIPTS[s.script].file}): ${problems.join("; ")}`);
+    throw new StepOutputError(`step ${name} (${entryFile(s.script)}): ${problems.join("; ")}`);
   }
   return { ...(parsed.data as Record<string, string>), ...family } as OutputOf<S>;
 }

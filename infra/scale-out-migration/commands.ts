@@ -4,12 +4,9 @@
  * droplet), their arguments named in infra/migration/steps.ts. Built and run like the tier migration's
  * (infra/migration/commands.ts); secrets stay in the droplet's env files (CHATBOT_ENV_FILE, CHATBOT_TARGET_ENV_FILE).
  */
-import * as fs from "node:fs";
-import { buildCommand, type Droplet, PROXY_SCRIPT, type StepCommand, type Stdin } from "../migration/commands";
-import { type AnySpec, type ArgsOf, PROXY_STEPS, scriptPath } from "../migration/steps";
+import { buildCommand, type Droplet, proxyScript, type StepCommand, type Stdin } from "../migration/commands";
+import { type AnySpec, type ArgsOf, PROXY_STEPS } from "../migration/steps";
 import { LOGICAL_STEPS } from "./steps";
-
-export const LOGICAL_SCRIPT = scriptPath("logical");
 
 type LogicalSteps = typeof LOGICAL_STEPS;
 export type LogicalStep = keyof LogicalSteps;
@@ -22,7 +19,7 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$/;
 
 const withProxy = (): Stdin => ({
-  data: fs.readFileSync(PROXY_SCRIPT, "utf8"),
+  data: proxyScript(),
   label: "scripts/droplet/proxy-switch.sh",
 });
 

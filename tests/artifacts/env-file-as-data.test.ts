@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { scriptText } from "../../infra/migration/steps";
 import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 
 const SCRIPTS = join(__dirname, "..", "..", "scripts", "droplet");
@@ -163,7 +164,7 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
     const r = run(
       ["-s", "--", "preflight"],
       { CHATBOT_ENV_FILE: writeEnvFile(value()), CHATBOT_TARGET_ENV_FILE: target },
-      readFileSync(join(SCRIPTS, "logical.sh"), "utf8"),
+      scriptText("logical"),
     );
     expect(r.status, r.stderr).toBe(0);
     expectNothingRan(r);

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MIGRATE_SCRIPT, parseValues } from "../../infra/migration/commands";
+import { parseValues } from "../../infra/migration/commands";
+import { scriptText } from "../../infra/migration/steps";
 import { runCommand } from "../support/servers";
 
 let dir: string;
@@ -34,7 +35,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const script = fs.readFileSync(MIGRATE_SCRIPT, "utf8");
+const script = scriptText("migrate");
 
 async function step(name: string, args: string[] = [], data = "") {
   const r = await runCommand("bash", ["-s", "--", name, ...args], { input: script + data, env });

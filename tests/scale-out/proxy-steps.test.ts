@@ -11,10 +11,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { PROXY_SCRIPT } from "../../infra/migration/commands";
 import { renderAppNodeCaddyfile } from "../../infra/render/app-node";
 import { INTERNAL_TLS_DIR, INTERNAL_TLS_NAME, renderCaddyfile } from "../../infra/render/caddyfile";
-import { LOGICAL_SCRIPT } from "../../infra/scale-out-migration/commands";
+import { scriptText } from "../../infra/migration/steps";
 import { caddyWithMounts, proxyTlsDir } from "../support/caddy";
 
 const dir = mkdtempSync(join(tmpdir(), "scale-out-proxy-"));
@@ -57,7 +56,7 @@ function droplet(caddyfile: string, serving?: string) {
   const tls = proxyTlsDir(config);
   const run = (...args: string[]) =>
     spawnSync("bash", ["-s", "--", ...args], {
-      input: Buffer.concat([readFileSync(LOGICAL_SCRIPT), readFileSync(PROXY_SCRIPT)]),
+      input: scriptText("logical") + scriptText("proxy"),
       encoding: "utf8",
       env: {
         PATH: `${bin}:${process.env.PATH}`,
@@ -133,7 +132,7 @@ describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", ()
     const d = droplet(APP_NODE);
     const gate = (action: string) =>
       spawnSync("bash", ["-s", "--", "gate", action], {
-        input: readFileSync(PROXY_SCRIPT),
+        input: scriptText("proxy"),
         encoding: "utf8",
         env: {
           PATH: `${join(d.config, "bin")}:${process.env.PATH}`,

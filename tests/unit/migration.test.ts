@@ -10,7 +10,6 @@ import {
 } from "../../infra/migration/budget";
 import { compareCounts, lsnDiff, parseLsn, tableCounts } from "../../infra/migration/checks";
 import {
-  MIGRATE_SCRIPT,
   type Droplet,
   type MigrationCommands,
   type StepCommand,
@@ -21,7 +20,7 @@ import {
   stepCommand,
 } from "../../infra/migration/commands";
 import { heartbeatMsFor, LOCK_STALE_SECONDS } from "../../infra/migration/run-api";
-import type { AnySpec } from "../../infra/migration/steps";
+import { type AnySpec, scriptFiles } from "../../infra/migration/steps";
 import { chooseStrategy, majorVersion, parseStrategyRequest } from "../../infra/migration/strategy";
 
 const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
@@ -32,7 +31,7 @@ describe("step commands", () => {
     const cmd = migrationCommands(old, next).standby();
     expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
     expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.argv.at(-1)]);
-    expect(cmd.stdinFile).toBe(MIGRATE_SCRIPT);
+    expect(cmd.stdinFiles).toEqual(scriptFiles("migrate"));
     expect(cmd.side).toBe("new");
   });
 
@@ -70,7 +69,7 @@ describe("step commands", () => {
     expect(write.stdinData).toBe(json);
     expect(write.argv.join(" ")).not.toContain("quoted");
     expect(formatCommand(write)).toMatch(
-      /< scripts\/droplet\/migrate\.sh \(then the journal JSON on the same stdin\)$/,
+      /^cat scripts\/droplet\/migrate-common\.sh .* scripts\/droplet\/migrate\.sh \| ssh .*journal_write run-1 m0' \(then the journal JSON on the same stdin\)$/,
     );
     expect(
       c
@@ -170,7 +169,9 @@ describe("step commands", () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
     expect(shellQuote("")).toBe("''");
     expect(formatCommand(migrationCommands(old, next).fence())).toBe(
-      "ssh root@203.0.113.10 'env CHATBOT_RUNTIME=container bash -s -- fence' < scripts/droplet/migrate.sh",
+      "cat scripts/droplet/migrate-common.sh scripts/droplet/migrate-state.sh scripts/droplet/migrate-postgres.sh " +
+        "scripts/droplet/migrate-redis.sh scripts/droplet/migrate-cutover.sh scripts/droplet/migrate.sh | " +
+        "ssh root@203.0.113.10 'env CHATBOT_RUNTIME=container bash -s -- fence'",
     );
   });
 

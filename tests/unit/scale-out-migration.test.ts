@@ -2,14 +2,12 @@
  * The scale-out migration's command builders (exact command lines), the target env file, and the runner's
  * decisions (order, budget aborts, rollback, commit point) driven by a scripted executor.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Droplet } from "../../infra/migration/commands";
-import { PROXY_SCRIPT } from "../../infra/migration/commands";
+import { scriptFiles, scriptText } from "../../infra/migration/steps";
 import {
   appGateCommand,
   checkUpstreams,
-  LOGICAL_SCRIPT,
   logicalCommands,
   renderTargetEnv,
   sequenceValues,
@@ -30,7 +28,7 @@ describe("logical.sh command lines", () => {
     const cmd = c.subscribe();
     expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- subscribe 10.10.0.5 5432");
     expect(cmd.argv).toEqual(["ssh", "root@203.0.113.5", cmd.argv.at(-1)]);
-    expect(cmd.stdinFile).toBe(LOGICAL_SCRIPT);
+    expect(cmd.stdinFiles).toEqual(scriptFiles("logical"));
   });
 
   it.each([
@@ -49,7 +47,7 @@ describe("logical.sh command lines", () => {
 
   it("sends proxy-switch.sh after the script to the steps that move the droplet's proxy, and only to those", () => {
     for (const cmd of [c.cutover("c1", ["10.10.0.7:8081"], 60, 30), c.unfence()]) {
-      expect(cmd.stdinData).toBe(readFileSync(PROXY_SCRIPT, "utf8"));
+      expect(cmd.stdinData).toBe(scriptText("proxy"));
       expect(cmd.stdinLabel).toBe("scripts/droplet/proxy-switch.sh");
     }
     for (const cmd of [c.preflight(), c.finish(), c.rollbackTarget(), c.cacheWarm()])
@@ -60,7 +58,7 @@ describe("logical.sh command lines", () => {
     const node: Droplet = { ssh: "root@203.0.113.21", privateAddress: "10.10.0.7", runtime: "container" };
     for (const action of ["close", "open"] as const) {
       const cmd = appGateCommand(node, action);
-      expect(cmd).toMatchObject({ side: "app", step: `gate_${action}`, stdinFile: PROXY_SCRIPT });
+      expect(cmd).toMatchObject({ side: "app", step: `gate_${action}`, stdinFiles: scriptFiles("proxy") });
       expect(cmd.argv).toEqual(["ssh", "root@203.0.113.21", `env CHATBOT_RUNTIME=container bash -s -- gate ${action}`]);
     }
   });

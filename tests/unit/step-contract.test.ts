@@ -1,9 +1,11 @@
 /**
  * The droplet scripts against their declaration (infra/migration/steps.ts), in both directions: each script's
- * dispatch list, the keys it prints and the exit codes it uses are exactly the declared ones. Each check is also
- * run on a script altered one way, to show it notices.
+ * dispatch list, the keys it prints and the exit codes it uses are exactly the declared ones, read from all its files
+ * as they are sent (concatenated), and every dispatched step is defined in them. Each check is also run on a script
+ * altered one way, to show it notices.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   type AnySpec,
@@ -14,7 +16,8 @@ import {
   SCRIPTS,
   type ScriptName,
   StepOutputError,
-  scriptPath,
+  scriptFiles,
+  scriptText,
 } from "../../infra/migration/steps";
 import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 
@@ -66,6 +69,12 @@ function printedKeys(text: string): { keys: Set<string>; families: Set<string> }
   return { keys, families };
 }
 
+/** Dispatched steps with no `step_<name>()` in the script's text (a step file left out of the list, say). */
+function undefinedSteps(script: ScriptName, text: string): string[] {
+  if (script === "proxy") return [];
+  return dispatch(script, text).filter((s) => !new RegExp(`^step_${s}\\(\\) \\{`, "m").test(text));
+}
+
 /** Exit codes a script can end with: 0, `die` (1 unless it names one), and `exit <n>` of the script itself. */
 function exitCodes(text: string): Set<number> {
   const codes = new Set<number>([0]);
@@ -99,8 +108,8 @@ function problems(script: ScriptName, text: string): string[] {
     const a = new Set(sorted(inScript));
     const b = new Set(sorted(inDecl));
     return [
-      ...[...a].filter((x) => !b.has(x)).map((x) => `${what} ${x}: in ${SCRIPTS[script].file}, not declared`),
-      ...[...b].filter((x) => !a.has(x)).map((x) => `${what} ${x}: declared, not in ${SCRIPTS[script].file}`),
+      ...[...a].filter((x) => !b.has(x)).map((x) => `${what} ${x}: in the ${script} script, not declared`),
+      ...[...b].filter((x) => !a.has(x)).map((x) => `${what} ${x}: declared, not in the ${script} script`),
     ];
   };
   return [
@@ -108,10 +117,11 @@ function problems(script: ScriptName, text: string): string[] {
     ...diff("key", found.keys, d.keys),
     ...diff("family", found.families, d.families),
     ...diff("exit", exitCodes(text), d.exits),
+    ...undefinedSteps(script, text).map((s) => `step ${s}: dispatched, no step_${s}() in the ${script} script`),
   ];
 }
 
-const text = (script: ScriptName) => readFileSync(scriptPath(script), "utf8");
+const text = (script: ScriptName) => scriptText(script);
 
 describe("each droplet script is exactly its declaration", () => {
   it.each(Object.keys(SCRIPTS) as ScriptName[])("%s", (script) => {
@@ -124,6 +134,13 @@ describe("each droplet script is exactly its declaration", () => {
     expect(sorted(printedKeys(text("logical")).families)).toEqual(["seq", "source", "target"]);
     expect(sorted(exitCodes(text("migrate")))).toEqual(sorted([0, 1, 2, 3, 4, 5, 6, 7]));
   });
+
+  it("lists every migrate*.sh and logical*.sh file in scripts/droplet (a file left out would never be sent)", () => {
+    const dir = dirname(scriptFiles("migrate")[0]!);
+    const onDisk = readdirSync(dir).filter((f) => /^(migrate|logical)[-.]/.test(f) && f.endsWith(".sh"));
+    const listed = [...scriptFiles("migrate"), ...scriptFiles("logical")].map((f) => basename(f));
+    expect(sorted(listed)).toEqual(sorted(onDisk));
+  });
 });
 
 describe("the check notices a script that drifts from its declaration (negative controls)", () => {
@@ -132,27 +149,32 @@ describe("the check notices a script that drifts from its declaration (negative 
     [
       "a step added to the dispatch",
       migrate.replace("lock_heartbeat | lock_release)", "lock_heartbeat | lock_release | lock_break)"),
-      "step lock_break: in scripts/droplet/migrate.sh, not declared",
+      "step lock_break: in the migrate script, not declared",
     ],
     [
       "a step dropped from the dispatch",
       migrate.replace("| retire | \\", "| \\"),
-      "step retire: declared, not in scripts/droplet/migrate.sh",
+      "step retire: declared, not in the migrate script",
     ],
     [
       "an undeclared key",
       migrate.replace("  out healthy 1\n", "  out healthy 1\n  out health_ms 3\n"),
-      "key health_ms: in scripts/droplet/migrate.sh, not declared",
+      "key health_ms: in the migrate script, not declared",
     ],
     [
       "a declared key no longer printed",
       migrate.replace("  out retired 1\n", "\n"),
-      "key retired: declared, not in scripts/droplet/migrate.sh",
+      "key retired: declared, not in the migrate script",
     ],
     [
       "an undeclared exit code",
       migrate.replace('die "PostgreSQL is still read-only"', 'die "PostgreSQL is still read-only" 9'),
-      "exit 9: in scripts/droplet/migrate.sh, not declared",
+      "exit 9: in the migrate script, not declared",
+    ],
+    [
+      "a step file left out of the list",
+      migrate.replace(/^step_redis_failover\(\) \{$/m, "redis_failover_unsent() {"),
+      "step redis_failover: dispatched, no step_redis_failover() in the migrate script",
     ],
   ])("%s", (_what, altered, problem) => {
     expect(altered).not.toBe(migrate);
@@ -163,8 +185,8 @@ describe("the check notices a script that drifts from its declaration (negative 
     const proxy = text("proxy");
     const altered = proxy.replace("    open) sed", "    reopen) sed");
     expect(problems("proxy", altered)).toEqual([
-      "step gate reopen: in scripts/droplet/proxy-switch.sh, not declared",
-      "step gate open: declared, not in scripts/droplet/proxy-switch.sh",
+      "step gate reopen: in the proxy script, not declared",
+      "step gate open: declared, not in the proxy script",
     ]);
   });
 });

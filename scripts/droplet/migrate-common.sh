@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The prelude of the tier migration's droplet steps (migrate.sh): how to reach PostgreSQL and Redis on this droplet,
+# output, waits and file helpers. It goes first on standard input, followed by the step files and migrate.sh's
+# dispatch (infra/migration/steps.ts lists them, in order); nothing here runs a step.
+#
+# Runtime switch, CHATBOT_RUNTIME:
+#   container (default, on droplets): PostgreSQL and Redis are the `postgres` and `redis` services of the compose
+#     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres
+#     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
+#   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
+#     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
+#     REDIS_HOST, REDIS_PORT, REDIS_TLS_DIR (the Redis certificate's directory), PROXY_TLS_DIR (optional: the Caddy
+#     internal listener's) and CHATBOT_BACKUP_DIR.
+# Private connections are TLS only: PostgreSQL's pg_hba.conf refuses clear text over TCP, Redis has no clear-text
+# port. Each droplet's certificates are its own (scripts/droplet/tls-cert.sh, on the data volume).
+# Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
+# REPLICATION_PASSWORD, REDIS_PASSWORD. The file is data, read as KEY=value lines (never sourced as shell); the
+# values reach the tools through their environment (PGPASSWORD, REDISCLI_AUTH), never a command line.
+set -euo pipefail
+
+log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S.%3N)" "${STEP:-migrate}" "$*" >&2; }
+die() { log "ERROR: $*"; exit "${2:-1}"; }
+out() { printf '%s=%s\n' "$1" "$2"; }
+now_ms() { date +%s%3N; }
+
+# shellcheck disable=SC2034 # the step files sent after this prelude read these
+load_env() {
+  RUNTIME="${CHATBOT_RUNTIME:-container}"
+  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
+  ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
+  [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
+  read_secrets
+  COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
+  DB="${CHATBOT_DB:-chatbot}"
+  SLOT="${CHATBOT_SLOT:-chatbot_migration}"
+  if [ "$RUNTIME" = host ]; then
+    : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGDATA:?host runtime needs PGDATA}"
+    : "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
+    : "${REDIS_HOST:?host runtime needs REDIS_HOST}" "${REDIS_PORT:?host runtime needs REDIS_PORT}"
+    PG_OS_USER="${PG_OS_USER:-postgres}"
+    PG_LOCAL_HOST="${PG_SOCKET_DIR:-$PGHOST}" # local tools prefer the Unix socket when its directory is given
+    PG_LOGFILE="${PG_LOGFILE:-$PGDATA/../postgres.log}"
+    BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
+    BACKUP_DIR_PG="$BACKUP_DIR"
+    DATA_DIR_HOST="$PGDATA"
+    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:?host runtime needs CHATBOT_MIGRATION_DIR}"
+    REDIS_TLS_DIR="${REDIS_TLS_DIR:?host runtime needs REDIS_TLS_DIR}"
+    REDIS_TLS_DIR_HOST="$REDIS_TLS_DIR"
+    PROXY_TLS_DIR_HOST="${PROXY_TLS_DIR:-}" # only the preflight reads it (a droplet without it reports none)
+  else
+    PGDATA=/var/lib/postgresql/data
+    BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
+    BACKUP_DIR_PG=/backups
+    DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
+    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:-/var/lib/chatbot/migration}"
+    # The volume's tls/redis directory, mounted read-only in the redis container (infra/render/compose.ts).
+    REDIS_TLS_DIR=/usr/local/etc/redis/tls
+    REDIS_TLS_DIR_HOST="${CHATBOT_REDIS_TLS_DIR_HOST:-/var/lib/chatbot/tls/redis}"
+    PROXY_TLS_DIR_HOST="${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}"
+  fi
+  JOURNAL="$MIGRATION_DIR/journal.json"
+  LOCK_DIR="$MIGRATION_DIR/lock"
+  REPLICA_MARKER="$MIGRATION_DIR/replica-of"
+}
+
+# The secrets file is data: KEY=value lines, of which only the three keys the steps need are kept (not exported:
+# each tool gets its value through its own variable).
+read_secrets() {
+  local line key
+  while IFS= read -r line || [ -n "$line" ]; do
+    key="${line%%=*}"
+    case "$line" in
+      POSTGRES_PASSWORD=* | REPLICATION_PASSWORD=* | REDIS_PASSWORD=*) printf -v "$key" '%s' "${line#*=}" ;;
+    esac
+  done <"$ENV_FILE"
+}
+
+dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
+
+# Connections to the other droplet's PostgreSQL go over TLS: its pg_hba.conf refuses clear-text TCP, and `require`
+# makes the client refuse a server that would not encrypt. The certificate is not checked (each droplet makes its
+# own, self-signed): encrypted against listening on the private network, not proof of the peer; the ssh channel the
+# runner uses is what authenticates the droplets. libpq sslmode: postgresql.org/docs/15/libpq-ssl.html.
+# shellcheck disable=SC2034 # read by the PostgreSQL steps (migrate-postgres.sh)
+PG_REMOTE_TLS="sslmode=require"
+
+# Run a PostgreSQL client/server binary as the postgres OS user. PGPASSWORD passes through the environment.
+pg_run() {
+  local bin="$1"
+  shift
+  if [ "$RUNTIME" = container ]; then
+    dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
+  elif [ "$(id -u)" = 0 ]; then
+    runuser -u "$PG_OS_USER" -- "$PG_BINDIR/$bin" "$@"
+  else
+    "$PG_BINDIR/$bin" "$@"
+  fi
+}
+
+# Same, for when the postgres service is stopped (container: a one-off container on the same volumes).
+pg_run_offline() {
+  local bin="$1"
+  shift
+  if [ "$RUNTIME" = container ]; then
+    dc run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
+  else
+    pg_run "$bin" "$@"
+  fi
+}
+
+# psql on the local server as the superuser: psql_local <db> <sql>
+psql_local() {
+  local db="$1" sql="$2"
+  if [ "$RUNTIME" = container ]; then
+    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d "$db" -c "$sql" </dev/null
+  else
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
+      -U postgres -d "$db" -c "$sql" </dev/null
+  fi
+}
+
+# Several statements, each in its own transaction (ALTER SYSTEM cannot run in a transaction block), one connection.
+psql_local_multi() {
+  local args=() sql
+  for sql in "$@"; do args+=(-c "$sql"); done
+  if [ "$RUNTIME" = container ]; then
+    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d postgres "${args[@]}" </dev/null
+  else
+    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
+      -U postgres -d postgres "${args[@]}" </dev/null
+  fi
+}
+
+pg_ready() { psql_local postgres "SELECT 1" >/dev/null 2>&1; }
+
+pg_running() {
+  if [ "$RUNTIME" = container ]; then
+    [ -n "$(dc ps -q --status running postgres 2>/dev/null)" ]
+  else
+    pg_run pg_ctl status -D "$PGDATA" >/dev/null 2>&1
+  fi
+}
+
+pg_start() {
+  if [ "$RUNTIME" = container ]; then
+    dc start postgres >&2
+  else
+    pg_run pg_ctl start -w -t 120 -D "$PGDATA" -l "$PG_LOGFILE" -o "${PG_CTL_OPTS:-}" >&2 </dev/null
+  fi
+  wait_until 120 pg_ready || die "PostgreSQL did not accept connections after start"
+}
+
+# Fast shutdown (the walsender sends all WAL, shutdown checkpoint included, before it exits). In a container the
+# image's stop signal is SIGINT (= fast) and compose's stop_grace_period is raised: never the 10 s default + KILL.
+pg_stop_fast() {
+  if [ "$RUNTIME" = container ]; then
+    dc stop -t "${PG_STOP_TIMEOUT:-300}" postgres >&2
+  else
+    pg_run pg_ctl stop -w -t "${PG_STOP_TIMEOUT:-300}" -D "$PGDATA" -m fast >&2 </dev/null
+  fi
+}
+
+controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
+
+redis_cli() { redis_cli_stdin "$@" </dev/null; }
+
+# redis-cli with the caller's stdin (never the script's: callers pipe into it), e.g. -x for a secret argument.
+# Over TLS (the only port), checking the server's certificate against itself: it is this droplet's own.
+redis_cli_stdin() {
+  if [ "$RUNTIME" = container ]; then
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" "$@"
+  else
+    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+  fi
+}
+
+# redis_info_field <field> [redis-cli options]: a field of INFO replication (this server's, or the named one's).
+redis_info_field() { redis_cli "${@:2}" INFO replication | tr -d '\r' | sed -n "s/^$1://p"; }
+
+# wait_until <seconds> <command...>: poll every 50 ms.
+wait_until() {
+  local limit_ms=$(($1 * 1000)) start
+  shift
+  start=$(now_ms)
+  until "$@"; do
+    [ $(($(now_ms) - start)) -lt "$limit_ms" ] || return 1
+    sleep 0.05
+  done
+}
+
+fence_marker() { printf '%s/chatbot-fenced' "$DATA_DIR_HOST"; }
+
+# standby.signal in the old data directory: if anything restarts that server, it comes up read-only, never as a
+# primary. Written through the host path (root), owned like the data directory.
+set_standby_signal() {
+  touch "$DATA_DIR_HOST/standby.signal"
+  chown --reference="$DATA_DIR_HOST" "$DATA_DIR_HOST/standby.signal"
+  date -u +%FT%TZ >"$(fence_marker)"
+}
+
+# write_file <path> <content>: temp file, synced, renamed into place (a reader sees the old or the new, whole).
+write_file() {
+  local tmp="$1.tmp.$$"
+  mkdir -p "$(dirname "$1")"
+  printf '%s\n' "$2" >"$tmp"
+  sync "$tmp"
+  mv -f "$tmp" "$1"
+}
+
+# Values the runner sends (run ids, holders, times) are single words: refuse anything else before writing it.
+check_word() { [[ "$2" =~ ^[A-Za-z0-9._:@+-]+$ ]] || die "$1 '$2' may only hold letters, digits and ._:@+-"; }
+
+not() { ! "$@"; }
