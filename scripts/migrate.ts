@@ -83,11 +83,6 @@ const program = new Command("migrate")
   .option("--strategy <name>", "auto | replicate | dump-restore", "auto")
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
-  .addOption(
-    new Option("--runtime <runtime>", "how the scripts reach PostgreSQL/Redis on the droplets")
-      .choices(["container", "host"])
-      .default("container"),
-  )
   .option(
     "--ssh-option <option>",
     "extra ssh option for both droplets, repeatable (e.g. -o ...)",
@@ -101,7 +96,7 @@ const program = new Command("migrate")
   .option("--to-host-key <key>", "the new droplet's pinned SSH host key (as --from-host-key)")
   .option(
     "--from-env <K=V>",
-    "non-secret setting for the old droplet's script (host runtime: PGDATA=..., PGPORT=...), repeatable",
+    "non-secret setting for the old droplet's script (e.g. CHATBOT_COMPOSE_FILE=...), repeatable",
     collect,
     [] as string[],
   )
@@ -145,7 +140,6 @@ interface Options {
   strategy: string;
   downtimeBudget: string;
   migrationBudget: string;
-  runtime: "container" | "host";
   sshOption: string[];
   fromEnv: string[];
   toEnv: string[];
@@ -173,7 +167,6 @@ function droplet(field: "from" | "to", o: Options): Droplet {
   return {
     ...dropletFromTarget(`--${field}`, target, {
       privateAddress: field === "from" ? o.fromPrivate : o.toPrivate,
-      runtime: o.runtime,
       sshOptions: o.sshOption,
     }),
     env: parseEnvList(`--${field}-env`, field === "from" ? o.fromEnv : o.toEnv),

@@ -44,9 +44,6 @@ export type StepName = keyof MigrationSteps;
 
 export type Side = "old" | "new";
 
-/** How the scripts reach PostgreSQL and Redis on a droplet (CHATBOT_RUNTIME). */
-export type Runtime = "container" | "host";
-
 /** One droplet as the migration sees it. */
 export interface Droplet {
   /** ssh destination, e.g. "root@203.0.113.5". */
@@ -59,11 +56,9 @@ export interface Droplet {
   pgPort?: number;
   /** @default 6379 */
   redisPort?: number;
-  /** @default "container" */
-  runtime?: Runtime;
   /** Port of its internal listener (where the other droplet's proxy forwards at the cutover). @default 8081 */
   internalPort?: number;
-  /** Non-secret environment for the script (host runtime: PGDATA, PGPORT, ...). Secret-looking names are refused. */
+  /** Non-secret environment for the script (CHATBOT_* paths, ...). Secret-looking names are refused. */
   env?: Readonly<Record<string, string>>;
 }
 
@@ -90,7 +85,7 @@ export interface Stdin {
 }
 
 export function dropletEnv(d: Droplet): Record<string, string> {
-  return { CHATBOT_RUNTIME: d.runtime ?? "container", ...d.env };
+  return { ...d.env };
 }
 
 /** The command of any declared step on `droplet`, its arguments mapped to argv by the declaration. */
@@ -276,19 +271,15 @@ export type MigrationCommands = ReturnType<typeof migrationCommands>;
 export function dropletFromTarget(
   field: string,
   target: string,
-  opts: { privateAddress?: string; runtime?: Runtime; sshOptions?: readonly string[] } = {},
+  opts: { privateAddress?: string; sshOptions?: readonly string[] } = {},
 ): Droplet {
   const m = /^(?:([a-z_][a-z0-9_-]*)@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d+))?$/.exec(target);
   if (!m?.[2]) throw new Error(`${field}: "${target}" is not an ssh target (user@host or user@host:port)`);
   const port = m[3] ? ["-p", m[3]] : [];
-  const runtime = opts.runtime ?? "container";
-  if (runtime !== "container" && runtime !== "host")
-    throw new Error(`runtime must be container or host, got "${String(runtime)}"`);
   return {
     ssh: `${m[1] ?? "root"}@${m[2]}`,
     sshOptions: [...port, ...(opts.sshOptions ?? [])],
     privateAddress: opts.privateAddress ?? m[2].replace(/^\[|\]$/g, ""),
-    runtime,
   };
 }
 

@@ -20,7 +20,7 @@ export const REDIS_PORT = 6379;
  * redis/redis TLS.md and redis.conf). The certificate is self-signed, so it is also what this server trusts for its
  * own outgoing connections: a replica verifies its master's certificate against `tls-ca-cert-file` (a replica that
  * does not trust it logs "certificate verify failed" and never syncs). A migration adds the other droplet's
- * certificate to that trust at run time (scripts/droplet/migrate.sh, trust_redis_peer). Clients prove themselves
+ * certificate to that trust at run time (scripts/droplet/migrate-redis.sh, trust_redis_peer). Clients prove themselves
  * with the password, not a certificate: `tls-auth-clients no`.
  */
 export function renderRedisTls(dir: string = REDIS_TLS_DIR): string[] {

@@ -37,11 +37,10 @@ export function sourceDroplet(
     ssh: o.source,
     sshOptions: o.sourceSshOptions ?? o.sshOptions ?? [],
     privateAddress: o.sourcePrivate,
-    runtime: "container",
   };
 }
 
-/** The app droplets as the runner reaches them (container runtime), one per upstream, in the same order. */
+/** The app droplets as the runner reaches them, one per upstream, in the same order. */
 export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions">): Droplet[] {
   const upstreams = checkUpstreams(o.upstreams);
   if (o.appNodes.length !== upstreams.length)
@@ -54,7 +53,6 @@ export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "up
       ssh,
       sshOptions: o.sshOptions ?? [],
       privateAddress: upstreams[i]!.replace(/:\d+$/, ""),
-      runtime: "container",
     };
   });
 }

@@ -3,14 +3,11 @@
 # output, waits and file helpers. It goes first on standard input, followed by the step files and migrate.sh's
 # dispatch (infra/migration/steps.ts lists them, in order); nothing here runs a step.
 #
-# Runtime switch, CHATBOT_RUNTIME:
-#   container (default, on droplets): PostgreSQL and Redis are the `postgres` and `redis` services of the compose
-#     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres
-#     on the host (/var/lib/postgresql/data in the container), backups /var/lib/chatbot/backups (/backups inside).
-#   host (the test harness): PostgreSQL and Redis are host processes described by PG_BINDIR, PGDATA, PGHOST,
-#     PGPORT, PG_SOCKET_DIR (optional: local tools use the Unix socket), PG_CTL_OPTS (options passed to the postmaster by pg_ctl -o), PG_LOGFILE, PG_OS_USER (postgres),
-#     REDIS_HOST, REDIS_PORT, REDIS_TLS_DIR (the Redis certificate's directory), PROXY_TLS_DIR (optional: the Caddy
-#     internal listener's) and CHATBOT_BACKUP_DIR.
+# PostgreSQL and Redis are the `postgres` and `redis` services of the compose project in $CHATBOT_COMPOSE_FILE
+# (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres on the host (/var/lib/postgresql/data
+# in the container), backups /var/lib/chatbot/backups (/backups inside), the migration's state
+# /var/lib/chatbot/migration (CHATBOT_MIGRATION_DIR). CHATBOT_PGDATA_HOST, CHATBOT_BACKUP_DIR,
+# CHATBOT_REDIS_TLS_DIR_HOST and CHATBOT_PROXY_TLS_DIR_HOST name other host directories.
 # Private connections are TLS only: PostgreSQL's pg_hba.conf refuses clear text over TCP, Redis has no clear-text
 # port. Each droplet's certificates are its own (scripts/droplet/tls-cert.sh, on the data volume).
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
@@ -25,39 +22,21 @@ now_ms() { date +%s%3N; }
 
 # shellcheck disable=SC2034 # the step files sent after this prelude read these
 load_env() {
-  RUNTIME="${CHATBOT_RUNTIME:-container}"
-  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
   read_secrets
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   DB="${CHATBOT_DB:-chatbot}"
   SLOT="${CHATBOT_SLOT:-chatbot_migration}"
-  if [ "$RUNTIME" = host ]; then
-    : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGDATA:?host runtime needs PGDATA}"
-    : "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
-    : "${REDIS_HOST:?host runtime needs REDIS_HOST}" "${REDIS_PORT:?host runtime needs REDIS_PORT}"
-    PG_OS_USER="${PG_OS_USER:-postgres}"
-    PG_LOCAL_HOST="${PG_SOCKET_DIR:-$PGHOST}" # local tools prefer the Unix socket when its directory is given
-    PG_LOGFILE="${PG_LOGFILE:-$PGDATA/../postgres.log}"
-    BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
-    BACKUP_DIR_PG="$BACKUP_DIR"
-    DATA_DIR_HOST="$PGDATA"
-    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:?host runtime needs CHATBOT_MIGRATION_DIR}"
-    REDIS_TLS_DIR="${REDIS_TLS_DIR:?host runtime needs REDIS_TLS_DIR}"
-    REDIS_TLS_DIR_HOST="$REDIS_TLS_DIR"
-    PROXY_TLS_DIR_HOST="${PROXY_TLS_DIR:-}" # only the preflight reads it (a droplet without it reports none)
-  else
-    PGDATA=/var/lib/postgresql/data
-    BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
-    BACKUP_DIR_PG=/backups
-    DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
-    MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:-/var/lib/chatbot/migration}"
-    # The volume's tls/redis directory, mounted read-only in the redis container (infra/render/compose.ts).
-    REDIS_TLS_DIR=/usr/local/etc/redis/tls
-    REDIS_TLS_DIR_HOST="${CHATBOT_REDIS_TLS_DIR_HOST:-/var/lib/chatbot/tls/redis}"
-    PROXY_TLS_DIR_HOST="${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}"
-  fi
+  PGDATA=/var/lib/postgresql/data
+  BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
+  BACKUP_DIR_PG=/backups
+  DATA_DIR_HOST="${CHATBOT_PGDATA_HOST:-/var/lib/chatbot/postgres}"
+  MIGRATION_DIR="${CHATBOT_MIGRATION_DIR:-/var/lib/chatbot/migration}"
+  # The volume's tls/redis directory, mounted read-only in the redis container (infra/render/compose.ts).
+  REDIS_TLS_DIR=/usr/local/etc/redis/tls
+  REDIS_TLS_DIR_HOST="${CHATBOT_REDIS_TLS_DIR_HOST:-/var/lib/chatbot/tls/redis}"
+  PROXY_TLS_DIR_HOST="${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}"
   JOURNAL="$MIGRATION_DIR/journal.json"
   LOCK_DIR="$MIGRATION_DIR/lock"
   REPLICA_MARKER="$MIGRATION_DIR/replica-of"
@@ -88,77 +67,41 @@ PG_REMOTE_TLS="sslmode=require"
 pg_run() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
-  elif [ "$(id -u)" = 0 ]; then
-    runuser -u "$PG_OS_USER" -- "$PG_BINDIR/$bin" "$@"
-  else
-    "$PG_BINDIR/$bin" "$@"
-  fi
+  dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
 }
 
 # Same, for when the postgres service is stopped (container: a one-off container on the same volumes).
 pg_run_offline() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    dc run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
-  else
-    pg_run "$bin" "$@"
-  fi
+  dc run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
 }
 
 # psql on the local server as the superuser: psql_local <db> <sql>
 psql_local() {
   local db="$1" sql="$2"
-  if [ "$RUNTIME" = container ]; then
-    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d "$db" -c "$sql" </dev/null
-  else
-    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
-      -U postgres -d "$db" -c "$sql" </dev/null
-  fi
+  pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d "$db" -c "$sql" </dev/null
 }
 
 # Several statements, each in its own transaction (ALTER SYSTEM cannot run in a transaction block), one connection.
 psql_local_multi() {
   local args=() sql
   for sql in "$@"; do args+=(-c "$sql"); done
-  if [ "$RUNTIME" = container ]; then
-    pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d postgres "${args[@]}" </dev/null
-  else
-    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_LOCAL_HOST" -p "$PGPORT" \
-      -U postgres -d postgres "${args[@]}" </dev/null
-  fi
+  pg_run psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d postgres "${args[@]}" </dev/null
 }
 
 pg_ready() { psql_local postgres "SELECT 1" >/dev/null 2>&1; }
 
-pg_running() {
-  if [ "$RUNTIME" = container ]; then
-    [ -n "$(dc ps -q --status running postgres 2>/dev/null)" ]
-  else
-    pg_run pg_ctl status -D "$PGDATA" >/dev/null 2>&1
-  fi
-}
+pg_running() { [ -n "$(dc ps -q --status running postgres 2>/dev/null)" ]; }
 
 pg_start() {
-  if [ "$RUNTIME" = container ]; then
-    dc start postgres >&2
-  else
-    pg_run pg_ctl start -w -t 120 -D "$PGDATA" -l "$PG_LOGFILE" -o "${PG_CTL_OPTS:-}" >&2 </dev/null
-  fi
+  dc start postgres >&2
   wait_until 120 pg_ready || die "PostgreSQL did not accept connections after start"
 }
 
 # Fast shutdown (the walsender sends all WAL, shutdown checkpoint included, before it exits). In a container the
 # image's stop signal is SIGINT (= fast) and compose's stop_grace_period is raised: never the 10 s default + KILL.
-pg_stop_fast() {
-  if [ "$RUNTIME" = container ]; then
-    dc stop -t "${PG_STOP_TIMEOUT:-300}" postgres >&2
-  else
-    pg_run pg_ctl stop -w -t "${PG_STOP_TIMEOUT:-300}" -D "$PGDATA" -m fast >&2 </dev/null
-  fi
-}
+pg_stop_fast() { dc stop -t "${PG_STOP_TIMEOUT:-300}" postgres >&2; }
 
 controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
 
@@ -167,11 +110,7 @@ redis_cli() { redis_cli_stdin "$@" </dev/null; }
 # redis-cli with the caller's stdin (never the script's: callers pipe into it), e.g. -x for a secret argument.
 # Over TLS (the only port), checking the server's certificate against itself: it is this droplet's own.
 redis_cli_stdin() {
-  if [ "$RUNTIME" = container ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" "$@"
-  else
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
-  fi
+  REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert "$REDIS_TLS_DIR/server.crt" "$@"
 }
 
 # redis_info_field <field> [redis-cli options]: a field of INFO replication (this server's, or the named one's).

@@ -66,13 +66,7 @@ step_backup() {
   out backup_ms $(($(now_ms) - start))
 }
 
-pg_dump_local() {
-  if [ "$RUNTIME" = container ]; then
-    pg_run pg_dump -U postgres -d "$DB" "$@" </dev/null
-  else
-    pg_run pg_dump -h "$PG_LOCAL_HOST" -p "$PGPORT" -U postgres -d "$DB" "$@" </dev/null
-  fi
-}
+pg_dump_local() { pg_run pg_dump -U postgres -d "$DB" "$@" </dev/null; }
 
 # On the NEW droplet: replace the local cluster with a streaming standby of the old one: standby <old addr> <port>
 step_standby() {
@@ -210,12 +204,7 @@ step_dump_restore() {
   psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" >/dev/null
   psql_local postgres "DROP DATABASE IF EXISTS $DB" >/dev/null
   psql_local postgres "CREATE DATABASE $DB" >/dev/null
-  if [ "$RUNTIME" = container ]; then
-    pg_run pg_restore -U postgres -d "$DB" -j "$jobs" "$BACKUP_DIR_PG/$dir" </dev/null
-  else
-    PGPASSWORD="${POSTGRES_PASSWORD:-}" pg_run pg_restore -h "$PG_LOCAL_HOST" -p "$PGPORT" -U postgres -d "$DB" -j "$jobs" \
-      "$BACKUP_DIR_PG/$dir" </dev/null
-  fi
+  pg_run pg_restore -U postgres -d "$DB" -j "$jobs" "$BACKUP_DIR_PG/$dir" </dev/null
   out restore_ms $(($(now_ms) - start))
   rm -rf "${BACKUP_DIR:?}/$dir"
 }

@@ -1,8 +1,7 @@
 # shellcheck shell=bash
 # Tier migration steps: migration state on the droplet (sent after migrate-common.sh, see migrate.sh).
 #
-# State lives on the droplet's data volume, in $CHATBOT_MIGRATION_DIR (container runtime default
-# /var/lib/chatbot/migration; the host runtime must set it):
+# State lives on the droplet's data volume, in $CHATBOT_MIGRATION_DIR (default /var/lib/chatbot/migration):
 #   journal.json   (old droplet) where the migration stands; written only by journal_write: the JSON arrives on
 #                  standard input after the script, goes to a temp file, is synced and renamed into place
 #   history/       earlier, finished journals

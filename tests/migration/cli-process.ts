@@ -31,8 +31,6 @@ export function cliArgs(old: HarnessDroplet, next: HarnessDroplet, opts: { pinne
     target(old),
     "--to",
     target(next),
-    "--runtime",
-    "host",
     ...pins,
     `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`,
     `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,

@@ -1,5 +1,5 @@
 /**
- * Container mode (CHATBOT_RUNTIME=container) on the harness's loopback droplets: the same real PostgreSQL and Redis,
+ * The droplet scripts on the harness's loopback droplets: the same real PostgreSQL and Redis,
  * but the droplet scripts reach them through `docker compose` as on a real droplet, with the docker shim
  * (tests/support/docker-shim/docker) first on PATH mapping each compose call onto the host processes.
  *
@@ -35,9 +35,9 @@ export interface ContainerSide {
 }
 
 export interface ContainerDroplet {
-  /** The droplet as the migration runner sees it: runtime container, shim first on PATH. */
+  /** The droplet as the migration runner sees it: the shim first on PATH. */
   droplet: Droplet;
-  /** Environment for running a droplet script on it directly (what `droplet.env` holds, plus CHATBOT_RUNTIME). */
+  /** Environment for running a droplet script on it directly (what `droplet.env` holds). */
   env: Record<string, string>;
   /** Every docker argv the scripts produced, one shell-quoted line each (shim `%q` format). */
   calls(): string[];
@@ -64,25 +64,43 @@ export function renderComposeFile(dir: string): string {
   return file;
 }
 
-/** Environment that maps a droplet's containers onto its host processes (all non-secret). */
-export function shimEnv(side: ContainerSide, dir: string): Record<string, string> {
+/**
+ * Environment that maps the `postgres` service onto a host PostgreSQL (all non-secret): the shim first on PATH, the
+ * server's directories and port, /backups, the scratch containers' directory and the call log under `dir`.
+ */
+export function postgresShimEnv(pg: PgServer, backupDir: string, dir: string): Record<string, string> {
   return {
     PATH: `${SHIM_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     SHIM_PG_BINDIR: PG_BINDIR,
-    SHIM_PGDATA: side.pg.dataDir,
-    SHIM_PG_SOCKET_DIR: side.pg.socketDir,
-    SHIM_PGPORT: String(side.pg.port),
-    SHIM_PG_CTL_OPTS: side.pg.ctlOptions,
-    SHIM_PG_LOG: side.pg.logFile,
-    SHIM_BACKUPS: side.backupDir,
-    SHIM_REDIS_HOST: side.redis.host,
-    SHIM_REDIS_PORT: String(side.redis.port),
-    ...(side.redis.tls ? { SHIM_REDIS_TLS_DIR: path.dirname(side.redis.tls.caFile) } : {}),
+    SHIM_PGDATA: pg.dataDir,
+    SHIM_PG_SOCKET_DIR: pg.socketDir,
+    SHIM_PGPORT: String(pg.port),
+    SHIM_PG_CTL_OPTS: pg.ctlOptions,
+    SHIM_PG_LOG: pg.logFile,
+    SHIM_BACKUPS: backupDir,
+    SHIM_LOG: path.join(dir, "docker-calls.log"),
+    SHIM_STATE_DIR: path.join(dir, "state"),
+  };
+}
+
+/** Environment that maps the `proxy` service onto a host Caddy: its Caddyfile, admin address and certificates. */
+export function proxyShimEnv(side: Pick<ContainerSide, "caddyfile" | "admin" | "proxyTlsDir">): Record<string, string> {
+  return {
+    PATH: `${SHIM_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     SHIM_CADDYFILE: side.caddyfile,
     SHIM_CADDY_ADMIN: side.admin,
     ...(side.proxyTlsDir ? { SHIM_PROXY_TLS_DIR: side.proxyTlsDir } : {}),
-    SHIM_LOG: path.join(dir, "docker-calls.log"),
-    SHIM_STATE_DIR: path.join(dir, "state"),
+  };
+}
+
+/** Environment that maps a droplet's containers onto its host processes (all non-secret). */
+export function shimEnv(side: ContainerSide, dir: string): Record<string, string> {
+  return {
+    ...postgresShimEnv(side.pg, side.backupDir, dir),
+    SHIM_REDIS_HOST: side.redis.host,
+    SHIM_REDIS_PORT: String(side.redis.port),
+    ...(side.redis.tls ? { SHIM_REDIS_TLS_DIR: path.dirname(side.redis.tls.caFile) } : {}),
+    ...proxyShimEnv(side),
   };
 }
 
@@ -111,8 +129,8 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     ...(base.env?.CHATBOT_MIGRATION_DIR ? { CHATBOT_MIGRATION_DIR: base.env.CHATBOT_MIGRATION_DIR } : {}),
   };
   return {
-    droplet: { ...base, runtime: "container", env },
-    env: { CHATBOT_RUNTIME: "container", ...env },
+    droplet: { ...base, env },
+    env,
     composeFile,
     dir,
     calls: () =>

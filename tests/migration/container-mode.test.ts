@@ -19,13 +19,7 @@ import { parseValues } from "../../infra/migration/commands";
 import type { Executor } from "../../infra/migration/run-api";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import { runCommand, runningServers } from "../support/servers";
-import {
-  type ContainerDroplet,
-  containerDroplet,
-  renderComposeFile,
-  SHIM,
-  stopScratchContainers,
-} from "./container-droplet";
+import { type ContainerDroplet, renderComposeFile, SHIM, stopScratchContainers } from "./container-droplet";
 import type { WriteRecord } from "./checker";
 import { type Harness, type HarnessDroplet, migrationFiles, readJournal, startHarness } from "./harness";
 import { FAULT_POINTS, failAfter } from "./seams";
@@ -40,32 +34,16 @@ interface ContainerHarness {
   next: ContainerDroplet;
 }
 
-function toContainer(name: string, d: HarnessDroplet): ContainerDroplet {
-  const envFile = d.droplet.env?.CHATBOT_ENV_FILE;
-  if (!envFile) throw new Error("harness droplet has no CHATBOT_ENV_FILE");
-  const side = {
-    pg: d.pg,
-    redis: d.redis,
-    backupDir: d.backupDir,
-    envFile,
-    configDir: d.configDir,
-    caddyfile: d.caddy.caddyfile,
-    admin: d.caddy.admin,
-    proxyTlsDir: d.droplet.env?.PROXY_TLS_DIR,
-  };
-  const c = containerDroplet(name, side, d.droplet);
-  d.droplet = c.droplet; // the harness's migrate() reads old.droplet / next.droplet at call time
-  return c;
+/** The harness's droplets as the docker shim sees them (every harness droplet runs the scripts through it). */
+function containers(h: Harness): ContainerHarness {
+  return { h, old: h.old.container, next: h.next.container };
 }
 
 async function withContainerHarness<T>(body: (c: ContainerHarness) => Promise<T>): Promise<T> {
   const h = await startHarness();
-  const c = { h, old: toContainer("old", h.old), next: toContainer("new", h.next) };
   try {
-    return await body(c);
+    return await body(containers(h));
   } finally {
-    c.old.cleanup();
-    c.next.cleanup();
     await h.stop();
   }
 }
@@ -689,7 +667,7 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
 
   beforeAll(async () => {
     const h = await startHarness();
-    c = { h, old: toContainer("old", h.old), next: toContainer("new", h.next) };
+    c = containers(h);
     await h.old.pg.psql(
       `INSERT INTO writes (id) SELECT 'seed-' || g FROM generate_series(1, 1234) g;
        CREATE TABLE notes (id serial PRIMARY KEY, body text);
@@ -701,8 +679,6 @@ describe("day-2 jobs, container runtime (docker shim)", () => {
 
   afterAll(async () => {
     if (!c) return;
-    c.old.cleanup();
-    c.next.cleanup();
     await c.h.stop();
   });
 

@@ -19,18 +19,17 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "droplet-state-"));
   migrationDir = path.join(dir, "migration");
   fs.writeFileSync(path.join(dir, "app.env"), "POSTGRES_PASSWORD=x\n", { mode: 0o600 });
+  // No server here: a `docker` that logs its call and fails stands in for the droplet's compose services.
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, "docker"), `#!/bin/sh\necho "docker $*" >>"${dir}/docker.log"\nexit 1\n`, {
+    mode: 0o755,
+  });
   env = {
-    CHATBOT_RUNTIME: "host",
+    PATH: `${bin}:${process.env.PATH}`,
     CHATBOT_ENV_FILE: path.join(dir, "app.env"),
     CHATBOT_MIGRATION_DIR: migrationDir,
     CHATBOT_BACKUP_DIR: path.join(dir, "backups"),
-    PG_BINDIR: "/nonexistent",
-    PGDATA: path.join(dir, "pgdata"),
-    PGHOST: "127.0.0.1",
-    PGPORT: "1",
-    REDIS_HOST: "127.0.0.1",
-    REDIS_PORT: "1",
-    REDIS_TLS_DIR: path.join(dir, "tls"),
   };
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -155,6 +154,7 @@ describe("migrate.sh promote, armed (started before the fence, waiting for the r
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/no go line from the runner \(the fence did not finish\): nothing promoted/);
     expect(r.stdout).toBe("");
+    expect(fs.existsSync(path.join(dir, "docker.log"))).toBe(false);
   });
 
   it("a go line with a malformed LSN, or no mark after the proxy script: exit 4, nothing done", async () => {
@@ -172,5 +172,6 @@ describe("migrate.sh promote, armed (started before the fence, waiting for the r
     const r = await step("promote", ["-", "1", "gate", "1"], `${proxy}${MARK}go 0/3000148\n`);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/standby did not replay up to 0\/3000148 within 1s/);
+    expect(fs.readFileSync(path.join(dir, "docker.log"), "utf8")).toMatch(/^docker compose .* exec -T -u postgres /);
   });
 });

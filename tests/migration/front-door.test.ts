@@ -80,9 +80,9 @@ describe("cutover through the real Caddy", () => {
         expect(
           (await httpRequest("POST", `http://${h.next.host}:${INTERNAL_PORT}/write/plain-http`, 10_000)).status,
         ).toBe(400);
-        const peers = path.join(h.old.droplet.env!.PROXY_TLS_DIR!, "peers.crt");
+        const peers = path.join(h.old.proxyTlsDir, "peers.crt");
         const trusted = fs.readFileSync(peers, "utf8");
-        expect(trusted).toBe(fs.readFileSync(path.join(h.next.droplet.env!.PROXY_TLS_DIR!, "server.crt"), "utf8"));
+        expect(trusted).toBe(fs.readFileSync(path.join(h.next.proxyTlsDir, "server.crt"), "utf8"));
         const reloadOld = () =>
           run("caddy", [
             "reload",

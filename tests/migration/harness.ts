@@ -3,11 +3,12 @@
  * PostgreSQL 15 (as postgres), Redis 7 (as redis), the app (tests/migration/app.py under uvicorn, as nobody) and
  * the real Caddy with the rendered Caddyfile (./front-door.ts); a front address standing in for the reserved IP; a
  * load generator that writes over HTTPS through it for the whole migration; and the read-back for the checker.
- * The cutover's traffic switch is production's: scripts/droplet/proxy-switch.sh over ssh (host runtime), reloading
- * the droplets' Caddy; after the commit point the front address moves to the new droplet.
+ * The cutover's traffic switch is production's: scripts/droplet/proxy-switch.sh over ssh, reloading the droplets'
+ * Caddy; after the commit point the front address moves to the new droplet.
  *
- * The migration runs for real: infra/migration/runner.ts, over ssh, with scripts/droplet/migrate.sh in the host
- * runtime (CHATBOT_RUNTIME=host), exactly the commands the CLI prints.
+ * The migration runs for real: infra/migration/runner.ts, over ssh, with the droplet scripts exactly as production
+ * sends them. They reach PostgreSQL, Redis and Caddy through `docker compose`, which the docker shim
+ * (./container-droplet.ts, first on PATH in the ssh command's environment) maps onto these host processes.
  *
  * Used by tests/migration/*.test.ts and tests/bench/bench-migration.ts (so it imports ../support/processes, which does
  * not depend on vitest).
@@ -44,6 +45,7 @@ import {
   waitFor,
 } from "../support/processes";
 import { type CheckResult, type WriteRecord, checkWrites } from "./checker";
+import { type ContainerDroplet, containerDroplet } from "./container-droplet";
 import { type DropletCaddy, FrontAddress, type HttpResult, startCaddy } from "./front-door";
 
 /**
@@ -83,8 +85,13 @@ export interface HarnessDroplet {
   caddy: DropletCaddy;
   /** The droplet's /etc/chatbot stand-in: the Caddyfile proxy-switch.sh rewrites. */
   configDir: string;
-  /** The droplet as the migration runner sees it (host runtime). */
+  /** The droplet as the migration runner sees it: its environment maps the containers onto the host processes. */
   droplet: Droplet;
+  /** The docker shim's side of it: the environment for running a script directly, the docker calls made. */
+  container: ContainerDroplet;
+  /** The droplet's /var/lib/chatbot/tls/redis (Redis's certificate) and /var/lib/chatbot/tls/proxy (Caddy's). */
+  redisTlsDir: string;
+  proxyTlsDir: string;
   backupDir: string;
   /** CHATBOT_MIGRATION_DIR: journal (old), lock (both), replica marker (new). Created by the steps. */
   migrationDir: string;
@@ -211,37 +218,51 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
     started.push(caddy.process);
     // proxy-switch.sh runs as the ssh user: it rewrites the Caddyfile in place and keeps a copy beside it.
     if (who) for (const p of [configDir, caddy.caddyfile]) fs.chownSync(p, who.uid, who.gid);
-    const droplet: Droplet = {
-      ssh: ssh.target,
-      sshOptions: ssh.sshArgs,
-      privateAddress: host,
-      pgPort: pg.port,
-      redisPort: redis.port,
-      runtime: "host",
-      env: {
-        CHATBOT_ENV_FILE: envFile,
-        CHATBOT_BACKUP_DIR: backupDir,
-        CHATBOT_MIGRATION_DIR: migrationDir,
-        PG_BINDIR,
-        PGDATA: pg.dataDir,
-        PGHOST: host,
-        PGPORT: String(pg.port),
-        PG_SOCKET_DIR: pg.socketDir,
-        PG_CTL_OPTS: pg.ctlOptions,
-        PG_LOGFILE: pg.logFile,
-        REDIS_HOST: host,
-        REDIS_PORT: String(redis.port),
-        REDIS_TLS_DIR: redisTls,
-        CONFIG_DIR: configDir,
-        CADDY_ADMIN: caddy.admin,
-        PROXY_TLS_DIR: proxyTls,
+    const container = containerDroplet(
+      name,
+      {
+        pg,
+        redis,
+        backupDir,
+        envFile,
+        configDir,
+        caddyfile: caddy.caddyfile,
+        admin: caddy.admin,
+        proxyTlsDir: proxyTls,
       },
-    };
+      {
+        ssh: ssh.target,
+        sshOptions: ssh.sshArgs,
+        privateAddress: host,
+        pgPort: pg.port,
+        redisPort: redis.port,
+        env: { CHATBOT_MIGRATION_DIR: migrationDir },
+      },
+    );
+    started.push({ stop: async () => container.cleanup() });
+    const droplet = container.droplet;
     const stop = async () => {
       for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     };
-    return { name, host, ssh, pg, redis, app, appPort, caddy, configDir, droplet, backupDir, migrationDir, stop };
+    return {
+      name,
+      host,
+      ssh,
+      pg,
+      redis,
+      app,
+      appPort,
+      caddy,
+      configDir,
+      droplet,
+      container,
+      redisTlsDir: redisTls,
+      proxyTlsDir: proxyTls,
+      backupDir,
+      migrationDir,
+      stop,
+    };
   } catch (e) {
     for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });

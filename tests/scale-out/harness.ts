@@ -66,12 +66,15 @@ export function harnessCutover(
 } {
   let switchedAt = Number.POSITIVE_INFINITY;
   return {
-    // REDIS_TLS_CA: the droplet's own Redis certificate (the container runtime's default path is the volume's).
+    // The cache warm-up reaches the droplet's Redis directly (not through compose): its address, port and
+    // certificate (REDIS_TLS_CA; on a droplet the volume's, by default).
     source: {
       ...harness.old.droplet,
       env: {
         ...harness.old.droplet.env,
         CHATBOT_TARGET_ENV_FILE: targetEnv,
+        REDIS_HOST: harness.old.redis.host,
+        REDIS_PORT: String(harness.old.redis.port),
         REDIS_TLS_CA: redisCertificate(harness.old),
       },
     },
@@ -89,7 +92,5 @@ export function harnessCutover(
 
 /** A harness droplet's Redis certificate (made by tls-cert.sh, as on a droplet). */
 function redisCertificate(d: Harness["old"]): string {
-  const dir = d.droplet.env?.REDIS_TLS_DIR;
-  if (!dir) throw new Error(`${d.name}: the harness droplet has no REDIS_TLS_DIR`);
-  return path.join(dir, "server.crt");
+  return path.join(d.redisTlsDir, "server.crt");
 }

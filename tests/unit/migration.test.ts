@@ -27,9 +27,9 @@ const old: Droplet = { ssh: "root@203.0.113.10", privateAddress: "10.10.0.2" };
 const next: Droplet = { ssh: "root@203.0.113.11", privateAddress: "10.10.0.3", sshOptions: ["-p", "2222"] };
 
 describe("step commands", () => {
-  it("builds the exact ssh argv and remote command, script on stdin, container runtime by default", () => {
+  it("builds the exact ssh argv and remote command, script on stdin", () => {
     const cmd = migrationCommands(old, next).standby();
-    expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- standby 10.10.0.2 5432");
+    expect(cmd.argv.at(-1)).toBe("bash -s -- standby 10.10.0.2 5432");
     expect(cmd.argv).toEqual(["ssh", "-p", "2222", "root@203.0.113.11", cmd.argv.at(-1)]);
     expect(cmd.stdinFiles).toEqual(scriptFiles("migrate"));
     expect(cmd.side).toBe("new");
@@ -56,16 +56,14 @@ describe("step commands", () => {
     ],
     ["catchup", (c: ReturnType<typeof migrationCommands>) => c.catchup(1048576, 120), "catchup 1048576 120"],
   ])("%s runs `%s`", (_name, build, expected) => {
-    expect(build(migrationCommands(old, next)).argv.at(-1)).toBe(
-      `env CHATBOT_RUNTIME=container bash -s -- ${expected}`,
-    );
+    expect(build(migrationCommands(old, next)).argv.at(-1)).toBe(`bash -s -- ${expected}`);
   });
 
   it("journal_write carries the journal on stdin after the script, never in argv; lock steps name the run", () => {
     const c = migrationCommands(old, next);
     const json = JSON.stringify({ id: "m1", note: "a 'quoted' value" });
     const write = c.journalWrite("run-1", json, "m0");
-    expect(write.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- journal_write run-1 m0");
+    expect(write.argv.at(-1)).toBe("bash -s -- journal_write run-1 m0");
     expect(write.stdinData).toBe(json);
     expect(write.argv.join(" ")).not.toContain("quoted");
     expect(formatCommand(write)).toMatch(
@@ -80,13 +78,13 @@ describe("step commands", () => {
           staleSeconds: 60,
         })
         .argv.at(-1),
-    ).toBe("env CHATBOT_RUNTIME=container bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60");
+    ).toBe("bash -s -- lock_acquire run-1 ci:42 2026-12-01T10:00:00.000Z 60");
     expect(c.lockAcquire("new", { runId: "r", holder: "h", startedAt: "s", staleSeconds: 60 }).argv).toContain(
       "root@203.0.113.11",
     );
     expect(c.journalRead("old").side).toBe("old");
     expect(c.claimTarget("7312345678901234567", "m1").argv.at(-1)).toBe(
-      "env CHATBOT_RUNTIME=container bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
+      "bash -s -- claim_target 7312345678901234567 m1 10.10.0.2:5432",
     );
   });
 
@@ -139,7 +137,7 @@ describe("step commands", () => {
         ...(side === "old" ? [] : ["-p", "2222"]),
         side === "old" ? old.ssh : next.ssh,
       ]);
-      expect(cmd.argv.at(-1)).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${words}`);
+      expect(cmd.argv.at(-1)).toBe(`bash -s -- ${words}`);
     }
   });
 
@@ -148,10 +146,10 @@ describe("step commands", () => {
     expect(stepCommand("new", next, "counts", undefined).side).toBe("new"); // either droplet
   });
 
-  it("passes host-runtime settings as an env prefix, quoted", () => {
-    const host: Droplet = { ...old, runtime: "host", env: { PGDATA: "/tmp/pg data", PG_CTL_OPTS: "-c port=5" } };
-    expect(stepCommand("old", host, "fence", {}).argv.at(-1)).toBe(
-      "env CHATBOT_RUNTIME=host PGDATA='/tmp/pg data' PG_CTL_OPTS='-c port=5' bash -s -- fence",
+  it("passes non-secret settings as an env prefix, quoted", () => {
+    const withEnv: Droplet = { ...old, env: { CHATBOT_COMPOSE_FILE: "/tmp/my compose.yaml", PG_STOP_TIMEOUT: "60" } };
+    expect(stepCommand("old", withEnv, "fence", {}).argv.at(-1)).toBe(
+      "env CHATBOT_COMPOSE_FILE='/tmp/my compose.yaml' PG_STOP_TIMEOUT=60 bash -s -- fence",
     );
   });
 
@@ -171,7 +169,7 @@ describe("step commands", () => {
     expect(formatCommand(migrationCommands(old, next).fence())).toBe(
       "cat scripts/droplet/migrate-common.sh scripts/droplet/migrate-state.sh scripts/droplet/migrate-postgres.sh " +
         "scripts/droplet/migrate-redis.sh scripts/droplet/migrate-cutover.sh scripts/droplet/migrate.sh | " +
-        "ssh root@203.0.113.10 'env CHATBOT_RUNTIME=container bash -s -- fence'",
+        "ssh root@203.0.113.10 'bash -s -- fence'",
     );
   });
 

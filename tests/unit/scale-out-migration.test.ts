@@ -19,14 +19,14 @@ import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 
-const SOURCE: Droplet = { ssh: "root@203.0.113.5", privateAddress: "10.10.0.5", runtime: "container" };
+const SOURCE: Droplet = { ssh: "root@203.0.113.5", privateAddress: "10.10.0.5" };
 
 describe("logical.sh command lines", () => {
   const c = logicalCommands(SOURCE);
 
-  it("sends the script on stdin with the runtime in an env prefix, over ssh to the droplet", () => {
+  it("sends the script on stdin, over ssh to the droplet", () => {
     const cmd = c.subscribe();
-    expect(cmd.argv.at(-1)).toBe("env CHATBOT_RUNTIME=container bash -s -- subscribe 10.10.0.5 5432");
+    expect(cmd.argv.at(-1)).toBe("bash -s -- subscribe 10.10.0.5 5432");
     expect(cmd.argv).toEqual(["ssh", "root@203.0.113.5", cmd.argv.at(-1)]);
     expect(cmd.stdinFiles).toEqual(scriptFiles("logical"));
   });
@@ -42,7 +42,7 @@ describe("logical.sh command lines", () => {
     [() => c.rollbackTarget(), "rollback_target"],
     [() => c.cacheWarm(), "cache_warm"],
   ])("%#: %s", (build, tail) => {
-    expect(build().argv.at(-1)).toBe(`env CHATBOT_RUNTIME=container bash -s -- ${tail}`);
+    expect(build().argv.at(-1)).toBe(`bash -s -- ${tail}`);
   });
 
   it("sends proxy-switch.sh after the script to the steps that move the droplet's proxy, and only to those", () => {
@@ -55,11 +55,11 @@ describe("logical.sh command lines", () => {
   });
 
   it("opens and closes an app droplet's gate with proxy-switch.sh over ssh to it, never touching the source", () => {
-    const node: Droplet = { ssh: "root@203.0.113.21", privateAddress: "10.10.0.7", runtime: "container" };
+    const node: Droplet = { ssh: "root@203.0.113.21", privateAddress: "10.10.0.7" };
     for (const action of ["close", "open"] as const) {
       const cmd = appGateCommand(node, action);
       expect(cmd).toMatchObject({ side: "app", step: `gate_${action}`, stdinFiles: scriptFiles("proxy") });
-      expect(cmd.argv).toEqual(["ssh", "root@203.0.113.21", `env CHATBOT_RUNTIME=container bash -s -- gate ${action}`]);
+      expect(cmd.argv).toEqual(["ssh", "root@203.0.113.21", `bash -s -- gate ${action}`]);
     }
   });
 
@@ -158,8 +158,8 @@ describe("the CLI's inputs and the stack's command line", () => {
         sshOptions: ["-p", "22"],
       }),
     ).toEqual([
-      { ssh: "root@203.0.113.21", sshOptions: ["-p", "22"], privateAddress: "10.10.0.7", runtime: "container" },
-      { ssh: "root@203.0.113.22", sshOptions: ["-p", "22"], privateAddress: "10.10.0.8", runtime: "container" },
+      { ssh: "root@203.0.113.21", sshOptions: ["-p", "22"], privateAddress: "10.10.0.7" },
+      { ssh: "root@203.0.113.22", sshOptions: ["-p", "22"], privateAddress: "10.10.0.8" },
     ]);
     expect(() =>
       appNodeDroplets({ appNodes: ["root@203.0.113.21"], upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"] }),
@@ -216,8 +216,8 @@ const HAPPY = {
 
 const UPSTREAMS = ["10.10.0.7:8081", "10.10.0.8:8081"];
 const APP_NODES: Droplet[] = [
-  { ssh: "root@a1", privateAddress: "10.10.0.7", runtime: "container" },
-  { ssh: "root@a2", privateAddress: "10.10.0.8", runtime: "container" },
+  { ssh: "root@a1", privateAddress: "10.10.0.7" },
+  { ssh: "root@a2", privateAddress: "10.10.0.8" },
 ];
 const CLOSE = ["gate_close root@a1", "gate_close root@a2"];
 const OPEN = ["gate_open root@a1", "gate_open root@a2"];
