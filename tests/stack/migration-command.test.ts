@@ -108,7 +108,7 @@ describe("the stack's migration command with a pinned target (a server created b
     expect(r.status, r.stderr).toBe(0);
     const toNew = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.11 "))!;
     expect(toNew).toMatch(
-      /^\[\w+\] ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\S+ -o GlobalKnownHostsFile=\/dev\/null -o HostKeyAlias=new-droplet\.203\.0\.113\.11 /,
+      /^\[\w+\] cat [^|]+ \| ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\S+ -o GlobalKnownHostsFile=\/dev\/null -o HostKeyAlias=new-droplet\.203\.0\.113\.11 /,
     );
     const toOld = r.stdout.split("\n").find((l) => l.includes(" root@203.0.113.10 "))!;
     expect(toOld).toContain("StrictHostKeyChecking=accept-new");

@@ -407,7 +407,7 @@ describe("npm run migrate --lock-stale-seconds", () => {
       expect(dry.code, dry.stderr).toBe(EXIT.done);
       const acquires = dry.stdout.split("\n").filter((l) => l.includes(" lock_acquire "));
       expect(acquires.length).toBeGreaterThan(0);
-      for (const line of acquires) expect(line).toMatch(/ '\\''<started>'\\'' 600' < /);
+      for (const line of acquires) expect(line).toMatch(/ '\\''<started>'\\'' 600'$/);
       const help = await cli("scripts/migrate.ts", ["--help"]);
       expect(help.stdout.replace(/\s+/g, " ")).toContain(
         '--lock-stale-seconds <n> a lock without heartbeat for longer than this (the droplet\'s clock) belongs to a dead run and is taken over; a whole number from 5 to 3600 (longer on a slow link) (default: "60")',
