@@ -3,10 +3,9 @@
 # source (this droplet) and the target (the managed cluster). It goes first on standard input, followed by the step
 # files and logical.sh's dispatch (infra/migration/steps.ts lists them, in order); nothing here runs a step.
 #
-# Runtime (CHATBOT_RUNTIME), as in migrate-common.sh:
-#   container (default, on droplets): PostgreSQL is the `postgres` service of the compose project in
-#     $CHATBOT_COMPOSE_FILE; its psql/pg_dump also talk to the managed cluster (over the droplet's network).
-#   host (the test harness): PG_BINDIR, PGHOST, PGPORT, PG_SOCKET_DIR (optional), REDIS_HOST, REDIS_PORT.
+# PostgreSQL is the `postgres` service of the compose project in $CHATBOT_COMPOSE_FILE; its psql/pg_dump also talk to
+# the managed cluster (over the droplet's network). The cache warm-up reaches the droplet's Redis directly:
+# REDIS_HOST (default the droplet's private address), REDIS_PORT, REDIS_TLS_CA (its certificate).
 # Secrets never go on a command line:
 #   $CHATBOT_ENV_FILE (default /etc/chatbot/app.env): POSTGRES_PASSWORD, REPLICATION_PASSWORD, REDIS_PASSWORD.
 #   $CHATBOT_TARGET_ENV_FILE (default /etc/chatbot/scale-out-target.env, mode 0600, written by the stack):
@@ -54,8 +53,6 @@ read_target() {
 
 # shellcheck disable=SC2034 # SWITCHED_FILE is the cutover's (logical-cutover.sh)
 load_env() {
-  RUNTIME="${CHATBOT_RUNTIME:-container}"
-  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
   TARGET_ENV_FILE="${CHATBOT_TARGET_ENV_FILE:-/etc/chatbot/scale-out-target.env}"
   [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
@@ -68,14 +65,9 @@ load_env() {
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   SWITCHED_FILE="${CONFIG_DIR:-/etc/chatbot}/scale-out-switched"
   DB="${CHATBOT_DB:-chatbot}"
-  if [ "$RUNTIME" = host ]; then
-    : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
-    PG_LOCAL_HOST="${PG_SOCKET_DIR:-$PGHOST}"
-  else
-    REDIS_HOST="${REDIS_HOST:-$(sed -n 's/^CHATBOT_PRIVATE_IP=//p' /etc/chatbot/.env 2>/dev/null || true)}"
-    REDIS_PORT="${REDIS_PORT:-6379}"
-    REDIS_TLS_CA="${REDIS_TLS_CA:-/var/lib/chatbot/tls/redis/server.crt}" # the droplet's Redis is TLS only
-  fi
+  REDIS_HOST="${REDIS_HOST:-$(sed -n 's/^CHATBOT_PRIVATE_IP=//p' /etc/chatbot/.env 2>/dev/null || true)}"
+  REDIS_PORT="${REDIS_PORT:-6379}"
+  REDIS_TLS_CA="${REDIS_TLS_CA:-/var/lib/chatbot/tls/redis/server.crt}" # the droplet's Redis is TLS only
 }
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
@@ -84,23 +76,14 @@ dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 pg_tool() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T -u postgres -e PGHOST -e PGPORT -e PGUSER -e PGPASSWORD -e PGDATABASE -e PGSSLMODE -e PGCONNECT_TIMEOUT \
-      postgres "$bin" "$@"
-  else
-    "$PG_BINDIR/$bin" "$@"
-  fi
+  dc exec -T -u postgres -e PGHOST -e PGPORT -e PGUSER -e PGPASSWORD -e PGDATABASE -e PGSSLMODE -e PGCONNECT_TIMEOUT \
+    postgres "$bin" "$@"
 }
 
 # Source (local) and target (managed) sessions. SQL comes as arguments (-c each) or on stdin (-f -).
 psql_source() {
-  if [ "$RUNTIME" = container ]; then
-    PGHOST=/var/run/postgresql PGPORT=5432 PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" \
-      PGSSLMODE=disable PGCONNECT_TIMEOUT=10 pg_tool psql -X -q -At -v ON_ERROR_STOP=1 "$@"
-  else
-    PGHOST="$PG_LOCAL_HOST" PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" PGSSLMODE=disable \
-      PGCONNECT_TIMEOUT=10 pg_tool psql -X -q -At -v ON_ERROR_STOP=1 "$@"
-  fi
+  PGHOST=/var/run/postgresql PGPORT=5432 PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" \
+    PGSSLMODE=disable PGCONNECT_TIMEOUT=10 pg_tool psql -X -q -At -v ON_ERROR_STOP=1 "$@"
 }
 psql_target() {
   PGHOST="$TARGET_PGHOST" PGPORT="$TARGET_PGPORT" PGUSER="$TARGET_PGUSER" PGPASSWORD="${TARGET_PGPASSWORD:-}" \

@@ -24,13 +24,9 @@ step_schema() {
   psql_source -c "SET default_transaction_read_only = off" \
     -c "CREATE TABLE IF NOT EXISTS public.$MARKER (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())" </dev/null
   # The schema only (no data: the subscription copies it). --clean makes a re-run after a rollback start over.
-  if [ "$RUNTIME" = container ]; then
-    PGHOST=/var/run/postgresql PGPORT=5432 PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" PGSSLMODE=disable \
-      pg_tool pg_dump --schema-only --clean --if-exists --no-owner --no-privileges --no-publications --no-subscriptions </dev/null
-  else
-    PGHOST="$PG_LOCAL_HOST" PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" PGSSLMODE=disable \
-      pg_tool pg_dump --schema-only --clean --if-exists --no-owner --no-privileges --no-publications --no-subscriptions </dev/null
-  fi | psql_target -f - >/dev/null
+  PGHOST=/var/run/postgresql PGPORT=5432 PGUSER=postgres PGPASSWORD="${POSTGRES_PASSWORD:-}" PGDATABASE="$DB" PGSSLMODE=disable \
+    pg_tool pg_dump --schema-only --clean --if-exists --no-owner --no-privileges --no-publications --no-subscriptions </dev/null |
+    psql_target -f - >/dev/null
   # The app's role owns its tables again (its own schema migrations ALTER them), as on the droplet; the migration
   # user joins that role so the subscription can still write into them. Serial sequences follow their tables.
   if [ -n "${TARGET_APP_USER:-}" ] && [ "$TARGET_APP_USER" != "$TARGET_PGUSER" ]; then

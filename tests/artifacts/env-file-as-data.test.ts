@@ -82,7 +82,6 @@ function run(args: string[], env: Record<string, string>, stdin?: string) {
     env: {
       PATH: `${join(dir, "bin")}:${process.env.PATH}`,
       HOME: dir,
-      CHATBOT_RUNTIME: "container",
       CHATBOT_COMPOSE_FILE: join(dir, "compose.yaml"),
       ...env,
     },

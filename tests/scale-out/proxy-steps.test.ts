@@ -60,7 +60,6 @@ function droplet(caddyfile: string, serving?: string) {
       encoding: "utf8",
       env: {
         PATH: `${bin}:${process.env.PATH}`,
-        CHATBOT_RUNTIME: "container",
         CHATBOT_ENV_FILE: join(config, "app.env"),
         CHATBOT_TARGET_ENV_FILE: join(config, "target.env"),
         CONFIG_DIR: config,
@@ -136,7 +135,6 @@ describe("an app droplet's gate (proxy-switch.sh on its rendered Caddyfile)", ()
         encoding: "utf8",
         env: {
           PATH: `${join(d.config, "bin")}:${process.env.PATH}`,
-          CHATBOT_RUNTIME: "container",
           CONFIG_DIR: d.config,
           CHATBOT_PROXY_TLS_DIR_HOST: d.tls,
         },
