@@ -8,7 +8,7 @@ import { type CommandLine, type Runner, remoteBash } from "./live";
 export interface DrillTarget {
   target: string;
   sshArgs?: string[];
-  /** Non-secret settings for the script (CHATBOT_RUNTIME, CHATBOT_BACKUP_DIR, ...). */
+  /** Non-secret settings for the script (CHATBOT_BACKUP_DIR, CHATBOT_COMPOSE_FILE, ...). */
   env?: Record<string, string>;
 }
 

@@ -3,12 +3,9 @@
 # Sourced from the same directory (/usr/local/lib/chatbot on droplets), or prepended to a script sent over ssh
 # (`cat backup-common.sh restore-drill.sh | ssh ... bash -s`): CHATBOT_DAY2_COMMON tells the script it is loaded.
 #
-# Runtime switch, CHATBOT_RUNTIME (the convention of migrate.sh):
-#   container (default, on droplets): PostgreSQL is the `postgres` service of the compose project `chatbot` in
-#     $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); backups live in /var/lib/chatbot/backups on the host,
-#     mounted at /backups in the container.
-#   host (the test harness): PG_BINDIR, PGHOST, PGPORT name a PostgreSQL server on this machine, CHATBOT_BACKUP_DIR
-#     the backup directory.
+# PostgreSQL is the `postgres` service of the compose project `chatbot` in $CHATBOT_COMPOSE_FILE
+# (/etc/chatbot/compose.yaml); backups live in /var/lib/chatbot/backups on the host (CHATBOT_BACKUP_DIR), mounted at
+# /backups in the container.
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD (and the
 # SPACES_ACCESS_KEY_ID / SPACES_SECRET_ACCESS_KEY of off-site copies). The file is data, read as KEY=value lines (never
 # sourced as shell). The values reach the tools through the environment (PGPASSWORD), never the command line.
@@ -32,24 +29,13 @@ read_secrets() {
 }
 
 load_env() {
-  RUNTIME="${CHATBOT_RUNTIME:-container}"
-  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   ENV_FILE="${CHATBOT_ENV_FILE:-/etc/chatbot/app.env}"
-  if [ -r "$ENV_FILE" ]; then
-    read_secrets
-  elif [ "$RUNTIME" = container ]; then
-    die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
-  fi
+  [ -r "$ENV_FILE" ] || die "secrets file $ENV_FILE is not readable (set CHATBOT_ENV_FILE)"
+  read_secrets
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   DB="${CHATBOT_DB:-chatbot}"
-  if [ "$RUNTIME" = host ]; then
-    : "${PG_BINDIR:?host runtime needs PG_BINDIR}" "${PGHOST:?host runtime needs PGHOST}" "${PGPORT:?host runtime needs PGPORT}"
-    BACKUP_DIR="${CHATBOT_BACKUP_DIR:?host runtime needs CHATBOT_BACKUP_DIR}"
-    BACKUP_DIR_PG="$BACKUP_DIR"
-  else
-    BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
-    BACKUP_DIR_PG=/backups
-  fi
+  BACKUP_DIR="${CHATBOT_BACKUP_DIR:-/var/lib/chatbot/backups}"
+  BACKUP_DIR_PG=/backups
   export PGPASSWORD="${POSTGRES_PASSWORD:-${PGPASSWORD:-}}" PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 }
 
@@ -59,22 +45,14 @@ dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 pg_client() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" -U postgres "$@" </dev/null
-  else
-    "$PG_BINDIR/$bin" -h "$PGHOST" -p "$PGPORT" -U postgres "$@" </dev/null
-  fi
+  dc exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres "$bin" -U postgres "$@" </dev/null
 }
 
 # A tool that reads a file under the backup directory and needs no server: pg_file_tool <tool> [args...]
 pg_file_tool() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T -u postgres postgres "$bin" "$@" </dev/null
-  else
-    "$PG_BINDIR/$bin" "$@" </dev/null
-  fi
+  dc exec -T -u postgres postgres "$bin" "$@" </dev/null
 }
 
 psql_live() { pg_client psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }

@@ -3,8 +3,8 @@
 # (backup-common.sh prepended, `bash -s`), or run on the droplet from /usr/local/lib/chatbot.
 #   1. pick the newest chatbot-*.dump in the backup directory (or CHATBOT_DRILL_BACKUP), check its .sha256;
 #   2. count the rows of every table inside the dump itself (its COPY blocks): what a good restore must hold;
-#   3. start a scratch PostgreSQL that serves nobody (container: a throwaway postgres:15-bookworm container with no
-#      network; host: a temporary cluster on a Unix socket only), pg_restore into it, timed;
+#   3. start a scratch PostgreSQL that serves nobody (a throwaway postgres:15-bookworm container with no network),
+#      pg_restore into it, timed;
 #   4. count the rows of every table in the scratch database, then remove the scratch server whatever happened.
 # It only reports; the caller compares (infra/capacity/restore-drill.ts).
 # Output: backup=, backup_bytes=, backup_age_hours=, checksum=ok|missing, expected.<table>=N, count.<table>=N,
@@ -18,56 +18,29 @@ fi
 export JOB=restore-drill
 
 SCRATCH_NAME="chatbot-restore-drill-$$"
-SCRATCH_DIR=""
 
 scratch_start() {
-  if [ "$RUNTIME" = container ]; then
-    local image="${CHATBOT_PG_IMAGE:-postgres:15-bookworm}"
-    docker run -d --rm --name "$SCRATCH_NAME" --network none -v "$BACKUP_DIR:/backups:ro" \
-      -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=drill "$image" >/dev/null
-    # The image's entrypoint runs a temporary server for initialisation, then restarts: wait for the real one.
-    for _ in $(seq 1 120); do
-      if docker logs "$SCRATCH_NAME" 2>&1 | grep -q 'init process complete' &&
-        docker exec "$SCRATCH_NAME" pg_isready -U postgres -q; then
-        return 0
-      fi
-      sleep 1
-    done
-    die "scratch PostgreSQL container did not become ready (try: docker logs $SCRATCH_NAME)"
-  else
-    SCRATCH_DIR="$(mktemp -d /tmp/chatbot-restore-drill.XXXXXX)"
-    local as=()
-    if [ "$(id -u)" = 0 ]; then
-      chown "${PG_OS_USER:-postgres}" "$SCRATCH_DIR"
-      as=(runuser -u "${PG_OS_USER:-postgres}" --)
+  local image="${CHATBOT_PG_IMAGE:-postgres:15-bookworm}"
+  docker run -d --rm --name "$SCRATCH_NAME" --network none -v "$BACKUP_DIR:/backups:ro" \
+    -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=drill "$image" >/dev/null
+  # The image's entrypoint runs a temporary server for initialisation, then restarts: wait for the real one.
+  for _ in $(seq 1 120); do
+    if docker logs "$SCRATCH_NAME" 2>&1 | grep -q 'init process complete' &&
+      docker exec "$SCRATCH_NAME" pg_isready -U postgres -q; then
+      return 0
     fi
-    "${as[@]}" "$PG_BINDIR/initdb" -D "$SCRATCH_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 -N >/dev/null
-    "${as[@]}" "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$SCRATCH_DIR/data" -l "$SCRATCH_DIR/postgres.log" \
-      -o "-c listen_addresses='' -c unix_socket_directories='$SCRATCH_DIR' -c fsync=off" >/dev/null </dev/null
-    "$PG_BINDIR/createdb" -h "$SCRATCH_DIR" -U postgres drill </dev/null
-  fi
+    sleep 1
+  done
+  die "scratch PostgreSQL container did not become ready (try: docker logs $SCRATCH_NAME)"
 }
 
-scratch_stop() {
-  if [ "$RUNTIME" = container ]; then
-    docker rm -f "$SCRATCH_NAME" >/dev/null 2>&1 || true
-  elif [ -n "$SCRATCH_DIR" ] && [ -d "$SCRATCH_DIR" ]; then
-    local as=()
-    [ "$(id -u)" = 0 ] && as=(runuser -u "${PG_OS_USER:-postgres}" --)
-    "${as[@]}" "$PG_BINDIR/pg_ctl" stop -m immediate -D "$SCRATCH_DIR/data" >/dev/null 2>&1 </dev/null || true
-    rm -rf "$SCRATCH_DIR"
-  fi
-}
+scratch_stop() { docker rm -f "$SCRATCH_NAME" >/dev/null 2>&1 || true; }
 
 # A client tool against the scratch server: scratch_tool <tool> [args...]
 scratch_tool() {
   local bin="$1"
   shift
-  if [ "$RUNTIME" = container ]; then
-    docker exec -i -u postgres "$SCRATCH_NAME" "$bin" -U postgres "$@" </dev/null
-  else
-    "$PG_BINDIR/$bin" -h "$SCRATCH_DIR" -U postgres "$@" </dev/null
-  fi
+  docker exec -i -u postgres "$SCRATCH_NAME" "$bin" -U postgres "$@" </dev/null
 }
 
 # The dump's own row counts: lines between "COPY <table> (...) FROM stdin;" and "\." in its data section.
@@ -105,11 +78,7 @@ main() {
   scratch_start
   log "restoring $name"
   started="$(now_ms)"
-  if [ "$RUNTIME" = container ]; then
-    scratch_tool pg_restore -d drill --no-owner --no-privileges --exit-on-error -j "${CHATBOT_DRILL_JOBS:-2}" "/backups/$name"
-  else
-    scratch_tool pg_restore -d drill --no-owner --no-privileges --exit-on-error -j "${CHATBOT_DRILL_JOBS:-2}" "$BACKUP_DIR/$name"
-  fi
+  scratch_tool pg_restore -d drill --no-owner --no-privileges --exit-on-error -j "${CHATBOT_DRILL_JOBS:-2}" "/backups/$name"
   out restore_seconds "$(seconds_since "$started")"
 
   while IFS= read -r table; do

@@ -1,6 +1,6 @@
 /**
- * The day-2 database jobs for real, in host mode against a real PostgreSQL 15 on the harness's new-droplet address
- * (127.0.0.3, or 127.0.N.3 with HARNESS_NET): backup.sh makes a pg_dump with checksum and retention, vacuum.sh
+ * The day-2 database jobs for real against a real PostgreSQL 15 on the harness's new-droplet address (127.0.0.3, or
+ * 127.0.N.3 with HARNESS_NET), reached as the droplet's `postgres` service through the docker shim: backup.sh makes a pg_dump with checksum and retention, vacuum.sh
  * vacuums, and `npm run restore-drill` restores the latest backup over real ssh into a scratch PostgreSQL, checking
  * every table's row count against the dump.
  */
@@ -9,8 +9,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseValues } from "../../infra/migration/commands";
+import { postgresShimEnv, renderComposeFile, stopScratchContainers } from "../migration/container-droplet";
 import { NEW_HOST } from "../migration/harness";
 import {
+  makeTempDir,
+  osUser,
   PG_BINDIR,
   type PgServer,
   type SshServer,
@@ -61,17 +64,19 @@ beforeAll(async () => {
      INSERT INTO analytics.events SELECT g, 'k' FROM generate_series(1, ${SEED["analytics.events"]}) g;`,
     "chatbot",
   );
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "day2-"));
+  // The jobs' tools run as postgres in the "container" (the shim): it writes the backups and the scratch servers.
+  dir = makeTempDir("day2", "postgres");
   backupDir = path.join(dir, "backups");
   fs.mkdirSync(backupDir);
+  fs.mkdirSync(path.join(dir, "state"));
+  const who = osUser("postgres");
+  if (who) for (const p of [backupDir, path.join(dir, "state")]) fs.chownSync(p, who.uid, who.gid);
   const envFile = path.join(dir, "app.env");
   fs.writeFileSync(envFile, `POSTGRES_PASSWORD=${pg.password}\n`, { mode: 0o600 });
   env = {
-    CHATBOT_RUNTIME: "host",
+    ...postgresShimEnv(pg, backupDir, dir),
     CHATBOT_ENV_FILE: envFile,
-    PG_BINDIR,
-    PGHOST: HOST,
-    PGPORT: String(pg.port),
+    CHATBOT_COMPOSE_FILE: renderComposeFile(dir),
     CHATBOT_BACKUP_DIR: backupDir,
   };
 }, 120_000);
@@ -145,7 +150,7 @@ describe("npm run restore-drill", () => {
       `restore drill: ${report.tables.length} tables, restore ${report.restoreSeconds} s, total ${report.totalSeconds} s`,
     );
     // The scratch server is gone.
-    expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual([]);
+    expect(stopScratchContainers(path.join(dir, "state"))).toEqual([]);
     const ps = await run("ps", ["-eo", "args"]);
     expect(ps).not.toMatch(/chatbot-restore-drill\.\w+\/data/);
   });
@@ -201,7 +206,7 @@ describe("npm run restore-drill", () => {
       fs.writeFileSync(file, good);
       if (fs.existsSync(`${file}.sha256.bak`)) fs.renameSync(`${file}.sha256.bak`, `${file}.sha256`);
     }
-    expect(fs.readdirSync("/tmp").filter((f) => f.startsWith("chatbot-restore-drill."))).toEqual([]);
+    expect(stopScratchContainers(path.join(dir, "state"))).toEqual([]);
   });
 
   it("fails when there is no backup at all (exit 1)", async () => {

@@ -67,13 +67,13 @@ describe("drill command", () => {
   it("sends backup-common.sh then restore-drill.sh to bash -s", () => {
     expect(
       drillCommand(
-        { target: "root@10.0.0.5", sshArgs: ["-p", "22"], env: { CHATBOT_RUNTIME: "container" } },
+        { target: "root@10.0.0.5", sshArgs: ["-p", "22"], env: { CHATBOT_BACKUP_DIR: "/mnt/backups" } },
         "COMMON",
         "DRILL",
       ),
     ).toEqual({
       cmd: "ssh",
-      args: ["-p", "22", "root@10.0.0.5", "env CHATBOT_RUNTIME=container bash -s"],
+      args: ["-p", "22", "root@10.0.0.5", "env CHATBOT_BACKUP_DIR=/mnt/backups bash -s"],
       input: "COMMON\nDRILL",
     });
   });
