@@ -12,18 +12,15 @@
 # It is installed as /usr/local/lib/chatbot/collect.sh and also sent over ssh as standard input
 # (`bash -s -- history 8`) by `npm run capacity -- --host`, so everything runs inside main().
 #
-# Runtime switch, CHATBOT_RUNTIME (same convention as migrate.sh):
-#   container (default, on droplets): Redis and PostgreSQL are the `redis` and `postgres` services of the compose
-#     project in $CHATBOT_COMPOSE_FILE (/etc/chatbot/compose.yaml); secrets come from $CHATBOT_ENV_FILE.
-#   host (the test harness): PG_BINDIR, PGHOST, PGPORT (PostgreSQL), REDIS_HOST, REDIS_PORT (Redis); both optional;
-#     REDIS_TLS_CA (optional): Redis speaks TLS only, checked against this certificate.
+# Redis and PostgreSQL are the `redis` and `postgres` services of the compose project in $CHATBOT_COMPOSE_FILE
+# (/etc/chatbot/compose.yaml); secrets come from $CHATBOT_ENV_FILE.
 # The droplet's Redis has no clear-text port: redis-cli goes over TLS, checked against the droplet's own certificate.
 # Settings are read from the environment, then from $CHATBOT_COLLECT_ENV (default /etc/chatbot/collect.env, KEY=value
 # lines written by the config sync) for what the environment does not set: CHATBOT_HEALTH_URL (the app's health endpoint, required), CHATBOT_HEALTH_RESOLVE (optional curl
 # --resolve entry, e.g. chat.example.com:443:127.0.0.1 to go through the local proxy), CHATBOT_DF_PATHS (filesystems
-# to report; default "/ /var/lib/chatbot" in containers, "/" on the host), CHATBOT_CPU_SECONDS (vmstat sampling
+# to report; default "/ /var/lib/chatbot"), CHATBOT_CPU_SECONDS (vmstat sampling
 # interval, default 2), CHATBOT_METRICS_DIR (default /var/lib/chatbot/metrics).
-# Secrets (POSTGRES_PASSWORD, REDIS_PASSWORD) are read from $CHATBOT_ENV_FILE as data (KEY=value lines, never sourced
+# Secrets (REDIS_PASSWORD) are read from $CHATBOT_ENV_FILE as data (KEY=value lines, never sourced
 # as shell) and reach the tools through the environment, never the command line.
 set -euo pipefail
 
@@ -34,14 +31,12 @@ read_secrets() {
   local line
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in
-      POSTGRES_PASSWORD=* | REDIS_PASSWORD=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
+      REDIS_PASSWORD=*) printf -v "${line%%=*}" '%s' "${line#*=}" ;;
     esac
   done <"$ENV_FILE"
 }
 
 load_env() {
-  RUNTIME="${CHATBOT_RUNTIME:-container}"
-  case "$RUNTIME" in container | host) ;; *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" ;; esac
   # Non-secret settings written by the config sync (CHATBOT_HEALTH_URL, ...); the caller's environment wins.
   local collect_env="${CHATBOT_COLLECT_ENV:-/etc/chatbot/collect.env}" line key
   if [ -r "$collect_env" ]; then
@@ -64,11 +59,7 @@ load_env() {
   KEEP_DAYS="${CHATBOT_METRICS_KEEP_DAYS:-9}"
   CPU_SECONDS="${CHATBOT_CPU_SECONDS:-2}"
   HEALTH_URL="${CHATBOT_HEALTH_URL:?set CHATBOT_HEALTH_URL to the app health endpoint}"
-  if [ "$RUNTIME" = container ]; then
-    DF_PATHS="${CHATBOT_DF_PATHS:-/ /var/lib/chatbot}"
-  else
-    DF_PATHS="${CHATBOT_DF_PATHS:-/}"
-  fi
+  DF_PATHS="${CHATBOT_DF_PATHS:-/ /var/lib/chatbot}"
 }
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
@@ -92,23 +83,12 @@ health() {
 }
 
 redis_stats() {
-  if [ "$RUNTIME" = container ]; then
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats
-  elif [ -n "${REDIS_PORT:-}" ]; then
-    local tls=()
-    [ -z "${REDIS_TLS_CA:-}" ] || tls=(--tls --cacert "$REDIS_TLS_CA")
-    REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli "${tls[@]}" -h "${REDIS_HOST:-127.0.0.1}" -p "$REDIS_PORT" INFO stats
-  fi
+  REDISCLI_AUTH="${REDIS_PASSWORD:-}" dc exec -T -e REDISCLI_AUTH redis redis-cli --tls --cacert /usr/local/etc/redis/tls/server.crt INFO stats
 }
 
 psql_query() {
   local sql="$1"
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T -u postgres postgres psql -X -q -At -F $'\t' -d "$DB" -c "$sql" </dev/null
-  elif [ -n "${PGPORT:-}" ]; then
-    PGPASSWORD="${POSTGRES_PASSWORD:-${PGPASSWORD:-}}" "${PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql" -X -q -At -F $'\t' \
-      -h "${PGHOST:-127.0.0.1}" -p "$PGPORT" -U "${PGUSER:-postgres}" -d "$DB" -c "$sql" </dev/null
-  fi
+  dc exec -T -u postgres postgres psql -X -q -At -F $'\t' -d "$DB" -c "$sql" </dev/null
 }
 
 top_processes() { ps -eo pid,rss,pcpu,comm --sort=-rss | head -n 16; }
@@ -131,9 +111,7 @@ light_snapshot() {
 full_snapshot() {
   light_snapshot
   optional ps top_processes
-  if [ "$RUNTIME" = container ]; then
-    optional docker-stats docker stats --no-stream --format '{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}'
-  fi
+  optional docker-stats docker stats --no-stream --format '{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}'
   optional redis-info redis_stats
   optional pg-cache psql_query "SELECT sum(blks_hit), sum(blks_read) FROM pg_stat_database"
   optional pg-statements psql_query "SELECT calls, round(mean_exec_time::numeric, 3), left(regexp_replace(query, '\s+', ' ', 'g'), 200)

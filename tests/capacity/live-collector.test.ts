@@ -1,20 +1,24 @@
 /**
- * The live collector over real ssh against a harness "droplet" on 127.0.0.2: collect.sh runs there in host mode
- * with a real PostgreSQL (pg_stat_statements), a real Redis (password from an env file) and an HTTP health endpoint,
- * and the real free / vmstat / df / ps / curl output it prints is parsed into the checker's input.
+ * The live collector over real ssh against a harness "droplet" on 127.0.0.2: collect.sh runs there as on a droplet,
+ * its `postgres` and `redis` services a real PostgreSQL (pg_stat_statements) and a real Redis (TLS only, password
+ * from an env file) through the docker shim, with an HTTP health endpoint; the real free / vmstat / df / ps / curl
+ * output it prints is parsed into the checker's input.
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLive, spawnRunner } from "../../infra/capacity/live";
 import { parseDf, parseFree } from "../../infra/capacity/parsers";
 import { SLOW_QUERY_MEAN_MS } from "../../infra/capacity/optimize";
 import { buildReport } from "../../infra/capacity/report";
+import { remoteBashLine } from "../../infra/migration/remote-bash";
+import { renderRedisTls } from "../../infra/render/redis-conf";
 import { dropletScript } from "../../infra/render/droplet-scripts";
+import { postgresShimEnv, renderComposeFile } from "../migration/container-droplet";
 import {
-  PG_BINDIR,
+  makeTempDir,
+  makeTlsCert,
   type PgServer,
   type RedisServer,
   type SshServer,
@@ -38,10 +42,20 @@ let workDir: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
+  workDir = makeTempDir("capacity-live", "postgres");
+  fs.chmodSync(workDir, 0o711); // redis reaches its certificate below; nothing here is listed
+  // The droplet's Redis is TLS only (its own certificate, by tls-cert.sh as on a droplet).
+  const redisTls = path.join(workDir, "tls", "redis");
+  await makeTlsCert(redisTls, "redis", "redis");
   [ssh, pg, redis] = await Promise.all([
     startSshd({ host: HOST, name: "capacity-droplet" }),
     startPostgres({ host: HOST, name: "capacity-pg", conf: "shared_preload_libraries = 'pg_stat_statements'\n" }),
-    startRedis({ host: HOST, name: "capacity-redis", conf: `requirepass ${REDIS_PASSWORD}\n` }),
+    startRedis({
+      host: HOST,
+      name: "capacity-redis",
+      conf: [`requirepass ${REDIS_PASSWORD}`, ...renderRedisTls(redisTls), ""].join("\n"),
+      tls: { caFile: path.join(redisTls, "server.crt") },
+    }),
   ]);
   web = http.createServer((req, res) => {
     const ok = req.url === "/healthz";
@@ -59,27 +73,24 @@ beforeAll(async () => {
   for (let i = 0; i < 9; i++) await redis.cli("GET", "hot");
   await redis.cli("GET", "cold");
 
-  workDir = fs.mkdtempSync(path.join(os.tmpdir(), "capacity-live-"));
   const envFile = path.join(workDir, "app.env");
   fs.writeFileSync(envFile, `REDIS_PASSWORD=${REDIS_PASSWORD}\nPOSTGRES_PASSWORD=${pg.password}\n`, { mode: 0o600 });
+  // The droplet's services through the docker shim; its disk is this machine's root filesystem.
   env = {
-    CHATBOT_RUNTIME: "host",
+    ...postgresShimEnv(pg, path.join(workDir, "backups"), workDir),
+    SHIM_REDIS_HOST: HOST,
+    SHIM_REDIS_PORT: String(redis.port),
+    SHIM_REDIS_TLS_DIR: redisTls,
+    CHATBOT_COMPOSE_FILE: renderComposeFile(workDir),
     CHATBOT_ENV_FILE: envFile,
     CHATBOT_HEALTH_URL: healthUrl,
     CHATBOT_METRICS_DIR: path.join(workDir, "metrics"),
     CHATBOT_CPU_SECONDS: "1",
-    PG_BINDIR,
-    PGHOST: HOST,
-    PGPORT: String(pg.port),
-    REDIS_HOST: HOST,
-    REDIS_PORT: String(redis.port),
+    CHATBOT_DF_PATHS: "/",
   };
   // Two timer runs build the droplet's history, exactly as the chatbot-collect timer would.
-  const envWords = Object.entries(env)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
   for (let i = 0; i < 2; i++) {
-    const r = await ssh.exec(`env ${envWords} bash -s -- append`, dropletScript("collect.sh"));
+    const r = await ssh.exec(remoteBashLine(env, ["append"]), dropletScript("collect.sh"));
     expect(r.code, r.stderr).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 1100)); // distinct timestamps (1 s resolution)
   }
