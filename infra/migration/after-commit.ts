@@ -9,7 +9,7 @@ import type { AfterCommitStep } from "./journal";
 import { switchRedis } from "./redis-handover";
 import { iso, LockLost, type MigrationRun } from "./run";
 import { journalDowntime } from "./run-api";
-import { type AnySpec, EXIT } from "./steps";
+import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT } from "./steps";
 import { StepFailed } from "./stops";
 
 /** Undoes a migration stopped before its commit point: the new server stops following, the old serves. */
@@ -32,22 +32,30 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
       return false;
     },
   );
+  let bounced = false;
   if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
     // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)
     // would fail when that proxy reloads: the gate opens onto the old droplet's internal listener first, so they
     // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
-    await run.certs
+    bounced = await run.certs
       .proxy("old")
       .then((pem) => run.step(cmds.gateBounce(pem), { always: true }))
-      .catch((e: Error) =>
-        run.note(
-          `held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`,
-        ),
+      .then(
+        () => true,
+        (e: Error) => {
+          run.note(
+            `held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`,
+          );
+          return false;
+        },
       );
   }
-  // The old app serves again; the gate opens as it was (which ends a bounce).
+  // The old app serves again, once the held requests have reached the bounce; the gate opens as it was (which ends
+  // a bounce).
   if (j.phase === "cutover")
-    await run.step(cmds.proxyLocal(), { always: true }).catch((e: Error) => errors.push(e.message));
+    await run
+      .step(cmds.proxyLocal(bounced ? BOUNCE_SETTLE_SECONDS : undefined), { always: true })
+      .catch((e: Error) => errors.push(e.message));
   if (touchedNew && j.strategy === "replicate")
     await run.step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
   report.rolledBack = errors.length === 0;

@@ -237,7 +237,8 @@ export function migrationCommands(old: Droplet, next: Droplet) {
         cert(newCert, "the new droplet's internal listener certificate"),
       ),
     /** The old proxy back to its own app (rollback; nothing to do without a hold). */
-    proxyLocal: () => stepCommand("old", old, "proxy_local", undefined),
+    /** The old app serves again; `settleSeconds` after a bounce (proxy-switch.sh `local`). */
+    proxyLocal: (settleSeconds?: number) => stepCommand("old", old, "proxy_local", { settleSeconds }),
     gateClose: () => stepCommand("new", next, "gate_close", undefined),
     gateOpen: () => stepCommand("new", next, "gate_open", undefined),
     /**

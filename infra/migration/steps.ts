@@ -125,12 +125,15 @@ const GATE_OUT = { ...RELOAD, public: opt, gate: opt, tls_cert: opt };
 const PROXY_OUT = {
   trust: { trusted: opt },
   hold: { reload_ms: opt, upstream: opt, hold_s: opt, drained_ms: opt, drained: opt },
-  local: { ...RELOAD, upstream: opt },
+  local: { ...RELOAD, upstream: opt, settled: opt, settled_ms: opt },
   gate: GATE_OUT,
   bounce: { ...GATE_OUT, trusted: opt },
   cert: { tls_cert: opt },
 } as const;
 export type ProxyAction = keyof typeof PROXY_OUT;
+
+/** How long a rollback's `local` waits, after a bounce, for the held requests to reach it (about 1 s when it works). */
+export const BOUNCE_SETTLE_SECONDS = 10;
 
 export const PROXY_STEPS = {
   proxy_trust: spec({ script: "proxy", words: ["trust"], runsOn: "old", argv: none, out: PROXY_OUT.trust }),
@@ -141,7 +144,14 @@ export const PROXY_STEPS = {
     argv: (a: { upstreams: string; holdSeconds: number }) => [a.upstreams, a.holdSeconds],
     out: PROXY_OUT.hold,
   }),
-  proxy_local: spec({ script: "proxy", words: ["local"], runsOn: "old", argv: none, out: PROXY_OUT.local }),
+  proxy_local: spec({
+    script: "proxy",
+    words: ["local"],
+    runsOn: "old",
+    // After a bounce: wait (at most this long) until no held request waits to retry before the reload.
+    argv: (a: { settleSeconds?: number }) => (a.settleSeconds ? [a.settleSeconds] : []),
+    out: PROXY_OUT.local,
+  }),
   gate_close: spec({ script: "proxy", words: ["gate", "close"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
   gate_open: spec({ script: "proxy", words: ["gate", "open"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
   gate_bounce: spec({

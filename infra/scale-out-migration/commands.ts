@@ -117,7 +117,8 @@ export function logicalCommands(source: Droplet) {
     /** The source's internal listener certificate (tls_cert), read before the cutover for a rollback's bounce. */
     proxyCert: () => buildCommand("old", source, "proxy_cert", PROXY_STEPS.proxy_cert, undefined),
     /** Rollback, after the bounce: the source's public site forwards to its local app again. */
-    proxyLocal: () => buildCommand("old", source, "proxy_local", PROXY_STEPS.proxy_local, undefined),
+    proxyLocal: (settleSeconds?: number) =>
+      buildCommand("old", source, "proxy_local", PROXY_STEPS.proxy_local, { settleSeconds }),
     cacheWarm: () => logicalCommand(source, "cache_warm", undefined),
     /**
      * The droplet's proxy trusts the app droplets' internal listener certificates (as their `gate close` printed

@@ -20,7 +20,7 @@ import { type Budgets, DEFAULT_BUDGETS } from "../migration/budget";
 import { compareCounts } from "../migration/checks";
 import { type Droplet, readStep } from "../migration/commands";
 import type { StepResult } from "../migration/runner";
-import { type AnySpec, EXIT, type OutputOf } from "../migration/steps";
+import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT, type OutputOf } from "../migration/steps";
 import { Abort, StepFailed, budgetGate } from "../migration/stops";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
 import { INTERNAL_PORT } from "../render/caddyfile";
@@ -324,7 +324,8 @@ class LogicalRun {
           this.info(
             `held requests could not all be sent back to the source's app (${failed.join("; ")}): those get Caddy's 502, never applied`,
           );
-        await this.step(cmds.proxyLocal()).catch((e: Error) => errors.push(e.message));
+        const settle = failed.length < bounced.length ? BOUNCE_SETTLE_SECONDS : undefined;
+        await this.step(cmds.proxyLocal(settle)).catch((e: Error) => errors.push(e.message));
       }
     }
     if (state.subscribed) await this.step(cmds.rollbackTarget()).catch((e: Error) => errors.push(e.message));

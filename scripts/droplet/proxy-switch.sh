@@ -19,8 +19,10 @@
 #       [drain seconds] (default 5) until no request is in flight to the local app (Caddy's admin API,
 #       /reverse_proxy/upstreams), so the fence that follows cuts no request short. The rendered Caddyfile is kept
 #       as Caddyfile.serving, which `local` puts back.
-#   local
+#   local [settle seconds]
 #       OLD droplet, rollback: the rendered Caddyfile back (the local app serves again). Nothing to do without a hold.
+#       With [settle seconds] (after a bounce, below), first waits up to that long until no attempt to the hold's
+#       upstreams has failed for a second: no held request is then waiting to retry, which the reload would fail.
 #   gate close | gate open
 #       NEW droplet. `close` (before the copy) takes its internal listener away, so the old proxy's connections to
 #       it are refused and held (and puts back its own public site if an earlier migration from here left it
@@ -60,7 +62,7 @@ trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed"' EXIT
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local | gate close|open | gate bounce <host:port> (PEM on stdin) | cert" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open | gate bounce <host:port> (PEM on stdin) | cert" 2; }
 
 case "$RUNTIME" in
   container)
@@ -106,27 +108,50 @@ install() {
   out reload_ms $(($(now_ms) - start))
 }
 
-# The upstream of the public site (its first `reverse_proxy <upstream> {` block) in a Caddyfile.
-public_upstream() { sed -n 's/^\treverse_proxy \([^ ]*\) {$/\1/p' "$1" | head -n 1; }
+# The upstreams of the public site (its first `reverse_proxy <upstream>... {` block) in a Caddyfile, space-separated.
+public_upstream() { sed -n 's/^\treverse_proxy \([^{]*[^ {]\) {$/\1/p' "$1" | head -n 1; }
 
 check_upstream() { [[ "$1" =~ ^[A-Za-z0-9._-]+:[0-9]{1,5}$ ]] || die "upstream must be host:port, got '$1'" 2; }
 
 check_seconds() { [[ "$2" =~ ^[1-9][0-9]{0,4}$ ]] || die "$1 must be a whole number of seconds (1-99999), got '$2'" 2; }
 
-# Waits (polling every 20 ms, at most <seconds>) until Caddy reports no request in flight to <upstream>; an
-# upstream Caddy no longer lists has none. Runs where the admin API is reachable: inside the proxy container
-# (busybox wget) or on the host (curl).
-drain() {
-  local upstream="$1" seconds="$2" fetch loop
+# wait_upstreams <idle|settled> <seconds> <host:port>...: polls Caddy's admin API (/reverse_proxy/upstreams, every
+# 20 ms, at most <seconds>) until every upstream named has no request in flight (idle) or no failed attempt within
+# its fail_duration (settled); an upstream Caddy no longer lists has neither. Exits 0 when reached, 1 at the limit,
+# 2 when the API does not answer. Runs where the admin API is reachable: inside the proxy container (busybox wget)
+# or on the host (curl).
+wait_upstreams() {
+  local fetch loop
   if [ "$RUNTIME" = container ]; then fetch='wget -qO- http://localhost:2019/reverse_proxy/upstreams'; else fetch="curl -fsS http://$CADDY_ADMIN/reverse_proxy/upstreams"; fi
   # shellcheck disable=SC2016 # expanded by the inner sh
-  loop='n=0; max=$(($2 * 50)); while [ "$n" -lt "$max" ]; do
+  loop='mode=$1; max=$(($2 * 50)); shift 2; n=0
+  while [ "$n" -lt "$max" ]; do
     body=$('"$fetch"') || exit 2
-    case "$body" in *"\"address\":\"$1\","*) ;; *) exit 0 ;; esac
-    printf "%s" "$body" | grep -q "\"address\":\"$1\",\"num_requests\":0[,}]" && exit 0
+    ok=1
+    for u in "$@"; do
+      case "$body" in *"\"address\":\"$u\","*) ;; *) continue ;; esac
+      if [ "$mode" = idle ]; then pat="\"address\":\"$u\",\"num_requests\":0[,}]"; else pat="\"address\":\"$u\",\"num_requests\":[0-9]*,\"fails\":0[,}]"; fi
+      printf "%s" "$body" | grep -q "$pat" || { ok=0; break; }
+    done
+    [ "$ok" = 1 ] && exit 0
     n=$((n + 1)); sleep 0.02
   done; exit 1'
-  if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$upstream" "$seconds"; else sh -c "$loop" sh "$upstream" "$seconds"; fi
+  if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$@"; else sh -c "$loop" sh "$@"; fi
+}
+
+# timed_wait <idle|settled> <seconds> <note> <host:port>...: wait_upstreams, setting WAITED_MS and WAITED (1, or 0
+# with <note> on stderr when the limit was reached).
+timed_wait() {
+  local mode="$1" seconds="$2" note="$3" start rc=0
+  shift 3
+  start=$(now_ms)
+  wait_upstreams "$mode" "$seconds" "$@" || rc=$?
+  WAITED_MS=$(($(now_ms) - start))
+  case "$rc" in
+    0) WAITED=1 ;;
+    1) WAITED=0; echo "proxy-switch: $note" >&2 ;;
+    *) die "could not read Caddy's upstreams from its admin API" ;;
+  esac
 }
 
 # How a forward to another droplet's internal listener connects: TLS, checking its certificate against peers.crt
@@ -161,7 +186,7 @@ trust() {
 }
 
 hold() {
-  local target hold_s="${2:-}" drain_s="${3:-5}" serving local_up start rc=0 u ups
+  local target hold_s="${2:-}" drain_s="${3:-5}" serving local_up u ups
   IFS=, read -r -a ups <<<"${1:-}"
   [ "${#ups[@]}" -gt 0 ] || usage
   for u in "${ups[@]}"; do check_upstream "$u"; done
@@ -173,12 +198,15 @@ hold() {
   if [ -f "$SAVED" ]; then serving="$SAVED"; else serving=$(mktemp) && cat "$CADDYFILE" >"$serving"; fi
   local_up=$(public_upstream "$serving")
   [ -n "$local_up" ] || die "no public reverse_proxy block in $serving"
-  # The public site's block only; the internal listener keeps serving the local app.
+  # The public site's block only; the internal listener keeps serving the local app. A failed attempt counts for
+  # 1 s (fail_duration) and never marks the upstream down (max_fails): `local <settle seconds>` reads that count.
   TRANSPORT=$(transport_block) awk -v up="$target" -v hold="$hold_s" '
     !done && /^\treverse_proxy [^ ]+ \{$/ {
       print "\treverse_proxy " up " {"
       print "\t\tlb_try_duration " hold "s"
       print "\t\tlb_try_interval 100ms"
+      print "\t\tfail_duration 1s"
+      print "\t\tmax_fails 1000000"
       print ENVIRON["TRANSPORT"]
       print "\t}"
       skip = 1; done = 1; next
@@ -190,21 +218,27 @@ hold() {
   if [ "$serving" != "$SAVED" ]; then mv "$serving" "$SAVED"; fi
   out upstream "$target"
   out hold_s "$hold_s"
-  start=$(now_ms)
-  drain "$local_up" "$drain_s" || rc=$?
-  out drained_ms $(($(now_ms) - start))
-  case "$rc" in
-    0) out drained 1 ;;
-    1) out drained 0; echo "proxy-switch: requests to $local_up still in flight after ${drain_s}s; the fence goes ahead" >&2 ;;
-    *) die "could not read Caddy's upstreams from its admin API" ;;
-  esac
+  timed_wait idle "$drain_s" "requests to $local_up still in flight after ${drain_s}s; the fence goes ahead" "$local_up"
+  out drained_ms "$WAITED_MS"
+  out drained "$WAITED"
 }
 
 back_local() {
+  local settle_s="${1:-}" ups
+  if [ -n "$settle_s" ]; then check_seconds "settle seconds" "$settle_s"; fi
   if [ ! -f "$SAVED" ]; then
     out upstream "$(public_upstream "$CADDYFILE")"
     out changed 0
     return
+  fi
+  # A reload ends the outgoing config's retries at once: a held request waiting for its next attempt gets a 502.
+  # Once the hold's upstreams answer again (a rollback's bounce), every waiting request connects within one retry
+  # interval; no failed attempt within the last second means none is left waiting.
+  if [ -n "$settle_s" ]; then
+    read -r -a ups <<<"$(public_upstream "$CADDYFILE")"
+    timed_wait settled "$settle_s" "attempts to ${ups[*]} still failing after ${settle_s}s; the reload goes ahead" "${ups[@]}"
+    out settled_ms "$WAITED_MS"
+    out settled "$WAITED"
   fi
   install "$SAVED"
   rm -f "$SAVED"
@@ -283,7 +317,7 @@ main() {
   case "$action" in
     trust) trust ;;
     hold) hold "$@" ;;
-    local) back_local ;;
+    local) back_local "$@" ;;
     gate) gate "$@" ;;
     cert) print_cert ;;
     *) usage ;;

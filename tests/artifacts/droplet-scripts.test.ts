@@ -298,7 +298,7 @@ describe("proxy-switch.sh", () => {
     const r = run("hold", `10.10.0.9:${INTERNAL_PORT}`, "300");
     expect(r.status, r.stderr).toBe(0);
     expect(caddyfile()).toContain(
-      `\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n` +
+      `\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n\t\tfail_duration 1s\n\t\tmax_fails 1000000\n` +
         `\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n`,
     );
     expect(caddyfile()).not.toContain("health_uri"); // an upstream marked unhealthy would not be retried for a POST
@@ -306,7 +306,7 @@ describe("proxy-switch.sh", () => {
       `https://:${INTERNAL_PORT} {\n\ttls ${INTERNAL_TLS_DIR}/server.crt ${INTERNAL_TLS_DIR}/server.key\n\treverse_proxy app:8090\n}`,
     );
     expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy caddy reload --config \/etc\/caddy\/Caddyfile/);
-    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy sh -c .* app:8090 5\n/s); // the drain, inside the container
+    expect(readFileSync(calls, "utf8")).toMatch(/exec -T proxy sh -c .* idle 5 app:8090\n/s); // the drain, inside the container
     expect(r.stdout).toMatch(/^drained=1$/m);
     expect(validate().status, validate().stderr).toBe(0);
   });
@@ -318,6 +318,22 @@ describe("proxy-switch.sh", () => {
     const again = run("local");
     expect(again.stdout).toMatch(/^changed=0$/m);
     expect(readFileSync(calls, "utf8")).toBe("");
+  });
+
+  it("local <settle seconds> after a hold waits, inside the container, until no attempt to the hold's upstreams fails, then reloads; a bad value is refused, touching nothing", () => {
+    run("hold", "10.10.0.9:8081,10.10.0.10:8081", "30");
+    const held = caddyfile();
+    const bad = run("local", "0");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/settle seconds must be a whole number of seconds/);
+    expect(caddyfile()).toBe(held);
+    const r = run("local", "10");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^settled=1$/m);
+    expect(readFileSync(calls, "utf8")).toMatch(
+      /exec -T proxy sh -c .* settled 10 10\.10\.0\.9:8081 10\.10\.0\.10:8081\n.*exec -T proxy caddy reload/s,
+    );
+    expect(caddyfile()).toBe(rendered());
   });
 
   it("gate close takes the internal listener away (twice is the same), gate open brings it back", () => {

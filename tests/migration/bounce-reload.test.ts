@@ -14,9 +14,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
-import { makeTempDir, makeTlsCert, run } from "../support/processes";
+import { parseValues } from "../../infra/migration/steps";
+import { makeTempDir, makeTlsCert, run, runCommand, sleep, waitFor } from "../support/processes";
 import { runningServers } from "../support/servers";
-import { type DropletCaddy, startCaddy } from "./front-door";
+import { caddyUpstreams, type DropletCaddy, frontRequest, startCaddy } from "./front-door";
 import { OLD_HOST } from "./harness";
 
 const TIMEOUT = 300_000;
@@ -62,20 +63,28 @@ async function droplet(name: string, host: string): Promise<Droplet> {
   return { caddy, dir, tls, applied };
 }
 
-/** proxy-switch.sh on a droplet, as the runner sends it (host runtime: the harness's Caddy). */
+/** The environment proxy-switch.sh runs with on a droplet (host runtime: the harness's Caddy). */
+const proxyEnv = (d: Droplet) => ({
+  PATH: process.env.PATH,
+  CHATBOT_RUNTIME: "host",
+  CONFIG_DIR: d.dir,
+  CADDY_ADMIN: d.caddy.admin,
+  PROXY_TLS_DIR: d.tls,
+});
+
+/** proxy-switch.sh on a droplet, as the runner sends it. */
 function proxySwitch(
   d: Droplet,
   args: string[],
   stdin = "",
 ): { status: number | null; stdout: string; stderr: string } {
   const script = fs.readFileSync(PROXY_SWITCH, "utf8");
-  const env = { PATH: process.env.PATH, CHATBOT_RUNTIME: "host", CONFIG_DIR: d.dir, CADDY_ADMIN: d.caddy.admin };
-  return spawnSync("bash", ["-s", "--", ...args], {
-    input: script + stdin,
-    encoding: "utf8",
-    env: { ...env, PROXY_TLS_DIR: d.tls },
-  });
+  return spawnSync("bash", ["-s", "--", ...args], { input: script + stdin, encoding: "utf8", env: proxyEnv(d) });
 }
+
+/** proxy-switch.sh on a droplet, without waiting for it. */
+const proxySwitchAsync = (d: Droplet, args: string[]) =>
+  runCommand("bash", ["-s", "--", ...args], { input: fs.readFileSync(PROXY_SWITCH, "utf8"), env: proxyEnv(d) });
 
 /** A write to a droplet's internal listener, as the old droplet's hold sends it (TLS, the listener's own name, a
  * kept connection: what the reloads close is the next hop's). */
@@ -144,9 +153,14 @@ async function writesThroughReloads(old: Droplet, next: Droplet): Promise<Map<st
   return answers;
 }
 
-/** The bounce as proxy-switch.sh writes it on the new droplet, trusting the old droplet's internal certificate. */
+/** The bounce as proxy-switch.sh writes it on the new droplet (its gate closed first). */
 function bounce(old: Droplet, next: Droplet): void {
   expect(proxySwitch(next, ["gate", "close"]).status).toBe(0);
+  bounceTo(old, next);
+}
+
+/** The new droplet's gate opens onto the old droplet's internal listener, trusting its certificate. */
+function bounceTo(old: Droplet, next: Droplet): void {
   const r = proxySwitch(
     next,
     ["gate", "bounce", `${OLD}:${INTERNAL_PORT}`],
@@ -215,6 +229,60 @@ describe("the rollback's bounce while the old droplet's Caddy reloads", () => {
     console.log(
       `negative control: ${failed.length} writes answered 502 of ${answers.size}, ${applied} of them applied`,
     );
+  });
+
+  it.each([
+    ["waits until the held requests have reached the bounce, then reloads: every held write answered 200, once", true],
+    [
+      "negative control, no settle: the reload ends the held requests' retries at once, each answered 502, none applied",
+      false,
+    ],
+  ])("a rollback's `local` while requests are held: %s", { timeout: TIMEOUT }, async (_label, settle) => {
+    const [old, next] = await Promise.all([droplet("settle-old", OLD), droplet("settle-new", NEW)]);
+    // The cutover's hold: the new droplet's gate closed, the old proxy retrying it.
+    expect(proxySwitch(next, ["gate", "close"]).status).toBe(0);
+    expect(proxySwitch(old, ["trust"], fs.readFileSync(path.join(next.tls, "server.crt"), "utf8")).status).toBe(0);
+    const hold = proxySwitch(old, ["hold", `${NEW}:${INTERNAL_PORT}`, "60"]);
+    expect(hold.status, hold.stderr).toBe(0);
+    const held = Array.from({ length: 6 }, (_, i) =>
+      frontRequest(OLD, [old.caddy.rootCert], "POST", `/write/held-${i}`, 60_000).then(
+        (r) => [`held-${i}`, r] as const,
+      ),
+    );
+    // Held: the old proxy counts its failed attempts at the closed gate.
+    await waitFor(
+      "the held requests' failed attempts",
+      async () => (await caddyUpstreams(old.caddy.admin)).some((u) => u.fails > 0),
+      20_000,
+    );
+    const local = proxySwitchAsync(old, settle ? ["local", "30"] : ["local"]);
+    let bouncedAt = 0;
+    if (settle) {
+      // `local` waits while the gate is closed; the bounce opens the way back and only then does it reload.
+      await sleep(1500);
+      bounceTo(old, next);
+      bouncedAt = Date.now();
+    }
+    const r = await local;
+    expect(r.code, r.stderr).toBe(0);
+    const out = parseValues(r.stdout);
+    const answers = await Promise.all(held);
+    if (settle) {
+      expect(out.settled).toBe("1");
+      expect(Number(out.settled_ms)).toBeGreaterThanOrEqual(1500);
+      expect(answers.map(([, a]) => a.status)).toEqual(answers.map(() => 200));
+      for (const [id] of answers) expect(old.applied.has(`/write/${id}`), id).toBe(true);
+      console.log(
+        `settle: reloaded ${Date.now() - bouncedAt} ms after the bounce opened (settled_ms ${out.settled_ms})`,
+      );
+    } else {
+      // A request that reached the proxy only after the reload is served by the local app (200, applied).
+      expect(out.settled).toBeUndefined();
+      const failed = answers.filter(([, a]) => a.status === 502);
+      expect(failed.length).toBeGreaterThan(0);
+      expect(answers.filter(([, a]) => a.status !== 502 && a.status !== 200)).toEqual([]);
+      for (const [id, a] of answers) expect(old.applied.has(`/write/${id}`), id).toBe(a.status === 200);
+    }
   });
 
   it("leaves no server running", () => {

@@ -119,6 +119,22 @@ function applyProxySysctls(): void {
   }
 }
 
+/**
+ * The request paths a droplet's Caddy answered 502 because its TLS handshake to the next hop failed, as Caddy 2.6.2
+ * does now and then when that hop's Caddy reloads (docs/migration.md, "a reset during a reload"): such a request was
+ * never sent on, so never applied.
+ */
+export function handshakeFailures(caddy: DropletCaddy): Set<string> {
+  const paths = new Set<string>();
+  for (const line of fs.readFileSync(caddy.process.logFile, "utf8").split("\n")) {
+    if (!line.includes('"logger":"http.log.error"')) continue;
+    const entry = JSON.parse(line) as { msg?: string; status?: number; request?: { uri?: string } };
+    if (entry.status === 502 && /tls: |handshake/.test(entry.msg ?? "") && entry.request?.uri)
+      paths.add(entry.request.uri);
+  }
+  return paths;
+}
+
 /** `caddy version`'s first line (the benchmark's `frontDoor` field). */
 export function caddyVersion(): string {
   const r = spawnSync("caddy", ["version"], { encoding: "utf8" });
