@@ -41,18 +41,16 @@
 # Output: `key=value` lines on stdout. Exit codes: 0 done, 1 failed (a failed reload puts the previous Caddyfile
 # back: the file and the running proxy agree), 2 usage.
 #
-# Runtime, CHATBOT_RUNTIME: container (default, on droplets): Caddy is the `proxy` service of the compose project in
-# $CONFIG_DIR (/etc/chatbot), its admin API on localhost:2019 inside the container; host (the test harness): a host
-# `caddy` process whose admin API is $CADDY_ADMIN (host:port). The Caddyfile is rewritten in place (same inode):
-# Docker's single-file bind mount would otherwise keep showing the container the old file.
+# Caddy is the `proxy` service of the compose project in $CONFIG_DIR (/etc/chatbot), its admin API on localhost:2019
+# inside the container. The Caddyfile is rewritten in place (same inode): Docker's single-file bind mount would
+# otherwise keep showing the container the old file.
 # The internal listener's certificate directory: /etc/caddy/tls as Caddy sees it in its container, mounted from
-# /var/lib/chatbot/tls/proxy (CHATBOT_PROXY_TLS_DIR_HOST); on the host runtime one directory, $PROXY_TLS_DIR.
+# /var/lib/chatbot/tls/proxy (CHATBOT_PROXY_TLS_DIR_HOST).
 set -euo pipefail
 
 CONFIG_DIR=${CONFIG_DIR:-/etc/chatbot}
 CADDYFILE="$CONFIG_DIR/Caddyfile"
 SAVED="$CONFIG_DIR/Caddyfile.serving"
-RUNTIME=${CHATBOT_RUNTIME:-container}
 GATE_MARK='#gate-closed# '
 BOUNCE_BEGIN='# gate bounce: begin (proxy-switch.sh gate bounce; gate open or close removes it)'
 BOUNCE_END='# gate bounce: end'
@@ -64,18 +62,8 @@ die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
 usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open | gate bounce <host:port> (PEM on stdin) | cert" 2; }
 
-case "$RUNTIME" in
-  container)
-    PROXY_TLS_DIR=/etc/caddy/tls
-    PROXY_TLS_DIR_HOST=${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}
-    ;;
-  host)
-    [ -n "${CADDY_ADMIN:-}" ] || die "the host runtime needs CADDY_ADMIN (host:port of Caddy's admin API)" 2
-    [ -n "${PROXY_TLS_DIR:-}" ] || die "the host runtime needs PROXY_TLS_DIR (the internal listener's certificate directory)" 2
-    PROXY_TLS_DIR_HOST="$PROXY_TLS_DIR"
-    ;;
-  *) die "CHATBOT_RUNTIME must be container or host, got '$RUNTIME'" 2 ;;
-esac
+PROXY_TLS_DIR=/etc/caddy/tls
+PROXY_TLS_DIR_HOST=${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}
 PEERS="$PROXY_TLS_DIR_HOST/peers.crt"
 # The name in the internal listeners' certificates (tls-cert.sh <dir> <owner> proxy).
 PEER_NAME=proxy
@@ -83,13 +71,7 @@ PEER_NAME=proxy
 
 dc() { docker compose -p chatbot --project-directory "$CONFIG_DIR" -f "$CONFIG_DIR/compose.yaml" "$@"; }
 
-caddy_reload() {
-  if [ "$RUNTIME" = container ]; then
-    dc exec -T proxy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile
-  else
-    caddy reload --config "$CADDYFILE" --adapter caddyfile --address "$CADDY_ADMIN"
-  fi
-}
+caddy_reload() { dc exec -T proxy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile; }
 
 # install <file>: its content becomes the Caddyfile (in place) and Caddy reloads it; if the reload fails, the
 # previous content goes back (Caddy keeps running the previous config when a reload is refused).
@@ -118,11 +100,9 @@ check_seconds() { [[ "$2" =~ ^[1-9][0-9]{0,4}$ ]] || die "$1 must be a whole num
 # wait_upstreams <idle|settled> <seconds> <host:port>...: polls Caddy's admin API (/reverse_proxy/upstreams, every
 # 20 ms, at most <seconds>) until every upstream named has no request in flight (idle) or no failed attempt within
 # its fail_duration (settled); an upstream Caddy no longer lists has neither. Exits 0 when reached, 1 at the limit,
-# 2 when the API does not answer. Runs where the admin API is reachable: inside the proxy container (busybox wget)
-# or on the host (curl).
+# 2 when the API does not answer. Runs where the admin API is reachable: inside the proxy container (busybox wget).
 wait_upstreams() {
-  local fetch loop
-  if [ "$RUNTIME" = container ]; then fetch='wget -qO- http://localhost:2019/reverse_proxy/upstreams'; else fetch="curl -fsS http://$CADDY_ADMIN/reverse_proxy/upstreams"; fi
+  local fetch='wget -qO- http://localhost:2019/reverse_proxy/upstreams' loop
   # shellcheck disable=SC2016 # expanded by the inner sh
   loop='mode=$1; max=$(($2 * 50)); shift 2; n=0
   while [ "$n" -lt "$max" ]; do
@@ -136,7 +116,7 @@ wait_upstreams() {
     [ "$ok" = 1 ] && exit 0
     n=$((n + 1)); sleep 0.02
   done; exit 1'
-  if [ "$RUNTIME" = container ]; then dc exec -T proxy sh -c "$loop" sh "$@"; else sh -c "$loop" sh "$@"; fi
+  dc exec -T proxy sh -c "$loop" sh "$@"
 }
 
 # timed_wait <idle|settled> <seconds> <note> <host:port>...: wait_upstreams, setting WAITED_MS and WAITED (1, or 0

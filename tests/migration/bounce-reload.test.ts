@@ -14,9 +14,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
-import { parseValues } from "../../infra/migration/steps";
-import { makeTempDir, makeTlsCert, run, runCommand, sleep, waitFor } from "../support/processes";
+import { parseValues, scriptText } from "../../infra/migration/steps";
+import { makeTempDir, makeTlsCert, runCommand, sleep, waitFor } from "../support/processes";
 import { runningServers } from "../support/servers";
+import { proxyShimEnv, reloadAsMounted, renderComposeFile } from "./container-droplet";
 import { caddyUpstreams, type DropletCaddy, frontRequest, startCaddy } from "./front-door";
 import { OLD_HOST } from "./harness";
 
@@ -25,7 +26,6 @@ const RELOADS = 40;
 /** Addresses of the harness's network that no other harness test uses (.2, .3 the droplets, .9 reload-health). */
 const OLD = OLD_HOST.replace(/\.2$/, ".7");
 const NEW = OLD_HOST.replace(/\.2$/, ".8");
-const PROXY_SWITCH = path.join(__dirname, "..", "..", "scripts", "droplet", "proxy-switch.sh");
 
 interface Droplet {
   caddy: DropletCaddy;
@@ -56,6 +56,8 @@ async function droplet(name: string, host: string): Promise<Droplet> {
   const tls = path.join(dir, "tls");
   await makeTlsCert(tls, os.userInfo().username, INTERNAL_TLS_NAME);
   const caddy = await startCaddy(name, host, (app.address() as AddressInfo).port, dir, tls);
+  renderComposeFile(dir); // the compose file beside the Caddyfile, as on a droplet (proxy-switch.sh's CONFIG_DIR)
+  fs.mkdirSync(path.join(dir, "shim")); // the docker shim's scratch (the Caddyfile as the proxy container sees it)
   cleanup.push(async () => {
     await caddy.process.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -63,14 +65,20 @@ async function droplet(name: string, host: string): Promise<Droplet> {
   return { caddy, dir, tls, applied };
 }
 
-/** The environment proxy-switch.sh runs with on a droplet (host runtime: the harness's Caddy). */
+/** The environment proxy-switch.sh runs with: a droplet's, its `proxy` service the harness's Caddy (docker shim). */
 const proxyEnv = (d: Droplet) => ({
-  PATH: process.env.PATH,
-  CHATBOT_RUNTIME: "host",
+  ...proxyShimEnv({ caddyfile: d.caddy.caddyfile, admin: d.caddy.admin, proxyTlsDir: d.tls }),
+  SHIM_STATE_DIR: path.join(d.dir, "shim"),
   CONFIG_DIR: d.dir,
-  CADDY_ADMIN: d.caddy.admin,
-  PROXY_TLS_DIR: d.tls,
+  CHATBOT_PROXY_TLS_DIR_HOST: d.tls,
 });
+
+const reloadCaddy = (d: Droplet, extra: string[] = []) =>
+  reloadAsMounted(
+    { caddyfile: d.caddy.caddyfile, admin: d.caddy.admin, proxyTlsDir: d.tls },
+    path.join(d.dir, "shim"),
+    extra,
+  );
 
 /** proxy-switch.sh on a droplet, as the runner sends it. */
 function proxySwitch(
@@ -78,13 +86,16 @@ function proxySwitch(
   args: string[],
   stdin = "",
 ): { status: number | null; stdout: string; stderr: string } {
-  const script = fs.readFileSync(PROXY_SWITCH, "utf8");
-  return spawnSync("bash", ["-s", "--", ...args], { input: script + stdin, encoding: "utf8", env: proxyEnv(d) });
+  return spawnSync("bash", ["-s", "--", ...args], {
+    input: scriptText("proxy") + stdin,
+    encoding: "utf8",
+    env: proxyEnv(d),
+  });
 }
 
 /** proxy-switch.sh on a droplet, without waiting for it. */
 const proxySwitchAsync = (d: Droplet, args: string[]) =>
-  runCommand("bash", ["-s", "--", ...args], { input: fs.readFileSync(PROXY_SWITCH, "utf8"), env: proxyEnv(d) });
+  runCommand("bash", ["-s", "--", ...args], { input: scriptText("proxy"), env: proxyEnv(d) });
 
 /** A write to a droplet's internal listener, as the old droplet's hold sends it (TLS, the listener's own name, a
  * kept connection: what the reloads close is the next hop's). */
@@ -134,17 +145,7 @@ async function writesThroughReloads(old: Droplet, next: Droplet): Promise<Map<st
   };
   const workers = Array.from({ length: 8 }, worker);
   try {
-    for (let i = 0; i < RELOADS; i++)
-      await run("caddy", [
-        "reload",
-        "--config",
-        old.caddy.caddyfile,
-        "--adapter",
-        "caddyfile",
-        "--address",
-        old.caddy.admin,
-        "--force",
-      ]);
+    for (let i = 0; i < RELOADS; i++) await reloadCaddy(old, ["--force"]);
   } finally {
     stop = true;
     await Promise.all(workers);
@@ -210,15 +211,7 @@ describe("the rollback's bounce while the old droplet's Caddy reloads", () => {
     const pooled = bounced.replace("\t\t\tversions 1.1\n\t\t\tkeepalive off\n", "");
     expect(pooled).not.toBe(bounced);
     fs.writeFileSync(next.caddy.caddyfile, pooled);
-    await run("caddy", [
-      "reload",
-      "--config",
-      next.caddy.caddyfile,
-      "--adapter",
-      "caddyfile",
-      "--address",
-      next.caddy.admin,
-    ]);
+    await reloadCaddy(next);
     const answers = await writesThroughReloads(old, next);
     expect(bounceErrors(next).filter((e) => REUSE.test(e)).length).toBeGreaterThan(0);
     const failed = [...answers].filter(([, status]) => status === 502);

@@ -1,7 +1,8 @@
 /**
- * `npm run migrate` as a real process against the harness's droplets: the arguments that reach them (host runtime),
- * and a handle that watches the output (to act at a given step: never a fixed sleep) and sends signals. The
- * process is `node --import tsx scripts/migrate.ts`, as the stack runs it: one process, so a signal reaches the CLI.
+ * `npm run migrate` as a real process against the harness's droplets: the arguments that reach them (the docker
+ * shim on PATH), and a handle that watches the output (to act at a given step: never a fixed sleep) and sends
+ * signals. The process is `node --import tsx scripts/migrate.ts`, as the stack runs it: one process, so a signal
+ * reaches the CLI.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -18,8 +19,9 @@ export function hostKeyOf(d: HarnessDroplet): string {
 }
 
 /**
- * --from/--to and everything the host runtime needs, for a migration from `old` to `next`. Both droplets' host keys
- * are pinned, as the stack pins those of the servers it creates (`pinned: false`: neither, as for older servers).
+ * --from/--to and everything the harness droplets need (the docker shim's settings), for a migration from `old` to
+ * `next`. Both droplets' host keys are pinned, as the stack pins those of the servers it creates (`pinned: false`:
+ * neither, as for older servers).
  */
 export function cliArgs(old: HarnessDroplet, next: HarnessDroplet, opts: { pinned?: boolean } = {}): string[] {
   const target = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;

@@ -1,7 +1,7 @@
 /**
- * `npm run migrate` end to end against the loopback droplets (host runtime), as real processes: --dry-run, a real
- * run and its result line, a re-run that is a no-op, --status, refusals that touch nothing, SIGTERM during the copy
- * then --resume, two runs at once, and --rollback before and after the commit point.
+ * `npm run migrate` end to end against the loopback droplets (through the docker shim), as real processes:
+ * --dry-run, a real run and its result line, a re-run that is a no-op, --status, refusals that touch nothing, SIGTERM
+ * during the copy then --resume, two runs at once, and --rollback before and after the commit point.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

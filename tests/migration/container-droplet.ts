@@ -11,7 +11,7 @@ import * as path from "node:path";
 import type { Droplet } from "../../infra/migration/commands";
 import { renderCompose } from "../../infra/render/compose";
 import { tune } from "../../infra/tuning";
-import { makeTempDir, osUser, PG_BINDIR, type PgServer, type RedisServer } from "../support/processes";
+import { makeTempDir, osUser, PG_BINDIR, type PgServer, type RedisServer, run } from "../support/processes";
 
 export const SHIM_DIR = path.resolve(__dirname, "../support/docker-shim");
 export const SHIM = path.join(SHIM_DIR, "docker");
@@ -91,6 +91,22 @@ export function proxyShimEnv(side: Pick<ContainerSide, "caddyfile" | "admin" | "
     SHIM_CADDY_ADMIN: side.admin,
     ...(side.proxyTlsDir ? { SHIM_PROXY_TLS_DIR: side.proxyTlsDir } : {}),
   };
+}
+
+/**
+ * A droplet's Caddy reloads its Caddyfile as its proxy container reads it: the certificate paths the file names
+ * under /etc/caddy/tls are the droplet's directory (the compose mount; the shim's reload rewrites them the same way).
+ * `scratch` holds the rewritten copy.
+ */
+export async function reloadAsMounted(
+  side: { caddyfile: string; admin: string; proxyTlsDir: string },
+  scratch: string,
+  extra: readonly string[] = [],
+): Promise<void> {
+  const mounted = path.join(scratch, "Caddyfile.reload");
+  const text = fs.readFileSync(side.caddyfile, "utf8").replaceAll("/etc/caddy/tls/", `${side.proxyTlsDir}/`);
+  fs.writeFileSync(mounted, text);
+  await run("caddy", ["reload", "--config", mounted, "--adapter", "caddyfile", "--address", side.admin, ...extra]);
 }
 
 /** Environment that maps a droplet's containers onto its host processes (all non-secret). */

@@ -1,5 +1,5 @@
 /**
- * The droplet scripts in their real mode, CHATBOT_RUNTIME=container, without a Docker engine: the docker shim
+ * The droplet scripts as they run on a droplet (through `docker compose`), without a Docker engine: the docker shim
  * (tests/support/docker-shim/docker, first on PATH in the ssh command's environment) maps each `docker compose`
  * call onto the harness's real PostgreSQL and Redis, and logs the exact argv. So the scripts' container branches
  * (compose exec/run/ps/start/stop, container paths, -u postgres, -e pass-through) run for real; Docker's own
@@ -71,9 +71,10 @@ const inProxy = (d: ContainerDroplet) => {
   return `docker compose -p chatbot --project-directory ${configDir} -f ${configDir}/compose.yaml exec -T proxy`;
 };
 const reload = (d: ContainerDroplet) => `${inProxy(d)} caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile`;
-/** The drain loop: `sh -c <loop> sh <local app> <seconds>` in the proxy container. */
+/** The drain loop: `sh -c <loop> sh idle <seconds> <local app>` in the proxy container. */
 const isDrain = (d: ContainerDroplet, h: HarnessDroplet) => (l: string) =>
-  l.startsWith(`${inProxy(d)} sh -c `) && new RegExp(` sh ${h.host.replace(/\./g, "\\.")}:${h.appPort} \\d+$`).test(l);
+  l.startsWith(`${inProxy(d)} sh -c `) &&
+  new RegExp(` sh idle \\d+ ${h.host.replace(/\./g, "\\.")}:${h.appPort}$`).test(l);
 const ADMIN_FETCH = "wget -qO- http://localhost:2019/reverse_proxy/upstreams";
 const indexes = (calls: string[], match: (l: string) => boolean) => calls.flatMap((l, i) => (match(l) ? [i] : []));
 

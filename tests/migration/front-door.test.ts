@@ -10,8 +10,9 @@ import { sshExecutor } from "../../infra/migration/ssh-executor";
 import * as path from "node:path";
 import { INTERNAL_PORT, INTERNAL_TLS_NAME } from "../../infra/render/caddyfile";
 import { runningServers } from "../support/servers";
-import { makeTempDir, makeTlsCert, run, sleep, waitFor } from "../support/processes";
+import { makeTempDir, makeTlsCert, sleep, waitFor } from "../support/processes";
 import type { WriteRecord } from "./checker";
+import { reloadAsMounted } from "./container-droplet";
 import { caddyUpstreams, handshakeFailures } from "./front-door";
 import { expectNowhere, MAX_NEVER_SENT, neverSent } from "./never-sent";
 import { type Harness, CLIENT_TIMEOUT_MS, httpRequest, withHarness } from "./harness";
@@ -84,16 +85,11 @@ describe("cutover through the real Caddy", () => {
         const trusted = fs.readFileSync(peers, "utf8");
         expect(trusted).toBe(fs.readFileSync(path.join(h.next.proxyTlsDir, "server.crt"), "utf8"));
         const reloadOld = () =>
-          run("caddy", [
-            "reload",
-            "--config",
-            h.old.caddy.caddyfile,
-            "--adapter",
-            "caddyfile",
-            "--address",
-            h.old.caddy.admin,
-            "--force",
-          ]);
+          reloadAsMounted(
+            { caddyfile: h.old.caddy.caddyfile, admin: h.old.caddy.admin, proxyTlsDir: h.old.proxyTlsDir },
+            h.old.container.dir,
+            ["--force"],
+          );
         const other = makeTempDir("other-proxy-cert");
         await makeTlsCert(other, "root", INTERNAL_TLS_NAME);
         fs.writeFileSync(peers, fs.readFileSync(path.join(other, "server.crt")));

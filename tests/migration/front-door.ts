@@ -61,7 +61,7 @@ export interface DropletCaddy {
   process: ManagedProcess;
   /** The Caddyfile Caddy was started with; proxy-switch.sh rewrites it in place. */
   caddyfile: string;
-  /** host:port of the admin API (CADDY_ADMIN for proxy-switch.sh's host runtime). */
+  /** host:port of the admin API (the docker shim's SHIM_CADDY_ADMIN: the proxy container's localhost:2019). */
   admin: string;
   /** The root certificate of this Caddy's local CA (PEM). */
   rootCert: string;
