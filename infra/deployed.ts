@@ -73,8 +73,11 @@ export interface DeploymentRecord {
   generation: number;
   /** The single-droplet server that serves; absent on scale-out. */
   serving?: ServerRecord;
-  /** The server migrated from, kept as the rollback target for a while. */
-  previous?: ServerRecord & { retainUntil?: string };
+  /**
+   * The server migrated from, kept as the rollback target for a while. `protectReleasedAt`: when the update after its
+   * retention took its protection off, so that the next one may drop it (Pulumi deletes no protected resource).
+   */
+  previous?: ServerRecord & { retainUntil?: string; protectReleasedAt?: string };
   /** The migration that made `previous` previous. */
   migration?: MigrationRecord;
   /**
@@ -107,7 +110,7 @@ const recordSchema = z.object({
   dnsTtlSeconds: z.number().int().min(1),
   generation: z.number().int().min(1),
   serving: server.optional(),
-  previous: server.extend({ retainUntil: iso.optional() }).optional(),
+  previous: server.extend({ retainUntil: iso.optional(), protectReleasedAt: iso.optional() }).optional(),
   migration: z
     .object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso })
     .optional(),

@@ -105,6 +105,8 @@ export interface StackPlan {
   generation: number;
   /** A previous server this `pulumi up` drops (its retention has passed); its volume stays at DigitalOcean. */
   dropped: ServerRecord | undefined;
+  /** The rollback target whose protection this update takes off, past its retention (the next update drops it). */
+  released?: ServerRecord;
   /** Volumes of dropped servers kept at DigitalOcean (billed until deleted): the deployed ones and this drop's. */
   retainedVolumes: RetainedVolume[];
   firewall: { inbound: FirewallRule[]; outbound: FirewallRule[] };

@@ -32,7 +32,12 @@ import type { FirewallRule, MigrationPlan, ScaleOutMigrationPlan, ServerPlan, St
 
 const WORLD = ["0.0.0.0/0", "::/0"];
 
-export function planServer(config: StackConfig, record: ServerRecord, role: ServerPlan["role"]): ServerPlan {
+export function planServer(
+  config: StackConfig,
+  record: ServerRecord,
+  role: ServerPlan["role"],
+  released = false,
+): ServerPlan {
   const tier = getTier(record.tier);
   const tuning = tune(record.tier, config);
   const cloudInit = { volumeName: record.volumeName, swapMiB: tuning.swapMiB };
@@ -52,9 +57,9 @@ export function planServer(config: StackConfig, record: ServerRecord, role: Serv
     userData: renderCloudInit(cloudInit),
     configFiles: renderConfigFiles(config, tuning),
     backups: config.backups === "none" ? { enabled: false } : { enabled: true, plan: config.backups },
-    // The server serving in prod, and any server receiving data until its migration has succeeded, cannot be
-    // deleted by a plan; the one migrated from must be droppable once its retention has passed.
-    protect: role === "serving" ? config.protectStateful : role === "target" ? !config.allowDataLoss : false,
+    // In prod a plan deletes neither the server that serves nor the one migrated from while it is the rollback
+    // target (released once its retention has passed); nor, unless data loss is allowed, a server receiving data.
+    protect: role === "target" ? !config.allowDataLoss : released ? false : config.protectStateful,
     retainVolumeOnDelete: !config.allowDataLoss,
   };
 }
@@ -138,7 +143,12 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
       : d
         ? retainUntilOf(d, config.previousTierRetainHours)
         : undefined;
-  if (previousRecord && until && now >= until) {
+  // Past its retention a protected rollback target takes two updates to go: the first takes its protection off (and
+  // records when), the next drops it.
+  const pastRetention = previousRecord !== undefined && until !== undefined && now >= until;
+  const releasing = pastRetention && config.protectStateful && !previousRecord?.protectReleasedAt;
+  if (releasing) previousRecord = { ...previousRecord!, protectReleasedAt: now.toISOString() };
+  else if (pastRetention) {
     dropped = previousRecord;
     previousRecord = undefined;
     migrationRecord = undefined;
@@ -181,16 +191,23 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     // Same tier: what is deployed stays as it is; a retained previous server with the migration that made it so.
     if (d.serving) active = planServer(config, d.serving, "serving");
     if (previousRecord) {
-      previous = planServer(config, previousRecord, "previous");
+      previous = planServer(config, previousRecord, "previous", releasing);
       if (d.serving) migration = tierMigration(previousRecord, d.serving, false);
       else scaleOutMigration = scaleOutMove(previousRecord, false);
     }
+  } else if (previousRecord && releasing) {
+    problem(
+      "tier",
+      `cannot change to ${config.tier} yet: the ${previousRecord.tier} server migrated from` +
+        (committedAt ? ` at ${committedAt}` : "") +
+        ` is past its retention (${retainUntil}) but still protected. Run \`pulumi up\` twice at tier ${d.tier} first (the first takes its protection off, the second drops it; its volume stays at DigitalOcean), then change the tier`,
+    );
   } else if (previousRecord) {
     problem(
       "tier",
       `cannot change to ${config.tier} yet: the ${previousRecord.tier} server migrated from` +
         (committedAt ? ` at ${committedAt}` : "") +
-        ` is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (the next \`pulumi up\` then drops it; its volume stays at DigitalOcean)`,
+        ` is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (then \`pulumi up\` drops it, in prod over two updates: the first takes its protection off; its volume stays at DigitalOcean)`,
     );
   } else if (d.tier === SCALE_OUT) {
     problem(
@@ -245,6 +262,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     deployed,
     generation,
     dropped,
+    ...(releasing ? { released: previousRecord } : {}),
     retainedVolumes: retainedVolumesAfter(d, dropped, config, now),
     firewall: planFirewall(config, scaleOut !== undefined && previous !== undefined),
     edge: planEdge(config, scaleOut !== undefined, previous !== undefined),

@@ -182,7 +182,7 @@ function prodStackPolicy(
 
 export const statefulProtected = prodStackPolicy(
   "prod-stateful-protected",
-  "Prod servers' droplets and managed database clusters are protected (the server migrated from, kept as the rollback target during a migration, excepted).",
+  "Prod servers' droplets and managed database clusters are protected (the server migrated from excepted once its retention has passed: one update takes its protection off, the next drops it).",
   unprotectedStateful,
 );
 

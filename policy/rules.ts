@@ -121,8 +121,8 @@ export interface Finding {
 
 /**
  * The servers (AppServer components) whose droplet or volume is not protected. While a tier migration or the move
- * onto scale-out is in the stack, one server may be entirely unprotected: the one migrated from, which the program
- * keeps as the rollback target and lets go once its retention has passed (its volume is left at DigitalOcean by
+ * onto scale-out is in the stack, one server may be entirely unprotected: the one migrated from, once its retention
+ * has passed and the program takes its protection off before it drops it (its volume is left at DigitalOcean by
  * `retainOnDelete`, a resource option CrossGuard does not see: pulumi/pulumi proto/pulumi/analyzer.proto,
  * AnalyzerResourceOptions).
  */

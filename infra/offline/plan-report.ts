@@ -278,13 +278,19 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
       );
     }
   }
+  const guard =
+    "once its drop guard has asked the droplet that its PostgreSQL is not a primary (else the update stops there, nothing deleted)";
+  if (plan.released)
+    lines.push(
+      `The ${plan.released.tier} server's retention has passed: this update takes its protection off (droplet, volume, host key); the next \`pulumi up\` drops it, ${guard}`,
+    );
   if (plan.dropped && plan.config.allowDataLoss) {
     lines.push(
-      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`,
+      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet, ${guard}, and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`,
     );
   } else if (plan.dropped) {
     lines.push(
-      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet; its volume ${plan.dropped.volumeName} stays at DigitalOcean (retainOnDelete, billed per GiB) until you delete it (\`doctl compute volume list\`, \`doctl compute volume delete <id>\`)`,
+      `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet, ${guard}; its volume ${plan.dropped.volumeName} stays at DigitalOcean (retainOnDelete, billed per GiB) until you delete it (\`doctl compute volume list\`, \`doctl compute volume delete <id>\`)`,
     );
   }
   lines.push("");

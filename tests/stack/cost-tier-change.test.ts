@@ -97,10 +97,22 @@ describe("prod 8gb -> 16gb, planned against prod's state", () => {
     const stack = s1.deployment.resources[0];
     stack.outputs.deployment.migration.committedAt = new Date(Date.now() - 25 * 3600_000).toISOString();
     writeFileSync(join(dir, "s1-late.json"), JSON.stringify(s1));
+    // Prod: the first update past the retention takes the old server's protection off; the next drops it.
+    const release = plan(
+      "release.json",
+      "--state",
+      join(dir, "s1-late.json"),
+      "--project-dir",
+      project,
+      "--write-state",
+      join(dir, "s1-released.json"),
+    );
+    expect(release.operations.filter((o) => o.op === "delete")).toEqual([]);
+    expect(release.retainedVolumes ?? []).toEqual([]);
     const drop = plan(
       "drop.json",
       "--state",
-      join(dir, "s1-late.json"),
+      join(dir, "s1-released.json"),
       "--project-dir",
       project,
       "--write-state",

@@ -26,6 +26,7 @@ interface Export {
 }
 
 let previewDoc: unknown;
+let releasePreviewDoc: unknown;
 let outputs: DriftOutputs;
 let rollbackUntil: Date;
 const parse = (doc: unknown) => parsePulumiJson(JSON.stringify(doc), "preview") as ParsedPreview;
@@ -51,7 +52,13 @@ beforeAll(() => {
   stackOutputs.migration!.committedAt = committed.toISOString();
   stackOutputs.migration!.rollbackUntil = rollbackUntil.toISOString();
   writeFileSync(join(dir, "late.json"), JSON.stringify(state));
-  previewDoc = previewFromPlan(state, plan("--state", join(dir, "late.json")));
+  // Prod: the first update past the retention takes the rollback target's protection off; the one after drops it.
+  releasePreviewDoc = previewFromPlan(
+    state,
+    plan("--state", join(dir, "late.json"), "--write-state", join(dir, "released.json")),
+  );
+  const released = JSON.parse(readFileSync(join(dir, "released.json"), "utf8")) as Export;
+  previewDoc = previewFromPlan(released, plan("--state", join(dir, "released.json")));
   writeFileSync(join(dir, "preview.json"), JSON.stringify(previewDoc));
   outputs = stackOutputs as DriftOutputs;
   writeFileSync(join(dir, "outputs.json"), JSON.stringify(outputs));
@@ -73,6 +80,12 @@ describe("the drift verdict after a migration", () => {
         "update monitoring-cpu-high",
       ]),
     );
+  });
+
+  it("the update before it, which takes the rollback target's protection off, changes no input: no drift", () => {
+    const v = classifyDrift(parse(releasePreviewDoc), outputs, new Date());
+    expect(v.drift).toEqual([]);
+    expect(v.expected).toEqual([]);
   });
 
   it("negative control: before rollbackUntil the same changes are drift", () => {

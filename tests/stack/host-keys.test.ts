@@ -104,7 +104,11 @@ describe("a stack deployed before pinned host keys (its record has no hostKey)",
       const { run, ops, after } = await plan(stack, {}, state);
       // The config sync may re-run (a `replace` of the command is its re-run): the synced files changed since this
       // state was written (TLS for PostgreSQL and Redis). Nothing else changes, the droplet least of all.
-      expect(notSame(ops).filter((o) => o !== `replace app-${tier}-config`)).toEqual([]);
+      // Its drop guard is new: created, it runs nothing until the server is dropped.
+      expect(
+        notSame(ops).filter((o) => o !== `replace app-${tier}-config` && o !== `create app-${tier}-drop-guard`),
+      ).toEqual([]);
+      expect(notSame(ops)).toContain(`create app-${tier}-drop-guard`);
       expect(ops.find((o) => o.name === `app-${tier}-droplet`)?.op).toBe("same");
       const droplet = byName(run, `app-${tier}-droplet`);
       const deployedDroplet = state.resources.find((r) => r.urn === droplet.urn)!;

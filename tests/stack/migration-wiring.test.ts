@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { OfflineRun } from "../../infra/offline/run";
+import { isSecret } from "../../infra/offline/secret-values";
+import { dropGuardCommand } from "../../infra/render/drop-guard";
 import { all, find, runStack, T } from "./run-stack";
 
 const LOCAL = "command:local:Command";
@@ -45,24 +47,45 @@ describe("a tier migration described by the legacy keys (previousTier)", () => {
     expect(create).toContain("--downtime-budget 300 --migration-budget 30");
   });
 
+  it("gives each server a drop guard that runs on its droplet and is deleted before the rest of it", () => {
+    for (const server of ["app-8gb", "app-16gb"]) {
+      const guard = find(run, T.command, `${server}-drop-guard`);
+      expect(guard.inputs.delete).toBe(dropGuardCommand(server));
+      expect(guard.inputs.create).toBeUndefined();
+      const raw = guard.inputs.connection;
+      const connection = (isSecret(raw) ? raw.value : raw) as { host?: string };
+      expect(connection.host).toBe(find(run, T.droplet, `${server}-droplet`).outputs.ipv4Address);
+      // Pulumi deletes a resource before what it depends on: the guard goes first, and a refusal stops the rest.
+      expect(guard.dependencies).toEqual(
+        expect.arrayContaining([
+          find(run, T.attachment, `${server}-volume-attachment`).urn,
+          find(run, T.command, `${server}-config`).urn,
+        ]),
+      );
+    }
+  });
+
   it("moves the reserved IP to the new droplet only through the migration's result", () => {
     const assignment = find(run, T.assignment);
     expect(assignment.inputs.dropletId).toBe(Number(find(run, T.droplet, "app-16gb-droplet").id));
     expect(assignment.dependencies).toContain(find(run, LOCAL, "migration-run").urn);
   });
 
-  it("keeps the old server deletable, every volume left at DigitalOcean when dropped, and protects the serving one", () => {
-    expect(find(run, T.volume, "app-8gb-volume")).toMatchObject({ protect: false, retainOnDelete: true });
-    expect(find(run, T.droplet, "app-8gb-droplet")).toMatchObject({ protect: false });
+  it("protects both servers while the old one is the rollback target, every volume left at DigitalOcean when dropped", () => {
+    expect(find(run, T.volume, "app-8gb-volume")).toMatchObject({ protect: true, retainOnDelete: true });
+    expect(find(run, T.droplet, "app-8gb-droplet")).toMatchObject({ protect: true });
     expect(find(run, T.volume, "app-16gb-volume")).toMatchObject({ protect: true, retainOnDelete: true });
     expect(find(run, T.droplet, "app-16gb-droplet")).toMatchObject({ protect: true });
   });
 
-  it("drops the old server and the migration once the retention time has passed", async () => {
+  it("once the retention time has passed, takes the old server's protection off (the next update drops it)", async () => {
     const after = await runStack("prod", { ...migrating, "chatbot:previousTierRetainUntil": past });
-    expect(all(after, T.droplet).map((d) => d.name)).toEqual(["app-16gb-droplet"]);
-    expect(all(after, LOCAL)).toHaveLength(0);
-    expect(find(after, T.assignment).inputs.dropletId).toBe(Number(find(after, T.droplet).id));
+    expect(all(after, T.droplet).map((d) => [d.name, d.protect])).toEqual([
+      ["app-16gb-droplet", true],
+      ["app-8gb-droplet", false],
+    ]);
+    expect(find(after, T.volume, "app-8gb-volume")).toMatchObject({ protect: false, retainOnDelete: true });
+    expect(find(after, T.assignment).inputs.dropletId).toBe(Number(find(after, T.droplet, "app-16gb-droplet").id));
   });
 
   it("without previousTier and without a deployed state, the config is planned as a stack never deployed", async () => {

@@ -85,11 +85,12 @@ describe("the scale-out stack", () => {
 });
 
 describe("moving from 16gb onto scale-out", () => {
-  it("keeps the 16gb server, its reserved IP (unprotected, it goes with the droplet) and its forwarding", () => {
+  it("keeps the 16gb server (protected: it serves), its reserved IP (unprotected, it goes with the droplet) and its forwarding", () => {
     expect(all(moving, T.droplet).map((d) => d.name)).toContain("app-16gb-droplet");
     expect(find(moving, T.assignment).inputs.dropletId).toBe(Number(find(moving, T.droplet, "app-16gb-droplet").id));
     expect(find(moving, T.reservedIp).protect).toBe(false);
-    expect(find(moving, T.volume, "app-16gb-volume")).toMatchObject({ protect: false, retainOnDelete: true });
+    expect(find(moving, T.volume, "app-16gb-volume")).toMatchObject({ protect: true, retainOnDelete: true });
+    expect(find(moving, T.droplet, "app-16gb-droplet").protect).toBe(true);
   });
 
   it("moves the DNS record to the load balancer only through the move's result", () => {

@@ -98,9 +98,10 @@ describe.each([
       expect(Number(assignment.inputs.dropletId)).toBe(Number(byName(change, `app-${to}-droplet`).id));
     });
 
-    it("protects the target until the migration has succeeded, keeps every data volume at DigitalOcean", () => {
+    it("protects the target until the migration has succeeded and, in prod, the server that serves; keeps every data volume at DigitalOcean", () => {
       expect(byName(change, `app-${to}-droplet`).protect).toBe(true);
-      expect(byName(change, `app-${from}-droplet`).protect).toBe(false);
+      expect(byName(change, `app-${from}-droplet`).protect).toBe(protectServing);
+      expect(byName(change, `app-${from}-volume`).protect).toBe(protectServing);
       for (const v of [`app-${to}-volume`, `app-${from}-volume`])
         expect(byName(change, v).retainOnDelete, v).toBe(true);
     });
@@ -126,12 +127,23 @@ describe.each([
     }, async () => {
       const within = await plan(stack, { "chatbot:tier": to }, committedHoursAgo(change.after, 23));
       expect(opsOf(within, "delete")).toEqual([]);
-      const after = await plan(stack, { "chatbot:tier": to }, committedHoursAgo(change.after, 25));
+      let after = await plan(stack, { "chatbot:tier": to }, committedHoursAgo(change.after, 25));
+      if (protectServing) {
+        // Prod: the first update past the retention only takes the protection off (Pulumi deletes nothing
+        // protected); the next drops the server.
+        expect(opsOf(after, "delete")).toEqual([]);
+        for (const r of ["droplet", "volume", "host-key"])
+          expect(byName(after, `app-${from}-${r}`).protect, r).toBe(false);
+        expect(byName(after, `app-${to}-droplet`).protect).toBe(true);
+        expect(recordOf(after.after).previous?.protectReleasedAt).toBeDefined();
+        after = await plan(stack, { "chatbot:tier": to }, after.after);
+      }
       expect(opsOf(after, "delete")).toEqual(
         // The stack was created by this version: its first server's host key goes with it.
         [
           `app-${from}`,
           `app-${from}-config`,
+          `app-${from}-drop-guard`,
           `app-${from}-droplet`,
           `app-${from}-host-key`,
           `app-${from}-secrets`,
@@ -154,7 +166,8 @@ describe.each([
         { "chatbot:tier": to, "chatbot:previousTierRetainHours": "2" },
         committedHoursAgo(change.after, 3),
       );
-      expect(opsOf(shorter, "delete")).toContain(`app-${from}-droplet`);
+      if (protectServing) expect(byName(shorter, `app-${from}-droplet`).protect).toBe(false);
+      else expect(opsOf(shorter, "delete")).toContain(`app-${from}-droplet`);
     });
   },
 );
@@ -169,8 +182,10 @@ describe("stacks deployed by the version before the deployment record", () => {
     const p = await plan(stack, { "chatbot:tier": tier }, legacy(file));
     // The synced files changed since that version (the proxy's Strict-Transport-Security header, the data volume's
     // guard): the config sync runs once more, in place. The droplet, its user data and the volume stay the same.
+    // Its drop guard is new (created, runs nothing until the server is dropped).
     expect(p.ops.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([
       `replace app-${tier}-config`,
+      `create app-${tier}-drop-guard`,
     ]);
     expect(p.ops.find((o) => o.name === `app-${tier}-config`)?.replaceKeys).toEqual(["triggers"]);
     expect(recordOf(p.after)).toMatchObject({

@@ -31,8 +31,9 @@ function upAt(
   overrides: Record<string, unknown>,
   deployed: DeploymentRecord | undefined,
   now = T0,
+  stack = "dev",
 ): { plan: StackPlan; after: DeploymentRecord } {
-  const plan = planStack(sampleConfig(overrides), deployed, now);
+  const plan = planStack(sampleConfig(overrides, stack), deployed, now);
   const running = plan.migration?.running || plan.scaleOutMigration?.running;
   return { plan, after: deploymentAfter(plan, running ? result(plan, now.toISOString()) : undefined) };
 }
@@ -203,6 +204,48 @@ describe("changing only the tier", () => {
       planStack(sampleConfig({ tier: "8gb", trafficSwitch: "dns", dnsTtlSeconds: 30 }), dns30, T0).migration
         ?.trafficSwitch,
     ).toBe("dns");
+  });
+});
+
+describe("prod: no plan unprotects the server that serves or the rollback target", () => {
+  const prod = (tier: string, deployed: DeploymentRecord | undefined, now = T0) =>
+    upAt({ tier }, deployed, now, "prod");
+  const first = prod("4gb", undefined).after;
+  const move = prod("8gb", first);
+
+  it("keeps both servers protected while the migration runs and through the retention", () => {
+    expect(move.plan.previous).toMatchObject({ name: "app-4gb", protect: true });
+    expect(move.plan.active).toMatchObject({ name: "app-8gb", protect: true });
+    const within = prod("8gb", move.after, hours(23.9));
+    expect(within.plan.previous).toMatchObject({ name: "app-4gb", protect: true });
+    expect(within.plan.active).toMatchObject({ role: "serving", protect: true });
+    expect(within.plan.released).toBeUndefined();
+  });
+
+  it("past the retention, takes the rollback target's protection off in one update and drops it in the next", () => {
+    const release = prod("8gb", move.after, hours(24));
+    expect(release.plan.dropped).toBeUndefined();
+    expect(release.plan.released?.key).toBe("app-4gb");
+    expect(release.plan.previous).toMatchObject({ name: "app-4gb", role: "previous", protect: false });
+    expect(release.plan.active).toMatchObject({ name: "app-8gb", protect: true });
+    expect(release.after.previous).toMatchObject({ key: "app-4gb", protectReleasedAt: hours(24).toISOString() });
+    // Planned again before the next update: still released, not released twice.
+    expect(prod("8gb", move.after, hours(24.5)).plan.released?.key).toBe("app-4gb");
+
+    const drop = prod("8gb", release.after, hours(25));
+    expect(drop.plan.released).toBeUndefined();
+    expect(drop.plan.previous).toBeUndefined();
+    expect(drop.plan.dropped?.key).toBe("app-4gb");
+    expect(drop.after.previous).toBeUndefined();
+    expect(drop.after.retainedVolumes?.map((v) => v.key)).toEqual(["app-4gb"]);
+  });
+
+  it("refuses a tier change while the rollback target is still protected, saying how to go on", () => {
+    expect(problems(() => planStack(sampleConfig({ tier: "16gb" }, "prod"), move.after, hours(30)))).toEqual([
+      expect.stringMatching(
+        /^chatbot:tier: cannot change to 16gb yet: the 4gb server .* is past its retention .* but still protected\. Run `pulumi up` twice at tier 8gb first/,
+      ),
+    ]);
   });
 });
 
