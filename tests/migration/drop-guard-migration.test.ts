@@ -21,40 +21,43 @@ function guard(d: HarnessDroplet, server: string) {
 }
 
 describe("the drop guard after migrations run by hand", () => {
-  it("allows dropping the server migrated from, refuses the one that serves, and refuses the old one again once a migration back by hand made it the primary", {
-    timeout: TIMEOUT,
-  }, () =>
-    withHarness(async (h) => {
-      const there = await h.migrate({ strategy: "replicate", skipBackup: true });
-      expect(there.outcome, there.error).toBe("done");
-      expect(guard(h.old, "app-4gb")).toMatchObject({ status: 0 });
-      expect(["stopped", "standby"]).toContain(guard(h.old, "app-4gb").pg);
-      const serving = guard(h.next, "app-8gb");
-      expect(serving).toMatchObject({ status: 1, pg: "primary" });
-      expect(serving.stderr).toMatch(/refusing to drop app-8gb/);
+  it(
+    "allows dropping the server migrated from, refuses the one that serves, and refuses the old one again once a migration back by hand made it the primary",
+    {
+      timeout: TIMEOUT,
+    },
+    () =>
+      withHarness(async (h) => {
+        const there = await h.migrate({ strategy: "replicate", skipBackup: true });
+        expect(there.outcome, there.error).toBe("done");
+        expect(guard(h.old, "app-4gb")).toMatchObject({ status: 0 });
+        expect(["stopped", "standby"]).toContain(guard(h.old, "app-4gb").pg);
+        const serving = guard(h.next, "app-8gb");
+        expect(serving).toMatchObject({ status: 1, pg: "primary" });
+        expect(serving.stderr).toMatch(/refusing to drop app-8gb/);
 
-      // Back by hand onto the old droplet, overwriting it: the stack's record still says the new one serves.
-      const ssh = sshExecutor();
-      try {
-        const back = await runMigration({
-          old: h.next.droplet,
-          next: h.old.droplet,
-          exec: ssh,
-          moveTraffic: async () => undefined,
-          healthUrl: `http://${h.old.host}:${h.old.appPort}/health`,
-          strategy: "replicate",
-          skipBackup: true,
-          overwriteTarget: true,
-        });
-        expect(back.outcome, back.error).toBe("done");
-      } finally {
-        ssh.close();
-      }
-      const dropOld = guard(h.old, "app-4gb");
-      expect(dropOld).toMatchObject({ status: 1, pg: "primary" });
-      expect(dropOld.stderr).toMatch(/refusing to drop app-4gb: its PostgreSQL is a primary .*Nothing was deleted/);
-      expect(guard(h.next, "app-8gb")).toMatchObject({ status: 0 });
-    }),
+        // Back by hand onto the old droplet, overwriting it: the stack's record still says the new one serves.
+        const ssh = sshExecutor();
+        try {
+          const back = await runMigration({
+            old: h.next.droplet,
+            next: h.old.droplet,
+            exec: ssh,
+            moveTraffic: async () => undefined,
+            healthUrl: `http://${h.old.host}:${h.old.appPort}/health`,
+            strategy: "replicate",
+            skipBackup: true,
+            overwriteTarget: true,
+          });
+          expect(back.outcome, back.error).toBe("done");
+        } finally {
+          ssh.close();
+        }
+        const dropOld = guard(h.old, "app-4gb");
+        expect(dropOld).toMatchObject({ status: 1, pg: "primary" });
+        expect(dropOld.stderr).toMatch(/refusing to drop app-4gb: its PostgreSQL is a primary .*Nothing was deleted/);
+        expect(guard(h.next, "app-8gb")).toMatchObject({ status: 0 });
+      }),
   );
 
   it("leaves no server running", () => {
