@@ -59,6 +59,9 @@ step_follow() {
     pg_stop_fast
     follow_stop "it did not stream from $new:$port within ${seconds}s"
   fi
+  # The copy's slot (pg_basebackup -C) is still here: on a standby too it would keep WAL from being recycled, for
+  # as long as this server follows. Nothing uses it any more.
+  psql_local postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
   out follow_replay_lsn "$(psql_local postgres "SELECT pg_last_wal_replay_lsn()")"
   out follow "$how"
   out follow_ms $(($(now_ms) - start))
