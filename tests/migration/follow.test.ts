@@ -79,6 +79,9 @@ describe("the old server follows the new one after the commit point", () => {
         );
         expect(newTimeline).toBe("2");
         expect(journal.follower?.timeline).toBe(newTimeline);
+        // Stopped cleanly at the fence, promoted exactly there: its WAL ends where the new timeline forks.
+        expect(journal.follower?.oldEnd).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+        expect(journal.follower?.oldEnd).toBe(journal.follower?.fork);
         expect(
           await h.old.pg.psql("SELECT status || ' ' || received_tli || ' ' || sender_host FROM pg_stat_wal_receiver"),
         ).toBe(`streaming ${newTimeline} ${h.next.host}`);
