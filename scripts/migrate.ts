@@ -19,6 +19,7 @@ import {
   type Droplet,
   dropletFromTarget,
   formatCommand,
+  type MigrationCommands,
   migrationCommands,
   parseEnvList,
   parsePorts,
@@ -26,11 +27,14 @@ import {
 } from "../infra/migration/commands";
 import {
   type DropletState,
+  type FollowerNow,
   type RunMode,
+  formatFollower,
   formatJournal,
   formatLock,
   nextAction,
   parseDropletState,
+  parseFollowerNow,
 } from "../infra/migration/journal";
 import { pinnedHostKey } from "../infra/host-keys";
 import {
@@ -127,7 +131,10 @@ const program = new Command("migrate")
   .addOption(
     new Option("--rollback", "roll back this pair's migration stopped before its commit point").conflicts(["status"]),
   )
-  .option("--status", "print the migration journal and the locks, change nothing")
+  .option(
+    "--status",
+    "print the migration journal, the locks and the old server as a follower (role, lag), change nothing",
+  )
   .option("--json", "with --status: print JSON")
   .option("--dry-run", "print the exact commands and exit")
   .addHelpText("after", WHAT_A_RUN_DOES);
@@ -193,6 +200,19 @@ function runLocal(command: string): Promise<void> {
   });
 }
 
+/** The old server as a follower now (read only); its failure is reported as such, not as the status's. */
+async function followerNow(cmds: MigrationCommands, exec: SshExecutor): Promise<FollowerNow | undefined> {
+  const cmd = cmds.follower();
+  const r = await exec(cmd);
+  if (r.code !== 0) {
+    console.error(
+      `migrate --status: the follower step exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").pop()}`,
+    );
+    return undefined;
+  }
+  return parseFollowerNow(readStep(cmd, r.stdout));
+}
+
 async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
   const old = droplet("from", o);
   const next = o.to ? droplet("to", o) : undefined;
@@ -208,22 +228,19 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
   };
   const oldState = await read("old");
   const newState = next ? await read("new") : undefined;
+  const j = oldState.journal;
+  const follower = j?.committed && j.strategy === "replicate" ? await followerNow(cmds, exec) : undefined;
   if (o.json) {
-    console.log(
-      JSON.stringify(
-        { from: { target: o.from, ...oldState }, ...(next ? { to: { target: o.to, ...newState } } : {}) },
-        null,
-        2,
-      ),
-    );
+    const from = { target: o.from, ...oldState, ...(follower ? { follower: { ...j?.follower, now: follower } } : {}) };
+    console.log(JSON.stringify({ from, ...(next ? { to: { target: o.to, ...newState } } : {}) }, null, 2));
     return 0;
   }
-  const j = oldState.journal;
   console.log(
     j
       ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}`
       : `no migration journal on ${o.from}`,
   );
+  if (j && (j.follower || follower)) console.log(formatFollower(j, follower));
   console.log(formatLock("old", oldState.lock));
   if (newState) {
     console.log(formatLock("new", newState.lock));

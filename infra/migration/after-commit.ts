@@ -5,11 +5,11 @@
  */
 import { compareCounts, tableCounts } from "./checks";
 import type { StepCommand } from "./commands";
-import type { AfterCommitStep } from "./journal";
+import type { AfterCommitStep, Follower } from "./journal";
 import { switchRedis } from "./redis-handover";
 import { iso, LockLost, type MigrationRun } from "./run";
 import { journalDowntime } from "./run-api";
-import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT } from "./steps";
+import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
 import { StepFailed } from "./stops";
 
 /** Undoes a migration stopped before its commit point: the new server stops following, the old serves. */
@@ -153,6 +153,7 @@ export async function afterCommit(run: MigrationRun): Promise<void> {
     run.mark("counts");
   }
   report.countProblems ??= [];
+  if (j.strategy === "replicate") await verifyFollow(run);
   if (!j.phasesDone.includes("verify")) j.phasesDone.push("verify");
   j.phase = "done";
   j.outcome = "done";
@@ -161,6 +162,33 @@ export async function afterCommit(run: MigrationRun): Promise<void> {
   await run.writeJournal(j);
   report.outcome = "done";
   report.ok = true;
+}
+
+/**
+ * The old PostgreSQL follows the new primary (or is rewound first, or left stopped). Past the commit point nothing
+ * depends on it: a failure is recorded in the journal and noted, never fails the migration.
+ */
+async function verifyFollow(run: MigrationRun): Promise<void> {
+  const j = run.mine();
+  if (run.done("follow")) return;
+  const of = j.to.target;
+  j.follower = await run.step(run.cmds.follow(FOLLOW_STREAM_SECONDS)).then(
+    (o): Follower => ({
+      state: o.follow === "streaming" || o.follow === "rewound" ? o.follow : "stopped",
+      of,
+      ...(o.follow === "stopped"
+        ? { reason: o.follow_reason ?? "the step did not say why" }
+        : { since: iso(run.now()) }),
+      ...(o.follow_old_end ? { oldEnd: o.follow_old_end } : {}),
+      ...(o.follow_timeline ? { timeline: o.follow_timeline } : {}),
+      ...(o.follow_fork ? { fork: o.follow_fork } : {}),
+    }),
+    (e: Error): Follower => ({ state: "stopped", of, reason: e.message.split("\n")[0] ?? e.message }),
+  );
+  if (j.follower.state === "stopped") run.note(`the old server does not follow the new one: ${j.follower.reason}`);
+  else run.note(`the old server follows the new one (${j.follower.state}, timeline ${j.follower.timeline ?? "?"})`);
+  run.mark("follow");
+  await run.writeJournal(j);
 }
 
 /** A run stopped after the commit point: the journal records it, and a re-run goes forward. */

@@ -213,6 +213,11 @@ export function migrationCommands(old: Droplet, next: Droplet) {
       stepCommand("old", old, "redis_trust", undefined, cert(newCert, "the new droplet's Redis certificate")),
     redisPromote: () => stepCommand("new", next, "redis_promote", undefined),
     forgetPrimary: () => stepCommand("new", next, "forget_primary", undefined),
+    /** After the commit point: the old PostgreSQL streams from the new primary, within `seconds` of its start. */
+    follow: (seconds: number) =>
+      stepCommand("old", old, "follow", { newAddress: next.privateAddress, newPort: pg(next), seconds }),
+    /** Read only: the old server's state as a follower (--status). */
+    follower: () => stepCommand("old", old, "follower", undefined),
     counts: (side: Side) => stepCommand(side, on(side), "counts", undefined),
     health: (url?: string) => stepCommand("new", next, "health", url ? { url } : {}),
     freeze: () => stepCommand("old", old, "freeze", undefined),

@@ -31,6 +31,7 @@ export const AFTER_COMMIT_STEPS = [
   "forget_primary",
   "health",
   "counts",
+  "follow",
 ] as const;
 export type AfterCommitStep = (typeof AFTER_COMMIT_STEPS)[number];
 
@@ -42,6 +43,20 @@ export interface JournalEnd {
   privateAddress: string;
   pgPort: number;
   redisPort: number;
+}
+
+/** After the commit point: does the old PostgreSQL follow the new primary (the `follow` step), since when, or why not. */
+export interface Follower {
+  /** streaming: as it stopped at the fence; rewound: by pg_rewind first; stopped: it does not follow (`reason`). */
+  state: "streaming" | "rewound" | "stopped";
+  /** The server it follows (the new droplet's target), and when it started to. */
+  of: string;
+  since?: string;
+  reason?: string;
+  /** What the step checked: the old server's end of WAL, the new timeline and where it forks from the old one. */
+  oldEnd?: string;
+  timeline?: string;
+  fork?: string;
 }
 
 export interface Journal {
@@ -75,6 +90,7 @@ export interface Journal {
   runs: number;
   /** Why the last run stopped, when it did not finish. */
   lastError?: string;
+  follower?: Follower;
 }
 
 export interface LockInfo {
@@ -234,6 +250,59 @@ export function decide(
   if (mine && isUnfinished(mine))
     return mine.committed ? { kind: "forward", journal: mine } : { kind: "rollback", journal: mine, thenFresh: true };
   return { kind: "fresh", archive: onOld };
+}
+
+/** The old server as the `follower` step finds it now (--status). */
+export interface FollowerNow {
+  pg: "stopped" | "primary" | "standby";
+  /** As a standby: its WAL receiver's status (streaming), the host:port it streams from, on which timeline. */
+  status?: string;
+  sender?: string;
+  timeline?: string;
+  replayLsn?: string;
+  /** Replay behind what the sender last reported as written, in bytes. */
+  lagBytes?: number;
+}
+
+/** The `follower` step's key=value output. */
+export function parseFollowerNow(v: Readonly<Record<string, string | undefined>>): FollowerNow {
+  const pg = v.follower_pg === "standby" || v.follower_pg === "primary" ? v.follower_pg : "stopped";
+  const lag = v.follower_lag_bytes ? Number(v.follower_lag_bytes) : Number.NaN;
+  return {
+    pg,
+    ...(v.follower_status ? { status: v.follower_status } : {}),
+    ...(v.follower_sender ? { sender: v.follower_sender } : {}),
+    ...(v.follower_timeline ? { timeline: v.follower_timeline } : {}),
+    ...(v.follower_replay_lsn ? { replayLsn: v.follower_replay_lsn } : {}),
+    ...(Number.isFinite(lag) && lag >= 0 ? { lagBytes: lag } : {}),
+  };
+}
+
+/** The follower as a human reads it (--status): what the journal recorded, and what the old server is now. */
+export function formatFollower(j: Journal, now?: FollowerNow): string {
+  const f = j.follower;
+  const rows: Array<[string, string]> = [];
+  if (f) {
+    const checked = [
+      f.oldEnd && `old end ${f.oldEnd}`,
+      f.timeline && `timeline ${f.timeline}`,
+      f.fork && `fork ${f.fork}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    rows.push([
+      "follower",
+      `${j.from.target} ${f.state === "stopped" ? `does not follow ${f.of}: ${f.reason ?? "?"}` : `follows ${f.of} (${f.state}) since ${f.since ?? "?"}`}${checked ? `; checked: ${checked}` : ""}`,
+    ]);
+  }
+  if (now) {
+    const role =
+      now.pg === "standby"
+        ? `standby of ${now.sender ?? "no sender"}${now.status ? `, ${now.status}` : ""}${now.timeline ? `, timeline ${now.timeline}` : ""}, lag ${now.lagBytes ?? "?"} bytes`
+        : now.pg;
+    rows.push(["old server", role]);
+  }
+  return rows.map(([k, v]) => `  ${k.padEnd(13)}${v}`).join("\n");
 }
 
 /** The journal as a human reads it (--status). */

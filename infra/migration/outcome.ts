@@ -7,6 +7,7 @@ import { type Droplet, type StepCommand, migrationCommands } from "./commands";
 import { type RunMode, nextAction } from "./journal";
 import type { MigrationResult } from "./result";
 import { journalDowntime, LOCK_STALE_SECONDS, type MigrationReport } from "./run-api";
+import { FOLLOW_STREAM_SECONDS } from "./steps";
 import type { Phase } from "./timeline";
 
 /** What the plan shows for the certificates the runner reads from each droplet's preflight. */
@@ -134,7 +135,18 @@ export function plannedCommands(
       journal,
       "move traffic to the new droplet",
     );
-    add("verify", journal, c.forgetPrimary(), journal, c.health(opts.healthUrl), journal, c.counts("new"), journal);
+    add(
+      "verify",
+      journal,
+      c.forgetPrimary(),
+      journal,
+      c.health(opts.healthUrl),
+      journal,
+      c.counts("new"),
+      c.follow(FOLLOW_STREAM_SECONDS),
+      journal,
+      journal,
+    );
   } else {
     add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));
     add(

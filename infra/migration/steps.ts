@@ -44,6 +44,7 @@ export const SCRIPTS = {
       "scripts/droplet/migrate-postgres.sh",
       "scripts/droplet/migrate-redis.sh",
       "scripts/droplet/migrate-cutover.sh",
+      "scripts/droplet/migrate-follow.sh",
       "scripts/droplet/migrate.sh",
     ],
     exits: ["ok", "failed", "usage", "timeout", "promoteRefused", "commitUncertain", "lockLost", "alreadyPromoted"],
@@ -134,6 +135,9 @@ export type ProxyAction = keyof typeof PROXY_OUT;
 
 /** How long a rollback's `local` waits, after a bounce, for the held requests to reach it (about 1 s when it works). */
 export const BOUNCE_SETTLE_SECONDS = 10;
+
+/** How long the old server, started as a standby after the commit point, may take to stream from the new primary. */
+export const FOLLOW_STREAM_SECONDS = 60;
 
 export const PROXY_STEPS = {
   proxy_trust: spec({ script: "proxy", words: ["trust"], runsOn: "old", argv: none, out: PROXY_OUT.trust }),
@@ -310,6 +314,39 @@ export const MIGRATE_STEPS = {
     runsOn: "new",
     argv: none,
     out: { forgot_primary: opt },
+  }),
+  /** After the commit point: the old PostgreSQL follows the new primary (or is rewound, or left stopped, and says why). */
+  follow: spec({
+    script: "migrate",
+    words: ["follow"],
+    runsOn: "old",
+    argv: (a: { newAddress: string; newPort: number; seconds: number }) => [a.newAddress, a.newPort, a.seconds],
+    out: {
+      follow: req,
+      follow_reason: opt,
+      follow_old_checkpoint: opt,
+      follow_old_timeline: opt,
+      follow_old_end: opt,
+      follow_timeline: opt,
+      follow_fork: opt,
+      follow_replay_lsn: opt,
+      follow_ms: opt,
+    },
+  }),
+  /** Read only (--status): the old server now: stopped, primary or standby, and as a standby its sender and lag. */
+  follower: spec({
+    script: "migrate",
+    words: ["follower"],
+    runsOn: "old",
+    argv: none,
+    out: {
+      follower_pg: req,
+      follower_status: opt,
+      follower_sender: opt,
+      follower_timeline: opt,
+      follower_replay_lsn: opt,
+      follower_lag_bytes: opt,
+    },
   }),
   counts: spec({
     script: "migrate",

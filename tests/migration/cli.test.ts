@@ -96,8 +96,31 @@ describe("npm run migrate", () => {
         expect(status.stdout).toMatch(/ {2}outcome {6}done\n/);
         expect(status.stdout).toMatch(/ {2}committed {4}yes, at \d{4}-.*\(fence LSN [0-9A-F]+\/[0-9A-F]+\)/);
         expect(status.stdout).toMatch(/ {2}lock \(old\) {3}free\n {2}lock \(new\) {3}free/);
+        // The follower: what the journal recorded (since when) and what the old server is now (role, lag).
+        expect(status.stdout).toMatch(
+          new RegExp(
+            ` {2}follower {5}\\S+ follows ${journal.to.target} \\(streaming\\) since ${journal.follower?.since}; checked: old end [0-9A-F]+/[0-9A-F]+, timeline 2, fork [0-9A-F]+/[0-9A-F]+\n`,
+          ),
+        );
+        expect(status.stdout).toMatch(
+          new RegExp(
+            ` {2}old server {3}standby of ${h.next.host}:${h.next.pg.port}, streaming, timeline 2, lag \\d+ bytes\n`,
+          ),
+        );
         const json = await runCli([...args, "--status", "--json"]);
-        expect(JSON.parse(json.stdout)).toMatchObject({ from: { journal: { id: "cli-1", outcome: "done" } }, to: {} });
+        expect(JSON.parse(json.stdout)).toMatchObject({
+          from: {
+            journal: { id: "cli-1", outcome: "done" },
+            follower: {
+              state: "streaming",
+              of: journal.to.target,
+              since: journal.follower?.since,
+              now: { pg: "standby", status: "streaming", sender: `${h.next.host}:${h.next.pg.port}`, timeline: "2" },
+            },
+          },
+          to: {},
+        });
+        expect(JSON.parse(json.stdout).from.follower.now.lagBytes).toBeGreaterThanOrEqual(0);
       }),
   );
 

@@ -502,8 +502,14 @@ describe("tier migration, container runtime (docker shim)", () => {
             `role:slave\\s+master_host:${h.next.host}\\s+master_port:${h.next.redis.port}\\s+master_link_status:up`,
           ),
         );
-        expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
+        // After the commit point it follows the new server: checked offline (pg_waldump in a one-off container),
+        // started again through compose as a standby (standby.signal kept).
+        expect(oldCalls).toContain(
+          `${dc(c.old)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_waldump -p /var/lib/postgresql/data/pg_wal -t 1 -s ${readJournal(h.old)?.fenceLsn}`,
+        );
+        expect(oldCalls).toContain(`${dc(c.old)} start postgres`);
         expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
+        expect(await h.old.pg.psql("SELECT pg_is_in_recovery()")).toBe("t");
 
         // New side: stop, base backup into the container's data path, compose start.
         const newCalls = c.next.calls();

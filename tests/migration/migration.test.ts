@@ -40,9 +40,9 @@ describe("tier migration between loopback droplets", () => {
         expect(check.failedButPresent).toEqual([]);
         expect(check.redisLost).toEqual([]);
 
-        // The old server is down and marked so that a restart comes up read-only.
-        expect(fs.existsSync(path.join(h.old.pg.dataDir, "postmaster.pid"))).toBe(false);
+        // The old server follows the new one, read-only (standby.signal kept).
         expect(fs.existsSync(path.join(h.old.pg.dataDir, "standby.signal"))).toBe(true);
+        expect(await h.old.pg.psql("SELECT pg_is_in_recovery()")).toBe("t");
         expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");
         expect(await h.next.redis.cli("ROLE")).toMatch(/^master/);
         expect(await h.old.redis.cli("ROLE")).toMatch(/^slave/);
@@ -65,7 +65,9 @@ describe("tier migration between loopback droplets", () => {
           "forget_primary",
           "health",
           "counts",
+          "follow",
         ]);
+        expect(journal.follower).toMatchObject({ state: "streaming", of: journal.to.target });
         expect(migrationFiles(h.old)).toEqual(["journal.json"]);
         expect(migrationFiles(h.next)).toEqual([]);
         const result = migrationResult(report)!;

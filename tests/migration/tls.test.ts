@@ -49,6 +49,8 @@ describe("tier migration with TLS on the private connections", () => {
         expect(receiver).toMatch(/^streaming .*sslmode=require/);
         const after = report.newSessions.split("\n");
         expect(after.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
+        // The old server follows the new one after the commit point, over TLS too.
+        expect(after, report.newSessions).toContain("walsender replicator true");
         expect(after.filter((row) => !row.endsWith(" true"))).toEqual([]);
 
         // Redis: the new one was a replica of the old one's only port, which speaks TLS alone; after the cutover the

@@ -69,6 +69,7 @@ const DEFAULT_OUTPUT: Script = {
     return goLine(cmd)?.redisOffset ? "promoted=1\nredis_took_over=1\ngate=open\n" : "promoted=1\ngate=open\n";
   },
   dump_restore: () => "dump_bytes=10\ndump_ms=5\nrestore_ms=5\n",
+  follow: () => "follow_old_end=0/30001C0\nfollow_timeline=2\nfollow_fork=0/30001C0\nfollow=streaming\n",
 };
 
 interface Lock {
@@ -248,7 +249,18 @@ describe("migration runner: a fresh migration", () => {
       oldCounts: { "public.writes": 5 },
     });
     expect(j.phasesDone).toEqual(["preflight", "backup", "copy", "catchup", "cutover", "verify"]);
-    expect(j.stepsDone).toEqual(["promote", "gate", "redis", "traffic", "forget_primary", "health", "counts"]);
+    expect(j.stepsDone).toEqual([
+      "promote",
+      "gate",
+      "redis",
+      "traffic",
+      "forget_primary",
+      "health",
+      "counts",
+      "follow",
+    ]);
+    expect(j.follower).toMatchObject({ state: "streaming", of: "root@new", timeline: "2", fork: "0/30001C0" });
+    expect(Date.parse(j.follower!.since!)).toBeGreaterThanOrEqual(Date.parse(j.committedAt!));
     expect(Date.parse(j.committedAt!)).toBeLessThanOrEqual(Date.parse(j.trafficMovedAt!));
     expect(d.locks).toEqual({});
     expect(report.writeDowntimeMs).toBeGreaterThanOrEqual(0);
@@ -282,6 +294,35 @@ describe("migration runner: a fresh migration", () => {
     expect(d.calls).toEqual(["old:journal_read", "new:journal_read"]);
     expect(migrationResult(again)).toEqual({ ...migrationResult(first), resumed: true });
   });
+
+  it.each([
+    [
+      "says it cannot follow",
+      (): Output => "follow_old_end=0/4000000\nfollow_fork=0/30001C0\nfollow=stopped\nfollow_reason=past the fork\n",
+      /past the fork/,
+    ],
+    [
+      "fails",
+      (): Output => ({ code: 1, stderr: "could not read the new server's timeline history" }),
+      /follow on old exited 1/,
+    ],
+  ] as const)(
+    "the old server's follow step %s after the commit point: the migration is done, the journal says why",
+    async (_, follow, why) => {
+      const d = new Droplets({ follow });
+      const report = await d.run();
+      expect(report).toMatchObject({ outcome: "done", ok: true, committed: true });
+      expect(exitCodeFor(report)).toBe(0);
+      expect(d.steps).not.toContain("old:rollback_old");
+      expect(d.parsed?.follower).toMatchObject({
+        state: "stopped",
+        of: "root@new",
+        reason: expect.stringMatching(why),
+      });
+      expect(d.parsed?.follower?.since).toBeUndefined();
+      expect(report.notes.join("\n")).toMatch(/the old server does not follow the new one: /);
+    },
+  );
 
   it("promote refused (standby behind, exit 4): rolls back both sides and the proxy, journal rolled-back, traffic stays", async () => {
     const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay up to 0/3000148" }) });
@@ -695,7 +736,7 @@ describe("migration runner: journal, lock and resume", () => {
     d.journal = committedJournal();
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "done", resumed: true, ok: true });
-    expect(d.steps).toEqual(["new:gate_open", "new:forget_primary", "new:health", "new:counts"]); // gate: not in the journal's stepsDone
+    expect(d.steps).toEqual(["new:gate_open", "new:forget_primary", "new:health", "new:counts", "old:follow"]); // gate: not in the journal's stepsDone
     expect(d.traffic).toBe(1);
     expect(d.parsed).toMatchObject({ id: "m0", outcome: "done", committedAt: "2026-12-01T10:05:00.000Z", runs: 2 });
     expect(migrationResult(report)).toMatchObject({ id: "m0", committedAt: "2026-12-01T10:05:00.000Z", resumed: true });
@@ -734,6 +775,7 @@ describe("migration runner: journal, lock and resume", () => {
       "new:forget_primary",
       "new:health",
       "new:counts",
+      "old:follow",
     ]);
   });
 
@@ -817,7 +859,7 @@ describe("migration runner: signals and the lock heartbeat", () => {
     expect(d.locks).toEqual({});
     d.calls = [];
     expect((await d.run()).outcome).toBe("done");
-    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts"]); // the gate is on record: not opened again
+    expect(d.steps).toEqual(["new:forget_primary", "new:health", "new:counts", "old:follow"]); // the gate is on record: not opened again
   });
 
   it("heartbeats refresh both locks during a long step; a lock taken over stops the run without touching anything more (exit 3)", async () => {

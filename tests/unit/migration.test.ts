@@ -109,6 +109,8 @@ describe("step commands", () => {
       redisTrust: [c.redisTrust("PEM"), "old: redis_trust"],
       redisPromote: [c.redisPromote(), "new: redis_promote"],
       forgetPrimary: [c.forgetPrimary(), "new: forget_primary"],
+      follow: [c.follow(60), "old: follow 10.10.0.3 5432 60"],
+      follower: [c.follower(), "old: follower"],
       counts: [c.counts("old"), "old: counts"],
       health: [c.health("http://10.10.0.3:8081/health"), "new: health http://10.10.0.3:8081/health"],
       freeze: [c.freeze(), "old: freeze"],
@@ -168,7 +170,7 @@ describe("step commands", () => {
     expect(shellQuote("")).toBe("''");
     expect(formatCommand(migrationCommands(old, next).fence())).toBe(
       "cat scripts/droplet/migrate-common.sh scripts/droplet/migrate-state.sh scripts/droplet/migrate-postgres.sh " +
-        "scripts/droplet/migrate-redis.sh scripts/droplet/migrate-cutover.sh scripts/droplet/migrate.sh | " +
+        "scripts/droplet/migrate-redis.sh scripts/droplet/migrate-cutover.sh scripts/droplet/migrate-follow.sh scripts/droplet/migrate.sh | " +
         "ssh root@203.0.113.10 'bash -s -- fence'",
     );
   });
