@@ -15,7 +15,7 @@ import { StackSecrets } from "./components/secrets";
 import { operatorOutputs, recordWithExistingVolumes, trackResourcesForCost } from "./exports";
 import { deploymentAfter, planStack, type ServerPlan } from "./plan";
 import { readDeployedState, readStackConfig } from "./pulumi-config";
-import { parseMigrationResult } from "./migration/result";
+import { parseMigrationResult } from "./migration/result-line";
 import type { ProgramOptions } from "./offline/run";
 
 export = async (opts: ProgramOptions = {}) => {

@@ -3,7 +3,7 @@
  * wire this into resources, so names, rules and rendered files are tested here without Pulumi.
  */
 import { type ConfigIssue, ConfigError, type StackConfig } from "./config";
-import type { MigrationResult } from "./migration/result";
+import type { MigrationResult } from "./migration/result-line";
 import {
   type DeploymentRecord,
   firstServerNames,

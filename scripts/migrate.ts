@@ -6,7 +6,7 @@
  * stack's TierMigration runs: the same droplet steps, over ssh, with a timeline of phases and a progress bar while
  * data is copied. Every run ends in a known state recorded in the journal on the old droplet; a re-run finishes
  * what a stopped run left (see --help for the exit codes). On success the last stdout line is the result line the
- * stack reads (infra/migration/result.ts).
+ * stack reads (infra/migration/result-line.ts).
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -43,7 +43,7 @@ import {
   verifyPinnedHostKeys,
   withHostKey,
 } from "../infra/migration/host-key-check";
-import { formatMigrationResult } from "../infra/migration/result";
+import { formatMigrationResult } from "../infra/migration/result-line";
 import {
   LOCK_STALE_SECONDS,
   type MigrationReport,
@@ -70,7 +70,7 @@ What a run does:
   repeating a finished step). Another migration unfinished on either droplet, a fresh lock, the same PostgreSQL
   cluster on both sides, a target holding data (without --overwrite-target) or data that does not fit the target:
   refused, nothing touched. SIGINT/SIGTERM before the commit point roll back; after it they leave the journal for
-  --resume. On success the last stdout line is "chatbot-migration-result: {...}" (infra/migration/result.ts).
+  --resume. On success the last stdout line is "chatbot-migration-result: {...}" (infra/migration/result-line.ts).
   --rollback that rolls back and --status that reads the journal exit 0 too.`;
 
 const program = new Command("migrate")

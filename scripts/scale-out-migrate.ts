@@ -22,7 +22,7 @@ import {
 import { validateBudgets } from "../infra/migration/budget";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
 import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/over-ssh";
-import { formatMigrationResult } from "../infra/migration/result";
+import { formatMigrationResult } from "../infra/migration/result-line";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";
 

@@ -9,7 +9,7 @@ import type { AfterCommitStep, Follower } from "./journal";
 import { switchRedis } from "./redis-handover";
 import { iso, LockLost, type MigrationRun } from "./run";
 import { journalDowntime } from "./run-api";
-import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
+import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
 import { StepFailed } from "./stops";
 
 /** Undoes a migration stopped before its commit point: the new server stops following, the old serves. */
@@ -22,8 +22,8 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   if (touchedNew) {
     const cmd = cmds.rollbackNew();
     const r = await run.run(cmd, { always: true });
-    if (r.code === EXIT.alreadyPromoted) return pastCommit(run);
-    if (r.code !== EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
+    if (r.code === STEP_EXIT.alreadyPromoted) return pastCommit(run);
+    if (r.code !== STEP_EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
   }
   const oldBack = await run.step(cmds.rollbackOld(), { always: true }).then(
     () => true,

@@ -178,7 +178,7 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     /**
      * The armed promotion, started before the fence so that its round trip, shell and proxy script are ready when
      * the fence ends: after the proxy script and PROMOTE_GO_MARK it waits for the go line (promoteGoLine) on stdin
-     * (the executor's `stdinTail`); if stdin ends without one, it does nothing and exits EXIT.promoteRefused.
+     * (the executor's `stdinTail`); if stdin ends without one, it does nothing and exits STEP_EXIT.promoteRefused.
      */
     promoteArmed: (seconds: number, redisSeconds: number) =>
       stepCommand(

@@ -6,7 +6,7 @@
  */
 import { type MigrationCommands, readStep, type Side, type StepCommand } from "./commands";
 import type { Executor, StepResult } from "./run-api";
-import { EXIT } from "./steps";
+import { STEP_EXIT } from "./steps";
 import { StepFailed } from "./stops";
 
 /** Another run holds a fresh lock: the migration is refused, nothing touched. */
@@ -43,12 +43,12 @@ export class MigrationLocks {
       const cmd = cmds.lockAcquire(side, { runId, holder, startedAt, staleSeconds });
       const r = await this.o.run(cmd, { quiet: true });
       const v = readStep(cmd, r.stdout);
-      if (r.code === EXIT.lockLost) {
+      if (r.code === STEP_EXIT.lockLost) {
         throw new LockHeld(
           `another migration holds the lock on the ${side} droplet (${this.o.targets[side]}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
         );
       }
-      if (r.code !== EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
+      if (r.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
       this.held.push(side);
       if (v.lock === "taken-over") {
         this.o.note(
@@ -66,7 +66,7 @@ export class MigrationLocks {
     Promise.all(
       this.held.map(async (side) => {
         const r = await this.o.exec(this.o.cmds.lockHeartbeat(side, this.o.runId));
-        if (r.code === EXIT.lockLost && !this.lost) {
+        if (r.code === STEP_EXIT.lockLost && !this.lost) {
           this.lost = true;
           this.o.onLost(
             `this run lost the migration lock on the ${side} droplet (another run took it over): it stopped without touching anything more`,

@@ -5,7 +5,7 @@
 import { type Budgets, DEFAULT_BUDGETS, type Rates, maxLagBytesForCutover } from "./budget";
 import { type Droplet, type StepCommand, migrationCommands } from "./commands";
 import { type RunMode, nextAction } from "./journal";
-import type { MigrationResult } from "./result";
+import type { MigrationResult } from "./result-line";
 import { journalDowntime, LOCK_STALE_SECONDS, type MigrationReport } from "./run-api";
 import { FOLLOW_STREAM_SECONDS } from "./steps";
 import type { Phase } from "./timeline";

@@ -12,7 +12,7 @@ import { JOURNAL_VERSION, type Journal } from "./journal";
 import { followNew, switchRedis } from "./redis-handover";
 import { Interrupted, iso, type MigrationRun, Refused } from "./run";
 import { defaultMigrationId } from "./run-api";
-import { EXIT } from "./steps";
+import { STEP_EXIT } from "./steps";
 import { StepFailed } from "./stops";
 import { chooseStrategy, type StrategyChoice } from "./strategy";
 
@@ -182,7 +182,7 @@ async function cutover(run: MigrationRun): Promise<void> {
     // Never promoted: roll back (refused, or it ended before it had its go line).
     if (
       e instanceof Interrupted ||
-      (e instanceof StepFailed && e.code === EXIT.promoteRefused) ||
+      (e instanceof StepFailed && e.code === STEP_EXIT.promoteRefused) ||
       (await endedBeforeGo)
     )
       throw e;

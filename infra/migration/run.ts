@@ -19,7 +19,7 @@ import {
   type RunnerOptions,
   type StepResult,
 } from "./run-api";
-import { type AnySpec, EXIT, type OutputOf } from "./steps";
+import { type AnySpec, STEP_EXIT, type OutputOf } from "./steps";
 import { StepFailed, budgetGate } from "./stops";
 import { type Phase, Timeline } from "./timeline";
 
@@ -154,7 +154,7 @@ export class MigrationRun {
   /** Runs a step that must succeed; returns its output, read against its declaration. */
   async step<S extends AnySpec>(cmd: StepCommand<S>, o: StepOptions = {}): Promise<OutputOf<S>> {
     const result = await this.run(cmd, o);
-    if (result.code !== EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, result);
+    if (result.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, result);
     return readStep(cmd, result.stdout);
   }
 
@@ -183,9 +183,9 @@ export class MigrationRun {
     j.updatedAt = iso(this.now());
     const cmd = this.cmds.journalWrite(this.runId, serializeJournal(j), archive);
     const r = await this.run(cmd, { quiet: true, always: true });
-    if (r.code === EXIT.lockLost)
+    if (r.code === STEP_EXIT.lockLost)
       throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
-    if (r.code !== EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
+    if (r.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
     this.report.journal = j;
   }
 

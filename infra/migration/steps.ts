@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { z } from "zod";
 
 /** Exit codes of the droplet scripts, by meaning. 130 is the executor's own (the local ssh was stopped). */
-export const EXIT = {
+export const STEP_EXIT = {
   ok: 0,
   failed: 1,
   usage: 2,
@@ -28,7 +28,7 @@ export const EXIT = {
   /** logical.sh unfence: the cutover wrote its commit record (past the commit point). */
   alreadySwitched: 7,
 } as const;
-export type ExitName = keyof typeof EXIT;
+export type ExitName = keyof typeof STEP_EXIT;
 
 const ROOT = path.resolve(__dirname, "../..");
 

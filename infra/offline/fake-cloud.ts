@@ -7,11 +7,11 @@
  *   from a counter, so adding a resource does not shift the others'. Droplet ids are numeric strings.
  * - A host key (tls.PrivateKey, ED25519) answers with a real ED25519 public key derived from the URN, and a private
  *   key that is only a marked placeholder: the offline plan never holds a usable private host key.
- * - The tier migration's command answers with the result line a successful run prints (infra/migration/result.ts),
+ * - The tier migration's command answers with the result line a successful run prints (infra/migration/result-line.ts),
  *   committed at the plan's clock.
  */
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
-import { formatMigrationResult } from "../migration/result";
+import { formatMigrationResult } from "../migration/result-line";
 import { secretsFromExport } from "./secret-values";
 import type { DeployedResource } from "./state-file";
 import { isMigrationCommand } from "./state-diff";

@@ -109,7 +109,7 @@ export function logicalCommands(source: Droplet) {
     finish: () => logicalCommand(source, "finish", undefined),
     rollbackTarget: () => logicalCommand(source, "rollback_target", undefined),
     /**
-     * Rollback: the source writable, its proxy back to the local app; EXIT.alreadySwitched if the cutover had
+     * Rollback: the source writable, its proxy back to the local app; STEP_EXIT.alreadySwitched if the cutover had
      * committed. With `keepHold`, the proxy keeps holding (the runner bounces the held requests first, then
      * `proxyLocal`).
      */

@@ -14,13 +14,13 @@
  * The gate is on the app droplets because a Caddy reload ends the retries of the requests it holds: the droplet's
  * Caddy, which holds them, is never reloaded at the commit point. Before the commit point a failure rolls back (the
  * source writable again, nothing it acknowledged lost); a rollback that finds the cutover done
- * (EXIT.alreadySwitched: its answer was lost) goes forward. After it the source stays read-only forever.
+ * (STEP_EXIT.alreadySwitched: its answer was lost) goes forward. After it the source stays read-only forever.
  */
 import { type Budgets, DEFAULT_BUDGETS } from "../migration/budget";
 import { compareCounts } from "../migration/checks";
 import { type Droplet, readStep } from "../migration/commands";
 import type { StepResult } from "../migration/runner";
-import { type AnySpec, BOUNCE_SETTLE_SECONDS, EXIT, type OutputOf } from "../migration/steps";
+import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, type OutputOf } from "../migration/steps";
 import { Abort, StepFailed, budgetGate } from "../migration/stops";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
 import { INTERNAL_PORT } from "../render/caddyfile";
@@ -150,7 +150,7 @@ class LogicalRun {
     return this.timeline.time(this.current, label, cmd.side === "app" ? "new" : "old", async () => {
       this.opts.onEvent?.({ kind: "step", step: label });
       const r = await this.opts.exec(cmd);
-      if (r.code !== EXIT.ok) throw new StepFailed(label, r);
+      if (r.code !== STEP_EXIT.ok) throw new StepFailed(label, r);
       return readStep(cmd, r.stdout);
     });
   }
@@ -312,7 +312,7 @@ class LogicalRun {
     if (state.fenced) {
       const bounce = state.gatesClosed && state.sourceCert.includes("BEGIN CERTIFICATE");
       const r = await this.step(cmds.unfence(bounce)).catch((e: Error) => e);
-      if (r instanceof StepFailed && r.code === EXIT.alreadySwitched) return true;
+      if (r instanceof StepFailed && r.code === STEP_EXIT.alreadySwitched) return true;
       if (r instanceof Error) errors.push(r.message);
       else if (bounce) {
         const target = `${opts.source.privateAddress}:${opts.source.internalPort ?? INTERNAL_PORT}`;

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type MigrationResult, parseMigrationResult } from "../../infra/migration/result";
+import { type MigrationResult, parseMigrationResult } from "../../infra/migration/result-line";
 import { type HarnessDroplet, migrationFiles, waitFor } from "./harness";
 
 const ROOT = path.resolve(__dirname, "../..");

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { RESULT_PREFIX } from "../../infra/migration/result";
+import { RESULT_PREFIX } from "../../infra/migration/result-line";
 import { runningServers } from "../support/servers";
 import { cliArgs, copyUnderWay, killLeftoverClis, runCli, startCli } from "./cli-process";
 import {

@@ -6,7 +6,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { parseMigrationResult } from "../../infra/migration/result";
+import { parseMigrationResult } from "../../infra/migration/result-line";
 import { buildPlanDocument, stateAfterUp } from "../../infra/offline/plan-report";
 import { type OfflineRun, type Program, revealSecrets, runOffline } from "../../infra/offline/run";
 import { SECRET_SIG, SECRET_VALUE } from "../../infra/offline/secret-values";

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../infra/config";
 import { type DeploymentRecord, DeployedStateError, readDeployed } from "../../infra/deployed";
-import type { MigrationResult } from "../../infra/migration/result";
+import type { MigrationResult } from "../../infra/migration/result-line";
 import { deploymentAfter, planStack, type StackPlan } from "../../infra/plan";
 import { sampleConfig } from "../support/sample-config";
 

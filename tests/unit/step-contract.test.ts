@@ -9,7 +9,7 @@ import { basename, dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   type AnySpec,
-  EXIT,
+  STEP_EXIT,
   MIGRATE_STEPS,
   PROXY_STEPS,
   readOutput,
@@ -94,7 +94,7 @@ function declared(script: ScriptName) {
     dispatch: specs.map((s) => s.words.join(" ")),
     keys: new Set(specs.flatMap((s) => Object.keys(s.out))),
     families: new Set(specs.flatMap((s) => s.families ?? [])),
-    exits: new Set(SCRIPTS[script].exits.map((e) => EXIT[e] as number)),
+    exits: new Set(SCRIPTS[script].exits.map((e) => STEP_EXIT[e] as number)),
   };
 }
 
