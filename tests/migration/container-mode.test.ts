@@ -635,13 +635,16 @@ describe("tier migration, container runtime (docker shim)", () => {
         });
         await expectNothingLost(h, records, 1);
         expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'probe-fence'", "chatbot")).toBe("1");
-        // The rollback restarted the fenced old server with `compose start`, between the two fences.
+        // The rollback restarted the fenced old server with `compose start`, between the two fences; after the second
+        // run's commit the follow step started it again, as a standby of the new one.
         const oldCalls = c.old.calls();
         const stops = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} stop -t 300 postgres` ? [i] : []));
         const starts = oldCalls.flatMap((l, i) => (l === `${dc(c.old)} start postgres` ? [i] : []));
         expect(stops.length).toBe(2);
-        expect(starts.length).toBe(1);
+        expect(starts.length).toBe(2);
         expect(starts[0]! > stops[0]! && starts[0]! < stops[1]!).toBe(true);
+        expect(starts[1]! > stops[1]!).toBe(true);
+        expect(await h.old.pg.psql("SELECT pg_is_in_recovery()")).toBe("t");
         // The proxy through the proxy service: old, hold (reload + drain) before each fence and the rollback's
         // `local` reload between them; new, gate close / bounce, open (rollback) / close / open (promotion). The bounce
         // sends the held requests back to the old droplet's internal listener before the old proxy's `local` reload.
