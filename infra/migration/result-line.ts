@@ -21,6 +21,13 @@ export interface MigrationResult {
   /** True when this run finished a migration an earlier run had started (or had already finished). */
   resumed: boolean;
   writeDowntimeMs?: number;
+  /** A switch back: the target was the follower of the source, so nothing was copied. */
+  switchBack?: true;
+  /**
+   * When the server migrated from started to follow the new primary (the `follow` step), ISO 8601; absent when it
+   * does not follow (then no switch back to it can be planned).
+   */
+  followingSince?: string;
 }
 
 export function formatMigrationResult(r: MigrationResult): string {
@@ -39,6 +46,9 @@ export function parseMigrationResult(stdout: string | undefined): MigrationResul
     const r = JSON.parse(last.slice(RESULT_PREFIX.length)) as Partial<MigrationResult>;
     if (r.state !== "done" || typeof r.committedAt !== "string" || !ISO.test(r.committedAt)) return undefined;
     if (typeof r.id !== "string" || typeof r.from !== "string" || typeof r.to !== "string") return undefined;
+    if (r.switchBack !== undefined && r.switchBack !== true) return undefined;
+    if (r.followingSince !== undefined && (typeof r.followingSince !== "string" || !ISO.test(r.followingSince)))
+      return undefined;
     return r as MigrationResult;
   } catch {
     return undefined;
