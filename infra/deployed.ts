@@ -46,6 +46,15 @@ export interface MigrationRecord {
   strategy: string;
   /** The commit point (ISO 8601): the old server's retention counts from here. */
   committedAt: string;
+  /** A switch back: `to` was the follower of `from`, so nothing was copied. */
+  switchBack?: true;
+}
+
+/** Whom a server follows as a streaming standby (PostgreSQL and Redis), and since when (ISO 8601). */
+export interface Following {
+  /** The key of the server it follows: the one that serves. */
+  key: string;
+  since: string;
 }
 
 /** A data volume of a dropped server, kept at DigitalOcean (retainOnDelete) and billed until it is deleted. */
@@ -76,8 +85,10 @@ export interface DeploymentRecord {
   /**
    * The server migrated from, kept as the rollback target for a while. `protectReleasedAt`: when the update after its
    * retention took its protection off, so that the next one may drop it (Pulumi deletes no protected resource).
+   * `follows`: the server it follows since the migration's follow step, from the migration's result; absent when
+   * it does not follow (then no switch back to it can be planned).
    */
-  previous?: ServerRecord & { retainUntil?: string; protectReleasedAt?: string };
+  previous?: ServerRecord & { retainUntil?: string; protectReleasedAt?: string; follows?: Following };
   /** The migration that made `previous` previous. */
   migration?: MigrationRecord;
   /**
@@ -110,9 +121,22 @@ const recordSchema = z.object({
   dnsTtlSeconds: z.number().int().min(1),
   generation: z.number().int().min(1),
   serving: server.optional(),
-  previous: server.extend({ retainUntil: iso.optional(), protectReleasedAt: iso.optional() }).optional(),
+  previous: server
+    .extend({
+      retainUntil: iso.optional(),
+      protectReleasedAt: iso.optional(),
+      follows: z.object({ key: z.string().min(1), since: iso }).optional(),
+    })
+    .optional(),
   migration: z
-    .object({ id: z.string(), from: z.string(), to: z.string(), strategy: z.string(), committedAt: iso })
+    .object({
+      id: z.string(),
+      from: z.string(),
+      to: z.string(),
+      strategy: z.string(),
+      committedAt: iso,
+      switchBack: z.literal(true).optional(),
+    })
     .optional(),
   retainedVolumes: z
     .array(

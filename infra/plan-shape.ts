@@ -59,6 +59,13 @@ export interface MigrationPlan {
   downtimeBudgetSeconds: number;
   migrationBudgetMinutes: number;
   trafficSwitch: "reserved-ip" | "dns";
+  /**
+   * A switch back: `toKey` is the server migrated from, following `fromKey` as a standby, so the cutover copies
+   * nothing (`npm run migrate -- --switch-back`). Kept while the switch back's window lasts.
+   */
+  switchBack?: true;
+  /** Since when `toKey` follows `fromKey` (from the deployment record): only on a switch back this update runs. */
+  followingSince?: string;
 }
 
 export interface ScaleOutMigrationPlan {

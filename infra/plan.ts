@@ -17,6 +17,7 @@ import {
   withPinnedHostKey,
 } from "./deployed";
 import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
+import { followingSince, notFollowingMessage, serverRecordOf, switchBackStrategy } from "./switch-back";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import { renderCloudInit } from "./render/cloud-init";
 import { renderConfigFiles } from "./render/files";
@@ -119,6 +120,9 @@ export function planFirewall(config: StackConfig, movingToScaleOut = false): Sta
  *   time), then drops out of the plan; its volume stays at DigitalOcean.
  * - The config names another tier: a new server, a migration from the serving one to it, traffic moved only by the
  *   migration's result, and the old server kept as the rollback target.
+ * - Within that window, the config names the previous server's tier again: a switch back to it (it follows the
+ *   serving one, so nothing is created or copied); then the roles swap, and the server left is the rollback target
+ *   for its own window, counted from the switch back's commit.
  *
  * Anything that would lose data (a volume replaced by a region change, a shrink, a new migration while the last
  * one's old server is still the rollback target) is refused as a config problem naming the key.
@@ -174,13 +178,19 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     retainUntil: running ? undefined : retainUntil,
     ...budgets,
   });
-  const tierMigration = (from: ServerRecord, to: ServerRecord, running: boolean): MigrationPlan => ({
+  const tierMigration = (
+    from: ServerRecord,
+    to: ServerRecord,
+    running: boolean,
+    switchBack = false,
+  ): MigrationPlan => ({
     ...move(from, running),
     to: to.tier,
     toKey: to.key,
     down: TIER_NAMES.indexOf(to.tier) < TIER_NAMES.indexOf(from.tier),
-    strategy: config.migrationStrategy,
+    strategy: switchBack ? switchBackStrategy(config.migrationStrategy) : config.migrationStrategy,
     trafficSwitch: config.trafficSwitch,
+    ...(switchBack ? { switchBack: true as const } : {}),
   });
   const scaleOutMove = (from: ServerRecord, running: boolean): ScaleOutMigrationPlan => move(from, running);
 
@@ -192,8 +202,18 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     if (d.serving) active = planServer(config, d.serving, "serving");
     if (previousRecord) {
       previous = planServer(config, previousRecord, "previous", releasing);
-      if (d.serving) migration = tierMigration(previousRecord, d.serving, false);
+      if (d.serving) migration = tierMigration(previousRecord, d.serving, false, d.migration?.switchBack);
       else scaleOutMigration = scaleOutMove(previousRecord, false);
+    }
+  } else if (previousRecord && !releasing && d.serving && config.tier === previousRecord.tier) {
+    const since = followingSince(previousRecord, d.serving);
+    if (!since) problem("tier", notFollowingMessage(previousRecord, d.serving, retainUntil));
+    else {
+      // The roles swap: the follower becomes the primary, protected as a migration's target until it has succeeded.
+      active = planServer(config, serverRecordOf(previousRecord), "target");
+      previous = planServer(config, serverRecordOf(d.serving), "previous");
+      migration = { ...tierMigration(d.serving, previousRecord, true, true), followingSince: since };
+      checkDnsTtl(config, d.dnsTtlSeconds, problem);
     }
   } else if (previousRecord && releasing) {
     problem(
@@ -234,15 +254,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
     active = planServer(config, target, "target");
     previous = planServer(config, d.serving, "previous");
     migration = tierMigration(d.serving, target, true);
-    if (config.trafficSwitch === "dns") {
-      const ttl = d.dnsTtlSeconds || config.dnsTtlSeconds;
-      if (ttl > 60 || config.dnsTtlSeconds > 60) {
-        problem(
-          "dnsTtlSeconds",
-          `must be 60 or less, deployed for at least one old TTL, before a DNS-mode migration: lower it in an earlier \`pulumi up\` (deployed: ${ttl} s) and wait ${ttl} s before changing the tier`,
-        );
-      }
-    }
+    checkDnsTtl(config, d.dnsTtlSeconds, problem);
   }
   if (issues.length) throw new ConfigError(issues);
 
@@ -294,6 +306,17 @@ function legacyOverride(config: StackConfig, prefix: string): DeploymentRecord |
     previous: { ...firstServerNames(prefix, config.previousTier), retainUntil: config.previousTierRetainUntil },
     legacy: true,
   };
+}
+
+/** Traffic by DNS moves only as fast as resolvers forget the old record: the TTL must be short well before. */
+function checkDnsTtl(config: StackConfig, deployedTtl: number, problem: (key: string, message: string) => void): void {
+  const ttl = deployedTtl || config.dnsTtlSeconds;
+  if (config.trafficSwitch === "dns" && (ttl > 60 || config.dnsTtlSeconds > 60)) {
+    problem(
+      "dnsTtlSeconds",
+      `must be 60 or less, deployed for at least one old TTL, before a DNS-mode migration: lower it in an earlier \`pulumi up\` (deployed: ${ttl} s) and wait ${ttl} s before changing the tier`,
+    );
+  }
 }
 
 function checkAgainstDeployed(
@@ -397,11 +420,17 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
       to: plan.migration?.toKey ?? SCALE_OUT,
       strategy: result.strategy,
       committedAt: result.committedAt,
+      ...(plan.migration?.switchBack ? { switchBack: true as const } : {}),
     };
   } else if (move && plan.deployed?.migration) {
     migration = plan.deployed.migration;
   }
-  const previous = plan.previous?.record;
+  // The server a tier migration left follows the new primary from its result on, for as long as it is kept.
+  const follows =
+    plan.migration?.running && result?.followingSince
+      ? { follows: { key: plan.migration.toKey, since: result.followingSince } }
+      : {};
+  const previous = plan.previous?.record && { ...plan.previous.record, ...follows };
   return {
     version: RECORD_VERSION,
     tier: c.tier,

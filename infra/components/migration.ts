@@ -50,6 +50,8 @@ export function migrateCommandLine(
     ...SSH_KEY_PREAMBLE,
     [
       "node --import tsx scripts/migrate.ts",
+      // A switch back: the target follows the source, so the runner promotes it and copies nothing.
+      ...(m.switchBack ? ["--switch-back"] : []),
       `--from ${hosts.user}@${hosts.oldIp}`,
       `--to ${hosts.user}@${hosts.newIp}`,
       `--from-private ${hosts.oldPrivate}`,
@@ -72,9 +74,11 @@ export function migrateCommandLine(
  * Changing `tier` declares the new server beside the serving one (which is old comes from the stack's `deployment`
  * output) and this component between them: both servers are provisioned and synced first (dependsOn), then `-run`
  * migrates (scripts/migrate.ts over SSH), and only its output lets the reserved IP or A record move (index.ts).
- * `triggers` holds both droplet ids, so the command runs once per pair; a `pulumi up` stopped mid-way runs it again
- * and the journal on the old droplet makes that run resume (or, finished, only print its result). The result line
- * on stdout carries the commit time that starts the old server's retention.
+ * `triggers` holds both droplet ids in the direction of the move, so the command runs once per move: a switch back
+ * (the same pair the other way) and each flip after it change them and run once; a `pulumi up` stopped mid-way runs
+ * it again and the journal on the old droplet makes that run resume (or, finished, only print its result). The
+ * result line on stdout carries the commit time that starts the old server's retention and, when the server left
+ * follows the new primary, since when.
  */
 export class TierMigration extends pulumi.ComponentResource {
   readonly run: command.local.Command;

@@ -73,6 +73,32 @@ describe("the stack's migration command", () => {
   });
 });
 
+describe("the stack's switch back command", () => {
+  const hosts = {
+    user: "root",
+    oldIp: "203.0.113.11",
+    newIp: "203.0.113.10",
+    oldPrivate: "10.10.0.11",
+    newPrivate: "10.10.0.10",
+  };
+  const back = migrateCommandLine(
+    { ...plan, from: "16gb", to: "8gb", fromKey: "app-16gb-g2", toKey: "app-8gb", switchBack: true },
+    hosts,
+    "/health",
+  );
+
+  it("is the migration's command line plus --switch-back, from the server that serves to its follower", () => {
+    expect(back).toContain(" --switch-back ");
+    expect(back.replace(" --switch-back", "")).toBe(
+      migrateCommandLine({ ...plan, from: "16gb", to: "8gb" }, hosts, "/health"),
+    );
+    expect(back).toContain("--from root@203.0.113.11 --to root@203.0.113.10");
+    expect(line).not.toContain("--switch-back");
+    writeFileSync(join(dir, "back.sh"), `${back}\n`);
+    expect(spawnSync("shellcheck", ["-s", "sh", join(dir, "back.sh")], { encoding: "utf8" }).stdout).toBe("");
+  });
+});
+
 describe("the stack's migration command with a pinned target (a server created by this version)", () => {
   // A real ED25519 public key, as the tls provider's publicKeyOpenssh gives it (with its newline).
   const keyFile = join(dir, "host");

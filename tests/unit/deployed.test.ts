@@ -345,3 +345,126 @@ describe("reading the deployed outputs", () => {
     expect(readDeployed({ deployment: JSON.parse(JSON.stringify(after)) }, PREFIX)).toEqual(after);
   });
 });
+
+describe("switching back within the window", () => {
+  /** As upAt, with the result a real run prints: the server left follows the new primary a second after the commit. */
+  function up(tier: string, deployed: DeploymentRecord | undefined, now: Date, stack = "dev") {
+    const plan = planStack(sampleConfig({ tier }, stack), deployed, now);
+    const r: MigrationResult = {
+      ...result(plan, now.toISOString()),
+      followingSince: new Date(now.getTime() + 1000).toISOString(),
+      ...(plan.migration?.switchBack ? { switchBack: true as const } : {}),
+    };
+    return { plan, after: deploymentAfter(plan, plan.migration?.running ? r : undefined) };
+  }
+  const since = (h: number) => new Date(hours(h).getTime() + 1000).toISOString();
+  const moved = up("8gb", at4gb, T0);
+
+  it("records who follows whom, since when; a result without it records no follower", () => {
+    expect(moved.after.previous).toMatchObject({ key: "app-4gb", follows: { key: "app-8gb", since: since(0) } });
+    expect(upAt({ tier: "8gb" }, at4gb).after.previous?.follows).toBeUndefined();
+    expect(up("8gb", moved.after, hours(2)).after.previous?.follows).toEqual({ key: "app-8gb", since: since(0) });
+    expect(readDeployed({ deployment: JSON.parse(JSON.stringify(moved.after)) }, PREFIX)).toEqual(moved.after);
+  });
+
+  it("plans the previous tier as a switch back: no new server, no generation bump, the roles swap", () => {
+    const back = up("4gb", moved.after, hours(2));
+    expect(back.plan.generation).toBe(2);
+    expect(back.plan.active).toMatchObject({ name: "app-4gb", dropletName: `${PREFIX}-4gb`, role: "target" });
+    expect(back.plan.previous).toMatchObject({ name: "app-8gb", dropletName: `${PREFIX}-8gb-g2`, role: "previous" });
+    expect(back.plan.migration).toMatchObject({
+      fromKey: "app-8gb",
+      toKey: "app-4gb",
+      running: true,
+      switchBack: true,
+      followingSince: since(0),
+      strategy: "auto",
+    });
+    // The server that served records plain: no retention, release or following carried over from its previous role.
+    expect(back.plan.active?.record).toEqual({
+      key: "app-4gb",
+      tier: "4gb",
+      generation: 1,
+      dropletName: `${PREFIX}-4gb`,
+      volumeName: `${PREFIX}-4gb-data`,
+      volumeDescription: `PostgreSQL, Redis and Caddy data of ${PREFIX}-4gb`,
+      hostKey: "pinned",
+    });
+    expect(back.after).toMatchObject({
+      tier: "4gb",
+      generation: 2,
+      serving: { key: "app-4gb" },
+      previous: { key: "app-8gb", follows: { key: "app-4gb", since: since(2) } },
+      migration: { from: "app-8gb", to: "app-4gb", committedAt: hours(2).toISOString(), switchBack: true },
+    });
+    expect(back.after.serving).not.toHaveProperty("follows");
+    // Its window counts from the switch back's commit; kept as a switch back while it lasts.
+    const kept = up("4gb", back.after, hours(25));
+    expect(kept.plan.migration).toMatchObject({
+      running: false,
+      switchBack: true,
+      retainUntil: hours(26).toISOString(),
+    });
+    expect(kept.plan.migration?.followingSince).toBeUndefined();
+    expect(kept.after).toEqual(back.after);
+  });
+
+  it("flips again, and a dump-restore stack passes auto (nothing is copied)", () => {
+    const back = up("4gb", moved.after, hours(2));
+    const again = up("8gb", back.after, hours(3));
+    expect(again.plan.migration).toMatchObject({ fromKey: "app-4gb", toKey: "app-8gb", switchBack: true });
+    expect(again.plan.active?.name).toBe("app-8gb");
+    expect(again.plan.generation).toBe(2);
+    expect(again.after.previous).toMatchObject({ key: "app-4gb", follows: { key: "app-8gb", since: since(3) } });
+    const dump = planStack(sampleConfig({ tier: "4gb", migrationStrategy: "dump-restore" }), moved.after, hours(2));
+    expect(dump.migration?.strategy).toBe("auto");
+  });
+
+  it("prod: both servers stay protected through the switch back and its window", () => {
+    const first = up("8gb", undefined, T0, "prod").after;
+    const move = up("16gb", first, T0, "prod");
+    const back = up("8gb", move.after, hours(1), "prod");
+    expect(back.plan.active).toMatchObject({ name: "app-8gb", protect: true });
+    expect(back.plan.previous).toMatchObject({ name: "app-16gb", protect: true });
+    const kept = up("8gb", back.after, hours(20), "prod");
+    expect([kept.plan.active?.protect, kept.plan.previous?.protect]).toEqual([true, true]);
+  });
+
+  it("refuses the same key when the record says the previous server does not follow, saying what to do", () => {
+    const notFollowing = upAt({ tier: "8gb" }, at4gb).after;
+    expect(problems(() => planStack(sampleConfig({ tier: "4gb" }), notFollowing, hours(1)))).toEqual([
+      expect.stringMatching(
+        /^chatbot:tier: cannot switch back to app-4gb \(4gb\): the deployment record says it does not follow app-8gb, .*`npm run migrate -- --status`.*wait for its window to end \(2026-12-02T10:00:00.000Z\)/,
+      ),
+    ]);
+    // Following another server than the one that serves is not following it.
+    const other = {
+      ...moved.after,
+      previous: { ...moved.after.previous!, follows: { key: "app-16gb", since: since(0) } },
+    };
+    expect(problems(() => planStack(sampleConfig({ tier: "4gb" }), other, hours(1)))).toHaveLength(1);
+  });
+
+  it("outside the window the same key migrates to a new server; another tier within it stays refused", () => {
+    const late = up("4gb", moved.after, hours(30));
+    expect(late.plan.dropped?.key).toBe("app-4gb");
+    expect(late.plan.migration).toMatchObject({ toKey: "app-4gb-g3", running: true });
+    expect(late.plan.migration?.switchBack).toBeUndefined();
+    expect(problems(() => planStack(sampleConfig({ tier: "16gb" }), moved.after, hours(1)))).toEqual([
+      expect.stringMatching(/^chatbot:tier: cannot change to 16gb yet/),
+    ]);
+  });
+
+  it("prod past the retention: no switch back to a server being released; once released, a new migration", () => {
+    const first = up("4gb", undefined, T0, "prod").after;
+    const move = up("8gb", first, T0, "prod");
+    expect(problems(() => planStack(sampleConfig({ tier: "4gb" }, "prod"), move.after, hours(24.5)))).toEqual([
+      expect.stringMatching(/^chatbot:tier: cannot change to 4gb yet: .* but still protected/),
+    ]);
+    const release = up("8gb", move.after, hours(24), "prod");
+    const late = up("4gb", release.after, hours(24.5), "prod");
+    expect(late.plan.dropped?.key).toBe("app-4gb");
+    expect(late.plan.migration).toMatchObject({ toKey: "app-4gb-g3", running: true });
+    expect(late.plan.migration?.switchBack).toBeUndefined();
+  });
+});
