@@ -8,7 +8,7 @@
  * - A host key (tls.PrivateKey, ED25519) answers with a real ED25519 public key derived from the URN, and a private
  *   key that is only a marked placeholder: the offline plan never holds a usable private host key.
  * - The tier migration's command answers with the result line a successful run prints (infra/migration/result-line.ts),
- *   committed at the plan's clock.
+ *   committed at the plan's clock, the old server following the new primary a second later (a switch back says so).
  */
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { formatMigrationResult } from "../migration/result-line";
@@ -189,6 +189,10 @@ export class FakeCloud {
     const create = typeof inputs.create === "string" ? inputs.create : "";
     const flag = (name: string) => new RegExp(`--${name}[ =](\\S+)`).exec(create)?.[1] ?? "";
     const at = this.now.toISOString();
+    // A tier migration's old server follows the new primary a moment after the commit; the move onto scale-out's
+    // does not (the managed engines have no standby on the droplet).
+    const tier = /\bscripts\/migrate\.ts /.test(create);
+    const following = new Date(this.now.getTime() + 1000).toISOString();
     return formatMigrationResult({
       id: `mig-${hash(seed).toString(16).padStart(8, "0")}`,
       state: "done",
@@ -196,8 +200,10 @@ export class FakeCloud {
       to: flag("to"),
       strategy: "replicate",
       committedAt: at,
-      finishedAt: at,
+      finishedAt: tier ? following : at,
       resumed: false,
+      ...(/ --switch-back\b/.test(create) ? { switchBack: true as const } : {}),
+      ...(tier ? { followingSince: following } : {}),
     });
   }
 }

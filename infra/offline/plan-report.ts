@@ -8,6 +8,7 @@ import { estimateMonthly } from "../cost";
 import type { AfterWindow, RetainedVolumeCost } from "../cost/timeline";
 import type { StackPlan } from "../plan";
 import { END_MARKER } from "../render/files";
+import { type SwitchBackSummary, switchBackSummary, switchBackWords } from "../switch-back";
 import { planCosts } from "./plan-costs";
 import { type OfflineRun, redactSecrets } from "./run";
 import { SECRET_PLACEHOLDER } from "./stack-files";
@@ -49,6 +50,8 @@ export interface PlanDocument {
   unpricedTypes: string[];
   /** While a server migrated from is kept: the stack once it is dropped, and what the overlap costs until then. */
   afterWindow?: AfterWindow;
+  /** A switch back this update runs (nothing created or copied), with what it does in words. */
+  switchBack?: SwitchBackSummary;
   /** Volumes of dropped servers left at DigitalOcean, from the deployed record: billed until deleted. */
   retainedVolumes?: RetainedVolumeCost[];
   resources: PlanResource[];
@@ -148,6 +151,7 @@ export function buildPlanDocument(run: OfflineRun, plan: StackPlan): PlanDocumen
     monthlyCost: Math.round((estimate.monthly + costs.retainedMonthly) * 100) / 100,
     unpricedTypes: estimate.unpricedTypes,
     ...(costs.afterWindow ? { afterWindow: costs.afterWindow } : {}),
+    ...switchBackSummary(plan.migration),
     ...(costs.retainedVolumes ? { retainedVolumes: costs.retainedVolumes } : {}),
     resources: run.resources.map((r, i) => ({
       type: r.type,
@@ -267,12 +271,15 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   }
   const m = plan.migration;
   if (m) {
+    const kind = m.switchBack ? "Switch back" : "Tier migration";
     lines.push(
-      m.running
-        ? `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${until(m)}`
-        : `Tier migration ${m.from} -> ${m.to}${done(m)}: the ${m.from} server is kept as the rollback target until ${until(m)}`,
+      m.running && m.switchBack
+        ? `Switch back ${m.from} -> ${m.to} (traffic by ${m.trafficSwitch}): ${switchBackWords(m)}; write downtime budget ${m.downtimeBudgetSeconds} s; the ${m.from} server then follows it and is kept as the rollback target until ${until(m)}`
+        : m.running
+          ? `Tier migration ${m.from} -> ${m.to} (strategy ${m.strategy}, traffic by ${m.trafficSwitch}): write downtime budget ${m.downtimeBudgetSeconds} s, whole migration ${m.migrationBudgetMinutes} min; the ${m.from} server is kept as the rollback target until ${until(m)}`
+          : `${kind} ${m.from} -> ${m.to}${done(m)}: the ${m.from} server is kept as the rollback target until ${until(m)}`,
     );
-    if (m.running && m.down) {
+    if (m.running && m.down && !m.switchBack) {
       lines.push(
         `A tier change down: the migration's preflight checks that the data fits on the ${m.to} server and stops, touching nothing, if it does not`,
       );
