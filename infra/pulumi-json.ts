@@ -39,6 +39,8 @@ export interface ParsedPlan {
   retainedVolumes?: RetainedVolumeCost[];
   /** Planned against a state: what the plan says loudly (a volume holding data that loses retainOnDelete). */
   warnings?: string[];
+  /** A switch back the plan runs: the serving server hands over to its follower, nothing copied. */
+  switchBack?: { fromKey: string; toKey: string; summary: string };
 }
 
 export interface ParsedExport {
@@ -133,6 +135,7 @@ const PlanSchema = z.looseObject({
   ),
   ...PlanTimelineSchema.shape,
   state: z.looseObject({ warnings: z.array(z.string()).optional() }).optional(),
+  switchBack: z.looseObject({ fromKey: z.string(), toKey: z.string(), summary: z.string() }).optional(),
 });
 
 const StateSchema = z.looseObject({
@@ -226,6 +229,9 @@ export function parsePlan(value: unknown, source = "plan"): ParsedPlan {
     ...(p.afterWindow ? { afterWindow: p.afterWindow } : {}),
     ...(p.retainedVolumes ? { retainedVolumes: p.retainedVolumes } : {}),
     ...(p.state?.warnings?.length ? { warnings: p.state.warnings } : {}),
+    ...(p.switchBack
+      ? { switchBack: { fromKey: p.switchBack.fromKey, toKey: p.switchBack.toKey, summary: p.switchBack.summary } }
+      : {}),
   };
 }
 

@@ -73,6 +73,8 @@ export function warningText(w: DropletWarning): string {
       const why = w.reasons?.length ? ` (changed: ${w.reasons.join(", ")})` : "";
       return `droplet \`${w.name}\` will be replaced${why}${sizes}: its new disk starts empty, so its data must be migrated within ${budget}.`;
     }
+    case "switch-back":
+      return `droplet \`${w.name}\`${w.from ? ` (${w.from})` : ""} hands over to \`${w.toName}\`${w.to ? ` (${w.to})` : ""}, which follows it (${w.summary}); the cutover must fit ${budget}.`;
     case "move":
       return `droplet \`${w.name}\`${w.from ? ` (${w.from})` : ""} will be replaced by \`${w.toName}\`${w.to ? ` (${w.to})` : ""}: the app and its data must move within ${budget}.`;
   }

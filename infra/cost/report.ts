@@ -27,7 +27,7 @@ export interface CostLine {
 }
 
 export interface DropletWarning {
-  kind: "replace" | "resize" | "move";
+  kind: "replace" | "resize" | "move" | "switch-back";
   name: string;
   from?: string;
   to?: string;
@@ -35,6 +35,8 @@ export interface DropletWarning {
   toName?: string;
   reasons?: string[];
   downtimeBudgetSeconds: number;
+  /** For `switch-back`: what the plan says it does (nothing copied). */
+  summary?: string;
 }
 
 export interface StackCost {
@@ -245,11 +247,23 @@ function steadyResources(plan: ParsedPlan): PlannedResource[] {
   return nowResources(plan).filter((r) => !drops.has(`${r.type}::${r.name}`));
 }
 
+/** A switch back moves no data: its follower takes over, which the steady states' comparison sees as a move. */
+function switchedBack(head: ParsedPlan, cost: StackCost): StackCost {
+  const s = head.switchBack;
+  if (!s) return cost;
+  const warnings = cost.warnings.map((w) =>
+    w.kind === "move" && w.name === `${s.fromKey}-droplet` && w.toName === `${s.toKey}-droplet`
+      ? { ...w, kind: "switch-back" as const, summary: s.summary }
+      : w,
+  );
+  return { ...cost, warnings };
+}
+
 /** Base and head priced in their steady state, with the head's overlap and retained volumes. */
 function planChange(head: ParsedPlan, base: ParsedPlan | undefined, deployed: ParsedExport | undefined): StackCost {
   const budget = { downtimeBudgetSeconds: planBudget(head) };
   const before = base ? steadyResources(base) : (deployed?.resources ?? []);
-  const steady = priceChanges(head.stack, diffResourceSets(before, steadyResources(head)), budget);
+  const steady = switchedBack(head, priceChanges(head.stack, diffResourceSets(before, steadyResources(head)), budget));
   const w = head.afterWindow;
   const retainedVolumes = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(head.retainedVolumes ?? [])];
   const planWarnings = head.warnings ?? [];
