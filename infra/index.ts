@@ -103,7 +103,11 @@ export = async (opts: ProgramOptions = {}) => {
     protect: config.protectStateful,
   });
 
-  const servers = [server, previous].filter((s): s is AppServer => s !== undefined);
+  // Newest server first, the order a migration leaves: a switch back, which swaps the roles, changes no list.
+  const previousIsNewer = (plan.previous?.record.generation ?? 0) > (plan.active?.record.generation ?? 0);
+  const servers = (previousIsNewer ? [previous, server] : [server, previous]).filter(
+    (s): s is AppServer => s !== undefined,
+  );
   new ProjectGroup("group", {
     name: plan.projectName,
     environment: config.environment,
