@@ -215,20 +215,8 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
       migration = { ...tierMigration(d.serving, previousRecord, true, true), followingSince: since };
       checkDnsTtl(config, d.dnsTtlSeconds, problem);
     }
-  } else if (previousRecord && releasing) {
-    problem(
-      "tier",
-      `cannot change to ${config.tier} yet: the ${previousRecord.tier} server migrated from` +
-        (committedAt ? ` at ${committedAt}` : "") +
-        ` is past its retention (${retainUntil}) but still protected. Run \`pulumi up\` twice at tier ${d.tier} first (the first takes its protection off, the second drops it; its volume stays at DigitalOcean), then change the tier`,
-    );
   } else if (previousRecord) {
-    problem(
-      "tier",
-      `cannot change to ${config.tier} yet: the ${previousRecord.tier} server migrated from` +
-        (committedAt ? ` at ${committedAt}` : "") +
-        ` is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (then \`pulumi up\` drops it, in prod over two updates: the first takes its protection off; its volume stays at DigitalOcean)`,
-    );
+    problem("tier", stillKeptMessage(config.tier, d.tier, previousRecord.tier, committedAt, retainUntil, releasing));
   } else if (d.tier === SCALE_OUT) {
     problem(
       "tier",
@@ -306,6 +294,21 @@ function legacyOverride(config: StackConfig, prefix: string): DeploymentRecord |
     previous: { ...firstServerNames(prefix, config.previousTier), retainUntil: config.previousTierRetainUntil },
     legacy: true,
   };
+}
+
+/** Why another tier change waits while the server migrated from is kept (or, past its retention, still protected). */
+function stillKeptMessage(
+  tier: string,
+  deployedTier: string,
+  previousTier: string,
+  committedAt: string | undefined,
+  retainUntil: string | undefined,
+  releasing: boolean,
+): string {
+  const kept = `cannot change to ${tier} yet: the ${previousTier} server migrated from${committedAt ? ` at ${committedAt}` : ""}`;
+  return releasing
+    ? `${kept} is past its retention (${retainUntil}) but still protected. Run \`pulumi up\` twice at tier ${deployedTier} first (the first takes its protection off, the second drops it; its volume stays at DigitalOcean), then change the tier`
+    : `${kept} is the rollback target until ${retainUntil ?? "its retention ends"}. Change the tier after that, or set previousTierRetainHours lower so that it has passed (then \`pulumi up\` drops it, in prod over two updates: the first takes its protection off; its volume stays at DigitalOcean)`;
 }
 
 /** Traffic by DNS moves only as fast as resolvers forget the old record: the TTL must be short well before. */
