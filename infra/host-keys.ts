@@ -106,13 +106,28 @@ export function hostKeyMismatchMessage(server: string, target: string, alias: st
   );
 }
 
+/** Why a droplet created before this version is not pinned, and what that means for the stack's ssh. */
+function notPinned(droplet: string, what: string): string {
+  return (
+    `${droplet}: its SSH host key is not pinned (the ${what} was created before pinned host keys; pinning it now would ` +
+    `change its user data, and DigitalOcean replaces a droplet whose user data changes). The config sync connects ` +
+    `without checking its key, and the migration accepts it on first use (StrictHostKeyChecking=accept-new).`
+  );
+}
+
 /** The warning for a server whose host key is not pinned (created before this version), with how to get it pinned. */
 export function unpinnedHostKeyWarning(server: string): string {
   return (
-    `${server}: its SSH host key is not pinned (the server was created before pinned host keys; pinning it now would ` +
-    `change its user data, and DigitalOcean replaces a droplet whose user data changes). The config sync connects ` +
-    `without checking its key, and the migration accepts it on first use (StrictHostKeyChecking=accept-new). To get ` +
+    `${notPinned(server, "server")} To get ` +
     `it pinned, move to a new server: the next tier migration (\`pulumi config set tier <tier>\`, \`pulumi up\`) creates one ` +
     `whose host key the stack generates and pins.`
+  );
+}
+
+/** The same for a scale-out app droplet: stateless, it is pinned once the stack creates it anew. */
+export function unpinnedAppDropletWarning(droplet: string): string {
+  return (
+    `${notPinned(droplet, "app droplet")} App droplets the stack creates from now on (a higher appCount, or one ` +
+    `dropped by a lower appCount and added again) get a host key the stack generates and pins.`
   );
 }

@@ -16,7 +16,7 @@ import {
   type ServerRecord,
   withPinnedHostKey,
 } from "./deployed";
-import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
+import { deployedAppDroplets, planScaleOut, ScaleOutError, type ScaleOutPlan, scaleOutRecord } from "./scale-out";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import { renderCloudInit } from "./render/cloud-init";
 import { renderConfigFiles } from "./render/files";
@@ -246,7 +246,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   }
   if (issues.length) throw new ConfigError(issues);
 
-  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined) : undefined;
+  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined, d) : undefined;
   return {
     config,
     prefix,
@@ -326,7 +326,12 @@ function checkAgainstDeployed(
 }
 
 /** The scale-out tier from the stack config; its own checks come back as config problems with their keys. */
-function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolean): ScaleOutPlan {
+function planScaleOutTier(
+  config: StackConfig,
+  prefix: string,
+  migrating: boolean,
+  deployed: DeploymentRecord | undefined,
+): ScaleOutPlan {
   try {
     return planScaleOut({
       prefix,
@@ -349,6 +354,7 @@ function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolea
       dbMaxOverflow: config.dbMaxOverflow,
       hstsMaxAgeSeconds: config.hstsMaxAgeSeconds,
       migrating,
+      deployedAppDroplets: deployedAppDroplets(deployed, config.appCount),
     });
   } catch (e) {
     if (!(e instanceof ScaleOutError)) throw e;
@@ -420,5 +426,6 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
       : {}),
     ...(migration ? { migration } : {}),
     ...(plan.retainedVolumes.length ? { retainedVolumes: plan.retainedVolumes } : {}),
+    ...(plan.scaleOut ? { scaleOut: scaleOutRecord(plan.scaleOut) } : {}),
   };
 }

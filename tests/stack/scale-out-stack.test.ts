@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 import type { OfflineRun } from "../../infra/offline/run";
+import { isSecret } from "../../infra/offline/secret-values";
 import { all, find, ROOT, runStack, T } from "./run-stack";
 
 const LB = "digitalocean:index/loadBalancer:LoadBalancer";
@@ -74,9 +75,10 @@ describe("the scale-out stack", () => {
     );
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "user-data.yaml"]);
-    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(
-      find(scale, T.droplet, "scale-out-app-1").inputs.userData,
-    );
+    // Pinned: the user data holds the droplet's host key, so it is a secret (the file shows the plan's placeholder).
+    const userData = find(scale, T.droplet, "scale-out-app-1").inputs.userData;
+    expect(isSecret(userData)).toBe(true);
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe((userData as { value: unknown }).value);
     const schema = spawnSync("cloud-init", ["schema", "--config-file", join(out, "user-data.yaml")], {
       encoding: "utf8",
     });
