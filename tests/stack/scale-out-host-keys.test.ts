@@ -26,9 +26,9 @@ import { ROOT } from "./run-stack";
 const KEY = "tls:index/privateKey:PrivateKey";
 const APPS = ["app-1", "app-2", "app-3"];
 
-async function plan(overrides: Record<string, string> = {}, state?: DeployedState) {
+async function plan(overrides: Record<string, string> = {}, state?: DeployedState, stack = "scale") {
   const mod = (await import("../../infra/index")) as unknown as { default?: Program } & Program;
-  const run = await runOffline({ projectDir: ROOT, stack: "scale", program: mod.default ?? mod, overrides, state });
+  const run = await runOffline({ projectDir: ROOT, stack, program: mod.default ?? mod, overrides, state });
   return {
     run,
     ops: planOperations(run.resources, run.state),
@@ -162,5 +162,27 @@ describe("a scale-out stack deployed before pinned app droplets (its record has 
     expect(notSame(next.ops)).toEqual([]);
     for (const app of APPS) expect(byName(next.run, `scale-out-${app}-host-key`)).toBeUndefined();
     expect(expectPinned(next.run, "app-4", false)).toBe(pinned);
+  });
+});
+
+describe("the move onto scale-out from a single droplet", () => {
+  it("creates every app droplet pinned and passes scale-out-migrate each one's key for its ssh", {
+    timeout: 180_000,
+  }, async () => {
+    const at16 = await plan({ "chatbot:tier": "16gb" }, undefined, "prod");
+    const moving = { "chatbot:tier": "scale-out", "chatbot:dbNodeCount": "2" };
+    const { run } = await plan(moving, at16.after, "prod");
+    const count = run.resources.filter(
+      (r) => r.type === "digitalocean:index/droplet:Droplet" && /^scale-out-app-\d+$/.test(r.name),
+    ).length;
+    expect(count).toBeGreaterThanOrEqual(2);
+    const apps = Array.from({ length: count }, (_, i) => `app-${i + 1}`);
+    const create = String(must(run, "scale-out-migration-run").inputs.create);
+    for (const app of apps) {
+      const pinned = expectPinned(run, app);
+      expect(create).toContain(`--app-node-host-key 'root@${servers(run)[`scale-out-${app}`]?.publicIp}=${pinned}'`);
+    }
+    expect(create.match(/--app-node-host-key/g)).toHaveLength(count);
+    expect(record(run).scaleOut?.appDroplets.every((d) => d.hostKey === "pinned")).toBe(true);
   });
 });

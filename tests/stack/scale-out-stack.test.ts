@@ -114,6 +114,7 @@ describe("moving from 16gb onto scale-out", () => {
   });
 
   it("runs a command whose flags `npm run scale-out-migrate` accepts", () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGuvAddbRUXhZqAjjjcWQNvcseadSNGmRYqJIfvF+VvL";
     const line = scaleOutMigrateCommandLine(
       {
         user: "root",
@@ -121,9 +122,12 @@ describe("moving from 16gb onto scale-out", () => {
         sourcePrivate: "10.10.0.5",
         upstreams: ["10.10.0.6:8081", "10.10.0.7:8081"],
         appIps: ["203.0.113.6", "203.0.113.7"],
+        sourceHostKey: KEY,
+        appHostKeys: [KEY, undefined],
       },
       { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 },
     );
+    expect(line).toContain("--app-node-host-key");
     const help = spawnSync(process.execPath, ["--import", "tsx", "scripts/scale-out-migrate.ts", "--help"], {
       cwd: ROOT,
       encoding: "utf8",
