@@ -75,7 +75,8 @@ const EXIT_OF = {
 void runCli<Options>(program, {
   help: {
     no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
-    usage: "a bad --source, --source-private, --upstreams, --app-nodes or budget (checked before anything runs)",
+    usage:
+      "a bad --source, --source-private, --upstreams, --app-nodes, --app-node-host-key or budget (checked before anything runs)",
     human:
       "the droplet or an app droplet offered another SSH host key than --source-host-key or its --app-node-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
     examples: [
