@@ -5,7 +5,8 @@
  *
  * Same principle as the single droplet (./cloud-init.ts): the user data holds only what needs a new machine
  * (packages, sysctl, swap, Docker's log settings). The compose file, the proxy config, the apply script and the
- * secrets are synced onto the running droplet by `pulumi up`, so changing them never replaces a droplet.
+ * secrets are synced onto the running droplet by `pulumi up`, so changing them never replaces a droplet. The same
+ * exception too: an app droplet created pinned gets its SSH host key here (then the user data is a secret).
  *
  * The load balancer terminates TLS and forwards plain HTTP to port 80 over the VPC; Caddy serves the load balancer on `:80` (no
  * ACME), keeps the X-Forwarded-For the load balancer sets (trusted from private ranges), and answers the health path with 503 while the droplet is
