@@ -100,6 +100,18 @@ export interface DeploymentRecord {
   volumeIds?: Record<string, string>;
   /** True when read from a stack deployed before the record existed (only `tier` was exported). */
   legacy?: boolean;
+  /**
+   * The scale-out tier's app droplets (keys as in the plan, `app-1`) and which of them have a host key the stack
+   * generated and pins (`hostKey: "pinned"`, as ServerRecord.hostKey). Absent on a scale-out stack deployed before
+   * it: read back from the `servers` output as its app droplets, none pinned.
+   */
+  scaleOut?: { appDroplets: AppDropletRecord[] };
+}
+
+/** A scale-out app droplet as recorded: its key in the plan and whether its host key is pinned. */
+export interface AppDropletRecord {
+  key: string;
+  hostKey?: typeof HOST_KEY_PINNED;
 }
 
 const iso = z.iso.datetime({ offset: true });
@@ -151,6 +163,13 @@ const recordSchema = z.object({
       }),
     )
     .optional(),
+  scaleOut: z
+    .object({
+      appDroplets: z.array(
+        z.object({ key: z.string().regex(/^app-\d+$/), hostKey: z.literal(HOST_KEY_PINNED).optional() }),
+      ),
+    })
+    .optional(),
 });
 
 /** Volume ids by server key from the `servers` output; anything else there is ignored. */
@@ -161,6 +180,24 @@ function volumeIdsOf(servers: unknown): Record<string, string> | undefined {
     return typeof id === "string" && id !== "" ? [[key, id] as const] : [];
   });
   return ids.length ? Object.fromEntries(ids) : undefined;
+}
+
+/** An app droplet's key in the `servers` output (`scale-out-app-1`), from its key in the plan. */
+export function appDropletServerKey(key: string): string {
+  return `scale-out-${key}`;
+}
+
+/**
+ * The app droplets of a scale-out stack deployed before the record listed them: those the `servers` output shows
+ * (`scale-out-app-1`, role app), none pinned. Undefined when it shows none (a stack without that output).
+ */
+function appDropletsBeforePinning(tier: string, servers: unknown): DeploymentRecord["scaleOut"] {
+  if (tier !== SCALE_OUT || typeof servers !== "object" || servers === null) return undefined;
+  const keys = Object.keys(servers).flatMap((k) => {
+    const key = /app-\d+$/.exec(k)?.[0];
+    return key && appDropletServerKey(key) === k ? [key] : [];
+  });
+  return keys.length ? { appDroplets: keys.map((key) => ({ key })) } : undefined;
 }
 
 export class DeployedStateError extends Error {
@@ -238,7 +275,12 @@ export function readDeployed(
       throw new DeployedStateError(`output ${DEPLOYMENT_OUTPUT}.${first.path.join(".")}: ${first.message}`);
     }
     const volumeIds = volumeIdsOf(outputs.servers);
-    return { ...(parsed.data as DeploymentRecord), ...(volumeIds ? { volumeIds } : {}) };
+    const scaleOut = parsed.data.scaleOut ?? appDropletsBeforePinning(parsed.data.tier, outputs.servers);
+    return {
+      ...(parsed.data as DeploymentRecord),
+      ...(volumeIds ? { volumeIds } : {}),
+      ...(scaleOut ? { scaleOut } : {}),
+    };
   }
   const tier = outputs.tier;
   if (typeof tier !== "string" || !(STACK_TIERS as readonly string[]).includes(tier)) {

@@ -8,7 +8,7 @@ import type { AppServer } from "./components/app-server";
 import type { Edge } from "./components/edge";
 import type { ScaleOut } from "./components/scale-out";
 import { estimateMonthly, retainedVolumeCost } from "./cost";
-import type { DeploymentRecord } from "./deployed";
+import { appDropletServerKey, type DeploymentRecord } from "./deployed";
 import type { ServerPlan, StackPlan } from "./plan";
 import { type PlannedResource, SECRET_VALUE } from "./resource-shapes";
 import {
@@ -131,13 +131,16 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
     ...(a.scaleOut && a.plan.scaleOut
       ? a.scaleOut.droplets.map((d, i) => {
           const p = a.plan.scaleOut!.app.droplets[i]!;
-          return pulumi.all([d.id, d.ipv4Address, d.ipv4AddressPrivate]).apply(([dropletId, publicIp, privateIp]) => ({
-            key: `scale-out-${p.key}`,
-            dropletId,
-            dropletName: p.dropletName,
-            publicIp,
-            privateIp,
-          }));
+          return pulumi
+            .all([d.id, d.ipv4Address, d.ipv4AddressPrivate, a.scaleOut!.hostPublicKeys[i]])
+            .apply(([dropletId, publicIp, privateIp, hostKey]) => ({
+              key: appDropletServerKey(p.key),
+              dropletId,
+              dropletName: p.dropletName,
+              publicIp,
+              privateIp,
+              ...(hostKey ? { hostKey } : {}),
+            }));
         })
       : []),
   ];
@@ -160,7 +163,9 @@ export function operatorOutputs(a: OperatorOutputArgs): Record<string, pulumi.Ou
       : {}),
     ...(a.edge.reservedIp ? { reservedIp: a.edge.reservedIp.ipAddress } : {}),
     // Only when a server is pinned: a stack of unpinned servers keeps exactly the outputs it had.
-    ...(a.servers.some(({ server }) => server.hostPublicKey) ? { knownHosts: servers.apply(knownHostsOf) } : {}),
+    ...(a.servers.some(({ server }) => server.hostPublicKey) || a.scaleOut?.hostPublicKeys.some((k) => k)
+      ? { knownHosts: servers.apply(knownHostsOf) }
+      : {}),
     migration: a.deployment.apply((record) => migrationStatus(record, retain)),
     // Volumes of dropped servers left at DigitalOcean bill on until deleted.
     monthlyCost: pulumi

@@ -63,6 +63,42 @@ export function knownHostsLine(alias: string, hostKey: string): string {
   return `${alias} ${pinnedHostKey(hostKey)}`;
 }
 
+/**
+ * One host's pinned key as a single command-line value, `<user@host>=<ssh-ed25519 base64>`: how the stack hands
+ * the scale-out migration each app droplet's key (`--app-node-host-key`, repeatable). An ssh target holds no `=`,
+ * so the first one separates them.
+ */
+export function targetHostKeyArg(target: string, hostKey: string): string {
+  return `${target}=${pinnedHostKey(hostKey)}`;
+}
+
+/**
+ * The pinned keys of `targets`, in their order (undefined: not pinned), from `targetHostKeyArg` values. Throws
+ * HostKeyFormatError naming `flag` for a value that is not `<target>=<key>`, names no target, names one twice or
+ * holds no ED25519 key.
+ */
+export function targetHostKeys(
+  flag: string,
+  values: readonly string[],
+  targets: readonly string[],
+): (string | undefined)[] {
+  const keys = new Map<string, string>();
+  for (const value of values) {
+    const at = value.indexOf("=");
+    const target = value.slice(0, Math.max(at, 0));
+    if (at < 1) throw new HostKeyFormatError(`${flag}: "${value}" must be <user@host>=<ssh-ed25519 key>`);
+    if (!targets.includes(target))
+      throw new HostKeyFormatError(`${flag}: "${target}" is none of the targets it may pin (${targets.join(", ")})`);
+    if (keys.has(target)) throw new HostKeyFormatError(`${flag}: "${target}" is given twice`);
+    try {
+      keys.set(target, pinnedHostKey(value.slice(at + 1)));
+    } catch (e) {
+      throw new HostKeyFormatError(`${flag}: ${target}: ${(e as Error).message}`);
+    }
+  }
+  return targets.map((t) => keys.get(t));
+}
+
 /** ssh options for a pinned host: only the key in `knownHostsFile` under `alias` is accepted; nothing is written. */
 export function pinnedSshOptions(alias: string, knownHostsFile: string): string[] {
   return [
@@ -106,13 +142,28 @@ export function hostKeyMismatchMessage(server: string, target: string, alias: st
   );
 }
 
+/** Why a droplet created before this version is not pinned, and what that means for the stack's ssh. */
+function notPinned(droplet: string, what: string): string {
+  return (
+    `${droplet}: its SSH host key is not pinned (the ${what} was created before pinned host keys; pinning it now would ` +
+    `change its user data, and DigitalOcean replaces a droplet whose user data changes). The config sync connects ` +
+    `without checking its key, and the migration accepts it on first use (StrictHostKeyChecking=accept-new).`
+  );
+}
+
 /** The warning for a server whose host key is not pinned (created before this version), with how to get it pinned. */
 export function unpinnedHostKeyWarning(server: string): string {
   return (
-    `${server}: its SSH host key is not pinned (the server was created before pinned host keys; pinning it now would ` +
-    `change its user data, and DigitalOcean replaces a droplet whose user data changes). The config sync connects ` +
-    `without checking its key, and the migration accepts it on first use (StrictHostKeyChecking=accept-new). To get ` +
+    `${notPinned(server, "server")} To get ` +
     `it pinned, move to a new server: the next tier migration (\`pulumi config set tier <tier>\`, \`pulumi up\`) creates one ` +
     `whose host key the stack generates and pins.`
+  );
+}
+
+/** The same for a scale-out app droplet: stateless, it is pinned once the stack creates it anew. */
+export function unpinnedAppDropletWarning(droplet: string): string {
+  return (
+    `${notPinned(droplet, "app droplet")} App droplets the stack creates from now on (a higher appCount, or one ` +
+    `dropped by a lower appCount and added again) get a host key the stack generates and pins.`
   );
 }

@@ -16,7 +16,7 @@ import {
   type ServerRecord,
   withPinnedHostKey,
 } from "./deployed";
-import { planScaleOut, ScaleOutError, type ScaleOutPlan } from "./scale-out";
+import { deployedAppDroplets, planScaleOut, ScaleOutError, type ScaleOutPlan, scaleOutRecord } from "./scale-out";
 import { followingSince, notFollowingMessage, serverRecordOf, switchBackStrategy } from "./switch-back";
 import { INTERNAL_PORT } from "./render/caddyfile";
 import { renderCloudInit } from "./render/cloud-init";
@@ -246,7 +246,7 @@ export function planStack(config: StackConfig, deployed?: DeploymentRecord, now:
   }
   if (issues.length) throw new ConfigError(issues);
 
-  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined) : undefined;
+  const scaleOut = config.tier === SCALE_OUT ? planScaleOutTier(config, prefix, previous !== undefined, d) : undefined;
   return {
     config,
     prefix,
@@ -352,7 +352,12 @@ function checkAgainstDeployed(
 }
 
 /** The scale-out tier from the stack config; its own checks come back as config problems with their keys. */
-function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolean): ScaleOutPlan {
+function planScaleOutTier(
+  config: StackConfig,
+  prefix: string,
+  migrating: boolean,
+  deployed: DeploymentRecord | undefined,
+): ScaleOutPlan {
   try {
     return planScaleOut({
       prefix,
@@ -375,6 +380,7 @@ function planScaleOutTier(config: StackConfig, prefix: string, migrating: boolea
       dbMaxOverflow: config.dbMaxOverflow,
       hstsMaxAgeSeconds: config.hstsMaxAgeSeconds,
       migrating,
+      deployedAppDroplets: deployedAppDroplets(deployed, config.appCount),
     });
   } catch (e) {
     if (!(e instanceof ScaleOutError)) throw e;
@@ -452,5 +458,6 @@ export function deploymentAfter(plan: StackPlan, result: MigrationResult | undef
       : {}),
     ...(migration ? { migration } : {}),
     ...(plan.retainedVolumes.length ? { retainedVolumes: plan.retainedVolumes } : {}),
+    ...(plan.scaleOut ? { scaleOut: scaleOutRecord(plan.scaleOut) } : {}),
   };
 }

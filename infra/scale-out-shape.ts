@@ -2,6 +2,7 @@
  * The scale-out tier's fixed numbers and the shapes of its input and plan (infra/scale-out.ts plans it; the
  * component and the checks read these shapes).
  */
+import type { AppDropletRecord } from "./deployed";
 import type { RenderedFile } from "./render/files";
 
 /** Managed PostgreSQL's major version: the droplets run postgres:15, and logical replication moves the data in. */
@@ -66,12 +67,22 @@ export interface ScaleOutInput {
    * their internal listener's port (8081) from it (its proxy forwards to them from the cutover on). @default false
    */
   migrating?: boolean;
+  /**
+   * The app droplets deployed (the stack's `deployment` record, infra/deployed.ts): which keep an unpinned host key.
+   * Undefined: none deployed, every app droplet is new and pinned. @default undefined
+   */
+  deployedAppDroplets?: readonly AppDropletRecord[];
 }
 
 export interface AppDropletPlan {
   /** Logical name suffix (`app-1`) and the droplet's name (`chatbot-prod-app-1`). */
   key: string;
   dropletName: string;
+  /**
+   * The stack generates its SSH host key, hands it to cloud-init and pins it: every app droplet this version creates.
+   * False for one deployed before (its user data stays byte-identical: a change would replace it).
+   */
+  pinHostKey: boolean;
 }
 
 export interface ScaleOutFirewallRule {

@@ -26,6 +26,7 @@
 import { createHash } from "node:crypto";
 import { HSTS_MAX_AGE_LIMIT, prodSshAllowlistProblems } from "./config";
 import { estimateMonthly, type MonthlyEstimate } from "./cost";
+import { type AppDropletRecord, type DeploymentRecord, HOST_KEY_PINNED } from "./deployed";
 import { DATABASE_NODE_MONTHLY_USD, DROPLET_MONTHLY_USD, isDropletSlug } from "./pricing";
 import {
   checkCertificate,
@@ -61,6 +62,7 @@ import {
   type ScaleOutInput,
   type ScaleOutPlan,
 } from "./scale-out-shape";
+import { SCALE_OUT } from "./tiers";
 import { APP_MIB_PER_WORKER, PROXY_MIB } from "./tuning";
 
 export * from "./scale-out-shape";
@@ -225,10 +227,15 @@ export function planScaleOut(input: ScaleOutInput): ScaleOutPlan {
       vcpus: shape.vcpus,
       memoryMiB: shape.memoryMiB,
       count: input.appCount,
-      droplets: Array.from({ length: input.appCount }, (_, n) => ({
-        key: `app-${n + 1}`,
-        dropletName: `${prefix}-app-${n + 1}`,
-      })),
+      droplets: Array.from({ length: input.appCount }, (_, n) => {
+        const key = `app-${n + 1}`;
+        const deployed = input.deployedAppDroplets?.find((d) => d.key === key);
+        return {
+          key,
+          dropletName: `${prefix}-${key}`,
+          pinHostKey: deployed ? deployed.hostKey === HOST_KEY_PINNED : true,
+        };
+      }),
       workers,
       memory,
       dbPoolSize,
@@ -429,6 +436,26 @@ export function scaleOutResources(plan: ScaleOutPlan): PlannedResource[] {
     { type: "digitalocean:index/certificate:Certificate", name: "cert", inputs: {} },
     { type: "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool", name: "pool", inputs: {} },
   ];
+}
+
+/**
+ * The app droplets a deployed record says exist, for `ScaleOutInput.deployedAppDroplets`: none unless it is a scale-out
+ * record; its list; or, for a scale-out stack whose outputs show neither the list nor the `servers` it is read back
+ * from, every planned one, unpinned (nothing deployed may change its user data, and which exist is unknown).
+ */
+export function deployedAppDroplets(
+  record: Pick<DeploymentRecord, "tier" | "scaleOut"> | undefined,
+  appCount: number,
+): AppDropletRecord[] | undefined {
+  if (record?.tier !== SCALE_OUT) return undefined;
+  return record.scaleOut?.appDroplets ?? Array.from({ length: appCount }, (_, n) => ({ key: `app-${n + 1}` }));
+}
+
+/** The `deployment` record's `scaleOut` after a `pulumi up` of this plan: its app droplets and which are pinned. */
+export function scaleOutRecord(plan: ScaleOutPlan): NonNullable<DeploymentRecord["scaleOut"]> {
+  return {
+    appDroplets: plan.app.droplets.map((d) => ({ key: d.key, ...(d.pinHostKey ? { hostKey: HOST_KEY_PINNED } : {}) })),
+  };
 }
 
 export function scaleOutMonthly(plan: ScaleOutPlan): MonthlyEstimate {

@@ -21,8 +21,8 @@ export interface ServerOutput {
   volumeId?: string;
   volumeName?: string;
   /**
-   * The SSH host key the stack generated and pins, `ssh-ed25519 <base64>` (not secret); absent for a server created
-   * before pinned host keys (see infra/host-keys.ts).
+   * The SSH host key the stack generated and pins, `ssh-ed25519 <base64>` (not secret); absent for a server or an app
+   * droplet created before pinned host keys (see infra/host-keys.ts).
    */
   hostKey?: string;
 }

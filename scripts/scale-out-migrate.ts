@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { pinnedHostKey } from "../infra/host-keys";
+import { pinnedHostKey, targetHostKeys } from "../infra/host-keys";
 import { UNPINNED_SSH_OPTIONS } from "../infra/migration/ssh-options";
 import {
   HostKeyMismatchError,
@@ -37,6 +37,7 @@ interface Options {
   migrationBudget: string;
   sshOption: string[];
   sourceHostKey?: string;
+  appNodeHostKey: string[];
   json?: boolean;
 }
 
@@ -56,6 +57,12 @@ const program = new Command("scale-out-migrate")
     "--source-host-key <key>",
     'the droplet\'s pinned SSH host key, "ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey): only that key is accepted. Without: accepted on first use, with a warning',
   )
+  .option(
+    "--app-node-host-key <target=key>",
+    'an app droplet\'s pinned SSH host key, "<user@host>=ssh-ed25519 <base64>" (`pulumi stack output servers`: hostKey), repeatable, one per --app-nodes target: only that key is accepted there. An app droplet without one: accepted on first use, with a warning',
+    collect,
+    [] as string[],
+  )
   .option("--json", "print the report as JSON");
 
 const EXIT_OF = {
@@ -68,9 +75,10 @@ const EXIT_OF = {
 void runCli<Options>(program, {
   help: {
     no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
-    usage: "a bad --source, --source-private, --upstreams, --app-nodes or budget (checked before anything runs)",
+    usage:
+      "a bad --source, --source-private, --upstreams, --app-nodes, --app-node-host-key or budget (checked before anything runs)",
     human:
-      "the droplet offered another SSH host key than --source-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
+      "the droplet or an app droplet offered another SSH host key than --source-host-key or its --app-node-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
     examples: [
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081,10.10.0.22:8081 --app-nodes root@203.0.113.21,root@203.0.113.22",
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081 --app-nodes root@203.0.113.21 --downtime-budget 120 --json",
@@ -90,6 +98,7 @@ void runCli<Options>(program, {
     asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
     asUsage(() => checkUpstreams(upstreams));
     asUsage(() => appNodeDroplets({ appNodes, upstreams }));
+    const appHostKeys = asUsage(() => targetHostKeys("appNodeHostKey", o.appNodeHostKey, appNodes));
     // The droplet's host key: pinned (only that key, checked once before anything runs: exit 3 on another), or
     // accepted on first use with a warning (a server created before pinning).
     const hostKey = o.sourceHostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.sourceHostKey!));
@@ -103,9 +112,22 @@ void runCli<Options>(program, {
       knownHostsFileIn(keysDir),
       warn,
     );
-    // The app droplets have no per-droplet record to pin from (see the README's host keys): accepted on first use.
-    warn(`warning: the app droplets' SSH host keys are not pinned (accepted on first use): ${appNodes.join(", ")}`);
-    const report = await verifyPinnedHostKeys([{ droplet: source, role: "old", pin }])
+    // The app droplets are the move's new side: each pinned to its own key and checked with the droplet before
+    // anything runs; one without a key is accepted on first use, with a warning.
+    const apps = appNodeDroplets({ appNodes, upstreams, sshOptions: o.sshOption }).map((node, i) => {
+      const appPin = { label: `the app droplet ${appNodes[i]}`, hostKey: appHostKeys[i] };
+      if (!appPin.hostKey) {
+        warn(
+          `warning: ${appPin.label}: no --app-node-host-key, its SSH host key is accepted on first use (StrictHostKeyChecking=accept-new); an app droplet the stack pins has its key in \`pulumi stack output servers\` (hostKey)`,
+        );
+        return { droplet: { ...node, sshOptions: [...(node.sshOptions ?? []), ...UNPINNED_SSH_OPTIONS] }, pin: appPin };
+      }
+      return { droplet: withHostKey(node, "new", appPin, knownHostsFileIn(keysDir), warn), pin: appPin };
+    });
+    const report = await verifyPinnedHostKeys([
+      { droplet: source, role: "old", pin },
+      ...apps.map((a) => ({ ...a, role: "new" as const })),
+    ])
       .catch((e: unknown) => {
         throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
       })
@@ -117,7 +139,7 @@ void runCli<Options>(program, {
           appNodes,
           ...budgets,
           sourceSshOptions: [...(source.sshOptions ?? [])],
-          sshOptions: [...o.sshOption, ...UNPINNED_SSH_OPTIONS],
+          appNodeSshOptions: apps.map((a) => a.droplet.sshOptions ?? []),
           log: warn,
         }),
       )

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { pinnedHostKey } from "../host-keys";
+import { pinnedHostKey, targetHostKeyArg } from "../host-keys";
 import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { INTERNAL_PORT } from "../render/caddyfile";
@@ -36,10 +36,18 @@ export function scaleOutMigrateCommandLine(
     upstreams: string[];
     appIps: string[];
     sourceHostKey?: string;
+    /** The app droplets' pinned host keys, in the order of `appIps` (undefined: not pinned). */
+    appHostKeys?: readonly (string | undefined)[];
   },
   budgets: { downtimeBudgetSeconds: number; migrationBudgetMinutes: number },
 ): string {
-  // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key); else accepted on first use.
+  // A droplet whose host key the stack pinned: only that key (the CLI's --source-host-key, --app-node-host-key);
+  // else accepted on first use.
+  const appNodes = hosts.appIps.map((ip) => `${hosts.user}@${ip}`);
+  const appKeys = appNodes.flatMap((target, i) => {
+    const key = hosts.appHostKeys?.[i];
+    return key === undefined ? [] : [`--app-node-host-key '${targetHostKeyArg(target, key)}'`];
+  });
   return [
     "set -eu",
     ...SSH_KEY_PREAMBLE,
@@ -48,10 +56,11 @@ export function scaleOutMigrateCommandLine(
       `--source ${hosts.user}@${hosts.sourceIp}`,
       `--source-private ${hosts.sourcePrivate}`,
       `--upstreams ${hosts.upstreams.join(",")}`,
-      `--app-nodes ${hosts.appIps.map((ip) => `${hosts.user}@${ip}`).join(",")}`,
+      `--app-nodes ${appNodes.join(",")}`,
       `--downtime-budget ${budgets.downtimeBudgetSeconds}`,
       `--migration-budget ${budgets.migrationBudgetMinutes}`,
       ...(hosts.sourceHostKey === undefined ? [] : [`--source-host-key '${pinnedHostKey(hosts.sourceHostKey)}'`]),
+      ...appKeys,
       ...stackSshFlags(hosts.sourceHostKey !== undefined),
       SSH_KEY_ARGS,
       "--json",
@@ -130,8 +139,9 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
         scaleOut.privateIps,
         scaleOut.publicIps,
         source.hostPublicKey,
+        pulumi.all(scaleOut.hostPublicKeys),
       ])
-      .apply(([sourceIp, sourcePrivate, ips, appIps, sourceHostKey]) =>
+      .apply(([sourceIp, sourcePrivate, ips, appIps, sourceHostKey, appHostKeys]) =>
         scaleOutMigrateCommandLine(
           {
             user: args.sshUser,
@@ -140,6 +150,7 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
             upstreams: ips.map((ip) => `${ip}:${INTERNAL_PORT}`),
             appIps,
             sourceHostKey,
+            appHostKeys,
           },
           { downtimeBudgetSeconds: args.downtimeBudgetSeconds, migrationBudgetMinutes: args.migrationBudgetMinutes },
         ),

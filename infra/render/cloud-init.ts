@@ -28,13 +28,20 @@ export interface HostKeyPair {
 /** sshd offers only the pinned key, whatever else may appear in /etc/ssh (Ubuntu's sshd_config includes this dir first). */
 export const HOST_KEY_SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-chatbot-host-key.conf";
 
+/** The write_files entry of HOST_KEY_SSHD_DROPIN. */
+export const HOST_KEY_SSHD_FILE = {
+  path: HOST_KEY_SSHD_DROPIN,
+  permissions: "0644",
+  content: "HostKey /etc/ssh/ssh_host_ed25519_key\n",
+} as const;
+
 /**
  * cloud-init's cc_ssh: `ssh_deletekeys` removes every /etc/ssh/ssh_host_*key* of the image; with `ssh_keys` present
  * it writes exactly those keys and generates none (`ssh_genkeytypes` is read only without `ssh_keys`; it is set to
  * ed25519 alone anyway). Source: cloud-init `cloudinit/config/cc_ssh.py` (handle) and its schema
  * (`^(dsa|ecdsa|ed25519|rsa)_(public|private|certificate)$`), checked with cloud-init 22.4.2 here.
  */
-function hostKeyConfig(key: HostKeyPair) {
+export function hostKeyConfig(key: HostKeyPair) {
   return {
     ssh_deletekeys: true,
     ssh_genkeytypes: ["ed25519"],
@@ -101,9 +108,7 @@ export function renderCloudInit(input: CloudInitInput): string {
         content: `${LAYOUT.dataDir}/log/*.log {\n  weekly\n  rotate 8\n  compress\n  missingok\n  notifempty\n  copytruncate\n}\n`,
       },
       { path: "/usr/local/sbin/chatbot-private-ip", permissions: "0755", content: PRIVATE_IP_SCRIPT },
-      ...(input.hostKey
-        ? [{ path: HOST_KEY_SSHD_DROPIN, permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }]
-        : []),
+      ...(input.hostKey ? [HOST_KEY_SSHD_FILE] : []),
     ],
     runcmd: [
       ["sysctl", "--system"],

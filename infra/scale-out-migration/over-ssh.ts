@@ -24,6 +24,8 @@ export interface ScaleOutMigrateOptions {
   sshOptions?: string[];
   /** ssh options of the droplet's connections instead of `sshOptions` (its pinned host key). @default sshOptions */
   sourceSshOptions?: string[];
+  /** Each app droplet's ssh options instead of `sshOptions` (its host key), in the order of `appNodes`. @default sshOptions */
+  appNodeSshOptions?: readonly (readonly string[])[];
   log?: (line: string) => void;
 }
 
@@ -41,7 +43,9 @@ export function sourceDroplet(
 }
 
 /** The app droplets as the runner reaches them, one per upstream, in the same order. */
-export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions">): Droplet[] {
+export function appNodeDroplets(
+  o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions" | "appNodeSshOptions">,
+): Droplet[] {
   const upstreams = checkUpstreams(o.upstreams);
   if (o.appNodes.length !== upstreams.length)
     throw new Error(
@@ -51,7 +55,7 @@ export function appNodeDroplets(o: Pick<ScaleOutMigrateOptions, "appNodes" | "up
     if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(ssh)) throw new Error(`appNodes: "${ssh}" must be user@host`);
     return {
       ssh,
-      sshOptions: o.sshOptions ?? [],
+      sshOptions: [...(o.appNodeSshOptions?.[i] ?? o.sshOptions ?? [])],
       privateAddress: upstreams[i]!.replace(/:\d+$/, ""),
     };
   });

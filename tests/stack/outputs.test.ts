@@ -90,17 +90,21 @@ describe("outputs of a single-droplet stack", () => {
 });
 
 describe("outputs of the scale-out tier", () => {
-  it("lists the app droplets, no ssh target or reserved IP, and the database and cache URIs as secrets", () => {
-    expect(Object.keys(scale.outputs).sort()).toEqual([...ORIGINAL, ...OPERATOR, "databaseUrl", "redisUrl"].sort());
+  it("lists the app droplets with their pinned host keys, no ssh target or reserved IP, and the database and cache URIs as secrets", () => {
+    expect(Object.keys(scale.outputs).sort()).toEqual(
+      [...ORIGINAL, ...OPERATOR, "knownHosts", "databaseUrl", "redisUrl"].sort(),
+    );
     const droplets = all(scale, T.droplet);
     expect(Object.keys(servers(scale))).toHaveLength(droplets.length);
     for (const d of droplets) {
+      const hostKey = pinnedHostKey(String(find(scale, T.privateKey, `${d.name}-host-key`).outputs.publicKeyOpenssh));
       expect(servers(scale)[d.name]).toEqual({
         role: "app",
         dropletId: d.id,
         dropletName: d.inputs.name,
         publicIp: d.outputs.ipv4Address,
         privateIp: d.outputs.ipv4AddressPrivate,
+        hostKey,
       });
     }
     expect(scale.outputs.servingServer).toBe("scale-out");

@@ -49,4 +49,5 @@ export const T = {
   project: "digitalocean:index/project:Project",
   command: "command:remote:Command",
   password: "random:index/randomPassword:RandomPassword",
+  privateKey: "tls:index/privateKey:PrivateKey",
 } as const;

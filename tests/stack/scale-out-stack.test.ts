@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 import type { OfflineRun } from "../../infra/offline/run";
+import { isSecret } from "../../infra/offline/secret-values";
 import { all, find, ROOT, runStack, T } from "./run-stack";
 
 const LB = "digitalocean:index/loadBalancer:LoadBalancer";
@@ -74,9 +75,10 @@ describe("the scale-out stack", () => {
     );
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["Caddyfile", "compose.yaml", "user-data.yaml"]);
-    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe(
-      find(scale, T.droplet, "scale-out-app-1").inputs.userData,
-    );
+    // Pinned: the user data holds the droplet's host key, so it is a secret (the file shows the plan's placeholder).
+    const userData = find(scale, T.droplet, "scale-out-app-1").inputs.userData;
+    expect(isSecret(userData)).toBe(true);
+    expect(readFileSync(join(out, "user-data.yaml"), "utf8")).toBe((userData as { value: unknown }).value);
     const schema = spawnSync("cloud-init", ["schema", "--config-file", join(out, "user-data.yaml")], {
       encoding: "utf8",
     });
@@ -112,6 +114,7 @@ describe("moving from 16gb onto scale-out", () => {
   });
 
   it("runs a command whose flags `npm run scale-out-migrate` accepts", () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGuvAddbRUXhZqAjjjcWQNvcseadSNGmRYqJIfvF+VvL";
     const line = scaleOutMigrateCommandLine(
       {
         user: "root",
@@ -119,9 +122,12 @@ describe("moving from 16gb onto scale-out", () => {
         sourcePrivate: "10.10.0.5",
         upstreams: ["10.10.0.6:8081", "10.10.0.7:8081"],
         appIps: ["203.0.113.6", "203.0.113.7"],
+        sourceHostKey: KEY,
+        appHostKeys: [KEY, undefined],
       },
       { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 },
     );
+    expect(line).toContain("--app-node-host-key");
     const help = spawnSync(process.execPath, ["--import", "tsx", "scripts/scale-out-migrate.ts", "--help"], {
       cwd: ROOT,
       encoding: "utf8",

@@ -14,27 +14,19 @@ import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migra
 import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
 
+import { SCALE_OUT_HAPPY, type StepAnswers, writeStepAnswers } from "../support/fake-ssh-answers";
 const ROOT = join(__dirname, "..", "..");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 const FAKE_SSH = join(ROOT, "tests", "support", "fake-ssh");
 const TIMEOUT = 120_000;
 
 /** Runs scripts/<script>.ts; `steps` are the fake droplet's answers, {step: {out, err, code}}. */
-async function cli(
-  script: string,
-  args: string[],
-  steps?: Record<string, { out?: string; err?: string; code?: number }>,
-) {
+async function cli(script: string, args: string[], steps?: StepAnswers) {
   let env: NodeJS.ProcessEnv = {};
   let dir: string | undefined;
   if (steps) {
     dir = mkdtempSync(join(tmpdir(), "fake-ssh-"));
-    writeFileSync(join(dir, "calls.log"), "");
-    for (const [step, a] of Object.entries(steps)) {
-      if (a.out !== undefined) writeFileSync(join(dir, `${step}.out`), a.out);
-      if (a.err !== undefined) writeFileSync(join(dir, `${step}.err`), a.err);
-      if (a.code !== undefined) writeFileSync(join(dir, `${step}.code`), String(a.code));
-    }
+    writeStepAnswers(dir, steps);
     env = { PATH: `${FAKE_SSH}:${process.env.PATH}`, FAKE_SSH_DIR: dir };
   }
   const r = await runCommand(TSX, [join(ROOT, script), ...args], { cwd: ROOT, env, timeoutMs: TIMEOUT });
@@ -287,19 +279,7 @@ describe("npm run scale-out-migrate", () => {
     "--app-nodes",
     "root@app1,root@app2",
   ];
-  /** What logical.sh prints for each step of a run that goes through. */
-  const happy = {
-    preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
-    // An app droplet's gate (close and open alike) prints its internal listener's certificate.
-    gate: {
-      out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n`,
-    },
-    sync: { out: "sync_ms=12\n" },
-    lag: { out: "lag_bytes=0\n" },
-    cutover: { out: "fence_ms=40\ncatchup_ms=3\nseq.public.users_id_seq=501\ntables=1\nchecked=1\nswitched=c1\n" },
-    counts: { out: "source.public.users=500\ntarget.public.users=500\n" },
-    cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=4\n" },
-  };
+  const happy = SCALE_OUT_HAPPY;
 
   it.concurrent.each([
     ["it goes through", {}, EXIT.done, "", "chatbot-migration-result: "],
@@ -364,6 +344,18 @@ describe("npm run scale-out-migrate", () => {
     [[...args.slice(0, 6), "--app-nodes", "root@app1"], "appNodes: 1 ssh destination(s) for 2 upstream(s)"],
     [[...args.slice(0, 6)], "error: required option '--app-nodes <list>' not specified"],
     [[...args, "--downtime-budget", "0"], "downtimeBudgetSeconds: must be a positive number"],
+    [
+      [
+        ...args,
+        "--app-node-host-key",
+        "root@app9=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGuvAddbRUXhZqAjjjcWQNvcseadSNGmRYqJIfvF+VvL",
+      ],
+      'appNodeHostKey: "root@app9" is none of the targets it may pin (root@app1, root@app2)',
+    ],
+    [
+      [...args, "--app-node-host-key", "root@app1=ssh-rsa AAAA"],
+      "appNodeHostKey: root@app1: the pinned host key must be ssh-ed25519",
+    ],
     [[...args.slice(0, 4)], "error: required option '--upstreams <list>' not specified"],
   ])(
     "%j: usage error, nothing touched",

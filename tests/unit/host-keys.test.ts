@@ -21,7 +21,8 @@ import {
 } from "../../infra/host-keys";
 import { hostKeyAlias } from "../../infra/migration/host-key-check";
 import { planStack } from "../../infra/plan";
-import { HOST_KEY_SSHD_DROPIN, renderCloudInit } from "../../infra/render/cloud-init";
+import { renderAppNodeCloudInit } from "../../infra/render/app-node";
+import { HOST_KEY_SSHD_DROPIN, type HostKeyPair, renderCloudInit } from "../../infra/render/cloud-init";
 import { sampleConfig } from "../support/sample-config";
 
 const temp: string[] = [];
@@ -129,11 +130,19 @@ describe("the pinned host key's form (the @pulumi/command connection's hostKey, 
   });
 });
 
-describe("a pinned server's user data", () => {
+// A single droplet's and a scale-out app droplet's user data take the key the same way (render/cloud-init.ts).
+const USER_DATA: [string, (hostKey?: HostKeyPair) => string][] = [
+  [
+    "a pinned server's",
+    (hostKey) => renderCloudInit({ volumeName: "chatbot-prod-16gb-data-g2", swapMiB: 2048, hostKey }),
+  ],
+  ["a pinned scale-out app droplet's", (hostKey) => renderAppNodeCloudInit({ swapMiB: 1024, hostKey })],
+];
+
+describe.each(USER_DATA)("%s user data", (_what, render) => {
   const key = sshKeygen();
-  const base = { volumeName: "chatbot-prod-16gb-data-g2", swapMiB: 2048 };
   const { privateKeyOpenssh, publicKeyOpenssh } = key;
-  const pinned = renderCloudInit({ ...base, hostKey: { privateKeyOpenssh, publicKeyOpenssh } });
+  const pinned = render({ privateKeyOpenssh, publicKeyOpenssh });
 
   it("holds the host key for cloud-init, deletes the image's keys, generates no other, and sshd offers only it", () => {
     const doc = parse(pinned) as Record<string, unknown> & { write_files: { path: string; content: string }[] };
@@ -155,7 +164,7 @@ describe("a pinned server's user data", () => {
   });
 
   it("without a host key the user data is what it always was (no ssh_keys, no drop-in)", () => {
-    const plain = renderCloudInit(base);
+    const plain = render();
     expect(plain).not.toMatch(/ssh_keys|ssh_deletekeys|ssh_genkeytypes|sshd_config/);
     expect(pinned.startsWith(plain.slice(0, plain.indexOf("ssh_pwauth")))).toBe(true);
   });

@@ -3,6 +3,7 @@
  * decisions (order, budget aborts, rollback, commit point) driven by a scripted executor.
  */
 import { describe, expect, it } from "vitest";
+import { targetHostKeys } from "../../infra/host-keys";
 import type { Droplet } from "../../infra/migration/commands";
 import { scriptFiles, scriptText } from "../../infra/migration/steps";
 import {
@@ -20,6 +21,8 @@ import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
 
 const SOURCE: Droplet = { ssh: "root@203.0.113.5", privateAddress: "10.10.0.5" };
+/** An ED25519 public key in the form the stack pins. */
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGuvAddbRUXhZqAjjjcWQNvcseadSNGmRYqJIfvF+VvL";
 
 describe("logical.sh command lines", () => {
   const c = logicalCommands(SOURCE);
@@ -184,6 +187,48 @@ describe("the CLI's inputs and the stack's command line", () => {
       "node --import tsx scripts/scale-out-migrate.ts --source root@203.0.113.5 --source-private 10.10.0.5 --upstreams 10.10.0.7:8081 --app-nodes root@203.0.113.7 --downtime-budget 120 --migration-budget 45",
     );
     expect(line).toContain('"$CHATBOT_SSH_PRIVATE_KEY" > "$key"');
+  });
+
+  it("passes each pinned app droplet's key as --app-node-host-key <target>=<key>, none for one not pinned", () => {
+    const hosts = {
+      user: "root",
+      sourceIp: "203.0.113.5",
+      sourcePrivate: "10.10.0.5",
+      upstreams: ["10.10.0.7:8081", "10.10.0.8:8081"],
+      appIps: ["203.0.113.7", "203.0.113.8"],
+    };
+    const budgets = { downtimeBudgetSeconds: 120, migrationBudgetMinutes: 45 };
+    const line = scaleOutMigrateCommandLine({ ...hosts, appHostKeys: [`${KEY} comment\n`, undefined] }, budgets);
+    expect(line).toContain(` --app-node-host-key 'root@203.0.113.7=${KEY}' `);
+    expect(line.match(/--app-node-host-key/g)).toHaveLength(1);
+    // What the CLI reads back from those values: the keys in the order of --app-nodes.
+    const values = [...line.matchAll(/--app-node-host-key '([^']+)'/g)].map((m) => m[1]!);
+    expect(targetHostKeys("appNodeHostKey", values, ["root@203.0.113.7", "root@203.0.113.8"])).toEqual([
+      KEY,
+      undefined,
+    ]);
+    expect(scaleOutMigrateCommandLine(hosts, budgets)).not.toContain("--app-node-host-key");
+  });
+});
+
+describe("--app-node-host-key values (targetHostKeys)", () => {
+  const targets = ["root@203.0.113.7", "root@203.0.113.8"];
+  it.each([
+    [["root@203.0.113.7"], 'appNodeHostKey: "root@203.0.113.7" must be <user@host>=<ssh-ed25519 key>'],
+    [[`=${KEY}`], `appNodeHostKey: "=${KEY}" must be <user@host>=<ssh-ed25519 key>`],
+    [[`root@203.0.113.9=${KEY}`], 'appNodeHostKey: "root@203.0.113.9" is none of the targets it may pin'],
+    [[`root@203.0.113.7=${KEY}`, `root@203.0.113.7=${KEY}`], 'appNodeHostKey: "root@203.0.113.7" is given twice'],
+    [
+      ["root@203.0.113.7=ssh-rsa AAAAB3NzaC1yc2E="],
+      "appNodeHostKey: root@203.0.113.7: the pinned host key must be ssh-ed25519",
+    ],
+  ])("%j is refused: %s", (values, message) => {
+    expect(() => targetHostKeys("appNodeHostKey", values, targets)).toThrow(message);
+  });
+
+  it("keys in the order of the targets", () => {
+    expect(targetHostKeys("appNodeHostKey", [`root@203.0.113.8=${KEY}`], targets)).toEqual([undefined, KEY]);
+    expect(targetHostKeys("appNodeHostKey", [], targets)).toEqual([undefined, undefined]);
   });
 });
 
