@@ -45,6 +45,13 @@ export type MigrationStatus =
       rollbackTarget: string;
       /** When the first `pulumi up` after it drops the old server (its volume stays at DigitalOcean). */
       rollbackUntil?: string;
+      /** The migration was a switch back to the server that followed (nothing copied). */
+      switchBack?: true;
+      /**
+       * Whom the rollback target follows, since when: a switch back to it needs no copy. Absent when it does not
+       * follow (a switch back is then refused: `npm run migrate -- --status` tells why).
+       */
+      follows?: { server: string; since: string };
     };
 
 /** The server that serves: its key in `servers`, or `scale-out` (the load balancer). */
@@ -93,6 +100,8 @@ export function migrationStatus(record: DeploymentRecord, retain: { hours: numbe
     to: m?.to ?? servingServer(record),
     rollbackTarget: previous.key,
     ...(until ? { rollbackUntil: until.toISOString() } : {}),
+    ...(m?.switchBack ? { switchBack: true as const } : {}),
+    ...(previous.follows ? { follows: { server: previous.follows.key, since: previous.follows.since } } : {}),
   };
 }
 

@@ -145,4 +145,24 @@ describe("migrationStatus", () => {
     expect(status).toMatchObject(expected);
     if (expected.state === "none") expect(status).toEqual(expected);
   });
+
+  it("says whom the rollback target follows since when, and a switch back; neither when the record has none", () => {
+    const since = "2026-12-01T10:00:02.000Z";
+    const back: DeploymentRecord = {
+      ...migrated,
+      tier: "8gb",
+      serving: s8,
+      previous: { ...s16, follows: { key: s8.key, since } },
+      migration: { ...migrated.migration!, from: s16.key, to: s8.key, switchBack: true },
+    };
+    expect(migrationStatus(back, { hours: 24 })).toMatchObject({
+      from: "app-16gb",
+      to: "app-8gb",
+      switchBack: true,
+      follows: { server: "app-8gb", since },
+    });
+    const plain = migrationStatus(migrated, { hours: 24 });
+    expect(plain).not.toHaveProperty("follows");
+    expect(plain).not.toHaveProperty("switchBack");
+  });
 });
