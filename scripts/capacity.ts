@@ -18,6 +18,7 @@ import { TIER_NAMES } from "../infra/tiers";
 import {
   asUsage,
   checkOutputFile,
+  checkSeparateOutputs,
   collect,
   EXIT,
   NeedsHumanError,
@@ -106,13 +107,18 @@ function checkOutputs(o: Record<string, unknown>): void {
     checkOutputFile("--chart", chart);
   }
   if (o.saveMetrics !== undefined) checkOutputFile("--save-metrics", o.saveMetrics as string);
+  if (o.chart !== undefined && o.saveMetrics !== undefined)
+    checkSeparateOutputs([
+      { flag: "--save-metrics", path: o.saveMetrics as string },
+      { flag: "--chart", path: o.chart as string },
+    ]);
 }
 
 void runCli<Record<string, unknown>>(program, {
   help: {
     no: "--check and the verdict asks for action (upgrade-now or plan-upgrade), or a rule is pending (its threshold exceeded, its window not full yet, as on a droplet fresh from a migration): not all clear is the check's answer, not a failure to run it, so 1 and not 3; the report is printed first, the JSON says `clear: false` and stderr names the pending rule",
     usage:
-      "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
+      "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days, a --chart or --save-metrics path that cannot be written (or both the same)",
     human:
       "the metrics could not be collected (ssh to --host failed, the droplet offered another host key than --host-key, the monitoring API kept failing)",
     examples: [

@@ -234,6 +234,37 @@ export function checkOutputDir(flag: string, path: string): void {
   checkWritable(flag, path, stat ? path : existingAncestor(flag, path));
 }
 
+/** An output of one run: a file it writes, or (`dir`) a directory it fills. */
+export interface OutputPath {
+  flag: string;
+  path: string;
+  dir?: boolean;
+}
+
+/**
+ * Outputs of one run that would write over each other: the same path given to two flags, or a file inside a
+ * directory the run fills (an artifact of the same name would overwrite it, or it an artifact). Each is checked on
+ * its own (checkOutputFile, checkOutputDir) before this; none exists yet, so the write would fail or clobber only
+ * at the end, after the work.
+ */
+export function checkSeparateOutputs(outputs: readonly OutputPath[]): void {
+  for (const [i, a] of outputs.entries()) {
+    for (const b of outputs.slice(i + 1)) {
+      const [pa, pb] = [resolve(a.path), resolve(b.path)];
+      if (pa === pb) throw new UsageError(`${b.flag} ${b.path}: is also ${a.flag}: give each output its own path`);
+      for (const [inner, outer, pi, po] of [
+        [a, b, pa, pb],
+        [b, a, pb, pa],
+      ] as const) {
+        if (outer.dir && pi.startsWith(`${po}/`))
+          throw new UsageError(
+            `${inner.flag} ${inner.path}: is inside the ${outer.flag} directory ${outer.path}, which this command fills: write it elsewhere`,
+          );
+      }
+    }
+  }
+}
+
 /**
  * Exit with `code` once stdout and stderr have been written out. `process.exit` right after a large write to a pipe
  * loses what the pipe has not taken yet (64 KiB on Linux): `npm run -s plan -- --stack prod --json | (sleep 1; wc -c)`

@@ -21,6 +21,7 @@ import program = require("../infra/index");
 import {
   checkOutputDir,
   checkOutputFile,
+  checkSeparateOutputs,
   EXIT,
   exitWhenFlushed,
   refuseRepeatedOptions,
@@ -39,7 +40,7 @@ Exit codes:
   2  usage or config error, found before any work: unknown option, a single-valued option given twice, a bad
      --now, no such stack, invalid config, a --state file that is not a \`pulumi stack export\` (deployment
      version 3) of this stack, an --out that is a file or a non-empty directory, a --write-state path that
-     cannot be written
+     cannot be written or that is --out or inside it
   3  the program failed for another reason (a bug: the message says where)
 
 Examples:
@@ -125,6 +126,11 @@ async function main(argv: string[]): Promise<number> {
   })();
   if (opts.out !== undefined) checkOutputDir("--out", opts.out);
   if (opts.writeState !== undefined) checkOutputFile("--write-state", opts.writeState);
+  if (opts.out !== undefined && opts.writeState !== undefined)
+    checkSeparateOutputs([
+      { flag: "--out", path: opts.out, dir: true },
+      { flag: "--write-state", path: opts.writeState },
+    ]);
   const state = opts.state === undefined ? undefined : readStateFile(opts.state);
   if (state) checkStateIsFor(state, files.project, opts.stack);
   const now = opts.now ?? new Date();

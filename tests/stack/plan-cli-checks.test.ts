@@ -37,6 +37,14 @@ describe("npm run plan: usage errors are found before any work, exit 2 and name 
     ],
     [["--write-state", dir], `plan: --write-state ${dir}: is a directory; give the path of a file to write`],
     [
+      ["--out", join(dir, "new"), "--write-state", join(dir, "new")],
+      `plan: --write-state ${join(dir, "new")}: is also --out: give each output its own path`,
+    ],
+    [
+      ["--out", join(dir, "new"), "--write-state", join(dir, "new", "compose.yaml")],
+      `plan: --write-state ${join(dir, "new", "compose.yaml")}: is inside the --out directory ${join(dir, "new")}, which this command fills: write it elsewhere`,
+    ],
+    [
       ["--stack", "prod"],
       `error: option '--stack <name>' given 2 times ("dev", "prod"): it takes one value, give it once`,
     ],
@@ -54,6 +62,7 @@ describe("npm run plan: usage errors are found before any work, exit 2 and name 
       expect(r.stdout).toBe(""); // nothing planned
       expect(readFileSync(join(full, "compose.yaml"), "utf8")).toBe("mine\n");
       expect(readFileSync(file, "utf8")).toBe("mine\n");
+      expect(existsSync(join(dir, "new"))).toBe(false);
     },
     TIMEOUT,
   );

@@ -9,7 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
-import { EXIT, exitCodeHelp, exitCodeOf, NeedsHumanError, UsageError } from "../../scripts/cli-exit";
+import {
+  checkSeparateOutputs,
+  EXIT,
+  exitCodeHelp,
+  exitCodeOf,
+  NeedsHumanError,
+  UsageError,
+} from "../../scripts/cli-exit";
 import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migration";
 import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
@@ -59,6 +66,24 @@ describe("the convention (scripts/cli-exit.ts)", () => {
     ["a thrown string", "x", "usage", EXIT.human],
   ] as const)("%s -> %i", (_what, error, otherErrors, code) => {
     expect(exitCodeOf(error, { otherErrors })).toBe(code);
+  });
+
+  it("outputs that would write over each other are refused; separate ones pass", () => {
+    const out = { flag: "--out", path: "/tmp/o", dir: true };
+    expect(() => checkSeparateOutputs([out, { flag: "--write-state", path: "/tmp/o/../o" }])).toThrow(
+      "--write-state /tmp/o/../o: is also --out",
+    );
+    expect(() => checkSeparateOutputs([{ flag: "--write-state", path: "/tmp/o/a/s.json" }, out])).toThrow(
+      "is inside the --out directory /tmp/o",
+    );
+    // A sibling whose name starts the same, and a directory inside a file's path (not a directory): no clash.
+    expect(() => checkSeparateOutputs([out, { flag: "--write-state", path: "/tmp/o2/s.json" }])).not.toThrow();
+    expect(() =>
+      checkSeparateOutputs([
+        { flag: "--chart", path: "/tmp/c.svg" },
+        { flag: "--save-metrics", path: "/tmp/c.svg/m.json" },
+      ]),
+    ).not.toThrow();
   });
 
   it("--help text names all four codes and the examples", () => {
@@ -633,6 +658,10 @@ describe("capacity: a bad --chart or --save-metrics path is a usage error before
     [["--chart", join(file, "c.svg")], `capacity: --chart ${join(file, "c.svg")}: ${file} is a file, not a directory`],
     [["--chart", dir], `capacity: --chart ${dir}: must end in .svg or .png`],
     [["--chart", join(dir, "d.svg"), "--save-metrics", dir], `capacity: --save-metrics ${dir}: is a directory`],
+    [
+      ["--chart", join(dir, "same.svg"), "--save-metrics", join(dir, "same.svg")],
+      `capacity: --chart ${join(dir, "same.svg")}: is also --save-metrics: give each output its own path`,
+    ],
   ])(
     "%j",
     async (args, stderr) => {
