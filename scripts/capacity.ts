@@ -76,11 +76,13 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   if (o.host !== undefined) {
     const env = asUsage(() => parseEnvPairs((o.env as string[] | undefined) ?? []));
     const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey as string));
-    const pin = pinSingleTarget(o.host as string, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) =>
+    const given = { target: o.host as string, env, historyDays: o.historyDays as number };
+    // Refuses a secret in --env before the pin: a usage error leaves no warning and no known_hosts file behind.
+    asUsage(() => collectCommand({ ...given, sshArgs: [] }, ""));
+    const pin = pinSingleTarget(given.target, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) =>
       process.stderr.write(`capacity: ${line}\n`),
     );
-    const target = { target: o.host as string, sshArgs: pin.sshArgs, env, historyDays: o.historyDays as number };
-    asUsage(() => collectCommand(target, "")); // refuses a secret in --env before ssh
+    const target = { ...given, sshArgs: pin.sshArgs };
     return pin
       .verify()
       .catch((e: unknown) => {

@@ -4,7 +4,7 @@
  * asserted. Commands that act over ssh run against tests/support/fake-ssh/ssh, first on PATH, which answers each
  * droplet step from files: a drill that fails, a rollback that fails, a failure after the commit point.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommanderError } from "commander";
@@ -296,6 +296,39 @@ describe("npm run restore-drill", () => {
       expect(r.stderr).toContain(stderr);
       expect(r.stderr).not.toContain("required option '--host <target>' not specified\n(Did");
       expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
+});
+
+describe("a usage error of a command that pins a droplet's host key comes before the pin", () => {
+  // An ed25519 public key blob (string "ssh-ed25519", 32 key bytes): the form --host-key takes.
+  const u32 = (n: number) => Buffer.from([0, 0, 0, n]);
+  const blob = Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(32), Buffer.alloc(32, 7)]);
+  const key = `ssh-ed25519 ${blob.toString("base64")}`;
+
+  it.concurrent.each([
+    ["scripts/restore-drill.ts", ["--host", "root@droplet", "--env", "PGPASSWORD=x"], "PGPASSWORD looks like a secret"],
+    [
+      "scripts/capacity.ts",
+      ["--host", "root@droplet", "--tier", "4gb", "--env", "PGPASSWORD=x"],
+      "PGPASSWORD looks like a secret",
+    ],
+  ])(
+    "%s %j: exit 2, no warning, no known_hosts file left, with or without --host-key",
+    async (script, args, stderr) => {
+      for (const pin of [[], ["--host-key", key]]) {
+        const tmp = mkdtempSync(join(tmpdir(), "pin-tmp-"));
+        const r = await runCommand(TSX, [join(ROOT, script), ...args, ...pin], {
+          cwd: ROOT,
+          env: { TMPDIR: tmp },
+          timeoutMs: TIMEOUT,
+        });
+        expect(r.code, r.stderr).toBe(EXIT.usage);
+        expect(r.stderr).toContain(stderr);
+        expect(r.stderr).not.toContain("warning");
+        expect(readdirSync(tmp).filter((f) => f.startsWith("chatbot-known-hosts-"))).toEqual([]);
+      }
     },
     TIMEOUT,
   );
