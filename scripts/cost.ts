@@ -8,7 +8,6 @@
  *
  * Thin: reads the files, then everything happens in infra/cost/ and infra/pulumi-json.ts.
  */
-import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   buildCostReport,
@@ -23,7 +22,7 @@ import {
   type BackupChoice,
 } from "../infra/cost";
 import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
-import { EXIT, type ExitCode, runCli, UsageError } from "./cli-exit";
+import { EXIT, type ExitCode, readInputFile, runCli, UsageError } from "./cli-exit";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -37,14 +36,8 @@ function parseUsd(value: string): number {
   return n;
 }
 
-function load(file: string) {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parsePulumiJson(text, file);
+function load(option: string, file: string) {
+  return parsePulumiJson(readInputFile(option, file), `${option} ${file}`);
 }
 
 function expect<K extends "plan" | "export" | "preview">(
@@ -53,7 +46,7 @@ function expect<K extends "plan" | "export" | "preview">(
   kinds: readonly string[],
 ): (K extends "plan" ? ParsedPlan : K extends "export" ? ParsedExport : ParsedPreview)[] {
   return files.map((file) => {
-    const parsed = load(file);
+    const parsed = load(option, file);
     if (!kinds.includes(parsed.kind)) {
       throw new Error(
         `${option} ${file}: this is ${parsed.kind === "export" ? "an export" : `a ${parsed.kind}`}, expected ${kinds.join(" or ")}`,

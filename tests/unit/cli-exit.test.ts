@@ -667,6 +667,12 @@ describe("an input file that cannot be read is a usage error naming its flag", (
       "--metrics tests/fixtures/capacity: cannot read (EISDIR)",
     ],
     ["scripts/prices-check.ts", ["--response", "nope.json"], "--response nope.json: cannot read (ENOENT)"],
+    ["scripts/cost.ts", ["--preview", "nope.json"], "cost: --preview nope.json: cannot read (ENOENT)"],
+    [
+      "scripts/cost.ts",
+      ["--base", "tests/fixtures/capacity/metrics-none.json", "--head", "nope.json"],
+      "cost: --base tests/fixtures/capacity/metrics-none.json: unrecognised Pulumi JSON",
+    ],
     ["scripts/readme-tables.ts", ["--writ"], "error: unknown option '--writ'\n(Did you mean --write?)"],
   ])(
     "%s %j",
