@@ -141,6 +141,20 @@ describe("prod 8gb -> 16gb, planned against prod's state", () => {
     const md = cost("--base", join(dir, "drop.json"), "--head", join(dir, "next.json"), "--markdown");
     expect(md.stdout).toContain("### Monthly cost will not change");
     expect(md.stdout).toContain("`doctl compute volume delete app-8gb-volume-id`");
+
+    // The deployed stack as `pulumi stack export` gives it: the volume is out of the state but in the record.
+    const current = JSON.parse(cost("--stack-export", join(dir, "s2.json"), "--json").stdout);
+    expect(current.after.monthly).toBe(145.8);
+    expect(current.stacks[0].retainedVolumes.map((v: { volumeName: string }) => v.volumeName)).toEqual([
+      "chatbot-prod-8gb-data",
+    ]);
+    const againstExport = JSON.parse(
+      cost("--stack-export", join(dir, "s2.json"), "--head", join(dir, "next.json"), "--json").stdout,
+    );
+    expect(againstExport.diff.monthly).toBe(0);
+    // Negative control: the export before the drop has no retained volume.
+    const beforeDrop = JSON.parse(cost("--stack-export", join(dir, "s1-released.json"), "--json").stdout);
+    expect(beforeDrop.stacks[0].retainedVolumes).toEqual([]);
   });
 });
 
