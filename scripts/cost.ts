@@ -69,6 +69,20 @@ interface Options {
   backups: BackupChoice;
 }
 
+/** Flags the chosen mode would ignore: --per-user prices the tiers, not a stack; --backups is only for it. */
+function refuseIgnored(opts: Options, cmd: Command): void {
+  const given = (o: { attributeName(): string }) => cmd.getOptionValueSource(o.attributeName()) === "cli";
+  if (opts.perUser) {
+    const ignored = cmd.options.filter((o) => given(o) && !["perUser", "backups", "json"].includes(o.attributeName()));
+    if (ignored.length)
+      throw new UsageError(
+        `--per-user prices every tier, not a stack or a change: ${ignored.map((o) => o.long).join(", ")} would be ignored`,
+      );
+  } else if (cmd.getOptionValueSource("backups") === "cli") {
+    throw new UsageError("--backups is for --per-user; a stack's backups come from its config (chatbot:backups)");
+  }
+}
+
 const program = new Command("cost")
   .description("Monthly DigitalOcean cost of a stack or of a change")
   .option(
@@ -101,7 +115,8 @@ const program = new Command("cost")
 void runCli<Options>(program, {
   help: {
     no: "--fail-above <usd> and the steady-state monthly increase is above it, or --fail-above-transient <usd> and the overlap's one-off cost is (the report is printed first)",
-    usage: "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price",
+    usage:
+      "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price, a flag the mode would ignore (--per-user with a stack's flags, --backups without --per-user)",
     examples: [
       "npm run cost -- --base main-dev.json --head pr-dev.json --markdown --fail-above 50",
       "npm run cost -- --preview preview.json --json",
@@ -111,8 +126,9 @@ void runCli<Options>(program, {
   },
   // Everything cost throws is about its inputs: it reads files and prints, nothing else.
   otherErrors: "usage",
-  main: (opts) => {
+  main: (opts, cmd) => {
     if (opts.json && opts.markdown) throw new UsageError("--json and --markdown: choose one");
+    refuseIgnored(opts, cmd);
     if (opts.perUser) {
       const rows = costPerUser({ backups: opts.backups });
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderPerUser(rows, opts.backups));

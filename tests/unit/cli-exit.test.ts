@@ -172,6 +172,13 @@ describe("npm run cost", () => {
     [[...plans, "--fail-above", "lots"], EXIT.usage, '"lots" is not an amount in USD'],
     [["--per-user", "--backups", "hourly"], EXIT.usage, "Allowed choices are none, weekly, daily"],
     [["--preview", "tests/fixtures/cost/missing.json"], EXIT.usage, "missing.json: cannot read (ENOENT)"],
+    [
+      ["--per-user", "--fail-above", "1"],
+      EXIT.usage,
+      "cost: --per-user prices every tier, not a stack or a change: --fail-above would be ignored",
+    ],
+    [[...plans, "--backups", "daily"], EXIT.usage, "cost: --backups is for --per-user"],
+    [["--per-user", "--backups", "weekly", "--json"], EXIT.done, ""],
   ])(
     "%j exits %i",
     async (args, code, stderr) => {
