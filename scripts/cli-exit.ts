@@ -150,6 +150,17 @@ export function refuseRepeatedOptions(cmd: Command): () => void {
   };
 }
 
+/**
+ * Options given on the command line that the chosen mode would ignore: a UsageError naming them, then `why` ("with
+ * --x"; an ignored flag reads as obeyed). `except` lists the attribute names the mode reads.
+ */
+export function refuseIgnoredOptions(cmd: Command, except: readonly string[], why: string): void {
+  const ignored = cmd.options.filter(
+    (o) => cmd.getOptionValueSource(o.attributeName()) === "cli" && !except.includes(o.attributeName()),
+  );
+  if (ignored.length) throw new UsageError(`${ignored.map((o) => o.long).join(", ")} would be ignored ${why}`);
+}
+
 /** Whether the option's parser keeps what it was given before: asked with a marker as the earlier value. */
 function keepsEarlierValues(o: Option, raw: string): boolean {
   const marker = Symbol("earlier");

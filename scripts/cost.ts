@@ -22,7 +22,7 @@ import {
   type BackupChoice,
 } from "../infra/cost";
 import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
-import { EXIT, type ExitCode, readInputFile, runCli, UsageError } from "./cli-exit";
+import { EXIT, type ExitCode, readInputFile, refuseIgnoredOptions, runCli, UsageError } from "./cli-exit";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -67,20 +67,6 @@ interface Options {
   failAboveTransient?: number;
   perUser?: boolean;
   backups: BackupChoice;
-}
-
-/** Flags the chosen mode would ignore: --per-user prices the tiers, not a stack; --backups is only for it. */
-function refuseIgnored(opts: Options, cmd: Command): void {
-  const given = (o: { attributeName(): string }) => cmd.getOptionValueSource(o.attributeName()) === "cli";
-  if (opts.perUser) {
-    const ignored = cmd.options.filter((o) => given(o) && !["perUser", "backups", "json"].includes(o.attributeName()));
-    if (ignored.length)
-      throw new UsageError(
-        `--per-user prices every tier, not a stack or a change: ${ignored.map((o) => o.long).join(", ")} would be ignored`,
-      );
-  } else if (cmd.getOptionValueSource("backups") === "cli") {
-    throw new UsageError("--backups is for --per-user; a stack's backups come from its config (chatbot:backups)");
-  }
 }
 
 const program = new Command("cost")
@@ -128,7 +114,14 @@ void runCli<Options>(program, {
   otherErrors: "usage",
   main: (opts, cmd) => {
     if (opts.json && opts.markdown) throw new UsageError("--json and --markdown: choose one");
-    refuseIgnored(opts, cmd);
+    if (opts.perUser)
+      refuseIgnoredOptions(
+        cmd,
+        ["perUser", "backups", "json"],
+        "with --per-user (it prices every tier, not a stack or a change)",
+      );
+    else if (cmd.getOptionValueSource("backups") === "cli")
+      throw new UsageError("--backups is for --per-user; a stack's backups come from its config (chatbot:backups)");
     if (opts.perUser) {
       const rows = costPerUser({ backups: opts.backups });
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderPerUser(rows, opts.backups));

@@ -175,7 +175,7 @@ describe("npm run cost", () => {
     [
       ["--per-user", "--fail-above", "1"],
       EXIT.usage,
-      "cost: --per-user prices every tier, not a stack or a change: --fail-above would be ignored",
+      "cost: --fail-above would be ignored with --per-user (it prices every tier, not a stack or a change)",
     ],
     [[...plans, "--backups", "daily"], EXIT.usage, "cost: --backups is for --per-user"],
     [["--per-user", "--backups", "weekly", "--json"], EXIT.done, ""],
@@ -211,6 +211,17 @@ describe("npm run capacity", () => {
       EXIT.usage,
       "PGPASSWORD looks like a secret",
     ],
+    [
+      [...metrics("metrics-none"), "--tier", "4gb", "--env", "A=1"],
+      EXIT.usage,
+      "capacity: --tier, --env would be ignored with --metrics (its file gives the tier and the samples)",
+    ],
+    [
+      ["--host", "root@droplet", "--tier", "4gb", "--droplet-id", "1"],
+      EXIT.usage,
+      "capacity: --droplet-id would be ignored with --host",
+    ],
+    [[...metrics("metrics-none"), "--active-users", "10", "--complaints", "--json"], EXIT.done, ""],
   ])(
     "%j exits %i",
     async (args, code, stderr) => {
