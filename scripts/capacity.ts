@@ -18,10 +18,12 @@ import { TIER_NAMES } from "../infra/tiers";
 import {
   asUsage,
   checkOutputFile,
+  checkSeparateOutputs,
   collect,
   EXIT,
   NeedsHumanError,
   readInputFile,
+  refuseIgnoredOptions,
   runCli,
   UsageError,
   writeOutputFile,
@@ -56,9 +58,20 @@ const program = new Command("capacity")
     "exit 1 when the verdict asks for action (upgrade-now or plan-upgrade) or a rule is pending (its threshold exceeded, its window not full yet), for CI and cron",
   );
 
-async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
+/** What each source reads besides the options every source takes. */
+const COMMON = ["activeUsers", "complaints", "saveMetrics", "json", "chart", "check"];
+const READS: Record<string, string[]> = {
+  metrics: ["metrics"],
+  host: ["host", "tier", "sshArg", "env", "historyDays", "hostKey"],
+  days: ["days", "tier", "dropletId"],
+};
+
+async function loadInput(o: Record<string, unknown>, cmd: Command): Promise<CapacityInput> {
   const modes = ["metrics", "host", "days"].filter((m) => o[m] !== undefined);
   if (modes.length !== 1) throw new UsageError("give exactly one of --metrics <file>, --host <target>, --days <n>");
+  const mode = modes[0]!;
+  const why = mode === "metrics" ? "with --metrics (its file gives the tier and the samples)" : `with --${mode}`;
+  refuseIgnoredOptions(cmd, [...COMMON, ...READS[mode]!], why);
   const overrides = {
     ...(o.activeUsers !== undefined ? { activeUsers: o.activeUsers as number } : {}),
     ...(o.complaints ? { complaints: true } : {}),
@@ -75,11 +88,13 @@ async function loadInput(o: Record<string, unknown>): Promise<CapacityInput> {
   if (o.host !== undefined) {
     const env = asUsage(() => parseEnvPairs((o.env as string[] | undefined) ?? []));
     const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey as string));
-    const pin = pinSingleTarget(o.host as string, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) =>
+    const given = { target: o.host as string, env, historyDays: o.historyDays as number };
+    // Refuses a secret in --env before the pin: a usage error leaves no warning and no known_hosts file behind.
+    asUsage(() => collectCommand({ ...given, sshArgs: [] }, ""));
+    const pin = pinSingleTarget(given.target, (o.sshArg as string[] | undefined) ?? [], hostKey, (line) =>
       process.stderr.write(`capacity: ${line}\n`),
     );
-    const target = { target: o.host as string, sshArgs: pin.sshArgs, env, historyDays: o.historyDays as number };
-    asUsage(() => collectCommand(target, "")); // refuses a secret in --env before ssh
+    const target = { ...given, sshArgs: pin.sshArgs };
     return pin
       .verify()
       .catch((e: unknown) => {
@@ -106,13 +121,18 @@ function checkOutputs(o: Record<string, unknown>): void {
     checkOutputFile("--chart", chart);
   }
   if (o.saveMetrics !== undefined) checkOutputFile("--save-metrics", o.saveMetrics as string);
+  if (o.chart !== undefined && o.saveMetrics !== undefined)
+    checkSeparateOutputs([
+      { flag: "--save-metrics", path: o.saveMetrics as string },
+      { flag: "--chart", path: o.chart as string },
+    ]);
 }
 
 void runCli<Record<string, unknown>>(program, {
   help: {
     no: "--check and the verdict asks for action (upgrade-now or plan-upgrade), or a rule is pending (its threshold exceeded, its window not full yet, as on a droplet fresh from a migration): not all clear is the check's answer, not a failure to run it, so 1 and not 3; the report is printed first, the JSON says `clear: false` and stderr names the pending rule",
     usage:
-      "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days",
+      "a metrics file that cannot be read or is invalid (every bad sample named), no token or a bad droplet id for --days, a --chart or --save-metrics path that cannot be written (or both the same), a flag the chosen source would ignore (--tier with --metrics, whose file gives it)",
     human:
       "the metrics could not be collected (ssh to --host failed, the droplet offered another host key than --host-key, the monitoring API kept failing)",
     examples: [
@@ -124,9 +144,9 @@ void runCli<Record<string, unknown>>(program, {
   // Reading the metrics from a droplet or the API can fail half way for reasons a person must look at.
   otherErrors: "human",
   classify: (e) => (e instanceof MetricsError || e instanceof MonitoringRequestError ? EXIT.usage : undefined),
-  main: async (o) => {
+  main: async (o, cmd) => {
     checkOutputs(o);
-    const input = await loadInput(o);
+    const input = await loadInput(o, cmd);
     if (o.saveMetrics) {
       const { samples, ...rest } = input;
       writeOutputFile(

@@ -150,6 +150,17 @@ export function refuseRepeatedOptions(cmd: Command): () => void {
   };
 }
 
+/**
+ * Options given on the command line that the chosen mode would ignore: a UsageError naming them, then `why` ("with
+ * --x"; an ignored flag reads as obeyed). `except` lists the attribute names the mode reads.
+ */
+export function refuseIgnoredOptions(cmd: Command, except: readonly string[], why: string): void {
+  const ignored = cmd.options.filter(
+    (o) => cmd.getOptionValueSource(o.attributeName()) === "cli" && !except.includes(o.attributeName()),
+  );
+  if (ignored.length) throw new UsageError(`${ignored.map((o) => o.long).join(", ")} would be ignored ${why}`);
+}
+
 /** Whether the option's parser keeps what it was given before: asked with a marker as the earlier value. */
 function keepsEarlierValues(o: Option, raw: string): boolean {
   const marker = Symbol("earlier");
@@ -232,6 +243,37 @@ export function checkOutputDir(flag: string, path: string): void {
       );
   }
   checkWritable(flag, path, stat ? path : existingAncestor(flag, path));
+}
+
+/** An output of one run: a file it writes, or (`dir`) a directory it fills. */
+export interface OutputPath {
+  flag: string;
+  path: string;
+  dir?: boolean;
+}
+
+/**
+ * Outputs of one run that would write over each other: the same path given to two flags, or a file inside a
+ * directory the run fills (an artifact of the same name would overwrite it, or it an artifact). Each is checked on
+ * its own (checkOutputFile, checkOutputDir) before this; none exists yet, so the write would fail or clobber only
+ * at the end, after the work.
+ */
+export function checkSeparateOutputs(outputs: readonly OutputPath[]): void {
+  for (const [i, a] of outputs.entries()) {
+    for (const b of outputs.slice(i + 1)) {
+      const [pa, pb] = [resolve(a.path), resolve(b.path)];
+      if (pa === pb) throw new UsageError(`${b.flag} ${b.path}: is also ${a.flag}: give each output its own path`);
+      for (const [inner, outer, pi, po] of [
+        [a, b, pa, pb],
+        [b, a, pb, pa],
+      ] as const) {
+        if (outer.dir && pi.startsWith(`${po}/`))
+          throw new UsageError(
+            `${inner.flag} ${inner.path}: is inside the ${outer.flag} directory ${outer.path}, which this command fills: write it elsewhere`,
+          );
+      }
+    }
+  }
 }
 
 /**

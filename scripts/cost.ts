@@ -8,7 +8,6 @@
  *
  * Thin: reads the files, then everything happens in infra/cost/ and infra/pulumi-json.ts.
  */
-import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   buildCostReport,
@@ -23,7 +22,7 @@ import {
   type BackupChoice,
 } from "../infra/cost";
 import { parsePulumiJson, type ParsedExport, type ParsedPlan, type ParsedPreview } from "../infra/pulumi-json";
-import { EXIT, type ExitCode, runCli, UsageError } from "./cli-exit";
+import { EXIT, type ExitCode, readInputFile, refuseIgnoredOptions, runCli, UsageError } from "./cli-exit";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -37,14 +36,8 @@ function parseUsd(value: string): number {
   return n;
 }
 
-function load(file: string) {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parsePulumiJson(text, file);
+function load(option: string, file: string) {
+  return parsePulumiJson(readInputFile(option, file), `${option} ${file}`);
 }
 
 function expect<K extends "plan" | "export" | "preview">(
@@ -53,7 +46,7 @@ function expect<K extends "plan" | "export" | "preview">(
   kinds: readonly string[],
 ): (K extends "plan" ? ParsedPlan : K extends "export" ? ParsedExport : ParsedPreview)[] {
   return files.map((file) => {
-    const parsed = load(file);
+    const parsed = load(option, file);
     if (!kinds.includes(parsed.kind)) {
       throw new Error(
         `${option} ${file}: this is ${parsed.kind === "export" ? "an export" : `a ${parsed.kind}`}, expected ${kinds.join(" or ")}`,
@@ -108,7 +101,8 @@ const program = new Command("cost")
 void runCli<Options>(program, {
   help: {
     no: "--fail-above <usd> and the steady-state monthly increase is above it, or --fail-above-transient <usd> and the overlap's one-off cost is (the report is printed first)",
-    usage: "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price",
+    usage:
+      "a file that cannot be read or is not the kind of Pulumi JSON the option expects, nothing to price, a flag the mode would ignore (--per-user with a stack's flags, --backups without --per-user)",
     examples: [
       "npm run cost -- --base main-dev.json --head pr-dev.json --markdown --fail-above 50",
       "npm run cost -- --preview preview.json --json",
@@ -118,8 +112,16 @@ void runCli<Options>(program, {
   },
   // Everything cost throws is about its inputs: it reads files and prints, nothing else.
   otherErrors: "usage",
-  main: (opts) => {
+  main: (opts, cmd) => {
     if (opts.json && opts.markdown) throw new UsageError("--json and --markdown: choose one");
+    if (opts.perUser)
+      refuseIgnoredOptions(
+        cmd,
+        ["perUser", "backups", "json"],
+        "with --per-user (it prices every tier, not a stack or a change)",
+      );
+    else if (cmd.getOptionValueSource("backups") === "cli")
+      throw new UsageError("--backups is for --per-user; a stack's backups come from its config (chatbot:backups)");
     if (opts.perUser) {
       const rows = costPerUser({ backups: opts.backups });
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderPerUser(rows, opts.backups));

@@ -7,11 +7,10 @@
  *
  * Thin: reads the files; the verdict is infra/drift.ts.
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { classifyDrift, type DriftOutputs, renderDrift } from "../infra/drift";
 import { parsePulumiJson } from "../infra/pulumi-json";
-import { EXIT, runCli, UsageError } from "./cli-exit";
+import { EXIT, readInputFile, runCli, UsageError } from "./cli-exit";
 
 interface Options {
   stack: string;
@@ -20,17 +19,8 @@ interface Options {
   json?: boolean;
 }
 
-function readText(option: string, file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new UsageError(`${option} ${file}: cannot read (${why})`);
-  }
-}
-
 function readOutputs(file: string): DriftOutputs {
-  const text = readText("--outputs", file);
+  const text = readInputFile("--outputs", file);
   let outputs: unknown;
   try {
     outputs = JSON.parse(text);
@@ -60,7 +50,7 @@ void runCli<Options>(program, {
   },
   otherErrors: "usage",
   main: (opts) => {
-    const preview = parsePulumiJson(readText("--preview", opts.preview), `--preview ${opts.preview}`);
+    const preview = parsePulumiJson(readInputFile("--preview", opts.preview), `--preview ${opts.preview}`);
     if (preview.kind !== "preview" && preview.kind !== "events")
       throw new UsageError(
         `--preview ${opts.preview}: this is ${preview.kind === "export" ? "an export" : `a ${preview.kind}`}, expected a preview`,

@@ -21,6 +21,7 @@ import program = require("../infra/index");
 import {
   checkOutputDir,
   checkOutputFile,
+  checkSeparateOutputs,
   EXIT,
   exitWhenFlushed,
   refuseRepeatedOptions,
@@ -37,9 +38,10 @@ Exit codes:
      traffic sent to a server that received no data), or \`pulumi up\` would fail (a protected resource
      deleted or replaced); the resources are named on stderr, and --write-state is not written
   2  usage or config error, found before any work: unknown option, a single-valued option given twice, a bad
-     --now, no such stack, invalid config, a --state file that is not a \`pulumi stack export\` (deployment
-     version 3) of this stack, an --out that is a file or a non-empty directory, a --write-state path that
-     cannot be written
+     --now, no such stack, a project or stack file that cannot be read or is not YAML, invalid config, a
+     --state file that is not a \`pulumi stack export\` (deployment version 3) of this stack, an --out that
+     is a file or a non-empty directory, a --write-state path that cannot be written or that is --out or
+     inside it
   3  the program failed for another reason (a bug: the message says where)
 
 Examples:
@@ -125,6 +127,11 @@ async function main(argv: string[]): Promise<number> {
   })();
   if (opts.out !== undefined) checkOutputDir("--out", opts.out);
   if (opts.writeState !== undefined) checkOutputFile("--write-state", opts.writeState);
+  if (opts.out !== undefined && opts.writeState !== undefined)
+    checkSeparateOutputs([
+      { flag: "--out", path: opts.out, dir: true },
+      { flag: "--write-state", path: opts.writeState },
+    ]);
   const state = opts.state === undefined ? undefined : readStateFile(opts.state);
   if (state) checkStateIsFor(state, files.project, opts.stack);
   const now = opts.now ?? new Date();

@@ -50,10 +50,12 @@ void runCli<Options>(program, {
   classify: (e) => (e instanceof DrillFailedError ? EXIT.no : undefined),
   main: async (o) => {
     const hostKey = o.hostKey === undefined ? undefined : asUsage(() => pinnedHostKey(o.hostKey!));
-    const pin = pinSingleTarget(o.host, o.sshArg ?? [], hostKey, (line) => console.error(line));
-    const target = { target: o.host, sshArgs: pin.sshArgs, env: asUsage(() => parseEnvPairs(o.env ?? [])) };
+    const given = { target: o.host, env: asUsage(() => parseEnvPairs(o.env ?? [])) };
     const scripts = { common: dropletScript("backup-common.sh"), drill: dropletScript("restore-drill.sh") };
-    asUsage(() => drillCommand(target, scripts.common, scripts.drill)); // refuses a secret in --env before ssh
+    // Refuses a secret in --env before the pin: a usage error leaves no warning and no known_hosts file behind.
+    asUsage(() => drillCommand({ ...given, sshArgs: [] }, scripts.common, scripts.drill));
+    const pin = pinSingleTarget(o.host, o.sshArg ?? [], hostKey, (line) => console.error(line));
+    const target = { ...given, sshArgs: pin.sshArgs };
     const report = await pin
       .verify()
       .catch((e: unknown) => {

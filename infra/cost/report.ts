@@ -3,12 +3,13 @@
  * droplets it replaces, resizes or moves with the downtime budget their migration must meet, and one report from any
  * mix of sources (offline plans, previews, stack exports). Pure.
  */
+import { DEPLOYMENT_OUTPUT, readDeployed } from "../deployed";
 import type { ParsedExport, ParsedPlan, ParsedPreview } from "../pulumi-json";
 import type { ChangeOp, PlannedResource, ResourceChange } from "../resource-shapes";
 import { diffResourceSets } from "./diff";
 import { readNumber, TYPES } from "./inputs";
 import { estimateCents, type Priced } from "./price-resources";
-import type { AfterWindow, RetainedVolumeCost } from "./timeline";
+import { type AfterWindow, type RetainedVolumeCost, retainedVolumeCost } from "./timeline";
 
 export const DEFAULT_DOWNTIME_BUDGET_SECONDS = 300;
 export const DOWNTIME_BUDGET_CONFIG_KEY = "chatbot:downtimeBudgetSeconds";
@@ -231,6 +232,22 @@ function retainedResource(v: RetainedVolumeCost): PlannedResource {
   };
 }
 
+/**
+ * The retained volumes a deployed stack's record lists (the `deployment` output of its Stack resource): they are
+ * not in the state (retainOnDelete takes a dropped volume out of it) but still billed.
+ */
+function exportRetainedVolumes(e: ParsedExport): RetainedVolumeCost[] {
+  const outputs = e.resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs;
+  if (outputs?.[DEPLOYMENT_OUTPUT] === undefined) return [];
+  const record = readDeployed(outputs, `${e.project}-${e.stack}`);
+  return (record?.retainedVolumes ?? []).map(retainedVolumeCost);
+}
+
+/** A deployed stack's resources, with the retained volumes of its record. */
+function exportResources(e: ParsedExport): PlannedResource[] {
+  return [...e.resources, ...exportRetainedVolumes(e).map(retainedResource)];
+}
+
 /** The plan's resources now, with the retained volumes of the deployed record. */
 function nowResources(plan: ParsedPlan): PlannedResource[] {
   return [...plan.resources, ...(plan.retainedVolumes ?? []).map(retainedResource)];
@@ -262,13 +279,13 @@ function switchedBack(head: ParsedPlan, cost: StackCost): StackCost {
 /** Base and head priced in their steady state, with the head's overlap and retained volumes. */
 function planChange(head: ParsedPlan, base: ParsedPlan | undefined, deployed: ParsedExport | undefined): StackCost {
   const budget = { downtimeBudgetSeconds: planBudget(head) };
-  const before = base ? steadyResources(base) : (deployed?.resources ?? []);
+  const before = base ? steadyResources(base) : deployed ? exportResources(deployed) : [];
   const steady = switchedBack(head, priceChanges(head.stack, diffResourceSets(before, steadyResources(head)), budget));
   const w = head.afterWindow;
   const retainedVolumes = [...(w?.retainedVolume ? [w.retainedVolume] : []), ...(head.retainedVolumes ?? [])];
   const planWarnings = head.warnings ?? [];
   if (!w) return { ...steady, retainedVolumes, planWarnings };
-  const beforeNow = base ? nowResources(base) : (deployed?.resources ?? []);
+  const beforeNow = base ? nowResources(base) : deployed ? exportResources(deployed) : [];
   const now = priceChanges(head.stack, diffResourceSets(beforeNow, nowResources(head)), budget);
   const { monthlyCost: _m, drops: _d, retainedVolume: _r, ...overlap } = w;
   return {
@@ -327,7 +344,9 @@ export function buildCostReport(sources: CostSources): CostReport {
   }
   for (const [stack, e] of exports) {
     if (!headStacks.has(stack)) {
-      stacks.push(priceChanges(stack, diffResourceSets(e.resources, e.resources), { kind: "current" }));
+      const resources = exportResources(e);
+      const current = priceChanges(stack, diffResourceSets(resources, resources), { kind: "current" });
+      stacks.push({ ...current, retainedVolumes: exportRetainedVolumes(e) });
     }
   }
   (sources.previews ?? []).forEach((p, i) => {

@@ -287,10 +287,13 @@ export function renderPlanText(doc: PlanDocument, plan: StackPlan): string {
   }
   const guard =
     "once its drop guard has asked the droplet that its PostgreSQL is not a primary (else the update stops there, nothing deleted)";
-  if (plan.released)
+  if (plan.released) {
+    // A server created before pinned host keys has no host key resource to unprotect.
+    const parts = plan.released.hostKey ? "droplet, volume, host key" : "droplet, volume";
     lines.push(
-      `The ${plan.released.tier} server's retention has passed: this update takes its protection off (droplet, volume, host key); the next \`pulumi up\` drops it, ${guard}`,
+      `The ${plan.released.tier} server's retention has passed: this update takes its protection off (${parts}); the next \`pulumi up\` drops it, ${guard}`,
     );
+  }
   if (plan.dropped && plan.config.allowDataLoss) {
     lines.push(
       `The ${plan.dropped.tier} server's retention has passed: this update deletes its droplet, ${guard}, and, with allowDataLoss, its volume ${plan.dropped.volumeName} if the state does not mark it retainOnDelete`,

@@ -32,8 +32,23 @@ export interface ProjectFile {
   template?: { config?: Record<string, Declaration & { secret?: boolean }> };
 }
 
+/** A YAML file's content, or an error naming the file and what is wrong with it (unreadable, not YAML). */
+function readYamlFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid YAML: ${(e as Error).message}`);
+  }
+}
+
 export function readProjectFile(projectDir: string): ProjectFile {
-  return parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as ProjectFile;
+  return readYamlFile(join(projectDir, "Pulumi.yaml")) as ProjectFile;
 }
 
 const asConfigString = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -42,7 +57,7 @@ export function readStackFiles(projectDir: string, stack: string): StackFiles {
   const project = readProjectFile(projectDir);
   const stackPath = join(projectDir, `Pulumi.${stack}.yaml`);
   if (!existsSync(stackPath)) throw new Error(`no stack file ${stackPath} (stacks are the Pulumi.<name>.yaml files)`);
-  const stackFile = (parse(readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const stackFile = (readYamlFile(stackPath) ?? {}) as { config?: Record<string, unknown> };
 
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];

@@ -3,6 +3,7 @@
  * `npm run cost` against the state prod leaves today (tests/fixtures/state/v1-prod-8gb.json), with the prices of
  * infra/pricing.ts: the steady state is the headline, the overlap its own line, and the old server's volume, kept at
  * DigitalOcean when the server is dropped, stays in the cost (and in the stack's record) until it is deleted.
+ * docs/cost.md's example (dev 4gb -> 8gb) is held to the comment the same commands print.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -140,5 +141,53 @@ describe("prod 8gb -> 16gb, planned against prod's state", () => {
     const md = cost("--base", join(dir, "drop.json"), "--head", join(dir, "next.json"), "--markdown");
     expect(md.stdout).toContain("### Monthly cost will not change");
     expect(md.stdout).toContain("`doctl compute volume delete app-8gb-volume-id`");
+
+    // The deployed stack as `pulumi stack export` gives it: the volume is out of the state but in the record.
+    const current = JSON.parse(cost("--stack-export", join(dir, "s2.json"), "--json").stdout);
+    expect(current.after.monthly).toBe(145.8);
+    expect(current.stacks[0].retainedVolumes.map((v: { volumeName: string }) => v.volumeName)).toEqual([
+      "chatbot-prod-8gb-data",
+    ]);
+    const againstExport = JSON.parse(
+      cost("--stack-export", join(dir, "s2.json"), "--head", join(dir, "next.json"), "--json").stdout,
+    );
+    expect(againstExport.diff.monthly).toBe(0);
+    // Negative control: the export before the drop has no retained volume.
+    const beforeDrop = JSON.parse(cost("--stack-export", join(dir, "s1-released.json"), "--json").stdout);
+    expect(beforeDrop.stacks[0].retainedVolumes).toEqual([]);
   });
+});
+
+describe("docs/cost.md's example: dev 4gb -> 8gb, planned against its state", () => {
+  it("every paragraph it shows is in the comment", () => {
+    const project = join(dir, "dev-project");
+    mkdirSync(project, { recursive: true });
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    const dev = readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    writeFileSync(join(project, "Pulumi.dev.yaml"), dev.replace("chatbot:tier: 4gb", "chatbot:tier: 8gb"));
+    const state = join(dir, "dev-4gb.json");
+    const devPlan = (out: string, ...args: string[]) => {
+      const r = run("plan.ts", ["--stack", "dev", "--json", ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      writeFileSync(join(dir, out), r.stdout);
+    };
+    devPlan("dev-first.json", "--write-state", state);
+    devPlan("dev-base.json", "--state", state);
+    devPlan("dev-head.json", "--state", state, "--project-dir", project);
+    const md = cost("--base", join(dir, "dev-base.json"), "--head", join(dir, "dev-head.json"), "--markdown");
+    expect(md.status, md.stderr).toBe(0);
+
+    // Paragraphs as one line each, quote marks off: the page wraps the comment's long lines. The volume's id is the
+    // offline plan's placeholder; the page writes <id>.
+    const paragraphs = (text: string) =>
+      text
+        .split(/\n\s*\n/)
+        .map((p) => p.replace(/^> ?/gm, "").replace(/\s+/g, " ").trim())
+        .filter(Boolean);
+    const docs = readFileSync(join(ROOT, "docs", "cost.md"), "utf8");
+    const shown = /```\n(### Monthly cost will[\s\S]*?)\n```/.exec(docs)?.[1] ?? "";
+    expect(paragraphs(shown).length).toBe(4);
+    const comment = paragraphs(md.stdout.replaceAll("app-4gb-volume-id", "<id>")).join("\n");
+    for (const p of paragraphs(shown)) expect(comment, "docs/cost.md").toContain(p);
+  }, 120_000);
 });

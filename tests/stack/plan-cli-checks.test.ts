@@ -37,6 +37,14 @@ describe("npm run plan: usage errors are found before any work, exit 2 and name 
     ],
     [["--write-state", dir], `plan: --write-state ${dir}: is a directory; give the path of a file to write`],
     [
+      ["--out", join(dir, "new"), "--write-state", join(dir, "new")],
+      `plan: --write-state ${join(dir, "new")}: is also --out: give each output its own path`,
+    ],
+    [
+      ["--out", join(dir, "new"), "--write-state", join(dir, "new", "compose.yaml")],
+      `plan: --write-state ${join(dir, "new", "compose.yaml")}: is inside the --out directory ${join(dir, "new")}, which this command fills: write it elsewhere`,
+    ],
+    [
       ["--stack", "prod"],
       `error: option '--stack <name>' given 2 times ("dev", "prod"): it takes one value, give it once`,
     ],
@@ -54,6 +62,7 @@ describe("npm run plan: usage errors are found before any work, exit 2 and name 
       expect(r.stdout).toBe(""); // nothing planned
       expect(readFileSync(join(full, "compose.yaml"), "utf8")).toBe("mine\n");
       expect(readFileSync(file, "utf8")).toBe("mine\n");
+      expect(existsSync(join(dir, "new"))).toBe(false);
     },
     TIMEOUT,
   );
@@ -170,5 +179,57 @@ describe("npm run plan --write-state when `pulumi up` would fail", () => {
       expect(existsSync(next)).toBe(true);
     },
     TIMEOUT * 2,
+  );
+});
+
+describe("prod past the retention: what loses its protection is what the text names", () => {
+  const dir = tempDir();
+  const project = tempDir();
+  copyFileSync(join(ROOT, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+  writeFileSync(
+    join(project, "Pulumi.prod.yaml"),
+    readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8").replace("chatbot:tier: 8gb", "chatbot:tier: 16gb"),
+  );
+  const at16 = (state: string, out: string) =>
+    plan(
+      "--stack",
+      "prod",
+      "--project-dir",
+      project,
+      "--state",
+      state,
+      "--write-state",
+      out,
+      "--now",
+      "2030-01-01T00:00:00Z",
+    );
+  const late = (state: string, ...more: string[]) =>
+    plan("--stack", "prod", "--project-dir", project, "--state", state, "--now", "2030-01-02T01:00:00Z", ...more);
+
+  it.each([
+    ["a server with a pinned host key", undefined, "droplet, volume, host key"],
+    ["a server created before pinned host keys (v1 state)", "v1-prod-8gb.json", "droplet, volume"],
+  ])(
+    "%s",
+    (_what, fixture, parts) => {
+      const from = join(dir, `${parts.length}-8gb.json`);
+      if (fixture) copyFileSync(join(ROOT, "tests", "fixtures", "state", fixture), from);
+      else expect(plan("--stack", "prod", "--write-state", from).status).toBe(0);
+      const to = join(dir, `${parts.length}-16gb.json`);
+      const up = at16(from, to);
+      expect(up.status, up.stderr).toBe(0);
+      const text = late(to);
+      expect(text.status, text.stderr).toBe(0);
+      expect(text.stdout).toContain(
+        `The 8gb server's retention has passed: this update takes its protection off (${parts});`,
+      );
+      const doc = JSON.parse(late(to, "--json").stdout) as {
+        operations: { name: string; flags?: { protect?: [boolean, boolean] } }[];
+      };
+      const unprotected = doc.operations.filter((o) => o.flags?.protect?.[1] === false).map((o) => o.name);
+      const kinds: Record<string, string> = { droplet: "droplet", volume: "volume", "host-key": "host key" };
+      expect(unprotected.map((n) => kinds[n.replace("app-8gb-", "")]).sort()).toEqual(parts.split(", ").sort());
+    },
+    TIMEOUT * 3,
   );
 });

@@ -307,6 +307,13 @@ describe("npm run plan --state / --write-state", () => {
       /^ \+- [│ ]+└─ digitalocean:index\/reservedIpAssignment:ReservedIpAssignment +edge-ip-assignment +replace +\[replace: dropletId\]/m,
     );
     expect(r.stdout).not.toMatch(/Data loss/);
+    // docs/planning.md shows this plan, shortened: every line it shows and its summary are the plan's.
+    const docs = readFileSync(join(ROOT, "docs", "planning.md"), "utf8");
+    const shown = /```\nPreview against \/tmp\/dev-4gb\.json[^\n]*\n([^`]*)```/.exec(docs)?.[1] ?? "";
+    expect(shown).toContain("Resources:");
+    for (const line of shown.split("\n").filter((l) => l && !l.includes("...")))
+      expect(r.stdout, "docs/planning.md").toContain(line);
+    expect(r.stdout, "docs/planning.md").toContain(shown.slice(shown.indexOf("Resources:")));
     const again = plan("--stack", "dev", "--project-dir", project, "--state", next);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(

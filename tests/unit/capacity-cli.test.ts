@@ -1,4 +1,7 @@
-/** `npm run capacity` end to end on metrics files: the verdicts, the JSON shape, the errors and the exit codes. */
+/**
+ * `npm run capacity` end to end on metrics files: the verdicts, the JSON shape, the errors and the exit codes; and
+ * capacity and restore-drill against a droplet that does not answer.
+ */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,9 +13,11 @@ import { HOUR, MINUTE, series } from "../fixtures/capacity/series";
 const root = join(__dirname, "..", "..");
 const fixture = (name: string) => join(root, "tests", "fixtures", "capacity", name);
 
-async function capacity(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const capacity = (...args: string[]) => run(["scripts/capacity.ts", ...args]);
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)("npx", ["tsx", "scripts/capacity.ts", ...args], { cwd: root });
+    const { stdout, stderr } = await promisify(execFile)("npx", ["tsx", ...args], { cwd: root });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -107,4 +112,22 @@ describe("npm run capacity", () => {
     expect(r.stderr).toMatch(stderr);
     expect(JSON.parse(r.stdout)).toMatchObject({ verdict: "none", clear: code === 0 });
   });
+});
+
+describe("commands that reach a droplet over ssh, against one that does not answer", () => {
+  // Port 1 on loopback refuses at once; the real ssh runs, so the line naming the host is the executor's own.
+  const host = ["--ssh-arg=-p", "--ssh-arg=1", "--ssh-arg=-oBatchMode=yes"];
+  it.each([
+    ["capacity", ["scripts/capacity.ts", "--host", "root@127.0.0.1", "--tier", "4gb", ...host]],
+    ["restore-drill", ["scripts/restore-drill.ts", "--host", "root@127.0.0.1", ...host]],
+  ])(
+    "%s: exit 3, the host named",
+    async (_name, args) => {
+      const r = await run(args);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain("ssh: root@127.0.0.1 did not answer (exit 255: no connection, or it dropped)");
+      expect(r.stdout).toBe("");
+    },
+    60_000,
+  );
 });

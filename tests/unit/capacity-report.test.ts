@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseCapacityInput } from "../../infra/capacity/metrics";
 import {
@@ -348,6 +350,15 @@ describe("pending is not clear", () => {
     expect(
       (json.rules as { rule: string; pending?: unknown }[]).find((x) => x.rule === "cpu-above-85pct-6h")!.pending,
     ).toBeDefined();
+  });
+
+  it("docs/capacity.md's example is the report's own opening", () => {
+    const docs = readFileSync(join(__dirname, "..", "..", "docs", "capacity.md"), "utf8");
+    const shown = /```\n(Tier 4gb, evaluated at [^`]*?)\n```/.exec(docs)?.[1];
+    expect(shown).toContain("NOT CLEAR");
+    const end = Date.parse("2026-12-06T05:00:00Z");
+    const text = renderHuman(hours(5, { memoryPct: () => 99, cpuPct: () => 99, end }));
+    expect(text.startsWith(`${shown}\n`)).toBe(true);
   });
 
   it("5 h of a quiet droplet: nothing pending, clear, but 'so far' (negative control)", () => {

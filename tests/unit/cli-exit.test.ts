@@ -4,12 +4,19 @@
  * asserted. Commands that act over ssh run against tests/support/fake-ssh/ssh, first on PATH, which answers each
  * droplet step from files: a drill that fails, a rollback that fails, a failure after the commit point.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
-import { EXIT, exitCodeHelp, exitCodeOf, NeedsHumanError, UsageError } from "../../scripts/cli-exit";
+import {
+  checkSeparateOutputs,
+  EXIT,
+  exitCodeHelp,
+  exitCodeOf,
+  NeedsHumanError,
+  UsageError,
+} from "../../scripts/cli-exit";
 import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migration";
 import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
@@ -51,6 +58,24 @@ describe("the convention (scripts/cli-exit.ts)", () => {
     ["a thrown string", "x", "usage", EXIT.human],
   ] as const)("%s -> %i", (_what, error, otherErrors, code) => {
     expect(exitCodeOf(error, { otherErrors })).toBe(code);
+  });
+
+  it("outputs that would write over each other are refused; separate ones pass", () => {
+    const out = { flag: "--out", path: "/tmp/o", dir: true };
+    expect(() => checkSeparateOutputs([out, { flag: "--write-state", path: "/tmp/o/../o" }])).toThrow(
+      "--write-state /tmp/o/../o: is also --out",
+    );
+    expect(() => checkSeparateOutputs([{ flag: "--write-state", path: "/tmp/o/a/s.json" }, out])).toThrow(
+      "is inside the --out directory /tmp/o",
+    );
+    // A sibling whose name starts the same, and a directory inside a file's path (not a directory): no clash.
+    expect(() => checkSeparateOutputs([out, { flag: "--write-state", path: "/tmp/o2/s.json" }])).not.toThrow();
+    expect(() =>
+      checkSeparateOutputs([
+        { flag: "--chart", path: "/tmp/c.svg" },
+        { flag: "--save-metrics", path: "/tmp/c.svg/m.json" },
+      ]),
+    ).not.toThrow();
   });
 
   it("--help text names all four codes and the examples", () => {
@@ -139,6 +164,13 @@ describe("npm run cost", () => {
     [[...plans, "--fail-above", "lots"], EXIT.usage, '"lots" is not an amount in USD'],
     [["--per-user", "--backups", "hourly"], EXIT.usage, "Allowed choices are none, weekly, daily"],
     [["--preview", "tests/fixtures/cost/missing.json"], EXIT.usage, "missing.json: cannot read (ENOENT)"],
+    [
+      ["--per-user", "--fail-above", "1"],
+      EXIT.usage,
+      "cost: --fail-above would be ignored with --per-user (it prices every tier, not a stack or a change)",
+    ],
+    [[...plans, "--backups", "daily"], EXIT.usage, "cost: --backups is for --per-user"],
+    [["--per-user", "--backups", "weekly", "--json"], EXIT.done, ""],
   ])(
     "%j exits %i",
     async (args, code, stderr) => {
@@ -171,6 +203,17 @@ describe("npm run capacity", () => {
       EXIT.usage,
       "PGPASSWORD looks like a secret",
     ],
+    [
+      [...metrics("metrics-none"), "--tier", "4gb", "--env", "A=1"],
+      EXIT.usage,
+      "capacity: --tier, --env would be ignored with --metrics (its file gives the tier and the samples)",
+    ],
+    [
+      ["--host", "root@droplet", "--tier", "4gb", "--droplet-id", "1"],
+      EXIT.usage,
+      "capacity: --droplet-id would be ignored with --host",
+    ],
+    [[...metrics("metrics-none"), "--active-users", "10", "--complaints", "--json"], EXIT.done, ""],
   ])(
     "%j exits %i",
     async (args, code, stderr) => {
@@ -263,6 +306,39 @@ describe("npm run restore-drill", () => {
       expect(r.stderr).toContain(stderr);
       expect(r.stderr).not.toContain("required option '--host <target>' not specified\n(Did");
       expect(r.calls).toEqual([]);
+    },
+    TIMEOUT,
+  );
+});
+
+describe("a usage error of a command that pins a droplet's host key comes before the pin", () => {
+  // An ed25519 public key blob (string "ssh-ed25519", 32 key bytes): the form --host-key takes.
+  const u32 = (n: number) => Buffer.from([0, 0, 0, n]);
+  const blob = Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(32), Buffer.alloc(32, 7)]);
+  const key = `ssh-ed25519 ${blob.toString("base64")}`;
+
+  it.concurrent.each([
+    ["scripts/restore-drill.ts", ["--host", "root@droplet", "--env", "PGPASSWORD=x"], "PGPASSWORD looks like a secret"],
+    [
+      "scripts/capacity.ts",
+      ["--host", "root@droplet", "--tier", "4gb", "--env", "PGPASSWORD=x"],
+      "PGPASSWORD looks like a secret",
+    ],
+  ])(
+    "%s %j: exit 2, no warning, no known_hosts file left, with or without --host-key",
+    async (script, args, stderr) => {
+      for (const pin of [[], ["--host-key", key]]) {
+        const tmp = mkdtempSync(join(tmpdir(), "pin-tmp-"));
+        const r = await runCommand(TSX, [join(ROOT, script), ...args, ...pin], {
+          cwd: ROOT,
+          env: { TMPDIR: tmp },
+          timeoutMs: TIMEOUT,
+        });
+        expect(r.code, r.stderr).toBe(EXIT.usage);
+        expect(r.stderr).toContain(stderr);
+        expect(r.stderr).not.toContain("warning");
+        expect(readdirSync(tmp).filter((f) => f.startsWith("chatbot-known-hosts-"))).toEqual([]);
+      }
     },
     TIMEOUT,
   );
@@ -601,6 +677,12 @@ describe("an input file that cannot be read is a usage error naming its flag", (
       "--metrics tests/fixtures/capacity: cannot read (EISDIR)",
     ],
     ["scripts/prices-check.ts", ["--response", "nope.json"], "--response nope.json: cannot read (ENOENT)"],
+    ["scripts/cost.ts", ["--preview", "nope.json"], "cost: --preview nope.json: cannot read (ENOENT)"],
+    [
+      "scripts/cost.ts",
+      ["--base", "tests/fixtures/capacity/metrics-none.json", "--head", "nope.json"],
+      "cost: --base tests/fixtures/capacity/metrics-none.json: unrecognised Pulumi JSON",
+    ],
     ["scripts/readme-tables.ts", ["--writ"], "error: unknown option '--writ'\n(Did you mean --write?)"],
   ])(
     "%s %j",
@@ -625,6 +707,10 @@ describe("capacity: a bad --chart or --save-metrics path is a usage error before
     [["--chart", join(file, "c.svg")], `capacity: --chart ${join(file, "c.svg")}: ${file} is a file, not a directory`],
     [["--chart", dir], `capacity: --chart ${dir}: must end in .svg or .png`],
     [["--chart", join(dir, "d.svg"), "--save-metrics", dir], `capacity: --save-metrics ${dir}: is a directory`],
+    [
+      ["--chart", join(dir, "same.svg"), "--save-metrics", join(dir, "same.svg")],
+      `capacity: --chart ${join(dir, "same.svg")}: is also --save-metrics: give each output its own path`,
+    ],
   ])(
     "%j",
     async (args, stderr) => {
