@@ -125,52 +125,65 @@ const server = z.object({
   volumeDescription: z.string().min(1),
   hostKey: z.literal(HOST_KEY_PINNED).optional(),
 });
-const recordSchema = z.object({
-  version: z.literal(RECORD_VERSION),
-  tier: z.enum(STACK_TIERS as [StackTier, ...StackTier[]]),
-  region: z.string().min(1),
-  volumeSizeGiB: z.number().int().min(1),
-  dnsTtlSeconds: z.number().int().min(1),
-  generation: z.number().int().min(1),
-  serving: server.optional(),
-  previous: server
-    .extend({
-      retainUntil: iso.optional(),
-      protectReleasedAt: iso.optional(),
-      follows: z.object({ key: z.string().min(1), since: iso }).optional(),
-    })
-    .optional(),
-  migration: z
-    .object({
-      id: z.string(),
-      from: z.string(),
-      to: z.string(),
-      strategy: z.string(),
-      committedAt: iso,
-      switchBack: z.literal(true).optional(),
-    })
-    .optional(),
-  retainedVolumes: z
-    .array(
-      z.object({
-        key: z.string().min(1),
-        tier: tierName,
-        volumeName: z.string().min(1),
-        volumeId: z.string().min(1).optional(),
-        sizeGiB: z.number().int().min(1),
-        region: z.string().min(1),
-        droppedAt: iso,
-      }),
-    )
-    .optional(),
-  scaleOut: z
-    .object({
-      appDroplets: z.array(
-        z.object({ key: z.string().regex(/^app-\d+$/), hostKey: z.literal(HOST_KEY_PINNED).optional() }),
-      ),
-    })
-    .optional(),
-});
+const recordSchema = z
+  .object({
+    version: z.literal(RECORD_VERSION),
+    tier: z.enum(STACK_TIERS as [StackTier, ...StackTier[]]),
+    region: z.string().min(1),
+    volumeSizeGiB: z.number().int().min(1),
+    dnsTtlSeconds: z.number().int().min(1),
+    generation: z.number().int().min(1),
+    serving: server.optional(),
+    previous: server
+      .extend({
+        retainUntil: iso.optional(),
+        protectReleasedAt: iso.optional(),
+        follows: z.object({ key: z.string().min(1), since: iso }).optional(),
+      })
+      .optional(),
+    migration: z
+      .object({
+        id: z.string(),
+        from: z.string(),
+        to: z.string(),
+        strategy: z.string(),
+        committedAt: iso,
+        switchBack: z.literal(true).optional(),
+      })
+      .optional(),
+    retainedVolumes: z
+      .array(
+        z.object({
+          key: z.string().min(1),
+          tier: tierName,
+          volumeName: z.string().min(1),
+          volumeId: z.string().min(1).optional(),
+          sizeGiB: z.number().int().min(1),
+          region: z.string().min(1),
+          droppedAt: iso,
+        }),
+      )
+      .optional(),
+    scaleOut: z
+      .object({
+        appDroplets: z.array(
+          z.object({ key: z.string().regex(/^app-\d+$/), hostKey: z.literal(HOST_KEY_PINNED).optional() }),
+        ),
+      })
+      .optional(),
+  })
+  // A single-droplet tier is served by a server of that tier: without it the plan would have nothing to keep.
+  .superRefine((r, ctx) => {
+    if (r.tier === SCALE_OUT) return;
+    if (!r.serving)
+      ctx.addIssue({ code: "custom", path: ["serving"], message: `missing: tier ${r.tier} needs its server` });
+    else if (r.serving.tier !== r.tier)
+      ctx.addIssue({
+        code: "custom",
+        path: ["serving", "tier"],
+        message: `is ${r.serving.tier}, the record's tier ${r.tier}`,
+      });
+  });
 
 /** Volume ids by server key from the `servers` output; anything else there is ignored. */
 function volumeIdsOf(servers: unknown): Record<string, string> | undefined {
@@ -272,7 +285,8 @@ export function readDeployed(
     const parsed = recordSchema.safeParse(raw);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
-      throw new DeployedStateError(`output ${DEPLOYMENT_OUTPUT}.${first.path.join(".")}: ${first.message}`);
+      const where = [DEPLOYMENT_OUTPUT, ...first.path.map(String)].join(".");
+      throw new DeployedStateError(`output ${where}: ${first.message}`);
     }
     const volumeIds = volumeIdsOf(outputs.servers);
     const scaleOut = parsed.data.scaleOut ?? appDropletsBeforePinning(parsed.data.tier, outputs.servers);

@@ -340,6 +340,15 @@ describe("reading the deployed outputs", () => {
     expect(() => readDeployed({ publicIp: "x" }, PREFIX)).toThrow(/no `deployment` output and no known `tier` output/);
   });
 
+  it("refuses a single-droplet record without its server, or with another tier's, and names the whole output", () => {
+    const { serving: _, ...noServer } = at4gb;
+    expect(() => readDeployed({ deployment: noServer }, PREFIX)).toThrow(/output deployment\.serving: missing/);
+    const wrong = { ...at4gb, serving: { ...at4gb.serving!, tier: "8gb" } };
+    expect(() => readDeployed({ deployment: wrong }, PREFIX)).toThrow(/output deployment\.serving\.tier: is 8gb/);
+    expect(() => readDeployed({ deployment: "4gb" }, PREFIX)).toThrow(/output deployment: /);
+    expect(readDeployed({ deployment: at4gb }, PREFIX)?.serving?.tier).toBe("4gb");
+  });
+
   it("round-trips the record through JSON", () => {
     const { after } = upAt({ tier: "8gb" }, at4gb);
     expect(readDeployed({ deployment: JSON.parse(JSON.stringify(after)) }, PREFIX)).toEqual(after);
