@@ -170,7 +170,6 @@ export const PROXY_STEPS = {
 
 // ---- migrate.sh
 
-const LOCK_FIELDS = { lock_run: opt, lock_holder: opt, lock_started: opt, lock_age_s: opt };
 const LAG = { pg_lag_bytes: req, pg_replay_lag_ms: opt, redis_link: opt, redis_lag_bytes: opt };
 
 export const MIGRATE_STEPS = {
@@ -208,13 +207,6 @@ export const MIGRATE_STEPS = {
     out: { backup_file: req, backup_bytes: opt, backup_ms: opt },
   }),
   drop_slot: spec({ script: "migrate", words: ["drop_slot"], runsOn: "old", argv: none, out: { slot_dropped: opt } }),
-  claim_target: spec({
-    script: "migrate",
-    words: ["claim_target"],
-    runsOn: "new",
-    argv: (a: { sourceSystemId: string; id: string; source: string }) => [a.sourceSystemId, a.id, a.source],
-    out: { claimed: opt },
-  }),
   standby: spec({
     script: "migrate",
     words: ["standby"],
@@ -393,54 +385,6 @@ export const MIGRATE_STEPS = {
     out: { stopped_step: opt, promoted: opt, rolled_back: opt },
   }),
   retire: spec({ script: "migrate", words: ["retire"], runsOn: "old", argv: none, out: { retired: opt } }),
-  journal_read: spec({
-    script: "migrate",
-    words: ["journal_read"],
-    runsOn: "either",
-    argv: none,
-    out: { journal_present: req, journal: opt, lock_present: req, ...LOCK_FIELDS },
-  }),
-  /** stdin: the journal JSON. */
-  journal_write: spec({
-    script: "migrate",
-    words: ["journal_write"],
-    runsOn: "old",
-    argv: (a: { runId: string; archive?: string }) => (a.archive ? [a.runId, a.archive] : [a.runId]),
-    out: { journal_written: opt },
-  }),
-  lock_acquire: spec({
-    script: "migrate",
-    words: ["lock_acquire"],
-    runsOn: "either",
-    argv: (a: { runId: string; holder: string; startedAt: string; staleSeconds: number }) => [
-      a.runId,
-      a.holder,
-      a.startedAt,
-      a.staleSeconds,
-    ],
-    out: {
-      lock: opt,
-      ...LOCK_FIELDS,
-      previous_run: opt,
-      previous_holder: opt,
-      previous_started: opt,
-      previous_age_s: opt,
-    },
-  }),
-  lock_heartbeat: spec({
-    script: "migrate",
-    words: ["lock_heartbeat"],
-    runsOn: "either",
-    argv: (a: { runId: string }) => [a.runId],
-    out: { heartbeat: opt, lock_run: opt, lock_holder: opt, lock_started: opt },
-  }),
-  lock_release: spec({
-    script: "migrate",
-    words: ["lock_release"],
-    runsOn: "either",
-    argv: (a: { runId: string }) => [a.runId],
-    out: { lock_released: opt },
-  }),
 };
 
 export type MigrateStepName = keyof typeof MIGRATE_STEPS;
