@@ -225,7 +225,9 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     dumpRestore: (jobs: number, id: string) =>
       stepCommand("new", next, "dump_restore", { oldAddress: old.privateAddress, oldPort: pg(old), jobs, id }),
     rollbackOld: () => stepCommand("old", old, "rollback_old", undefined),
-    rollbackNew: () => stepCommand("new", next, "rollback_new", undefined),
+    /** `keepFollowing`: a switch back's target, which followed the source before, goes on following it. */
+    rollbackNew: (keepFollowing = false) =>
+      stepCommand("new", next, "rollback_new", keepFollowing ? { keepFollowing } : {}),
     retire: () => stepCommand("old", old, "retire", undefined),
     /**
      * The old proxy forwards to the new droplet's internal listener (closed by `gateClose`): requests it cannot

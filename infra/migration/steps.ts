@@ -183,6 +183,12 @@ export const MIGRATE_STEPS = {
       pg_binary_version_num: opt,
       pg_version_num: opt,
       pg_in_recovery: opt,
+      /** A primary: the timeline it writes on. A standby: its WAL receiver's status, sender, timeline, and lag. */
+      pg_timeline: opt,
+      standby_status: opt,
+      standby_sender: opt,
+      standby_timeline: opt,
+      standby_lag_bytes: opt,
       db_bytes: opt,
       cluster_bytes: opt,
       system_identifier: opt,
@@ -377,11 +383,12 @@ export const MIGRATE_STEPS = {
     argv: none,
     out: { rolled_back: opt },
   }),
+  /** `keepFollowing`: a switch back's target goes on following the source. */
   rollback_new: spec({
     script: "migrate",
     words: ["rollback_new"],
     runsOn: "new",
-    argv: none,
+    argv: (a: { keepFollowing?: boolean }) => (a.keepFollowing ? ["keep_following"] : []),
     out: { stopped_step: opt, promoted: opt, rolled_back: opt },
   }),
   retire: spec({ script: "migrate", words: ["retire"], runsOn: "old", argv: none, out: { retired: opt } }),
