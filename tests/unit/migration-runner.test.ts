@@ -909,7 +909,7 @@ describe("migration runner: a switch back to the server that follows", () => {
       return `${[...lines, ...Object.entries(own).map(([k, v]) => `${k}=${v}`)].join("\n")}\n`;
     };
   /** The finished migration new -> old whose old server (root@new) now serves: its journal is on the target. */
-  const before = (overrides: Partial<Journal> = {}) =>
+  const otherWay = (overrides: Partial<Journal> = {}) =>
     committedJournal({
       id: "m1",
       from: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 },
@@ -923,7 +923,7 @@ describe("migration runner: a switch back to the server that follows", () => {
 
   it("no backup, no copy: the catch-up, the same cutover, then the server left follows; journal and result say switch back", async () => {
     const d = new Droplets({ preflight: followerPreflight() });
-    d.journalOnNew = before();
+    d.journalOnNew = otherWay();
     const report = await d.run({ switchBack: true });
     expect(report).toMatchObject({ outcome: "done", ok: true, committed: true });
     expect(report.copy).toBeUndefined();
@@ -968,7 +968,7 @@ describe("migration runner: a switch back to the server that follows", () => {
   it("flip again: this pair's finished migration reversed by the one the other way is archived, and a new one starts", async () => {
     const d = new Droplets({ preflight: followerPreflight() });
     d.journal = committedJournal({ id: "m1", outcome: "done", phase: "done", finishedAt: "2026-12-01T10:06:00.000Z" });
-    d.journalOnNew = before({ id: "m2", switchBack: true, reverses: "m1" });
+    d.journalOnNew = otherWay({ id: "m2", switchBack: true, reverses: "m1" });
     const report = await d.run({ switchBack: true });
     expect(report.outcome).toBe("done");
     expect(d.parsed).toMatchObject({ id: "t", switchBack: true, reverses: "m2" });
