@@ -1039,13 +1039,15 @@ describe("migration runner: a switch back to the server that follows", () => {
     const report = await d.run({ switchBack: true });
     expect(report).toMatchObject({ outcome: "rolled-back", rolledBack: true, committed: false });
     expect(exitCodeFor(report)).toBe(1);
-    expect(d.steps.slice(-6)).toEqual([
+    // ... and waits until it streams again (the catch-up step, any lag), so that a retry finds it following.
+    expect(d.steps.slice(-7)).toEqual([
       "new:rollback_new",
       "old:rollback_old",
       "new:gate_bounce",
       "old:proxy_local",
       "new:gate_open",
       "new:redis_replica",
+      "new:catchup",
     ]);
     expect(asked.find((c) => c.step === "rollback_new")?.args).toEqual(["keep_following"]);
     expect(d.parsed).toMatchObject({ outcome: "rolled-back", switchBack: true });
