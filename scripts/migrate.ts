@@ -130,7 +130,7 @@ const program = new Command("migrate")
     new Option(
       "--switch-back",
       "back to the server that follows --from (the old server of the last migration the other way, a streaming standby since): no backup, no copy, the same cutover. Refused (exit 2, nothing touched) when --to does not stream from --from on its timeline, or with --strategy dump-restore",
-    ).conflicts(["skipBackup", "status"]),
+    ).conflicts(["status"]),
   )
   .addOption(
     new Option(

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { type Executor, exitCodeFor, type MigrationReport, migrationResult } from "../../infra/migration/runner";
 import { osUser, sleep } from "../support/processes";
 import type { WriteRecord } from "./checker";
+import { cliArgs, killLeftoverClis, runCli } from "./cli-process";
 import {
   fingerprint,
   type Harness,
@@ -231,6 +232,33 @@ describe("switch back to the server that follows", () => {
       expect(exitCodeFor(report)).toBe(2);
       expect([await fingerprint(h.old), await fingerprint(h.next)]).toEqual(before);
     }),
+  );
+
+  it(
+    "npm run migrate -- --switch-back: refused (exit 2) while the target does not follow; after a migration, done with the result line the stack reads; --status says so",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        // --overwrite-target does not go with --switch-back: exit 2 before any step.
+        expect((await runCli([...cliArgs(h.next, h.old), "--switch-back", "--overwrite-target"])).code).toBe(2);
+        const refused = await runCli(cliArgs(h.old, h.next).concat("--switch-back"));
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toMatch(/REFUSED: no switch back: the target's PostgreSQL is not a standby/);
+        expect((await h.migrate({ skipBackup: true })).outcome).toBe("done");
+        const done = await runCli([...cliArgs(h.next, h.old), "--switch-back"]);
+        expect(done.code, done.stderr).toBe(0);
+        expect(done.stdout).toMatch(/switch back: .* took over from .*, nothing copied/);
+        expect(done.result).toMatchObject({
+          switchBack: true,
+          state: "done",
+          followingSince: readJournal(h.next)?.follower?.since,
+        });
+        expect(h.serving()).toBe(h.next); // the CLI moves no front address: its traffic command was not given
+        const status = await runCli([...cliArgs(h.next, h.old), "--status"]);
+        expect(status.stdout).toMatch(
+          /switch back +yes: the target followed the source, nothing copied \(reverses migration /,
+        );
+      }, killLeftoverClis),
   );
 
   it(
