@@ -1,6 +1,7 @@
 /**
  * npm run migrate -- --from <ssh target> --to <ssh target> [--strategy auto|replicate|dump-restore] [--dry-run]
- *                    [--overwrite-target] [--lock-stale-seconds <n>] [--resume | --rollback | --status [--json]]
+ *                    [--overwrite-target | --switch-back] [--lock-stale-seconds <n>]
+ *                    [--resume | --rollback | --status [--json]]
  *
  * Runs the tier migration by hand (to rehearse, or for a server this stack did not create), and is the command the
  * stack's TierMigration runs: the same droplet steps, over ssh, with a timeline of phases and a progress bar while
@@ -55,6 +56,7 @@ import {
 } from "../infra/migration/runner";
 import { type SshExecutor, sshExecutor } from "../infra/migration/ssh-executor";
 import { parseStrategyRequest } from "../infra/migration/strategy";
+import { SWITCH_BACK_STRATEGIES } from "../infra/migration/switch-back";
 import { formatTimeline } from "../infra/migration/timeline";
 import { type ExitCode, NeedsHumanError, UsageError, asUsage, runCli } from "./cli-exit";
 
@@ -118,9 +120,17 @@ const program = new Command("migrate")
   )
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
   .option("--id <id>", "the migration id: journal, backup file (default: a timestamp)")
-  .option(
-    "--overwrite-target",
-    "replace a target that holds data (rows in a user table, Redis keys, a fenced former primary)",
+  .addOption(
+    new Option(
+      "--overwrite-target",
+      "replace a target that holds data (rows in a user table, Redis keys, a fenced former primary)",
+    ).conflicts(["switchBack"]),
+  )
+  .addOption(
+    new Option(
+      "--switch-back",
+      "back to the server that follows --from (the old server of the last migration the other way, a streaming standby since): no backup, no copy, the same cutover. Refused (exit 2, nothing touched) when --to does not stream from --from on its timeline, or with --strategy dump-restore",
+    ).conflicts(["status"]),
   )
   .addOption(
     new Option(
@@ -162,6 +172,7 @@ interface Options {
   id?: string;
   dryRun?: boolean;
   overwriteTarget?: boolean;
+  switchBack?: boolean;
   resume?: boolean;
   rollback?: boolean;
   status?: boolean;
@@ -255,6 +266,10 @@ function printReport(report: MigrationReport, mode: RunMode): void {
   if (report.writeDowntimeMs !== undefined)
     console.log(`write downtime (requests held to gate open): ${(report.writeDowntimeMs / 1000).toFixed(2)} s`);
   console.log(`total: ${(report.totalMs / 1000).toFixed(1)} s`);
+  if (report.journal?.switchBack && report.committed)
+    console.log(
+      `switch back: ${report.journal.to.target} took over from ${report.journal.from.target}, nothing copied`,
+    );
   if (report.backupFile) console.log(`pre-migration backup on the old droplet: ${report.backupFile}`);
   if (report.countProblems?.length) console.log(`row count differences:\n  ${report.countProblems.join("\n  ")}`);
   const stopped = report.interruptedBy ? ` (stopped by ${report.interruptedBy})` : "";
@@ -299,6 +314,10 @@ function printReport(report: MigrationReport, mode: RunMode): void {
 async function main(o: Options): Promise<ExitCode> {
   const mode: RunMode = o.resume ? "resume" : o.rollback ? "rollback" : "run";
   const strategy = asUsage(() => parseStrategyRequest(o.strategy));
+  if (o.switchBack && !(SWITCH_BACK_STRATEGIES as readonly string[]).includes(strategy))
+    throw new UsageError(
+      `--strategy ${strategy} cannot go with --switch-back: a switch back promotes the follower (replicate); use ${SWITCH_BACK_STRATEGIES.join(" or ")}`,
+    );
   const budgets = asUsage(() =>
     validateBudgets({ downtimeBudgetSeconds: o.downtimeBudget, migrationBudgetMinutes: o.migrationBudget }),
   );
@@ -345,10 +364,15 @@ async function main(o: Options): Promise<ExitCode> {
       ? `run locally: ${o.trafficCommand}`
       : "nothing (no --traffic-command): the old proxy forwards; move the reserved IP / DNS afterwards";
     if (o.dryRun) {
-      const shown = strategy === "auto" ? (["replicate", "dump-restore"] as const) : ([strategy] as const);
+      const shown =
+        strategy === "auto" && !o.switchBack
+          ? (["replicate", "dump-restore"] as const)
+          : ([strategy === "auto" ? "replicate" : strategy] as const);
       for (const s of shown) {
         console.log(
-          `# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`,
+          o.switchBack
+            ? "# switch back: replicate, nothing copied (the target streams from the source)"
+            : `# strategy ${s}${strategy === "auto" ? " (auto picks it at preflight: replicate when both run the same PostgreSQL major version)" : ""}`,
         );
         for (const { phase, cmd } of plannedCommands(old, next, s, {
           id: id ?? "<id>",
@@ -357,6 +381,7 @@ async function main(o: Options): Promise<ExitCode> {
           healthUrl: o.healthUrl,
           skipBackup: o.skipBackup,
           lockStaleSeconds,
+          switchBack: o.switchBack,
         })) {
           console.log(`[${phase}] ${typeof cmd === "string" ? `# ${cmd}: ${traffic}` : formatCommand(cmd)}`);
         }
@@ -411,6 +436,7 @@ async function migrate(
     healthUrl: o.healthUrl,
     skipBackup: o.skipBackup,
     overwriteTarget: o.overwriteTarget,
+    switchBack: o.switchBack,
     signal: stop.signal,
     moveTraffic: async () => {
       if (o.trafficCommand) await runLocal(o.trafficCommand);
@@ -450,7 +476,7 @@ if (require.main === module) {
     help: {
       no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small); with --status: the journal could not be read",
       usage:
-        "--to missing (required except with --status), --json without --status; --resume or --rollback with nothing to act on; --rollback of a finished migration",
+        "--to missing (required except with --status), --json without --status; --switch-back with --strategy dump-restore, or to a server that does not stream from --from on its timeline (nothing touched); --resume or --rollback with nothing to act on; --rollback of a finished migration",
       human:
         "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
       examples: [
@@ -458,7 +484,8 @@ if (require.main === module) {
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status",
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --resume",
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --rollback",
-        "npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --overwrite-target   # back, after a commit",
+        "npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --switch-back   # back, while the old one follows",
+        "npm run migrate -- --from root@203.0.113.11 --to root@203.0.113.10 --overwrite-target   # back, a full copy",
       ],
     },
     // A failure the runner did not report (it reports every refusal and rollback): the droplets' state is unknown.

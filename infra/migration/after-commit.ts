@@ -12,7 +12,10 @@ import { journalDowntime } from "./run-api";
 import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
 import { StepFailed } from "./stops";
 
-/** Undoes a migration stopped before its commit point: the new server stops following, the old serves. */
+/**
+ * Undoes a migration stopped before its commit point: the new server stops following (a switch back's goes on
+ * following), the old serves.
+ */
 export async function rollback(run: MigrationRun, reason: string): Promise<void> {
   const { cmds, report } = run;
   const j = run.mine();
@@ -20,7 +23,7 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   const errors: string[] = [];
   const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
   if (touchedNew) {
-    const cmd = cmds.rollbackNew();
+    const cmd = cmds.rollbackNew(j.switchBack === true);
     const r = await run.run(cmd, { always: true });
     if (r.code === STEP_EXIT.alreadyPromoted) return pastCommit(run);
     if (r.code !== STEP_EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
@@ -58,6 +61,20 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
       .catch((e: Error) => errors.push(e.message));
   if (touchedNew && j.strategy === "replicate")
     await run.step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
+  // A switch back's target goes on following the source: its PostgreSQL was left streaming (rollback_new
+  // keep_following; its connection comes back once the source runs again), its Redis follows the source again
+  // (it may have taken over at a refused promotion).
+  if (touchedNew && j.switchBack && oldBack) {
+    await run.certs
+      .redis("old")
+      .then((pem) => run.step(cmds.redisReplica(pem), { always: true }))
+      .catch((e: Error) => errors.push(e.message));
+    // Waited for, so that a retry right away finds it streaming (its preflight asks that); the source serves
+    // either way, so a follower that does not come back is said, not a failed rollback.
+    await run
+      .step(cmds.catchup(FOLLOWER_ANY_LAG_BYTES, FOLLOW_STREAM_SECONDS), { always: true })
+      .catch((e: Error) => run.note(`the target does not stream from the source again yet: ${firstLine(e)}`));
+  }
   report.rolledBack = errors.length === 0;
   j.outcome = report.rolledBack ? "rolled-back" : "rollback-failed";
   j.lastError = reason;
@@ -66,6 +83,10 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   report.outcome = errors.length ? "rollback-incomplete" : "rolled-back";
   if (errors.length) report.error = `rollback incomplete: ${errors.join("; ")}`;
 }
+
+/** Any lag: the catch-up step then only waits until the follower streams again. */
+const FOLLOWER_ANY_LAG_BYTES = 2 ** 40;
+const firstLine = (e: Error) => e.message.split("\n")[0] ?? e.message;
 
 /** A rollback found the copy promoted: the commit point was passed (the journal had not recorded it yet). */
 async function pastCommit(run: MigrationRun): Promise<void> {
@@ -183,8 +204,10 @@ async function verifyFollow(run: MigrationRun): Promise<void> {
       ...(o.follow_timeline ? { timeline: o.follow_timeline } : {}),
       ...(o.follow_fork ? { fork: o.follow_fork } : {}),
     }),
-    (e: Error): Follower => ({ state: "stopped", of, reason: e.message.split("\n")[0] ?? e.message }),
+    (e: Error): Follower => ({ state: "stopped", of, reason: firstLine(e) }),
   );
+  if (j.switchBack && j.follower.state === "rewound")
+    run.note("a switch back should need no rewind: the old server stopped cleanly at the fence, look at why");
   if (j.follower.state === "stopped") run.note(`the old server does not follow the new one: ${j.follower.reason}`);
   else run.note(`the old server follows the new one (${j.follower.state}, timeline ${j.follower.timeline ?? "?"})`);
   run.mark("follow");

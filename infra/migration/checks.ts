@@ -135,3 +135,50 @@ export function checkRoom(input: { sourceBytes: number; freeBytes: number; repla
         reason: `${what} does not fit: ${room}, needs ${formatBytes(needed)} with headroom (WAL, growth). Nothing was changed.`,
       };
 }
+
+export type SwitchBackVerdict = { ok: true; lagBytes: number; notes: string[] } | { ok: false; reason: string };
+
+/**
+ * Can the target take over without a copy? From both sides' preflight values: the source a running primary, the
+ * target a running standby of the same cluster (system identifier), streaming from the source (`sourceAddress`,
+ * host:port as the target reaches it) on the timeline the source writes on. Its lag is reported, not judged here
+ * (the catch-up waits for it within the budget).
+ */
+export function judgeSwitchBack(
+  source: Readonly<Record<string, string | undefined>>,
+  target: Readonly<Record<string, string | undefined>>,
+  sourceAddress: string,
+): SwitchBackVerdict {
+  const no = (why: string): SwitchBackVerdict => ({
+    ok: false,
+    reason: `no switch back: ${why}. Nothing was changed.`,
+  });
+  if (source.pg_running !== "1" || source.pg_in_recovery !== "f")
+    return no("the source (--from) is not a running primary");
+  if (target.pg_running !== "1") return no("PostgreSQL is not running on the target (--to)");
+  if (target.pg_in_recovery !== "t")
+    return no("the target's PostgreSQL is not a standby (not in recovery): it does not follow the source");
+  if (!source.system_identifier || target.system_identifier !== source.system_identifier)
+    return no(
+      `the target is another PostgreSQL cluster (system identifier ${target.system_identifier ?? "?"}, the source's ${source.system_identifier ?? "?"})`,
+    );
+  if (target.standby_sender !== sourceAddress)
+    return no(
+      `the target's standby follows ${target.standby_sender ?? "no server (no WAL receiver)"}, not the source at ${sourceAddress}`,
+    );
+  if (target.standby_status !== "streaming")
+    return no(`the target's WAL receiver is ${target.standby_status ?? "absent"}, not streaming from the source`);
+  if (!source.pg_timeline || target.standby_timeline !== source.pg_timeline)
+    return no(
+      `the target follows timeline ${target.standby_timeline ?? "?"}, the source writes on timeline ${source.pg_timeline ?? "?"}`,
+    );
+  const lagBytes = Number(target.standby_lag_bytes);
+  if (!Number.isFinite(lagBytes) || lagBytes < 0) return no("the target did not report its replication lag");
+  return {
+    ok: true,
+    lagBytes,
+    notes: [
+      `the target follows the source: streaming from ${sourceAddress} on timeline ${source.pg_timeline}, ${lagBytes} bytes behind; nothing is copied`,
+    ],
+  };
+}

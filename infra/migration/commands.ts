@@ -20,6 +20,7 @@ import {
   scriptFiles,
   scriptText,
 } from "./steps";
+import { STATE_STEPS } from "./state-steps";
 
 import { remoteBashArgv, shellQuote } from "./remote-bash";
 export { shellQuote };
@@ -37,8 +38,8 @@ const PROXY_LABEL = "scripts/droplet/proxy-switch.sh";
 /** The proxy steps' script (Caddy: hold, back to local, the internal listener's gate), as data after another step's. */
 export const proxyScript = () => scriptText("proxy");
 
-/** The steps the tier migration runs: migrate.sh's and proxy-switch.sh's. */
-export const MIGRATION_STEPS = { ...MIGRATE_STEPS, ...PROXY_STEPS };
+/** The steps the tier migration runs: migrate.sh's (./steps.ts, ./state-steps.ts) and proxy-switch.sh's. */
+export const MIGRATION_STEPS = { ...MIGRATE_STEPS, ...STATE_STEPS, ...PROXY_STEPS };
 export type MigrationSteps = typeof MIGRATION_STEPS;
 export type StepName = keyof MigrationSteps;
 
@@ -224,7 +225,9 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     dumpRestore: (jobs: number, id: string) =>
       stepCommand("new", next, "dump_restore", { oldAddress: old.privateAddress, oldPort: pg(old), jobs, id }),
     rollbackOld: () => stepCommand("old", old, "rollback_old", undefined),
-    rollbackNew: () => stepCommand("new", next, "rollback_new", undefined),
+    /** `keepFollowing`: a switch back's target, which followed the source before, goes on following it. */
+    rollbackNew: (keepFollowing = false) =>
+      stepCommand("new", next, "rollback_new", keepFollowing ? { keepFollowing } : {}),
     retire: () => stepCommand("old", old, "retire", undefined),
     /**
      * The old proxy forwards to the new droplet's internal listener (closed by `gateClose`): requests it cannot

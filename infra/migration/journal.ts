@@ -91,6 +91,13 @@ export interface Journal {
   /** Why the last run stopped, when it did not finish. */
   lastError?: string;
   follower?: Follower;
+  /** A switch back: the target followed the source (since an earlier migration the other way); nothing was copied. */
+  switchBack?: true;
+  /**
+   * The id of the migration this one reverses: the finished one the other way between the same two servers, whose
+   * journal was on the target. That migration's journal is then no longer the last word on its pair (see decide).
+   */
+  reverses?: string;
 }
 
 export interface LockInfo {
@@ -138,7 +145,7 @@ export function describeJournal(j: Journal): string {
     j.outcome === "done"
       ? "done"
       : `${j.outcome}, phase ${j.phase}${j.committed ? ", after the commit point" : ", before the commit point"}`;
-  return `migration ${j.id} (${j.from.target} -> ${j.to.target}, ${j.strategy}; ${where})`;
+  return `${j.switchBack ? "switch back" : "migration"} ${j.id} (${j.from.target} -> ${j.to.target}, ${j.strategy}; ${where})`;
 }
 
 /** The `journal_read` step's key=value output -> the droplet's journal and lock. Throws on a journal it cannot read. */
@@ -183,12 +190,15 @@ export function serializeJournal(j: Journal): string {
 export type RunMode = "run" | "resume" | "rollback";
 
 export type Decision =
-  /** Nothing relevant on record: a new migration. `archive` is a finished journal it replaces on the old droplet. */
-  | { kind: "fresh"; archive?: Journal }
+  /**
+   * Nothing relevant on record: a new migration. `archive` is a finished journal it replaces on the old droplet;
+   * `reverses`, the finished migration the other way whose journal is on the target.
+   */
+  | { kind: "fresh"; archive?: Journal; reverses?: string }
   /** This pair's migration is done: touch nothing, print its result. */
   | { kind: "noop"; journal: Journal }
   /** This pair's migration stopped before its commit point: undo it; a run then starts afresh, --rollback stops. */
-  | { kind: "rollback"; journal: Journal; thenFresh: boolean }
+  | { kind: "rollback"; journal: Journal; thenFresh: boolean; reverses?: string }
   /** This pair's migration passed its commit point: finish it. */
   | { kind: "forward"; journal: Journal }
   /** Another migration is unfinished on one of the droplets (exit 1). */
@@ -201,15 +211,27 @@ export type Decision =
 /**
  * What a run must do, from the journals on the old (`--from`) and new (`--to`) droplets. A journal lives on the
  * old droplet of the migration it describes, so a journal on the new droplet is another migration's, from there.
+ *
+ * Back and forth between two servers (A -> B, then B -> A, then A -> B again), this pair's finished journal on the
+ * old droplet is an earlier migration's once the one the other way (its journal on the new droplet) has reversed it:
+ * the run is a new migration. A switch back (`switchBack`) is never answered by a finished migration that was not
+ * one: the preflight then judges the servers as they are.
  */
 export function decide(
   mode: RunMode,
   pair: { from: JournalEnd; to: JournalEnd },
   onOld?: Journal,
   onNew?: Journal,
+  opts: { switchBack?: boolean } = {},
 ): Decision {
-  const mine = onOld && sameEnd(onOld.from, pair.from) && sameEnd(onOld.to, pair.to) ? onOld : undefined;
-  const back = `npm run migrate -- --from ${pair.to.target} --to ${pair.from.target} --overwrite-target`;
+  const ours = onOld && sameEnd(onOld.from, pair.from) && sameEnd(onOld.to, pair.to) ? onOld : undefined;
+  const otherWay = onNew && sameEnd(onNew.from, pair.to) && sameEnd(onNew.to, pair.from) ? onNew : undefined;
+  const reverses = otherWay?.outcome === "done" ? otherWay.id : undefined;
+  const reversed = ours?.outcome === "done" && reverses !== undefined && otherWay?.reverses === ours.id;
+  const otherKind = ours?.outcome === "done" && opts.switchBack === true && !ours.switchBack;
+  const mine = reversed || otherKind ? undefined : ours;
+  const way = `npm run migrate -- --from ${pair.to.target} --to ${pair.from.target}`;
+  const back = `${way} --switch-back while the old server follows the new one (--status says), else ${way} --overwrite-target`;
   if (mode === "rollback") {
     if (mine?.committed) {
       const finish = mine.outcome === "done" ? "" : "Finish it with --resume; ";
@@ -247,9 +269,12 @@ export function decide(
       kind: "nothing",
       reason: `nothing to resume: no migration journal for ${pair.from.target} -> ${pair.to.target}`,
     };
+  const after = reverses === undefined ? {} : { reverses };
   if (mine && isUnfinished(mine))
-    return mine.committed ? { kind: "forward", journal: mine } : { kind: "rollback", journal: mine, thenFresh: true };
-  return { kind: "fresh", archive: onOld };
+    return mine.committed
+      ? { kind: "forward", journal: mine }
+      : { kind: "rollback", journal: mine, thenFresh: true, ...after };
+  return { kind: "fresh", archive: onOld, ...after };
 }
 
 /** The old server as the `follower` step finds it now (--status). */
@@ -315,6 +340,12 @@ export function formatJournal(j: Journal): string {
     ],
     ["to", `${j.to.target} (private ${j.to.privateAddress}, PostgreSQL ${j.to.pgPort}, Redis ${j.to.redisPort})`],
     ["strategy", j.strategy],
+    [
+      "switch back",
+      j.switchBack
+        ? `yes: the target followed the source, nothing copied${j.reverses ? ` (reverses migration ${j.reverses})` : ""}`
+        : undefined,
+    ],
     ["outcome", j.outcome],
     ["phase", `${j.phase}${j.phasesDone.length ? ` (done: ${j.phasesDone.join(", ")})` : ""}`],
     [

@@ -17,8 +17,9 @@ const NEW_PROXY_CERT = "<the new droplet's internal listener certificate, from i
 
 /**
  * The exit code of `npm run migrate` for a report: 0 done (or, with --rollback, rolled back); 1 did not migrate and
- * the old server serves with all its data (refused, aborted, rolled back); 2 nothing to act on (--resume, --rollback)
- * or --rollback of a finished migration; 3 an operator is needed (stopped after the commit point, rollback
+ * the old server serves with all its data (refused, aborted, rolled back); 2 nothing to act on (--resume, --rollback),
+ * --rollback of a finished migration, or a switch back to a server that does not follow the source (or with another
+ * strategy than auto or replicate); 3 an operator is needed (stopped after the commit point, rollback
  * incomplete, lock lost).
  */
 export function exitCodeFor(report: MigrationReport, mode: RunMode = "run"): 0 | 1 | 2 | 3 {
@@ -29,6 +30,7 @@ export function exitCodeFor(report: MigrationReport, mode: RunMode = "run"): 0 |
     case "rolled-back":
       return mode === "rollback" ? 0 : 1;
     case "refused":
+      return report.wrongTarget ? 2 : 1;
     case "aborted":
       return 1;
     case "nothing":
@@ -45,6 +47,7 @@ export function migrationResult(report: MigrationReport): MigrationResult | unde
   const j = report.journal;
   if (!report.ok || !j || j.outcome !== "done" || !j.committedAt || !j.finishedAt) return undefined;
   const downtime = report.writeDowntimeMs ?? journalDowntime(j);
+  const follows = j.follower && j.follower.state !== "stopped" ? j.follower.since : undefined;
   return {
     id: j.id,
     state: "done",
@@ -55,6 +58,8 @@ export function migrationResult(report: MigrationReport): MigrationResult | unde
     finishedAt: j.finishedAt,
     resumed: report.resumed,
     ...(downtime === undefined ? {} : { writeDowntimeMs: downtime }),
+    ...(j.switchBack ? { switchBack: true as const } : {}),
+    ...(follows === undefined ? {} : { followingSince: follows }),
   };
 }
 
@@ -81,6 +86,8 @@ export function plannedCommands(
     healthUrl?: string;
     skipBackup?: boolean;
     lockStaleSeconds?: number;
+    /** A switch back (replicate only): no backup, no copy. */
+    switchBack?: boolean;
   },
 ): Array<{ phase: Phase; cmd: StepCommand | string }> {
   const c = migrationCommands(old, next);
@@ -106,21 +113,26 @@ export function plannedCommands(
     c.preflight("old"),
     c.preflight("new"),
   );
-  add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
+  const claim = c.claimTarget("<old system_identifier>", opts.id);
+  if (opts.switchBack && strategy === "replicate")
+    add("catchup", journal, claim, c.gateClose(), c.proxyTrust(NEW_PROXY_CERT), c.redisReplica(OLD_REDIS_CERT));
+  else add("backup", journal, ...(opts.skipBackup ? [] : [c.backup(opts.id)]));
   if (strategy === "replicate") {
-    add(
-      "copy",
-      journal,
-      c.claimTarget("<old system_identifier>", opts.id),
-      c.gateClose(),
-      c.proxyTrust(NEW_PROXY_CERT),
-      c.dropSlot(),
-      c.standby(),
-      c.redisReplica(OLD_REDIS_CERT),
-    );
+    if (!opts.switchBack) {
+      add(
+        "copy",
+        journal,
+        claim,
+        c.gateClose(),
+        c.proxyTrust(NEW_PROXY_CERT),
+        c.dropSlot(),
+        c.standby(),
+        c.redisReplica(OLD_REDIS_CERT),
+      );
+      add("catchup", journal);
+    }
     add(
       "catchup",
-      journal,
       c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120),
       c.counts("old"),
       c.checkpoint(),
@@ -148,7 +160,7 @@ export function plannedCommands(
       journal,
     );
   } else {
-    add("copy", journal, c.claimTarget("<old system_identifier>", opts.id), c.redisReplica(OLD_REDIS_CERT));
+    add("copy", journal, claim, c.redisReplica(OLD_REDIS_CERT));
     add(
       "cutover",
       journal,

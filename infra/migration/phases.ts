@@ -18,8 +18,11 @@ import { chooseStrategy, type StrategyChoice } from "./strategy";
 
 const PROGRESS = /(\d+)\/(\d+) kB/g;
 
-/** A new migration: checks that touch nothing, then the journal, the backup and the copy. */
-export async function fresh(run: MigrationRun, archive?: Journal): Promise<void> {
+/**
+ * A new migration: checks that touch nothing, then the journal, the backup and the copy. `archive`: a finished
+ * journal on the old droplet it replaces; `reverses`: the finished migration the other way it reverses (by id).
+ */
+export async function fresh(run: MigrationRun, archive?: Journal, reverses?: string): Promise<void> {
   const { cmds, opts } = run;
   run.phase("preflight");
   const pre = await run.step(cmds.preflight("old"));
@@ -27,17 +30,7 @@ export async function fresh(run: MigrationRun, archive?: Journal): Promise<void>
   run.certs.remember("old", pre);
   run.certs.remember("new", preNew);
   if (pre.pg_running !== "1") throw new Refused("PostgreSQL is not running on the old server");
-  // Both: the new one's listener is what the old one trusts; the old one's proxy container mounts the directory
-  // the hold's trust is read from (both come with the same config sync).
-  for (const [side, values] of [
-    ["old", pre],
-    ["new", preNew],
-  ] as const) {
-    if (!values.proxy_tls_cert)
-      throw new Refused(
-        `the ${side} server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`,
-      );
-  }
+  requireProxyCerts(pre, preNew);
   if (pre.pg_in_recovery !== "f") throw new Refused("the old server's PostgreSQL is not a primary (already migrated?)");
   const verdict = judgeTarget(pre, preNew, { overwrite: opts.overwriteTarget ?? false });
   if (!verdict.ok) throw new Refused(verdict.reason);
@@ -69,24 +62,8 @@ export async function fresh(run: MigrationRun, archive?: Journal): Promise<void>
   run.budgetGate("preflight", est.totalSeconds, est.downtimeSeconds);
   if (!pre.system_identifier) throw new Refused("the old server did not report its PostgreSQL system identifier");
 
-  const id = opts.id ?? defaultMigrationId(run.timeline.startedAt);
-  const j: Journal = {
-    version: JOURNAL_VERSION,
-    id,
-    from: run.pair.from,
-    to: run.pair.to,
-    strategy: choice.strategy,
-    phase: "preflight",
-    phasesDone: [],
-    stepsDone: [],
-    committed: false,
-    startedAt: iso(run.timeline.startedAt),
-    updatedAt: iso(run.now()),
-    outcome: "running",
-    holder: run.holder,
-    runs: 0,
-  };
-  run.journal = j;
+  const j = startJournal(run, choice.strategy, reverses);
+  const id = j.id;
   // The first write moves the journal of an earlier migration (finished, or rolled back) to history/.
   await run.enter("backup", archive && archive.id !== id ? archive.id : undefined);
   if (!opts.skipBackup) {
@@ -99,6 +76,49 @@ export async function fresh(run: MigrationRun, archive?: Journal): Promise<void>
     await replicate(run);
     await cutover(run);
   } else await dumpRestore(run, id);
+}
+
+/** Both: the new one's listener is what the old one trusts; the old one's proxy container mounts the directory the
+ * hold's trust is read from (both come with the same config sync). */
+export function requireProxyCerts(pre: Readonly<Record<string, unknown>>, preNew: Readonly<Record<string, unknown>>) {
+  for (const [side, values] of [
+    ["old", pre],
+    ["new", preNew],
+  ] as const) {
+    if (!values.proxy_tls_cert)
+      throw new Refused(
+        `the ${side} server has no ${CERTS.proxy_tls_cert}: its config sync predates TLS on that listener (run \`pulumi up\` first)`,
+      );
+  }
+}
+
+/** The journal of a new migration (not written yet), now this run's. */
+export function startJournal(
+  run: MigrationRun,
+  strategy: StrategyChoice["strategy"],
+  reverses?: string,
+  switchBack = false,
+): Journal {
+  const j: Journal = {
+    version: JOURNAL_VERSION,
+    id: run.opts.id ?? defaultMigrationId(run.timeline.startedAt),
+    from: run.pair.from,
+    to: run.pair.to,
+    strategy,
+    phase: "preflight",
+    phasesDone: [],
+    stepsDone: [],
+    committed: false,
+    startedAt: iso(run.timeline.startedAt),
+    updatedAt: iso(run.now()),
+    outcome: "running",
+    holder: run.holder,
+    runs: 0,
+    ...(switchBack ? { switchBack: true as const } : {}),
+    ...(reverses === undefined ? {} : { reverses }),
+  };
+  run.journal = j;
+  return j;
 }
 
 /** The new server follows the old one (PostgreSQL standby, Redis replica) until it has caught up. */
@@ -116,8 +136,16 @@ async function replicate(run: MigrationRun): Promise<void> {
   });
   report.copy = { bytes: Number(copied.copied_bytes), ms: Number(copied.copy_ms) };
   await run.step(cmds.redisReplica(await run.certs.redis("old")));
-
   await run.enter("catchup");
+  await catchUp(run);
+}
+
+/**
+ * The new server has caught up (within what the downtime budget allows), the old one's rows are counted, its dirty
+ * buffers flushed, and its Redis trusts the new one: what the cutover needs, outside the write gap.
+ */
+export async function catchUp(run: MigrationRun): Promise<void> {
+  const { cmds } = run;
   const lag = await run.step(cmds.catchup(maxLagBytesForCutover(run.budgets, run.rates), 120));
   const est = estimateMigration(
     "replicate",
@@ -138,7 +166,7 @@ async function replicate(run: MigrationRun): Promise<void> {
  * droplet for the go line, so the gap holds no ssh start between the fence and the promotion. Without a go (the
  * fence failed, or a stop was asked for meanwhile) its stdin ends and it does nothing.
  */
-async function cutover(run: MigrationRun): Promise<void> {
+export async function cutover(run: MigrationRun): Promise<void> {
   const { cmds } = run;
   const j = run.mine();
   await run.enter("cutover");

@@ -50,6 +50,12 @@ export interface RunnerOptions {
   mode?: RunMode;
   /** @default "auto" */
   strategy?: StrategyRequest;
+  /**
+   * A switch back: `next` is the server that follows `old` (a streaming standby since an earlier migration the other
+   * way, its Redis a replica). Nothing is copied; a target that does not follow `old` is refused. Strategy `auto` or
+   * `replicate` only. @default false
+   */
+  switchBack?: boolean;
   budgets?: Budgets;
   rates?: Rates;
   /** The migration id (journal, backup file, dump directory). @default a timestamp */
@@ -104,6 +110,8 @@ export interface MigrationReport {
   strategy?: StrategyChoice;
   /** Why a check refused the run (nothing touched). */
   refused?: string;
+  /** The refusal is about the arguments: a switch back to a server that does not follow the source (exit 2). */
+  wrongTarget?: boolean;
   /** Why the migration stopped before the commit point (budget, failure, signal), if it did. */
   aborted?: string;
   rolledBack?: boolean;

@@ -25,6 +25,8 @@ import { type Phase, Timeline } from "./timeline";
 
 /** A check said no before anything changed. */
 export class Refused extends Error {}
+/** A check said no to the arguments themselves (a switch back's target that does not follow the source): exit 2. */
+export class WrongTarget extends Refused {}
 /** The abort signal stopped the run. */
 export class Interrupted extends Error {}
 /** Another run took the lock over: this one stops touching anything. */

@@ -14,6 +14,9 @@
  *   from the first after-commit step not yet done;
  * - preflight refuses, touching nothing, the same cluster on both sides, a target that holds data (unless
  *   `overwriteTarget`) and data that does not fit the target's volume;
+ * - a switch back (`switchBack`) goes to the server that follows the source since an earlier migration the other
+ *   way: preflight refuses, touching nothing, a target that does not stream from the source on its timeline; then
+ *   no backup and no copy, the catch-up and the same cutover; rolled back, the target goes on following;
  * - the commit point is `pg_promote()` on the new server (replicate) or the go decision after a verified restore
  *   (dump-restore). It is written to the journal before anything that follows it. Before it, a failure, a budget
  *   abort or the abort signal rolls back; after it, they leave a journal a re-run finishes.
@@ -21,7 +24,8 @@
 import { forward, rollback, stoppedAfterCommit } from "./after-commit";
 import { decide, type Decision, type Journal, describeJournal, parseDropletState } from "./journal";
 import { fresh } from "./phases";
-import { Interrupted, LockLost, MigrationRun, Refused } from "./run";
+import { Interrupted, LockLost, MigrationRun, Refused, WrongTarget } from "./run";
+import { switchBack } from "./switch-back";
 import { journalDowntime, type MigrationReport, type RunnerOptions } from "./run-api";
 
 export * from "./run-api";
@@ -56,7 +60,7 @@ async function decideNow(run: MigrationRun): Promise<Decision> {
   const read = async (side: "old" | "new") =>
     parseDropletState(await run.step(run.cmds.journalRead(side), { quiet: true }));
   const [o, n] = await Promise.all([read("old"), read("new")]);
-  return decide(run.opts.mode ?? "run", run.pair, o.journal, n.journal);
+  return decide(run.opts.mode ?? "run", run.pair, o.journal, n.journal, { switchBack: run.opts.switchBack ?? false });
 }
 
 async function act(run: MigrationRun, decision: Decision): Promise<void> {
@@ -91,11 +95,16 @@ async function act(run: MigrationRun, decision: Decision): Promise<void> {
       run.info("starting the migration afresh");
       run.journal = undefined;
       report.aborted = undefined;
-      return fresh(run, j);
+      return start(run, j, decision.reverses);
     }
     case "fresh":
-      return fresh(run, decision.archive);
+      return start(run, decision.archive, decision.reverses);
   }
+}
+
+/** A new migration, or (`switchBack`) a switch back to the follower. */
+function start(run: MigrationRun, archive?: Journal, reverses?: string): Promise<void> {
+  return run.opts.switchBack ? switchBack(run, archive, reverses) : fresh(run, archive, reverses);
 }
 
 function settleDone(run: MigrationRun, j: Journal): void {
@@ -117,6 +126,7 @@ async function failed(run: MigrationRun, e: Error): Promise<void> {
     // Nothing changed on either droplet (no journal yet): nothing to undo.
     report.outcome = e instanceof Refused ? "refused" : "aborted";
     if (e instanceof Refused) report.refused = e.message;
+    if (e instanceof WrongTarget) report.wrongTarget = true;
     else report.aborted = e.message;
     return;
   }

@@ -170,7 +170,6 @@ export const PROXY_STEPS = {
 
 // ---- migrate.sh
 
-const LOCK_FIELDS = { lock_run: opt, lock_holder: opt, lock_started: opt, lock_age_s: opt };
 const LAG = { pg_lag_bytes: req, pg_replay_lag_ms: opt, redis_link: opt, redis_lag_bytes: opt };
 
 export const MIGRATE_STEPS = {
@@ -184,6 +183,12 @@ export const MIGRATE_STEPS = {
       pg_binary_version_num: opt,
       pg_version_num: opt,
       pg_in_recovery: opt,
+      /** A primary: the timeline it writes on. A standby: its WAL receiver's status, sender, timeline, and lag. */
+      pg_timeline: opt,
+      standby_status: opt,
+      standby_sender: opt,
+      standby_timeline: opt,
+      standby_lag_bytes: opt,
       db_bytes: opt,
       cluster_bytes: opt,
       system_identifier: opt,
@@ -208,13 +213,6 @@ export const MIGRATE_STEPS = {
     out: { backup_file: req, backup_bytes: opt, backup_ms: opt },
   }),
   drop_slot: spec({ script: "migrate", words: ["drop_slot"], runsOn: "old", argv: none, out: { slot_dropped: opt } }),
-  claim_target: spec({
-    script: "migrate",
-    words: ["claim_target"],
-    runsOn: "new",
-    argv: (a: { sourceSystemId: string; id: string; source: string }) => [a.sourceSystemId, a.id, a.source],
-    out: { claimed: opt },
-  }),
   standby: spec({
     script: "migrate",
     words: ["standby"],
@@ -385,62 +383,15 @@ export const MIGRATE_STEPS = {
     argv: none,
     out: { rolled_back: opt },
   }),
+  /** `keepFollowing`: a switch back's target goes on following the source. */
   rollback_new: spec({
     script: "migrate",
     words: ["rollback_new"],
     runsOn: "new",
-    argv: none,
+    argv: (a: { keepFollowing?: boolean }) => (a.keepFollowing ? ["keep_following"] : []),
     out: { stopped_step: opt, promoted: opt, rolled_back: opt },
   }),
   retire: spec({ script: "migrate", words: ["retire"], runsOn: "old", argv: none, out: { retired: opt } }),
-  journal_read: spec({
-    script: "migrate",
-    words: ["journal_read"],
-    runsOn: "either",
-    argv: none,
-    out: { journal_present: req, journal: opt, lock_present: req, ...LOCK_FIELDS },
-  }),
-  /** stdin: the journal JSON. */
-  journal_write: spec({
-    script: "migrate",
-    words: ["journal_write"],
-    runsOn: "old",
-    argv: (a: { runId: string; archive?: string }) => (a.archive ? [a.runId, a.archive] : [a.runId]),
-    out: { journal_written: opt },
-  }),
-  lock_acquire: spec({
-    script: "migrate",
-    words: ["lock_acquire"],
-    runsOn: "either",
-    argv: (a: { runId: string; holder: string; startedAt: string; staleSeconds: number }) => [
-      a.runId,
-      a.holder,
-      a.startedAt,
-      a.staleSeconds,
-    ],
-    out: {
-      lock: opt,
-      ...LOCK_FIELDS,
-      previous_run: opt,
-      previous_holder: opt,
-      previous_started: opt,
-      previous_age_s: opt,
-    },
-  }),
-  lock_heartbeat: spec({
-    script: "migrate",
-    words: ["lock_heartbeat"],
-    runsOn: "either",
-    argv: (a: { runId: string }) => [a.runId],
-    out: { heartbeat: opt, lock_run: opt, lock_holder: opt, lock_started: opt },
-  }),
-  lock_release: spec({
-    script: "migrate",
-    words: ["lock_release"],
-    runsOn: "either",
-    argv: (a: { runId: string }) => [a.runId],
-    out: { lock_released: opt },
-  }),
 };
 
 export type MigrateStepName = keyof typeof MIGRATE_STEPS;

@@ -63,6 +63,10 @@ dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 # shellcheck disable=SC2034 # read by the PostgreSQL steps (migrate-postgres.sh)
 PG_REMOTE_TLS="sslmode=require"
 
+# The timeline a primary writes on now: its current WAL file's name (the checkpoint's timeline can lag a promotion).
+# shellcheck disable=SC2034 # read by the PostgreSQL steps
+TIMELINE_NOW="('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int"
+
 # Run a PostgreSQL client/server binary as the postgres OS user. PGPASSWORD passes through the environment.
 pg_run() {
   local bin="$1"

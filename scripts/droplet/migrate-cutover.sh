@@ -161,8 +161,10 @@ step_rollback_old() {
   out rolled_back 1
 }
 
-# On the NEW droplet: stop following the old server (it will be rebuilt by the next run). A long step a lost runner
-# left running (a copy, a Redis sync) is stopped first.
+# On the NEW droplet: stop following the old server (it will be rebuilt by the next run): rollback_new
+# [keep_following]. A long step a lost runner left running (a copy, a Redis sync) is stopped first. With
+# keep_following (a switch back: this server followed the source before it started, and nothing was copied), it goes
+# on following: only the claim goes (the runner makes its Redis a replica again).
 step_rollback_new() {
   stop_registered_step
   # pg_promote() is the commit point. The journal records it one round trip later, and the new server may already
@@ -172,6 +174,11 @@ step_rollback_new() {
     [ "$(psql_local postgres "SELECT system_identifier FROM pg_control_system()")" = "$(sed -n 's/^system_identifier=//p' "$REPLICA_MARKER")" ]; then
     out promoted 1
     die "this server is the migration's copy and it was promoted: past the commit point, nothing rolled back" 7
+  fi
+  if [ "${1:-}" = keep_following ]; then
+    rm -f "$REPLICA_MARKER"
+    out rolled_back 1
+    return
   fi
   if pg_running && [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ]; then forget_primary; fi
   [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null

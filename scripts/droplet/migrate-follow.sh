@@ -92,7 +92,7 @@ wal_end() {
 }
 
 # fork_point <new addr> <port> <old timeline>: "<new timeline> <lsn where it left the old timeline>": the timeline
-# the promoted server writes on (its current WAL file's name: the checkpoint's timeline can lag a promotion), and
+# the promoted server writes on (TIMELINE_NOW), and
 # the switch point its history gives (pg_wal/<timeline>.history: parent timeline, switch point, reason); or
 # "<new timeline> -" when that history does not pass through <old timeline>, "<new timeline> same" when it is the
 # new timeline itself (a follower stopped and started again).
@@ -103,7 +103,7 @@ fork_point() {
       CASE WHEN tli = $3 THEN 'same' ELSE coalesce((SELECT split_part(line, E'\t', 2) FROM regexp_split_to_table(
         CASE WHEN tli > 1 THEN pg_read_file('pg_wal/' || lpad(upper(to_hex(tli)), 8, '0') || '.history') END,
         E'\n') AS line WHERE split_part(line, E'\t', 1) = '$3'), '-') END
-      FROM (SELECT ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int AS tli) AS t" </dev/null) || return 1
+      FROM (SELECT $TIMELINE_NOW AS tli) AS t" </dev/null) || return 1
   tr '|' ' ' <<<"$answer"
 }
 

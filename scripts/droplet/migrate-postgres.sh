@@ -3,8 +3,10 @@
 # after migrate-common.sh (see migrate.sh).
 
 # Facts the runner needs to choose a strategy, check budgets and judge the target (which cluster this is, whether
-# it is a copy this migration made, whether it holds data, whether the data fits). Reads only.
+# it is a copy this migration made, whether it holds data, whether the data fits, whether a switch back's target
+# follows the source). Reads only.
 step_preflight() {
+  local recovery
   if ! pg_running; then
     out pg_running 0
     out pg_binary_version_num "$(binary_version_num)"
@@ -14,7 +16,16 @@ step_preflight() {
   else
     out pg_running 1
     out pg_version_num "$(psql_local postgres "SHOW server_version_num")"
-    out pg_in_recovery "$(psql_local postgres "SELECT pg_is_in_recovery()")"
+    recovery=$(psql_local postgres "SELECT pg_is_in_recovery()")
+    out pg_in_recovery "$recovery"
+    if [ "$recovery" = t ]; then
+      # A standby (a switch back's target): whom it streams from, on which timeline, how far behind.
+      psql_local postgres "SELECT 'standby_status=' || status, 'standby_sender=' || sender_host || ':' || sender_port,
+          'standby_timeline=' || received_tli FROM pg_stat_wal_receiver" | tr '|' '\n'
+      out standby_lag_bytes "$(pg_lag_bytes)"
+    else
+      out pg_timeline "$(psql_local postgres "SELECT $TIMELINE_NOW")"
+    fi
     out db_bytes "$(psql_local postgres "SELECT coalesce(pg_database_size('$DB'), 0)")"
     out cluster_bytes "$(psql_local postgres "SELECT sum(pg_database_size(datname))::bigint FROM pg_database")"
     out system_identifier "$(psql_local postgres "SELECT system_identifier FROM pg_control_system()")"
@@ -138,10 +149,11 @@ step_checkpoint() {
 }
 
 # On the NEW droplet, after the commit point: stop pointing at the old server (a no-op on a restored primary). From
-# here it is a server of its own, no longer this migration's copy: the replica marker goes.
+# here it is a server of its own, no longer this migration's copy: the replica marker goes, and a fence mark.
 step_forget_primary() {
   forget_primary
-  rm -f "$REPLICA_MARKER"
+  # A switch back promotes a server fenced as a primary once: its fence mark no longer says anything.
+  rm -f "$REPLICA_MARKER" "$(fence_marker)"
   out forgot_primary 1
 }
 

@@ -74,6 +74,7 @@ describe("npm run migrate", () => {
           finishedAt: journal.finishedAt,
           resumed: false,
           writeDowntimeMs: expect.any(Number),
+          followingSince: journal.follower?.since,
         });
         expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'via-cli'", "chatbot")).toBe("1");
         expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");

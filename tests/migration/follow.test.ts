@@ -4,28 +4,15 @@
  * there. Negative control: the old server written to after the fence (its WAL goes past the new timeline's fork)
  * is found out and not started as a follower; said in the journal, and the migration is still done.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { osUser } from "../support/processes";
 import type { Executor } from "../../infra/migration/runner";
-import { type Harness, type HarnessDroplet, readJournal, seedDatabase, waitFor, withHarness } from "./harness";
+import { type Harness, pgCtl, readJournal, seedDatabase, waitFor, withHarness } from "./harness";
 import { afterStep } from "./seams";
 
 const TIMEOUT = 600_000;
 const MB = 1024 * 1024;
-
-/** pg_ctl on a harness droplet's server, as the postgres OS user (what a hand on the droplet would do). */
-function pgCtl(d: HarnessDroplet, ...args: string[]): void {
-  const who = osUser("postgres");
-  const r = spawnSync(path.join(d.pg.bindir, "pg_ctl"), [...args, "-w", "-t", "60", "-D", d.pg.dataDir], {
-    uid: who?.uid,
-    gid: who?.gid,
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`pg_ctl ${args.join(" ")}: ${r.stderr}`);
-}
 
 /**
  * The test seam for a hand on the old droplet after the commit point (before the follow step): its server started

@@ -13,6 +13,7 @@
  * Used by tests/migration/*.test.ts and tests/bench/bench-migration.ts (so it imports ../support/processes, which does
  * not depend on vitest).
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -371,9 +372,16 @@ export interface Harness {
   /**
    * Run the migration (the same runner the CLI uses): the droplets' proxies are switched by the runner's steps, and
    * the front address moves to the new droplet after the commit point. `wrap` wraps the ssh executor (the test
-   * seam: faults, the negative control, recording; see ./seams.ts).
+   * seam: faults, the negative control, recording; see ./seams.ts). `from`/`to`: the other way (a switch back),
+   * default old to next.
    */
-  migrate(opts?: Partial<RunnerOptions> & { wrap?: (exec: Executor) => Executor }): Promise<MigrationReport>;
+  migrate(
+    opts?: Partial<RunnerOptions> & {
+      wrap?: (exec: Executor) => Executor;
+      from?: HarnessDroplet;
+      to?: HarnessDroplet;
+    },
+  ): Promise<MigrationReport>;
   /** Start load, run `during`, stop load, read back from `readFrom` (default: whichever the front door points at). */
   withLoad<T>(
     during: () => Promise<T>,
@@ -413,15 +421,15 @@ export async function startHarness(): Promise<Harness> {
     secrets,
     request: (method, pathName, timeoutMs = CLIENT_TIMEOUT_MS) => front.request(method, pathName, timeoutMs),
     serving: () => (front.address === next.host ? next : old),
-    migrate: async ({ wrap, ...opts } = {}) => {
+    migrate: async ({ wrap, from = old, to = next, ...opts } = {}) => {
       const ssh = sshExecutor();
       try {
         return await runMigration({
-          old: old.droplet,
-          next: next.droplet,
+          old: from.droplet,
+          next: to.droplet,
           exec: wrap ? wrap(ssh) : ssh,
-          moveTraffic: async () => front.moveTo(next.host),
-          healthUrl: `http://${next.host}:${next.appPort}/health`,
+          moveTraffic: async () => front.moveTo(to.host),
+          healthUrl: `http://${to.host}:${to.appPort}/health`,
           ...opts,
         });
       } finally {
@@ -511,6 +519,22 @@ export async function fingerprint(d: HarnessDroplet): Promise<Record<string, unk
     redisKeys: await d.redis.cli("DBSIZE"),
     migrationFiles: migrationFiles(d),
   };
+}
+
+/**
+ * pg_ctl on a harness droplet's server, as the postgres OS user (what a hand on the droplet would do), in the
+ * environment the docker shim starts it with: not this process's (libpq in a started server's WAL receiver would look
+ * for client certificates under this process's $HOME).
+ */
+export function pgCtl(d: HarnessDroplet, ...args: string[]): void {
+  const who = osUser("postgres");
+  const r = spawnSync(path.join(d.pg.bindir, "pg_ctl"), [...args, "-w", "-t", "60", "-D", d.pg.dataDir], {
+    uid: who?.uid,
+    gid: who?.gid,
+    env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`pg_ctl ${args.join(" ")}: ${r.stderr}`);
 }
 
 /** Fill the old droplet's `chatbot` database to about `bytes` with pgbench tables (server-side generation). */

@@ -100,6 +100,50 @@ describe("decide", () => {
     expect(decide(mode, pair, onOld, onNew).kind).toBe(kind);
   });
 
+  describe("back and forth between two servers (A -> B, B -> A, A -> B ...)", () => {
+    const done = (over: Partial<Journal>) => committed({ outcome: "done", phase: "done", ...over });
+    const AB1 = done({ id: "m1" });
+    const BA2 = done({ id: "m2", from: B, to: A, switchBack: true, reverses: "m1" });
+    const AB3 = done({ id: "m3", switchBack: true, reverses: "m2" });
+    // A -> B runs from A: its journal is on A (onOld for A -> B), B -> A's on B.
+    it("each switch back is a new migration that records the one it reverses", () => {
+      expect(decide("run", { from: B, to: A }, undefined, AB1, { switchBack: true })).toEqual({
+        kind: "fresh",
+        reverses: "m1",
+      });
+      expect(decide("run", pair, AB1, BA2, { switchBack: true })).toEqual({
+        kind: "fresh",
+        archive: AB1,
+        reverses: "m2",
+      });
+      expect(decide("run", { from: B, to: A }, BA2, AB3, { switchBack: true })).toEqual({
+        kind: "fresh",
+        archive: BA2,
+        reverses: "m3",
+      });
+      // A plain run of a reversed pair is a new migration too (its preflight then judges the target).
+      expect(decide("run", pair, AB1, BA2)).toEqual({ kind: "fresh", archive: AB1, reverses: "m2" });
+    });
+
+    it("the switch back done: a re-run is a no-op; --rollback and --resume find nothing of the reversed one", () => {
+      expect(decide("run", pair, AB3, BA2, { switchBack: true })).toEqual({ kind: "noop", journal: AB3 });
+      expect(decide("rollback", pair, AB1, BA2).kind).toBe("nothing");
+      expect(decide("resume", pair, AB1, BA2).kind).toBe("nothing");
+      // Not reversed (the one the other way names another migration): this pair's journal stands.
+      expect(decide("run", pair, AB1, done({ id: "m2", from: B, to: A, reverses: "m0" })).kind).toBe("noop");
+    });
+
+    it("a switch back is never answered by a finished migration that was not one; a plain run is by a switch back", () => {
+      expect(decide("run", pair, AB1, undefined, { switchBack: true })).toEqual({ kind: "fresh", archive: AB1 });
+      expect(decide("run", pair, AB3, undefined)).toEqual({ kind: "noop", journal: AB3 });
+    });
+
+    it("the migration the other way unfinished on the target: refused, whatever this pair's journal says", () => {
+      const running = committed({ id: "m2", from: B, to: A, switchBack: true, reverses: "m1" });
+      expect(decide("run", pair, AB1, running, { switchBack: true }).kind).toBe("refuse");
+    });
+  });
+
   it("a refusal names the other migration and its phase; a rollback refusal names the way back", () => {
     expect(decide("run", pair, j({ id: "m7", to: C, phase: "catchup" }))).toEqual({
       kind: "refuse",
@@ -108,7 +152,7 @@ describe("decide", () => {
     });
     const past = decide("rollback", pair, committed());
     expect(past.kind === "past-commit" && past.reason).toMatch(
-      /Finish it with --resume; the way back is a migration the other way: npm run migrate -- --from root@b --to root@a --overwrite-target$/,
+      /Finish it with --resume; the way back is a migration the other way: npm run migrate -- --from root@b --to root@a --switch-back while the old server follows the new one \(--status says\), else npm run migrate -- --from root@b --to root@a --overwrite-target$/,
     );
   });
 

@@ -274,6 +274,7 @@ describe("migration runner: a fresh migration", () => {
       finishedAt: j.finishedAt,
       resumed: false,
       writeDowntimeMs: report.writeDowntimeMs,
+      followingSince: j.follower!.since,
     });
   });
 
@@ -880,5 +881,186 @@ describe("migration runner: signals and the lock heartbeat", () => {
     expect(exitCodeFor(report)).toBe(3);
     expect(d.steps).not.toContain("new:rollback_new");
     expect(d.steps.at(-1)).toBe("new:standby");
+  });
+});
+
+describe("migration runner: a switch back to the server that follows", () => {
+  /** The source a primary on timeline 2; the target its streaming standby (same cluster), `target` overriding keys. */
+  const followerPreflight =
+    (target: Record<string, string> = {}, source: Record<string, string> = {}) =>
+    (side: Side): string => {
+      const own: Record<string, string> =
+        side === "old"
+          ? { pg_timeline: "2", ...source }
+          : {
+              system_identifier: "7001",
+              pg_in_recovery: "t",
+              "table_rows.public.writes": "true",
+              redis_keys_total: "3",
+              standby_status: "streaming",
+              standby_sender: `${old.privateAddress}:5432`,
+              standby_timeline: "2",
+              standby_lag_bytes: "1200",
+              ...target,
+            };
+      const lines = preflight(side)
+        .split("\n")
+        .filter((l) => l && !(l.slice(0, l.indexOf("=")) in own));
+      return `${[...lines, ...Object.entries(own).map(([k, v]) => `${k}=${v}`)].join("\n")}\n`;
+    };
+  /** The finished migration new -> old whose old server (root@new) now serves: its journal is on the target. */
+  const otherWay = (overrides: Partial<Journal> = {}) =>
+    committedJournal({
+      id: "m1",
+      from: { target: "root@new", privateAddress: "10.0.0.3", pgPort: 5432, redisPort: 6379 },
+      to: { target: "root@old", privateAddress: "10.0.0.2", pgPort: 5432, redisPort: 6379 },
+      outcome: "done",
+      phase: "done",
+      finishedAt: "2026-12-01T10:06:00.000Z",
+      follower: { state: "streaming", of: "root@old", since: "2026-12-01T10:05:30.000Z" },
+      ...overrides,
+    });
+
+  it("no backup, no copy: the catch-up, the same cutover, then the server left follows; journal and result say switch back", async () => {
+    const d = new Droplets({ preflight: followerPreflight() });
+    d.journalOnNew = otherWay();
+    const report = await d.run({ switchBack: true });
+    expect(report).toMatchObject({ outcome: "done", ok: true, committed: true });
+    expect(report.copy).toBeUndefined();
+    expect(report.notes.join("\n")).toMatch(
+      /the target follows the source: streaming from 10.0.0.2:5432 on timeline 2/,
+    );
+    for (const step of ["old:backup", "new:standby", "old:drop_slot", "new:dump_restore"])
+      expect(d.steps).not.toContain(step);
+    const planned = plannedCommands(old, next, "replicate", { id: "t", switchBack: true }).flatMap(({ cmd }) =>
+      typeof cmd === "string" ? [] : [`${cmd.side}:${cmd.step}`],
+    );
+    expect([...d.calls].sort()).toEqual([...planned].sort());
+    const at = (c: string) => d.steps.indexOf(c);
+    expect(d.steps.slice(0, 6)).toEqual([
+      "old:preflight",
+      "new:preflight",
+      "new:claim_target",
+      "new:gate_close",
+      "old:proxy_trust",
+      "new:redis_replica",
+    ]);
+    expect(at("new:catchup")).toBeLessThan(at("old:fence"));
+    expect(at("old:fence")).toBeLessThan(at("old:follow"));
+    const j = d.parsed!;
+    expect(j).toMatchObject({ switchBack: true, reverses: "m1", outcome: "done", strategy: "replicate" });
+    expect(j.phasesDone).toEqual(["preflight", "catchup", "cutover", "verify"]);
+    expect(j.follower).toMatchObject({ state: "streaming", of: "root@new" });
+    expect(migrationResult(report)).toMatchObject({
+      switchBack: true,
+      followingSince: j.follower!.since,
+      from: "root@old",
+      to: "root@new",
+    });
+    // A re-run changes nothing and prints the same result.
+    d.calls = [];
+    const again = await d.run({ switchBack: true });
+    expect(again.outcome).toBe("already-done");
+    expect(d.calls).toEqual(["old:journal_read", "new:journal_read"]);
+    expect(migrationResult(again)).toEqual({ ...migrationResult(report), resumed: true });
+  });
+
+  it("flip again: this pair's finished migration reversed by the one the other way is archived, and a new one starts", async () => {
+    const d = new Droplets({ preflight: followerPreflight() });
+    d.journal = committedJournal({ id: "m1", outcome: "done", phase: "done", finishedAt: "2026-12-01T10:06:00.000Z" });
+    d.journalOnNew = otherWay({ id: "m2", switchBack: true, reverses: "m1" });
+    const report = await d.run({ switchBack: true });
+    expect(report.outcome).toBe("done");
+    expect(d.parsed).toMatchObject({ id: "t", switchBack: true, reverses: "m2" });
+    expect(d.history.map((h) => parseJournal(h).id)).toEqual(["m1"]);
+  });
+
+  it.each([
+    ["the target is not a standby", { pg_in_recovery: "f" }, {}, /the target's PostgreSQL is not a standby/],
+    ["the target is stopped", { pg_running: "0" }, {}, /PostgreSQL is not running on the target/],
+    [
+      "the target is another cluster",
+      { system_identifier: "7002" },
+      {},
+      /another PostgreSQL cluster \(system identifier 7002, the source's 7001\)/,
+    ],
+    [
+      "the target follows another server",
+      { standby_sender: "10.0.0.9:5432" },
+      {},
+      /follows 10.0.0.9:5432, not the source at 10.0.0.2:5432/,
+    ],
+    ["the target does not stream", { standby_status: "waiting" }, {}, /WAL receiver is waiting, not streaming/],
+    [
+      "the target follows an older timeline",
+      { standby_timeline: "1" },
+      {},
+      /follows timeline 1, the source writes on timeline 2/,
+    ],
+    ["the source is a standby", {}, { pg_in_recovery: "t" }, /the source \(--from\) is not a running primary/],
+  ])("refused, touching nothing (exit 2): %s", async (_what, target, source, why) => {
+    const d = new Droplets({ preflight: followerPreflight(target, source) });
+    const report = await d.run({ switchBack: true });
+    expect(report).toMatchObject({ outcome: "refused", wrongTarget: true });
+    expect(report.refused).toMatch(why);
+    expect(report.refused).toMatch(/Nothing was changed\.$/);
+    expect(exitCodeFor(report)).toBe(2);
+    expect(d.journal).toBeUndefined();
+    expect(d.steps).toEqual(["old:preflight", "new:preflight"]);
+  });
+
+  it("strategy dump-restore is refused before any step on a droplet (exit 2)", async () => {
+    const d = new Droplets({ preflight: followerPreflight() });
+    const report = await d.run({ switchBack: true, strategy: "dump-restore" });
+    expect(report.refused).toMatch(/strategy dump-restore cannot switch back; use auto or replicate/);
+    expect(exitCodeFor(report)).toBe(2);
+    expect(d.steps).toEqual([]);
+  });
+
+  it("a plain run is not answered by a switch back's journal the other way, nor a switch back by a plain migration's", async () => {
+    const d = new Droplets({ preflight: followerPreflight() });
+    d.journal = committedJournal({ id: "m1", outcome: "done", phase: "done", finishedAt: "2026-12-01T10:06:00.000Z" });
+    const report = await d.run({ switchBack: true });
+    expect(report.outcome).toBe("done");
+    expect(d.parsed).toMatchObject({ id: "t", switchBack: true });
+  });
+
+  it("rolled back before the commit point (promotion refused): the target goes on following, nothing undone there", async () => {
+    const d = new Droplets({
+      preflight: followerPreflight(),
+      promote: () => ({ code: 4, stderr: "standby did not replay up to 0/3000148" }),
+    });
+    const asked: StepCommand[] = [];
+    const exec = d.exec;
+    d.exec = (cmd, hooks) => {
+      asked.push(cmd);
+      return exec(cmd, hooks);
+    };
+    const report = await d.run({ switchBack: true });
+    expect(report).toMatchObject({ outcome: "rolled-back", rolledBack: true, committed: false });
+    expect(exitCodeFor(report)).toBe(1);
+    // ... and waits until it streams again (the catch-up step, any lag), so that a retry finds it following.
+    expect(d.steps.slice(-7)).toEqual([
+      "new:rollback_new",
+      "old:rollback_old",
+      "new:gate_bounce",
+      "old:proxy_local",
+      "new:gate_open",
+      "new:redis_replica",
+      "new:catchup",
+    ]);
+    expect(asked.find((c) => c.step === "rollback_new")?.args).toEqual(["keep_following"]);
+    expect(d.parsed).toMatchObject({ outcome: "rolled-back", switchBack: true });
+    // A plain migration's rollback stops the copy following: no keep_following there.
+    const plain = new Droplets({ promote: () => ({ code: 4, stderr: "behind" }) });
+    const plainAsked: StepCommand[] = [];
+    const plainExec = plain.exec;
+    plain.exec = (cmd, hooks) => {
+      plainAsked.push(cmd);
+      return plainExec(cmd, hooks);
+    };
+    await plain.run();
+    expect(plainAsked.find((c) => c.step === "rollback_new")?.args).toEqual([]);
+    expect(plain.steps.at(-1)).toBe("new:gate_open");
   });
 });

@@ -19,10 +19,16 @@ import {
   scriptFiles,
   scriptText,
 } from "../../infra/migration/steps";
+import { STATE_STEPS } from "../../infra/migration/state-steps";
 import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 
 const ALL: Record<ScriptName, AnySpec[]> = { migrate: [], proxy: [], logical: [] };
-for (const s of [...Object.values(MIGRATE_STEPS), ...Object.values(PROXY_STEPS), ...Object.values(LOGICAL_STEPS)])
+for (const s of [
+  ...Object.values(MIGRATE_STEPS),
+  ...Object.values(STATE_STEPS),
+  ...Object.values(PROXY_STEPS),
+  ...Object.values(LOGICAL_STEPS),
+])
   ALL[s.script].push(s as AnySpec);
 
 /** The body of a bash function `name() {` ... `}` (a closing brace alone at the start of a line). */
@@ -129,7 +135,9 @@ describe("each droplet script is exactly its declaration", () => {
   });
 
   it("finds every step of migrate.sh's dispatch list and every key family the runner reads", () => {
-    expect(dispatch("migrate", text("migrate"))).toHaveLength(Object.keys(MIGRATE_STEPS).length);
+    expect(dispatch("migrate", text("migrate"))).toHaveLength(
+      Object.keys(MIGRATE_STEPS).length + Object.keys(STATE_STEPS).length,
+    );
     expect(sorted(printedKeys(text("migrate")).families)).toEqual(["count", "table_rows"]);
     expect(sorted(printedKeys(text("logical")).families)).toEqual(["seq", "source", "target"]);
     expect(sorted(exitCodes(text("migrate")))).toEqual(sorted([0, 1, 2, 3, 4, 5, 6, 7]));
