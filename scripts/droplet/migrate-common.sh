@@ -109,6 +109,19 @@ pg_stop_fast() { dc stop -t "${PG_STOP_TIMEOUT:-300}" postgres >&2; }
 
 controldata() { pg_run_offline pg_controldata "$PGDATA" </dev/null; }
 
+# The checkpoint location of a cleanly shut down server, read from global/pg_control on the host: pg_controldata
+# would start a one-off container inside the write gap. PostgreSQL 15's ControlFileData on x86-64 (pg_control.h):
+# pg_control_version (uint32) at byte 8, state (int32) at 16 (1: DB_SHUTDOWNED), checkPoint (uint64, little-endian)
+# at 32. Prints nothing (the caller falls back to pg_controldata) for another control version or state.
+shutdown_checkpoint() {
+  local f="$DATA_DIR_HOST/global/pg_control" version state lo hi
+  version=$(od -An -v -t u4 -j 8 -N 4 "$f" 2>/dev/null) || return 0
+  state=$(od -An -v -t d4 -j 16 -N 4 "$f" 2>/dev/null) || return 0
+  [ "${version// /}" = 1300 ] && [ "${state// /}" = 1 ] || return 0
+  read -r lo hi < <(od -An -v -t u4 -j 32 -N 8 "$f") || return 0
+  printf '%X/%X\n' "$hi" "$lo"
+}
+
 redis_cli() { redis_cli_stdin "$@" </dev/null; }
 
 # redis-cli with the caller's stdin (never the script's: callers pipe into it), e.g. -x for a secret argument.

@@ -53,11 +53,14 @@ step_fence() {
   set_standby_signal
   start=$(now_ms)
   pg_stop_fast
-  control=$(controldata)
-  state=$(sed -n 's/^Database cluster state: *//p' <<<"$control")
-  [ "$state" = "shut down" ] || die "PostgreSQL did not shut down cleanly (state '$state')"
-  lsn=$(sed -n 's/^Latest checkpoint location: *//p' <<<"$control")
-  [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
+  lsn=$(shutdown_checkpoint)
+  if [ -z "$lsn" ]; then
+    control=$(controldata)
+    state=$(sed -n 's/^Database cluster state: *//p' <<<"$control")
+    [ "$state" = "shut down" ] || die "PostgreSQL did not shut down cleanly (state '$state')"
+    lsn=$(sed -n 's/^Latest checkpoint location: *//p' <<<"$control")
+    [ -n "$lsn" ] || die "no checkpoint location in pg_controldata"
+  fi
   out fence_lsn "$lsn"
   out stop_ms $(($(now_ms) - start))
   if [ -n "${paused:-}" ]; then
