@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type DeploymentRecord, readDeployed } from "../../infra/deployed";
+import { type DeploymentRecord, firstServerNames, readDeployed } from "../../infra/deployed";
 import { unpinnedAppDropletWarning, unpinnedHostKeyWarning } from "../../infra/host-keys";
 import { readStateFile } from "../../infra/offline/state-file";
 import { renderAppNodeCloudInit } from "../../infra/render/app-node";
@@ -97,7 +97,13 @@ describe("the record's scaleOut read back", () => {
 
   it("a single-droplet record gets none; a malformed field is refused naming its path", () => {
     expect(
-      readDeployed({ deployment: { ...base, tier: "8gb" }, servers: { "scale-out-app-1": appServer } }, prefix),
+      readDeployed(
+        {
+          deployment: { ...base, tier: "8gb", serving: firstServerNames(prefix, "8gb") },
+          servers: { "scale-out-app-1": appServer },
+        },
+        prefix,
+      ),
     ).not.toHaveProperty("scaleOut");
     expect(() =>
       readDeployed({ deployment: { ...base, scaleOut: { appDroplets: [{ key: "app-1", hostKey: "yes" }] } } }, prefix),
