@@ -5,14 +5,19 @@
  */
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { TARGET_CA_IN_CONTAINER, TARGET_CA_NAME, TARGET_CA_PATH } from "../../infra/scale-out-migration/commands";
 import { FAKE_DATABASE_CA } from "../../infra/offline/fake-cloud";
+import { planStack } from "../../infra/plan";
 import {
   APP_MANAGED_PG_CA,
   MANAGED_PG_CA_FILE,
   renderAppNodeSecretFiles,
   verifiedDatabaseUrl,
 } from "../../infra/render/app-node";
+import { LAYOUT } from "../../infra/render/layout";
+import { POSTGRES_TLS_DIR } from "../../infra/render/postgresql-conf";
 import { planScaleOut } from "../../infra/scale-out";
+import { sampleConfig } from "../support/sample-config";
 import { PROD_INPUT } from "../scale-out/input";
 
 const POOL_URI = "postgresql://chatbot:p%40ss@private-db.b.db.ondigitalocean.com:25061/chatbot-pool?sslmode=require";
@@ -70,5 +75,15 @@ describe("an app droplet's secret files", () => {
   it("compose mounts that file into the app container read-only, where the URL names it", () => {
     const compose = planScaleOut(PROD_INPUT).app.configFiles.find((f) => f.path === "compose.yaml")!.content;
     expect(parse(compose).services.app.volumes).toEqual([`./${MANAGED_PG_CA_FILE}:${APP_MANAGED_PG_CA}:ro`]);
+  });
+});
+
+describe("the scale-out migration's CA on the old droplet", () => {
+  it("lives in the PostgreSQL certificate directory, which the postgres container mounts where psql looks", () => {
+    expect(TARGET_CA_PATH).toBe(`${LAYOUT.postgresTls}/${TARGET_CA_NAME}`);
+    expect(TARGET_CA_IN_CONTAINER).toBe(`${POSTGRES_TLS_DIR}/${TARGET_CA_NAME}`);
+    const plan = planStack(sampleConfig({ sshKeys: ["1"], appImage: "ghcr.io/acme/chatbot:1.0.0", alertEmails: [] }));
+    const compose = parse(plan.active!.configFiles.find((f) => f.path === "compose.yaml")!.content);
+    expect(compose.services.postgres.volumes).toContain(`${LAYOUT.postgresTls}:${POSTGRES_TLS_DIR}:ro`);
   });
 });
