@@ -67,10 +67,10 @@ load_env() {
   TARGET_PGSSLROOTCERT="${TARGET_PGSSLROOTCERT:-}"
   case "$TARGET_PGSSLMODE" in
     verify-ca | verify-full)
-      [ -n "$TARGET_PGSSLROOTCERT" ] || die "TARGET_PGSSLROOTCERT is not set: $TARGET_PGSSLMODE needs a CA file" 2
+      [ -n "$TARGET_PGSSLROOTCERT" ] || die "TARGET_PGSSLROOTCERT is not set: $TARGET_PGSSLMODE needs a CA file"
       ;;
     require | disable) ;;
-    *) die "TARGET_PGSSLMODE must be verify-ca, verify-full, require or disable, got '$TARGET_PGSSLMODE'" 2 ;;
+    *) die "TARGET_PGSSLMODE must be verify-ca, verify-full, require or disable, got '$TARGET_PGSSLMODE'" ;;
   esac
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   SWITCHED_FILE="${CONFIG_DIR:-/etc/chatbot}/scale-out-switched"
