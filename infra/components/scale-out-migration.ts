@@ -1,5 +1,4 @@
 import * as command from "@pulumi/command";
-import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedHostKey, targetHostKeyArg } from "../host-keys";
 import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
@@ -140,8 +139,7 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
     );
     // The cluster's CA, which the target env names (TARGET_PGSSLROOTCERT). Delete before replace: the old command's
     // delete removes the same path, so a new CA written first would be removed after.
-    const ca = digitalocean.getDatabaseCaOutput({ clusterId: pg.id }, { parent: this }).certificate;
-    const caFile = ca.apply((pem) => pemFile("postgresCa", pem));
+    const caFile = scaleOut.postgresCa.apply((pem) => pemFile("postgresCa", pem));
     this.targetCa = new command.remote.Command(
       `${name}-target-ca`,
       {

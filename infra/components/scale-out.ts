@@ -70,6 +70,8 @@ export class ScaleOut extends pulumi.ComponentResource {
   /** Secret: what the app uses (pool, transaction mode) and what migrations and admins use (the cluster itself). */
   readonly databaseUrl: pulumi.Output<string>;
   readonly redisUrl: pulumi.Output<string>;
+  /** The managed PostgreSQL cluster's CA certificate (PEM, the provider's getDatabaseCa): not secret. */
+  readonly postgresCa: pulumi.Output<string>;
   /** DO URNs for the stack's DigitalOcean project. */
   readonly projectResources: pulumi.Output<string>[];
 
@@ -100,6 +102,8 @@ export class ScaleOut extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // A read (no resource): the app droplets and the migration check the cluster's certificate against it.
+    this.postgresCa = digitalocean.getDatabaseCaOutput({ clusterId: this.postgres.id }, { parent: this }).certificate;
     this.databaseUrl = pulumi.secret(this.pool.privateUri);
     this.redisUrl = pulumi.secret(this.valkey.privateUri);
 
@@ -321,10 +325,8 @@ export class ScaleOut extends pulumi.ComponentResource {
   }
 
   private createConfigSyncs(name: string, plan: ScaleOutPlan, ssh: ScaleOutArgs["ssh"]) {
-    // The cluster's CA (a read, no resource): the app droplets check the pool's certificate against it.
-    const postgresCa = digitalocean.getDatabaseCaOutput({ clusterId: this.postgres.id }, { parent: this }).certificate;
     const secretFiles = pulumi
-      .all([this.pool.privateUri, this.valkey.privateUri, postgresCa])
+      .all([this.pool.privateUri, this.valkey.privateUri, this.postgresCa])
       .apply(([databaseUrl, redisUrl, ca]) =>
         renderAppNodeSecretFiles({ databaseUrl, redisUrl, postgresCa: ca }, plan.input.appPort),
       );
