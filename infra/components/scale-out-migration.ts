@@ -4,7 +4,8 @@ import { pinnedHostKey, targetHostKeyArg } from "../host-keys";
 import { SSH_KEY_ARGS, SSH_KEY_PREAMBLE, stackSshFlags } from "../migration/ssh-options";
 import { APP_DB, APP_DB_USER } from "../scale-out";
 import { INTERNAL_PORT } from "../render/caddyfile";
-import { renderTargetEnv } from "../scale-out-migration/commands";
+import { pemFile } from "../render/app-node";
+import { renderTargetEnv, TARGET_CA_IN_CONTAINER, TARGET_CA_PATH } from "../scale-out-migration/commands";
 import type { AppServer } from "./app-server";
 import type { ScaleOut } from "./scale-out";
 
@@ -70,7 +71,8 @@ export function scaleOutMigrateCommandLine(
 
 /**
  * Moves a single-droplet stack onto the scale-out tier: the managed endpoints are written onto the droplet
- * (`-target-env`, secret stdin), then `-run` replicates its PostgreSQL into the managed cluster, fences it, sets
+ * (`-target-env`, secret stdin) with the cluster's CA (`-target-ca`: the droplet's psql checks the cluster's
+ * certificate, `sslmode=verify-ca`), then `-run` replicates its PostgreSQL into the managed cluster, fences it, sets
  * the sequences, moves traffic to the app droplets and warms Valkey (infra/scale-out-migration/runner.ts, with
  * rollback before the commit point). It starts only once the droplet's and every app droplet's config is synced,
  * and runs once per (droplet, cluster) pair (`triggers`). `cutoverAddress` (the load balancer's IP) resolves only
@@ -78,6 +80,7 @@ export function scaleOutMigrateCommandLine(
  */
 export class ScaleOutMigration extends pulumi.ComponentResource {
   readonly targetEnv: command.remote.Command;
+  readonly targetCa: command.remote.Command;
   readonly run: command.local.Command;
   readonly cutoverAddress: pulumi.Output<string>;
 
@@ -105,23 +108,25 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
             user: pgUser,
             password: pgPassword,
             database: APP_DB,
-            sslmode: "require",
+            sslmode: "verify-ca",
+            sslrootcert: TARGET_CA_IN_CONTAINER,
             appUser: APP_DB_USER,
           },
           redis: { host: redisHost, port: redisPort, user: redisUser, password: redisPassword, tls: true },
         }),
       );
+    const connection: command.types.input.remote.ConnectionArgs = {
+      host: source.droplet.ipv4Address,
+      user: args.sshUser,
+      privateKey: args.sshPrivateKey,
+      ...(source.hostPublicKey ? { hostKey: source.hostPublicKey } : {}),
+      dialErrorLimit: 60,
+      perDialTimeout: 10,
+    };
     this.targetEnv = new command.remote.Command(
       `${name}-target-env`,
       {
-        connection: {
-          host: source.droplet.ipv4Address,
-          user: args.sshUser,
-          privateKey: args.sshPrivateKey,
-          ...(source.hostPublicKey ? { hostKey: source.hostPublicKey } : {}),
-          dialErrorLimit: 60,
-          perDialTimeout: 10,
-        },
+        connection,
         create: `umask 077 && cat > ${TARGET_ENV_PATH}`,
         delete: `rm -f ${TARGET_ENV_PATH}`,
         stdin: pulumi.secret(targetEnv),
@@ -131,6 +136,20 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
         parent: this,
         dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database],
       },
+    );
+    // The cluster's CA, which the target env names (TARGET_PGSSLROOTCERT). Delete before replace: the old command's
+    // delete removes the same path, so a new CA written first would be removed after.
+    const caFile = scaleOut.postgresCa.apply((pem) => pemFile("postgresCa", pem));
+    this.targetCa = new command.remote.Command(
+      `${name}-target-ca`,
+      {
+        connection,
+        create: `cat > ${TARGET_CA_PATH} && chmod 0644 ${TARGET_CA_PATH}`,
+        delete: `rm -f ${TARGET_CA_PATH}`,
+        stdin: caFile,
+        triggers: [caFile],
+      },
+      { parent: this, dependsOn: [source.configSync], deleteBeforeReplace: true },
     );
     const create = pulumi
       .all([
@@ -167,7 +186,7 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: [this.targetEnv, ...scaleOut.configSyncs],
+        dependsOn: [this.targetEnv, this.targetCa, ...scaleOut.configSyncs],
         customTimeouts: { create: `${args.migrationBudgetMinutes + 5}m` },
       },
     );

@@ -31,7 +31,8 @@ export interface ScaleOutArgs {
  * managed Valkey cluster, both admitting only the app droplets' tag.
  *
  * - The app droplets are stateless: their user data holds only packages and kernel settings; the compose file, the
- *   proxy config and app.env (the pool's and Valkey's private URIs, secret) are synced by `-config`/`-secrets`
+ *   proxy config and app.env (the pool's and Valkey's private URIs, secret; the pool's with `sslmode=verify-ca`
+ *   against the cluster's CA, which the `-secrets` command syncs beside it) are synced by `-config`/`-secrets`
  *   commands, one droplet after another (each sync drains its droplet from the load balancer first).
  * - Caution: changing `appDropletSize` resizes droplets in place (power-off, one after another is NOT guaranteed by
  *   DigitalOcean: plan resizes in a maintenance window); changing the image, region or SSH keys replaces them.
@@ -69,6 +70,8 @@ export class ScaleOut extends pulumi.ComponentResource {
   /** Secret: what the app uses (pool, transaction mode) and what migrations and admins use (the cluster itself). */
   readonly databaseUrl: pulumi.Output<string>;
   readonly redisUrl: pulumi.Output<string>;
+  /** The managed PostgreSQL cluster's CA certificate (PEM, the provider's getDatabaseCa): not secret. */
+  readonly postgresCa: pulumi.Output<string>;
   /** DO URNs for the stack's DigitalOcean project. */
   readonly projectResources: pulumi.Output<string>[];
 
@@ -99,6 +102,8 @@ export class ScaleOut extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // A read (no resource): the app droplets and the migration check the cluster's certificate against it.
+    this.postgresCa = digitalocean.getDatabaseCaOutput({ clusterId: this.postgres.id }, { parent: this }).certificate;
     this.databaseUrl = pulumi.secret(this.pool.privateUri);
     this.redisUrl = pulumi.secret(this.valkey.privateUri);
 
@@ -321,8 +326,10 @@ export class ScaleOut extends pulumi.ComponentResource {
 
   private createConfigSyncs(name: string, plan: ScaleOutPlan, ssh: ScaleOutArgs["ssh"]) {
     const secretFiles = pulumi
-      .all([this.pool.privateUri, this.valkey.privateUri])
-      .apply(([databaseUrl, redisUrl]) => renderAppNodeSecretFiles({ databaseUrl, redisUrl }, plan.input.appPort));
+      .all([this.pool.privateUri, this.valkey.privateUri, this.postgresCa])
+      .apply(([databaseUrl, redisUrl, ca]) =>
+        renderAppNodeSecretFiles({ databaseUrl, redisUrl, postgresCa: ca }, plan.input.appPort),
+      );
     const configHash = hashFiles(plan.app.configFiles);
     const configScript = `${renderStageScript(plan.app.configFiles) + plan.app.applyCommand}\n`;
     const secrets: command.remote.Command[] = [];

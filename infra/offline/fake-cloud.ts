@@ -9,6 +9,7 @@
  *   key that is only a marked placeholder: the offline plan never holds a usable private host key.
  * - The tier migration's command answers with the result line a successful run prints (infra/migration/result-line.ts),
  *   committed at the plan's clock, the old server following the new primary a second later (a switch back says so).
+ * - A managed cluster's CA (the provider function getDatabaseCa) is a marked placeholder certificate.
  */
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { formatMigrationResult } from "../migration/result-line";
@@ -67,6 +68,17 @@ function fakeHostKey(seed: string): Record<string, unknown> {
     publicKeyOpenssh: `ssh-ed25519 ${blob.toString("base64")}\n`,
     privateKeyOpenssh: FAKE_PRIVATE_HOST_KEY,
   };
+}
+
+/** The offline plan's stand-in for a managed cluster's CA (getDatabaseCa): PEM-shaped, signs nothing. */
+export const FAKE_DATABASE_CA =
+  "-----BEGIN CERTIFICATE-----\n(placeholder of the offline plan: the provider reads the cluster's real CA)\n-----END CERTIFICATE-----\n";
+
+/** What the mocks answer for a provider function (an invoke): the managed cluster's CA, else nothing. */
+export function answerCall(args: { token: string; inputs: Record<string, unknown> }): Record<string, unknown> {
+  if (args.token === "digitalocean:index/getDatabaseCa:getDatabaseCa")
+    return { certificate: FAKE_DATABASE_CA, clusterId: args.inputs.clusterId, id: args.inputs.clusterId };
+  return {};
 }
 
 export interface Answer {

@@ -9,7 +9,7 @@
  * outputs, so the program sees what is deployed.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FakeCloud } from "./fake-cloud";
+import { answerCall, FakeCloud } from "./fake-cloud";
 import { isSecret, wrapSecret } from "./secret-values";
 import { diffDeployed, matchDeployed, type Registration } from "./state-diff";
 import { type DeployedResource, type DeployedState, STACK_REFERENCE_TYPE, STACK_TYPE } from "./state-file";
@@ -127,7 +127,7 @@ export async function runOffline(opts: {
           answers.set(record.urn, answer);
           return answer;
         },
-        call: () => ({}),
+        call: (args) => answerCall(args),
       },
       stack.project,
       stack.stack,

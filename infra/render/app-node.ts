@@ -1,7 +1,8 @@
 /**
  * The files of an app-only droplet in the scale-out tier: the FastAPI app and a small Caddy in front of it, behind
  * DigitalOcean's load balancer. No PostgreSQL, no Redis: DATABASE_URL and REDIS_URL point at the managed connection
- * pool and the managed Valkey cluster (secrets, from the clusters' outputs, in app.env only).
+ * pool and the managed Valkey cluster (secrets, from the clusters' outputs, in app.env only); the app checks the
+ * pool's certificate against the cluster's CA (managed-pg-ca.crt, synced with app.env, mounted read-only).
  *
  * Same principle as the single droplet (./cloud-init.ts): the user data holds only what needs a new machine
  * (packages, sysctl, swap, Docker's log settings). The compose file, the proxy config, the apply script and the
@@ -103,6 +104,7 @@ export function renderAppNodeCompose(input: AppNodeComposeInput): string {
         image: input.appImage,
         env_file: ["app.env"],
         environment,
+        volumes: [`./${MANAGED_PG_CA_FILE}:${APP_MANAGED_PG_CA}:ro`],
         expose: [String(input.appPort)],
         mem_limit: `${input.appMemoryMiB}m`,
         stop_grace_period: `${input.stopGraceSeconds}s`,
@@ -178,21 +180,51 @@ export function renderAppNodeCaddyfile(input: AppNodeCaddyInput): string {
   ].join("\n");
 }
 
-/** Secrets of an app droplet: where the managed engines are (URIs with passwords). */
+/** Secrets of an app droplet: where the managed engines are (URIs with passwords), and the cluster's CA. */
 export interface AppNodeSecrets {
-  /** The connection pool's private URI (PgBouncer, transaction mode, sslmode=require). */
+  /** The connection pool's private URI (PgBouncer, transaction mode) as the provider gives it (sslmode=require). */
   databaseUrl: string;
   /** The Valkey cluster's private URI (rediss://, TLS). */
   redisUrl: string;
+  /**
+   * The managed PostgreSQL cluster's CA certificate (PEM, the provider's getDatabaseCa). Not secret: it travels with
+   * app.env so that a new CA and the URL that names it arrive in one sync.
+   */
+  postgresCa: string;
+}
+
+/** Where the cluster's CA lands on an app droplet (relative to the config dir) and where the app container sees it. */
+export const MANAGED_PG_CA_FILE = "managed-pg-ca.crt";
+export const APP_MANAGED_PG_CA = "/etc/chatbot-tls/managed-pg-ca.crt";
+
+/**
+ * The app's URL for the pool: the provider's URI with `sslmode=verify-ca` and `sslrootcert` (libpq reads both from a
+ * URI's query: postgresql.org/docs/15/libpq-connect.html#LIBPQ-CONNSTRING; psycopg hands the URL to libpq). The
+ * server must then prove a certificate signed by the cluster's CA. Not `verify-full`: nothing we found in
+ * DigitalOcean's documentation says its server certificates name the private (VPC) host the pool URI uses.
+ */
+export function verifiedDatabaseUrl(uri: string, caFile: string): string {
+  if (!/^[A-Za-z0-9._/-]+$/.test(caFile)) throw new Error(`caFile: "${caFile}" must be a plain path`);
+  const at = uri.indexOf("?");
+  const query = at < 0 ? [] : uri.slice(at + 1).split("&");
+  const kept = query.filter((p) => p !== "" && !/^(sslmode|sslrootcert)=/.test(p));
+  return `${at < 0 ? uri : uri.slice(0, at)}?${[...kept, "sslmode=verify-ca", `sslrootcert=${caFile}`].join("&")}`;
+}
+
+/** A PEM certificate as a file: at least one certificate block, ending with a newline. */
+export function pemFile(field: string, pem: unknown): string {
+  if (typeof pem !== "string" || !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(pem))
+    throw new Error(`${field}: must be a PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)`);
+  return pem.endsWith("\n") ? pem : `${pem}\n`;
 }
 
 export function renderAppNodeEnv(s: AppNodeSecrets, appPort: number): string {
-  for (const [k, v] of Object.entries(s)) {
+  for (const [k, v] of Object.entries({ databaseUrl: s.databaseUrl, redisUrl: s.redisUrl })) {
     if (/[\n\r]/.test(v)) throw new Error(`${k}: must be a single line`);
   }
   return [
     "# Rendered by infra/render/app-node.ts. Secret: mode 0600.",
-    `DATABASE_URL=${s.databaseUrl}`,
+    `DATABASE_URL=${verifiedDatabaseUrl(s.databaseUrl, APP_MANAGED_PG_CA)}`,
     `REDIS_URL=${s.redisUrl}`,
     `APP_PORT=${appPort}`,
     "",
@@ -219,8 +251,12 @@ export function renderAppNodeFiles(compose: AppNodeComposeInput): RenderedFile[]
   ];
 }
 
+/** app.env (secret) and the cluster's CA, which app.env's DATABASE_URL names: synced together by the `-secrets` command. */
 export function renderAppNodeSecretFiles(secrets: AppNodeSecrets, appPort: number): RenderedFile[] {
-  return [{ path: "app.env", mode: "0600", content: renderAppNodeEnv(secrets, appPort) }];
+  return [
+    { path: "app.env", mode: "0600", content: renderAppNodeEnv(secrets, appPort) },
+    { path: MANAGED_PG_CA_FILE, mode: "0644", content: pemFile("postgresCa", secrets.postgresCa) },
+  ];
 }
 
 /** The command that installs the staged files on an app droplet, draining it first when the app restarts. */

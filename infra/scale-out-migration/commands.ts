@@ -6,6 +6,8 @@
  */
 import { buildCommand, type Droplet, proxyScript, type StepCommand, type Stdin } from "../migration/commands";
 import { type AnySpec, type ArgsOf, PROXY_STEPS } from "../migration/steps";
+import { LAYOUT } from "../render/layout";
+import { POSTGRES_TLS_DIR } from "../render/postgresql-conf";
 import { LOGICAL_STEPS } from "./steps";
 
 type LogicalSteps = typeof LOGICAL_STEPS;
@@ -156,6 +158,14 @@ export function sequenceValues(values: Readonly<Record<string, string | undefine
 }
 
 /**
+ * The managed cluster's CA on the source droplet: in its PostgreSQL certificate directory, which compose mounts
+ * read-only into the postgres container, where the migration's psql runs (logical-common.sh `psql_target`).
+ */
+export const TARGET_CA_NAME = "managed-pg-ca.crt";
+export const TARGET_CA_PATH = `${LAYOUT.postgresTls}/${TARGET_CA_NAME}`;
+export const TARGET_CA_IN_CONTAINER = `${POSTGRES_TLS_DIR}/${TARGET_CA_NAME}`;
+
+/**
  * The target env file the stack writes onto the droplet (mode 0600) before the migration: where the managed
  * cluster and Valkey are. Secret. Values must be single-line.
  */
@@ -166,7 +176,10 @@ export interface TargetEndpoints {
     user: string;
     password: string;
     database: string;
-    sslmode: "require" | "disable";
+    /** The server must prove a certificate signed by the CA in `sslrootcert` (libpq; the host name is not checked). */
+    sslmode: "verify-ca";
+    /** The cluster's CA file as the droplet's psql sees it (inside the postgres container). */
+    sslrootcert: string;
     appUser: string;
   };
   /** `ca`: a CA file on the droplet Valkey's certificate is checked against. @default the system's trust store */
@@ -174,6 +187,8 @@ export interface TargetEndpoints {
 }
 
 export function renderTargetEnv(t: TargetEndpoints): string {
+  if (!t.pg.sslrootcert.startsWith("/"))
+    throw new Error(`TARGET_PGSSLROOTCERT: "${t.pg.sslrootcert}" must be an absolute path (the cluster's CA file)`);
   const entries: Record<string, string | number> = {
     TARGET_PGHOST: t.pg.host,
     TARGET_PGPORT: t.pg.port,
@@ -181,6 +196,7 @@ export function renderTargetEnv(t: TargetEndpoints): string {
     TARGET_PGPASSWORD: t.pg.password,
     TARGET_PGDATABASE: t.pg.database,
     TARGET_PGSSLMODE: t.pg.sslmode,
+    TARGET_PGSSLROOTCERT: t.pg.sslrootcert,
     TARGET_APP_USER: t.pg.appUser,
     TARGET_REDIS_HOST: t.redis.host,
     TARGET_REDIS_PORT: t.redis.port,

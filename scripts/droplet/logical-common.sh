@@ -10,6 +10,8 @@
 #   $CHATBOT_ENV_FILE (default /etc/chatbot/app.env): POSTGRES_PASSWORD, REPLICATION_PASSWORD, REDIS_PASSWORD.
 #   $CHATBOT_TARGET_ENV_FILE (default /etc/chatbot/scale-out-target.env, mode 0600, written by the stack):
 #     TARGET_PGHOST TARGET_PGPORT TARGET_PGUSER TARGET_PGPASSWORD TARGET_PGDATABASE TARGET_PGSSLMODE TARGET_APP_USER
+#     TARGET_PGSSLROOTCERT (the cluster's CA as psql in the postgres container sees it), needed by verify-ca, the
+#     default: the cluster must prove a certificate that CA signed (postgresql.org/docs/15/libpq-ssl.html).
 #     TARGET_REDIS_HOST TARGET_REDIS_PORT TARGET_REDIS_USER TARGET_REDIS_PASSWORD TARGET_REDIS_TLS (1 = TLS)
 #     TARGET_REDIS_CA (optional: a CA file Valkey's certificate is checked against instead of the system's store).
 set -euo pipefail
@@ -39,9 +41,9 @@ read_target() {
   local line key value
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in
-      TARGET_PGHOST=* | TARGET_PGPORT=* | TARGET_PGUSER=* | TARGET_PGPASSWORD=* | TARGET_PGDATABASE=* | TARGET_PGSSLMODE=* | \
-        TARGET_APP_USER=* | TARGET_REDIS_HOST=* | TARGET_REDIS_PORT=* | TARGET_REDIS_USER=* | TARGET_REDIS_PASSWORD=* | \
-        TARGET_REDIS_TLS=* | TARGET_REDIS_CA=*)
+      TARGET_PGHOST=* | TARGET_PGPORT=* | TARGET_PGUSER=* | TARGET_PGPASSWORD=* | TARGET_PGDATABASE=* | \
+        TARGET_PGSSLMODE=* | TARGET_PGSSLROOTCERT=* | TARGET_APP_USER=* | TARGET_REDIS_HOST=* | TARGET_REDIS_PORT=* | \
+        TARGET_REDIS_USER=* | TARGET_REDIS_PASSWORD=* | TARGET_REDIS_TLS=* | TARGET_REDIS_CA=*)
         key="${line%%=*}" value="${line#*=}"
         if [[ "$value" == \'*\' ]]; then value="${value:1:${#value}-2}"; fi
         printf -v "$key" '%s' "$value"
@@ -61,7 +63,15 @@ load_env() {
   read_target
   : "${TARGET_PGHOST:?TARGET_PGHOST is not set}" "${TARGET_PGPORT:?TARGET_PGPORT is not set}"
   : "${TARGET_PGUSER:?TARGET_PGUSER is not set}" "${TARGET_PGDATABASE:?TARGET_PGDATABASE is not set}"
-  TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-require}"
+  TARGET_PGSSLMODE="${TARGET_PGSSLMODE:-verify-ca}"
+  TARGET_PGSSLROOTCERT="${TARGET_PGSSLROOTCERT:-}"
+  case "$TARGET_PGSSLMODE" in
+    verify-ca | verify-full)
+      [ -n "$TARGET_PGSSLROOTCERT" ] || die "TARGET_PGSSLROOTCERT is not set: $TARGET_PGSSLMODE needs a CA file"
+      ;;
+    require | disable) ;;
+    *) die "TARGET_PGSSLMODE must be verify-ca, verify-full, require or disable, got '$TARGET_PGSSLMODE'" ;;
+  esac
   COMPOSE_FILE_PATH="${CHATBOT_COMPOSE_FILE:-/etc/chatbot/compose.yaml}"
   SWITCHED_FILE="${CONFIG_DIR:-/etc/chatbot}/scale-out-switched"
   DB="${CHATBOT_DB:-chatbot}"
@@ -76,8 +86,8 @@ dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 pg_tool() {
   local bin="$1"
   shift
-  dc exec -T -u postgres -e PGHOST -e PGPORT -e PGUSER -e PGPASSWORD -e PGDATABASE -e PGSSLMODE -e PGCONNECT_TIMEOUT \
-    postgres "$bin" "$@"
+  dc exec -T -u postgres -e PGHOST -e PGPORT -e PGUSER -e PGPASSWORD -e PGDATABASE -e PGSSLMODE -e PGSSLROOTCERT \
+    -e PGCONNECT_TIMEOUT postgres "$bin" "$@"
 }
 
 # Source (local) and target (managed) sessions. SQL comes as arguments (-c each) or on stdin (-f -).
@@ -87,8 +97,8 @@ psql_source() {
 }
 psql_target() {
   PGHOST="$TARGET_PGHOST" PGPORT="$TARGET_PGPORT" PGUSER="$TARGET_PGUSER" PGPASSWORD="${TARGET_PGPASSWORD:-}" \
-    PGDATABASE="$TARGET_PGDATABASE" PGSSLMODE="$TARGET_PGSSLMODE" PGCONNECT_TIMEOUT=10 \
-    pg_tool psql -X -q -At -v ON_ERROR_STOP=1 "$@"
+    PGDATABASE="$TARGET_PGDATABASE" PGSSLMODE="$TARGET_PGSSLMODE" PGSSLROOTCERT="$TARGET_PGSSLROOTCERT" \
+    PGCONNECT_TIMEOUT=10 pg_tool psql -X -q -At -v ON_ERROR_STOP=1 "$@"
 }
 # One-value query helpers (stdin closed so psql never reads the script). Source sessions switch the fence's
 # read-only default off for themselves: the migration's own statements must work on a fenced source.

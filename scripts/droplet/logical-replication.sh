@@ -4,11 +4,14 @@
 # (rollback_target). Sent after logical-common.sh (see logical.sh).
 
 step_preflight() {
-  local wal
+  local wal target
   wal=$(qs "SHOW wal_level")
   out wal_level "$wal"
   out source_version_num "$(qs "SHOW server_version_num")"
-  out target_version_num "$(qt "SHOW server_version_num")"
+  # A failed session inside $(...) would print an empty value and go on: the first session to the managed cluster
+  # stops the step instead (unreachable, wrong password, or a certificate its CA did not sign: psql's error above).
+  target=$(qt "SHOW server_version_num") || die "no session to the managed cluster at $TARGET_PGHOST:$TARGET_PGPORT"
+  out target_version_num "$target"
   out db_bytes "$(qs "SELECT pg_database_size(current_database())")"
   out free_slots "$(qs "SELECT current_setting('max_replication_slots')::int - count(*) FROM pg_replication_slots")"
   # UPDATE and DELETE of a table without a primary key (or replica identity) cannot be replicated logically.

@@ -15,6 +15,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planStack } from "../../infra/plan";
+import { FAKE_DATABASE_CA } from "../../infra/offline/fake-cloud";
 import { renderAppNodeSecretFiles } from "../../infra/render/app-node";
 import { planScaleOut } from "../../infra/scale-out";
 import { composeEnvironment } from "../support/compose";
@@ -72,7 +73,11 @@ describe("appEnv values reach the app verbatim through Compose", () => {
     for (const f of [
       ...plan.app.configFiles.filter((x) => x.path === "compose.yaml"),
       ...renderAppNodeSecretFiles(
-        { databaseUrl: "postgresql://u:p@db:25061/pool", redisUrl: "rediss://default:p@cache:25061" },
+        {
+          databaseUrl: "postgresql://u:p@db:25061/pool",
+          redisUrl: "rediss://default:p@cache:25061",
+          postgresCa: FAKE_DATABASE_CA,
+        },
         8090,
       ),
     ]) {

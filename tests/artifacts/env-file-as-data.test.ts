@@ -153,7 +153,8 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
           user: "doadmin",
           password: TARGET_PASSWORD,
           database: "chatbot",
-          sslmode: "require",
+          sslmode: "verify-ca",
+          sslrootcert: "/etc/postgresql/tls/managed-pg-ca.crt",
           appUser: "chatbot",
         },
         redis: { host: "cache.example.invalid", port: 25061, user: "default", password: TARGET_PASSWORD, tls: true },
@@ -174,6 +175,41 @@ describe.each(hostile().map(([what]) => what))("a password with %s", (what) => {
     expect(targetCalls).toHaveLength(1);
     for (const c of source) expect(c.pgpassword).toBe(value());
     expect(targetCalls[0]!.pgpassword).toBe(TARGET_PASSWORD);
+  });
+});
+
+describe("logical.sh's target file", () => {
+  it("refuses verify-ca without the cluster's CA file, naming TARGET_PGSSLROOTCERT, before any session", () => {
+    const target = join(dir, "target.env");
+    const file = renderTargetEnv({
+      pg: {
+        host: "db.example.invalid",
+        port: 25060,
+        user: "doadmin",
+        password: "p",
+        database: "chatbot",
+        sslmode: "verify-ca",
+        sslrootcert: "/etc/postgresql/tls/managed-pg-ca.crt",
+        appUser: "chatbot",
+      },
+      redis: { host: "cache.example.invalid", port: 25061, user: "default", password: "p", tls: true },
+    });
+    const run1 = (text: string) => {
+      writeFileSync(target, text, { mode: 0o600 });
+      rmSync(join(dir, "docker.log"), { force: true });
+      return run(
+        ["-s", "--", "preflight"],
+        { CHATBOT_ENV_FILE: writeEnvFile("pw"), CHATBOT_TARGET_ENV_FILE: target },
+        scriptText("logical"),
+      );
+    };
+    const ok = run1(file);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.calls.some((c) => c.argv.includes("-e PGSSLROOTCERT"))).toBe(true);
+    const r = run1(file.replace(/^TARGET_PGSSLROOTCERT=.*\n/m, ""));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ERROR: TARGET_PGSSLROOTCERT is not set: verify-ca needs a CA file/);
+    expect(r.calls.filter((c) => c.argv.includes("psql"))).toEqual([]);
   });
 });
 

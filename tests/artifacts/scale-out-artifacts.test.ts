@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { FAKE_DATABASE_CA } from "../../infra/offline/fake-cloud";
 import { renderAppNodeSecretFiles } from "../../infra/render/app-node";
 import { appDropletSizes, planScaleOut, type ScaleOutInput } from "../../infra/scale-out";
 import { DEV_INPUT } from "../scale-out/input";
@@ -45,6 +46,7 @@ function writeConfigDir(size: string): { dir: string; plan: ReturnType<typeof pl
       {
         databaseUrl: "postgresql://chatbot:x@private-db:25061/chatbot-pool?sslmode=require",
         redisUrl: "rediss://default:y@private-cache:25061",
+        postgresCa: FAKE_DATABASE_CA,
       },
       8090,
     ),
@@ -113,7 +115,10 @@ describe("app droplet proxy and apply script", () => {
     const stage = () => {
       for (const f of [
         ...plan.app.configFiles,
-        ...renderAppNodeSecretFiles({ databaseUrl: "postgresql://x", redisUrl: "rediss://y" }, 8090),
+        ...renderAppNodeSecretFiles(
+          { databaseUrl: "postgresql://x", redisUrl: "rediss://y", postgresCa: FAKE_DATABASE_CA },
+          8090,
+        ),
       ]) {
         mkdirSync(join(incoming, f.path, ".."), { recursive: true });
         writeFileSync(join(incoming, f.path), f.content, { mode: parseInt(f.mode, 8) });

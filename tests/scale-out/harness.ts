@@ -26,6 +26,16 @@ export async function prepare(harness: Harness): Promise<string> {
   // A fresh managed cluster has only the empty database and the app's role (DatabaseDb, DatabaseUser).
   await next.pg.psql("DROP TABLE writes;", "chatbot");
   await next.pg.psql("CREATE ROLE chatbot LOGIN;");
+  return writeTargetEnv(harness);
+}
+
+/**
+ * The target env file as the stack writes it onto the droplet. The droplet's psql checks the target's certificate
+ * (verify-ca) against `pgCa`, by default the CA that signed it (the target's own self-signed certificate, as
+ * tls-cert.sh makes it: CA:TRUE, naming `postgres` and not the address dialled).
+ */
+export function writeTargetEnv(harness: Harness, opts: { pgCa?: string } = {}): string {
+  const { next } = harness;
   const dir = makeTempDir("scale-out-target", "postgres");
   const file = path.join(dir, "target.env");
   fs.writeFileSync(
@@ -38,7 +48,8 @@ export async function prepare(harness: Harness): Promise<string> {
         user: "postgres",
         password: harness.secrets.POSTGRES_PASSWORD,
         database: "chatbot",
-        sslmode: "require",
+        sslmode: "verify-ca",
+        sslrootcert: opts.pgCa ?? postgresCertificate(next),
         appUser: "chatbot",
       },
       redis: {
@@ -88,6 +99,11 @@ export function harnessCutover(
     budgets: { downtimeBudgetSeconds: 60, migrationBudgetMinutes: 10 },
     switchedAt: () => switchedAt,
   };
+}
+
+/** A harness droplet's PostgreSQL certificate (tests/migration/harness.ts keeps it beside Redis's, tls/postgres). */
+export function postgresCertificate(d: Harness["old"]): string {
+  return path.join(path.dirname(d.redisTlsDir), "postgres", "server.crt");
 }
 
 /** A harness droplet's Redis certificate (made by tls-cert.sh, as on a droplet). */

@@ -47,7 +47,15 @@ function droplet(caddyfile: string, serving?: string) {
   });
   writeFileSync(
     join(config, "target.env"),
-    "TARGET_PGHOST='db'\nTARGET_PGPORT='25060'\nTARGET_PGUSER='doadmin'\nTARGET_PGDATABASE='chatbot'\n",
+    [
+      "TARGET_PGHOST='db'",
+      "TARGET_PGPORT='25060'",
+      "TARGET_PGUSER='doadmin'",
+      "TARGET_PGDATABASE='chatbot'",
+      "TARGET_PGSSLMODE='verify-ca'",
+      "TARGET_PGSSLROOTCERT='/etc/postgresql/tls/managed-pg-ca.crt'",
+      "",
+    ].join("\n"),
     { mode: 0o600 },
   );
   writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> '${join(config, "docker.log")}'\n`);

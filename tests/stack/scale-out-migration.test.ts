@@ -9,6 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSecret, type OfflineRun, type RecordedResource, revealSecrets, runOffline } from "../../infra/offline/run";
 import { firstServerNames } from "../../infra/deployed";
+import { TARGET_CA_IN_CONTAINER, TARGET_CA_PATH } from "../../infra/scale-out-migration/commands";
+import { FAKE_DATABASE_CA } from "../../infra/offline/fake-cloud";
 import { planServer } from "../../infra/plan";
 import { planScaleOut } from "../../infra/scale-out";
 import { PROD_INPUT } from "../scale-out/input";
@@ -77,7 +79,8 @@ describe("ScaleOutMigration component", () => {
     const t = one(REMOTE, "scaleout-migration-target-env");
     expect(isSecret(t.inputs.stdin)).toBe(true);
     const text = String(revealSecrets(t.inputs.stdin));
-    expect(text).toContain("TARGET_PGSSLMODE='require'");
+    expect(text).toContain("TARGET_PGSSLMODE='verify-ca'");
+    expect(text).toContain(`TARGET_PGSSLROOTCERT='${TARGET_CA_IN_CONTAINER}'`);
     expect(text).toContain("TARGET_PGDATABASE='chatbot'");
     expect(text).toContain("TARGET_APP_USER='chatbot'");
     expect(text).toContain("TARGET_REDIS_TLS='1'");
@@ -88,6 +91,18 @@ describe("ScaleOutMigration component", () => {
         one("digitalocean:index/databaseFirewall:DatabaseFirewall", "scaleout-pg-firewall").urn,
       ]),
     );
+  });
+
+  it("writes the cluster's CA (the provider's getDatabaseCa) where the droplet's psql finds it, before the run", () => {
+    const ca = one(REMOTE, "scaleout-migration-target-ca");
+    expect(ca.inputs.stdin).toBe(FAKE_DATABASE_CA);
+    expect(ca.inputs.triggers).toEqual([FAKE_DATABASE_CA]);
+    expect(ca.inputs.create).toBe(`cat > ${TARGET_CA_PATH} && chmod 0644 ${TARGET_CA_PATH}`);
+    expect(ca.inputs.delete).toBe(`rm -f ${TARGET_CA_PATH}`);
+    // Its delete removes the path a replacement writes: the old one goes first.
+    expect(ca.deleteBeforeReplace).toBe(true);
+    expect(ca.dependencies).toContain(one(REMOTE, "app-16gb-config").urn);
+    expect(one(LOCAL, "scaleout-migration-run").dependencies).toContain(ca.urn);
   });
 
   it("runs the cutover after the endpoints and every app droplet's config are in place, once per droplet and cluster", () => {

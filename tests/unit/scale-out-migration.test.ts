@@ -103,7 +103,8 @@ describe("the target env file", () => {
       user: "doadmin",
       password: "pw1",
       database: "chatbot",
-      sslmode: "require",
+      sslmode: "verify-ca",
+      sslrootcert: "/etc/postgresql/tls/managed-pg-ca.crt",
       appUser: "chatbot",
     },
     redis: { host: "private-cache.example", port: 25061, user: "default", password: "pw2", tls: true },
@@ -113,7 +114,16 @@ describe("the target env file", () => {
     const text = renderTargetEnv(t);
     expect(text).toContain("TARGET_PGPASSWORD='pw1'\n");
     expect(text).toContain("TARGET_REDIS_TLS='1'\n");
-    expect(text.split("\n").filter((l) => l.startsWith("TARGET_"))).toHaveLength(12);
+    expect(text.split("\n").filter((l) => l.startsWith("TARGET_"))).toHaveLength(13);
+  });
+
+  it("asks the droplet's psql to check the cluster's certificate against its CA file", () => {
+    const text = renderTargetEnv(t);
+    expect(text).toContain("TARGET_PGSSLMODE='verify-ca'\n");
+    expect(text).toContain("TARGET_PGSSLROOTCERT='/etc/postgresql/tls/managed-pg-ca.crt'\n");
+    expect(() => renderTargetEnv({ ...t, pg: { ...t.pg, sslrootcert: "ca.crt" } })).toThrow(
+      /^TARGET_PGSSLROOTCERT: "ca.crt" must be an absolute path/,
+    );
   });
 
   it("refuses values that could break out of the quotes", () => {
