@@ -135,6 +135,8 @@ export class ScaleOutMigration extends pulumi.ComponentResource {
       {
         parent: this,
         dependsOn: [source.configSync, scaleOut.postgresFirewall, scaleOut.valkeyFirewall, scaleOut.database],
+        // Its delete removes the same path: a replacement (new credentials) written first would be removed after.
+        deleteBeforeReplace: true,
       },
     );
     // The cluster's CA, which the target env names (TARGET_PGSSLROOTCERT). Delete before replace: the old command's

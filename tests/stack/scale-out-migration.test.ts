@@ -85,6 +85,8 @@ describe("ScaleOutMigration component", () => {
     expect(text).toContain("TARGET_APP_USER='chatbot'");
     expect(text).toContain("TARGET_REDIS_TLS='1'");
     expect(t.inputs.create).toBe("umask 077 && cat > /etc/chatbot/scale-out-target.env");
+    // Its delete removes the path a replacement (rotated credentials) writes: the old one goes first.
+    expect(t.deleteBeforeReplace).toBe(true);
     expect(t.dependencies).toEqual(
       expect.arrayContaining([
         one(REMOTE, "app-16gb-config").urn,
