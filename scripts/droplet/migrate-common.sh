@@ -42,9 +42,10 @@ load_env() {
   JOURNAL="$MIGRATION_DIR/journal.json"
   LOCK_DIR="$MIGRATION_DIR/lock"
   REPLICA_MARKER="$MIGRATION_DIR/replica-of"
-  # Where the other droplet's PostgreSQL certificate is, as PostgreSQL and its client containers see it (pg_trust).
-  PG_PEER_CA="$MIGRATION_DIR/pg-peer-ca"
-  PG_TLS_DIR_SEEN="$MIGRATION_DIR/pg-tls-dir"
+  # Beside the certificates, for as long as a standby here streams with them (pg_trust): where the other droplet's
+  # PostgreSQL certificate is, and where this server reads its own, as PostgreSQL and its client containers see them.
+  PG_PEER_CA="$PG_TLS_DIR_HOST/peer-ca-path"
+  PG_TLS_DIR_SEEN="$PG_TLS_DIR_HOST/tls-dir-path"
 }
 
 # The secrets file is data: KEY=value lines, of which only the three keys the steps need are kept (not exported:
