@@ -1,5 +1,6 @@
 /**
- * Each droplet's certificates (public), as its preflight reports them (base64 PEM): the other droplet's Redis trusts
+ * Each droplet's certificates (public), as its preflight reports them (base64 PEM): the other droplet's PostgreSQL
+ * clients check its PostgreSQL server against its PostgreSQL certificate (sslmode=verify-ca), the other's Redis trusts
  * its Redis certificate for the TLS replica link (migrate.sh trust_redis_peer), the old droplet's Caddy the new
  * one's internal listener certificate for the forward (proxy-switch.sh trust). A run that skipped the preflight (a
  * resumed one) reads them again: the preflight only reads.
@@ -8,6 +9,7 @@ import type { Side } from "./commands";
 
 /** The certificates a droplet's preflight reports, and what each is. */
 export const CERTS = {
+  pg_tls_cert: "PostgreSQL certificate (pg_tls_cert)",
   redis_tls_cert: "Redis certificate (redis_tls_cert)",
   proxy_tls_cert: "certificate for its internal listener (proxy_tls_cert)",
 } as const;
@@ -32,6 +34,10 @@ export class Certificates {
     if (!pem.includes("BEGIN CERTIFICATE"))
       throw new Error(`the ${side} droplet's preflight reported no ${CERTS[key]}`);
     return pem;
+  }
+
+  postgres(side: Side): Promise<string> {
+    return this.of(side, "pg_tls_cert");
   }
 
   redis(side: Side): Promise<string> {

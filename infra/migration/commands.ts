@@ -152,6 +152,18 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     /** Mark the new droplet as being replaced by this source (migration/replica-of), before anything changes there. */
     claimTarget: (sourceSystemId: string, id: string) =>
       stepCommand("new", next, "claim_target", { sourceSystemId, id, source: `${old.privateAddress}:${pg(old)}` }),
+    /**
+     * `side`'s PostgreSQL clients of the other droplet's server check it against `peerCert` (that droplet's preflight
+     * pg_tls_cert) from now on: the copy, the streaming and the follow connect with sslmode=verify-ca.
+     */
+    pgTrust: (side: Side, peerCert: string) =>
+      stepCommand(
+        side,
+        on(side),
+        "pg_trust",
+        undefined,
+        cert(peerCert, `the ${side === "old" ? "new" : "old"} droplet's PostgreSQL certificate`),
+      ),
     standby: () => stepCommand("new", next, "standby", { oldAddress: old.privateAddress, oldPort: pg(old) }),
     /** `oldCert`: the old droplet's Redis certificate (its preflight's redis_tls_cert), trusted for the TLS link. */
     redisReplica: (oldCert: string) =>

@@ -13,6 +13,8 @@ import type { Phase } from "./timeline";
 /** What the plan shows for the certificates the runner reads from each droplet's preflight. */
 const OLD_REDIS_CERT = "<the old droplet's Redis certificate, from its preflight>";
 const NEW_REDIS_CERT = "<the new droplet's Redis certificate, from its preflight>";
+const OLD_PG_CERT = "<the old droplet's PostgreSQL certificate, from its preflight>";
+const NEW_PG_CERT = "<the new droplet's PostgreSQL certificate, from its preflight>";
 const NEW_PROXY_CERT = "<the new droplet's internal listener certificate, from its preflight>";
 
 /**
@@ -126,6 +128,7 @@ export function plannedCommands(
         c.gateClose(),
         c.proxyTrust(NEW_PROXY_CERT),
         c.dropSlot(),
+        c.pgTrust("new", OLD_PG_CERT),
         c.standby(),
         c.redisReplica(OLD_REDIS_CERT),
       );
@@ -136,6 +139,7 @@ export function plannedCommands(
       c.catchup(maxLagBytesForCutover(budgets, opts.rates), 120),
       c.counts("old"),
       c.checkpoint(),
+      c.pgTrust("old", NEW_PG_CERT),
       c.redisTrust(NEW_REDIS_CERT),
     );
     add(
@@ -160,7 +164,7 @@ export function plannedCommands(
       journal,
     );
   } else {
-    add("copy", journal, claim, c.redisReplica(OLD_REDIS_CERT));
+    add("copy", journal, claim, c.redisReplica(OLD_REDIS_CERT), c.pgTrust("new", OLD_PG_CERT));
     add(
       "cutover",
       journal,

@@ -128,6 +128,7 @@ async function replicate(run: MigrationRun): Promise<void> {
   await run.step(cmds.gateClose());
   await run.step(cmds.proxyTrust(await run.certs.proxy("new")));
   await run.step(cmds.dropSlot());
+  await run.step(cmds.pgTrust("new", await run.certs.postgres("old")));
   const copied = await run.step(cmds.standby(), {
     onStderr: (chunk) => {
       for (const m of chunk.matchAll(PROGRESS))
@@ -155,6 +156,8 @@ export async function catchUp(run: MigrationRun): Promise<void> {
   run.budgetGate("before cutover", est.downtimeSeconds + 60, est.downtimeSeconds);
   run.mine().oldCounts = Object.fromEntries(tableCounts(await run.step(cmds.counts("old"))));
   await run.step(cmds.checkpoint());
+  // The old PostgreSQL's clients check the new server from now on: the follow after the commit point connects to it.
+  await run.step(cmds.pgTrust("old", await run.certs.postgres("new")));
   // The old Redis trusts the new one's certificate now: the FAILOVER in the write gap has nothing else to do.
   await run.step(cmds.redisTrust(await run.certs.redis("new")));
 }
@@ -240,6 +243,8 @@ async function dumpRestore(run: MigrationRun, id: string): Promise<void> {
   const { cmds, report, opts } = run;
   const j = run.mine();
   await run.step(cmds.redisReplica(await run.certs.redis("old")));
+
+  await run.step(cmds.pgTrust("new", await run.certs.postgres("old")));
 
   await run.enter("cutover");
   const cutoverStart = run.now();

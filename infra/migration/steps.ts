@@ -195,6 +195,7 @@ export const MIGRATE_STEPS = {
       fenced: opt,
       replica_of: opt,
       redis_role: opt,
+      pg_tls_cert: req,
       redis_tls_cert: req,
       proxy_tls_cert: opt,
       redis_keys: opt,
@@ -213,6 +214,8 @@ export const MIGRATE_STEPS = {
     out: { backup_file: req, backup_bytes: opt, backup_ms: opt },
   }),
   drop_slot: spec({ script: "migrate", words: ["drop_slot"], runsOn: "old", argv: none, out: { slot_dropped: opt } }),
+  /** stdin: the other droplet's PostgreSQL certificate (its preflight's pg_tls_cert). */
+  pg_trust: spec({ script: "migrate", words: ["pg_trust"], runsOn: "either", argv: none, out: { pg_trusted: opt } }),
   standby: spec({
     script: "migrate",
     words: ["standby"],

@@ -7,7 +7,7 @@
 # (/etc/chatbot/compose.yaml); the data directory is /var/lib/chatbot/postgres on the host (/var/lib/postgresql/data
 # in the container), backups /var/lib/chatbot/backups (/backups inside), the migration's state
 # /var/lib/chatbot/migration (CHATBOT_MIGRATION_DIR). CHATBOT_PGDATA_HOST, CHATBOT_BACKUP_DIR,
-# CHATBOT_REDIS_TLS_DIR_HOST and CHATBOT_PROXY_TLS_DIR_HOST name other host directories.
+# CHATBOT_PG_TLS_DIR_HOST, CHATBOT_REDIS_TLS_DIR_HOST and CHATBOT_PROXY_TLS_DIR_HOST name other host directories.
 # Private connections are TLS only: PostgreSQL's pg_hba.conf refuses clear text over TCP, Redis has no clear-text
 # port. Each droplet's certificates are its own (scripts/droplet/tls-cert.sh, on the data volume).
 # Secrets come from $CHATBOT_ENV_FILE (default /etc/chatbot/app.env, mode 0600): POSTGRES_PASSWORD,
@@ -36,10 +36,16 @@ load_env() {
   # The volume's tls/redis directory, mounted read-only in the redis container (infra/render/compose.ts).
   REDIS_TLS_DIR=/usr/local/etc/redis/tls
   REDIS_TLS_DIR_HOST="${CHATBOT_REDIS_TLS_DIR_HOST:-/var/lib/chatbot/tls/redis}"
+  # The volume's tls/postgres directory, mounted read-only in the postgres container at /etc/postgresql/tls.
+  PG_TLS_DIR_HOST="${CHATBOT_PG_TLS_DIR_HOST:-/var/lib/chatbot/tls/postgres}"
   PROXY_TLS_DIR_HOST="${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}"
   JOURNAL="$MIGRATION_DIR/journal.json"
   LOCK_DIR="$MIGRATION_DIR/lock"
   REPLICA_MARKER="$MIGRATION_DIR/replica-of"
+  # Beside the certificates, for as long as a standby here streams with them (pg_trust): where the other droplet's
+  # PostgreSQL certificate is, and where this server reads its own, as PostgreSQL and its client containers see them.
+  PG_PEER_CA="$PG_TLS_DIR_HOST/peer-ca-path"
+  PG_TLS_DIR_SEEN="$PG_TLS_DIR_HOST/tls-dir-path"
 }
 
 # The secrets file is data: KEY=value lines, of which only the three keys the steps need are kept (not exported:
@@ -56,12 +62,28 @@ read_secrets() {
 
 dc() { docker compose -p chatbot -f "$COMPOSE_FILE_PATH" "$@"; }
 
-# Connections to the other droplet's PostgreSQL go over TLS: its pg_hba.conf refuses clear-text TCP, and `require`
-# makes the client refuse a server that would not encrypt. The certificate is not checked (each droplet makes its
-# own, self-signed): encrypted against listening on the private network, not proof of the peer; the ssh channel the
-# runner uses is what authenticates the droplets. libpq sslmode: postgresql.org/docs/15/libpq-ssl.html.
-# shellcheck disable=SC2034 # read by the PostgreSQL steps (migrate-postgres.sh)
-PG_REMOTE_TLS="sslmode=require"
+# Connections to the other droplet's PostgreSQL go over TLS (its pg_hba.conf refuses clear-text TCP) and check its
+# server: verify-ca against that droplet's own certificate, which the runner read from its preflight over its own
+# ssh connection and pg_trust put here. Self-signed with CA:TRUE and keyCertSign (tls-cert.sh), it is its own CA, so
+# exactly that server passes; its names (postgres, localhost) are not the address dialled, hence verify-ca, not
+# verify-full. libpq sslmode: postgresql.org/docs/15/libpq-ssl.html. A step calls it before it connects (sets
+# PG_REMOTE_TLS, which stays unset otherwise: set -u then stops any use); it dies when pg_trust has not run here.
+pg_remote_tls() {
+  local ca
+  ca=$(cat "$PG_PEER_CA" 2>/dev/null) ||
+    die "no trusted certificate for the other droplet's PostgreSQL ($PG_PEER_CA): the pg_trust step must run first"
+  # shellcheck disable=SC2034 # read by the PostgreSQL steps (migrate-postgres.sh, migrate-follow.sh)
+  PG_REMOTE_TLS="sslmode=verify-ca sslrootcert=$ca"
+}
+
+# The SHA-256 fingerprint (hex) of the PEM certificate on standard input; dies when it is not one.
+pem_fingerprint() {
+  local fingerprint
+  fingerprint=$(openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//; s/://g') ||
+    die "what follows on standard input is not a PEM certificate"
+  [ -n "$fingerprint" ] || die "what follows on standard input is not a PEM certificate"
+  printf '%s' "$fingerprint"
+}
 
 # The timeline a primary writes on now: its current WAL file's name (the checkpoint's timeline can lag a promotion).
 # shellcheck disable=SC2034 # read by the PostgreSQL steps

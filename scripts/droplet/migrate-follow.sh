@@ -13,6 +13,7 @@
 step_follow() {
   local new="${1:?follow needs the new address}" port="${2:-5432}" seconds="${3:-60}" start control tli end fork how=streaming
   [ -n "${REPLICATION_PASSWORD:-}" ] || die "REPLICATION_PASSWORD is not set in $ENV_FILE"
+  pg_remote_tls
   start=$(now_ms)
   if pg_running; then
     [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = t ] || follow_stop "this server runs as a primary: it is left as it is"
@@ -119,9 +120,10 @@ rewind_from() {
   [ -f "$DATA_DIR_HOST/standby.signal" ] || set_standby_signal
 }
 
-# The streaming settings, in postgresql.auto.conf (read at start; the server is stopped): the new primary over TLS
-# as the replication user, the latest timeline. The password is written by bash itself (no argv), quoted for libpq
-# and then for the configuration file, as pg_basebackup -R does for the new server's copy.
+# The streaming settings, in postgresql.auto.conf (read at start; the server is stopped): the new primary over TLS,
+# its certificate checked (pg_remote_tls), as the replication user, the latest timeline. The password is written by
+# bash itself (no argv), quoted for libpq and then for the configuration file, as pg_basebackup -R does for the new
+# server's copy.
 write_follow_conninfo() {
   local auto="$DATA_DIR_HOST/postgresql.auto.conf" pw conn
   pw=${REPLICATION_PASSWORD//\\/\\\\}

@@ -41,6 +41,8 @@ step_preflight() {
   if [ -f "$(fence_marker)" ]; then out fenced 1; else out fenced 0; fi
   if [ -f "$REPLICA_MARKER" ]; then out replica_of "$(sed -n 's/^system_identifier=//p' "$REPLICA_MARKER")"; fi
   out redis_role "$(redis_info_field role)"
+  # Public: the other droplet's PostgreSQL clients check this server against it. One line, base64.
+  out pg_tls_cert "$(base64 -w0 "$PG_TLS_DIR_HOST/server.crt")"
   # Public: the other droplet's Redis trusts it for the replica link (trust_redis_peer). One line, base64.
   out redis_tls_cert "$(base64 -w0 "$REDIS_TLS_DIR_HOST/server.crt")"
   # Public: the other droplet's Caddy trusts it when it forwards to this one's internal listener (proxy-switch.sh
@@ -83,6 +85,7 @@ pg_dump_local() { pg_run pg_dump -U postgres -d "$DB" "$@" </dev/null; }
 step_standby() {
   local old="${1:?standby needs the old address}" port="${2:-5432}" start
   [ -n "${REPLICATION_PASSWORD:-}" ] || die "REPLICATION_PASSWORD is not set in $ENV_FILE"
+  pg_remote_tls
   register_step
   if pg_running; then
     log "stopping the local (empty) PostgreSQL"
@@ -93,8 +96,8 @@ step_standby() {
   start=$(now_ms)
   log "pg_basebackup from $old:$port"
   # -R writes standby.signal + primary_conninfo; -C -S keeps WAL on the old server until the standby has it.
-  # Over TLS (the old server's pg_hba refuses clear text): -d's sslmode=require goes into primary_conninfo with
-  # the rest of the connection's settings, so the streaming that follows is encrypted too.
+  # Over TLS, checking the old server (pg_remote_tls): -d's sslmode and sslrootcert go into primary_conninfo with
+  # the rest of the connection's settings, so the streaming that follows checks it too.
   PGPASSWORD="$REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=10 pg_run_offline pg_basebackup -d "$PG_REMOTE_TLS" \
     -h "$old" -p "$port" -U replicator -D "$PGDATA" -R -X stream -c fast -C -S "$SLOT" -P </dev/null
   out copy_ms $(($(now_ms) - start))
@@ -107,6 +110,37 @@ step_standby() {
 }
 
 wal_receiver_streaming() { [ "$(psql_local postgres "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")" = 1 ]; }
+
+# The other droplet's PostgreSQL certificate follows this script on standard input (the runner read it from that
+# droplet's preflight): this droplet's clients of that server check it against it from now on (pg_remote_tls). It is
+# written beside this server's own certificate, in the directory mounted into the postgres container (0644: the
+# server's WAL receiver reads it through primary_conninfo, the one-off client containers too), and its path as they
+# see it is recorded for the steps that connect later, when the server may be stopped.
+step_pg_trust() {
+  local pem name seen
+  pem=$(cat)
+  [ -n "$pem" ] || die "the other droplet's PostgreSQL certificate must follow this script on standard input"
+  name="peer-$(pem_fingerprint <<<"$pem" | cut -c1-16).crt"
+  seen=$(pg_tls_dir_seen)
+  printf '%s\n' "$pem" >"$PG_TLS_DIR_HOST/$name.tmp"
+  chmod 0644 "$PG_TLS_DIR_HOST/$name.tmp"
+  mv -f "$PG_TLS_DIR_HOST/$name.tmp" "$PG_TLS_DIR_HOST/$name"
+  write_file "$PG_PEER_CA" "$seen/$name"
+  out pg_trusted 1
+}
+
+# The directory PostgreSQL reads its own certificate from, as it sees it (SHOW ssl_cert_file; the mount's target in
+# the container), remembered for when it is stopped. Checked as a path libpq's conninfo takes unquoted.
+pg_tls_dir_seen() {
+  local dir
+  if pg_running; then
+    dir=$(dirname "$(psql_local postgres "SHOW ssl_cert_file")")
+    [[ "$dir" =~ ^/[A-Za-z0-9/._-]+$ ]] || die "PostgreSQL's certificate directory '$dir' may only hold letters, digits and /._-"
+    write_file "$PG_TLS_DIR_SEEN" "$dir"
+  fi
+  cat "$PG_TLS_DIR_SEEN" 2>/dev/null ||
+    die "PostgreSQL is stopped here and no earlier step recorded where it reads its certificate: start it, then run again"
+}
 
 # Drop the migration's replication slot (old droplet; before the copy, and on rollback).
 step_drop_slot() {
@@ -202,6 +236,7 @@ step_unfreeze() {
 # old server over the private network (the newer client dumps the older server), then pg_restore -j locally.
 step_dump_restore() {
   local old="${1:?}" port="${2:-5432}" jobs="${3:-2}" id="${4:?dump_restore needs an id}" dir start
+  pg_remote_tls
   register_step
   dir="migrate-in-$id"
   rm -rf "${BACKUP_DIR:?}/$dir"

@@ -10,9 +10,7 @@ trust_redis_peer() {
   local pem fingerprint bundle
   pem=$(cat)
   [ -n "$pem" ] || die "the other droplet's Redis certificate must follow this script on standard input"
-  fingerprint=$(openssl x509 -noout -fingerprint -sha256 <<<"$pem" 2>/dev/null | sed 's/.*=//; s/://g') ||
-    die "what follows on standard input is not a PEM certificate"
-  [ -n "$fingerprint" ] || die "what follows on standard input is not a PEM certificate"
+  fingerprint=$(pem_fingerprint <<<"$pem")
   bundle="trusted-${fingerprint:0:16}.crt"
   { cat "$REDIS_TLS_DIR_HOST/server.crt" && printf '%s\n' "$pem"; } >"$REDIS_TLS_DIR_HOST/$bundle.tmp"
   chmod 0644 "$REDIS_TLS_DIR_HOST/$bundle.tmp"

@@ -20,7 +20,7 @@ main() {
   shift
   load_env
   case "$STEP" in
-    preflight | backup | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | redis_follow | redis_trust | \
+    preflight | backup | pg_trust | standby | drop_slot | redis_replica | lag | catchup | checkpoint | fence | promote | redis_failover | redis_follow | redis_trust | \
       redis_promote | forget_primary | follow | follower | counts | health | freeze | unfreeze | dump_restore | rollback_old | rollback_new | retire | \
       claim_target | journal_read | journal_write | lock_acquire | lock_heartbeat | lock_release)
       "step_$STEP" "$@"

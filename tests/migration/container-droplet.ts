@@ -32,6 +32,8 @@ export interface ContainerSide {
   admin: string;
   /** The droplet's /var/lib/chatbot/tls/proxy: the proxy container's /etc/caddy/tls. */
   proxyTlsDir?: string;
+  /** The droplet's PostgreSQL certificate directory (server.crt, and the peer's certificate the steps write). */
+  pgTlsDir?: string;
 }
 
 export interface ContainerDroplet {
@@ -136,6 +138,8 @@ export function containerDroplet(name: string, side: ContainerSide, base: Drople
     CHATBOT_COMPOSE_FILE: composeFile,
     CHATBOT_BACKUP_DIR: side.backupDir,
     CHATBOT_PGDATA_HOST: side.pg.dataDir,
+    // The droplet's /var/lib/chatbot/tls/postgres (the postgres container's /etc/postgresql/tls).
+    ...(side.pgTlsDir ? { CHATBOT_PG_TLS_DIR_HOST: side.pgTlsDir } : {}),
     // The droplet's /var/lib/chatbot/tls/redis (the redis container's /usr/local/etc/redis/tls).
     ...(side.redis.tls ? { CHATBOT_REDIS_TLS_DIR_HOST: path.dirname(side.redis.tls.caFile) } : {}),
     // The droplet's /var/lib/chatbot/tls/proxy (the proxy container's /etc/caddy/tls).

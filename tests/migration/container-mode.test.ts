@@ -517,11 +517,18 @@ describe("tier migration, container runtime (docker shim)", () => {
         const newCalls = c.next.calls();
         const at = (line: string) => newCalls.findIndex((l) => l.startsWith(line));
         const stop = at(`${dc(c.next)} stop -t 300 postgres`);
+        // The old server's certificate, where pg_trust wrote it (the path as the server sees it: the shim's host path);
+        // the shim logs arguments shell-quoted (the space in -d's value).
+        const peerCa = fs.readFileSync(path.join(h.next.pgTlsDir, "peer-ca-path"), "utf8").trim();
+        expect(peerCa).toMatch(new RegExp(`^${h.next.pgTlsDir}/peer-[0-9A-F]{16}\\.crt$`));
         const basebackup = at(
-          `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=require -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
+          `${dc(c.next)} run --rm --no-deps -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_basebackup -d sslmode=verify-ca\\ sslrootcert=${peerCa} -h ${h.old.host} -p ${h.old.pg.port} -U replicator -D /var/lib/postgresql/data -R -X stream -c fast -C -S chatbot_migration`,
         );
         const start = at(`${dc(c.next)} start postgres`);
-        expect([stop >= 0, basebackup > stop, start > basebackup]).toEqual([true, true, true]);
+        expect(
+          [stop >= 0, basebackup > stop, start > basebackup],
+          newCalls.filter((l) => l.includes("pg_basebackup")).join("\n"),
+        ).toEqual([true, true, true]);
         expect(newCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
         expect(oldCalls.filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
         expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f");

@@ -90,7 +90,11 @@ export interface HarnessDroplet {
   droplet: Droplet;
   /** The docker shim's side of it: the environment for running a script directly, the docker calls made. */
   container: ContainerDroplet;
-  /** The droplet's /var/lib/chatbot/tls/redis (Redis's certificate) and /var/lib/chatbot/tls/proxy (Caddy's). */
+  /**
+   * The droplet's /var/lib/chatbot/tls/postgres (PostgreSQL's certificate, and the trusted peer's beside it),
+   * /var/lib/chatbot/tls/redis (Redis's) and /var/lib/chatbot/tls/proxy (Caddy's).
+   */
+  pgTlsDir: string;
   redisTlsDir: string;
   proxyTlsDir: string;
   backupDir: string;
@@ -230,6 +234,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
         caddyfile: caddy.caddyfile,
         admin: caddy.admin,
         proxyTlsDir: proxyTls,
+        pgTlsDir: pgTls,
       },
       {
         ssh: ssh.target,
@@ -258,6 +263,7 @@ async function startDroplet(name: string, host: string, secrets: Secrets): Promi
       configDir,
       droplet,
       container,
+      pgTlsDir: pgTls,
       redisTlsDir: redisTls,
       proxyTlsDir: proxyTls,
       backupDir,

@@ -87,3 +87,8 @@ export function afterStep(exec: Executor, step: StepName, look: () => Promise<vo
     return result;
   };
 }
+
+/** The `step` on `side` is sent `data` after its script instead of what the runner gave it (a wrong certificate). */
+export function swapStdin(exec: Executor, step: StepName, side: Side, data: string): Executor {
+  return (cmd, hooks) => exec(cmd.step === step && cmd.side === side ? { ...cmd, stdinData: data } : cmd, hooks);
+}

@@ -4,10 +4,12 @@
  * streaming that follows it and the app's connections all go over TLS, read from the servers themselves
  * (pg_stat_ssl, pg_stat_wal_receiver), not from the client's settings.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { PG_BINDIR, runCommand, runningServers } from "../support/servers";
 import { withHarness } from "./harness";
-import { afterStep } from "./seams";
+import { afterStep, swapStdin } from "./seams";
 
 const TIMEOUT = 300_000;
 
@@ -46,7 +48,8 @@ describe("tier migration with TLS on the private connections", () => {
         expect(rows, oldSessions).toContain("walsender replicator true");
         expect(rows.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
         expect(rows.filter((row) => !row.endsWith(" true"))).toEqual([]);
-        expect(receiver).toMatch(/^streaming .*sslmode=require/);
+        // The standby checks the old server's certificate (the one pg_trust wrote beside its own), not only encrypts.
+        expect(receiver).toMatch(/^streaming .*sslmode=verify-ca .*sslrootcert=\S+\/peer-[0-9A-F]{16}\.crt/);
         const after = report.newSessions.split("\n");
         expect(after.filter((row) => row.startsWith("client backend postgres")).length).toBeGreaterThan(0);
         // The old server follows the new one after the commit point, over TLS too.
@@ -78,6 +81,38 @@ describe("tier migration with TLS on the private connections", () => {
           });
           expect(`${plain.stdout}${plain.stderr}`).not.toMatch(/PONG/);
         }
+      }),
+  );
+
+  it(
+    "the copy checks the old server's certificate: handed the wrong one (the new droplet's own), pg_basebackup refuses the server and the migration rolls back with the old server serving",
+    { timeout: TIMEOUT },
+    () =>
+      withHarness(async (h) => {
+        const wrong = fs.readFileSync(path.join(h.next.pgTlsDir, "server.crt"), "utf8");
+        const { result, records } = await h.withLoad(async () => {
+          const first = await h.migrate({
+            strategy: "replicate",
+            skipBackup: true,
+            wrap: (exec) => swapStdin(exec, "pg_trust", "new", wrong),
+          });
+          const servingAfter = h.serving();
+          const probe = await h.request("POST", "/write/probe-wrong-cert", 5000);
+          return { first, servingAfter, probe };
+        });
+        expect(result.first.outcome).toBe("rolled-back");
+        expect(result.first.committed).toBe(false);
+        expect(`${result.first.aborted ?? ""} ${result.first.error ?? ""}`).toMatch(/certificate verify failed/);
+        expect(result.servingAfter).toBe(h.old);
+        expect(result.probe.status).toBe(200);
+        const check = await h.check(records, h.old);
+        expect(check.lost).toEqual([]);
+        expect(check.failedButPresent).toEqual([]);
+        expect(await h.old.pg.psql("SELECT count(*) FROM writes WHERE id = 'probe-wrong-cert'", "chatbot")).toBe("1");
+        // The right certificate (the runner's own handover, the test above) is accepted: a run without the swap works.
+        const second = await h.migrate({ strategy: "replicate", skipBackup: true });
+        expect(second.outcome, second.refused ?? second.aborted ?? second.error).toBe("done");
+        expect(h.serving()).toBe(h.next);
       }),
   );
 

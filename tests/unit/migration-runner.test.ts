@@ -37,6 +37,7 @@ const preflight = (side: Side) =>
     `redis_keys_total=${side === "old" ? 3 : 0}`,
     "data_bytes=40000000",
     `data_free_bytes=${50 * GIB}`,
+    `pg_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side} pg\n-----END CERTIFICATE-----\n`).toString("base64")}`,
     `redis_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side}\n-----END CERTIFICATE-----\n`).toString("base64")}`,
     `proxy_tls_cert=${Buffer.from(`-----BEGIN CERTIFICATE-----\n${side} proxy\n-----END CERTIFICATE-----\n`).toString("base64")}`,
     "",
@@ -44,7 +45,7 @@ const preflight = (side: Side) =>
 
 const certLines = `${preflight("new")
   .split("\n")
-  .filter((l) => /^(proxy|redis)_tls_cert=/.test(l))
+  .filter((l) => /^(pg|proxy|redis)_tls_cert=/.test(l))
   .join("\n")}\n`;
 
 /** The go line the armed promotion read (after the proxy script and its mark), if any. */

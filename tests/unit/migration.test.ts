@@ -96,6 +96,7 @@ describe("step commands", () => {
       backup: [c.backup("m1"), "old: backup m1"],
       dropSlot: [c.dropSlot(), "old: drop_slot"],
       claimTarget: [c.claimTarget("73", "m1"), "new: claim_target 73 m1 10.10.0.2:5432"],
+      pgTrust: [c.pgTrust("new", "PEM"), "new: pg_trust"],
       standby: [c.standby(), "new: standby 10.10.0.2 5432"],
       redisReplica: [c.redisReplica("PEM"), "new: redis_replica 10.10.0.2 6379 10.10.0.3"],
       lag: [c.lag(), "new: lag"],
