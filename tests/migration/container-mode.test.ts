@@ -590,10 +590,12 @@ describe("tier migration, container runtime (docker shim)", () => {
         const calls = c.next.calls();
         expect(calls.filter((l) => l.startsWith(inProxy(c.next)))).toEqual([]);
         expect([...oldCalls, ...calls].filter((l) => /UNSUPPORTED|NOT-RUNNING|KILLED/.test(l))).toEqual([]);
+        // The dump checks the old server's certificate, handed over by the runner (pg_trust) before it.
+        const peerCa = fs.readFileSync(path.join(h.next.pgTlsDir, "peer-ca-path"), "utf8").trim();
         expect(
           calls.some((l) =>
             l.startsWith(
-              `${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=require -Fd -j 2 -Z 0 -f /backups/migrate-in-`,
+              `${dc(c.next)} exec -T -u postgres -e PGPASSWORD -e PGCONNECT_TIMEOUT postgres pg_dump -h ${h.old.host} -p ${h.old.pg.port} -U postgres -d dbname=chatbot\\ sslmode=verify-ca\\ sslrootcert=${peerCa} -Fd -j 2 -Z 0 -f /backups/migrate-in-`,
             ),
           ),
         ).toBe(true);
