@@ -22,19 +22,28 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   run.phase("rollback");
   const errors: string[] = [];
   const touchedNew = j.phase !== "preflight" && j.phase !== "backup";
-  if (touchedNew) {
+  const newBack = async (): Promise<"past-commit" | undefined> => {
+    if (!touchedNew) return;
     const cmd = cmds.rollbackNew(j.switchBack === true);
     const r = await run.run(cmd, { always: true });
-    if (r.code === STEP_EXIT.alreadyPromoted) return pastCommit(run);
+    if (r.code === STEP_EXIT.alreadyPromoted) return "past-commit";
     if (r.code !== STEP_EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
-  }
-  const oldBack = await run.step(cmds.rollbackOld(), { always: true }).then(
-    () => true,
-    (e: Error) => {
-      errors.push(e.message);
-      return false;
-    },
-  );
+  };
+  const oldBackStep = () =>
+    run.step(cmds.rollbackOld(), { always: true }).then(
+      () => true,
+      (e: Error) => {
+        errors.push(e.message);
+        return false;
+      },
+    );
+  // The old server writes again only once the new one is known not to have been promoted: asked first, unless this
+  // run saw its promotion end with nothing promoted. The new one then goes back meanwhile: held requests wait only
+  // for the old one and the bounce.
+  let newDone: Promise<"past-commit" | undefined> = Promise.resolve(undefined);
+  if (run.promotionRuledOut) newDone = newBack();
+  else if ((await newBack()) === "past-commit") return pastCommit(run);
+  const oldBack = await oldBackStep();
   let bounced = false;
   if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
     // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)
@@ -53,6 +62,8 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
         },
       );
   }
+  if ((await newDone) === "past-commit")
+    errors.push("the new server answers promoted although this run's promotion promoted nothing: an operator decides");
   // The old app serves again, once the held requests have reached the bounce; the gate opens as it was (which ends
   // a bounce).
   if (j.phase === "cutover")

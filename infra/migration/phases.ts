@@ -186,6 +186,7 @@ export async function cutover(run: MigrationRun): Promise<void> {
   const disarm = async (e: unknown): Promise<never> => {
     sendGo("");
     await promoting.catch(() => undefined);
+    run.promotionRuledOut = !goSent;
     throw e;
   };
   // One round trip: the hold, the drain, then the fence (and the old Redis's pause).
@@ -211,12 +212,9 @@ export async function cutover(run: MigrationRun): Promise<void> {
   } catch (e) {
     await redisSwitched?.catch(() => undefined);
     // Never promoted: roll back (refused, or it ended before it had its go line).
-    if (
-      e instanceof Interrupted ||
-      (e instanceof StepFailed && e.code === STEP_EXIT.promoteRefused) ||
-      (await endedBeforeGo)
-    )
-      throw e;
+    const refused = e instanceof StepFailed && e.code === STEP_EXIT.promoteRefused;
+    if (refused || (await endedBeforeGo)) run.promotionRuledOut = true;
+    if (e instanceof Interrupted || run.promotionRuledOut) throw e;
     run.commit({ cutoverStart, fenceLsn: fenced.fence_lsn }); // pg_promote may have run: a resumed run promotes if not
     throw e;
   }

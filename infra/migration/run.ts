@@ -63,6 +63,11 @@ export class MigrationRun {
   readonly certs: Certificates;
   /** The migration this run works on, once it has one. */
   journal: Journal | undefined;
+  /**
+   * This run's cutover ended its promotion step with nothing promoted (no go line sent, or refused before
+   * pg_promote): its rollback need not ask the new server first before the old one writes again.
+   */
+  promotionRuledOut = false;
   private lockLost: string | undefined;
   private currentPhase: Phase | undefined;
   private readonly journalRuns = new WeakSet<Journal>();

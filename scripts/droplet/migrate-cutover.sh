@@ -146,21 +146,32 @@ open_gate_after_redis() {
   if [ "$role" = master ]; then proxy gate open; else out gate closed; fi
 }
 
-# On the OLD droplet, before the commit point only: undo whatever the migration did here. Idempotent.
+# On the OLD droplet, before the commit point only: undo whatever the migration did here. Idempotent. Held requests
+# wait for it (the old app serves again only after it), so each check is one `docker compose exec`, not one per
+# question.
 step_rollback_old() {
+  local state
   if [ -f "$(fence_marker)" ]; then
     log "unfencing: the old server restarts unchanged, as the primary"
     rm -f "$DATA_DIR_HOST/standby.signal" "$(fence_marker)"
   fi
   pg_running || pg_start
-  if [ "$(psql_local postgres "SHOW default_transaction_read_only")" = on ]; then step_unfreeze >/dev/null; fi
-  [ "$(psql_local postgres "SELECT pg_is_in_recovery()")" = f ] || die "the old server is not a primary"
-  [ "$(redis_info_field role)" = master ] || redis_cli REPLICAOF NO ONE >/dev/null
-  # A handover stopped midway (redis_failover) may have left writes paused: they resume now, not when it times out.
-  redis_cli CLIENT UNPAUSE >/dev/null
-  # A copy still running (its runner gone) holds the slot: end the replication connections, then drop it.
-  psql_local postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" >/dev/null
-  step_drop_slot >/dev/null
+  # One connection: what the server is (first line), then the slot. A copy still running (its runner gone) holds
+  # it: the replication connections end, the slot is let go (at most 30 s), then dropped.
+  state=$(psql_local_multi "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()" \
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
+    "DO \$\$ BEGIN FOR i IN 1..3000 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active);
+        PERFORM pg_sleep(0.01);
+      END LOOP; END \$\$" \
+    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'") ||
+    die "the old server's replication slot $SLOT could not be dropped (still in use by a standby?)"
+  state=$(head -n1 <<<"$state")
+  [ "${state#* }" = false ] || die "the old server is not a primary"
+  if [ "${state% *}" = on ]; then step_unfreeze >/dev/null; fi
+  # REPLICAOF NO ONE changes nothing on a master. A handover stopped midway (redis_failover) or the fence's pause
+  # may have left writes paused: they resume now, not when the pause times out.
+  printf 'CLIENT UNPAUSE\nREPLICAOF NO ONE\n' | redis_cli_stdin >/dev/null
   out rolled_back 1
 }
 

@@ -692,6 +692,57 @@ describe("migration runner: journal, lock and resume", () => {
     expect(d.journal).toBeUndefined();
   });
 
+  /** A rollback_new that answers once rollback_old was asked, or after 200 ms: whether the old went first. */
+  function raceRollbacks(): { script: Script; oldFirst: () => boolean | undefined } {
+    let oldFirst: boolean | undefined;
+    let release: () => void = () => {};
+    const asked = new Promise<void>((r) => {
+      release = r;
+      setTimeout(r, 200);
+    });
+    let newAnswered = false;
+    return {
+      script: {
+        rollback_new: async () => {
+          await asked;
+          newAnswered = true;
+          return "rolled_back=1\n";
+        },
+        rollback_old: () => {
+          oldFirst = !newAnswered;
+          release();
+          return "rolled_back=1\n";
+        },
+      },
+      oldFirst: () => oldFirst,
+    };
+  }
+
+  it("after a fence fault (the promotion ended without its go line) the old server goes back without waiting for the new one", async () => {
+    const race = raceRollbacks();
+    const d = new Droplets(race.script);
+    const report = await runMigration({
+      old,
+      next,
+      exec: failAfter(d.exec, FAULT_POINTS.replicate.fence),
+      moveTraffic: async () => undefined,
+      id: "t",
+    });
+    expect(report.outcome).toBe("rolled-back");
+    expect(race.oldFirst()).toBe(true);
+    expect(d.steps.slice(-3)).toEqual(["new:gate_bounce", "old:proxy_local", "new:gate_open"]);
+  });
+
+  it("a rollback that cannot rule the promotion out (a killed run resumed) asks the new server first", async () => {
+    const race = raceRollbacks();
+    const d = new Droplets(race.script);
+    d.journal = journal({ id: "m0", phase: "cutover" });
+    d.locks.old = { run: "dead", holder: "gone:99", started: "2026-12-01T10:00:00.000Z", age: 600 };
+    const report = await d.run({ id: "m1" });
+    expect(report.outcome).toBe("done");
+    expect(race.oldFirst()).toBe(false);
+  });
+
   it("a killed run (journal running before the commit point, stale lock): a plain run takes the lock over, rolls back, then migrates afresh", async () => {
     const d = new Droplets();
     d.journal = journal({ id: "m0", phase: "copy" });
