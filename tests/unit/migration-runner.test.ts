@@ -210,6 +210,32 @@ const committedJournal = (overrides: Partial<Journal> = {}) =>
     ...overrides,
   });
 
+/** A rollback_new that answers once rollback_old was asked, or after 200 ms: whether the old went first. */
+function raceRollbacks(): { script: Script; oldFirst: () => boolean | undefined } {
+  let oldFirst: boolean | undefined;
+  let release: () => void = () => {};
+  const asked = new Promise<void>((r) => {
+    release = r;
+    setTimeout(r, 200);
+  });
+  let newAnswered = false;
+  return {
+    script: {
+      rollback_new: async () => {
+        await asked;
+        newAnswered = true;
+        return "rolled_back=1\n";
+      },
+      rollback_old: () => {
+        oldFirst = !newAnswered;
+        release();
+        return "rolled_back=1\n";
+      },
+    },
+    oldFirst: () => oldFirst,
+  };
+}
+
 describe("migration runner: a fresh migration", () => {
   it("replicate: runs the planned steps, commits, moves traffic once, journals every phase, releases both locks", async () => {
     const d = new Droplets();
@@ -552,8 +578,9 @@ describe("migration runner: a fresh migration", () => {
     expect(failing.steps.slice(-3)).toEqual(["new:gate_bounce", "old:proxy_local", "new:gate_open"]);
   });
 
-  it("a fault injected through the executor seam after the fence rolls back", async () => {
-    const d = new Droplets();
+  it("a fault injected through the executor seam after the fence rolls back; nothing was promoted, so the old server goes back without waiting for the new one", async () => {
+    const race = raceRollbacks();
+    const d = new Droplets(race.script);
     const report = await runMigration({
       old,
       next,
@@ -563,6 +590,7 @@ describe("migration runner: a fresh migration", () => {
     });
     expect(report.aborted).toMatch(/fence on old exited 1: .*fault injected after fence/);
     expect(d.steps).not.toContain("new:promote");
+    expect(race.oldFirst()).toBe(true);
     expect(d.steps.slice(-5)).toEqual([
       "new:rollback_new",
       "old:rollback_old",
@@ -690,47 +718,6 @@ describe("migration runner: journal, lock and resume", () => {
       new: { run: "other", holder: "ci-7:4242", started: "2026-12-01T09:59:00.000Z", age: 3 },
     }); // ours on old released
     expect(d.journal).toBeUndefined();
-  });
-
-  /** A rollback_new that answers once rollback_old was asked, or after 200 ms: whether the old went first. */
-  function raceRollbacks(): { script: Script; oldFirst: () => boolean | undefined } {
-    let oldFirst: boolean | undefined;
-    let release: () => void = () => {};
-    const asked = new Promise<void>((r) => {
-      release = r;
-      setTimeout(r, 200);
-    });
-    let newAnswered = false;
-    return {
-      script: {
-        rollback_new: async () => {
-          await asked;
-          newAnswered = true;
-          return "rolled_back=1\n";
-        },
-        rollback_old: () => {
-          oldFirst = !newAnswered;
-          release();
-          return "rolled_back=1\n";
-        },
-      },
-      oldFirst: () => oldFirst,
-    };
-  }
-
-  it("after a fence fault (the promotion ended without its go line) the old server goes back without waiting for the new one", async () => {
-    const race = raceRollbacks();
-    const d = new Droplets(race.script);
-    const report = await runMigration({
-      old,
-      next,
-      exec: failAfter(d.exec, FAULT_POINTS.replicate.fence),
-      moveTraffic: async () => undefined,
-      id: "t",
-    });
-    expect(report.outcome).toBe("rolled-back");
-    expect(race.oldFirst()).toBe(true);
-    expect(d.steps.slice(-3)).toEqual(["new:gate_bounce", "old:proxy_local", "new:gate_open"]);
   });
 
   it("a rollback that cannot rule the promotion out (a killed run resumed) asks the new server first", async () => {
