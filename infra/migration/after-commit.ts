@@ -148,7 +148,7 @@ async function openGate(run: MigrationRun): Promise<void> {
   if (run.done("gate")) return;
   if (j.strategy !== "replicate") await run.step(cmds.proxyTrust(await run.certs.proxy("new")));
   const move: StepCommand<AnySpec> =
-    j.strategy === "replicate" ? cmds.gateOpen() : cmds.proxyHold(run.budgets.downtimeBudgetSeconds);
+    j.strategy === "replicate" ? cmds.gateServe() : cmds.proxyHold(run.budgets.downtimeBudgetSeconds);
   await run.step(move, { always: true });
   j.trafficMovedAt = iso(run.now());
   run.mark("gate");

@@ -261,6 +261,7 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     proxyLocal: (settleSeconds?: number) => stepCommand("old", old, "proxy_local", { settleSeconds }),
     gateClose: () => stepCommand("new", next, "gate_close", undefined),
     gateOpen: () => stepCommand("new", next, "gate_open", undefined),
+    gateServe: () => stepCommand("new", next, "gate_serve", undefined),
     /**
      * Rollback of a cutover: the new droplet's internal listener forwards to the old droplet's (over TLS, `oldCert`
      * its certificate), so the requests the old proxy holds reach the old app again instead of failing.

@@ -157,7 +157,10 @@ export const PROXY_STEPS = {
     out: PROXY_OUT.local,
   }),
   gate_close: spec({ script: "proxy", words: ["gate", "close"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
+  // A rollback's: the listener opens, the public site stays as it was (a follower keeps forwarding).
   gate_open: spec({ script: "proxy", words: ["gate", "open"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
+  // After the commit point: the listener opens and the promoted server's own public site serves its app.
+  gate_serve: spec({ script: "proxy", words: ["gate", "serve"], runsOn: "new", argv: none, out: PROXY_OUT.gate }),
   gate_bounce: spec({
     script: "proxy",
     words: ["gate", "bounce"],

@@ -73,7 +73,7 @@ step_fence() {
 # On the NEW droplet: promote <fence lsn> [timeout s] [gate <redis seconds> [<redis offset>]]. Exit 4 if it never
 # replayed the fence point (the old server may then be restarted unchanged); after pg_promote() the migration is
 # committed. A server already promoted (a resumed migration) answers promoted=1 without doing anything. With `gate`
-# (same round trip), once Redis here is the master too, the internal listener opens (proxy-switch.sh gate open) and
+# (same round trip), once Redis here is the master too, the internal listener opens (proxy-switch.sh gate serve) and
 # the requests the old proxy holds go through; gate=closed when Redis had not taken over within <redis seconds>,
 # and the runner opens it after its own Redis handover. With the old Redis's paused offset (the fence's
 # redis_offset), Redis here takes over by itself, while PostgreSQL promotes (redis_take_over); without it, it
@@ -143,7 +143,7 @@ open_gate_after_redis() {
   elif wait_until "$2" redis_is_master; then
     role=master
   fi
-  if [ "$role" = master ]; then proxy gate open; else out gate closed; fi
+  if [ "$role" = master ]; then proxy gate serve; else out gate closed; fi
 }
 
 # On the OLD droplet, before the commit point only: undo whatever the migration did here. Idempotent. Held requests
@@ -156,22 +156,21 @@ step_rollback_old() {
     rm -f "$DATA_DIR_HOST/standby.signal" "$(fence_marker)"
   fi
   pg_running || pg_start
-  # One connection: what the server is (first line), then the slot. A copy still running (its runner gone) holds
-  # it: the replication connections end, the slot is let go (at most 30 s), then dropped.
-  state=$(psql_local_multi "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()" \
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
-    "DO \$\$ BEGIN FOR i IN 1..3000 LOOP
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active);
-        PERFORM pg_sleep(0.01);
-      END LOOP; END \$\$" \
-    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'") ||
-    die "the old server's replication slot $SLOT could not be dropped (still in use by a standby?)"
-  state=$(head -n1 <<<"$state")
+  state=$(psql_local postgres "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()")
   [ "${state#* }" = false ] || die "the old server is not a primary"
   if [ "${state% *}" = on ]; then step_unfreeze >/dev/null; fi
   # REPLICAOF NO ONE changes nothing on a master. A handover stopped midway (redis_failover) or the fence's pause
   # may have left writes paused: they resume now, not when the pause times out.
   printf 'CLIENT UNPAUSE\nREPLICAOF NO ONE\n' | redis_cli_stdin >/dev/null
+  # A copy still running (its runner gone) holds the slot: the replication connections end, the slot is let go (at
+  # most 30 s), then dropped; one connection.
+  psql_local_multi "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
+    "DO \$\$ BEGIN FOR i IN 1..3000 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active);
+        PERFORM pg_sleep(0.01);
+      END LOOP; END \$\$" \
+    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null ||
+    die "the old server's replication slot $SLOT could not be dropped (still in use by a standby?)"
   out rolled_back 1
 }
 

@@ -23,17 +23,19 @@
 #       OLD droplet, rollback: the rendered Caddyfile back (the local app serves again). Nothing to do without a hold.
 #       With [settle seconds] (after a bounce, below), first waits up to that long until no attempt to the hold's
 #       upstreams has failed for a second: no held request is then waiting to retry, which the reload would fail.
-#   gate close | gate open
+#   gate close | gate open | gate serve
 #       NEW droplet. `close` (before the copy) takes its internal listener away, so the old proxy's connections to
-#       it are refused and held (and puts back its own public site if an earlier migration from here left it
-#       forwarding elsewhere); `open` (right after the promotion) brings it back and the held requests go through.
-#       Both print the listener's certificate (tls_cert=<base64 PEM>, public), for the forwarding droplet's `trust`.
+#       it are refused and held; `serve` (right after the promotion) brings it back and the held requests go
+#       through, and a public site an earlier migration from here left forwarding to the server it moved to serves
+#       the local app again (public=local); `open` (a rollback) brings the listener back and leaves the public site
+#       as it was: a follower whose switch back rolled back still forwards to the server that serves. All print the
+#       listener's certificate (tls_cert=<base64 PEM>, public), for the forwarding droplet's `trust`.
 #   gate bounce <host:port>
 #       NEW droplet, rollback of a cutover, once the old server is writable again and before the old proxy lets go of
 #       its hold. The old droplet's internal listener certificate (PEM) follows this script on standard input and
 #       becomes this droplet's peers.crt (as `trust`). The internal listener opens, but forwarding to <host:port>
 #       (the old droplet's internal listener, over TLS, that certificate only): the requests the old proxy holds
-#       go back to the old app instead of failing when that proxy reloads. `gate open` or `gate close` ends it.
+#       go back to the old app instead of failing when that proxy reloads. `gate open`, `serve` or `close` ends it.
 #   cert
 #       Any droplet, read-only: prints its internal listener's certificate (tls_cert=<base64 PEM>, public), for
 #       another droplet's `gate bounce` (the scale-out's rollback bounces the app droplets' held requests to it).
@@ -60,7 +62,7 @@ trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed"' EXIT
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open | gate bounce <host:port> (PEM on stdin) | cert" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open|serve | gate bounce <host:port> (PEM on stdin) | cert" 2; }
 
 PROXY_TLS_DIR=/etc/caddy/tls
 PROXY_TLS_DIR_HOST=${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}
@@ -232,19 +234,20 @@ gate() {
   [ -s "$PROXY_TLS_DIR_HOST/server.crt" ] || die "no certificate for the internal listener in $PROXY_TLS_DIR_HOST (the config sync makes it)"
   # A bounce (below) is always ended first: its site block is the lines between its two markers.
   awk -v b="$BOUNCE_BEGIN" -v e="$BOUNCE_END" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip { print }' "$CADDYFILE" >"$TMP.base"
+  local restored=0
   case "${1:-}" in
-    close)
-      # A droplet that was a migration's source and is now its target again (a migration back) still forwards its
-      # public site to the other droplet: it serves its own app again once it is promoted.
-      if [ -f "$SAVED" ]; then
-        cat "$SAVED" >"$CADDYFILE"
-        rm -f "$SAVED"
-        out public local
-        cat "$CADDYFILE" >"$TMP.base"
-      fi
-      close_internal "$TMP.base" >"$TMP"
-      ;;
+    close) close_internal "$TMP.base" >"$TMP" ;;
     open) sed "s/^${GATE_MARK}//" "$TMP.base" >"$TMP" ;;
+    serve)
+      # A droplet that was a migration's source and is now promoted again (a switch back, a migration back) still
+      # forwards its public site to the other droplet until here: from now on it serves its own app.
+      if [ -f "$SAVED" ]; then
+        sed "s/^${GATE_MARK}//" "$SAVED" >"$TMP"
+        restored=1
+      else
+        sed "s/^${GATE_MARK}//" "$TMP.base" >"$TMP"
+      fi
+      ;;
     bounce)
       check_upstream "${2:-}"
       trust
@@ -269,7 +272,12 @@ gate() {
     install "$TMP"
     out changed 1
   fi
-  out gate "$1"
+  if [ "$restored" = 1 ]; then
+    rm -f "$SAVED"
+    out public local
+  fi
+  # The runner reads gate=open once the listener is open, whichever way it opened.
+  out gate "$([ "$1" = serve ] && echo open || echo "$1")"
   print_cert
 }
 

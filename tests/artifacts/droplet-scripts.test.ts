@@ -347,15 +347,33 @@ describe("proxy-switch.sh", () => {
     expect(caddyfile()).toBe(rendered());
   });
 
-  it("gate close on a droplet that was a migration's source (a migration back to it) puts its own public site back first", () => {
+  it("on a droplet that was a migration's source (a switch back to it): gate close and open (a rollback) leave its public site forwarding; gate serve (promoted) puts it back", () => {
+    const localSite = `\treverse_proxy app:8090 {\n${NO_ACTIVE_HEALTH_CHECK.join("\n")}\n\t}`;
+    const saved = join(root, "etc", "Caddyfile.serving");
     run("hold", "10.10.0.9:8081", "30");
     const r = run("gate", "close");
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^public=local$/m);
-    expect(caddyfile()).toContain(`\treverse_proxy app:8090 {\n${NO_ACTIVE_HEALTH_CHECK.join("\n")}\n\t}`);
+    expect(r.stdout).not.toMatch(/^public=/m);
+    expect(caddyfile()).toContain("\treverse_proxy 10.10.0.9:8081 {");
+    expect(caddyfile()).not.toContain(localSite);
     expect(caddyfile()).not.toMatch(/^https?:\/\/:/m);
-    expect(existsSync(join(root, "etc", "Caddyfile.serving"))).toBe(false);
-    expect(run("gate", "open").status).toBe(0);
+    expect(validate().status, validate().stderr).toBe(0);
+    const rolledBack = run("gate", "open");
+    expect(rolledBack.stdout).toMatch(/^gate=open$/m);
+    expect(rolledBack.stdout).not.toMatch(/^public=/m);
+    expect(caddyfile()).toContain("\treverse_proxy 10.10.0.9:8081 {");
+    expect(caddyfile()).toMatch(/^https?:\/\/:/m);
+    expect(existsSync(saved)).toBe(true);
+    run("gate", "close");
+    const served = run("gate", "serve");
+    expect(served.status, served.stderr).toBe(0);
+    expect(served.stdout).toMatch(/^public=local$/m);
+    expect(served.stdout).toMatch(/^gate=open$/m);
+    expect(caddyfile()).toBe(rendered());
+    expect(existsSync(saved)).toBe(false);
+    // Without an earlier hold, serve is open.
+    run("gate", "close");
+    expect(run("gate", "serve").stdout).not.toMatch(/^public=/m);
     expect(caddyfile()).toBe(rendered());
   });
 

@@ -21,6 +21,7 @@ import {
   waitFor,
   withHarness,
 } from "./harness";
+import { frontRequest } from "./front-door";
 import { expectNowhere, MAX_NEVER_SENT, neverSent } from "./never-sent";
 import { FAULT_POINTS, failAfter, recorder, unfenced } from "./seams";
 
@@ -286,6 +287,17 @@ describe("switch back to the server that follows", () => {
         expect(result.servingAfter).toBe(h.next);
         expect(readJournal(h.next)).toMatchObject({ outcome: "rolled-back", switchBack: true });
         await nothingLostOrFailed(h, records, h.next, 1);
+        // A client still on the follower's address (a DNS answer cached before the switch back) is forwarded to the
+        // source as before it, not served by the follower's read-only app.
+        const stale = await frontRequest(
+          h.old.host,
+          [h.old.caddy.rootCert, h.next.caddy.rootCert],
+          "POST",
+          "/write/stale-client",
+          30_000,
+        );
+        expect(stale.status, stale.body || stale.error).toBe(200);
+        expect(await h.next.pg.psql("SELECT count(*) FROM writes WHERE id = 'stale-client'", "chatbot")).toBe("1");
         const retry = recorder();
         const report = await h.migrate({ from: h.next, to: h.old, switchBack: true, wrap: retry.wrap });
         switchedBack(report, h.next, retry.calls);

@@ -259,7 +259,7 @@ describe("migration runner: a fresh migration", () => {
     expect(at("old:fence")).toBeLessThan(at("new:promote"));
     // The hold travels with the fence, the gate with the promotion: one round trip each, no separate proxy step but
     // the trust, before the copy: the old proxy will forward over TLS to the new droplet's certificate only.
-    expect(d.calls.filter((c) => /proxy_|gate_open/.test(c))).toEqual(["old:proxy_trust"]);
+    expect(d.calls.filter((c) => /proxy_|gate_open|gate_serve/.test(c))).toEqual(["old:proxy_trust"]);
     expect(at("new:gate_close")).toBeLessThan(at("old:proxy_trust"));
     expect(at("old:proxy_trust")).toBeLessThan(at("new:standby"));
     expect(at("new:promote")).toBeLessThan(at("new:health"));
@@ -526,7 +526,7 @@ describe("migration runner: a fresh migration", () => {
     expect((await d.run()).outcome).toBe("done");
     const at = (c: string) => d.steps.indexOf(c);
     expect(at("old:redis_failover")).toBeGreaterThan(at("new:promote"));
-    expect(at("new:gate_open")).toBeGreaterThan(at("old:redis_failover"));
+    expect(at("new:gate_serve")).toBeGreaterThan(at("old:redis_failover"));
     expect(d.steps).not.toContain("old:redis_follow");
   });
 
@@ -776,7 +776,7 @@ describe("migration runner: journal, lock and resume", () => {
     d.journal = committedJournal();
     const report = await d.run();
     expect(report).toMatchObject({ outcome: "done", resumed: true, ok: true });
-    expect(d.steps).toEqual(["new:gate_open", "new:forget_primary", "new:health", "new:counts", "old:follow"]); // gate: not in the journal's stepsDone
+    expect(d.steps).toEqual(["new:gate_serve", "new:forget_primary", "new:health", "new:counts", "old:follow"]); // gate: not in the journal's stepsDone
     expect(d.traffic).toBe(1);
     expect(d.parsed).toMatchObject({ id: "m0", outcome: "done", committedAt: "2026-12-01T10:05:00.000Z", runs: 2 });
     expect(migrationResult(report)).toMatchObject({ id: "m0", committedAt: "2026-12-01T10:05:00.000Z", resumed: true });
@@ -798,7 +798,7 @@ describe("migration runner: journal, lock and resume", () => {
     expect(d.steps).not.toContain("old:proxy_local");
     expect(d.steps).not.toContain("new:promote");
     // The new droplet's Redis certificate is read again first (a resumed run has no preflight of its own).
-    expect(d.steps.slice(0, 4)).toEqual(["new:rollback_new", "new:preflight", "old:redis_failover", "new:gate_open"]);
+    expect(d.steps.slice(0, 4)).toEqual(["new:rollback_new", "new:preflight", "old:redis_failover", "new:gate_serve"]);
     expect(d.parsed).toMatchObject({ outcome: "done", committed: true });
   });
 
@@ -811,7 +811,7 @@ describe("migration runner: journal, lock and resume", () => {
       "new:promote",
       "new:preflight",
       "old:redis_failover",
-      "new:gate_open",
+      "new:gate_serve",
       "new:forget_primary",
       "new:health",
       "new:counts",

@@ -124,6 +124,7 @@ describe("step commands", () => {
       proxyLocal: [c.proxyLocal(), "old: local"],
       gateClose: [c.gateClose(), "new: gate close"],
       gateOpen: [c.gateOpen(), "new: gate open"],
+      gateServe: [c.gateServe(), "new: gate serve"],
       gateBounce: [c.gateBounce("PEM"), "new: gate bounce 10.10.0.2:8081"],
       journalRead: [c.journalRead("new"), "new: journal_read"],
       journalWrite: [c.journalWrite("r1", "{}"), "old: journal_write r1"],
