@@ -5,6 +5,7 @@
  * judged by the set checker. Run by tests/bench/bench-migration.ts (--flips, --rollbacks); figures, not assertions.
  */
 import type { Executor } from "../../infra/migration/runner";
+import type { WriteRecord } from "./checker";
 import { clientFigures, loadAverage } from "./bench";
 import { type Harness, type HarnessDroplet, seedDatabase, startHarness } from "./harness";
 import { FAULT_POINTS, failAfter } from "./seams";
@@ -25,6 +26,8 @@ export interface FlipRun {
   /** done for a flip, rolled-back for a rollback: anything else is a problem. */
   outcome: string;
   loadAvg1: number;
+  /** What the clients of writes not acknowledged saw, the first three. */
+  notAnswered?: string[];
 }
 
 export interface Spread {
@@ -88,7 +91,17 @@ async function switchOnce(h: Harness, failing: boolean): Promise<FlipRun> {
     lost: check.lost.length,
     outcome: report.outcome,
     loadAvg1,
+    ...notAnswered(records),
   };
+}
+
+/** What the clients of unknown or failed writes saw (status and the start of the body or error), the first three. */
+function notAnswered(records: readonly WriteRecord[]): { notAnswered?: string[] } {
+  const seen = records
+    .filter((r) => r.pg !== "ok")
+    .slice(0, 3)
+    .map((r) => `${r.pg} ${r.status ?? 0}: ${r.detail ?? ""}`);
+  return seen.length ? { notAnswered: seen } : {};
 }
 
 export async function benchFlips(
