@@ -1,0 +1,108 @@
+/**
+ * The fault kinds that enter through the executor seam (the runner's only way to reach a droplet), each at the nth
+ * call of a step on one side:
+ *
+ * - step-fails: the step runs for real, then answers 1 (../migration/seams.ts `failAfter`);
+ * - ssh-cut: once the step's process runs on the droplet, the droplet's ssh connections are cut (their sshd
+ *   processes killed, as a dropped link would end them); the runner sees ssh's 255. The step's remote process loses
+ *   its connection, not its life, as on a droplet. A step that ended before its process was seen is answered 255
+ *   too (the connection died as it answered): the run records where the cut landed.
+ */
+import * as fs from "node:fs";
+import type { Executor } from "../../infra/migration/runner";
+import type { HarnessDroplet } from "../migration/harness";
+import { failAfter } from "../migration/seams";
+import { sleep } from "../support/processes";
+import type { StepAddress } from "./matrix";
+
+/** Where an ssh cut landed: in the middle of the step, or after it had ended; undefined: the step never ran. */
+export type CutLanding = "mid-step" | "after-end";
+
+export function stepFails(exec: Executor, at: StepAddress): Executor {
+  return failAfter(exec, { after: at.step, side: at.side, nth: at.nth });
+}
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+}
+
+function processes(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split at the last ")".
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      out.push({ pid: Number(name), ppid, comm });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** The processes below the droplet's listening sshd: its connections (sshd) and what runs in them. */
+function sessionTree(d: HarnessDroplet): { connections: number[]; running: Set<number> } {
+  const all = processes();
+  const below = new Set<number>([d.ssh.pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of all)
+      if (!below.has(p.pid) && below.has(p.ppid)) {
+        below.add(p.pid);
+        grew = true;
+      }
+  }
+  const connections = all.filter((p) => p.ppid === d.ssh.pid).map((p) => p.pid);
+  const running = new Set(all.filter((p) => below.has(p.pid) && !p.comm.startsWith("sshd")).map((p) => p.pid));
+  return { connections, running };
+}
+
+function cutConnections(d: HarnessDroplet): void {
+  for (const pid of sessionTree(d).connections) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function sshCut(
+  exec: Executor,
+  at: StepAddress,
+  droplet: HarnessDroplet,
+  landed: (where: CutLanding) => void,
+): Executor {
+  let seen = 0;
+  return async (cmd, hooks) => {
+    if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);
+    const before = sessionTree(droplet).running;
+    let ended = false;
+    const answer = exec(cmd, hooks).finally(() => {
+      ended = true;
+    });
+    // The step has started on the droplet once a process that was not there before runs under its sshd.
+    while (!ended && ![...sessionTree(droplet).running].some((pid) => !before.has(pid))) await sleep(5);
+    if (!ended) {
+      cutConnections(droplet);
+      landed("mid-step");
+      const result = await answer;
+      return { ...result, code: 255 };
+    }
+    const result = await answer;
+    cutConnections(droplet);
+    landed("after-end");
+    return {
+      code: 255,
+      stdout: result.stdout,
+      stderr: `${result.stderr}\nfault injected: connection cut as it answered`,
+    };
+  };
+}
