@@ -38,7 +38,9 @@ export function faultProblems(runs: readonly FaultRun[]): string[] {
   return runs.flatMap((r) => {
     const run = `${r.migration} ${r.step} ${r.fault}`;
     return [
-      ...(r.known ? [] : [`${run}: the end state is not a known one (primary ${r.primary}; ${r.why})`]),
+      ...(r.known
+        ? []
+        : [`${run}: the end state is not a known one (serving ${r.serving}, primaries ${r.primary}; ${r.why})`]),
       ...(r.lost > 0 ? [`${run}: ${r.lost} acknowledged write(s) lost`] : []),
       ...(r.duplicated > 0 ? [`${run}: ${r.duplicated} write(s) applied twice`] : []),
     ];

@@ -2,9 +2,8 @@
  * One run of the fault sweep on a fresh loopback harness: seed a small database, start the load, run the migration
  * with one fault at one step, then recover as an operator (or the next `pulumi up`) would: `migrate --status` (the
  * real CLI) must name the phase, then the run it advises (--resume or --rollback, through the same runner, which
- * moves the front address as `pulumi up` would), after waiting out a lock a dead connection left. Then the verdict:
- * which server is the one primary, whether a probe write through the front door lands on it, and the set checker's
- * result against it.
+ * moves the front address as `pulumi up` would), after waiting out a lock a dead connection left. Then the verdict
+ * (`judge`): which server serves, and the set checker's result against it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -55,8 +54,10 @@ export interface FaultRun {
   statusNext?: string;
   recovery: "none" | "resume" | "rollback";
   recoveryOutcome?: string;
-  /** The one primary at the end ("none", or both names when two are). */
+  /** The droplets whose PostgreSQL is a primary at the end ("none", or both names joined by "+"). */
   primary: string;
+  /** The primary a probe write through the front door landed on. */
+  serving: string;
   frontDoor: string;
   /** The runner's calls up to and including the faulted one ("side:step"): the matrix's order is checked on them. */
   calls: string[];
@@ -227,10 +228,14 @@ function nthIndex(calls: readonly string[], call: string, nth: number): number {
 
 type Verdict = Pick<
   FaultRun,
-  "known" | "lost" | "duplicated" | "failed" | "unknown" | "acknowledged" | "primary" | "frontDoor"
+  "known" | "lost" | "duplicated" | "failed" | "unknown" | "acknowledged" | "primary" | "serving" | "frontDoor"
 >;
 
-/** Which server is the one primary, whether the front door writes to it, and what the set checker finds there. */
+/**
+ * Which server serves: a probe write through the front door must be acknowledged and land on a primary (the target
+ * of a tier migration that was rolled back is a running primary too, but empty and not serving); the set checker
+ * reads every write back from that one.
+ */
 async function judge(
   h: Harness,
   roles: Roles,
@@ -241,31 +246,34 @@ async function judge(
   for (const d of [roles.from, roles.to]) if (await isPrimary(d)) primaries.push(d);
   const primary = primaries.length ? primaries.map((d) => d.name).join("+") : "none";
   const frontDoor = h.serving().name;
-  const [only] = primaries;
-  if (primaries.length !== 1 || !only) {
-    const check = await h.check(records, h.serving());
-    const counts = { lost: check.lost.length, duplicated: 0, failed: check.failed, unknown: check.unknown };
-    return { known: false, primary, frontDoor, acknowledged: check.acknowledged, ...counts };
-  }
   const probe = `probe-${Date.now().toString(36)}`;
   const answer = await h.request("POST", `/write/${probe}`, 30_000);
-  const landed = (await only.pg.psql(`SELECT count(*) FROM writes WHERE id = '${probe}'`, "chatbot")) === "1";
-  const check = await h.check(records, only);
-  const duplicated = Number(
-    await only.pg.psql("SELECT count(*) FROM (SELECT id FROM writes GROUP BY id HAVING count(*) > 1) d", "chatbot"),
-  );
+  const holds = async (d: HarnessDroplet) =>
+    (await d.pg.psql(`SELECT count(*) FROM writes WHERE id = '${probe}'`, "chatbot").catch(() => "0")) === "1";
+  let serving: HarnessDroplet | undefined;
+  for (const d of primaries) if (await holds(d)) serving = d;
+  const check = await h.check(records, serving ?? h.serving());
+  const duplicated = serving
+    ? Number(
+        await serving.pg.psql(
+          "SELECT count(*) FROM (SELECT id FROM writes GROUP BY id HAVING count(*) > 1) d",
+          "chatbot",
+        ),
+      )
+    : 0;
   // An operator's case may end on either side; a finished run must end on its own.
   const expected = outcome === "completed" ? roles.to : outcome === "rolled-back" ? roles.from : undefined;
   const known =
     answer.status === 200 &&
-    landed &&
+    serving !== undefined &&
     check.lost.length === 0 &&
     check.failedButPresent.length === 0 &&
     duplicated === 0 &&
-    (expected === undefined || only === expected);
+    (expected === undefined || serving === expected);
   return {
     known,
     primary,
+    serving: serving?.name ?? `none (probe answered ${answer.status})`,
     frontDoor,
     lost: check.lost.length,
     duplicated,
