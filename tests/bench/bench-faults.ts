@@ -81,7 +81,7 @@ const program = new Command("bench:faults")
     "Inject one fault per run at one step of a migration on the loopback harness under load, recover as the status advises, and check that the end state is known with nothing lost",
   )
   .option("--migrations <list>", "comma-separated: tier, switch-back (default: all)")
-  .option("--faults <list>", "comma-separated: step-fails, ssh-cut (default: all)")
+  .option("--faults <list>", "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target (default: all)")
   .option("--steps <list>", "comma-separated step ids such as new:standby or old:journal_write#3 (default: all)")
   .option("--sample <n>", "run n cells of the chosen matrix, picked by the seed")
   .option("--seed <s>", "with --sample: the seed (default: today's date, UTC)")
@@ -117,8 +117,9 @@ if (require.main === module) {
           failure = `${cellName(cell)}: ${e.message}`;
           break;
         }
+        // The run as one JSON line on stderr too: a sweep stopped midway keeps what it found.
         const r = runs.at(-1);
-        if (r) process.stderr.write(`  ${r.outcome}, known ${r.known}, lost ${r.lost}, ${r.why}\n`);
+        if (r) process.stderr.write(`  ${JSON.stringify({ ...r, calls: undefined })}\n`);
       }
       const summary = { startedAt, finishedAt: new Date().toISOString(), loadAtStart, loadAtEnd: loadAverage() };
       if (o.json) {

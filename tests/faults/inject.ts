@@ -9,8 +9,9 @@
  *   too (the connection died as it answered): the run records where the cut landed.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { Executor } from "../../infra/migration/runner";
-import type { HarnessDroplet } from "../migration/harness";
+import { type HarnessDroplet, pgCtlAsync, waitFor } from "../migration/harness";
 import { failAfter } from "../migration/seams";
 import { sleep } from "../support/processes";
 import type { StepAddress } from "./matrix";
@@ -74,6 +75,24 @@ function cutConnections(d: HarnessDroplet): void {
   }
 }
 
+/**
+ * Resolves once a process that was not in `before` runs under the droplet's sshd (the step started there), or
+ * once `ended()` says the step is over (false then).
+ */
+export async function startedOnDroplet(d: HarnessDroplet, before: Set<number>, ended: () => boolean): Promise<boolean> {
+  while (!ended()) {
+    if ([...sessionTree(d).running].some((pid) => !before.has(pid))) return true;
+    await sleep(5);
+  }
+  return false;
+}
+
+/** The pids of what runs under the droplet's sshd now (not sshd itself). */
+export const processesUnder = (d: HarnessDroplet) => [...sessionTree(d).running];
+
+/** The processes running under the droplet's sshd now (what a step started later is told apart from). */
+export const runningUnder = (d: HarnessDroplet) => sessionTree(d).running;
+
 export function sshCut(
   exec: Executor,
   at: StepAddress,
@@ -83,14 +102,12 @@ export function sshCut(
   let seen = 0;
   return async (cmd, hooks) => {
     if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);
-    const before = sessionTree(droplet).running;
+    const before = runningUnder(droplet);
     let ended = false;
     const answer = exec(cmd, hooks).finally(() => {
       ended = true;
     });
-    // The step has started on the droplet once a process that was not there before runs under its sshd.
-    while (!ended && ![...sessionTree(droplet).running].some((pid) => !before.has(pid))) await sleep(5);
-    if (!ended) {
+    if (await startedOnDroplet(droplet, before, () => ended)) {
       cutConnections(droplet);
       landed("mid-step");
       const result = await answer;
@@ -105,4 +122,64 @@ export function sshCut(
       stderr: `${result.stderr}\nfault injected: connection cut as it answered`,
     };
   };
+}
+
+/**
+ * pg-kill-target: once the step runs on its droplet, the target's postmaster is killed with SIGKILL; when it is
+ * gone, the harness starts it again with the same data directory and options, as Docker's restart policy would
+ * restart a container whose main process died (the docker shim does not emulate restart policies, so this does).
+ * A server the step itself had stopped is not running: there is nothing to kill (`killed` false).
+ */
+export function pgKillTarget(
+  exec: Executor,
+  at: StepAddress,
+  stepDroplet: HarnessDroplet,
+  target: HarnessDroplet,
+  done: (what: { landed: CutLanding; killed: boolean; restarted: string }) => void,
+): Executor {
+  let seen = 0;
+  return async (cmd, hooks) => {
+    if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);
+    const before = runningUnder(stepDroplet);
+    let ended = false;
+    const answer = exec(cmd, hooks).finally(() => {
+      ended = true;
+    });
+    const landed: CutLanding = (await startedOnDroplet(stepDroplet, before, () => ended)) ? "mid-step" : "after-end";
+    const pid = postmasterPid(target);
+    let restarted = "not running: nothing killed";
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // it stopped on its own meanwhile
+      }
+      await waitFor(`postmaster ${pid} to die`, async () => !alive(pid), 30_000);
+      restarted = await pgCtlAsync(target, "start", "-l", target.pg.logFile, "-o", target.pg.ctlOptions).then(
+        () => "restarted",
+        (e: Error) => `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")}`,
+      );
+    }
+    done({ landed, killed: pid !== undefined, restarted });
+    return answer;
+  };
+}
+
+/** The running postmaster's pid (first line of postmaster.pid), or undefined. */
+function postmasterPid(d: HarnessDroplet): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(d.pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    return pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !fs.readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
 }

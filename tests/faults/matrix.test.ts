@@ -10,10 +10,12 @@ import { UsageError } from "../../scripts/cli-exit";
 import { chosenCells, faultProblems } from "../bench/bench-faults";
 import {
   addressOf,
+  aimable,
   cellName,
   FAULTS,
   MIGRATIONS,
   matrix,
+  QUIET_STEPS,
   STEPS,
   sample,
   sampleSize,
@@ -46,14 +48,24 @@ describe("the matrix", () => {
     expect(() => addressOf("journal_write")).toThrow(/not a step id/);
   });
 
-  it("by default: every step of every migration with every fault, in migration, step, fault order", () => {
+  it("by default: every step of every migration with every fault aimable there, in migration, step, fault order", () => {
     const all = matrix();
-    expect(all).toHaveLength((STEPS.tier.length + STEPS["switch-back"].length) * FAULTS.length);
+    const steps = [...STEPS.tier, ...STEPS["switch-back"]];
+    const printed = steps.filter((s) => !QUIET_STEPS.includes(addressOf(s).step));
+    expect(all).toHaveLength(steps.length * 3 + printed.length);
     expect(all.slice(0, 2)).toEqual([
       { migration: "tier", step: "old:journal_read", fault: "step-fails" },
       { migration: "tier", step: "old:journal_read", fault: "ssh-cut" },
     ]);
-    expect(all.at(-1)).toEqual({ migration: "switch-back", step: "old:lock_release", fault: FAULTS.at(-1) });
+    expect(all.filter((c) => c.step === "new:standby").map((c) => c.fault)).toEqual([...FAULTS]);
+    expect(all.at(-1)).toEqual({ migration: "switch-back", step: "old:lock_release", fault: "pg-kill-target" });
+  });
+
+  it("cli-sigkill is aimed only at steps whose line the CLI prints", () => {
+    expect(aimable("cli-sigkill", "new:standby")).toBe(true);
+    expect(aimable("cli-sigkill", "old:journal_write#3")).toBe(false);
+    expect(aimable("ssh-cut", "old:journal_write#3")).toBe(true);
+    expect(matrix({ faults: ["cli-sigkill"], steps: ["old:lock_acquire"] })).toEqual([]);
   });
 
   it("--steps picks the ids in every chosen migration that has them", () => {
@@ -66,12 +78,12 @@ describe("the matrix", () => {
 
   it.each([
     [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back$/],
-    [{ faults: ["ssh-cut", "cut"] }, /^--faults: "cut" not one of step-fails, ssh-cut$/],
+    [{ faults: ["ssh-cut", "cut"] }, /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
     [
       { migrations: ["switch-back"], steps: ["old:drop_slot"] },
       /^--steps: "old:drop_slot" not one of old:journal_read, /,
     ],
-    [{ faults: [] }, /^--faults: empty; allowed: step-fails, ssh-cut$/],
+    [{ faults: [] }, /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
   ])("refuses %j naming the flag and the allowed values", (choice, message) => {
     expect(() => matrix(choice)).toThrow(UsageError);
     expect(() => matrix(choice)).toThrow(message);
@@ -125,7 +137,7 @@ describe("bench:faults flags and verdict", () => {
       { cwd: ROOT, encoding: "utf8", env: { ...process.env, HARNESS_NET: "127.0.254" }, timeout: 60_000 },
     );
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--faults: "pg-kill" not one of step-fails, ssh-cut/);
+    expect(r.stderr).toMatch(/--faults: "pg-kill" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target/);
     expect(r.stderr).not.toMatch(/\[1\//); // no run started
     expect(r.stdout).toBe("");
   });

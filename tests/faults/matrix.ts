@@ -11,9 +11,25 @@ import { UsageError } from "../../scripts/cli-exit";
 export const MIGRATIONS = ["tier", "switch-back"] as const;
 export type MigrationKind = (typeof MIGRATIONS)[number];
 
-/** In the order they were built; each is injected through a seam in ./inject.ts. */
-export const FAULTS = ["step-fails", "ssh-cut"] as const;
+/** In the order they were built: ./inject.ts (the executor seam), ./cli-kill.ts (the real CLI). */
+export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target"] as const;
 export type FaultKind = (typeof FAULTS)[number];
+
+/**
+ * Steps the runner runs without printing their line (infra/migration/locks.ts, run.ts: `quiet`): the CLI's output
+ * cannot show when one starts, so cli-sigkill is not aimed at them (the others are).
+ */
+export const QUIET_STEPS: readonly StepName[] = [
+  "journal_read",
+  "journal_write",
+  "lock_acquire",
+  "lock_release",
+  "lock_heartbeat",
+];
+
+/** Whether the fault can be aimed at the step. */
+export const aimable = (fault: FaultKind, step: string) =>
+  fault !== "cli-sigkill" || !QUIET_STEPS.includes(addressOf(step).step);
 
 /** The calls of a clean tier migration (replicate, --skip-backup), in order. */
 const TIER_CALLS = [
@@ -163,7 +179,7 @@ export function matrix(choice: MatrixChoice = {}): Cell[] {
   return migrations.flatMap((migration) =>
     STEPS[migration]
       .filter((step) => steps.has(step))
-      .flatMap((step) => faults.map((fault) => ({ migration, step, fault }))),
+      .flatMap((step) => faults.filter((f) => aimable(f, step)).map((fault) => ({ migration, step, fault }))),
   );
 }
 

@@ -8,7 +8,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { MigrationReport } from "../../infra/migration/runner";
-import { cliArgs, runCli } from "../migration/cli-process";
+import type { Executor } from "../../infra/migration/runner";
+import { type CliExit, cliArgs, runCli } from "../migration/cli-process";
 import {
   type Harness,
   type HarnessDroplet,
@@ -18,7 +19,8 @@ import {
   waitFor,
 } from "../migration/harness";
 import { recorder } from "../migration/seams";
-import { type CutLanding, sshCut, stepFails } from "./inject";
+import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
+import { killCliAt } from "./cli-kill";
 import { addressOf, type Cell } from "./matrix";
 
 /** The recovery's lock window: short, so a lock a cut connection left goes stale in seconds. */
@@ -47,20 +49,26 @@ export interface FaultRun {
   lockReleased: boolean;
   /** The faulted step was reached (a fault at a step the run never got to did nothing). */
   faultHit: boolean;
-  cut?: CutLanding;
+  /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */
+  landed?: CutLanding;
+  /** What the fault did beyond that (pg-kill-target: killed or not, restarted). */
+  injected?: string;
   faultedOutcome: string;
   /** What `migrate --status` said after the faulted run: phase and advice (absent: no journal). */
   statusPhase?: string;
   statusNext?: string;
-  recovery: "none" | "resume" | "rollback";
+  recovery: "none" | RecoveryMode;
   recoveryOutcome?: string;
   /** The droplets whose PostgreSQL is a primary at the end ("none", or both names joined by "+"). */
   primary: string;
   /** The primary a probe write through the front door landed on. */
   serving: string;
   frontDoor: string;
-  /** The runner's calls up to and including the faulted one ("side:step"): the matrix's order is checked on them. */
-  calls: string[];
+  /**
+   * The runner's calls up to and including the faulted one ("side:step"), for the in-process faults: the matrix's
+   * order is checked on them.
+   */
+  calls?: string[];
 }
 
 /** The harness could not be set up (not a finding about the migration): the benchmark exits 3. */
@@ -86,59 +94,81 @@ function heartbeatAge(d: HarnessDroplet): number | undefined {
   return fs.existsSync(file) ? (Date.now() - fs.statSync(file).mtimeMs) / 1000 : undefined;
 }
 
+/** What one run of the migration (the faulted one, or the recovery) ended as. */
+interface Ran {
+  outcome: FaultOutcome;
+  /** The runner's outcome and its reason, or the CLI's exit. */
+  text: string;
+}
+
+/** How a migration is run: in this process (the runner, with the executor seam) or as the real CLI. */
+interface Driver {
+  /** A run in `mode` (plain, --resume, --rollback) after a fault, with a short lock window. */
+  recover(mode: RecoveryMode): Promise<Ran>;
+}
+
+type RecoveryMode = "run" | "resume" | "rollback";
+
 interface Recovery {
   statusPhase?: string;
   statusNext?: string;
-  mode?: "resume" | "rollback";
-  report?: MigrationReport;
+  mode?: RecoveryMode;
+  ran?: Ran;
   problem?: string;
 }
 
-/** `migrate --status`, then what it advises. */
-async function recover(h: Harness, r: Roles): Promise<Recovery> {
+/**
+ * `migrate --status`, then what it advises: --resume or --rollback (it must name the phase then); with no advice but
+ * a lock left held, a plain re-run (it takes over a stale lock). Locks a dead run left are waited out first.
+ */
+async function recover(r: Roles, driver: Driver): Promise<Recovery> {
   const status = await runCli([...cliArgs(r.from, r.to), "--status"]);
   if (status.code !== 0) return { problem: `migrate --status exited ${status.code}: ${status.stderr.trim()}` };
   const statusPhase = /^ {2}phase +(.+)$/m.exec(status.stdout)?.[1];
   const statusNext = /^ {2}next +(.+)$/m.exec(status.stdout)?.[1];
-  const mode = statusNext?.includes("--resume")
+  const lockHeld = /^ {2}lock \((old|new)\) +held by/m.test(status.stdout);
+  const advised = statusNext?.includes("--resume")
     ? "resume"
     : statusNext?.includes("--rollback")
       ? "rollback"
       : undefined;
-  if (!mode) return { statusPhase, statusNext };
-  if (!statusPhase) return { statusNext, problem: "migrate --status advises a run but names no phase" };
+  const mode: RecoveryMode | undefined = advised ?? (lockHeld ? "run" : undefined);
+  const said = { ...(statusPhase ? { statusPhase } : {}), ...(statusNext ? { statusNext } : {}) };
+  if (!mode) return said;
+  if (advised && !statusPhase) return { ...said, problem: "migrate --status advises a run but names no phase" };
   await waitFor(
     "the locks of the faulted run to go stale",
     async () => [r.from, r.to].every((d) => (heartbeatAge(d) ?? STALE_SECONDS + 2) > STALE_SECONDS + 1),
     120_000,
   );
-  const report = await h.migrate({
-    from: r.from,
-    to: r.to,
-    switchBack: r.switchBack,
-    skipBackup: true,
-    mode,
-    lockStaleSeconds: STALE_SECONDS,
-  });
-  return { statusPhase, statusNext, mode, report };
+  return { ...said, mode, ran: await driver.recover(mode) };
 }
 
-function outcomeOf(report: MigrationReport): { outcome: FaultOutcome; why?: string } {
+function outcomeOf(report: MigrationReport): FaultOutcome {
   switch (report.outcome) {
     case "done":
     case "already-done":
-      return { outcome: "completed" };
+      return "completed";
     case "rolled-back":
     case "refused":
     case "aborted":
-      return { outcome: "rolled-back" };
+      return "rolled-back";
     default:
-      return { outcome: "needs-operator", why: report.error ?? report.aborted ?? report.refused };
+      return "needs-operator";
   }
 }
 
 const reportText = (r: MigrationReport) =>
   `${r.outcome}${r.aborted ? ` (${r.aborted})` : ""}${r.error ? ` (${r.error})` : ""}${r.refused ? ` (${r.refused})` : ""}`;
+
+const ranOf = (r: MigrationReport): Ran => ({ outcome: outcomeOf(r), text: reportText(r) });
+
+/** The CLI's exit as a run's end: 0 done, 1 rolled back or refused (the old serves), else an operator's case. */
+function cliRan(exit: CliExit): Ran {
+  const outcome: FaultOutcome = exit.code === 0 ? "completed" : exit.code === 1 ? "rolled-back" : "needs-operator";
+  const said = (exit.stderr.trim() || exit.lastLine).split("\n").slice(-2).join(" | ");
+  return { outcome, text: `exit ${exit.code ?? exit.signal}${said ? ` (${said})` : ""}` };
+}
 
 /** Everything a run does after the harness is up; a thrown error here is a harness failure. */
 async function prepare(h: Harness, cell: Cell): Promise<Roles> {
@@ -163,44 +193,111 @@ export async function runFault(cell: Cell): Promise<FaultRun> {
   }
 }
 
-async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<FaultRun> {
+/** The in-process runner (the executor seam carries the fault); `pulumi up`'s traffic move is the harness's. */
+function inProcess(h: Harness, r: Roles): Driver {
+  return {
+    recover: async (mode) =>
+      ranOf(
+        await h.migrate({
+          from: r.from,
+          to: r.to,
+          switchBack: r.switchBack,
+          skipBackup: true,
+          mode,
+          lockStaleSeconds: STALE_SECONDS,
+        }),
+      ),
+  };
+}
+
+/** The real CLI; after it finished a migration, `pulumi up` moves the reserved IP (the front address). */
+function asCli(h: Harness, r: Roles): Driver {
+  const modeFlag = { run: [], resume: ["--resume"], rollback: ["--rollback"] } as const;
+  return {
+    recover: async (mode) => {
+      const ran = cliRan(
+        await runCli([...cliArgs(r.from, r.to), ...modeFlag[mode], "--lock-stale-seconds", String(STALE_SECONDS)]),
+      );
+      if (ran.outcome === "completed") await h.front.moveTo(r.to.host);
+      return ran;
+    },
+  };
+}
+
+interface Faulted {
+  ran: Ran;
+  hit: boolean;
+  landed?: CutLanding;
+  injected?: string;
+  /** The runner's calls up to and including the faulted one (in-process runs only). */
+  calls?: string[];
+}
+
+/** The migration with the fault in it. */
+async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
   const at = addressOf(cell.step);
+  const droplet = at.side === "old" ? r.from : r.to;
+  if (cell.fault === "cli-sigkill") {
+    const args = [...cliArgs(r.from, r.to), ...(r.switchBack ? ["--switch-back"] : [])];
+    const killed = await killCliAt([...args, "--lock-stale-seconds", String(STALE_SECONDS)], at, droplet);
+    const ran = killed.landed ? { outcome: "needs-operator" as const, text: "killed (SIGKILL)" } : cliRan(killed.exit);
+    return { ran, hit: killed.landed !== undefined, ...(killed.landed ? { landed: killed.landed } : {}) };
+  }
   const rec = recorder();
-  let cut: CutLanding | undefined;
-  const inject =
-    cell.fault === "step-fails"
-      ? (exec: Parameters<typeof stepFails>[0]) => stepFails(exec, at)
-      : (exec: Parameters<typeof stepFails>[0]) =>
-          sshCut(exec, at, at.side === "old" ? roles.from : roles.to, (w) => {
-            cut = w;
-          });
+  let landed: CutLanding | undefined;
+  let injected: string | undefined;
+  const inject = (exec: Executor) => {
+    switch (cell.fault) {
+      case "step-fails":
+        return stepFails(exec, at);
+      case "ssh-cut":
+        return sshCut(exec, at, droplet, (w) => {
+          landed = w;
+        });
+      case "pg-kill-target":
+        return pgKillTarget(exec, at, droplet, r.to, (what) => {
+          landed = what.landed;
+          injected = what.restarted;
+        });
+      default:
+        throw new Error(`${cell.fault} does not go through the executor`);
+    }
+  };
+  const report = await h.migrate({
+    from: r.from,
+    to: r.to,
+    switchBack: r.switchBack,
+    skipBackup: true,
+    wrap: (exec) => rec.wrap(inject(exec)),
+  });
+  const hitIndex = nthIndex(rec.calls, `${at.side}:${at.step}`, at.nth);
+  return {
+    ran: ranOf(report),
+    hit: hitIndex >= 0,
+    ...(landed ? { landed } : {}),
+    ...(injected ? { injected } : {}),
+    calls: hitIndex >= 0 ? rec.calls.slice(0, hitIndex + 1) : rec.calls,
+  };
+}
+
+async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<FaultRun> {
+  const driver = cell.fault === "cli-sigkill" ? asCli(h, roles) : inProcess(h, roles);
   const { result, records } = await h.withLoad(async () => {
-    const faulted = await h.migrate({
-      from: roles.from,
-      to: roles.to,
-      switchBack: roles.switchBack,
-      skipBackup: true,
-      wrap: (exec) => rec.wrap(inject(exec)),
-    });
+    const faulted = await faultedRun(h, cell, roles);
     const t0 = Date.now();
-    const recovery = await recover(h, roles).catch(
-      (e: Error) => ({ problem: `recovery failed: ${e.message}` }) as Recovery,
+    const recovery = await recover(roles, driver).catch(
+      (e: Error): Recovery => ({ problem: `recovery failed: ${e.message}` }),
     );
     return { faulted, recovery, recoveryMs: Date.now() - t0 };
   });
   const { faulted, recovery } = result;
-  const last = recovery.report ?? faulted;
-  const judged = outcomeOf(last);
-  const outcome: FaultOutcome = recovery.problem ? "needs-operator" : judged.outcome;
+  const outcome: FaultOutcome = recovery.problem ? "needs-operator" : (recovery.ran ?? faulted.ran).outcome;
   const why = [
-    `faulted run: ${reportText(faulted)}`,
-    ...(recovery.report ? [`recovery (--${recovery.mode}): ${reportText(recovery.report)}`] : []),
+    `faulted run: ${faulted.ran.text}`,
+    ...(recovery.ran ? [`recovery (${recovery.mode}): ${recovery.ran.text}`] : []),
     ...(recovery.problem ? [recovery.problem] : []),
   ].join("; ");
-
   const verdict = await judge(h, roles, outcome, records);
-  const callsSoFar = rec.calls.filter((c) => c === `${at.side}:${at.step}`).length;
-  const hitIndex = nthIndex(rec.calls, `${at.side}:${at.step}`, at.nth);
   return {
     migration: cell.migration,
     step: cell.step,
@@ -210,14 +307,15 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<Fa
     ...verdict,
     recoverySeconds: Math.round(result.recoveryMs / 100) / 10,
     lockReleased: [roles.from, roles.to].every((d) => !migrationFiles(d).includes("lock")),
-    faultHit: callsSoFar >= at.nth,
-    ...(cut ? { cut } : {}),
-    faultedOutcome: faulted.outcome,
+    faultHit: faulted.hit,
+    ...(faulted.landed ? { landed: faulted.landed } : {}),
+    ...(faulted.injected ? { injected: faulted.injected } : {}),
+    faultedOutcome: faulted.ran.outcome,
     ...(recovery.statusPhase ? { statusPhase: recovery.statusPhase } : {}),
     ...(recovery.statusNext ? { statusNext: recovery.statusNext } : {}),
     recovery: recovery.mode ?? "none",
-    ...(recovery.report ? { recoveryOutcome: recovery.report.outcome } : {}),
-    calls: hitIndex >= 0 ? rec.calls.slice(0, hitIndex + 1) : rec.calls,
+    ...(recovery.ran ? { recoveryOutcome: recovery.ran.outcome } : {}),
+    ...(faulted.calls ? { calls: faulted.calls } : {}),
   };
 }
 
