@@ -163,9 +163,13 @@ const reportText = (r: MigrationReport) =>
 
 const ranOf = (r: MigrationReport): Ran => ({ outcome: outcomeOf(r), text: reportText(r) });
 
-/** The CLI's exit as a run's end: 0 done, 1 rolled back or refused (the old serves), else an operator's case. */
+/**
+ * The CLI's exit as a run's end (its --help): 0 with the result line, done; 0 without it (--rollback) or 1 (rolled
+ * back, refused), the old serves; anything else, an operator's case.
+ */
 function cliRan(exit: CliExit): Ran {
-  const outcome: FaultOutcome = exit.code === 0 ? "completed" : exit.code === 1 ? "rolled-back" : "needs-operator";
+  const outcome: FaultOutcome =
+    exit.code === 0 && exit.result ? "completed" : exit.code <= 1 ? "rolled-back" : "needs-operator";
   const said = (exit.stderr.trim() || exit.lastLine).split("\n").slice(-2).join(" | ");
   return { outcome, text: `exit ${exit.code ?? exit.signal}${said ? ` (${said})` : ""}` };
 }
