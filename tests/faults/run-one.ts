@@ -110,6 +110,8 @@ interface Driver {
 type RecoveryMode = "run" | "resume" | "rollback";
 
 interface Recovery {
+  /** The journal's outcome as --status printed it (done, rolled-back, running, ...). */
+  journalOutcome?: string;
   statusPhase?: string;
   statusNext?: string;
   mode?: RecoveryMode;
@@ -133,7 +135,12 @@ async function recover(r: Roles, driver: Driver): Promise<Recovery> {
       ? "rollback"
       : undefined;
   const mode: RecoveryMode | undefined = advised ?? (lockHeld ? "run" : undefined);
-  const said = { ...(statusPhase ? { statusPhase } : {}), ...(statusNext ? { statusNext } : {}) };
+  const journalOutcome = /^ {2}outcome +(\S+)$/m.exec(status.stdout)?.[1];
+  const said = {
+    ...(journalOutcome ? { journalOutcome } : {}),
+    ...(statusPhase ? { statusPhase } : {}),
+    ...(statusNext ? { statusNext } : {}),
+  };
   if (!mode) return said;
   if (advised && !statusPhase) return { ...said, problem: "migrate --status advises a run but names no phase" };
   await waitFor(
@@ -295,9 +302,17 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<Fa
     return { faulted, recovery, recoveryMs: Date.now() - t0 };
   });
   const { faulted, recovery } = result;
-  const outcome: FaultOutcome = recovery.problem ? "needs-operator" : (recovery.ran ?? faulted.ran).outcome;
+  // A run that reported an operator's case while its journal says it finished: the status is what an operator acts on.
+  const settled =
+    !recovery.ran && faulted.ran.outcome === "needs-operator"
+      ? ({ done: "completed", "rolled-back": "rolled-back" } as const)[recovery.journalOutcome ?? ""]
+      : undefined;
+  const outcome: FaultOutcome = recovery.problem
+    ? "needs-operator"
+    : (settled ?? (recovery.ran ?? faulted.ran).outcome);
   const why = [
     `faulted run: ${faulted.ran.text}`,
+    ...(settled ? [`the journal says ${recovery.journalOutcome}: --status advises nothing`] : []),
     ...(recovery.ran ? [`recovery (${recovery.mode}): ${recovery.ran.text}`] : []),
     ...(recovery.problem ? [recovery.problem] : []),
   ].join("; ");
