@@ -50,16 +50,7 @@ function processes(): ProcInfo[] {
 /** The processes below the droplet's listening sshd: its connections (sshd) and what runs in them. */
 function sessionTree(d: HarnessDroplet): { connections: number[]; running: Set<number> } {
   const all = processes();
-  const below = new Set<number>([d.ssh.pid]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const p of all)
-      if (!below.has(p.pid) && below.has(p.ppid)) {
-        below.add(p.pid);
-        grew = true;
-      }
-  }
+  const below = new Set(descendants(d.ssh.pid, all));
   const connections = all.filter((p) => p.ppid === d.ssh.pid).map((p) => p.pid);
   const running = new Set(all.filter((p) => below.has(p.pid) && !p.comm.startsWith("sshd")).map((p) => p.pid));
   return { connections, running };
@@ -149,12 +140,16 @@ export function pgKillTarget(
     const pid = postmasterPid(target);
     let restarted = "not running: nothing killed";
     if (pid !== undefined) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // it stopped on its own meanwhile
+      // The container's main process dies, and with it every process in the container (its PID namespace).
+      const tree = [pid, ...descendants(pid)];
+      for (const p of tree) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // it stopped on its own meanwhile
+        }
       }
-      await waitFor(`postmaster ${pid} to die`, async () => !alive(pid), 30_000);
+      await waitFor(`postmaster ${pid} and its children to die`, async () => !tree.some(alive), 30_000);
       restarted = await pgCtlAsync(target, "start", "-l", target.pg.logFile, "-o", target.pg.ctlOptions).then(
         () => "restarted",
         (e: Error) => `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")}`,
@@ -163,6 +158,22 @@ export function pgKillTarget(
     done({ landed, killed: pid !== undefined, restarted });
     return answer;
   };
+}
+
+/** Every process below `root` (not itself). */
+function descendants(root: number, all = processes()): number[] {
+  const below = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of all)
+      if (!below.has(p.pid) && below.has(p.ppid)) {
+        below.add(p.pid);
+        grew = true;
+      }
+  }
+  below.delete(root);
+  return [...below];
 }
 
 /** The running postmaster's pid (first line of postmaster.pid), or undefined. */

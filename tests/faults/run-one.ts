@@ -38,6 +38,7 @@ export interface FaultRun {
   why: string;
   /** The final state is an allowed one: the source or the target the one primary, serving, with every write. */
   known: boolean;
+  /** Acknowledged writes missing from the serving server (-1: no server could be read back). */
   lost: number;
   /** Writes present more than once on the primary (its primary key makes this 0 unless the schema changes). */
   duplicated: number;
@@ -343,6 +344,8 @@ function nthIndex(calls: readonly string[], call: string, nth: number): number {
   return calls.findIndex((c) => c === call && ++seen === nth);
 }
 
+const UNREAD = { lost: -1, duplicated: 0, failed: 0, unknown: 0, acknowledged: 0 };
+
 type Verdict = Pick<
   FaultRun,
   "known" | "lost" | "duplicated" | "failed" | "unknown" | "acknowledged" | "primary" | "serving" | "frontDoor"
@@ -369,7 +372,9 @@ async function judge(
     (await d.pg.psql(`SELECT count(*) FROM writes WHERE id = '${probe}'`, "chatbot").catch(() => "0")) === "1";
   let serving: HarnessDroplet | undefined;
   for (const d of primaries) if (await holds(d)) serving = d;
-  const check = await h.check(records, serving ?? h.serving());
+  // No server to read back from (its PostgreSQL down): not a known state, and what was lost cannot be counted (-1).
+  const check = await h.check(records, serving ?? h.serving()).catch(() => undefined);
+  if (!check) return { known: false, primary, serving: "none (unreadable)", frontDoor, ...UNREAD };
   const duplicated = serving
     ? Number(
         await serving.pg.psql(
