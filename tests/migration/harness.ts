@@ -13,7 +13,7 @@
  * Used by tests/migration/*.test.ts and tests/bench/bench-migration.ts (so it imports ../support/processes, which does
  * not depend on vitest).
  */
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -533,14 +533,25 @@ export async function fingerprint(d: HarnessDroplet): Promise<Record<string, unk
  * for client certificates under this process's $HOME).
  */
 export function pgCtl(d: HarnessDroplet, ...args: string[]): void {
-  const who = osUser("postgres");
-  const r = spawnSync(path.join(d.pg.bindir, "pg_ctl"), [...args, "-w", "-t", "60", "-D", d.pg.dataDir], {
-    uid: who?.uid,
-    gid: who?.gid,
-    env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
-    encoding: "utf8",
-  });
+  const [bin, argv, options] = pgCtlCommand(d, args);
+  const r = spawnSync(bin, argv, { ...options, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`pg_ctl ${args.join(" ")}: ${r.stderr}`);
+}
+
+/** pgCtl without blocking this process (the load generator keeps running while the server starts). */
+export function pgCtlAsync(d: HarnessDroplet, ...args: string[]): Promise<void> {
+  const [bin, argv, options] = pgCtlCommand(d, args);
+  return new Promise((resolve, reject) =>
+    execFile(bin, argv, options, (e, _out, stderr) =>
+      e ? reject(new Error(`pg_ctl ${args.join(" ")}: ${stderr}`)) : resolve(),
+    ),
+  );
+}
+
+function pgCtlCommand(d: HarnessDroplet, args: string[]) {
+  const who = osUser("postgres");
+  const options = { uid: who?.uid, gid: who?.gid, env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" } };
+  return [path.join(d.pg.bindir, "pg_ctl"), [...args, "-w", "-t", "60", "-D", d.pg.dataDir], options] as const;
 }
 
 /** Fill the old droplet's `chatbot` database to about `bytes` with pgbench tables (server-side generation). */

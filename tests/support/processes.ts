@@ -671,6 +671,8 @@ export interface SshServer {
   keyFile: string;
   /** known_hosts file holding this server's host key. */
   knownHostsFile: string;
+  /** The listening sshd's pid: its children are the connections (a fault cuts one by killing it). */
+  pid: number;
   /** Run a remote command (a shell string) over ssh; `input` goes to its stdin. Never throws on non-zero. */
   exec(command: string, input?: string): Promise<RunResult>;
   stop(): Promise<void>;
@@ -790,6 +792,7 @@ export async function startSshd(opts: StartSshdOptions): Promise<SshServer> {
     sshArgs,
     keyFile,
     knownHostsFile,
+    pid: child.pid ?? -1,
     exec: (command, input) => runCommand("ssh", [...sshArgs, target, command], { input }),
     stop,
   };
