@@ -31,8 +31,8 @@ export const QUIET_STEPS: readonly StepName[] = [
 export const aimable = (fault: FaultKind, step: string) =>
   fault !== "cli-sigkill" || !QUIET_STEPS.includes(addressOf(step).step);
 
-/** The calls of a clean tier migration (replicate, --skip-backup), in order. */
-const TIER_CALLS = [
+/** Both migrations' first calls: the journals read, the locks taken, the journals read again, the preflights. */
+const OPENING = [
   "old:journal_read",
   "new:journal_read",
   "old:lock_acquire",
@@ -41,16 +41,10 @@ const TIER_CALLS = [
   "new:journal_read",
   "old:preflight",
   "new:preflight",
-  "old:journal_write",
-  "old:journal_write",
-  "new:claim_target",
-  "new:gate_close",
-  "old:proxy_trust",
-  "old:drop_slot",
-  "new:pg_trust",
-  "new:standby",
-  "new:redis_replica",
-  "old:journal_write",
+] as const;
+
+/** Both migrations' calls from the catch-up on: the cutover, after the commit point, the locks released. */
+const FROM_CATCHUP = [
   "new:catchup",
   "old:counts",
   "old:checkpoint",
@@ -74,42 +68,31 @@ const TIER_CALLS = [
   "old:lock_release",
 ] as const;
 
+/** The calls of a clean tier migration (replicate, --skip-backup), in order. */
+const TIER_CALLS = [
+  ...OPENING,
+  "old:journal_write",
+  "old:journal_write",
+  "new:claim_target",
+  "new:gate_close",
+  "old:proxy_trust",
+  "old:drop_slot",
+  "new:pg_trust",
+  "new:standby",
+  "new:redis_replica",
+  "old:journal_write",
+  ...FROM_CATCHUP,
+] as const;
+
 /** The calls of a clean switch back (after a first migration, back the other way), in order. */
 const SWITCH_BACK_CALLS = [
-  "old:journal_read",
-  "new:journal_read",
-  "old:lock_acquire",
-  "new:lock_acquire",
-  "old:journal_read",
-  "new:journal_read",
-  "old:preflight",
-  "new:preflight",
+  ...OPENING,
   "old:journal_write",
   "new:claim_target",
   "new:gate_close",
   "old:proxy_trust",
   "new:redis_replica",
-  "new:catchup",
-  "old:counts",
-  "old:checkpoint",
-  "old:pg_trust",
-  "old:redis_trust",
-  "old:journal_write",
-  "new:promote",
-  "old:fence",
-  "old:redis_follow",
-  "old:journal_write",
-  "old:journal_write",
-  "new:forget_primary",
-  "old:journal_write",
-  "new:health",
-  "old:journal_write",
-  "new:counts",
-  "old:follow",
-  "old:journal_write",
-  "old:journal_write",
-  "new:lock_release",
-  "old:lock_release",
+  ...FROM_CATCHUP,
 ] as const;
 
 /** Calls the matrix does not address (timing-dependent); a recorded run's calls without them equal the lists above. */
