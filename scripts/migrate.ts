@@ -33,6 +33,7 @@ import {
   formatFollower,
   formatJournal,
   formatLock,
+  lockAdvice,
   nextAction,
   parseDropletState,
   parseFollowerNow,
@@ -251,6 +252,8 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
       ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}`
       : `no migration journal on ${o.from}`,
   );
+  const advice = j ? undefined : lockAdvice([oldState.lock, newState?.lock], parseLockStaleSeconds(o.lockStaleSeconds));
+  if (advice) console.log(`  next         ${advice}`);
   if (j && (j.follower || follower)) console.log(formatFollower(j, follower));
   console.log(formatLock("old", oldState.lock));
   if (newState) {

@@ -12,6 +12,9 @@ import { journalDowntime } from "./run-api";
 import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
 import { StepFailed } from "./stops";
 
+/** Rollback steps run even after the abort signal, and once more when their connection dropped. */
+const AGAIN = { always: true, rerunnable: true } as const;
+
 /**
  * Undoes a migration stopped before its commit point: the new server stops following (a switch back's goes on
  * following), the old serves.
@@ -25,12 +28,12 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   const newBack = async (): Promise<"past-commit" | undefined> => {
     if (!touchedNew) return;
     const cmd = cmds.rollbackNew(j.switchBack === true);
-    const r = await run.run(cmd, { always: true });
+    const r = await run.run(cmd, AGAIN);
     if (r.code === STEP_EXIT.alreadyPromoted) return "past-commit";
     if (r.code !== STEP_EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
   };
   const oldBackStep = () =>
-    run.step(cmds.rollbackOld(), { always: true }).then(
+    run.step(cmds.rollbackOld(), AGAIN).then(
       () => true,
       (e: Error) => {
         errors.push(e.message);
@@ -51,7 +54,7 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
     // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
     bounced = await run.certs
       .proxy("old")
-      .then((pem) => run.step(cmds.gateBounce(pem), { always: true }))
+      .then((pem) => run.step(cmds.gateBounce(pem), AGAIN))
       .then(
         () => true,
         (e: Error) => {
@@ -68,22 +71,22 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   // a bounce).
   if (j.phase === "cutover")
     await run
-      .step(cmds.proxyLocal(bounced ? BOUNCE_SETTLE_SECONDS : undefined), { always: true })
+      .step(cmds.proxyLocal(bounced ? BOUNCE_SETTLE_SECONDS : undefined), AGAIN)
       .catch((e: Error) => errors.push(e.message));
   if (touchedNew && j.strategy === "replicate")
-    await run.step(cmds.gateOpen(), { always: true }).catch((e: Error) => errors.push(e.message));
+    await run.step(cmds.gateOpen(), AGAIN).catch((e: Error) => errors.push(e.message));
   // A switch back's target goes on following the source: its PostgreSQL was left streaming (rollback_new
   // keep_following; its connection comes back once the source runs again), its Redis follows the source again
   // (it may have taken over at a refused promotion).
   if (touchedNew && j.switchBack && oldBack) {
     await run.certs
       .redis("old")
-      .then((pem) => run.step(cmds.redisReplica(pem), { always: true }))
+      .then((pem) => run.step(cmds.redisReplica(pem), AGAIN))
       .catch((e: Error) => errors.push(e.message));
     // Waited for, so that a retry right away finds it streaming (its preflight asks that); the source serves
     // either way, so a follower that does not come back is said, not a failed rollback.
     await run
-      .step(cmds.catchup(FOLLOWER_ANY_LAG_BYTES, FOLLOW_STREAM_SECONDS), { always: true })
+      .step(cmds.catchup(FOLLOWER_ANY_LAG_BYTES, FOLLOW_STREAM_SECONDS), AGAIN)
       .catch((e: Error) => run.note(`the target does not stream from the source again yet: ${firstLine(e)}`));
   }
   report.rolledBack = errors.length === 0;

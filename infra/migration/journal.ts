@@ -379,6 +379,21 @@ export function nextAction(j: Journal): string {
   }
 }
 
+/**
+ * The `next` line when locks are held but no migration is on record: a run that stopped (or was killed) between
+ * taking its lock and writing its journal changed nothing, and a plain re-run takes a stale lock over.
+ */
+export function lockAdvice(locks: Array<LockInfo | undefined>, staleSeconds: number): string | undefined {
+  const held = locks.filter((l): l is LockInfo => l !== undefined);
+  if (held.length === 0) return undefined;
+  const freshest = Math.min(...held.map((l) => l.ageSeconds));
+  const runs = [...new Set(held.map((l) => `run ${l.run} (${l.holder})`))].join(", ");
+  const wait = Math.max(0, staleSeconds - freshest + 1);
+  return wait > 0
+    ? `${runs} holds the lock and has written no journal: nothing was changed. If that run is gone, a plain re-run takes the lock over once it has had no heartbeat for ${staleSeconds} s (in about ${wait} s); if it still runs, let it finish`
+    : `${runs} held the lock and wrote no journal, and its heartbeat stopped ${freshest} s ago: nothing was changed; a plain re-run takes the lock over`;
+}
+
 export function formatLock(side: string, lock: LockInfo | undefined): string {
   return lock
     ? `  lock (${side})   held by ${lock.holder}, run ${lock.run}, started ${lock.started}, last heartbeat ${lock.ageSeconds} s ago`

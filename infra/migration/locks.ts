@@ -17,7 +17,7 @@ export interface LockOptions {
   /** The executor for heartbeats (not timed, not announced). */
   exec: Executor;
   /** How the runner runs a quiet step (timed in its timeline); `always` runs even after the abort signal. */
-  run: (cmd: StepCommand, o: { quiet: true; always?: boolean }) => Promise<StepResult>;
+  run: (cmd: StepCommand, o: { quiet: true; always?: boolean; rerunnable?: boolean }) => Promise<StepResult>;
   runId: string;
   holder: string;
   startedAt: string;
@@ -48,8 +48,10 @@ export class MigrationLocks {
           `another migration holds the lock on the ${side} droplet (${this.o.targets[side]}): ${v.lock_holder ?? "?"}, run ${v.lock_run ?? "?"}, started ${v.lock_started ?? "?"}, last heartbeat ${v.lock_age_s ?? "?"} s ago`,
         );
       }
-      if (r.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
+      // A failure (a dropped connection, say) may come after the lock was taken: it counts as held, and the release,
+      // which removes only this run's own lock, clears it.
       this.held.push(side);
+      if (r.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);
       if (v.lock === "taken-over") {
         this.o.note(
           `took over a stale lock on the ${side} droplet: ${v.previous_holder ?? "?"}, run ${v.previous_run ?? "?"}, started ${v.previous_started ?? "?"}, no heartbeat for ${v.previous_age_s ?? "?"} s`,
@@ -82,7 +84,7 @@ export class MigrationLocks {
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const side of this.held.splice(0).reverse()) {
       await this.o
-        .run(this.o.cmds.lockRelease(side, this.o.runId), { quiet: true, always: true })
+        .run(this.o.cmds.lockRelease(side, this.o.runId), { quiet: true, always: true, rerunnable: true })
         .catch((e: Error) => this.o.note(`the lock on the ${side} droplet was not released: ${e.message}`));
     }
   }

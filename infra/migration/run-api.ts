@@ -23,6 +23,11 @@ export interface StepHooks {
    * waits for the fence's result this way). It is sent once it resolves; stdin then ends (at once if it rejects).
    */
   stdinTail?: Promise<string>;
+  /**
+   * Run over a connection of its own, not the shared (multiplexed) one: the retry of a step whose connection
+   * dropped, when the shared one may still be dying.
+   */
+  fresh?: boolean;
 }
 
 export type Executor = (cmd: StepCommand, hooks?: StepHooks) => Promise<StepResult>;

@@ -45,7 +45,16 @@ export interface StepOptions {
   /** Runs even after the abort signal (rollback, after the commit point). */
   always?: boolean;
   stdinTail?: Promise<string>;
+  /**
+   * The step may run twice (rollback steps, the journal write, the lock release: a resumed run repeats them anyway):
+   * when its connection dropped (ssh's 255), it runs once more over a connection of its own, so that a dying shared
+   * connection does not leave the old server fenced until an operator comes.
+   */
+  rerunnable?: boolean;
 }
+
+/** ssh's exit code when the connection failed or dropped. */
+const SSH_DROPPED = 255;
 
 export class MigrationRun {
   readonly now: () => number;
@@ -148,11 +157,16 @@ export class MigrationRun {
     return this.timeline.time(phase, cmd.step, cmd.side, async () => {
       if (!o.quiet) this.emit({ kind: "step", phase, step: cmd.step, side: cmd.side });
       const interruptible = INTERRUPTIBLE.has(cmd.step) && !o.always;
-      const result = await this.opts.exec(cmd, {
+      const hooks = {
         ...(o.onStderr ? { onStderr: o.onStderr } : {}),
         ...(interruptible ? { signal: this.stop.signal } : {}),
         ...(o.stdinTail ? { stdinTail: o.stdinTail } : {}),
-      });
+      };
+      let result = await this.opts.exec(cmd, hooks);
+      if (result.code === SSH_DROPPED && o.rerunnable) {
+        this.info(`${cmd.step} on ${cmd.side}: the connection dropped; once more over a new connection`);
+        result = await this.opts.exec(cmd, { ...hooks, fresh: true });
+      }
       if (interruptible && this.stop.signal.aborted) this.checkStop();
       return result;
     });
@@ -189,7 +203,7 @@ export class MigrationRun {
     j.holder = this.holder;
     j.updatedAt = iso(this.now());
     const cmd = this.cmds.journalWrite(this.runId, serializeJournal(j), archive);
-    const r = await this.run(cmd, { quiet: true, always: true });
+    const r = await this.run(cmd, { quiet: true, always: true, rerunnable: true });
     if (r.code === STEP_EXIT.lockLost)
       throw new LockLost(`the journal was not written: this run no longer holds the lock on the old droplet`);
     if (r.code !== STEP_EXIT.ok) throw new StepFailed(`${cmd.step} on ${cmd.side}`, r);

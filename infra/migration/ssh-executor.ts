@@ -3,7 +3,7 @@
  * the command's ssh argv with the script (then the step's data, if any) on stdin, streams stderr to a callback
  * (progress), and returns the exit code and output. Every connection gets CONNECT_OPTIONS; an ssh that exits 255
  * with no output is reported naming the host that did not answer. An abort signal ends the local ssh process (the
- * step then answers code 130); the runner decides what that means for the droplet. No retries.
+ * step then answers code 130); the runner decides what that means for the droplet, and which steps to run again.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -33,6 +33,9 @@ export function multiplexOptions(controlDir: string): string[] {
   return ["-o", "ControlMaster=auto", "-o", `ControlPath=${path.join(controlDir, "%C")}`, "-o", "ControlPersist=300"];
 }
 
+/** A connection of the step's own: no master is used or left behind. */
+const OWN_CONNECTION = ["-o", "ControlMaster=no", "-o", "ControlPath=none"];
+
 export function sshExecutor(
   options: { timeoutMs?: number; log?: (line: string) => void; multiplex?: boolean } = {},
 ): SshExecutor {
@@ -44,10 +47,10 @@ export function sshExecutor(
       const host = argv.at(-2) ?? "?";
       if (argv[0] === "ssh") {
         // After the caller's options (ssh keeps the first value of an option), before the destination.
-        const mux = controlDir ? multiplexOptions(controlDir) : [];
+        const mux = controlDir && !hooks?.fresh ? multiplexOptions(controlDir) : OWN_CONNECTION;
         argv = [...argv.slice(0, -2), ...CONNECT_OPTIONS, ...mux, ...argv.slice(-2)];
         // ssh -O exit needs the same options and destination: the argv without the remote command.
-        if (controlDir) masters.set(argv.slice(0, -1).join("\0"), argv.slice(1, -1));
+        if (controlDir && !hooks?.fresh) masters.set(argv.slice(0, -1).join("\0"), argv.slice(1, -1));
       }
       const [bin, ...args] = argv;
       if (!bin) return reject(new Error(`empty command for step ${cmd.step}`));

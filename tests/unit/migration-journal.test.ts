@@ -7,6 +7,7 @@ import {
   type RunMode,
   decide,
   journalEnd,
+  lockAdvice,
   nextAction,
   parseJournal,
   sshTarget,
@@ -287,5 +288,25 @@ describe("checkRoom", () => {
     ],
   ])("%d bytes onto %d free (+%d replaced)", (sourceBytes, freeBytes, replacedBytes, ok, reason) => {
     expect(checkRoom({ sourceBytes, freeBytes, replacedBytes })).toEqual({ ok, reason });
+  });
+});
+
+describe("lockAdvice: the status's next line when a lock is held and no journal is on record", () => {
+  const lock = (ageSeconds: number) => ({ run: "r1", holder: "ops:42", started: "2026-12-07T19:00:00Z", ageSeconds });
+
+  it("says nothing when no lock is held", () => {
+    expect(lockAdvice([undefined, undefined], 60)).toBeUndefined();
+  });
+
+  it("a fresh lock: when a re-run may take it over, and that nothing was changed", () => {
+    const advice = lockAdvice([lock(10), lock(12)], 60);
+    expect(advice).toMatch(/^run r1 \(ops:42\) holds the lock and has written no journal: nothing was changed/);
+    expect(advice).toMatch(/no heartbeat for 60 s \(in about 51 s\)/);
+  });
+
+  it("a stale lock: a plain re-run takes it over now", () => {
+    expect(lockAdvice([undefined, lock(90)], 60)).toMatch(
+      /heartbeat stopped 90 s ago: .*a plain re-run takes the lock over$/,
+    );
   });
 });

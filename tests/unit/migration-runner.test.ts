@@ -1103,3 +1103,71 @@ describe("migration runner: a switch back to the server that follows", () => {
     expect(plain.steps.at(-1)).toBe("new:gate_open");
   });
 });
+
+/** The nth call of `step` on `side` runs, then answers as a dropped connection would (ssh's 255, no output). */
+function dropsAfter(
+  exec: Droplets["exec"],
+  at: { step: StepName; side: Side; nth?: number },
+): { exec: Droplets["exec"]; fresh: string[] } {
+  let seen = 0;
+  const fresh: string[] = [];
+  return {
+    fresh,
+    exec: async (cmd, hooks) => {
+      if (hooks?.fresh) fresh.push(`${cmd.side}:${cmd.step}`);
+      const r = await exec(cmd, hooks);
+      if (cmd.step !== at.step || cmd.side !== at.side || ++seen !== (at.nth ?? 1)) return r;
+      return { code: 255, stdout: "", stderr: "mux_client_request_session: read from master failed: Broken pipe" };
+    },
+  };
+}
+
+describe("migration runner: a dropped connection", () => {
+  it("a rollback step whose connection dropped runs once more over its own connection, and the rollback completes", async () => {
+    const d = new Droplets();
+    // The fence's connection drops (the fence is not run again: the rollback undoes it); the old droplet's shared
+    // connection is still dying when rollback_old asks it.
+    const fence = dropsAfter(d.exec, { step: "fence", side: "old" });
+    const rollbackOld = dropsAfter(fence.exec, { step: "rollback_old", side: "old" });
+    const report = await d.run({ exec: rollbackOld.exec });
+    expect(report).toMatchObject({ outcome: "rolled-back", rolledBack: true });
+    expect(exitCodeFor(report)).toBe(1);
+    expect(d.calls.filter((c) => c === "old:fence")).toHaveLength(1);
+    expect(d.calls.filter((c) => c === "old:rollback_old")).toHaveLength(2);
+    expect(rollbackOld.fresh).toEqual(["old:rollback_old"]);
+    expect(d.locks).toEqual({});
+  });
+
+  it("a step outside the rollback (the promotion) is never run twice: its connection dropping leaves the commit point uncertain", async () => {
+    const d = new Droplets();
+    const promote = dropsAfter(d.exec, { step: "promote", side: "new" });
+    const report = await d.run({ exec: promote.exec });
+    expect(d.calls.filter((c) => c === "new:promote")).toHaveLength(1);
+    expect(promote.fresh.filter((c) => c === "new:promote")).toEqual([]);
+    expect(report.outcome).not.toBe("done");
+  });
+
+  it("the last journal write's connection drops: written again, and the run ends done", async () => {
+    const d = new Droplets();
+    const probe = new Droplets();
+    await probe.run();
+    const last = probe.calls.filter((c) => c === "old:journal_write").length;
+    expect(last).toBeGreaterThan(1);
+    const drop = dropsAfter(d.exec, { step: "journal_write", side: "old", nth: last });
+    const report = await d.run({ exec: drop.exec });
+    expect(report).toMatchObject({ outcome: "done", ok: true });
+    expect(exitCodeFor(report)).toBe(0);
+    expect(drop.fresh).toEqual(["old:journal_write"]);
+    expect(d.parsed).toMatchObject({ outcome: "done" });
+  });
+
+  it("lock_acquire answers as a dropped connection after taking the lock: the run releases it (a re-run is not refused)", async () => {
+    const d = new Droplets();
+    const drop = dropsAfter(d.exec, { step: "lock_acquire", side: "new" });
+    const report = await d.run({ exec: drop.exec });
+    expect(report.outcome).toBe("aborted");
+    expect(d.journal).toBeUndefined();
+    expect(d.locks).toEqual({});
+    expect((await d.run()).outcome).toBe("done");
+  });
+});
