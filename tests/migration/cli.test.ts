@@ -54,6 +54,20 @@ describe("npm run migrate", () => {
         expect(await h.next.pg.psql("SELECT pg_is_in_recovery()")).toBe("f"); // nothing ran
         expect([migrationFiles(h.old), migrationFiles(h.next)]).toEqual([[], []]);
 
+        // A run killed between taking its lock and writing its journal: --status says nothing was changed and when a
+        // re-run takes the lock over.
+        const lockDir = path.join(h.next.migrationDir, "lock");
+        fs.mkdirSync(lockDir, { recursive: true });
+        fs.writeFileSync(path.join(lockDir, "owner"), "run=gone-1\nholder=ops:4242\nstarted=2026-12-07T19:00:00Z\n");
+        fs.writeFileSync(path.join(lockDir, "heartbeat"), "");
+        const locked = await runCli([...args, "--status", "--lock-stale-seconds", "60"]);
+        fs.rmSync(h.next.migrationDir, { recursive: true, force: true });
+        expect(locked.code).toBe(0);
+        expect(locked.stdout).toMatch(
+          /^no migration journal on \S+\n {2}next {9}run gone-1 \(ops:4242\) holds the lock and has written no journal: nothing was changed\. If that run is gone, a plain re-run takes the lock over once it has had no heartbeat for 60 s \(in about \d+ s\)/,
+        );
+        expect(locked.stdout).toMatch(/ {2}lock \(new\) {3}held by ops:4242, run gone-1/);
+
         await h.old.pg.psql("INSERT INTO writes (id) VALUES ('via-cli')", "chatbot");
         const real = await runCli([...args, "--id", "cli-1"]);
         expect(real.stderr).toBe("");
