@@ -150,28 +150,44 @@ open_gate_after_redis() {
 # wait for it (the old app serves again only after it), so each check is one `docker compose exec`, not one per
 # question.
 step_rollback_old() {
-  local state
+  local rc start
   if [ -f "$(fence_marker)" ]; then
     log "unfencing: the old server restarts unchanged, as the primary"
     rm -f "$DATA_DIR_HOST/standby.signal" "$(fence_marker)"
   fi
-  pg_running || pg_start
-  state=$(psql_local postgres "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()")
-  [ "${state#* }" = false ] || die "the old server is not a primary"
-  if [ "${state% *}" = on ]; then step_unfreeze >/dev/null; fi
+  pg_running || dc start postgres >&2
+  # The held requests wait for this step: one connection does all the PostgreSQL part, and it is the readiness
+  # probe too (psql exits 2 until the server accepts connections).
+  start=$(now_ms)
+  while :; do
+    rc=0
+    old_server_back || rc=$?
+    if [ "$rc" != 2 ] || [ $(($(now_ms) - start)) -ge 120000 ]; then break; fi
+    sleep 0.05
+  done
+  [ "$rc" != 2 ] || die "PostgreSQL did not accept connections within 120 s"
+  [ "$rc" = 0 ] || die "the old server's state could not be read or its replication slot $SLOT dropped (still in use by a standby?)"
+  [ "${OLD_STATE#* }" = false ] || die "the old server is not a primary"
+  if [ "${OLD_STATE% *}" = on ]; then step_unfreeze >/dev/null; fi
   # REPLICAOF NO ONE changes nothing on a master. A handover stopped midway (redis_failover) or the fence's pause
   # may have left writes paused: they resume now, not when the pause times out.
   printf 'CLIENT UNPAUSE\nREPLICAOF NO ONE\n' | redis_cli_stdin >/dev/null
-  # A copy still running (its runner gone) holds the slot: the replication connections end, the slot is let go (at
-  # most 30 s), then dropped; one connection.
-  psql_local_multi "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
+  out rolled_back 1
+}
+
+# The old server's state (OLD_STATE: default_transaction_read_only and pg_is_in_recovery, e.g. "off false"), then
+# its replication connections end and the migration's slot is let go (a copy still running, its runner gone, holds
+# it: at most 30 s) and dropped. PostgreSQL's text of a boolean is true/false.
+old_server_back() {
+  local lines
+  lines=$(psql_local_multi "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()" \
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
     "DO \$\$ BEGIN FOR i IN 1..3000 LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active);
         PERFORM pg_sleep(0.01);
       END LOOP; END \$\$" \
-    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null ||
-    die "the old server's replication slot $SLOT could not be dropped (still in use by a standby?)"
-  out rolled_back 1
+    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'") || return
+  OLD_STATE=$(head -n 1 <<<"$lines")
 }
 
 # On the NEW droplet: stop following the old server (it will be rebuilt by the next run): rollback_new
