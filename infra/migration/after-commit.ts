@@ -4,7 +4,7 @@
  * stopped after its commit point (the journal says so, and a re-run goes forward).
  */
 import { compareCounts, tableCounts } from "./checks";
-import type { StepCommand } from "./commands";
+import { BOUNCE_GO_LINE, type StepCommand } from "./commands";
 import type { AfterCommitStep, Follower } from "./journal";
 import { switchRedis } from "./redis-handover";
 import { iso, LockLost, type MigrationRun } from "./run";
@@ -46,25 +46,29 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   let newDone: Promise<"past-commit" | undefined> = Promise.resolve(undefined);
   if (run.promotionRuledOut) newDone = newBack();
   else if ((await newBack()) === "past-commit") return pastCommit(run);
+  // The requests the old proxy holds (forwarding to the new droplet's closed gate) would fail when that proxy
+  // reloads: the gate opens onto the old droplet's internal listener first, so they go back to the old app. The
+  // bounce is armed now and reloads once the old server writes again (its go line), so the held requests wait for
+  // its reload only. Without it (new droplet unreachable) they fail cleanly, never applied.
+  let sendGo: (line: string) => void = () => undefined;
+  const go = new Promise<string>((resolve) => (sendGo = resolve));
+  const bouncing: Promise<{ bounced: boolean; error?: Error }> =
+    j.phase === "cutover" && touchedNew && j.strategy === "replicate"
+      ? run.certs
+          .proxy("old")
+          .then((pem) => run.step(cmds.gateBounce(pem, true), { ...AGAIN, stdinTail: go }))
+          .then(
+            (r) => ({ bounced: r.bounced !== "0" }),
+            (error: Error) => ({ bounced: false, error }),
+          )
+      : Promise.resolve({ bounced: false });
   const oldBack = await oldBackStep();
-  let bounced = false;
-  if (j.phase === "cutover" && oldBack && touchedNew && j.strategy === "replicate") {
-    // The old server writes again. The requests the old proxy holds (forwarding to the new droplet's closed gate)
-    // would fail when that proxy reloads: the gate opens onto the old droplet's internal listener first, so they
-    // go back to the old app. Without it (new droplet unreachable) they fail cleanly, never applied.
-    bounced = await run.certs
-      .proxy("old")
-      .then((pem) => run.step(cmds.gateBounce(pem), AGAIN))
-      .then(
-        () => true,
-        (e: Error) => {
-          run.note(
-            `held requests could not be sent back to the old app (they fail cleanly, never applied): ${e.message}`,
-          );
-          return false;
-        },
-      );
-  }
+  sendGo(oldBack ? BOUNCE_GO_LINE : "");
+  const { bounced, error } = await bouncing;
+  if (oldBack && error)
+    run.note(
+      `held requests could not be sent back to the old app (they fail cleanly, never applied): ${error.message}`,
+    );
   if ((await newDone) === "past-commit")
     errors.push("the new server answers promoted although this run's promotion promoted nothing: an operator decides");
   // The old app serves again, once the held requests have reached the bounce; the gate opens as it was (which ends

@@ -29,6 +29,9 @@ export { parseValues } from "./steps";
 /** The line after the proxy script on the armed promotion's stdin; the go line follows it (migrate.sh GO_MARK). */
 export const PROMOTE_GO_MARK = "#-- the go line follows --";
 
+/** The armed bounce's go line (proxy-switch.sh go_line): sent once the old server writes again. */
+export const BOUNCE_GO_LINE = "go\n";
+
 /** What the runner sends the armed promotion once the fence is done: `go <fence lsn> [<old Redis offset>]`. */
 export function promoteGoLine(fenceLsn: string, redisOffset?: string): string {
   return `go ${fenceLsn}${redisOffset ? ` ${redisOffset}` : ""}\n`;
@@ -264,14 +267,16 @@ export function migrationCommands(old: Droplet, next: Droplet) {
     gateServe: () => stepCommand("new", next, "gate_serve", undefined),
     /**
      * Rollback of a cutover: the new droplet's internal listener forwards to the old droplet's (over TLS, `oldCert`
-     * its certificate), so the requests the old proxy holds reach the old app again instead of failing.
+     * its certificate), so the requests the old proxy holds reach the old app again instead of failing. Armed, it
+     * starts while the old server is still coming back and reloads on the go line (BOUNCE_GO_LINE, the executor's
+     * `stdinTail`); if stdin ends without it, nothing changes.
      */
-    gateBounce: (oldCert: string) =>
+    gateBounce: (oldCert: string, armed = false) =>
       stepCommand(
         "new",
         next,
         "gate_bounce",
-        { target: internal(old) },
+        { target: internal(old), ...(armed ? { armed } : {}) },
         cert(oldCert, "the old droplet's internal listener certificate"),
       ),
     journalRead: (side: Side) => stepCommand(side, on(side), "journal_read", undefined),

@@ -128,7 +128,7 @@ const PROXY_OUT = {
   hold: { reload_ms: opt, upstream: opt, hold_s: opt, drained_ms: opt, drained: opt },
   local: { ...RELOAD, upstream: opt, settled: opt, settled_ms: opt },
   gate: GATE_OUT,
-  bounce: { ...GATE_OUT, trusted: opt },
+  bounce: { ...GATE_OUT, trusted: opt, bounced: opt },
   cert: { tls_cert: opt },
 } as const;
 export type ProxyAction = keyof typeof PROXY_OUT;
@@ -165,7 +165,8 @@ export const PROXY_STEPS = {
     script: "proxy",
     words: ["gate", "bounce"],
     runsOn: "new",
-    argv: (a: { target: string }) => [a.target],
+    // armed: started before the old server writes again; the reload waits for the line `go` on stdin (none: no change).
+    argv: (a: { target: string; armed?: boolean }) => (a.armed ? [a.target, "armed"] : [a.target]),
     out: PROXY_OUT.bounce,
   }),
   proxy_cert: spec({ script: "proxy", words: ["cert"], runsOn: "either", argv: none, out: PROXY_OUT.cert }),

@@ -30,12 +30,15 @@
 #       the local app again (public=local); `open` (a rollback) brings the listener back and leaves the public site
 #       as it was: a follower whose switch back rolled back still forwards to the server that serves. All print the
 #       listener's certificate (tls_cert=<base64 PEM>, public), for the forwarding droplet's `trust`.
-#   gate bounce <host:port>
+#   gate bounce <host:port> [armed]
 #       NEW droplet, rollback of a cutover, once the old server is writable again and before the old proxy lets go of
 #       its hold. The old droplet's internal listener certificate (PEM) follows this script on standard input and
 #       becomes this droplet's peers.crt (as `trust`). The internal listener opens, but forwarding to <host:port>
 #       (the old droplet's internal listener, over TLS, that certificate only): the requests the old proxy holds
 #       go back to the old app instead of failing when that proxy reloads. `gate open`, `serve` or `close` ends it.
+#       With `armed`, started while the old server is still coming back: one certificate, then everything but the
+#       reload is made ready, and the script waits for the line `go` on standard input; if standard input ends
+#       without it, nothing changes (bounced=0).
 #   cert
 #       Any droplet, read-only: prints its internal listener's certificate (tls_cert=<base64 PEM>, public), for
 #       another droplet's `gate bounce` (the scale-out's rollback bounces the app droplets' held requests to it).
@@ -57,12 +60,12 @@ GATE_MARK='#gate-closed# '
 BOUNCE_BEGIN='# gate bounce: begin (proxy-switch.sh gate bounce; gate open or close removes it)'
 BOUNCE_END='# gate bounce: end'
 TMP=$(mktemp)
-trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed"' EXIT
+trap 'rm -f "$TMP" "$TMP.base" "$TMP.base.closed" "$TMP.closed" "$TMP.peers" "$TMP.cert"' EXIT
 
 out() { printf '%s=%s\n' "$1" "$2"; }
 die() { echo "proxy-switch: $1" >&2; exit "${2:-1}"; }
 now_ms() { date +%s%3N; }
-usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open|serve | gate bounce <host:port> (PEM on stdin) | cert" 2; }
+usage() { die "usage: proxy-switch.sh trust (PEM on stdin) | hold <host:port>[,<host:port>...] <hold seconds> [drain seconds] | local [settle seconds] | gate close|open|serve | gate bounce <host:port> [armed] (PEM on stdin) | cert" 2; }
 
 PROXY_TLS_DIR=/etc/caddy/tls
 PROXY_TLS_DIR_HOST=${CHATBOT_PROXY_TLS_DIR_HOST:-/var/lib/chatbot/tls/proxy}
@@ -154,17 +157,37 @@ BOUNCE_TRANSPORT=("versions 1.1" "keepalive off")
 # The certificates on standard input (after this script) become the hold's trusted roots. Only the certificate
 # blocks are kept, each checked by openssl; anything else fails before peers.crt changes.
 trust() {
-  local n checked
-  sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' >"$TMP"
-  n=$(grep -c '^-----BEGIN CERTIFICATE-----$' "$TMP" || true)
-  [ "$n" -gt 0 ] || die "trust: no PEM certificate on standard input"
-  checked=$(openssl crl2pkcs7 -nocrl -certfile "$TMP" 2>/dev/null | openssl pkcs7 -print_certs -noout 2>/dev/null | grep -c '^subject=' || true)
-  [ "$checked" = "$n" ] || die "trust: $n certificate block(s) on standard input, $checked readable by openssl"
+  trust_check
+  trust_commit
+}
+
+# The certificate blocks on standard input, checked, into $TMP.peers (TRUSTED: how many).
+trust_check() {
+  local checked
+  sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' >"$TMP.peers"
+  TRUSTED=$(grep -c '^-----BEGIN CERTIFICATE-----$' "$TMP.peers" || true)
+  [ "$TRUSTED" -gt 0 ] || die "trust: no PEM certificate on standard input"
+  checked=$(openssl crl2pkcs7 -nocrl -certfile "$TMP.peers" 2>/dev/null | openssl pkcs7 -print_certs -noout 2>/dev/null | grep -c '^subject=' || true)
+  [ "$checked" = "$TRUSTED" ] || die "trust: $TRUSTED certificate block(s) on standard input, $checked readable by openssl"
+}
+
+trust_commit() {
   mkdir -p "$PROXY_TLS_DIR_HOST"
-  cat "$TMP" >"$PEERS.new"
+  cat "$TMP.peers" >"$PEERS.new"
   chmod 0644 "$PEERS.new"
   mv -f "$PEERS.new" "$PEERS"
-  out trusted "$n"
+  out trusted "$TRUSTED"
+}
+
+# An armed bounce's standard input up to the end of its one certificate: `read` takes a line at a time, so the go
+# line that follows later stays unread.
+cert_lines() {
+  local line
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    if [ "$line" = '-----END CERTIFICATE-----' ]; then return 0; fi
+  done
+  die "trust: standard input ended before a certificate's END CERTIFICATE line"
 }
 
 hold() {
@@ -250,7 +273,14 @@ gate() {
       ;;
     bounce)
       check_upstream "${2:-}"
-      trust
+      if [ -z "${3:-}" ]; then
+        trust_check
+      elif [ "$3" = armed ]; then
+        cert_lines >"$TMP.cert"
+        trust_check <"$TMP.cert"
+      else
+        usage
+      fi
       # The listener's own lines (address, certificate) from the rendered block; only the upstream differs.
       close_internal "$TMP.base" >"$TMP.closed"
       {
@@ -266,6 +296,13 @@ gate() {
     *) usage ;;
   esac
   rm -f "$TMP.base" "$TMP.closed"
+  if [ "$1" = bounce ]; then
+    if [ "${3:-}" = armed ] && ! go_line; then
+      out bounced 0
+      return
+    fi
+    trust_commit
+  fi
   if cmp -s "$TMP" "$CADDYFILE"; then
     out changed 0
   else
@@ -279,6 +316,13 @@ gate() {
   # The runner reads gate=open once the listener is open, whichever way it opened.
   out gate "$([ "$1" = serve ] && echo open || echo "$1")"
   print_cert
+}
+
+# An armed bounce's go: the line `go` on standard input; anything else, or its end, is no go.
+go_line() {
+  local line=""
+  read -r line || true
+  [ "$line" = go ]
 }
 
 # The internal listener's certificate, as `gate` and `cert` print it.

@@ -427,6 +427,36 @@ describe("proxy-switch.sh", () => {
     expect(caddyfile()).not.toContain("gate bounce");
   });
 
+  it("gate bounce armed: reads its one certificate, then reloads only on the go line; without it nothing changes", () => {
+    const old = peerCert();
+    run("gate", "close");
+    const closed = caddyfile();
+    const peers = join(proxyTls(), "peers.crt");
+    const peersBefore = existsSync(peers) ? readFileSync(peers, "utf8") : undefined;
+    // Standard input ends after the certificate (the old server did not come back): no change, no reload.
+    for (const input of [old, `${old}stop\n`]) {
+      const r = runWithInput(input, "gate", "bounce", "10.10.0.5:8081", "armed");
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe("bounced=0\n");
+      expect(caddyfile()).toBe(closed);
+      expect(existsSync(peers) ? readFileSync(peers, "utf8") : undefined).toBe(peersBefore);
+      expect(readFileSync(calls, "utf8")).toBe("");
+    }
+    // With the go line: the same bounce as unarmed.
+    const armed = runWithInput(`${old}go\n`, "gate", "bounce", "10.10.0.5:8081", "armed");
+    expect(armed.status, armed.stderr).toBe(0);
+    expect(armed.stdout).toMatch(/^trusted=1$/m);
+    expect(armed.stdout).toMatch(/^gate=bounce$/m);
+    expect(readFileSync(peers, "utf8")).toBe(old);
+    const bounced = caddyfile();
+    run("gate", "close");
+    runWithInput(old, "gate", "bounce", "10.10.0.5:8081");
+    expect(caddyfile()).toBe(bounced);
+    // A word other than armed is a usage error.
+    const bad = runWithInput(`${old}go\n`, "gate", "bounce", "10.10.0.5:8081", "now");
+    expect(bad.status).toBe(2);
+  });
+
   it("gate bounce refuses a bad upstream or no certificate, touching nothing", () => {
     run("gate", "close");
     const closed = caddyfile();

@@ -97,7 +97,13 @@ class Droplets {
   private key = (side: Side): Side => (this.sameDroplet ? "old" : side);
 
   exec = async (cmd: StepCommand, hooks?: StepHooks): Promise<StepResult> => {
-    if (hooks?.stdinTail) {
+    if (hooks?.stdinTail && cmd.step === "gate_bounce") {
+      // The armed bounce (proxy-switch.sh): it reloads only on its go line; without one it changes nothing.
+      if ((await hooks.stdinTail) !== "go\n") {
+        this.calls.push(`${cmd.side}:${cmd.step}`);
+        return result("bounced=0\n");
+      }
+    } else if (hooks?.stdinTail) {
       // The armed promotion (migrate.sh): it goes on only with a go line, which it reads as the rest of its stdin.
       const tail = await hooks.stdinTail;
       if (!tail.startsWith("go "))
@@ -482,7 +488,7 @@ describe("migration runner: a fresh migration", () => {
     const tails: string[] = [];
     const exec = (d: Droplets) => async (cmd: StepCommand, hooks?: StepHooks) => {
       if (cmd.step === "fence" || cmd.step === "promote") order.push(`${cmd.step} starts`);
-      if (hooks?.stdinTail)
+      if (hooks?.stdinTail && cmd.step === "promote")
         void hooks.stdinTail.then((t) => (tails.push(t), order.push(`go line ${JSON.stringify(t)}`)));
       const r = await d.exec(cmd, hooks);
       if (cmd.step === "fence") order.push("fence ends");
@@ -564,9 +570,32 @@ describe("migration runner: a fresh migration", () => {
       promote: () => ({ code: 4, stderr: "standby did not replay" }),
       gate_bounce: (_s, cmd) => ((bounce = cmd), "trusted=1\ngate=bounce\n"),
     });
-    expect((await d.run()).outcome).toBe("rolled-back");
-    expect(bounce?.args).toEqual([`${old.privateAddress}:${INTERNAL_PORT}`]);
+    // Armed: it starts before the old server is back and gets its go line only once rollback_old answered.
+    const order: string[] = [];
+    const exec = async (cmd: StepCommand, hooks?: StepHooks) => {
+      if (cmd.step === "gate_bounce") {
+        order.push("bounce starts");
+        void hooks?.stdinTail?.then((t) => order.push(`bounce go line ${JSON.stringify(t)}`));
+      }
+      const r = await d.exec(cmd, hooks);
+      if (cmd.step === "rollback_old") order.push("rollback_old ends");
+      return r;
+    };
+    expect((await d.run({ exec })).outcome).toBe("rolled-back");
+    expect(order).toEqual(["bounce starts", "rollback_old ends", 'bounce go line "go\\n"']);
+    expect(bounce?.args).toEqual([`${old.privateAddress}:${INTERNAL_PORT}`, "armed"]);
     expect(bounce?.stdinData).toBe("-----BEGIN CERTIFICATE-----\nold proxy\n-----END CERTIFICATE-----\n");
+    expect(d.calls.filter((c) => c === "old:proxy_local")).toHaveLength(1);
+    // The old server did not come back: the armed bounce gets no go line and changes nothing; the old proxy does not
+    // wait for held requests to settle (none were bounced).
+    const stuck = new Droplets({
+      promote: () => ({ code: 4, stderr: "standby did not replay" }),
+      rollback_old: () => ({ code: 1, stderr: "the old server is not a primary" }),
+    });
+    const stuckReport = await stuck.run();
+    expect(stuckReport.outcome).toBe("rollback-incomplete");
+    expect(stuckReport.notes.join("\n")).not.toMatch(/held requests could not be sent back/);
+    expect(stuck.steps).toContain("new:gate_bounce");
     // A bounce that fails (new droplet unreachable) is noted, and the rollback still completes.
     const failing = new Droplets({
       promote: () => ({ code: 4, stderr: "standby did not replay" }),
@@ -838,8 +867,8 @@ describe("migration runner: journal, lock and resume", () => {
     // The old droplet's certificate for the bounce comes from its preflight (only reads), run here since none ran.
     expect(before.steps).toEqual([
       "new:rollback_new",
-      "old:rollback_old",
       "old:preflight",
+      "old:rollback_old",
       "new:gate_bounce",
       "old:proxy_local",
       "new:gate_open",
