@@ -356,9 +356,10 @@ async function main(o: Options): Promise<ExitCode> {
       });
     }
     if (o.status) {
+      // A droplet that does not answer, or a journal that cannot be read: a human looks (as capacity does).
       return await status(o, exec).catch((e: Error): ExitCode => {
         console.error(`migrate --status: ${e.message}`);
-        return 1;
+        return 3;
       });
     }
     if (!next) throw new UsageError("--to is required (except with --status)");
@@ -477,11 +478,11 @@ async function migrate(
 if (require.main === module) {
   void runCli<Options>(program, {
     help: {
-      no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small); with --status: the journal could not be read",
+      no: "the migration did not happen and the old server serves with all its data: aborted and rolled back (budget, failure, SIGINT/SIGTERM before the commit point), or refused, touching nothing (lock held, another migration unfinished, the same server on both sides, a target that holds data or is too small)",
       usage:
         "--to missing (required except with --status), --json without --status; --switch-back with --strategy dump-restore, or to a server that does not stream from --from on its timeline (nothing touched); --resume or --rollback with nothing to act on; --rollback of a finished migration",
       human:
-        "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way)",
+        "a pinned droplet offered another SSH host key (HOST KEY MISMATCH: nothing was run on either droplet), stopped after the commit point (a re-run or --resume finishes it), rollback incomplete, lock lost, --rollback after the commit point (the way back is a migration the other way); with --status: a droplet did not answer or its journal could not be read",
       examples: [
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --from-private 10.10.0.10 --to-private 10.10.0.11",
         "npm run migrate -- --from root@203.0.113.10 --to root@203.0.113.11 --status",

@@ -485,6 +485,23 @@ describe("npm run migrate --lock-stale-seconds", () => {
   );
 });
 
+describe("npm run migrate --status", () => {
+  it(
+    "a droplet that does not answer: exit 3 (a human looks), naming the droplet",
+    async () => {
+      const r = await cli("scripts/migrate.ts", ["--from", "root@203.0.113.10", "--status"], {
+        journal_read: { code: 255, err: "ssh: connect to host 203.0.113.10 port 22: Connection timed out\n" },
+      });
+      expect(r.code, r.stderr).toBe(EXIT.human);
+      expect(r.stderr).toMatch(
+        /^migrate --status: journal_read on the old droplet exited 255: .*203\.0\.113\.10 did not answer/m,
+      );
+      expect(r.calls).toEqual(["journal_read"]);
+    },
+    TIMEOUT,
+  );
+});
+
 describe("npm run bench:plan and bench:migration", () => {
   it.concurrent.each([
     ["scripts/bench-plan.ts", ["--runs", "0"], "option '--runs <n>' argument '0' is invalid"],
