@@ -78,12 +78,15 @@ describe("the matrix", () => {
 
   it.each([
     [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back$/],
-    [{ faults: ["ssh-cut", "cut"] }, /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
+    [
+      { faults: ["ssh-cut", "cut"] },
+      /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, unfenced$/,
+    ],
     [
       { migrations: ["switch-back"], steps: ["old:drop_slot"] },
       /^--steps: "old:drop_slot" not one of old:journal_read, /,
     ],
-    [{ faults: [] }, /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
+    [{ faults: [] }, /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target, unfenced$/],
   ])("refuses %j naming the flag and the allowed values", (choice, message) => {
     expect(() => matrix(choice)).toThrow(UsageError);
     expect(() => matrix(choice)).toThrow(message);

@@ -18,7 +18,7 @@ import {
   startHarness,
   waitFor,
 } from "../migration/harness";
-import { recorder } from "../migration/seams";
+import { recorder, unfenced } from "../migration/seams";
 import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
 import { killCliAt } from "./cli-kill";
 import { addressOf, type Cell } from "./matrix";
@@ -266,6 +266,8 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
         return sshCut(exec, at, droplet, (w) => {
           landed = w;
         });
+      case "unfenced":
+        return unfenced(exec);
       case "pg-kill-target":
         return pgKillTarget(exec, at, droplet, r.to, (what) => {
           landed = what.landed;
