@@ -118,7 +118,8 @@ export function sshCut(
 /**
  * pg-kill-target: once the step runs on its droplet, the target's postmaster is killed with SIGKILL; when it is
  * gone, the harness starts it again with the same data directory and options, as Docker's restart policy would
- * restart a container whose main process died (the docker shim does not emulate restart policies, so this does).
+ * restart a container whose main process died (the docker shim does not emulate restart policies, so this does),
+ * once the killed processes are reaped.
  * A server the step itself had stopped is not running: there is nothing to kill (`killed` false).
  */
 export function pgKillTarget(
@@ -149,15 +150,28 @@ export function pgKillTarget(
           // it stopped on its own meanwhile
         }
       }
-      await waitFor(`postmaster ${pid} and its children to die`, async () => !tree.some(alive), 30_000);
+      // Gone, not only dead: this machine's init reaps orphans seconds late, and a new postmaster refuses to start
+      // while the pid in postmaster.pid still exists, even as a zombie ("lock file already exists"). In a container
+      // its init reaps at once, so Docker restarts only once the process is gone.
+      await waitFor(`postmaster ${pid} and its children to be reaped`, async () => !tree.some(exists), 30_000);
       restarted = await pgCtlAsync(target, "start", "-l", target.pg.logFile, "-o", target.pg.ctlOptions).then(
         () => "restarted",
-        (e: Error) => `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")}`,
+        (e: Error) =>
+          `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")} | log: ${logTail(target.pg.logFile)}`,
       );
     }
     done({ landed, killed: pid !== undefined, restarted });
     return answer;
   };
+}
+
+/** The server log's last lines (why a restart failed). */
+function logTail(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8").trim().split("\n").slice(-4).join(" | ");
+  } catch {
+    return "(no log)";
+  }
 }
 
 /** Every process below `root` (not itself). */
@@ -183,6 +197,16 @@ function postmasterPid(d: HarnessDroplet): number | undefined {
     return pid > 0 && alive(pid) ? pid : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The process exists, running or as a zombie not yet reaped. */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
