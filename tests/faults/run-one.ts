@@ -22,6 +22,7 @@ import { recorder, unfenced } from "../migration/seams";
 import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
 import { killCliAt } from "./cli-kill";
 import { addressOf, type Cell } from "./matrix";
+import { Relaunched, rebootOld } from "./reboot";
 
 /** The recovery's lock window: short, so a lock a cut connection left goes stale in seconds. */
 const STALE_SECONDS = 5;
@@ -52,7 +53,7 @@ export interface FaultRun {
   faultHit: boolean;
   /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */
   landed?: CutLanding;
-  /** What the fault did beyond that (pg-kill-target: killed or not, restarted). */
+  /** What the fault did beyond that (pg-kill-target: killed or not, restarted; reboot-old: what came back). */
   injected?: string;
   faultedOutcome: string;
   /** What `migrate --status` said after the faulted run: phase and advice (absent: no journal). */
@@ -192,6 +193,7 @@ async function prepare(h: Harness, cell: Cell): Promise<Roles> {
 }
 
 export async function runFault(cell: Cell): Promise<FaultRun> {
+  const relaunched = new Relaunched();
   const h = await startHarness().catch((e: Error) => {
     throw new HarnessFailure(`the harness did not start: ${e.message}`);
   });
@@ -199,8 +201,9 @@ export async function runFault(cell: Cell): Promise<FaultRun> {
     const roles = await prepare(h, cell).catch((e: Error) => {
       throw e instanceof HarnessFailure ? e : new HarnessFailure(`preparing the run: ${e.message}`);
     });
-    return await faultAndRecover(h, cell, roles);
+    return await faultAndRecover(h, cell, roles, relaunched);
   } finally {
+    await relaunched.stop();
     await h.stop();
   }
 }
@@ -246,7 +249,7 @@ interface Faulted {
 }
 
 /** The migration with the fault in it. */
-async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
+async function faultedRun(h: Harness, cell: Cell, r: Roles, relaunched: Relaunched): Promise<Faulted> {
   const at = addressOf(cell.step);
   const droplet = at.side === "old" ? r.from : r.to;
   if (cell.fault === "cli-sigkill") {
@@ -268,6 +271,11 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
         });
       case "unfenced":
         return unfenced(exec);
+      case "reboot-old":
+        return rebootOld(exec, at, droplet, r.from, relaunched, (what) => {
+          landed = what.landed;
+          injected = what.rebooted;
+        });
       case "pg-kill-target":
         return pgKillTarget(exec, at, droplet, r.to, (what) => {
           landed = what.landed;
@@ -294,10 +302,10 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
   };
 }
 
-async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<FaultRun> {
+async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, relaunched: Relaunched): Promise<FaultRun> {
   const driver = cell.fault === "cli-sigkill" ? asCli(h, roles) : inProcess(h, roles);
   const { result, records } = await h.withLoad(async () => {
-    const faulted = await faultedRun(h, cell, roles);
+    const faulted = await faultedRun(h, cell, roles, relaunched);
     const t0 = Date.now();
     const recovery = await recover(roles, driver).catch(
       (e: Error): Recovery => ({ problem: `recovery failed: ${e.message}` }),
