@@ -225,13 +225,23 @@ function inProcess(h: Harness, r: Roles): Driver {
   };
 }
 
-/** The real CLI; after it finished a migration, `pulumi up` moves the reserved IP (the front address). */
+/**
+ * The real CLI; after it finished a migration, `pulumi up` moves the reserved IP (the front address). A switch back
+ * is recovered as one (--switch-back): a plain re-run without it is a tier migration onto a target that holds data.
+ */
 function asCli(h: Harness, r: Roles): Driver {
   const modeFlag = { run: [], resume: ["--resume"], rollback: ["--rollback"] } as const;
+  const back = r.switchBack ? ["--switch-back"] : [];
   return {
     recover: async (mode) => {
       const ran = cliRan(
-        await runCli([...cliArgs(r.from, r.to), ...modeFlag[mode], "--lock-stale-seconds", String(STALE_SECONDS)]),
+        await runCli([
+          ...cliArgs(r.from, r.to),
+          ...back,
+          ...modeFlag[mode],
+          "--lock-stale-seconds",
+          String(STALE_SECONDS),
+        ]),
       );
       if (ran.outcome === "completed") await h.front.moveTo(r.to.host);
       return ran;
