@@ -83,7 +83,7 @@ const program = new Command("bench:faults")
   .option("--migrations <list>", "comma-separated: tier, switch-back (default: all)")
   .option(
     "--faults <list>",
-    "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old (default: all), or the negative control unfenced (it must exit 1)",
+    "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut (default: all), or the negative control unfenced (it must exit 1)",
   )
   .option("--steps <list>", "comma-separated step ids such as new:standby or old:journal_write#3 (default: all)")
   .option("--sample <n>", "run n cells of the chosen matrix, picked by the seed")

@@ -80,7 +80,7 @@ describe("the matrix", () => {
     [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back$/],
     [
       { faults: ["ssh-cut", "cut"] },
-      /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, unfenced$/,
+      /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut, unfenced$/,
     ],
     [
       { migrations: ["switch-back"], steps: ["old:drop_slot"] },
@@ -88,7 +88,7 @@ describe("the matrix", () => {
     ],
     [
       { faults: [] },
-      /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, unfenced$/,
+      /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut, unfenced$/,
     ],
   ])("refuses %j naming the flag and the allowed values", (choice, message) => {
     expect(() => matrix(choice)).toThrow(UsageError);
@@ -144,7 +144,7 @@ describe("bench:faults flags and verdict", () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(
-      /--faults: "pg-kill" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old/,
+      /--faults: "pg-kill" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut/,
     );
     expect(r.stderr).not.toMatch(/\[1\//); // no run started
     expect(r.stdout).toBe("");

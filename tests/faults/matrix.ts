@@ -11,8 +11,11 @@ import { UsageError } from "../../scripts/cli-exit";
 export const MIGRATIONS = ["tier", "switch-back"] as const;
 export type MigrationKind = (typeof MIGRATIONS)[number];
 
-/** In the order they were built: ./inject.ts (the executor seam), ./cli-kill.ts (the real CLI), ./reboot.ts. */
-export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target", "reboot-old"] as const;
+/**
+ * In the order they were built: ./inject.ts (the executor seam), ./cli-kill.ts (the real CLI), ./reboot.ts,
+ * ./net-cut.ts.
+ */
+export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target", "reboot-old", "net-cut"] as const;
 
 /**
  * Negative controls: runs that must come out as losses, so that the verdict is seen saying no. Only chosen by name

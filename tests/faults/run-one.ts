@@ -22,6 +22,7 @@ import { recorder, unfenced } from "../migration/seams";
 import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
 import { killCliAt } from "./cli-kill";
 import { addressOf, type Cell } from "./matrix";
+import { type NetCut, netCut, nftUsable } from "./net-cut";
 import { Relaunched, rebootOld } from "./reboot";
 
 /** The recovery's lock window: short, so a lock a cut connection left goes stale in seconds. */
@@ -53,7 +54,7 @@ export interface FaultRun {
   faultHit: boolean;
   /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */
   landed?: CutLanding;
-  /** What the fault did beyond that (pg-kill-target: killed or not, restarted; reboot-old: what came back). */
+  /** What the fault did beyond that (pg-kill-target: killed or not, restarted; reboot-old: what came back; net-cut). */
   injected?: string;
   faultedOutcome: string;
   /** What `migrate --status` said after the faulted run: phase and advice (absent: no journal). */
@@ -193,7 +194,9 @@ async function prepare(h: Harness, cell: Cell): Promise<Roles> {
 }
 
 export async function runFault(cell: Cell): Promise<FaultRun> {
-  const relaunched = new Relaunched();
+  if (cell.fault === "net-cut" && !nftUsable())
+    throw new HarnessFailure("net-cut needs nftables, as root (scripts/install-test-deps.sh)");
+  const left: Leftovers = { relaunched: new Relaunched(), cuts: [] };
   const h = await startHarness().catch((e: Error) => {
     throw new HarnessFailure(`the harness did not start: ${e.message}`);
   });
@@ -201,9 +204,10 @@ export async function runFault(cell: Cell): Promise<FaultRun> {
     const roles = await prepare(h, cell).catch((e: Error) => {
       throw e instanceof HarnessFailure ? e : new HarnessFailure(`preparing the run: ${e.message}`);
     });
-    return await faultAndRecover(h, cell, roles, relaunched);
+    return await faultAndRecover(h, cell, roles, left);
   } finally {
-    await relaunched.stop();
+    for (const cut of left.cuts) cut.lift();
+    await left.relaunched.stop();
     await h.stop();
   }
 }
@@ -259,7 +263,13 @@ interface Faulted {
 }
 
 /** The migration with the fault in it. */
-async function faultedRun(h: Harness, cell: Cell, r: Roles, relaunched: Relaunched): Promise<Faulted> {
+/** What a fault leaves that the harness does not own: processes a reboot started, a network cut not yet lifted. */
+interface Leftovers {
+  relaunched: Relaunched;
+  cuts: NetCut[];
+}
+
+async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Promise<Faulted> {
   const at = addressOf(cell.step);
   const droplet = at.side === "old" ? r.from : r.to;
   if (cell.fault === "cli-sigkill") {
@@ -281,8 +291,20 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, relaunched: Relaunch
         });
       case "unfenced":
         return unfenced(exec);
+      case "net-cut":
+        return netCut(
+          exec,
+          at,
+          droplet,
+          [r.from, r.to],
+          (cut) => left.cuts.push(cut),
+          (what) => {
+            landed = what.landed;
+            injected = what.cut;
+          },
+        );
       case "reboot-old":
-        return rebootOld(exec, at, droplet, r.from, relaunched, (what) => {
+        return rebootOld(exec, at, droplet, r.from, left.relaunched, (what) => {
           landed = what.landed;
           injected = what.rebooted;
         });
@@ -312,10 +334,10 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, relaunched: Relaunch
   };
 }
 
-async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, relaunched: Relaunched): Promise<FaultRun> {
+async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Leftovers): Promise<FaultRun> {
   const driver = cell.fault === "cli-sigkill" ? asCli(h, roles) : inProcess(h, roles);
   const { result, records } = await h.withLoad(async () => {
-    const faulted = await faultedRun(h, cell, roles, relaunched);
+    const faulted = await faultedRun(h, cell, roles, left);
     const t0 = Date.now();
     const recovery = await recover(roles, driver).catch(
       (e: Error): Recovery => ({ problem: `recovery failed: ${e.message}` }),
