@@ -47,9 +47,12 @@ function rulesTo(d: HarnessDroplet): string[][] {
   ];
 }
 
+/** The cut's nftables table: one per harness address block (127.0.N). */
+export const cutTable = (d: Pick<HarnessDroplet, "host">) => `chatbot_netcut_${d.host.split(".")[2]}`;
+
 /** Cuts the link between `a` and `b` now; throws when nftables refuses (the harness cannot make this fault). */
 export function cutBetween(a: HarnessDroplet, b: HarnessDroplet): NetCut {
-  const table = `chatbot_netcut_${a.host.split(".")[2]}`;
+  const table = cutTable(a);
   const lift = () => {
     nft("delete", "table", "inet", table);
   };
