@@ -185,17 +185,20 @@ export async function reboot(d: HarnessDroplet, relaunched: Relaunched): Promise
   return `rebooted: ${back.join(", ")} back${postmaster === undefined ? " (postgres was stopped: stays stopped)" : ""}`;
 }
 
-/** The fault: once the step runs on its droplet, the source droplet `old` reboots; the step's answer is passed on. */
+/**
+ * The fault: once the step runs on its droplet, the source droplet `old` reboots. The migration goes on meanwhile
+ * (its calls to the rebooting droplet fail as they would); `done` gets what came back once it is up again.
+ */
 export function rebootOld(
   exec: Executor,
   at: StepAddress,
   stepDroplet: HarnessDroplet,
   old: HarnessDroplet,
   relaunched: Relaunched,
-  done: (what: { landed: CutLanding; rebooted: string }) => void,
+  done: (what: { landed: CutLanding; rebooted: Promise<string> }) => void,
 ): Executor {
   return onceStepRuns(exec, at, stepDroplet, async (landed) => {
-    const rebooted = await reboot(old, relaunched).catch(
+    const rebooted = reboot(old, relaunched).catch(
       (e: Error) => `reboot failed: ${e.message.replace(/\s+/g, " ").slice(0, 600)}`,
     );
     done({ landed, rebooted });

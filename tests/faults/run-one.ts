@@ -281,6 +281,7 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Pr
   const rec = recorder();
   let landed: CutLanding | undefined;
   let injected: string | undefined;
+  let rebooted: Promise<void> | undefined;
   const inject = (exec: Executor) => {
     switch (cell.fault) {
       case "step-fails":
@@ -306,7 +307,9 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Pr
       case "reboot-old":
         return rebootOld(exec, at, droplet, r.from, left.relaunched, (what) => {
           landed = what.landed;
-          injected = what.rebooted;
+          rebooted = what.rebooted.then((text) => {
+            injected = text;
+          });
         });
       case "pg-kill-target":
         return pgKillTarget(exec, at, droplet, r.to, (what) => {
@@ -324,6 +327,8 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Pr
     skipBackup: true,
     wrap: (exec) => rec.wrap(inject(exec)),
   });
+  // An operator waits for a rebooted droplet to be up before acting.
+  await rebooted;
   const hitIndex = nthIndex(rec.calls, `${at.side}:${at.step}`, at.nth);
   return {
     ran: ranOf(report),
