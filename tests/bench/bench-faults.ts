@@ -81,7 +81,10 @@ const program = new Command("bench:faults")
     "Inject one fault per run at one step of a migration on the loopback harness under load, recover as the status advises, and check that the end state is known with nothing lost",
   )
   .option("--migrations <list>", "comma-separated: tier, switch-back (default: all)")
-  .option("--faults <list>", "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target (default: all)")
+  .option(
+    "--faults <list>",
+    "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut (default: all), or the negative control unfenced (it must exit 1)",
+  )
   .option("--steps <list>", "comma-separated step ids such as new:standby or old:journal_write#3 (default: all)")
   .option("--sample <n>", "run n cells of the chosen matrix, picked by the seed")
   .option("--seed <s>", "with --sample: the seed (default: today's date, UTC)")
@@ -99,6 +102,7 @@ if (require.main === module) {
         "npm run bench:faults -- --json > faults-run.json",
         "npm run bench:faults -- --migrations tier --faults ssh-cut --steps new:standby,old:fence",
         "npm run bench:faults -- --sample 3 --seed 2026-12-07",
+        "npm run bench:faults -- --migrations tier --faults unfenced   # the negative control: exits 1",
       ],
     },
     otherErrors: "human",

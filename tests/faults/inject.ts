@@ -23,13 +23,13 @@ export function stepFails(exec: Executor, at: StepAddress): Executor {
   return failAfter(exec, { after: at.step, side: at.side, nth: at.nth });
 }
 
-interface ProcInfo {
+export interface ProcInfo {
   pid: number;
   ppid: number;
   comm: string;
 }
 
-function processes(): ProcInfo[] {
+export function processes(): ProcInfo[] {
   const out: ProcInfo[] = [];
   for (const name of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -118,7 +118,8 @@ export function sshCut(
 /**
  * pg-kill-target: once the step runs on its droplet, the target's postmaster is killed with SIGKILL; when it is
  * gone, the harness starts it again with the same data directory and options, as Docker's restart policy would
- * restart a container whose main process died (the docker shim does not emulate restart policies, so this does).
+ * restart a container whose main process died (the docker shim does not emulate restart policies, so this does),
+ * once the killed processes are reaped.
  * A server the step itself had stopped is not running: there is nothing to kill (`killed` false).
  */
 export function pgKillTarget(
@@ -128,6 +129,35 @@ export function pgKillTarget(
   target: HarnessDroplet,
   done: (what: { landed: CutLanding; killed: boolean; restarted: string }) => void,
 ): Executor {
+  return onceStepRuns(exec, at, stepDroplet, async (landed) => {
+    const pid = postmasterPid(target);
+    let restarted = "not running: nothing killed";
+    if (pid !== undefined) {
+      // The container's main process dies, and with it every process in the container (its PID namespace).
+      // Gone, not only dead: this machine's init reaps orphans seconds late, and a new postmaster refuses to start
+      // while the pid in postmaster.pid still exists, even as a zombie ("lock file already exists"). In a container
+      // its init reaps at once, so Docker restarts only once the process is gone.
+      await killAndReap([pid, ...descendants(pid)]);
+      restarted = await pgCtlAsync(target, "start", "-l", target.pg.logFile, "-o", target.pg.ctlOptions).then(
+        () => "restarted",
+        (e: Error) =>
+          `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")} | log: ${logTail(target.pg.logFile)}`,
+      );
+    }
+    done({ landed, killed: pid !== undefined, restarted });
+  });
+}
+
+/**
+ * Runs `act` once the nth call of the step runs on its droplet (or, for a step too fast to be seen, just after it
+ * ended); the step's own answer is passed on unchanged.
+ */
+export function onceStepRuns(
+  exec: Executor,
+  at: StepAddress,
+  stepDroplet: HarnessDroplet,
+  act: (landed: CutLanding) => Promise<void>,
+): Executor {
   let seen = 0;
   return async (cmd, hooks) => {
     if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);
@@ -136,32 +166,34 @@ export function pgKillTarget(
     const answer = exec(cmd, hooks).finally(() => {
       ended = true;
     });
-    const landed: CutLanding = (await startedOnDroplet(stepDroplet, before, () => ended)) ? "mid-step" : "after-end";
-    const pid = postmasterPid(target);
-    let restarted = "not running: nothing killed";
-    if (pid !== undefined) {
-      // The container's main process dies, and with it every process in the container (its PID namespace).
-      const tree = [pid, ...descendants(pid)];
-      for (const p of tree) {
-        try {
-          process.kill(p, "SIGKILL");
-        } catch {
-          // it stopped on its own meanwhile
-        }
-      }
-      await waitFor(`postmaster ${pid} and its children to die`, async () => !tree.some(alive), 30_000);
-      restarted = await pgCtlAsync(target, "start", "-l", target.pg.logFile, "-o", target.pg.ctlOptions).then(
-        () => "restarted",
-        (e: Error) => `restart failed: ${e.message.split("\n").slice(0, 2).join(" | ")}`,
-      );
-    }
-    done({ landed, killed: pid !== undefined, restarted });
+    await act((await startedOnDroplet(stepDroplet, before, () => ended)) ? "mid-step" : "after-end");
     return answer;
   };
 }
 
+/** SIGKILL to every process in `pids`, then waits until each is reaped (gone, not a zombie). */
+export async function killAndReap(pids: readonly number[]): Promise<void> {
+  for (const p of pids) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // it stopped on its own meanwhile
+    }
+  }
+  await waitFor(`processes ${pids.join(",")} to be reaped`, async () => !pids.some(exists), 30_000);
+}
+
+/** A log's last lines (why a restart failed). */
+export function logTail(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8").trim().split("\n").slice(-4).join(" | ");
+  } catch {
+    return "(no log)";
+  }
+}
+
 /** Every process below `root` (not itself). */
-function descendants(root: number, all = processes()): number[] {
+export function descendants(root: number, all = processes()): number[] {
   const below = new Set([root]);
   let grew = true;
   while (grew) {
@@ -177,12 +209,22 @@ function descendants(root: number, all = processes()): number[] {
 }
 
 /** The running postmaster's pid (first line of postmaster.pid), or undefined. */
-function postmasterPid(d: HarnessDroplet): number | undefined {
+export function postmasterPid(d: HarnessDroplet): number | undefined {
   try {
     const pid = Number(fs.readFileSync(path.join(d.pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
     return pid > 0 && alive(pid) ? pid : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The process exists, running or as a zombie not yet reaped. */
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -52,13 +52,13 @@ describe("the matrix", () => {
     const all = matrix();
     const steps = [...STEPS.tier, ...STEPS["switch-back"]];
     const printed = steps.filter((s) => !QUIET_STEPS.includes(addressOf(s).step));
-    expect(all).toHaveLength(steps.length * 3 + printed.length);
+    expect(all).toHaveLength(steps.length * (FAULTS.length - 1) + printed.length);
     expect(all.slice(0, 2)).toEqual([
       { migration: "tier", step: "old:journal_read", fault: "step-fails" },
       { migration: "tier", step: "old:journal_read", fault: "ssh-cut" },
     ]);
     expect(all.filter((c) => c.step === "new:standby").map((c) => c.fault)).toEqual([...FAULTS]);
-    expect(all.at(-1)).toEqual({ migration: "switch-back", step: "old:lock_release", fault: "pg-kill-target" });
+    expect(all.at(-1)).toEqual({ migration: "switch-back", step: "old:lock_release", fault: FAULTS.at(-1) });
   });
 
   it("cli-sigkill is aimed only at steps whose line the CLI prints", () => {
@@ -78,12 +78,18 @@ describe("the matrix", () => {
 
   it.each([
     [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back$/],
-    [{ faults: ["ssh-cut", "cut"] }, /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
+    [
+      { faults: ["ssh-cut", "cut"] },
+      /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut, unfenced$/,
+    ],
     [
       { migrations: ["switch-back"], steps: ["old:drop_slot"] },
       /^--steps: "old:drop_slot" not one of old:journal_read, /,
     ],
-    [{ faults: [] }, /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target$/],
+    [
+      { faults: [] },
+      /^--faults: empty; allowed: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut, unfenced$/,
+    ],
   ])("refuses %j naming the flag and the allowed values", (choice, message) => {
     expect(() => matrix(choice)).toThrow(UsageError);
     expect(() => matrix(choice)).toThrow(message);
@@ -137,7 +143,9 @@ describe("bench:faults flags and verdict", () => {
       { cwd: ROOT, encoding: "utf8", env: { ...process.env, HARNESS_NET: "127.0.254" }, timeout: 60_000 },
     );
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--faults: "pg-kill" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target/);
+    expect(r.stderr).toMatch(
+      /--faults: "pg-kill" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut/,
+    );
     expect(r.stderr).not.toMatch(/\[1\//); // no run started
     expect(r.stdout).toBe("");
   });

@@ -11,9 +11,19 @@ import { UsageError } from "../../scripts/cli-exit";
 export const MIGRATIONS = ["tier", "switch-back"] as const;
 export type MigrationKind = (typeof MIGRATIONS)[number];
 
-/** In the order they were built: ./inject.ts (the executor seam), ./cli-kill.ts (the real CLI). */
-export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target"] as const;
-export type FaultKind = (typeof FAULTS)[number];
+/**
+ * In the order they were built: ./inject.ts (the executor seam), ./cli-kill.ts (the real CLI), ./reboot.ts,
+ * ./net-cut.ts.
+ */
+export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target", "reboot-old", "net-cut"] as const;
+
+/**
+ * Negative controls: runs that must come out as losses, so that the verdict is seen saying no. Only chosen by name
+ * (--faults), never part of the default matrix. `unfenced`: the cutover promotes without the fence
+ * (../migration/seams.ts), so the old server acknowledges writes the new one never sees.
+ */
+export const CONTROLS = ["unfenced"] as const;
+export type FaultKind = (typeof FAULTS)[number] | (typeof CONTROLS)[number];
 
 /**
  * Steps the runner runs without printing their line (infra/migration/locks.ts, run.ts: `quiet`): the CLI's output
@@ -27,9 +37,11 @@ export const QUIET_STEPS: readonly StepName[] = [
   "lock_heartbeat",
 ];
 
-/** Whether the fault can be aimed at the step. */
-export const aimable = (fault: FaultKind, step: string) =>
-  fault !== "cli-sigkill" || !QUIET_STEPS.includes(addressOf(step).step);
+/** Whether the fault can be aimed at the step (the unfenced control replaces the fence, so it is aimed there only). */
+export function aimable(fault: FaultKind, step: string): boolean {
+  if (fault === "unfenced") return addressOf(step).step === "fence";
+  return fault !== "cli-sigkill" || !QUIET_STEPS.includes(addressOf(step).step);
+}
 
 /** Both migrations' first calls: the journals read, the locks taken, the journals read again, the preflights. */
 const OPENING = [
@@ -140,9 +152,17 @@ export interface MatrixChoice {
   steps?: readonly string[];
 }
 
-/** Every value must be one of `allowed`; otherwise a UsageError naming the flag and the allowed values. */
-function checked<T extends string>(flag: string, values: readonly string[] | undefined, allowed: readonly T[]): T[] {
-  if (values === undefined) return [...allowed];
+/**
+ * Every value must be one of `allowed`; otherwise a UsageError naming the flag and the allowed values. Absent:
+ * `defaults`.
+ */
+function checked<T extends string>(
+  flag: string,
+  values: readonly string[] | undefined,
+  allowed: readonly T[],
+  defaults: readonly T[] = allowed,
+): T[] {
+  if (values === undefined) return [...defaults];
   const bad = values.filter((v) => !(allowed as readonly string[]).includes(v));
   if (bad.length)
     throw new UsageError(`${flag}: ${bad.map((b) => `"${b}"`).join(", ")} not one of ${allowed.join(", ")}`);
@@ -152,11 +172,11 @@ function checked<T extends string>(flag: string, values: readonly string[] | und
 
 /**
  * The cells to run, in matrix order (migration, step, fault). `steps` picks step ids of any chosen migration; a step
- * id that none of them has is a usage error listing theirs.
+ * id that none of them has is a usage error listing theirs. The controls join only when `faults` names them.
  */
 export function matrix(choice: MatrixChoice = {}): Cell[] {
   const migrations = checked("--migrations", choice.migrations, MIGRATIONS);
-  const faults = checked("--faults", choice.faults, FAULTS);
+  const faults = checked<FaultKind>("--faults", choice.faults, [...FAULTS, ...CONTROLS], FAULTS);
   const known = [...new Set(migrations.flatMap((m) => STEPS[m]))];
   const steps = new Set(checked("--steps", choice.steps, known));
   return migrations.flatMap((migration) =>

@@ -18,10 +18,12 @@ import {
   startHarness,
   waitFor,
 } from "../migration/harness";
-import { recorder } from "../migration/seams";
+import { recorder, unfenced } from "../migration/seams";
 import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
 import { killCliAt } from "./cli-kill";
 import { addressOf, type Cell } from "./matrix";
+import { type NetCut, netCut, nftUsable } from "./net-cut";
+import { Relaunched, rebootOld } from "./reboot";
 
 /** The recovery's lock window: short, so a lock a cut connection left goes stale in seconds. */
 const STALE_SECONDS = 5;
@@ -52,7 +54,7 @@ export interface FaultRun {
   faultHit: boolean;
   /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */
   landed?: CutLanding;
-  /** What the fault did beyond that (pg-kill-target: killed or not, restarted). */
+  /** What the fault did beyond that (pg-kill-target: killed or not, restarted; reboot-old: what came back; net-cut). */
   injected?: string;
   faultedOutcome: string;
   /** What `migrate --status` said after the faulted run: phase and advice (absent: no journal). */
@@ -192,6 +194,9 @@ async function prepare(h: Harness, cell: Cell): Promise<Roles> {
 }
 
 export async function runFault(cell: Cell): Promise<FaultRun> {
+  if (cell.fault === "net-cut" && !nftUsable())
+    throw new HarnessFailure("net-cut needs nftables, as root (scripts/install-test-deps.sh)");
+  const left: Leftovers = { relaunched: new Relaunched(), cuts: [] };
   const h = await startHarness().catch((e: Error) => {
     throw new HarnessFailure(`the harness did not start: ${e.message}`);
   });
@@ -199,8 +204,10 @@ export async function runFault(cell: Cell): Promise<FaultRun> {
     const roles = await prepare(h, cell).catch((e: Error) => {
       throw e instanceof HarnessFailure ? e : new HarnessFailure(`preparing the run: ${e.message}`);
     });
-    return await faultAndRecover(h, cell, roles);
+    return await faultAndRecover(h, cell, roles, left);
   } finally {
+    for (const cut of left.cuts) cut.lift();
+    await left.relaunched.stop();
     await h.stop();
   }
 }
@@ -222,13 +229,23 @@ function inProcess(h: Harness, r: Roles): Driver {
   };
 }
 
-/** The real CLI; after it finished a migration, `pulumi up` moves the reserved IP (the front address). */
+/**
+ * The real CLI; after it finished a migration, `pulumi up` moves the reserved IP (the front address). A switch back
+ * is recovered as one (--switch-back): a plain re-run without it is a tier migration onto a target that holds data.
+ */
 function asCli(h: Harness, r: Roles): Driver {
   const modeFlag = { run: [], resume: ["--resume"], rollback: ["--rollback"] } as const;
+  const back = r.switchBack ? ["--switch-back"] : [];
   return {
     recover: async (mode) => {
       const ran = cliRan(
-        await runCli([...cliArgs(r.from, r.to), ...modeFlag[mode], "--lock-stale-seconds", String(STALE_SECONDS)]),
+        await runCli([
+          ...cliArgs(r.from, r.to),
+          ...back,
+          ...modeFlag[mode],
+          "--lock-stale-seconds",
+          String(STALE_SECONDS),
+        ]),
       );
       if (ran.outcome === "completed") await h.front.moveTo(r.to.host);
       return ran;
@@ -246,7 +263,13 @@ interface Faulted {
 }
 
 /** The migration with the fault in it. */
-async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
+/** What a fault leaves that the harness does not own: processes a reboot started, a network cut not yet lifted. */
+interface Leftovers {
+  relaunched: Relaunched;
+  cuts: NetCut[];
+}
+
+async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Promise<Faulted> {
   const at = addressOf(cell.step);
   const droplet = at.side === "old" ? r.from : r.to;
   if (cell.fault === "cli-sigkill") {
@@ -258,6 +281,7 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
   const rec = recorder();
   let landed: CutLanding | undefined;
   let injected: string | undefined;
+  let rebooted: Promise<void> | undefined;
   const inject = (exec: Executor) => {
     switch (cell.fault) {
       case "step-fails":
@@ -265,6 +289,27 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
       case "ssh-cut":
         return sshCut(exec, at, droplet, (w) => {
           landed = w;
+        });
+      case "unfenced":
+        return unfenced(exec);
+      case "net-cut":
+        return netCut(
+          exec,
+          at,
+          droplet,
+          [r.from, r.to],
+          (cut) => left.cuts.push(cut),
+          (what) => {
+            landed = what.landed;
+            injected = what.cut;
+          },
+        );
+      case "reboot-old":
+        return rebootOld(exec, at, droplet, r.from, left.relaunched, (what) => {
+          landed = what.landed;
+          rebooted = what.rebooted.then((text) => {
+            injected = text;
+          });
         });
       case "pg-kill-target":
         return pgKillTarget(exec, at, droplet, r.to, (what) => {
@@ -282,6 +327,8 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
     skipBackup: true,
     wrap: (exec) => rec.wrap(inject(exec)),
   });
+  // An operator waits for a rebooted droplet to be up before acting.
+  await rebooted;
   const hitIndex = nthIndex(rec.calls, `${at.side}:${at.step}`, at.nth);
   return {
     ran: ranOf(report),
@@ -292,10 +339,10 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles): Promise<Faulted> {
   };
 }
 
-async function faultAndRecover(h: Harness, cell: Cell, roles: Roles): Promise<FaultRun> {
+async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Leftovers): Promise<FaultRun> {
   const driver = cell.fault === "cli-sigkill" ? asCli(h, roles) : inProcess(h, roles);
   const { result, records } = await h.withLoad(async () => {
-    const faulted = await faultedRun(h, cell, roles);
+    const faulted = await faultedRun(h, cell, roles, left);
     const t0 = Date.now();
     const recovery = await recover(roles, driver).catch(
       (e: Error): Recovery => ({ problem: `recovery failed: ${e.message}` }),
