@@ -365,17 +365,20 @@ export function formatJournal(j: Journal): string {
 /** What to run next, for a journal (--status, and the message of a run that stopped). */
 export function nextAction(j: Journal): string {
   const pair = `--from ${j.from.target} --to ${j.to.target}`;
+  // A switch back is run again as one: without the flag a run is a tier migration, refused by a target with data.
+  const again = j.switchBack ? `npm run migrate -- ${pair} --switch-back` : `npm run migrate -- ${pair}`;
+  const afresh = j.switchBack ? "switches back afresh" : "migrates afresh";
   switch (j.outcome) {
     case "done":
       return "nothing: the migration is done (a re-run prints its result and changes nothing)";
     case "failed-after-commit":
       return `npm run migrate -- ${pair} --resume   (goes forward: the commit point is passed)`;
     case "rolled-back":
-      return `nothing needed: the old server serves with all its data. To try again: npm run migrate -- ${pair}`;
+      return `nothing needed: the old server serves with all its data. To try again: ${again}`;
     default:
       return j.committed
         ? `npm run migrate -- ${pair} --resume   (goes forward: the commit point is passed)`
-        : `npm run migrate -- ${pair} --rollback   (or a plain re-run: rolls back, then migrates afresh)`;
+        : `npm run migrate -- ${pair} --rollback   (or a plain re-run, ${again}: rolls back, then ${afresh})`;
   }
 }
 

@@ -159,8 +159,15 @@ describe("decide", () => {
 
   it("the next action for each outcome", () => {
     expect(nextAction(committed())).toMatch(/--resume +\(goes forward/);
-    expect(nextAction(j())).toMatch(/--rollback +\(or a plain re-run: rolls back, then migrates afresh\)/);
-    expect(nextAction(j({ outcome: "rolled-back" }))).toMatch(/^nothing needed: the old server serves/);
+    expect(nextAction(j())).toMatch(
+      /--rollback +\(or a plain re-run, npm run migrate -- --from root@a --to root@b: rolls back, then migrates afresh\)$/,
+    );
+    expect(nextAction(j({ outcome: "rolled-back" }))).toMatch(/^nothing needed: the old server serves.*--to root@b$/);
+    // A switch back is tried again as a switch back (a plain run would be a migration onto a target with data).
+    expect(nextAction(j({ switchBack: true }))).toMatch(
+      /--rollback +\(or a plain re-run, npm run migrate -- --from root@a --to root@b --switch-back: rolls back, then switches back afresh\)$/,
+    );
+    expect(nextAction(j({ switchBack: true, outcome: "rolled-back" }))).toMatch(/To try again: .* --switch-back$/);
     expect(nextAction(committed({ outcome: "done" }))).toMatch(/^nothing: the migration is done/);
   });
 
