@@ -259,13 +259,14 @@ describe("npm run migrate", () => {
     () =>
       withHarness(async (h) => {
         const args = cliArgs(h.old, h.next);
-        // A run stopped after the fence whose own rollback could not reach the old droplet: unfinished before the
-        // commit point, the old server still fenced.
+        // A run stopped after the fence whose own rollback could not reach the old droplet (its second try over a
+        // new connection neither): unfinished before the commit point, the old server still fenced.
+        const unreachable = { after: "rollback_old", code: 255, skip: true } as const;
         const first = await h.migrate({
           strategy: "replicate",
           skipBackup: true,
           wrap: (exec) =>
-            failAfter(failAfter(exec, { after: "fence" }), { after: "rollback_old", code: 255, skip: true }),
+            failAfter(failAfter(failAfter(exec, { after: "fence" }), unreachable), { ...unreachable, nth: 2 }),
         });
         expect(first.outcome).toBe("rollback-incomplete");
         expect(readJournal(h.old)).toMatchObject({ outcome: "rollback-failed", committed: false });
