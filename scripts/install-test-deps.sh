@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need: the real consumers of every rendered artifact and the real servers
 # the migration, backup and capacity tests run (PostgreSQL 15, Redis 7, OpenSSH), and openssl (the droplet's
-# certificate script, scripts/droplet/tls-cert.sh), nftables (the fault sweep's network cut between the droplets).
+# certificate script, scripts/droplet/tls-cert.sh), nftables (the fault sweep's network cut between the droplets), strace (counts the reads of a script sent to bash).
 # Run as root (or with sudo).
 set -euo pipefail
 
@@ -11,7 +11,7 @@ packages=(
   redis-server redis-tools
   openssh-server openssh-client
   python3-fastapi python3-uvicorn python3-psycopg2 python3-redis
-  rsync procps curl iproute2 nftables ca-certificates openssl systemd
+  rsync procps curl iproute2 nftables strace ca-certificates openssl systemd
 )
 
 as_root=()

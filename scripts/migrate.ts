@@ -225,7 +225,7 @@ async function followerNow(cmds: MigrationCommands, exec: SshExecutor): Promise<
   return parseFollowerNow(readStep(cmd, r.stdout));
 }
 
-async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
+async function status(o: Options, exec: SshExecutor, lockStaleSeconds: number): Promise<ExitCode> {
   const old = droplet("from", o);
   const next = o.to ? droplet("to", o) : undefined;
   const cmds = migrationCommands(old, next ?? old);
@@ -252,7 +252,7 @@ async function status(o: Options, exec: SshExecutor): Promise<ExitCode> {
       ? `migration journal on ${o.from}:\n${formatJournal(j)}\n  next         ${nextAction(j)}`
       : `no migration journal on ${o.from}`,
   );
-  const advice = j ? undefined : lockAdvice([oldState.lock, newState?.lock], parseLockStaleSeconds(o.lockStaleSeconds));
+  const advice = j ? undefined : lockAdvice([oldState.lock, newState?.lock], lockStaleSeconds);
   if (advice) console.log(`  next         ${advice}`);
   if (j && (j.follower || follower)) console.log(formatFollower(j, follower));
   console.log(formatLock("old", oldState.lock));
@@ -357,7 +357,7 @@ async function main(o: Options): Promise<ExitCode> {
     }
     if (o.status) {
       // A droplet that does not answer, or a journal that cannot be read: a human looks (as capacity does).
-      return await status(o, exec).catch((e: Error): ExitCode => {
+      return await status(o, exec, lockStaleSeconds).catch((e: Error): ExitCode => {
         console.error(`migrate --status: ${e.message}`);
         return 3;
       });

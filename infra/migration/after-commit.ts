@@ -9,7 +9,14 @@ import type { AfterCommitStep, Follower } from "./journal";
 import { switchRedis } from "./redis-handover";
 import { iso, LockLost, type MigrationRun } from "./run";
 import { journalDowntime } from "./run-api";
-import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, FOLLOW_STREAM_SECONDS } from "./steps";
+import {
+  type AnySpec,
+  BOUNCE_SETTLE_SECONDS,
+  FOLLOW_STREAM_SECONDS,
+  type MIGRATE_STEPS,
+  type OutputOf,
+  STEP_EXIT,
+} from "./steps";
 import { StepFailed } from "./stops";
 
 /** Rollback steps run even after the abort signal, and once more when their connection dropped. */
@@ -32,8 +39,17 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
     if (r.code === STEP_EXIT.alreadyPromoted) return "past-commit";
     if (r.code !== STEP_EXIT.ok) errors.push(new StepFailed(`${cmd.step} on ${cmd.side}`, r).message);
   };
+  // The bounce's go is sent on rollback_old's `serving` line, as soon as the old server writes again (the step then
+  // ends the migration's replication there), or at its end.
+  let sendGo: (line: string) => void = () => undefined;
+  const go = new Promise<string>((resolve) => (sendGo = resolve));
+  let printed = "";
+  const watchServing = (chunk: string) => {
+    printed += chunk;
+    if (SERVING_LINE.test(printed)) sendGo(BOUNCE_GO_LINE);
+  };
   const oldBackStep = () =>
-    run.step(cmds.rollbackOld(), AGAIN).then(
+    run.step(cmds.rollbackOld(), { ...AGAIN, onStdout: watchServing }).then(
       () => true,
       (e: Error) => {
         errors.push(e.message);
@@ -50,8 +66,6 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   // reloads: the gate opens onto the old droplet's internal listener first, so they go back to the old app. The
   // bounce is armed now and reloads once the old server writes again (its go line), so the held requests wait for
   // its reload only. Without it (new droplet unreachable) they fail cleanly, never applied.
-  let sendGo: (line: string) => void = () => undefined;
-  const go = new Promise<string>((resolve) => (sendGo = resolve));
   const bouncing: Promise<{ bounced: boolean; error?: Error }> =
     j.phase === "cutover" && touchedNew && j.strategy === "replicate"
       ? run.certs
@@ -101,6 +115,10 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   report.outcome = errors.length ? "rollback-incomplete" : "rolled-back";
   if (errors.length) report.error = `rollback incomplete: ${errors.join("; ")}`;
 }
+
+/** rollback_old's line once the old server writes again: its key is declared with the step's output. */
+const SERVING_KEY: keyof OutputOf<(typeof MIGRATE_STEPS)["rollback_old"]> = "serving";
+const SERVING_LINE = new RegExp(`^${SERVING_KEY}=1$`, "m");
 
 /** Any lag: the catch-up step then only waits until the follower streams again. */
 const FOLLOWER_ANY_LAG_BYTES = 2 ** 40;

@@ -16,6 +16,8 @@ export interface StepResult {
 
 export interface StepHooks {
   onStderr?: (chunk: string) => void;
+  /** Standard output as it arrives, for a step whose line the runner acts on before the step ends. */
+  onStdout?: (chunk: string) => void;
   /** Set for steps that may be cut short (long copies and waits): on abort the executor ends the step (code 130). */
   signal?: AbortSignal;
   /**

@@ -40,6 +40,7 @@ const word = (s: string) => s.replace(/[^A-Za-z0-9._:@+-]/g, "_");
 
 export interface StepOptions {
   onStderr?: (chunk: string) => void;
+  onStdout?: (chunk: string) => void;
   /** Not announced (journal, lock). */
   quiet?: boolean;
   /** Runs even after the abort signal (rollback, after the commit point). */
@@ -159,6 +160,7 @@ export class MigrationRun {
       const interruptible = INTERRUPTIBLE.has(cmd.step) && !o.always;
       const hooks = {
         ...(o.onStderr ? { onStderr: o.onStderr } : {}),
+        ...(o.onStdout ? { onStdout: o.onStdout } : {}),
         ...(interruptible ? { signal: this.stop.signal } : {}),
         ...(o.stdinTail ? { stdinTail: o.stdinTail } : {}),
       };

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { StepCommand } from "./commands";
+import { scriptStdin } from "./remote-bash";
 import type { StepHooks, StepResult } from "./run-api";
 import { CONNECT_OPTIONS } from "./ssh-options";
 import type { AnySpec } from "./steps";
@@ -57,7 +58,10 @@ export function sshExecutor(
       const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        stdout += d;
+        hooks?.onStdout?.(d);
+      });
       child.stderr.setEncoding("utf8").on("data", (d: string) => {
         stderr += d;
         hooks?.onStderr?.(d);
@@ -84,10 +88,11 @@ export function sshExecutor(
         resolve({ code: status, stdout, stderr });
       });
       child.stdin.on("error", () => undefined);
-      const script =
+      const script = scriptStdin(
         cmd.stdinFiles === undefined
           ? Buffer.from(cmd.stdinText)
-          : Buffer.concat(cmd.stdinFiles.map((f) => fs.readFileSync(f)));
+          : Buffer.concat(cmd.stdinFiles.map((f) => fs.readFileSync(f))),
+      );
       const head = cmd.stdinData === undefined ? script : Buffer.concat([script, Buffer.from(cmd.stdinData)]);
       if (!hooks?.stdinTail) return void child.stdin.end(head);
       child.stdin.write(head);

@@ -388,7 +388,8 @@ export const MIGRATE_STEPS = {
     words: ["rollback_old"],
     runsOn: "old",
     argv: none,
-    out: { rolled_back: opt },
+    // serving: printed as soon as the old server writes again, before the step ends (the runner watches for it).
+    out: { serving: opt, rolled_back: opt },
   }),
   /** `keepFollowing`: a switch back's target goes on following the source. */
   rollback_new: spec({

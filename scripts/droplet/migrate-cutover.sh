@@ -147,47 +147,52 @@ open_gate_after_redis() {
 }
 
 # On the OLD droplet, before the commit point only: undo whatever the migration did here. Idempotent. Held requests
-# wait for it (the old app serves again only after it), so each check is one `docker compose exec`, not one per
-# question.
+# wait for it: once the server is a writable primary again (and Redis takes writes), `serving=1` is printed, and the
+# runner sends the held requests back then (the armed bounce's go), while this step ends the migration's
+# replication here. Each check is one `docker compose exec`, not one per question.
 step_rollback_old() {
-  local rc start
+  local rc start redis_job state
   if [ -f "$(fence_marker)" ]; then
     log "unfencing: the old server restarts unchanged, as the primary"
     rm -f "$DATA_DIR_HOST/standby.signal" "$(fence_marker)"
   fi
-  pg_running || dc start postgres >&2
-  # The held requests wait for this step: one connection does all the PostgreSQL part, and it is the readiness
-  # probe too (psql exits 2 until the server accepts connections).
+  # `start` leaves a running container as it is: no `ps` first.
+  dc start postgres >&2
+  # Redis resumes writes while PostgreSQL starts: no request reaches the old app before `serving` (the proxy holds
+  # them, the bounce waits for its go), so the order of the two costs nothing. REPLICAOF NO ONE changes nothing on a
+  # master; a handover stopped midway (redis_failover) or the fence's pause may have left writes paused: they resume
+  # now, not when the pause times out.
+  printf 'CLIENT UNPAUSE\nREPLICAOF NO ONE\n' | redis_cli_stdin >/dev/null &
+  redis_job=$!
+  # The state query is the readiness probe too: psql exits 2 until the server accepts connections.
   start=$(now_ms)
   while :; do
     rc=0
-    old_server_back || rc=$?
+    state=$(psql_local postgres "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()") || rc=$?
     if [ "$rc" != 2 ] || [ $(($(now_ms) - start)) -ge 120000 ]; then break; fi
-    sleep 0.05
+    sleep 0.02
   done
+  wait "$redis_job" || die "Redis did not take writes again (CLIENT UNPAUSE, REPLICAOF NO ONE failed)"
   [ "$rc" != 2 ] || die "PostgreSQL did not accept connections within 120 s"
-  [ "$rc" = 0 ] || die "the old server's state could not be read or its replication slot $SLOT dropped (still in use by a standby?)"
-  [ "${OLD_STATE#* }" = false ] || die "the old server is not a primary"
-  if [ "${OLD_STATE% *}" = on ]; then step_unfreeze >/dev/null; fi
-  # REPLICAOF NO ONE changes nothing on a master. A handover stopped midway (redis_failover) or the fence's pause
-  # may have left writes paused: they resume now, not when the pause times out.
-  printf 'CLIENT UNPAUSE\nREPLICAOF NO ONE\n' | redis_cli_stdin >/dev/null
+  [ "$rc" = 0 ] || die "the old server's state could not be read"
+  # PostgreSQL's text of a boolean is true/false.
+  [ "${state#* }" = false ] || die "the old server is not a primary"
+  if [ "${state% *}" = on ]; then step_unfreeze >/dev/null; fi
+  out serving 1
+  end_replication_here
   out rolled_back 1
 }
 
-# The old server's state (OLD_STATE: default_transaction_read_only and pg_is_in_recovery, e.g. "off false"), then
-# its replication connections end and the migration's slot is let go (a copy still running, its runner gone, holds
-# it: at most 30 s) and dropped. PostgreSQL's text of a boolean is true/false.
-old_server_back() {
-  local lines
-  lines=$(psql_local_multi "SELECT current_setting('default_transaction_read_only') || ' ' || pg_is_in_recovery()" \
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
+# The migration's replication connections end and its slot is let go (a copy still running, its runner gone, holds
+# it: at most 30 s) and dropped, in one connection.
+end_replication_here() {
+  psql_local_multi "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_replication WHERE usename = 'replicator'" \
     "DO \$\$ BEGIN FOR i IN 1..3000 LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active);
         PERFORM pg_sleep(0.01);
       END LOOP; END \$\$" \
-    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'") || return
-  OLD_STATE=$(head -n 1 <<<"$lines")
+    "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null ||
+    die "the migration's replication slot $SLOT could not be dropped (still in use by a standby?)"
 }
 
 # On the NEW droplet: stop following the old server (it will be rebuilt by the next run): rollback_new

@@ -3,7 +3,8 @@
 #
 #   migrate.sh <step> [args...]
 #
-# Sent over ssh as standard input (`bash -s -- <step> args`) by the migration runner, after the prelude
+# Sent over ssh as standard input (`bash -s -- <step> args`, behind the loader line of remote-bash.ts's
+# scriptStdin) by the migration runner, after the prelude
 # (migrate-common.sh) and the step files: infra/migration/steps.ts lists the files in order and
 # infra/migration/commands.ts builds the exact command lines. Nothing needs to be installed first; everything runs
 # inside main() so no command can swallow the rest of the script from stdin.

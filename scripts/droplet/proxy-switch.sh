@@ -12,7 +12,7 @@
 #       listeners, all closed) over TLS, checking the certificate against peers.crt and asking for the name
 #       "proxy" (the name tls-cert.sh gives it), so users' requests cross the VPC encrypted to the droplet that
 #       was trusted. Caddy cannot connect while the gate is closed, and a request it could not even
-#       connect for was certainly not applied, so Caddy retries it every 100 ms for up to <hold seconds> (the
+#       connect for was certainly not applied, so Caddy retries it every 50 ms for up to <hold seconds> (the
 #       downtime budget) instead of failing it; past that it answers 502, never hangs. Caddy retries a failed
 #       connection for any method, but not a request that reached an upstream unless it is a GET (Caddy's
 #       reverse_proxy `lb_try_duration`, `lb_retry_match`): a write is never applied twice. Then it waits up to
@@ -209,7 +209,7 @@ hold() {
     !done && /^\treverse_proxy [^ ]+ \{$/ {
       print "\treverse_proxy " up " {"
       print "\t\tlb_try_duration " hold "s"
-      print "\t\tlb_try_interval 100ms"
+      print "\t\tlb_try_interval 50ms"
       print "\t\tfail_duration 1s"
       print "\t\tmax_fails 1000000"
       print ENVIRON["TRANSPORT"]

@@ -298,7 +298,7 @@ describe("proxy-switch.sh", () => {
     const r = run("hold", `10.10.0.9:${INTERNAL_PORT}`, "300");
     expect(r.status, r.stderr).toBe(0);
     expect(caddyfile()).toContain(
-      `\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 100ms\n\t\tfail_duration 1s\n\t\tmax_fails 1000000\n` +
+      `\treverse_proxy 10.10.0.9:${INTERNAL_PORT} {\n\t\tlb_try_duration 300s\n\t\tlb_try_interval 50ms\n\t\tfail_duration 1s\n\t\tmax_fails 1000000\n` +
         `\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}\n`,
     );
     expect(caddyfile()).not.toContain("health_uri"); // an upstream marked unhealthy would not be retried for a POST

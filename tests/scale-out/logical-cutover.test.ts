@@ -149,7 +149,7 @@ describe("logical-replication cutover into the managed cluster (real PostgreSQL 
     // The droplet's public site forwards to the app droplets, the hold's retry window kept; their gates are open.
     const caddyfile = fs.readFileSync(h.old.caddy.caddyfile, "utf8");
     expect(caddyfile).toContain(
-      `\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n`,
+      `\treverse_proxy ${h.next.host}:${INTERNAL_PORT} {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 50ms\n`,
     );
     expect(caddyfile).not.toContain("#gate-closed#");
     expect(fs.readFileSync(h.next.caddy.caddyfile, "utf8")).toMatch(new RegExp(`^https://:${INTERNAL_PORT} \\{$`, "m"));

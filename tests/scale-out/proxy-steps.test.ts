@@ -33,7 +33,7 @@ const closed = (text: string) =>
 const held = (text: string) =>
   text.replace(
     /\treverse_proxy app:8090 \{\n(\t\t.*\n)*\t\}/,
-    `\treverse_proxy 10.10.0.7:8081 10.10.0.8:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 100ms\n\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}`,
+    `\treverse_proxy 10.10.0.7:8081 10.10.0.8:8081 {\n\t\tlb_try_duration 60s\n\t\tlb_try_interval 50ms\n\t\ttransport http {\n\t\t\ttls\n\t\t\ttls_trusted_ca_certs ${INTERNAL_TLS_DIR}/peers.crt\n\t\t\ttls_server_name ${INTERNAL_TLS_NAME}\n\t\t}\n\t}`,
   );
 
 function droplet(caddyfile: string, serving?: string) {

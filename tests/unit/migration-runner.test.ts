@@ -564,6 +564,41 @@ describe("migration runner: a fresh migration", () => {
     expect(d.steps).toContain("new:redis_promote");
   });
 
+  it("the bounce's go goes out on rollback_old's serving line, before the step ends, and stays out if the step then fails", async () => {
+    const order: string[] = [];
+    const d = new Droplets({ promote: () => ({ code: 4, stderr: "standby did not replay" }) });
+    const exec = async (cmd: StepCommand, hooks?: StepHooks) => {
+      if (cmd.step === "gate_bounce")
+        void hooks?.stdinTail?.then((t) => order.push(`bounce go line ${JSON.stringify(t)}`));
+      if (cmd.step !== "rollback_old") return d.exec(cmd, hooks);
+      // The old server writes again; the slot is still being let go when the go line must already be out.
+      hooks?.onStdout?.("serv");
+      await Promise.resolve();
+      order.push("half a line");
+      hooks?.onStdout?.("ing=1\n");
+      await new Promise((r) => setTimeout(r, 20));
+      order.push("rollback_old ends");
+      return { code: 1, stdout: "serving=1\n", stderr: "the migration's replication slot could not be dropped" };
+    };
+    const report = await d.run({ exec });
+    expect(order).toEqual(["half a line", 'bounce go line "go\\n"', "rollback_old ends"]);
+    expect(report.outcome).toBe("rollback-incomplete");
+    expect(report.error).toMatch(/replication slot could not be dropped/);
+    // Without the line (the old server never wrote again) the bounce gets an empty line: no go.
+    const silent: string[] = [];
+    const never = new Droplets({
+      promote: () => ({ code: 4, stderr: "standby did not replay" }),
+      rollback_old: () => ({ code: 1, stderr: "the old server is not a primary" }),
+    });
+    await never.run({
+      exec: async (cmd: StepCommand, hooks?: StepHooks) => {
+        if (cmd.step === "gate_bounce") void hooks?.stdinTail?.then((t) => silent.push(JSON.stringify(t)));
+        return never.exec(cmd, hooks);
+      },
+    });
+    expect(silent).toEqual(['""']);
+  });
+
   it("a rollback of the cutover bounces the held requests to the old droplet: its internal listener and certificate, before the old proxy reloads", async () => {
     let bounce: StepCommand | undefined;
     const d = new Droplets({
