@@ -57,6 +57,7 @@ function formatFlips(b: FlipBench): string {
       "write gap ms",
       "max latency ms",
       "load avg",
+      "steal %",
     ],
     style: { head: [] },
   });
@@ -77,6 +78,7 @@ function formatFlips(b: FlipBench): string {
           r.writeGapMs,
           r.maxLatencyMs,
           r.loadAvg1,
+          r.stealPct,
         ].map(String),
       ),
     );

@@ -6,7 +6,7 @@
  */
 import type { Executor } from "../../infra/migration/runner";
 import type { WriteRecord } from "./checker";
-import { clientFigures, loadAverage } from "./bench";
+import { clientFigures, cpuTicks, loadAverage, stealPercent } from "./bench";
 import { type Harness, type HarnessDroplet, seedDatabase, startHarness } from "./harness";
 import { FAULT_POINTS, failAfter } from "./seams";
 
@@ -26,6 +26,8 @@ export interface FlipRun {
   /** done for a flip, rolled-back for a rollback: anything else is a problem. */
   outcome: string;
   loadAvg1: number;
+  /** Percent of the machine's CPU time taken by the hypervisor during the run (steal). */
+  stealPct: number;
   /** What the clients of writes not acknowledged saw, the first three. */
   notAnswered?: string[];
 }
@@ -68,6 +70,7 @@ async function switchOnce(h: Harness, failing: boolean): Promise<FlipRun> {
   const from = h.serving();
   const to: HarnessDroplet = from === h.old ? h.next : h.old;
   const loadAvg1 = loadAverage();
+  const ticks = cpuTicks();
   const { result: report, records } = await h.withLoad(
     () =>
       h.migrate({
@@ -91,6 +94,7 @@ async function switchOnce(h: Harness, failing: boolean): Promise<FlipRun> {
     lost: check.lost.length,
     outcome: report.outcome,
     loadAvg1,
+    stealPct: stealPercent(ticks),
     ...notAnswered(records),
   };
 }

@@ -3,6 +3,7 @@
  * with pgbench tables, a raw copy of its data directory timed as the yardstick, then a migration under load and
  * the set check. Run by tests/bench/bench-migration.ts; figures, not assertions.
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
 import Table from "cli-table3";
 import type { Executor } from "../../infra/migration/runner";
@@ -70,6 +71,22 @@ export function cutoverFigures(run: {
 /** The 1-minute load average now, as the rows carry it. */
 export function loadAverage(): number {
   return Number(os.loadavg()[0]!.toFixed(2));
+}
+
+/** The machine's CPU time so far (/proc/stat's first line, in ticks): all of it, and what the hypervisor took. */
+export function cpuTicks(): { total: number; steal: number } {
+  const fields = (fs.readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9);
+  const ticks = fields.map(Number);
+  return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+}
+
+/**
+ * Percent of the CPU time between two readings that the hypervisor gave to other machines (steal): a "quiet" run
+ * on a shared host can still lose half its CPU, which the load average does not show.
+ */
+export function stealPercent(from: ReturnType<typeof cpuTicks>, to = cpuTicks()): number {
+  const total = to.total - from.total;
+  return total > 0 ? Math.round(((to.steal - from.steal) / total) * 100) : 0;
 }
 
 export interface BenchRow extends CutoverFigures {

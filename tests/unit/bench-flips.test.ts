@@ -1,5 +1,6 @@
 /** The switch back benchmark's arithmetic and its own rule (tests/migration/bench-flips.ts): pure. */
 import { describe, expect, it } from "vitest";
+import { cpuTicks, stealPercent } from "../migration/bench";
 import { type FlipRun, flipProblems, spread } from "../migration/bench-flips";
 
 const run = (over: Partial<FlipRun> = {}): FlipRun => ({
@@ -13,6 +14,7 @@ const run = (over: Partial<FlipRun> = {}): FlipRun => ({
   lost: 0,
   outcome: "done",
   loadAvg1: 1,
+  stealPct: 0,
   ...over,
 });
 
@@ -37,5 +39,13 @@ describe("switch back benchmark", () => {
       "100MB flip 2: 2 acknowledged write(s) lost",
       "100MB rollback 1 (new -> old): done, not rolled-back",
     ]);
+  });
+
+  it("steal: the hypervisor's share of the CPU time between two readings of /proc/stat", () => {
+    expect(stealPercent({ total: 1000, steal: 40 }, { total: 1200, steal: 140 })).toBe(50);
+    expect(stealPercent({ total: 1000, steal: 40 }, { total: 1000, steal: 40 })).toBe(0);
+    const now = cpuTicks();
+    expect(now.total).toBeGreaterThan(0);
+    expect(now.steal).toBeLessThanOrEqual(now.total);
   });
 });
