@@ -43,13 +43,29 @@ export function faultProblems(runs: readonly FaultRun[]): string[] {
         : [`${run}: the end state is not a known one (serving ${r.serving}, primaries ${r.primary}; ${r.why})`]),
       ...(r.lost > 0 ? [`${run}: ${r.lost} acknowledged write(s) lost`] : []),
       ...(r.duplicated > 0 ? [`${run}: ${r.duplicated} write(s) applied twice`] : []),
+      ...(r.follower?.startsWith("silent")
+        ? [`${run}: the old server neither follows nor says why (${r.follower})`]
+        : []),
     ];
   });
 }
 
 function formatRuns(runs: readonly FaultRun[]): string {
   const t = new Table({
-    head: ["migration", "step", "fault", "outcome", "known", "lost", "dup", "failed", "unknown", "recovery s", "lock"],
+    head: [
+      "migration",
+      "step",
+      "fault",
+      "outcome",
+      "known",
+      "lost",
+      "dup",
+      "failed",
+      "unknown",
+      "recovery s",
+      "lock",
+      "follower",
+    ],
     style: { head: [] },
   });
   for (const r of runs)
@@ -66,6 +82,7 @@ function formatRuns(runs: readonly FaultRun[]): string {
         r.unknown,
         r.recoverySeconds,
         r.lockReleased ? "released" : "HELD",
+        r.follower ?? "",
       ].map(String),
     );
   const notes = runs

@@ -62,6 +62,11 @@ export interface FaultRun {
   statusNext?: string;
   recovery: "none" | RecoveryMode;
   recoveryOutcome?: string;
+  /**
+   * After a completed run, the server left behind: "streaming" (it follows the new primary), "stopped: <why>" (the
+   * journal says it does not, and why), or "silent: <what was seen>" (neither: a finding).
+   */
+  follower?: string;
   /** The droplets whose PostgreSQL is a primary at the end ("none", or both names joined by "+"). */
   primary: string;
   /** The primary a probe write through the front door landed on. */
@@ -365,6 +370,7 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Lefto
     ...(recovery.problem ? [recovery.problem] : []),
   ].join("; ");
   const verdict = await judge(h, roles, outcome, records);
+  const follower = outcome === "completed" ? await followerOf(roles) : undefined;
   return {
     migration: cell.migration,
     step: cell.step,
@@ -372,6 +378,7 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Lefto
     outcome,
     why,
     ...verdict,
+    ...(follower ? { follower } : {}),
     recoverySeconds: Math.round(result.recoveryMs / 100) / 10,
     lockReleased: [roles.from, roles.to].every((d) => !migrationFiles(d).includes("lock")),
     faultHit: faulted.hit,
@@ -384,6 +391,26 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Lefto
     ...(recovery.ran ? { recoveryOutcome: recovery.ran.outcome } : {}),
     ...(faulted.calls ? { calls: faulted.calls } : {}),
   };
+}
+
+/**
+ * The server a completed run left behind follows the new primary, or its journal (on that droplet) says why not.
+ * Streaming may start a little after the run ends: up to 15 s.
+ */
+async function followerOf(r: Roles): Promise<string> {
+  const streaming = async () =>
+    (await r.from.pg.psql("SELECT status FROM pg_stat_wal_receiver").catch(() => "")) === "streaming";
+  for (let i = 0; i < 30; i++) {
+    if (await streaming()) return "streaming";
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  const file = path.join(r.from.migrationDir, "journal.json");
+  const said = fs.existsSync(file)
+    ? (JSON.parse(fs.readFileSync(file, "utf8")) as { follower?: { state?: string; reason?: string } }).follower
+    : undefined;
+  if (said?.state === "stopped") return `stopped: ${said.reason ?? "no reason given"}`;
+  const recovering = await r.from.pg.psql("SELECT pg_is_in_recovery()").catch((e: Error) => e.message.split("\n")[0]);
+  return `silent: the journal says ${said?.state ?? "nothing"}, pg_is_in_recovery ${recovering}`;
 }
 
 function nthIndex(calls: readonly string[], call: string, nth: number): number {

@@ -47,6 +47,8 @@ describe(`the fault sweep's sample (seed ${SEED})`, () => {
         lockReleased: true,
       });
       expect(run.acknowledged).toBeGreaterThan(20);
+      // A completed move leaves the old server following the new one, or says why it does not.
+      if (run.outcome === "completed") expect(run.follower).toMatch(/^(streaming|stopped: )/);
       if (run.statusNext?.match(/--resume|--rollback/)) expect(run.statusPhase).toBeTruthy();
     },
     300_000,
