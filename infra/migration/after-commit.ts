@@ -60,8 +60,12 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
   // run saw its promotion end with nothing promoted. The new one then goes back meanwhile: held requests wait only
   // for the old one and the bounce.
   let newDone: Promise<"past-commit" | undefined> = Promise.resolve(undefined);
-  if (run.promotionRuledOut) newDone = newBack();
-  else if ((await newBack()) === "past-commit") return pastCommit(run);
+  let oldBacking: Promise<boolean> | undefined;
+  if (run.promotionRuledOut) {
+    // Started first: each step's ssh start costs the runner a few milliseconds, and the held requests wait for this one.
+    oldBacking = oldBackStep();
+    newDone = newBack();
+  } else if ((await newBack()) === "past-commit") return pastCommit(run);
   // The requests the old proxy holds (forwarding to the new droplet's closed gate) would fail when that proxy
   // reloads: the gate opens onto the old droplet's internal listener first, so they go back to the old app. The
   // bounce is armed now and reloads once the old server writes again (its go line), so the held requests wait for
@@ -76,7 +80,7 @@ export async function rollback(run: MigrationRun, reason: string): Promise<void>
             (error: Error) => ({ bounced: false, error }),
           )
       : Promise.resolve({ bounced: false });
-  const oldBack = await oldBackStep();
+  const oldBack = await (oldBacking ?? oldBackStep());
   sendGo(oldBack ? BOUNCE_GO_LINE : "");
   const { bounced, error } = await bouncing;
   if (oldBack && error)

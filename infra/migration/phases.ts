@@ -183,10 +183,11 @@ export async function cutover(run: MigrationRun): Promise<void> {
     () => false,
     () => !goSent,
   );
+  // Before its go line: without it the promotion cannot promote, so the rollback need not wait for its shell to end.
   const disarm = async (e: unknown): Promise<never> => {
     sendGo("");
-    await promoting.catch(() => undefined);
-    run.promotionRuledOut = !goSent;
+    run.promotionRuledOut = true;
+    void promoting.catch(() => undefined);
     throw e;
   };
   // One round trip: the hold, the drain, then the fence (and the old Redis's pause).

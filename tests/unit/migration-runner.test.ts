@@ -365,8 +365,8 @@ describe("migration runner: a fresh migration", () => {
     expect(exitCodeFor(report)).toBe(1);
     expect(report.aborted).toMatch(/promote on new exited 4: standby did not replay/);
     expect(d.steps.slice(-5)).toEqual([
-      "new:rollback_new",
       "old:rollback_old",
+      "new:rollback_new",
       "new:gate_bounce",
       "old:proxy_local",
       "new:gate_open",
@@ -656,8 +656,8 @@ describe("migration runner: a fresh migration", () => {
     expect(d.steps).not.toContain("new:promote");
     expect(race.oldFirst()).toBe(true);
     expect(d.steps.slice(-5)).toEqual([
-      "new:rollback_new",
       "old:rollback_old",
+      "new:rollback_new",
       "new:gate_bounce",
       "old:proxy_local",
       "new:gate_open",
@@ -1144,8 +1144,8 @@ describe("migration runner: a switch back to the server that follows", () => {
     expect(exitCodeFor(report)).toBe(1);
     // ... and waits until it streams again (the catch-up step, any lag), so that a retry finds it following.
     expect(d.steps.slice(-7)).toEqual([
-      "new:rollback_new",
       "old:rollback_old",
+      "new:rollback_new",
       "new:gate_bounce",
       "old:proxy_local",
       "new:gate_open",
