@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need: the real consumers of every rendered artifact and the real servers
 # the migration, backup and capacity tests run (PostgreSQL 15, Redis 7, OpenSSH), and openssl (the droplet's
-# certificate script, scripts/droplet/tls-cert.sh), nftables (the fault sweep's network cut between the droplets), strace (counts the reads of a script sent to bash).
+# certificate script, scripts/droplet/tls-cert.sh), nftables (the fault sweep's network cut between the droplets),
+# strace (counts the reads of a script sent to bash).
 # Run as root (or with sudo).
 set -euo pipefail
 

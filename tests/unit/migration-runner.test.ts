@@ -576,7 +576,9 @@ describe("migration runner: a fresh migration", () => {
       await Promise.resolve();
       order.push("half a line");
       hooks?.onStdout?.("ing=1\n");
-      await new Promise((r) => setTimeout(r, 20));
+      // Held open until the bounce has its go line (at most 1 s: without it the order below is wrong).
+      for (let i = 0; i < 200 && !order.some((o) => o.startsWith("bounce go")); i++)
+        await new Promise((r) => setTimeout(r, 5));
       order.push("rollback_old ends");
       return { code: 1, stdout: "serving=1\n", stderr: "the migration's replication slot could not be dropped" };
     };
