@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { pinnedHostKey, targetHostKeys } from "../infra/host-keys";
 import { UNPINNED_SSH_OPTIONS } from "../infra/migration/ssh-options";
 import {
@@ -20,8 +20,19 @@ import {
   withHostKey,
 } from "../infra/migration/host-key-check";
 import { validateBudgets } from "../infra/migration/budget";
+import { parseEnvList } from "../infra/migration/commands";
 import { checkUpstreams } from "../infra/scale-out-migration/commands";
-import { appNodeDroplets, logicalOutcome, scaleOutMigrate, sourceDroplet } from "../infra/scale-out-migration/over-ssh";
+import {
+  appNodeDroplets,
+  type LogicalOutcome,
+  logicalOutcome,
+  type ScaleOutMode,
+  scaleOutMigrate,
+  scaleOutStatus,
+  sourceDroplet,
+} from "../infra/scale-out-migration/over-ssh";
+import type { LogicalReport } from "../infra/scale-out-migration/runner";
+import { formatStatus } from "../infra/scale-out-migration/status";
 import { formatMigrationResult } from "../infra/migration/result-line";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";
@@ -38,17 +49,23 @@ interface Options {
   sshOption: string[];
   sourceHostKey?: string;
   appNodeHostKey: string[];
+  sourceEnv: string[];
+  appNodeEnv: string[];
+  sourcePgPort: string;
+  status?: boolean;
+  resume?: boolean;
+  rollback?: boolean;
   json?: boolean;
 }
 
 const program = new Command("scale-out-migrate")
   .description("Move a droplet's PostgreSQL and Redis data onto the managed engines of the scale-out tier")
-  .requiredOption("--source <target>", "ssh target of the single droplet (user@host)")
+  .requiredOption("--source <target>", "ssh target of the single droplet (user@host[:port])")
   .requiredOption("--source-private <address>", "its VPC address (the managed cluster subscribes there)")
   .requiredOption("--upstreams <list>", "the app droplets' internal listeners, <private ip>:8081, comma-separated")
   .requiredOption(
     "--app-nodes <list>",
-    "the app droplets' ssh targets (user@host), comma-separated, in the order of --upstreams",
+    "the app droplets' ssh targets (user@host[:port]), comma-separated, in the order of --upstreams",
   )
   .option("--downtime-budget <seconds>", "downtimeBudgetSeconds", "300")
   .option("--migration-budget <minutes>", "migrationBudgetMinutes", "30")
@@ -63,25 +80,69 @@ const program = new Command("scale-out-migrate")
     collect,
     [] as string[],
   )
+  .option(
+    "--source-env <K=V>",
+    "non-secret setting for the droplet's scripts (e.g. CHATBOT_COMPOSE_FILE=...), repeatable",
+    collect,
+    [] as string[],
+  )
+  .option("--app-node-env <K=V>", "the same for every app droplet's", collect, [] as string[])
+  .option(
+    "--source-pg-port <port>",
+    "the droplet's PostgreSQL port on its VPC address (the cluster subscribes there)",
+    "5432",
+  )
+  .addOption(
+    new Option(
+      "--status",
+      "print where an interrupted move stands (phase, what it left, what to run next), change nothing",
+    ).conflicts(["resume", "rollback"]),
+  )
+  .addOption(
+    new Option(
+      "--rollback",
+      "undo an interrupted move before its commit point (the droplet writable and serving again, the subscription dropped, the gates open); refused past it",
+    ).conflicts(["resume"]),
+  )
+  .option("--resume", "finish a move interrupted after its commit point; refused before it")
   .option("--json", "print the report as JSON");
 
-const EXIT_OF = {
-  done: EXIT.done,
-  "rolled-back": EXIT.no,
-  "rollback-incomplete": EXIT.human,
-  "failed-after-commit": EXIT.human,
-} as const;
+/** A run's end as an exit code: a rollback asked for and done is the command done. */
+const EXIT_OF: Record<ScaleOutMode, Record<LogicalOutcome, ExitCode>> = {
+  run: {
+    done: EXIT.done,
+    refused: EXIT.no,
+    "rolled-back": EXIT.no,
+    "rollback-incomplete": EXIT.human,
+    "failed-after-commit": EXIT.human,
+  },
+  resume: {
+    done: EXIT.done,
+    refused: EXIT.no,
+    "rolled-back": EXIT.human,
+    "rollback-incomplete": EXIT.human,
+    "failed-after-commit": EXIT.human,
+  },
+  rollback: {
+    done: EXIT.human,
+    refused: EXIT.no,
+    "rolled-back": EXIT.done,
+    "rollback-incomplete": EXIT.human,
+    "failed-after-commit": EXIT.human,
+  },
+};
 
 void runCli<Options>(program, {
   help: {
-    no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data",
+    no: "aborted before the traffic switch (a failure, a budget, a refused preflight, an earlier run's leftovers) and rolled back: the droplet still serves with all its data; with --rollback or --resume: refused (the move is past, or not yet at, its commit point: --status says which)",
     usage:
-      "a bad --source, --source-private, --upstreams, --app-nodes, --app-node-host-key or budget (checked before anything runs)",
+      "a bad --source, --source-private, --source-pg-port, --source-env, --upstreams, --app-nodes, --app-node-env, --app-node-host-key or budget (checked before anything runs)",
     human:
-      "the droplet or an app droplet offered another SSH host key than --source-host-key or its --app-node-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: finish by hand, never write to the droplet again)",
+      "the droplet or an app droplet offered another SSH host key than --source-host-key or its --app-node-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: --status, then --resume; never write to the droplet again)",
     examples: [
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081,10.10.0.22:8081 --app-nodes root@203.0.113.21,root@203.0.113.22",
       "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081 --app-nodes root@203.0.113.21 --downtime-budget 120 --json",
+      "npm run scale-out-migrate -- --source root@203.0.113.10 --source-private 10.10.0.10 --upstreams 10.10.0.21:8081 --app-nodes root@203.0.113.21 --status",
     ],
   },
   // Past the checks below, a thrown error may have left the droplet half way.
@@ -95,9 +156,13 @@ void runCli<Options>(program, {
         migrationBudgetMinutes: Number(o.migrationBudget),
       }),
     );
-    asUsage(() => sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate }));
+    const sourcePgPort = asUsage(() => tcpPort("--source-pg-port", o.sourcePgPort));
+    const sourceEnv = asUsage(() => parseEnvList("--source-env", o.sourceEnv));
+    const appNodeEnv = asUsage(() => parseEnvList("--app-node-env", o.appNodeEnv));
+    const given = { source: o.source, sourcePrivate: o.sourcePrivate, sourcePgPort, sourceEnv };
+    asUsage(() => sourceDroplet(given));
     asUsage(() => checkUpstreams(upstreams));
-    asUsage(() => appNodeDroplets({ appNodes, upstreams }));
+    asUsage(() => appNodeDroplets({ appNodes, upstreams, appNodeEnv }));
     const appHostKeys = asUsage(() => targetHostKeys("appNodeHostKey", o.appNodeHostKey, appNodes));
     // The droplet's host key: pinned (only that key, checked once before anything runs: exit 3 on another), or
     // accepted on first use with a warning (a server created before pinning).
@@ -106,12 +171,27 @@ void runCli<Options>(program, {
     const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatbot-known-hosts-"));
     const pin = { label: `the droplet ${o.source}`, hostKey };
     const source = withHostKey(
-      sourceDroplet({ source: o.source, sourcePrivate: o.sourcePrivate, sshOptions: o.sshOption }),
+      sourceDroplet({ ...given, sshOptions: o.sshOption }),
       "old",
       pin,
       knownHostsFileIn(keysDir),
       warn,
     );
+    const pinned = {
+      source: o.source,
+      sourcePrivate: o.sourcePrivate,
+      sourceEnv,
+      sourceSshOptions: [...(source.sshOptions ?? [])],
+    };
+    if (o.status) {
+      // Read-only, on the droplet alone: the app droplets are not reached.
+      const status = await verifyPinnedHostKeys([{ droplet: source, role: "old", pin }])
+        .catch(hostKeyMismatch)
+        .then(() => scaleOutStatus({ ...pinned, log: warn }))
+        .finally(() => fs.rmSync(keysDir, { recursive: true, force: true }));
+      process.stdout.write(`${o.json ? JSON.stringify(status) : formatStatus(o.source, status)}\n`);
+      return EXIT.done;
+    }
     // The app droplets are the move's new side: each pinned to its own key and checked with the droplet before
     // anything runs; one without a key is accepted on first use, with a warning.
     const apps = appNodeDroplets({ appNodes, upstreams, sshOptions: o.sshOption }).map((node, i) => {
@@ -124,21 +204,21 @@ void runCli<Options>(program, {
       }
       return { droplet: withHostKey(node, "new", appPin, knownHostsFileIn(keysDir), warn), pin: appPin };
     });
+    const mode: ScaleOutMode = o.rollback ? "rollback" : o.resume ? "resume" : "run";
     const report = await verifyPinnedHostKeys([
       { droplet: source, role: "old", pin },
       ...apps.map((a) => ({ ...a, role: "new" as const })),
     ])
-      .catch((e: unknown) => {
-        throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
-      })
+      .catch(hostKeyMismatch)
       .then(() =>
         scaleOutMigrate({
-          source: o.source,
-          sourcePrivate: o.sourcePrivate,
+          ...pinned,
+          sourcePgPort,
+          appNodeEnv,
+          mode,
           upstreams,
           appNodes,
           ...budgets,
-          sourceSshOptions: [...(source.sshOptions ?? [])],
           appNodeSshOptions: apps.map((a) => a.droplet.sshOptions ?? []),
           log: warn,
         }),
@@ -148,26 +228,40 @@ void runCli<Options>(program, {
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else
       process.stdout.write(
-        `${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done: write downtime ${report.writeDowntimeMs} ms` : `stopped (${outcome}): ${report.aborted ?? report.error}`}\n`,
+        `${formatTimeline(report.timeline, report.startedAt)}\n${report.ok ? `done${report.writeDowntimeMs === undefined ? "" : `: write downtime ${report.writeDowntimeMs} ms`}` : `stopped (${outcome}): ${report.refused ?? report.aborted ?? report.error}`}\n`,
       );
-    if (outcome === "done") {
-      // The stack reads this line: the droplet's retention as the rollback target counts from the traffic switch.
-      const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");
-      const at = (ms: number) => new Date(ms).toISOString();
-      process.stdout.write(
-        `${formatMigrationResult({
-          id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
-          state: "done",
-          from: o.source,
-          to: "scale-out",
-          strategy: "logical",
-          committedAt: at(moved?.endMs ?? report.startedAt + report.totalMs),
-          finishedAt: at(report.startedAt + report.totalMs),
-          resumed: false,
-          ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
-        })}\n`,
-      );
-    }
-    return EXIT_OF[outcome];
+    if (outcome === "done") process.stdout.write(`${resultLine(report, o.source, mode)}\n`);
+    return EXIT_OF[mode][outcome];
   },
 });
+
+function hostKeyMismatch(e: unknown): never {
+  throw e instanceof HostKeyMismatchError ? new NeedsHumanError(e.message) : e;
+}
+
+function tcpPort(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n < 1 || n > 65535)
+    throw new Error(`${flag}: "${value}" must be a TCP port (1-65535)`);
+  return n;
+}
+
+/**
+ * The result line the stack reads: the droplet's retention as the rollback target counts from the traffic switch
+ * (the commit record's time, as the droplet wrote it, for a resumed move).
+ */
+function resultLine(report: LogicalReport, source: string, mode: ScaleOutMode): string {
+  const moved = report.timeline.find((e) => e.step === "cutover" && e.status === "ok");
+  const at = (ms: number) => new Date(ms).toISOString();
+  return formatMigrationResult({
+    id: at(report.startedAt).replace(/[-:]/g, "").replace(/\..*/, ""),
+    state: "done",
+    from: source,
+    to: "scale-out",
+    strategy: "logical",
+    committedAt: report.status?.switchedAt || at(moved?.endMs ?? report.startedAt + report.totalMs),
+    finishedAt: at(report.startedAt + report.totalMs),
+    resumed: mode === "resume",
+    ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
+  });
+}

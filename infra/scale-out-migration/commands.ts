@@ -79,6 +79,8 @@ export function logicalCommands(source: Droplet) {
     return value;
   };
   return {
+    /** Read-only: what an earlier run left (./status.ts). */
+    state: () => logicalCommand(source, "state", undefined),
     preflight: () => logicalCommand(source, "preflight", undefined),
     schema: () => logicalCommand(source, "schema", undefined),
     publish: () => logicalCommand(source, "publish", undefined),

@@ -4,16 +4,40 @@
  * to the app droplets, held until their gates open right after the switch; it keeps forwarding until DNS points at
  * the load balancer, which the stack does). No argument parsing here.
  */
-import type { Droplet } from "../migration/commands";
+import { type Droplet, dropletFromTarget, readStep } from "../migration/commands";
 import { sshExecutor } from "../migration/ssh-executor";
-import { checkUpstreams } from "./commands";
-import { type LogicalReport, runLogicalCutover } from "./runner";
+import { checkUpstreams, logicalCommands } from "./commands";
+import { readState, type ScaleOutStatus, statusOf } from "./status";
+import {
+  type LogicalReport,
+  type LogicalRunnerOptions,
+  resumeLogical,
+  rollbackLogical,
+  runLogicalCutover,
+} from "./runner";
+
+/** A plain run, or the recovery of an interrupted one (./status.ts says which). */
+export type ScaleOutMode = "run" | "resume" | "rollback";
+
+const RUNS: Record<ScaleOutMode, (o: LogicalRunnerOptions) => Promise<LogicalReport>> = {
+  run: runLogicalCutover,
+  resume: resumeLogical,
+  rollback: rollbackLogical,
+};
 
 export interface ScaleOutMigrateOptions {
   /** ssh destination of the single droplet, `root@203.0.113.5`. */
   source: string;
   /** Its VPC address: the managed cluster subscribes to its PostgreSQL there. */
   sourcePrivate: string;
+  /** Its PostgreSQL's port there. @default 5432 */
+  sourcePgPort?: number;
+  /** Non-secret settings for the droplet's scripts (CHATBOT_* paths, ...). */
+  sourceEnv?: Readonly<Record<string, string>>;
+  /** The same for every app droplet's proxy-switch.sh. */
+  appNodeEnv?: Readonly<Record<string, string>>;
+  /** @default "run" */
+  mode?: ScaleOutMode;
   /** The app droplets' internal listeners, `<private ip>:8081`, where the droplet's proxy forwards at the cutover. */
   upstreams: string[];
   /** The app droplets' ssh destinations (`root@203.0.113.21`), in the order of `upstreams`: their gates open there. */
@@ -29,22 +53,31 @@ export interface ScaleOutMigrateOptions {
   log?: (line: string) => void;
 }
 
+/** user@host or user@host:port (the port becomes ssh's -p, before the other options). */
+function sshTarget(field: string, target: string, privateAddress: string, sshOptions: readonly string[]): Droplet {
+  if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.-]+(?::\d{1,5})?$/.test(target))
+    throw new Error(`${field}: "${target}" must be user@host or user@host:port`);
+  return dropletFromTarget(field, target, { privateAddress, sshOptions });
+}
+
 export function sourceDroplet(
-  o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions">,
+  o: Pick<
+    ScaleOutMigrateOptions,
+    "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions" | "sourcePgPort" | "sourceEnv"
+  >,
 ): Droplet {
-  if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(o.source)) throw new Error(`source: "${o.source}" must be user@host`);
   if (!/^[0-9.]+$/.test(o.sourcePrivate))
     throw new Error(`sourcePrivate: "${o.sourcePrivate}" must be an IPv4 address`);
   return {
-    ssh: o.source,
-    sshOptions: o.sourceSshOptions ?? o.sshOptions ?? [],
-    privateAddress: o.sourcePrivate,
+    ...sshTarget("source", o.source, o.sourcePrivate, o.sourceSshOptions ?? o.sshOptions ?? []),
+    ...(o.sourcePgPort === undefined ? {} : { pgPort: o.sourcePgPort }),
+    ...(o.sourceEnv ? { env: { ...o.sourceEnv } } : {}),
   };
 }
 
 /** The app droplets as the runner reaches them, one per upstream, in the same order. */
 export function appNodeDroplets(
-  o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions" | "appNodeSshOptions">,
+  o: Pick<ScaleOutMigrateOptions, "appNodes" | "upstreams" | "sshOptions" | "appNodeSshOptions" | "appNodeEnv">,
 ): Droplet[] {
   const upstreams = checkUpstreams(o.upstreams);
   if (o.appNodes.length !== upstreams.length)
@@ -52,11 +85,9 @@ export function appNodeDroplets(
       `appNodes: ${o.appNodes.length} ssh destination(s) for ${upstreams.length} upstream(s): one per app droplet, in the same order`,
     );
   return o.appNodes.map((ssh, i) => {
-    if (!/^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:-]+$/.test(ssh)) throw new Error(`appNodes: "${ssh}" must be user@host`);
     return {
-      ssh,
-      sshOptions: [...(o.appNodeSshOptions?.[i] ?? o.sshOptions ?? [])],
-      privateAddress: upstreams[i]!.replace(/:\d+$/, ""),
+      ...sshTarget("appNodes", ssh, upstreams[i]!.replace(/:\d+$/, ""), o.appNodeSshOptions?.[i] ?? o.sshOptions ?? []),
+      ...(o.appNodeEnv ? { env: { ...o.appNodeEnv } } : {}),
     };
   });
 }
@@ -67,7 +98,7 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
   const appNodes = appNodeDroplets(o);
   const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
   try {
-    return await runLogicalCutover({
+    return await RUNS[o.mode ?? "run"]({
       source,
       exec: ssh,
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
@@ -85,10 +116,28 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
   }
 }
 
-/** How a run ended, for the command's exit code and the person reading it. */
-export type LogicalOutcome = "done" | "rolled-back" | "rollback-incomplete" | "failed-after-commit";
+/** --status: one read-only step on the droplet (it reads the cluster from there). */
+export async function scaleOutStatus(
+  o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions" | "sourceEnv" | "log">,
+): Promise<ScaleOutStatus> {
+  const cmd = logicalCommands(sourceDroplet(o)).state();
+  const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
+  try {
+    const r = await ssh(cmd);
+    if (r.code !== 0) throw new Error(`logical.sh state exited ${r.code}: ${r.stderr.trim().split("\n").at(-1) ?? ""}`);
+    return statusOf(readState(readStep(cmd, r.stdout)));
+  } finally {
+    ssh.close();
+  }
+}
 
-export function logicalOutcome(report: Pick<LogicalReport, "ok" | "committed" | "rolledBack">): LogicalOutcome {
+/** How a run ended, for the command's exit code and the person reading it. */
+export type LogicalOutcome = "done" | "refused" | "rolled-back" | "rollback-incomplete" | "failed-after-commit";
+
+export function logicalOutcome(
+  report: Pick<LogicalReport, "ok" | "committed" | "rolledBack" | "refused">,
+): LogicalOutcome {
+  if (report.refused) return "refused";
   if (report.committed) return report.ok ? "done" : "failed-after-commit";
   return report.rolledBack === false ? "rollback-incomplete" : "rolled-back";
 }

@@ -24,6 +24,7 @@ import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, type OutputOf } from ".
 import { Abort, StepFailed, budgetGate } from "../migration/stops";
 import { type Phase, Timeline, type TimelineEntry } from "../migration/timeline";
 import { INTERNAL_PORT } from "../render/caddyfile";
+import { ROLLBACK_ADVICE, readState, type ScaleOutStatus, statusOf } from "./status";
 import {
   appBounceCommand,
   appGateCommand,
@@ -70,6 +71,10 @@ export interface LogicalReport {
   ok: boolean;
   committed: boolean;
   aborted?: string;
+  /** --rollback or --resume found the move where it cannot act (past, or not yet at, the commit point). */
+  refused?: string;
+  /** Where the move stood when this run started (./status.ts). */
+  status?: ScaleOutStatus;
   rolledBack?: boolean;
   error?: string;
   preflight?: Readonly<Record<string, string | undefined>>;
@@ -108,6 +113,25 @@ export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<Log
   run.report.totalMs = run.now() - run.timeline.startedAt;
   return run.report;
 }
+
+/** Run `fn` on a fresh run and time it, as runLogicalCutover does. */
+async function recovery(opts: LogicalRunnerOptions, fn: (run: LogicalRun) => Promise<void>): Promise<LogicalReport> {
+  const run = new LogicalRun(opts);
+  await fn(run).catch((e: Error) => {
+    run.report.error = e.message;
+  });
+  run.report.totalMs = run.now() - run.timeline.startedAt;
+  return run.report;
+}
+
+/**
+ * --rollback: undoes whatever an interrupted run left before the commit point (the fence, the proxy's hold, the
+ * subscription, the gates), each part idempotent; refused past the commit point.
+ */
+export const rollbackLogical = (opts: LogicalRunnerOptions) => recovery(opts, (run) => run.rollBackLeftovers());
+
+/** --resume: finishes a move interrupted after its commit point; refused before it. */
+export const resumeLogical = (opts: LogicalRunnerOptions) => recovery(opts, (run) => run.resumeAfterCommit());
 
 /** One scale-out run: its report, what it has changed so far (for a rollback), and how it runs a step. */
 class LogicalRun {
@@ -169,6 +193,14 @@ class LogicalRun {
     this.phase("preflight");
     const pre = await this.step(this.cmds.preflight());
     this.report.preflight = pre;
+    // An earlier run's leftovers are acted on by --rollback or --resume, never built upon: a new subscription
+    // beside an old one, or a copy onto a fenced source, would leave neither undoable.
+    const status = statusOf(readState(pre));
+    this.report.status = status;
+    if (status.phase !== "none")
+      throw new Abort(
+        `an earlier run left ${status.left.join("; ")} (phase ${status.phase}): nothing changed; --status says what to run (${status.next ?? "nothing"})`,
+      );
     if (pre.tables_without_pk)
       this.info(
         `tables without a primary key (UPDATE/DELETE on them will fail while replicating): ${pre.tables_without_pk}`,
@@ -211,7 +243,12 @@ class LogicalRun {
     await this.step(cmds.trust(closed.map((v, i) => this.appCertificate(v, i)).join("")));
     // A rollback after the fence bounces the held requests to the source's internal listener: its certificate now,
     // outside the write gap. Without it (an older droplet), the rollback ends them with Caddy's 502 as before.
-    this.state.sourceCert = await this.step(cmds.proxyCert())
+    this.state.sourceCert = await this.sourceCertificate();
+  }
+
+  /** The source's internal listener certificate (for a rollback's bounce), or "" (the held requests then get a 502). */
+  private sourceCertificate(): Promise<string> {
+    return this.step(this.cmds.proxyCert())
       .then((v) => Buffer.from(v.tls_cert ?? "", "base64").toString("utf8"))
       .catch((e: Error) => {
         this.info(
@@ -299,6 +336,50 @@ class LogicalRun {
       report.cache = { keys: Number(warm.warm_keys), skipped: Number(warm.warm_skipped), ms: Number(warm.warm_ms) };
     }
     report.ok = !report.countProblems?.length;
+  }
+
+  private async status(): Promise<ScaleOutStatus> {
+    this.phase("preflight");
+    const status = statusOf(readState(await this.step(this.cmds.state())));
+    this.report.status = status;
+    return status;
+  }
+
+  async rollBackLeftovers(): Promise<void> {
+    const { report } = this;
+    const status = await this.status();
+    if (status.phase === "after-commit" || status.phase === "done") {
+      report.committed = true;
+      report.refused = `past the commit point (${status.left[0]}): nothing rolled back; ${status.next ?? "the move is done"}`;
+      return;
+    }
+    // Every part as if this run had done it: unfence, drop the subscription, open the gates; the requests the
+    // droplet's proxy still holds are bounced to its own app as in a live rollback.
+    const sourceCert = await this.sourceCertificate();
+    Object.assign(this.state, { fenced: true, subscribed: true, gatesClosed: true, sourceCert });
+    report.aborted = `--rollback of an interrupted run (phase ${status.phase})`;
+    if (await this.rollback()) {
+      report.committed = true;
+      report.refused = "the cutover had committed meanwhile: nothing rolled back; run --resume";
+    }
+  }
+
+  async resumeAfterCommit(): Promise<void> {
+    const { report } = this;
+    const status = await this.status();
+    if (status.phase === "before-commit" || status.phase === "none") {
+      report.refused = `not past the commit point: nothing to resume; ${status.phase === "none" ? "nothing is left to undo either" : ROLLBACK_ADVICE}`;
+      return;
+    }
+    report.committed = true;
+    if (status.phase === "done") {
+      report.ok = true;
+      this.info("the move is done: nothing to resume");
+      return;
+    }
+    this.phase("cutover");
+    await this.gates("open");
+    await this.afterCommit();
   }
 
   /** Undo what this run did; true when unfence found the cutover done (committed: nothing else is touched). */

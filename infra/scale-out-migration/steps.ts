@@ -4,13 +4,28 @@
  */
 import { none, opt, req, spec } from "../migration/steps";
 
+/**
+ * What an earlier run left (logical-cutover.sh print_state): the commit record's id (empty: none), the fence, the
+ * publication and slot on the source, the subscription on the cluster ("unknown": it did not answer). ./status.ts.
+ */
+const STATE_OUT = {
+  switched: opt,
+  switched_at: opt,
+  fenced: req,
+  publication: req,
+  slot: req,
+  subscription: req,
+} as const;
+
 export const LOGICAL_STEPS = {
+  state: spec({ script: "logical", words: ["state"], runsOn: "source", argv: none, out: STATE_OUT }),
   preflight: spec({
     script: "logical",
     words: ["preflight"],
     runsOn: "source",
     argv: none,
     out: {
+      ...STATE_OUT,
       wal_level: opt,
       source_version_num: req,
       target_version_num: req,

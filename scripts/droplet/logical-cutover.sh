@@ -135,3 +135,27 @@ step_unfence() {
   out unfenced 1
   if [ "${1:-}" = keep-hold ]; then out hold kept; else proxy local; fi
 }
+
+# What an earlier run left on this droplet and the cluster, read-only (`state`, and the first keys of `preflight`):
+# the commit record's id and time (switched, switched_at), the fence (the database's read-only default), the publication and its slot
+# here, the subscription there ("unknown" when the cluster does not answer). infra/scale-out-migration/status.ts
+# reads them into a phase.
+print_state() {
+  local sub
+  out switched "$(switched_field id)"
+  out switched_at "$(switched_field at)"
+  out fenced "$(qs "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+    WHERE d.datname = '$DB' AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY (s.setconfig)")"
+  out publication "$(qs "SELECT count(*) FROM pg_publication WHERE pubname = '$PUB'")"
+  out slot "$(qs "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SUB'")"
+  sub=$(qt "SELECT count(*) FROM pg_subscription WHERE subname = '$SUB'" 2>/dev/null) || sub=unknown
+  out subscription "$sub"
+}
+
+# A field of the commit record (id, at), empty without one.
+switched_field() {
+  [ -f "$SWITCHED_FILE" ] || return 0
+  sed -n "s/^$1=//p" "$SWITCHED_FILE" | head -n 1
+}
+
+step_state() { print_state; }

@@ -5,6 +5,7 @@
 
 step_preflight() {
   local wal target
+  print_state
   wal=$(qs "SHOW wal_level")
   out wal_level "$wal"
   out source_version_num "$(qs "SHOW server_version_num")"

@@ -21,6 +21,8 @@
 #             100 ms, drains the local app), the fence, the marker wait and setval, then the commit record
 #             ($CONFIG_DIR/scale-out-switched). Its success is the commit point: the runner opens the app droplets'
 #             gates next. Nothing in it grows with the data.
+#   state     (read-only) what an earlier run left: the commit record, the fence, publication, slot, subscription
+#             (preflight prints the same keys first: a run refuses to start on an earlier one's leftovers).
 #   counts    (after the commit point) every published table's exact row count on the source and the cluster.
 #   unfence [keep-hold]
 #             (rollback) exit 7, touching nothing, if the cutover wrote its commit record; else the source takes
@@ -37,7 +39,7 @@ main() {
   load_env
   case "$STEP" in
     preflight | schema | publish | subscribe | sync | lag | cutover | counts | finish | \
-      rollback_target | unfence | cache_warm) "step_$STEP" "$@" ;;
+      rollback_target | unfence | cache_warm | state) "step_$STEP" "$@" ;;
     *) die "unknown step '$STEP'" ;;
   esac
 }

@@ -76,8 +76,9 @@ export function killLeftoverClis(): void {
   running.clear();
 }
 
-export function startCli(args: string[], timeoutMs = 300_000): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+/** `script`: another of the project's commands (scripts/scale-out-migrate.ts). */
+export function startCli(args: string[], timeoutMs = 300_000, script = CLI): CliProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -149,6 +150,6 @@ export async function copyUnderWay(cli: CliProcess, next: HarnessDroplet): Promi
   );
 }
 
-export function runCli(args: string[], timeoutMs?: number): Promise<CliExit> {
-  return startCli(args, timeoutMs).exited;
+export function runCli(args: string[], timeoutMs?: number, script?: string): Promise<CliExit> {
+  return startCli(args, timeoutMs, script).exited;
 }

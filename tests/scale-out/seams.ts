@@ -7,6 +7,7 @@
  * - `unfenced`: the NEGATIVE CONTROL. `cutover` runs `finish` instead (the subscription dropped: no hold, no fence,
  *   no marker wait, no setval, no commit record) and answers as a committed cutover, then waits `holdMs` while the
  *   unfenced droplet keeps acknowledging writes the managed cluster never sees; the checker must report them lost.
+ * - `diesAfter`: the runner dies once a step has run (nothing after it reaches a droplet), as a killed CLI.
  * - `beforeCutover`: runs an action (on the harness's servers) right before the cutover step reaches the droplet,
  *   e.g. a real fault inside the cutover: the cluster's sequence renamed, so `setval` fails after the hold and the
  *   fence and the cutover does not commit.
@@ -52,5 +53,21 @@ export function beforeCutover(exec: LogicalExecutor, act: () => Promise<unknown>
   return async (cmd) => {
     if (cmd.step === "cutover") await act();
     return exec(cmd);
+  };
+}
+
+/**
+ * The runner's process dies once `step` has run (its answer never read): every later call answers 255 without
+ * reaching a droplet, so the droplets are left as a killed CLI leaves them (the rollback the runner then tries
+ * changes nothing).
+ */
+export function diesAfter(exec: LogicalExecutor, step: LogicalStep): LogicalExecutor {
+  let dead = false;
+  return async (cmd) => {
+    if (dead) return { code: 255, stdout: "", stderr: "fault injected: the runner's process is gone" };
+    const result = await exec(cmd);
+    if (cmd.step !== step) return result;
+    dead = true;
+    return { code: 255, stdout: "", stderr: `fault injected: the runner died as ${step} answered` };
   };
 }

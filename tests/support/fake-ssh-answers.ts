@@ -7,9 +7,13 @@ import * as path from "node:path";
 
 export type StepAnswers = Record<string, { out?: string; err?: string; code?: number }>;
 
+/** logical.sh state (and the start of preflight) on a droplet no earlier run left anything on. */
+export const SCALE_OUT_CLEAN = "switched=\nswitched_at=\nfenced=0\npublication=0\nslot=0\nsubscription=0\n";
+
 /** What logical.sh and proxy-switch.sh print for each step of a scale-out move that goes through. */
 export const SCALE_OUT_HAPPY: StepAnswers = {
-  preflight: { out: "source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n" },
+  state: { out: SCALE_OUT_CLEAN },
+  preflight: { out: `${SCALE_OUT_CLEAN}source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n` },
   // An app droplet's gate (close and open alike) prints its internal listener's certificate.
   gate: {
     out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\napp\n-----END CERTIFICATE-----\n").toString("base64")}\n`,

@@ -21,7 +21,7 @@ import { benchMigrationProblems, benchTargetsMissed } from "../bench/bench-migra
 import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { runCommand } from "../support/processes";
 
-import { SCALE_OUT_HAPPY, type StepAnswers, writeStepAnswers } from "../support/fake-ssh-answers";
+import { SCALE_OUT_CLEAN, SCALE_OUT_HAPPY, type StepAnswers, writeStepAnswers } from "../support/fake-ssh-answers";
 const ROOT = join(__dirname, "..", "..");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 const FAKE_SSH = join(ROOT, "tests", "support", "fake-ssh");
@@ -407,6 +407,60 @@ describe("npm run scale-out-migrate", () => {
           "finish",
           "cache_warm",
         ]);
+    },
+    TIMEOUT,
+  );
+
+  const BEFORE = "switched=\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
+  const AFTER = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
+  it.concurrent.each([
+    ["--status, nothing left", ["--status"], SCALE_OUT_CLEAN, EXIT.done, /^ {2}phase +none$/m, ["state"]],
+    ["--status, stopped in the cutover", ["--status"], BEFORE, EXIT.done, /^ {2}next +--rollback /m, ["state"]],
+    [
+      "a plain run on an earlier run's leftovers: refused",
+      [],
+      BEFORE,
+      EXIT.no,
+      /stopped \(rolled-back\): an earlier run left .*--status/,
+      ["preflight"],
+    ],
+    [
+      "--rollback before the commit point",
+      ["--rollback"],
+      BEFORE,
+      EXIT.done,
+      /stopped \(rolled-back\): --rollback of an interrupted run/,
+      // The fake ssh names a proxy-switch.sh action by its first word: the bounces are the first two "gate"s.
+      ["state", "cert", "unfence", "gate", "gate", "local", "rollback_target", "gate", "gate"],
+    ],
+    ["--rollback past the commit point: refused", ["--rollback"], AFTER, EXIT.no, /stopped \(refused\)/, ["state"]],
+    [
+      "--resume past the commit point",
+      ["--resume"],
+      AFTER,
+      EXIT.done,
+      /chatbot-migration-result: .*"committedAt":"2026-12-08T03:00:00.000Z".*"resumed":true/,
+      ["state", "gate", "gate", "counts", "finish", "cache_warm"],
+    ],
+    ["--resume before the commit point: refused", ["--resume"], BEFORE, EXIT.no, /stopped \(refused\)/, ["state"]],
+  ])(
+    "%s",
+    async (_what, flags, left, code, stdout, calls) => {
+      const answers = {
+        ...happy,
+        state: { out: left },
+        preflight: { out: `${left}source_version_num=1\ntarget_version_num=1\ndb_bytes=1\n` },
+      };
+      const r = await cli("scripts/scale-out-migrate.ts", [...args, ...flags], {
+        ...answers,
+        unfence: { out: "unfenced=1\nhold=kept\n" },
+        cert: {
+          out: `tls_cert=${Buffer.from("-----BEGIN CERTIFICATE-----\nsource\n-----END CERTIFICATE-----\n").toString("base64")}\n`,
+        },
+      });
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(code);
+      expect(r.stdout).toMatch(stdout);
+      expect(r.calls).toEqual(calls);
     },
     TIMEOUT,
   );

@@ -19,8 +19,8 @@ import {
 import { appNodeDroplets, sourceDroplet } from "../../infra/scale-out-migration/over-ssh";
 import { type LogicalRunnerOptions, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { scaleOutMigrateCommandLine } from "../../infra/components/scale-out-migration";
+import { APP_NODES, BOUNCED_ROLLBACK, CLEAN, HAPPY, pem, SOURCE, scripted, UPSTREAMS } from "./scale-out-scripted";
 
-const SOURCE: Droplet = { ssh: "root@203.0.113.5", privateAddress: "10.10.0.5" };
 /** An ED25519 public key in the form the stack pins. */
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGuvAddbRUXhZqAjjjcWQNvcseadSNGmRYqJIfvF+VvL";
 
@@ -242,38 +242,6 @@ describe("--app-node-host-key values (targetHostKeys)", () => {
   });
 });
 
-/** A scripted droplet: answers each step with canned key=value output, records the order. */
-function scripted(answers: Partial<Record<string, { code?: number; out?: string }>>) {
-  const calls: string[] = [];
-  const exec: LogicalRunnerOptions["exec"] = async (cmd) => {
-    calls.push(cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2)}` : cmd.step);
-    const a = answers[cmd.step] ?? {};
-    return { code: a.code ?? 0, stdout: a.out ?? "", stderr: a.code ? `boom in ${cmd.step}` : "" };
-  };
-  return { calls, exec };
-}
-
-const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`;
-const HAPPY = {
-  gate_close: { out: `gate=close\ntls_cert=${Buffer.from(pem("app")).toString("base64")}\n` },
-  proxy_cert: { out: `tls_cert=${Buffer.from(pem("source")).toString("base64")}\n` },
-  preflight: {
-    out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=1000000\ntables_without_pk=\n",
-  },
-  sync: { out: "sync_ms=900\nlag_bytes=0\n" },
-  lag: { out: "lag_bytes=1024\n" },
-  cutover: {
-    out: "upstream=10.10.0.7:8081 10.10.0.8:8081\ndrained_ms=20\ndrained=1\nfence_lsn=0/1A2B3C\nfence_ms=80\ncatchup_ms=120\nsequences=1\ntables=1\nseq.public.writes_seq_seq=42\nchecked=1\nchecks_ms=150\nswitched=t1\n",
-  },
-  counts: { out: "source.public.writes=42\ntarget.public.writes=45\n" },
-  cache_warm: { out: "warm_keys=10\nwarm_skipped=0\nwarm_ms=3\n" },
-};
-
-const UPSTREAMS = ["10.10.0.7:8081", "10.10.0.8:8081"];
-const APP_NODES: Droplet[] = [
-  { ssh: "root@a1", privateAddress: "10.10.0.7" },
-  { ssh: "root@a2", privateAddress: "10.10.0.8" },
-];
 const CLOSE = ["gate_close root@a1", "gate_close root@a2"];
 const OPEN = ["gate_open root@a1", "gate_open root@a2"];
 const run = (exec: LogicalRunnerOptions["exec"], extra: Partial<LogicalRunnerOptions> = {}) =>
@@ -341,15 +309,7 @@ describe("the runner", () => {
     expect(r.aborted).toMatch(/^cutover exited 1/);
     // The source's proxy keeps holding while the app gates bounce its held requests back to its internal listener,
     // then serves the local app; the gates' opening ends the bounce.
-    expect(calls.slice(-8)).toEqual([
-      "cutover",
-      "unfence",
-      "gate_bounce root@a1",
-      "gate_bounce root@a2",
-      "proxy_local",
-      "rollback_target",
-      ...OPEN,
-    ]);
+    expect(calls.slice(-8)).toEqual(["cutover", ...BOUNCED_ROLLBACK, ...OPEN]);
   });
 
   it("the rollback's bounce: unfence keeps the hold, each app gate forwards to the source's internal listener with the source's certificate only", async () => {
@@ -451,7 +411,7 @@ describe("the runner", () => {
     const { calls, exec } = scripted({
       ...HAPPY,
       preflight: {
-        out: "wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=100000000000\n",
+        out: `${CLEAN}wal_level=logical\nsource_version_num=150010\ntarget_version_num=150008\ndb_bytes=100000000000\n`,
       },
     });
     const r = await run(exec, { budgets: { downtimeBudgetSeconds: 300, migrationBudgetMinutes: 30 } });
@@ -463,7 +423,9 @@ describe("the runner", () => {
   it("refuses a managed cluster older than the source", async () => {
     const { exec } = scripted({
       ...HAPPY,
-      preflight: { out: "wal_level=logical\nsource_version_num=160002\ntarget_version_num=150008\ndb_bytes=1\n" },
+      preflight: {
+        out: `${CLEAN}wal_level=logical\nsource_version_num=160002\ntarget_version_num=150008\ndb_bytes=1\n`,
+      },
     });
     const r = await run(exec);
     expect(r.aborted).toMatch(/older than the source/);

@@ -1,0 +1,174 @@
+/**
+ * An interrupted scale-out move: where it stands (infra/scale-out-migration/status.ts, from what logical.sh `state`
+ * prints), a new run refusing an earlier one's leftovers, and the two recoveries (rollbackLogical, resumeLogical)
+ * against a scripted droplet. The same, for real over ssh after a killed CLI: tests/scale-out/recovery.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  type LogicalRunnerOptions,
+  resumeLogical,
+  rollbackLogical,
+  runLogicalCutover,
+} from "../../infra/scale-out-migration/runner";
+import { formatStatus, readState, type ScaleOutState, statusOf } from "../../infra/scale-out-migration/status";
+import { APP_NODES, BOUNCED_ROLLBACK, CLEAN, HAPPY, SOURCE, scripted, UPSTREAMS } from "./scale-out-scripted";
+
+const NOTHING: ScaleOutState = { switched: "", fenced: false, publication: false, slot: false, subscription: false };
+const opts = (exec: LogicalRunnerOptions["exec"]): LogicalRunnerOptions => ({
+  source: SOURCE,
+  exec,
+  upstreams: UPSTREAMS,
+  appNodes: APP_NODES,
+});
+const OPEN = ["gate_open root@a1", "gate_open root@a2"];
+const state = (s: string) => ({ state: { out: s } });
+const BEFORE = "switched=\nswitched_at=\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
+const AFTER = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
+const DONE = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=0\nslot=0\nsubscription=0\n";
+
+describe("where an interrupted scale-out move stands", () => {
+  it.each([
+    ["nothing left", NOTHING, "none"],
+    ["a publication only (stopped right after publish)", { ...NOTHING, publication: true }, "before-commit"],
+    ["a subscription only (the slot dropped by hand)", { ...NOTHING, subscription: true }, "before-commit"],
+    ["the fence only (a rollback cut after the subscription went)", { ...NOTHING, fenced: true }, "before-commit"],
+    ["the fence and replication", { ...NOTHING, fenced: true, publication: true, slot: true }, "before-commit"],
+    ["the commit record and replication", { ...NOTHING, switched: "c1", fenced: true, slot: true }, "after-commit"],
+    [
+      "the commit record, the cluster silent, the publication still here",
+      { ...NOTHING, switched: "c1", publication: true, subscription: "unknown" as const },
+      "after-commit",
+    ],
+    ["the commit record, replication ended", { ...NOTHING, switched: "c1", fenced: true }, "done"],
+  ])("%s: %s", (_name, s, phase) => {
+    const st = statusOf(s);
+    expect(st.phase).toBe(phase);
+    if (phase === "before-commit") expect(st.next).toMatch(/^--rollback/);
+    else if (phase === "after-commit") expect(st.next).toMatch(/^--resume/);
+    else expect(st.next).toBeUndefined();
+  });
+
+  it("reads the step's keys, refusing a value it does not know", () => {
+    expect(
+      readState({
+        switched: "c1",
+        switched_at: "t",
+        fenced: "1",
+        publication: "0",
+        slot: "0",
+        subscription: "unknown",
+      }),
+    ).toEqual({
+      switched: "c1",
+      switchedAt: "t",
+      fenced: true,
+      publication: false,
+      slot: false,
+      subscription: "unknown",
+    });
+    expect(() => readState({ fenced: "yes", publication: "0", slot: "0", subscription: "0" })).toThrow(
+      /fenced=yes is not 0 or 1/,
+    );
+  });
+
+  it("prints the phase and the advice as `migrate --status` prints its own (two-space indented key, value)", () => {
+    const text = formatStatus("root@203.0.113.5", statusOf({ ...NOTHING, fenced: true, publication: true }));
+    expect(text).toMatch(/^ {2}phase +before-commit$/m);
+    expect(text).toMatch(/^ {2}left +the fence \(the droplet's database is read-only\); the publication$/m);
+    expect(text).toMatch(/^ {2}next +--rollback /m);
+    expect(formatStatus("x", statusOf(NOTHING))).not.toMatch(/^ {2}next/m);
+  });
+});
+
+describe("a new run on an earlier run's leftovers", () => {
+  it("stops at the preflight, changes nothing, and points at --status", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, preflight: { out: HAPPY.preflight.out.replace(CLEAN, BEFORE) } });
+    const r = await runLogicalCutover(opts(exec));
+    expect(calls).toEqual(["preflight"]);
+    expect(r.aborted).toMatch(/an earlier run left .*the fence.* \(phase before-commit\): nothing changed; --status/);
+    expect(r.committed).toBe(false);
+  });
+
+  it("goes ahead on a clean droplet (the control)", async () => {
+    const { calls, exec } = scripted(HAPPY);
+    const r = await runLogicalCutover(opts(exec));
+    expect(r.ok).toBe(true);
+    expect(calls[1]).toBe("schema");
+  });
+});
+
+describe("--rollback", () => {
+  it("before the commit point: unfences, bounces the held requests to the droplet's app, drops the subscription, opens the gates", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(BEFORE), unfence: { out: "unfenced=1\nhold=kept\n" } });
+    const seen: string[][] = [];
+    const r = await rollbackLogical(
+      opts(async (cmd, ...rest) => {
+        seen.push([cmd.step, ...cmd.args]);
+        return exec(cmd, ...rest);
+      }),
+    );
+    expect(calls).toEqual(["state", "proxy_cert", ...BOUNCED_ROLLBACK, ...OPEN]);
+    expect(seen.find(([step]) => step === "unfence")).toEqual(["unfence", "keep-hold"]);
+    expect(r).toMatchObject({ rolledBack: true, committed: false });
+    expect(r.refused).toBeUndefined();
+  });
+
+  it("without the droplet's certificate: no bounce (the held requests get Caddy's 502, never applied)", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(BEFORE), proxy_cert: { code: 1 } });
+    const r = await rollbackLogical(opts(exec));
+    expect(calls).toEqual(["state", "proxy_cert", "unfence", "rollback_target", ...OPEN]);
+    expect(r.rolledBack).toBe(true);
+  });
+
+  it("past the commit point: refused, nothing touched", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(AFTER) });
+    const r = await rollbackLogical(opts(exec));
+    expect(calls).toEqual(["state"]);
+    expect(r.refused).toMatch(/past the commit point .*--resume/);
+  });
+
+  it("a commit that landed meanwhile (unfence answers 7): refused, nothing else touched", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(BEFORE), unfence: { code: 7, out: "switched=1\n" } });
+    const r = await rollbackLogical(opts(exec));
+    expect(calls).toEqual(["state", "proxy_cert", "unfence"]);
+    expect(r.refused).toMatch(/committed meanwhile/);
+  });
+
+  it("an incomplete rollback (the cluster gone) says so", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(BEFORE), rollback_target: { code: 1 } });
+    const r = await rollbackLogical(opts(exec));
+    // The gates stay as the bounce left them: forwarding to the droplet, which serves.
+    expect(calls).toEqual(["state", "proxy_cert", ...BOUNCED_ROLLBACK]);
+    expect(r.rolledBack).toBe(false);
+    expect(r.aborted).toMatch(/rollback incomplete: .*rollback_target/);
+  });
+});
+
+describe("--resume", () => {
+  it("after the commit point: opens the gates, compares the counts, ends replication, warms the cache", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(AFTER) });
+    const r = await resumeLogical(opts(exec));
+    expect(calls).toEqual(["state", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(r).toMatchObject({ ok: true, committed: true });
+    expect(r.status?.switchedAt).toBe("2026-12-08T03:00:00.000Z");
+  });
+
+  it("before the commit point: refused with the rollback's advice, nothing touched", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(BEFORE) });
+    const r = await resumeLogical(opts(exec));
+    expect(calls).toEqual(["state"]);
+    expect(r.refused).toMatch(/not past the commit point.*--rollback/);
+  });
+
+  it("a finished move: nothing to do, done", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, ...state(DONE) });
+    const r = await resumeLogical(opts(exec));
+    expect(calls).toEqual(["state"]);
+    expect(r).toMatchObject({ ok: true, committed: true });
+  });
+
+  it("a clean droplet: refused (nothing to resume)", async () => {
+    const { exec } = scripted({ ...HAPPY, ...state(CLEAN) });
+    expect((await resumeLogical(opts(exec))).refused).toMatch(/nothing to resume; nothing is left to undo/);
+  });
+});
