@@ -105,7 +105,17 @@ const program = new Command("scale-out-migrate")
     ).conflicts(["resume"]),
   )
   .option("--resume", "finish a move interrupted after its commit point; refused before it")
-  .option("--json", "print the report as JSON");
+  .option("--json", "print the report as JSON")
+  .addHelpText(
+    "after",
+    `
+What a run does:
+  It reads what an earlier run left on the droplet and the cluster (the commit record, the fence, the publication,
+  the slot, the subscription), as the next \`pulumi up\` runs it again: stopped before its commit point, that run
+  is rolled back, then the move starts afresh; stopped after it, it is finished; done, nothing is touched and the
+  result line is printed again. --status prints that state and changes nothing; --rollback and --resume act on it
+  only. On success the last stdout line is "chatbot-migration-result: {...}".`,
+  );
 
 /** A run's end as an exit code: a rollback asked for and done is the command done. */
 const EXIT_OF: Record<ScaleOutMode, Record<LogicalOutcome, ExitCode>> = {
@@ -134,7 +144,7 @@ const EXIT_OF: Record<ScaleOutMode, Record<LogicalOutcome, ExitCode>> = {
 
 void runCli<Options>(program, {
   help: {
-    no: "aborted before the traffic switch (a failure, a budget, a refused preflight, an earlier run's leftovers) and rolled back: the droplet still serves with all its data; with --rollback or --resume: refused (the move is past, or not yet at, its commit point: --status says which)",
+    no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data; with --rollback or --resume: refused (the move is past, or not yet at, its commit point: --status says which)",
     usage:
       "a bad --source, --source-private, --source-pg-port, --source-env, --upstreams, --app-nodes, --app-node-env, --app-node-host-key or budget (checked before anything runs)",
     human:
@@ -261,7 +271,7 @@ function resultLine(report: LogicalReport, source: string, mode: ScaleOutMode): 
     strategy: "logical",
     committedAt: report.status?.switchedAt || at(moved?.endMs ?? report.startedAt + report.totalMs),
     finishedAt: at(report.startedAt + report.totalMs),
-    resumed: mode === "resume",
+    resumed: mode === "resume" || report.recovered === "resumed",
     ...(report.writeDowntimeMs !== undefined ? { writeDowntimeMs: report.writeDowntimeMs } : {}),
   });
 }

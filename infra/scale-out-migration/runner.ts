@@ -75,6 +75,8 @@ export interface LogicalReport {
   refused?: string;
   /** Where the move stood when this run started (./status.ts). */
   status?: ScaleOutStatus;
+  /** A plain run found an earlier run's leftovers and rolled them back first, or finished that run. */
+  recovered?: "rolled-back" | "resumed";
   rolledBack?: boolean;
   error?: string;
   preflight?: Readonly<Record<string, string | undefined>>;
@@ -99,7 +101,33 @@ const DEFAULT_MAX_LAG = 16 * 1024 * 1024;
 const APPLY_BYTES_PER_SECOND = 5 * 1024 * 1024;
 const CUTOVER_FIXED_SECONDS = 5;
 
+/**
+ * A plain run. Like the tier migration's, it first deals with what an earlier run left (./status.ts), as the next
+ * `pulumi up` must: stopped before the commit point, it is rolled back, then moved afresh; stopped after it, it is
+ * finished; done, nothing is touched.
+ */
 export async function runLogicalCutover(opts: LogicalRunnerOptions): Promise<LogicalReport> {
+  const first = await freshRun(opts);
+  const found = first.committed ? undefined : first.status;
+  if (!found || found.phase === "none") return first;
+  const said = (message: string) => opts.onEvent?.({ kind: "info", message });
+  said(`an earlier run left ${found.left.join("; ")} (phase ${found.phase})`);
+  if (found.phase !== "before-commit") return joined([first], await resumeLogical(opts), "resumed");
+  const back = await rollbackLogical(opts);
+  if (back.refused || !back.rolledBack) return joined([first], back, "rolled-back");
+  said("the earlier run is rolled back: the move starts afresh");
+  const again = await freshRun(opts);
+  return joined([first, back], again, "rolled-back");
+}
+
+/** The report of the run that ended it all, with the timelines of those before it and the whole time. */
+function joined(before: readonly LogicalReport[], last: LogicalReport, recovered: LogicalReport["recovered"]) {
+  const startedAt = before[0]?.startedAt ?? last.startedAt;
+  const timeline = [...before.flatMap((r) => r.timeline), ...last.timeline];
+  return { ...last, recovered, timeline, startedAt, totalMs: last.startedAt + last.totalMs - startedAt };
+}
+
+async function freshRun(opts: LogicalRunnerOptions): Promise<LogicalReport> {
   const run = new LogicalRun(opts);
   try {
     await run.preflight();
@@ -197,10 +225,9 @@ class LogicalRun {
     // beside an old one, or a copy onto a fenced source, would leave neither undoable.
     const status = statusOf(readState(pre));
     this.report.status = status;
+    // runLogicalCutover acts on them (rollback or resume) before anything else changes.
     if (status.phase !== "none")
-      throw new Abort(
-        `an earlier run left ${status.left.join("; ")} (phase ${status.phase}): nothing changed; --status says what to run (${status.next ?? "nothing"})`,
-      );
+      throw new Abort(`an earlier run left ${status.left.join("; ")} (phase ${status.phase})`);
     if (pre.tables_without_pk)
       this.info(
         `tables without a primary key (UPDATE/DELETE on them will fail while replicating): ${pre.tables_without_pk}`,

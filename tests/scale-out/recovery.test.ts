@@ -36,8 +36,16 @@ function expectNoneFailed(records: readonly WriteRecord[]): void {
 const phaseOf = (stdout: string) => /^ {2}phase +(.+)$/m.exec(stdout)?.[1];
 const nextOf = (stdout: string) => /^ {2}next +(.+)$/m.exec(stdout)?.[1];
 
-/** The move until its runner dies, then the CLI's --status and the recovery it advises, all under load. */
-async function diedThenRecovered(harness: Harness, targetEnv: string, wrap: (e: LogicalExecutor) => LogicalExecutor) {
+/**
+ * The move until its runner dies, then the CLI's --status and the recovery it advises (or, `plain`, a plain run, as
+ * the next `pulumi up` runs it), all under load.
+ */
+async function diedThenRecovered(
+  harness: Harness,
+  targetEnv: string,
+  wrap: (e: LogicalExecutor) => LogicalExecutor,
+  plain = false,
+) {
   const ssh = sshExecutor();
   const { switchedAt: _, ...base } = harnessCutover(harness, targetEnv);
   const args = scaleOutCliArgs(harness, targetEnv);
@@ -46,9 +54,9 @@ async function diedThenRecovered(harness: Harness, targetEnv: string, wrap: (e: 
       async () => {
         const died = await runLogicalCutover({ ...base, exec: wrap(ssh), warmCache: false });
         const status = await runScaleOutCli([...args, "--status"]);
-        const flag = nextOf(status.stdout)?.match(/^--(rollback|resume)/)?.[0];
-        const recovered = flag ? await runScaleOutCli([...args, flag]) : undefined;
-        if (recovered?.code === 0 && flag === "--resume") harness.front.moveTo(harness.next.host);
+        const flag = plain ? "" : nextOf(status.stdout)?.match(/^--(rollback|resume)/)?.[0];
+        const recovered = flag === undefined ? undefined : await runScaleOutCli([...args, ...(flag ? [flag] : [])]);
+        if (recovered?.result) harness.front.moveTo(harness.next.host);
         const after = await runScaleOutCli([...args, "--status"]);
         return { died, status, flag, recovered, after };
       },
@@ -97,6 +105,33 @@ describe("a scale-out move whose runner died, recovered through the CLI (real ss
     expect(await h.old.pg.psql("SELECT count(*) FROM pg_replication_slots")).toBe("0");
     expect(await h.next.pg.psql("SELECT count(*) FROM pg_subscription", "chatbot")).toBe("0");
     expect((await h.request("POST", "/write/after-rollback", 10_000)).status).toBe(200);
+  }, 300_000);
+
+  it("died inside the write gap, then a plain run (the next `pulumi up`): rolls it back and moves afresh, every write onto the cluster", async () => {
+    h = await startHarness();
+    const targetEnv = await prepare(h);
+    const renamed = () => h!.next.pg.psql("ALTER SEQUENCE writes_seq_seq RENAME TO writes_seq_moved;", "chatbot");
+    const { result, records } = await diedThenRecovered(
+      h,
+      targetEnv,
+      (exec) => diesAfter(beforeCutover(exec, renamed), "cutover"),
+      true,
+    );
+    const { recovered, after } = result;
+    console.log(`[scale-out recovery] plain run:\n${recovered?.stdout.split("\n").slice(-3).join("\n")}`);
+    expect({ code: recovered?.code, stderr: recovered?.code ? recovered.stderr : "" }).toEqual({ code: 0, stderr: "" });
+    expect(recovered?.stderr).toMatch(/an earlier run left .*\(phase before-commit\)[^]*starts afresh/);
+    expect(recovered?.result).toMatchObject({ state: "done", to: "scale-out", resumed: false });
+    expect(phaseOf(after.stdout)).toBe("done");
+    const check = await h.check(records, h.next);
+    console.log(
+      `[scale-out recovery] plain run check: acknowledged ${check.acknowledged}, failed ${check.failed}, unknown ${check.unknown}, lost ${check.lost.length}`,
+    );
+    expect(check.lost).toEqual([]);
+    expect(check.failedButPresent).toEqual([]);
+    expect(check.acknowledged).toBeGreaterThan(20);
+    expectNoneFailed(records);
+    await expectNowhere(h, records.filter(neverSent));
   }, 300_000);
 
   it("died right after the commit point (the gates still closed): --status says after-commit, --resume finishes onto the cluster with every write", async () => {

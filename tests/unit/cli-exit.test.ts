@@ -413,16 +413,37 @@ describe("npm run scale-out-migrate", () => {
 
   const BEFORE = "switched=\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
   const AFTER = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
+  const DONE = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=0\nslot=0\nsubscription=0\n";
   it.concurrent.each([
     ["--status, nothing left", ["--status"], SCALE_OUT_CLEAN, EXIT.done, /^ {2}phase +none$/m, ["state"]],
     ["--status, stopped in the cutover", ["--status"], BEFORE, EXIT.done, /^ {2}next +--rollback /m, ["state"]],
     [
-      "a plain run on an earlier run's leftovers: refused",
+      "a plain run on an earlier run's leftovers that its rollback does not clear: stops, exit 1",
       [],
       BEFORE,
       EXIT.no,
-      /stopped \(rolled-back\): an earlier run left .*--status/,
-      ["preflight"],
+      /stopped \(rolled-back\): an earlier run left /,
+      [
+        "preflight",
+        "state",
+        "cert",
+        "unfence",
+        "gate",
+        "gate",
+        "local",
+        "rollback_target",
+        "gate",
+        "gate",
+        "preflight",
+      ],
+    ],
+    [
+      "a plain run on a finished move: nothing touched, the result line again",
+      [],
+      DONE,
+      EXIT.done,
+      /chatbot-migration-result: .*"committedAt":"2026-12-08T03:00:00.000Z".*"resumed":true/,
+      ["preflight", "state"],
     ],
     [
       "--rollback before the commit point",

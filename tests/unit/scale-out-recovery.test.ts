@@ -80,20 +80,66 @@ describe("where an interrupted scale-out move stands", () => {
   });
 });
 
-describe("a new run on an earlier run's leftovers", () => {
-  it("stops at the preflight, changes nothing, and points at --status", async () => {
-    const { calls, exec } = scripted({ ...HAPPY, preflight: { out: HAPPY.preflight.out.replace(CLEAN, BEFORE) } });
-    const r = await runLogicalCutover(opts(exec));
-    expect(calls).toEqual(["preflight"]);
-    expect(r.aborted).toMatch(/an earlier run left .*the fence.* \(phase before-commit\): nothing changed; --status/);
-    expect(r.committed).toBe(false);
+describe("a plain run on an earlier run's leftovers (what the next `pulumi up` runs)", () => {
+  /** The droplet as `left` says until the first step that changes it (the rollback's unfence), clean after. */
+  function leftUntilUndone(left: string) {
+    let now = left;
+    const { calls, exec } = scripted({});
+    const answer: LogicalRunnerOptions["exec"] = async (cmd, ...rest) => {
+      const r = await exec(cmd, ...rest);
+      if (cmd.step === "unfence") now = CLEAN;
+      const canned: Record<string, string> = { state: now, preflight: HAPPY.preflight.out.replace(CLEAN, now) };
+      const happy = (HAPPY as Record<string, { out: string } | undefined>)[cmd.step];
+      return {
+        ...r,
+        stdout: canned[cmd.step] ?? (cmd.step === "unfence" ? "unfenced=1\nhold=kept\n" : (happy?.out ?? "")),
+      };
+    };
+    return { calls, exec: answer };
+  }
+
+  it("stopped before the commit point: rolls it back (the held requests bounced), then moves afresh", async () => {
+    const { calls, exec } = leftUntilUndone(BEFORE);
+    const events: string[] = [];
+    const r = await runLogicalCutover({ ...opts(exec), onEvent: (e) => e.kind === "info" && events.push(e.message) });
+    expect(calls.slice(0, 10)).toEqual(["preflight", "state", "proxy_cert", ...BOUNCED_ROLLBACK, ...OPEN]);
+    expect(calls.slice(10, 12)).toEqual(["preflight", "schema"]);
+    expect(calls.at(-1)).toBe("cache_warm");
+    expect(r).toMatchObject({ ok: true, committed: true, recovered: "rolled-back" });
+    expect(events.join("\n")).toMatch(/an earlier run left .*\(phase before-commit\)[^]*starts afresh/);
+    // One timeline from the first preflight to the end.
+    expect(r.timeline.map((e) => e.step).filter((s) => s === "preflight")).toHaveLength(2);
   });
 
-  it("goes ahead on a clean droplet (the control)", async () => {
+  it("stopped after the commit point: finishes it, copying nothing again", async () => {
+    const { calls, exec } = leftUntilUndone(AFTER);
+    const r = await runLogicalCutover(opts(exec));
+    expect(calls).toEqual(["preflight", "state", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(r).toMatchObject({ ok: true, committed: true, recovered: "resumed" });
+  });
+
+  it("done: touches nothing", async () => {
+    const { calls, exec } = leftUntilUndone(DONE);
+    const r = await runLogicalCutover(opts(exec));
+    expect(calls).toEqual(["preflight", "state"]);
+    expect(r).toMatchObject({ ok: true, committed: true, recovered: "resumed" });
+  });
+
+  it("a rollback that cannot finish stops there (exit 3 in the CLI), never moving afresh on top of it", async () => {
+    const { calls, exec } = leftUntilUndone(BEFORE);
+    const failing: LogicalRunnerOptions["exec"] = async (cmd, ...rest) =>
+      cmd.step === "rollback_target" ? { code: 1, stdout: "", stderr: "cluster gone" } : exec(cmd, ...rest);
+    const r = await runLogicalCutover(opts(failing));
+    expect(calls).not.toContain("schema");
+    expect(r).toMatchObject({ committed: false, rolledBack: false, recovered: "rolled-back" });
+  });
+
+  it("a clean droplet: no state step, straight on (the control)", async () => {
     const { calls, exec } = scripted(HAPPY);
     const r = await runLogicalCutover(opts(exec));
     expect(r.ok).toBe(true);
-    expect(calls[1]).toBe("schema");
+    expect(r.recovered).toBeUndefined();
+    expect(calls.slice(0, 2)).toEqual(["preflight", "schema"]);
   });
 });
 
