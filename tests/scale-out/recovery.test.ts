@@ -120,7 +120,7 @@ describe("a scale-out move whose runner died, recovered through the CLI (real ss
     const { recovered, after } = result;
     console.log(`[scale-out recovery] plain run:\n${recovered?.stdout.split("\n").slice(-3).join("\n")}`);
     expect({ code: recovered?.code, stderr: recovered?.code ? recovered.stderr : "" }).toEqual({ code: 0, stderr: "" });
-    expect(recovered?.stderr).toMatch(/an earlier run left .*\(phase before-commit\)[^]*starts afresh/);
+    expect(recovered?.stderr).toMatch(/an earlier run left .*\(phase before-commit\)[\s\S]*starts afresh/);
     expect(recovered?.result).toMatchObject({ state: "done", to: "scale-out", resumed: false });
     expect(phaseOf(after.stdout)).toBe("done");
     const check = await h.check(records, h.next);

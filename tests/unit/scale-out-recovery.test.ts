@@ -106,7 +106,7 @@ describe("a plain run on an earlier run's leftovers (what the next `pulumi up` r
     expect(calls.slice(10, 12)).toEqual(["preflight", "schema"]);
     expect(calls.at(-1)).toBe("cache_warm");
     expect(r).toMatchObject({ ok: true, committed: true, recovered: "rolled-back" });
-    expect(events.join("\n")).toMatch(/an earlier run left .*\(phase before-commit\)[^]*starts afresh/);
+    expect(events.join("\n")).toMatch(/an earlier run left .*\(phase before-commit\)[\s\S]*starts afresh/);
     // One timeline from the first preflight to the end.
     expect(r.timeline.map((e) => e.step).filter((s) => s === "preflight")).toHaveLength(2);
   });
