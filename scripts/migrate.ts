@@ -47,7 +47,6 @@ import {
 } from "../infra/migration/host-key-check";
 import { formatMigrationResult } from "../infra/migration/result-line";
 import {
-  LOCK_STALE_SECONDS,
   type MigrationReport,
   exitCodeFor,
   migrationResult,
@@ -60,6 +59,7 @@ import { parseStrategyRequest } from "../infra/migration/strategy";
 import { SWITCH_BACK_STRATEGIES } from "../infra/migration/switch-back";
 import { formatTimeline } from "../infra/migration/timeline";
 import { type ExitCode, NeedsHumanError, UsageError, asUsage, runCli } from "./cli-exit";
+import { lockStaleOption, parseLockStaleSeconds } from "./lock-stale-option";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -114,11 +114,7 @@ const program = new Command("migrate")
   )
   .option("--health-url <url>", "URL the new droplet checks after the cutover (from the droplet itself)")
   .option("--dump-jobs <n>", "pg_dump/pg_restore parallel jobs", "2")
-  .option(
-    "--lock-stale-seconds <n>",
-    `a lock without heartbeat for longer than this (the droplet's clock) belongs to a dead run and is taken over; a whole number from ${LOCK_STALE_SECONDS.min} to ${LOCK_STALE_SECONDS.max} (longer on a slow link)`,
-    String(LOCK_STALE_SECONDS.default),
-  )
+  .addOption(lockStaleOption())
   .option("--skip-backup", "skip the pre-migration pg_dump on the old droplet")
   .option("--id <id>", "the migration id: journal, backup file (default: a timestamp)")
   .addOption(
@@ -191,16 +187,6 @@ function droplet(field: "from" | "to", o: Options): Droplet {
     env: parseEnvList(`--${field}-env`, field === "from" ? o.fromEnv : o.toEnv),
     ...parsePorts(`--${field}-ports`, field === "from" ? o.fromPorts : o.toPorts),
   };
-}
-
-function parseLockStaleSeconds(value: string): number {
-  const { min, max } = LOCK_STALE_SECONDS;
-  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n >= min && n <= max))
-    throw new UsageError(
-      `--lock-stale-seconds must be a whole number of seconds from ${min} to ${max}, got "${value}"`,
-    );
-  return n;
 }
 
 /** A local shell command, asynchronously (signals keep being handled meanwhile); throws unless it exits 0. */

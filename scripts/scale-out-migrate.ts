@@ -33,6 +33,7 @@ import {
 } from "../infra/scale-out-migration/over-ssh";
 import type { LogicalReport } from "../infra/scale-out-migration/runner";
 import { formatStatus } from "../infra/scale-out-migration/status";
+import { lockStaleOption, parseLockStaleSeconds } from "./lock-stale-option";
 import { formatMigrationResult } from "../infra/migration/result-line";
 import { formatTimeline } from "../infra/migration/timeline";
 import { asUsage, EXIT, NeedsHumanError, runCli, type ExitCode } from "./cli-exit";
@@ -52,6 +53,7 @@ interface Options {
   sourceEnv: string[];
   appNodeEnv: string[];
   sourcePgPort: string;
+  lockStaleSeconds: string;
   status?: boolean;
   resume?: boolean;
   rollback?: boolean;
@@ -105,12 +107,14 @@ const program = new Command("scale-out-migrate")
     ).conflicts(["resume"]),
   )
   .option("--resume", "finish a move interrupted after its commit point; refused before it")
+  .addOption(lockStaleOption())
   .option("--json", "print the report as JSON")
   .addHelpText(
     "after",
     `
 What a run does:
-  It reads what an earlier run left on the droplet and the cluster (the commit record, the fence, the publication,
+  It takes the droplet's migration lock (the tier migration's: one move of a droplet at a time) and reads what an
+  earlier run left on the droplet and the cluster (the commit record, the fence, the publication,
   the slot, the subscription), as the next \`pulumi up\` runs it again: stopped before its commit point, that run
   is rolled back, then the move starts afresh; stopped after it, it is finished; done, nothing is touched and the
   result line is printed again. --status prints that state and changes nothing; --rollback and --resume act on it
@@ -144,9 +148,9 @@ const EXIT_OF: Record<ScaleOutMode, Record<LogicalOutcome, ExitCode>> = {
 
 void runCli<Options>(program, {
   help: {
-    no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data; with --rollback or --resume: refused (the move is past, or not yet at, its commit point: --status says which)",
+    no: "aborted before the traffic switch (a failure, a budget, a refused preflight) and rolled back: the droplet still serves with all its data; refused, nothing touched: another run holds the droplet's migration lock (a tier migration's too), or with --rollback or --resume the move is past, or not yet at, its commit point (--status says which)",
     usage:
-      "a bad --source, --source-private, --source-pg-port, --source-env, --upstreams, --app-nodes, --app-node-env, --app-node-host-key or budget (checked before anything runs)",
+      "a bad --source, --source-private, --source-pg-port, --source-env, --upstreams, --app-nodes, --app-node-env, --app-node-host-key, --lock-stale-seconds or budget (checked before anything runs)",
     human:
       "the droplet or an app droplet offered another SSH host key than --source-host-key or its --app-node-host-key (HOST KEY MISMATCH: nothing ran), the rollback is incomplete (the subscription or the fence could not be undone: see the report), or it failed after the traffic switch (the managed cluster already takes writes: --status, then --resume; never write to the droplet again)",
     examples: [
@@ -167,6 +171,7 @@ void runCli<Options>(program, {
       }),
     );
     const sourcePgPort = asUsage(() => tcpPort("--source-pg-port", o.sourcePgPort));
+    const lockStaleSeconds = parseLockStaleSeconds(o.lockStaleSeconds);
     const sourceEnv = asUsage(() => parseEnvList("--source-env", o.sourceEnv));
     const appNodeEnv = asUsage(() => parseEnvList("--app-node-env", o.appNodeEnv));
     const given = { source: o.source, sourcePrivate: o.sourcePrivate, sourcePgPort, sourceEnv };
@@ -226,6 +231,7 @@ void runCli<Options>(program, {
           sourcePgPort,
           appNodeEnv,
           mode,
+          lockStaleSeconds,
           upstreams,
           appNodes,
           ...budgets,

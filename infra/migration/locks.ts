@@ -1,7 +1,7 @@
 /**
- * The migration lock on both droplets, as the runner holds it: taken on the old droplet then the new one
- * (migrate.sh lock_acquire: mkdir under flock; a stale lock, no heartbeat for `staleSeconds` by the droplet's clock,
- * is taken over and said so), a heartbeat every `heartbeatMs` while held, released in reverse order. A heartbeat
+ * The migration lock on both droplets (the scale-out move: its source), as the runner holds it: taken on the old
+ * droplet then the new one (migrate.sh lock_acquire: mkdir under flock; a stale lock, no heartbeat for
+ * `staleSeconds` by the droplet's clock, is taken over and said so), a heartbeat every `heartbeatMs` while held, released in reverse order. A heartbeat
  * that finds the lock taken over reports it lost (`onLost`): the run must stop without touching anything more.
  */
 import { type MigrationCommands, readStep, type Side, type StepCommand } from "./commands";
@@ -25,6 +25,8 @@ export interface LockOptions {
   heartbeatMs: number;
   /** ssh targets, for messages. */
   targets: Record<Side, string>;
+  /** The droplets locked, in order. @default both: old, then new (the scale-out move locks its source only) */
+  sides?: readonly Side[];
   note: (message: string) => void;
   onLost: (message: string) => void;
 }
@@ -39,7 +41,7 @@ export class MigrationLocks {
 
   async acquire(): Promise<void> {
     const { cmds, runId, holder, startedAt, staleSeconds } = this.o;
-    for (const side of ["old", "new"] as const) {
+    for (const side of this.o.sides ?? (["old", "new"] as const)) {
       const cmd = cmds.lockAcquire(side, { runId, holder, startedAt, staleSeconds });
       const r = await this.o.run(cmd, { quiet: true });
       const v = readStep(cmd, r.stdout);

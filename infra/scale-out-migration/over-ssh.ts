@@ -4,7 +4,9 @@
  * to the app droplets, held until their gates open right after the switch; it keeps forwarding until DNS points at
  * the load balancer, which the stack does). No argument parsing here.
  */
-import { type Droplet, dropletFromTarget, readStep } from "../migration/commands";
+import { type Droplet, dropletFromTarget, migrationCommands, readStep, type StepCommand } from "../migration/commands";
+import type { AnySpec, OutputOf } from "../migration/steps";
+import { type LockInfo, parseDropletState } from "../migration/journal";
 import { sshExecutor } from "../migration/ssh-executor";
 import { checkUpstreams, logicalCommands } from "./commands";
 import { readState, type ScaleOutStatus, statusOf } from "./status";
@@ -38,6 +40,8 @@ export interface ScaleOutMigrateOptions {
   appNodeEnv?: Readonly<Record<string, string>>;
   /** @default "run" */
   mode?: ScaleOutMode;
+  /** A migration lock without heartbeat for this long is a dead run's. @default LOCK_STALE_SECONDS.default */
+  lockStaleSeconds?: number;
   /** The app droplets' internal listeners, `<private ip>:8081`, where the droplet's proxy forwards at the cutover. */
   upstreams: string[];
   /** The app droplets' ssh destinations (`root@203.0.113.21`), in the order of `upstreams`: their gates open there. */
@@ -104,6 +108,7 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
       budgets: { downtimeBudgetSeconds: o.downtimeBudgetSeconds, migrationBudgetMinutes: o.migrationBudgetMinutes },
       upstreams,
       appNodes,
+      ...(o.lockStaleSeconds === undefined ? {} : { lockStaleSeconds: o.lockStaleSeconds }),
       ...(o.log
         ? {
             onEvent: (e) =>
@@ -116,16 +121,24 @@ export async function scaleOutMigrate(o: ScaleOutMigrateOptions): Promise<Logica
   }
 }
 
-/** --status: one read-only step on the droplet (it reads the cluster from there). */
+/**
+ * --status: two read-only steps on the droplet (it reads the cluster from there): the move's state and the
+ * migration lock (the tier migration's journal_read: a run that holds it, or a dead one whose lock is not yet stale).
+ */
 export async function scaleOutStatus(
   o: Pick<ScaleOutMigrateOptions, "source" | "sourcePrivate" | "sshOptions" | "sourceSshOptions" | "sourceEnv" | "log">,
-): Promise<ScaleOutStatus> {
-  const cmd = logicalCommands(sourceDroplet(o)).state();
+): Promise<ScaleOutStatus & { lock?: LockInfo }> {
+  const source = sourceDroplet(o);
   const ssh = sshExecutor({ ...(o.log ? { log: o.log } : {}) });
+  const read = async <S extends AnySpec>(cmd: StepCommand<S, string>): Promise<OutputOf<S>> => {
+    const r = await ssh(cmd as StepCommand);
+    if (r.code !== 0) throw new Error(`${cmd.step} exited ${r.code}: ${r.stderr.trim().split("\n").at(-1) ?? ""}`);
+    return readStep(cmd, r.stdout);
+  };
   try {
-    const r = await ssh(cmd);
-    if (r.code !== 0) throw new Error(`logical.sh state exited ${r.code}: ${r.stderr.trim().split("\n").at(-1) ?? ""}`);
-    return statusOf(readState(readStep(cmd, r.stdout)));
+    const status = statusOf(readState(await read(logicalCommands(source).state())));
+    const { lock } = parseDropletState(await read(migrationCommands(source, source).journalRead("old")));
+    return { ...status, ...(lock ? { lock } : {}) };
   } finally {
     ssh.close();
   }

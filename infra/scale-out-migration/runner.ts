@@ -17,8 +17,12 @@
  * (STEP_EXIT.alreadySwitched: its answer was lost) goes forward. After it the source stays read-only forever.
  */
 import { type Budgets, DEFAULT_BUDGETS } from "../migration/budget";
+import * as os from "node:os";
+import { randomBytes } from "node:crypto";
 import { compareCounts } from "../migration/checks";
-import { type Droplet, readStep } from "../migration/commands";
+import { type Droplet, migrationCommands, readStep, type StepCommand } from "../migration/commands";
+import { LockHeld, MigrationLocks } from "../migration/locks";
+import { heartbeatMsFor, LOCK_STALE_SECONDS } from "../migration/run-api";
 import type { StepResult } from "../migration/runner";
 import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, type OutputOf } from "../migration/steps";
 import { Abort, StepFailed, budgetGate } from "../migration/stops";
@@ -61,6 +65,11 @@ export interface LogicalRunnerOptions {
   maxLagBytes?: number;
   /** Copy the droplet's Redis keys into Valkey after the cutover. @default true */
   warmCache?: boolean;
+  /**
+   * The tier migration's lock, taken on the source for every run (a tier migration of the droplet waits too): a lock
+   * without heartbeat for this long belongs to a dead run and is taken over. @default LOCK_STALE_SECONDS.default
+   */
+  lockStaleSeconds?: number;
   onEvent?: (
     e: { kind: "phase"; phase: Phase } | { kind: "step"; step: string } | { kind: "info"; message: string },
   ) => void;
@@ -127,27 +136,32 @@ function joined(before: readonly LogicalReport[], last: LogicalReport, recovered
   return { ...last, recovered, timeline, startedAt, totalMs: last.startedAt + last.totalMs - startedAt };
 }
 
-async function freshRun(opts: LogicalRunnerOptions): Promise<LogicalReport> {
-  const run = new LogicalRun(opts);
-  try {
-    await run.preflight();
-    await run.copy();
-    await run.catchup();
-    await run.cutover();
-    await run.afterCommit();
-  } catch (e) {
-    await run.failed(e as Error);
-  }
-  run.report.totalMs = run.now() - run.timeline.startedAt;
-  return run.report;
+function freshRun(opts: LogicalRunnerOptions): Promise<LogicalReport> {
+  return locked(opts, async (run) => {
+    try {
+      await run.preflight();
+      await run.copy();
+      await run.catchup();
+      await run.cutover();
+      await run.afterCommit();
+    } catch (e) {
+      await run.failed(e as Error);
+    }
+  });
 }
 
-/** Run `fn` on a fresh run and time it, as runLogicalCutover does. */
-async function recovery(opts: LogicalRunnerOptions, fn: (run: LogicalRun) => Promise<void>): Promise<LogicalReport> {
+/** `fn` on a fresh run that holds the source's lock throughout (refused, nothing touched, when another run holds it). */
+async function locked(opts: LogicalRunnerOptions, fn: (run: LogicalRun) => Promise<void>): Promise<LogicalReport> {
   const run = new LogicalRun(opts);
-  await fn(run).catch((e: Error) => {
-    run.report.error = e.message;
-  });
+  try {
+    await run.locks.acquire();
+    await fn(run);
+  } catch (e) {
+    if (e instanceof LockHeld) run.report.refused = e.message;
+    else run.report.error = (e as Error).message;
+  } finally {
+    await run.locks.release();
+  }
   run.report.totalMs = run.now() - run.timeline.startedAt;
   return run.report;
 }
@@ -156,10 +170,10 @@ async function recovery(opts: LogicalRunnerOptions, fn: (run: LogicalRun) => Pro
  * --rollback: undoes whatever an interrupted run left before the commit point (the fence, the proxy's hold, the
  * subscription, the gates), each part idempotent; refused past the commit point.
  */
-export const rollbackLogical = (opts: LogicalRunnerOptions) => recovery(opts, (run) => run.rollBackLeftovers());
+export const rollbackLogical = (opts: LogicalRunnerOptions) => locked(opts, (run) => run.rollBackLeftovers());
 
 /** --resume: finishes a move interrupted after its commit point; refused before it. */
-export const resumeLogical = (opts: LogicalRunnerOptions) => recovery(opts, (run) => run.resumeAfterCommit());
+export const resumeLogical = (opts: LogicalRunnerOptions) => locked(opts, (run) => run.resumeAfterCommit());
 
 /** One scale-out run: its report, what it has changed so far (for a rollback), and how it runs a step. */
 class LogicalRun {
@@ -171,6 +185,9 @@ class LogicalRun {
   private readonly cmds: ReturnType<typeof logicalCommands>;
   private readonly state = { subscribed: false, fenced: false, gatesClosed: false, sourceCert: "" };
   private current: Phase = "preflight";
+  readonly locks: MigrationLocks;
+  /** Set when another run took the lock over: no step runs after it. */
+  private lockLost: string | undefined;
 
   constructor(private readonly opts: LogicalRunnerOptions) {
     this.now = opts.now ?? Date.now;
@@ -185,6 +202,25 @@ class LogicalRun {
       startedAt: this.timeline.startedAt,
       totalMs: 0,
     };
+    // The lock steps are the tier migration's (migrate.sh, the same lock directory on the droplet), run quietly.
+    const staleSeconds = opts.lockStaleSeconds ?? LOCK_STALE_SECONDS.default;
+    const onSource = (cmd: StepCommand) => opts.exec({ ...cmd, side: "old" });
+    this.locks = new MigrationLocks({
+      cmds: migrationCommands(opts.source, opts.source),
+      sides: ["old"],
+      exec: onSource,
+      run: onSource,
+      runId: `${this.id}-${randomBytes(3).toString("hex")}`,
+      holder: `${os.hostname()}:${process.pid}`.replace(/[^A-Za-z0-9_.:-]/g, "_"),
+      startedAt: new Date(this.timeline.startedAt).toISOString(),
+      staleSeconds,
+      heartbeatMs: heartbeatMsFor(staleSeconds),
+      targets: { old: opts.source.ssh, new: opts.source.ssh },
+      note: (m) => this.info(m),
+      onLost: (m) => {
+        this.lockLost ??= m;
+      },
+    });
   }
 
   private phase(p: Phase): void {
@@ -200,6 +236,7 @@ class LogicalRun {
     // An app droplet's gate is named with its ssh destination (several run side by side).
     const label = cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2) ?? ""}`.trim() : cmd.step;
     return this.timeline.time(this.current, label, cmd.side === "app" ? "new" : "old", async () => {
+      if (this.lockLost) throw new Abort(this.lockLost);
       this.opts.onEvent?.({ kind: "step", step: label });
       const r = await this.opts.exec(cmd);
       if (r.code !== STEP_EXIT.ok) throw new StepFailed(label, r);

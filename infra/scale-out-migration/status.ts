@@ -8,6 +8,7 @@
  *   after-commit   the commit record is written, replication not yet ended: --resume finishes
  *   done           committed and finished
  */
+import type { LockInfo } from "../migration/journal";
 import type { OutputOf } from "../migration/steps";
 import type { LOGICAL_STEPS } from "./steps";
 
@@ -78,13 +79,23 @@ export function statusOf(s: ScaleOutState): ScaleOutStatus {
   return { phase: "none", left };
 }
 
-/** `--status` as printed: two-space indented `key value` lines, as `migrate --status` prints its own. */
-export function formatStatus(source: string, st: ScaleOutStatus): string {
+/**
+ * `--status` as printed: two-space indented `key value` lines, as `migrate --status` prints its own. A lock still
+ * held (a run under way, or a dead one's not yet stale) is named: any command waits for it or takes it over.
+ */
+export function formatStatus(source: string, st: ScaleOutStatus & { lock?: LockInfo }): string {
   const row = (k: string, v: string) => `  ${k.padEnd(9)}${v}`;
+  const { lock } = st;
   return [
     `scale-out move from ${source}`,
     row("phase", st.phase),
     row("left", st.left.length ? st.left.join("; ") : "nothing"),
+    row(
+      "lock",
+      lock
+        ? `held by ${lock.holder}, run ${lock.run}, last heartbeat ${lock.ageSeconds} s ago (a run still under way: let it finish; a dead one's lock is taken over once stale)`
+        : "free",
+    ),
     ...(st.next ? [row("next", st.next)] : []),
   ].join("\n");
 }

@@ -12,7 +12,7 @@ import type { WriteRecord } from "../migration/checker";
 import { expectNowhere, neverSent } from "../migration/never-sent";
 import { type Harness, startHarness } from "../migration/harness";
 import { runningServers, stopAll } from "../support/servers";
-import { runScaleOutCli, scaleOutCliArgs } from "./cli";
+import { lockStale, runScaleOutCli, scaleOutCliArgs } from "./cli";
 import { harnessCutover, prepare } from "./harness";
 import { beforeCutover, diesAfter } from "./seams";
 
@@ -54,6 +54,8 @@ async function diedThenRecovered(
       async () => {
         const died = await runLogicalCutover({ ...base, exec: wrap(ssh), warmCache: false });
         const status = await runScaleOutCli([...args, "--status"]);
+        // The dead run's lock: --status names it, and any run waits until it is stale (then takes it over).
+        await lockStale(harness);
         const flag = plain ? "" : nextOf(status.stdout)?.match(/^--(rollback|resume)/)?.[0];
         const recovered = flag === undefined ? undefined : await runScaleOutCli([...args, ...(flag ? [flag] : [])]);
         if (recovered?.result) harness.front.moveTo(harness.next.host);
@@ -82,10 +84,12 @@ describe("a scale-out move whose runner died, recovered through the CLI (real ss
     expect(died.committed).toBe(false);
     expect(status.code).toBe(0);
     expect(phaseOf(status.stdout)).toBe("before-commit");
+    expect(status.stdout).toMatch(/^ {2}lock +held by .*, last heartbeat \d+ s ago/m);
     expect(status.stdout).toMatch(/^ {2}left +.*the fence.*the publication.*the subscription on the cluster$/m);
     expect(flag).toBe("--rollback");
     expect({ code: recovered?.code, stderr: recovered?.code ? recovered.stderr : "" }).toEqual({ code: 0, stderr: "" });
     expect(phaseOf(after.stdout)).toBe("none");
+    expect(after.stdout).toMatch(/^ {2}lock +free$/m);
     // The droplet serves and takes writes again: every acknowledged write is on it, none refused was applied.
     const check = await h.check(records, h.old);
     console.log(

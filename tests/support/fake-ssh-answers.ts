@@ -13,6 +13,8 @@ export const SCALE_OUT_CLEAN = "switched=\nswitched_at=\nfenced=0\npublication=0
 /** What logical.sh and proxy-switch.sh print for each step of a scale-out move that goes through. */
 export const SCALE_OUT_HAPPY: StepAnswers = {
   state: { out: SCALE_OUT_CLEAN },
+  // The migration lock (the tier migration's journal_read, for --status): free.
+  journal_read: { out: "journal_present=0\nlock_present=0\n" },
   preflight: { out: `${SCALE_OUT_CLEAN}source_version_num=150010\ntarget_version_num=150010\ndb_bytes=1048576\n` },
   // An app droplet's gate (close and open alike) prints its internal listener's certificate.
   gate: {

@@ -344,6 +344,19 @@ describe("a usage error of a command that pins a droplet's host key comes before
   );
 });
 
+/**
+ * The move's own steps: each run (and each recovery a plain run makes) holds the source's lock, taken first and
+ * released last, which is checked here and then left out.
+ */
+function moveSteps<R extends { calls: string[] }>(r: R): R {
+  const locks = r.calls.filter((c) => c.startsWith("lock_"));
+  expect(locks.length).toBeGreaterThan(0);
+  expect(r.calls[0]).toBe("lock_acquire");
+  expect(r.calls.at(-1)).toBe("lock_release");
+  expect(locks.filter((c) => c === "lock_acquire").length).toBe(locks.filter((c) => c === "lock_release").length);
+  return { ...r, calls: r.calls.filter((c) => !c.startsWith("lock_")) };
+}
+
 describe("npm run scale-out-migrate", () => {
   const args = [
     "--source",
@@ -383,7 +396,7 @@ describe("npm run scale-out-migrate", () => {
   ])(
     "%s",
     async (_what, faults, code, stderr, stdout) => {
-      const r = await cli("scripts/scale-out-migrate.ts", args, { ...happy, ...faults });
+      const r = moveSteps(await cli("scripts/scale-out-migrate.ts", args, { ...happy, ...faults }));
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(code);
       expect(r.stderr).toContain(stderr);
       expect(r.stdout).toContain(stdout);
@@ -415,8 +428,22 @@ describe("npm run scale-out-migrate", () => {
   const AFTER = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=1\nslot=1\nsubscription=1\n";
   const DONE = "switched=c1\nswitched_at=2026-12-08T03:00:00.000Z\nfenced=1\npublication=0\nslot=0\nsubscription=0\n";
   it.concurrent.each([
-    ["--status, nothing left", ["--status"], SCALE_OUT_CLEAN, EXIT.done, /^ {2}phase +none$/m, ["state"]],
-    ["--status, stopped in the cutover", ["--status"], BEFORE, EXIT.done, /^ {2}next +--rollback /m, ["state"]],
+    [
+      "--status, nothing left",
+      ["--status"],
+      SCALE_OUT_CLEAN,
+      EXIT.done,
+      /^ {2}phase +none$/m,
+      ["state", "journal_read"],
+    ],
+    [
+      "--status, stopped in the cutover",
+      ["--status"],
+      BEFORE,
+      EXIT.done,
+      /^ {2}lock +free$[\s\S]*^ {2}next +--rollback /m,
+      ["state", "journal_read"],
+    ],
     [
       "a plain run on an earlier run's leftovers that its rollback does not clear: stops, exit 1",
       [],
@@ -481,7 +508,30 @@ describe("npm run scale-out-migrate", () => {
       });
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(code);
       expect(r.stdout).toMatch(stdout);
-      expect(r.calls).toEqual(calls);
+      // --status reads, holding no lock.
+      expect(flags.includes("--status") ? r.calls : moveSteps(r).calls).toEqual(calls);
+    },
+    TIMEOUT,
+  );
+
+  it.concurrent(
+    "--status names a lock a dead run left, and a plain run refused by a fresh one (exit 1)",
+    async () => {
+      const lock =
+        "lock_present=1\nlock_run=c1-abc\nlock_holder=ci:42\nlock_started=2026-12-08T03:00:00Z\nlock_age_s=3\n";
+      const status = await cli("scripts/scale-out-migrate.ts", [...args, "--status"], {
+        ...happy,
+        journal_read: { out: `journal_present=0\n${lock}` },
+      });
+      expect(status.code, status.stderr).toBe(EXIT.done);
+      expect(status.stdout).toMatch(/^ {2}lock +held by ci:42, run c1-abc, last heartbeat 3 s ago/m);
+      const run = await cli("scripts/scale-out-migrate.ts", args, {
+        ...happy,
+        lock_acquire: { code: 6, out: lock.replace("lock_present=1\n", "") },
+      });
+      expect(run.code, run.stderr).toBe(EXIT.no);
+      expect(run.stdout).toMatch(/stopped \(refused\): another migration holds the lock .*ci:42/);
+      expect(run.calls).toEqual(["lock_acquire"]);
     },
     TIMEOUT,
   );

@@ -218,3 +218,28 @@ describe("--resume", () => {
     expect((await resumeLogical(opts(exec))).refused).toMatch(/nothing to resume; nothing is left to undo/);
   });
 });
+
+describe("the source's migration lock (the tier migration's, on the droplet)", () => {
+  it("every run takes it first and releases it last; a plain run that recovers holds it for each part", async () => {
+    const clean = scripted(HAPPY);
+    await runLogicalCutover(opts(clean.exec));
+    expect(clean.locks).toEqual(["lock_acquire", "lock_release"]);
+    const back = scripted({ ...HAPPY, ...state(BEFORE) });
+    await rollbackLogical(opts(back.exec));
+    expect(back.locks).toEqual(["lock_acquire", "lock_release"]);
+  });
+
+  it("held by another run (fresh heartbeat): refused, nothing else touched", async () => {
+    const { calls, locks, exec } = scripted({
+      ...HAPPY,
+      lock_acquire: { code: 6, out: "lock_run=c1-abc\nlock_holder=ci:42\nlock_started=t\nlock_age_s=3\n" },
+    });
+    for (const recover of [runLogicalCutover, rollbackLogical, resumeLogical]) {
+      const r = await recover(opts(exec));
+      expect(r.refused).toMatch(/another migration holds the lock .*ci:42, run c1-abc.*3 s ago/);
+      expect(r.committed).toBe(false);
+    }
+    expect(calls).toEqual([]);
+    expect(locks.filter((l) => l === "lock_acquire")).toHaveLength(3);
+  });
+});

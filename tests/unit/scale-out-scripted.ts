@@ -7,15 +7,18 @@ import type { LogicalRunnerOptions } from "../../infra/scale-out-migration/runne
 
 export const SOURCE: Droplet = { ssh: "root@203.0.113.5", privateAddress: "10.10.0.5" };
 
-/** A scripted droplet: answers each step with canned key=value output, records the order. */
+/** A scripted droplet: answers each step with canned key=value output, records the order (the lock's apart). */
 export function scripted(answers: Partial<Record<string, { code?: number; out?: string }>>) {
   const calls: string[] = [];
+  /** The source's lock steps (the tier migration's), kept apart: every run takes and releases it. */
+  const locks: string[] = [];
   const exec: LogicalRunnerOptions["exec"] = async (cmd) => {
-    calls.push(cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2)}` : cmd.step);
+    if (cmd.step.startsWith("lock_")) locks.push(cmd.step);
+    else calls.push(cmd.side === "app" ? `${cmd.step} ${cmd.argv.at(-2)}` : cmd.step);
     const a = answers[cmd.step] ?? {};
     return { code: a.code ?? 0, stdout: a.out ?? "", stderr: a.code ? `boom in ${cmd.step}` : "" };
   };
-  return { calls, exec };
+  return { calls, locks, exec };
 }
 
 /** What logical.sh state (and the start of preflight) prints on a droplet no run has touched. */
