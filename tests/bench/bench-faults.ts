@@ -97,7 +97,7 @@ const program = new Command("bench:faults")
   .description(
     "Inject one fault per run at one step of a migration on the loopback harness under load, recover as the status advises, and check that the end state is known with nothing lost",
   )
-  .option("--migrations <list>", "comma-separated: tier, switch-back (default: all)")
+  .option("--migrations <list>", "comma-separated: tier, switch-back, scale-out (default: all)")
   .option(
     "--faults <list>",
     "comma-separated: step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut (default: all), or the negative control unfenced (it must exit 1)",

@@ -7,19 +7,21 @@
  *   processes killed, as a dropped link would end them); the runner sees ssh's 255. The step's remote process loses
  *   its connection, not its life, as on a droplet. A step that ended before its process was seen is answered 255
  *   too (the connection died as it answered): the run records where the cut landed.
+ *
+ * Each wraps any runner's executor (../migration/seams.ts `SeamExecutor`): they look at a command's step and side
+ * only, so the scale-out's `LogicalExecutor` takes the same faults as the tier migration's `Executor`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Executor } from "../../infra/migration/runner";
 import { type HarnessDroplet, pgCtlAsync, waitFor } from "../migration/harness";
-import { failAfter } from "../migration/seams";
+import { type Addressed, failAfter, type SeamExecutor } from "../migration/seams";
 import { sleep } from "../support/processes";
 import type { StepAddress } from "./matrix";
 
 /** Where an ssh cut landed: in the middle of the step, or after it had ended; undefined: the step never ran. */
 export type CutLanding = "mid-step" | "after-end";
 
-export function stepFails(exec: Executor, at: StepAddress): Executor {
+export function stepFails<C extends Addressed>(exec: SeamExecutor<C>, at: StepAddress): SeamExecutor<C> {
   return failAfter(exec, { after: at.step, side: at.side, nth: at.nth });
 }
 
@@ -84,12 +86,12 @@ export const processesUnder = (d: HarnessDroplet) => [...sessionTree(d).running]
 /** The processes running under the droplet's sshd now (what a step started later is told apart from). */
 export const runningUnder = (d: HarnessDroplet) => sessionTree(d).running;
 
-export function sshCut(
-  exec: Executor,
+export function sshCut<C extends Addressed>(
+  exec: SeamExecutor<C>,
   at: StepAddress,
   droplet: HarnessDroplet,
   landed: (where: CutLanding) => void,
-): Executor {
+): SeamExecutor<C> {
   let seen = 0;
   return async (cmd, hooks) => {
     if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);
@@ -122,13 +124,13 @@ export function sshCut(
  * once the killed processes are reaped.
  * A server the step itself had stopped is not running: there is nothing to kill (`killed` false).
  */
-export function pgKillTarget(
-  exec: Executor,
+export function pgKillTarget<C extends Addressed>(
+  exec: SeamExecutor<C>,
   at: StepAddress,
   stepDroplet: HarnessDroplet,
   target: HarnessDroplet,
   done: (what: { landed: CutLanding; killed: boolean; restarted: string }) => void,
-): Executor {
+): SeamExecutor<C> {
   return onceStepRuns(exec, at, stepDroplet, async (landed) => {
     const pid = postmasterPid(target);
     let restarted = "not running: nothing killed";
@@ -152,12 +154,12 @@ export function pgKillTarget(
  * Runs `act` once the nth call of the step runs on its droplet (or, for a step too fast to be seen, just after it
  * ended); the step's own answer is passed on unchanged.
  */
-export function onceStepRuns(
-  exec: Executor,
+export function onceStepRuns<C extends Addressed>(
+  exec: SeamExecutor<C>,
   at: StepAddress,
   stepDroplet: HarnessDroplet,
   act: (landed: CutLanding) => Promise<void>,
-): Executor {
+): SeamExecutor<C> {
   let seen = 0;
   return async (cmd, hooks) => {
     if (!(cmd.step === at.step && cmd.side === at.side && ++seen === at.nth)) return exec(cmd, hooks);

@@ -6,6 +6,8 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { MIGRATION_STEPS } from "../../infra/migration/commands";
+import { PROXY_STEPS } from "../../infra/migration/steps";
+import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 import { UsageError } from "../../scripts/cli-exit";
 import { chosenCells, faultProblems } from "../bench/bench-faults";
 import {
@@ -27,11 +29,18 @@ import type { FaultRun } from "./run-one";
 
 const ROOT = path.resolve(__dirname, "../..");
 
+/** The steps each migration's runner can call. */
+const REAL_STEPS = {
+  tier: Object.keys(MIGRATION_STEPS),
+  "switch-back": Object.keys(MIGRATION_STEPS),
+  "scale-out": [...Object.keys(LOGICAL_STEPS), ...Object.keys(PROXY_STEPS)],
+};
+
 describe("the matrix", () => {
   it.each(MIGRATIONS)("%s: every step id names a real step, once, and none whose place depends on the clock", (m) => {
     for (const id of STEPS[m]) {
       const at = addressOf(id);
-      expect(Object.keys(MIGRATION_STEPS)).toContain(at.step);
+      expect(REAL_STEPS[m]).toContain(at.step);
       expect(UNORDERED_STEPS).not.toContain(at.step);
     }
     expect(new Set(STEPS[m]).size).toBe(STEPS[m].length);
@@ -50,15 +59,25 @@ describe("the matrix", () => {
 
   it("by default: every step of every migration with every fault aimable there, in migration, step, fault order", () => {
     const all = matrix();
-    const steps = [...STEPS.tier, ...STEPS["switch-back"]];
-    const printed = steps.filter((s) => !QUIET_STEPS.includes(addressOf(s).step));
+    const steps = MIGRATIONS.flatMap((m) => STEPS[m]);
+    const printed = steps.filter((s) => !(QUIET_STEPS as readonly string[]).includes(addressOf(s).step));
     expect(all).toHaveLength(steps.length * (FAULTS.length - 1) + printed.length);
     expect(all.slice(0, 2)).toEqual([
       { migration: "tier", step: "old:journal_read", fault: "step-fails" },
       { migration: "tier", step: "old:journal_read", fault: "ssh-cut" },
     ]);
     expect(all.filter((c) => c.step === "new:standby").map((c) => c.fault)).toEqual([...FAULTS]);
-    expect(all.at(-1)).toEqual({ migration: "switch-back", step: "old:lock_release", fault: FAULTS.at(-1) });
+    expect(all.at(-1)).toEqual({ migration: "scale-out", step: "old:cache_warm", fault: FAULTS.at(-1) });
+  });
+
+  it("--migrations scale-out: every fault at every step of the move, the source's and the app droplets' alike", () => {
+    const cells = matrix({ migrations: ["scale-out"] });
+    expect(cells).toHaveLength(STEPS["scale-out"].length * FAULTS.length);
+    expect(cells.filter((c) => c.step === "app:gate_close").map((c) => c.fault)).toEqual([...FAULTS]);
+    expect(addressOf("app:gate_open")).toEqual({ side: "app", step: "gate_open", nth: 1 });
+    expect(matrix({ migrations: ["scale-out"], steps: ["old:cutover"], faults: ["ssh-cut"] })).toEqual([
+      { migration: "scale-out", step: "old:cutover", fault: "ssh-cut" },
+    ]);
   });
 
   it("cli-sigkill is aimed only at steps whose line the CLI prints", () => {
@@ -77,7 +96,7 @@ describe("the matrix", () => {
   });
 
   it.each([
-    [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back$/],
+    [{ migrations: ["tier", "scale"] }, /^--migrations: "scale" not one of tier, switch-back, scale-out$/],
     [
       { faults: ["ssh-cut", "cut"] },
       /^--faults: "cut" not one of step-fails, ssh-cut, cli-sigkill, pg-kill-target, reboot-old, net-cut, unfenced$/,

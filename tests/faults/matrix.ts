@@ -6,9 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import type { Side, StepName } from "../../infra/migration/commands";
+import type { LogicalStepName } from "../../infra/scale-out-migration/steps";
 import { UsageError } from "../../scripts/cli-exit";
 
-export const MIGRATIONS = ["tier", "switch-back"] as const;
+export const MIGRATIONS = ["tier", "switch-back", "scale-out"] as const;
 export type MigrationKind = (typeof MIGRATIONS)[number];
 
 /**
@@ -37,10 +38,13 @@ export const QUIET_STEPS: readonly StepName[] = [
   "lock_heartbeat",
 ];
 
-/** Whether the fault can be aimed at the step (the unfenced control replaces the fence, so it is aimed there only). */
+/**
+ * Whether the fault can be aimed at the step (the unfenced control replaces the fence, so it is aimed there only).
+ * The scale-out CLI announces every step it starts, so none of its steps is quiet.
+ */
 export function aimable(fault: FaultKind, step: string): boolean {
   if (fault === "unfenced") return addressOf(step).step === "fence";
-  return fault !== "cli-sigkill" || !QUIET_STEPS.includes(addressOf(step).step);
+  return fault !== "cli-sigkill" || !(QUIET_STEPS as readonly string[]).includes(addressOf(step).step);
 }
 
 /** Both migrations' first calls: the journals read, the locks taken, the journals read again, the preflights. */
@@ -107,6 +111,28 @@ const SWITCH_BACK_CALLS = [
   ...FROM_CATCHUP,
 ] as const;
 
+/**
+ * The calls of a clean scale-out move (one app droplet), in order: the source ("old") runs logical.sh, the app
+ * droplets ("app") their gates. The rollback's calls (unfence, gate_bounce, proxy_local, rollback_target) are not
+ * among them: a clean run never makes them.
+ */
+const SCALE_OUT_CALLS = [
+  "old:preflight",
+  "old:schema",
+  "old:publish",
+  "old:subscribe",
+  "old:sync",
+  "old:lag",
+  "app:gate_close",
+  "old:proxy_trust",
+  "old:proxy_cert",
+  "old:cutover",
+  "app:gate_open",
+  "old:counts",
+  "old:finish",
+  "old:cache_warm",
+] as const;
+
 /** Calls the matrix does not address (timing-dependent); a recorded run's calls without them equal the lists above. */
 export const UNORDERED_STEPS: readonly StepName[] = ["lock_heartbeat"];
 
@@ -123,19 +149,23 @@ export function stepIds(calls: readonly string[]): string[] {
 export const STEPS: Record<MigrationKind, readonly string[]> = {
   tier: stepIds(TIER_CALLS),
   "switch-back": stepIds(SWITCH_BACK_CALLS),
+  "scale-out": stepIds(SCALE_OUT_CALLS),
 };
 
-/** The nth call of `step` on `side`, as the executor seams address it. */
+/**
+ * The nth call of `step` on `side`, as the executor seams address it. Side "app": an app droplet of the scale-out
+ * (its gates); the scale-out's source droplet is "old".
+ */
 export interface StepAddress {
-  side: Side;
-  step: StepName;
+  side: Side | "app";
+  step: StepName | LogicalStepName;
   nth: number;
 }
 
 export function addressOf(id: string): StepAddress {
-  const m = /^(old|new):([a-z_]+)(?:#(\d+))?$/.exec(id);
+  const m = /^(old|new|app):([a-z_]+)(?:#(\d+))?$/.exec(id);
   if (!m) throw new Error(`not a step id: "${id}"`);
-  return { side: m[1] as Side, step: m[2] as StepName, nth: Number(m[3] ?? 1) };
+  return { side: m[1] as StepAddress["side"], step: m[2] as StepAddress["step"], nth: Number(m[3] ?? 1) };
 }
 
 export interface Cell {

@@ -15,9 +15,9 @@
  * always deleted: after 30 s, at the end of the run, and when the process exits.
  */
 import { spawnSync } from "node:child_process";
-import type { Executor } from "../../infra/migration/runner";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
 import type { HarnessDroplet } from "../migration/harness";
+import type { Addressed, SeamExecutor } from "../migration/seams";
 import { osUser } from "../support/processes";
 import { type CutLanding, onceStepRuns } from "./inject";
 import type { StepAddress } from "./matrix";
@@ -82,14 +82,14 @@ export function cutBetween(a: HarnessDroplet, b: HarnessDroplet): NetCut {
  * The fault: once the step runs, the link between the droplets is cut for CUT_SECONDS while the migration goes on;
  * `lifts` receives the cut so that the run's end lifts it if the 30 s have not passed.
  */
-export function netCut(
-  exec: Executor,
+export function netCut<C extends Addressed>(
+  exec: SeamExecutor<C>,
   at: StepAddress,
   stepDroplet: HarnessDroplet,
   droplets: readonly [HarnessDroplet, HarnessDroplet],
   lifts: (cut: NetCut) => void,
   done: (what: { landed: CutLanding; cut: string }) => void,
-): Executor {
+): SeamExecutor<C> {
   return onceStepRuns(exec, at, stepDroplet, async (landed) => {
     const cut = cutBetween(...droplets);
     lifts(cut);

@@ -14,9 +14,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import type { Executor } from "../../infra/migration/runner";
 import { INTERNAL_TLS_DIR } from "../../infra/render/caddyfile";
 import { type HarnessDroplet, httpRequest, pgCtlAsync, waitFor } from "../migration/harness";
+import type { Addressed, SeamExecutor } from "../migration/seams";
 import { osUser } from "../support/processes";
 import { type CutLanding, descendants, killAndReap, logTail, onceStepRuns, postmasterPid, processes } from "./inject";
 import type { StepAddress } from "./matrix";
@@ -189,14 +189,14 @@ export async function reboot(d: HarnessDroplet, relaunched: Relaunched): Promise
  * The fault: once the step runs on its droplet, the source droplet `old` reboots. The migration goes on meanwhile
  * (its calls to the rebooting droplet fail as they would); `done` gets what came back once it is up again.
  */
-export function rebootOld(
-  exec: Executor,
+export function rebootOld<C extends Addressed>(
+  exec: SeamExecutor<C>,
   at: StepAddress,
   stepDroplet: HarnessDroplet,
   old: HarnessDroplet,
   relaunched: Relaunched,
   done: (what: { landed: CutLanding; rebooted: Promise<string> }) => void,
-): Executor {
+): SeamExecutor<C> {
   return onceStepRuns(exec, at, stepDroplet, async (landed) => {
     const rebooted = reboot(old, relaunched).catch(
       (e: Error) => `reboot failed: ${e.message.replace(/\s+/g, " ").slice(0, 600)}`,

@@ -62,6 +62,7 @@ export interface CliExit {
 export interface CliProcess {
   pid: number;
   stdout(): string;
+  stderr(): string;
   /** Resolves when stdout matches; rejects when the process exits first, or after `timeoutMs`. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   kill(signal: NodeJS.Signals): void;
@@ -105,6 +106,7 @@ export function startCli(args: string[], timeoutMs = 300_000, script = CLI): Cli
   return {
     pid: child.pid ?? -1,
     stdout: () => stdout,
+    stderr: () => stderr,
     kill: (signal) => child.kill(signal),
     exited,
     waitForOutput: (pattern, waitMs = 240_000) =>

@@ -12,14 +12,27 @@
  * Used by the in-process tests and the benchmark (no vitest import here).
  */
 import type { Side, StepName } from "../../infra/migration/commands";
-import type { Executor } from "../../infra/migration/runner";
+import type { Executor, StepHooks, StepResult } from "../../infra/migration/runner";
+import type { LogicalStepName } from "../../infra/scale-out-migration/steps";
 import { sleep } from "../support/processes";
+
+/** What a seam matches a command on: every runner's commands carry their step and side. */
+export interface Addressed {
+  step: string;
+  side: string;
+}
+
+/**
+ * Any runner's executor as a seam wraps it: the tier migration's `Executor` (commands with hooks) and the
+ * scale-out's `LogicalExecutor` (without) alike; a wrapped one has the type it was given.
+ */
+export type SeamExecutor<C extends Addressed> = (cmd: C, hooks?: StepHooks) => Promise<StepResult>;
 
 export interface FaultSpec {
   /** The step after which the fault happens. */
-  after: StepName;
-  /** Only on this side. */
-  side?: Side;
+  after: StepName | LogicalStepName;
+  /** Only on this side ("app": a scale-out's app droplet). */
+  side?: Side | "app";
   /** The nth matching call (1-based). @default 1 */
   nth?: number;
   /** The exit code the runner sees (255: ssh lost the connection). @default 1 */
@@ -43,7 +56,7 @@ export const FAULT_POINTS = {
   },
 } as const satisfies Record<string, Record<string, FaultSpec>>;
 
-export function failAfter(exec: Executor, spec: FaultSpec): Executor {
+export function failAfter<C extends Addressed>(exec: SeamExecutor<C>, spec: FaultSpec): SeamExecutor<C> {
   let seen = 0;
   return async (cmd, hooks) => {
     const hit = cmd.step === spec.after && (!spec.side || cmd.side === spec.side) && ++seen === (spec.nth ?? 1);
@@ -68,7 +81,7 @@ export function unfenced(exec: Executor, holdMs = 300): Executor {
 }
 
 /** Records every step the runner asks for, as "side:step": `h.migrate({ wrap: rec.wrap })`, then `rec.calls`. */
-export function recorder(): { calls: string[]; wrap: (exec: Executor) => Executor } {
+export function recorder(): { calls: string[]; wrap: <C extends Addressed>(exec: SeamExecutor<C>) => SeamExecutor<C> } {
   const calls: string[] = [];
   return {
     calls,
