@@ -81,14 +81,15 @@ function formatRuns(runs: readonly FaultRun[]): string {
         r.failed,
         r.unknown,
         r.recoverySeconds,
-        r.lockReleased ? "released" : "HELD",
+        r.lockReleased === null ? "none taken" : r.lockReleased ? "released" : "HELD",
         r.follower ?? "",
       ].map(String),
     );
   const notes = runs
-    .filter((r) => r.outcome === "needs-operator" || !r.known || !r.lockReleased)
+    .filter((r) => r.outcome === "needs-operator" || !r.known || r.lockReleased === false || r.leftovers)
     .map(
-      (r) => `${r.migration} ${r.step} ${r.fault}: ${r.why}${r.statusNext ? ` | status: next ${r.statusNext}` : ""}`,
+      (r) =>
+        `${r.migration} ${r.step} ${r.fault}: ${r.why}${r.statusNext ? ` | status: next ${r.statusNext}` : ""}${r.leftovers ? ` | left: ${r.leftovers}` : ""}`,
     );
   return [t.toString(), ...notes].join("\n");
 }

@@ -22,6 +22,8 @@ export interface CliSteps {
   /** Matches (globally) the line the CLI prints as it starts the step. */
   line(at: StepAddress): RegExp;
   words(at: StepAddress): readonly string[];
+  /** A count that grows once the CLI goes past a step (it prints its next step's line, or anything more). */
+  progress(output: string): number;
 }
 
 export const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -31,6 +33,7 @@ export const MIGRATE_CLI: CliSteps = {
   stream: "stdout",
   line: (at) => new RegExp(`^ {3}${escaped(at.step)} \\(${at.side}\\)$`, "gm"),
   words: (at) => MIGRATION_STEPS[at.step as keyof typeof MIGRATION_STEPS].words,
+  progress: (output) => output.length,
 };
 
 /** The step's remote shell runs on the droplet: `bash -s -- <its words> ...` below the droplet's sshd. */
@@ -71,11 +74,12 @@ export async function killCliAt(
   });
   while (alive() && printed() < at.nth) await sleep(5);
   if (!alive()) return { exit: await cli.exited };
-  const after = output().length;
-  // The step ended once the CLI prints anything more (its next step) or exits.
-  while (alive() && output().length === after && !stepRunsOn(droplet, words)) await sleep(5);
+  const after = how.progress(output());
+  // The step ended once the CLI goes past it (its next step) or exits.
+  const ended = () => how.progress(output()) !== after;
+  while (alive() && !ended() && !stepRunsOn(droplet, words)) await sleep(5);
   if (!alive()) return { exit: await cli.exited };
-  const landed: CutLanding = output().length === after ? "mid-step" : "after-end";
+  const landed: CutLanding = ended() ? "after-end" : "mid-step";
   cli.kill("SIGKILL");
   return { exit: await cli.exited, landed };
 }

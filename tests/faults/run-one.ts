@@ -7,80 +7,38 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { MigrationReport } from "../../infra/migration/runner";
-import type { Executor } from "../../infra/migration/runner";
+import type { Executor, MigrationReport } from "../../infra/migration/runner";
 import { type CliExit, cliArgs, runCli } from "../migration/cli-process";
-import {
-  type Harness,
-  type HarnessDroplet,
-  migrationFiles,
-  seedDatabase,
-  startHarness,
-  waitFor,
-} from "../migration/harness";
+import { type Harness, type HarnessDroplet, migrationFiles, seedDatabase, waitFor } from "../migration/harness";
 import { recorder, unfenced } from "../migration/seams";
-import { type CutLanding, pgKillTarget, sshCut, stepFails } from "./inject";
 import { killCliAt } from "./cli-kill";
+import {
+  type Faulted,
+  type FaultOutcome,
+  type FaultRun,
+  faultedOf,
+  HarnessFailure,
+  type Injection,
+  injectFault,
+  judgeServing,
+  type Leftovers,
+  onFreshHarness,
+  recordOf,
+  parseStatus,
+  type Ran,
+  type Recovery,
+  type RecoveryMode,
+  SEED_BYTES,
+  type Verdict,
+} from "./fault-run";
 import { addressOf, type Cell } from "./matrix";
-import { type NetCut, netCut, nftUsable } from "./net-cut";
-import { Relaunched, rebootOld } from "./reboot";
+import { nftUsable } from "./net-cut";
+import { runScaleOutFault } from "./scale-out-run";
+
+export { type FaultOutcome, type FaultRun, HarnessFailure } from "./fault-run";
 
 /** The recovery's lock window: short, so a lock a cut connection left goes stale in seconds. */
 const STALE_SECONDS = 5;
-const SEED_BYTES = 15 * 1024 * 1024;
-
-export type FaultOutcome = "rolled-back" | "completed" | "needs-operator";
-
-export interface FaultRun {
-  migration: Cell["migration"];
-  step: string;
-  fault: Cell["fault"];
-  outcome: FaultOutcome;
-  /** Why: the runner's outcomes (faulted run, then recovery) and, when an operator is needed, the reason. */
-  why: string;
-  /** The final state is an allowed one: the source or the target the one primary, serving, with every write. */
-  known: boolean;
-  /** Acknowledged writes missing from the serving server (-1: no server could be read back). */
-  lost: number;
-  /** Writes present more than once on the primary (its primary key makes this 0 unless the schema changes). */
-  duplicated: number;
-  /** Requests certainly refused, and those whose fate the client could not know. */
-  failed: number;
-  unknown: number;
-  acknowledged: number;
-  recoverySeconds: number;
-  lockReleased: boolean;
-  /** The faulted step was reached (a fault at a step the run never got to did nothing). */
-  faultHit: boolean;
-  /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */
-  landed?: CutLanding;
-  /** What the fault did beyond that (pg-kill-target: killed or not, restarted; reboot-old: what came back; net-cut). */
-  injected?: string;
-  faultedOutcome: string;
-  /** What `migrate --status` said after the faulted run: phase and advice (absent: no journal). */
-  statusPhase?: string;
-  statusNext?: string;
-  recovery: "none" | RecoveryMode;
-  recoveryOutcome?: string;
-  /**
-   * After a completed run, the server left behind: "streaming" (it follows the new primary), "stopped: <why>" (the
-   * journal says it does not, and why), or "silent: <what was seen>" (neither: a finding).
-   */
-  follower?: string;
-  /** The droplets whose PostgreSQL is a primary at the end ("none", or both names joined by "+"). */
-  primary: string;
-  /** The primary a probe write through the front door landed on. */
-  serving: string;
-  frontDoor: string;
-  /**
-   * The runner's calls up to and including the faulted one ("side:step"), for the in-process faults: the matrix's
-   * order is checked on them.
-   */
-  calls?: string[];
-}
-
-/** The harness could not be set up (not a finding about the migration): the benchmark exits 3. */
-export class HarnessFailure extends Error {}
 
 interface Roles {
   from: HarnessDroplet;
@@ -102,29 +60,10 @@ function heartbeatAge(d: HarnessDroplet): number | undefined {
   return fs.existsSync(file) ? (Date.now() - fs.statSync(file).mtimeMs) / 1000 : undefined;
 }
 
-/** What one run of the migration (the faulted one, or the recovery) ended as. */
-interface Ran {
-  outcome: FaultOutcome;
-  /** The runner's outcome and its reason, or the CLI's exit. */
-  text: string;
-}
-
 /** How a migration is run: in this process (the runner, with the executor seam) or as the real CLI. */
 interface Driver {
   /** A run in `mode` (plain, --resume, --rollback) after a fault, with a short lock window. */
   recover(mode: RecoveryMode): Promise<Ran>;
-}
-
-type RecoveryMode = "run" | "resume" | "rollback";
-
-interface Recovery {
-  /** The journal's outcome as --status printed it (done, rolled-back, running, ...). */
-  journalOutcome?: string;
-  statusPhase?: string;
-  statusNext?: string;
-  mode?: RecoveryMode;
-  ran?: Ran;
-  problem?: string;
 }
 
 /**
@@ -134,23 +73,13 @@ interface Recovery {
 async function recover(r: Roles, driver: Driver): Promise<Recovery> {
   const status = await runCli([...cliArgs(r.from, r.to), "--status"]);
   if (status.code !== 0) return { problem: `migrate --status exited ${status.code}: ${status.stderr.trim()}` };
-  const statusPhase = /^ {2}phase +(.+)$/m.exec(status.stdout)?.[1];
-  const statusNext = /^ {2}next +(.+)$/m.exec(status.stdout)?.[1];
+  const { advised, ...printed } = parseStatus(status.stdout);
   const lockHeld = /^ {2}lock \((old|new)\) +held by/m.test(status.stdout);
-  const advised = statusNext?.includes("--resume")
-    ? "resume"
-    : statusNext?.includes("--rollback")
-      ? "rollback"
-      : undefined;
   const mode: RecoveryMode | undefined = advised ?? (lockHeld ? "run" : undefined);
   const journalOutcome = /^ {2}outcome +(\S+)$/m.exec(status.stdout)?.[1];
-  const said = {
-    ...(journalOutcome ? { journalOutcome } : {}),
-    ...(statusPhase ? { statusPhase } : {}),
-    ...(statusNext ? { statusNext } : {}),
-  };
+  const said = { ...(journalOutcome ? { journalOutcome } : {}), ...printed };
   if (!mode) return said;
-  if (advised && !statusPhase) return { ...said, problem: "migrate --status advises a run but names no phase" };
+  if (advised && !printed.statusPhase) return { ...said, problem: "migrate --status advises a run but names no phase" };
   await waitFor(
     "the locks of the faulted run to go stale",
     async () => [r.from, r.to].every((d) => (heartbeatAge(d) ?? STALE_SECONDS + 2) > STALE_SECONDS + 1),
@@ -201,20 +130,11 @@ async function prepare(h: Harness, cell: Cell): Promise<Roles> {
 export async function runFault(cell: Cell): Promise<FaultRun> {
   if (cell.fault === "net-cut" && !nftUsable())
     throw new HarnessFailure("net-cut needs nftables, as root (scripts/install-test-deps.sh)");
-  const left: Leftovers = { relaunched: new Relaunched(), cuts: [] };
-  const h = await startHarness().catch((e: Error) => {
-    throw new HarnessFailure(`the harness did not start: ${e.message}`);
-  });
-  try {
-    const roles = await prepare(h, cell).catch((e: Error) => {
-      throw e instanceof HarnessFailure ? e : new HarnessFailure(`preparing the run: ${e.message}`);
-    });
-    return await faultAndRecover(h, cell, roles, left);
-  } finally {
-    for (const cut of left.cuts) cut.lift();
-    await left.relaunched.stop();
-    await h.stop();
-  }
+  if (cell.migration === "scale-out") return runScaleOutFault(cell);
+  return onFreshHarness(
+    (h) => prepare(h, cell),
+    (h, roles, left) => faultAndRecover(h, cell, roles, left),
+  );
 }
 
 /** The in-process runner (the executor seam carries the fault); `pulumi up`'s traffic move is the harness's. */
@@ -258,22 +178,6 @@ function asCli(h: Harness, r: Roles): Driver {
   };
 }
 
-interface Faulted {
-  ran: Ran;
-  hit: boolean;
-  landed?: CutLanding;
-  injected?: string;
-  /** The runner's calls up to and including the faulted one (in-process runs only). */
-  calls?: string[];
-}
-
-/** The migration with the fault in it. */
-/** What a fault leaves that the harness does not own: processes a reboot started, a network cut not yet lifted. */
-interface Leftovers {
-  relaunched: Relaunched;
-  cuts: NetCut[];
-}
-
 async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Promise<Faulted> {
   const at = addressOf(cell.step);
   const droplet = at.side === "old" ? r.from : r.to;
@@ -284,64 +188,17 @@ async function faultedRun(h: Harness, cell: Cell, r: Roles, left: Leftovers): Pr
     return { ran, hit: killed.landed !== undefined, ...(killed.landed ? { landed: killed.landed } : {}) };
   }
   const rec = recorder();
-  let landed: CutLanding | undefined;
-  let injected: string | undefined;
-  let rebooted: Promise<void> | undefined;
-  const inject = (exec: Executor) => {
-    switch (cell.fault) {
-      case "step-fails":
-        return stepFails(exec, at);
-      case "ssh-cut":
-        return sshCut(exec, at, droplet, (w) => {
-          landed = w;
-        });
-      case "unfenced":
-        return unfenced(exec);
-      case "net-cut":
-        return netCut(
-          exec,
-          at,
-          droplet,
-          [r.from, r.to],
-          (cut) => left.cuts.push(cut),
-          (what) => {
-            landed = what.landed;
-            injected = what.cut;
-          },
-        );
-      case "reboot-old":
-        return rebootOld(exec, at, droplet, r.from, left.relaunched, (what) => {
-          landed = what.landed;
-          rebooted = what.rebooted.then((text) => {
-            injected = text;
-          });
-        });
-      case "pg-kill-target":
-        return pgKillTarget(exec, at, droplet, r.to, (what) => {
-          landed = what.landed;
-          injected = what.restarted;
-        });
-      default:
-        throw new Error(`${cell.fault} does not go through the executor`);
-    }
-  };
+  const seen: Injection = {};
+  const targets = { step: droplet, source: r.from, target: r.to };
   const report = await h.migrate({
     from: r.from,
     to: r.to,
     switchBack: r.switchBack,
     skipBackup: true,
-    wrap: (exec) => rec.wrap(inject(exec)),
+    wrap: (exec: Executor) =>
+      rec.wrap(cell.fault === "unfenced" ? unfenced(exec) : injectFault(exec, cell.fault, at, targets, left, seen)),
   });
-  // An operator waits for a rebooted droplet to be up before acting.
-  await rebooted;
-  const hitIndex = nthIndex(rec.calls, `${at.side}:${at.step}`, at.nth);
-  return {
-    ran: ranOf(report),
-    hit: hitIndex >= 0,
-    ...(landed ? { landed } : {}),
-    ...(injected ? { injected } : {}),
-    calls: hitIndex >= 0 ? rec.calls.slice(0, hitIndex + 1) : rec.calls,
-  };
+  return faultedOf(ranOf(report), rec.calls, at, seen);
 }
 
 async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Leftovers): Promise<FaultRun> {
@@ -381,15 +238,7 @@ async function faultAndRecover(h: Harness, cell: Cell, roles: Roles, left: Lefto
     ...(follower ? { follower } : {}),
     recoverySeconds: Math.round(result.recoveryMs / 100) / 10,
     lockReleased: [roles.from, roles.to].every((d) => !migrationFiles(d).includes("lock")),
-    faultHit: faulted.hit,
-    ...(faulted.landed ? { landed: faulted.landed } : {}),
-    ...(faulted.injected ? { injected: faulted.injected } : {}),
-    faultedOutcome: faulted.ran.outcome,
-    ...(recovery.statusPhase ? { statusPhase: recovery.statusPhase } : {}),
-    ...(recovery.statusNext ? { statusNext: recovery.statusNext } : {}),
-    recovery: recovery.mode ?? "none",
-    ...(recovery.ran ? { recoveryOutcome: recovery.ran.outcome } : {}),
-    ...(faulted.calls ? { calls: faulted.calls } : {}),
+    ...recordOf(faulted, recovery),
   };
 }
 
@@ -413,22 +262,9 @@ async function followerOf(r: Roles): Promise<string> {
   return `silent: the journal says ${said?.state ?? "nothing"}, pg_is_in_recovery ${recovering}`;
 }
 
-function nthIndex(calls: readonly string[], call: string, nth: number): number {
-  let seen = 0;
-  return calls.findIndex((c) => c === call && ++seen === nth);
-}
-
-const UNREAD = { lost: -1, duplicated: 0, failed: 0, unknown: 0, acknowledged: 0 };
-
-type Verdict = Pick<
-  FaultRun,
-  "known" | "lost" | "duplicated" | "failed" | "unknown" | "acknowledged" | "primary" | "serving" | "frontDoor"
->;
-
 /**
- * Which server serves: a probe write through the front door must be acknowledged and land on a primary (the target
- * of a tier migration that was rolled back is a running primary too, but empty and not serving); the set checker
- * reads every write back from that one.
+ * Which server serves: one of the primaries (the target of a tier migration that was rolled back is a running
+ * primary too, but empty and not serving); an operator's case may end on either side, a finished run on its own.
  */
 async function judge(
   h: Harness,
@@ -438,43 +274,6 @@ async function judge(
 ): Promise<Verdict> {
   const primaries: HarnessDroplet[] = [];
   for (const d of [roles.from, roles.to]) if (await isPrimary(d)) primaries.push(d);
-  const primary = primaries.length ? primaries.map((d) => d.name).join("+") : "none";
-  const frontDoor = h.serving().name;
-  const probe = `probe-${Date.now().toString(36)}`;
-  const answer = await h.request("POST", `/write/${probe}`, 30_000);
-  const holds = async (d: HarnessDroplet) =>
-    (await d.pg.psql(`SELECT count(*) FROM writes WHERE id = '${probe}'`, "chatbot").catch(() => "0")) === "1";
-  let serving: HarnessDroplet | undefined;
-  for (const d of primaries) if (await holds(d)) serving = d;
-  // No server to read back from (its PostgreSQL down): not a known state, and what was lost cannot be counted (-1).
-  const check = await h.check(records, serving ?? h.serving()).catch(() => undefined);
-  if (!check) return { known: false, primary, serving: "none (unreadable)", frontDoor, ...UNREAD };
-  const duplicated = serving
-    ? Number(
-        await serving.pg.psql(
-          "SELECT count(*) FROM (SELECT id FROM writes GROUP BY id HAVING count(*) > 1) d",
-          "chatbot",
-        ),
-      )
-    : 0;
-  // An operator's case may end on either side; a finished run must end on its own.
   const expected = outcome === "completed" ? roles.to : outcome === "rolled-back" ? roles.from : undefined;
-  const known =
-    answer.status === 200 &&
-    serving !== undefined &&
-    check.lost.length === 0 &&
-    check.failedButPresent.length === 0 &&
-    duplicated === 0 &&
-    (expected === undefined || serving === expected);
-  return {
-    known,
-    primary,
-    serving: serving?.name ?? `none (probe answered ${answer.status})`,
-    frontDoor,
-    lost: check.lost.length,
-    duplicated,
-    failed: check.failed,
-    unknown: check.unknown,
-    acknowledged: check.acknowledged,
-  };
+  return judgeServing(h, primaries, expected, records);
 }
