@@ -1,7 +1,8 @@
 /**
  * The sweep's verdict can say no: the negative control (a cutover whose fence is skipped, ../migration/seams.ts
- * `unfenced`) run through the benchmark on a real harness must come out with acknowledged writes lost, an end state
- * that is not a known one, and exit 1 (a check that says no). Without this, "0 lost" in the sweep proves nothing.
+ * `unfenced`; on the scale-out move ../scale-out/seams.ts `unfenced`) run through the benchmark on a real harness
+ * must come out with acknowledged writes lost, an end state that is not a known one, and exit 1 (a check that says
+ * no). Without this, "0 lost" in the sweep proves nothing.
  */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
@@ -27,24 +28,32 @@ function bench(args: string[]): Promise<{ code: number | null; stdout: string; s
 }
 
 describe("the fault sweep's negative control", () => {
-  it("is chosen only by name, aimed at the fence", () => {
+  it("is chosen only by name, aimed at the fence (the scale-out's cutover)", () => {
     expect(matrix().some((c) => c.fault === "unfenced")).toBe(false);
-    expect(matrix({ migrations: ["tier"], faults: ["unfenced"] })).toEqual([
+    expect(matrix({ migrations: ["tier", "scale-out"], faults: ["unfenced"] })).toEqual([
       { migration: "tier", step: "old:fence", fault: "unfenced" },
+      { migration: "scale-out", step: "old:cutover", fault: "unfenced" },
     ]);
   });
 
-  it("an unfenced cutover loses acknowledged writes: lost > 0, known false, the benchmark exits 1", async () => {
-    const r = await bench(["--migrations", "tier", "--faults", "unfenced", "--json"]);
-    expect(r.code, r.stderr).toBe(EXIT.no);
-    const runs = (JSON.parse(r.stdout) as { runs: FaultRun[] }).runs;
-    expect(runs).toHaveLength(1);
-    const [run] = runs as [FaultRun];
-    console.log(JSON.stringify(run));
-    expect(run).toMatchObject({ step: "old:fence", fault: "unfenced", faultHit: true, known: false });
-    // It completed as a migration: the loss, not a failed run, is what makes it unknown.
-    expect(run.outcome).toBe("completed");
-    expect(run.lost).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/tier old:fence unfenced: \d+ acknowledged write\(s\) lost/);
-  }, 300_000);
+  it.each([
+    ["tier", "old:fence"],
+    ["scale-out", "old:cutover"],
+  ])(
+    "%s: an unfenced cutover loses acknowledged writes: lost > 0, known false, the benchmark exits 1",
+    async (migration, step) => {
+      const r = await bench(["--migrations", migration, "--faults", "unfenced", "--json"]);
+      expect(r.code, r.stderr).toBe(EXIT.no);
+      const runs = (JSON.parse(r.stdout) as { runs: FaultRun[] }).runs;
+      expect(runs).toHaveLength(1);
+      const [run] = runs as [FaultRun];
+      console.log(JSON.stringify(run));
+      expect(run).toMatchObject({ step, fault: "unfenced", faultHit: true, known: false });
+      // It completed as a migration: the loss, not a failed run, is what makes it unknown.
+      expect(run.outcome).toBe("completed");
+      expect(run.lost).toBeGreaterThan(0);
+      expect(r.stderr).toMatch(new RegExp(`${migration} ${step} unfenced: \\d+ acknowledged write\\(s\\) lost`));
+    },
+    300_000,
+  );
 });

@@ -21,7 +21,8 @@ export const FAULTS = ["step-fails", "ssh-cut", "cli-sigkill", "pg-kill-target",
 /**
  * Negative controls: runs that must come out as losses, so that the verdict is seen saying no. Only chosen by name
  * (--faults), never part of the default matrix. `unfenced`: the cutover promotes without the fence
- * (../migration/seams.ts), so the old server acknowledges writes the new one never sees.
+ * (../migration/seams.ts), so the old server acknowledges writes the new one never sees; on the scale-out move it
+ * replaces the cutover (../scale-out/seams.ts: no hold, no fence, no marker wait), with the same effect.
  */
 export const CONTROLS = ["unfenced"] as const;
 export type FaultKind = (typeof FAULTS)[number] | (typeof CONTROLS)[number];
@@ -39,11 +40,11 @@ export const QUIET_STEPS: readonly StepName[] = [
 ];
 
 /**
- * Whether the fault can be aimed at the step (the unfenced control replaces the fence, so it is aimed there only).
- * The scale-out CLI announces every step it starts, so none of its steps is quiet.
+ * Whether the fault can be aimed at the step (the unfenced control replaces the fence, or the scale-out's cutover,
+ * so it is aimed there only). The scale-out CLI announces every step it starts, so none of its steps is quiet.
  */
 export function aimable(fault: FaultKind, step: string): boolean {
-  if (fault === "unfenced") return addressOf(step).step === "fence";
+  if (fault === "unfenced") return ["fence", "cutover"].includes(addressOf(step).step);
   return fault !== "cli-sigkill" || !(QUIET_STEPS as readonly string[]).includes(addressOf(step).step);
 }
 

@@ -19,6 +19,7 @@ import { type CliExit, runCli } from "../migration/cli-process";
 import { type Harness, type HarnessDroplet, seedDatabase } from "../migration/harness";
 import { recorder } from "../migration/seams";
 import { harnessCutover, prepare, SCALE_OUT_CLI, scaleOutCliArgs } from "../scale-out/harness";
+import { unfenced } from "../scale-out/seams";
 import { type CliSteps, escaped, killCliAt } from "./cli-kill";
 import {
   type Faulted,
@@ -107,7 +108,11 @@ async function faultedRun(h: Harness, cell: Cell, targetEnv: string, left: Lefto
   const { switchedAt: _, ...cutover } = harnessCutover(h, targetEnv);
   const report = await runLogicalCutover({
     ...cutover,
-    exec: rec.wrap(injectFault<Parameters<LogicalExecutor>[0]>(ssh, cell.fault, at, on, left, seen)),
+    exec: rec.wrap(
+      cell.fault === "unfenced"
+        ? unfenced(ssh, cutover.source)
+        : injectFault<Parameters<LogicalExecutor>[0]>(ssh, cell.fault, at, on, left, seen),
+    ),
   }).finally(() => ssh.close());
   return faultedOf(ranOf(report), rec.calls, at, seen);
 }
@@ -167,15 +172,15 @@ async function faultAndRecover(h: Harness, cell: Cell, targetEnv: string, left: 
 }
 
 /**
- * The end as the operator sees it: the recovery's run when --status advised one; otherwise the phase it printed
- * (none: nothing left, the source serves; done: finished), whatever the faulted run had reported.
+ * The end as the operator sees it: the recovery's run when --status advised one. Without one, a faulted run that
+ * left an operator's case is settled by the phase --status printed (none: nothing left, the source serves; done:
+ * finished); a run that had ended on its own keeps its outcome, and the verdict checks it.
  */
 function outcomeOf(faulted: Faulted, recovery: Recovery): FaultOutcome {
   if (recovery.problem) return "needs-operator";
   if (recovery.ran) return recovery.ran.outcome;
-  if (recovery.statusPhase === "done") return "completed";
-  if (recovery.statusPhase === "none") return "rolled-back";
-  return faulted.ran.outcome;
+  if (faulted.ran.outcome !== "needs-operator") return faulted.ran.outcome;
+  return recovery.statusPhase === "done" ? "completed" : "rolled-back";
 }
 
 /** The droplet's database takes writes (not fenced: a fresh session is not read-only); false when it is down. */
