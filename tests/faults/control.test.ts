@@ -49,8 +49,9 @@ describe("the fault sweep's negative control", () => {
       const [run] = runs as [FaultRun];
       console.log(JSON.stringify(run));
       expect(run).toMatchObject({ step, fault: "unfenced", faultHit: true, known: false });
-      // It completed as a migration: the loss, not a failed run, is what makes it unknown.
-      expect(run.outcome).toBe("completed");
+      // The tier migration completed: the loss, not a failed run, is what makes it unknown. The scale-out's
+      // cluster refuses writes once the control has skipped setval, so that run fails after the switch as well.
+      if (migration === "tier") expect(run.outcome).toBe("completed");
       expect(run.lost).toBeGreaterThan(0);
       expect(r.stderr).toMatch(new RegExp(`${migration} ${step} unfenced: \\d+ acknowledged write\\(s\\) lost`));
     },

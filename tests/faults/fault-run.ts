@@ -293,8 +293,10 @@ export async function judgeServing(
   const answer = await h.request("POST", `/write/${probe}`, 30_000);
   const holds = async (d: HarnessDroplet) =>
     (await d.pg.psql(`SELECT count(*) FROM writes WHERE id = '${probe}'`, "chatbot").catch(() => "0")) === "1";
+  // The first that holds it: a write the scale-out's source took reaches the cluster by replication, never the
+  // other way (`writable` lists the source first).
   let serving: HarnessDroplet | undefined;
-  for (const d of writable) if (await holds(d)) serving = d;
+  for (const d of writable) if (!serving && (await holds(d))) serving = d;
   // No server to read back from (its PostgreSQL down): not a known state, and what was lost cannot be counted (-1).
   const check = await h.check(records, serving ?? h.serving()).catch(() => undefined);
   if (!check) return { known: false, primary, serving: "none (unreadable)", frontDoor, ...UNREAD };
