@@ -15,10 +15,11 @@ import { logicalOutcome } from "../../infra/scale-out-migration/over-ssh";
 import { type LogicalExecutor, type LogicalReport, runLogicalCutover } from "../../infra/scale-out-migration/runner";
 import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 import type { WriteRecord } from "../migration/checker";
-import { type CliExit, runCli } from "../migration/cli-process";
+import type { CliExit } from "../migration/cli-process";
 import { type Harness, type HarnessDroplet, seedDatabase } from "../migration/harness";
 import { recorder } from "../migration/seams";
-import { harnessCutover, prepare, SCALE_OUT_CLI, scaleOutCliArgs } from "../scale-out/harness";
+import { runScaleOutCli, SCALE_OUT_CLI, scaleOutCliArgs } from "../scale-out/cli";
+import { harnessCutover, prepare } from "../scale-out/harness";
 import { unfenced } from "../scale-out/seams";
 import { type CliSteps, escaped, killCliAt } from "./cli-kill";
 import {
@@ -61,8 +62,6 @@ export async function runScaleOutFault(cell: Cell): Promise<FaultRun> {
     (h, targetEnv, left) => faultAndRecover(h, cell, targetEnv, left),
   );
 }
-
-const cli = (args: string[]) => runCli(args, undefined, SCALE_OUT_CLI);
 
 /** The runner's outcomes as the sweep's: an incomplete rollback, or a failure after the commit point, is an operator's. */
 function ranOf(report: LogicalReport): Ran {
@@ -123,7 +122,7 @@ async function faultedRun(h: Harness, cell: Cell, targetEnv: string, left: Lefto
  */
 async function recover(h: Harness, targetEnv: string): Promise<Recovery> {
   const args = scaleOutCliArgs(h, targetEnv);
-  const status = await cli([...args, "--status"]);
+  const status = await runScaleOutCli([...args, "--status"]);
   const tail = (status.stderr.trim() || status.stdout.trim()).split("\n").slice(-2).join(" | ");
   if (status.code !== 0) return { problem: `scale-out-migrate --status exited ${status.code}: ${tail}` };
   const { advised, ...said } = parseStatus(status.stdout);
@@ -132,7 +131,7 @@ async function recover(h: Harness, targetEnv: string): Promise<Recovery> {
     return ["none", "done"].includes(said.statusPhase)
       ? said
       : { ...said, problem: `scale-out-migrate --status says ${said.statusPhase} and advises nothing` };
-  return { ...said, mode: advised, ran: cliRan(advised, await cli([...args, `--${advised}`])) };
+  return { ...said, mode: advised, ran: cliRan(advised, await runScaleOutCli([...args, `--${advised}`])) };
 }
 
 async function faultAndRecover(h: Harness, cell: Cell, targetEnv: string, left: Leftovers): Promise<FaultRun> {

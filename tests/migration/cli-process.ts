@@ -18,39 +18,29 @@ export function hostKeyOf(d: HarnessDroplet): string {
   return fs.readFileSync(d.ssh.knownHostsFile, "utf8").trim().split(/\s+/).slice(1, 3).join(" ");
 }
 
-/** A harness droplet's sshd as an ssh target, user@host:port. */
-export const sshTargetOf = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;
-
-/** The ssh options that reach the harness droplets `ds` (their keys, their known hosts), as --ssh-option flags. */
-export function sshOptionFlags(...ds: HarnessDroplet[]): string[] {
-  return [
-    ...ds.map((d) => `--ssh-option=-oIdentityFile=${d.ssh.keyFile}`),
-    `--ssh-option=-oUserKnownHostsFile=${ds.map((d) => d.ssh.knownHostsFile).join(" ")}`,
-    "--ssh-option=-oBatchMode=yes",
-    "--ssh-option=-oIdentitiesOnly=yes",
-  ];
-}
-
-/** `flag=K=V` for each setting of `env` (the docker shim's settings reach the droplets' scripts this way). */
-export const envFlags = (flag: string, env: Readonly<Record<string, string>> | undefined) =>
-  Object.entries(env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
-
 /**
  * --from/--to and everything the harness droplets need (the docker shim's settings), for a migration from `old` to
  * `next`. Both droplets' host keys are pinned, as the stack pins those of the servers it creates (`pinned: false`:
  * neither, as for older servers).
  */
 export function cliArgs(old: HarnessDroplet, next: HarnessDroplet, opts: { pinned?: boolean } = {}): string[] {
+  const target = (d: HarnessDroplet) => `${d.ssh.target}:${d.ssh.port}`;
+  const envArgs = (flag: string, d: HarnessDroplet) =>
+    Object.entries(d.droplet.env ?? {}).map(([k, v]) => `${flag}=${k}=${v}`);
   const pins = opts.pinned === false ? [] : ["--from-host-key", hostKeyOf(old), "--to-host-key", hostKeyOf(next)];
   return [
     "--from",
-    sshTargetOf(old),
+    target(old),
     "--to",
-    sshTargetOf(next),
+    target(next),
     ...pins,
-    ...sshOptionFlags(old, next),
-    ...envFlags("--from-env", old.droplet.env),
-    ...envFlags("--to-env", next.droplet.env),
+    `--ssh-option=-oIdentityFile=${old.ssh.keyFile}`,
+    `--ssh-option=-oIdentityFile=${next.ssh.keyFile}`,
+    `--ssh-option=-oUserKnownHostsFile=${old.ssh.knownHostsFile} ${next.ssh.knownHostsFile}`,
+    "--ssh-option=-oBatchMode=yes",
+    "--ssh-option=-oIdentitiesOnly=yes",
+    ...envArgs("--from-env", old),
+    ...envArgs("--to-env", next),
     "--skip-backup",
     "--from-ports",
     `${old.pg.port},${old.redis.port}`,

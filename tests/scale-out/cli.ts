@@ -8,7 +8,7 @@ import { type CliExit, hostKeyOf, runCli } from "../migration/cli-process";
 import { type Harness, waitFor } from "../migration/harness";
 import { harnessCutover } from "./harness";
 
-const CLI = path.resolve(__dirname, "../../scripts/scale-out-migrate.ts");
+export const SCALE_OUT_CLI = path.resolve(__dirname, "../../scripts/scale-out-migrate.ts");
 export const LOCK_STALE_SECONDS_HERE = 5;
 
 /** Seconds since the source's migration lock had a heartbeat (the droplet's clock is this machine's); none: undefined. */
@@ -64,4 +64,4 @@ export function scaleOutCliArgs(harness: Harness, targetEnv: string): string[] {
   ];
 }
 
-export const runScaleOutCli = (args: string[], timeoutMs?: number): Promise<CliExit> => runCli(args, timeoutMs, CLI);
+export const runScaleOutCli = (args: string[], timeoutMs?: number): Promise<CliExit> => runCli(args, timeoutMs, SCALE_OUT_CLI);

@@ -8,7 +8,6 @@ import * as path from "node:path";
 import { renderTargetEnv } from "../../infra/scale-out-migration/commands";
 import type { LogicalRunnerOptions } from "../../infra/scale-out-migration/runner";
 import { INTERNAL_PORT } from "../../infra/render/caddyfile";
-import { envFlags, hostKeyOf, sshOptionFlags, sshTargetOf } from "../migration/cli-process";
 import { type Harness, NEW_HOST } from "../migration/harness";
 import { makeTempDir, osUser, PG_BINDIR, run } from "../support/processes";
 
@@ -100,42 +99,6 @@ export function harnessCutover(
     budgets: { downtimeBudgetSeconds: 60, migrationBudgetMinutes: 10 },
     switchedAt: () => switchedAt,
   };
-}
-
-/** The scale-out command, run as the operator runs it (node --import tsx). */
-export const SCALE_OUT_CLI = path.resolve(__dirname, "../../scripts/scale-out-migrate.ts");
-
-/**
- * The scale-out command's flags for the harness, as `cliArgs` (../migration/cli-process.ts) spells the tier CLI's:
- * the same source, upstreams, app droplet, environments and budgets `harnessCutover` gives the runner, both host
- * keys pinned.
- */
-export function scaleOutCliArgs(harness: Harness, targetEnv: string): string[] {
-  const { old, next } = harness;
-  const { source, upstreams, budgets } = harnessCutover(harness, targetEnv);
-  return [
-    "--source",
-    sshTargetOf(old),
-    "--source-private",
-    source.privateAddress,
-    "--source-pg-port",
-    String(old.pg.port),
-    "--source-host-key",
-    hostKeyOf(old),
-    "--upstreams",
-    upstreams.join(","),
-    "--app-nodes",
-    sshTargetOf(next),
-    "--app-node-host-key",
-    `${sshTargetOf(next)}=${hostKeyOf(next)}`,
-    ...sshOptionFlags(old, next),
-    ...envFlags("--source-env", source.env),
-    ...envFlags("--app-node-env", next.droplet.env),
-    "--downtime-budget",
-    String(budgets?.downtimeBudgetSeconds),
-    "--migration-budget",
-    String(budgets?.migrationBudgetMinutes),
-  ];
 }
 
 /** A harness droplet's PostgreSQL certificate (tests/migration/harness.ts keeps it beside Redis's, tls/postgres). */
