@@ -33,7 +33,11 @@ export function chosenCells(o: Options, now = new Date()): { cells: Cell[]; seed
   return { cells: sample(all, sampleSize(o.sample), seed), seed, of: all.length };
 }
 
-/** What the sweep's rule says is wrong: a write lost or applied twice, an end state that is not a known one. */
+/**
+ * What the sweep's rule says is wrong: a write lost or applied twice, an end state that is not a known one, an end
+ * state that keeps part of the move (the scale-out's subscription, slot, publication or a closed gate) after the
+ * recovery --status advised.
+ */
 export function faultProblems(runs: readonly FaultRun[]): string[] {
   return runs.flatMap((r) => {
     const run = `${r.migration} ${r.step} ${r.fault}`;
@@ -43,6 +47,9 @@ export function faultProblems(runs: readonly FaultRun[]): string[] {
         : [`${run}: the end state is not a known one (serving ${r.serving}, primaries ${r.primary}; ${r.why})`]),
       ...(r.lost > 0 ? [`${run}: ${r.lost} acknowledged write(s) lost`] : []),
       ...(r.duplicated > 0 ? [`${run}: ${r.duplicated} write(s) applied twice`] : []),
+      ...(r.leftovers
+        ? [`${run}: the end state keeps a ${r.leftovers} (--status: phase ${r.statusPhase ?? "not printed"})`]
+        : []),
       ...(r.follower?.startsWith("silent")
         ? [`${run}: the old server neither follows nor says why (${r.follower})`]
         : []),

@@ -211,6 +211,9 @@ describe("bench:faults flags and verdict", () => {
     ]);
     expect(faultProblems([{ ...clean, known: false }])[0]).toMatch(/the end state is not a known one/);
     expect(faultProblems([{ ...clean, follower: "stopped: the old server is down" }])).toEqual([]);
+    expect(faultProblems([{ ...clean, leftovers: "closed gate on the app droplet: 1", statusPhase: "done" }])).toEqual([
+      "tier new:standby ssh-cut: the end state keeps a closed gate on the app droplet: 1 (--status: phase done)",
+    ]);
     expect(faultProblems([{ ...clean, follower: "silent: the journal says nothing, pg_is_in_recovery f" }])).toEqual([
       "tier new:standby ssh-cut: the old server neither follows nor says why (silent: the journal says nothing, pg_is_in_recovery f)",
     ]);
