@@ -88,12 +88,12 @@ function formatRuns(runs: readonly FaultRun[]): string {
         r.failed,
         r.unknown,
         r.recoverySeconds,
-        r.lockReleased === null ? "none taken" : r.lockReleased ? "released" : "HELD",
+        r.lockReleased ? "released" : "HELD",
         r.follower ?? "",
       ].map(String),
     );
   const notes = runs
-    .filter((r) => r.outcome === "needs-operator" || !r.known || r.lockReleased === false || r.leftovers)
+    .filter((r) => r.outcome === "needs-operator" || !r.known || !r.lockReleased || r.leftovers)
     .map(
       (r) =>
         `${r.migration} ${r.step} ${r.fault}: ${r.why}${r.statusNext ? ` | status: next ${r.statusNext}` : ""}${r.leftovers ? ` | left: ${r.leftovers}` : ""}`,

@@ -34,8 +34,8 @@ export interface FaultRun {
   unknown: number;
   acknowledged: number;
   recoverySeconds: number;
-  /** The migration's locks are gone at the end; null: the migration takes no lock (the scale-out move). */
-  lockReleased: boolean | null;
+  /** The migration's locks are gone at the end (the scale-out move holds the source droplet's). */
+  lockReleased: boolean;
   /** The faulted step was reached (a fault at a step the run never got to did nothing). */
   faultHit: boolean;
   /** Where the fault landed: in the middle of the step, or just after it ended (a fast step). */

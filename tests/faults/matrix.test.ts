@@ -33,7 +33,7 @@ const ROOT = path.resolve(__dirname, "../..");
 const REAL_STEPS = {
   tier: Object.keys(MIGRATION_STEPS),
   "switch-back": Object.keys(MIGRATION_STEPS),
-  "scale-out": [...Object.keys(LOGICAL_STEPS), ...Object.keys(PROXY_STEPS)],
+  "scale-out": [...Object.keys(LOGICAL_STEPS), ...Object.keys(PROXY_STEPS), "lock_acquire", "lock_release"],
 };
 
 describe("the matrix", () => {
@@ -67,12 +67,13 @@ describe("the matrix", () => {
       { migration: "tier", step: "old:journal_read", fault: "ssh-cut" },
     ]);
     expect(all.filter((c) => c.step === "new:standby").map((c) => c.fault)).toEqual([...FAULTS]);
-    expect(all.at(-1)).toEqual({ migration: "scale-out", step: "old:cache_warm", fault: FAULTS.at(-1) });
+    expect(all.at(-1)).toEqual({ migration: "scale-out", step: "old:lock_release", fault: FAULTS.at(-1) });
   });
 
   it("--migrations scale-out: every fault at every step of the move, the source's and the app droplets' alike", () => {
     const cells = matrix({ migrations: ["scale-out"] });
-    expect(cells).toHaveLength(STEPS["scale-out"].length * FAULTS.length);
+    // The lock steps run quietly: no cli-sigkill there.
+    expect(cells).toHaveLength(STEPS["scale-out"].length * FAULTS.length - 2);
     expect(cells.filter((c) => c.step === "app:gate_close").map((c) => c.fault)).toEqual([...FAULTS]);
     expect(addressOf("app:gate_open")).toEqual({ side: "app", step: "gate_open", nth: 1 });
     expect(matrix({ migrations: ["scale-out"], steps: ["old:cutover"], faults: ["ssh-cut"] })).toEqual([

@@ -28,7 +28,7 @@ export const CONTROLS = ["unfenced"] as const;
 export type FaultKind = (typeof FAULTS)[number] | (typeof CONTROLS)[number];
 
 /**
- * Steps the runner runs without printing their line (infra/migration/locks.ts, run.ts: `quiet`): the CLI's output
+ * Steps the runners run without printing their line (infra/migration/locks.ts, run.ts: `quiet`): the CLI's output
  * cannot show when one starts, so cli-sigkill is not aimed at them (the others are).
  */
 export const QUIET_STEPS: readonly StepName[] = [
@@ -41,7 +41,7 @@ export const QUIET_STEPS: readonly StepName[] = [
 
 /**
  * Whether the fault can be aimed at the step (the unfenced control replaces the fence, or the scale-out's cutover,
- * so it is aimed there only). The scale-out CLI announces every step it starts, so none of its steps is quiet.
+ * so it is aimed there only). The scale-out CLI runs the same lock steps quietly and announces the others.
  */
 export function aimable(fault: FaultKind, step: string): boolean {
   if (fault === "unfenced") return ["fence", "cutover"].includes(addressOf(step).step);
@@ -113,11 +113,12 @@ const SWITCH_BACK_CALLS = [
 ] as const;
 
 /**
- * The calls of a clean scale-out move (one app droplet), in order: the source ("old") runs logical.sh, the app
- * droplets ("app") their gates. The rollback's calls (unfence, gate_bounce, proxy_local, rollback_target) are not
+ * The calls of a clean scale-out move (one app droplet), in order: the source ("old") runs logical.sh under the
+ * tier migration's lock, the app droplets ("app") their gates. The rollback's calls (unfence, gate_bounce, proxy_local, rollback_target) are not
  * among them: a clean run never makes them.
  */
 const SCALE_OUT_CALLS = [
+  "old:lock_acquire",
   "old:preflight",
   "old:schema",
   "old:publish",
@@ -132,6 +133,7 @@ const SCALE_OUT_CALLS = [
   "old:counts",
   "old:finish",
   "old:cache_warm",
+  "old:lock_release",
 ] as const;
 
 /** Calls the matrix does not address (timing-dependent); a recorded run's calls without them equal the lists above. */

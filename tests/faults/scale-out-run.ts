@@ -4,7 +4,7 @@
  * managed cluster and its Caddy's internal listener for the app droplets). A fresh harness prepared as a publisher
  * and seeded, load on, the move with one fault at one step, then the recovery an operator makes:
  * `scale-out-migrate --status` (the real CLI), then the run it advises (--rollback before the commit point, --resume
- * after it). The move takes no lock. Then the verdict: rolled back, the source serves (writable) with every
+ * after it), once a dead run's lock is stale. Then the verdict: rolled back, the source serves (writable) with every
  * acknowledged write; completed, the cluster's stand-in takes the writes with every acknowledged write, and the
  * source stays read-only (it must never take a write again).
  */
@@ -16,9 +16,9 @@ import { type LogicalExecutor, type LogicalReport, runLogicalCutover } from "../
 import { LOGICAL_STEPS } from "../../infra/scale-out-migration/steps";
 import type { WriteRecord } from "../migration/checker";
 import type { CliExit } from "../migration/cli-process";
-import { type Harness, type HarnessDroplet, seedDatabase } from "../migration/harness";
+import { type Harness, type HarnessDroplet, migrationFiles, seedDatabase } from "../migration/harness";
 import { recorder } from "../migration/seams";
-import { runScaleOutCli, SCALE_OUT_CLI, scaleOutCliArgs } from "../scale-out/cli";
+import { lockStale, runScaleOutCli, SCALE_OUT_CLI, scaleOutCliArgs } from "../scale-out/cli";
 import { harnessCutover, prepare } from "../scale-out/harness";
 import { unfenced } from "../scale-out/seams";
 import { type CliSteps, escaped, killCliAt } from "./cli-kill";
@@ -117,8 +117,9 @@ async function faultedRun(h: Harness, cell: Cell, targetEnv: string, left: Lefto
 }
 
 /**
- * `--status`, then what it advises (--rollback or --resume; it must name the phase then). A phase in the middle of
- * the move without advice is a problem: the operator is left without a next step.
+ * `--status`, then what it advises (--rollback or --resume; it must name the phase then); with no advice but the
+ * lock a dead run left, a plain run (it takes the lock over). A phase in the middle of the move without advice is a
+ * problem: the operator is left without a next step. A dead run's lock is waited out first.
  */
 async function recover(h: Harness, targetEnv: string): Promise<Recovery> {
   const args = scaleOutCliArgs(h, targetEnv);
@@ -127,11 +128,14 @@ async function recover(h: Harness, targetEnv: string): Promise<Recovery> {
   if (status.code !== 0) return { problem: `scale-out-migrate --status exited ${status.code}: ${tail}` };
   const { advised, ...said } = parseStatus(status.stdout);
   if (!said.statusPhase) return { ...said, problem: "scale-out-migrate --status names no phase" };
-  if (!advised)
-    return ["none", "done"].includes(said.statusPhase)
-      ? said
-      : { ...said, problem: `scale-out-migrate --status says ${said.statusPhase} and advises nothing` };
-  return { ...said, mode: advised, ran: cliRan(advised, await runScaleOutCli([...args, `--${advised}`])) };
+  const lockHeld = /^ {2}lock +held by/m.test(status.stdout);
+  if (!advised && !["none", "done"].includes(said.statusPhase))
+    return { ...said, problem: `scale-out-migrate --status says ${said.statusPhase} and advises nothing` };
+  const mode: RecoveryMode | undefined = advised ?? (lockHeld ? "run" : undefined);
+  if (!mode) return said;
+  await lockStale(h);
+  const flags = mode === "run" ? [] : [`--${mode}`];
+  return { ...said, mode, ran: cliRan(mode, await runScaleOutCli([...args, ...flags])) };
 }
 
 async function faultAndRecover(h: Harness, cell: Cell, targetEnv: string, left: Leftovers): Promise<FaultRun> {
@@ -165,7 +169,7 @@ async function faultAndRecover(h: Harness, cell: Cell, targetEnv: string, left: 
     ...verdict.run,
     ...(leftovers ? { leftovers } : {}),
     recoverySeconds: Math.round(result.recoveryMs / 100) / 10,
-    lockReleased: null,
+    lockReleased: !migrationFiles(h.old).includes("lock"),
     ...recordOf(faulted, recovery),
   };
 }

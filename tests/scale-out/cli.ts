@@ -64,4 +64,5 @@ export function scaleOutCliArgs(harness: Harness, targetEnv: string): string[] {
   ];
 }
 
-export const runScaleOutCli = (args: string[], timeoutMs?: number): Promise<CliExit> => runCli(args, timeoutMs, SCALE_OUT_CLI);
+export const runScaleOutCli = (args: string[], timeoutMs?: number): Promise<CliExit> =>
+  runCli(args, timeoutMs, SCALE_OUT_CLI);
