@@ -3,12 +3,14 @@
  */
 import type { Budgets } from "../migration/budget";
 import type { Droplet } from "../migration/commands";
+import type { StepHooks } from "../migration/run-api";
 import type { StepResult } from "../migration/runner";
 import type { Phase, TimelineEntry } from "../migration/timeline";
 import type { LogicalCommand } from "./commands";
 import type { ScaleOutStatus } from "./status";
 
-export type LogicalExecutor = (cmd: LogicalCommand) => Promise<StepResult>;
+/** `hooks.fresh`: run over a connection of its own (a step rerun after its connection dropped). */
+export type LogicalExecutor = (cmd: LogicalCommand, hooks?: Pick<StepHooks, "fresh">) => Promise<StepResult>;
 
 export interface LogicalRunnerOptions {
   /** The single droplet: the publisher, and where every step runs. */

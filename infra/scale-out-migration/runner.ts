@@ -9,7 +9,7 @@
  *               refuse connections, so the droplet's Caddy holds requests for them)
  *   cutover     one round trip: the hold, the fence, the marker wait, setval, the commit record (the commit point);
  *               then the gates open and the held requests go through. Nothing in the write gap grows with the data
- *   verify      row counts (a difference is reported, not rolled back), cache warm-up, replication dropped
+ *   verify      row counts (a difference is reported, not rolled back), cache warm-up, replication dropped (finish)
  *
  * The gate is on the app droplets because a Caddy reload ends the retries of the requests it holds: the droplet's
  * Caddy, which holds them, is never reloaded at the commit point. Before the commit point a failure rolls back (the
@@ -23,6 +23,7 @@ import { compareCounts } from "../migration/checks";
 import { migrationCommands, readStep, type StepCommand } from "../migration/commands";
 import { LockHeld, MigrationLocks } from "../migration/locks";
 import { heartbeatMsFor, LOCK_STALE_SECONDS } from "../migration/run-api";
+import type { StepResult } from "../migration/runner";
 import { type AnySpec, BOUNCE_SETTLE_SECONDS, STEP_EXIT, type OutputOf } from "../migration/steps";
 import { Abort, StepFailed, budgetGate } from "../migration/stops";
 import { type Phase, Timeline } from "../migration/timeline";
@@ -41,6 +42,10 @@ import {
 export type { LogicalExecutor, LogicalReport, LogicalRunnerOptions } from "./run-types";
 
 const DEFAULT_MAX_LAG = 16 * 1024 * 1024;
+/** ssh's exit code when the connection failed or dropped. */
+const SSH_DROPPED = 255;
+/** Steps never run twice: a second cutover or subscription is not the first one's answer. */
+const ONCE_ONLY: readonly string[] = ["cutover", "subscribe"];
 /** Assumed apply rate of the subscriber, for the budget check before the cutover (conservative). */
 const APPLY_BYTES_PER_SECOND = 5 * 1024 * 1024;
 const CUTOVER_FIXED_SECONDS = 5;
@@ -140,11 +145,16 @@ class LogicalRun {
     // The lock steps are the tier migration's (migrate.sh, the same lock directory on the droplet), run quietly.
     const staleSeconds = opts.lockStaleSeconds ?? LOCK_STALE_SECONDS.default;
     const onSource = (cmd: StepCommand) => opts.exec({ ...cmd, side: "old" });
+    // The release runs once more over a new connection when its own dropped (the lock is not left to go stale).
+    const quietly = async (cmd: StepCommand, o: { rerunnable?: boolean }) => {
+      const r = await onSource(cmd);
+      return r.code === SSH_DROPPED && o.rerunnable ? opts.exec({ ...cmd, side: "old" }, { fresh: true }) : r;
+    };
     this.locks = new MigrationLocks({
       cmds: migrationCommands(opts.source, opts.source),
       sides: ["old"],
       exec: onSource,
-      run: onSource,
+      run: quietly,
       runId: `${this.id}-${randomBytes(3).toString("hex")}`,
       holder: `${os.hostname()}:${process.pid}`.replace(/[^A-Za-z0-9_.:-]/g, "_"),
       startedAt: new Date(this.timeline.startedAt).toISOString(),
@@ -173,10 +183,22 @@ class LogicalRun {
     return this.timeline.time(this.current, label, cmd.side === "app" ? "new" : "old", async () => {
       if (this.lockLost) throw new Abort(this.lockLost);
       this.opts.onEvent?.({ kind: "step", step: label });
-      const r = await this.opts.exec(cmd);
+      const r = await this.exec(cmd);
       if (r.code !== STEP_EXIT.ok) throw new StepFailed(label, r);
       return readStep(cmd, r.stdout);
     });
+  }
+
+  /**
+   * A step whose connection dropped (ssh's 255) runs once more over a connection of its own, as the tier
+   * migration's rollback steps do: a dying shared connection must not leave the droplet fenced or a gate closed.
+   * Every step may, but the two that are not idempotent: the cutover (the commit point) and the subscription.
+   */
+  private async exec(cmd: LogicalCommand): Promise<StepResult> {
+    const r = await this.opts.exec(cmd);
+    if (r.code !== SSH_DROPPED || ONCE_ONLY.includes(cmd.step)) return r;
+    this.info(`${cmd.step}: the connection dropped; once more over a new connection`);
+    return this.opts.exec(cmd, { fresh: true });
   }
 
   private gate(where: string, remainingSeconds: number, downtimeSeconds: number): void {
@@ -216,8 +238,10 @@ class LogicalRun {
   async copy(): Promise<void> {
     this.phase("copy");
     await this.step(this.cmds.schema());
-    await this.step(this.cmds.publish());
+    // From the publication on, a rollback undoes replication (rollback_target: each part only where it exists), also
+    // when publish's answer was lost.
     this.state.subscribed = true;
+    await this.step(this.cmds.publish());
     await this.step(this.cmds.subscribe());
     const sync = await this.step(
       this.cmds.sync(this.opts.syncTimeoutSeconds ?? this.budgets.migrationBudgetMinutes * 60),
@@ -329,11 +353,13 @@ class LogicalRun {
     // rows in each table (one that deletes rows shows up here too, for an operator).
     const counts = splitCounts(await this.step(cmds.counts()));
     report.countProblems = compareCounts(counts.source, counts.target, "at-least");
-    await this.step(cmds.finish());
+    // The cache before replication ends: a move stopped in between is still after-commit (./status.ts), so
+    // --resume (or the next plain run) warms it; `finish` last makes "done" mean all of it.
     if (opts.warmCache !== false) {
       const warm = await this.step(cmds.cacheWarm());
       report.cache = { keys: Number(warm.warm_keys), skipped: Number(warm.warm_skipped), ms: Number(warm.warm_ms) };
     }
+    await this.step(cmds.finish());
     report.ok = !report.countProblems?.length;
   }
 
@@ -408,7 +434,13 @@ class LogicalRun {
         await this.step(cmds.proxyLocal(settle)).catch((e: Error) => errors.push(e.message));
       }
     }
-    if (state.subscribed) await this.step(cmds.rollbackTarget()).catch((e: Error) => errors.push(e.message));
+    // Replication is undone only once unfence has answered (no commit record then): after an unanswered one the
+    // cutover may have committed, and the cluster's subscription is then what the app droplets write through.
+    if (state.subscribed && !(state.fenced && errors.length)) {
+      const r = await this.step(cmds.rollbackTarget()).catch((e: Error) => e);
+      if (r instanceof StepFailed && r.code === STEP_EXIT.alreadySwitched) return true;
+      if (r instanceof Error) errors.push(r.message);
+    }
     // The app droplets' listeners back as they were, once the source's proxy surely no longer forwards to them.
     if (state.gatesClosed && errors.length === 0) await this.gates("open").catch((e: Error) => errors.push(e.message));
     report.rolledBack = errors.length === 0;

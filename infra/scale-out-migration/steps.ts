@@ -95,7 +95,7 @@ export const LOGICAL_STEPS = {
     words: ["rollback_target"],
     runsOn: "source",
     argv: none,
-    out: { rolled_back_target: opt },
+    out: { rolled_back_target: opt, switched: opt },
   }),
   /** stdin: proxy-switch.sh (`local` runs in the same round trip unless the hold is kept). */
   unfence: spec({

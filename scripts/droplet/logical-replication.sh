@@ -113,8 +113,13 @@ step_finish() {
   out finished 1
 }
 
-# rollback_target: the subscriber stops following and forgets the slot; the source drops it.
+# rollback_target: the subscriber stops following and forgets the slot; the source drops it. Exit 7, touching
+# nothing, when the cutover wrote its commit record: past the commit point the cluster is the primary.
 step_rollback_target() {
+  if [ -f "$SWITCHED_FILE" ]; then
+    out switched 1
+    die "the switch is done ($(tr '\n' ' ' <"$SWITCHED_FILE")in $SWITCHED_FILE): committed, replication left as it is" 7
+  fi
   if [ "$(qt "SELECT count(*) FROM pg_subscription WHERE subname = '$SUB'")" = 1 ]; then
     psql_target -c "ALTER SUBSCRIPTION $SUB DISABLE" -c "ALTER SUBSCRIPTION $SUB SET (slot_name = NONE)" \
       -c "DROP SUBSCRIPTION $SUB" </dev/null

@@ -31,7 +31,8 @@
 #             the site keeps holding: the runner bounces the held requests back here first, then runs `local`.
 #
 # Output: `key=value` lines on stdout, human progress on stderr.
-# Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo), 7 unfence found the switch done.
+# Exit codes: 0 ok, 1 error, 3 timeout (nothing changed that a rollback cannot undo), 7 unfence or rollback_target
+# found the switch done.
 
 main() {
   STEP="${1:?usage: logical.sh <step> [args...]}"

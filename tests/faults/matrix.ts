@@ -131,8 +131,8 @@ const SCALE_OUT_CALLS = [
   "old:cutover",
   "app:gate_open",
   "old:counts",
-  "old:finish",
   "old:cache_warm",
+  "old:finish",
   "old:lock_release",
 ] as const;
 

@@ -417,8 +417,8 @@ describe("npm run scale-out-migrate", () => {
           "gate",
           "gate",
           "counts",
-          "finish",
           "cache_warm",
+          "finish",
         ]);
     },
     TIMEOUT,
@@ -488,7 +488,7 @@ describe("npm run scale-out-migrate", () => {
       AFTER,
       EXIT.done,
       /chatbot-migration-result: .*"committedAt":"2026-12-08T03:00:00.000Z".*"resumed":true/,
-      ["state", "gate", "gate", "counts", "finish", "cache_warm"],
+      ["state", "gate", "gate", "counts", "cache_warm", "finish"],
     ],
     ["--resume before the commit point: refused", ["--resume"], BEFORE, EXIT.no, /stopped \(refused\)/, ["state"]],
   ])(

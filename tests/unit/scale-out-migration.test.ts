@@ -265,8 +265,8 @@ describe("the runner", () => {
       "cutover",
       ...OPEN,
       "counts",
-      "finish",
       "cache_warm",
+      "finish",
     ]);
     expect(moved).toBe(1);
     expect(r).toMatchObject({
@@ -337,12 +337,40 @@ describe("the runner", () => {
     expect(old.calls.slice(-5)).toEqual(["cutover", "unfence", "rollback_target", ...OPEN]);
   });
 
-  it("a rollback whose unfence fails leaves the app gates closed (the droplet's proxy may still forward to them)", async () => {
+  it("a rollback whose unfence fails leaves replication and the app gates as they are (the cutover may have committed: its commit record unread)", async () => {
     const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 1 }, unfence: { code: 1 } });
     const r = await run(exec);
     expect(r).toMatchObject({ committed: false, rolledBack: false });
-    expect(calls.slice(-3)).toEqual(["cutover", "unfence", "rollback_target"]);
+    expect(calls.slice(-2)).toEqual(["cutover", "unfence"]);
     expect(r.aborted).toMatch(/rollback incomplete: unfence exited 1/);
+  });
+
+  it("a dropped connection: the step runs once more over a new connection, but never the cutover or the subscription", async () => {
+    const fresh: string[] = [];
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 255 } });
+    let unfenceTries = 0;
+    const dropping: LogicalRunnerOptions["exec"] = async (cmd, hooks) => {
+      if (hooks?.fresh) fresh.push(cmd.step);
+      if (cmd.step === "unfence" && ++unfenceTries === 1) return { code: 255, stdout: "", stderr: "connection closed" };
+      return exec(cmd, hooks);
+    };
+    const r = await run(dropping);
+    expect(fresh).toEqual(["unfence"]);
+    expect(calls.filter((c) => c === "cutover")).toHaveLength(1);
+    expect(r).toMatchObject({ committed: false, rolledBack: true });
+  });
+
+  it("rollback_target that finds the commit record (exit 7) goes forward too, replication left", async () => {
+    const { calls, exec } = scripted({ ...HAPPY, cutover: { code: 255 }, rollback_target: { code: 7 } });
+    const r = await run(exec);
+    expect(r).toMatchObject({ committed: true });
+    expect(calls.slice(calls.indexOf("rollback_target"))).toEqual([
+      "rollback_target",
+      ...OPEN,
+      "counts",
+      "cache_warm",
+      "finish",
+    ]);
   });
 
   it("a rollback that finds the cutover done (unfence exit 7: the answer was lost) goes forward instead, gates first", async () => {
@@ -350,7 +378,7 @@ describe("the runner", () => {
     const r = await run(exec);
     expect(r).toMatchObject({ committed: true, ok: true });
     expect(r.rolledBack).toBeUndefined();
-    expect(calls.slice(-7)).toEqual(["cutover", "unfence", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(calls.slice(-7)).toEqual(["cutover", "unfence", ...OPEN, "counts", "cache_warm", "finish"]);
   });
 
   it("the droplet's proxy trusts exactly the app droplets' internal listener certificates, as their gates printed them, before the cutover", async () => {

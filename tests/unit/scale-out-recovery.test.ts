@@ -104,7 +104,7 @@ describe("a plain run on an earlier run's leftovers (what the next `pulumi up` r
     const r = await runLogicalCutover({ ...opts(exec), onEvent: (e) => e.kind === "info" && events.push(e.message) });
     expect(calls.slice(0, 10)).toEqual(["preflight", "state", "proxy_cert", ...BOUNCED_ROLLBACK, ...OPEN]);
     expect(calls.slice(10, 12)).toEqual(["preflight", "schema"]);
-    expect(calls.at(-1)).toBe("cache_warm");
+    expect(calls.at(-1)).toBe("finish");
     expect(r).toMatchObject({ ok: true, committed: true, recovered: "rolled-back" });
     expect(events.join("\n")).toMatch(/an earlier run left .*\(phase before-commit\)[\s\S]*starts afresh/);
     // One timeline from the first preflight to the end.
@@ -114,7 +114,7 @@ describe("a plain run on an earlier run's leftovers (what the next `pulumi up` r
   it("stopped after the commit point: finishes it, copying nothing again", async () => {
     const { calls, exec } = leftUntilUndone(AFTER);
     const r = await runLogicalCutover(opts(exec));
-    expect(calls).toEqual(["preflight", "state", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(calls).toEqual(["preflight", "state", ...OPEN, "counts", "cache_warm", "finish"]);
     expect(r).toMatchObject({ ok: true, committed: true, recovered: "resumed" });
   });
 
@@ -194,7 +194,7 @@ describe("--resume", () => {
   it("after the commit point: opens the gates, compares the counts, ends replication, warms the cache", async () => {
     const { calls, exec } = scripted({ ...HAPPY, ...state(AFTER) });
     const r = await resumeLogical(opts(exec));
-    expect(calls).toEqual(["state", ...OPEN, "counts", "finish", "cache_warm"]);
+    expect(calls).toEqual(["state", ...OPEN, "counts", "cache_warm", "finish"]);
     expect(r).toMatchObject({ ok: true, committed: true });
     expect(r.status?.switchedAt).toBe("2026-12-08T03:00:00.000Z");
   });
